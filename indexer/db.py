@@ -1,0 +1,177 @@
+"""The registry's tables (SQLAlchemy 2.x, portable between SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    DateTime,
+    Float,
+    ForeignKey,
+    Integer,
+    LargeBinary,
+    String,
+    UniqueConstraint,
+    create_engine,
+    event,
+)
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import (
+    DeclarativeBase,
+    Mapped,
+    Session,
+    mapped_column,
+    relationship,
+    sessionmaker,
+)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Agency(Base):
+    __tablename__ = "agencies"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    talents: Mapped[list[Talent]] = relationship(back_populates="agency")
+
+
+class Talent(Base):
+    __tablename__ = "talents"
+    __table_args__ = (
+        UniqueConstraint("agency_id", "name", name="uq_talent_agency_name"),
+        UniqueConstraint("agency_id", "external_id", name="uq_talent_agency_external_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    agency_id: Mapped[int] = mapped_column(ForeignKey("agencies.id", ondelete="RESTRICT"),
+                                           index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    external_id: Mapped[str | None] = mapped_column(String(200), default=None)
+    status: Mapped[str] = mapped_column(String(20), default="active")  # active | paused
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    agency: Mapped[Agency] = relationship(back_populates="talents")
+    references: Mapped[list[ReferenceImage]] = relationship(
+        back_populates="talent", cascade="all, delete-orphan", passive_deletes=True,
+        order_by="ReferenceImage.id")
+
+
+class ReferenceImage(Base):
+    """An accepted reference photo: its hash and quality figures, optionally a stored copy."""
+
+    __tablename__ = "reference_images"
+    __table_args__ = (UniqueConstraint("talent_id", "sha256", name="uq_reference_talent_sha"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    talent_id: Mapped[int] = mapped_column(ForeignKey("talents.id", ondelete="CASCADE"),
+                                           index=True)
+    sha256: Mapped[str] = mapped_column(String(64))
+    width: Mapped[int] = mapped_column(Integer)
+    height: Mapped[int] = mapped_column(Integer)
+    face_x1: Mapped[float] = mapped_column(Float)
+    face_y1: Mapped[float] = mapped_column(Float)
+    face_x2: Mapped[float] = mapped_column(Float)
+    face_y2: Mapped[float] = mapped_column(Float)
+    detection_score: Mapped[float] = mapped_column(Float)
+    face_px: Mapped[float] = mapped_column(Float)
+    blur: Mapped[float] = mapped_column(Float)
+    stored_path: Mapped[str | None] = mapped_column(String(500), default=None)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    talent: Mapped[Talent] = relationship(back_populates="references")
+    embeddings: Mapped[list[Embedding]] = relationship(
+        back_populates="reference", cascade="all, delete-orphan", passive_deletes=True)
+
+
+class Embedding(Base):
+    """The source of truth for the FAISS index: its id is the vector's id in the index."""
+
+    __tablename__ = "embeddings"
+    __table_args__ = (
+        UniqueConstraint("reference_image_id", "pack_name", name="uq_embedding_reference_pack"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    reference_image_id: Mapped[int] = mapped_column(
+        ForeignKey("reference_images.id", ondelete="CASCADE"), index=True)
+    talent_id: Mapped[int] = mapped_column(ForeignKey("talents.id", ondelete="CASCADE"),
+                                           index=True)
+    pack_name: Mapped[str] = mapped_column(String(100), index=True)
+    pack_version: Mapped[str] = mapped_column(String(100))
+    dim: Mapped[int] = mapped_column(Integer)
+    vector: Mapped[bytes] = mapped_column(LargeBinary)  # float32 little-endian, unit length
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    reference: Mapped[ReferenceImage] = relationship(back_populates="embeddings")
+
+
+class IndexRevision(Base):
+    """Bumped in the same transaction as any change that affects a pack's index."""
+
+    __tablename__ = "index_revisions"
+
+    pack_name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    revision: Mapped[int] = mapped_column(Integer, default=0)
+
+
+def make_engine(url: str, **kwargs: Any) -> Engine:
+    engine = create_engine(url, **kwargs)
+    if engine.dialect.name == "sqlite":
+        event.listen(engine, "connect", _sqlite_pragmas)
+    return engine
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+class Database:
+    """An engine plus a session factory; ``create_all`` makes the schema if it is missing."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.engine = make_engine(url)
+        self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    def create_all(self) -> None:
+        Base.metadata.create_all(self.engine)
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        with self.sessions() as session, session.begin():
+            yield session
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def bump_revisions(session: Session, pack_names: set[str]) -> None:
+    """Mark these packs' indexes stale; call inside the transaction that changed them."""
+    for pack_name in sorted(pack_names):
+        row = session.get(IndexRevision, pack_name, with_for_update=True)
+        if row is None:
+            session.add(IndexRevision(pack_name=pack_name, revision=1))
+        else:
+            row.revision += 1
+
+
+def current_revision(session: Session, pack_name: str) -> int:
+    row = session.get(IndexRevision, pack_name)
+    return row.revision if row else 0

@@ -1,0 +1,122 @@
+"""Typed errors with stable codes.
+
+Each error is a small class with a stable ``code`` (part of the public API) and a
+``category`` that front ends (CLI, HTTP service) map to an exit code or status.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any, ClassVar
+
+
+class ErrorCategory(StrEnum):
+    INVALID = "invalid"
+    NOT_FOUND = "not_found"
+    CONFLICT = "conflict"
+    TOO_LARGE = "too_large"
+    UNSUPPORTED = "unsupported"
+    FORBIDDEN = "forbidden"
+    UNAUTHORIZED = "unauthorized"
+    UNAVAILABLE = "unavailable"
+    OVERLOADED = "overloaded"
+    INTERNAL = "internal"
+
+
+class TwinwatchError(Exception):
+    code: ClassVar[str] = "twinwatch_error"
+    category: ClassVar[ErrorCategory] = ErrorCategory.INTERNAL
+
+    def __init__(self, message: str, **details: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details
+
+    def to_dict(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"code": self.code, "message": self.message}
+        if self.details:
+            body["details"] = self.details
+        return body
+
+
+# --- images ---------------------------------------------------------------------------------
+class ImageDecodeError(TwinwatchError):
+    code = "image_decode_failed"
+    category = ErrorCategory.INVALID
+
+
+class UnsupportedImageTypeError(TwinwatchError):
+    code = "image_type_unsupported"
+    category = ErrorCategory.UNSUPPORTED
+
+
+class ImageTooLargeError(TwinwatchError):
+    code = "image_too_large"
+    category = ErrorCategory.TOO_LARGE
+
+
+class TooManyFacesError(TwinwatchError):
+    code = "too_many_faces"
+    category = ErrorCategory.TOO_LARGE
+
+
+# --- model packs ----------------------------------------------------------------------------
+class ModelPackUnknownError(TwinwatchError):
+    code = "model_pack_unknown"
+    category = ErrorCategory.NOT_FOUND
+
+
+class ModelPackMissingError(TwinwatchError):
+    code = "model_pack_missing"
+    category = ErrorCategory.UNAVAILABLE
+
+
+class ModelPackLicenceError(TwinwatchError):
+    code = "model_pack_licence_not_acknowledged"
+    category = ErrorCategory.FORBIDDEN
+
+
+class ModelPackChecksumError(TwinwatchError):
+    code = "model_pack_checksum_mismatch"
+    category = ErrorCategory.INVALID
+
+
+class ModelPackFetchError(TwinwatchError):
+    code = "model_pack_fetch_failed"
+    category = ErrorCategory.UNAVAILABLE
+
+
+class ModelPackManifestError(TwinwatchError):
+    code = "model_pack_manifest_invalid"
+    category = ErrorCategory.INVALID
+
+
+# --- registry / index -----------------------------------------------------------------------
+class NotFoundError(TwinwatchError):
+    code = "not_found"
+    category = ErrorCategory.NOT_FOUND
+
+
+class TalentNotFoundError(NotFoundError):
+    code = "talent_not_found"
+
+
+class AgencyNotFoundError(NotFoundError):
+    code = "agency_not_found"
+
+
+class ConflictError(TwinwatchError):
+    code = "conflict"
+    category = ErrorCategory.CONFLICT
+
+
+class ReferenceRejectedError(TwinwatchError):
+    """A reference photo failed the quality gate; ``reasons`` says why."""
+
+    code = "reference_photo_rejected"
+    category = ErrorCategory.INVALID
+
+
+class IndexUnavailableError(TwinwatchError):
+    code = "index_unavailable"
+    category = ErrorCategory.UNAVAILABLE

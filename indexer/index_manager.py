@@ -1,0 +1,251 @@
+"""Keeps one pack's FAISS index in step with the database (the source of truth)."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass, field
+
+import numpy as np
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from indexer.db import Database, Embedding, Talent, current_revision
+from indexer.engine import PackInfo
+from indexer.settings import IndexerSettings
+from indexer.vector_index import (
+    FloatArray,
+    IdArray,
+    IndexFiles,
+    IndexManifest,
+    VectorIndex,
+    updated_checksum,
+    vectors_checksum,
+)
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TalentRef:
+    id: int
+    name: str
+    agency_id: int
+    status: str
+
+
+@dataclass(frozen=True)
+class TalentHit:
+    """A talent's best similarity to one query face (max over the talent's references)."""
+
+    talent: TalentRef
+    similarity: float
+    embedding_id: int
+
+
+@dataclass
+class OpenReport:
+    action: str  # loaded | rebuilt
+    reason: str
+    count: int
+    kind: str
+
+
+@dataclass(frozen=True)
+class VerifyReport:
+    ok: bool
+    database_count: int
+    index_count: int
+    database_checksum: str
+    index_checksum: str
+    manifest_checksum: str | None
+    problems: list[str] = field(default_factory=list)
+
+
+@dataclass
+class _Loaded:
+    index: VectorIndex
+    revision: int
+    checksum: str
+    embedding_ids: IdArray  # sorted
+    talent_of_embedding: IdArray  # aligned with embedding_ids
+    talents: dict[int, TalentRef]
+
+
+class IndexManager:
+    """Loads, rebuilds, updates, searches and verifies the index of one model pack."""
+
+    def __init__(self, *, db: Database, pack: PackInfo, settings: IndexerSettings) -> None:
+        self.db = db
+        self.pack = pack
+        self.settings = settings
+        self.files = IndexFiles(settings.index_dir(), pack.name)
+        self._lock = threading.RLock()
+        self._loaded: _Loaded | None = None
+
+    # --- lifecycle ---------------------------------------------------------------------------
+    def open(self) -> OpenReport:
+        """Load the persisted index if it is intact and current; otherwise rebuild it."""
+        with self._lock:
+            with self.db.session() as session:
+                revision = current_revision(session, self.pack.name)
+            manifest = self.files.read_manifest()
+            problem = self._manifest_problem(manifest, revision)
+            if manifest is not None and problem is None:
+                try:
+                    index = self.files.load(manifest, nprobe=self.settings.index_ivf_nprobe)
+                    if index.count != manifest.count or index.dim != self.pack.embedding_size:
+                        raise ValueError("index contents differ from its manifest")
+                    self._install(index, revision, manifest.vectors_checksum)
+                    return OpenReport("loaded", "index file matches database", index.count,
+                                      index.kind)
+                except (ValueError, RuntimeError, OSError) as exc:
+                    problem = f"index file unreadable or corrupt ({exc})"
+            log.warning("rebuilding %s index from the database: %s", self.pack.name, problem)
+            loaded = self.rebuild()
+            return OpenReport("rebuilt", problem or "", loaded.index.count, loaded.index.kind)
+
+    def _manifest_problem(self, manifest: IndexManifest | None, revision: int) -> str | None:
+        if manifest is None:
+            return "no index manifest on disk"
+        if manifest.pack_name != self.pack.name or manifest.pack_version != self.pack.version:
+            return (f"index was built for {manifest.pack_name}@{manifest.pack_version}, "
+                    f"not {self.pack.name}@{self.pack.version}")
+        if manifest.dim != self.pack.embedding_size:
+            return f"index dimension {manifest.dim} != pack's {self.pack.embedding_size}"
+        if manifest.revision != revision:
+            return f"index is stale (revision {manifest.revision}, database {revision})"
+        return None
+
+    def rebuild(self) -> _Loaded:
+        """Build the index from the database's embeddings and persist it atomically."""
+        with self._lock:
+            with self.db.session() as session:
+                revision = current_revision(session, self.pack.name)
+                ids, vectors, _ = self._embeddings_from_db(session)
+            index = VectorIndex.build(ids, vectors, dim=self.pack.embedding_size,
+                                      approximate_min=self.settings.index_approximate_min_vectors,
+                                      nprobe=self.settings.index_ivf_nprobe)
+            checksum = vectors_checksum(ids, vectors)
+            self.files.save(index, pack_version=self.pack.version, revision=revision,
+                            checksum=checksum)
+            return self._install(index, revision, checksum)
+
+    def ensure_current(self) -> None:
+        """Catch up with changes made by other processes (one cheap query when current)."""
+        with self.db.session() as session:
+            revision = current_revision(session, self.pack.name)
+        if self._loaded is None or self._loaded.revision != revision:
+            self.open()
+
+    # --- changes -----------------------------------------------------------------------------
+    def apply_change(self, *, revision: int, added: tuple[IdArray, FloatArray] | None = None,
+                     removed: tuple[IdArray, FloatArray] | None = None) -> None:
+        """Mirror a committed database change; falls back to a reload if we were behind."""
+        with self._lock:
+            loaded = self._loaded
+            if loaded is None or loaded.revision != revision - 1:
+                self.open()
+                return
+            checksum = loaded.checksum
+            if removed is not None and len(removed[0]):
+                loaded.index.remove(removed[0])
+                checksum = updated_checksum(checksum, removed=removed)
+            if added is not None and len(added[0]):
+                loaded.index.add(*added)
+                checksum = updated_checksum(checksum, added=added)
+            if self._wrong_kind(loaded.index):
+                self.rebuild()
+                return
+            self.files.save(loaded.index, pack_version=self.pack.version, revision=revision,
+                            checksum=checksum)
+            self._install(loaded.index, revision, checksum)
+
+    def _wrong_kind(self, index: VectorIndex) -> bool:
+        threshold = self.settings.index_approximate_min_vectors
+        if index.kind == "flat":
+            return index.count >= threshold
+        return index.count < threshold // 2  # hysteresis: shrink back to exact search
+
+    # --- queries -----------------------------------------------------------------------------
+    def search(self, queries: FloatArray, *, top_talents: int) -> list[list[TalentHit]]:
+        """For each query vector, the best ``top_talents`` active talents, best first."""
+        with self._lock:
+            loaded = self._require_loaded()
+            sims, ids = loaded.index.search(queries, self.settings.search_top_k)
+            return [self._by_talent(loaded, row_sims, row_ids, top_talents)
+                    for row_sims, row_ids in zip(sims, ids, strict=True)]
+
+    def _by_talent(self, loaded: _Loaded, sims: FloatArray, ids: IdArray, top: int
+                   ) -> list[TalentHit]:
+        best: dict[int, TalentHit] = {}
+        valid = ids >= 0
+        positions = np.searchsorted(loaded.embedding_ids, ids[valid])
+        talent_ids = loaded.talent_of_embedding[np.minimum(positions,
+                                                           len(loaded.embedding_ids) - 1)]
+        for sim, emb_id, talent_id in zip(sims[valid], ids[valid], talent_ids, strict=True):
+            talent = loaded.talents.get(int(talent_id))
+            if talent is None or talent.status != "active" or int(talent_id) in best:
+                continue  # results arrive best-first, so the first hit is the talent's max
+            best[int(talent_id)] = TalentHit(talent, float(sim), int(emb_id))
+        return sorted(best.values(), key=lambda hit: -hit.similarity)[:top]
+
+    def stats(self) -> dict[str, object]:
+        with self._lock:
+            loaded = self._require_loaded()
+            manifest = self.files.read_manifest()
+            return {"pack": f"{self.pack.name}@{self.pack.version}", "kind": loaded.index.kind,
+                    "vectors": loaded.index.count, "talents": len(set(
+                        loaded.talent_of_embedding.tolist())), "dim": loaded.index.dim,
+                    "revision": loaded.revision, "checksum": loaded.checksum,
+                    "file": manifest.index_file if manifest else None}
+
+    def verify(self) -> VerifyReport:
+        """Compare the index's own contents, bit for bit, with the database's embeddings."""
+        with self._lock:
+            loaded = self._require_loaded()
+            with self.db.session() as session:
+                ids, vectors, _ = self._embeddings_from_db(session)
+                revision = current_revision(session, self.pack.name)
+            index_ids, index_vectors = loaded.index.contents()
+            db_sum = vectors_checksum(ids, vectors)
+            index_sum = vectors_checksum(index_ids, index_vectors)
+            manifest = self.files.read_manifest()
+            problems = []
+            if db_sum != index_sum:
+                problems.append("index vectors differ from the database's embeddings")
+            if manifest is None or manifest.vectors_checksum != db_sum:
+                problems.append("on-disk manifest checksum differs from the database")
+            if manifest is None or manifest.revision != revision:
+                problems.append("on-disk index is not at the database's revision")
+            return VerifyReport(not problems, len(ids), len(index_ids), db_sum, index_sum,
+                                manifest.vectors_checksum if manifest else None, problems)
+
+    def _require_loaded(self) -> _Loaded:
+        if self._loaded is None:
+            self.open()
+        assert self._loaded is not None
+        return self._loaded
+
+    # --- database ----------------------------------------------------------------------------
+    def _embeddings_from_db(self, session: Session) -> tuple[IdArray, FloatArray, IdArray]:
+        rows = session.execute(
+            select(Embedding.id, Embedding.talent_id, Embedding.vector)
+            .where(Embedding.pack_name == self.pack.name).order_by(Embedding.id)).all()
+        dim = self.pack.embedding_size
+        ids = np.fromiter((r[0] for r in rows), np.int64, len(rows))
+        talents = np.fromiter((r[1] for r in rows), np.int64, len(rows))
+        vectors = np.frombuffer(b"".join(r[2] for r in rows), dtype="<f4").reshape(-1, dim)
+        return ids, vectors.astype(np.float32), talents
+
+    def _install(self, index: VectorIndex, revision: int, checksum: str) -> _Loaded:
+        with self.db.session() as session:
+            rows = session.execute(
+                select(Embedding.id, Embedding.talent_id)
+                .where(Embedding.pack_name == self.pack.name).order_by(Embedding.id)).all()
+            ids = np.fromiter((r[0] for r in rows), np.int64, len(rows))
+            talent_ids = np.fromiter((r[1] for r in rows), np.int64, len(rows))
+            talents = {t.id: TalentRef(t.id, t.name, t.agency_id, t.status)
+                       for t in session.scalars(select(Talent))}
+        self._loaded = _Loaded(index, revision, checksum, ids, talent_ids, talents)
+        return self._loaded

@@ -1,0 +1,93 @@
+"""Re-embed kept reference photos with another model pack (`twinwatch index migrate`)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+from sqlalchemy import select
+
+from indexer.db import Database, Embedding, ReferenceImage, bump_revisions
+from indexer.engine import Face, FaceAnalyser
+from indexer.errors import TwinwatchError
+from indexer.imaging import decode_image
+from indexer.photos import PhotoStore
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class MigrateReport:
+    pack: str
+    embedded: int = 0
+    already_done: int = 0
+    no_stored_photo: int = 0
+    failed: int = 0
+
+
+def migrate_references(*, db: Database, photos: PhotoStore, target: FaceAnalyser,
+                       max_pixels: int, progress: Callable[[int, int], None] | None = None
+                       ) -> MigrateReport:
+    """Embed every kept reference photo with ``target``; the stored face box picks the face."""
+    pack = target.pack
+    report = MigrateReport(pack=f"{pack.name}@{pack.version}")
+    with db.session() as session:
+        done = set(session.scalars(select(Embedding.reference_image_id)
+                                   .where(Embedding.pack_name == pack.name)))
+        references = list(session.scalars(select(ReferenceImage).order_by(ReferenceImage.id)))
+    for position, reference in enumerate(references, start=1):
+        if reference.id in done:
+            report.already_done += 1
+        elif reference.stored_path is None:
+            report.no_stored_photo += 1
+        else:
+            _embed_one(db, photos, target, reference, max_pixels, report)
+        if progress is not None:
+            progress(position, len(references))
+    return report
+
+
+def _embed_one(db: Database, photos: PhotoStore, target: FaceAnalyser,
+               reference: ReferenceImage, max_pixels: int, report: MigrateReport) -> None:
+    assert reference.stored_path is not None
+    try:
+        image = decode_image(photos.read(reference.stored_path), max_pixels=max_pixels)
+        faces = target.analyse(image.bgr)
+    except (OSError, TwinwatchError) as exc:
+        log.warning("reference %d could not be re-embedded: %s", reference.id, exc)
+        report.failed += 1
+        return
+    box = (reference.face_x1, reference.face_y1, reference.face_x2, reference.face_y2)
+    face = _same_face(faces, box)
+    if face is None:
+        log.warning("reference %d: %s finds no face where the original was", reference.id,
+                    target.pack.name)
+        report.failed += 1
+        return
+    with db.session() as session:
+        session.add(Embedding(
+            reference_image_id=reference.id, talent_id=reference.talent_id,
+            pack_name=target.pack.name, pack_version=target.pack.version,
+            dim=target.pack.embedding_size,
+            vector=np.ascontiguousarray(face.embedding, "<f4").tobytes()))
+        bump_revisions(session, {target.pack.name})
+    report.embedded += 1
+
+
+def _same_face(faces: list[Face], box: tuple[float, float, float, float]) -> Face | None:
+    best, best_iou = None, 0.3
+    for face in faces:
+        iou = _iou(face.box, box)
+        if iou >= best_iou:
+            best, best_iou = face, iou
+    return best
+
+
+def _iou(a: tuple[float, float, float, float], b: tuple[float, float, float, float]) -> float:
+    width = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    height = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = width * height
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / union if union > 0 else 0.0

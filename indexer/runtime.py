@@ -1,0 +1,43 @@
+"""Builds the indexer's long-lived objects once, from one settings object."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from indexer.db import Database
+from indexer.engine import FaceEngine, load_engine
+from indexer.index_manager import IndexManager
+from indexer.photos import PhotoStore
+from indexer.registry import Registry
+from indexer.settings import IndexerSettings
+
+
+@dataclass
+class Runtime:
+    settings: IndexerSettings
+    db: Database
+    engine: FaceEngine
+    index: IndexManager
+    registry: Registry
+
+    def close(self) -> None:
+        self.db.dispose()
+
+
+def open_database(settings: IndexerSettings) -> Database:
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    db = Database(settings.resolved_database_url())
+    db.create_all()
+    return db
+
+
+def open_runtime(settings: IndexerSettings, *, pack_name: str | None = None,
+                 db: Database | None = None) -> Runtime:
+    """Load the model pack, open the database, recover from any crash, open the index."""
+    engine = load_engine(settings, pack_name)
+    db = db or open_database(settings)
+    index = IndexManager(db=db, pack=engine.pack, settings=settings)
+    registry = Registry(db=db, analyser=engine, index=index,
+                        photos=PhotoStore(settings.photos_dir()), settings=settings)
+    registry.recover()
+    return Runtime(settings, db, engine, index, registry)

@@ -1,0 +1,103 @@
+"""Scan one image: decode, detect, embed, search, assign faces to talents one-to-one."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from indexer.engine import FaceAnalyser, PackInfo, StageTimes
+from indexer.imaging import DecodedImage, decode_image
+from indexer.index_manager import IndexManager, TalentHit
+from indexer.matching import Band, assign_one_to_one, band_for
+
+
+@dataclass(frozen=True)
+class Candidate:
+    talent_id: int
+    talent_name: str
+    agency_id: int
+    similarity: float
+    band: Band
+
+
+@dataclass(frozen=True)
+class FaceFinding:
+    box: tuple[float, float, float, float]
+    detection_score: float
+    candidates: list[Candidate]
+    talent: Candidate | None  # the one-to-one assignment (band match or possible), if any
+
+    @property
+    def band(self) -> Band:
+        return self.talent.band if self.talent else Band.NONE
+
+
+@dataclass
+class ScanTimings:
+    decode_s: float = 0.0
+    detect_s: float = 0.0
+    embed_s: float = 0.0
+    search_s: float = 0.0
+    faces: int = 0
+
+    def add(self, other: ScanTimings) -> None:
+        self.decode_s += other.decode_s
+        self.detect_s += other.detect_s
+        self.embed_s += other.embed_s
+        self.search_s += other.search_s
+        self.faces += other.faces
+
+
+@dataclass(frozen=True)
+class ImageScan:
+    sha256: str
+    width: int
+    height: int
+    source_format: str
+    pack: PackInfo
+    faces: list[FaceFinding]
+    timings: ScanTimings = field(compare=False)
+
+
+def scan_bytes(data: bytes, *, analyser: FaceAnalyser, index: IndexManager,
+               max_pixels: int, candidates_per_face: int) -> ImageScan:
+    started = time.perf_counter()
+    image = decode_image(data, max_pixels=max_pixels)
+    timings = ScanTimings(decode_s=time.perf_counter() - started)
+    return scan_decoded(image, analyser=analyser, index=index,
+                        candidates_per_face=candidates_per_face, timings=timings)
+
+
+def scan_decoded(image: DecodedImage, *, analyser: FaceAnalyser, index: IndexManager,
+                 candidates_per_face: int, timings: ScanTimings | None = None) -> ImageScan:
+    timings = timings or ScanTimings()
+    stage = StageTimes()
+    faces = analyser.analyse(image.bgr, times=stage)
+    timings.detect_s, timings.embed_s, timings.faces = stage.detect_s, stage.embed_s, stage.faces
+    started = time.perf_counter()
+    hits: list[list[TalentHit]] = []
+    if faces:
+        index.ensure_current()
+        queries = np.stack([face.embedding for face in faces])
+        hits = index.search(queries, top_talents=candidates_per_face)
+    findings = _findings(faces_boxes=[(f.box, f.score) for f in faces], hits=hits,
+                         pack=analyser.pack)
+    timings.search_s = time.perf_counter() - started
+    return ImageScan(image.sha256, image.width, image.height, image.source_format,
+                     analyser.pack, findings, timings)
+
+
+def _findings(*, faces_boxes: list[tuple[tuple[float, float, float, float], float]],
+              hits: list[list[TalentHit]], pack: PackInfo) -> list[FaceFinding]:
+    thresholds = pack.thresholds
+    per_face = [{hit.talent.id: hit.similarity for hit in face_hits} for face_hits in hits]
+    assigned = assign_one_to_one(per_face, floor=thresholds.possible)
+    findings = []
+    for (box, score), face_hits, talent_id in zip(faces_boxes, hits, assigned, strict=True):
+        candidates = [Candidate(h.talent.id, h.talent.name, h.talent.agency_id, h.similarity,
+                                band_for(h.similarity, thresholds)) for h in face_hits]
+        chosen = next((c for c in candidates if c.talent_id == talent_id), None)
+        findings.append(FaceFinding(box, score, candidates, chosen))
+    return findings

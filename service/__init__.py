@@ -1,0 +1,1 @@
+"""twinwatch scan service (FastAPI)."""
