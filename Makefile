@@ -1,18 +1,24 @@
 # twinwatch: two commands on a fresh machine.
 #   make demo   - create the venv, install, pull the default model pack, run the demo
-#   make test   - the same setup, then the whole test suite
+#   make test   - the same setup, then the whole test suite on SQLite, then the database-facing
+#                 tests again on a throwaway PostgreSQL server (skipped if PostgreSQL cannot
+#                 be found or installed)
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test install models lint typecheck bench clean
+.PHONY: demo test install models lint typecheck bench bench-deps calibrate clean
 
 demo: models
 	$(BIN)/twinwatch demo
 
+POSTGRES_TESTS := tests/test_registry.py tests/test_service_scans.py tests/test_service_jobs.py \
+	tests/test_service_access.py
+
 test: models
 	$(BIN)/pytest
+	scripts/with-postgres.sh $(BIN)/pytest -q -p no:cacheprovider $(POSTGRES_TESTS)
 
 install: $(STAMP)
 
@@ -26,7 +32,19 @@ models: install
 
 lint: install
 	$(BIN)/ruff check .
-	$(BIN)/mypy indexer service
+	$(BIN)/mypy indexer service tests
+
+# Benchmarks (bench/, see docs/benchmarks.md). The peer library face_recognition is installed
+# with --no-deps: its metadata asks for `dlib` (a source build); dlib-bin provides it prebuilt.
+bench-deps: install
+	$(BIN)/python -m pip install --quiet -e '.[bench]'
+	$(BIN)/python -m pip install --quiet --no-deps 'face_recognition==1.3.0'
+
+bench: models
+	$(BIN)/python -m bench.all
+
+calibrate: models
+	$(BIN)/python -m bench.calibrate
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

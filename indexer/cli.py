@@ -16,10 +16,9 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
-from indexer.demo_fixtures import load_demo_fixture, reference_from_crop
+from indexer.calibration import calibrate_folder, folder_calibration_record, write_thresholds
 from indexer.engine import load_engine
 from indexer.errors import TwinwatchError
-from indexer.imaging import decode_image
 from indexer.index_manager import IndexManager
 from indexer.migration import migrate_references
 from indexer.modelpack.manifest import discover_manifests, find_manifest
@@ -37,7 +36,7 @@ IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".gif", ".tif", ".tiff", ".b
 
 app = typer.Typer(help="twinwatch: find registered talents' faces and check their use.",
                   no_args_is_help=True, pretty_exceptions_enable=False)
-models_app = typer.Typer(help="Model packs: pull and list.", no_args_is_help=True)
+models_app = typer.Typer(help="Model packs: pull, list and calibrate.", no_args_is_help=True)
 talent_app = typer.Typer(help="Talents and their reference photos.", no_args_is_help=True)
 index_app = typer.Typer(help="The FAISS index derived from the database.", no_args_is_help=True)
 app.add_typer(models_app, name="models")
@@ -122,6 +121,77 @@ def models_list() -> None:
             shown = f"{size / 1e6:.1f} MB" if size else "size unknown"
             out.print(f"  file:       {file_status.spec.file} ({shown}, "
                       f"{'present' if file_status.present else 'missing'})")
+
+
+@models_app.command("calibrate")
+def models_calibrate(
+    folder: Annotated[Path, typer.Argument(exists=True, file_okay=False, help=(
+        "Labelled photos: one sub-folder per person (named after them), >= 2 photos for "
+        "some people; the largest face in each photo is used."))],
+    pack: Annotated[str | None, typer.Option(help="Pack to calibrate (default: active).")]
+    = None,
+    target_fmr: Annotated[float, typer.Option(
+        help="False-match rate allowed at `match` (impostor pairs accepted).")] = 1e-3,
+    possible_fmr: Annotated[float, typer.Option(
+        help="False-match rate allowed at `possible` (sent to human review).")] = 1e-2,
+    write: Annotated[bool, typer.Option(
+        "--write", help="Write the thresholds into the pack's manifest file.")] = False,
+) -> None:
+    """Derive `match`/`possible` thresholds from your own labelled photos.
+
+    Genuine pairs: two photos of one person; impostor pairs: photos of two different
+    people. `match` accepts at most --target-fmr of the impostor pairs, `possible` at most
+    --possible-fmr. Open-set search compares a stranger with every talent, so a gallery of
+    N talents needs a stricter rate than a single comparison: see docs/benchmarks.md.
+    """
+    if not 0 < target_fmr <= possible_fmr < 1:
+        err.print("[red]error[/red]: need 0 < --target-fmr <= --possible-fmr < 1")
+        raise typer.Exit(2)
+    with operational_errors():
+        engine = load_engine(settings(), pack)
+        with Progress(console=err, transient=True) as progress:
+            task = progress.add_task("embedding photos", total=None)
+            try:
+                result = calibrate_folder(
+                    folder, engine, max_pixels=settings().max_image_pixels,
+                    match_far=target_fmr, possible_far=possible_fmr,
+                    progress=lambda done, total: progress.update(task, completed=done,
+                                                                 total=total))
+            except ValueError as exc:
+                err.print(f"[red]error[/red]: {exc}")
+                raise typer.Exit(1) from exc
+    for problem in result.problems:
+        err.print(f"skipped {problem.path}: {problem.reason}")
+    derived = result.thresholds
+    current = engine.manifest.thresholds
+    out.print(f"[bold]{engine.manifest.ref}[/bold] on {folder}: {result.people} people, "
+              f"{result.photos} photos, {result.genuine_pairs:,} genuine and "
+              f"{result.impostor_pairs:,} impostor pairs")
+    table = Table("threshold", "current", "calibrated", "target FMR", "measured FMR",
+                  "genuine pairs accepted")
+    for band, tar in (("match", result.tar_at_match), ("possible", result.tar_at_possible)):
+        constraint = derived.constraints[f"{band}_far"]
+        table.add_row(band, f"{getattr(current, band):.3f}", f"{getattr(derived, band):.3f}",
+                      f"{constraint.target:g}", f"{constraint.achieved:.2e}", f"{tar:.1%}")
+    out.print(table)
+    for band in ("match", "possible"):
+        constraint = derived.constraints[f"{band}_far"]
+        if not constraint.resolved:
+            out.print(f"[yellow]note[/yellow]: {constraint.samples:,} impostor pairs cannot "
+                      f"measure a rate of {constraint.target:g}; `{band}` was set above every "
+                      "impostor score. Add photos of more people for a real measurement.")
+    if not write:
+        out.print("Not written (pass --write to store them in the pack manifest).")
+        return
+    manifest_path = engine.manifest.manifest_path
+    if manifest_path is None:
+        err.print("[red]error[/red]: the pack's manifest file is unknown; nothing written")
+        raise typer.Exit(1)
+    with operational_errors():
+        write_thresholds(manifest_path, match=derived.match, possible=derived.possible,
+                         calibration=folder_calibration_record(
+                             result, folder, match_far=target_fmr, possible_far=possible_fmr))
+    out.print(f"written to {manifest_path}")
 
 
 # --- talents --------------------------------------------------------------------------------
@@ -400,26 +470,3 @@ def _print_scan_table(reports: list[dict[str, Any]], pack: str, version: str) ->
 def _band_label(band: str) -> str:
     return {"match": "[green]match[/green]", "possible": "[yellow]possible (review)[/yellow]",
             "none": "no match"}[band]
-
-
-# --- demo -----------------------------------------------------------------------------------
-@app.command("demo")
-def demo() -> None:
-    """Register the demo talents (idempotent) and scan the demo images."""
-    fixture = load_demo_fixture()
-    with runtime() as rt:
-        source = decode_image(fixture.reference_source.read_bytes(),
-                              max_pixels=rt.settings.max_image_pixels).bgr
-        agency = rt.registry.ensure_agency(name=fixture.agency)
-        out.print(f"registering {len(fixture.talents)} demo talents with {fixture.agency!r} "
-                  f"(model pack {rt.engine.pack.name})")
-        for item in fixture.talents:
-            talent, _ = rt.registry.ensure_talent(agency_id=agency.id, name=item.name)
-            photo = reference_from_crop(source, item.box, scale=item.scale,
-                                        rotate_deg=item.rotate_deg,
-                                        jpeg_quality=item.jpeg_quality)
-            _print_outcomes(rt.registry.enrol_photos(
-                talent_id=talent.id, photos=[PhotoInput(f"{item.name} (crop)", photo)]))
-        timings = ScanTimings()
-        reports = [_scan_one(rt, path, timings) for path in fixture.scan]
-        _print_scan_table(reports, rt.engine.pack.name, rt.engine.pack.version)

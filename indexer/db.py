@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import (
     DateTime,
@@ -18,7 +18,7 @@ from sqlalchemy import (
     create_engine,
     event,
 )
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import CursorResult, Dialect, Engine
 from sqlalchemy.orm import (
     DeclarativeBase,
     Mapped,
@@ -27,10 +27,31 @@ from sqlalchemy.orm import (
     relationship,
     sessionmaker,
 )
+from sqlalchemy.sql import Executable
+from sqlalchemy.types import TypeDecorator
 
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC datetimes on every backend (SQLite hands back naive values)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value
 
 
 class Base(DeclarativeBase):
@@ -42,7 +63,7 @@ class Agency(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(200), unique=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
 
     talents: Mapped[list[Talent]] = relationship(back_populates="agency")
 
@@ -60,7 +81,7 @@ class Talent(Base):
     name: Mapped[str] = mapped_column(String(200))
     external_id: Mapped[str | None] = mapped_column(String(200), default=None)
     status: Mapped[str] = mapped_column(String(20), default="active")  # active | paused
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
 
     agency: Mapped[Agency] = relationship(back_populates="talents")
     references: Mapped[list[ReferenceImage]] = relationship(
@@ -88,7 +109,7 @@ class ReferenceImage(Base):
     face_px: Mapped[float] = mapped_column(Float)
     blur: Mapped[float] = mapped_column(Float)
     stored_path: Mapped[str | None] = mapped_column(String(500), default=None)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
 
     talent: Mapped[Talent] = relationship(back_populates="references")
     embeddings: Mapped[list[Embedding]] = relationship(
@@ -112,7 +133,7 @@ class Embedding(Base):
     pack_version: Mapped[str] = mapped_column(String(100))
     dim: Mapped[int] = mapped_column(Integer)
     vector: Mapped[bytes] = mapped_column(LargeBinary)  # float32 little-endian, unit length
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
 
     reference: Mapped[ReferenceImage] = relationship(back_populates="embeddings")
 
@@ -170,6 +191,12 @@ def bump_revisions(session: Session, pack_names: set[str]) -> None:
             session.add(IndexRevision(pack_name=pack_name, revision=1))
         else:
             row.revision += 1
+
+
+def rows_changed(session: Session, statement: Executable) -> int:
+    """Run an UPDATE/DELETE and return how many rows it changed (for compare-and-set claims)."""
+    result = session.execute(statement)
+    return int(cast(CursorResult[Any], result).rowcount)
 
 
 def current_revision(session: Session, pack_name: str) -> int:

@@ -17,6 +17,8 @@ import numpy as np
 import numpy.typing as npt
 
 from indexer.errors import TwinwatchError
+from indexer.imaging import decode_image
+from indexer.registry import EnrolOutcome, PhotoInput, Registry
 from indexer.settings import PROJECT_ROOT
 
 DEMO_FIXTURE = PROJECT_ROOT / "data" / "demo" / "demo.json"
@@ -81,3 +83,19 @@ def reference_from_crop(image_bgr: npt.NDArray[np.uint8], box: tuple[int, int, i
     if not ok:
         raise TwinwatchError("Could not encode the demo reference photo.")
     return bytes(encoded.tobytes())
+
+
+def enrol_demo_talents(registry: Registry, fixture: DemoFixture, *, max_pixels: int
+                       ) -> list[tuple[str, int, EnrolOutcome]]:
+    """Register the fixture's talents from their crops (idempotent): (name, id, outcome)."""
+    source = decode_image(fixture.reference_source.read_bytes(), max_pixels=max_pixels).bgr
+    agency = registry.ensure_agency(name=fixture.agency)
+    enrolled = []
+    for item in fixture.talents:
+        talent, _ = registry.ensure_talent(agency_id=agency.id, name=item.name)
+        photo = reference_from_crop(source, item.box, scale=item.scale,
+                                    rotate_deg=item.rotate_deg, jpeg_quality=item.jpeg_quality)
+        [outcome] = registry.enrol_photos(talent_id=talent.id,
+                                          photos=[PhotoInput(f"{item.name} (crop)", photo)])
+        enrolled.append((item.name, talent.id, outcome))
+    return enrolled

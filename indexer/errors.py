@@ -20,6 +20,8 @@ class ErrorCategory(StrEnum):
     UNAUTHORIZED = "unauthorized"
     UNAVAILABLE = "unavailable"
     OVERLOADED = "overloaded"
+    RATE_LIMITED = "rate_limited"
+    UPSTREAM = "upstream"  # a remote server (a URL we were asked to fetch) failed
     INTERNAL = "internal"
 
 

@@ -6,6 +6,7 @@ import logging
 import threading
 from dataclasses import dataclass, field
 
+import faiss
 import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -80,6 +81,7 @@ class IndexManager:
         self.pack = pack
         self.settings = settings
         self.files = IndexFiles(settings.index_dir(), pack.name)
+        faiss.omp_set_num_threads(settings.faiss_threads)  # process-wide; the setting's only use
         self._lock = threading.RLock()
         self._loaded: _Loaded | None = None
 

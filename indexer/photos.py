@@ -1,6 +1,7 @@
-"""Kept reference photos on disk, with crash-safe erasure.
+"""Photos kept per talent on disk (reference photos; the service's alert evidence), with
+crash-safe erasure.
 
-Layout: ``<root>/<talent_id>/<sha256>``. Erasing a talent first renames its folder into
+Layout: ``<root>/<talent_id>/<name>``. Erasing a talent first renames its folder into
 ``<root>/.erasing/`` (atomic), then the database rows go, then the folder is deleted.
 :meth:`PhotoStore.reconcile` (run at start-up) finishes or undoes whatever a crash
 interrupted, so the disk always ends up matching the database.
@@ -31,13 +32,13 @@ class PhotoStore:
     def __init__(self, root: Path) -> None:
         self.root = root
 
-    def save(self, *, talent_id: int, sha256: str, data: bytes) -> str:
+    def save(self, *, talent_id: int, name: str, data: bytes) -> str:
         """Write the photo atomically; returns its path relative to the store root."""
         folder = self.root / str(talent_id)
         folder.mkdir(parents=True, exist_ok=True)
-        relative = f"{talent_id}/{sha256}"
+        relative = f"{talent_id}/{name}"
         target = self.root / relative
-        tmp = folder / f".{sha256}.{uuid.uuid4().hex[:8]}.tmp"
+        tmp = folder / f".{name}.{uuid.uuid4().hex[:8]}.tmp"
         with tmp.open("wb") as handle:
             handle.write(data)
             handle.flush()

@@ -112,6 +112,7 @@ class Registry:
     photos: PhotoStore
     settings: IndexerSettings
     erase_hooks: list[EraseHook] = field(default_factory=list)
+    other_talent_stores: list[PhotoStore] = field(default_factory=list)
 
     # --- agencies and talents ----------------------------------------------------------------
     def ensure_agency(self, *, name: str) -> Agency:
@@ -188,6 +189,13 @@ class Registry:
                                   r.stored_path is not None, r.created_at.isoformat())
                     for r in rows]
 
+    def count_talents(self, *, agency_id: int | None = None) -> int:
+        query = select(func.count()).select_from(Talent)
+        if agency_id is not None:
+            query = query.where(Talent.agency_id == agency_id)
+        with self.db.session() as session:
+            return int(session.scalar(query) or 0)
+
     def set_status(self, *, talent_id: int, status: str) -> None:
         if status not in ("active", "paused"):
             raise ConflictError(f"Unknown talent status {status!r} (use active or paused).")
@@ -247,7 +255,7 @@ class Registry:
 
     def _store(self, talent_id: int, prepared: list[_Prepared]) -> list[int]:
         pack = self.analyser.pack
-        stored = [self.photos.save(talent_id=talent_id, sha256=p.sha256, data=p.data)
+        stored = [self.photos.save(talent_id=talent_id, name=p.sha256, data=p.data)
                   if self.settings.keep_reference_photos else None for p in prepared]
         try:
             with self.db.session() as session:
@@ -298,7 +306,8 @@ class Registry:
     # --- erasure -----------------------------------------------------------------------------
     def erase_talent(self, *, talent_id: int) -> EraseReport:
         """Remove every trace of a talent: rows, vectors, kept photos. Crash-safe."""
-        moved = self.photos.begin_erase(talent_id)
+        stores = [self.photos, *self.other_talent_stores]
+        moved = [store.begin_erase(talent_id) for store in stores]
         try:
             with self.db.session() as session:
                 talent = self._talent(session, talent_id)
@@ -316,11 +325,13 @@ class Registry:
                 session.flush()
                 revision = current_revision(session, self.analyser.pack.name)
         except BaseException:
-            self.photos.undo_erase(moved, talent_id)
+            for store, moved_folder in zip(stores, moved, strict=True):
+                store.undo_erase(moved_folder, talent_id)
             raise
         self.index.apply_change(revision=revision, removed=removed)
         discard_index_files(self.settings.index_dir(), packs - {self.analyser.pack.name})
-        self.photos.finish_erase(moved)
+        for moved_folder in moved:
+            PhotoStore.finish_erase(moved_folder)
         log.info("erased talent %d: %d references, %d embeddings", talent_id, references,
                  embeddings)
         return EraseReport(talent_id, references, embeddings)

@@ -2,7 +2,125 @@
 
 from __future__ import annotations
 
-from indexer.cli import app
+import asyncio
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from indexer.cli import app, err, operational_errors, out
+from indexer.runtime import open_database
+from service.auth import Role, create_key, list_keys, revoke_key
+from service.logs import configure_json_logging
+from service.settings import ServiceSettings
+
+__all__ = ["app", "main"]
+
+keys_app = typer.Typer(help="API keys (shown once, stored as hashes).", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+
+
+def service_settings() -> ServiceSettings:
+    return ServiceSettings()
+
+
+@app.command("serve")
+def serve(
+    host: Annotated[str | None, typer.Option(help="Bind address (default from settings).")]
+    = None,
+    port: Annotated[int | None, typer.Option(help="Port (default from settings).")] = None,
+) -> None:
+    """Run the HTTP API (OpenAPI docs at /docs) with the embedded batch worker."""
+    import uvicorn
+
+    from service.app import create_app
+
+    settings = service_settings()
+    configure_json_logging()
+    uvicorn.run(create_app(settings), host=host or settings.host, port=port or settings.port,
+                log_config=None, access_log=False)
+
+
+@app.command("worker")
+def worker() -> None:
+    """Run batch-job and webhook workers without the HTTP API (add as many as needed)."""
+    from service.context import build_context
+    from service.worker import BackgroundWorkers
+
+    configure_json_logging()
+    with operational_errors():
+        ctx = build_context(service_settings())
+    try:
+        asyncio.run(BackgroundWorkers(ctx).run_forever())
+    finally:
+        ctx.close()
+
+
+@app.command("demo")
+def demo() -> None:
+    """Register the demo talents and licences, scan the demo sightings, print verdicts."""
+    from service.context import build_context
+    from service.demo import run_demo
+
+    with operational_errors():
+        ctx = build_context(service_settings())
+        try:
+            run_demo(ctx, out)
+        finally:
+            ctx.close()
+
+
+@keys_app.command("create")
+def keys_create(
+    role: Annotated[Role, typer.Option(help="admin, agency, monitor or brand.")],
+    agency: Annotated[str | None, typer.Option(help="Agency the key acts for.")] = None,
+    brand: Annotated[str | None, typer.Option(help="Brand the key acts for.")] = None,
+    monitor: Annotated[str | None, typer.Option(help="Monitor organisation.")] = None,
+    label: Annotated[str | None, typer.Option(help="A note to recognise the key by.")] = None,
+) -> None:
+    """Create an API key; it is printed once and only its hash is stored."""
+    from service import models  # noqa: F401  (service tables)
+
+    with operational_errors():
+        db = open_database(service_settings())
+        with db.session() as session:
+            created = create_key(session, role=role, agency=agency, brand=brand,
+                                 monitor=monitor, label=label)
+        db.dispose()
+    err.print(f"created {created.role.value} key {created.id} for {created.scope}; store it "
+              "now, it is not shown again:")
+    out.print(created.key, soft_wrap=True)
+
+
+@keys_app.command("list")
+def keys_list() -> None:
+    """Keys by id, prefix, role and scope (never the key itself)."""
+    from service import models  # noqa: F401
+
+    with operational_errors():
+        db = open_database(service_settings())
+        with db.session() as session:
+            rows = [(k.id, k.prefix, k.role, k.agency_id or k.brand_id or k.monitor_id,
+                     k.label, k.revoked_at) for k in list_keys(session)]
+        db.dispose()
+    table = Table("id", "prefix", "role", "tenant id", "label", "revoked")
+    for key_id, prefix, role, tenant, label, revoked in rows:
+        table.add_row(str(key_id), prefix + "…", role, str(tenant or "-"), label or "",
+                      revoked.isoformat() if revoked else "")
+    out.print(table)
+
+
+@keys_app.command("revoke")
+def keys_revoke(key_id: int) -> None:
+    """Revoke a key at once."""
+    from service import models  # noqa: F401
+
+    with operational_errors():
+        db = open_database(service_settings())
+        with db.session() as session:
+            revoke_key(session, key_id=key_id)
+        db.dispose()
+    out.print(f"revoked key {key_id}")
 
 
 def main() -> None:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from indexer.db import Database
+from indexer.db import Base, Database
 from indexer.engine import FaceEngine, load_engine
 from indexer.index_manager import IndexManager
 from indexer.photos import PhotoStore
@@ -20,10 +20,29 @@ SHARED_FACES = Path(os.environ.get("TWINWATCH_SHARED_FACES",
                                    PROJECT_ROOT.parent / "shared" / "faces"))
 
 
+# Set by scripts/with-postgres.sh: the same tests then run on a real PostgreSQL server.
+TEST_DATABASE_URL = os.environ.get("TWINWATCH_TEST_DATABASE_URL")
+
+
 def make_settings(tmp_path: Path, **overrides: object) -> IndexerSettings:
-    values: dict[str, object] = {"data_dir": tmp_path / "var", "model_cache_dir": MODEL_CACHE}
+    values: dict[str, object] = {"data_dir": tmp_path / "var", "model_cache_dir": MODEL_CACHE,
+                                 "database_url": TEST_DATABASE_URL}
     values.update(overrides)
     return IndexerSettings(**values)  # type: ignore[arg-type]
+
+
+@pytest.fixture(autouse=True)
+def empty_shared_database() -> Iterator[None]:
+    """On a shared PostgreSQL test database, every test starts from an empty schema."""
+    if TEST_DATABASE_URL is None:
+        yield
+        return
+    from service import models  # noqa: F401  (all tables)
+
+    database = Database(TEST_DATABASE_URL)
+    Base.metadata.drop_all(database.engine)
+    database.dispose()
+    yield
 
 
 @pytest.fixture

@@ -12,6 +12,7 @@ from indexer import cli
 from indexer.demo_fixtures import load_demo_fixture, reference_from_crop
 from indexer.imaging import decode_image
 from indexer.settings import SHIPPED_PACKS_DIR
+from service import cli as service_cli
 from tests.conftest import MODEL_CACHE
 
 pytestmark = pytest.mark.model
@@ -27,7 +28,7 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def run(*args: str) -> tuple[int, str]:
-    result = runner.invoke(cli.app, list(args))
+    result = runner.invoke(service_cli.app, list(args))
     return result.exit_code, result.output
 
 
@@ -149,11 +150,16 @@ def test_models_list_shows_licence_and_presence(env: Path) -> None:
     assert "insightface-buffalo_l" in output and "NON-COMMERCIAL" in output
 
 
-def test_demo_prints_verdicts(env: Path) -> None:
+def test_demo_registers_licenses_scans_and_alerts_idempotently(env: Path) -> None:
     code, output = run("demo")
     assert code == 0, output
-    assert output.count("match") >= 6
-    assert "Demo Talent F" in output
+    assert output.count(" LICENSED ") == 3  # A-C on the licensed shop
+    assert output.count("UNLICENSED") == 9  # D-F there, all six on the knock-off site
+    assert "no registered talent" in output  # the stranger
+    assert "Alerts for Demo Agency: 9" in output
+    code, output = run("demo")
+    assert code == 0 and output.count("already enrolled") == 6
+    assert "Alerts for Demo Agency: 9" in output and "2 sighting(s)" in output
 
 
 def test_unknown_pack_is_an_operational_error(env: Path,

@@ -1,0 +1,421 @@
+"""Speed (issue #4 §5): images/second, per-stage latency, scaling, profile, pure inference.
+
+    python -m bench.speed [--rounds 2]
+
+One process, the product's settings (onnxruntime 2 intra-op threads, FAISS 1 thread).
+Registry: the 13 scene identities (one reference each) plus 10,000 filler talents with
+random unit vectors, in the product's tables, searched with ``IndexManager`` (flat index).
+
+* **End to end**: ``scan_bytes`` on every scene photo (61, 330-4,600 px), ``rounds`` times
+  after a warm-up; stages from the product's own ``ScanTimings`` (decode, detect,
+  align+embed, search) plus the licence check (``service.licensing.evaluate_licences`` on a
+  talent with 5 licences, for every face assigned a talent) when that module exists.
+* **Pure inference**: every ``session.run`` the pipeline makes is recorded (input shape);
+  right after each image the same calls are replayed on the bare onnxruntime sessions
+  (random input of the same shapes). Overhead = pipeline time / pure inference time, both
+  measured in the same run, interleaved image by image (the machine is shared).
+* **Scaling**: one photo resized to 320-4,096 px (longer side); synthetic canvases with
+  1-16 faces.
+* **Profile**: cProfile over one pass; the top functions by own time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import io
+import pstats
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from bench.common import (
+    RESULTS_DIR,
+    bench_settings,
+    facts_line,
+    fmt,
+    load_bench_engine,
+    machine_facts,
+    md_table,
+    run_main,
+    write_results,
+)
+from bench.open_set import ProductGallery
+from bench.scenes import scene_photos
+from indexer.engine import FaceEngine
+from indexer.imaging import decode_image
+from indexer.scanning import ImageScan, ScanTimings, scan_bytes
+
+FILLER_TALENTS = 10_000
+LICENCES_PER_TALENT = 5
+
+
+# --- session recording ------------------------------------------------------------------------
+@dataclass
+class RecordingSession:
+    """Wraps an onnxruntime session: records each call's input shapes and time."""
+
+    session: Any
+    calls: list[tuple[tuple[int, ...], ...]] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def run(self, output_names: Any, feeds: dict[str, np.ndarray], *args: Any) -> Any:
+        started = time.perf_counter()
+        try:
+            return self.session.run(output_names, feeds, *args)
+        finally:
+            self.seconds += time.perf_counter() - started
+            self.calls.append(tuple(np.asarray(v).shape for v in feeds.values()))
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.session, name)
+
+    def take(self) -> tuple[list[tuple[tuple[int, ...], ...]], float]:
+        calls, seconds = self.calls, self.seconds
+        self.calls, self.seconds = [], 0.0
+        return calls, seconds
+
+
+def replay(session: Any, calls: list[tuple[tuple[int, ...], ...]],
+           rng: np.random.Generator) -> float:
+    """Time the same calls on the bare session (inputs random, shapes identical)."""
+    names = [i.name for i in session.get_inputs()]
+    total = 0.0
+    for shapes in calls:
+        feeds = {name: rng.random(shape, dtype=np.float32) * 255
+                 for name, shape in zip(names, shapes, strict=True)}
+        started = time.perf_counter()
+        session.run(None, feeds)
+        total += time.perf_counter() - started
+    return total
+
+
+# --- licence stage (pluggable) ----------------------------------------------------------------
+LicenceCheck = Callable[[int], Any]
+
+
+def licence_stage() -> tuple[LicenceCheck | None, str]:
+    """A callable judging one sighting of a talent with 5 licences, or None and why."""
+    try:
+        from service import licensing as lic
+    except ImportError as exc:
+        return None, f"service.licensing not importable ({exc}); stage not timed"
+    base = datetime(2026, 1, 1, tzinfo=UTC)
+    phash = "0f0f0f0f0f0f0f0f"
+    licences = [lic.LicenceTerms(
+        id=i + 1, talent_id=1, licensee=f"Brand {i}",
+        publishers=(f"brand{i}.example", f"*.brand{i}.example", f"instagram.com/brand{i}"),
+        channels=("social", "ecommerce") if i % 2 else ("*",), territories=("GB", "FR", "DE"),
+        valid_from=base + timedelta(days=30 * i), valid_until=base + timedelta(days=400),
+        media=(lic.Medium.PHOTO,) if i != 4 else (lic.Medium.AI_REPLICA,),
+        ai_label_required=i == 4,
+        approved_assets=(lic.AssetFingerprint(sha256="ab" * 32, phash="f0f0f0f0f0f0f0f0"),)
+        if i == 3 else ()) for i in range(LICENCES_PER_TALENT)]
+    context = lic.UsageContext(
+        page_url="https://www.shop.brand2.example/new/summer?utm=1", publisher=None,
+        observed_at=base + timedelta(days=200), channel="ecommerce", territory="FR",
+        image=lic.ImageFacts(sha256="cd" * 32, phash=phash, declares_ai=False, ai_label=None))
+
+    def check(_talent_id: int) -> Any:
+        return lic.evaluate_licences(licences=licences, context=context)
+
+    return check, f"service.licensing.evaluate_licences, {LICENCES_PER_TALENT} licences"
+
+
+# --- the registry -----------------------------------------------------------------------------
+def speed_gallery(engine: FaceEngine, directory: Path) -> ProductGallery:
+    photos = scene_photos()
+    references = {}
+    for identity, files in photos.items():
+        faces = engine.analyse(decode_image(files[0].read_bytes(), max_pixels=10**9).bgr)
+        if faces:
+            largest = max(faces, key=lambda f: f.width * f.height)
+            references[identity] = largest.embedding[None]
+    rng = np.random.default_rng(7)
+    filler = rng.normal(size=(FILLER_TALENTS, engine.pack.embedding_size)).astype(np.float32)
+    filler /= np.linalg.norm(filler, axis=1, keepdims=True)
+    references.update({f"filler-{i}": filler[i:i + 1] for i in range(FILLER_TALENTS)})
+    gallery = ProductGallery(engine, bench_settings(), directory)
+    gallery.register(references)
+    return gallery
+
+
+@dataclass
+class Measured:
+    wall_s: float = 0.0
+    timings: ScanTimings = field(default_factory=ScanTimings)
+    licence_s: float = 0.0
+    licence_checks: int = 0
+    detector_calls: int = 0
+    recognizer_calls: int = 0
+    detector_in_pipeline_s: float = 0.0
+    recognizer_in_pipeline_s: float = 0.0
+    detector_pure_s: float = 0.0
+    recognizer_pure_s: float = 0.0
+    images: int = 0
+    per_image_s: list[float] = field(default_factory=list)
+
+
+class Harness:
+    def __init__(self, engine: FaceEngine, gallery: ProductGallery,
+                 licence: LicenceCheck | None) -> None:
+        self.engine = engine
+        self.gallery = gallery
+        self.licence = licence
+        self.det = RecordingSession(engine.detector.session)
+        self.rec = RecordingSession(engine.recognizer.session)
+        self.rng = np.random.default_rng(0)
+
+    def __enter__(self) -> Harness:
+        self.engine.detector.session = self.det  # type: ignore[assignment]
+        self.engine.recognizer.session = self.rec  # type: ignore[assignment]
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.engine.detector.session = self.det.session
+        self.engine.recognizer.session = self.rec.session
+
+    def scan(self, data: bytes, measured: Measured, *, pure: bool = True) -> ImageScan:
+        started = time.perf_counter()
+        result = scan_bytes(data, analyser=self.engine, index=self.gallery.index,
+                            max_pixels=10**9, candidates_per_face=3)
+        licence_s = 0.0
+        if self.licence is not None:
+            licence_started = time.perf_counter()
+            for face in result.faces:
+                if face.talent is not None:
+                    self.licence(face.talent.talent_id)
+                    measured.licence_checks += 1
+            licence_s = time.perf_counter() - licence_started
+        elapsed = time.perf_counter() - started
+        measured.wall_s += elapsed
+        measured.per_image_s.append(elapsed)
+        measured.licence_s += licence_s
+        measured.timings.add(result.timings)
+        measured.images += 1
+        det_calls, det_s = self.det.take()
+        rec_calls, rec_s = self.rec.take()
+        measured.detector_calls += len(det_calls)
+        measured.recognizer_calls += len(rec_calls)
+        measured.detector_in_pipeline_s += det_s
+        measured.recognizer_in_pipeline_s += rec_s
+        if pure:
+            measured.detector_pure_s += replay(self.det.session, det_calls, self.rng)
+            measured.recognizer_pure_s += replay(self.rec.session, rec_calls, self.rng)
+        return result
+
+
+def summary(m: Measured) -> dict[str, Any]:
+    t = m.timings
+    pure = m.detector_pure_s + m.recognizer_pure_s
+    in_pipeline = m.detector_in_pipeline_s + m.recognizer_in_pipeline_s
+    return {
+        "images": m.images, "faces": t.faces, "wall_s": m.wall_s,
+        "images_per_s": m.images / m.wall_s if m.wall_s else None,
+        "ms_per_image": {"decode": 1e3 * t.decode_s / m.images,
+                         "detect": 1e3 * t.detect_s / m.images,
+                         "align_embed": 1e3 * t.embed_s / m.images,
+                         "search": 1e3 * t.search_s / m.images,
+                         "licence": 1e3 * m.licence_s / m.images,
+                         "total": 1e3 * m.wall_s / m.images},
+        "ms_per_face": {"align_embed": 1e3 * t.embed_s / t.faces if t.faces else None,
+                        "search": 1e3 * t.search_s / t.faces if t.faces else None,
+                        "licence_check": (1e3 * m.licence_s / m.licence_checks
+                                          if m.licence_checks else None)},
+        "median_ms_per_image": 1e3 * statistics.median(m.per_image_s),
+        "detector_calls": m.detector_calls, "recognizer_calls": m.recognizer_calls,
+        "inference_in_pipeline_s": in_pipeline, "pure_inference_s": pure,
+        "detector_pure_s": m.detector_pure_s, "recognizer_pure_s": m.recognizer_pure_s,
+        "detector_in_pipeline_s": m.detector_in_pipeline_s,
+        "recognizer_in_pipeline_s": m.recognizer_in_pipeline_s,
+        "pipeline_over_pure_inference": m.wall_s / pure if pure else None,
+        "pipeline_minus_pure_ms_per_image": 1e3 * (m.wall_s - pure) / m.images,
+    }
+
+
+# --- synthetic inputs ---------------------------------------------------------------------------
+def jpeg(image: Image.Image, quality: int = 90) -> bytes:
+    buffer = io.BytesIO()
+    image.convert("RGB").save(buffer, format="JPEG", quality=quality)
+    return buffer.getvalue()
+
+
+def resized_versions(path: Path, sides: list[int]) -> dict[int, bytes]:
+    image = Image.open(path).convert("RGB")
+    out = {}
+    for side in sides:
+        scale = side / max(image.size)
+        size = (round(image.width * scale), round(image.height * scale))
+        out[side] = jpeg(image.resize(size, Image.Resampling.LANCZOS))
+    return out
+
+
+def face_canvases(engine: FaceEngine, counts: list[int]) -> dict[int, bytes]:
+    """1920x1080 canvases with k face crops (from the scene photos) on a grid."""
+    crops = []
+    for files in scene_photos().values():
+        for path in files[:2]:
+            image = Image.open(path).convert("RGB")
+            faces = engine.analyse(decode_image(path.read_bytes(), max_pixels=10**9).bgr)
+            if faces:
+                x1, y1, x2, y2 = max(faces, key=lambda f: f.width * f.height).box
+                w, h = x2 - x1, y2 - y1
+                crops.append(image.crop((round(x1 - 0.4 * w), round(y1 - 0.4 * h),
+                                         round(x2 + 0.4 * w), round(y2 + 0.4 * h))))
+    out = {}
+    for count in counts:
+        columns = int(np.ceil(np.sqrt(count * 16 / 9)))
+        rows = int(np.ceil(count / columns))
+        cell = min(1920 // columns, 1080 // rows)
+        canvas = Image.new("RGB", (1920, 1080), (90, 90, 90))
+        for i in range(count):
+            crop = crops[i % len(crops)].resize((cell - 8, cell - 8), Image.Resampling.LANCZOS)
+            canvas.paste(crop, ((i % columns) * cell + 4, (i // columns) * cell + 4))
+        out[count] = jpeg(canvas)
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--rounds", type=int, default=2)
+    args = parser.parse_args()
+    facts = machine_facts()
+    settings = bench_settings()
+    engine = load_bench_engine(settings)
+    licence, licence_note = licence_stage()
+    photos = [p for files in scene_photos().values() for p in files]
+    blobs = [p.read_bytes() for p in photos]
+    sized = resized_versions(photos[2], [320, 640, 1280, 2560, 4096])
+    canvases = face_canvases(engine, [1, 2, 4, 8, 16])  # before recording starts
+    with tempfile.TemporaryDirectory(prefix="twinwatch-speed-") as tmp:
+        gallery = speed_gallery(engine, Path(tmp))
+        try:
+            with Harness(engine, gallery, licence) as harness:
+                warm = Measured()
+                for data in blobs[:3]:
+                    harness.scan(data, warm, pure=True)
+                main_run = Measured()
+                for _ in range(args.rounds):
+                    for data in blobs:
+                        harness.scan(data, main_run)
+                print(f"  end to end: {main_run.images / main_run.wall_s:.2f} images/s",
+                      flush=True)
+                size_runs = {}
+                for side, data in sized.items():
+                    m = Measured()
+                    for _ in range(3):
+                        harness.scan(data, m)
+                    size_runs[side] = summary(m)
+                face_runs = {}
+                for count, data in canvases.items():
+                    m = Measured()
+                    for _ in range(2):
+                        result = harness.scan(data, m)
+                    face_runs[count] = {**summary(m), "faces_found": len(result.faces)}
+                profiler = cProfile.Profile()
+                profiled = Measured()
+                profiler.enable()
+                for data in blobs:
+                    harness.scan(data, profiled, pure=False)
+                profiler.disable()
+            index_kind = str(gallery.index.stats()["kind"])
+        finally:
+            gallery.close()
+    stream = io.StringIO()
+    stats = pstats.Stats(profiler, stream=stream).sort_stats("tottime")
+    stats.print_stats(25)
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    (RESULTS_DIR / "speed_profile.txt").write_text(stream.getvalue(), encoding="utf-8")
+    top = _top_functions(stats, 12)
+    end_to_end = summary(main_run)
+    stage = end_to_end["ms_per_image"]
+    data = {"benchmark": "speed", "facts": facts, "pack": engine.manifest.ref,
+            "threads": {"onnxruntime_intra_op": settings.ort_intra_op_threads,
+                        "faiss": settings.faiss_threads},
+            "gallery": {"talents": FILLER_TALENTS + 13, "index": index_kind},
+            "licence_stage": licence_note, "rounds": args.rounds,
+            "end_to_end": end_to_end, "by_image_size": size_runs, "by_face_count": face_runs,
+            "profile_top": top, "profile_file": str(RESULTS_DIR / "speed_profile.txt")}
+    e = end_to_end
+    rows = [[name, fmt(ms, 1), f"{100 * ms / stage['total']:.0f}%"]
+            for name, ms in stage.items() if name != "total"]
+    rows.append(["**total (wall)**", fmt(stage["total"], 1), "100%"])
+    size_rows = [[side, s["faces"] // s["images"], fmt(s["ms_per_image"]["decode"], 1),
+                  fmt(s["ms_per_image"]["detect"], 1), fmt(s["ms_per_image"]["align_embed"], 1),
+                  fmt(s["ms_per_image"]["total"], 1),
+                  fmt(s["pipeline_over_pure_inference"], 2)] for side, s in size_runs.items()]
+    face_rows = [[count, s["faces_found"], fmt(s["ms_per_image"]["detect"], 1),
+                  fmt(s["ms_per_image"]["align_embed"], 1),
+                  fmt(s["ms_per_face"]["align_embed"], 1), fmt(s["ms_per_image"]["search"], 2),
+                  fmt(s["ms_per_image"]["total"], 1)] for count, s in face_runs.items()]
+    md = "\n".join([
+        f"## Speed — {engine.manifest.ref}",
+        "",
+        facts_line(facts),
+        "",
+        f"One process, onnxruntime {settings.ort_intra_op_threads} intra-op threads, FAISS "
+        f"{settings.faiss_threads} thread; registry of {FILLER_TALENTS + 13:,} talents "
+        f"({index_kind} index). {e['images']} scans of the {len(photos)} scene photos "
+        f"(330-4,600 px, {e['faces']} faces), {args.rounds} rounds after a warm-up. Licence stage: "
+        f"{licence_note}.",
+        "",
+        f"**{fmt(e['images_per_s'], 2)} images/s** end to end "
+        f"({fmt(stage['total'], 0)} ms mean, {fmt(e['median_ms_per_image'], 0)} ms median per "
+        f"image); align+embed {fmt(e['ms_per_face']['align_embed'], 1)} ms per face, search "
+        f"{fmt(e['ms_per_face']['search'], 2)} ms per face, licence check "
+        f"{fmt(e['ms_per_face']['licence_check'], 3)} ms per assigned face.",
+        "",
+        md_table(["stage", "ms per image", "share"], rows),
+        "",
+        f"**Pure onnxruntime inference** (the same {e['detector_calls']} detector and "
+        f"{e['recognizer_calls']} recognizer calls replayed on the bare sessions, interleaved): "
+        f"{fmt(1e3 * e['pure_inference_s'] / e['images'], 1)} ms per image "
+        f"(detector {fmt(1e3 * e['detector_pure_s'] / e['images'], 1)}, recognizer "
+        f"{fmt(1e3 * e['recognizer_pure_s'] / e['images'], 1)}). The pipeline takes "
+        f"**{fmt(e['pipeline_over_pure_inference'], 2)}x** pure inference "
+        f"(+{fmt(e['pipeline_minus_pure_ms_per_image'], 1)} ms per image: decode, resize/pad, "
+        "pre/post-processing, NMS, alignment, search, licence check); inference inside the "
+        f"pipeline took {fmt(1e3 * e['inference_in_pipeline_s'] / e['images'], 1)} ms per "
+        "image.",
+        "",
+        "### Scaling with image size (one photo, one face, resized)",
+        "",
+        md_table(["longer side px", "faces", "decode ms", "detect ms", "align+embed ms",
+                  "total ms", "x pure inference"], size_rows),
+        "",
+        "### Scaling with face count (1920x1080 canvas)",
+        "",
+        md_table(["faces placed", "faces found", "detect ms", "align+embed ms",
+                  "align+embed ms/face", "search ms", "total ms"], face_rows),
+        "",
+        "### Where the time goes (cProfile, one pass, by own time)",
+        "",
+        md_table(["function", "calls", "own s", "cumulative s"],
+                 [[f"`{t['function']}`", t["calls"], fmt(t["own_s"], 2), fmt(t["cum_s"], 2)]
+                  for t in top]),
+        "",
+        f"Full profile: `{RESULTS_DIR.name}/speed_profile.txt`.",
+    ])
+    write_results("speed", data, md)
+
+
+def _top_functions(stats: pstats.Stats, count: int) -> list[dict[str, Any]]:
+    rows = []
+    entries: dict[Any, Any] = stats.stats  # type: ignore[attr-defined]
+    for (filename, line, name), (_cc, calls, own, cum, _callers) in entries.items():
+        rows.append({"function": f"{Path(filename).name}:{line}({name})", "calls": calls,
+                     "own_s": own, "cum_s": cum})
+    rows.sort(key=lambda r: -r["own_s"])
+    return rows[:count]
+
+
+if __name__ == "__main__":
+    run_main(main)

@@ -1,0 +1,122 @@
+"""The FastAPI application: one error handler, limits, routers, background workers."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from indexer.errors import ErrorCategory, TwinwatchError
+from service.api_errors import OverloadedError
+from service.context import AppContext, build_context
+from service.limits import BodySizeLimit
+from service.routers import alerts, health, jobs, licences, prechecks, scans, talents, usage
+from service.routers import webhooks as webhook_routes
+from service.settings import ServiceSettings
+from service.worker import BackgroundWorkers
+
+log = logging.getLogger("twinwatch.http")
+
+STATUS_BY_CATEGORY = {
+    ErrorCategory.INVALID: 422, ErrorCategory.NOT_FOUND: 404, ErrorCategory.CONFLICT: 409,
+    ErrorCategory.TOO_LARGE: 413, ErrorCategory.UNSUPPORTED: 415, ErrorCategory.FORBIDDEN: 403,
+    ErrorCategory.UNAUTHORIZED: 401, ErrorCategory.UNAVAILABLE: 503,
+    ErrorCategory.OVERLOADED: 503, ErrorCategory.RATE_LIMITED: 429,
+    ErrorCategory.UPSTREAM: 502, ErrorCategory.INTERNAL: 500,
+}
+
+DESCRIPTION = """\
+twinwatch finds registered talents' faces in images and checks every match against the
+talent's licences. Authenticate with `Authorization: Bearer <key>` (keys come from
+`twinwatch keys create`). Every scan answer names the model pack that produced it.
+"""
+
+
+def error_response(exc: TwinwatchError) -> JSONResponse:
+    status = STATUS_BY_CATEGORY[exc.category]
+    headers = {}
+    if isinstance(exc, OverloadedError):
+        headers["Retry-After"] = str(exc.retry_after_s)
+    return JSONResponse({"error": exc.to_dict()}, status_code=status, headers=headers)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(TwinwatchError)
+    async def typed_error(_request: Request, exc: TwinwatchError) -> JSONResponse:
+        return error_response(exc)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = [{"field": ".".join(str(p) for p in e["loc"]), "problem": e["msg"]}
+                    for e in exc.errors()]
+        return JSONResponse({"error": {"code": "invalid_request", "message":
+                                       "The request is not valid: " + "; ".join(
+                                           f"{p['field']}: {p['problem']}" for p in problems),
+                                       "details": {"problems": problems}}}, status_code=422)
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return JSONResponse({"error": {"code": "internal_error", "message":
+                                       "Something went wrong on our side; nothing was "
+                                       "recorded for this request."}}, status_code=500)
+
+
+def install_access_log(app: FastAPI) -> None:
+    @app.middleware("http")
+    async def access_log(request: Request,
+                         call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        request_id = request.headers.get("x-request-id") or uuid.uuid4().hex[:16]
+        started = time.perf_counter()
+        response = await call_next(request)
+        response.headers["X-Request-Id"] = request_id
+        log.info("request", extra={"fields": {
+            "request_id": request_id, "method": request.method, "path": request.url.path,
+            "status": response.status_code,
+            "ms": round((time.perf_counter() - started) * 1000, 1),
+            "key": getattr(request.state, "key_prefix", None)}})
+        return response
+
+
+def create_app(settings: ServiceSettings | None = None, *,
+               context: AppContext | None = None) -> FastAPI:
+    """The app; pass ``context`` to reuse one (tests), else it is built at start-up."""
+    settings = settings or (context.settings if context else ServiceSettings())
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        ctx = context if context is not None else await asyncio.to_thread(build_context,
+                                                                          settings)
+        app.state.context = ctx
+        workers = BackgroundWorkers(ctx)
+        if settings.run_worker_in_process:
+            workers.start()
+        try:
+            yield
+        finally:
+            await workers.stop()
+            if context is None:
+                ctx.close()
+
+    app = FastAPI(title="twinwatch", version="0.1.0", description=DESCRIPTION,
+                  lifespan=lifespan)
+    install_error_handlers(app)
+    install_access_log(app)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_upload_bytes + 64 * 1024)
+    for router in (health.router, talents.router, licences.router, scans.router, jobs.router,
+                   prechecks.router, alerts.router, webhook_routes.router, usage.router):
+        app.include_router(router)
+    return app
+
+
+def openapi_tags() -> list[dict[str, Any]]:
+    return [{"name": name} for name in ("health", "talents", "licences", "scans", "jobs",
+                                        "prechecks", "alerts", "webhooks", "usage")]

@@ -1,0 +1,79 @@
+"""Typed errors of the scan service, with stable codes (see :mod:`indexer.errors`).
+
+Every refusal of :func:`service.fetching.fetch_image` is a subclass of
+:class:`UrlFetchError`, so a front end can catch them all in one place and still report
+the precise ``code``.
+"""
+
+from __future__ import annotations
+
+from indexer.errors import ErrorCategory, TwinwatchError
+
+
+# --- fetching an image by URL ---------------------------------------------------------------
+class UrlFetchError(TwinwatchError):
+    """Base class: the image at a URL could not (or must not) be fetched."""
+
+    code = "url_fetch_error"
+    category = ErrorCategory.INVALID
+
+
+class UrlInvalidError(UrlFetchError):
+    """The URL is malformed: no host, credentials in it, an unparsable host or port."""
+
+    code = "url_invalid"
+    category = ErrorCategory.INVALID
+
+
+class UrlSchemeNotAllowedError(UrlFetchError):
+    code = "url_scheme_not_allowed"
+    category = ErrorCategory.INVALID
+
+
+class UrlHostForbiddenError(UrlFetchError):
+    """The host is, or resolves to, an address twinwatch must never connect to."""
+
+    code = "url_host_forbidden"
+    category = ErrorCategory.INVALID
+
+
+class UrlTooManyRedirectsError(UrlFetchError):
+    code = "url_too_many_redirects"
+    category = ErrorCategory.UPSTREAM
+
+
+class UrlFetchTimeoutError(UrlFetchError):
+    code = "url_fetch_timeout"
+    category = ErrorCategory.UPSTREAM
+
+
+class UrlResponseTooLargeError(UrlFetchError):
+    code = "url_response_too_large"
+    category = ErrorCategory.TOO_LARGE
+
+
+class UrlNotAnImageError(UrlFetchError):
+    code = "url_not_an_image"
+    category = ErrorCategory.UNSUPPORTED
+
+
+class UrlFetchFailedError(UrlFetchError):
+    """Resolution or connection failed, or the server answered with an error status."""
+
+    code = "url_fetch_failed"
+    category = ErrorCategory.UPSTREAM
+
+
+# --- fingerprints ---------------------------------------------------------------------------
+class FingerprintInputError(TwinwatchError):
+    """The array given to the perceptual hash is not an 8-bit image."""
+
+    code = "fingerprint_input_invalid"
+    category = ErrorCategory.INVALID
+
+
+class FingerprintFormatError(TwinwatchError):
+    """A fingerprint string is not 16 hexadecimal characters."""
+
+    code = "fingerprint_invalid"
+    category = ErrorCategory.INVALID

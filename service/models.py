@@ -1,0 +1,333 @@
+"""The service's tables, on the indexer's declarative base (one schema, one database).
+
+Every row that names a talent references ``talents.id`` with ON DELETE CASCADE, so
+erasing a talent removes every trace in the same transaction.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from indexer.db import Base, UtcDateTime, utcnow
+
+TS = UtcDateTime
+
+
+class Brand(Base):
+    __tablename__ = "brands"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    created_at: Mapped[datetime] = mapped_column(TS, default=utcnow)
+
+
+class Monitor(Base):
+    __tablename__ = "monitors"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    created_at: Mapped[datetime] = mapped_column(TS, default=utcnow)
+
+
+class ApiKey(Base):
+    """An API key; only its sha256 is stored. ``prefix`` identifies it in lists and logs."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    prefix: Mapped[str] = mapped_column(String(16))
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    role: Mapped[str] = mapped_column(String(20))  # admin | agency | monitor | brand
+    agency_id: Mapped[int | None] = mapped_column(ForeignKey("agencies.id", ondelete="CASCADE"))
+    brand_id: Mapped[int | None] = mapped_column(ForeignKey("brands.id", ondelete="CASCADE"))
+    monitor_id: Mapped[int | None] = mapped_column(ForeignKey("monitors.id", ondelete="CASCADE"))
+    label: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(TS, default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(TS)
+
+
+class Licence(Base):
+    """A talent's consent for one licensee. Never deleted through the API, only revoked."""
+
+    __tablename__ = "licences"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    talent_id: Mapped[int] = mapped_column(ForeignKey("talents.id", ondelete="CASCADE"),
+                                           index=True)
+    licensee: Mapped[str] = mapped_column(String(200))
+    brand_id: Mapped[int | None] = mapped_column(ForeignKey("brands.id", ondelete="SET NULL"))
+    publishers: Mapped[list[str]] = mapped_column(JSON)
+    channels: Mapped[list[str]] = mapped_column(JSON)
+    territories: Mapped[list[str]] = mapped_column(JSON)
+    media: Mapped[list[str]] = mapped_column(JSON)
+    ai_label_required: Mapped[bool] = mapped_column(Boolean)
+    valid_from: Mapped[datetime] = mapped_column(TS)
+    valid_until: Mapped[datetime | None] = mapped_column(TS)
+    flat_fee_cents: Mapped[int | None] = mapped_column(Integer)
+    per_use_cents: Mapped[int | None] = mapped_column(Integer)
+    currency: Mapped[str | None] = mapped_column(String(3))
+    revoked_at: Mapped[datetime | None] = mapped_column(TS)
+    revocation_reason: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(TS, default=utcnow)
+
+    assets: Mapped[list[LicenceAsset]] = relationship(
+        cascade="all, delete-orphan", passive_deletes=True, order_by="LicenceAsset.id",
+        lazy="selectin")
+
+
+class LicenceAsset(Base):
+    """A specific licensed image, by fingerprint (the image itself is not stored)."""
+
+    __tablename__ = "licence_assets"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    licence_id: Mapped[int] = mapped_column(ForeignKey("licences.id", ondelete="CASCADE"),
+                                            index=True)
+    sha256: Mapped[str | None] = mapped_column(String(64), index=True)
+    phash: Mapped[str | None] = mapped_column(String(16))
+
+
+class Job(Base):
+    __tablename__ = "jobs"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(20))  # scan | precheck
+    owner_key_id: Mapped[int | None] = mapped_column(ForeignKey("api_keys.id", ondelete="SET NULL"))
+    monitor_id: Mapped[int | None] = mapped_column(ForeignKey("monitors.id", ondelete="CASCADE"))
+    brand_id: Mapped[int | None] = mapped_column(ForeignKey("brands.id", ondelete="CASCADE"))
+    status: Mapped[str] = mapped_column(String(20), default="queued")  # queued|running|done
+    context: Mapped[dict[str, Any]] = mapped_column(JSON)
+    total: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(TS, default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(TS)
+
+
+class JobItem(Base):
+    __tablename__ = "job_items"
+    __table_args__ = (Index("ix_job_items_status_claimed", "status", "claimed_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), index=True)
+    position: Mapped[int] = mapped_column(Integer)
+    source_url: Mapped[str | None] = mapped_column(Text)
+    upload_name: Mapped[str | None] = mapped_column(String(300))
+    upload_path: Mapped[str | None] = mapped_column(String(500))
+    status: Mapped[str] = mapped_column(String(20), default="queued")  # queued|running|done|failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    claimed_by: Mapped[str | None] = mapped_column(String(100))
+    claimed_at: Mapped[datetime | None] = mapped_column(TS)
+    scan_id: Mapped[int | None] = mapped_column(ForeignKey("scans.id", ondelete="SET NULL"))
+    error: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+
+class Scan(Base):
+    """One analysed image: hashes, context and findings. The image itself is not kept here."""
+
+    __tablename__ = "scans"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(20))  # scan | precheck
+    owner_key_id: Mapped[int | None] = mapped_column(ForeignKey("api_keys.id", ondelete="SET NULL"))
+    monitor_id: Mapped[int | None] = mapped_column(ForeignKey("monitors.id", ondelete="CASCADE"),
+                                                   index=True)
+    brand_id: Mapped[int | None] = mapped_column(ForeignKey("brands.id", ondelete="CASCADE"),
+                                                 index=True)
+    job_id: Mapped[int | None] = mapped_column(ForeignKey("jobs.id", ondelete="SET NULL"),
+                                               index=True)
+    image_sha256: Mapped[str] = mapped_column(String(64), index=True)
+    image_phash: Mapped[str | None] = mapped_column(String(16))
+    width: Mapped[int] = mapped_column(Integer)
+    height: Mapped[int] = mapped_column(Integer)
+    source_url: Mapped[str | None] = mapped_column(Text)
+    page_url: Mapped[str | None] = mapped_column(Text)
+    publisher: Mapped[str | None] = mapped_column(String(500))
+    observed_at: Mapped[datetime] = mapped_column(TS)
+    use_until: Mapped[datetime | None] = mapped_column(TS)
+    channel: Mapped[str | None] = mapped_column(String(50))
+    territory: Mapped[str | None] = mapped_column(String(2))
+    provenance: Mapped[dict[str, Any]] = mapped_column(JSON)
+    asset_reuse: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    pack_name: Mapped[str] = mapped_column(String(100))
+    pack_version: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(TS, default=utcnow, index=True)
+
+    findings: Mapped[list[Finding]] = relationship(
+        cascade="all, delete-orphan", passive_deletes=True, order_by="Finding.face_index",
+        lazy="selectin")
+
+
+class Finding(Base):
+    """One face in a scan. A face matched to a talent is erased with that talent."""
+
+    __tablename__ = "findings"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    scan_id: Mapped[int] = mapped_column(ForeignKey("scans.id", ondelete="CASCADE"), index=True)
+    face_index: Mapped[int] = mapped_column(Integer)
+    box: Mapped[list[float]] = mapped_column(JSON)
+    detection_score: Mapped[float] = mapped_column(Float)
+    talent_id: Mapped[int | None] = mapped_column(ForeignKey("talents.id", ondelete="CASCADE"),
+                                                  index=True)
+    similarity: Mapped[float | None] = mapped_column(Float)
+    band: Mapped[str] = mapped_column(String(20))
+    verdict: Mapped[str | None] = mapped_column(String(20))
+    licence_id: Mapped[int | None] = mapped_column(ForeignKey("licences.id", ondelete="SET NULL"))
+    licence_checks: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+
+    candidates: Mapped[list[FindingCandidate]] = relationship(
+        cascade="all, delete-orphan", passive_deletes=True, order_by="FindingCandidate.rank",
+        lazy="selectin")
+
+
+class FindingCandidate(Base):
+    __tablename__ = "finding_candidates"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    finding_id: Mapped[int] = mapped_column(ForeignKey("findings.id", ondelete="CASCADE"),
+                                            index=True)
+    talent_id: Mapped[int] = mapped_column(ForeignKey("talents.id", ondelete="CASCADE"),
+                                           index=True)
+    rank: Mapped[int] = mapped_column(Integer)
+    similarity: Mapped[float] = mapped_column(Float)
+    band: Mapped[str] = mapped_column(String(20))
+
+
+class Alert(Base):
+    """Unlicensed (or to-review) use of a talent: same talent + image + publisher = one alert."""
+
+    __tablename__ = "alerts"
+    __table_args__ = (
+        UniqueConstraint("talent_id", "image_sha256", "publisher_key", name="uq_alert_dedup"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    agency_id: Mapped[int] = mapped_column(ForeignKey("agencies.id", ondelete="CASCADE"),
+                                           index=True)
+    talent_id: Mapped[int] = mapped_column(ForeignKey("talents.id", ondelete="CASCADE"),
+                                           index=True)
+    image_sha256: Mapped[str] = mapped_column(String(64))
+    image_phash: Mapped[str | None] = mapped_column(String(16))
+    publisher_key: Mapped[str] = mapped_column(String(500))  # normalised publisher, "" if unknown
+    publisher: Mapped[str | None] = mapped_column(String(500))
+    page_url: Mapped[str | None] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(30), default="open", index=True)
+    needs_review: Mapped[bool] = mapped_column(Boolean, default=False)
+    verdict: Mapped[str] = mapped_column(String(20))
+    band: Mapped[str] = mapped_column(String(20))
+    similarity: Mapped[float] = mapped_column(Float)
+    reasons: Mapped[list[str]] = mapped_column(JSON)
+    licence_checks: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    sightings: Mapped[int] = mapped_column(Integer, default=1)
+    first_seen_at: Mapped[datetime] = mapped_column(TS, index=True)
+    last_seen_at: Mapped[datetime] = mapped_column(TS)
+    evidence_path: Mapped[str | None] = mapped_column(String(500))
+    evidence_expires_at: Mapped[datetime | None] = mapped_column(TS)
+    triage_note: Mapped[str | None] = mapped_column(Text)
+    triaged_at: Mapped[datetime | None] = mapped_column(TS)
+    created_at: Mapped[datetime] = mapped_column(TS, default=utcnow)
+
+
+class AlertSighting(Base):
+    __tablename__ = "alert_sightings"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    alert_id: Mapped[int] = mapped_column(ForeignKey("alerts.id", ondelete="CASCADE"), index=True)
+    scan_id: Mapped[int] = mapped_column(ForeignKey("scans.id", ondelete="CASCADE"))
+    finding_id: Mapped[int] = mapped_column(ForeignKey("findings.id", ondelete="CASCADE"))
+    seen_at: Mapped[datetime] = mapped_column(TS)
+    observed_at: Mapped[datetime] = mapped_column(TS)
+    page_url: Mapped[str | None] = mapped_column(Text)
+
+
+class Webhook(Base):
+    __tablename__ = "webhooks"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    agency_id: Mapped[int] = mapped_column(ForeignKey("agencies.id", ondelete="CASCADE"),
+                                           index=True)
+    url: Mapped[str] = mapped_column(Text)
+    secret: Mapped[str] = mapped_column(String(200))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(TS, default=utcnow)
+
+
+class WebhookDelivery(Base):
+    """The outbox: written in the same transaction as the alert it announces."""
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (Index("ix_webhook_deliveries_due", "status", "next_attempt_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    webhook_id: Mapped[int] = mapped_column(ForeignKey("webhooks.id", ondelete="CASCADE"),
+                                            index=True)
+    alert_id: Mapped[int | None] = mapped_column(ForeignKey("alerts.id", ondelete="CASCADE"))
+    event: Mapped[str] = mapped_column(String(50))
+    payload: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(20), default="pending")  # pending|delivered|failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(TS, default=utcnow)
+    claimed_until: Mapped[datetime | None] = mapped_column(TS)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(TS, default=utcnow)
+    delivered_at: Mapped[datetime | None] = mapped_column(TS)
+
+
+class WebhookAttempt(Base):
+    __tablename__ = "webhook_attempts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    delivery_id: Mapped[int] = mapped_column(
+        ForeignKey("webhook_deliveries.id", ondelete="CASCADE"), index=True)
+    attempted_at: Mapped[datetime] = mapped_column(TS, default=utcnow)
+    status_code: Mapped[int | None] = mapped_column(Integer)
+    error: Mapped[str | None] = mapped_column(Text)
+    duration_ms: Mapped[float] = mapped_column(Float)
+
+
+class UsageEvent(Base):
+    """A licensed sighting, once per licence + image + publisher; what the talent is paid from."""
+
+    __tablename__ = "usage_events"
+    __table_args__ = (
+        UniqueConstraint("licence_id", "image_sha256", "publisher_key", name="uq_usage_dedup"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    licence_id: Mapped[int] = mapped_column(ForeignKey("licences.id", ondelete="CASCADE"),
+                                            index=True)
+    talent_id: Mapped[int] = mapped_column(ForeignKey("talents.id", ondelete="CASCADE"),
+                                           index=True)
+    image_sha256: Mapped[str] = mapped_column(String(64))
+    publisher_key: Mapped[str] = mapped_column(String(500))
+    publisher: Mapped[str | None] = mapped_column(String(500))
+    first_seen_at: Mapped[datetime] = mapped_column(TS, index=True)
+    last_seen_at: Mapped[datetime] = mapped_column(TS)
+    sightings: Mapped[int] = mapped_column(Integer, default=1)
+    scan_id: Mapped[int | None] = mapped_column(ForeignKey("scans.id", ondelete="SET NULL"))
+
+
+class IdempotencyRecord(Base):
+    __tablename__ = "idempotency_records"
+    __table_args__ = (UniqueConstraint("key_id", "idempotency_key", name="uq_idempotency"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key_id: Mapped[int] = mapped_column(ForeignKey("api_keys.id", ondelete="CASCADE"))
+    idempotency_key: Mapped[str] = mapped_column(String(200))
+    request_hash: Mapped[str] = mapped_column(String(64))
+    status_code: Mapped[int | None] = mapped_column(Integer)
+    response_body: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(TS, default=utcnow)

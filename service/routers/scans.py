@@ -1,0 +1,65 @@
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, File, Form, Request, UploadFile
+from fastapi.responses import JSONResponse
+from sqlalchemy import func, select
+from starlette.concurrency import run_in_threadpool
+
+from service.auth import Role
+from service.deps import Ctx, CurrentPrincipal, PageParams
+from service.forms import SightingContext, image_source
+from service.idempotency import fingerprint, idempotent
+from service.models import Scan
+from service.scan_service import run_scan
+from service.schemas import Page, ScanOut
+from service.scoping import scan_in_scope, scoped_submissions
+from service.views import scan_out
+
+router = APIRouter(prefix="/v1/scans", tags=["scans"])
+
+
+@router.post("", status_code=201, response_model=ScanOut,
+             summary="Scan one image (upload or URL) seen somewhere; synchronous")
+async def create_scan(request: Request, ctx: Ctx, principal: CurrentPrincipal,
+                      form: SightingContext,
+                      file: Annotated[UploadFile | None, File()] = None,
+                      url: Annotated[str | None, Form()] = None) -> JSONResponse:
+    principal.require(Role.MONITOR)
+    source = await image_source(file, url, max_bytes=ctx.settings.max_upload_bytes)
+
+    async def handler() -> tuple[int, ScanOut]:
+        scan_id = await run_scan(ctx=ctx, principal=principal, kind="scan", source=source,
+                                 context=form.context)
+        return 201, await run_in_threadpool(read_scan, ctx, principal, scan_id, "scan")
+    return await idempotent(request=request, ctx=ctx, principal=principal, handler=handler,
+                            request_hash=fingerprint(source.data, source.url, form.fingerprint))
+
+
+def read_scan(ctx: Ctx, principal: CurrentPrincipal, scan_id: int, kind: str) -> ScanOut:
+    with ctx.db.session() as session:
+        return scan_out(session, scan_in_scope(session, principal=principal, scan_id=scan_id,
+                                               kind=kind))
+
+
+def list_scans(ctx: Ctx, principal: CurrentPrincipal, kind: str, offset: int, limit: int
+               ) -> Page[ScanOut]:
+    query = scoped_submissions(select(Scan).where(Scan.kind == kind), Scan, principal)
+    with ctx.db.session() as session:
+        total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+        rows = session.scalars(query.order_by(Scan.id.desc()).offset(offset).limit(limit))
+        return Page[ScanOut](items=[scan_out(session, scan) for scan in rows], total=total,
+                             offset=offset, limit=limit)
+
+
+@router.get("", response_model=Page[ScanOut], summary="This key's tenant's scans, newest first")
+def get_scans(ctx: Ctx, principal: CurrentPrincipal, page: PageParams) -> Page[ScanOut]:
+    principal.require(Role.MONITOR)
+    return list_scans(ctx, principal, "scan", page.offset, page.limit)
+
+
+@router.get("/{scan_id}", response_model=ScanOut)
+def get_scan(scan_id: int, ctx: Ctx, principal: CurrentPrincipal) -> ScanOut:
+    principal.require(Role.MONITOR)
+    return read_scan(ctx, principal, scan_id, "scan")

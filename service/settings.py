@@ -1,0 +1,64 @@
+"""Service settings: the indexer's settings plus the API's own (one class, prefix TWINWATCH_)."""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+from pydantic import Field
+
+from indexer.settings import IndexerSettings
+
+
+@functools.cache
+def _read_once(path: Path) -> str:
+    return path.read_text(encoding="utf-8")
+
+
+class ServiceSettings(IndexerSettings):
+    host: str = "127.0.0.1"
+    port: int = 8000
+
+    max_upload_bytes: int = Field(default=20 * 1024 * 1024, ge=1)
+    max_batch_items: int = Field(default=100, ge=1)
+    page_size_max: int = Field(default=200, ge=1)
+
+    inference_workers: int = Field(default=2, ge=1, description="Threads running the models.")
+    max_pending_inferences: int = Field(default=16, ge=1, description="Queued + running scans "
+                                        "before new ones get 503 with Retry-After.")
+    max_concurrent_per_key: int = Field(default=8, ge=1, description="In-flight scans per API "
+                                        "key before it gets 429 with Retry-After.")
+    retry_after_s: int = Field(default=2, ge=1)
+
+    fetch_timeout_s: float = Field(default=15.0, gt=0)
+    fetch_max_redirects: int = Field(default=3, ge=0)
+    fetch_allow_private_networks: bool = Field(default=False, description="Only for tests and "
+                                               "closed lab networks: lets URL fetches and webhook "
+                                               "deliveries reach private addresses.")
+
+    c2pa_trust_anchors: Path | None = Field(default=None, description="PEM file of C2PA "
+                                            "trust anchors; without it no signer is trusted "
+                                            "(signatures are still checked for integrity).")
+
+    keep_alert_evidence: bool = Field(default=True, description="Keep the scanned image as "
+                                      "evidence when it raises an alert.")
+    evidence_retention_days: int = Field(default=180, ge=1)
+    precheck_creates_alerts: bool = False
+
+    run_worker_in_process: bool = Field(default=True, description="Run one batch worker inside "
+                                        "the API process (the embedded default).")
+    worker_poll_s: float = Field(default=0.5, gt=0)
+    job_lease_s: float = Field(default=120.0, gt=0)
+
+    webhook_max_attempts: int = Field(default=8, ge=1)
+    webhook_backoff_base_s: float = Field(default=2.0, gt=0)
+    webhook_timeout_s: float = Field(default=10.0, gt=0)
+
+    def c2pa_trust_anchors_pem(self) -> str | None:
+        return _read_once(self.c2pa_trust_anchors) if self.c2pa_trust_anchors else None
+
+    def evidence_dir(self) -> Path:
+        return self.data_dir / "evidence"
+
+    def job_uploads_dir(self) -> Path:
+        return self.data_dir / "job-uploads"
