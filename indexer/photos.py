@@ -10,11 +10,12 @@ interrupted, so the disk always ends up matching the database.
 from __future__ import annotations
 
 import logging
-import os
 import shutil
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+
+from indexer.fileio import write_durably
 
 log = logging.getLogger(__name__)
 
@@ -37,13 +38,7 @@ class PhotoStore:
         folder = self.root / str(talent_id)
         folder.mkdir(parents=True, exist_ok=True)
         relative = f"{talent_id}/{name}"
-        target = self.root / relative
-        tmp = folder / f".{name}.{uuid.uuid4().hex[:8]}.tmp"
-        with tmp.open("wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        tmp.replace(target)
+        write_durably(self.root / relative, data)
         return relative
 
     def read(self, relative: str) -> bytes:

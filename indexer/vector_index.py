@@ -23,6 +23,8 @@ import faiss
 import numpy as np
 import numpy.typing as npt
 
+from indexer.fileio import write_durably
+
 log = logging.getLogger(__name__)
 
 IdArray = npt.NDArray[np.int64]
@@ -233,12 +235,7 @@ def _fsync_dir(path: Path) -> None:
 
 
 def _write_json_atomically(path: Path, payload: dict[str, Any]) -> None:
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
-    with tmp.open("w", encoding="utf-8") as handle:
-        json.dump(payload, handle, indent=2)
-        handle.flush()
-        os.fsync(handle.fileno())
-    tmp.replace(path)
+    write_durably(path, json.dumps(payload, indent=2).encode("utf-8"))
 
 
 def discard_index_files(directory: Path, pack_names: set[str]) -> None:

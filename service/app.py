@@ -8,7 +8,6 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import Any
 
 from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
@@ -110,13 +109,11 @@ def create_app(settings: ServiceSettings | None = None, *,
                   lifespan=lifespan)
     install_error_handlers(app)
     install_access_log(app)
-    app.add_middleware(BodySizeLimit, max_bytes=settings.max_upload_bytes + 64 * 1024)
+    batch_bytes = settings.max_batch_bytes + 64 * 1024
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_upload_bytes + 64 * 1024,
+                       larger_for={"/v1/scan-jobs": batch_bytes,
+                                   "/v1/precheck-jobs": batch_bytes})
     for router in (health.router, talents.router, licences.router, scans.router, jobs.router,
                    prechecks.router, alerts.router, webhook_routes.router, usage.router):
         app.include_router(router)
     return app
-
-
-def openapi_tags() -> list[dict[str, Any]]:
-    return [{"name": name} for name in ("health", "talents", "licences", "scans", "jobs",
-                                        "prechecks", "alerts", "webhooks", "usage")]

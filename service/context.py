@@ -42,6 +42,7 @@ def build_context(settings: ServiceSettings, *, analyser: FaceAnalyser | None = 
     """Open the database, load the model pack (unless one is given), recover, open the index."""
     from indexer.engine import load_engine
     from service import models  # noqa: F401  (registers the service's tables before create_all)
+    from service.jobs import reconcile_uploads  # (jobs -> scan_service -> context)
 
     db = db or open_database(settings)
     db.create_all()
@@ -59,5 +60,6 @@ def build_context(settings: ServiceSettings, *, analyser: FaceAnalyser | None = 
     context = AppContext(settings, db, analyser, index, registry, evidence, gate, metrics)
     registry.recover()
     evidence.reconcile_with_alerts(db)
+    reconcile_uploads(db, settings.job_uploads_dir())
     context.ready = True
     return context

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 
 from fastapi import Request
 from fastapi.encoders import jsonable_encoder
@@ -14,6 +15,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from starlette.concurrency import run_in_threadpool
 
+from indexer.db import Database, rows_changed, utcnow
 from indexer.errors import TwinwatchError
 from service.api_errors import IdempotencyConflictError, OverloadedError
 from service.auth import Principal
@@ -22,6 +24,7 @@ from service.models import IdempotencyRecord
 
 Handler = Callable[[], Awaitable[tuple[int, BaseModel]]]
 IN_PROGRESS_RETRY_S = 2
+KEEP_RECORDS = timedelta(days=1)
 
 
 def fingerprint(*parts: bytes | str | None) -> str:
@@ -93,3 +96,10 @@ def _release(ctx: AppContext, key_id: int, key: str) -> None:
     with ctx.db.session() as session:
         session.execute(delete(IdempotencyRecord).where(
             IdempotencyRecord.key_id == key_id, IdempotencyRecord.idempotency_key == key[:200]))
+
+
+def purge_idempotency_records(db: Database, *, older_than: timedelta = KEEP_RECORDS) -> int:
+    """Forget Idempotency-Keys after a day (clients retry within minutes, not days)."""
+    with db.session() as session:
+        return rows_changed(session, delete(IdempotencyRecord).where(
+            IdempotencyRecord.created_at < utcnow() - older_than))

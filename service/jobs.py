@@ -8,7 +8,6 @@ a worker that died are taken again once the lease runs out. Jobs survive restart
 from __future__ import annotations
 
 import contextlib
-import os
 import shutil
 import uuid
 from dataclasses import dataclass
@@ -29,8 +28,9 @@ from service.schemas import JobOut
 
 @dataclass(frozen=True)
 class BatchInput:
-    uploads: list[tuple[str, bytes]]
+    uploads: list[tuple[str, Path]]  # already staged on disk, in ``folder``
     urls: list[str]
+    folder: Path | None = None
 
 
 def context_json(context: UseContext) -> dict[str, Any]:
@@ -48,47 +48,51 @@ def context_from_json(raw: dict[str, Any]) -> UseContext:
                       if raw.get("use_until") else None)
 
 
-def create_job(*, db: Database, uploads_dir: Path, principal: Principal, kind: str,
-               batch: BatchInput, context: UseContext, max_items: int) -> int:
+def create_job(*, db: Database, principal: Principal, kind: str, batch: BatchInput,
+               context: UseContext, max_items: int) -> int:
     total = len(batch.uploads) + len(batch.urls)
-    if total == 0:
-        raise InvalidRequestError("A batch needs at least one file (`files`) or URL (`urls`).")
-    if total > max_items:
-        raise InvalidRequestError(f"A batch holds at most {max_items} items; got {total}.",
-                                  max_items=max_items)
-    folder = uploads_dir / uuid.uuid4().hex
-    paths = _store_uploads(folder, batch.uploads)
     try:
+        if total == 0:
+            raise InvalidRequestError("A batch needs at least one file (`files`) or URL "
+                                      "(`urls`).")
+        if total > max_items:
+            raise InvalidRequestError(f"A batch holds at most {max_items} items; got {total}.",
+                                      max_items=max_items)
         with db.session() as session:
             job = Job(kind=kind, owner_key_id=principal.key_id, monitor_id=principal.monitor_id,
                       brand_id=principal.brand_id, context=context_json(context), total=total)
             session.add(job)
             session.flush()
             items = [JobItem(job_id=job.id, position=n, upload_name=name, upload_path=str(path))
-                     for n, ((name, _), path) in enumerate(zip(batch.uploads, paths,
-                                                               strict=True))]
+                     for n, (name, path) in enumerate(batch.uploads)]
             items += [JobItem(job_id=job.id, position=len(items) + n, source_url=url)
                       for n, url in enumerate(batch.urls)]
             session.add_all(items)
             return job.id
     except BaseException:
-        shutil.rmtree(folder, ignore_errors=True)
+        if batch.folder is not None:
+            shutil.rmtree(batch.folder, ignore_errors=True)
         raise
 
 
-def _store_uploads(folder: Path, uploads: list[tuple[str, bytes]]) -> list[Path]:
-    if not uploads:
-        return []
-    folder.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for position, (_, data) in enumerate(uploads):
-        path = folder / f"{position}.bin"
-        with path.open("wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        paths.append(path)
-    return paths
+def staging_folder(uploads_dir: Path) -> Path:
+    return uploads_dir / uuid.uuid4().hex
+
+
+def reconcile_uploads(db: Database, uploads_dir: Path) -> int:
+    """Delete staged uploads no pending item points at (left by a crash before the commit)."""
+    if not uploads_dir.is_dir():
+        return 0
+    with db.session() as session:
+        wanted = {Path(p).parent.name for p in session.scalars(
+            select(JobItem.upload_path).where(JobItem.status.in_(("queued", "running"))))
+            if p is not None}
+    removed = 0
+    for folder in uploads_dir.iterdir():
+        if folder.is_dir() and folder.name not in wanted:
+            shutil.rmtree(folder, ignore_errors=True)
+            removed += 1
+    return removed
 
 
 # --- workers --------------------------------------------------------------------------------

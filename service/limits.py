@@ -73,17 +73,20 @@ class InferenceGate:
 class BodySizeLimit:
     """Refuse request bodies over ``max_bytes`` with 413, without reading them into memory."""
 
-    def __init__(self, app: ASGIApp, *, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, *, max_bytes: int,
+                 larger_for: dict[str, int] | None = None) -> None:
         self.app = app
-        self.max_bytes = max_bytes
+        self.default_max_bytes = max_bytes
+        self.larger_for = larger_for or {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        max_bytes = self.larger_for.get(scope["path"], self.default_max_bytes)
         declared = dict(scope.get("headers") or []).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            await self._refuse(send, int(declared))
+        if declared is not None and declared.isdigit() and int(declared) > max_bytes:
+            await self._refuse(send, int(declared), max_bytes)
             return
         received = 0
         refused = started = False
@@ -93,7 +96,7 @@ class BodySizeLimit:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_bytes:
+                if received > max_bytes:
                     refused = True
                     raise _BodyTooLargeError
             return message
@@ -111,11 +114,12 @@ class BodySizeLimit:
             if not refused:
                 raise
         if refused and not started:
-            await self._refuse(send, received)
+            await self._refuse(send, received, max_bytes)
 
-    async def _refuse(self, send: Send, size: int) -> None:
+    @staticmethod
+    async def _refuse(send: Send, size: int, max_bytes: int) -> None:
         body = (b'{"error":{"code":"payload_too_large","message":"The request body is over the '
-                + f"limit of {self.max_bytes} bytes (got at least {size}).".encode()
+                + f"limit of {max_bytes} bytes (got at least {size}).".encode()
                 + b'"}}')
         await send({"type": "http.response.start", "status": 413,
                     "headers": [(b"content-type", b"application/json"),

@@ -21,6 +21,8 @@ class ServiceSettings(IndexerSettings):
 
     max_upload_bytes: int = Field(default=20 * 1024 * 1024, ge=1)
     max_batch_items: int = Field(default=100, ge=1)
+    max_batch_bytes: int = Field(default=200 * 1024 * 1024, ge=1, description="Whole batch "
+                                 "request body (each file is still capped by max_upload_bytes).")
     page_size_max: int = Field(default=200, ge=1)
 
     inference_workers: int = Field(default=2, ge=1, description="Threads running the models.")

@@ -11,6 +11,7 @@ import logging
 import os
 import socket
 import uuid
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from starlette.concurrency import run_in_threadpool
@@ -18,6 +19,7 @@ from starlette.concurrency import run_in_threadpool
 from indexer.errors import TwinwatchError
 from service.api_errors import OverloadedError
 from service.context import AppContext
+from service.idempotency import purge_idempotency_records
 from service.jobs import ClaimedItem, claim_next_item, finish_item, release_item
 from service.scan_service import ImageSource, run_scan
 from service.webhooks import claim_due, record_attempt, send
@@ -113,8 +115,7 @@ class BackgroundWorkers:
         self.start()
         await asyncio.gather(*self._tasks, return_exceptions=True)
 
-    async def _loop(self, name: str, step: object) -> None:
-        assert callable(step)
+    async def _loop(self, name: str, step: Callable[[], Awaitable[object]]) -> None:
         poll = self.ctx.settings.worker_poll_s
         while not self._stopping.is_set():
             try:
@@ -126,9 +127,11 @@ class BackgroundWorkers:
                 await asyncio.sleep(poll)
 
     async def _sweep_evidence(self) -> None:
+        """Hourly: evidence past retention, and Idempotency-Key records older than a day."""
         while not self._stopping.is_set():
             try:
                 await run_in_threadpool(self.ctx.evidence.purge_expired, self.ctx.db)
+                await run_in_threadpool(purge_idempotency_records, self.ctx.db)
             except Exception:
                 log.exception("evidence sweep failed")
             await asyncio.sleep(EVIDENCE_SWEEP_S)

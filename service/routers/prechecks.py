@@ -4,14 +4,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.responses import JSONResponse
-from starlette.concurrency import run_in_threadpool
 
 from service.auth import Role
 from service.deps import Ctx, CurrentPrincipal, PageParams
 from service.forms import IntendedUse, image_source
-from service.idempotency import fingerprint, idempotent
-from service.routers.scans import list_scans, read_scan
-from service.scan_service import run_scan
+from service.routers.scans import list_scans, read_scan, submit_one
 from service.schemas import Page, ScanOut
 
 router = APIRouter(prefix="/v1/prechecks", tags=["prechecks"])
@@ -24,13 +21,8 @@ async def create_precheck(request: Request, ctx: Ctx, principal: CurrentPrincipa
                           url: Annotated[str | None, Form()] = None) -> JSONResponse:
     principal.require(Role.BRAND)
     source = await image_source(file, url, max_bytes=ctx.settings.max_upload_bytes)
-
-    async def handler() -> tuple[int, ScanOut]:
-        scan_id = await run_scan(ctx=ctx, principal=principal, kind="precheck", source=source,
-                                 context=use.context)
-        return 201, await run_in_threadpool(read_scan, ctx, principal, scan_id, "precheck")
-    return await idempotent(request=request, ctx=ctx, principal=principal, handler=handler,
-                            request_hash=fingerprint(source.data, source.url, use.fingerprint))
+    return await submit_one(request=request, ctx=ctx, principal=principal, kind="precheck",
+                            source=source, form=use)
 
 
 @router.get("", response_model=Page[ScanOut])

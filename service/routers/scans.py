@@ -7,12 +7,13 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import func, select
 from starlette.concurrency import run_in_threadpool
 
-from service.auth import Role
+from service.auth import Principal, Role
+from service.context import AppContext
 from service.deps import Ctx, CurrentPrincipal, PageParams
-from service.forms import SightingContext, image_source
+from service.forms import ContextForm, SightingContext, image_source
 from service.idempotency import fingerprint, idempotent
 from service.models import Scan
-from service.scan_service import run_scan
+from service.scan_service import ImageSource, run_scan
 from service.schemas import Page, ScanOut
 from service.scoping import scan_in_scope, scoped_submissions
 from service.views import scan_out
@@ -28,22 +29,28 @@ async def create_scan(request: Request, ctx: Ctx, principal: CurrentPrincipal,
                       url: Annotated[str | None, Form()] = None) -> JSONResponse:
     principal.require(Role.MONITOR)
     source = await image_source(file, url, max_bytes=ctx.settings.max_upload_bytes)
+    return await submit_one(request=request, ctx=ctx, principal=principal, kind="scan",
+                            source=source, form=form)
 
+
+async def submit_one(*, request: Request, ctx: AppContext, principal: Principal, kind: str,
+                     source: ImageSource, form: ContextForm) -> JSONResponse:
+    """Scan one image now (honouring Idempotency-Key) and answer with the recorded scan."""
     async def handler() -> tuple[int, ScanOut]:
-        scan_id = await run_scan(ctx=ctx, principal=principal, kind="scan", source=source,
+        scan_id = await run_scan(ctx=ctx, principal=principal, kind=kind, source=source,
                                  context=form.context)
-        return 201, await run_in_threadpool(read_scan, ctx, principal, scan_id, "scan")
+        return 201, await run_in_threadpool(read_scan, ctx, principal, scan_id, kind)
     return await idempotent(request=request, ctx=ctx, principal=principal, handler=handler,
                             request_hash=fingerprint(source.data, source.url, form.fingerprint))
 
 
-def read_scan(ctx: Ctx, principal: CurrentPrincipal, scan_id: int, kind: str) -> ScanOut:
+def read_scan(ctx: AppContext, principal: Principal, scan_id: int, kind: str) -> ScanOut:
     with ctx.db.session() as session:
         return scan_out(session, scan_in_scope(session, principal=principal, scan_id=scan_id,
                                                kind=kind))
 
 
-def list_scans(ctx: Ctx, principal: CurrentPrincipal, kind: str, offset: int, limit: int
+def list_scans(ctx: AppContext, principal: Principal, kind: str, offset: int, limit: int
                ) -> Page[ScanOut]:
     query = scoped_submissions(select(Scan).where(Scan.kind == kind), Scan, principal)
     with ctx.db.session() as session:

@@ -1,0 +1,198 @@
+"""Service latency and throughput over real HTTP: `python -m bench.service_load`.
+
+Starts `twinwatch serve` on 127.0.0.1 with a temporary data directory (the demo talents
+registered), then measures in one run:
+  1. the model work alone (decode + provenance + fingerprint + faces + search) in-process,
+  2. single-scan latency over HTTP, one request at a time (p50/p95),
+  3. 8 concurrent clients: scans/second and latency under load, plus any 429/503.
+Figures are reported as ratios against (1) measured in the same run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+
+from bench.common import facts_line, machine_facts, md_table, run_main, write_results
+from indexer.demo_fixtures import enrol_demo_talents, load_demo_fixture, reference_from_crop
+from indexer.imaging import decode_image
+from service.auth import Role, create_key
+from service.context import build_context
+from service.scan_service import analyse_image
+from service.settings import ServiceSettings
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def workload() -> list[tuple[str, bytes]]:
+    """Single-talent crops, the six-person group photo and an unregistered person."""
+    fixture = load_demo_fixture()
+    group = fixture.reference_source.read_bytes()
+    source = decode_image(group, max_pixels=10**8).bgr
+    crops = [(f"crop-{t.name[-1]}", reference_from_crop(source, t.box, scale=1.0, rotate_deg=0,
+                                                        jpeg_quality=90, margin=1.5))
+             for t in fixture.talents]
+    return [*crops, ("group-6-faces", group), ("stranger", fixture.scan[1].read_bytes())]
+
+
+def prepare(data_dir: Path, model_cache: Path) -> tuple[ServiceSettings, str]:
+    settings = ServiceSettings(data_dir=data_dir, model_cache_dir=model_cache)
+    ctx = build_context(settings)
+    try:
+        enrol_demo_talents(ctx.registry, load_demo_fixture(), max_pixels=10**8)
+        with ctx.db.session() as session:
+            key = create_key(session, role=Role.MONITOR, monitor="load test").key
+    finally:
+        ctx.close()
+    return settings, key
+
+
+def model_only_seconds(settings: ServiceSettings, images: list[tuple[str, bytes]],
+                       rounds: int) -> list[float]:
+    ctx = build_context(settings)
+    try:
+        times = []
+        for _ in range(rounds):
+            for _, data in images:
+                started = time.perf_counter()
+                analyse_image(data=data, analyser=ctx.analyser, index=ctx.index,
+                              settings=settings)
+                times.append(time.perf_counter() - started)
+        return times
+    finally:
+        ctx.close()
+
+
+def start_server(settings: ServiceSettings, port: int) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "TWINWATCH_DATA_DIR": str(settings.data_dir),
+           "TWINWATCH_MODEL_CACHE_DIR": str(settings.model_cache_dir)}
+    twinwatch = Path(sys.executable).with_name("twinwatch")
+    process = subprocess.Popen([str(twinwatch), "serve", "--port", str(port)], env=env,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/ready", timeout=2).status_code == 200:
+                return process
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    process.kill()
+    raise RuntimeError("the server did not become ready within 120 s")
+
+
+async def one_scan(client: httpx.AsyncClient, image: tuple[str, bytes]) -> tuple[float, int]:
+    started = time.perf_counter()
+    response = await client.post("/v1/scans", files={"file": (image[0] + ".jpg", image[1])},
+                                 data={"publisher": "shop.example.net", "channel": "social"})
+    return time.perf_counter() - started, response.status_code
+
+
+async def sequential(base: str, key: str, images: list[tuple[str, bytes]], rounds: int
+                     ) -> list[tuple[float, int]]:
+    async with httpx.AsyncClient(base_url=base, timeout=120,
+                                 headers={"Authorization": f"Bearer {key}"}) as client:
+        await one_scan(client, images[0])  # warm-up
+        return [await one_scan(client, image) for _ in range(rounds) for image in images]
+
+
+async def concurrent(base: str, key: str, images: list[tuple[str, bytes]], clients: int,
+                     per_client: int) -> tuple[list[tuple[float, int]], float]:
+    async def client_loop(offset: int) -> list[tuple[float, int]]:
+        async with httpx.AsyncClient(base_url=base, timeout=120,
+                                     headers={"Authorization": f"Bearer {key}"}) as client:
+            return [await one_scan(client, images[(offset + n) % len(images)])
+                    for n in range(per_client)]
+    started = time.perf_counter()
+    results = await asyncio.gather(*(client_loop(c) for c in range(clients)))
+    return [r for batch in results for r in batch], time.perf_counter() - started
+
+
+def percentiles(values: list[float]) -> dict[str, float]:
+    array = np.asarray(values) * 1000
+    return {"p50_ms": float(np.percentile(array, 50)), "p95_ms": float(np.percentile(array, 95)),
+            "mean_ms": float(array.mean())}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=3, help="passes over the images (serial)")
+    parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--per-client", type=int, default=12)
+    args = parser.parse_args()
+    from bench.common import bench_settings
+
+    model_cache = bench_settings().resolved_model_cache_dir().resolve()
+    images = workload()
+    facts = machine_facts()
+    with tempfile.TemporaryDirectory(prefix="twinwatch-load-") as tmp:
+        settings, key = prepare(Path(tmp) / "var", model_cache)
+        model_times = model_only_seconds(settings, images, args.rounds)
+        port = free_port()
+        server = start_server(settings, port)
+        try:
+            base = f"http://127.0.0.1:{port}"
+            serial = asyncio.run(sequential(base, key, images, args.rounds))
+            loaded, wall = asyncio.run(concurrent(base, key, images, args.clients,
+                                                  args.per_client))
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+    report(facts, args, images, model_times, serial, loaded, wall)
+
+
+def report(facts: dict[str, Any], args: argparse.Namespace, images: list[tuple[str, bytes]],
+           model_times: list[float], serial: list[tuple[float, int]],
+           loaded: list[tuple[float, int]], wall: float) -> None:
+    model = percentiles(model_times)
+    single = percentiles([t for t, status in serial if status == 201])
+    ok = [t for t, status in loaded if status == 201]
+    refused = {str(s): sum(1 for _, x in loaded if x == s) for s in {x for _, x in loaded}
+               if s != 201}
+    under_load = percentiles(ok)
+    throughput = len(ok) / wall
+    serial_throughput = 1000 / single["mean_ms"]
+    data = {"machine": facts, "images": [name for name, _ in images],
+            "model_only": model, "single_scan_http": single,
+            "concurrent": {"clients": args.clients, "requests": len(loaded), "ok": len(ok),
+                           "refused": refused, "wall_s": wall, "scans_per_s": throughput,
+                           **under_load},
+            "ratios": {"http_p50_over_model_p50": single["p50_ms"] / model["p50_ms"],
+                       "concurrent_over_serial_throughput": throughput / serial_throughput}}
+    rows = [["model work only (in-process)", f"{model['p50_ms']:.0f}", f"{model['p95_ms']:.0f}",
+             f"{1000 / model['mean_ms']:.2f}"],
+            ["one scan at a time over HTTP", f"{single['p50_ms']:.0f}",
+             f"{single['p95_ms']:.0f}", f"{serial_throughput:.2f}"],
+            [f"{args.clients} concurrent clients", f"{under_load['p50_ms']:.0f}",
+             f"{under_load['p95_ms']:.0f}", f"{throughput:.2f}"]]
+    markdown = "\n".join([
+        "# Service latency and throughput (real HTTP, `twinwatch serve`)", "",
+        facts_line(facts), "",
+        f"Workload: {len(images)} images cycled (six single-face crops, a six-face group photo, "
+        "an unregistered person), each a full scan: decode, provenance, pHash, faces, search, "
+        "licence check, database transaction.", "",
+        md_table(["mode", "p50 ms", "p95 ms", "scans/s"], rows), "",
+        f"- HTTP p50 / model-only p50: {data['ratios']['http_p50_over_model_p50']:.2f}x",
+        f"- {args.clients}-client throughput / serial throughput: "
+        f"{data['ratios']['concurrent_over_serial_throughput']:.2f}x",
+        f"- refused under load (status: count): {refused or 'none'}"])
+    write_results("service_load", data, markdown)
+
+
+if __name__ == "__main__":
+    run_main(main)
