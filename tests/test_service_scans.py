@@ -304,3 +304,52 @@ def test_erasing_a_talent_removes_alerts_licences_usage_and_evidence(
     assert world.ctx.index.verify().ok
     result = scan(world, image)
     assert result["summary"]["matched"] == 0
+
+
+def ai_labelled(jpeg: bytes) -> bytes:
+    """The same picture re-saved with an IPTC DigitalSourceType 'trainedAlgorithmicMedia'."""
+    from io import BytesIO
+
+    from PIL import Image
+
+    from tests.test_provenance import TRAINED, xmp_attribute
+
+    buffer = BytesIO()
+    Image.open(BytesIO(jpeg)).save(buffer, "JPEG", quality=92, xmp=xmp_attribute(TRAINED))
+    return buffer.getvalue()
+
+
+def test_ai_image_under_a_photo_only_licence_is_a_medium_violation(world: ServiceWorld) -> None:
+    add_licence(world)
+    image = ai_labelled(face_crop_jpeg(world.fixture, TALENT))
+    result = scan(world, image, publisher="hm.com")
+    assert result["provenance"]["declares_ai"] is True
+    assert result["provenance"]["ai_label"] == "iptc"
+    verdict = face_of(result, TALENT)["licence"]
+    assert verdict["verdict"] == "unlicensed"
+    assert [f["code"] for f in verdict["checks"][0]["failures"]] == ["medium_not_allowed"]
+
+
+def test_labelled_ai_replica_under_a_replica_licence_is_licensed(world: ServiceWorld) -> None:
+    add_licence(world, media=["ai_replica"], ai_label_required=True)
+    labelled = scan(world, ai_labelled(face_crop_jpeg(world.fixture, TALENT)), publisher="hm.com")
+    assert face_of(labelled, TALENT)["licence"]["verdict"] == "licensed"
+    unlabelled = scan(world, face_crop_jpeg(world.fixture, TALENT), publisher="hm.com")
+    verdict = face_of(unlabelled, TALENT)["licence"]
+    assert verdict["verdict"] == "unlicensed"
+    assert [f["code"] for f in verdict["checks"][0]["failures"]] == ["ai_label_missing"]
+
+
+@pytest.mark.shared_faces
+def test_scene_talent_enrolled_over_the_api_is_found_in_another_photo(
+        world: ServiceWorld, shared_faces: Path) -> None:
+    folder = shared_faces / "scenes" / "Scarlett"
+    photos = sorted(folder.glob("*.jpg"), key=lambda p: int(p.stem[3:]))
+    talent = world.client.post("/v1/talents", json={"name": "Scene Talent"},
+                               headers=world.auth("agency")).json()
+    enrolled = world.client.post(f"/v1/talents/{talent['id']}/photos",
+                                 files={"files": (photos[0].name, photos[0].read_bytes())},
+                                 headers=world.auth("agency")).json()
+    assert enrolled["photos"][0]["accepted"], enrolled
+    result = scan(world, photos[1].read_bytes())
+    assert face_of(result, "Scene Talent")["band"] == "match"
