@@ -12,7 +12,8 @@ import subprocess
 import sys
 import time
 
-BENCHMARKS = ("verification", "open_set", "scenes", "speed", "index_scale", "peer")
+BENCHMARKS = ("verification", "open_set", "scenes", "speed", "index_scale", "peer",
+              "service_load")
 
 
 def main() -> int:

@@ -35,26 +35,10 @@ from bench.common import (
     run_main,
     write_results,
 )
-from bench.lfw import DUPLICATE_IMAGES, LfwEmbeddings, load_embeddings
+from bench.lfw import all_impostor_scores, load_embeddings
 from bench.open_set import evaluate
 from indexer.calibration import derive_thresholds, write_thresholds
 from indexer.modelpack.manifest import Calibration
-
-
-def all_impostor_scores(embeddings: LfwEmbeddings, *, flip: bool) -> np.ndarray:
-    """Similarity of every pair of LFW images of different people (faces found only)."""
-    keep = np.array([found and key not in DUPLICATE_IMAGES
-                     for found, key in zip(embeddings.found, embeddings.keys, strict=True)])
-    vectors = embeddings.vectors(flip=flip)[keep].astype(np.float32)
-    names = np.array([k[0] for k in embeddings.keys])[keep]
-    parts = []
-    for start in range(0, len(vectors), 512):
-        block = vectors[start:start + 512] @ vectors.T
-        rows = np.arange(start, min(start + 512, len(vectors)))
-        upper = np.arange(len(vectors))[None, :] > rows[:, None]
-        different = names[rows][:, None] != names[None, :]
-        parts.append(block[upper & different])
-    return np.concatenate(parts).astype(np.float64)
 
 
 def main() -> None:

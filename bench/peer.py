@@ -41,6 +41,7 @@ from bench.common import (
     write_results,
 )
 from bench.lfw import image_path, lfw_root, load_embeddings, read_pairs
+from bench.plots import roc_plot
 from bench.scenes import scene_photos, subject_annotations
 from bench.verification import pair_scores as our_pair_scores
 from bench.verification import verification_figures
@@ -250,7 +251,7 @@ def main() -> None:
     same = np.array([p.same for p in pairs])
     folds = np.array([p.fold for p in pairs])
     peer_figures = verification_figures(-distances, same, folds)
-    peer_figures.pop("_roc")
+    peer_roc = peer_figures.pop("_roc")
     peer_figures["accuracy_at_tolerance_0.6"] = float(np.mean((distances <= PEER_TOLERANCE)
                                                               == same))
     embeddings = load_embeddings(engine, pairs=pairs)
@@ -258,7 +259,12 @@ def main() -> None:
     refine = engine.manifest.detector.refine_face_px is not None
     sims, _, _, _ = our_pair_scores(embeddings, pairs, flip=flip, refine=refine)
     ours_figures = verification_figures(sims, same, folds)
-    ours_figures.pop("_roc")
+    ours_roc = ours_figures.pop("_roc")
+    plot = roc_plot("peer_roc", [
+        (f"twinwatch {engine.manifest.name} ({100 * ours_figures['accuracy_mean']:.2f}%)",
+         *ours_roc),
+        (f"face_recognition / dlib ({100 * peer_figures['accuracy_mean']:.2f}%)", *peer_roc)],
+        title="LFW dev pairs: twinwatch vs face_recognition")
     rng = np.random.default_rng(3)
     root = lfw_root()
     timed_keys = [keys[i] for i in rng.choice(len(keys), size=min(args.timing_images, len(keys)),
@@ -276,7 +282,7 @@ def main() -> None:
             "peer_lfw": {**peer_figures, "no_face_found": peer_missing,
                          "published_accuracy": PUBLISHED_PEER_LFW},
             "ours_lfw": ours_figures, "timing_lfw": lfw_timing, "timing_scenes": scene_timing,
-            "peer_scenes": scenes}
+            "peer_scenes": scenes, "plot": str(plot) if plot else None}
     rows = [["twinwatch " + engine.manifest.name,
              f"{pct(ours_figures['accuracy_mean'])} ± {pct(ours_figures['accuracy_std'])}",
              pct(ours_figures["tar_at_far_0.001"]), "99.40%", "0"],

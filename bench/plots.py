@@ -91,6 +91,29 @@ def line_plot(name: str, series: Sequence[tuple[str, Sequence[float], Sequence[f
     return _save(fig, plt, name)
 
 
+def bar_plot(name: str, labels: Sequence[str],
+             series: Sequence[tuple[str, Sequence[float]]], *, title: str,
+             ylabel: str) -> Path | None:
+    """Grouped bars: one group per label, one bar per series."""
+    plt = _pyplot()
+    if plt is None:
+        return None
+    fig, ax = plt.subplots(figsize=(8.0, 4.8))
+    width = 0.8 / max(len(series), 1)
+    positions = np.arange(len(labels))
+    for offset, (label, values) in enumerate(series):
+        ax.bar(positions + offset * width, [v if v is not None else 0 for v in values], width,
+               label=label)
+    ax.set_xticks(positions + width * (len(series) - 1) / 2, labels, rotation=20, ha="right",
+                  fontsize=8)
+    ax.set_ylim(0, 1.05)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.grid(True, axis="y", alpha=0.3)
+    ax.legend(fontsize=8, loc="lower left")
+    return _save(fig, plt, name)
+
+
 def _save(fig: Any, plt: Any, name: str) -> Path:
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     path = RESULTS_DIR / f"{name}.png"

@@ -42,6 +42,7 @@ from bench.common import (
     run_main,
     write_results,
 )
+from bench.plots import bar_plot
 from indexer.db import Database
 from indexer.engine import FaceEngine
 from indexer.imaging import decode_image
@@ -324,7 +325,14 @@ def main() -> None:
         "",
         *(f"- {note}" for note in result["reference_notes"]),
     ])
+    variants = result["variants"]
+    plot = bar_plot("scenes_recall", list(variants), [
+        ("recall (match)", [v["recall_match"] for v in variants.values()]),
+        ("recall (match+possible)", [v["recall_any"] for v in variants.values()]),
+        ("precision (match)", [v["precision_match"] for v in variants.values()])],
+        title=f"Scenes per face, {engine.manifest.name}", ylabel="rate")
     write_results("scenes", {"benchmark": "scenes", "facts": facts,
+                             "plot": str(plot) if plot else None,
                              "pack": engine.manifest.ref,
                              "thresholds": {"match": thresholds.match,
                                             "possible": thresholds.possible},

@@ -40,6 +40,7 @@ from PIL import Image
 from bench.common import (
     RESULTS_DIR,
     bench_settings,
+    engine_variant,
     facts_line,
     fmt,
     load_bench_engine,
@@ -286,10 +287,15 @@ def face_canvases(engine: FaceEngine, counts: list[int]) -> dict[int, bytes]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--flip", choices=("pack", "on", "off"), default="pack",
+                        help="flip fusion: as the pack's manifest says (default), on or off")
+    parser.add_argument("--name", default="speed", help="result file name")
     args = parser.parse_args()
     facts = machine_facts()
     settings = bench_settings()
     engine = load_bench_engine(settings)
+    if args.flip != "pack":
+        engine = engine_variant(engine, flip_fusion=args.flip == "on")
     licence, licence_note = licence_stage()
     photos = [p for files in scene_photos().values() for p in files]
     blobs = [p.read_bytes() for p in photos]
@@ -333,7 +339,7 @@ def main() -> None:
     stats = pstats.Stats(profiler, stream=stream).sort_stats("tottime")
     stats.print_stats(25)
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-    (RESULTS_DIR / "speed_profile.txt").write_text(stream.getvalue(), encoding="utf-8")
+    (RESULTS_DIR / f"{args.name}_profile.txt").write_text(stream.getvalue(), encoding="utf-8")
     top = _top_functions(stats, 12)
     end_to_end = summary(main_run)
     stage = end_to_end["ms_per_image"]
@@ -343,7 +349,8 @@ def main() -> None:
             "gallery": {"talents": FILLER_TALENTS + 13, "index": index_kind},
             "licence_stage": licence_note, "rounds": args.rounds,
             "end_to_end": end_to_end, "by_image_size": size_runs, "by_face_count": face_runs,
-            "profile_top": top, "profile_file": str(RESULTS_DIR / "speed_profile.txt")}
+            "profile_top": top, "profile_file": str(RESULTS_DIR / f"{args.name}_profile.txt"),
+            "flip_fusion": engine.manifest.recognizer.flip_fusion}
     e = end_to_end
     rows = [[name, fmt(ms, 1), f"{100 * ms / stage['total']:.0f}%"]
             for name, ms in stage.items() if name != "total"]
@@ -357,7 +364,8 @@ def main() -> None:
                   fmt(s["ms_per_face"]["align_embed"], 1), fmt(s["ms_per_image"]["search"], 2),
                   fmt(s["ms_per_image"]["total"], 1)] for count, s in face_runs.items()]
     md = "\n".join([
-        f"## Speed — {engine.manifest.ref}",
+        f"## Speed — {engine.manifest.ref}, flip fusion "
+        f"{'on' if engine.manifest.recognizer.flip_fusion else 'off'}",
         "",
         facts_line(facts),
         "",
@@ -402,9 +410,9 @@ def main() -> None:
                  [[f"`{t['function']}`", t["calls"], fmt(t["own_s"], 2), fmt(t["cum_s"], 2)]
                   for t in top]),
         "",
-        f"Full profile: `{RESULTS_DIR.name}/speed_profile.txt`.",
+        f"Full profile: `{RESULTS_DIR.name}/{args.name}_profile.txt`.",
     ])
-    write_results("speed", data, md)
+    write_results(args.name, data, md)
 
 
 def _top_functions(stats: pstats.Stats, count: int) -> list[dict[str, Any]]:

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 import faiss
 import numpy as np
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session
 
 from indexer.db import Database, Embedding, Talent, current_revision
@@ -103,9 +103,9 @@ class IndexManager:
                                       index.kind)
                 except (ValueError, RuntimeError, OSError) as exc:
                     problem = f"index file unreadable or corrupt ({exc})"
-            log.warning("rebuilding %s index from the database: %s", self.pack.name, problem)
-            loaded = self.rebuild()
-            return OpenReport("rebuilt", problem or "", loaded.index.count, loaded.index.kind)
+        log.warning("rebuilding %s index from the database: %s", self.pack.name, problem)
+        loaded = self.rebuild()
+        return OpenReport("rebuilt", problem or "", loaded.index.count, loaded.index.kind)
 
     def _manifest_problem(self, manifest: IndexManifest | None, revision: int) -> str | None:
         if manifest is None:
@@ -120,15 +120,19 @@ class IndexManager:
         return None
 
     def rebuild(self) -> _Loaded:
-        """Build the index from the database's embeddings and persist it atomically."""
+        """Build the index from the database's embeddings and persist it atomically.
+
+        The build (minutes for a large IVF index) runs without the lock: searches go on
+        against the index in memory until the new one is swapped in.
+        """
+        with self.db.session() as session:
+            revision = current_revision(session, self.pack.name)
+            ids, vectors, _ = self._embeddings_from_db(session)
+        index = VectorIndex.build(ids, vectors, dim=self.pack.embedding_size,
+                                  approximate_min=self.settings.index_approximate_min_vectors,
+                                  nprobe=self.settings.index_ivf_nprobe)
+        checksum = vectors_checksum(ids, vectors)
         with self._lock:
-            with self.db.session() as session:
-                revision = current_revision(session, self.pack.name)
-                ids, vectors, _ = self._embeddings_from_db(session)
-            index = VectorIndex.build(ids, vectors, dim=self.pack.embedding_size,
-                                      approximate_min=self.settings.index_approximate_min_vectors,
-                                      nprobe=self.settings.index_ivf_nprobe)
-            checksum = vectors_checksum(ids, vectors)
             self.files.save(index, pack_version=self.pack.version, revision=revision,
                             checksum=checksum)
             return self._install(index, revision, checksum)
@@ -233,18 +237,30 @@ class IndexManager:
     def _embeddings_from_db(self, session: Session) -> tuple[IdArray, FloatArray, IdArray]:
         rows = session.execute(
             select(Embedding.id, Embedding.talent_id, Embedding.vector)
-            .where(Embedding.pack_name == self.pack.name).order_by(Embedding.id)).all()
+            .where(*self._current_pack()).order_by(Embedding.id)).all()
         dim = self.pack.embedding_size
         ids = np.fromiter((r[0] for r in rows), np.int64, len(rows))
         talents = np.fromiter((r[1] for r in rows), np.int64, len(rows))
         vectors = np.frombuffer(b"".join(r[2] for r in rows), dtype="<f4").reshape(-1, dim)
         return ids, vectors.astype(np.float32), talents
 
+    def _current_pack(self) -> tuple[ColumnElement[bool], ColumnElement[bool]]:
+        """Only this pack *version*'s vectors belong in its index (a new version re-embeds)."""
+        return (Embedding.pack_name == self.pack.name,
+                Embedding.pack_version == self.pack.version)
+
+    def stale_embeddings(self) -> int:
+        """Embeddings of this pack made by another version of it (need `index migrate`)."""
+        with self.db.session() as session:
+            return int(session.scalar(select(func.count()).select_from(Embedding).where(
+                Embedding.pack_name == self.pack.name,
+                Embedding.pack_version != self.pack.version)) or 0)
+
     def _install(self, index: VectorIndex, revision: int, checksum: str) -> _Loaded:
         with self.db.session() as session:
             rows = session.execute(
                 select(Embedding.id, Embedding.talent_id)
-                .where(Embedding.pack_name == self.pack.name).order_by(Embedding.id)).all()
+                .where(*self._current_pack()).order_by(Embedding.id)).all()
             ids = np.fromiter((r[0] for r in rows), np.int64, len(rows))
             talent_ids = np.fromiter((r[1] for r in rows), np.int64, len(rows))
             talents = {t.id: TalentRef(t.id, t.name, t.agency_id, t.status)

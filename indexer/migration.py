@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 from indexer.db import Database, Embedding, ReferenceImage, bump_revisions
 from indexer.engine import Face, FaceAnalyser
@@ -35,7 +35,8 @@ def migrate_references(*, db: Database, photos: PhotoStore, target: FaceAnalyser
     report = MigrateReport(pack=f"{pack.name}@{pack.version}")
     with db.session() as session:
         done = set(session.scalars(select(Embedding.reference_image_id)
-                                   .where(Embedding.pack_name == pack.name)))
+                                   .where(Embedding.pack_name == pack.name,
+                                          Embedding.pack_version == pack.version)))
         references = list(session.scalars(select(ReferenceImage).order_by(ReferenceImage.id)))
     for position, reference in enumerate(references, start=1):
         if reference.id in done:
@@ -67,6 +68,9 @@ def _embed_one(db: Database, photos: PhotoStore, target: FaceAnalyser,
         report.failed += 1
         return
     with db.session() as session:
+        session.execute(delete(Embedding).where(  # an older version of the same pack
+            Embedding.reference_image_id == reference.id,
+            Embedding.pack_name == target.pack.name))
         session.add(Embedding(
             reference_image_id=reference.id, talent_id=reference.talent_id,
             pack_name=target.pack.name, pack_version=target.pack.version,

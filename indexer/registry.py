@@ -161,7 +161,8 @@ class Registry:
         references = (select(ReferenceImage.talent_id, func.count().label("n"))
                       .group_by(ReferenceImage.talent_id).subquery())
         embeddings = (select(Embedding.talent_id, func.count().label("n"))
-                      .where(Embedding.pack_name == self.analyser.pack.name)
+                      .where(Embedding.pack_name == self.analyser.pack.name,
+                             Embedding.pack_version == self.analyser.pack.version)
                       .group_by(Embedding.talent_id).subquery())
         query = (select(Talent, Agency.name, references.c.n, embeddings.c.n)
                  .join(Agency, Agency.id == Talent.agency_id)
@@ -347,6 +348,12 @@ class Registry:
         report = self.index.open()
         log.info("index %s (%s): %d vectors, %s", report.action, report.reason, report.count,
                  report.kind)
+        stale = self.index.stale_embeddings()
+        if stale:
+            pack = self.analyser.pack
+            log.warning("%d reference photos were embedded by another version of %s and are "
+                        "not searched; run `twinwatch index migrate --pack %s` to re-embed "
+                        "them with %s", stale, pack.name, pack.name, pack.version)
 
     # --- helpers -----------------------------------------------------------------------------
     def _embeddings_of(self, session: Session, condition: object
@@ -354,7 +361,8 @@ class Registry:
         rows = session.execute(
             select(Embedding.id, Embedding.vector)
             .join(ReferenceImage, ReferenceImage.id == Embedding.reference_image_id)
-            .where(condition, Embedding.pack_name == self.analyser.pack.name)  # type: ignore[arg-type]
+            .where(condition, Embedding.pack_name == self.analyser.pack.name,  # type: ignore[arg-type]
+                   Embedding.pack_version == self.analyser.pack.version)
             .order_by(Embedding.id)).all()
         ids = np.asarray([r[0] for r in rows], np.int64)
         vectors = np.frombuffer(b"".join(r[1] for r in rows), "<f4").astype(np.float32)

@@ -51,10 +51,18 @@ class IndexerSettings(BaseSettings):
                                            "whose box side is at least this fraction of the "
                                            "largest one makes the photo ambiguous.")
 
-    index_approximate_min_vectors: int = Field(default=200_000, ge=1, description="At or above "
+    # From `python -m bench.index_scale` (docs/benchmarks.md, 2 cores, 128-d): exact search
+    # costs ~0.06 ms per 1,000 vectors per face (2.8 ms at 100k, 57 ms at 1M, against a
+    # ~200 ms scan), never misses, and needs no training; IVF at 1M answers in 1.7 ms but
+    # its k-means build takes ~9 minutes on one thread. Exact search stays until it would
+    # cost ~10% of a scan (~300k vectors).
+    index_approximate_min_vectors: int = Field(default=300_000, ge=1, description="At or above "
                                                "this many vectors the index is IVF-Flat "
                                                "instead of exact flat search.")
-    index_ivf_nprobe: int = Field(default=32, ge=1)
+    # nprobe 128: the right talent at rank 1 for 99.8% of searches at 1M vectors and 100% at
+    # 100k (nprobe 32 lost 4.5% at 1M), at 1.7 ms per query at 1M.
+    index_ivf_nprobe: int = Field(default=128, ge=1, description="IVF cells searched per "
+                                  "query (recall against latency).")
     search_top_k: int = Field(default=64, ge=1, description="Nearest references fetched per "
                               "face before aggregating by talent.")
     candidates_per_face: int = Field(default=3, ge=1)

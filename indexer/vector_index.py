@@ -31,6 +31,7 @@ IdArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float32]
 IndexKind = Literal["flat", "ivf"]
 KMEANS_SEED = 1234
+KMEANS_POINTS_PER_CELL = 64
 
 
 CHECKSUM_MODULUS = 1 << 128
@@ -143,6 +144,9 @@ def _trained_ivf(vectors: FloatArray, dim: int) -> Any:
     quantizer = faiss.IndexFlatIP(dim)
     index = faiss.IndexIVFFlat(quantizer, dim, lists, faiss.METRIC_INNER_PRODUCT)
     index.cp.seed = KMEANS_SEED
+    # k-means on a seeded sample of 64 points per cell: 3.5x faster at 1M vectors than
+    # FAISS' default 256, for 0.3 points of rank-1 talent recall (docs/benchmarks.md).
+    index.cp.max_points_per_centroid = KMEANS_POINTS_PER_CELL
     index.train(vectors)
     index.set_direct_map_type(faiss.DirectMap.Hashtable)  # type: ignore[attr-defined]
     return index

@@ -194,3 +194,48 @@ def test_calibrate_folder_needs_two_people_and_a_genuine_pair(tmp_path: Path) ->
     with pytest.raises(ValueError, match="at least two people"):
         calibrate_folder(folder, FakeAnalyser(), max_pixels=10**7, match_far=1e-3,
                          possible_far=1e-2)
+
+
+@pytest.mark.model
+def test_models_calibrate_writes_an_operator_pack_and_leaves_the_shipped_one(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from typer.testing import CliRunner
+
+    from indexer import cli
+    from indexer.demo_fixtures import load_demo_fixture, reference_from_crop
+    from indexer.imaging import decode_image
+    from service import cli as service_cli
+    from tests.conftest import MODEL_CACHE
+
+    fixture = load_demo_fixture()
+    source = decode_image(fixture.reference_source.read_bytes(), max_pixels=10**8).bgr
+    folder = tmp_path / "labelled"
+    for talent in fixture.talents:
+        (folder / talent.name).mkdir(parents=True)
+        for number, (scale, rotate) in enumerate([(1.0, 0.0), (1.6, 6.0)]):
+            (folder / talent.name / f"{number}.jpg").write_bytes(reference_from_crop(
+                source, talent.box, scale=scale, rotate_deg=rotate, jpeg_quality=85))
+    packs = tmp_path / "packs"
+    packs.mkdir()
+    raw = json.loads((SHIPPED_PACKS_DIR / "opencv-yunet-sface.json").read_text())
+    raw.update(name="operator-sface", version="op.1",
+               source={"kind": "local", "directory": str(MODEL_CACHE / "opencv-yunet-sface")})
+    (packs / "operator-sface.json").write_text(json.dumps(raw))
+    shipped_before = (SHIPPED_PACKS_DIR / "opencv-yunet-sface.json").read_text()
+    monkeypatch.setenv("TWINWATCH_DATA_DIR", str(tmp_path / "var"))
+    monkeypatch.setenv("TWINWATCH_MODEL_CACHE_DIR", str(MODEL_CACHE))
+    monkeypatch.setenv("TWINWATCH_EXTRA_PACKS_DIR", str(packs))
+    monkeypatch.setattr(cli.STATE, "settings", None)
+
+    result = CliRunner().invoke(service_cli.app, [
+        "models", "calibrate", str(folder), "--pack", "operator-sface", "--write"])
+
+    assert result.exit_code == 0, result.output
+    output = " ".join(result.output.split())  # rich wraps long lines
+    assert "6 people, 12 photos" in output
+    assert "cannot measure a rate of 0.001" in output  # 60 impostor pairs only
+    written = load_manifest(packs / "operator-sface.json").thresholds
+    assert written.calibration.data.startswith("operator photos in labelled/")
+    assert written.calibration.target_false_match_rate == 1e-3
+    assert written.possible <= written.match
+    assert (SHIPPED_PACKS_DIR / "opencv-yunet-sface.json").read_text() == shipped_before

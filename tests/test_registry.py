@@ -244,3 +244,24 @@ def test_reference_photos_are_not_kept_when_disabled(fake_registry: Registry) ->
     with fake_registry.db.session() as session:
         assert set(session.scalars(select(ReferenceImage.stored_path))) == {None}
     assert not fake_registry.photos.root.exists() or not any(fake_registry.photos.root.iterdir())
+
+
+def test_a_new_pack_version_never_mixes_old_vectors_and_migrate_re_embeds(
+        fake_registry: Registry) -> None:
+    from indexer.migration import migrate_references
+
+    enrol(fake_registry, "Ada", 7)
+    upgraded = FakeAnalyser(version="2")
+    index = IndexManager(db=fake_registry.db, pack=upgraded.pack, settings=fake_registry.settings)
+    registry = Registry(db=fake_registry.db, analyser=upgraded, index=index,
+                        photos=fake_registry.photos, settings=fake_registry.settings)
+    registry.recover()
+    assert index.stale_embeddings() == 2
+    assert scan(registry, face_photo([(7, 80)], seed=5)).faces[0].talent is None
+    report = migrate_references(db=registry.db, photos=registry.photos, target=upgraded,
+                                max_pixels=10**7)
+    assert (report.embedded, report.failed) == (2, 0)
+    index.ensure_current()
+    assert index.stale_embeddings() == 0
+    assert scan(registry, face_photo([(7, 80)], seed=5)).faces[0].talent is not None
+    assert index.verify().ok
