@@ -54,7 +54,7 @@ class IndexerSettings(BaseSettings):
     # From `python -m bench.index_scale` (docs/benchmarks.md, 2 cores, 128-d): exact search
     # costs ~0.06 ms per 1,000 vectors per face (2.8 ms at 100k, 57 ms at 1M, against a
     # ~200 ms scan), never misses, and needs no training; IVF at 1M answers in 1.7 ms but
-    # its k-means build takes ~9 minutes on one thread. Exact search stays until it would
+    # its k-means build takes ~3 minutes on one thread. Exact search stays until it would
     # cost ~10% of a scan (~300k vectors).
     index_approximate_min_vectors: int = Field(default=300_000, ge=1, description="At or above "
                                                "this many vectors the index is IVF-Flat "
