@@ -49,8 +49,8 @@ def test_scrfd_decodes_distance_boxes_and_keypoints_per_anchor() -> None:
     centre = np.array([col * 8, row * 8], np.float32)  # (16, 24)
     assert np.allclose(found.boxes[0], [centre[0] - 8, centre[1] - 8, centre[0] + 16,
                                         centre[1] + 16])
-    assert np.allclose(found.landmarks[0][0], centre + [-8, -8])
-    assert np.allclose(found.landmarks[0][4], centre + [8, 8])
+    assert np.allclose(found.landmarks[0][0], centre + np.array([-8, -8]))
+    assert np.allclose(found.landmarks[0][4], centre + np.array([8, 8]))
 
 
 def test_yunet_decodes_centre_size_boxes_with_sqrt_of_cls_times_obj() -> None:
