@@ -395,22 +395,30 @@ def _new_client(limits: FetchLimits) -> httpx.AsyncClient:
         limits=httpx.Limits(max_keepalive_connections=0))
 
 
-def _pinned_request(client: httpx.AsyncClient, target: VettedUrl) -> httpx.Request:
-    """A GET to the vetted address that still names the original host (Host header, SNI)."""
+def pinned_request(client: httpx.AsyncClient, target: VettedUrl, *, method: str = "GET",
+                   content: bytes | None = None,
+                   headers: dict[str, str] | None = None) -> httpx.Request:
+    """A request to the vetted address that still names the original host (Host header, SNI).
+
+    Used for image fetches and webhook deliveries alike, so neither can be re-resolved to
+    another address between the check and the connection.
+    """
+    headers = dict(headers or {})
     if target.is_ip_literal:
-        return client.build_request("GET", target.url)
+        return client.build_request(method, target.url, content=content, headers=headers)
     default_port = 443 if target.url.scheme == "https" else 80
-    host_header = target.host if target.port == default_port else f"{target.host}:{target.port}"
+    headers["Host"] = target.host if target.port == default_port else (
+        f"{target.host}:{target.port}")
     extensions = {"sni_hostname": target.host.rstrip(".")} if target.url.scheme == "https" else {}
-    return client.build_request("GET", target.url.copy_with(host=target.address),
-                                headers={"Host": host_header}, extensions=extensions)
+    return client.build_request(method, target.url.copy_with(host=target.address),
+                                content=content, headers=headers, extensions=extensions)
 
 
 async def _exchange(client: httpx.AsyncClient, target: VettedUrl, *,
                     limits: FetchLimits) -> str | tuple[str, bytes]:
     """One request: a redirect's next URL, or the image's (media type, bytes)."""
     try:
-        response = await client.send(_pinned_request(client, target), stream=True)
+        response = await client.send(pinned_request(client, target), stream=True)
         try:
             return await _handle_response(response, target, limits=limits)
         finally:

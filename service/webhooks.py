@@ -23,8 +23,9 @@ from sqlalchemy.orm import Session
 
 from indexer.db import Database, rows_changed, utcnow
 from indexer.errors import TwinwatchError
+from service.api_errors import InvalidRequestError
 from service.auth import Principal, Role
-from service.fetching import check_url
+from service.fetching import check_url, pinned_request
 from service.metrics import Metrics
 from service.models import Webhook, WebhookAttempt, WebhookDelivery
 from service.schemas import DeliveryOut, WebhookCreate, WebhookOut
@@ -59,7 +60,6 @@ async def create_webhook(*, db: Database, principal: Principal, body: WebhookCre
                          settings: ServiceSettings) -> WebhookOut:
     principal.require(Role.AGENCY)
     if principal.agency_id is None:
-        from service.api_errors import InvalidRequestError
         raise InvalidRequestError("Webhooks belong to an agency; use an agency key.")
     await check_url(body.url, allow_private_networks=settings.fetch_allow_private_networks)
     secret = body.secret or secrets.token_urlsafe(32)
@@ -170,8 +170,8 @@ async def send(delivery: DueDelivery, *, settings: ServiceSettings) -> AttemptRe
                                  allow_private_networks=settings.fetch_allow_private_networks)
         async with httpx.AsyncClient(follow_redirects=False, trust_env=False,
                                      timeout=settings.webhook_timeout_s) as client:
-            request = _pinned_post(client, target.url, target.host, target.port,
-                                   target.address, target.is_ip_literal, body, headers)
+            request = pinned_request(client, target, method="POST", content=body,
+                                     headers=headers)
             response = await client.send(request)
         error = None if 200 <= response.status_code < 300 else f"HTTP {response.status_code}"
         return AttemptResult(response.status_code, error, _ms(started))
@@ -179,17 +179,6 @@ async def send(delivery: DueDelivery, *, settings: ServiceSettings) -> AttemptRe
         return AttemptResult(None, exc.message[:ERROR_TEXT_MAX], _ms(started))
     except httpx.HTTPError as exc:
         return AttemptResult(None, f"{type(exc).__name__}: {exc}"[:ERROR_TEXT_MAX], _ms(started))
-
-
-def _pinned_post(client: httpx.AsyncClient, url: httpx.URL, host: str, port: int, address: str,
-                 is_ip_literal: bool, body: bytes, headers: dict[str, str]) -> httpx.Request:
-    if is_ip_literal:
-        return client.build_request("POST", url, content=body, headers=headers)
-    default_port = 443 if url.scheme == "https" else 80
-    headers = {**headers, "Host": host if port == default_port else f"{host}:{port}"}
-    extensions = {"sni_hostname": host.rstrip(".")} if url.scheme == "https" else {}
-    return client.build_request("POST", url.copy_with(host=address), content=body,
-                                headers=headers, extensions=extensions)
 
 
 def _ms(started: float) -> float:

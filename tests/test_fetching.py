@@ -48,10 +48,10 @@ from service.fetching import (
     FetchLimits,
     Resolver,
     VettedUrl,
-    _pinned_request,
     check_url,
     ensure_address_allowed,
     fetch_image,
+    pinned_request,
     system_resolver,
 )
 
@@ -700,7 +700,7 @@ def test_https_request_goes_to_the_vetted_ip_with_host_header_and_sni() -> None:
     target = VettedUrl(url=httpx.URL("https://cdn.example.test:8443/a.jpg?x=1"),
                        host="cdn.example.test", port=8443, address="2606:4700::1111",
                        is_ip_literal=False)
-    request = _pinned_request(httpx.AsyncClient(), target)
+    request = pinned_request(httpx.AsyncClient(), target)
     assert str(request.url) == "https://[2606:4700::1111]:8443/a.jpg?x=1"
     assert request.headers["Host"] == "cdn.example.test:8443"
     assert request.extensions["sni_hostname"] == "cdn.example.test"
