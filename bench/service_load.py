@@ -27,10 +27,10 @@ import numpy as np
 from bench.common import facts_line, machine_facts, md_table, run_main, write_results
 from indexer.demo_fixtures import enrol_demo_talents, load_demo_fixture, reference_from_crop
 from indexer.imaging import decode_image
-from service.auth import Role, create_key
-from service.context import build_context
-from service.scan_service import analyse_image
+from service.access.keys import Role, create_key
+from service.scanning.scan import analyse_image
 from service.settings import ServiceSettings
+from service.startup import start
 
 
 def free_port() -> int:
@@ -52,7 +52,7 @@ def workload() -> list[tuple[str, bytes]]:
 
 def prepare(data_dir: Path, model_cache: Path) -> tuple[ServiceSettings, str]:
     settings = ServiceSettings(data_dir=data_dir, model_cache_dir=model_cache)
-    ctx = build_context(settings)
+    ctx = start(settings)
     try:
         enrol_demo_talents(ctx.registry, load_demo_fixture(), max_pixels=10**8)
         with ctx.db.session() as session:
@@ -64,7 +64,7 @@ def prepare(data_dir: Path, model_cache: Path) -> tuple[ServiceSettings, str]:
 
 def model_only_seconds(settings: ServiceSettings, images: list[tuple[str, bytes]],
                        rounds: int) -> list[float]:
-    ctx = build_context(settings)
+    ctx = start(settings)
     try:
         times = []
         for _ in range(rounds):

@@ -8,7 +8,7 @@ random unit vectors, in the product's tables, searched with ``IndexManager`` (fl
 
 * **End to end**: ``scan_bytes`` on every scene photo (61, 330-4,600 px), ``rounds`` times
   after a warm-up; stages from the product's own ``ScanTimings`` (decode, detect,
-  align+embed, search) plus the licence check (``service.licensing.evaluate_licences`` on a
+  align+embed, search) plus the licence check (``service.licensing.evaluate.evaluate_licences`` on a
   talent with 5 licences, for every face assigned a talent) when that module exists.
 * **Pure inference**: every ``session.run`` the pipeline makes is recorded (input shape);
   right after each image the same calls are replayed on the bare onnxruntime sessions
@@ -106,9 +106,9 @@ LicenceCheck = Callable[[int], Any]
 def licence_stage() -> tuple[LicenceCheck | None, str]:
     """A callable judging one sighting of a talent with 5 licences, or None and why."""
     try:
-        from service import licensing as lic
+        from service.licensing import evaluate as lic
     except ImportError as exc:
-        return None, f"service.licensing not importable ({exc}); stage not timed"
+        return None, f"service.licensing.evaluate not importable ({exc}); stage not timed"
     base = datetime(2026, 1, 1, tzinfo=UTC)
     phash = "0f0f0f0f0f0f0f0f"
     licences = [lic.LicenceTerms(
@@ -128,7 +128,7 @@ def licence_stage() -> tuple[LicenceCheck | None, str]:
     def check(_talent_id: int) -> Any:
         return lic.evaluate_licences(licences=licences, context=context)
 
-    return check, f"service.licensing.evaluate_licences, {LICENCES_PER_TALENT} licences"
+    return check, f"service.licensing.evaluate.evaluate_licences, {LICENCES_PER_TALENT} licences"
 
 
 # --- the registry -----------------------------------------------------------------------------

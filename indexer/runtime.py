@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from indexer.db import Database
-from indexer.engine import FaceEngine, load_engine
+from indexer.engine import FaceAnalyser, load_engine
 from indexer.index_manager import IndexManager
 from indexer.photos import PhotoStore
 from indexer.registry import Registry
@@ -16,7 +16,7 @@ from indexer.settings import IndexerSettings
 class Runtime:
     settings: IndexerSettings
     db: Database
-    engine: FaceEngine
+    engine: FaceAnalyser
     index: IndexManager
     registry: Registry
 
@@ -32,12 +32,16 @@ def open_database(settings: IndexerSettings) -> Database:
 
 
 def open_runtime(settings: IndexerSettings, *, pack_name: str | None = None,
-                 db: Database | None = None) -> Runtime:
-    """Load the model pack, open the database, recover from any crash, open the index."""
-    engine = load_engine(settings, pack_name)
+                 db: Database | None = None, analyser: FaceAnalyser | None = None,
+                 other_talent_stores: list[PhotoStore] | None = None) -> Runtime:
+    """Load the model pack (unless an analyser is given), open the database, recover from
+    any crash, open the index. ``other_talent_stores`` hold per-talent files that erasure
+    must remove too (the service's evidence)."""
+    engine = analyser or load_engine(settings, pack_name)
     db = db or open_database(settings)
     index = IndexManager(db=db, pack=engine.pack, settings=settings)
     registry = Registry(db=db, analyser=engine, index=index,
-                        photos=PhotoStore(settings.photos_dir()), settings=settings)
+                        photos=PhotoStore(settings.photos_dir()), settings=settings,
+                        other_talent_stores=list(other_talent_stores or []))
     registry.recover()
     return Runtime(settings, db, engine, index, registry)

@@ -10,7 +10,7 @@ from rich.table import Table
 
 from indexer.cli import app, err, operational_errors, out
 from indexer.runtime import open_database
-from service.auth import Role, create_key, list_keys, revoke_key
+from service.access.keys import Role, create_key, list_keys, revoke_key
 from service.logs import configure_json_logging
 from service.settings import ServiceSettings
 
@@ -33,7 +33,7 @@ def serve(
     """Run the HTTP API (OpenAPI docs at /docs) with the embedded batch worker."""
     import uvicorn
 
-    from service.app import create_app
+    from service.api.app import create_app
 
     settings = service_settings()
     configure_json_logging()
@@ -44,12 +44,12 @@ def serve(
 @app.command("worker")
 def worker() -> None:
     """Run batch-job and webhook workers without the HTTP API (add as many as needed)."""
-    from service.context import build_context
-    from service.worker import BackgroundWorkers
+    from service.jobs.worker import BackgroundWorkers
+    from service.startup import start
 
     configure_json_logging()
     with operational_errors():
-        ctx = build_context(service_settings())
+        ctx = start(service_settings())
     try:
         asyncio.run(BackgroundWorkers(ctx).run_forever())
     finally:
@@ -59,11 +59,11 @@ def worker() -> None:
 @app.command("demo")
 def demo() -> None:
     """Register the demo talents and licences, scan the demo sightings, print verdicts."""
-    from service.context import build_context
     from service.demo import run_demo
+    from service.startup import start
 
     with operational_errors():
-        ctx = build_context(service_settings())
+        ctx = start(service_settings())
         try:
             run_demo(ctx, out)
         finally:

@@ -8,12 +8,13 @@ from dataclasses import dataclass, field
 from indexer.db import Database
 from indexer.engine import FaceAnalyser
 from indexer.index_manager import IndexManager
-from indexer.photos import PhotoStore
 from indexer.registry import Registry
-from indexer.runtime import open_database
-from service.evidence import EvidenceStore
-from service.limits import InferenceGate
+from indexer.runtime import open_database, open_runtime
+from service.alerts.evidence import EvidenceStore
 from service.metrics import Metrics
+from service.scanning.pool import InferenceGate
+from service.scanning.recording import RecordingSink
+from service.scanning.scan import ScanPipeline
 from service.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
@@ -32,6 +33,16 @@ class AppContext:
     ready: bool = False
     background_errors: list[str] = field(default_factory=list)
 
+    def recording_sink(self) -> RecordingSink:
+        return RecordingSink(db=self.db, evidence=self.evidence, metrics=self.metrics,
+                             precheck_creates_alerts=self.settings.precheck_creates_alerts,
+                             keep_alert_evidence=self.settings.keep_alert_evidence,
+                             evidence_retention_days=self.settings.evidence_retention_days)
+
+    def pipeline(self) -> ScanPipeline:
+        return ScanPipeline(settings=self.settings, analyser=self.analyser, index=self.index,
+                            gate=self.gate, metrics=self.metrics, sink=self.recording_sink())
+
     def close(self) -> None:
         self.gate.shutdown()
         self.db.dispose()
@@ -39,27 +50,18 @@ class AppContext:
 
 def build_context(settings: ServiceSettings, *, analyser: FaceAnalyser | None = None,
                   db: Database | None = None) -> AppContext:
-    """Open the database, load the model pack (unless one is given), recover, open the index."""
-    from indexer.engine import load_engine
+    """Open the database, load the model pack (unless one is given), recover the registry,
+    open the index. Start-up reconciliation of the service's own files is separate
+    (:func:`service.startup.reconcile`)."""
     from service import models  # noqa: F401  (registers the service's tables before create_all)
-    from service.jobs import reconcile_uploads  # (jobs -> scan_service -> context)
 
-    db = db or open_database(settings)
-    db.create_all()
-    analyser = analyser or load_engine(settings)
-    index = IndexManager(db=db, pack=analyser.pack, settings=settings)
     evidence = EvidenceStore(settings.evidence_dir())
-    registry = Registry(db=db, analyser=analyser, index=index,
-                        photos=PhotoStore(settings.photos_dir()), settings=settings,
-                        other_talent_stores=[evidence])
+    runtime = open_runtime(settings, db=db or open_database(settings), analyser=analyser,
+                           other_talent_stores=[evidence])
     metrics = Metrics()
     gate = InferenceGate(workers=settings.inference_workers,
                          max_pending=settings.max_pending_inferences,
                          max_per_key=settings.max_concurrent_per_key,
                          retry_after_s=settings.retry_after_s, metrics=metrics)
-    context = AppContext(settings, db, analyser, index, registry, evidence, gate, metrics)
-    registry.recover()
-    evidence.reconcile_with_alerts(db)
-    reconcile_uploads(db, settings.job_uploads_dir())
-    context.ready = True
-    return context
+    return AppContext(settings, runtime.db, runtime.engine, runtime.index, runtime.registry,
+                      evidence, gate, metrics)

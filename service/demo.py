@@ -18,13 +18,14 @@ from sqlalchemy import func, select
 
 from indexer.db import Agency, Talent, utcnow
 from indexer.demo_fixtures import DEMO_FIXTURE, enrol_demo_talents, load_demo_fixture
-from service.auth import Principal, Role, authenticate, create_key
+from service.access.keys import Principal, Role, authenticate, create_key
+from service.api.views import scan_out
 from service.context import AppContext
-from service.licences import create_licence
+from service.licensing.licences import create_licence
 from service.models import Alert, ApiKey, Licence, Monitor
-from service.scan_service import ImageSource, UseContext, run_scan
+from service.scanning.scan import run_scan
+from service.scanning.types import ImageSource, UseContext
 from service.schemas import Compensation, LicenceCreate
-from service.views import scan_out
 
 DEMO_MONITOR = "Demo Watchdog"
 
@@ -105,7 +106,7 @@ async def _scan(ctx: AppContext, principal: Principal, data: bytes, sighting: Si
     context = UseContext(page_url=sighting.page_url, publisher=sighting.publisher,
                          observed_at=utcnow(), channel=sighting.channel,
                          territory=sighting.territory)
-    return await run_scan(ctx=ctx, principal=principal, kind="scan",
+    return await run_scan(pipeline=ctx.pipeline(), principal=principal, kind="scan",
                           source=ImageSource(data=data), context=context)
 
 

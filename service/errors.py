@@ -1,4 +1,4 @@
-"""Typed errors of the scan service, with stable codes (see :mod:`indexer.errors`).
+"""Typed errors of the service, each with a stable code (see :mod:`indexer.errors`).
 
 Every refusal of :func:`service.fetching.fetch_image` is a subclass of
 :class:`UrlFetchError`, so a front end can catch them all in one place and still report
@@ -77,3 +77,58 @@ class FingerprintFormatError(TwinwatchError):
 
     code = "fingerprint_invalid"
     category = ErrorCategory.INVALID
+
+
+# --- access, requests and limits ------------------------------------------------------------
+
+class UnauthorizedError(TwinwatchError):
+    code = "unauthorized"
+    category = ErrorCategory.UNAUTHORIZED
+
+
+class ForbiddenError(TwinwatchError):
+    code = "forbidden"
+    category = ErrorCategory.FORBIDDEN
+
+
+class ResourceNotFoundError(TwinwatchError):
+    code = "not_found"
+    category = ErrorCategory.NOT_FOUND
+
+
+class InvalidRequestError(TwinwatchError):
+    code = "invalid_request"
+    category = ErrorCategory.INVALID
+
+
+class PayloadTooLargeError(TwinwatchError):
+    code = "payload_too_large"
+    category = ErrorCategory.TOO_LARGE
+
+
+class OverloadedError(TwinwatchError):
+    """The inference queue is full: try again after ``retry_after_s``."""
+
+    code = "overloaded"
+    category = ErrorCategory.OVERLOADED
+
+    def __init__(self, message: str, *, retry_after_s: int) -> None:
+        super().__init__(message, retry_after_s=retry_after_s)
+        self.retry_after_s = retry_after_s
+
+
+class RateLimitedError(OverloadedError):
+    """This API key already has too many scans in flight."""
+
+    code = "rate_limited"
+    category = ErrorCategory.RATE_LIMITED
+
+
+class NotReadyError(TwinwatchError):
+    code = "not_ready"
+    category = ErrorCategory.UNAVAILABLE
+
+
+class IdempotencyConflictError(TwinwatchError):
+    code = "idempotency_key_conflict"
+    category = ErrorCategory.CONFLICT

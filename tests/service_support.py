@@ -22,10 +22,11 @@ from indexer.demo_fixtures import (
 )
 from indexer.engine import FaceEngine
 from indexer.imaging import decode_image
-from service.app import create_app
-from service.auth import Role, create_key
-from service.context import AppContext, build_context
+from service.access.keys import Role, create_key
+from service.api.app import create_app
+from service.context import AppContext
 from service.settings import ServiceSettings
+from service.startup import start
 from tests.conftest import MODEL_CACHE, TEST_DATABASE_URL
 
 
@@ -77,7 +78,7 @@ def register_demo_talents(ctx: AppContext, fixture: DemoFixture) -> dict[str, in
 @contextmanager
 def service_world(tmp_path: Path, engine: FaceEngine, **overrides: Any
                   ) -> Iterator[ServiceWorld]:
-    ctx = build_context(service_settings(tmp_path, **overrides), analyser=engine)
+    ctx = start(service_settings(tmp_path, **overrides), analyser=engine)
     fixture = load_demo_fixture()
     talents = register_demo_talents(ctx, fixture)
     keys = make_keys(ctx)

@@ -17,7 +17,11 @@ import pytest
 from scipy.fft import dctn
 
 from service.errors import FingerprintFormatError, FingerprintInputError
-from service.fingerprints import NEAR_IDENTICAL_MAX_DISTANCE, hamming_distance, perceptual_hash
+from service.fingerprints import (
+    NEAR_IDENTICAL_MAX_DISTANCE,
+    hamming_distance,
+    perceptual_hash,
+)
 
 Bgr = npt.NDArray[np.uint8]
 Edit = Callable[[Bgr], Bgr]

@@ -1,5 +1,5 @@
-"""Licence evaluation rules (service.licensing): every failure code, unknowns, verdict choice,
-publisher matching and approved-asset reuse."""
+"""Licence evaluation rules (service.licensing.evaluate): every failure code, unknowns,
+verdict choice, publisher matching and approved-asset reuse."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from service.licensing import (
+from service.licensing.evaluate import (
     ANY,
     DEFAULT_MAX_PHASH_DISTANCE,
     AssetFingerprint,

@@ -27,7 +27,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from PIL import Image
 from PIL.PngImagePlugin import PngInfo
 
-from service.provenance import Provenance, is_ai_source_type, read_provenance
+from service.scanning.provenance import Provenance, is_ai_source_type, read_provenance
 
 DST = "http://cv.iptc.org/newscodes/digitalsourcetype/"
 TRAINED = DST + "trainedAlgorithmicMedia"

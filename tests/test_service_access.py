@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from indexer.engine import FaceEngine
-from service.api_errors import OverloadedError
+from service.errors import OverloadedError
 from tests.service_support import ServiceWorld, face_crop_jpeg, service_world
 from tests.test_imaging import png_header_only
 
@@ -46,7 +46,7 @@ def test_requests_without_a_valid_key_are_401(world: ServiceWorld) -> None:
 
 
 def test_revoked_key_stops_working(world: ServiceWorld) -> None:
-    from service.auth import authenticate, revoke_key
+    from service.access.keys import authenticate, revoke_key
 
     with world.ctx.db.session() as session:
         principal = authenticate(session, presented=world.keys["brand"])
@@ -210,7 +210,7 @@ def test_full_inference_queue_gives_503_with_retry_after(world: ServiceWorld) ->
 
 
 def test_one_key_over_its_concurrency_gets_429(world: ServiceWorld) -> None:
-    from service.auth import authenticate
+    from service.access.keys import authenticate
 
     with world.ctx.db.session() as session:
         key_id = authenticate(session, presented=world.keys["monitor"]).key_id

@@ -13,10 +13,10 @@ import pytest
 from fastapi.testclient import TestClient
 
 from indexer.engine import FaceEngine
-from service.app import create_app
-from service.context import build_context
-from service.jobs import claim_next_item
-from service.worker import JobWorker
+from service.api.app import create_app
+from service.jobs.queue import claim_next_item
+from service.jobs.worker import JobWorker
+from service.startup import start
 from tests.service_support import (
     ServiceWorld,
     face_crop_jpeg,
@@ -104,7 +104,7 @@ def test_a_job_survives_a_restart_and_resumes(tmp_path: Path, real_engine: FaceE
         keys = world.keys
     # A new process on the same data directory, with a short lease and the worker enabled.
     settings = service_settings(tmp_path, run_worker_in_process=True, job_lease_s=0.2)
-    ctx = build_context(settings, analyser=real_engine)
+    ctx = start(settings, analyser=real_engine)
     with TestClient(create_app(context=ctx)) as client:
         deadline = time.monotonic() + 60
         job = {}
@@ -135,7 +135,7 @@ def test_embedded_worker_delivers_webhooks_in_the_background(tmp_path: Path,
                           headers=world.auth("agency"))
     settings = service_settings(tmp_path, run_worker_in_process=True,
                                 fetch_allow_private_networks=True)
-    ctx = build_context(settings, analyser=real_engine)
+    ctx = start(settings, analyser=real_engine)
     with local_server() as receiver2, TestClient(create_app(context=ctx)) as client:
         headers = {"Authorization": f"Bearer {world.keys['agency']}"}
         hook = client.post("/v1/webhooks", json={"url": receiver2.url("/hook")},
@@ -171,7 +171,7 @@ def test_orphaned_staged_uploads_are_removed_at_start(tmp_path: Path,
     orphan = settings.job_uploads_dir() / "0123abcd"
     orphan.mkdir(parents=True)
     (orphan / "0.bin").write_bytes(b"staged before a crash, never committed")
-    build_context(settings, analyser=real_engine).close()
+    start(settings, analyser=real_engine).close()
     assert not orphan.exists()
 
 

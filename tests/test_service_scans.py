@@ -12,9 +12,14 @@ import pytest
 from sqlalchemy import func, select
 
 from indexer.engine import FaceEngine
+from service.alerts.webhooks import (
+    DELIVERY_HEADER,
+    SIGNATURE_HEADER,
+    TIMESTAMP_HEADER,
+    verify_signature,
+)
+from service.jobs.worker import WebhookDispatcher
 from service.models import Alert, Scan, UsageEvent
-from service.webhooks import DELIVERY_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, verify_signature
-from service.worker import WebhookDispatcher
 from tests.service_support import ServiceWorld, face_crop_jpeg, local_server, service_world
 
 pytestmark = pytest.mark.model

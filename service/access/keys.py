@@ -1,0 +1,131 @@
+"""API keys (shown once, stored as sha256) and the principal a request acts as."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import TypeVar
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from indexer.db import Agency, utcnow
+from service.errors import ForbiddenError, InvalidRequestError, UnauthorizedError
+from service.models import ApiKey, Brand, Monitor
+
+KEY_PREFIX = "tw_"
+Tenant = TypeVar("Tenant", Agency, Brand, Monitor)
+
+
+class Role(StrEnum):
+    ADMIN = "admin"
+    AGENCY = "agency"
+    MONITOR = "monitor"
+    BRAND = "brand"
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: the key's role and the one tenant it is scoped to."""
+
+    key_id: int
+    key_prefix: str
+    role: Role
+    agency_id: int | None = None
+    brand_id: int | None = None
+    monitor_id: int | None = None
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role is Role.ADMIN
+
+    def require(self, *roles: Role) -> None:
+        if self.role not in roles and not self.is_admin:
+            allowed = ", ".join(r.value for r in roles)
+            raise ForbiddenError(f"This endpoint is for {allowed} keys; this key is "
+                                 f"{self.role.value}.")
+
+
+@dataclass(frozen=True)
+class CreatedKey:
+    id: int
+    key: str  # the plaintext, shown once
+    prefix: str
+    role: Role
+    scope: str
+
+
+def hash_key(key: str) -> str:
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()
+
+
+def create_key(session: Session, *, role: Role, agency: str | None = None,
+               brand: str | None = None, monitor: str | None = None,
+               label: str | None = None) -> CreatedKey:
+    """Create a key scoped to one tenant (created if missing); only its hash is stored."""
+    scope_ids = _scope_for(session, role=role, agency=agency, brand=brand, monitor=monitor)
+    plaintext = KEY_PREFIX + secrets.token_urlsafe(32)
+    row = ApiKey(prefix=plaintext[:10], key_hash=hash_key(plaintext), role=role.value,
+                 label=label, **scope_ids)
+    session.add(row)
+    session.flush()
+    scope = agency or brand or monitor or "all tenants"
+    return CreatedKey(row.id, plaintext, row.prefix, role, scope)
+
+
+def _scope_for(session: Session, *, role: Role, agency: str | None, brand: str | None,
+               monitor: str | None) -> dict[str, int | None]:
+    names = {Role.AGENCY: agency, Role.BRAND: brand, Role.MONITOR: monitor}
+    given = [name for name in (agency, brand, monitor) if name]
+    if role is Role.ADMIN:
+        if given:
+            raise InvalidRequestError("Admin keys are not scoped to a tenant.")
+        return {}
+    name = names[role]
+    if not name or len(given) != 1:
+        raise InvalidRequestError(f"A {role.value} key needs --{role.value} NAME (and nothing "
+                                  "else).")
+    return {f"{role.value}_id": _tenant_id(session, role, name)}
+
+
+def _tenant_id(session: Session, role: Role, name: str) -> int:
+    """The id of the named agency, brand or monitor, created if missing."""
+    if role is Role.AGENCY:
+        return _named(session, Agency, name).id
+    if role is Role.BRAND:
+        return _named(session, Brand, name).id
+    return _named(session, Monitor, name).id
+
+
+def _named(session: Session, model: type[Tenant], name: str) -> Tenant:
+    row = session.scalar(select(model).where(model.name == name))
+    if row is None:
+        row = model(name=name)
+        session.add(row)
+        session.flush()
+    return row
+
+
+def authenticate(session: Session, *, presented: str | None) -> Principal:
+    if not presented:
+        raise UnauthorizedError("Missing API key: send `Authorization: Bearer <key>`.")
+    row = session.scalar(select(ApiKey).where(ApiKey.key_hash == hash_key(presented)))
+    if row is None or row.revoked_at is not None:
+        raise UnauthorizedError("Unknown or revoked API key.")
+    return Principal(key_id=row.id, key_prefix=row.prefix, role=Role(row.role),
+                     agency_id=row.agency_id, brand_id=row.brand_id, monitor_id=row.monitor_id)
+
+
+def revoke_key(session: Session, *, key_id: int, now: datetime | None = None) -> ApiKey:
+    row = session.get(ApiKey, key_id)
+    if row is None:
+        raise InvalidRequestError(f"No API key with id {key_id}.")
+    row.revoked_at = row.revoked_at or now or utcnow()
+    return row
+
+
+def list_keys(session: Session) -> list[ApiKey]:
+    return list(session.scalars(select(ApiKey).order_by(ApiKey.id)))

@@ -1,0 +1,225 @@
+"""Agency webhooks: signed, retried with exponential backoff, every attempt recorded.
+
+Deliveries come from the outbox table (written in the alert's own transaction). Each
+request carries ``X-Twinwatch-Timestamp`` and ``X-Twinwatch-Signature: v1=<hex>``, the
+HMAC-SHA256 of ``"<timestamp>.<body>"`` under the webhook's secret, and
+``X-Twinwatch-Delivery`` (the outbox id) so receivers can drop a retried duplicate.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import random
+import secrets
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import httpx
+from sqlalchemy import or_, select, update
+from sqlalchemy.orm import Session
+
+from indexer.db import Database, rows_changed, utcnow
+from indexer.errors import TwinwatchError
+from service.access.keys import Principal, Role
+from service.access.scoping import webhook_in_scope
+from service.errors import InvalidRequestError
+from service.fetching import check_url, pinned_request
+from service.metrics import Metrics
+from service.models import Webhook, WebhookAttempt, WebhookDelivery
+from service.schemas import DeliveryOut, WebhookCreate, WebhookOut
+from service.settings import ServiceSettings
+
+log = logging.getLogger(__name__)
+
+SIGNATURE_HEADER = "X-Twinwatch-Signature"
+TIMESTAMP_HEADER = "X-Twinwatch-Timestamp"
+DELIVERY_HEADER = "X-Twinwatch-Delivery"
+EVENT_HEADER = "X-Twinwatch-Event"
+MAX_BACKOFF_S = 3600.0
+ERROR_TEXT_MAX = 500
+
+
+def signature(secret: str, timestamp: str, body: bytes) -> str:
+    mac = hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256)
+    return "v1=" + mac.hexdigest()
+
+
+def verify_signature(*, secret: str, timestamp: str, body: bytes, presented: str,
+                     tolerance_s: float = 300.0, now: float | None = None) -> bool:
+    """What a receiver runs: right signature, and a timestamp within ``tolerance_s``."""
+    if abs((now or time.time()) - float(timestamp)) > tolerance_s:
+        return False
+    return hmac.compare_digest(signature(secret, timestamp, body), presented)
+
+
+# --- registration ---------------------------------------------------------------------------
+async def create_webhook(*, db: Database, principal: Principal, body: WebhookCreate,
+                         settings: ServiceSettings) -> WebhookOut:
+    principal.require(Role.AGENCY)
+    if principal.agency_id is None:
+        raise InvalidRequestError("Webhooks belong to an agency; use an agency key.")
+    await check_url(body.url, allow_private_networks=settings.fetch_allow_private_networks)
+    secret = body.secret or secrets.token_urlsafe(32)
+    with db.session() as session:
+        hook = Webhook(agency_id=principal.agency_id, url=body.url, secret=secret)
+        session.add(hook)
+        session.flush()
+        return WebhookOut(id=hook.id, url=hook.url, active=hook.active,
+                          created_at=hook.created_at, secret=secret)
+
+
+def list_webhooks(session: Session, *, principal: Principal) -> list[WebhookOut]:
+    principal.require(Role.AGENCY)
+    query = select(Webhook).where(Webhook.active.is_(True)).order_by(Webhook.id)
+    if not principal.is_admin:
+        query = query.where(Webhook.agency_id == principal.agency_id)
+    return [WebhookOut(id=h.id, url=h.url, active=h.active, created_at=h.created_at)
+            for h in session.scalars(query)]
+
+
+def deactivate_webhook(session: Session, *, principal: Principal, webhook_id: int) -> None:
+    principal.require(Role.AGENCY)
+    hook = webhook_in_scope(session, principal=principal, webhook_id=webhook_id)
+    hook.active = False
+    session.execute(update(WebhookDelivery).where(WebhookDelivery.webhook_id == hook.id,
+                                                  WebhookDelivery.status == "pending")
+                    .values(status="failed", last_error="webhook removed"))
+
+
+def list_deliveries(session: Session, *, principal: Principal, webhook_id: int,
+                    offset: int, limit: int) -> list[DeliveryOut]:
+    principal.require(Role.AGENCY)
+    webhook_in_scope(session, principal=principal, webhook_id=webhook_id)
+    deliveries = list(session.scalars(
+        select(WebhookDelivery).where(WebhookDelivery.webhook_id == webhook_id)
+        .order_by(WebhookDelivery.id.desc()).offset(offset).limit(limit)))
+    attempts: dict[int, list[WebhookAttempt]] = {}
+    for attempt in session.scalars(select(WebhookAttempt).where(
+            WebhookAttempt.delivery_id.in_([d.id for d in deliveries]))
+            .order_by(WebhookAttempt.id)):
+        attempts.setdefault(attempt.delivery_id, []).append(attempt)
+    return [DeliveryOut(
+        id=d.id, event=d.event, alert_id=d.alert_id, status=d.status, attempts=d.attempts,
+        next_attempt_at=d.next_attempt_at, last_error=d.last_error, delivered_at=d.delivered_at,
+        attempt_log=[{"at": a.attempted_at.isoformat(), "status_code": a.status_code,
+                      "error": a.error, "ms": round(a.duration_ms, 1)}
+                     for a in attempts.get(d.id, [])]) for d in deliveries]
+
+
+# --- delivery -------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class DueDelivery:
+    id: int
+    url: str
+    secret: str
+    event: str
+    payload: str
+    attempts: int
+
+
+@dataclass(frozen=True)
+class AttemptResult:
+    status_code: int | None
+    error: str | None
+    duration_ms: float
+
+    @property
+    def delivered(self) -> bool:
+        return self.status_code is not None and 200 <= self.status_code < 300
+
+
+def claim_due(db: Database, *, limit: int, lease_s: float) -> list[DueDelivery]:
+    """Claim up to ``limit`` due deliveries for ``lease_s`` (safe with several dispatchers)."""
+    now = utcnow()
+    due = (WebhookDelivery.status == "pending") & (WebhookDelivery.next_attempt_at <= now) & or_(
+        WebhookDelivery.claimed_until.is_(None), WebhookDelivery.claimed_until < now)
+    claimed: list[DueDelivery] = []
+    with db.session() as session:
+        ids = list(session.scalars(select(WebhookDelivery.id).where(due)
+                                   .order_by(WebhookDelivery.id).limit(limit)
+                                   .with_for_update(skip_locked=True)))
+        for delivery_id in ids:
+            won = rows_changed(session, update(WebhookDelivery)
+                               .where(WebhookDelivery.id == delivery_id, due)
+                               .values(claimed_until=now + timedelta(seconds=lease_s)))
+            if won != 1:
+                continue
+            delivery = session.get(WebhookDelivery, delivery_id)
+            hook = session.get(Webhook, delivery.webhook_id) if delivery else None
+            if delivery is None or hook is None:
+                continue
+            claimed.append(DueDelivery(delivery.id, hook.url, hook.secret, delivery.event,
+                                       delivery.payload, delivery.attempts))
+    return claimed
+
+
+async def send(delivery: DueDelivery, *, settings: ServiceSettings) -> AttemptResult:
+    """POST one signed delivery to a vetted address (never into the private network)."""
+    body = delivery.payload.encode()
+    timestamp = str(int(time.time()))
+    headers = {"Content-Type": "application/json", TIMESTAMP_HEADER: timestamp,
+               SIGNATURE_HEADER: signature(delivery.secret, timestamp, body),
+               DELIVERY_HEADER: str(delivery.id), EVENT_HEADER: delivery.event,
+               "User-Agent": "twinwatch-webhooks/1"}
+    started = time.perf_counter()
+    try:
+        target = await check_url(delivery.url,
+                                 allow_private_networks=settings.fetch_allow_private_networks)
+        async with httpx.AsyncClient(follow_redirects=False, trust_env=False,
+                                     timeout=settings.webhook_timeout_s) as client:
+            request = pinned_request(client, target, method="POST", content=body,
+                                     headers=headers)
+            response = await client.send(request)
+        error = None if 200 <= response.status_code < 300 else f"HTTP {response.status_code}"
+        return AttemptResult(response.status_code, error, _ms(started))
+    except TwinwatchError as exc:
+        return AttemptResult(None, exc.message[:ERROR_TEXT_MAX], _ms(started))
+    except httpx.HTTPError as exc:
+        return AttemptResult(None, f"{type(exc).__name__}: {exc}"[:ERROR_TEXT_MAX], _ms(started))
+
+
+def _ms(started: float) -> float:
+    return (time.perf_counter() - started) * 1000
+
+
+def record_attempt(db: Database, *, delivery: DueDelivery, result: AttemptResult,
+                   settings: ServiceSettings, metrics: Metrics) -> None:
+    now = utcnow()
+    with db.session() as session:
+        row = session.get(WebhookDelivery, delivery.id)
+        if row is None:
+            return
+        session.add(WebhookAttempt(delivery_id=row.id, attempted_at=now,
+                                   status_code=result.status_code, error=result.error,
+                                   duration_ms=result.duration_ms))
+        row.attempts += 1
+        row.claimed_until = None
+        if result.delivered:
+            row.status, row.delivered_at, row.last_error = "delivered", now, None
+            metrics.webhook_deliveries.inc()
+            return
+        metrics.webhook_failures.inc()
+        row.last_error = result.error
+        if row.attempts >= settings.webhook_max_attempts:
+            row.status = "failed"
+            log.warning("webhook delivery %d failed for good after %d attempts", row.id,
+                        row.attempts)
+        else:
+            row.next_attempt_at = now + timedelta(seconds=backoff_s(
+                row.attempts, base_s=settings.webhook_backoff_base_s))
+
+
+def backoff_s(attempts: int, *, base_s: float, jitter: float = 0.1) -> float:
+    """Delay before attempt ``attempts + 1``: base * 2^(attempts-1), capped, +/- 10%."""
+    delay = min(base_s * 2 ** max(attempts - 1, 0), MAX_BACKOFF_S)
+    return float(delay * (1 + random.uniform(-jitter, jitter)))
+
+
+def next_due_at(db: Database) -> datetime | None:
+    with db.session() as session:
+        return session.scalar(select(WebhookDelivery.next_attempt_at)
+                              .where(WebhookDelivery.status == "pending")
+                              .order_by(WebhookDelivery.next_attempt_at).limit(1))

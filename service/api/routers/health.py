@@ -1,0 +1,28 @@
+from __future__ import annotations
+
+from fastapi import APIRouter, Response
+
+from service.api.deps import Ctx
+from service.errors import NotReadyError
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/health", summary="Liveness: the process is up")
+def health() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@router.get("/ready", summary="Readiness: the model pack and the index are loaded")
+def ready(ctx: Ctx) -> dict[str, object]:
+    if not ctx.ready:
+        raise NotReadyError("The model pack or the index is still loading.")
+    stats = ctx.index.stats()
+    pack = ctx.analyser.pack
+    return {"status": "ready", "model_pack": {"name": pack.name, "version": pack.version},
+            "index": {"kind": stats["kind"], "vectors": stats["vectors"]}}
+
+
+@router.get("/metrics", summary="Prometheus metrics", response_class=Response)
+def metrics(ctx: Ctx) -> Response:
+    return Response(ctx.metrics.render(), media_type="text/plain; version=0.0.4")

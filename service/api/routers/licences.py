@@ -1,0 +1,81 @@
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, File, Request, UploadFile
+from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
+
+from service.access.keys import Principal, Role
+from service.access.scoping import licence_in_scope
+from service.api.deps import Ctx, CurrentPrincipal
+from service.api.idempotency import fingerprint, idempotent
+from service.context import AppContext
+from service.licensing import licences
+from service.scanning.uploads import read_upload
+from service.schemas import LicenceCreate, LicenceOut, LicenceRevoke
+
+router = APIRouter(tags=["licences"])
+
+
+def _create(ctx: AppContext, principal: Principal, talent_id: int,
+            body: LicenceCreate) -> LicenceOut:
+    principal.require(Role.AGENCY)
+    with ctx.db.session() as session:
+        licence = licences.create_licence(session, principal=principal, talent_id=talent_id,
+                                          body=body)
+        return licences.licence_out(licence)
+
+
+@router.post("/v1/talents/{talent_id}/licences", status_code=201, response_model=LicenceOut,
+             summary="Record a talent's consent for one licensee")
+async def create_licence(talent_id: int, body: LicenceCreate, request: Request, ctx: Ctx,
+                         principal: CurrentPrincipal) -> JSONResponse:
+    async def handler() -> tuple[int, LicenceOut]:
+        return 201, await run_in_threadpool(_create, ctx, principal, talent_id, body)
+    return await idempotent(request=request, ctx=ctx, principal=principal,
+                            request_hash=fingerprint(str(talent_id), body.model_dump_json()),
+                            handler=handler)
+
+
+@router.get("/v1/talents/{talent_id}/licences", response_model=list[LicenceOut])
+def list_licences(talent_id: int, ctx: Ctx, principal: CurrentPrincipal) -> list[LicenceOut]:
+    principal.require(Role.AGENCY)
+    with ctx.db.session() as session:
+        return [licences.licence_out(item) for item in licences.list_licences(
+            session, principal=principal, talent_id=talent_id)]
+
+
+@router.get("/v1/licences/{licence_id}", response_model=LicenceOut)
+def get_licence(licence_id: int, ctx: Ctx, principal: CurrentPrincipal) -> LicenceOut:
+    principal.require(Role.AGENCY)
+    with ctx.db.session() as session:
+        return licences.licence_out(licence_in_scope(session, principal=principal,
+                                                     licence_id=licence_id))
+
+
+@router.post("/v1/licences/{licence_id}/revoke", response_model=LicenceOut,
+             summary="Revoke a licence (licences are never deleted)")
+def revoke_licence(licence_id: int, body: LicenceRevoke, ctx: Ctx,
+                   principal: CurrentPrincipal) -> LicenceOut:
+    principal.require(Role.AGENCY)
+    with ctx.db.session() as session:
+        return licences.licence_out(licences.revoke_licence(
+            session, principal=principal, licence_id=licence_id, reason=body.reason,
+            revoked_at=body.revoked_at))
+
+
+@router.post("/v1/licences/{licence_id}/assets", response_model=LicenceOut,
+             summary="Approve a specific image under this licence (its fingerprints are kept)")
+async def add_asset(licence_id: int, file: Annotated[UploadFile, File()], ctx: Ctx,
+                    principal: CurrentPrincipal) -> LicenceOut:
+    principal.require(Role.AGENCY)
+    data = await read_upload(file, max_bytes=ctx.settings.max_upload_bytes)
+
+    def add() -> LicenceOut:
+        with ctx.db.session() as session:
+            return licences.licence_out(licences.add_approved_asset(
+                session, principal=principal, licence_id=licence_id, data=data,
+                max_pixels=ctx.settings.max_image_pixels))
+    with ctx.gate.admitted(principal.key_id):
+        return await ctx.gate.run(add)

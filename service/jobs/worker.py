@@ -1,0 +1,139 @@
+"""Background loops: batch job items, webhook deliveries, evidence retention.
+
+The embedded default runs them inside the API process; `twinwatch worker` runs them in a
+process of their own (more of those can be added: every claim is safe to race).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+import uuid
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+from starlette.concurrency import run_in_threadpool
+
+from indexer.errors import TwinwatchError
+from service.alerts.webhooks import claim_due, record_attempt, send
+from service.context import AppContext
+from service.errors import OverloadedError
+from service.jobs.housekeeping import purge_idempotency_records
+from service.jobs.queue import ClaimedItem, claim_next_item, finish_item, release_item
+from service.scanning.scan import run_scan
+from service.scanning.types import ImageSource
+
+log = logging.getLogger(__name__)
+MAX_ITEM_ATTEMPTS = 3
+WEBHOOK_BATCH = 10
+EVIDENCE_SWEEP_S = 3600.0
+
+
+def worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
+class JobWorker:
+    def __init__(self, ctx: AppContext, *, name: str | None = None) -> None:
+        self.ctx = ctx
+        self.name = name or worker_name()
+
+    async def run_once(self) -> bool:
+        """Process one queued item; False when there was nothing to do."""
+        settings = self.ctx.settings
+        item = await run_in_threadpool(claim_next_item, self.ctx.db, worker_id=self.name,
+                                       lease_s=settings.job_lease_s)
+        if item is None:
+            return False
+        await self._process(item)
+        return True
+
+    async def _process(self, item: ClaimedItem) -> None:
+        try:
+            source = (ImageSource(data=Path(item.upload_path).read_bytes())
+                      if item.upload_path else ImageSource(url=item.source_url))
+            scan_id = await run_scan(pipeline=self.ctx.pipeline(), principal=item.principal,
+                                     kind=item.kind, source=source, context=item.context,
+                                     job_id=item.job_id)
+        except OverloadedError:
+            await run_in_threadpool(release_item, self.ctx.db, item=item)
+            await asyncio.sleep(self.ctx.settings.retry_after_s)
+            return
+        except TwinwatchError as exc:
+            await self._finish(item, None, exc.to_dict())
+            return
+        except Exception as exc:
+            log.exception("job item %d failed unexpectedly", item.item_id)
+            await self._finish(item, None, {"code": "internal_error",
+                                            "message": f"{type(exc).__name__}"})
+            return
+        await self._finish(item, scan_id, None)
+
+    async def _finish(self, item: ClaimedItem, scan_id: int | None,
+                      error: dict[str, object] | None) -> None:
+        await run_in_threadpool(finish_item, self.ctx.db, item=item, scan_id=scan_id,
+                                error=error, worker_id=self.name)
+
+
+class WebhookDispatcher:
+    def __init__(self, ctx: AppContext) -> None:
+        self.ctx = ctx
+
+    async def run_once(self) -> int:
+        settings = self.ctx.settings
+        due = await run_in_threadpool(claim_due, self.ctx.db, limit=WEBHOOK_BATCH,
+                                      lease_s=settings.webhook_timeout_s * 3)
+        for delivery in due:
+            result = await send(delivery, settings=settings)
+            await run_in_threadpool(record_attempt, self.ctx.db, delivery=delivery,
+                                    result=result, settings=settings, metrics=self.ctx.metrics)
+        return len(due)
+
+
+class BackgroundWorkers:
+    """Starts and stops the loops as asyncio tasks."""
+
+    def __init__(self, ctx: AppContext) -> None:
+        self.ctx = ctx
+        self.jobs = JobWorker(ctx)
+        self.webhooks = WebhookDispatcher(ctx)
+        self._tasks: list[asyncio.Task[None]] = []
+        self._stopping = asyncio.Event()
+
+    def start(self) -> None:
+        self._tasks = [asyncio.create_task(self._loop("jobs", self.jobs.run_once)),
+                       asyncio.create_task(self._loop("webhooks", self.webhooks.run_once)),
+                       asyncio.create_task(self._sweep_evidence())]
+
+    async def stop(self) -> None:
+        self._stopping.set()
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def run_forever(self) -> None:
+        self.start()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def _loop(self, name: str, step: Callable[[], Awaitable[object]]) -> None:
+        poll = self.ctx.settings.worker_poll_s
+        while not self._stopping.is_set():
+            try:
+                busy = await step()
+            except Exception:
+                log.exception("%s loop step failed", name)
+                busy = False
+            if not busy:
+                await asyncio.sleep(poll)
+
+    async def _sweep_evidence(self) -> None:
+        """Hourly: evidence past retention, and Idempotency-Key records older than a day."""
+        while not self._stopping.is_set():
+            try:
+                await run_in_threadpool(self.ctx.evidence.purge_expired, self.ctx.db)
+                await run_in_threadpool(purge_idempotency_records, self.ctx.db)
+            except Exception:
+                log.exception("evidence sweep failed")
+            await asyncio.sleep(EVIDENCE_SWEEP_S)

@@ -1,0 +1,109 @@
+"""Licences: create, list, revoke (never delete), approved assets."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from indexer.db import utcnow
+from indexer.imaging import decode_image
+from service.access.keys import Principal
+from service.access.scoping import licence_in_scope, talent_in_scope
+from service.errors import InvalidRequestError
+from service.fingerprints import perceptual_hash
+from service.licensing.evaluate import AssetFingerprint, LicenceTerms, Medium
+from service.models import Licence, LicenceAsset
+from service.schemas import AssetIn, Compensation, LicenceCreate, LicenceOut
+
+
+def licence_terms(licence: Licence) -> LicenceTerms:
+    """The pure-evaluation view of a licence row."""
+    return LicenceTerms(
+        id=licence.id, talent_id=licence.talent_id, licensee=licence.licensee,
+        publishers=tuple(licence.publishers), channels=tuple(licence.channels),
+        territories=tuple(licence.territories),
+        valid_from=licence.valid_from, valid_until=licence.valid_until,
+        media=tuple(Medium(m) for m in licence.media),
+        ai_label_required=licence.ai_label_required,
+        approved_assets=tuple(AssetFingerprint(sha256=a.sha256, phash=a.phash)
+                              for a in licence.assets),
+        revoked_at=licence.revoked_at, revocation_reason=licence.revocation_reason)
+
+
+def create_licence(session: Session, *, principal: Principal, talent_id: int,
+                   body: LicenceCreate) -> Licence:
+    talent_in_scope(session, principal=principal, talent_id=talent_id)
+    if body.valid_until is not None and body.valid_until <= body.valid_from:
+        raise InvalidRequestError("valid_until must be after valid_from.")
+    licence = Licence(
+        talent_id=talent_id, licensee=body.licensee, publishers=body.publishers,
+        channels=[c.lower() for c in body.channels], territories=body.territories,
+        media=list(dict.fromkeys(body.media)), ai_label_required=body.ai_label_required,
+        valid_from=body.valid_from, valid_until=body.valid_until, **_money(body.compensation))
+    licence.assets = [LicenceAsset(sha256=a.sha256, phash=a.phash)
+                      for a in body.approved_assets if a.sha256 or a.phash]
+    session.add(licence)
+    session.flush()
+    return licence
+
+
+def _money(compensation: Compensation | None) -> dict[str, int | str | None]:
+    if compensation is None:
+        return {"flat_fee_cents": None, "per_use_cents": None, "currency": None}
+    return {"flat_fee_cents": _cents(compensation.flat_fee),
+            "per_use_cents": _cents(compensation.per_use), "currency": compensation.currency}
+
+
+def _cents(amount: Decimal | None) -> int | None:
+    return None if amount is None else int((amount * 100).to_integral_value())
+
+
+def list_licences(session: Session, *, principal: Principal, talent_id: int) -> list[Licence]:
+    talent_in_scope(session, principal=principal, talent_id=talent_id)
+    return list(session.scalars(select(Licence).where(Licence.talent_id == talent_id)
+                                .order_by(Licence.id)))
+
+
+def revoke_licence(session: Session, *, principal: Principal, licence_id: int, reason: str,
+                   revoked_at: datetime | None) -> Licence:
+    licence = licence_in_scope(session, principal=principal, licence_id=licence_id)
+    if licence.revoked_at is None:
+        licence.revoked_at = revoked_at or utcnow()
+        licence.revocation_reason = reason
+    return licence
+
+
+def add_approved_asset(session: Session, *, principal: Principal, licence_id: int,
+                       data: bytes, max_pixels: int) -> Licence:
+    """Fingerprint a licensed image (sha256 + perceptual hash); the image is not kept."""
+    licence = licence_in_scope(session, principal=principal, licence_id=licence_id)
+    decoded = decode_image(data, max_pixels=max_pixels)
+    if not any(a.sha256 == decoded.sha256 for a in licence.assets):
+        licence.assets.append(LicenceAsset(sha256=decoded.sha256,
+                                           phash=perceptual_hash(decoded.bgr)))
+    session.flush()
+    return licence
+
+
+def licence_out(licence: Licence) -> LicenceOut:
+    compensation = None
+    if licence.currency:
+        compensation = Compensation(
+            flat_fee=_decimal(licence.flat_fee_cents), per_use=_decimal(licence.per_use_cents),
+            currency=licence.currency)
+    return LicenceOut(
+        id=licence.id, talent_id=licence.talent_id, licensee=licence.licensee,
+        publishers=licence.publishers, channels=licence.channels,
+        territories=licence.territories, media=licence.media,
+        ai_label_required=licence.ai_label_required, valid_from=licence.valid_from,
+        valid_until=licence.valid_until,
+        approved_assets=[AssetIn(sha256=a.sha256, phash=a.phash) for a in licence.assets],
+        compensation=compensation, revoked_at=licence.revoked_at,
+        revocation_reason=licence.revocation_reason, created_at=licence.created_at)
+
+
+def _decimal(cents: int | None) -> Decimal | None:
+    return None if cents is None else (Decimal(cents) / 100).quantize(Decimal("0.01"))

@@ -1,0 +1,336 @@
+"""Recording a scan in one transaction: findings, licence verdicts, alerts (with their
+webhook outbox rows), usage events and, for new alerts, the evidence image."""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import asdict, dataclass, field
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import or_, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from indexer.db import Talent, utcnow
+from indexer.scanning import FaceFinding
+from service.access.keys import Principal
+from service.fingerprints import NEAR_IDENTICAL_MAX_DISTANCE
+from service.licensing.evaluate import (
+    ImageFacts,
+    LicenceVerdict,
+    UsageContext,
+    Verdict,
+    evaluate_licences,
+    find_approved_asset_reuse,
+)
+from service.licensing.licences import licence_terms
+from service.licensing.publishers import publisher_key
+from service.models import (
+    Alert,
+    AlertSighting,
+    Finding,
+    FindingCandidate,
+    Licence,
+    LicenceAsset,
+    Scan,
+    UsageEvent,
+    Webhook,
+    WebhookDelivery,
+)
+from service.scanning.provenance import Provenance
+
+if TYPE_CHECKING:
+    from indexer.db import Database
+    from service.alerts.evidence import EvidenceStore
+    from service.metrics import Metrics
+    from service.scanning.types import ImageAnalysis, UseContext
+
+log = logging.getLogger(__name__)
+RECORD_ATTEMPTS = 3
+
+
+@dataclass(frozen=True)
+class RecordingSink:
+    """The narrow pieces recording needs: where rows, evidence and counters go, and the
+    policy for alerts and evidence."""
+
+    db: Database
+    evidence: EvidenceStore
+    metrics: Metrics
+    precheck_creates_alerts: bool
+    keep_alert_evidence: bool
+    evidence_retention_days: int
+
+
+@dataclass
+class _Recording:
+    """What one scan's transaction is working with."""
+
+    sink: RecordingSink
+    session: Session
+    scan: Scan
+    analysis: ImageAnalysis
+    context: UseContext
+    creates_alerts: bool
+    written_evidence: list[str] = field(default_factory=list)
+
+
+def record_scan(*, sink: RecordingSink, principal: Principal, kind: str, source_url: str | None,
+                context: UseContext, analysis: ImageAnalysis, job_id: int | None) -> int:
+    """Store the scan and everything it implies; retried when a concurrent scan of the same
+    image races us to create the same alert or usage event."""
+    for attempt in range(1, RECORD_ATTEMPTS + 1):
+        recording: _Recording | None = None
+        try:
+            with sink.db.session() as session:
+                scan = _scan_row(principal, kind, source_url, context, analysis, job_id)
+                session.add(scan)
+                session.flush()
+                recording = _Recording(sink, session, scan, analysis, context,
+                                       creates_alerts=kind == "scan"
+                                       or sink.precheck_creates_alerts)
+                _record_findings(recording)
+                return scan.id
+        except IntegrityError:
+            _remove_evidence(sink, recording)
+            if attempt == RECORD_ATTEMPTS:
+                raise
+            log.info("scan recording raced another one (attempt %d); retrying", attempt)
+        except BaseException:
+            _remove_evidence(sink, recording)
+            raise
+    raise AssertionError("unreachable")
+
+
+def _remove_evidence(sink: RecordingSink, recording: _Recording | None) -> None:
+    for path in recording.written_evidence if recording else []:
+        sink.evidence.remove(path)
+
+
+def _scan_row(principal: Principal, kind: str, source_url: str | None, context: UseContext,
+              analysis: ImageAnalysis, job_id: int | None) -> Scan:
+    image = analysis.scan
+    return Scan(
+        kind=kind, owner_key_id=principal.key_id, monitor_id=principal.monitor_id,
+        brand_id=principal.brand_id, job_id=job_id, image_sha256=image.sha256,
+        image_phash=analysis.phash, width=image.width, height=image.height,
+        source_url=source_url, page_url=context.page_url, publisher=context.publisher,
+        observed_at=context.observed_at, use_until=context.use_until, channel=context.channel,
+        territory=context.territory, provenance=provenance_json(analysis.provenance),
+        pack_name=image.pack.name, pack_version=image.pack.version, asset_reuse=[])
+
+
+def usage_context(recording: _Recording, *, at: Any = None) -> UsageContext:
+    context, analysis = recording.context, recording.analysis
+    return UsageContext(
+        page_url=context.page_url, publisher=context.publisher,
+        observed_at=at or context.observed_at, channel=context.channel,
+        territory=context.territory,
+        image=ImageFacts(sha256=analysis.scan.sha256, phash=analysis.phash,
+                         declares_ai=analysis.provenance.declares_ai,
+                         ai_label=analysis.provenance.ai_label))
+
+
+def _record_findings(recording: _Recording) -> None:
+    session = recording.session
+    talent_ids = {f.talent.talent_id for f in recording.analysis.scan.faces if f.talent}
+    licences = _licences_by_talent(session, talent_ids)
+    for position, face in enumerate(recording.analysis.scan.faces):
+        finding = _finding_row(recording.scan, position, face)
+        session.add(finding)
+        session.flush()
+        if face.talent is not None:
+            verdict = _evaluate(recording, licences.get(face.talent.talent_id, []))
+            _apply_verdict(recording, finding, face, verdict)
+    _record_asset_reuse(recording)
+
+
+def _finding_row(scan: Scan, position: int, face: FaceFinding) -> Finding:
+    finding = Finding(scan_id=scan.id, face_index=position, box=[round(v, 1) for v in face.box],
+                      detection_score=round(face.detection_score, 4),
+                      talent_id=face.talent.talent_id if face.talent else None,
+                      similarity=round(face.talent.similarity, 4) if face.talent else None,
+                      band=face.band.value, licence_checks=[])
+    finding.candidates = [
+        FindingCandidate(talent_id=c.talent_id, rank=rank, similarity=round(c.similarity, 4),
+                         band=c.band.value)
+        for rank, c in enumerate(face.candidates) if c.band.value != "none"]
+    return finding
+
+
+def _licences_by_talent(session: Session, talent_ids: set[int]) -> dict[int, list[Licence]]:
+    grouped: dict[int, list[Licence]] = {}
+    if talent_ids:
+        for licence in session.scalars(select(Licence).where(Licence.talent_id.in_(talent_ids))
+                                       .order_by(Licence.id)):
+            grouped.setdefault(licence.talent_id, []).append(licence)
+    return grouped
+
+
+def _evaluate(recording: _Recording, licences: list[Licence]) -> LicenceVerdict:
+    """The verdict at the sighting; for a pre-check with an end date, also at the end."""
+    terms = [licence_terms(licence) for licence in licences]
+    at_start = evaluate_licences(licences=terms, context=usage_context(recording),
+                                 max_phash_distance=NEAR_IDENTICAL_MAX_DISTANCE)
+    until = recording.context.use_until
+    if until is None or at_start.verdict is not Verdict.LICENSED:
+        return at_start
+    at_end = evaluate_licences(licences=terms, context=usage_context(recording, at=until),
+                               max_phash_distance=NEAR_IDENTICAL_MAX_DISTANCE)
+    if at_end.verdict is Verdict.LICENSED and at_end.licence_id == at_start.licence_id:
+        return at_start
+    return at_end
+
+
+def _apply_verdict(recording: _Recording, finding: Finding, face: FaceFinding,
+                   verdict: LicenceVerdict) -> None:
+    assert face.talent is not None
+    finding.verdict = verdict.verdict.value
+    finding.licence_id = verdict.licence_id
+    finding.licence_checks = verdict_json(verdict)["checks"]
+    recording.sink.metrics.verdicts.labels(verdict.verdict.value).inc()
+    is_sighting = recording.scan.kind == "scan"
+    if verdict.verdict is Verdict.LICENSED:
+        if is_sighting and face.band.value == "match" and verdict.licence_id is not None:
+            _record_usage(recording, verdict.licence_id, face.talent.talent_id)
+        return
+    if recording.creates_alerts:
+        needs_review = face.band.value == "possible" or verdict.verdict is Verdict.REVIEW
+        _upsert_alert(recording, talent_id=face.talent.talent_id, finding=finding,
+                      verdict=verdict.verdict.value, band=face.band.value,
+                      similarity=face.talent.similarity, needs_review=needs_review,
+                      reasons=verdict.reasons, checks=finding.licence_checks)
+
+
+def _record_asset_reuse(recording: _Recording) -> None:
+    session, scan = recording.session, recording.scan
+    with_assets = select(LicenceAsset.licence_id).where(or_(
+        LicenceAsset.sha256 == scan.image_sha256, LicenceAsset.phash.is_not(None)))
+    rows = session.scalars(select(Licence).where(Licence.id.in_(with_assets)))
+    terms = {licence.id: licence for licence in rows}
+    if not terms:
+        return
+    reuse = find_approved_asset_reuse(
+        licences=[licence_terms(licence) for licence in terms.values()],
+        context=usage_context(recording), max_phash_distance=NEAR_IDENTICAL_MAX_DISTANCE)
+    scan.asset_reuse = [{"licence_id": r.licence_id, "licensee": r.licensee,
+                         "matched_by": r.matched_by, "distance": r.distance,
+                         "publisher_covered": r.publisher_covered, "message": r.message}
+                        for r in reuse]
+    if not recording.creates_alerts:
+        return
+    for item in reuse:
+        if not item.publisher_covered:
+            _upsert_alert(recording, talent_id=terms[item.licence_id].talent_id, finding=None,
+                          verdict=Verdict.UNLICENSED.value, band="asset_reuse", similarity=1.0,
+                          needs_review=False, reasons=[item.message], checks=[])
+
+
+def _record_usage(recording: _Recording, licence_id: int, talent_id: int) -> None:
+    session, scan = recording.session, recording.scan
+    key = publisher_key(scan.publisher, scan.page_url)
+    event = session.scalar(select(UsageEvent).where(
+        UsageEvent.licence_id == licence_id, UsageEvent.image_sha256 == scan.image_sha256,
+        UsageEvent.publisher_key == key).with_for_update())
+    if event is None:
+        session.add(UsageEvent(licence_id=licence_id, talent_id=talent_id,
+                               image_sha256=scan.image_sha256, publisher_key=key,
+                               publisher=scan.publisher or key or None,
+                               first_seen_at=scan.observed_at, last_seen_at=scan.observed_at,
+                               scan_id=scan.id))
+        session.flush()
+        return
+    event.sightings += 1
+    event.last_seen_at = max(event.last_seen_at, scan.observed_at)
+
+
+def _upsert_alert(recording: _Recording, *, talent_id: int, finding: Finding | None,
+                  verdict: str, band: str, similarity: float, needs_review: bool,
+                  reasons: list[str], checks: list[dict[str, Any]]) -> None:
+    session, scan = recording.session, recording.scan
+    key = publisher_key(scan.publisher, scan.page_url)
+    alert = session.scalar(select(Alert).where(
+        Alert.talent_id == talent_id, Alert.image_sha256 == scan.image_sha256,
+        Alert.publisher_key == key).with_for_update())
+    if alert is None:
+        alert = _new_alert(recording, talent_id, key, verdict, band, similarity, needs_review,
+                           reasons, checks)
+    else:
+        _merge_sighting(alert, scan, band, similarity, needs_review, reasons)
+        recording.sink.metrics.alerts.labels("sighting").inc()
+    if finding is not None:
+        session.add(AlertSighting(alert_id=alert.id, scan_id=scan.id, finding_id=finding.id,
+                                  seen_at=utcnow(), observed_at=scan.observed_at,
+                                  page_url=scan.page_url))
+
+
+def _new_alert(recording: _Recording, talent_id: int, key: str, verdict: str, band: str,
+               similarity: float, needs_review: bool, reasons: list[str],
+               checks: list[dict[str, Any]]) -> Alert:
+    session, scan, sink = recording.session, recording.scan, recording.sink
+    talent = session.get(Talent, talent_id)
+    assert talent is not None
+    alert = Alert(agency_id=talent.agency_id, talent_id=talent_id, image_sha256=scan.image_sha256,
+                  image_phash=scan.image_phash, publisher_key=key,
+                  publisher=scan.publisher or key or None, page_url=scan.page_url,
+                  needs_review=needs_review, verdict=verdict, band=band,
+                  similarity=round(similarity, 4), reasons=reasons, licence_checks=checks,
+                  first_seen_at=scan.observed_at, last_seen_at=scan.observed_at)
+    session.add(alert)
+    session.flush()
+    if sink.keep_alert_evidence:
+        alert.evidence_path = sink.evidence.save(
+            talent_id=talent_id, name=f"{alert.id}-{scan.image_sha256[:16]}",
+            data=recording.analysis.data)
+        alert.evidence_expires_at = utcnow() + timedelta(days=sink.evidence_retention_days)
+        recording.written_evidence.append(alert.evidence_path)
+    _enqueue_webhooks(session, alert, talent)
+    recording.sink.metrics.alerts.labels("created").inc()
+    return alert
+
+
+def _merge_sighting(alert: Alert, scan: Scan, band: str, similarity: float,
+                    needs_review: bool, reasons: list[str]) -> None:
+    alert.sightings += 1
+    alert.last_seen_at = max(alert.last_seen_at, scan.observed_at)
+    alert.first_seen_at = min(alert.first_seen_at, scan.observed_at)
+    alert.needs_review = alert.needs_review and needs_review
+    if similarity > alert.similarity:
+        alert.similarity, alert.band = round(similarity, 4), band
+    alert.reasons = list(dict.fromkeys([*alert.reasons, *reasons]))
+
+
+def _enqueue_webhooks(session: Session, alert: Alert, talent: Talent) -> None:
+    """Outbox rows, committed with the alert: a crash can neither lose nor duplicate them."""
+    hooks = session.scalars(select(Webhook).where(Webhook.agency_id == alert.agency_id,
+                                                  Webhook.active.is_(True)))
+    payload = json.dumps({
+        "event": "alert.created",
+        "alert": {"id": alert.id, "talent": {"id": talent.id, "name": talent.name,
+                                             "external_id": talent.external_id},
+                  "verdict": alert.verdict, "band": alert.band, "similarity": alert.similarity,
+                  "needs_review": alert.needs_review, "publisher": alert.publisher,
+                  "page_url": alert.page_url, "image_sha256": alert.image_sha256,
+                  "first_seen_at": alert.first_seen_at.isoformat(), "reasons": alert.reasons},
+    }, sort_keys=True)
+    for hook in hooks:
+        session.add(WebhookDelivery(webhook_id=hook.id, alert_id=alert.id,
+                                    event="alert.created", payload=payload))
+
+
+def verdict_json(verdict: LicenceVerdict) -> dict[str, Any]:
+    return {
+        "verdict": verdict.verdict.value, "licence_id": verdict.licence_id,
+        "reasons": verdict.reasons,
+        "checks": [{"licence_id": c.licence_id, "licensee": c.licensee, "covers": c.covers,
+                    "failures": [{"code": f.code.value, "message": f.message}
+                                 for f in c.failures],
+                    "unknowns": list(c.unknowns)} for c in verdict.checks],
+    }
+
+
+def provenance_json(provenance: Provenance) -> dict[str, Any]:
+    return {**asdict(provenance), "declares_ai": provenance.declares_ai,
+            "ai_label": provenance.ai_label}

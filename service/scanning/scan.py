@@ -1,0 +1,93 @@
+"""Scanning an image end to end: fetch, analyse (in the inference pool), record."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+
+from starlette.concurrency import run_in_threadpool
+
+from indexer.engine import FaceAnalyser
+from indexer.errors import TwinwatchError
+from indexer.imaging import decode_image
+from indexer.index_manager import IndexManager
+from indexer.scanning import scan_decoded
+from service.access.keys import Principal
+from service.fetching import FetchLimits, fetch_image
+from service.fingerprints import perceptual_hash
+from service.metrics import Metrics
+from service.scanning.pool import InferenceGate
+from service.scanning.provenance import read_provenance
+from service.scanning.recording import RecordingSink, record_scan
+from service.scanning.types import ImageAnalysis, ImageSource, UseContext
+from service.settings import ServiceSettings
+
+log = logging.getLogger(__name__)
+
+MIME_TYPES = {"JPEG": "image/jpeg", "MPO": "image/jpeg", "PNG": "image/png",
+              "WEBP": "image/webp", "GIF": "image/gif", "TIFF": "image/tiff", "BMP": "image/bmp"}
+
+
+def analyse_image(*, data: bytes, analyser: FaceAnalyser, index: IndexManager,
+                  settings: ServiceSettings) -> ImageAnalysis:
+    """Decode, read provenance, fingerprint, detect, embed and match (blocking: run pooled)."""
+    decoded = decode_image(data, max_pixels=settings.max_image_pixels)
+    provenance = read_provenance(data, mime_type=MIME_TYPES.get(decoded.source_format,
+                                                                "application/octet-stream"),
+                                 trust_anchors_pem=settings.c2pa_trust_anchors_pem())
+    phash = perceptual_hash(decoded.bgr)
+    scan = scan_decoded(decoded, analyser=analyser, index=index,
+                        candidates_per_face=settings.candidates_per_face)
+    return ImageAnalysis(data, scan, provenance, phash)
+
+
+def fetch_limits(settings: ServiceSettings) -> FetchLimits:
+    return FetchLimits(max_bytes=settings.max_upload_bytes, timeout_s=settings.fetch_timeout_s,
+                       max_redirects=settings.fetch_max_redirects)
+
+
+async def load_source(source: ImageSource, *, settings: ServiceSettings) -> bytes:
+    if source.data is not None:
+        return source.data
+    assert source.url is not None
+    fetched = await fetch_image(source.url, limits=fetch_limits(settings),
+                                allow_private_networks=settings.fetch_allow_private_networks)
+    return fetched.data
+
+
+@dataclass(frozen=True)
+class ScanPipeline:
+    """What scanning one image needs: the models, the index, the pool and the recorder."""
+
+    settings: ServiceSettings
+    analyser: FaceAnalyser
+    index: IndexManager
+    gate: InferenceGate
+    metrics: Metrics
+    sink: RecordingSink
+
+
+async def run_scan(*, pipeline: ScanPipeline, principal: Principal, kind: str, source: ImageSource,
+                   context: UseContext, job_id: int | None = None) -> int:
+    """Scan one image and record it; returns the scan id. Raises typed errors on bad input."""
+    started = time.perf_counter()
+    outcome = "error"
+    try:
+        with pipeline.gate.admitted(principal.key_id):
+            data = await load_source(source, settings=pipeline.settings)
+            analysis = await pipeline.gate.run(analyse_image, data=data, analyser=pipeline.analyser,
+                                          index=pipeline.index, settings=pipeline.settings)
+            scan_id = await run_in_threadpool(
+                record_scan, sink=pipeline.sink, principal=principal, kind=kind,
+                source_url=source.url, context=context, analysis=analysis, job_id=job_id)
+        outcome = "ok"
+        for face in analysis.scan.faces:
+            pipeline.metrics.faces.labels(face.band.value).inc()
+        return scan_id
+    except TwinwatchError as exc:
+        outcome = exc.code
+        raise
+    finally:
+        pipeline.metrics.scans.labels(kind, outcome).inc()
+        pipeline.metrics.scan_latency.labels(kind).observe(time.perf_counter() - started)

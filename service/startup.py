@@ -1,0 +1,25 @@
+"""Start-up: build the context, then reconcile what a crash may have left behind.
+
+Called by the API's lifespan and by the standalone worker, never by lower layers.
+"""
+
+from __future__ import annotations
+
+from indexer.engine import FaceAnalyser
+from service.context import AppContext, build_context
+from service.jobs.queue import reconcile_uploads
+from service.settings import ServiceSettings
+
+
+def reconcile(ctx: AppContext) -> None:
+    """Finish or undo what a crash interrupted: evidence files without an alert, staged
+    uploads no pending job item points at. Marks the context ready."""
+    ctx.evidence.reconcile_with_alerts(ctx.db)
+    reconcile_uploads(ctx.db, ctx.settings.job_uploads_dir())
+    ctx.ready = True
+
+
+def start(settings: ServiceSettings, *, analyser: FaceAnalyser | None = None) -> AppContext:
+    ctx = build_context(settings, analyser=analyser)
+    reconcile(ctx)
+    return ctx
