@@ -24,7 +24,7 @@ from service.context import AppContext
 from service.licensing.licences import create_licence
 from service.models import Alert, ApiKey, Licence, Monitor
 from service.scanning.scan import run_scan
-from service.scanning.types import ImageSource, UseContext
+from service.scanning.types import ImageSource, ScanKind, UseContext
 from service.schemas import Compensation, LicenceCreate
 
 DEMO_MONITOR = "Demo Watchdog"
@@ -106,7 +106,7 @@ async def _scan(ctx: AppContext, principal: Principal, data: bytes, sighting: Si
     context = UseContext(page_url=sighting.page_url, publisher=sighting.publisher,
                          observed_at=utcnow(), channel=sighting.channel,
                          territory=sighting.territory)
-    return await run_scan(pipeline=ctx.pipeline(), principal=principal, kind="scan",
+    return await run_scan(pipeline=ctx.pipeline(), principal=principal, kind=ScanKind.SCAN,
                           source=ImageSource(data=data), context=context)
 
 

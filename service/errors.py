@@ -132,3 +132,11 @@ class NotReadyError(TwinwatchError):
 class IdempotencyConflictError(TwinwatchError):
     code = "idempotency_key_conflict"
     category = ErrorCategory.CONFLICT
+
+
+# --- batch jobs -----------------------------------------------------------------------------
+class JobItemAttemptsExhaustedError(TwinwatchError):
+    """A job item's worker died on it every time it was claimed: it is failed, not retried."""
+
+    code = "job_item_attempts_exhausted"
+    category = ErrorCategory.INTERNAL

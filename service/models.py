@@ -148,6 +148,10 @@ class Scan(Base):
                                                  index=True)
     job_id: Mapped[int | None] = mapped_column(ForeignKey("jobs.id", ondelete="SET NULL"),
                                                index=True)
+    # A job item's scan: unique, so a re-run of the item can never record it twice.
+    job_item_id: Mapped[int | None] = mapped_column(
+        ForeignKey("job_items.id", ondelete="SET NULL", use_alter=True,
+                   name="fk_scans_job_item_id"), unique=True)
     image_sha256: Mapped[str] = mapped_column(String(64), index=True)
     image_phash: Mapped[str | None] = mapped_column(String(16))
     width: Mapped[int] = mapped_column(Integer)
