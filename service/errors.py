@@ -129,6 +129,25 @@ class NotReadyError(TwinwatchError):
     category = ErrorCategory.UNAVAILABLE
 
 
+class TenantNotFoundError(TwinwatchError):
+    """No agency, brand or monitor of that name: tenants are created explicitly."""
+
+    code = "tenant_not_found"
+    category = ErrorCategory.NOT_FOUND
+
+
+class TenantExistsError(TwinwatchError):
+    code = "tenant_exists"
+    category = ErrorCategory.CONFLICT
+
+
+class IdempotencyKeyInvalidError(TwinwatchError):
+    """An Idempotency-Key that is empty, too long (it is never truncated) or not printable."""
+
+    code = "idempotency_key_invalid"
+    category = ErrorCategory.INVALID
+
+
 class IdempotencyConflictError(TwinwatchError):
     code = "idempotency_key_conflict"
     category = ErrorCategory.CONFLICT

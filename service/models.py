@@ -334,4 +334,16 @@ class IdempotencyRecord(Base):
     request_hash: Mapped[str] = mapped_column(String(64))
     status_code: Mapped[int | None] = mapped_column(Integer)
     response_body: Mapped[str | None] = mapped_column(Text)
+    talent_count: Mapped[int] = mapped_column(Integer, default=0)  # talents the answer names
     created_at: Mapped[datetime] = mapped_column(TS, default=utcnow)
+
+
+class IdempotencyTalent(Base):
+    """A talent named in a stored idempotent answer: erasing the talent forgets the answer."""
+
+    __tablename__ = "idempotency_talents"
+
+    record_id: Mapped[int] = mapped_column(
+        ForeignKey("idempotency_records.id", ondelete="CASCADE"), primary_key=True)
+    talent_id: Mapped[int] = mapped_column(ForeignKey("talents.id", ondelete="CASCADE"),
+                                           primary_key=True, index=True)

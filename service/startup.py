@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from indexer.engine import FaceAnalyser
 from service.context import AppContext, build_context
+from service.jobs.housekeeping import forget_talent_answers
 from service.jobs.queue import reconcile_uploads
 from service.settings import ServiceSettings
 
@@ -21,5 +22,6 @@ def reconcile(ctx: AppContext) -> None:
 
 def start(settings: ServiceSettings, *, analyser: FaceAnalyser | None = None) -> AppContext:
     ctx = build_context(settings, analyser=analyser)
+    ctx.registry.erase_hooks.append(forget_talent_answers)
     reconcile(ctx)
     return ctx

@@ -16,7 +16,14 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from indexer.registry import PhotoInput
-from service.access.keys import Principal, Role, authenticate, create_key
+from service.access.keys import (
+    Principal,
+    Role,
+    TenantKind,
+    authenticate,
+    create_key,
+    create_tenant,
+)
 from service.context import AppContext
 from service.jobs import queue
 from service.jobs.queue import BatchInput, create_job, staging_folder
@@ -51,6 +58,7 @@ def open_job_world(tmp_path: Path) -> JobWorld:
         PhotoInput("ada.png", face_photo([(TALENT_IDENTITY, 100)], seed=1))])
     assert outcomes[0].accepted, outcomes
     with ctx.db.session() as session:
+        create_tenant(session, kind=TenantKind.MONITOR, name="Watchdog")
         key = create_key(session, role=Role.MONITOR, monitor="Watchdog").key
         monitor = authenticate(session, presented=key)
     return JobWorld(ctx, monitor, talent.id)
