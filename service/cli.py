@@ -45,18 +45,37 @@ def serve(
     import uvicorn
 
     from service.api.app import create_app
+    from service.context import build_context
 
     settings = service_settings()
+    with operational_errors():  # a missing model pack is one line, like `twinwatch scan`
+        ctx = build_context(settings)
     configure_json_logging()
-    uvicorn.run(create_app(settings), host=host or settings.host, port=port or settings.port,
-                log_config=None, access_log=False)
+    try:
+        uvicorn.run(create_app(context=ctx), host=host or settings.host,
+                    port=port or settings.port, log_config=None, access_log=False)
+    finally:
+        ctx.close()
 
 
 @app.command("worker")
-def worker() -> None:
+def worker(
+    check: Annotated[bool, typer.Option(
+        "--check", help="Healthcheck: exit 0 if this container's worker loop ran lately.")]
+    = False,
+) -> None:
     """Run batch-job and webhook workers without the HTTP API (add as many as needed)."""
-    from service.jobs.worker import BackgroundWorkers
+    from service.jobs.worker import HEARTBEAT_MAX_AGE_S, BackgroundWorkers, heartbeat_age
     from service.startup import start
+
+    if check:
+        age = heartbeat_age()
+        if age is None or age > HEARTBEAT_MAX_AGE_S:
+            err.print("worker loop not running" if age is None else
+                      f"worker loop stalled: last pass {age:.0f} s ago")
+            raise typer.Exit(1)
+        out.print(f"worker loop ran {age:.0f} s ago")
+        return
 
     configure_json_logging()
     with operational_errors():

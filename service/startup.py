@@ -13,8 +13,12 @@ from service.settings import ServiceSettings
 
 
 def reconcile(ctx: AppContext) -> None:
-    """Finish or undo what a crash interrupted: evidence files without an alert, staged
-    uploads no pending job item points at. Marks the context ready."""
+    """Wire the service's erasure hook (stored idempotent answers naming the talent go in
+    the erasure's transaction), then finish or undo what a crash interrupted: evidence files
+    without an alert, staged uploads no pending job item points at. Marks the context
+    ready."""
+    if forget_talent_answers not in ctx.registry.erase_hooks:
+        ctx.registry.erase_hooks.append(forget_talent_answers)
     ctx.evidence.reconcile_with_alerts(ctx.db)
     reconcile_uploads(ctx.db, ctx.settings.job_uploads_dir())
     ctx.ready = True
@@ -22,6 +26,5 @@ def reconcile(ctx: AppContext) -> None:
 
 def start(settings: ServiceSettings, *, analyser: FaceAnalyser | None = None) -> AppContext:
     ctx = build_context(settings, analyser=analyser)
-    ctx.registry.erase_hooks.append(forget_talent_answers)
     reconcile(ctx)
     return ctx

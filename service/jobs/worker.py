@@ -10,6 +10,8 @@ import asyncio
 import logging
 import os
 import socket
+import tempfile
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -35,6 +37,22 @@ from service.scanning.types import ImageSource
 log = logging.getLogger(__name__)
 WEBHOOK_BATCH = 10
 EVIDENCE_SWEEP_S = 3600.0
+# Touched by every pass of the job loop: `twinwatch worker --check` (the container's
+# healthcheck) reads its age. Per container, so it lives in the container's own /tmp.
+HEARTBEAT = Path(tempfile.gettempdir()) / "twinwatch-worker.alive"
+HEARTBEAT_MAX_AGE_S = 120.0
+
+
+def beat() -> None:
+    HEARTBEAT.touch()
+
+
+def heartbeat_age() -> float | None:
+    """Seconds since the job loop last went round; None if it never has."""
+    try:
+        return max(0.0, time.time() - HEARTBEAT.stat().st_mtime)
+    except FileNotFoundError:
+        return None
 
 
 def worker_name() -> str:
@@ -127,6 +145,8 @@ class BackgroundWorkers:
         while not self._stopping.is_set():
             try:
                 busy = await step()
+                if name == "jobs":
+                    beat()
             except Exception:
                 log.exception("%s loop step failed", name)
                 busy = False

@@ -1,4 +1,5 @@
-"""Tenants are created explicitly: `keys create` never creates one (a typo would)."""
+"""Operator commands without the model pack: tenants are created explicitly (`keys create`
+never creates one, a typo would), and a missing model pack is one line, not a traceback."""
 
 from __future__ import annotations
 
@@ -63,3 +64,16 @@ def test_creating_a_tenant_twice_is_a_conflict() -> None:
     code, output = run("agencies", "create", "Lumen Models")
     assert code == 1 and "tenant_exists" in output
     assert run("agencies", "create", "  ")[0] == 1
+
+
+def test_serve_without_the_model_pack_prints_the_one_line_scan_prints(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TWINWATCH_MODEL_CACHE_DIR", str(tmp_path / "no-models"))
+    photo = tmp_path / "photo.jpg"
+    photo.write_bytes(b"not needed")
+    scan_code, scan_output = run("scan", str(photo))
+    serve_code, serve_output = run("serve", "--port", "1")
+    assert scan_code == serve_code == 1
+    assert serve_output == scan_output
+    assert "model_pack_missing" in serve_output and "Traceback" not in serve_output
+    assert len(serve_output) < 400
