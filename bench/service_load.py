@@ -27,7 +27,7 @@ import numpy as np
 from bench.common import facts_line, machine_facts, md_table, run_main, write_results
 from indexer.demo_fixtures import enrol_demo_talents, load_demo_fixture, reference_from_crop
 from indexer.imaging import decode_image
-from service.access.keys import Role, create_key
+from service.access.keys import Role, TenantKind, create_key, create_tenant
 from service.scanning.scan import analyse_image
 from service.settings import ServiceSettings
 from service.startup import start
@@ -56,6 +56,7 @@ def prepare(data_dir: Path, model_cache: Path) -> tuple[ServiceSettings, str]:
     try:
         enrol_demo_talents(ctx.registry, load_demo_fixture(), max_pixels=10**8)
         with ctx.db.session() as session:
+            create_tenant(session, kind=TenantKind.MONITOR, name="load test")
             key = create_key(session, role=Role.MONITOR, monitor="load test").key
     finally:
         ctx.close()

@@ -28,6 +28,7 @@ import numpy.typing as npt
 
 from indexer.engine import FaceAnalyser
 from indexer.errors import TwinwatchError
+from indexer.fileio import write_with
 from indexer.imaging import decode_image
 from indexer.modelpack.manifest import Calibration, Thresholds, load_manifest
 
@@ -244,14 +245,9 @@ def write_thresholds(manifest_path: Path, *, match: float, possible: float,
     thresholds = Thresholds(match=match, possible=possible, calibration=calibration)
     raw["thresholds"] = thresholds.model_dump(mode="json")
     text = json.dumps(raw, indent=2, ensure_ascii=False) + "\n"
-    tmp = manifest_path.with_name(f".{manifest_path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    try:
-        load_manifest(tmp)  # the whole manifest must still validate
-    except Exception:
-        tmp.unlink(missing_ok=True)
-        raise
-    tmp.replace(manifest_path)
+    # the whole manifest must still validate before it replaces the old one
+    write_with(manifest_path, lambda handle: handle.write(text.encode("utf-8")),
+               check=load_manifest)
 
 
 # --- an operator's own labelled photos -------------------------------------------------------

@@ -7,7 +7,7 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -214,9 +214,11 @@ def talent_add(
     name: str,
     photos: Annotated[list[Path], typer.Argument(exists=True, dir_okay=False)],
     agency: Annotated[str, typer.Option(help="Agency that represents the talent.")],
-    external_id: Annotated[str | None, typer.Option(help="The agency's own id.")] = None,
+    external_id: Annotated[str | None, typer.Option(
+        help="The agency's own id (unique in the agency): adds photos to that talent.")] = None,
 ) -> None:
-    """Register a talent (or add photos to one) from reference photos."""
+    """Register a talent (or add photos to one) from reference photos. Exits 1 when the
+    talent is left without an accepted photo (it could never be matched)."""
     with runtime() as rt:
         agency_row = rt.registry.ensure_agency(name=agency)
         talent, created = rt.registry.ensure_talent(agency_id=agency_row.id, name=name,
@@ -224,16 +226,75 @@ def talent_add(
         out.print(f"talent {talent.id} {name!r} ({'created' if created else 'existing'})")
         outcomes = rt.registry.enrol_photos(talent_id=talent.id, photos=_read_photos(photos))
         _print_outcomes(outcomes)
+        embeddings = rt.registry.get_talent(talent_id=talent.id).embeddings
+    if not embeddings:
+        err.print(f"[red]error[/red]: talent {talent.id} {name!r} has no accepted reference "
+                  "photo, so it cannot be matched; add a clear photo of the face",
+                  highlight=False)
+        raise typer.Exit(1)
+
+
+@dataclass
+class _ImportedTalent:
+    id: int
+    name: str
+    created: bool
+    accepted: int = 0
+    already_enrolled: int = 0
+    rejected: list[dict[str, Any]] = field(default_factory=list)
+    embeddings: int = 0
+
+
+def _import_entry(talent_id: int, name: str, created: bool, outcomes: list[EnrolOutcome],
+                  embeddings: int) -> _ImportedTalent:
+    entry = _ImportedTalent(talent_id, name, created, embeddings=embeddings)
+    for outcome in outcomes:
+        if outcome.already_enrolled:
+            entry.already_enrolled += 1
+        elif outcome.accepted:
+            entry.accepted += 1
+        else:
+            entry.rejected.append({"file": outcome.label, "reasons": outcome.reasons})
+    return entry
+
+
+def _report_import(entries: list[_ImportedTalent], *, as_json: bool) -> None:
+    """The summary, naming every talent left without an embedding; exit 1 if there is one."""
+    without = [e for e in entries if not e.embeddings]
+    if as_json:
+        out.print_json(data={
+            "talents": len(entries), "created": sum(e.created for e in entries),
+            "accepted": sum(e.accepted for e in entries),
+            "already_enrolled": sum(e.already_enrolled for e in entries),
+            "rejected": sum(len(e.rejected) for e in entries),
+            "without_embedding": [{"id": e.id, "name": e.name} for e in without],
+            "items": [asdict(e) for e in entries]})
+    else:
+        for entry in entries:
+            for rejected in entry.rejected:
+                err.print(f"rejected {rejected['file']}: {'; '.join(rejected['reasons'])}",
+                          highlight=False)
+        out.print(f"{len(entries)} talents ({sum(e.created for e in entries)} new): "
+                  f"{sum(e.accepted for e in entries)} photos accepted, "
+                  f"{sum(e.already_enrolled for e in entries)} already enrolled, "
+                  f"{sum(len(e.rejected) for e in entries)} rejected", highlight=False)
+        for entry in without:
+            err.print(f"[red]no embedding[/red]: talent {entry.id} {entry.name!r} has no "
+                      "accepted photo and cannot be matched", highlight=False)
+    if without:
+        raise typer.Exit(1)
 
 
 @talent_app.command("import")
 def talent_import(
     directory: Annotated[Path, typer.Argument(exists=True, file_okay=False)],
     agency: Annotated[str, typer.Option(help="Agency that represents these talents.")],
+    as_json: Annotated[bool, typer.Option("--json", help="A JSON report on stdout.")] = False,
 ) -> None:
-    """Bulk onboarding: one sub-folder per talent, named after the talent. Idempotent."""
+    """Bulk onboarding: one sub-folder per talent, named after the talent. Idempotent.
+    Exits 1 when a talent is left without an accepted photo (listed in the report)."""
     folders = sorted(p for p in directory.iterdir() if p.is_dir())
-    totals = {"talents": 0, "new": 0, "accepted": 0, "already": 0, "rejected": 0}
+    entries: list[_ImportedTalent] = []
     with runtime() as rt, Progress(console=err, transient=True) as progress:
         agency_row = rt.registry.ensure_agency(name=agency)
         task = progress.add_task("importing", total=len(folders))
@@ -242,17 +303,11 @@ def talent_import(
                                                         name=folder.name)
             outcomes = rt.registry.enrol_photos(
                 talent_id=talent.id, photos=_read_photos(_image_files([folder])))
-            totals["talents"] += 1
-            totals["new"] += int(created)
-            for outcome in outcomes:
-                key = ("already" if outcome.already_enrolled else
-                       "accepted" if outcome.accepted else "rejected")
-                totals[key] += 1
-                if key == "rejected":
-                    err.print(f"rejected {outcome.label}: {'; '.join(outcome.reasons)}")
+            entries.append(_import_entry(talent.id, folder.name, created, outcomes,
+                                         rt.registry.get_talent(talent_id=talent.id)
+                                         .embeddings))
             progress.advance(task)
-    out.print(f"{totals['talents']} talents ({totals['new']} new): {totals['accepted']} photos "
-              f"accepted, {totals['already']} already enrolled, {totals['rejected']} rejected")
+    _report_import(entries, as_json=as_json)
 
 
 @talent_app.command("list")

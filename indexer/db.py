@@ -70,8 +70,8 @@ class Agency(Base):
 
 class Talent(Base):
     __tablename__ = "talents"
+    # Two talents may share a name; the agency's external id identifies one.
     __table_args__ = (
-        UniqueConstraint("agency_id", "name", name="uq_talent_agency_name"),
         UniqueConstraint("agency_id", "external_id", name="uq_talent_agency_external_id"),
     )
 

@@ -112,6 +112,18 @@ class ConflictError(TwinwatchError):
     category = ErrorCategory.CONFLICT
 
 
+class ExternalIdTakenError(ConflictError):
+    """Another talent of the agency has this external id (``details.existing_id``)."""
+
+    code = "talent_external_id_taken"
+
+
+class AmbiguousTalentError(ConflictError):
+    """Several talents share the name given; an external id tells them apart."""
+
+    code = "talent_name_ambiguous"
+
+
 class ReferenceRejectedError(TwinwatchError):
     """A reference photo failed the quality gate; ``reasons`` says why."""
 

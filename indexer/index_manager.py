@@ -87,25 +87,43 @@ class IndexManager:
 
     # --- lifecycle ---------------------------------------------------------------------------
     def open(self) -> OpenReport:
-        """Load the persisted index if it is intact and current; otherwise rebuild it."""
+        """Load the persisted index if it is intact and holds exactly the database's vectors
+        (the manifest's checksum and the file's own contents are both compared with the
+        database's order-independent checksum); otherwise rebuild it."""
         with self._lock:
+            manifest = self.files.read_manifest()
             with self.db.session() as session:
                 revision = current_revision(session, self.pack.name)
-            manifest = self.files.read_manifest()
-            problem = self._manifest_problem(manifest, revision)
+                problem = self._manifest_problem(manifest, revision)
+                if problem is None:
+                    ids, vectors, _ = self._embeddings_from_db(session)
             if manifest is not None and problem is None:
-                try:
-                    index = self.files.load(manifest, nprobe=self.settings.index_ivf_nprobe)
-                    if index.count != manifest.count or index.dim != self.pack.embedding_size:
-                        raise ValueError("index contents differ from its manifest")
-                    self._install(index, revision, manifest.vectors_checksum)
+                database_sum = vectors_checksum(ids, vectors)
+                problem = self._load_checked(manifest, revision, database_sum)
+                if problem is None:
+                    assert self._loaded is not None
+                    index = self._loaded.index
                     return OpenReport("loaded", "index file matches database", index.count,
                                       index.kind)
-                except (ValueError, RuntimeError, OSError) as exc:
-                    problem = f"index file unreadable or corrupt ({exc})"
         log.warning("rebuilding %s index from the database: %s", self.pack.name, problem)
         loaded = self.rebuild()
         return OpenReport("rebuilt", problem or "", loaded.index.count, loaded.index.kind)
+
+    def _load_checked(self, manifest: IndexManifest, revision: int, database_sum: str
+                      ) -> str | None:
+        """Install the persisted index if it matches the database; else say why not."""
+        if manifest.vectors_checksum != database_sum:
+            return "the manifest's vector checksum differs from the database's"
+        try:
+            index = self.files.load(manifest, nprobe=self.settings.index_ivf_nprobe)
+        except (ValueError, RuntimeError, OSError) as exc:
+            return f"index file unreadable or corrupt ({exc})"
+        if index.count != manifest.count or index.dim != self.pack.embedding_size:
+            return "index contents differ from its manifest"
+        if vectors_checksum(*index.contents()) != database_sum:
+            return "the index file's vectors differ from the database's"
+        self._install(index, revision, database_sum)
+        return None
 
     def _manifest_problem(self, manifest: IndexManifest | None, revision: int) -> str | None:
         if manifest is None:

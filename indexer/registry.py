@@ -27,7 +27,9 @@ from indexer.db import (
 from indexer.engine import FaceAnalyser
 from indexer.errors import (
     AgencyNotFoundError,
+    AmbiguousTalentError,
     ConflictError,
+    ExternalIdTakenError,
     TalentNotFoundError,
     TwinwatchError,
 )
@@ -131,24 +133,43 @@ class Registry:
                 raise AgencyNotFoundError(f"No agency named {name!r}.")
             return agency
 
+    def create_talent(self, *, agency_id: int, name: str, external_id: str | None = None
+                      ) -> Talent:
+        """A new talent. Names are not identities (two people may share one); the agency's
+        ``external_id`` is: a second talent with the same one is refused, naming the first."""
+        try:
+            with self.db.session() as session:
+                if session.get(Agency, agency_id) is None:
+                    raise AgencyNotFoundError(f"No agency with id {agency_id}.")
+                if external_id is not None:
+                    _refuse_taken_external_id(session, agency_id, external_id)
+                talent = Talent(agency_id=agency_id, name=name, external_id=external_id)
+                session.add(talent)
+                session.flush()
+                return talent
+        except IntegrityError:  # a concurrent create took the external id first
+            with self.db.session() as session:
+                _refuse_taken_external_id(session, agency_id, external_id or "")
+            raise
+
     def ensure_talent(self, *, agency_id: int, name: str, external_id: str | None = None
                       ) -> tuple[Talent, bool]:
-        """The agency's talent with this name, created if missing; (talent, created)."""
+        """For idempotent imports: the talent with this ``external_id`` (or, without one,
+        the only talent with this name), created if missing; (talent, created). Several
+        talents sharing the name are ambiguous, never silently picked."""
         with self.db.session() as session:
-            talent = session.scalar(select(Talent).where(Talent.agency_id == agency_id,
-                                                         Talent.name == name))
-            if talent is not None:
-                return talent, False
-            if session.get(Agency, agency_id) is None:
-                raise AgencyNotFoundError(f"No agency with id {agency_id}.")
-            talent = Talent(agency_id=agency_id, name=name, external_id=external_id)
-            session.add(talent)
-            try:
-                session.flush()
-            except IntegrityError as exc:
-                raise ConflictError(f"External id {external_id!r} is already used in this "
-                                    "agency.") from exc
-            return talent, True
+            query = select(Talent).where(Talent.agency_id == agency_id)
+            query = query.where(Talent.external_id == external_id) if external_id else (
+                query.where(Talent.name == name))
+            found = list(session.scalars(query.order_by(Talent.id)))
+        if len(found) > 1:
+            raise AmbiguousTalentError(
+                f"{len(found)} talents in this agency are named {name!r} (ids "
+                f"{', '.join(str(t.id) for t in found)}); tell them apart by external id.",
+                talent_ids=[t.id for t in found])
+        if found:
+            return found[0], False
+        return self.create_talent(agency_id=agency_id, name=name, external_id=external_id), True
 
     def get_talent(self, *, talent_id: int, agency_id: int | None = None) -> TalentSummary:
         summaries = self.list_talents(agency_id=agency_id, talent_id=talent_id)
@@ -374,6 +395,15 @@ class Registry:
         if talent is None:
             raise TalentNotFoundError(f"No talent with id {talent_id}.")
         return talent
+
+
+def _refuse_taken_external_id(session: Session, agency_id: int, external_id: str) -> None:
+    taken = session.scalar(select(Talent.id).where(Talent.agency_id == agency_id,
+                                                   Talent.external_id == external_id))
+    if taken is not None:
+        raise ExternalIdTakenError(
+            f"External id {external_id!r} already belongs to talent {taken} in this agency.",
+            existing_id=taken, external_id=external_id)
 
 
 def _vector_bytes(vector: FloatArray) -> bytes:

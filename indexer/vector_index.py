@@ -12,7 +12,6 @@ import hashlib
 import json
 import logging
 import math
-import os
 import uuid
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
@@ -23,7 +22,7 @@ import faiss
 import numpy as np
 import numpy.typing as npt
 
-from indexer.fileio import write_durably
+from indexer.fileio import fsync_file, replace_durably, sha256_file, write_durably
 
 log = logging.getLogger(__name__)
 
@@ -188,22 +187,21 @@ class IndexFiles:
         index_name = f"{self.pack_name}.r{revision}.{uuid.uuid4().hex[:8]}.faiss"
         tmp = self.directory / f".{index_name}.tmp"
         faiss.write_index(index.index, str(tmp))
-        _fsync_file(tmp)
-        tmp.replace(self.directory / index_name)
+        fsync_file(tmp)
+        replace_durably(tmp, self.directory / index_name)
         manifest = IndexManifest(
             pack_name=self.pack_name, pack_version=pack_version, dim=index.dim, kind=index.kind,
             count=index.count, revision=revision, vectors_checksum=checksum,
-            index_file=index_name, index_file_sha256=_sha256_path(self.directory / index_name),
+            index_file=index_name, index_file_sha256=sha256_file(self.directory / index_name),
             written_at=datetime.now(UTC).isoformat())
-        _write_json_atomically(self.manifest_path, asdict(manifest))
-        _fsync_dir(self.directory)
+        write_durably(self.manifest_path, json.dumps(asdict(manifest), indent=2).encode())
         self._remove_other_index_files(keep=index_name)
         return manifest
 
     def load(self, manifest: IndexManifest, *, nprobe: int) -> VectorIndex:
         """Read the index the manifest names, after checking the file's sha256."""
         path = self.directory / manifest.index_file
-        if _sha256_path(path) != manifest.index_file_sha256:
+        if sha256_file(path) != manifest.index_file_sha256:
             raise ValueError(f"{path.name} does not match its manifest checksum")
         index = faiss.read_index(str(path))
         kind: IndexKind = "ivf" if manifest.kind == "ivf" else "flat"
@@ -215,31 +213,6 @@ class IndexFiles:
                 path.unlink(missing_ok=True)
         for path in self.directory.glob(f".{self.pack_name}.r*.tmp"):
             path.unlink(missing_ok=True)
-
-
-def _sha256_path(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def _fsync_file(path: Path) -> None:
-    with path.open("rb+") as handle:
-        os.fsync(handle.fileno())
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _write_json_atomically(path: Path, payload: dict[str, Any]) -> None:
-    write_durably(path, json.dumps(payload, indent=2).encode("utf-8"))
 
 
 def discard_index_files(directory: Path, pack_names: set[str]) -> None:

@@ -10,7 +10,15 @@ from rich.table import Table
 
 from indexer.cli import app, err, operational_errors, out
 from indexer.runtime import open_database
-from service.access.keys import Role, create_key, list_keys, revoke_key
+from service.access.keys import (
+    Role,
+    TenantKind,
+    create_key,
+    create_tenant,
+    list_keys,
+    list_tenants,
+    revoke_key,
+)
 from service.logs import configure_json_logging
 from service.settings import ServiceSettings
 
@@ -18,6 +26,9 @@ __all__ = ["app", "main"]
 
 keys_app = typer.Typer(help="API keys (shown once, stored as hashes).", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
+TENANT_HELP = {TenantKind.AGENCY: "Agencies (they own talents, licences and alerts).",
+               TenantKind.BRAND: "Brands (they pre-check their own assets).",
+               TenantKind.MONITOR: "Monitors (they submit scans and batch jobs)."}
 
 
 def service_settings() -> ServiceSettings:
@@ -34,18 +45,37 @@ def serve(
     import uvicorn
 
     from service.api.app import create_app
+    from service.context import build_context
 
     settings = service_settings()
+    with operational_errors():  # a missing model pack is one line, like `twinwatch scan`
+        ctx = build_context(settings)
     configure_json_logging()
-    uvicorn.run(create_app(settings), host=host or settings.host, port=port or settings.port,
-                log_config=None, access_log=False)
+    try:
+        uvicorn.run(create_app(context=ctx), host=host or settings.host,
+                    port=port or settings.port, log_config=None, access_log=False)
+    finally:
+        ctx.close()
 
 
 @app.command("worker")
-def worker() -> None:
+def worker(
+    check: Annotated[bool, typer.Option(
+        "--check", help="Healthcheck: exit 0 if this container's worker loop ran lately.")]
+    = False,
+) -> None:
     """Run batch-job and webhook workers without the HTTP API (add as many as needed)."""
-    from service.jobs.worker import BackgroundWorkers
+    from service.jobs.worker import HEARTBEAT_MAX_AGE_S, BackgroundWorkers, heartbeat_age
     from service.startup import start
+
+    if check:
+        age = heartbeat_age()
+        if age is None or age > HEARTBEAT_MAX_AGE_S:
+            err.print("worker loop not running" if age is None else
+                      f"worker loop stalled: last pass {age:.0f} s ago")
+            raise typer.Exit(1)
+        out.print(f"worker loop ran {age:.0f} s ago")
+        return
 
     configure_json_logging()
     with operational_errors():
@@ -73,9 +103,12 @@ def demo() -> None:
 @keys_app.command("create")
 def keys_create(
     role: Annotated[Role, typer.Option(help="admin, agency, monitor or brand.")],
-    agency: Annotated[str | None, typer.Option(help="Agency the key acts for.")] = None,
-    brand: Annotated[str | None, typer.Option(help="Brand the key acts for.")] = None,
-    monitor: Annotated[str | None, typer.Option(help="Monitor organisation.")] = None,
+    agency: Annotated[str | None, typer.Option(
+        help="Existing agency the key acts for (`twinwatch agencies create`).")] = None,
+    brand: Annotated[str | None, typer.Option(
+        help="Existing brand the key acts for (`twinwatch brands create`).")] = None,
+    monitor: Annotated[str | None, typer.Option(
+        help="Existing monitor organisation (`twinwatch monitors create`).")] = None,
     label: Annotated[str | None, typer.Option(help="A note to recognise the key by.")] = None,
 ) -> None:
     """Create an API key; it is printed once and only its hash is stored."""
@@ -121,6 +154,47 @@ def keys_revoke(key_id: int) -> None:
             revoke_key(session, key_id=key_id)
         db.dispose()
     out.print(f"revoked key {key_id}")
+
+
+def _tenant_commands(kind: TenantKind) -> typer.Typer:
+    """`twinwatch agencies|brands|monitors create NAME` and `… list`: tenants are only ever
+    created here, never as a side effect of creating a key."""
+    group = typer.Typer(help=TENANT_HELP[kind], no_args_is_help=True)
+
+    @group.command("create", help=f"Create a {kind.value}.")
+    def create(name: str) -> None:
+        from service import models  # noqa: F401
+
+        with operational_errors():
+            db = open_database(service_settings())
+            with db.session() as session:
+                row = create_tenant(session, kind=kind, name=name)
+            db.dispose()
+        out.print(f"created {kind.value} {row.id} {row.name!r}", highlight=False)
+
+    @group.command("list", help=f"All {kind.plural}.")
+    def list_(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+        from service import models  # noqa: F401
+
+        with operational_errors():
+            db = open_database(service_settings())
+            with db.session() as session:
+                rows = list_tenants(session, kind=kind)
+            db.dispose()
+        if as_json:
+            out.print_json(data=[{"id": r.id, "name": r.name,
+                                  "created_at": r.created_at.isoformat()} for r in rows])
+            return
+        table = Table("id", "name", "created")
+        for row in rows:
+            table.add_row(str(row.id), row.name, row.created_at.isoformat())
+        out.print(table)
+
+    return group
+
+
+for _kind in TenantKind:
+    app.add_typer(_tenant_commands(_kind), name=_kind.plural)
 
 
 def main() -> None:

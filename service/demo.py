@@ -18,13 +18,20 @@ from sqlalchemy import func, select
 
 from indexer.db import Agency, Talent, utcnow
 from indexer.demo_fixtures import DEMO_FIXTURE, enrol_demo_talents, load_demo_fixture
-from service.access.keys import Principal, Role, authenticate, create_key
+from service.access.keys import (
+    Principal,
+    Role,
+    TenantKind,
+    authenticate,
+    create_key,
+    create_tenant,
+)
 from service.api.views import scan_out
 from service.context import AppContext
 from service.licensing.licences import create_licence
 from service.models import Alert, ApiKey, Licence, Monitor
 from service.scanning.scan import run_scan
-from service.scanning.types import ImageSource, UseContext
+from service.scanning.types import ImageSource, ScanKind, UseContext
 from service.schemas import Compensation, LicenceCreate
 
 DEMO_MONITOR = "Demo Watchdog"
@@ -96,6 +103,8 @@ def _demo_monitor(ctx: AppContext) -> Principal:
         key = session.scalar(select(ApiKey).join(Monitor, Monitor.id == ApiKey.monitor_id)
                              .where(Monitor.name == DEMO_MONITOR, ApiKey.revoked_at.is_(None)))
         if key is None:
+            if session.scalar(select(Monitor).where(Monitor.name == DEMO_MONITOR)) is None:
+                create_tenant(session, kind=TenantKind.MONITOR, name=DEMO_MONITOR)
             created = create_key(session, role=Role.MONITOR, monitor=DEMO_MONITOR, label="demo")
             return authenticate(session, presented=created.key)
         return Principal(key_id=key.id, key_prefix=key.prefix, role=Role.MONITOR,
@@ -106,7 +115,7 @@ async def _scan(ctx: AppContext, principal: Principal, data: bytes, sighting: Si
     context = UseContext(page_url=sighting.page_url, publisher=sighting.publisher,
                          observed_at=utcnow(), channel=sighting.channel,
                          territory=sighting.territory)
-    return await run_scan(pipeline=ctx.pipeline(), principal=principal, kind="scan",
+    return await run_scan(pipeline=ctx.pipeline(), principal=principal, kind=ScanKind.SCAN,
                           source=ImageSource(data=data), context=context)
 
 

@@ -129,6 +129,33 @@ class NotReadyError(TwinwatchError):
     category = ErrorCategory.UNAVAILABLE
 
 
+class TenantNotFoundError(TwinwatchError):
+    """No agency, brand or monitor of that name: tenants are created explicitly."""
+
+    code = "tenant_not_found"
+    category = ErrorCategory.NOT_FOUND
+
+
+class TenantExistsError(TwinwatchError):
+    code = "tenant_exists"
+    category = ErrorCategory.CONFLICT
+
+
+class IdempotencyKeyInvalidError(TwinwatchError):
+    """An Idempotency-Key that is empty, too long (it is never truncated) or not printable."""
+
+    code = "idempotency_key_invalid"
+    category = ErrorCategory.INVALID
+
+
 class IdempotencyConflictError(TwinwatchError):
     code = "idempotency_key_conflict"
     category = ErrorCategory.CONFLICT
+
+
+# --- batch jobs -----------------------------------------------------------------------------
+class JobItemAttemptsExhaustedError(TwinwatchError):
+    """A job item's worker died on it every time it was claimed: it is failed, not retried."""
+
+    code = "job_item_attempts_exhausted"
+    category = ErrorCategory.INTERNAL

@@ -148,6 +148,10 @@ class Scan(Base):
                                                  index=True)
     job_id: Mapped[int | None] = mapped_column(ForeignKey("jobs.id", ondelete="SET NULL"),
                                                index=True)
+    # A job item's scan: unique, so a re-run of the item can never record it twice.
+    job_item_id: Mapped[int | None] = mapped_column(
+        ForeignKey("job_items.id", ondelete="SET NULL", use_alter=True,
+                   name="fk_scans_job_item_id"), unique=True)
     image_sha256: Mapped[str] = mapped_column(String(64), index=True)
     image_phash: Mapped[str | None] = mapped_column(String(16))
     width: Mapped[int] = mapped_column(Integer)
@@ -330,4 +334,16 @@ class IdempotencyRecord(Base):
     request_hash: Mapped[str] = mapped_column(String(64))
     status_code: Mapped[int | None] = mapped_column(Integer)
     response_body: Mapped[str | None] = mapped_column(Text)
+    talent_count: Mapped[int] = mapped_column(Integer, default=0)  # talents the answer names
     created_at: Mapped[datetime] = mapped_column(TS, default=utcnow)
+
+
+class IdempotencyTalent(Base):
+    """A talent named in a stored idempotent answer: erasing the talent forgets the answer."""
+
+    __tablename__ = "idempotency_talents"
+
+    record_id: Mapped[int] = mapped_column(
+        ForeignKey("idempotency_records.id", ondelete="CASCADE"), primary_key=True)
+    talent_id: Mapped[int] = mapped_column(ForeignKey("talents.id", ondelete="CASCADE"),
+                                           primary_key=True, index=True)

@@ -7,13 +7,18 @@ from __future__ import annotations
 
 from indexer.engine import FaceAnalyser
 from service.context import AppContext, build_context
+from service.jobs.housekeeping import forget_talent_answers
 from service.jobs.queue import reconcile_uploads
 from service.settings import ServiceSettings
 
 
 def reconcile(ctx: AppContext) -> None:
-    """Finish or undo what a crash interrupted: evidence files without an alert, staged
-    uploads no pending job item points at. Marks the context ready."""
+    """Wire the service's erasure hook (stored idempotent answers naming the talent go in
+    the erasure's transaction), then finish or undo what a crash interrupted: evidence files
+    without an alert, staged uploads no pending job item points at. Marks the context
+    ready."""
+    if forget_talent_answers not in ctx.registry.erase_hooks:
+        ctx.registry.erase_hooks.append(forget_talent_answers)
     ctx.evidence.reconcile_with_alerts(ctx.db)
     reconcile_uploads(ctx.db, ctx.settings.job_uploads_dir())
     ctx.ready = True

@@ -22,7 +22,7 @@ from indexer.demo_fixtures import (
 )
 from indexer.engine import FaceEngine
 from indexer.imaging import decode_image
-from service.access.keys import Role, create_key
+from service.access.keys import Role, TenantKind, create_key, create_tenant, list_tenants
 from service.api.app import create_app
 from service.context import AppContext
 from service.settings import ServiceSettings
@@ -55,15 +55,22 @@ def service_settings(tmp_path: Path, **overrides: Any) -> ServiceSettings:
 
 
 def make_keys(ctx: AppContext) -> dict[str, str]:
-    specs = {"admin": {"role": Role.ADMIN},
-             "agency": {"role": Role.AGENCY, "agency": "Demo Agency"},
-             "other_agency": {"role": Role.AGENCY, "agency": "Other Agency"},
-             "monitor": {"role": Role.MONITOR, "monitor": "Model Alliance"},
-             "other_monitor": {"role": Role.MONITOR, "monitor": "Another Watchdog"},
-             "brand": {"role": Role.BRAND, "brand": "H&M"},
-             "other_brand": {"role": Role.BRAND, "brand": "Zara"}}
+    specs: dict[str, dict[str, str]] = {
+        "admin": {"role": Role.ADMIN},
+        "agency": {"role": Role.AGENCY, "agency": "Demo Agency"},
+        "other_agency": {"role": Role.AGENCY, "agency": "Other Agency"},
+        "monitor": {"role": Role.MONITOR, "monitor": "Model Alliance"},
+        "other_monitor": {"role": Role.MONITOR, "monitor": "Another Watchdog"},
+        "brand": {"role": Role.BRAND, "brand": "H&M"},
+        "other_brand": {"role": Role.BRAND, "brand": "Zara"}}
     keys = {}
     with ctx.db.session() as session:
+        existing = {kind: {t.name for t in list_tenants(session, kind=kind)}
+                    for kind in TenantKind}
+        for spec in specs.values():
+            for kind in TenantKind:
+                if kind.value in spec and spec[kind.value] not in existing[kind]:
+                    create_tenant(session, kind=kind, name=spec[kind.value])
         for name, spec in specs.items():
             keys[name] = create_key(session, **spec).key  # type: ignore[arg-type]
     return keys

@@ -169,3 +169,28 @@ def test_unknown_pack_is_an_operational_error(env: Path,
     code, output = run("scan", str(group_photo()))
     assert code == 1
     assert "model_pack_unknown" in output
+
+
+def test_talent_add_without_an_accepted_photo_exits_nonzero(env: Path) -> None:
+    bad = env / "bad.txt"
+    bad.write_text("not a photo")
+    code, output = run("talent", "add", "Mia", "--agency", "Agency", str(bad))
+    assert code == 1, output
+    assert "has no accepted reference photo" in output
+
+
+def test_import_reports_talents_left_without_an_embedding_as_json(
+        env: Path, crops: dict[str, Path]) -> None:
+    root = env / "onboarding"
+    (root / "Demo Talent A").mkdir(parents=True)
+    (root / "Demo Talent A" / "a.jpg").write_bytes(crops["Demo Talent A"].read_bytes())
+    (root / "Nobody").mkdir()
+    (root / "Nobody" / "blank.jpg").write_text("not an image")
+    result = runner.invoke(service_cli.app, ["talent", "import", str(root), "--agency", "Agency",
+                                             "--json"])
+    assert result.exit_code == 1, result.output
+    report = json.loads(result.stdout)
+    assert [t["name"] for t in report["without_embedding"]] == ["Nobody"]
+    assert (report["talents"], report["accepted"], report["rejected"]) == (2, 1, 1)
+    nobody = next(item for item in report["items"] if item["name"] == "Nobody")
+    assert nobody["embeddings"] == 0 and nobody["rejected"][0]["file"].endswith("blank.jpg")

@@ -18,7 +18,7 @@ from indexer.errors import (
     ModelPackLicenceError,
     ModelPackMissingError,
 )
-from indexer.fileio import write_durably
+from indexer.fileio import sha256_file, write_durably
 from indexer.modelpack.manifest import (
     InsightfaceSource,
     LocalSource,
@@ -52,14 +52,6 @@ class PackStatus:
     @property
     def present(self) -> bool:
         return all(f.present for f in self.files)
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def pack_directory(manifest: ModelPackManifest, settings: IndexerSettings) -> Path:

@@ -2,22 +2,28 @@
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import secrets
+import shlex
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import TypeVar
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, select, true
 from sqlalchemy.orm import Session
 
 from indexer.db import Agency, utcnow
-from service.errors import ForbiddenError, InvalidRequestError, UnauthorizedError
+from service.errors import (
+    ForbiddenError,
+    InvalidRequestError,
+    TenantExistsError,
+    TenantNotFoundError,
+    UnauthorizedError,
+)
 from service.models import ApiKey, Brand, Monitor
 
 KEY_PREFIX = "tw_"
-Tenant = TypeVar("Tenant", Agency, Brand, Monitor)
 
 
 class Role(StrEnum):
@@ -65,7 +71,7 @@ def hash_key(key: str) -> str:
 def create_key(session: Session, *, role: Role, agency: str | None = None,
                brand: str | None = None, monitor: str | None = None,
                label: str | None = None) -> CreatedKey:
-    """Create a key scoped to one tenant (created if missing); only its hash is stored."""
+    """Create a key scoped to one existing tenant; only its hash is stored."""
     scope_ids = _scope_for(session, role=role, agency=agency, brand=brand, monitor=monitor)
     plaintext = KEY_PREFIX + secrets.token_urlsafe(32)
     row = ApiKey(prefix=plaintext[:10], key_hash=hash_key(plaintext), role=role.value,
@@ -92,21 +98,20 @@ def _scope_for(session: Session, *, role: Role, agency: str | None, brand: str |
 
 
 def _tenant_id(session: Session, role: Role, name: str) -> int:
-    """The id of the named agency, brand or monitor, created if missing."""
-    if role is Role.AGENCY:
-        return _named(session, Agency, name).id
-    if role is Role.BRAND:
-        return _named(session, Brand, name).id
-    return _named(session, Monitor, name).id
-
-
-def _named(session: Session, model: type[Tenant], name: str) -> Tenant:
-    row = session.scalar(select(model).where(model.name == name))
-    if row is None:
-        row = model(name=name)
-        session.add(row)
-        session.flush()
-    return row
+    """The id of the named agency, brand or monitor; never creates one (a typo would make a
+    new tenant): unknown names are refused, naming the command that creates them."""
+    kind = TenantKind(role.value)
+    model = TENANT_TABLES[kind]
+    found = session.scalar(select(model.id).where(model.name == name))
+    if found is not None:
+        return found
+    known = list(session.scalars(select(model.name)))
+    close = difflib.get_close_matches(name, known, n=1, cutoff=0.8)
+    hint = f" Did you mean {close[0]!r}?" if close else ""
+    raise TenantNotFoundError(
+        f"No {kind.value} named {name!r}.{hint} Create it first with "
+        f"`twinwatch {kind.plural} create {shlex.quote(name)}`.", kind=kind.value, name=name,
+        suggestion=close[0] if close else None)
 
 
 def authenticate(session: Session, *, presented: str | None) -> Principal:
@@ -129,3 +134,54 @@ def revoke_key(session: Session, *, key_id: int, now: datetime | None = None) ->
 
 def list_keys(session: Session) -> list[ApiKey]:
     return list(session.scalars(select(ApiKey).order_by(ApiKey.id)))
+
+
+# --- tenants ----------------------------------------------------------------------------------
+class TenantKind(StrEnum):
+    AGENCY = "agency"
+    BRAND = "brand"
+    MONITOR = "monitor"
+
+    @property
+    def plural(self) -> str:
+        return {"agency": "agencies", "brand": "brands", "monitor": "monitors"}[self.value]
+
+
+TenantTable = type[Agency] | type[Brand] | type[Monitor]
+TENANT_TABLES: dict[TenantKind, TenantTable] = {
+    TenantKind.AGENCY: Agency, TenantKind.BRAND: Brand, TenantKind.MONITOR: Monitor}
+
+
+@dataclass(frozen=True)
+class TenantRow:
+    id: int
+    name: str
+    created_at: datetime
+
+
+def create_tenant(session: Session, *, kind: TenantKind, name: str) -> TenantRow:
+    """Create an agency, brand or monitor explicitly; an existing name is a conflict."""
+    name = name.strip()
+    if not name:
+        raise InvalidRequestError(f"A {kind.value} needs a name.")
+    model = TENANT_TABLES[kind]
+    existing = session.scalar(select(model.id).where(model.name == name))
+    if existing is not None:
+        raise TenantExistsError(f"{kind.value.capitalize()} {name!r} already exists "
+                                f"(id {existing}).", id=existing)
+    session.add(model(name=name))
+    session.flush()
+    [created] = _tenant_rows(session, model, model.name == name)
+    return created
+
+
+def list_tenants(session: Session, *, kind: TenantKind) -> list[TenantRow]:
+    model = TENANT_TABLES[kind]
+    return _tenant_rows(session, model, true())
+
+
+def _tenant_rows(session: Session, model: TenantTable, where: ColumnElement[bool]
+                 ) -> list[TenantRow]:
+    rows = session.execute(select(model.id, model.name, model.created_at).where(where)
+                           .order_by(model.id))
+    return [TenantRow(row_id, name, created_at) for row_id, name, created_at in rows]

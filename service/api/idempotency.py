@@ -1,10 +1,17 @@
-"""`Idempotency-Key` for create endpoints: a retried request replays the first answer."""
+"""`Idempotency-Key` for create endpoints: a retried request replays the first answer.
+
+Keys are compared whole: longer than ``MAX_KEY_LENGTH`` is refused, never truncated. An
+answer that names talents is linked to them, and erasing a talent forgets those answers
+(:func:`service.jobs.housekeeping.forget_talent_answers`, run inside the erasure's
+transaction), so a replay can never
+bring an erased talent's name back.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 
 from fastapi import Request
 from fastapi.encoders import jsonable_encoder
@@ -12,16 +19,24 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from indexer.errors import TwinwatchError
 from service.access.keys import Principal
 from service.context import AppContext
-from service.errors import IdempotencyConflictError, OverloadedError
-from service.models import IdempotencyRecord
+from service.errors import (
+    IdempotencyConflictError,
+    IdempotencyKeyInvalidError,
+    OverloadedError,
+)
+from service.jobs.housekeeping import names_erased_talent
+from service.models import IdempotencyRecord, IdempotencyTalent
+from service.schemas import MatchedTalentOut, TalentOut
 
 Handler = Callable[[], Awaitable[tuple[int, BaseModel]]]
 IN_PROGRESS_RETRY_S = 2
+MAX_KEY_LENGTH = 200  # the column's size: longer keys are refused, not cut
 
 
 def fingerprint(*parts: bytes | str | None) -> str:
@@ -33,9 +48,19 @@ def fingerprint(*parts: bytes | str | None) -> str:
     return digest.hexdigest()
 
 
+def checked_key(raw: str | None) -> str | None:
+    if raw is None:
+        return None
+    if not 1 <= len(raw) <= MAX_KEY_LENGTH or not raw.isprintable():
+        raise IdempotencyKeyInvalidError(
+            f"Idempotency-Key must be 1 to {MAX_KEY_LENGTH} printable characters; got "
+            f"{len(raw)}.", max_length=MAX_KEY_LENGTH, length=len(raw))
+    return raw
+
+
 async def idempotent(*, request: Request, ctx: AppContext, principal: Principal,
                      request_hash: str, handler: Handler) -> JSONResponse:
-    key = request.headers.get("idempotency-key")
+    key = checked_key(request.headers.get("idempotency-key"))
     if not key:
         status, body = await handler()
         return JSONResponse(jsonable_encoder(body), status_code=status)
@@ -49,21 +74,51 @@ async def idempotent(*, request: Request, ctx: AppContext, principal: Principal,
         await run_in_threadpool(_release, ctx, principal.key_id, key)
         raise
     encoded = jsonable_encoder(body)
-    await run_in_threadpool(_complete, ctx, principal.key_id, key, status, encoded)
+    await run_in_threadpool(_complete, ctx, principal.key_id, key, status, encoded,
+                            talents_named(body))
     return JSONResponse(encoded, status_code=status)
 
 
+def talents_named(value: object) -> set[int]:
+    """Ids of the talents an answer names (a talent, its photos or licences, matches)."""
+    return set(_talent_ids(value))
+
+
+def _talent_ids(value: object) -> Iterator[int]:
+    if isinstance(value, TalentOut | MatchedTalentOut):
+        yield value.id
+    if isinstance(value, BaseModel):
+        for name, field_value in value:
+            if name == "talent_id" and isinstance(field_value, int):
+                yield field_value
+            elif name == "talent" and isinstance(field_value, dict):
+                if isinstance(talent_id := field_value.get("id"), int):
+                    yield talent_id
+            else:
+                yield from _talent_ids(field_value)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            yield from _talent_ids(item)
+
+
+def _record(session: Session, key_id: int, key: str) -> IdempotencyRecord | None:
+    return session.scalar(select(IdempotencyRecord).where(
+        IdempotencyRecord.key_id == key_id, IdempotencyRecord.idempotency_key == key))
+
+
 def _reserve(ctx: AppContext, key_id: int, key: str, request_hash: str) -> JSONResponse | None:
-    try:
-        with ctx.db.session() as session:
-            session.add(IdempotencyRecord(key_id=key_id, idempotency_key=key[:200],
-                                          request_hash=request_hash))
+    if _insert(ctx, key_id, key, request_hash):
         return None
-    except IntegrityError:
-        pass
     with ctx.db.session() as session:
-        record = session.scalar(select(IdempotencyRecord).where(
-            IdempotencyRecord.key_id == key_id, IdempotencyRecord.idempotency_key == key[:200]))
+        record = _record(session, key_id, key)
+        if record is not None and names_erased_talent(session, record):
+            session.delete(record)  # erased elsewhere (the CLI): never replay its name
+            record = None
+            forgotten = True
+        else:
+            forgotten = False
+    if forgotten and _insert(ctx, key_id, key, request_hash):
+        return None
     if record is None:  # released between our insert and read: treat as in progress
         raise _in_progress()
     if record.request_hash != request_hash:
@@ -75,21 +130,40 @@ def _reserve(ctx: AppContext, key_id: int, key: str, request_hash: str) -> JSONR
                         headers={"Idempotent-Replayed": "true"})
 
 
+def _insert(ctx: AppContext, key_id: int, key: str, request_hash: str) -> bool:
+    try:
+        with ctx.db.session() as session:
+            session.add(IdempotencyRecord(key_id=key_id, idempotency_key=key,
+                                          request_hash=request_hash))
+        return True
+    except IntegrityError:
+        return False
+
+
 def _in_progress() -> TwinwatchError:
     return OverloadedError("A request with this Idempotency-Key is still being processed; "
                            "retry shortly.", retry_after_s=IN_PROGRESS_RETRY_S)
 
 
-def _complete(ctx: AppContext, key_id: int, key: str, status: int, body: object) -> None:
-    with ctx.db.session() as session:
-        record = session.scalar(select(IdempotencyRecord).where(
-            IdempotencyRecord.key_id == key_id, IdempotencyRecord.idempotency_key == key[:200]))
-        if record is not None:
+def _complete(ctx: AppContext, key_id: int, key: str, status: int, body: object,
+              talent_ids: set[int]) -> None:
+    """Store the answer with links to the talents it names. A talent erased meanwhile (its
+    link cannot be written) means the answer is not kept for replay at all."""
+    try:
+        with ctx.db.session() as session:
+            record = _record(session, key_id, key)
+            if record is None:
+                return
             record.status_code = status
             record.response_body = json.dumps(body)
+            record.talent_count = len(talent_ids)
+            session.add_all(IdempotencyTalent(record_id=record.id, talent_id=talent_id)
+                            for talent_id in sorted(talent_ids))
+    except IntegrityError:
+        _release(ctx, key_id, key)
 
 
 def _release(ctx: AppContext, key_id: int, key: str) -> None:
     with ctx.db.session() as session:
         session.execute(delete(IdempotencyRecord).where(
-            IdempotencyRecord.key_id == key_id, IdempotencyRecord.idempotency_key == key[:200]))
+            IdempotencyRecord.key_id == key_id, IdempotencyRecord.idempotency_key == key))

@@ -7,6 +7,7 @@ from sqlalchemy.orm import Session
 
 from indexer.db import Talent
 from service.models import Finding, Scan
+from service.scanning.types import ScanKind
 from service.schemas import (
     CandidateOut,
     ContextOut,
@@ -23,7 +24,7 @@ def scan_out(session: Session, scan: Scan) -> ScanOut:
     talent_ids = {c.talent_id for f in scan.findings for c in f.candidates}
     talent_ids |= {f.talent_id for f in scan.findings if f.talent_id is not None}
     talents = {t.id: t for t in session.scalars(select(Talent).where(Talent.id.in_(talent_ids)))}
-    faces = [_face_out(finding, talents, precheck=scan.kind == "precheck")
+    faces = [_face_out(finding, talents, precheck=scan.kind == ScanKind.PRECHECK)
              for finding in scan.findings]
     summary = {"faces": len(faces),
                "matched": sum(1 for f in faces if f.talent is not None),
@@ -34,7 +35,7 @@ def scan_out(session: Session, scan: Scan) -> ScanOut:
                "asset_reuse_uncovered": sum(1 for r in scan.asset_reuse
                                             if not r["publisher_covered"])}
     cleared = None
-    if scan.kind == "precheck":
+    if scan.kind == ScanKind.PRECHECK:
         cleared = all(f.cleared for f in faces) and not summary["asset_reuse_uncovered"]
     return ScanOut(
         id=scan.id, kind=scan.kind,

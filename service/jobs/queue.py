@@ -2,16 +2,21 @@
 
 Items are claimed with a conditional UPDATE (and ``FOR UPDATE SKIP LOCKED`` on
 PostgreSQL), so two workers never take the same item; a claim is a lease, so items held by
-a worker that died are taken again once the lease runs out. Jobs survive restarts.
+a worker that died are taken again once the lease runs out, at most ``MAX_ITEM_ATTEMPTS``
+times: an item that keeps killing its worker fails with a reason instead. An item's scan is
+recorded and the item finished in one transaction, keyed by the item, so a re-run never
+records it twice. Jobs survive restarts.
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import shutil
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -20,10 +25,31 @@ from sqlalchemy.orm import Session
 
 from indexer.db import Database, rows_changed, utcnow
 from service.access.keys import Principal, Role
-from service.errors import InvalidRequestError
+from service.errors import InvalidRequestError, JobItemAttemptsExhaustedError
 from service.models import ApiKey, Job, JobItem
-from service.scanning.types import UseContext
+from service.scanning.types import JobLink, ScanKind, UseContext
 from service.schemas import JobOut
+
+log = logging.getLogger(__name__)
+
+
+MAX_ITEM_ATTEMPTS = 3
+
+
+class JobStatus(StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    DONE = "done"
+
+
+class ItemStatus(StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+
+
+PENDING = (ItemStatus.QUEUED, ItemStatus.RUNNING)
 
 
 @dataclass(frozen=True)
@@ -48,7 +74,7 @@ def context_from_json(raw: dict[str, Any]) -> UseContext:
                       if raw.get("use_until") else None)
 
 
-def create_job(*, db: Database, principal: Principal, kind: str, batch: BatchInput,
+def create_job(*, db: Database, principal: Principal, kind: ScanKind, batch: BatchInput,
                context: UseContext, max_items: int) -> int:
     total = len(batch.uploads) + len(batch.urls)
     try:
@@ -85,7 +111,7 @@ def reconcile_uploads(db: Database, uploads_dir: Path) -> int:
         return 0
     with db.session() as session:
         wanted = {Path(p).parent.name for p in session.scalars(
-            select(JobItem.upload_path).where(JobItem.status.in_(("queued", "running"))))
+            select(JobItem.upload_path).where(JobItem.status.in_(PENDING)))
             if p is not None}
     removed = 0
     for folder in uploads_dir.iterdir():
@@ -100,38 +126,65 @@ def reconcile_uploads(db: Database, uploads_dir: Path) -> int:
 class ClaimedItem:
     item_id: int
     job_id: int
-    kind: str
+    kind: ScanKind
     upload_path: str | None
     source_url: str | None
     context: UseContext
     principal: Principal
+    attempt: int
+
+    def link(self, worker_id: str) -> JobLink:
+        """What the scan needs to finish this item in its own transaction."""
+        def complete(session: Session, scan_id: int) -> None:
+            complete_item(session, item=self, scan_id=scan_id, worker_id=worker_id)
+        return JobLink(job_id=self.job_id, item_id=self.item_id, complete=complete)
 
 
-def claim_next_item(db: Database, *, worker_id: str, lease_s: float) -> ClaimedItem | None:
-    """Take the oldest queued item (or one whose lease ran out); None if there is none."""
+def claim_next_item(db: Database, *, worker_id: str, lease_s: float,
+                    max_attempts: int = MAX_ITEM_ATTEMPTS) -> ClaimedItem | None:
+    """Take the oldest queued item (or one whose lease ran out); None if there is none.
+
+    An expired item that has already been claimed ``max_attempts`` times is failed instead
+    (its worker died on it every time), so it can never be claimed forever.
+    """
     now = utcnow()
-    claimable = or_(JobItem.status == "queued",
-                    (JobItem.status == "running")
-                    & (JobItem.claimed_at < now - timedelta(seconds=lease_s)))
+    expired = (JobItem.status == ItemStatus.RUNNING) & (
+        JobItem.claimed_at < now - timedelta(seconds=lease_s))
+    claimable = or_(JobItem.status == ItemStatus.QUEUED,
+                    expired & (JobItem.attempts < max_attempts))
     with db.session() as session:
+        _fail_exhausted(session, expired & (JobItem.attempts >= max_attempts), max_attempts)
         candidate = session.scalar(select(JobItem.id).where(claimable).order_by(JobItem.id)
                                    .limit(1).with_for_update(skip_locked=True))
         if candidate is None:
             return None
         claimed = rows_changed(session, update(JobItem).where(JobItem.id == candidate, claimable)
-                               .values(status="running", claimed_by=worker_id, claimed_at=now,
-                                       attempts=JobItem.attempts + 1))
+                               .values(status=ItemStatus.RUNNING, claimed_by=worker_id,
+                                       claimed_at=now, attempts=JobItem.attempts + 1))
         if claimed != 1:
             return None  # another worker won the race; try again on the next poll
         item = session.get(JobItem, candidate)
         assert item is not None
         job = session.get(Job, item.job_id)
         assert job is not None
-        if job.status == "queued":
-            job.status = "running"
-        return ClaimedItem(item.id, job.id, job.kind, item.upload_path, item.source_url,
-                           context_from_json(job.context), _job_principal(session, job))
+        if job.status == JobStatus.QUEUED:
+            job.status = JobStatus.RUNNING
+        return ClaimedItem(item.id, job.id, ScanKind(job.kind), item.upload_path,
+                           item.source_url, context_from_json(job.context),
+                           _job_principal(session, job), item.attempts)
 
+
+def _fail_exhausted(session: Session, exhausted: Any, max_attempts: int) -> None:
+    rows = session.execute(select(JobItem.id, JobItem.job_id).where(exhausted)
+                           .with_for_update(skip_locked=True)).all()
+    for item_id, job_id in rows:
+        error = JobItemAttemptsExhaustedError(
+            f"The item was claimed {max_attempts} times and its worker stopped each time "
+            "before finishing it; it is not retried again.", attempts=max_attempts)
+        if rows_changed(session, update(JobItem).where(JobItem.id == item_id, exhausted)
+                        .values(status=ItemStatus.FAILED, error=error.to_dict())):
+            log.warning("job item %d failed after %d attempts", item_id, max_attempts)
+            _finish_job_if_complete(session, job_id)
 
 def _job_principal(session: Session, job: Job) -> Principal:
     key = session.get(ApiKey, job.owner_key_id) if job.owner_key_id else None
@@ -140,31 +193,57 @@ def _job_principal(session: Session, job: Job) -> Principal:
                      role=role, monitor_id=job.monitor_id, brand_id=job.brand_id)
 
 
-def finish_item(db: Database, *, item: ClaimedItem, scan_id: int | None,
-                error: dict[str, Any] | None, worker_id: str) -> None:
+def complete_item(session: Session, *, item: ClaimedItem, scan_id: int,
+                  worker_id: str) -> None:
+    """Mark the item done with its scan, inside the transaction that records the scan.
+
+    Whoever records the item's (unique) scan finishes it, even if its lease ran out
+    meanwhile: the scan exists, so the item is done."""
+    row = session.get(JobItem, item.item_id, with_for_update=True)
+    assert row is not None
+    if row.claimed_by != worker_id:
+        log.info("job item %d finished by %s after its lease passed to %s", item.item_id,
+                 worker_id, row.claimed_by)
+    row.status, row.scan_id, row.error = ItemStatus.DONE, scan_id, None
+    _finish_job_if_complete(session, item.job_id)
+
+
+def fail_item(db: Database, *, item: ClaimedItem, error: dict[str, Any],
+              worker_id: str) -> None:
+    """Record why an item could not be scanned (unless it is no longer ours to finish)."""
     with db.session() as session:
-        row = session.get(JobItem, item.item_id)
-        if row is None or row.claimed_by != worker_id:
-            return  # our lease expired and someone else took it
-        row.status = "done" if error is None else "failed"
-        row.scan_id, row.error = scan_id, error
-        upload = row.upload_path
-        remaining = session.scalar(select(func.count()).select_from(JobItem).where(
-            JobItem.job_id == item.job_id, JobItem.status.in_(("queued", "running"))))
-        if not remaining:
-            job = session.get(Job, item.job_id)
-            assert job is not None
-            job.status, job.finished_at = "done", utcnow()
-    if upload:
-        Path(upload).unlink(missing_ok=True)
-        _remove_if_empty(Path(upload).parent)
+        failed = rows_changed(session, update(JobItem).where(
+            JobItem.id == item.item_id, JobItem.claimed_by == worker_id,
+            JobItem.status == ItemStatus.RUNNING).values(status=ItemStatus.FAILED, error=error))
+        if failed:
+            _finish_job_if_complete(session, item.job_id)
+    remove_upload(item)
 
 
-def release_item(db: Database, *, item: ClaimedItem) -> None:
+def remove_upload(item: ClaimedItem) -> None:
+    """Delete a finished item's staged upload (start-up removes any a crash left behind)."""
+    if item.upload_path:
+        Path(item.upload_path).unlink(missing_ok=True)
+        _remove_if_empty(Path(item.upload_path).parent)
+
+
+def _finish_job_if_complete(session: Session, job_id: int) -> None:
+    remaining = session.scalar(select(func.count()).select_from(JobItem).where(
+        JobItem.job_id == job_id, JobItem.status.in_(PENDING)))
+    if not remaining:
+        job = session.get(Job, job_id, with_for_update=True)
+        assert job is not None
+        if job.status != JobStatus.DONE:
+            job.status, job.finished_at = JobStatus.DONE, utcnow()
+
+
+def release_item(db: Database, *, item: ClaimedItem, worker_id: str) -> None:
     """Give an item back untouched (e.g. the service is overloaded right now)."""
     with db.session() as session:
-        session.execute(update(JobItem).where(JobItem.id == item.item_id)
-                        .values(status="queued", claimed_by=None, claimed_at=None,
+        session.execute(update(JobItem).where(JobItem.id == item.item_id,
+                                              JobItem.claimed_by == worker_id,
+                                              JobItem.status == ItemStatus.RUNNING)
+                        .values(status=ItemStatus.QUEUED, claimed_by=None, claimed_at=None,
                                 attempts=JobItem.attempts - 1))
 
 
@@ -181,8 +260,8 @@ def job_out(session: Session, job: Job) -> JobOut:
                             .order_by(JobItem.position))
     return JobOut(
         id=job.id, kind=job.kind, status=job.status, total=job.total,
-        queued=counts.get("queued", 0), running=counts.get("running", 0),
-        done=counts.get("done", 0), failed=counts.get("failed", 0), created_at=job.created_at,
-        finished_at=job.finished_at,
+        queued=counts.get(ItemStatus.QUEUED, 0), running=counts.get(ItemStatus.RUNNING, 0),
+        done=counts.get(ItemStatus.DONE, 0), failed=counts.get(ItemStatus.FAILED, 0),
+        created_at=job.created_at, finished_at=job.finished_at,
         items=[{"position": i.position, "source": i.source_url or i.upload_name,
                 "status": i.status, "scan_id": i.scan_id, "error": i.error} for i in items])

@@ -10,6 +10,8 @@ import asyncio
 import logging
 import os
 import socket
+import tempfile
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -21,14 +23,36 @@ from service.alerts.webhooks import claim_due, record_attempt, send
 from service.context import AppContext
 from service.errors import OverloadedError
 from service.jobs.housekeeping import purge_idempotency_records
-from service.jobs.queue import ClaimedItem, claim_next_item, finish_item, release_item
+from service.jobs.queue import (
+    MAX_ITEM_ATTEMPTS,
+    ClaimedItem,
+    claim_next_item,
+    fail_item,
+    release_item,
+    remove_upload,
+)
 from service.scanning.scan import run_scan
 from service.scanning.types import ImageSource
 
 log = logging.getLogger(__name__)
-MAX_ITEM_ATTEMPTS = 3
 WEBHOOK_BATCH = 10
 EVIDENCE_SWEEP_S = 3600.0
+# Touched by every pass of the job loop: `twinwatch worker --check` (the container's
+# healthcheck) reads its age. Per container, so it lives in the container's own /tmp.
+HEARTBEAT = Path(tempfile.gettempdir()) / "twinwatch-worker.alive"
+HEARTBEAT_MAX_AGE_S = 120.0
+
+
+def beat() -> None:
+    HEARTBEAT.touch()
+
+
+def heartbeat_age() -> float | None:
+    """Seconds since the job loop last went round; None if it never has."""
+    try:
+        return max(0.0, time.time() - HEARTBEAT.stat().st_mtime)
+    except FileNotFoundError:
+        return None
 
 
 def worker_name() -> str:
@@ -44,7 +68,8 @@ class JobWorker:
         """Process one queued item; False when there was nothing to do."""
         settings = self.ctx.settings
         item = await run_in_threadpool(claim_next_item, self.ctx.db, worker_id=self.name,
-                                       lease_s=settings.job_lease_s)
+                                       lease_s=settings.job_lease_s,
+                                       max_attempts=MAX_ITEM_ATTEMPTS)
         if item is None:
             return False
         await self._process(item)
@@ -54,27 +79,25 @@ class JobWorker:
         try:
             source = (ImageSource(data=Path(item.upload_path).read_bytes())
                       if item.upload_path else ImageSource(url=item.source_url))
-            scan_id = await run_scan(pipeline=self.ctx.pipeline(), principal=item.principal,
-                                     kind=item.kind, source=source, context=item.context,
-                                     job_id=item.job_id)
+            await run_scan(pipeline=self.ctx.pipeline(), principal=item.principal,
+                           kind=item.kind, source=source, context=item.context,
+                           job=item.link(self.name))
         except OverloadedError:
-            await run_in_threadpool(release_item, self.ctx.db, item=item)
+            await run_in_threadpool(release_item, self.ctx.db, item=item, worker_id=self.name)
             await asyncio.sleep(self.ctx.settings.retry_after_s)
             return
         except TwinwatchError as exc:
-            await self._finish(item, None, exc.to_dict())
+            await self._fail(item, exc.to_dict())
             return
         except Exception as exc:
             log.exception("job item %d failed unexpectedly", item.item_id)
-            await self._finish(item, None, {"code": "internal_error",
-                                            "message": f"{type(exc).__name__}"})
+            await self._fail(item, {"code": "internal_error", "message": type(exc).__name__})
             return
-        await self._finish(item, scan_id, None)
+        await run_in_threadpool(remove_upload, item)
 
-    async def _finish(self, item: ClaimedItem, scan_id: int | None,
-                      error: dict[str, object] | None) -> None:
-        await run_in_threadpool(finish_item, self.ctx.db, item=item, scan_id=scan_id,
-                                error=error, worker_id=self.name)
+    async def _fail(self, item: ClaimedItem, error: dict[str, object]) -> None:
+        await run_in_threadpool(fail_item, self.ctx.db, item=item, error=error,
+                                worker_id=self.name)
 
 
 class WebhookDispatcher:
@@ -122,6 +145,8 @@ class BackgroundWorkers:
         while not self._stopping.is_set():
             try:
                 busy = await step()
+                if name == "jobs":
+                    beat()
             except Exception:
                 log.exception("%s loop step failed", name)
                 busy = False

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -40,6 +40,7 @@ from service.models import (
     WebhookDelivery,
 )
 from service.scanning.provenance import Provenance
+from service.scanning.types import JobLink, ScanKind
 
 if TYPE_CHECKING:
     from indexer.db import Database
@@ -77,21 +78,32 @@ class _Recording:
     written_evidence: list[str] = field(default_factory=list)
 
 
-def record_scan(*, sink: RecordingSink, principal: Principal, kind: str, source_url: str | None,
-                context: UseContext, analysis: ImageAnalysis, job_id: int | None) -> int:
+def record_scan(*, sink: RecordingSink, principal: Principal, kind: ScanKind,
+                source_url: str | None, context: UseContext, analysis: ImageAnalysis,
+                job: JobLink | None = None) -> int:
     """Store the scan and everything it implies; retried when a concurrent scan of the same
-    image races us to create the same alert or usage event."""
+    image races us to create the same alert or usage event.
+
+    A job item's scan is keyed by the item and finishes the item in the same transaction:
+    if the item already has its scan (another worker got there first), that scan's id is
+    returned and nothing is recorded again. Talents erased since matching count as no match.
+    """
     for attempt in range(1, RECORD_ATTEMPTS + 1):
         recording: _Recording | None = None
         try:
             with sink.db.session() as session:
-                scan = _scan_row(principal, kind, source_url, context, analysis, job_id)
+                if job is not None and (done := _item_scan(session, job.item_id)) is not None:
+                    return done
+                scan = _scan_row(principal, kind, source_url, context, analysis, job)
                 session.add(scan)
                 session.flush()
-                recording = _Recording(sink, session, scan, analysis, context,
-                                       creates_alerts=kind == "scan"
+                live = _without_erased_talents(session, analysis)
+                recording = _Recording(sink, session, scan, live, context,
+                                       creates_alerts=kind == ScanKind.SCAN
                                        or sink.precheck_creates_alerts)
                 _record_findings(recording)
+                if job is not None:
+                    job.complete(session, scan.id)
                 return scan.id
         except IntegrityError:
             _remove_evidence(sink, recording)
@@ -104,17 +116,43 @@ def record_scan(*, sink: RecordingSink, principal: Principal, kind: str, source_
     raise AssertionError("unreachable")
 
 
+def _item_scan(session: Session, item_id: int) -> int | None:
+    return session.scalar(select(Scan.id).where(Scan.job_item_id == item_id))
+
+
+def _without_erased_talents(session: Session, analysis: ImageAnalysis) -> ImageAnalysis:
+    """The analysis with every talent erased since matching turned into no match.
+
+    The surviving talents are share-locked (PostgreSQL) until the scan commits, so an
+    erasure cannot slip in between this check and the rows that reference them; on SQLite
+    the scan row already holds the database's write lock.
+    """
+    named = {c.talent_id for face in analysis.scan.faces for c in face.candidates}
+    named |= {face.talent.talent_id for face in analysis.scan.faces if face.talent}
+    live = set(session.scalars(select(Talent.id).where(Talent.id.in_(named))
+                               .with_for_update(read=True))) if named else set()
+    if live == named:
+        return analysis
+    log.info("%d matched talent(s) were erased before the scan was recorded", len(named - live))
+    faces = [replace(face, candidates=[c for c in face.candidates if c.talent_id in live],
+                     talent=face.talent if face.talent and face.talent.talent_id in live
+                     else None)
+             for face in analysis.scan.faces]
+    return replace(analysis, scan=replace(analysis.scan, faces=faces))
+
+
 def _remove_evidence(sink: RecordingSink, recording: _Recording | None) -> None:
     for path in recording.written_evidence if recording else []:
         sink.evidence.remove(path)
 
 
 def _scan_row(principal: Principal, kind: str, source_url: str | None, context: UseContext,
-              analysis: ImageAnalysis, job_id: int | None) -> Scan:
+              analysis: ImageAnalysis, job: JobLink | None) -> Scan:
     image = analysis.scan
     return Scan(
         kind=kind, owner_key_id=principal.key_id, monitor_id=principal.monitor_id,
-        brand_id=principal.brand_id, job_id=job_id, image_sha256=image.sha256,
+        brand_id=principal.brand_id, job_id=job.job_id if job else None,
+        job_item_id=job.item_id if job else None, image_sha256=image.sha256,
         image_phash=analysis.phash, width=image.width, height=image.height,
         source_url=source_url, page_url=context.page_url, publisher=context.publisher,
         observed_at=context.observed_at, use_until=context.use_until, channel=context.channel,
@@ -191,7 +229,7 @@ def _apply_verdict(recording: _Recording, finding: Finding, face: FaceFinding,
     finding.licence_id = verdict.licence_id
     finding.licence_checks = verdict_json(verdict)["checks"]
     recording.sink.metrics.verdicts.labels(verdict.verdict.value).inc()
-    is_sighting = recording.scan.kind == "scan"
+    is_sighting = recording.scan.kind == ScanKind.SCAN
     if verdict.verdict is Verdict.LICENSED:
         if is_sighting and face.band.value == "match" and verdict.licence_id is not None:
             _record_usage(recording, verdict.licence_id, face.talent.talent_id)

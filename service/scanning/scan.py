@@ -20,7 +20,7 @@ from service.metrics import Metrics
 from service.scanning.pool import InferenceGate
 from service.scanning.provenance import read_provenance
 from service.scanning.recording import RecordingSink, record_scan
-from service.scanning.types import ImageAnalysis, ImageSource, UseContext
+from service.scanning.types import ImageAnalysis, ImageSource, JobLink, ScanKind, UseContext
 from service.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
@@ -68,8 +68,8 @@ class ScanPipeline:
     sink: RecordingSink
 
 
-async def run_scan(*, pipeline: ScanPipeline, principal: Principal, kind: str, source: ImageSource,
-                   context: UseContext, job_id: int | None = None) -> int:
+async def run_scan(*, pipeline: ScanPipeline, principal: Principal, kind: ScanKind,
+                   source: ImageSource, context: UseContext, job: JobLink | None = None) -> int:
     """Scan one image and record it; returns the scan id. Raises typed errors on bad input."""
     started = time.perf_counter()
     outcome = "error"
@@ -80,7 +80,7 @@ async def run_scan(*, pipeline: ScanPipeline, principal: Principal, kind: str, s
                                           index=pipeline.index, settings=pipeline.settings)
             scan_id = await run_in_threadpool(
                 record_scan, sink=pipeline.sink, principal=principal, kind=kind,
-                source_url=source.url, context=context, analysis=analysis, job_id=job_id)
+                source_url=source.url, context=context, analysis=analysis, job=job)
         outcome = "ok"
         for face in analysis.scan.faces:
             pipeline.metrics.faces.labels(face.band.value).inc()

@@ -5,11 +5,33 @@ A leaf module: everything else in the scan path (recording, jobs, forms) imports
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
+
+from sqlalchemy.orm import Session
 
 from indexer.scanning import ImageScan
 from service.scanning.provenance import Provenance
+
+
+class ScanKind(StrEnum):
+    """A sighting in the wild (``scan``) or a brand checking its own asset (``precheck``)."""
+
+    SCAN = "scan"
+    PRECHECK = "precheck"
+
+
+@dataclass(frozen=True)
+class JobLink:
+    """The batch-job item a scan is recorded for: the scan is keyed by ``item_id`` and
+    ``complete`` finishes the item inside the scan's own transaction, so a re-run after a
+    lease expired finds the item done instead of recording it twice."""
+
+    job_id: int
+    item_id: int
+    complete: Callable[[Session, int], None]  # (session, scan id)
 
 
 @dataclass(frozen=True)

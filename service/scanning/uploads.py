@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import hashlib
-import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
 from fastapi import UploadFile
 
+from indexer.fileio import fsync_dir, fsync_handle
 from service.errors import PayloadTooLargeError
 
 CHUNK = 1 << 20
@@ -64,5 +64,5 @@ async def _stream_to(upload: UploadFile, path: Path, *, max_bytes: int,
                     "bytes.", max_bytes=max_bytes)
             digest.update(chunk)
             handle.write(chunk)
-        handle.flush()
-        os.fsync(handle.fileno())
+        fsync_handle(handle)
+    fsync_dir(path.parent)

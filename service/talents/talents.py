@@ -36,15 +36,15 @@ def create_talent(*, ctx: AppContext, principal: Principal, body: TalentCreate) 
     if principal.is_admin:
         if not body.agency:
             raise InvalidRequestError("Admin keys must name the talent's `agency`.")
-        agency_id = ctx.registry.ensure_agency(name=body.agency).id
+        agency_id = ctx.registry.find_agency(name=body.agency).id
     else:
         if body.agency:
             raise InvalidRequestError("Agency keys create talents in their own agency; omit "
                                       "`agency`.")
         assert principal.agency_id is not None
         agency_id = principal.agency_id
-    talent, _ = ctx.registry.ensure_talent(agency_id=agency_id, name=body.name,
-                                           external_id=body.external_id)
+    talent = ctx.registry.create_talent(agency_id=agency_id, name=body.name,
+                                        external_id=body.external_id)
     return talent_out(ctx, ctx.registry.get_talent(talent_id=talent.id))
 
 
@@ -101,7 +101,8 @@ def remove_reference(*, ctx: AppContext, principal: Principal, talent_id: int,
 
 
 def erase_talent(*, ctx: AppContext, principal: Principal, talent_id: int) -> EraseOut:
-    """Every trace: rows (licences, findings, alerts, usage too), vectors, photos, evidence."""
+    """Every trace: rows (licences, findings, alerts, usage too), vectors, photos, evidence,
+    and the idempotency records whose stored answers name the talent."""
     principal.require(Role.AGENCY)
     _check_scope(ctx, principal, talent_id)
     report = ctx.registry.erase_talent(talent_id=talent_id)

@@ -17,6 +17,7 @@ def health() -> dict[str, str]:
 def ready(ctx: Ctx) -> dict[str, object]:
     if not ctx.ready:
         raise NotReadyError("The model pack or the index is still loading.")
+    ctx.index.ensure_current()  # another process (the CLI, a worker) may have changed it
     stats = ctx.index.stats()
     pack = ctx.analyser.pack
     return {"status": "ready", "model_pack": {"name": pack.name, "version": pack.version},

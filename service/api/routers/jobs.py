@@ -18,6 +18,7 @@ from service.context import AppContext
 from service.errors import InvalidRequestError
 from service.jobs.queue import BatchInput, create_job, job_out, staging_folder
 from service.models import Scan
+from service.scanning.types import ScanKind
 from service.scanning.uploads import stage_uploads
 from service.schemas import JobOut, Page, ScanOut
 
@@ -26,7 +27,7 @@ Files = Annotated[list[UploadFile], File(description="Images to scan.")]
 Urls = Annotated[list[str], Form(description="Image URLs to fetch (repeat the field).")]
 
 
-async def _submit(request: Request, ctx: AppContext, principal: Principal, kind: str,
+async def _submit(request: Request, ctx: AppContext, principal: Principal, kind: ScanKind,
                   files: list[UploadFile], urls: list[str], form: ContextForm
                   ) -> JSONResponse:
     limit = ctx.settings.max_batch_items
@@ -62,7 +63,7 @@ async def create_scan_job(request: Request, ctx: Ctx, principal: CurrentPrincipa
                           form: SightingContext, files: Files = [],  # noqa: B006
                           urls: Urls = []) -> JSONResponse:  # noqa: B006
     principal.require(Role.MONITOR)
-    return await _submit(request, ctx, principal, "scan", files, urls, form)
+    return await _submit(request, ctx, principal, ScanKind.SCAN, files, urls, form)
 
 
 @router.post("/v1/precheck-jobs", status_code=202, response_model=JobOut,
@@ -71,7 +72,7 @@ async def create_precheck_job(request: Request, ctx: Ctx, principal: CurrentPrin
                               use: IntendedUse, files: Files = [],  # noqa: B006
                               urls: Urls = []) -> JSONResponse:  # noqa: B006
     principal.require(Role.BRAND)
-    return await _submit(request, ctx, principal, "precheck", files, urls, use)
+    return await _submit(request, ctx, principal, ScanKind.PRECHECK, files, urls, use)
 
 
 def read_job(ctx: AppContext, principal: Principal, job_id: int) -> JobOut:

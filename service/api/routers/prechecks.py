@@ -9,6 +9,7 @@ from service.access.keys import Role
 from service.api.deps import Ctx, CurrentPrincipal, PageParams
 from service.api.forms import IntendedUse, image_source
 from service.api.routers.scans import list_scans, read_scan, submit_one
+from service.scanning.types import ScanKind
 from service.schemas import Page, ScanOut
 
 router = APIRouter(prefix="/v1/prechecks", tags=["prechecks"])
@@ -21,17 +22,17 @@ async def create_precheck(request: Request, ctx: Ctx, principal: CurrentPrincipa
                           url: Annotated[str | None, Form()] = None) -> JSONResponse:
     principal.require(Role.BRAND)
     source = await image_source(file, url, max_bytes=ctx.settings.max_upload_bytes)
-    return await submit_one(request=request, ctx=ctx, principal=principal, kind="precheck",
+    return await submit_one(request=request, ctx=ctx, principal=principal, kind=ScanKind.PRECHECK,
                             source=source, form=use)
 
 
 @router.get("", response_model=Page[ScanOut])
 def get_prechecks(ctx: Ctx, principal: CurrentPrincipal, page: PageParams) -> Page[ScanOut]:
     principal.require(Role.BRAND)
-    return list_scans(ctx, principal, "precheck", page.offset, page.limit)
+    return list_scans(ctx, principal, ScanKind.PRECHECK, page.offset, page.limit)
 
 
 @router.get("/{precheck_id}", response_model=ScanOut)
 def get_precheck(precheck_id: int, ctx: Ctx, principal: CurrentPrincipal) -> ScanOut:
     principal.require(Role.BRAND)
-    return read_scan(ctx, principal, precheck_id, "precheck")
+    return read_scan(ctx, principal, precheck_id, ScanKind.PRECHECK)

@@ -16,7 +16,7 @@ from service.api.views import scan_out
 from service.context import AppContext
 from service.models import Scan
 from service.scanning.scan import run_scan
-from service.scanning.types import ImageSource
+from service.scanning.types import ImageSource, ScanKind
 from service.schemas import Page, ScanOut
 
 router = APIRouter(prefix="/v1/scans", tags=["scans"])
@@ -30,11 +30,11 @@ async def create_scan(request: Request, ctx: Ctx, principal: CurrentPrincipal,
                       url: Annotated[str | None, Form()] = None) -> JSONResponse:
     principal.require(Role.MONITOR)
     source = await image_source(file, url, max_bytes=ctx.settings.max_upload_bytes)
-    return await submit_one(request=request, ctx=ctx, principal=principal, kind="scan",
+    return await submit_one(request=request, ctx=ctx, principal=principal, kind=ScanKind.SCAN,
                             source=source, form=form)
 
 
-async def submit_one(*, request: Request, ctx: AppContext, principal: Principal, kind: str,
+async def submit_one(*, request: Request, ctx: AppContext, principal: Principal, kind: ScanKind,
                      source: ImageSource, form: ContextForm) -> JSONResponse:
     """Scan one image now (honouring Idempotency-Key) and answer with the recorded scan."""
     async def handler() -> tuple[int, ScanOut]:
@@ -45,13 +45,13 @@ async def submit_one(*, request: Request, ctx: AppContext, principal: Principal,
                             request_hash=fingerprint(source.data, source.url, form.fingerprint))
 
 
-def read_scan(ctx: AppContext, principal: Principal, scan_id: int, kind: str) -> ScanOut:
+def read_scan(ctx: AppContext, principal: Principal, scan_id: int, kind: ScanKind) -> ScanOut:
     with ctx.db.session() as session:
         return scan_out(session, scan_in_scope(session, principal=principal, scan_id=scan_id,
                                                kind=kind))
 
 
-def list_scans(ctx: AppContext, principal: Principal, kind: str, offset: int, limit: int
+def list_scans(ctx: AppContext, principal: Principal, kind: ScanKind, offset: int, limit: int
                ) -> Page[ScanOut]:
     query = scoped_submissions(select(Scan).where(Scan.kind == kind), Scan, principal)
     with ctx.db.session() as session:
@@ -64,10 +64,10 @@ def list_scans(ctx: AppContext, principal: Principal, kind: str, offset: int, li
 @router.get("", response_model=Page[ScanOut], summary="This key's tenant's scans, newest first")
 def get_scans(ctx: Ctx, principal: CurrentPrincipal, page: PageParams) -> Page[ScanOut]:
     principal.require(Role.MONITOR)
-    return list_scans(ctx, principal, "scan", page.offset, page.limit)
+    return list_scans(ctx, principal, ScanKind.SCAN, page.offset, page.limit)
 
 
 @router.get("/{scan_id}", response_model=ScanOut)
 def get_scan(scan_id: int, ctx: Ctx, principal: CurrentPrincipal) -> ScanOut:
     principal.require(Role.MONITOR)
-    return read_scan(ctx, principal, scan_id, "scan")
+    return read_scan(ctx, principal, scan_id, ScanKind.SCAN)

@@ -1,0 +1,169 @@
+"""Batch jobs record each item exactly once: across lease expiry, worker crashes (SIGKILL
+from outside, inside the recording transaction, right after its commit) and items that
+keep killing their worker."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import ColumnElement, func, select
+
+from service.jobs.queue import (
+    MAX_ITEM_ATTEMPTS,
+    ItemStatus,
+    JobStatus,
+    claim_next_item,
+)
+from service.jobs.worker import JobWorker
+from service.models import Alert, Job, JobItem, Scan
+from service.scanning.scan import run_scan
+from service.scanning.types import ImageSource
+from tests.fakes import face_photo
+from tests.job_support import (
+    LEASE_S,
+    TALENT_IDENTITY,
+    JobWorld,
+    drain_until_done,
+    open_job_world,
+    submit_job,
+)
+
+PROJECT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> Iterator[JobWorld]:
+    built = open_job_world(tmp_path)
+    yield built
+    built.ctx.close()
+
+
+def talent_photo(seed: int = 3) -> bytes:
+    return face_photo([(TALENT_IDENTITY, 100)], seed=seed)
+
+
+def count(world: JobWorld, model: type[Scan] | type[JobItem], *where: ColumnElement[bool]
+          ) -> int:
+    with world.ctx.db.session() as session:
+        return session.scalar(select(func.count()).select_from(model).where(*where)) or 0
+
+
+def the_alert(world: JobWorld) -> Alert:
+    with world.ctx.db.session() as session:
+        [alert] = session.scalars(select(Alert))
+        return alert
+
+
+def test_a_rerun_after_the_lease_expired_finds_the_item_done(world: JobWorld) -> None:
+    job_id = submit_job(world, [talent_photo()])
+    slow = claim_next_item(world.ctx.db, worker_id="slow", lease_s=LEASE_S)
+    assert slow is not None
+    time.sleep(LEASE_S + 0.1)
+    rerun = claim_next_item(world.ctx.db, worker_id="rerun", lease_s=LEASE_S)
+    assert rerun is not None and rerun.item_id == slow.item_id and rerun.attempt == 2
+
+    async def scan(item_worker: str) -> int:
+        item = slow if item_worker == "slow" else rerun
+        assert item is not None and item.upload_path is not None
+        return await run_scan(pipeline=world.ctx.pipeline(), principal=item.principal,
+                              kind=item.kind, source=ImageSource(
+                                  data=Path(item.upload_path).read_bytes()),
+                              context=item.context, job=item.link(item_worker))
+
+    first = asyncio.run(scan("rerun"))
+    second = asyncio.run(scan("slow"))  # the worker whose lease expired wakes up and finishes
+    assert first == second
+    assert count(world, Scan) == 1 and the_alert(world).sightings == 1
+    with world.ctx.db.session() as session:
+        item = session.get(JobItem, slow.item_id)
+        job = session.get(Job, job_id)
+        assert item is not None and job is not None
+        assert (item.status, item.scan_id) == (ItemStatus.DONE, first)
+        assert job.status == JobStatus.DONE
+    assert claim_next_item(world.ctx.db, worker_id="third", lease_s=0) is None
+
+
+def test_a_failure_reported_late_does_not_undo_a_recorded_item(world: JobWorld) -> None:
+    submit_job(world, [talent_photo()])
+    slow = claim_next_item(world.ctx.db, worker_id="slow", lease_s=LEASE_S)
+    assert slow is not None
+    time.sleep(LEASE_S + 0.1)
+    asyncio.run(JobWorker(world.ctx, name="rerun").run_once())
+    from service.jobs.queue import fail_item
+    fail_item(world.ctx.db, item=slow, error={"code": "late", "message": "late"},
+              worker_id="slow")
+    assert count(world, JobItem, JobItem.status == ItemStatus.DONE) == 1
+
+
+def test_an_item_that_keeps_killing_its_worker_fails_with_a_reason(world: JobWorld) -> None:
+    job_id = submit_job(world, [talent_photo(), talent_photo(4)])
+    first_item = None
+    for attempt in range(1, MAX_ITEM_ATTEMPTS + 1):
+        claimed = claim_next_item(world.ctx.db, worker_id=f"doomed-{attempt}", lease_s=0.05)
+        assert claimed is not None and claimed.attempt == attempt
+        first_item = first_item or claimed.item_id
+        assert claimed.item_id == first_item
+        time.sleep(0.1)  # the worker dies: its lease runs out
+    # The next claim fails the exhausted item and hands out the other one instead.
+    other = claim_next_item(world.ctx.db, worker_id="healthy", lease_s=0.05)
+    assert other is not None and other.item_id != first_item
+    with world.ctx.db.session() as session:
+        item = session.get(JobItem, first_item)
+        assert item is not None and item.status == ItemStatus.FAILED
+        assert item.error is not None
+        assert item.error["code"] == "job_item_attempts_exhausted"
+        assert item.error["details"] == {"attempts": MAX_ITEM_ATTEMPTS}
+    drain_until_done(world, job_id, name="healthy")
+    assert count(world, Scan) == 1
+
+
+def _worker(data_dir: Path, name: str, *kill: str) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "PYTHONPATH": str(PROJECT)}
+    return subprocess.Popen([sys.executable, "-m", "tests.job_support", str(data_dir), name,
+                             *kill], cwd=PROJECT, env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE)
+
+
+def _wait_for_done_items(world: JobWorld, at_least: int, process: subprocess.Popen[bytes],
+                         timeout_s: float = 120) -> None:
+    deadline = time.monotonic() + timeout_s
+    while count(world, JobItem, JobItem.status == ItemStatus.DONE) < at_least:
+        assert process.poll() is None, process.stderr.read() if process.stderr else ""
+        assert time.monotonic() < deadline, "worker process made no progress"
+        time.sleep(0.02)
+
+
+def test_sigkilled_workers_leave_exactly_one_scan_per_item(world: JobWorld,
+                                                           tmp_path: Path) -> None:
+    items = 71
+    job_id = submit_job(world, [talent_photo()] * items)
+    # 1. killed from outside at whatever point it has reached
+    outside = _worker(tmp_path, "outside")
+    _wait_for_done_items(world, 10, outside)
+    outside.send_signal(signal.SIGKILL)
+    assert outside.wait(timeout=30) == -signal.SIGKILL
+    # 2. killed inside the recording transaction, before its commit
+    # 3. killed right after the commit, before the worker's own bookkeeping
+    for name, where in (("in-transaction", "in_transaction"), ("after-commit", "after_commit")):
+        process = _worker(tmp_path, name, where, "5")
+        assert process.wait(timeout=120) == -signal.SIGKILL, (
+            process.stderr.read() if process.stderr else "")
+    assert count(world, JobItem, JobItem.status == ItemStatus.DONE) < items
+    drain_until_done(world, job_id, name="survivor")
+
+    assert count(world, JobItem, JobItem.status == ItemStatus.DONE) == items
+    assert count(world, Scan) == items
+    with world.ctx.db.session() as session:
+        item_scans = session.execute(select(JobItem.scan_id, Scan.job_item_id, JobItem.id)
+                                     .join(Scan, Scan.id == JobItem.scan_id)).all()
+    assert len(item_scans) == items
+    assert all(scan_item == item_id for _, scan_item, item_id in item_scans)
+    assert the_alert(world).sightings == items
