@@ -56,7 +56,8 @@ def prepare(data_dir: Path, model_cache: Path) -> tuple[ServiceSettings, str]:
     try:
         enrol_demo_talents(ctx.registry, load_demo_fixture(), max_pixels=10**8)
         with ctx.db.session() as session:
-            key = create_key(session, role=Role.MONITOR, monitor="load test").key
+            key = create_key(session, role=Role.MONITOR, monitor="load test",
+                             create_tenant=True).key
     finally:
         ctx.close()
     return settings, key

@@ -77,6 +77,9 @@ def keys_create(
     brand: Annotated[str | None, typer.Option(help="Brand the key acts for.")] = None,
     monitor: Annotated[str | None, typer.Option(help="Monitor organisation.")] = None,
     label: Annotated[str | None, typer.Option(help="A note to recognise the key by.")] = None,
+    create_tenant: Annotated[bool, typer.Option(
+        "--create-tenant", help="Create the named agency, brand or monitor if it does not "
+        "exist yet (without it, an unknown name is an error).")] = False,
 ) -> None:
     """Create an API key; it is printed once and only its hash is stored."""
     from service import models  # noqa: F401  (service tables)
@@ -85,7 +88,7 @@ def keys_create(
         db = open_database(service_settings())
         with db.session() as session:
             created = create_key(session, role=role, agency=agency, brand=brand,
-                                 monitor=monitor, label=label)
+                                 monitor=monitor, label=label, create_tenant=create_tenant)
         db.dispose()
     err.print(f"created {created.role.value} key {created.id} for {created.scope}; store it "
               "now, it is not shown again:")

@@ -96,7 +96,8 @@ def _demo_monitor(ctx: AppContext) -> Principal:
         key = session.scalar(select(ApiKey).join(Monitor, Monitor.id == ApiKey.monitor_id)
                              .where(Monitor.name == DEMO_MONITOR, ApiKey.revoked_at.is_(None)))
         if key is None:
-            created = create_key(session, role=Role.MONITOR, monitor=DEMO_MONITOR, label="demo")
+            created = create_key(session, role=Role.MONITOR, monitor=DEMO_MONITOR, label="demo",
+                                 create_tenant=True)
             return authenticate(session, presented=created.key)
         return Principal(key_id=key.id, key_prefix=key.prefix, role=Role.MONITOR,
                          monitor_id=key.monitor_id)

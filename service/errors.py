@@ -132,3 +132,40 @@ class NotReadyError(TwinwatchError):
 class IdempotencyConflictError(TwinwatchError):
     code = "idempotency_key_conflict"
     category = ErrorCategory.CONFLICT
+
+
+# --- licence vocabulary, dates and money ----------------------------------------------------
+class ChannelUnknownError(InvalidRequestError):
+    """A channel that is not on the closed list (``details.allowed`` names the list)."""
+
+    code = "channel_unknown"
+
+
+class TerritoryUnknownError(InvalidRequestError):
+    """Not an ISO 3166-1 alpha-2 country code (sightings happen in one country)."""
+
+    code = "territory_unknown"
+
+
+class InvalidDateError(InvalidRequestError):
+    """A date or date-time that does not parse, is out of range, or lies in the future."""
+
+    code = "invalid_date"
+
+
+class LicenceAssetNotFoundError(ResourceNotFoundError):
+    code = "licence_asset_not_found"
+
+
+# --- tenants and talents --------------------------------------------------------------------
+class TenantNotFoundError(ResourceNotFoundError):
+    """No agency, brand or monitor of that name; tenants are only created when asked to."""
+
+    code = "tenant_not_found"
+
+
+class ExternalIdConflictError(TwinwatchError):
+    """The agency already has a talent with this external id (``details.existing_id``)."""
+
+    code = "external_id_conflict"
+    category = ErrorCategory.CONFLICT

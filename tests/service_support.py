@@ -65,7 +65,7 @@ def make_keys(ctx: AppContext) -> dict[str, str]:
     keys = {}
     with ctx.db.session() as session:
         for name, spec in specs.items():
-            keys[name] = create_key(session, **spec).key  # type: ignore[arg-type]
+            keys[name] = create_key(session, **spec, create_tenant=True).key  # type: ignore[arg-type]
     return keys
 
 

@@ -13,7 +13,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from indexer.db import Agency, utcnow
-from service.errors import ForbiddenError, InvalidRequestError, UnauthorizedError
+from service.errors import (
+    ForbiddenError,
+    InvalidRequestError,
+    TenantNotFoundError,
+    UnauthorizedError,
+)
 from service.models import ApiKey, Brand, Monitor
 
 KEY_PREFIX = "tw_"
@@ -64,9 +69,11 @@ def hash_key(key: str) -> str:
 
 def create_key(session: Session, *, role: Role, agency: str | None = None,
                brand: str | None = None, monitor: str | None = None,
-               label: str | None = None) -> CreatedKey:
-    """Create a key scoped to one tenant (created if missing); only its hash is stored."""
-    scope_ids = _scope_for(session, role=role, agency=agency, brand=brand, monitor=monitor)
+               label: str | None = None, create_tenant: bool = False) -> CreatedKey:
+    """Create a key scoped to one tenant; only its hash is stored. A tenant that does not
+    exist is created only with ``create_tenant`` (a typo must not make a new agency)."""
+    scope_ids = _scope_for(session, role=role, agency=agency, brand=brand, monitor=monitor,
+                           create_tenant=create_tenant)
     plaintext = KEY_PREFIX + secrets.token_urlsafe(32)
     row = ApiKey(prefix=plaintext[:10], key_hash=hash_key(plaintext), role=role.value,
                  label=label, **scope_ids)
@@ -77,7 +84,7 @@ def create_key(session: Session, *, role: Role, agency: str | None = None,
 
 
 def _scope_for(session: Session, *, role: Role, agency: str | None, brand: str | None,
-               monitor: str | None) -> dict[str, int | None]:
+               monitor: str | None, create_tenant: bool) -> dict[str, int | None]:
     names = {Role.AGENCY: agency, Role.BRAND: brand, Role.MONITOR: monitor}
     given = [name for name in (agency, brand, monitor) if name]
     if role is Role.ADMIN:
@@ -88,21 +95,27 @@ def _scope_for(session: Session, *, role: Role, agency: str | None, brand: str |
     if not name or len(given) != 1:
         raise InvalidRequestError(f"A {role.value} key needs --{role.value} NAME (and nothing "
                                   "else).")
-    return {f"{role.value}_id": _tenant_id(session, role, name)}
+    return {f"{role.value}_id": _tenant_id(session, role, name, create=create_tenant)}
 
 
-def _tenant_id(session: Session, role: Role, name: str) -> int:
-    """The id of the named agency, brand or monitor, created if missing."""
+def _tenant_id(session: Session, role: Role, name: str, *, create: bool) -> int:
+    """The id of the named agency, brand or monitor (created only when ``create``)."""
     if role is Role.AGENCY:
-        return _named(session, Agency, name).id
+        return _named(session, Agency, name, role=role, create=create).id
     if role is Role.BRAND:
-        return _named(session, Brand, name).id
-    return _named(session, Monitor, name).id
+        return _named(session, Brand, name, role=role, create=create).id
+    return _named(session, Monitor, name, role=role, create=create).id
 
 
-def _named(session: Session, model: type[Tenant], name: str) -> Tenant:
+def _named(session: Session, model: type[Tenant], name: str, *, role: Role,
+           create: bool) -> Tenant:
     row = session.scalar(select(model).where(model.name == name))
     if row is None:
+        if not create:
+            known = sorted(session.scalars(select(model.name)))[:20]
+            raise TenantNotFoundError(
+                f"No {role.value} named {name!r}; check the name, or create it explicitly "
+                f"(--create-tenant).", known=known)
         row = model(name=name)
         session.add(row)
         session.flush()

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
@@ -10,6 +9,7 @@ from service.access.keys import Role
 from service.access.scoping import alert_in_scope
 from service.alerts import alerts
 from service.api.deps import Ctx, CurrentPrincipal, PageParams
+from service.dates import end_or_error, start_or_error
 from service.errors import ResourceNotFoundError
 from service.schemas import AlertOut, AlertStatus, Page, TriageIn
 
@@ -20,15 +20,21 @@ router = APIRouter(prefix="/v1/alerts", tags=["alerts"])
 def list_alerts(ctx: Ctx, principal: CurrentPrincipal, page: PageParams,
                 status: AlertStatus | None = None, talent_id: int | None = None,
                 publisher: str | None = None,
-                since: Annotated[datetime | None, Query(description="Seen on/after")] = None,
-                until: Annotated[datetime | None, Query(description="Seen on/before")] = None,
+                since: Annotated[str | None, Query(
+                    max_length=64, description="Seen on/after: a date (from its start, UTC) "
+                    "or date-time.")] = None,
+                until: Annotated[str | None, Query(
+                    max_length=64, description="Seen on/before: a date (to its end, UTC) or "
+                    "date-time (inclusive).")] = None,
                 needs_review: bool | None = None) -> Page[AlertOut]:
     principal.require(Role.AGENCY)
+    start = start_or_error(since, field="since")
+    end = end_or_error(until, field="until", inclusive=True)
     with ctx.db.session() as session:
         return alerts.list_alerts(session, principal=principal, status=status,
-                                  talent_id=talent_id, publisher=publisher, since=since,
-                                  until=until, needs_review=needs_review, offset=page.offset,
-                                  limit=page.limit)
+                                  talent_id=talent_id, publisher=publisher, since=start,
+                                  until_before=end, needs_review=needs_review,
+                                  offset=page.offset, limit=page.limit)
 
 
 @router.get("/{alert_id}", response_model=AlertOut)
