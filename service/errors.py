@@ -164,6 +164,14 @@ class TenantNotFoundError(ResourceNotFoundError):
     code = "tenant_not_found"
 
 
+class TalentNameTakenError(TwinwatchError):
+    """The talents table still holds one talent per agency and name (``details.existing_id``);
+    never answered with the old talent in place of a new one."""
+
+    code = "talent_name_taken"
+    category = ErrorCategory.CONFLICT
+
+
 class ExternalIdConflictError(TwinwatchError):
     """The agency already has a talent with this external id (``details.existing_id``)."""
 

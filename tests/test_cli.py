@@ -169,3 +169,16 @@ def test_unknown_pack_is_an_operational_error(env: Path,
     code, output = run("scan", str(group_photo()))
     assert code == 1
     assert "model_pack_unknown" in output
+
+
+def test_keys_create_never_invents_a_tenant_from_a_typo(env: Path) -> None:
+    code, output = run("keys", "create", "--role", "agency", "--agency", "Lumen Model")
+    assert code != 0
+    assert "tenant_not_found" in output and "Lumen Model" in output
+    code, output = run("keys", "create", "--role", "agency", "--agency", "Lumen Models",
+                       "--create-tenant")
+    assert code == 0, output
+    code, output = run("keys", "create", "--role", "agency", "--agency", "Lumen Models")
+    assert code == 0, output
+    code, output = run("keys", "create", "--role", "agency", "--agency", "Lumen Model")
+    assert code != 0 and "Lumen Models" in output  # the known names help spot the typo

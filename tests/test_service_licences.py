@@ -303,3 +303,37 @@ def test_adding_an_asset_does_not_restrict_a_licence_until_scope_says_so(world: 
     missing = world.client.delete(f"/v1/licences/{licence['id']}/assets/{approved['id']}",
                                   headers=world.auth())
     assert error_of(missing, 404)["code"] == "licence_asset_not_found"
+
+
+# --------------------------------------------------------------- a name is not an identity
+
+
+def test_a_new_talent_is_never_answered_with_an_old_one(world: World) -> None:
+    """Same name: a new talent (or, while the table keeps names unique, 409 naming the
+    existing one), never 201 with the old talent and the new external id dropped."""
+    same_name = world.client.post("/v1/talents", json={"name": "Ana", "external_id": "LM-9"},
+                                  headers=world.auth())
+    if same_name.status_code == 201:
+        assert same_name.json()["id"] != world.talent_id
+        assert same_name.json()["external_id"] == "LM-9"
+    else:
+        error = error_of(same_name, 409)
+        assert error["code"] == "talent_name_taken"
+        assert error["details"]["existing_id"] == world.talent_id
+
+
+def test_external_id_is_unique_per_agency(world: World) -> None:
+    first = world.client.post("/v1/talents", json={"name": "Bea", "external_id": "LM-2"},
+                              headers=world.auth())
+    assert first.status_code == 201, first.text
+    assert first.json()["external_id"] == "LM-2"
+    duplicate = world.client.post("/v1/talents", json={"name": "Cleo", "external_id": "LM-2"},
+                                  headers=world.auth())
+    error = error_of(duplicate, 409)
+    assert error["code"] == "external_id_conflict"
+    assert error["details"]["existing_id"] == first.json()["id"]
+    names = [t["name"] for t in world.client.get("/v1/talents",
+                                                 headers=world.auth()).json()["items"]]
+    assert "Cleo" not in names
+    assert error_of(world.client.post("/v1/talents", json={"name": "   "},
+                                      headers=world.auth()))["code"] == "invalid_request"

@@ -113,9 +113,10 @@ def _named(session: Session, model: type[Tenant], name: str, *, role: Role,
     if row is None:
         if not create:
             known = sorted(session.scalars(select(model.name)))[:20]
+            listed = f" Known: {', '.join(known)}." if known else ""
             raise TenantNotFoundError(
                 f"No {role.value} named {name!r}; check the name, or create it explicitly "
-                f"(--create-tenant).", known=known)
+                f"(--create-tenant).{listed}", known=known)
         row = model(name=name)
         session.add(row)
         session.flush()

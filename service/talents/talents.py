@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
+from indexer.db import Talent
 from indexer.registry import EnrolOutcome, PhotoInput, TalentSummary
 from service.access.keys import Principal, Role
 from service.access.scoping import talent_in_scope
 from service.context import AppContext
-from service.errors import InvalidRequestError
+from service.errors import ExternalIdConflictError, InvalidRequestError, TalentNameTakenError
 from service.schemas import (
     EnrolOut,
     EraseOut,
@@ -32,20 +36,69 @@ def talent_out(ctx: AppContext, summary: TalentSummary) -> TalentOut:
 
 
 def create_talent(*, ctx: AppContext, principal: Principal, body: TalentCreate) -> TalentOut:
+    """A new talent, always: two talents may share a name. ``external_id`` is unique per
+    agency; a duplicate answers 409 naming the existing talent. Admin keys name an existing
+    agency (a typo must not create one)."""
     principal.require(Role.AGENCY)
     if principal.is_admin:
         if not body.agency:
             raise InvalidRequestError("Admin keys must name the talent's `agency`.")
-        agency_id = ctx.registry.ensure_agency(name=body.agency).id
+        agency_id = ctx.registry.find_agency(name=body.agency).id
     else:
         if body.agency:
             raise InvalidRequestError("Agency keys create talents in their own agency; omit "
                                       "`agency`.")
         assert principal.agency_id is not None
         agency_id = principal.agency_id
-    talent, _ = ctx.registry.ensure_talent(agency_id=agency_id, name=body.name,
-                                           external_id=body.external_id)
-    return talent_out(ctx, ctx.registry.get_talent(talent_id=talent.id))
+    if not body.name.strip():
+        raise InvalidRequestError("A talent needs a name.", field="name")
+    talent_id = _insert_talent(ctx, agency_id=agency_id, name=body.name.strip(),
+                               external_id=_external_id(body.external_id))
+    return talent_out(ctx, ctx.registry.get_talent(talent_id=talent_id))
+
+
+def _external_id(value: str | None) -> str | None:
+    return value.strip() or None if value is not None else None
+
+
+def _existing_external_id(session: Session, *, agency_id: int, external_id: str) -> int | None:
+    return session.scalar(select(Talent.id).where(Talent.agency_id == agency_id,
+                                                  Talent.external_id == external_id))
+
+
+def _insert_talent(ctx: AppContext, *, agency_id: int, name: str, external_id: str | None
+                   ) -> int:
+    try:
+        with ctx.db.session() as session:
+            if external_id is not None:
+                _refuse_duplicate(session, agency_id=agency_id, external_id=external_id)
+            talent = Talent(agency_id=agency_id, name=name, external_id=external_id)
+            session.add(talent)
+            session.flush()
+            return talent.id
+    except IntegrityError:  # a unique constraint (or a concurrent insert) refused the row
+        with ctx.db.session() as session:
+            if external_id is not None:
+                _refuse_duplicate(session, agency_id=agency_id, external_id=external_id)
+            _refuse_taken_name(session, agency_id=agency_id, name=name)
+        raise
+
+
+def _refuse_taken_name(session: Session, *, agency_id: int, name: str) -> None:
+    existing = session.scalar(select(Talent.id).where(Talent.agency_id == agency_id,
+                                                      Talent.name == name))
+    if existing is not None:
+        raise TalentNameTakenError(
+            f"This agency already has a talent named {name!r} (talent {existing}); the "
+            "database still requires one talent per name.", existing_id=existing)
+
+
+def _refuse_duplicate(session: Session, *, agency_id: int, external_id: str) -> None:
+    existing = _existing_external_id(session, agency_id=agency_id, external_id=external_id)
+    if existing is not None:
+        raise ExternalIdConflictError(
+            f"This agency already has a talent with external id {external_id!r} "
+            f"(talent {existing}).", existing_id=existing)
 
 
 def list_talents(*, ctx: AppContext, principal: Principal, offset: int, limit: int
