@@ -43,7 +43,9 @@ def world(tmp_path: Path) -> Iterator[World]:
         keys = {"agency": create_key(session, role=Role.AGENCY, agency="Lumen Models",
                                            create_tenant=True).key,
                 "monitor": create_key(session, role=Role.MONITOR, monitor="Watch",
-                                            create_tenant=True).key}
+                                            create_tenant=True).key,
+                "brand": create_key(session, role=Role.BRAND, brand="Maison Verte",
+                                    create_tenant=True).key}
     with TestClient(create_app(context=ctx)) as client:
         created = client.post("/v1/talents", json={"name": "Ana"},
                               headers={"Authorization": f"Bearer {keys['agency']}"})
@@ -227,6 +229,29 @@ def test_bad_date_filters_are_422_not_500(world: World, path: str, param: str,
     assert error["code"] == "invalid_date"
 
 
+@pytest.mark.parametrize(("last_day", "cleared"), [(0, True), (1, False)])
+def test_precheck_until_a_date_covers_that_whole_day(world: World, last_day: int,
+                                                     cleared: bool) -> None:
+    licence_end = (NOW + timedelta(days=20)).date()
+    add_licence(world, valid_until=licence_end.isoformat())  # valid through that whole day
+    response = world.client.post(
+        "/v1/prechecks", files={"file": ("a.png", image(80 + last_day))},
+        data={"publisher": "https://www.instagram.com/maisonverte/", "channel": "Instagram",
+              "territory": "fr",
+              "use_until": (licence_end + timedelta(days=last_day)).isoformat()},
+        headers=world.auth("brand"))
+    assert response.status_code == 201, response.text
+    assert response.json()["cleared"] is cleared
+    assert response.json()["context"]["use_until"].startswith(
+        f"{licence_end + timedelta(days=last_day)}T23:59:59.999999")
+
+
+def test_alert_filter_refuses_a_publisher_that_names_no_host(world: World) -> None:
+    error = error_of(world.client.get("/v1/alerts", params={"publisher": "https://"},
+                                      headers=world.auth()))
+    assert error["code"] == "invalid_request"
+
+
 def test_observed_at_in_the_future_is_refused_beyond_clock_skew(world: World) -> None:
     future = (NOW + timedelta(hours=2)).isoformat()
     assert error_of(post_scan(world, image(), observed_at=future))["code"] == "invalid_date"
@@ -337,3 +362,20 @@ def test_external_id_is_unique_per_agency(world: World) -> None:
     assert "Cleo" not in names
     assert error_of(world.client.post("/v1/talents", json={"name": "   "},
                                       headers=world.auth()))["code"] == "invalid_request"
+
+
+def test_revocation_dates_are_parsed_like_every_other_date(world: World) -> None:
+    licence = add_licence(world)
+    path = f"/v1/licences/{licence['id']}/revoke"
+    bad = world.client.post(path, json={"reason": "x", "revoked_at": "0001-01-01T00:00:00+01:00"},
+                            headers=world.auth())
+    error_of(bad)
+    day = (NOW - timedelta(days=1)).date()
+    revoked = world.client.post(path, json={"reason": "talent withdrew",
+                                            "revoked_at": day.isoformat()},
+                                headers=world.auth())
+    assert revoked.status_code == 200, revoked.text
+    assert revoked.json()["revoked_at"].startswith(f"{day}T00:00:00")
+    verdict = scan_verdict(world, image(90), publisher="instagram.com/maisonverte")
+    assert [f["code"] for f in verdict["checks"][0]["failures"]] == ["revoked"]
+    assert len(verdict["reasons"]) == 1

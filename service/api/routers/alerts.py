@@ -10,7 +10,8 @@ from service.access.scoping import alert_in_scope
 from service.alerts import alerts
 from service.api.deps import Ctx, CurrentPrincipal, PageParams
 from service.dates import end_or_error, start_or_error
-from service.errors import ResourceNotFoundError
+from service.errors import InvalidRequestError, ResourceNotFoundError
+from service.licensing.publishers import parse_location
 from service.schemas import AlertOut, AlertStatus, Page, TriageIn
 
 router = APIRouter(prefix="/v1/alerts", tags=["alerts"])
@@ -19,7 +20,7 @@ router = APIRouter(prefix="/v1/alerts", tags=["alerts"])
 @router.get("", response_model=Page[AlertOut], summary="This agency's alerts, latest first")
 def list_alerts(ctx: Ctx, principal: CurrentPrincipal, page: PageParams,
                 status: AlertStatus | None = None, talent_id: int | None = None,
-                publisher: str | None = None,
+                publisher: Annotated[str | None, Query(max_length=500)] = None,
                 since: Annotated[str | None, Query(
                     max_length=64, description="Seen on/after: a date (from its start, UTC) "
                     "or date-time.")] = None,
@@ -28,6 +29,9 @@ def list_alerts(ctx: Ctx, principal: CurrentPrincipal, page: PageParams,
                     "date-time (inclusive).")] = None,
                 needs_review: bool | None = None) -> Page[AlertOut]:
     principal.require(Role.AGENCY)
+    if publisher is not None and parse_location(publisher) is None:
+        raise InvalidRequestError(f"publisher {publisher[:80]!r} names no host.",
+                                  field="publisher")
     start = start_or_error(since, field="since")
     end = end_or_error(until, field="until", inclusive=True)
     with ctx.db.session() as session:
