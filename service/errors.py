@@ -159,3 +159,26 @@ class JobItemAttemptsExhaustedError(TwinwatchError):
 
     code = "job_item_attempts_exhausted"
     category = ErrorCategory.INTERNAL
+
+
+# --- licence vocabulary, dates and money ----------------------------------------------------
+class ChannelUnknownError(InvalidRequestError):
+    """A channel that is not on the closed list (``details.allowed`` names the list)."""
+
+    code = "channel_unknown"
+
+
+class TerritoryUnknownError(InvalidRequestError):
+    """Not an ISO 3166-1 alpha-2 country code (sightings happen in one country)."""
+
+    code = "territory_unknown"
+
+
+class InvalidDateError(InvalidRequestError):
+    """A date or date-time that does not parse, is out of range, or lies in the future."""
+
+    code = "invalid_date"
+
+
+class LicenceAssetNotFoundError(ResourceNotFoundError):
+    code = "licence_asset_not_found"

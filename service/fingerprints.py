@@ -48,13 +48,18 @@ def perceptual_hash(bgr: npt.NDArray[np.uint8]) -> str:
     return bytes(np.packbits(bits)).hex()
 
 
+def is_perceptual_hash(value: object) -> bool:
+    """Whether ``value`` is a perceptual hash as stored: 16 hexadecimal characters."""
+    return isinstance(value, str) and _HEX.fullmatch(value) is not None
+
+
 def hamming_distance(a: str, b: str) -> int:
     """Number of differing bits between two perceptual hashes (0..64)."""
     return (_parse(a) ^ _parse(b)).bit_count()
 
 
 def _parse(fingerprint: str) -> int:
-    if not isinstance(fingerprint, str) or not _HEX.fullmatch(fingerprint):
+    if not is_perceptual_hash(fingerprint):
         shown = repr(fingerprint)
         shown = shown if len(shown) <= 40 else shown[:39] + "…"
         raise FingerprintFormatError(

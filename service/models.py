@@ -75,6 +75,9 @@ class Licence(Base):
     territories: Mapped[list[str]] = mapped_column(JSON)
     media: Mapped[list[str]] = mapped_column(JSON)
     ai_label_required: Mapped[bool] = mapped_column(Boolean)
+    # service.vocabulary.AssetScope: "any_image" | "approved_assets"
+    asset_scope: Mapped[str] = mapped_column(String(20), default="any_image",
+                                             server_default="any_image")
     valid_from: Mapped[datetime] = mapped_column(TS)
     valid_until: Mapped[datetime | None] = mapped_column(TS)
     flat_fee_cents: Mapped[int | None] = mapped_column(Integer)

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, Generic, Literal, TypeVar
+from typing import Annotated, Any, Generic, Literal, TypeVar
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field
+
+from service.dates import EndInstant, StartInstant
+from service.money import Amount, CurrencyCode
+from service.vocabulary import AssetScope, Channel, LicenceChannel, LicenceTerritory
 
 T = TypeVar("T")
 
@@ -82,45 +86,83 @@ class EraseOut(BaseModel):
 
 
 # --- licences -------------------------------------------------------------------------------
+# Bounds of a licence (docs/api.md): every list and string is limited, so a licence cannot
+# make each scan of its talent answer megabytes of reasons.
+MAX_LICENSEE_CHARS = 200
+MAX_PUBLISHERS = 100
+MAX_PUBLISHER_CHARS = 500
+MAX_CHANNELS = len(Channel) + 1
+MAX_TERRITORIES = 300
+MAX_APPROVED_ASSETS = 100
+MAX_REASON_CHARS = 2000
+
+PublisherPatternText = Annotated[str, Field(min_length=1, max_length=MAX_PUBLISHER_CHARS)]
+ChannelText = Annotated[LicenceChannel, Field(min_length=1, max_length=40)]
+TerritoryText = Annotated[LicenceTerritory, Field(min_length=1, max_length=10)]
+
+
 class AssetIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     sha256: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
     phash: str | None = Field(default=None, pattern=r"^[0-9a-f]{16}$")
 
 
+class AssetOut(BaseModel):
+    id: int
+    sha256: str | None
+    phash: str | None
+
+
 class Compensation(BaseModel):
-    flat_fee: Decimal | None = Field(default=None, ge=0, decimal_places=2)
-    per_use: Decimal | None = Field(default=None, ge=0, decimal_places=2)
-    currency: str = Field(pattern=r"^[A-Z]{3}$")
+    """Money: amounts 0..21,474,836.47 with at most two decimals, ISO 4217 currency."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    flat_fee: Amount | None = None
+    per_use: Amount | None = None
+    currency: CurrencyCode
 
 
 class LicenceCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    licensee: str = Field(min_length=1, max_length=200, description="The brand licensed.")
-    publishers: list[str] = Field(min_length=1, description="Domains (hm.com), wildcards "
-                                  "(*.hm.com) or account URLs (instagram.com/hm).")
-    channels: list[str] = Field(default=["*"], min_length=1)
-    territories: list[str] = Field(default=["*"], min_length=1,
-                                   description="ISO 3166-1 alpha-2 codes, or *.")
-    media: list[Literal["photo", "ai_replica"]] = Field(min_length=1)
+    licensee: str = Field(min_length=1, max_length=MAX_LICENSEE_CHARS,
+                          description="The brand licensed.")
+    publishers: list[PublisherPatternText] = Field(
+        min_length=1, max_length=MAX_PUBLISHERS,
+        description="Domains (hm.com), wildcards (*.hm.com), account URLs (instagram.com/hm) "
+        "or *.")
+    channels: list[ChannelText] = Field(
+        default=["*"], min_length=1, max_length=MAX_CHANNELS,
+        description="From the closed list (social, ecommerce, print, outdoor, video, "
+        "editorial, advertising), or *.")
+    territories: list[TerritoryText] = Field(
+        default=["WORLD"], min_length=1, max_length=MAX_TERRITORIES,
+        description="ISO 3166-1 alpha-2 codes, groups EU / EEA, or WORLD (*).")
+    media: list[Literal["photo", "ai_replica"]] = Field(min_length=1, max_length=2)
     ai_label_required: bool = True
-    valid_from: AwareDatetime
-    valid_until: AwareDatetime | None = None
-    approved_assets: list[AssetIn] = []
+    valid_from: StartInstant = Field(description="A date (start of that day, UTC) or a "
+                                     "date-time.")
+    valid_until: EndInstant | None = Field(
+        default=None, description="Exclusive end; a date means the end of that day (UTC).")
+    asset_scope: AssetScope = Field(
+        default=AssetScope.ANY_IMAGE,
+        description="any_image: every image of the talent; approved_assets: only images "
+        "matching one of the licence's approved assets.")
+    approved_assets: list[AssetIn] = Field(default=[], max_length=MAX_APPROVED_ASSETS)
     compensation: Compensation | None = None
 
-    @field_validator("territories")
-    @classmethod
-    def _territories(cls, value: list[str]) -> list[str]:
-        for code in value:
-            if code != "*" and not (len(code) == 2 and code.isalpha()):
-                raise ValueError(f"{code!r} is not an ISO 3166-1 alpha-2 code or *")
-        return [code.upper() for code in value]
+
+class AssetScopeIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    asset_scope: AssetScope
 
 
 class LicenceRevoke(BaseModel):
-    reason: str = Field(min_length=1, max_length=2000)
-    revoked_at: AwareDatetime | None = None
+    reason: str = Field(min_length=1, max_length=MAX_REASON_CHARS)
+    revoked_at: StartInstant | None = None
 
 
 class LicenceOut(BaseModel):
@@ -134,7 +176,8 @@ class LicenceOut(BaseModel):
     ai_label_required: bool
     valid_from: datetime
     valid_until: datetime | None
-    approved_assets: list[AssetIn]
+    asset_scope: AssetScope
+    approved_assets: list[AssetOut]
     compensation: Compensation | None
     revoked_at: datetime | None
     revocation_reason: str | None

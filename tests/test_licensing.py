@@ -10,10 +10,11 @@ from typing import Any
 
 import pytest
 
+from service.fingerprints import NEAR_IDENTICAL_MAX_DISTANCE
 from service.licensing.evaluate import (
     ANY,
-    DEFAULT_MAX_PHASH_DISTANCE,
     AssetFingerprint,
+    AssetScope,
     Channel,
     FailureCode,
     ImageFacts,
@@ -56,6 +57,11 @@ def licence(**overrides: Any) -> LicenceTerms:
     }
     values.update(overrides)
     return LicenceTerms(**values)
+
+
+def only_assets(approved: tuple[AssetFingerprint, ...]) -> LicenceTerms:
+    """A licence covering its approved assets only."""
+    return licence(approved_assets=approved, asset_scope=AssetScope.APPROVED_ASSETS)
 
 
 def image(**overrides: Any) -> ImageFacts:
@@ -297,7 +303,13 @@ def test_inverted_validity_window_reports_both_failures() -> None:
     ("instagram.com/hm", "instagram.com/other/hm", False),
     ("instagram.com/hm", "instagram.com/hm/../evil", False),
     ("instagram.com/hm", "evil.com/hm", False),
-    ("instagram.com/hm", "m.instagram.com/hm", False),
+    ("instagram.com/hm", "m.instagram.com/hm", True),
+    ("instagram.com/hm", "instagram.com/h%6D", True),
+    ("instagram.com/hm", "instagram.com/HM/../hm2", False),
+    ("instagram.com/hm2", "instagram.com/HM/../hm2", True),
+    ("hm.com", "m.hm.com", True),
+    ("www.com", "com", False),
+    ("www.com", "www.com", True),
     # IDN / punycode
     ("bücher.de", "xn--bcher-kva.de", True),
     ("xn--bcher-kva.de", "https://www.BÜCHER.de/shop", True),
@@ -419,9 +431,17 @@ def test_unknown_territory_needs_review() -> None:
     assert verdict.checks[0].unknowns == ("territory",)
 
 
-def test_territory_groups_are_not_expanded() -> None:
-    verdict = evaluate(licence(territories=("EU",)), territory="FR")
-    assert codes(verdict) == [FailureCode.OUTSIDE_TERRITORY]
+@pytest.mark.parametrize(("territories", "seen", "expected"), [
+    (("EU",), "FR", Verdict.LICENSED),
+    (("EU",), "NO", Verdict.UNLICENSED),
+    (("EEA",), "NO", Verdict.LICENSED),
+    (("EEA",), "GB", Verdict.UNLICENSED),
+    (("WORLD",), "JP", Verdict.LICENSED),
+    (("GB",), "UK", Verdict.LICENSED),
+])
+def test_territory_groups_are_expanded_at_evaluation(territories: tuple[str, ...], seen: str,
+                                                      expected: Verdict) -> None:
+    assert evaluate(licence(territories=territories), territory=seen).verdict is expected
 
 
 def test_licence_listing_no_territories_fails_even_for_unknown_territory() -> None:
@@ -479,33 +499,34 @@ def test_licence_without_approved_assets_covers_any_image() -> None:
 
 def test_image_with_approved_sha256_is_covered_case_insensitively() -> None:
     approved = (AssetFingerprint(sha256=SHA_A.upper(), phash=None),)
-    assert evaluate(licence(approved_assets=approved), image=image(phash=None)).verdict \
+    assert evaluate(only_assets(approved), image=image(phash=None)).verdict \
         is Verdict.LICENSED
 
 
 @pytest.mark.parametrize(("distance", "expected"), [
     (0, Verdict.LICENSED),
-    (DEFAULT_MAX_PHASH_DISTANCE, Verdict.LICENSED),
-    (DEFAULT_MAX_PHASH_DISTANCE + 1, Verdict.UNLICENSED),
+    (NEAR_IDENTICAL_MAX_DISTANCE, Verdict.LICENSED),
+    (NEAR_IDENTICAL_MAX_DISTANCE + 1, Verdict.UNLICENSED),
 ])
 def test_phash_within_default_distance_is_approved(distance: int, expected: Verdict) -> None:
     approved = (AssetFingerprint(sha256=SHA_B, phash=flip_bits(PHASH, distance)),)
-    assert evaluate(licence(approved_assets=approved)).verdict is expected
+    assert evaluate(only_assets(approved)).verdict is expected
 
 
 def test_unapproved_image_reports_closest_distance() -> None:
     approved = (AssetFingerprint(sha256=SHA_B, phash=flip_bits(PHASH, 12)),
                 AssetFingerprint(sha256=SHA_B, phash=flip_bits(PHASH, 9)))
-    verdict = evaluate(licence(approved_assets=approved))
+    assert NEAR_IDENTICAL_MAX_DISTANCE < 9
+    verdict = evaluate(only_assets(approved))
     assert codes(verdict) == [FailureCode.ASSET_NOT_APPROVED]
     assert only_message(verdict) == (
         "image is not one of the 2 approved assets of this licence "
-        "(no SHA-256 match; closest pHash distance 9, limit 6)")
+        f"(no SHA-256 match; closest pHash distance 9, limit {NEAR_IDENTICAL_MAX_DISTANCE})")
 
 
 def test_image_without_phash_can_only_match_by_sha256() -> None:
     approved = (AssetFingerprint(sha256=SHA_B, phash=PHASH),)
-    verdict = evaluate(licence(approved_assets=approved), image=image(phash=None))
+    verdict = evaluate(only_assets(approved), image=image(phash=None))
     assert only_message(verdict) == (
         "image is not one of the 1 approved asset of this licence "
         "(no SHA-256 match; image has no pHash)")
@@ -513,7 +534,7 @@ def test_image_without_phash_can_only_match_by_sha256() -> None:
 
 def test_max_phash_distance_keyword_overrides_default() -> None:
     approved = (AssetFingerprint(sha256=None, phash=flip_bits(PHASH, 10)),)
-    terms = [licence(approved_assets=approved)]
+    terms = [only_assets(approved)]
     strict = evaluate_licences(licences=terms, context=context())
     loose = evaluate_licences(licences=terms, context=context(), max_phash_distance=10)
     assert strict.verdict is Verdict.UNLICENSED
@@ -525,19 +546,32 @@ def test_max_phash_distance_keyword_overrides_default() -> None:
 
 def test_every_failure_of_a_licence_is_reported_in_rule_order() -> None:
     hopeless = licence(
-        revoked_at=datetime(2026, 1, 2, tzinfo=UTC), valid_from=datetime(2026, 6, 1, tzinfo=UTC),
+        valid_from=datetime(2026, 6, 1, tzinfo=UTC),
         valid_until=datetime(2026, 2, 1, tzinfo=UTC), publishers=("hm.com",),
         channels=("print",), territories=("US",), media=(Medium.PHOTO,),
-        approved_assets=(AssetFingerprint(sha256=SHA_B, phash=None),))
+        approved_assets=(AssetFingerprint(sha256=SHA_B, phash=None),),
+        asset_scope=AssetScope.APPROVED_ASSETS)
     verdict = evaluate(hopeless, publisher="shop.example.net", image=ai_image())
     assert codes(verdict) == [
-        FailureCode.REVOKED, FailureCode.NOT_YET_VALID, FailureCode.EXPIRED,
+        FailureCode.NOT_YET_VALID, FailureCode.EXPIRED,
         FailureCode.WRONG_PUBLISHER, FailureCode.CHANNEL_NOT_ALLOWED,
         FailureCode.OUTSIDE_TERRITORY, FailureCode.MEDIUM_NOT_ALLOWED,
         FailureCode.ASSET_NOT_APPROVED,
     ]
-    assert len(verdict.reasons) == 8
+    assert len(verdict.reasons) == 7
     assert all(reason.startswith("licence 3 (H&M): ") for reason in verdict.reasons)
+
+
+def test_revoked_licence_says_revoked_once_and_nothing_else() -> None:
+    hopeless = licence(
+        revoked_at=datetime(2026, 1, 2, tzinfo=UTC), revocation_reason="talent withdrew",
+        valid_from=datetime(2026, 6, 1, tzinfo=UTC), publishers=("hm.com",),
+        channels=("print",), territories=("US",))
+    verdict = evaluate(hopeless, publisher="shop.example.net", territory=None, image=ai_image())
+    assert codes(verdict) == [FailureCode.REVOKED]
+    assert verdict.checks[0].unknowns == ()
+    assert verdict.reasons == [
+        "licence 3 (H&M): revoked on 2026-01-02 (talent withdrew); seen 2026-03-15T12:00+00:00"]
 
 
 def test_one_covering_licence_among_failing_ones_is_licensed_with_its_id() -> None:
@@ -746,3 +780,15 @@ def test_evaluation_leaves_inputs_unchanged() -> None:
     snapshot = (list(terms), replace(usage))
     evaluate_licences(licences=terms, context=usage)
     assert (terms, usage) == snapshot
+
+
+def test_approved_assets_do_not_restrict_a_licence_covering_any_image() -> None:
+    approved = (AssetFingerprint(sha256=SHA_B, phash=None),)
+    verdict = evaluate(licence(approved_assets=approved), image=image(phash=None))
+    assert verdict.verdict is Verdict.LICENSED
+
+
+def test_licence_limited_to_approved_assets_without_any_covers_nothing() -> None:
+    verdict = evaluate(only_assets(()))
+    assert codes(verdict) == [FailureCode.ASSET_NOT_APPROVED]
+    assert only_message(verdict) == "licence covers its approved assets only and has none yet"

@@ -23,8 +23,10 @@ STATUS_AFTER = {"acknowledge": "acknowledged", "dismiss_false_match": "dismissed
 
 def list_alerts(session: Session, *, principal: Principal, status: str | None,
                 talent_id: int | None, publisher: str | None, since: datetime | None,
-                until: datetime | None, needs_review: bool | None, offset: int, limit: int
-                ) -> Page[AlertOut]:
+                until_before: datetime | None, needs_review: bool | None, offset: int,
+                limit: int) -> Page[AlertOut]:
+    """Alerts seen in [since, until_before): last seen at/after ``since`` and first seen
+    before ``until_before`` (an exclusive end, see service.dates)."""
     query = scoped_to_agency(select(Alert), Alert.agency_id, principal)
     if status:
         query = query.where(Alert.status == status)
@@ -34,8 +36,8 @@ def list_alerts(session: Session, *, principal: Principal, status: str | None,
         query = query.where(Alert.publisher_key == publisher_key(publisher, None))
     if since is not None:
         query = query.where(Alert.last_seen_at >= since)
-    if until is not None:
-        query = query.where(Alert.first_seen_at <= until)
+    if until_before is not None:
+        query = query.where(Alert.first_seen_at < until_before)
     if needs_review is not None:
         query = query.where(Alert.needs_review.is_(needs_review))
     total = session.scalar(select(func.count()).select_from(query.subquery())) or 0

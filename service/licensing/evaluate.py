@@ -9,17 +9,20 @@ Rules
 
 A licence **covers** a use iff every check below passes and none is unknown:
 
-1. Revocation: ``revoked_at <= observed_at`` fails with REVOKED. A revocation after the
-   sighting does not make that earlier sighting unlicensed.
+1. Revocation: ``revoked_at <= observed_at`` fails with REVOKED, and a revoked licence
+   reports that one failure and nothing else (its other terms no longer matter). A
+   revocation after the sighting does not make that earlier sighting unlicensed.
 2. Validity: ``observed_at < valid_from`` fails with NOT_YET_VALID; ``observed_at >=
    valid_until`` fails with EXPIRED (``valid_until`` is exclusive; ``None`` = open-ended).
 3. Publisher: the context publisher must match one of the licence's publisher patterns
    (WRONG_PUBLISHER), see *Publisher matching*.
-4. Channel: the context channel must be listed, compared case-insensitively; ``"*"`` allows
-   every channel (CHANNEL_NOT_ALLOWED).
-5. Territory: the ISO 3166-1 alpha-2 code must be listed, compared case-insensitively; ``"*"``
-   allows every territory (OUTSIDE_TERRITORY). Groups such as ``"EU"`` are *not* expanded:
-   a licence listing ``"EU"`` matches only a context territory of literally ``"EU"``.
+4. Channel: the context channel must be listed; both sides are read through
+   :func:`service.vocabulary.parse_channel` (case, separators and synonyms: ``e-commerce``
+   is ``ecommerce``, ``Instagram`` is ``social``); ``"*"`` allows every channel
+   (CHANNEL_NOT_ALLOWED).
+5. Territory: the ISO 3166-1 alpha-2 code must be covered by the licence's list, where
+   groups (``EU``, ``EEA``) are expanded and ``WORLD`` or ``"*"`` allows every territory
+   (OUTSIDE_TERRITORY). See :mod:`service.vocabulary`.
 6. Medium and AI labelling. An image *declares AI* iff it carries an AI label (C2PA, or IPTC
    DigitalSourceType trainedAlgorithmicMedia / compositeWithTrainedAlgorithmicMedia); the two
    facts are the same fact, and ``ImageFacts`` rejects values that disagree.
@@ -37,9 +40,12 @@ A licence **covers** a use iff every check below passes and none is unknown:
      * Without ``ai_label_required``: an unlabelled replica would be licensed and a photo
        would not, so the medium is recorded as an *unknown* (``"medium"``) for a human.
    - A licence listing no media fails with MEDIUM_NOT_ALLOWED.
-7. Approved assets: when ``approved_assets`` is non-empty the image must match one of them,
-   by SHA-256 (case-insensitive) or by pHash Hamming distance ``<= max_phash_distance``
-   (default ``DEFAULT_MAX_PHASH_DISTANCE``), else ASSET_NOT_APPROVED.
+7. Approved assets: a licence with ``asset_scope`` APPROVED_ASSETS covers only images that
+   match one of its approved assets, by SHA-256 (case-insensitive) or by pHash Hamming
+   distance ``<= max_phash_distance`` (default and rule:
+   :data:`service.fingerprints.NEAR_IDENTICAL_MAX_DISTANCE`), else ASSET_NOT_APPROVED (also
+   when it has no assets yet). With ANY_IMAGE (the default) assets never restrict the
+   licence; they are still used to report approved-asset reuse.
 
 Every check runs for every licence, so every failure of every licence is reported.
 
@@ -65,23 +71,11 @@ ties), so the result does not depend on the order the licences were loaded in.
 Publisher matching
 ==================
 
-Both sides are normalised: case folded, scheme, userinfo, port, query and fragment dropped,
-trailing dots on the host and trailing slashes dropped, ``.``/``..`` path segments resolved,
-percent-escapes decoded, host IDNA-encoded (Python's ``idna`` codec, IDNA 2003), and one
-leading ``www.`` dropped when a dotted name remains (``www.com`` stays ``www.com``).
-
-- ``"hm.com"`` (domain): host ``hm.com`` or ``www.hm.com``, any path; not ``shop.hm.com``.
-- ``"*.hm.com"`` (wildcard): any host strictly below ``hm.com`` as seen, including
-  ``www.hm.com`` and ``a.b.hm.com``; not the apex ``hm.com``, ``evilhm.com`` or
-  ``hm.com.evil.net``. List ``"hm.com"`` as well to cover the apex.
-- ``"instagram.com/hm"`` or ``"https://www.instagram.com/hm/"`` (account): the same host
-  (``www.`` ignored) with a path equal to or below ``/hm`` on segment boundaries
-  (``/hm/p/1`` yes, ``/hmx`` no). Paths compare case-insensitively.
-- ``"*"``: any publisher, and the publisher need not be known.
-
-The context publisher is ``UsageContext.publisher`` when it parses as a host or URL,
-otherwise the host and path of ``page_url``; when neither parses the publisher is unknown.
-A licence pattern that does not parse matches nothing.
+Both the context publisher and the licence's patterns go through
+:mod:`service.licensing.publishers` (Public Suffix List, IDNA, percent-decoding, dot
+segments, ``www.``/``m.`` hosts, account paths); see there for the pattern forms. The
+context publisher is derived from ``publisher`` and ``page_url`` together
+(:func:`~service.licensing.publishers.derive_location`); when neither parses it is unknown.
 
 All datetimes must be timezone-aware; naive ones raise ``NaiveDatetimeError`` (a
 ``ValueError``) when the dataclass is built.
@@ -89,19 +83,32 @@ All datetimes must be timezone-aware; naive ones raise ``NaiveDatetimeError`` (a
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from functools import lru_cache
-from urllib.parse import unquote, urlsplit
+
+from service.fingerprints import (
+    NEAR_IDENTICAL_MAX_DISTANCE,
+    hamming_distance,
+    is_perceptual_hash,
+)
+from service.licensing.publishers import Location, derive_location, parse_location, parse_pattern
+from service.vocabulary import (
+    ANY,
+    TERRITORY_ALIASES,
+    WORLD,
+    AssetScope,
+    Channel,
+    expand_territories,
+    parse_licence_channel,
+)
 
 __all__ = [
     "ANY",
-    "DEFAULT_MAX_PHASH_DISTANCE",
     "AssetFingerprint",
     "AssetReuse",
+    "AssetScope",
     "Channel",
     "Failure",
     "FailureCode",
@@ -118,12 +125,9 @@ __all__ = [
     "find_approved_asset_reuse",
 ]
 
-ANY = "*"
-DEFAULT_MAX_PHASH_DISTANCE = 6
 PHASH_BITS = 64
 NO_LICENCE_REASON = "no licence on record"
-
-_PHASH_PATTERN = re.compile(r"[0-9a-fA-F]{16}")
+LISTED_IN_REASONS = 8  # a reason line names at most this many allowed values
 
 
 class Medium(StrEnum):
@@ -135,18 +139,6 @@ class Verdict(StrEnum):
     LICENSED = "licensed"
     UNLICENSED = "unlicensed"
     REVIEW = "review"
-
-
-class Channel(StrEnum):
-    """Known channel names. Licences may also list ``ANY`` ("*")."""
-
-    SOCIAL = "social"
-    ECOMMERCE = "ecommerce"
-    PRINT = "print"
-    OUTDOOR = "outdoor"
-    VIDEO = "video"
-    EDITORIAL = "editorial"
-    ADVERTISING = "advertising"
 
 
 class FailureCode(StrEnum):
@@ -191,7 +183,7 @@ def _require_aware(value: datetime | None, *, field: str) -> None:
 
 
 def _require_phash(value: str | None, *, field: str) -> None:
-    if value is not None and _PHASH_PATTERN.fullmatch(value) is None:
+    if value is not None and not is_perceptual_hash(value):
         raise ValueError(f"{field} must be 16 hex characters (64-bit pHash), got {value!r}")
 
 
@@ -217,6 +209,7 @@ class LicenceTerms:
     media: tuple[Medium, ...]
     ai_label_required: bool
     approved_assets: tuple[AssetFingerprint, ...] = ()
+    asset_scope: AssetScope = AssetScope.ANY_IMAGE
     revoked_at: datetime | None = None
     revocation_reason: str | None = None
 
@@ -314,110 +307,12 @@ class AssetReuse:
 
 
 # --------------------------------------------------------------------------------------------
-# Publisher parsing and matching
-
-
-@dataclass(frozen=True)
-class _Location:
-    """A normalised host (lower-case, IDNA, no port/trailing dot) and path segments."""
-
-    host: str
-    path: tuple[str, ...]
-
-    @property
-    def site(self) -> str:
-        return _strip_www(self.host)
-
-    def display(self) -> str:
-        return "/".join((self.site, *self.path))
-
-
-@dataclass(frozen=True)
-class _PublisherPattern:
-    raw: str
-    location: _Location | None  # None: the pattern does not parse and matches nothing
-    wildcard: bool = False
-    anything: bool = False
-
-    def display(self) -> str:
-        if self.anything:
-            return ANY
-        if self.location is None:
-            return repr(self.raw)
-        if self.wildcard:
-            return "*." + "/".join((self.location.host, *self.location.path))
-        return self.location.display()
-
-    def matches(self, candidate: _Location) -> bool:
-        if self.anything:
-            return True
-        if self.location is None or not self._host_matches(candidate.host):
-            return False
-        prefix = self.location.path
-        return candidate.path[: len(prefix)] == prefix
-
-    def _host_matches(self, host: str) -> bool:
-        assert self.location is not None
-        if self.wildcard:
-            return host.endswith("." + self.location.host)
-        return _strip_www(host) == self.location.site
-
-
-def _strip_www(host: str) -> str:
-    remainder = host.removeprefix("www.")
-    return remainder if remainder != host and "." in remainder else host
-
-
-def _idna(host: str) -> str:
-    try:
-        return host.encode("idna").decode("ascii")
-    except UnicodeError:
-        return host
-
-
-def _path_segments(path: str) -> tuple[str, ...]:
-    segments: list[str] = []
-    for segment in path.split("/"):
-        decoded = unquote(segment).lower()
-        if decoded == "..":
-            if segments:
-                segments.pop()
-        elif decoded not in ("", "."):
-            segments.append(decoded)
-    return tuple(segments)
-
-
-@lru_cache(maxsize=4096)
-def _parse_location(text: str) -> _Location | None:
-    stripped = text.strip()
-    if not stripped:
-        return None
-    if "://" not in stripped and not stripped.startswith("//"):
-        stripped = "//" + stripped
-    try:
-        parts = urlsplit(stripped)
-        hostname = parts.hostname
-    except ValueError:
-        return None
-    host = _idna((hostname or "").rstrip("."))
-    if not host:
-        return None
-    return _Location(host=host, path=_path_segments(parts.path))
-
-
-@lru_cache(maxsize=4096)
-def _parse_pattern(raw: str) -> _PublisherPattern:
-    stripped = raw.strip()
-    if stripped == ANY:
-        return _PublisherPattern(raw=raw, location=None, anything=True)
-    wildcard = stripped.startswith("*.")
-    location = _parse_location(stripped[2:] if wildcard else stripped)
-    return _PublisherPattern(raw=raw, location=location, wildcard=wildcard)
+# Publishers (the rules live in service.licensing.publishers)
 
 
 @dataclass(frozen=True)
 class _Publisher:
-    location: _Location
+    location: Location
     from_page_url: bool
 
     def display(self) -> str:
@@ -426,26 +321,29 @@ class _Publisher:
 
 
 def _context_publisher(context: UsageContext) -> _Publisher | None:
-    if context.publisher is not None:
-        location = _parse_location(context.publisher)
-        if location is not None:
-            return _Publisher(location=location, from_page_url=False)
-    if context.page_url is not None:
-        location = _parse_location(context.page_url)
-        if location is not None:
-            return _Publisher(location=location, from_page_url=True)
-    return None
+    location = derive_location(context.publisher, context.page_url)
+    if location is None:
+        return None
+    stated = parse_location(context.publisher) if context.publisher else None
+    return _Publisher(location=location, from_page_url=stated is None)
 
 
 def _publisher_covered(patterns: Sequence[str], publisher: _Publisher | None) -> bool:
-    parsed = [_parse_pattern(raw) for raw in patterns]
+    parsed = [parse_pattern(raw) for raw in patterns]
     if any(pattern.anything for pattern in parsed):
         return True
     return publisher is not None and any(p.matches(publisher.location) for p in parsed)
 
 
+def _describe_list(items: Sequence[str]) -> str:
+    """A bounded list for a reason line: the first few, then how many more."""
+    shown = ", ".join(items[:LISTED_IN_REASONS])
+    extra = len(items) - LISTED_IN_REASONS
+    return f"{shown} and {extra} more" if extra > 0 else shown
+
+
 def _describe_patterns(patterns: Sequence[str]) -> str:
-    return ", ".join(_parse_pattern(raw).display() for raw in patterns)
+    return _describe_list([parse_pattern(raw).display() for raw in patterns])
 
 
 # --------------------------------------------------------------------------------------------
@@ -462,20 +360,30 @@ def _normalised_token(value: str | None) -> str | None:
 class _Facts:
     observed_at: datetime
     publisher: _Publisher | None
-    channel: str | None  # lower-case
-    territory: str | None  # upper-case
+    channel: str | None  # a Channel value when it is one, else folded
+    territory: str | None  # upper-case, UK read as GB
     image: ImageFacts
 
     @classmethod
     def from_context(cls, context: UsageContext) -> _Facts:
         territory = _normalised_token(context.territory)
+        channel = _normalised_token(context.channel)
+        if territory is not None:
+            territory = TERRITORY_ALIASES.get(territory.upper(), territory.upper())
         return cls(
             observed_at=context.observed_at,
             publisher=_context_publisher(context),
-            channel=_normalised_token(context.channel),
-            territory=territory.upper() if territory is not None else None,
+            channel=_canonical_channel(channel) if channel is not None else None,
+            territory=territory,
             image=context.image,
         )
+
+
+def _canonical_channel(value: str) -> str:
+    try:
+        return parse_licence_channel(value)
+    except ValueError:
+        return value.strip().lower()
 
 
 # --------------------------------------------------------------------------------------------
@@ -543,41 +451,43 @@ class _Listing(StrEnum):
     FAIL = "fail"
 
 
-def _listing(*, allowed: Sequence[str], value: str | None) -> _Listing:
-    """Shared rule for channels and territories (case-insensitive, "*" allows all)."""
-    normalised = {entry.strip().lower() for entry in allowed}
-    if ANY in normalised:
+def _listing(*, allowed: frozenset[str], everything: bool, value: str | None) -> _Listing:
+    """Shared rule for channels and territories: everything allowed, unknown, listed or not."""
+    if everything:
         return _Listing.PASS
-    if not normalised:
+    if not allowed:
         return _Listing.FAIL
     if value is None:
         return _Listing.UNKNOWN
-    return _Listing.PASS if value.lower() in normalised else _Listing.FAIL
+    return _Listing.PASS if value in allowed else _Listing.FAIL
 
 
 def _check_channel(licence: LicenceTerms, facts: _Facts) -> _Finding:
-    outcome = _listing(allowed=licence.channels, value=facts.channel)
+    listed = list(dict.fromkeys(_canonical_channel(entry) for entry in licence.channels))
+    allowed = frozenset(listed)
+    outcome = _listing(allowed=allowed, everything=ANY in allowed, value=facts.channel)
     if outcome is _Listing.PASS:
         return None
     if outcome is _Listing.UNKNOWN:
         return UnknownFact.CHANNEL
     if not licence.channels:
         return Failure(FailureCode.CHANNEL_NOT_ALLOWED, "licence lists no channels")
-    allowed = ", ".join(entry.strip().lower() for entry in licence.channels)
-    message = f"used in channel {facts.channel}; licence allows {allowed}"
+    message = f"used in channel {facts.channel}; licence allows {_describe_list(listed)}"
     return Failure(FailureCode.CHANNEL_NOT_ALLOWED, message)
 
 
 def _check_territory(licence: LicenceTerms, facts: _Facts) -> _Finding:
-    outcome = _listing(allowed=licence.territories, value=facts.territory)
+    entries = [entry.strip().upper() for entry in licence.territories]
+    everything = any(entry in (ANY, WORLD) for entry in entries)
+    outcome = _listing(allowed=expand_territories(entries), everything=everything,
+                       value=facts.territory)
     if outcome is _Listing.PASS:
         return None
     if outcome is _Listing.UNKNOWN:
         return UnknownFact.TERRITORY
     if not licence.territories:
         return Failure(FailureCode.OUTSIDE_TERRITORY, "licence lists no territories")
-    allowed = ", ".join(entry.strip().upper() for entry in licence.territories)
-    message = f"seen in {facts.territory}; licence allows {allowed}"
+    message = f"seen in {facts.territory}; licence allows {_describe_list(entries)}"
     return Failure(FailureCode.OUTSIDE_TERRITORY, message)
 
 
@@ -618,10 +528,6 @@ class _AssetMatch:
     distance: int | None
 
 
-def _phash_distance(first: str, second: str) -> int:
-    return (int(first, 16) ^ int(second, 16)).bit_count()
-
-
 def _same_sha256(first: str | None, second: str) -> bool:
     return first is not None and first.strip().lower() == second.strip().lower()
 
@@ -629,7 +535,7 @@ def _same_sha256(first: str | None, second: str) -> bool:
 def _phash_distances(assets: Sequence[AssetFingerprint], image: ImageFacts) -> list[int]:
     if image.phash is None:
         return []
-    return [_phash_distance(a.phash, image.phash) for a in assets if a.phash is not None]
+    return [hamming_distance(a.phash, image.phash) for a in assets if a.phash is not None]
 
 
 def _best_asset_match(
@@ -665,7 +571,12 @@ def _asset_mismatch_message(
 
 def _check_asset(licence: LicenceTerms, facts: _Facts, max_phash_distance: int) -> _Finding:
     assets = licence.approved_assets
-    if not assets or _best_asset_match(assets, facts.image, max_phash_distance) is not None:
+    if licence.asset_scope is AssetScope.ANY_IMAGE:
+        return None
+    if not assets:
+        return Failure(FailureCode.ASSET_NOT_APPROVED,
+                       "licence covers its approved assets only and has none yet")
+    if _best_asset_match(assets, facts.image, max_phash_distance) is not None:
         return None
     message = _asset_mismatch_message(assets, facts.image, max_phash_distance)
     return Failure(FailureCode.ASSET_NOT_APPROVED, message)
@@ -681,8 +592,12 @@ def _require_distance(max_phash_distance: int) -> None:
 
 
 def _check_licence(licence: LicenceTerms, facts: _Facts, max_phash_distance: int) -> LicenceCheck:
+    revoked = _check_revocation(licence, facts)
+    if revoked is not None:  # a revoked licence says so once, and nothing else
+        return LicenceCheck(licence_id=licence.id, licensee=licence.licensee, covers=False,
+                            failures=(revoked,) if isinstance(revoked, Failure) else (),
+                            unknowns=())
     findings = [
-        _check_revocation(licence, facts),
         _check_started(licence, facts),
         _check_not_expired(licence, facts),
         _check_publisher(licence, facts),
@@ -728,7 +643,7 @@ def evaluate_licences(
     *,
     licences: Sequence[LicenceTerms],
     context: UsageContext,
-    max_phash_distance: int = DEFAULT_MAX_PHASH_DISTANCE,
+    max_phash_distance: int = NEAR_IDENTICAL_MAX_DISTANCE,
 ) -> LicenceVerdict:
     """Judge one sighting of a talent's likeness against all of that talent's licences."""
     _require_single_talent(licences)

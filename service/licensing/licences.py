@@ -1,9 +1,8 @@
-"""Licences: create, list, revoke (never delete), approved assets."""
+"""Licences: create, list, revoke (never delete), approved assets and their scope."""
 
 from __future__ import annotations
 
 from datetime import datetime
-from decimal import Decimal
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -12,11 +11,20 @@ from indexer.db import utcnow
 from indexer.imaging import decode_image
 from service.access.keys import Principal
 from service.access.scoping import licence_in_scope, talent_in_scope
-from service.errors import InvalidRequestError
+from service.errors import InvalidRequestError, LicenceAssetNotFoundError
 from service.fingerprints import perceptual_hash
 from service.licensing.evaluate import AssetFingerprint, LicenceTerms, Medium
+from service.licensing.publishers import validate_pattern
 from service.models import Licence, LicenceAsset
-from service.schemas import AssetIn, Compensation, LicenceCreate, LicenceOut
+from service.money import from_cents, to_cents
+from service.schemas import (
+    MAX_APPROVED_ASSETS,
+    AssetOut,
+    Compensation,
+    LicenceCreate,
+    LicenceOut,
+)
+from service.vocabulary import AssetScope
 
 
 def licence_terms(licence: Licence) -> LicenceTerms:
@@ -30,7 +38,15 @@ def licence_terms(licence: Licence) -> LicenceTerms:
         ai_label_required=licence.ai_label_required,
         approved_assets=tuple(AssetFingerprint(sha256=a.sha256, phash=a.phash)
                               for a in licence.assets),
+        asset_scope=AssetScope(licence.asset_scope),
         revoked_at=licence.revoked_at, revocation_reason=licence.revocation_reason)
+
+
+def _publishers(patterns: list[str]) -> list[str]:
+    try:
+        return list(dict.fromkeys(validate_pattern(raw) for raw in patterns))
+    except ValueError as exc:
+        raise InvalidRequestError(f"publishers: {exc}.", field="publishers") from None
 
 
 def create_licence(session: Session, *, principal: Principal, talent_id: int,
@@ -39,9 +55,10 @@ def create_licence(session: Session, *, principal: Principal, talent_id: int,
     if body.valid_until is not None and body.valid_until <= body.valid_from:
         raise InvalidRequestError("valid_until must be after valid_from.")
     licence = Licence(
-        talent_id=talent_id, licensee=body.licensee, publishers=body.publishers,
-        channels=[c.lower() for c in body.channels], territories=body.territories,
-        media=list(dict.fromkeys(body.media)), ai_label_required=body.ai_label_required,
+        talent_id=talent_id, licensee=body.licensee.strip(),
+        publishers=_publishers(body.publishers), channels=list(dict.fromkeys(body.channels)),
+        territories=list(dict.fromkeys(body.territories)), media=list(dict.fromkeys(body.media)),
+        ai_label_required=body.ai_label_required, asset_scope=body.asset_scope.value,
         valid_from=body.valid_from, valid_until=body.valid_until, **_money(body.compensation))
     licence.assets = [LicenceAsset(sha256=a.sha256, phash=a.phash)
                       for a in body.approved_assets if a.sha256 or a.phash]
@@ -53,12 +70,8 @@ def create_licence(session: Session, *, principal: Principal, talent_id: int,
 def _money(compensation: Compensation | None) -> dict[str, int | str | None]:
     if compensation is None:
         return {"flat_fee_cents": None, "per_use_cents": None, "currency": None}
-    return {"flat_fee_cents": _cents(compensation.flat_fee),
-            "per_use_cents": _cents(compensation.per_use), "currency": compensation.currency}
-
-
-def _cents(amount: Decimal | None) -> int | None:
-    return None if amount is None else int((amount * 100).to_integral_value())
+    return {"flat_fee_cents": to_cents(compensation.flat_fee),
+            "per_use_cents": to_cents(compensation.per_use), "currency": compensation.currency}
 
 
 def list_licences(session: Session, *, principal: Principal, talent_id: int) -> list[Licence]:
@@ -78,12 +91,38 @@ def revoke_licence(session: Session, *, principal: Principal, licence_id: int, r
 
 def add_approved_asset(session: Session, *, principal: Principal, licence_id: int,
                        data: bytes, max_pixels: int) -> Licence:
-    """Fingerprint a licensed image (sha256 + perceptual hash); the image is not kept."""
+    """Fingerprint a licensed image (sha256 + perceptual hash); the image is not kept.
+
+    Adding an asset never changes which images the licence covers: that is ``asset_scope``.
+    """
     licence = licence_in_scope(session, principal=principal, licence_id=licence_id)
     decoded = decode_image(data, max_pixels=max_pixels)
     if not any(a.sha256 == decoded.sha256 for a in licence.assets):
+        if len(licence.assets) >= MAX_APPROVED_ASSETS:
+            raise InvalidRequestError(f"A licence has at most {MAX_APPROVED_ASSETS} approved "
+                                      "assets; remove one first.", limit=MAX_APPROVED_ASSETS)
         licence.assets.append(LicenceAsset(sha256=decoded.sha256,
                                            phash=perceptual_hash(decoded.bgr)))
+    session.flush()
+    return licence
+
+
+def remove_approved_asset(session: Session, *, principal: Principal, licence_id: int,
+                          asset_id: int) -> Licence:
+    licence = licence_in_scope(session, principal=principal, licence_id=licence_id)
+    asset = next((a for a in licence.assets if a.id == asset_id), None)
+    if asset is None:
+        raise LicenceAssetNotFoundError(f"Licence {licence_id} has no approved asset "
+                                        f"{asset_id}.")
+    licence.assets.remove(asset)
+    session.flush()
+    return licence
+
+
+def set_asset_scope(session: Session, *, principal: Principal, licence_id: int,
+                    scope: AssetScope) -> Licence:
+    licence = licence_in_scope(session, principal=principal, licence_id=licence_id)
+    licence.asset_scope = scope.value
     session.flush()
     return licence
 
@@ -92,18 +131,15 @@ def licence_out(licence: Licence) -> LicenceOut:
     compensation = None
     if licence.currency:
         compensation = Compensation(
-            flat_fee=_decimal(licence.flat_fee_cents), per_use=_decimal(licence.per_use_cents),
-            currency=licence.currency)
+            flat_fee=from_cents(licence.flat_fee_cents),
+            per_use=from_cents(licence.per_use_cents), currency=licence.currency)
     return LicenceOut(
         id=licence.id, talent_id=licence.talent_id, licensee=licence.licensee,
         publishers=licence.publishers, channels=licence.channels,
         territories=licence.territories, media=licence.media,
         ai_label_required=licence.ai_label_required, valid_from=licence.valid_from,
-        valid_until=licence.valid_until,
-        approved_assets=[AssetIn(sha256=a.sha256, phash=a.phash) for a in licence.assets],
+        valid_until=licence.valid_until, asset_scope=AssetScope(licence.asset_scope),
+        approved_assets=[AssetOut(id=a.id, sha256=a.sha256, phash=a.phash)
+                         for a in licence.assets],
         compensation=compensation, revoked_at=licence.revoked_at,
         revocation_reason=licence.revocation_reason, created_at=licence.created_at)
-
-
-def _decimal(cents: int | None) -> Decimal | None:
-    return None if cents is None else (Decimal(cents) / 100).quantize(Decimal("0.01"))

@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import io
 from datetime import datetime
-from decimal import Decimal
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -13,13 +12,15 @@ from sqlalchemy.orm import Session
 from indexer.db import Talent
 from service.access.keys import Principal, Role
 from service.models import Licence, UsageEvent
+from service.money import from_cents, total
 from service.schemas import UsageLicenceTotal, UsageOut, UsageRow
 
 
 def usage_report(session: Session, *, principal: Principal, talent_id: int | None,
                  licence_id: int | None, period_from: datetime | None,
                  period_to: datetime | None) -> UsageOut:
-    """Usage events first seen in [from, to), and per licence: uses x per-use rate."""
+    """Usage events first seen in [from, to) (both exclusive-end instants, see
+    service.dates), and per licence: uses x per-use rate."""
     principal.require(Role.AGENCY)
     query = (select(UsageEvent, Licence, Talent)
              .join(Licence, Licence.id == UsageEvent.licence_id)
@@ -49,15 +50,11 @@ def usage_report(session: Session, *, principal: Principal, talent_id: int | Non
 
 
 def _total(licence: Licence, uses: int) -> UsageLicenceTotal:
-    per_use = _money(licence.per_use_cents)
     return UsageLicenceTotal(
         licence_id=licence.id, licensee=licence.licensee, talent_id=licence.talent_id,
-        uses=uses, per_use=per_use, flat_fee=_money(licence.flat_fee_cents),
-        currency=licence.currency, amount_owed=per_use * uses if per_use is not None else None)
-
-
-def _money(cents: int | None) -> Decimal | None:
-    return None if cents is None else (Decimal(cents) / 100).quantize(Decimal("0.01"))
+        uses=uses, per_use=from_cents(licence.per_use_cents),
+        flat_fee=from_cents(licence.flat_fee_cents), currency=licence.currency,
+        amount_owed=total(licence.per_use_cents, uses))
 
 
 def usage_csv(report: UsageOut) -> str:

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
@@ -10,7 +9,9 @@ from service.access.keys import Role
 from service.access.scoping import alert_in_scope
 from service.alerts import alerts
 from service.api.deps import Ctx, CurrentPrincipal, PageParams
-from service.errors import ResourceNotFoundError
+from service.dates import end_or_error, start_or_error
+from service.errors import InvalidRequestError, ResourceNotFoundError
+from service.licensing.publishers import parse_location
 from service.schemas import AlertOut, AlertStatus, Page, TriageIn
 
 router = APIRouter(prefix="/v1/alerts", tags=["alerts"])
@@ -19,16 +20,25 @@ router = APIRouter(prefix="/v1/alerts", tags=["alerts"])
 @router.get("", response_model=Page[AlertOut], summary="This agency's alerts, latest first")
 def list_alerts(ctx: Ctx, principal: CurrentPrincipal, page: PageParams,
                 status: AlertStatus | None = None, talent_id: int | None = None,
-                publisher: str | None = None,
-                since: Annotated[datetime | None, Query(description="Seen on/after")] = None,
-                until: Annotated[datetime | None, Query(description="Seen on/before")] = None,
+                publisher: Annotated[str | None, Query(max_length=500)] = None,
+                since: Annotated[str | None, Query(
+                    max_length=64, description="Seen on/after: a date (from its start, UTC) "
+                    "or date-time.")] = None,
+                until: Annotated[str | None, Query(
+                    max_length=64, description="Seen on/before: a date (to its end, UTC) or "
+                    "date-time (inclusive).")] = None,
                 needs_review: bool | None = None) -> Page[AlertOut]:
     principal.require(Role.AGENCY)
+    if publisher is not None and parse_location(publisher) is None:
+        raise InvalidRequestError(f"publisher {publisher[:80]!r} names no host.",
+                                  field="publisher")
+    start = start_or_error(since, field="since")
+    end = end_or_error(until, field="until", inclusive=True)
     with ctx.db.session() as session:
         return alerts.list_alerts(session, principal=principal, status=status,
-                                  talent_id=talent_id, publisher=publisher, since=since,
-                                  until=until, needs_review=needs_review, offset=page.offset,
-                                  limit=page.limit)
+                                  talent_id=talent_id, publisher=publisher, since=start,
+                                  until_before=end, needs_review=needs_review,
+                                  offset=page.offset, limit=page.limit)
 
 
 @router.get("/{alert_id}", response_model=AlertOut)

@@ -13,7 +13,7 @@ from service.api.idempotency import fingerprint, idempotent
 from service.context import AppContext
 from service.licensing import licences
 from service.scanning.uploads import read_upload
-from service.schemas import LicenceCreate, LicenceOut, LicenceRevoke
+from service.schemas import AssetScopeIn, LicenceCreate, LicenceOut, LicenceRevoke
 
 router = APIRouter(tags=["licences"])
 
@@ -79,3 +79,23 @@ async def add_asset(licence_id: int, file: Annotated[UploadFile, File()], ctx: C
                 max_pixels=ctx.settings.max_image_pixels))
     with ctx.gate.admitted(principal.key_id):
         return await ctx.gate.run(add)
+
+
+@router.delete("/v1/licences/{licence_id}/assets/{asset_id}", response_model=LicenceOut,
+               summary="Remove an approved asset (its fingerprints are forgotten)")
+def remove_asset(licence_id: int, asset_id: int, ctx: Ctx,
+                 principal: CurrentPrincipal) -> LicenceOut:
+    principal.require(Role.AGENCY)
+    with ctx.db.session() as session:
+        return licences.licence_out(licences.remove_approved_asset(
+            session, principal=principal, licence_id=licence_id, asset_id=asset_id))
+
+
+@router.put("/v1/licences/{licence_id}/asset-scope", response_model=LicenceOut,
+            summary="Cover any image of the talent, or the approved assets only")
+def set_asset_scope(licence_id: int, body: AssetScopeIn, ctx: Ctx,
+                    principal: CurrentPrincipal) -> LicenceOut:
+    principal.require(Role.AGENCY)
+    with ctx.db.session() as session:
+        return licences.licence_out(licences.set_asset_scope(
+            session, principal=principal, licence_id=licence_id, scope=body.asset_scope))

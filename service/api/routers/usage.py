@@ -1,12 +1,12 @@
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse, Response
 
 from service.api.deps import Ctx, CurrentPrincipal
+from service.dates import end_or_error, start_or_error
 from service.licensing.usage import usage_csv, usage_report
 from service.schemas import UsageOut
 
@@ -17,13 +17,18 @@ router = APIRouter(prefix="/v1/usage", tags=["usage"])
             summary="Licensed uses per talent, licence and period, with the amount owed")
 def get_usage(ctx: Ctx, principal: CurrentPrincipal, talent_id: int | None = None,
               licence_id: int | None = None,
-              period_from: Annotated[datetime | None, Query(alias="from")] = None,
-              period_to: Annotated[datetime | None, Query(alias="to")] = None,
+              period_from: Annotated[str | None, Query(
+                  alias="from", max_length=64, description="First day (a date: its start, "
+                  "UTC) or date-time, inclusive.")] = None,
+              period_to: Annotated[str | None, Query(
+                  alias="to", max_length=64, description="Last day (a date: to its end, UTC) "
+                  "or date-time, exclusive.")] = None,
               format: Literal["json", "csv"] = "json") -> Response:
+    start = start_or_error(period_from, field="from")
+    end = end_or_error(period_to, field="to", inclusive=False)
     with ctx.db.session() as session:
         report = usage_report(session, principal=principal, talent_id=talent_id,
-                              licence_id=licence_id, period_from=period_from,
-                              period_to=period_to)
+                              licence_id=licence_id, period_from=start, period_to=end)
     if format == "csv":
         return Response(usage_csv(report), media_type="text/csv",
                         headers={"Content-Disposition": 'attachment; filename="usage.csv"'})
