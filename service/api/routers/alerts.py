@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
 from fastapi.responses import HTMLResponse
@@ -11,9 +11,19 @@ from service.access.scoping import alert_in_scope
 from service.alerts import alerts
 from service.api.deps import Ctx, CurrentPrincipal, PageParams
 from service.errors import ResourceNotFoundError
-from service.schemas import AlertOut, AlertStatus, Page, TriageIn
+from service.schemas import (
+    AlertOut,
+    AlertStatus,
+    EvidenceForm,
+    InternalEvidenceOut,
+    Page,
+    ThirdPartyEvidenceOut,
+    TriageIn,
+)
 
 router = APIRouter(prefix="/v1/alerts", tags=["alerts"])
+Form = Annotated[EvidenceForm, Query(description="internal: for the agency (licence terms, "
+                                     "notes); third_party: for a takedown recipient (none).")]
 
 
 @router.get("", response_model=Page[AlertOut], summary="This agency's alerts, latest first")
@@ -48,19 +58,22 @@ def triage_alert(alert_id: int, body: TriageIn, ctx: Ctx,
                              action=body.action, note=body.note)
 
 
-@router.get("/{alert_id}/evidence", summary="Evidence export (JSON) for a takedown request")
-def get_evidence(alert_id: int, ctx: Ctx, principal: CurrentPrincipal) -> dict[str, Any]:
+@router.get("/{alert_id}/evidence", response_model=InternalEvidenceOut | ThirdPartyEvidenceOut,
+            summary="Evidence export (JSON): internal, or third-party for a takedown request")
+def get_evidence(alert_id: int, ctx: Ctx, principal: CurrentPrincipal,
+                 form: Form = EvidenceForm.INTERNAL) -> alerts.Evidence:
     principal.require(Role.AGENCY)
     with ctx.db.session() as session:
-        return alerts.evidence(session, principal=principal, alert_id=alert_id)
+        return alerts.evidence(session, principal=principal, alert_id=alert_id, form=form)
 
 
 @router.get("/{alert_id}/evidence.html", response_class=HTMLResponse,
-            summary="Evidence report, human-readable")
-def get_evidence_html(alert_id: int, ctx: Ctx, principal: CurrentPrincipal) -> HTMLResponse:
+            summary="Evidence report, human-readable: internal or third-party")
+def get_evidence_html(alert_id: int, ctx: Ctx, principal: CurrentPrincipal,
+                      form: Form = EvidenceForm.INTERNAL) -> HTMLResponse:
     principal.require(Role.AGENCY)
     with ctx.db.session() as session:
-        report = alerts.evidence(session, principal=principal, alert_id=alert_id)
+        report = alerts.evidence(session, principal=principal, alert_id=alert_id, form=form)
     return HTMLResponse(alerts.evidence_html(report))
 
 
