@@ -193,10 +193,19 @@ def render_verdict(stored: StoredVerdict, viewer: Viewer) -> RenderedVerdict:
                                stored.checks)
     if viewer.audience is not Audience.LICENSEE:
         return RenderedVerdict(stored.verdict, None, [], [])
-    own = [check for check in stored.checks if viewer.owns(check)]
+    own = [_in_brand_terms(check) for check in stored.checks if viewer.owns(check)]
     own_ids = {check["licence_id"] for check in own}
     licence_id = stored.licence_id if stored.licence_id in own_ids else None
     return RenderedVerdict(stored.verdict, licence_id, _licensee_reasons(stored, own), own)
+
+
+def _in_brand_terms(check: StoredCheck) -> StoredCheck:
+    """A brand's own licence check, its messages reworded (the evaluator's may carry the
+    agency's notes, such as a revocation reason)."""
+    failures: list[StoredFailure] = [
+        {"code": f["code"], "message": _brand_failure(f), "params": f["params"]}
+        for f in check["failures"]]
+    return {**check, "failures": failures}
 
 
 def _licensee_reasons(stored: StoredVerdict, own: list[StoredCheck]) -> list[str]:
@@ -205,9 +214,8 @@ def _licensee_reasons(stored: StoredVerdict, own: list[StoredCheck]) -> list[str
         if covering:
             return [f"your licence {stored.licence_id} covers this use"]
         return [COVERED_NOT_BY_YOURS]
-    if not own:
-        return [NO_LICENCE_OF_YOURS]
-    return [line for check in own for line in _own_check_lines(check)]
+    lines = [line for check in own for line in _own_check_lines(check)]
+    return lines or [NO_LICENCE_OF_YOURS]
 
 
 def _own_check_lines(check: StoredCheck) -> list[str]:
@@ -215,7 +223,7 @@ def _own_check_lines(check: StoredCheck) -> list[str]:
     codes = [failure["code"] for failure in check["failures"]]
     if FailureCode.REVOKED.value in codes:
         return [f"{label}: revoked"]  # once per licence: nothing else about it matters
-    lines = [f"{label}: {_brand_failure(failure)}" for failure in check["failures"]]
+    lines = [f"{label}: {failure['message']}" for failure in check["failures"]]
     lines += [f"{label}: {_BRAND_UNKNOWN_WORDING.get(fact, f'needs the {fact}')}"
               for fact in check["unknowns"]]
     return lines
