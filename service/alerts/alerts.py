@@ -47,7 +47,7 @@ def list_alerts(session: Session, *, principal: Principal, status: AlertStatus |
                 ) -> Page[AlertOut]:
     query = scoped_to_agency(select(Alert), Alert.agency_id, principal)
     if status:
-        query = query.where(Alert.status == status)
+        query = query.where(Alert.status == status.value)
     if talent_id is not None:
         query = query.where(Alert.talent_id == talent_id)
     if publisher:
