@@ -29,10 +29,11 @@ from service.access.keys import (
 from service.api.views import scan_out
 from service.context import AppContext
 from service.licensing.licences import create_licence
+from service.licensing.verdicts import Audience, Viewer
 from service.models import Alert, ApiKey, Licence, Monitor
 from service.scanning.scan import run_scan
-from service.scanning.types import ImageSource, ScanKind, UseContext
-from service.schemas import Compensation, LicenceCreate
+from service.scanning.types import ImageSource, UseContext
+from service.schemas import Compensation, LicenceCreate, ScanKind
 
 DEMO_MONITOR = "Demo Watchdog"
 
@@ -125,7 +126,7 @@ def _print_scan(ctx: AppContext, console: Console, scan_id: int) -> None:
     with ctx.db.session() as session:
         scan = session.get(Scan, scan_id)
         assert scan is not None
-        result = scan_out(session, scan)
+        result = scan_out(session, scan, Viewer(Audience.TALENT_SIDE))
     console.print(f"   scan {result.id}: {len(result.faces)} face(s), model pack "
                   f"{result.model_pack.name}")
     for face in result.faces:

@@ -194,6 +194,8 @@ class Finding(Base):
     verdict: Mapped[str | None] = mapped_column(String(20))
     licence_id: Mapped[int | None] = mapped_column(ForeignKey("licences.id", ondelete="SET NULL"))
     licence_checks: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    # The evaluator's reasons, for the talent's side only (see service.licensing.verdicts).
+    reasons: Mapped[list[str]] = mapped_column(JSON, default=list)
 
     candidates: Mapped[list[FindingCandidate]] = relationship(
         cascade="all, delete-orphan", passive_deletes=True, order_by="FindingCandidate.rank",
@@ -236,8 +238,10 @@ class Alert(Base):
     verdict: Mapped[str] = mapped_column(String(20))
     band: Mapped[str] = mapped_column(String(20))
     similarity: Mapped[float] = mapped_column(Float)
-    reasons: Mapped[list[str]] = mapped_column(JSON)
+    reasons: Mapped[list[str]] = mapped_column(JSON)  # the talent's side only
     licence_checks: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    pack_name: Mapped[str] = mapped_column(String(100))  # the pack of the first sighting
+    pack_version: Mapped[str] = mapped_column(String(100))
     sightings: Mapped[int] = mapped_column(Integer, default=1)
     first_seen_at: Mapped[datetime] = mapped_column(TS, index=True)
     last_seen_at: Mapped[datetime] = mapped_column(TS)

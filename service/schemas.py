@@ -4,20 +4,59 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
+from enum import StrEnum
 from typing import Annotated, Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from indexer.matching import Band
 from service.dates import EndInstant, StartInstant
 from service.money import Amount, CurrencyCode
 from service.vocabulary import AssetScope, Channel, LicenceChannel, LicenceTerritory
 
 T = TypeVar("T")
+# The values of ``service.licensing.evaluate.Verdict`` (core cannot import licensing).
+VerdictName = Literal["licensed", "unlicensed", "review"]
 
-TriageAction = Literal["acknowledge", "dismiss_false_match", "licensed_elsewhere",
-                       "confirm_violation", "reopen"]
-AlertStatus = Literal["open", "acknowledged", "dismissed_false_match", "licensed_elsewhere",
-                      "confirmed_violation"]
+
+class ScanKind(StrEnum):
+    """A sighting in the wild (``scan``) or a brand checking its own asset (``precheck``)."""
+
+    SCAN = "scan"
+    PRECHECK = "precheck"
+
+
+class TriageAction(StrEnum):
+    ACKNOWLEDGE = "acknowledge"
+    DISMISS_FALSE_MATCH = "dismiss_false_match"
+    LICENSED_ELSEWHERE = "licensed_elsewhere"
+    CONFIRM_VIOLATION = "confirm_violation"
+    REOPEN = "reopen"
+
+
+class AlertStatus(StrEnum):
+    OPEN = "open"
+    ACKNOWLEDGED = "acknowledged"
+    DISMISSED_FALSE_MATCH = "dismissed_false_match"
+    LICENSED_ELSEWHERE = "licensed_elsewhere"
+    CONFIRMED_VIOLATION = "confirmed_violation"
+
+
+class AlertBand(StrEnum):
+    """Why an alert was raised: a face matched (or possibly matched), or an approved asset
+    was reused by a publisher its licence does not cover."""
+
+    MATCH = "match"
+    POSSIBLE = "possible"
+    ASSET_REUSE = "asset_reuse"
+
+
+class EvidenceForm(StrEnum):
+    """``internal``: for the agency, with licence terms and notes. ``third_party``: for a
+    takedown recipient, without licence terms, fees or internal notes."""
+
+    INTERNAL = "internal"
+    THIRD_PARTY = "third_party"
 
 
 class Page(BaseModel, Generic[T]):
@@ -192,19 +231,39 @@ class CandidateOut(BaseModel):
     band: str
 
 
+class LicenceFailureOut(BaseModel):
+    code: str
+    message: str
+    params: dict[str, str] = {}
+
+
 class LicenceCheckOut(BaseModel):
+    """One licence judged against the use: the talent's side sees every licence, a brand
+    only its own, a monitor none."""
+
     licence_id: int
     licensee: str
     covers: bool
-    failures: list[dict[str, str]]
+    failures: list[LicenceFailureOut]
     unknowns: list[str]
 
 
 class LicenceVerdictOut(BaseModel):
-    verdict: Literal["licensed", "unlicensed", "review"]
-    licence_id: int | None
-    reasons: list[str]
+    verdict: VerdictName
+    licence_id: int | None = Field(description="The covering licence, when the caller may "
+                                   "know it.")
+    reasons: list[str] = Field(description="Talent's side: every reason; brand: in terms of "
+                               "its own licences only; monitor: empty.")
     checks: list[LicenceCheckOut]
+
+
+class AssetReuseOut(BaseModel):
+    licence_id: int | None
+    licensee: str | None
+    matched_by: str | None
+    distance: int | None
+    publisher_covered: bool
+    message: str
 
 
 class MatchedTalentOut(BaseModel):
@@ -218,7 +277,7 @@ class FaceOut(BaseModel):
     index: int
     box: list[float]
     detection_score: float
-    band: str
+    band: Band
     talent: MatchedTalentOut | None
     candidates: list[CandidateOut]
     licence: LicenceVerdictOut | None
@@ -245,13 +304,13 @@ class ContextOut(BaseModel):
 
 class ScanOut(BaseModel):
     id: int
-    kind: Literal["scan", "precheck"]
+    kind: ScanKind
     created_at: datetime
     model_pack: ModelPackOut
     image: ImageOut
     context: ContextOut
     provenance: dict[str, Any]
-    asset_reuse: list[dict[str, Any]]
+    asset_reuse: list[AssetReuseOut]
     faces: list[FaceOut]
     summary: dict[str, int]
     cleared: bool | None = None
@@ -272,15 +331,24 @@ class JobOut(BaseModel):
 
 
 # --- alerts ---------------------------------------------------------------------------------
+class AlertTalentOut(BaseModel):
+    id: int
+    name: str
+    external_id: str | None
+
+
 class AlertOut(BaseModel):
+    """An alert, for the talent's agency (also the body of the ``alert.created`` webhook)."""
+
     id: int
     agency_id: int
-    talent: dict[str, Any]
-    status: str
+    talent: AlertTalentOut
+    status: AlertStatus
     needs_review: bool
-    verdict: str
-    band: str
+    verdict: VerdictName
+    band: AlertBand
     similarity: float
+    model_pack: ModelPackOut
     publisher: str | None
     page_url: str | None
     image_sha256: str
@@ -292,6 +360,70 @@ class AlertOut(BaseModel):
     evidence_image_kept: bool
     triage_note: str | None
     triaged_at: datetime | None
+
+
+class AlertCreatedEvent(BaseModel):
+    event: Literal["alert.created"] = "alert.created"
+    alert: AlertOut
+
+
+class EvidenceImageOut(BaseModel):
+    sha256: str
+    perceptual_hash: str | None
+    copy_kept: bool
+    copy_kept_until: datetime | None
+
+
+class EvidenceSightingOut(BaseModel):
+    observed_at: datetime
+    recorded_at: datetime
+    page_url: str | None
+    source_url: str | None
+    channel: str | None
+    territory: str | None
+    face_box: list[float]
+    detection_score: float
+    similarity: float | None
+    band: Band
+    model_pack: str
+    provenance: dict[str, Any]
+
+
+class EvidenceTalentOut(BaseModel):
+    name: str
+
+
+class ThirdPartyEvidenceOut(BaseModel):
+    """What a takedown recipient is sent: the facts of the use, never licence terms, fees or
+    the agency's notes."""
+
+    form: Literal["third_party"] = "third_party"
+    alert_id: int
+    talent: EvidenceTalentOut
+    verdict: VerdictName
+    statement: str
+    needs_review: bool
+    publisher: str | None
+    image: EvidenceImageOut
+    sightings: list[EvidenceSightingOut]
+    model_pack: ModelPackOut
+    generated_at: datetime
+
+
+class InternalEvidenceOut(BaseModel):
+    """The agency's own copy: the alert (with triage notes), every licence checked and why
+    none covers the use, plus everything in the third-party form."""
+
+    form: Literal["internal"] = "internal"
+    alert: AlertOut
+    talent: AlertTalentOut
+    publisher: str | None
+    image: EvidenceImageOut
+    sightings: list[EvidenceSightingOut]
+    licences_checked: list[LicenceCheckOut]
+    why_unlicensed: list[str]
+    model_pack: ModelPackOut
+    generated_at: datetime
 
 
 class TriageIn(BaseModel):

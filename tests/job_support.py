@@ -28,7 +28,8 @@ from service.context import AppContext
 from service.jobs import queue
 from service.jobs.queue import BatchInput, create_job, staging_folder
 from service.jobs.worker import JobWorker
-from service.scanning.types import ScanKind, UseContext
+from service.scanning.types import UseContext
+from service.schemas import ScanKind
 from service.settings import ServiceSettings
 from service.startup import start
 from tests.fakes import FakeAnalyser, face_photo

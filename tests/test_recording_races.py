@@ -15,7 +15,8 @@ from sqlalchemy import func, select
 from service.models import Alert, Finding, FindingCandidate, Scan
 from service.scanning import recording
 from service.scanning.scan import run_scan
-from service.scanning.types import ImageSource, ScanKind, UseContext
+from service.scanning.types import ImageSource, UseContext
+from service.schemas import ScanKind
 from tests.fakes import face_photo
 from tests.job_support import TALENT_IDENTITY, JobWorld, open_job_world
 

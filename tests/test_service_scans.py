@@ -79,7 +79,7 @@ def test_scan_flags_unlicensed_match_and_agency_gets_signed_webhook(world: Servi
         face = face_of(result, TALENT)
         assert face["band"] == "match"
         assert face["licence"]["verdict"] == "unlicensed"
-        assert any("shop.example.net" in reason for reason in face["licence"]["reasons"])
+        assert face["licence"]["reasons"] == [] and face["licence"]["checks"] == []
 
         assert deliver_webhooks(world) == 1
         [hook] = receiver.received
@@ -89,6 +89,11 @@ def test_scan_flags_unlicensed_match_and_agency_gets_signed_webhook(world: Servi
         assert payload["event"] == "alert.created"
         assert payload["alert"]["talent"]["name"] == TALENT
         assert payload["alert"]["publisher"] == "shop.example.net"
+        assert any("shop.example.net" in reason for reason in payload["alert"]["reasons"])
+        assert payload["alert"]["model_pack"]["name"] == "opencv-yunet-sface"
+        alert = world.client.get(f"/v1/alerts/{payload['alert']['id']}",
+                                 headers=world.auth("agency")).json()
+        assert payload["alert"] == alert
         assert hook.headers[DELIVERY_HEADER]
         assert not verify_signature(secret="wrong-secret-0123456789",
                                     timestamp=hook.headers[TIMESTAMP_HEADER], body=hook.body,
@@ -124,12 +129,13 @@ def test_same_image_from_licensed_publisher_is_licensed_and_records_usage(
     image = face_crop_jpeg(world.fixture, TALENT)
     result = scan(world, image, publisher="www2.hm.com")
     face = face_of(result, TALENT)
-    assert face["licence"]["verdict"] == "licensed"
-    assert face["licence"]["licence_id"] == licence["id"]
+    assert face["licence"] == {"verdict": "licensed", "licence_id": None, "reasons": [],
+                               "checks": []}  # a monitor learns the verdict, not the licence
     scan(world, image, publisher="www2.hm.com")  # the same use seen again: one usage event
     usage = world.client.get("/v1/usage", params={"talent_id": world.talents[TALENT]},
                              headers=world.auth("agency")).json()
     assert len(usage["events"]) == 1 and usage["events"][0]["sightings"] == 2
+    assert usage["events"][0]["licence_id"] == licence["id"]
     assert usage["totals"][0]["uses"] == 1
     assert usage["totals"][0]["amount_owed"] == "12.50"
     csv_text = world.client.get("/v1/usage", params={"format": "csv"},
@@ -149,7 +155,7 @@ def test_revoked_licence_flips_the_verdict(world: ServiceWorld) -> None:
                                 headers=world.auth("agency"))
     assert revoked.status_code == 200 and revoked.json()["revoked_at"]
     later = (NOW + timedelta(minutes=5)).isoformat()
-    verdict = face_of(scan(world, image, publisher="hm.com", observed_at=later),
+    verdict = face_of(scan(world, image, who="admin", publisher="hm.com", observed_at=later),
                       TALENT)["licence"]
     assert verdict["verdict"] == "unlicensed"
     assert verdict["checks"][0]["failures"][0]["code"] == "revoked"
@@ -158,8 +164,8 @@ def test_revoked_licence_flips_the_verdict(world: ServiceWorld) -> None:
 def test_expired_licence_flips_the_verdict(world: ServiceWorld) -> None:
     add_licence(world, valid_from=(NOW - timedelta(days=60)).isoformat(),
                 valid_until=(NOW - timedelta(days=1)).isoformat())
-    verdict = face_of(scan(world, face_crop_jpeg(world.fixture, TALENT), publisher="hm.com"),
-                      TALENT)["licence"]
+    verdict = face_of(scan(world, face_crop_jpeg(world.fixture, TALENT), who="admin",
+                           publisher="hm.com"), TALENT)["licence"]
     assert verdict["verdict"] == "unlicensed"
     assert [f["code"] for f in verdict["checks"][0]["failures"]] == ["expired"]
 
@@ -252,7 +258,10 @@ def test_reuse_of_an_approved_asset_by_an_uncovered_publisher_is_flagged(
     assert added.status_code == 200 and len(added.json()["approved_assets"]) == 1
     result = scan(world, asset, publisher="knockoff.example.org")
     assert result["summary"]["matched"] == 0
-    [reuse] = result["asset_reuse"]
+    [reuse] = result["asset_reuse"]  # a monitor: no licence named
+    assert reuse["licence_id"] is None and reuse["licensee"] is None
+    assert reuse["publisher_covered"] is False
+    [reuse] = scan(world, asset, who="admin", publisher="knockoff.example.org")["asset_reuse"]
     assert reuse["licence_id"] == licence["id"] and reuse["publisher_covered"] is False
     assert "knockoff.example.org" in reuse["message"]
     alerts = world.client.get("/v1/alerts", headers=world.auth("agency")).json()
@@ -327,7 +336,7 @@ def ai_labelled(jpeg: bytes) -> bytes:
 def test_ai_image_under_a_photo_only_licence_is_a_medium_violation(world: ServiceWorld) -> None:
     add_licence(world)
     image = ai_labelled(face_crop_jpeg(world.fixture, TALENT))
-    result = scan(world, image, publisher="hm.com")
+    result = scan(world, image, who="admin", publisher="hm.com")
     assert result["provenance"]["declares_ai"] is True
     assert result["provenance"]["ai_label"] == "iptc"
     verdict = face_of(result, TALENT)["licence"]
@@ -339,7 +348,8 @@ def test_labelled_ai_replica_under_a_replica_licence_is_licensed(world: ServiceW
     add_licence(world, media=["ai_replica"], ai_label_required=True)
     labelled = scan(world, ai_labelled(face_crop_jpeg(world.fixture, TALENT)), publisher="hm.com")
     assert face_of(labelled, TALENT)["licence"]["verdict"] == "licensed"
-    unlabelled = scan(world, face_crop_jpeg(world.fixture, TALENT), publisher="hm.com")
+    unlabelled = scan(world, face_crop_jpeg(world.fixture, TALENT), who="admin",
+                      publisher="hm.com")
     verdict = face_of(unlabelled, TALENT)["licence"]
     assert verdict["verdict"] == "unlicensed"
     assert [f["code"] for f in verdict["checks"][0]["failures"]] == ["ai_label_missing"]

@@ -4,24 +4,44 @@ from __future__ import annotations
 
 import html
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from indexer.db import Talent, utcnow
+from indexer.matching import Band
 from service.access.keys import Principal
 from service.access.scoping import alert_in_scope, scoped_to_agency
+from service.licensing.evaluate import Verdict
 from service.licensing.publishers import publisher_key
+from service.licensing.verdicts import third_party_statement
 from service.models import Alert, AlertSighting, Finding, Scan
-from service.schemas import AlertOut, Page, TriageAction
+from service.schemas import (
+    AlertBand,
+    AlertOut,
+    AlertStatus,
+    AlertTalentOut,
+    EvidenceForm,
+    EvidenceImageOut,
+    EvidenceSightingOut,
+    EvidenceTalentOut,
+    InternalEvidenceOut,
+    ModelPackOut,
+    Page,
+    ThirdPartyEvidenceOut,
+    TriageAction,
+)
 
-STATUS_AFTER = {"acknowledge": "acknowledged", "dismiss_false_match": "dismissed_false_match",
-                "licensed_elsewhere": "licensed_elsewhere",
-                "confirm_violation": "confirmed_violation", "reopen": "open"}
+STATUS_AFTER: dict[TriageAction, AlertStatus] = {
+    TriageAction.ACKNOWLEDGE: AlertStatus.ACKNOWLEDGED,
+    TriageAction.DISMISS_FALSE_MATCH: AlertStatus.DISMISSED_FALSE_MATCH,
+    TriageAction.LICENSED_ELSEWHERE: AlertStatus.LICENSED_ELSEWHERE,
+    TriageAction.CONFIRM_VIOLATION: AlertStatus.CONFIRMED_VIOLATION,
+    TriageAction.REOPEN: AlertStatus.OPEN,
+}
 
 
-def list_alerts(session: Session, *, principal: Principal, status: str | None,
+def list_alerts(session: Session, *, principal: Principal, status: AlertStatus | None,
                 talent_id: int | None, publisher: str | None, since: datetime | None,
                 until_before: datetime | None, needs_review: bool | None, offset: int,
                 limit: int) -> Page[AlertOut]:
@@ -29,7 +49,7 @@ def list_alerts(session: Session, *, principal: Principal, status: str | None,
     before ``until_before`` (an exclusive end, see service.dates)."""
     query = scoped_to_agency(select(Alert), Alert.agency_id, principal)
     if status:
-        query = query.where(Alert.status == status)
+        query = query.where(Alert.status == status.value)
     if talent_id is not None:
         query = query.where(Alert.talent_id == talent_id)
     if publisher:
@@ -58,90 +78,124 @@ def get_alert(session: Session, *, principal: Principal, alert_id: int) -> Alert
 def triage(session: Session, *, principal: Principal, alert_id: int, action: TriageAction,
            note: str | None) -> AlertOut:
     alert = alert_in_scope(session, principal=principal, alert_id=alert_id)
-    alert.status = STATUS_AFTER[action]
+    alert.status = STATUS_AFTER[action].value
     alert.triage_note = note
     alert.triaged_at = utcnow()
-    if action == "reopen":
+    if action is TriageAction.REOPEN:
         alert.triaged_at = None
     return get_alert(session, principal=principal, alert_id=alert_id)
 
 
-def evidence(session: Session, *, principal: Principal, alert_id: int) -> dict[str, Any]:
-    """Everything needed for a takedown request, as JSON."""
+Evidence = InternalEvidenceOut | ThirdPartyEvidenceOut
+
+
+def evidence(session: Session, *, principal: Principal, alert_id: int,
+             form: EvidenceForm) -> Evidence:
+    """Everything needed for a takedown request: the agency's internal copy, or the
+    third-party form (the facts of the use; no licence terms, fees or notes)."""
     alert = alert_in_scope(session, principal=principal, alert_id=alert_id)
     talent = session.get(Talent, alert.talent_id)
     assert talent is not None
-    sightings = session.execute(
+    image = EvidenceImageOut(sha256=alert.image_sha256, perceptual_hash=alert.image_phash,
+                             copy_kept=alert.evidence_path is not None,
+                             copy_kept_until=alert.evidence_expires_at)
+    pack = ModelPackOut(name=alert.pack_name, version=alert.pack_version)
+    sightings = _sightings(session, alert)
+    if form is EvidenceForm.THIRD_PARTY:
+        verdict = Verdict(alert.verdict)
+        return ThirdPartyEvidenceOut(
+            alert_id=alert.id, talent=EvidenceTalentOut(name=talent.name),
+            verdict=verdict.value, statement=third_party_statement(verdict),
+            needs_review=alert.needs_review, publisher=alert.publisher, image=image,
+            sightings=sightings, model_pack=pack, generated_at=utcnow())
+    out = alert_out(alert, talent)
+    return InternalEvidenceOut(
+        alert=out, talent=out.talent, publisher=alert.publisher, image=image,
+        sightings=sightings, licences_checked=alert.licence_checks,
+        why_unlicensed=alert.reasons, model_pack=pack, generated_at=utcnow())
+
+
+def _sightings(session: Session, alert: Alert) -> list[EvidenceSightingOut]:
+    rows = session.execute(
         select(AlertSighting, Scan, Finding).join(Scan, Scan.id == AlertSighting.scan_id)
         .join(Finding, Finding.id == AlertSighting.finding_id)
         .where(AlertSighting.alert_id == alert.id).order_by(AlertSighting.observed_at))
-    return {
-        "alert": alert_out(alert, talent).model_dump(mode="json"),
-        "talent": {"id": talent.id, "name": talent.name, "external_id": talent.external_id},
-        "image": {"sha256": alert.image_sha256, "perceptual_hash": alert.image_phash,
-                  "copy_kept": alert.evidence_path is not None,
-                  "copy_kept_until": alert.evidence_expires_at.isoformat()
-                  if alert.evidence_expires_at else None},
-        "publisher": alert.publisher,
-        "sightings": [{
-            "observed_at": sighting.observed_at.isoformat(), "recorded_at":
-            sighting.seen_at.isoformat(), "page_url": sighting.page_url,
-            "scan_id": scan.id, "source_url": scan.source_url, "channel": scan.channel,
-            "territory": scan.territory, "face_box": finding.box,
-            "detection_score": finding.detection_score, "similarity": finding.similarity,
-            "band": finding.band, "model_pack": f"{scan.pack_name}@{scan.pack_version}",
-            "provenance": scan.provenance,
-        } for sighting, scan, finding in sightings],
-        "licences_checked": alert.licence_checks,
-        "why_unlicensed": alert.reasons,
-        "generated_at": utcnow().isoformat(),
-    }
+    return [EvidenceSightingOut(
+        observed_at=sighting.observed_at, recorded_at=sighting.seen_at,
+        page_url=sighting.page_url, source_url=scan.source_url, channel=scan.channel,
+        territory=scan.territory, face_box=finding.box, detection_score=finding.detection_score,
+        similarity=finding.similarity, band=Band(finding.band),
+        model_pack=f"{scan.pack_name}@{scan.pack_version}", provenance=scan.provenance)
+        for sighting, scan, finding in rows]
 
 
-def evidence_html(report: dict[str, Any]) -> str:
+def _esc(value: object) -> str:
+    return html.escape("" if value is None else str(value))
+
+
+def evidence_html(report: Evidence) -> str:
     """A human-readable, self-contained evidence report (all values escaped)."""
-    alert, talent = report["alert"], report["talent"]
-
-    def esc(value: object) -> str:
-        return html.escape("" if value is None else str(value))
     rows = "".join(
-        f"<tr><td>{esc(s['observed_at'])}</td><td>{esc(s['page_url'])}</td>"
-        f"<td>{esc(s['territory'])}</td><td>{esc(s['channel'])}</td>"
-        f"<td>{esc(s['face_box'])}</td><td>{esc(s['similarity'])}</td>"
-        f"<td>{esc(s['model_pack'])}</td></tr>" for s in report["sightings"])
-    licences = "".join(
-        f"<li>Licence {esc(c['licence_id'])} ({esc(c['licensee'])}): "
-        + ("; ".join(esc(f["message"]) for f in c["failures"]) or "needs: "
-           + esc(", ".join(c["unknowns"]))) + "</li>" for c in report["licences_checked"])
-    reasons = "".join(f"<li>{esc(r)}</li>" for r in report["why_unlicensed"])
+        f"<tr><td>{_esc(s.observed_at.isoformat())}</td><td>{_esc(s.page_url)}</td>"
+        f"<td>{_esc(s.territory)}</td><td>{_esc(s.channel)}</td>"
+        f"<td>{_esc(s.face_box)}</td><td>{_esc(s.similarity)}</td>"
+        f"<td>{_esc(s.model_pack)}</td></tr>" for s in report.sightings)
+    if isinstance(report, ThirdPartyEvidenceOut):
+        title, summary, licence_part = report.alert_id, _third_party_summary(report), ""
+    else:
+        title, summary = report.alert.id, _internal_summary(report.alert)
+        licence_part = _licence_html(report)
+    heading = f"Unlicensed use of {_esc(report.talent.name)}'s likeness"
     return f"""<!doctype html><html lang="en"><meta charset="utf-8">
-<title>Evidence: alert {esc(alert['id'])}</title>
+<title>Evidence: {_esc(title)}</title>
 <style>body{{font-family:sans-serif;max-width:60em;margin:2em auto}}td,th{{border:1px solid #999;
 padding:4px}}table{{border-collapse:collapse}}</style>
-<h1>Unlicensed use of {esc(talent['name'])}'s likeness</h1>
-<p>Alert {esc(alert['id'])} &middot; status {esc(alert['status'])} &middot; verdict
-{esc(alert['verdict'])} ({esc(alert['band'])}, similarity {esc(alert['similarity'])})
-{' &middot; <strong>needs human review</strong>' if alert['needs_review'] else ''}</p>
-<h2>The image</h2><p>Publisher: {esc(report['publisher'])}<br>
-SHA-256: <code>{esc(report['image']['sha256'])}</code><br>
-Perceptual hash: <code>{esc(report['image']['perceptual_hash'])}</code><br>
-Copy kept: {esc(report['image']['copy_kept'])} (until {esc(report['image']['copy_kept_until'])})
-</p><h2>Sightings ({len(report['sightings'])})</h2>
+<h1>{heading}</h1>{summary}
+<h2>The image</h2><p>Publisher: {_esc(report.publisher)}<br>
+SHA-256: <code>{_esc(report.image.sha256)}</code><br>
+Perceptual hash: <code>{_esc(report.image.perceptual_hash)}</code><br>
+Copy kept: {_esc(report.image.copy_kept)} (until {_esc(report.image.copy_kept_until)})<br>
+Model pack: {_esc(report.model_pack.name)} {_esc(report.model_pack.version)}
+</p><h2>Sightings ({len(report.sightings)})</h2>
 <table><tr><th>seen</th><th>page</th><th>territory</th><th>channel</th><th>face box</th>
-<th>similarity</th><th>model pack</th></tr>{rows}</table>
-<h2>Why it is not licensed</h2><ul>{reasons}</ul>
-<h2>Licences checked</h2><ul>{licences or '<li>No licence on record.</li>'}</ul>
-<p><small>Generated {esc(report['generated_at'])} by twinwatch.</small></p></html>"""
+<th>similarity</th><th>model pack</th></tr>{rows}</table>{licence_part}
+<p><small>Generated {_esc(report.generated_at.isoformat())} by twinwatch.</small></p></html>"""
+
+
+def _third_party_summary(report: ThirdPartyEvidenceOut) -> str:
+    review = " &middot; <strong>to be confirmed</strong>" if report.needs_review else ""
+    return f"<p>Reference {_esc(report.alert_id)} &middot; {_esc(report.statement)}{review}</p>"
+
+
+def _internal_summary(alert: AlertOut) -> str:
+    review = " &middot; <strong>needs human review</strong>" if alert.needs_review else ""
+    return (f"<p>Alert {_esc(alert.id)} &middot; status {_esc(alert.status.value)} &middot; "
+            f"verdict {_esc(alert.verdict)} ({_esc(alert.band.value)}, similarity "
+            f"{_esc(alert.similarity)}){review}</p>"
+            f"<p>Triage note: {_esc(alert.triage_note)}</p>")
+
+
+def _licence_html(report: InternalEvidenceOut) -> str:
+    reasons = "".join(f"<li>{_esc(r)}</li>" for r in report.why_unlicensed)
+    licences = "".join(
+        f"<li>Licence {_esc(c.licence_id)} ({_esc(c.licensee)}): "
+        + ("; ".join(_esc(f.message) for f in c.failures)
+           or "needs: " + _esc(", ".join(c.unknowns))) + "</li>"
+        for c in report.licences_checked)
+    return (f"<h2>Why it is not licensed</h2><ul>{reasons}</ul><h2>Licences checked</h2>"
+            f"<ul>{licences or '<li>No licence on record.</li>'}</ul>")
 
 
 def alert_out(alert: Alert, talent: Talent) -> AlertOut:
     return AlertOut(
         id=alert.id, agency_id=alert.agency_id,
-        talent={"id": talent.id, "name": talent.name, "external_id": talent.external_id},
-        status=alert.status, needs_review=alert.needs_review, verdict=alert.verdict,
-        band=alert.band, similarity=alert.similarity, publisher=alert.publisher,
-        page_url=alert.page_url, image_sha256=alert.image_sha256, image_phash=alert.image_phash,
-        sightings=alert.sightings, first_seen_at=alert.first_seen_at,
-        last_seen_at=alert.last_seen_at, reasons=alert.reasons,
-        evidence_image_kept=alert.evidence_path is not None, triage_note=alert.triage_note,
-        triaged_at=alert.triaged_at)
+        talent=AlertTalentOut(id=talent.id, name=talent.name, external_id=talent.external_id),
+        status=AlertStatus(alert.status), needs_review=alert.needs_review,
+        verdict=Verdict(alert.verdict).value, band=AlertBand(alert.band),
+        similarity=alert.similarity,
+        model_pack=ModelPackOut(name=alert.pack_name, version=alert.pack_version),
+        publisher=alert.publisher, page_url=alert.page_url, image_sha256=alert.image_sha256,
+        image_phash=alert.image_phash, sightings=alert.sightings,
+        first_seen_at=alert.first_seen_at, last_seen_at=alert.last_seen_at,
+        reasons=alert.reasons, evidence_image_kept=alert.evidence_path is not None,
+        triage_note=alert.triage_note, triaged_at=alert.triaged_at)

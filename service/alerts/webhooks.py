@@ -21,15 +21,16 @@ import httpx
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
-from indexer.db import Database, rows_changed, utcnow
+from indexer.db import Database, Talent, rows_changed, utcnow
 from indexer.errors import TwinwatchError
 from service.access.keys import Principal, Role
 from service.access.scoping import webhook_in_scope
+from service.alerts.alerts import alert_out
 from service.errors import InvalidRequestError
 from service.fetching import check_url, pinned_request
 from service.metrics import Metrics
-from service.models import Webhook, WebhookAttempt, WebhookDelivery
-from service.schemas import DeliveryOut, WebhookCreate, WebhookOut
+from service.models import Alert, Webhook, WebhookAttempt, WebhookDelivery
+from service.schemas import AlertCreatedEvent, DeliveryOut, WebhookCreate, WebhookOut
 from service.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
@@ -53,6 +54,20 @@ def verify_signature(*, secret: str, timestamp: str, body: bytes, presented: str
     if abs((now or time.time()) - float(timestamp)) > tolerance_s:
         return False
     return hmac.compare_digest(signature(secret, timestamp, body), presented)
+
+
+ALERT_CREATED = "alert.created"
+
+
+def enqueue_alert_created(session: Session, alert: Alert, talent: Talent) -> None:
+    """Outbox rows for a new alert, written in its transaction (a crash can neither lose nor
+    duplicate them). The body is the alert exactly as ``GET /v1/alerts/{id}`` shows it."""
+    hooks = session.scalars(select(Webhook).where(Webhook.agency_id == alert.agency_id,
+                                                  Webhook.active.is_(True)))
+    payload = AlertCreatedEvent(alert=alert_out(alert, talent)).model_dump_json()
+    for hook in hooks:
+        session.add(WebhookDelivery(webhook_id=hook.id, alert_id=alert.id,
+                                    event=ALERT_CREATED, payload=payload))
 
 
 # --- registration ---------------------------------------------------------------------------

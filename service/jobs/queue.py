@@ -27,8 +27,8 @@ from indexer.db import Database, rows_changed, utcnow
 from service.access.keys import Principal, Role
 from service.errors import InvalidRequestError, JobItemAttemptsExhaustedError
 from service.models import ApiKey, Job, JobItem
-from service.scanning.types import JobLink, ScanKind, UseContext
-from service.schemas import JobOut
+from service.scanning.types import JobLink, UseContext
+from service.schemas import JobOut, ScanKind
 
 log = logging.getLogger(__name__)
 

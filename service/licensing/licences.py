@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from indexer.db import utcnow
@@ -15,7 +16,7 @@ from service.errors import InvalidRequestError, LicenceAssetNotFoundError
 from service.fingerprints import perceptual_hash
 from service.licensing.evaluate import AssetFingerprint, LicenceTerms, Medium
 from service.licensing.publishers import validate_pattern
-from service.models import Licence, LicenceAsset
+from service.models import Brand, Licence, LicenceAsset
 from service.money import from_cents, to_cents
 from service.schemas import (
     MAX_APPROVED_ASSETS,
@@ -47,6 +48,21 @@ def _publishers(patterns: list[str]) -> list[str]:
         return list(dict.fromkeys(validate_pattern(raw) for raw in patterns))
     except ValueError as exc:
         raise InvalidRequestError(f"publishers: {exc}.", field="publishers") from None
+
+
+def licensee_brands(session: Session, licences: Sequence[Licence]) -> dict[int, int | None]:
+    """Each licence's licensee as a brand tenant (licence id -> brand id, None if none).
+
+    ``Licence.brand_id`` when set; otherwise the brand whose name equals the licensee,
+    compared case-insensitively (SQL ``lower``). This is what "the brand's own licences" means."""
+    unlinked = {licence.licensee.lower() for licence in licences if licence.brand_id is None}
+    named: dict[str, int] = {}
+    if unlinked:
+        rows = session.execute(select(Brand.id, Brand.name)
+                               .where(func.lower(Brand.name).in_(unlinked)))
+        named = {name.lower(): brand_id for brand_id, name in rows}
+    return {licence.id: licence.brand_id if licence.brand_id is not None
+            else named.get(licence.licensee.lower()) for licence in licences}
 
 
 def create_licence(session: Session, *, principal: Principal, talent_id: int,

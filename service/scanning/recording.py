@@ -3,7 +3,6 @@ webhook outbox rows), usage events and, for new alerts, the evidence image."""
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import asdict, dataclass, field, replace
 from datetime import timedelta
@@ -14,19 +13,21 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from indexer.db import Talent, utcnow
+from indexer.matching import Band
 from indexer.scanning import FaceFinding
 from service.access.keys import Principal
+from service.alerts.webhooks import enqueue_alert_created
 from service.fingerprints import NEAR_IDENTICAL_MAX_DISTANCE
 from service.licensing.evaluate import (
     ImageFacts,
-    LicenceVerdict,
     UsageContext,
     Verdict,
     evaluate_licences,
     find_approved_asset_reuse,
 )
-from service.licensing.licences import licence_terms
+from service.licensing.licences import licence_terms, licensee_brands
 from service.licensing.publishers import publisher_key
+from service.licensing.verdicts import StoredVerdict, store_verdict
 from service.models import (
     Alert,
     AlertSighting,
@@ -36,11 +37,10 @@ from service.models import (
     LicenceAsset,
     Scan,
     UsageEvent,
-    Webhook,
-    WebhookDelivery,
 )
 from service.scanning.provenance import Provenance
-from service.scanning.types import JobLink, ScanKind
+from service.scanning.types import JobLink
+from service.schemas import AlertBand, ScanKind
 
 if TYPE_CHECKING:
     from indexer.db import Database
@@ -175,14 +175,16 @@ def _record_findings(recording: _Recording) -> None:
     session = recording.session
     talent_ids = {f.talent.talent_id for f in recording.analysis.scan.faces if f.talent}
     licences = _licences_by_talent(session, talent_ids)
+    brands = licensee_brands(session, [lic for group in licences.values() for lic in group])
     for position, face in enumerate(recording.analysis.scan.faces):
         finding = _finding_row(recording.scan, position, face)
         session.add(finding)
         session.flush()
         if face.talent is not None:
-            verdict = _evaluate(recording, licences.get(face.talent.talent_id, []))
-            _apply_verdict(recording, finding, face, verdict)
-    _record_asset_reuse(recording)
+            considered = _considered(recording, licences.get(face.talent.talent_id, []), brands)
+            stored = _evaluate(recording, considered, brands)
+            _apply_verdict(recording, finding, face, stored)
+    _record_asset_reuse(recording, brands)
 
 
 def _finding_row(scan: Scan, position: int, face: FaceFinding) -> Finding:
@@ -190,11 +192,11 @@ def _finding_row(scan: Scan, position: int, face: FaceFinding) -> Finding:
                       detection_score=round(face.detection_score, 4),
                       talent_id=face.talent.talent_id if face.talent else None,
                       similarity=round(face.talent.similarity, 4) if face.talent else None,
-                      band=face.band.value, licence_checks=[])
+                      band=face.band.value, licence_checks=[], reasons=[])
     finding.candidates = [
         FindingCandidate(talent_id=c.talent_id, rank=rank, similarity=round(c.similarity, 4),
                          band=c.band.value)
-        for rank, c in enumerate(face.candidates) if c.band.value != "none"]
+        for rank, c in enumerate(face.candidates) if c.band is not Band.NONE]
     return finding
 
 
@@ -207,42 +209,54 @@ def _licences_by_talent(session: Session, talent_ids: set[int]) -> dict[int, lis
     return grouped
 
 
-def _evaluate(recording: _Recording, licences: list[Licence]) -> LicenceVerdict:
+def _considered(recording: _Recording, licences: list[Licence],
+                brands: dict[int, int | None]) -> list[Licence]:
+    """A brand's pre-check asks "may *we* use this?": only its own licences can answer."""
+    brand_id = recording.scan.brand_id
+    if recording.scan.kind != ScanKind.PRECHECK or brand_id is None:
+        return licences
+    return [licence for licence in licences if brands.get(licence.id) == brand_id]
+
+
+def _evaluate(recording: _Recording, licences: list[Licence],
+              brands: dict[int, int | None]) -> StoredVerdict:
     """The verdict at the sighting; for a pre-check with an end date, also at the end."""
     terms = [licence_terms(licence) for licence in licences]
-    at_start = evaluate_licences(licences=terms, context=usage_context(recording),
+    context = usage_context(recording)
+    at_start = evaluate_licences(licences=terms, context=context,
                                  max_phash_distance=NEAR_IDENTICAL_MAX_DISTANCE)
     until = recording.context.use_until
-    if until is None or at_start.verdict is not Verdict.LICENSED:
-        return at_start
-    at_end = evaluate_licences(licences=terms, context=usage_context(recording, at=until),
-                               max_phash_distance=NEAR_IDENTICAL_MAX_DISTANCE)
-    if at_end.verdict is Verdict.LICENSED and at_end.licence_id == at_start.licence_id:
-        return at_start
-    return at_end
+    if until is not None and at_start.verdict is Verdict.LICENSED:
+        at_end_context = usage_context(recording, at=until)
+        at_end = evaluate_licences(licences=terms, context=at_end_context,
+                                   max_phash_distance=NEAR_IDENTICAL_MAX_DISTANCE)
+        if at_end.verdict is not Verdict.LICENSED or at_end.licence_id != at_start.licence_id:
+            return store_verdict(at_end, terms=terms, brands=brands, context=at_end_context)
+    return store_verdict(at_start, terms=terms, brands=brands, context=context)
 
 
 def _apply_verdict(recording: _Recording, finding: Finding, face: FaceFinding,
-                   verdict: LicenceVerdict) -> None:
+                   stored: StoredVerdict) -> None:
     assert face.talent is not None
-    finding.verdict = verdict.verdict.value
-    finding.licence_id = verdict.licence_id
-    finding.licence_checks = verdict_json(verdict)["checks"]
-    recording.sink.metrics.verdicts.labels(verdict.verdict.value).inc()
+    finding.verdict = stored.verdict.value
+    finding.licence_id = stored.licence_id
+    finding.licence_checks = [dict(check) for check in stored.checks]
+    finding.reasons = list(stored.reasons)
+    recording.sink.metrics.verdicts.labels(stored.verdict.value).inc()
     is_sighting = recording.scan.kind == ScanKind.SCAN
-    if verdict.verdict is Verdict.LICENSED:
-        if is_sighting and face.band.value == "match" and verdict.licence_id is not None:
-            _record_usage(recording, verdict.licence_id, face.talent.talent_id)
+    if stored.verdict is Verdict.LICENSED:
+        if is_sighting and face.band is Band.MATCH and stored.licence_id is not None:
+            _record_usage(recording, stored.licence_id, face.talent.talent_id)
         return
     if recording.creates_alerts:
-        needs_review = face.band.value == "possible" or verdict.verdict is Verdict.REVIEW
+        needs_review = face.band is Band.POSSIBLE or stored.verdict is Verdict.REVIEW
         _upsert_alert(recording, talent_id=face.talent.talent_id, finding=finding,
-                      verdict=verdict.verdict.value, band=face.band.value,
+                      verdict=stored.verdict, band=AlertBand(face.band.value),
                       similarity=face.talent.similarity, needs_review=needs_review,
-                      reasons=verdict.reasons, checks=finding.licence_checks)
+                      reasons=stored.reasons, checks=finding.licence_checks)
 
 
-def _record_asset_reuse(recording: _Recording) -> None:
+def _record_asset_reuse(recording: _Recording, brands: dict[int, int | None]) -> None:
     session, scan = recording.session, recording.scan
     with_assets = select(LicenceAsset.licence_id).where(or_(
         LicenceAsset.sha256 == scan.image_sha256, LicenceAsset.phash.is_not(None)))
@@ -250,10 +264,12 @@ def _record_asset_reuse(recording: _Recording) -> None:
     terms = {licence.id: licence for licence in rows}
     if not terms:
         return
+    brands = {**brands, **licensee_brands(session, [terms[i] for i in terms if i not in brands])}
     reuse = find_approved_asset_reuse(
         licences=[licence_terms(licence) for licence in terms.values()],
         context=usage_context(recording), max_phash_distance=NEAR_IDENTICAL_MAX_DISTANCE)
     scan.asset_reuse = [{"licence_id": r.licence_id, "licensee": r.licensee,
+                         "licensee_brand_id": brands.get(r.licence_id),
                          "matched_by": r.matched_by, "distance": r.distance,
                          "publisher_covered": r.publisher_covered, "message": r.message}
                         for r in reuse]
@@ -262,8 +278,8 @@ def _record_asset_reuse(recording: _Recording) -> None:
     for item in reuse:
         if not item.publisher_covered:
             _upsert_alert(recording, talent_id=terms[item.licence_id].talent_id, finding=None,
-                          verdict=Verdict.UNLICENSED.value, band="asset_reuse", similarity=1.0,
-                          needs_review=False, reasons=[item.message], checks=[])
+                          verdict=Verdict.UNLICENSED, band=AlertBand.ASSET_REUSE,
+                          similarity=1.0, needs_review=False, reasons=[item.message], checks=[])
 
 
 def _record_usage(recording: _Recording, licence_id: int, talent_id: int) -> None:
@@ -285,7 +301,7 @@ def _record_usage(recording: _Recording, licence_id: int, talent_id: int) -> Non
 
 
 def _upsert_alert(recording: _Recording, *, talent_id: int, finding: Finding | None,
-                  verdict: str, band: str, similarity: float, needs_review: bool,
+                  verdict: Verdict, band: AlertBand, similarity: float, needs_review: bool,
                   reasons: list[str], checks: list[dict[str, Any]]) -> None:
     session, scan = recording.session, recording.scan
     key = publisher_key(scan.publisher, scan.page_url)
@@ -304,7 +320,7 @@ def _upsert_alert(recording: _Recording, *, talent_id: int, finding: Finding | N
                                   page_url=scan.page_url))
 
 
-def _new_alert(recording: _Recording, talent_id: int, key: str, verdict: str, band: str,
+def _new_alert(recording: _Recording, talent_id: int, key: str, verdict: Verdict, band: AlertBand,
                similarity: float, needs_review: bool, reasons: list[str],
                checks: list[dict[str, Any]]) -> Alert:
     session, scan, sink = recording.session, recording.scan, recording.sink
@@ -313,8 +329,9 @@ def _new_alert(recording: _Recording, talent_id: int, key: str, verdict: str, ba
     alert = Alert(agency_id=talent.agency_id, talent_id=talent_id, image_sha256=scan.image_sha256,
                   image_phash=scan.image_phash, publisher_key=key,
                   publisher=scan.publisher or key or None, page_url=scan.page_url,
-                  needs_review=needs_review, verdict=verdict, band=band,
+                  needs_review=needs_review, verdict=verdict.value, band=band.value,
                   similarity=round(similarity, 4), reasons=reasons, licence_checks=checks,
+                  pack_name=scan.pack_name, pack_version=scan.pack_version,
                   first_seen_at=scan.observed_at, last_seen_at=scan.observed_at)
     session.add(alert)
     session.flush()
@@ -324,49 +341,20 @@ def _new_alert(recording: _Recording, talent_id: int, key: str, verdict: str, ba
             data=recording.analysis.data)
         alert.evidence_expires_at = utcnow() + timedelta(days=sink.evidence_retention_days)
         recording.written_evidence.append(alert.evidence_path)
-    _enqueue_webhooks(session, alert, talent)
+    enqueue_alert_created(session, alert, talent)
     recording.sink.metrics.alerts.labels("created").inc()
     return alert
 
 
-def _merge_sighting(alert: Alert, scan: Scan, band: str, similarity: float,
+def _merge_sighting(alert: Alert, scan: Scan, band: AlertBand, similarity: float,
                     needs_review: bool, reasons: list[str]) -> None:
     alert.sightings += 1
     alert.last_seen_at = max(alert.last_seen_at, scan.observed_at)
     alert.first_seen_at = min(alert.first_seen_at, scan.observed_at)
     alert.needs_review = alert.needs_review and needs_review
     if similarity > alert.similarity:
-        alert.similarity, alert.band = round(similarity, 4), band
+        alert.similarity, alert.band = round(similarity, 4), band.value
     alert.reasons = list(dict.fromkeys([*alert.reasons, *reasons]))
-
-
-def _enqueue_webhooks(session: Session, alert: Alert, talent: Talent) -> None:
-    """Outbox rows, committed with the alert: a crash can neither lose nor duplicate them."""
-    hooks = session.scalars(select(Webhook).where(Webhook.agency_id == alert.agency_id,
-                                                  Webhook.active.is_(True)))
-    payload = json.dumps({
-        "event": "alert.created",
-        "alert": {"id": alert.id, "talent": {"id": talent.id, "name": talent.name,
-                                             "external_id": talent.external_id},
-                  "verdict": alert.verdict, "band": alert.band, "similarity": alert.similarity,
-                  "needs_review": alert.needs_review, "publisher": alert.publisher,
-                  "page_url": alert.page_url, "image_sha256": alert.image_sha256,
-                  "first_seen_at": alert.first_seen_at.isoformat(), "reasons": alert.reasons},
-    }, sort_keys=True)
-    for hook in hooks:
-        session.add(WebhookDelivery(webhook_id=hook.id, alert_id=alert.id,
-                                    event="alert.created", payload=payload))
-
-
-def verdict_json(verdict: LicenceVerdict) -> dict[str, Any]:
-    return {
-        "verdict": verdict.verdict.value, "licence_id": verdict.licence_id,
-        "reasons": verdict.reasons,
-        "checks": [{"licence_id": c.licence_id, "licensee": c.licensee, "covers": c.covers,
-                    "failures": [{"code": f.code.value, "message": f.message}
-                                 for f in c.failures],
-                    "unknowns": list(c.unknowns)} for c in verdict.checks],
-    }
 
 
 def provenance_json(provenance: Provenance) -> dict[str, Any]:

@@ -20,7 +20,8 @@ from service.metrics import Metrics
 from service.scanning.pool import InferenceGate
 from service.scanning.provenance import read_provenance
 from service.scanning.recording import RecordingSink, record_scan
-from service.scanning.types import ImageAnalysis, ImageSource, JobLink, ScanKind, UseContext
+from service.scanning.types import ImageAnalysis, ImageSource, JobLink, UseContext
+from service.schemas import ScanKind
 from service.settings import ServiceSettings
 
 log = logging.getLogger(__name__)

@@ -8,19 +8,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from enum import StrEnum
 
 from sqlalchemy.orm import Session
 
 from indexer.scanning import ImageScan
 from service.scanning.provenance import Provenance
-
-
-class ScanKind(StrEnum):
-    """A sighting in the wild (``scan``) or a brand checking its own asset (``precheck``)."""
-
-    SCAN = "scan"
-    PRECHECK = "precheck"
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
 from fastapi.responses import HTMLResponse
@@ -12,9 +12,19 @@ from service.api.deps import Ctx, CurrentPrincipal, PageParams
 from service.dates import end_or_error, start_or_error
 from service.errors import InvalidRequestError, ResourceNotFoundError
 from service.licensing.publishers import parse_location
-from service.schemas import AlertOut, AlertStatus, Page, TriageIn
+from service.schemas import (
+    AlertOut,
+    AlertStatus,
+    EvidenceForm,
+    InternalEvidenceOut,
+    Page,
+    ThirdPartyEvidenceOut,
+    TriageIn,
+)
 
 router = APIRouter(prefix="/v1/alerts", tags=["alerts"])
+Form = Annotated[EvidenceForm, Query(description="internal: for the agency (licence terms, "
+                                     "notes); third_party: for a takedown recipient (none).")]
 
 
 @router.get("", response_model=Page[AlertOut], summary="This agency's alerts, latest first")
@@ -58,19 +68,22 @@ def triage_alert(alert_id: int, body: TriageIn, ctx: Ctx,
                              action=body.action, note=body.note)
 
 
-@router.get("/{alert_id}/evidence", summary="Evidence export (JSON) for a takedown request")
-def get_evidence(alert_id: int, ctx: Ctx, principal: CurrentPrincipal) -> dict[str, Any]:
+@router.get("/{alert_id}/evidence", response_model=InternalEvidenceOut | ThirdPartyEvidenceOut,
+            summary="Evidence export (JSON): internal, or third-party for a takedown request")
+def get_evidence(alert_id: int, ctx: Ctx, principal: CurrentPrincipal,
+                 form: Form = EvidenceForm.INTERNAL) -> alerts.Evidence:
     principal.require(Role.AGENCY)
     with ctx.db.session() as session:
-        return alerts.evidence(session, principal=principal, alert_id=alert_id)
+        return alerts.evidence(session, principal=principal, alert_id=alert_id, form=form)
 
 
 @router.get("/{alert_id}/evidence.html", response_class=HTMLResponse,
-            summary="Evidence report, human-readable")
-def get_evidence_html(alert_id: int, ctx: Ctx, principal: CurrentPrincipal) -> HTMLResponse:
+            summary="Evidence report, human-readable: internal or third-party")
+def get_evidence_html(alert_id: int, ctx: Ctx, principal: CurrentPrincipal,
+                      form: Form = EvidenceForm.INTERNAL) -> HTMLResponse:
     principal.require(Role.AGENCY)
     with ctx.db.session() as session:
-        report = alerts.evidence(session, principal=principal, alert_id=alert_id)
+        report = alerts.evidence(session, principal=principal, alert_id=alert_id, form=form)
     return HTMLResponse(alerts.evidence_html(report))
 
 

@@ -17,10 +17,10 @@ from service.api.views import scan_out
 from service.context import AppContext
 from service.errors import InvalidRequestError
 from service.jobs.queue import BatchInput, create_job, job_out, staging_folder
+from service.licensing.verdicts import Viewer
 from service.models import Scan
-from service.scanning.types import ScanKind
 from service.scanning.uploads import stage_uploads
-from service.schemas import JobOut, Page, ScanOut
+from service.schemas import JobOut, Page, ScanKind, ScanOut
 
 router = APIRouter(tags=["jobs"])
 Files = Annotated[list[UploadFile], File(description="Images to scan.")]
@@ -93,5 +93,6 @@ def get_job_results(job_id: int, ctx: Ctx, principal: CurrentPrincipal,
         query = select(Scan).where(Scan.job_id == job_id)
         total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
         rows = session.scalars(query.order_by(Scan.id).offset(page.offset).limit(page.limit))
-        return Page[ScanOut](items=[scan_out(session, s) for s in rows], total=total,
+        viewer = Viewer.of(principal)
+        return Page[ScanOut](items=[scan_out(session, s, viewer) for s in rows], total=total,
                              offset=page.offset, limit=page.limit)

@@ -9,8 +9,7 @@ from service.access.keys import Role
 from service.api.deps import Ctx, CurrentPrincipal, PageParams
 from service.api.forms import IntendedUse, image_source
 from service.api.routers.scans import list_scans, read_scan, submit_one
-from service.scanning.types import ScanKind
-from service.schemas import Page, ScanOut
+from service.schemas import Page, ScanKind, ScanOut
 
 router = APIRouter(prefix="/v1/prechecks", tags=["prechecks"])
 

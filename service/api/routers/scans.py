@@ -14,10 +14,11 @@ from service.api.forms import ContextForm, SightingContext, image_source
 from service.api.idempotency import fingerprint, idempotent
 from service.api.views import scan_out
 from service.context import AppContext
+from service.licensing.verdicts import Viewer
 from service.models import Scan
 from service.scanning.scan import run_scan
-from service.scanning.types import ImageSource, ScanKind
-from service.schemas import Page, ScanOut
+from service.scanning.types import ImageSource
+from service.schemas import Page, ScanKind, ScanOut
 
 router = APIRouter(prefix="/v1/scans", tags=["scans"])
 
@@ -48,7 +49,7 @@ async def submit_one(*, request: Request, ctx: AppContext, principal: Principal,
 def read_scan(ctx: AppContext, principal: Principal, scan_id: int, kind: ScanKind) -> ScanOut:
     with ctx.db.session() as session:
         return scan_out(session, scan_in_scope(session, principal=principal, scan_id=scan_id,
-                                               kind=kind))
+                                               kind=kind), Viewer.of(principal))
 
 
 def list_scans(ctx: AppContext, principal: Principal, kind: ScanKind, offset: int, limit: int
@@ -57,7 +58,9 @@ def list_scans(ctx: AppContext, principal: Principal, kind: ScanKind, offset: in
     with ctx.db.session() as session:
         total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
         rows = session.scalars(query.order_by(Scan.id.desc()).offset(offset).limit(limit))
-        return Page[ScanOut](items=[scan_out(session, scan) for scan in rows], total=total,
+        viewer = Viewer.of(principal)
+        return Page[ScanOut](items=[scan_out(session, scan, viewer) for scan in rows],
+                             total=total,
                              offset=offset, limit=limit)
 
 
