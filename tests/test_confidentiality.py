@@ -317,8 +317,11 @@ def _submit_everything(t: Tenants, crop: bytes, campaign: bytes,
 def _ids(t: Tenants) -> dict[str, dict[str, list[int]]]:
     """Real ids for every path parameter: the caller's own and everybody else's."""
     world = t.world
+    from service.models import LicenceAsset
+
     with world.ctx.db.session() as session:
         references = list(session.scalars(select(ReferenceImage.id)))
+        assets = list(session.scalars(select(LicenceAsset.id))) or [1]
     alerts = [a["id"] for a in world.client.get("/v1/alerts", headers=world.auth("admin"))
               .json()["items"]]
     assert alerts
@@ -330,7 +333,8 @@ def _ids(t: Tenants) -> dict[str, dict[str, list[int]]]:
     jobs = sorted({s["job_id"] for s in _admin_jobs(world)})
     shared = {"talent_id": list(world.talents.values()), "licence_id": list(t.licences.values()),
               "alert_id": alerts, "webhook_id": [hook["id"]], "reference_id": references[:1],
-              "scan_id": scans, "precheck_id": scans, "job_id": jobs}
+              "scan_id": scans, "precheck_id": scans, "job_id": jobs,
+              "asset_id": assets}
     return {who: shared for who in ("brand", "other_brand", "monitor")}
 
 
