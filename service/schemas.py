@@ -7,7 +7,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, Any, Generic, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from indexer.matching import Band
 from service.dates import EndInstant, StartInstant
@@ -83,7 +83,7 @@ class ModelPackOut(BaseModel):
 
 # --- talents --------------------------------------------------------------------------------
 class TalentCreate(BaseModel):
-    name: str = Field(min_length=1, max_length=200)
+    name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
     external_id: str | None = Field(default=None, max_length=200)
     agency: str | None = Field(default=None, description="Admin keys only: the agency's name.")
 

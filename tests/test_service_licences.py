@@ -45,7 +45,8 @@ def world(tmp_path: Path) -> Iterator[World]:
         create_tenant(session, kind=TenantKind.BRAND, name="Maison Verte")
         keys = {"agency": create_key(session, role=Role.AGENCY, agency="Lumen Models").key,
                 "monitor": create_key(session, role=Role.MONITOR, monitor="Watch").key,
-                "brand": create_key(session, role=Role.BRAND, brand="Maison Verte").key}
+                "brand": create_key(session, role=Role.BRAND, brand="Maison Verte").key,
+                "admin": create_key(session, role=Role.ADMIN).key}
     with TestClient(create_app(context=ctx)) as client:
         created = client.post("/v1/talents", json={"name": "Ana"},
                               headers={"Authorization": f"Bearer {keys['agency']}"})
@@ -89,9 +90,11 @@ def image(seed: int = 50) -> bytes:
 
 
 def post_scan(world: World, data: bytes, **fields: str) -> Any:
+    """A sighting submitted by an admin, who sees the verdict's terms as the talent's agency
+    does (a monitor sees the verdict alone)."""
     values = {"channel": "social", "territory": "FR", **fields}
     return world.client.post("/v1/scans", files={"file": ("s.png", data)}, data=values,
-                             headers=world.auth("monitor"))
+                             headers=world.auth("admin"))
 
 
 def scan_verdict(world: World, data: bytes, **fields: str) -> dict[str, Any]:
@@ -355,7 +358,7 @@ def test_external_id_is_unique_per_agency(world: World) -> None:
     duplicate = world.client.post("/v1/talents", json={"name": "Cleo", "external_id": "LM-2"},
                                   headers=world.auth())
     error = error_of(duplicate, 409)
-    assert error["code"] == "external_id_conflict"
+    assert error["code"] == "talent_external_id_taken"
     assert error["details"]["existing_id"] == first.json()["id"]
     names = [t["name"] for t in world.client.get("/v1/talents",
                                                  headers=world.auth()).json()["items"]]
