@@ -53,6 +53,14 @@ def replace_durably(tmp: Path, path: Path) -> None:
     fsync_dir(path.parent)
 
 
+def rename_durably(source: Path, target: Path) -> None:
+    """Rename (atomic on one filesystem) and make it durable in both folders."""
+    source.rename(target)
+    fsync_dir(target.parent)
+    if source.parent != target.parent:
+        fsync_dir(source.parent)
+
+
 def write_durably(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` so a crash leaves either the old file or the new one."""
     write_with(path, lambda handle: handle.write(data))

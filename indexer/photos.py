@@ -15,7 +15,7 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from indexer.fileio import write_durably
+from indexer.fileio import rename_durably, write_durably
 
 log = logging.getLogger(__name__)
 
@@ -55,12 +55,12 @@ class PhotoStore:
         trash = self.root / ERASING
         trash.mkdir(parents=True, exist_ok=True)
         target = trash / f"{talent_id}.{uuid.uuid4().hex[:8]}"
-        folder.rename(target)
+        rename_durably(folder, target)
         return target
 
     def undo_erase(self, moved: Path | None, talent_id: int) -> None:
         if moved is not None and moved.exists():
-            moved.rename(self.root / str(talent_id))
+            rename_durably(moved, self.root / str(talent_id))
 
     @staticmethod
     def finish_erase(moved: Path | None) -> None:
@@ -75,7 +75,7 @@ class PhotoStore:
             for moved in sorted(trash.iterdir()):
                 talent_id = int(moved.name.split(".")[0])
                 if talent_id in talent_ids and not (self.root / str(talent_id)).exists():
-                    moved.rename(self.root / str(talent_id))
+                    rename_durably(moved, self.root / str(talent_id))
                     restored += 1
                 else:
                     shutil.rmtree(moved, ignore_errors=True)

@@ -121,10 +121,10 @@ class VectorIndex:
 
     def contents(self) -> tuple[IdArray, FloatArray]:
         """Every (id, vector) in the index, read back from FAISS' own storage."""
+        if self.count == 0:
+            return np.zeros(0, np.int64), np.zeros((0, self.dim), np.float32)
         if self.kind == "flat":
             ids = faiss.vector_to_array(self.index.id_map).astype(np.int64)
-            if not self.count:
-                return ids, np.zeros((0, self.dim), np.float32)
             vectors = self.index.index.reconstruct_n(0, self.count)
             return ids, np.asarray(vectors, np.float32).reshape(-1, self.dim)
         invlists: Any = faiss.extract_index_ivf(self.index).invlists

@@ -49,3 +49,15 @@ def test_write_durably_replaces_the_file_and_syncs_its_folder(
     assert target.read_bytes() == b"two"
     assert synced == [tmp_path, tmp_path]
     assert [p.name for p in tmp_path.iterdir()] == ["a.json"]
+
+
+def test_rename_durably_syncs_both_folders(tmp_path: Path,
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    synced: list[Path] = []
+    monkeypatch.setattr(fileio, "fsync_dir", synced.append)
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    (tmp_path / "a" / "photo").mkdir()
+    fileio.rename_durably(tmp_path / "a" / "photo", tmp_path / "b" / "photo")
+    assert (tmp_path / "b" / "photo").is_dir() and not (tmp_path / "a" / "photo").exists()
+    assert synced == [tmp_path / "b", tmp_path / "a"]

@@ -14,13 +14,17 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import ColumnElement, func, select
 
 from service.jobs.queue import (
     MAX_ITEM_ATTEMPTS,
+    ClaimedItem,
     ItemStatus,
     JobStatus,
     claim_next_item,
+    fail_item,
 )
 from service.jobs.worker import JobWorker
 from service.models import Alert, Job, JobItem, Scan
@@ -97,7 +101,6 @@ def test_a_failure_reported_late_does_not_undo_a_recorded_item(world: JobWorld) 
     assert slow is not None
     time.sleep(LEASE_S + 0.1)
     asyncio.run(JobWorker(world.ctx, name="rerun").run_once())
-    from service.jobs.queue import fail_item
     fail_item(world.ctx.db, item=slow, error={"code": "late", "message": "late"},
               worker_id="slow")
     assert count(world, JobItem, JobItem.status == ItemStatus.DONE) == 1
@@ -167,3 +170,48 @@ def test_sigkilled_workers_leave_exactly_one_scan_per_item(world: JobWorld,
     assert len(item_scans) == items
     assert all(scan_item == item_id for _, scan_item, item_id in item_scans)
     assert the_alert(world).sightings == items
+
+
+# --- any interleaving of claims, steals (expired leases), results and failures ----------------
+OPS = st.lists(st.tuples(st.sampled_from(["claim", "steal", "record", "fail"]),
+                         st.integers(0, 2)), min_size=1, max_size=25)
+
+
+@settings(max_examples=25, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(ops=OPS)
+def test_no_interleaving_records_an_item_twice(world: JobWorld, ops: list[tuple[str, int]]
+                                               ) -> None:
+    job_id = submit_job(world, [talent_photo(seed) for seed in range(3)])
+    held: dict[str, ClaimedItem] = {}
+    for op, worker in ops:
+        name = f"w{worker}"
+        if op in ("claim", "steal") and name not in held:
+            claimed = claim_next_item(world.ctx.db, worker_id=name,
+                                      lease_s=0 if op == "steal" else 3600)
+            if claimed is not None and claimed.job_id == job_id:
+                held[name] = claimed
+        elif op == "record" and name in held:
+            item = held.pop(name)
+            assert item.upload_path is not None
+            asyncio.run(run_scan(pipeline=world.ctx.pipeline(), principal=item.principal,
+                                 kind=item.kind, context=item.context, job=item.link(name),
+                                 source=ImageSource(data=talent_photo(item.item_id))))
+        elif op == "fail" and name in held:
+            fail_item(world.ctx.db, item=held.pop(name), error={"code": "x", "message": "x"},
+                      worker_id=name)
+    with world.ctx.db.session() as session:
+        items = list(session.scalars(select(JobItem).where(JobItem.job_id == job_id)))
+        job = session.get(Job, job_id)
+        assert job is not None
+        for row in items:
+            scans = list(session.scalars(select(Scan).where(Scan.job_item_id == row.id)))
+            assert len(scans) <= 1
+            assert (row.status == ItemStatus.DONE) == bool(scans)
+            if scans:
+                assert row.scan_id == scans[0].id
+            assert row.attempts <= MAX_ITEM_ATTEMPTS
+        pending = [i for i in items if i.status in (ItemStatus.QUEUED, ItemStatus.RUNNING)]
+        assert (job.status == JobStatus.DONE) == (not pending)
+    # Drain it so the next example starts from an empty queue.
+    drain_until_done(world, job_id, name="drain")

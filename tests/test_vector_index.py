@@ -102,3 +102,14 @@ def test_an_older_snapshot_file_is_removed_on_save(tmp_path: Path) -> None:
     files.save(index, pack_version="1", revision=1, checksum="0" * 32)
     second = files.save(index, pack_version="1", revision=2, checksum="0" * 32)
     assert sorted(p.name for p in tmp_path.glob("*.faiss")) == [second.index_file]
+
+
+@pytest.mark.parametrize("approximate_min", [10**6, 100])
+def test_an_emptied_index_reads_back_as_empty(approximate_min: int) -> None:
+    vectors = unit_vectors(200)
+    ids = np.arange(200, dtype=np.int64)
+    index = VectorIndex.build(ids, vectors, dim=32, approximate_min=approximate_min, nprobe=8)
+    index.remove(ids)
+    got_ids, got_vectors = index.contents()
+    assert got_ids.shape == (0,) and got_vectors.shape == (0, 32)
+    assert vectors_checksum(got_ids, got_vectors) == vectors_checksum(ids[:0], vectors[:0])

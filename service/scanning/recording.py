@@ -92,8 +92,8 @@ def record_scan(*, sink: RecordingSink, principal: Principal, kind: ScanKind,
         recording: _Recording | None = None
         try:
             with sink.db.session() as session:
-                if job is not None and (done := _item_scan(session, job.item_id)) is not None:
-                    return done
+                # Written first (no read before it: SQLite could not upgrade a stale read
+                # snapshot to a write); an item's second scan fails here, on the unique key.
                 scan = _scan_row(principal, kind, source_url, context, analysis, job)
                 session.add(scan)
                 session.flush()
@@ -107,6 +107,8 @@ def record_scan(*, sink: RecordingSink, principal: Principal, kind: ScanKind,
                 return scan.id
         except IntegrityError:
             _remove_evidence(sink, recording)
+            if job is not None and (done := _item_scan(sink.db, job.item_id)) is not None:
+                return done
             if attempt == RECORD_ATTEMPTS:
                 raise
             log.info("scan recording raced another one (attempt %d); retrying", attempt)
@@ -116,8 +118,10 @@ def record_scan(*, sink: RecordingSink, principal: Principal, kind: ScanKind,
     raise AssertionError("unreachable")
 
 
-def _item_scan(session: Session, item_id: int) -> int | None:
-    return session.scalar(select(Scan.id).where(Scan.job_item_id == item_id))
+def _item_scan(db: Database, item_id: int) -> int | None:
+    """The scan already recorded for this job item, if any."""
+    with db.session() as session:
+        return session.scalar(select(Scan.id).where(Scan.job_item_id == item_id))
 
 
 def _without_erased_talents(session: Session, analysis: ImageAnalysis) -> ImageAnalysis:
