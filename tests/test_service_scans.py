@@ -154,7 +154,7 @@ def test_revoked_licence_flips_the_verdict(world: ServiceWorld) -> None:
                                 json={"reason": "talent withdrew consent"},
                                 headers=world.auth("agency"))
     assert revoked.status_code == 200 and revoked.json()["revoked_at"]
-    later = (NOW + timedelta(minutes=5)).isoformat()
+    later = (datetime.now(UTC) + timedelta(minutes=5)).isoformat()  # NOW is import time
     verdict = face_of(scan(world, image, who="admin", publisher="hm.com", observed_at=later),
                       TALENT)["licence"]
     assert verdict["verdict"] == "unlicensed"
