@@ -2,13 +2,57 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any, Generic, Literal, TypeVar
+from typing import Annotated, Any, Generic, Literal, TypeVar
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+from sqlalchemy.orm import InstrumentedAttribute
+
+from indexer.db import Talent
+from service.models import JobItem, Scan, Webhook
 
 T = TypeVar("T")
+
+
+# --- bounds on input text: one owner, read from the columns the text is stored in ---------
+def column_length(column: InstrumentedAttribute[Any]) -> int:
+    """The declared length of a ``String(n)`` column (what PostgreSQL enforces)."""
+    length = getattr(column.property.columns[0].type, "length", None)
+    if not isinstance(length, int):
+        raise TypeError(f"{column} has no declared length")
+    return length
+
+
+#: PostgreSQL refuses the NUL character in text; so does every text field of the API.
+NO_NUL = r"^[^\x00]*$"
+NAME_MAX = column_length(Talent.name)
+PUBLISHER_MAX = column_length(Scan.publisher)
+CHANNEL_MAX = column_length(Scan.channel)
+UPLOAD_NAME_MAX = column_length(JobItem.upload_name)
+SECRET_MAX = column_length(Webhook.secret)
+URL_MAX = 2048  # page, image and webhook URLs (stored as text; browsers' practical limit)
+NOTE_MAX = 4000
+
+
+def bounded_text(max_length: int, *, min_length: int = 0, **kwargs: Any) -> Any:
+    """A ``Field`` for text of at most ``max_length`` characters and no NUL."""
+    return Field(min_length=min_length, max_length=max_length, pattern=NO_NUL, **kwargs)
+
+
+def _to_utc(value: datetime) -> datetime:
+    """Naive = UTC; aware values are converted. A value that has no UTC equivalent (year
+    9999 at a negative offset, year 1 at a positive one) is refused."""
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError as exc:
+        raise ValueError("the time is outside the range of UTC timestamps") from exc
+
+
+#: A timestamp given by a client, as UTC (the one date rule of every form and query).
+UtcTimestamp = Annotated[datetime, AfterValidator(_to_utc)]
 
 TriageAction = Literal["acknowledge", "dismiss_false_match", "licensed_elsewhere",
                        "confirm_violation", "reopen"]
@@ -24,9 +68,10 @@ class Page(BaseModel, Generic[T]):
 
 
 class ErrorBody(BaseModel):
-    code: str
-    message: str
-    details: dict[str, Any] | None = None
+    code: str = Field(examples=["talent_not_found"], description="Stable; one per error kind.")
+    message: str = Field(examples=["No talent with id 42."])
+    details: dict[str, Any] | None = Field(default=None, description="Facts about the error "
+                                           "(limits, offending fields), when there are any.")
 
 
 class ErrorResponse(BaseModel):
@@ -40,9 +85,13 @@ class ModelPackOut(BaseModel):
 
 # --- talents --------------------------------------------------------------------------------
 class TalentCreate(BaseModel):
-    name: str = Field(min_length=1, max_length=200)
-    external_id: str | None = Field(default=None, max_length=200)
-    agency: str | None = Field(default=None, description="Admin keys only: the agency's name.")
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"name": "Ines Moreau", "external_id": "AG-2291"}]})
+
+    name: str = bounded_text(NAME_MAX, min_length=1)
+    external_id: str | None = bounded_text(NAME_MAX, default=None)
+    agency: str | None = bounded_text(NAME_MAX, default=None,
+                                      description="Admin keys only: the agency's name.")
 
 
 class TalentOut(BaseModel):
@@ -252,14 +301,20 @@ class AlertOut(BaseModel):
 
 
 class TriageIn(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"action": "confirm_violation", "note": "Takedown sent to the shop on 3 March."}]})
+
     action: TriageAction
-    note: str | None = Field(default=None, max_length=4000)
+    note: str | None = bounded_text(NOTE_MAX, default=None)
 
 
 # --- webhooks and usage ---------------------------------------------------------------------
 class WebhookCreate(BaseModel):
-    url: str = Field(min_length=8, max_length=2000)
-    secret: str | None = Field(default=None, min_length=16, max_length=200)
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"url": "https://hooks.agency.example/twinwatch"}]})
+
+    url: str = bounded_text(URL_MAX, min_length=8)
+    secret: str | None = bounded_text(SECRET_MAX, min_length=16, default=None)
 
 
 class WebhookOut(BaseModel):

@@ -19,7 +19,7 @@ from starlette.concurrency import run_in_threadpool
 from indexer.errors import TwinwatchError
 from service.alerts.webhooks import claim_due, record_attempt, send
 from service.context import AppContext
-from service.errors import OverloadedError
+from service.errors import InternalError, OverloadedError
 from service.jobs.housekeeping import purge_idempotency_records
 from service.jobs.queue import ClaimedItem, claim_next_item, finish_item, release_item
 from service.scanning.scan import run_scan
@@ -66,8 +66,7 @@ class JobWorker:
             return
         except Exception as exc:
             log.exception("job item %d failed unexpectedly", item.item_id)
-            await self._finish(item, None, {"code": "internal_error",
-                                            "message": f"{type(exc).__name__}"})
+            await self._finish(item, None, InternalError(type(exc).__name__).to_dict())
             return
         await self._finish(item, scan_id, None)
 

@@ -1,38 +1,39 @@
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
 from fastapi.responses import HTMLResponse
 
+from indexer.errors import NotFoundError
 from service.access.keys import Role
 from service.access.scoping import alert_in_scope
 from service.alerts import alerts
-from service.api.deps import Ctx, CurrentPrincipal, PageParams
-from service.errors import ResourceNotFoundError
-from service.schemas import AlertOut, AlertStatus, Page, TriageIn
+from service.api.deps import Ctx, CurrentPrincipal, IdFilter, ObjectId, PageParams
+from service.api.forms import PublisherFilter, located
+from service.schemas import AlertOut, AlertStatus, Page, TriageIn, UtcTimestamp
 
 router = APIRouter(prefix="/v1/alerts", tags=["alerts"])
 
 
 @router.get("", response_model=Page[AlertOut], summary="This agency's alerts, latest first")
 def list_alerts(ctx: Ctx, principal: CurrentPrincipal, page: PageParams,
-                status: AlertStatus | None = None, talent_id: int | None = None,
-                publisher: str | None = None,
-                since: Annotated[datetime | None, Query(description="Seen on/after")] = None,
-                until: Annotated[datetime | None, Query(description="Seen on/before")] = None,
+                status: AlertStatus | None = None, talent_id: IdFilter = None,
+                publisher: PublisherFilter = None,
+                since: Annotated[UtcTimestamp | None, Query(description="Seen on/after")] = None,
+                until: Annotated[UtcTimestamp | None, Query(description="Seen on/before")] = None,
                 needs_review: bool | None = None) -> Page[AlertOut]:
     principal.require(Role.AGENCY)
     with ctx.db.session() as session:
         return alerts.list_alerts(session, principal=principal, status=status,
-                                  talent_id=talent_id, publisher=publisher, since=since,
+                                  talent_id=talent_id,
+                                  publisher=located(publisher, "publisher"), since=since,
                                   until=until, needs_review=needs_review, offset=page.offset,
                                   limit=page.limit)
 
 
 @router.get("/{alert_id}", response_model=AlertOut)
-def get_alert(alert_id: int, ctx: Ctx, principal: CurrentPrincipal) -> AlertOut:
+def get_alert(alert_id: ObjectId, ctx: Ctx, principal: CurrentPrincipal) -> AlertOut:
     principal.require(Role.AGENCY)
     with ctx.db.session() as session:
         return alerts.get_alert(session, principal=principal, alert_id=alert_id)
@@ -40,7 +41,7 @@ def get_alert(alert_id: int, ctx: Ctx, principal: CurrentPrincipal) -> AlertOut:
 
 @router.post("/{alert_id}/triage", response_model=AlertOut,
              summary="Acknowledge, dismiss as false match, mark licensed elsewhere, confirm")
-def triage_alert(alert_id: int, body: TriageIn, ctx: Ctx,
+def triage_alert(alert_id: ObjectId, body: TriageIn, ctx: Ctx,
                  principal: CurrentPrincipal) -> AlertOut:
     principal.require(Role.AGENCY)
     with ctx.db.session() as session:
@@ -49,7 +50,7 @@ def triage_alert(alert_id: int, body: TriageIn, ctx: Ctx,
 
 
 @router.get("/{alert_id}/evidence", summary="Evidence export (JSON) for a takedown request")
-def get_evidence(alert_id: int, ctx: Ctx, principal: CurrentPrincipal) -> dict[str, Any]:
+def get_evidence(alert_id: ObjectId, ctx: Ctx, principal: CurrentPrincipal) -> dict[str, Any]:
     principal.require(Role.AGENCY)
     with ctx.db.session() as session:
         return alerts.evidence(session, principal=principal, alert_id=alert_id)
@@ -57,7 +58,7 @@ def get_evidence(alert_id: int, ctx: Ctx, principal: CurrentPrincipal) -> dict[s
 
 @router.get("/{alert_id}/evidence.html", response_class=HTMLResponse,
             summary="Evidence report, human-readable")
-def get_evidence_html(alert_id: int, ctx: Ctx, principal: CurrentPrincipal) -> HTMLResponse:
+def get_evidence_html(alert_id: ObjectId, ctx: Ctx, principal: CurrentPrincipal) -> HTMLResponse:
     principal.require(Role.AGENCY)
     with ctx.db.session() as session:
         report = alerts.evidence(session, principal=principal, alert_id=alert_id)
@@ -66,13 +67,13 @@ def get_evidence_html(alert_id: int, ctx: Ctx, principal: CurrentPrincipal) -> H
 
 @router.get("/{alert_id}/evidence/image", response_class=Response,
             summary="The image kept as evidence (while within retention)")
-def get_evidence_image(alert_id: int, ctx: Ctx, principal: CurrentPrincipal) -> Response:
+def get_evidence_image(alert_id: ObjectId, ctx: Ctx, principal: CurrentPrincipal) -> Response:
     principal.require(Role.AGENCY)
     with ctx.db.session() as session:
         alert = alert_in_scope(session, principal=principal, alert_id=alert_id)
         path = alert.evidence_path
     if path is None:
-        raise ResourceNotFoundError(f"Alert {alert_id} has no kept image (not kept, or past "
+        raise NotFoundError(f"Alert {alert_id} has no kept image (not kept, or past "
                                     "its retention date).")
     return Response(ctx.evidence.read(path), media_type="application/octet-stream",
                     headers={"Content-Disposition": f'attachment; filename="alert-{alert_id}"'})
