@@ -56,3 +56,23 @@ def test_a_key_near_the_64_bit_limit_is_stored_and_read_back(db: Database) -> No
         session.add(Agency(id=MAX_ID - 1, name="big"))
     with db.session() as session:
         assert session.get(Agency, MAX_ID - 1) is not None
+
+
+def test_a_webhook_delivery_id_is_never_reused_after_its_alert_is_erased(db: Database) -> None:
+    """Receivers drop duplicates by X-Twinwatch-Delivery (the delivery's id)."""
+    with db.session() as session:
+        agency = Agency(name="agency")
+        session.add(agency)
+        session.flush()
+        hook = models.Webhook(agency_id=agency.id, url="https://hooks.example/tw",
+                              secret="s" * 32)
+        session.add(hook)
+        session.flush()
+        first = models.WebhookDelivery(webhook_id=hook.id, event="alert.created", payload="{}")
+        session.add(first)
+    with db.session() as session:  # what erasing the talent does to its alert's deliveries
+        session.execute(delete(models.WebhookDelivery))
+    with db.session() as session:
+        second = models.WebhookDelivery(webhook_id=hook.id, event="alert.created", payload="{}")
+        session.add(second)
+    assert second.id != first.id

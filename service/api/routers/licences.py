@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, File, Request, UploadFile
+from fastapi import APIRouter, Body, File, Request, UploadFile
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
@@ -18,6 +18,18 @@ from service.schemas import LicenceCreate, LicenceOut, LicenceRevoke
 
 router = APIRouter(tags=["licences"])
 
+NewLicence = Annotated[LicenceCreate, Body(openapi_examples={"campaign": {
+    "summary": "One brand's summer campaign, online in France and Belgium",
+    "value": {"licensee": "H&M", "publishers": ["hm.com", "instagram.com/hm"],
+              "channels": ["social", "ecommerce"], "territories": ["FR", "BE"],
+              "media": ["photo"], "ai_label_required": True,
+              "valid_from": "2026-05-01T00:00:00Z", "valid_until": "2026-09-30T23:59:59Z",
+              "compensation": {"flat_fee": "15000.00", "per_use": "2.50",
+                               "currency": "EUR"}}}})]
+Revocation = Annotated[LicenceRevoke, Body(openapi_examples={"breach": {
+    "summary": "Revoked after a breach of the licence",
+    "value": {"reason": "Images used in an AI-generated ad without the label."}}})]
+
 
 def _create(ctx: AppContext, principal: Principal, talent_id: int,
             body: LicenceCreate) -> LicenceOut:
@@ -31,7 +43,7 @@ def _create(ctx: AppContext, principal: Principal, talent_id: int,
 @router.post("/v1/talents/{talent_id}/licences", status_code=201, response_model=LicenceOut,
              responses=IDEMPOTENT,
              summary="Record a talent's consent for one licensee")
-async def create_licence(talent_id: ObjectId, body: LicenceCreate, request: Request, ctx: Ctx,
+async def create_licence(talent_id: ObjectId, body: NewLicence, request: Request, ctx: Ctx,
                          principal: CurrentPrincipal) -> JSONResponse:
     async def handler() -> tuple[int, LicenceOut]:
         return 201, await run_in_threadpool(_create, ctx, principal, talent_id, body)
@@ -58,7 +70,7 @@ def get_licence(licence_id: ObjectId, ctx: Ctx, principal: CurrentPrincipal) -> 
 
 @router.post("/v1/licences/{licence_id}/revoke", response_model=LicenceOut,
              summary="Revoke a licence (licences are never deleted)")
-def revoke_licence(licence_id: ObjectId, body: LicenceRevoke, ctx: Ctx,
+def revoke_licence(licence_id: ObjectId, body: Revocation, ctx: Ctx,
                    principal: CurrentPrincipal) -> LicenceOut:
     principal.require(Role.AGENCY)
     with ctx.db.session() as session:
