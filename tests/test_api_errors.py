@@ -152,6 +152,14 @@ def test_a_batch_upload_name_over_300_characters_is_refused(world: FakeWorld) ->
     assert_envelope(response, 422, "invalid_request")
 
 
+def test_reference_photos_per_request_are_bounded(world: FakeWorld) -> None:
+    limit = world.ctx.settings.max_batch_items
+    files = [("files", (f"p{n}.png", b"x", "image/png")) for n in range(limit + 1)]
+    response = world.client.post(f"/v1/talents/{world.ids['talent']}/photos", files=files,
+                                 headers=world.auth("agency"))
+    assert assert_envelope(response, 422, "invalid_request")["details"]["max_items"] == limit
+
+
 @pytest.mark.parametrize("when", ["9999-12-31T23:59:59-05:00", "0001-01-01T00:00:00+05:00"])
 def test_timestamps_with_no_utc_equivalent_are_refused(world: FakeWorld, when: str) -> None:
     assert_envelope(scan(world, observed_at=when), 422, "invalid_request")

@@ -99,8 +99,12 @@ def checked_urls(urls: Sequence[str]) -> list[str]:
     return kept
 
 
-def check_upload_names(files: Sequence[UploadFile]) -> None:
-    """Upload file names are kept with job items: bounded, without NUL."""
+def check_upload_names(files: Sequence[UploadFile], *, max_files: int | None = None) -> None:
+    """Upload file names are kept with job items: bounded, without NUL; at most
+    ``max_files`` uploads when given."""
+    if max_files is not None and len(files) > max_files:
+        raise InvalidRequestError(f"At most {max_files} files per request; got {len(files)}.",
+                                  max_items=max_files)
     for upload in files:
         name = upload.filename or ""
         if len(name) > UPLOAD_NAME_MAX or "\x00" in name:

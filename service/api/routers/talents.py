@@ -44,7 +44,7 @@ def get_talent(talent_id: ObjectId, ctx: Ctx, principal: CurrentPrincipal) -> Ta
              summary="Upload reference photos; each is accepted or rejected with reasons")
 async def upload_photos(talent_id: ObjectId, files: Annotated[list[UploadFile], File()], ctx: Ctx,
                         principal: CurrentPrincipal) -> EnrolOut:
-    check_upload_names(files)
+    check_upload_names(files, max_files=ctx.settings.max_batch_items)
     photos = [PhotoInput(upload.filename or f"photo-{n}",
                          await read_upload(upload, max_bytes=ctx.settings.max_upload_bytes))
               for n, upload in enumerate(files, start=1)]
