@@ -14,6 +14,7 @@ demo: models
 	$(BIN)/twinwatch demo
 
 POSTGRES_TESTS := tests/test_registry.py tests/test_service_scans.py tests/test_service_jobs.py \
+	tests/test_keys.py tests/test_api_errors.py tests/test_api_fuzz.py \
 	tests/test_service_access.py
 
 test: models

@@ -29,13 +29,13 @@ import numpy.typing as npt
 from indexer.engine import FaceAnalyser
 from indexer.errors import TwinwatchError
 from indexer.fileio import write_with
+from indexer.formats import is_image_file
 from indexer.imaging import decode_image
 from indexer.modelpack.manifest import Calibration, Thresholds, load_manifest
 
 Scores = npt.NDArray[np.float64]
 Flags = npt.NDArray[np.bool_]
 THRESHOLD_DECIMALS = 3
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".gif", ".tif", ".tiff", ".bmp"}
 
 
 def _scores(values: Any) -> Scores:
@@ -273,7 +273,7 @@ def embed_labelled_folder(folder: Path, analyser: FaceAnalyser, *, max_pixels: i
     people_dirs = sorted(p for p in folder.iterdir() if p.is_dir())
     files = [(person, path) for person, directory in enumerate(people_dirs)
              for path in sorted(directory.iterdir())
-             if path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES]
+             if is_image_file(path)]
     labels: list[int] = []
     paths: list[Path] = []
     vectors: list[npt.NDArray[np.float32]] = []

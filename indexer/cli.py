@@ -19,6 +19,7 @@ from rich.table import Table
 from indexer.calibration import calibrate_folder, folder_calibration_record, write_thresholds
 from indexer.engine import load_engine
 from indexer.errors import TwinwatchError
+from indexer.formats import is_image_file
 from indexer.index_manager import IndexManager
 from indexer.migration import migrate_references
 from indexer.modelpack.manifest import discover_manifests, find_manifest
@@ -32,7 +33,6 @@ from indexer.settings import IndexerSettings
 log = logging.getLogger(__name__)
 out = Console()
 err = Console(stderr=True)
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".gif", ".tif", ".tiff", ".bmp"}
 
 app = typer.Typer(help="twinwatch: find registered talents' faces and check their use.",
                   no_args_is_help=True, pretty_exceptions_enable=False)
@@ -425,8 +425,7 @@ def _image_files(paths: list[Path]) -> list[Path]:
     files: list[Path] = []
     for path in paths:
         if path.is_dir():
-            files.extend(sorted(p for p in path.rglob("*")
-                                if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES))
+            files.extend(sorted(p for p in path.rglob("*") if is_image_file(p)))
         else:
             files.append(path)
     return files

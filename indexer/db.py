@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from typing import Any, cast
 
 from sqlalchemy import (
+    BigInteger,
     DateTime,
     Float,
     ForeignKey,
@@ -54,14 +55,42 @@ class UtcDateTime(TypeDecorator[datetime]):
         return value
 
 
+#: Every primary and foreign key: 64-bit on PostgreSQL (BIGINT); on SQLite the rowid alias
+#: ``INTEGER PRIMARY KEY``, which is already 64-bit and is what AUTOINCREMENT requires.
+BigId = BigInteger().with_variant(Integer, "sqlite")
+
+#: The largest key any route accepts (a signed 64-bit integer).
+MAX_ID = 2**63 - 1
+
+#: Options for every table with an integer key: on SQLite, AUTOINCREMENT, so the id of a
+#: deleted row is never handed out again (alerts, webhook deliveries, ...).
+TABLE_OPTIONS: dict[str, Any] = {"sqlite_autoincrement": True}
+
+
+def table_args(*items: Any) -> tuple[Any, ...]:
+    """A table's ``__table_args__``: its constraints and indexes, plus :data:`TABLE_OPTIONS`."""
+    return (*items, dict(TABLE_OPTIONS))
+
+
+def id_column() -> Any:
+    """A 64-bit, never-reused integer primary key (see :data:`BigId`)."""
+    return mapped_column(BigId, primary_key=True, autoincrement=True)
+
+
+def key_ref(target: str, *, ondelete: str, **kwargs: Any) -> Any:
+    """A 64-bit foreign key to ``target`` ("table.id"), the same type as the key it names."""
+    return mapped_column(BigId, ForeignKey(target, ondelete=ondelete), **kwargs)
+
+
 class Base(DeclarativeBase):
     pass
 
 
 class Agency(Base):
     __tablename__ = "agencies"
+    __table_args__ = table_args()
 
-    id: Mapped[int] = mapped_column(primary_key=True)
+    id: Mapped[int] = id_column()
     name: Mapped[str] = mapped_column(String(200), unique=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
 
@@ -71,13 +100,12 @@ class Agency(Base):
 class Talent(Base):
     __tablename__ = "talents"
     # Two talents may share a name; the agency's external id identifies one.
-    __table_args__ = (
+    __table_args__ = table_args(
         UniqueConstraint("agency_id", "external_id", name="uq_talent_agency_external_id"),
     )
 
-    id: Mapped[int] = mapped_column(primary_key=True)
-    agency_id: Mapped[int] = mapped_column(ForeignKey("agencies.id", ondelete="RESTRICT"),
-                                           index=True)
+    id: Mapped[int] = id_column()
+    agency_id: Mapped[int] = key_ref("agencies.id", ondelete="RESTRICT", index=True)
     name: Mapped[str] = mapped_column(String(200))
     external_id: Mapped[str | None] = mapped_column(String(200), default=None)
     status: Mapped[str] = mapped_column(String(20), default="active")  # active | paused
@@ -93,11 +121,11 @@ class ReferenceImage(Base):
     """An accepted reference photo: its hash and quality figures, optionally a stored copy."""
 
     __tablename__ = "reference_images"
-    __table_args__ = (UniqueConstraint("talent_id", "sha256", name="uq_reference_talent_sha"),)
+    __table_args__ = table_args(
+        UniqueConstraint("talent_id", "sha256", name="uq_reference_talent_sha"))
 
-    id: Mapped[int] = mapped_column(primary_key=True)
-    talent_id: Mapped[int] = mapped_column(ForeignKey("talents.id", ondelete="CASCADE"),
-                                           index=True)
+    id: Mapped[int] = id_column()
+    talent_id: Mapped[int] = key_ref("talents.id", ondelete="CASCADE", index=True)
     sha256: Mapped[str] = mapped_column(String(64))
     width: Mapped[int] = mapped_column(Integer)
     height: Mapped[int] = mapped_column(Integer)
@@ -120,15 +148,14 @@ class Embedding(Base):
     """The source of truth for the FAISS index: its id is the vector's id in the index."""
 
     __tablename__ = "embeddings"
-    __table_args__ = (
+    __table_args__ = table_args(
         UniqueConstraint("reference_image_id", "pack_name", name="uq_embedding_reference_pack"),
     )
 
-    id: Mapped[int] = mapped_column(primary_key=True)
-    reference_image_id: Mapped[int] = mapped_column(
-        ForeignKey("reference_images.id", ondelete="CASCADE"), index=True)
-    talent_id: Mapped[int] = mapped_column(ForeignKey("talents.id", ondelete="CASCADE"),
-                                           index=True)
+    id: Mapped[int] = id_column()
+    reference_image_id: Mapped[int] = key_ref("reference_images.id", ondelete="CASCADE",
+                                              index=True)
+    talent_id: Mapped[int] = key_ref("talents.id", ondelete="CASCADE", index=True)
     pack_name: Mapped[str] = mapped_column(String(100), index=True)
     pack_version: Mapped[str] = mapped_column(String(100))
     dim: Mapped[int] = mapped_column(Integer)

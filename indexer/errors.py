@@ -18,6 +18,7 @@ class ErrorCategory(StrEnum):
     UNSUPPORTED = "unsupported"
     FORBIDDEN = "forbidden"
     UNAUTHORIZED = "unauthorized"
+    METHOD_NOT_ALLOWED = "method_not_allowed"
     UNAVAILABLE = "unavailable"
     OVERLOADED = "overloaded"
     RATE_LIMITED = "rate_limited"

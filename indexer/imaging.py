@@ -19,10 +19,8 @@ import numpy.typing as npt
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from indexer.errors import ImageDecodeError, ImageTooLargeError, UnsupportedImageTypeError
+from indexer.formats import ACCEPTED_FORMATS
 
-# Formats we accept; anything else is refused before decoding.
-# (Pillow opens multi-picture camera JPEGs through the JPEG opener and reports them as MPO.)
-ACCEPTED_FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "TIFF", "BMP")
 # Pillow's own guard raises at twice this; we check our own limit first, so raise it high.
 Image.MAX_IMAGE_PIXELS = None
 Image.init()  # register every plugin before ``formats=`` is used

@@ -7,7 +7,11 @@ the precise ``code``.
 
 from __future__ import annotations
 
-from indexer.errors import ErrorCategory, TwinwatchError
+from indexer.errors import ErrorCategory, NotFoundError, TwinwatchError
+
+#: Kept for callers written before the audit of codes: it *is* :class:`NotFoundError`
+#: (code ``not_found``), so one code still has one class.
+ResourceNotFoundError = NotFoundError
 
 
 # --- fetching an image by URL ---------------------------------------------------------------
@@ -91,14 +95,40 @@ class ForbiddenError(TwinwatchError):
     category = ErrorCategory.FORBIDDEN
 
 
-class ResourceNotFoundError(TwinwatchError):
-    code = "not_found"
+class RouteNotFoundError(TwinwatchError):
+    """No endpoint has this path (an object that is missing or out of scope is
+    :class:`~indexer.errors.NotFoundError`)."""
+
+    code = "route_not_found"
     category = ErrorCategory.NOT_FOUND
 
 
+class MethodNotAllowedError(TwinwatchError):
+    """The path exists but does not take this HTTP method; ``allowed`` lists those it does."""
+
+    code = "method_not_allowed"
+    category = ErrorCategory.METHOD_NOT_ALLOWED
+
+
 class InvalidRequestError(TwinwatchError):
+    """A parameter or body field is missing, malformed or out of bounds."""
+
     code = "invalid_request"
     category = ErrorCategory.INVALID
+
+
+class MalformedBodyError(TwinwatchError):
+    """The body cannot be parsed at all (broken multipart, undecodable form)."""
+
+    code = "malformed_body"
+    category = ErrorCategory.INVALID
+
+
+class InternalError(TwinwatchError):
+    """A fault on our side; the message never carries its cause (that goes to the log)."""
+
+    code = "internal_error"
+    category = ErrorCategory.INTERNAL
 
 
 class PayloadTooLargeError(TwinwatchError):

@@ -37,10 +37,11 @@ import socket
 import ssl
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from urllib.parse import unquote, urlsplit
+from urllib.parse import SplitResult, unquote, urlsplit
 
 import httpx
 
+from indexer.formats import media_type
 from indexer.imaging import sniff_format
 from service.errors import (
     UrlFetchFailedError,
@@ -65,10 +66,6 @@ SUCCESS_STATUSES = frozenset({200, 203})
 USER_AGENT = "twinwatch-fetcher/0.1"
 # Declared types that say nothing about the content: the sniffed bytes decide alone.
 GENERIC_CONTENT_TYPES = frozenset({"", "application/octet-stream", "binary/octet-stream"})
-FORMAT_MEDIA_TYPES = {
-    "JPEG": "image/jpeg", "MPO": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp",
-    "GIF": "image/gif", "TIFF": "image/tiff", "BMP": "image/bmp",
-}
 # Refused even with allow_private_networks: instance-metadata endpoints of cloud providers
 # (AWS/GCP/Azure/OpenStack 169.254.169.254, AWS IPv6 fd00:ec2::254, Alibaba 100.100.100.200).
 METADATA_ADDRESSES = frozenset(ipaddress.ip_address(a) for a in (
@@ -248,6 +245,33 @@ def _to_ip(address: IPAddress | str, *, host: str | None) -> IPAddress:
 
 
 # --- URL and host parsing -------------------------------------------------------------------
+def split_url(text: str, *, require_host: bool = True) -> SplitResult:
+    """``text`` split into URL parts, or :class:`UrlInvalidError` (never a bare ValueError).
+
+    The one safe entry to ``urlsplit`` for text from outside: a value without ``scheme://``
+    (a publisher written ``hm.com`` or ``instagram.com/hm``) is read host first. Refused:
+    an unbalanced IPv6 bracket (``[::1``), a port that is not a number in 0-65535, a host
+    that changes under NFKC normalisation, and (with ``require_host``) no host at all.
+    """
+    stripped = text.strip()
+    readable = stripped if "://" in stripped or stripped.startswith("//") else f"//{stripped}"
+    shown = _shown(text)
+    try:
+        parts = urlsplit(readable)
+        _ = parts.port  # parsed lazily: out of range or not a number raises here
+    except ValueError as exc:
+        raise UrlInvalidError(f"{shown!r} is not a valid URL or host: {exc}.",
+                              url=shown) from exc
+    if require_host and not parts.hostname:
+        raise UrlInvalidError(f"{shown!r} names no host.", url=shown)
+    return parts
+
+
+def _shown(text: str, limit: int = 200) -> str:
+    """Text from outside as it may appear in an error message (bounded in length)."""
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
 def _parse_url(url: str, *, allowed_schemes: tuple[str, ...]) -> httpx.URL:
     try:
         parsed = httpx.URL(url)
@@ -505,10 +529,10 @@ async def _read_limited(response: httpx.Response, target: VettedUrl, *,
 
 
 def _sniffed_media_type(data: bytes, *, declared: str, target: VettedUrl) -> str:
-    fmt = sniff_format(data)
-    if fmt is None or fmt not in FORMAT_MEDIA_TYPES:
+    sniffed = media_type(sniff_format(data))
+    if sniffed is None:
         raise UrlNotAnImageError(
             f"The URL {target.url} is not an image: it is served as {declared or 'untyped'!r} "
             "but its bytes are not in a supported image format.",
             url=str(target.url), content_type=declared)
-    return FORMAT_MEDIA_TYPES[fmt]
+    return sniffed

@@ -22,23 +22,25 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from indexer.db import Base, UtcDateTime, utcnow
+from indexer.db import Base, BigId, UtcDateTime, id_column, key_ref, table_args, utcnow
 
 TS = UtcDateTime
 
 
 class Brand(Base):
     __tablename__ = "brands"
+    __table_args__ = table_args()
 
-    id: Mapped[int] = mapped_column(primary_key=True)
+    id: Mapped[int] = id_column()
     name: Mapped[str] = mapped_column(String(200), unique=True)
     created_at: Mapped[datetime] = mapped_column(TS, default=utcnow)
 
 
 class Monitor(Base):
     __tablename__ = "monitors"
+    __table_args__ = table_args()
 
-    id: Mapped[int] = mapped_column(primary_key=True)
+    id: Mapped[int] = id_column()
     name: Mapped[str] = mapped_column(String(200), unique=True)
     created_at: Mapped[datetime] = mapped_column(TS, default=utcnow)
 
@@ -47,14 +49,15 @@ class ApiKey(Base):
     """An API key; only its sha256 is stored. ``prefix`` identifies it in lists and logs."""
 
     __tablename__ = "api_keys"
+    __table_args__ = table_args()
 
-    id: Mapped[int] = mapped_column(primary_key=True)
+    id: Mapped[int] = id_column()
     prefix: Mapped[str] = mapped_column(String(16))
     key_hash: Mapped[str] = mapped_column(String(64), unique=True)
     role: Mapped[str] = mapped_column(String(20))  # admin | agency | monitor | brand
-    agency_id: Mapped[int | None] = mapped_column(ForeignKey("agencies.id", ondelete="CASCADE"))
-    brand_id: Mapped[int | None] = mapped_column(ForeignKey("brands.id", ondelete="CASCADE"))
-    monitor_id: Mapped[int | None] = mapped_column(ForeignKey("monitors.id", ondelete="CASCADE"))
+    agency_id: Mapped[int | None] = key_ref("agencies.id", ondelete="CASCADE")
+    brand_id: Mapped[int | None] = key_ref("brands.id", ondelete="CASCADE")
+    monitor_id: Mapped[int | None] = key_ref("monitors.id", ondelete="CASCADE")
     label: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(TS, default=utcnow)
     revoked_at: Mapped[datetime | None] = mapped_column(TS)
@@ -64,12 +67,12 @@ class Licence(Base):
     """A talent's consent for one licensee. Never deleted through the API, only revoked."""
 
     __tablename__ = "licences"
+    __table_args__ = table_args()
 
-    id: Mapped[int] = mapped_column(primary_key=True)
-    talent_id: Mapped[int] = mapped_column(ForeignKey("talents.id", ondelete="CASCADE"),
-                                           index=True)
+    id: Mapped[int] = id_column()
+    talent_id: Mapped[int] = key_ref("talents.id", ondelete="CASCADE", index=True)
     licensee: Mapped[str] = mapped_column(String(200))
-    brand_id: Mapped[int | None] = mapped_column(ForeignKey("brands.id", ondelete="SET NULL"))
+    brand_id: Mapped[int | None] = key_ref("brands.id", ondelete="SET NULL")
     publishers: Mapped[list[str]] = mapped_column(JSON)
     channels: Mapped[list[str]] = mapped_column(JSON)
     territories: Mapped[list[str]] = mapped_column(JSON)
@@ -96,22 +99,23 @@ class LicenceAsset(Base):
     """A specific licensed image, by fingerprint (the image itself is not stored)."""
 
     __tablename__ = "licence_assets"
+    __table_args__ = table_args()
 
-    id: Mapped[int] = mapped_column(primary_key=True)
-    licence_id: Mapped[int] = mapped_column(ForeignKey("licences.id", ondelete="CASCADE"),
-                                            index=True)
+    id: Mapped[int] = id_column()
+    licence_id: Mapped[int] = key_ref("licences.id", ondelete="CASCADE", index=True)
     sha256: Mapped[str | None] = mapped_column(String(64), index=True)
     phash: Mapped[str | None] = mapped_column(String(16))
 
 
 class Job(Base):
     __tablename__ = "jobs"
+    __table_args__ = table_args()
 
-    id: Mapped[int] = mapped_column(primary_key=True)
+    id: Mapped[int] = id_column()
     kind: Mapped[str] = mapped_column(String(20))  # scan | precheck
-    owner_key_id: Mapped[int | None] = mapped_column(ForeignKey("api_keys.id", ondelete="SET NULL"))
-    monitor_id: Mapped[int | None] = mapped_column(ForeignKey("monitors.id", ondelete="CASCADE"))
-    brand_id: Mapped[int | None] = mapped_column(ForeignKey("brands.id", ondelete="CASCADE"))
+    owner_key_id: Mapped[int | None] = key_ref("api_keys.id", ondelete="SET NULL")
+    monitor_id: Mapped[int | None] = key_ref("monitors.id", ondelete="CASCADE")
+    brand_id: Mapped[int | None] = key_ref("brands.id", ondelete="CASCADE")
     status: Mapped[str] = mapped_column(String(20), default="queued")  # queued|running|done
     context: Mapped[dict[str, Any]] = mapped_column(JSON)
     total: Mapped[int] = mapped_column(Integer)
@@ -121,10 +125,10 @@ class Job(Base):
 
 class JobItem(Base):
     __tablename__ = "job_items"
-    __table_args__ = (Index("ix_job_items_status_claimed", "status", "claimed_at"),)
+    __table_args__ = table_args(Index("ix_job_items_status_claimed", "status", "claimed_at"))
 
-    id: Mapped[int] = mapped_column(primary_key=True)
-    job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), index=True)
+    id: Mapped[int] = id_column()
+    job_id: Mapped[int] = key_ref("jobs.id", ondelete="CASCADE", index=True)
     position: Mapped[int] = mapped_column(Integer)
     source_url: Mapped[str | None] = mapped_column(Text)
     upload_name: Mapped[str | None] = mapped_column(String(300))
@@ -133,7 +137,7 @@ class JobItem(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     claimed_by: Mapped[str | None] = mapped_column(String(100))
     claimed_at: Mapped[datetime | None] = mapped_column(TS)
-    scan_id: Mapped[int | None] = mapped_column(ForeignKey("scans.id", ondelete="SET NULL"))
+    scan_id: Mapped[int | None] = key_ref("scans.id", ondelete="SET NULL")
     error: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
 
@@ -141,20 +145,18 @@ class Scan(Base):
     """One analysed image: hashes, context and findings. The image itself is not kept here."""
 
     __tablename__ = "scans"
+    __table_args__ = table_args()
 
-    id: Mapped[int] = mapped_column(primary_key=True)
+    id: Mapped[int] = id_column()
     kind: Mapped[str] = mapped_column(String(20))  # scan | precheck
-    owner_key_id: Mapped[int | None] = mapped_column(ForeignKey("api_keys.id", ondelete="SET NULL"))
-    monitor_id: Mapped[int | None] = mapped_column(ForeignKey("monitors.id", ondelete="CASCADE"),
-                                                   index=True)
-    brand_id: Mapped[int | None] = mapped_column(ForeignKey("brands.id", ondelete="CASCADE"),
-                                                 index=True)
-    job_id: Mapped[int | None] = mapped_column(ForeignKey("jobs.id", ondelete="SET NULL"),
-                                               index=True)
+    owner_key_id: Mapped[int | None] = key_ref("api_keys.id", ondelete="SET NULL")
+    monitor_id: Mapped[int | None] = key_ref("monitors.id", ondelete="CASCADE", index=True)
+    brand_id: Mapped[int | None] = key_ref("brands.id", ondelete="CASCADE", index=True)
+    job_id: Mapped[int | None] = key_ref("jobs.id", ondelete="SET NULL", index=True)
     # A job item's scan: unique, so a re-run of the item can never record it twice.
     job_item_id: Mapped[int | None] = mapped_column(
-        ForeignKey("job_items.id", ondelete="SET NULL", use_alter=True,
-                   name="fk_scans_job_item_id"), unique=True)
+        BigId, ForeignKey("job_items.id", ondelete="SET NULL", use_alter=True,
+                          name="fk_scans_job_item_id"), unique=True)
     image_sha256: Mapped[str] = mapped_column(String(64), index=True)
     image_phash: Mapped[str | None] = mapped_column(String(16))
     width: Mapped[int] = mapped_column(Integer)
@@ -181,18 +183,18 @@ class Finding(Base):
     """One face in a scan. A face matched to a talent is erased with that talent."""
 
     __tablename__ = "findings"
+    __table_args__ = table_args()
 
-    id: Mapped[int] = mapped_column(primary_key=True)
-    scan_id: Mapped[int] = mapped_column(ForeignKey("scans.id", ondelete="CASCADE"), index=True)
+    id: Mapped[int] = id_column()
+    scan_id: Mapped[int] = key_ref("scans.id", ondelete="CASCADE", index=True)
     face_index: Mapped[int] = mapped_column(Integer)
     box: Mapped[list[float]] = mapped_column(JSON)
     detection_score: Mapped[float] = mapped_column(Float)
-    talent_id: Mapped[int | None] = mapped_column(ForeignKey("talents.id", ondelete="CASCADE"),
-                                                  index=True)
+    talent_id: Mapped[int | None] = key_ref("talents.id", ondelete="CASCADE", index=True)
     similarity: Mapped[float | None] = mapped_column(Float)
     band: Mapped[str] = mapped_column(String(20))
     verdict: Mapped[str | None] = mapped_column(String(20))
-    licence_id: Mapped[int | None] = mapped_column(ForeignKey("licences.id", ondelete="SET NULL"))
+    licence_id: Mapped[int | None] = key_ref("licences.id", ondelete="SET NULL")
     licence_checks: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     # The evaluator's reasons, for the talent's side only (see service.licensing.verdicts).
     reasons: Mapped[list[str]] = mapped_column(JSON, default=list)
@@ -204,12 +206,11 @@ class Finding(Base):
 
 class FindingCandidate(Base):
     __tablename__ = "finding_candidates"
+    __table_args__ = table_args()
 
-    id: Mapped[int] = mapped_column(primary_key=True)
-    finding_id: Mapped[int] = mapped_column(ForeignKey("findings.id", ondelete="CASCADE"),
-                                            index=True)
-    talent_id: Mapped[int] = mapped_column(ForeignKey("talents.id", ondelete="CASCADE"),
-                                           index=True)
+    id: Mapped[int] = id_column()
+    finding_id: Mapped[int] = key_ref("findings.id", ondelete="CASCADE", index=True)
+    talent_id: Mapped[int] = key_ref("talents.id", ondelete="CASCADE", index=True)
     rank: Mapped[int] = mapped_column(Integer)
     similarity: Mapped[float] = mapped_column(Float)
     band: Mapped[str] = mapped_column(String(20))
@@ -219,15 +220,13 @@ class Alert(Base):
     """Unlicensed (or to-review) use of a talent: same talent + image + publisher = one alert."""
 
     __tablename__ = "alerts"
-    __table_args__ = (
+    __table_args__ = table_args(
         UniqueConstraint("talent_id", "image_sha256", "publisher_key", name="uq_alert_dedup"),
     )
 
-    id: Mapped[int] = mapped_column(primary_key=True)
-    agency_id: Mapped[int] = mapped_column(ForeignKey("agencies.id", ondelete="CASCADE"),
-                                           index=True)
-    talent_id: Mapped[int] = mapped_column(ForeignKey("talents.id", ondelete="CASCADE"),
-                                           index=True)
+    id: Mapped[int] = id_column()
+    agency_id: Mapped[int] = key_ref("agencies.id", ondelete="CASCADE", index=True)
+    talent_id: Mapped[int] = key_ref("talents.id", ondelete="CASCADE", index=True)
     image_sha256: Mapped[str] = mapped_column(String(64))
     image_phash: Mapped[str | None] = mapped_column(String(16))
     publisher_key: Mapped[str] = mapped_column(String(500))  # normalised publisher, "" if unknown
@@ -254,11 +253,12 @@ class Alert(Base):
 
 class AlertSighting(Base):
     __tablename__ = "alert_sightings"
+    __table_args__ = table_args()
 
-    id: Mapped[int] = mapped_column(primary_key=True)
-    alert_id: Mapped[int] = mapped_column(ForeignKey("alerts.id", ondelete="CASCADE"), index=True)
-    scan_id: Mapped[int] = mapped_column(ForeignKey("scans.id", ondelete="CASCADE"))
-    finding_id: Mapped[int] = mapped_column(ForeignKey("findings.id", ondelete="CASCADE"))
+    id: Mapped[int] = id_column()
+    alert_id: Mapped[int] = key_ref("alerts.id", ondelete="CASCADE", index=True)
+    scan_id: Mapped[int] = key_ref("scans.id", ondelete="CASCADE")
+    finding_id: Mapped[int] = key_ref("findings.id", ondelete="CASCADE")
     seen_at: Mapped[datetime] = mapped_column(TS)
     observed_at: Mapped[datetime] = mapped_column(TS)
     page_url: Mapped[str | None] = mapped_column(Text)
@@ -266,10 +266,10 @@ class AlertSighting(Base):
 
 class Webhook(Base):
     __tablename__ = "webhooks"
+    __table_args__ = table_args()
 
-    id: Mapped[int] = mapped_column(primary_key=True)
-    agency_id: Mapped[int] = mapped_column(ForeignKey("agencies.id", ondelete="CASCADE"),
-                                           index=True)
+    id: Mapped[int] = id_column()
+    agency_id: Mapped[int] = key_ref("agencies.id", ondelete="CASCADE", index=True)
     url: Mapped[str] = mapped_column(Text)
     secret: Mapped[str] = mapped_column(String(200))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
@@ -280,12 +280,11 @@ class WebhookDelivery(Base):
     """The outbox: written in the same transaction as the alert it announces."""
 
     __tablename__ = "webhook_deliveries"
-    __table_args__ = (Index("ix_webhook_deliveries_due", "status", "next_attempt_at"),)
+    __table_args__ = table_args(Index("ix_webhook_deliveries_due", "status", "next_attempt_at"))
 
-    id: Mapped[int] = mapped_column(primary_key=True)
-    webhook_id: Mapped[int] = mapped_column(ForeignKey("webhooks.id", ondelete="CASCADE"),
-                                            index=True)
-    alert_id: Mapped[int | None] = mapped_column(ForeignKey("alerts.id", ondelete="CASCADE"))
+    id: Mapped[int] = id_column()
+    webhook_id: Mapped[int] = key_ref("webhooks.id", ondelete="CASCADE", index=True)
+    alert_id: Mapped[int | None] = key_ref("alerts.id", ondelete="CASCADE")
     event: Mapped[str] = mapped_column(String(50))
     payload: Mapped[str] = mapped_column(Text)
     status: Mapped[str] = mapped_column(String(20), default="pending")  # pending|delivered|failed
@@ -299,10 +298,10 @@ class WebhookDelivery(Base):
 
 class WebhookAttempt(Base):
     __tablename__ = "webhook_attempts"
+    __table_args__ = table_args()
 
-    id: Mapped[int] = mapped_column(primary_key=True)
-    delivery_id: Mapped[int] = mapped_column(
-        ForeignKey("webhook_deliveries.id", ondelete="CASCADE"), index=True)
+    id: Mapped[int] = id_column()
+    delivery_id: Mapped[int] = key_ref("webhook_deliveries.id", ondelete="CASCADE", index=True)
     attempted_at: Mapped[datetime] = mapped_column(TS, default=utcnow)
     status_code: Mapped[int | None] = mapped_column(Integer)
     error: Mapped[str | None] = mapped_column(Text)
@@ -313,30 +312,29 @@ class UsageEvent(Base):
     """A licensed sighting, once per licence + image + publisher; what the talent is paid from."""
 
     __tablename__ = "usage_events"
-    __table_args__ = (
+    __table_args__ = table_args(
         UniqueConstraint("licence_id", "image_sha256", "publisher_key", name="uq_usage_dedup"),
     )
 
-    id: Mapped[int] = mapped_column(primary_key=True)
-    licence_id: Mapped[int] = mapped_column(ForeignKey("licences.id", ondelete="CASCADE"),
-                                            index=True)
-    talent_id: Mapped[int] = mapped_column(ForeignKey("talents.id", ondelete="CASCADE"),
-                                           index=True)
+    id: Mapped[int] = id_column()
+    licence_id: Mapped[int] = key_ref("licences.id", ondelete="CASCADE", index=True)
+    talent_id: Mapped[int] = key_ref("talents.id", ondelete="CASCADE", index=True)
     image_sha256: Mapped[str] = mapped_column(String(64))
     publisher_key: Mapped[str] = mapped_column(String(500))
     publisher: Mapped[str | None] = mapped_column(String(500))
     first_seen_at: Mapped[datetime] = mapped_column(TS, index=True)
     last_seen_at: Mapped[datetime] = mapped_column(TS)
     sightings: Mapped[int] = mapped_column(Integer, default=1)
-    scan_id: Mapped[int | None] = mapped_column(ForeignKey("scans.id", ondelete="SET NULL"))
+    scan_id: Mapped[int | None] = key_ref("scans.id", ondelete="SET NULL")
 
 
 class IdempotencyRecord(Base):
     __tablename__ = "idempotency_records"
-    __table_args__ = (UniqueConstraint("key_id", "idempotency_key", name="uq_idempotency"),)
+    __table_args__ = table_args(
+        UniqueConstraint("key_id", "idempotency_key", name="uq_idempotency"))
 
-    id: Mapped[int] = mapped_column(primary_key=True)
-    key_id: Mapped[int] = mapped_column(ForeignKey("api_keys.id", ondelete="CASCADE"))
+    id: Mapped[int] = id_column()
+    key_id: Mapped[int] = key_ref("api_keys.id", ondelete="CASCADE")
     idempotency_key: Mapped[str] = mapped_column(String(200))
     request_hash: Mapped[str] = mapped_column(String(64))
     status_code: Mapped[int | None] = mapped_column(Integer)
@@ -350,7 +348,7 @@ class IdempotencyTalent(Base):
 
     __tablename__ = "idempotency_talents"
 
-    record_id: Mapped[int] = mapped_column(
-        ForeignKey("idempotency_records.id", ondelete="CASCADE"), primary_key=True)
-    talent_id: Mapped[int] = mapped_column(ForeignKey("talents.id", ondelete="CASCADE"),
-                                           primary_key=True, index=True)
+    record_id: Mapped[int] = key_ref("idempotency_records.id", ondelete="CASCADE",
+                                     primary_key=True)
+    talent_id: Mapped[int] = key_ref("talents.id", ondelete="CASCADE", primary_key=True,
+                                     index=True)

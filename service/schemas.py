@@ -8,15 +8,43 @@ from enum import StrEnum
 from typing import Annotated, Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from sqlalchemy.orm import InstrumentedAttribute
 
+from indexer.db import Talent
 from indexer.matching import Band
 from service.dates import EndInstant, StartInstant
+from service.models import JobItem, Scan, Webhook
 from service.money import Amount, CurrencyCode
 from service.vocabulary import AssetScope, Channel, LicenceChannel, LicenceTerritory
 
 T = TypeVar("T")
 # The values of ``service.licensing.evaluate.Verdict`` (core cannot import licensing).
 VerdictName = Literal["licensed", "unlicensed", "review"]
+
+
+# --- bounds on input text: one owner, read from the columns the text is stored in ---------
+def column_length(column: InstrumentedAttribute[Any]) -> int:
+    """The declared length of a ``String(n)`` column (what PostgreSQL enforces)."""
+    length = getattr(column.property.columns[0].type, "length", None)
+    if not isinstance(length, int):
+        raise TypeError(f"{column} has no declared length")
+    return length
+
+
+#: PostgreSQL refuses the NUL character in text; so does every text field of the API.
+NO_NUL = r"^[^\x00]*$"
+NAME_MAX = column_length(Talent.name)
+PUBLISHER_MAX = column_length(Scan.publisher)
+CHANNEL_MAX = column_length(Scan.channel)
+UPLOAD_NAME_MAX = column_length(JobItem.upload_name)
+SECRET_MAX = column_length(Webhook.secret)
+URL_MAX = 2048  # page, image and webhook URLs (stored as text; browsers' practical limit)
+NOTE_MAX = 4000
+
+
+def bounded_text(max_length: int, *, min_length: int = 0, **kwargs: Any) -> Any:
+    """A ``Field`` for text of at most ``max_length`` characters and no NUL."""
+    return Field(min_length=min_length, max_length=max_length, pattern=NO_NUL, **kwargs)
 
 
 class ScanKind(StrEnum):
@@ -67,9 +95,10 @@ class Page(BaseModel, Generic[T]):
 
 
 class ErrorBody(BaseModel):
-    code: str
-    message: str
-    details: dict[str, Any] | None = None
+    code: str = Field(examples=["talent_not_found"], description="Stable; one per error kind.")
+    message: str = Field(examples=["No talent with id 42."])
+    details: dict[str, Any] | None = Field(default=None, description="Facts about the error "
+                                           "(limits, offending fields), when there are any.")
 
 
 class ErrorResponse(BaseModel):
@@ -83,9 +112,14 @@ class ModelPackOut(BaseModel):
 
 # --- talents --------------------------------------------------------------------------------
 class TalentCreate(BaseModel):
-    name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-    external_id: str | None = Field(default=None, max_length=200)
-    agency: str | None = Field(default=None, description="Admin keys only: the agency's name.")
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"name": "Ines Moreau", "external_id": "AG-2291"}]})
+
+    name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1,
+                                           max_length=NAME_MAX, pattern=NO_NUL)]
+    external_id: str | None = bounded_text(NAME_MAX, default=None)
+    agency: str | None = bounded_text(NAME_MAX, default=None,
+                                      description="Admin keys only: the agency's name.")
 
 
 class TalentOut(BaseModel):
@@ -129,13 +163,12 @@ class EraseOut(BaseModel):
 # make each scan of its talent answer megabytes of reasons.
 MAX_LICENSEE_CHARS = 200
 MAX_PUBLISHERS = 100
-MAX_PUBLISHER_CHARS = 500
 MAX_CHANNELS = len(Channel) + 1
 MAX_TERRITORIES = 300
 MAX_APPROVED_ASSETS = 100
 MAX_REASON_CHARS = 2000
 
-PublisherPatternText = Annotated[str, Field(min_length=1, max_length=MAX_PUBLISHER_CHARS)]
+PublisherPatternText = Annotated[str, Field(min_length=1, max_length=PUBLISHER_MAX)]
 ChannelText = Annotated[LicenceChannel, Field(min_length=1, max_length=40)]
 TerritoryText = Annotated[LicenceTerritory, Field(min_length=1, max_length=10)]
 
@@ -427,14 +460,20 @@ class InternalEvidenceOut(BaseModel):
 
 
 class TriageIn(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"action": "confirm_violation", "note": "Takedown sent to the shop on 3 March."}]})
+
     action: TriageAction
-    note: str | None = Field(default=None, max_length=4000)
+    note: str | None = bounded_text(NOTE_MAX, default=None)
 
 
 # --- webhooks and usage ---------------------------------------------------------------------
 class WebhookCreate(BaseModel):
-    url: str = Field(min_length=8, max_length=2000)
-    secret: str | None = Field(default=None, min_length=16, max_length=200)
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"url": "https://hooks.agency.example/twinwatch"}]})
+
+    url: str = bounded_text(URL_MAX, min_length=8)
+    secret: str | None = bounded_text(SECRET_MAX, min_length=16, default=None)
 
 
 class WebhookOut(BaseModel):

@@ -154,7 +154,9 @@ def test_revoked_licence_flips_the_verdict(world: ServiceWorld) -> None:
                                 json={"reason": "talent withdrew consent"},
                                 headers=world.auth("agency"))
     assert revoked.status_code == 200 and revoked.json()["revoked_at"]
-    later = (datetime.now(UTC) + timedelta(minutes=1)).isoformat()  # after the revocation
+    # After the revocation itself (NOW is taken at import: a slow run is minutes past it).
+    later = (datetime.fromisoformat(revoked.json()["revoked_at"])
+             + timedelta(minutes=1)).isoformat()
     verdict = face_of(scan(world, image, who="admin", publisher="hm.com", observed_at=later),
                       TALENT)["licence"]
     assert verdict["verdict"] == "unlicensed"

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import logging
-import time
-import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI
 
+from service.api.access_log import AccessLog
+from service.api.docs import ERROR_RESPONSES, install_docs
 from service.api.errors import install_error_handlers
 from service.api.limits import BodySizeLimit
 from service.api.routers import alerts, health, jobs, licences, prechecks, scans, talents, usage
@@ -20,30 +19,12 @@ from service.jobs.worker import BackgroundWorkers
 from service.settings import ServiceSettings
 from service.startup import reconcile
 
-log = logging.getLogger("twinwatch.http")
-
-
 DESCRIPTION = """\
 twinwatch finds registered talents' faces in images and checks every match against the
 talent's licences. Authenticate with `Authorization: Bearer <key>` (keys come from
 `twinwatch keys create`). Every scan answer names the model pack that produced it.
+Every error is `{"error": {"code", "message", "details"?}}` with a stable `code`.
 """
-
-
-def install_access_log(app: FastAPI) -> None:
-    @app.middleware("http")
-    async def access_log(request: Request,
-                         call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        request_id = request.headers.get("x-request-id") or uuid.uuid4().hex[:16]
-        started = time.perf_counter()
-        response = await call_next(request)
-        response.headers["X-Request-Id"] = request_id
-        log.info("request", extra={"fields": {
-            "request_id": request_id, "method": request.method, "path": request.url.path,
-            "status": response.status_code,
-            "ms": round((time.perf_counter() - started) * 1000, 1),
-            "key": getattr(request.state, "key_prefix", None)}})
-        return response
 
 
 def create_app(settings: ServiceSettings | None = None, *,
@@ -68,14 +49,16 @@ def create_app(settings: ServiceSettings | None = None, *,
                 ctx.close()
 
     app = FastAPI(title="twinwatch", version="0.1.0", description=DESCRIPTION,
-                  lifespan=lifespan)
+                  lifespan=lifespan, docs_url=None, redoc_url=None)
     install_error_handlers(app)
-    install_access_log(app)
+    install_docs(app)
     batch_bytes = settings.max_batch_bytes + 64 * 1024
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_upload_bytes + 64 * 1024,
                        larger_for={"/v1/scan-jobs": batch_bytes,
                                    "/v1/precheck-jobs": batch_bytes})
-    for router in (health.router, talents.router, licences.router, scans.router, jobs.router,
+    app.add_middleware(AccessLog)  # outermost: a 413 or a 500 gets an id and a log line too
+    app.include_router(health.router)
+    for router in (talents.router, licences.router, scans.router, jobs.router,
                    prechecks.router, alerts.router, webhook_routes.router, usage.router):
-        app.include_router(router)
+        app.include_router(router, responses=ERROR_RESPONSES)
     return app

@@ -1,11 +1,13 @@
-"""Typed FastAPI dependencies."""
+"""Typed FastAPI dependencies: the context, the caller's key, bounded ids and paging."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Query, Request
+from fastapi import Depends, Path, Query, Request
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
+from indexer.db import MAX_ID
 from service.access.keys import Principal, authenticate
 from service.context import AppContext
 
@@ -17,27 +19,48 @@ def get_context(request: Request) -> AppContext:
 
 Ctx = Annotated[AppContext, Depends(get_context)]
 
+# Declared as security schemes so the OpenAPI (and /docs' Authorize button) knows them;
+# neither refuses on its own: a missing key is `unauthorized` from `authenticate`.
+bearer = HTTPBearer(auto_error=False, scheme_name="bearer",
+                    description="`Authorization: Bearer <key>`; keys come from "
+                                "`twinwatch keys create`.")
+api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False, scheme_name="apiKey",
+                              description="The same key in `X-API-Key`, for clients that "
+                                          "cannot set Authorization.")
 
-def presented_key(request: Request) -> str | None:
-    header = request.headers.get("authorization", "")
-    if header.lower().startswith("bearer "):
-        return header[7:].strip()
-    return request.headers.get("x-api-key")
+
+def presented_key(
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+    api_key: Annotated[str | None, Depends(api_key_header)],
+) -> str | None:
+    if credentials is not None:
+        return credentials.credentials.strip()
+    return api_key
 
 
-def get_principal(request: Request, ctx: Ctx) -> Principal:
+def get_principal(request: Request, ctx: Ctx,
+                  key: Annotated[str | None, Depends(presented_key)]) -> Principal:
     with ctx.db.session() as session:
-        principal = authenticate(session, presented=presented_key(request))
+        principal = authenticate(session, presented=key)
     request.state.key_prefix = principal.key_prefix
     return principal
 
 
 CurrentPrincipal = Annotated[Principal, Depends(get_principal)]
 
+#: An object id in a path: positive and within the 64-bit keys (larger can name no row).
+ObjectId = Annotated[int, Path(ge=1, le=MAX_ID, examples=[42])]
+#: An object id used as a filter.
+IdFilter = Annotated[int | None, Query(ge=1, le=MAX_ID, examples=[42])]
+
+MAX_LIMIT = 200
+#: Offsets are bounded like ids (every backend takes a signed 64-bit OFFSET).
+MAX_OFFSET = MAX_ID
+
 
 class Paging:
-    def __init__(self, offset: Annotated[int, Query(ge=0)] = 0,
-                 limit: Annotated[int, Query(ge=1, le=200)] = 50) -> None:
+    def __init__(self, offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
+                 limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 50) -> None:
         self.offset = offset
         self.limit = limit
 

@@ -1,11 +1,17 @@
-"""Form fields shared by scan, pre-check and batch endpoints."""
+"""Form and query fields shared by scan, pre-check and batch endpoints.
+
+Fields are bounded like the columns they are stored in and never carry NUL; the rules for
+what they mean live elsewhere, each in one place: publishers (service.licensing.publishers),
+channels and territories (service.vocabulary), dates (service.dates).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Depends, Form, UploadFile
+from fastapi import Depends, Form, Query, UploadFile
 
 from indexer.db import utcnow
 from service.api.idempotency import fingerprint
@@ -14,10 +20,30 @@ from service.errors import InvalidRequestError
 from service.licensing.publishers import parse_location
 from service.scanning.types import ImageSource, UseContext
 from service.scanning.uploads import read_upload
-from service.schemas import MAX_PUBLISHER_CHARS
+from service.schemas import CHANNEL_MAX, NO_NUL, PUBLISHER_MAX, UPLOAD_NAME_MAX, URL_MAX
 from service.vocabulary import ALLOWED_CHANNELS, channel_or_error, territory_or_error
 
-MAX_URL_CHARS = 2000
+_DATE_HELP = "a date (its start, UTC) or ISO 8601 date-time; no zone = UTC"
+DATE_MAX = 64
+
+PageUrl = Annotated[str | None, Form(max_length=URL_MAX, pattern=NO_NUL,
+                                     description="Page where the image was seen.",
+                                     examples=["https://shop.example.net/p/summer-dress"])]
+Publisher = Annotated[str | None, Form(max_length=PUBLISHER_MAX, pattern=NO_NUL,
+                                       description="Publisher domain or account URL.",
+                                       examples=["instagram.com/knockoff_store"])]
+Channel = Annotated[str | None, Form(
+    max_length=CHANNEL_MAX, pattern=NO_NUL,
+    description=f"One of {ALLOWED_CHANNELS} (case, separators and synonyms such as "
+                "e-commerce or Instagram are understood).", examples=["ecommerce"])]
+Territory = Annotated[str | None, Form(max_length=8, pattern=NO_NUL,
+                                       description="ISO 3166-1 alpha-2 code.",
+                                       examples=["FR"])]
+ImageUrl = Annotated[str | None, Form(max_length=URL_MAX, pattern=NO_NUL,
+                                      description="Image URL to fetch (instead of `file`).",
+                                      examples=["https://cdn.shop.example.net/img/4411.jpg"])]
+PublisherFilter = Annotated[str | None, Query(max_length=PUBLISHER_MAX, pattern=NO_NUL,
+                                              examples=["knockoff.example.net"])]
 
 
 @dataclass(frozen=True)
@@ -43,9 +69,9 @@ def _territory(value: str | None) -> str | None:
     return territory_or_error(text) if text is not None else None
 
 
-def _publisher(value: str | None, *, field: str) -> str | None:
-    """A stated publisher or page URL must name a host (the publisher rule lives in
-    service.licensing.publishers)."""
+def located(value: str | None, field: str) -> str | None:
+    """A stated publisher or page URL, stripped; 422 if it names no host (the publisher
+    rule lives in service.licensing.publishers)."""
     text = _text(value)
     if text is not None and parse_location(text) is None:
         raise InvalidRequestError(f"{field} {text[:80]!r} names no host (a domain, account "
@@ -53,29 +79,43 @@ def _publisher(value: str | None, *, field: str) -> str | None:
     return text
 
 
-_DATE_HELP = "a date (its start, UTC) or ISO 8601 date-time; no zone = UTC"
+def checked_urls(urls: Sequence[str]) -> list[str]:
+    """Batch image URLs: stripped, blank ones dropped, each bounded and without NUL."""
+    kept = [u.strip() for u in urls if u.strip()]
+    for url in kept:
+        if len(url) > URL_MAX or "\x00" in url:
+            raise InvalidRequestError(f"Each URL is at most {URL_MAX} characters, without NUL.",
+                                      max_length=URL_MAX)
+    return kept
+
+
+def check_upload_names(files: Sequence[UploadFile], *, max_files: int | None = None) -> None:
+    """Upload file names are kept with job items: bounded, without NUL; at most
+    ``max_files`` uploads when given."""
+    if max_files is not None and len(files) > max_files:
+        raise InvalidRequestError(f"At most {max_files} files per request; got {len(files)}.",
+                                  max_items=max_files)
+    for upload in files:
+        name = upload.filename or ""
+        if len(name) > UPLOAD_NAME_MAX or "\x00" in name:
+            raise InvalidRequestError(f"An upload's file name is at most {UPLOAD_NAME_MAX} "
+                                      "characters, without NUL.", max_length=UPLOAD_NAME_MAX)
 
 
 def sighting_context(
-    page_url: Annotated[str | None, Form(max_length=MAX_URL_CHARS,
-                                         description="Page where the image was seen.")] = None,
-    publisher: Annotated[str | None, Form(max_length=MAX_PUBLISHER_CHARS,
-                                          description="Publisher domain or account URL.")]
-    = None,
-    observed_at: Annotated[str | None, Form(max_length=64, description=(
+    page_url: PageUrl = None,
+    publisher: Publisher = None,
+    observed_at: Annotated[str | None, Form(max_length=DATE_MAX, pattern=NO_NUL, description=(
         f"When it was seen (default: now): {_DATE_HELP}; not in the future."))] = None,
-    channel: Annotated[str | None, Form(max_length=40, description=(
-        f"One of {ALLOWED_CHANNELS} (case, separators and synonyms such as e-commerce or "
-        "Instagram are understood)."))] = None,
-    territory: Annotated[str | None, Form(max_length=10,
-                                          description="ISO 3166-1 alpha-2 code.")] = None,
+    channel: Channel = None,
+    territory: Territory = None,
 ) -> ContextForm:
     now = utcnow()
     seen = start_or_error(observed_at, field="observed_at")
     if seen is not None:
         require_not_future(seen, now=now, field="observed_at")
-    context = UseContext(page_url=_publisher(page_url, field="page_url"),
-                         publisher=_publisher(publisher, field="publisher"),
+    context = UseContext(page_url=located(page_url, "page_url"),
+                         publisher=located(publisher, "publisher"),
                          observed_at=seen or now, channel=_channel(channel),
                          territory=_territory(territory))
     return ContextForm(context, fingerprint(page_url, publisher, observed_at, channel,
@@ -83,24 +123,28 @@ def sighting_context(
 
 
 def intended_use(
-    publisher: Annotated[str, Form(max_length=MAX_PUBLISHER_CHARS, description=(
-        "Where the brand will publish (its domain or account URL)."))],
-    channel: Annotated[str, Form(max_length=40, description=f"One of {ALLOWED_CHANNELS}.")],
-    territory: Annotated[str, Form(max_length=10, description="ISO 3166-1 alpha-2 code.")],
-    use_from: Annotated[str | None, Form(max_length=64, description=(
+    publisher: Annotated[str, Form(max_length=PUBLISHER_MAX, pattern=NO_NUL,
+                                   description="Where the brand will publish (its domain or "
+                                   "account URL).", examples=["hm.com"])],
+    channel: Annotated[str, Form(max_length=CHANNEL_MAX, pattern=NO_NUL,
+                                 description=f"One of {ALLOWED_CHANNELS}.",
+                                 examples=["social"])],
+    territory: Annotated[str, Form(max_length=8, pattern=NO_NUL,
+                                   description="ISO 3166-1 alpha-2 code.", examples=["FR"])],
+    use_from: Annotated[str | None, Form(max_length=DATE_MAX, pattern=NO_NUL, description=(
         f"First day of use (default now): {_DATE_HELP}."))] = None,
-    use_until: Annotated[str | None, Form(max_length=64, description=(
+    use_until: Annotated[str | None, Form(max_length=DATE_MAX, pattern=NO_NUL, description=(
         "Last day of use: a date (to its end, UTC) or date-time."))] = None,
-    page_url: Annotated[str | None, Form(max_length=MAX_URL_CHARS)] = None,
+    page_url: PageUrl = None,
 ) -> ContextForm:
     start = start_or_error(use_from, field="use_from") or utcnow()
     until = last_instant_or_error(use_until, field="use_until")
     if until is not None and until < start:
         raise InvalidRequestError("use_until is before use_from.")
-    stated = _publisher(publisher, field="publisher")
+    stated = located(publisher, "publisher")
     if stated is None:
         raise InvalidRequestError("publisher is required.", field="publisher")
-    context = UseContext(page_url=_publisher(page_url, field="page_url"), publisher=stated,
+    context = UseContext(page_url=located(page_url, "page_url"), publisher=stated,
                          observed_at=start, channel=_channel(channel),
                          territory=_territory(territory), use_until=until)
     return ContextForm(context, fingerprint(publisher, channel, territory, use_from,
@@ -113,7 +157,7 @@ IntendedUse = Annotated[ContextForm, Depends(intended_use)]
 
 async def image_source(file: UploadFile | None, url: str | None, *, max_bytes: int
                        ) -> ImageSource:
-    url = _text(url)
+    url = checked_urls([url])[0] if url and url.strip() else None
     if (file is None) == (url is None):
         raise InvalidRequestError("Send exactly one of `file` (an upload) or `url`.")
     if file is not None:

@@ -21,7 +21,7 @@ from starlette.concurrency import run_in_threadpool
 from indexer.errors import TwinwatchError
 from service.alerts.webhooks import claim_due, record_attempt, send
 from service.context import AppContext
-from service.errors import OverloadedError
+from service.errors import InternalError, OverloadedError
 from service.jobs.housekeeping import purge_idempotency_records
 from service.jobs.queue import (
     MAX_ITEM_ATTEMPTS,
@@ -91,7 +91,7 @@ class JobWorker:
             return
         except Exception as exc:
             log.exception("job item %d failed unexpectedly", item.item_id)
-            await self._fail(item, {"code": "internal_error", "message": type(exc).__name__})
+            await self._fail(item, InternalError(type(exc).__name__).to_dict())
             return
         await run_in_threadpool(remove_upload, item)
 

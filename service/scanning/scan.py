@@ -10,6 +10,7 @@ from starlette.concurrency import run_in_threadpool
 
 from indexer.engine import FaceAnalyser
 from indexer.errors import TwinwatchError
+from indexer.formats import GENERIC_MEDIA_TYPE, media_type
 from indexer.imaging import decode_image
 from indexer.index_manager import IndexManager
 from indexer.scanning import scan_decoded
@@ -26,16 +27,14 @@ from service.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
 
-MIME_TYPES = {"JPEG": "image/jpeg", "MPO": "image/jpeg", "PNG": "image/png",
-              "WEBP": "image/webp", "GIF": "image/gif", "TIFF": "image/tiff", "BMP": "image/bmp"}
 
 
 def analyse_image(*, data: bytes, analyser: FaceAnalyser, index: IndexManager,
                   settings: ServiceSettings) -> ImageAnalysis:
     """Decode, read provenance, fingerprint, detect, embed and match (blocking: run pooled)."""
     decoded = decode_image(data, max_pixels=settings.max_image_pixels)
-    provenance = read_provenance(data, mime_type=MIME_TYPES.get(decoded.source_format,
-                                                                "application/octet-stream"),
+    provenance = read_provenance(data, mime_type=media_type(decoded.source_format)
+                                 or GENERIC_MEDIA_TYPE,
                                  trust_anchors_pem=settings.c2pa_trust_anchors_pem())
     phash = perceptual_hash(decoded.bgr)
     scan = scan_decoded(decoded, analyser=analyser, index=index,

@@ -8,11 +8,12 @@ from fastapi.responses import HTMLResponse
 from service.access.keys import Role
 from service.access.scoping import alert_in_scope
 from service.alerts import alerts
-from service.api.deps import Ctx, CurrentPrincipal, PageParams
+from service.api.deps import Ctx, CurrentPrincipal, IdFilter, ObjectId, PageParams
+from service.api.forms import DATE_MAX, PublisherFilter, located
 from service.dates import end_or_error, start_or_error
-from service.errors import InvalidRequestError, ResourceNotFoundError
-from service.licensing.publishers import parse_location
+from service.errors import ResourceNotFoundError
 from service.schemas import (
+    NO_NUL,
     AlertOut,
     AlertStatus,
     EvidenceForm,
@@ -29,19 +30,19 @@ Form = Annotated[EvidenceForm, Query(description="internal: for the agency (lice
 
 @router.get("", response_model=Page[AlertOut], summary="This agency's alerts, latest first")
 def list_alerts(ctx: Ctx, principal: CurrentPrincipal, page: PageParams,
-                status: AlertStatus | None = None, talent_id: int | None = None,
-                publisher: Annotated[str | None, Query(max_length=500)] = None,
+                status: AlertStatus | None = None, talent_id: IdFilter = None,
+                publisher: PublisherFilter = None,
                 since: Annotated[str | None, Query(
-                    max_length=64, description="Seen on/after: a date (from its start, UTC) "
-                    "or date-time.")] = None,
+                    max_length=DATE_MAX, pattern=NO_NUL,
+                    description="Seen on/after: a date (from its start, UTC) or "
+                    "date-time.")] = None,
                 until: Annotated[str | None, Query(
-                    max_length=64, description="Seen on/before: a date (to its end, UTC) or "
-                    "date-time (inclusive).")] = None,
+                    max_length=DATE_MAX, pattern=NO_NUL,
+                    description="Seen on/before: a date (to its end, UTC) or date-time "
+                    "(inclusive).")] = None,
                 needs_review: bool | None = None) -> Page[AlertOut]:
     principal.require(Role.AGENCY)
-    if publisher is not None and parse_location(publisher) is None:
-        raise InvalidRequestError(f"publisher {publisher[:80]!r} names no host.",
-                                  field="publisher")
+    publisher = located(publisher, "publisher")
     start = start_or_error(since, field="since")
     end = end_or_error(until, field="until", inclusive=True)
     with ctx.db.session() as session:
@@ -52,7 +53,7 @@ def list_alerts(ctx: Ctx, principal: CurrentPrincipal, page: PageParams,
 
 
 @router.get("/{alert_id}", response_model=AlertOut)
-def get_alert(alert_id: int, ctx: Ctx, principal: CurrentPrincipal) -> AlertOut:
+def get_alert(alert_id: ObjectId, ctx: Ctx, principal: CurrentPrincipal) -> AlertOut:
     principal.require(Role.AGENCY)
     with ctx.db.session() as session:
         return alerts.get_alert(session, principal=principal, alert_id=alert_id)
@@ -60,7 +61,7 @@ def get_alert(alert_id: int, ctx: Ctx, principal: CurrentPrincipal) -> AlertOut:
 
 @router.post("/{alert_id}/triage", response_model=AlertOut,
              summary="Acknowledge, dismiss as false match, mark licensed elsewhere, confirm")
-def triage_alert(alert_id: int, body: TriageIn, ctx: Ctx,
+def triage_alert(alert_id: ObjectId, body: TriageIn, ctx: Ctx,
                  principal: CurrentPrincipal) -> AlertOut:
     principal.require(Role.AGENCY)
     with ctx.db.session() as session:
@@ -70,7 +71,7 @@ def triage_alert(alert_id: int, body: TriageIn, ctx: Ctx,
 
 @router.get("/{alert_id}/evidence", response_model=InternalEvidenceOut | ThirdPartyEvidenceOut,
             summary="Evidence export (JSON): internal, or third-party for a takedown request")
-def get_evidence(alert_id: int, ctx: Ctx, principal: CurrentPrincipal,
+def get_evidence(alert_id: ObjectId, ctx: Ctx, principal: CurrentPrincipal,
                  form: Form = EvidenceForm.INTERNAL) -> alerts.Evidence:
     principal.require(Role.AGENCY)
     with ctx.db.session() as session:
@@ -79,7 +80,7 @@ def get_evidence(alert_id: int, ctx: Ctx, principal: CurrentPrincipal,
 
 @router.get("/{alert_id}/evidence.html", response_class=HTMLResponse,
             summary="Evidence report, human-readable: internal or third-party")
-def get_evidence_html(alert_id: int, ctx: Ctx, principal: CurrentPrincipal,
+def get_evidence_html(alert_id: ObjectId, ctx: Ctx, principal: CurrentPrincipal,
                       form: Form = EvidenceForm.INTERNAL) -> HTMLResponse:
     principal.require(Role.AGENCY)
     with ctx.db.session() as session:
@@ -89,7 +90,7 @@ def get_evidence_html(alert_id: int, ctx: Ctx, principal: CurrentPrincipal,
 
 @router.get("/{alert_id}/evidence/image", response_class=Response,
             summary="The image kept as evidence (while within retention)")
-def get_evidence_image(alert_id: int, ctx: Ctx, principal: CurrentPrincipal) -> Response:
+def get_evidence_image(alert_id: ObjectId, ctx: Ctx, principal: CurrentPrincipal) -> Response:
     principal.require(Role.AGENCY)
     with ctx.db.session() as session:
         alert = alert_in_scope(session, principal=principal, alert_id=alert_id)

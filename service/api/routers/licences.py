@@ -2,13 +2,14 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, File, Request, UploadFile
+from fastapi import APIRouter, Body, File, Request, UploadFile
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from service.access.keys import Principal, Role
 from service.access.scoping import licence_in_scope
-from service.api.deps import Ctx, CurrentPrincipal
+from service.api.deps import Ctx, CurrentPrincipal, ObjectId
+from service.api.docs import IDEMPOTENT, IMAGE_INPUT
 from service.api.idempotency import fingerprint, idempotent
 from service.context import AppContext
 from service.licensing import licences
@@ -16,6 +17,18 @@ from service.scanning.uploads import read_upload
 from service.schemas import AssetScopeIn, LicenceCreate, LicenceOut, LicenceRevoke
 
 router = APIRouter(tags=["licences"])
+
+NewLicence = Annotated[LicenceCreate, Body(openapi_examples={"campaign": {
+    "summary": "One brand's summer campaign, online in France and Belgium",
+    "value": {"licensee": "H&M", "publishers": ["hm.com", "instagram.com/hm"],
+              "channels": ["social", "ecommerce"], "territories": ["FR", "BE"],
+              "media": ["photo"], "ai_label_required": True,
+              "valid_from": "2026-05-01T00:00:00Z", "valid_until": "2026-09-30T23:59:59Z",
+              "compensation": {"flat_fee": "15000.00", "per_use": "2.50",
+                               "currency": "EUR"}}}})]
+Revocation = Annotated[LicenceRevoke, Body(openapi_examples={"breach": {
+    "summary": "Revoked after a breach of the licence",
+    "value": {"reason": "Images used in an AI-generated ad without the label."}}})]
 
 
 def _create(ctx: AppContext, principal: Principal, talent_id: int,
@@ -28,8 +41,9 @@ def _create(ctx: AppContext, principal: Principal, talent_id: int,
 
 
 @router.post("/v1/talents/{talent_id}/licences", status_code=201, response_model=LicenceOut,
+             responses=IDEMPOTENT,
              summary="Record a talent's consent for one licensee")
-async def create_licence(talent_id: int, body: LicenceCreate, request: Request, ctx: Ctx,
+async def create_licence(talent_id: ObjectId, body: NewLicence, request: Request, ctx: Ctx,
                          principal: CurrentPrincipal) -> JSONResponse:
     async def handler() -> tuple[int, LicenceOut]:
         return 201, await run_in_threadpool(_create, ctx, principal, talent_id, body)
@@ -39,7 +53,7 @@ async def create_licence(talent_id: int, body: LicenceCreate, request: Request, 
 
 
 @router.get("/v1/talents/{talent_id}/licences", response_model=list[LicenceOut])
-def list_licences(talent_id: int, ctx: Ctx, principal: CurrentPrincipal) -> list[LicenceOut]:
+def list_licences(talent_id: ObjectId, ctx: Ctx, principal: CurrentPrincipal) -> list[LicenceOut]:
     principal.require(Role.AGENCY)
     with ctx.db.session() as session:
         return [licences.licence_out(item) for item in licences.list_licences(
@@ -47,7 +61,7 @@ def list_licences(talent_id: int, ctx: Ctx, principal: CurrentPrincipal) -> list
 
 
 @router.get("/v1/licences/{licence_id}", response_model=LicenceOut)
-def get_licence(licence_id: int, ctx: Ctx, principal: CurrentPrincipal) -> LicenceOut:
+def get_licence(licence_id: ObjectId, ctx: Ctx, principal: CurrentPrincipal) -> LicenceOut:
     principal.require(Role.AGENCY)
     with ctx.db.session() as session:
         return licences.licence_out(licence_in_scope(session, principal=principal,
@@ -56,7 +70,7 @@ def get_licence(licence_id: int, ctx: Ctx, principal: CurrentPrincipal) -> Licen
 
 @router.post("/v1/licences/{licence_id}/revoke", response_model=LicenceOut,
              summary="Revoke a licence (licences are never deleted)")
-def revoke_licence(licence_id: int, body: LicenceRevoke, ctx: Ctx,
+def revoke_licence(licence_id: ObjectId, body: Revocation, ctx: Ctx,
                    principal: CurrentPrincipal) -> LicenceOut:
     principal.require(Role.AGENCY)
     with ctx.db.session() as session:
@@ -66,8 +80,9 @@ def revoke_licence(licence_id: int, body: LicenceRevoke, ctx: Ctx,
 
 
 @router.post("/v1/licences/{licence_id}/assets", response_model=LicenceOut,
+             responses=IMAGE_INPUT,
              summary="Approve a specific image under this licence (its fingerprints are kept)")
-async def add_asset(licence_id: int, file: Annotated[UploadFile, File()], ctx: Ctx,
+async def add_asset(licence_id: ObjectId, file: Annotated[UploadFile, File()], ctx: Ctx,
                     principal: CurrentPrincipal) -> LicenceOut:
     principal.require(Role.AGENCY)
     data = await read_upload(file, max_bytes=ctx.settings.max_upload_bytes)

@@ -2,23 +2,24 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, File, Form, Request, UploadFile
+from fastapi import APIRouter, File, Request, UploadFile
 from fastapi.responses import JSONResponse
 
 from service.access.keys import Role
-from service.api.deps import Ctx, CurrentPrincipal, PageParams
-from service.api.forms import IntendedUse, image_source
+from service.api.deps import Ctx, CurrentPrincipal, ObjectId, PageParams
+from service.api.docs import IMAGE_INPUT
+from service.api.forms import ImageUrl, IntendedUse, image_source
 from service.api.routers.scans import list_scans, read_scan, submit_one
 from service.schemas import Page, ScanKind, ScanOut
 
 router = APIRouter(prefix="/v1/prechecks", tags=["prechecks"])
 
 
-@router.post("", status_code=201, response_model=ScanOut,
+@router.post("", status_code=201, response_model=ScanOut, responses=IMAGE_INPUT,
              summary="Brand pre-check: may this asset be used as intended? (cleared + why)")
 async def create_precheck(request: Request, ctx: Ctx, principal: CurrentPrincipal,
                           use: IntendedUse, file: Annotated[UploadFile | None, File()] = None,
-                          url: Annotated[str | None, Form()] = None) -> JSONResponse:
+                          url: ImageUrl = None) -> JSONResponse:
     principal.require(Role.BRAND)
     source = await image_source(file, url, max_bytes=ctx.settings.max_upload_bytes)
     return await submit_one(request=request, ctx=ctx, principal=principal, kind=ScanKind.PRECHECK,
@@ -32,6 +33,6 @@ def get_prechecks(ctx: Ctx, principal: CurrentPrincipal, page: PageParams) -> Pa
 
 
 @router.get("/{precheck_id}", response_model=ScanOut)
-def get_precheck(precheck_id: int, ctx: Ctx, principal: CurrentPrincipal) -> ScanOut:
+def get_precheck(precheck_id: ObjectId, ctx: Ctx, principal: CurrentPrincipal) -> ScanOut:
     principal.require(Role.BRAND)
     return read_scan(ctx, principal, precheck_id, ScanKind.PRECHECK)

@@ -2,15 +2,16 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, File, Form, Request, UploadFile
+from fastapi import APIRouter, File, Request, UploadFile
 from fastapi.responses import JSONResponse
 from sqlalchemy import func, select
 from starlette.concurrency import run_in_threadpool
 
 from service.access.keys import Principal, Role
 from service.access.scoping import scan_in_scope, scoped_submissions
-from service.api.deps import Ctx, CurrentPrincipal, PageParams
-from service.api.forms import ContextForm, SightingContext, image_source
+from service.api.deps import Ctx, CurrentPrincipal, ObjectId, PageParams
+from service.api.docs import IMAGE_INPUT
+from service.api.forms import ContextForm, ImageUrl, SightingContext, image_source
 from service.api.idempotency import fingerprint, idempotent
 from service.api.views import scan_out
 from service.context import AppContext
@@ -23,12 +24,12 @@ from service.schemas import Page, ScanKind, ScanOut
 router = APIRouter(prefix="/v1/scans", tags=["scans"])
 
 
-@router.post("", status_code=201, response_model=ScanOut,
+@router.post("", status_code=201, response_model=ScanOut, responses=IMAGE_INPUT,
              summary="Scan one image (upload or URL) seen somewhere; synchronous")
 async def create_scan(request: Request, ctx: Ctx, principal: CurrentPrincipal,
                       form: SightingContext,
                       file: Annotated[UploadFile | None, File()] = None,
-                      url: Annotated[str | None, Form()] = None) -> JSONResponse:
+                      url: ImageUrl = None) -> JSONResponse:
     principal.require(Role.MONITOR)
     source = await image_source(file, url, max_bytes=ctx.settings.max_upload_bytes)
     return await submit_one(request=request, ctx=ctx, principal=principal, kind=ScanKind.SCAN,
@@ -71,6 +72,6 @@ def get_scans(ctx: Ctx, principal: CurrentPrincipal, page: PageParams) -> Page[S
 
 
 @router.get("/{scan_id}", response_model=ScanOut)
-def get_scan(scan_id: int, ctx: Ctx, principal: CurrentPrincipal) -> ScanOut:
+def get_scan(scan_id: ObjectId, ctx: Ctx, principal: CurrentPrincipal) -> ScanOut:
     principal.require(Role.MONITOR)
     return read_scan(ctx, principal, scan_id, ScanKind.SCAN)

@@ -7,7 +7,9 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from indexer.registry import PhotoInput
-from service.api.deps import Ctx, CurrentPrincipal, PageParams
+from service.api.deps import Ctx, CurrentPrincipal, ObjectId, PageParams
+from service.api.docs import IDEMPOTENT, IMAGE_INPUT
+from service.api.forms import check_upload_names
 from service.api.idempotency import fingerprint, idempotent
 from service.scanning.uploads import read_upload
 from service.schemas import EnrolOut, EraseOut, Page, TalentCreate, TalentOut
@@ -16,7 +18,7 @@ from service.talents import talents
 router = APIRouter(prefix="/v1/talents", tags=["talents"])
 
 
-@router.post("", status_code=201, response_model=TalentOut,
+@router.post("", status_code=201, response_model=TalentOut, responses=IDEMPOTENT,
              summary="Register a talent (agency keys: in their own agency)")
 async def create_talent(body: TalentCreate, request: Request, ctx: Ctx,
                         principal: CurrentPrincipal) -> JSONResponse:
@@ -34,14 +36,15 @@ def list_talents(ctx: Ctx, principal: CurrentPrincipal, page: PageParams) -> Pag
 
 
 @router.get("/{talent_id}", response_model=TalentOut)
-def get_talent(talent_id: int, ctx: Ctx, principal: CurrentPrincipal) -> TalentOut:
+def get_talent(talent_id: ObjectId, ctx: Ctx, principal: CurrentPrincipal) -> TalentOut:
     return talents.get_talent(ctx=ctx, principal=principal, talent_id=talent_id)
 
 
-@router.post("/{talent_id}/photos", response_model=EnrolOut,
+@router.post("/{talent_id}/photos", response_model=EnrolOut, responses=IMAGE_INPUT,
              summary="Upload reference photos; each is accepted or rejected with reasons")
-async def upload_photos(talent_id: int, files: Annotated[list[UploadFile], File()], ctx: Ctx,
+async def upload_photos(talent_id: ObjectId, files: Annotated[list[UploadFile], File()], ctx: Ctx,
                         principal: CurrentPrincipal) -> EnrolOut:
+    check_upload_names(files, max_files=ctx.settings.max_batch_items)
     photos = [PhotoInput(upload.filename or f"photo-{n}",
                          await read_upload(upload, max_bytes=ctx.settings.max_upload_bytes))
               for n, upload in enumerate(files, start=1)]
@@ -50,7 +53,7 @@ async def upload_photos(talent_id: int, files: Annotated[list[UploadFile], File(
 
 
 @router.delete("/{talent_id}/photos/{reference_id}", status_code=204, response_class=Response)
-def remove_photo(talent_id: int, reference_id: int, ctx: Ctx,
+def remove_photo(talent_id: ObjectId, reference_id: ObjectId, ctx: Ctx,
                  principal: CurrentPrincipal) -> Response:
     talents.remove_reference(ctx=ctx, principal=principal, talent_id=talent_id,
                              reference_id=reference_id)
@@ -59,5 +62,5 @@ def remove_photo(talent_id: int, reference_id: int, ctx: Ctx,
 
 @router.delete("/{talent_id}", response_model=EraseOut,
                summary="Erase a talent: every row, vector, photo and evidence image")
-def erase_talent(talent_id: int, ctx: Ctx, principal: CurrentPrincipal) -> EraseOut:
+def erase_talent(talent_id: ObjectId, ctx: Ctx, principal: CurrentPrincipal) -> EraseOut:
     return talents.erase_talent(ctx=ctx, principal=principal, talent_id=talent_id)

@@ -5,24 +5,27 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse, Response
 
-from service.api.deps import Ctx, CurrentPrincipal
+from service.api.deps import Ctx, CurrentPrincipal, IdFilter
+from service.api.forms import DATE_MAX
 from service.dates import end_or_error, start_or_error
 from service.licensing.usage import usage_csv, usage_report
-from service.schemas import UsageOut
+from service.schemas import NO_NUL, UsageOut
 
 router = APIRouter(prefix="/v1/usage", tags=["usage"])
 
 
 @router.get("", response_model=UsageOut,
             summary="Licensed uses per talent, licence and period, with the amount owed")
-def get_usage(ctx: Ctx, principal: CurrentPrincipal, talent_id: int | None = None,
-              licence_id: int | None = None,
+def get_usage(ctx: Ctx, principal: CurrentPrincipal, talent_id: IdFilter = None,
+              licence_id: IdFilter = None,
               period_from: Annotated[str | None, Query(
-                  alias="from", max_length=64, description="First day (a date: its start, "
-                  "UTC) or date-time, inclusive.")] = None,
+                  alias="from", max_length=DATE_MAX, pattern=NO_NUL,
+                  description="First day (a date: its start, UTC) or date-time, "
+                  "inclusive.")] = None,
               period_to: Annotated[str | None, Query(
-                  alias="to", max_length=64, description="Last day (a date: to its end, UTC) "
-                  "or date-time, exclusive.")] = None,
+                  alias="to", max_length=DATE_MAX, pattern=NO_NUL,
+                  description="Last day (a date: to its end, UTC) or date-time, "
+                  "exclusive.")] = None,
               format: Literal["json", "csv"] = "json") -> Response:
     start = start_or_error(period_from, field="from")
     end = end_or_error(period_to, field="to", inclusive=False)

@@ -4,14 +4,15 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
 from service.alerts import webhooks
-from service.api.deps import Ctx, CurrentPrincipal, PageParams
+from service.api.deps import Ctx, CurrentPrincipal, ObjectId, PageParams
+from service.api.docs import responses
 from service.api.idempotency import fingerprint, idempotent
 from service.schemas import DeliveryOut, WebhookCreate, WebhookOut
 
 router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
 
 
-@router.post("", status_code=201, response_model=WebhookOut,
+@router.post("", status_code=201, response_model=WebhookOut, responses=responses(409, 502),
              summary="Register a URL for signed alert deliveries (secret shown once)")
 async def create_webhook(body: WebhookCreate, request: Request, ctx: Ctx,
                          principal: CurrentPrincipal) -> JSONResponse:
@@ -29,7 +30,7 @@ def list_webhooks(ctx: Ctx, principal: CurrentPrincipal) -> list[WebhookOut]:
 
 
 @router.delete("/{webhook_id}", status_code=204, response_class=Response)
-def delete_webhook(webhook_id: int, ctx: Ctx, principal: CurrentPrincipal) -> Response:
+def delete_webhook(webhook_id: ObjectId, ctx: Ctx, principal: CurrentPrincipal) -> Response:
     with ctx.db.session() as session:
         webhooks.deactivate_webhook(session, principal=principal, webhook_id=webhook_id)
     return Response(status_code=204)
@@ -37,7 +38,7 @@ def delete_webhook(webhook_id: int, ctx: Ctx, principal: CurrentPrincipal) -> Re
 
 @router.get("/{webhook_id}/deliveries", response_model=list[DeliveryOut],
             summary="Deliveries and every attempt (status code, error, duration)")
-def list_deliveries(webhook_id: int, ctx: Ctx, principal: CurrentPrincipal,
+def list_deliveries(webhook_id: ObjectId, ctx: Ctx, principal: CurrentPrincipal,
                     page: PageParams) -> list[DeliveryOut]:
     with ctx.db.session() as session:
         return webhooks.list_deliveries(session, principal=principal, webhook_id=webhook_id,
