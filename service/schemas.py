@@ -168,7 +168,8 @@ MAX_TERRITORIES = 300
 MAX_APPROVED_ASSETS = 100
 MAX_REASON_CHARS = 2000
 
-PublisherPatternText = Annotated[str, Field(min_length=1, max_length=PUBLISHER_MAX)]
+PublisherPatternText = Annotated[str, Field(min_length=1, max_length=PUBLISHER_MAX,
+                                             pattern=NO_NUL)]
 ChannelText = Annotated[LicenceChannel, Field(min_length=1, max_length=40)]
 TerritoryText = Annotated[LicenceTerritory, Field(min_length=1, max_length=10)]
 
@@ -199,8 +200,8 @@ class Compensation(BaseModel):
 class LicenceCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    licensee: str = Field(min_length=1, max_length=MAX_LICENSEE_CHARS,
-                          description="The brand licensed.")
+    licensee: str = bounded_text(MAX_LICENSEE_CHARS, min_length=1,
+                                 description="The brand licensed.")
     publishers: list[PublisherPatternText] = Field(
         min_length=1, max_length=MAX_PUBLISHERS,
         description="Domains (hm.com), wildcards (*.hm.com), account URLs (instagram.com/hm) "
@@ -233,7 +234,7 @@ class AssetScopeIn(BaseModel):
 
 
 class LicenceRevoke(BaseModel):
-    reason: str = Field(min_length=1, max_length=MAX_REASON_CHARS)
+    reason: str = bounded_text(MAX_REASON_CHARS, min_length=1)
     revoked_at: StartInstant | None = None
 
 

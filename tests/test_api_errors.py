@@ -20,6 +20,7 @@ ID_ROUTES = [
     ("get", "/v1/talents/{id}", "agency"), ("delete", "/v1/talents/{id}", "agency"),
     ("delete", "/v1/talents/{id}/photos/{id}", "agency"),
     ("get", "/v1/talents/{id}/licences", "agency"), ("get", "/v1/licences/{id}", "agency"),
+    ("delete", "/v1/licences/{id}/assets/{id}", "agency"),
     ("get", "/v1/scans/{id}", "monitor"), ("get", "/v1/prechecks/{id}", "brand"),
     ("get", "/v1/jobs/{id}", "monitor"), ("get", "/v1/jobs/{id}/results", "monitor"),
     ("get", "/v1/alerts/{id}", "agency"), ("get", "/v1/alerts/{id}/evidence", "agency"),
@@ -129,7 +130,8 @@ def test_scan_context_over_its_column_or_with_nul_is_refused(world: FakeWorld, f
 
 def test_a_scan_with_context_at_the_column_limits_is_recorded(world: FakeWorld) -> None:
     publisher = "shop.example/" + "p" * 487
-    response = scan(world, publisher=publisher, channel="c" * 50)
+    page_url = "https://shop.example/" + "q" * 2020
+    response = scan(world, publisher=publisher, page_url=page_url, channel="ecommerce")
     assert response.status_code == 201, response.text
     assert response.json()["context"]["publisher"] == publisher
 
@@ -162,10 +164,10 @@ def test_reference_photos_per_request_are_bounded(world: FakeWorld) -> None:
 
 @pytest.mark.parametrize("when", ["9999-12-31T23:59:59-05:00", "0001-01-01T00:00:00+05:00"])
 def test_timestamps_with_no_utc_equivalent_are_refused(world: FakeWorld, when: str) -> None:
-    assert_envelope(scan(world, observed_at=when), 422, "invalid_request")
+    assert_envelope(scan(world, observed_at=when), 422, "invalid_date")
     response = world.client.get("/v1/alerts", params={"since": when},
                                 headers=world.auth("agency"))
-    assert_envelope(response, 422, "invalid_request")
+    assert_envelope(response, 422, "invalid_date")
 
 
 def test_unknown_routes_and_methods_answer_in_the_envelope(world: FakeWorld) -> None:

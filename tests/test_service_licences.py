@@ -252,7 +252,7 @@ def test_precheck_until_a_date_covers_that_whole_day(world: World, last_day: int
 def test_alert_filter_refuses_a_publisher_that_names_no_host(world: World) -> None:
     error = error_of(world.client.get("/v1/alerts", params={"publisher": "https://"},
                                       headers=world.auth()))
-    assert error["code"] == "invalid_request"
+    assert error["code"] == "url_invalid"
 
 
 def test_observed_at_in_the_future_is_refused_beyond_clock_skew(world: World) -> None:
@@ -382,3 +382,17 @@ def test_revocation_dates_are_parsed_like_every_other_date(world: World) -> None
     verdict = scan_verdict(world, image(90), publisher="instagram.com/maisonverte")
     assert [f["code"] for f in verdict["checks"][0]["failures"]] == ["revoked"]
     assert len(verdict["reasons"]) == 1
+
+
+@pytest.mark.parametrize("overrides", [{"licensee": "Maison\x00Verte"},
+                                       {"publishers": ["hm.com", "evil\x00.com"]}])
+def test_licence_text_with_nul_is_refused_before_it_reaches_the_database(
+        world: World, overrides: dict[str, Any]) -> None:
+    assert error_of(post_licence(world, **overrides))["code"] == "invalid_request"
+
+
+def test_revocation_reason_with_nul_is_refused(world: World) -> None:
+    licence = add_licence(world)
+    refused = world.client.post(f"/v1/licences/{licence['id']}/revoke",
+                                json={"reason": "withdrawn\x00"}, headers=world.auth())
+    assert error_of(refused)["code"] == "invalid_request"

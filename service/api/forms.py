@@ -16,7 +16,8 @@ from fastapi import Depends, Form, Query, UploadFile
 from indexer.db import utcnow
 from service.api.idempotency import fingerprint
 from service.dates import last_instant_or_error, require_not_future, start_or_error
-from service.errors import InvalidRequestError
+from service.errors import InvalidRequestError, UrlInvalidError
+from service.fetching import split_url
 from service.licensing.publishers import parse_location
 from service.scanning.types import ImageSource, UseContext
 from service.scanning.uploads import read_upload
@@ -73,9 +74,15 @@ def located(value: str | None, field: str) -> str | None:
     """A stated publisher or page URL, stripped; 422 if it names no host (the publisher
     rule lives in service.licensing.publishers)."""
     text = _text(value)
-    if text is not None and parse_location(text) is None:
-        raise InvalidRequestError(f"{field} {text[:80]!r} names no host (a domain, account "
-                                  "URL or page URL).", field=field)
+    if text is None:
+        return None
+    try:
+        split_url(text)  # says what is wrong: an unbalanced "[", a bad port, no host
+    except UrlInvalidError as exc:
+        raise UrlInvalidError(f"{field}: {exc.message}", **exc.details, field=field) from exc
+    if parse_location(text) is None:
+        raise UrlInvalidError(f"{field} {text[:80]!r} names no host (a domain, account URL "
+                              "or page URL).", field=field)
     return text
 
 

@@ -51,10 +51,13 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
-from urllib.parse import quote, unquote, urlsplit
+from urllib.parse import quote, unquote
 
 import idna
 import tldextract
+
+from service.errors import UrlInvalidError
+from service.fetching import split_url
 
 ANY = "*"
 SITE_PREFIX_LABELS = frozenset({"www", "m"})
@@ -178,17 +181,11 @@ def _path_segments(path: str) -> tuple[str, ...]:
 @lru_cache(maxsize=8192)
 def parse_location(text: str) -> Location | None:
     """The normalised host and path of a publisher or URL; ``None`` when it has no host."""
-    stripped = text.strip()
-    if not stripped:
-        return None
-    if "://" not in stripped and not stripped.startswith("//"):
-        stripped = "//" + stripped
     try:
-        parts = urlsplit(stripped)
-        hostname = parts.hostname
-    except ValueError:
+        parts = split_url(text)
+    except UrlInvalidError:
         return None
-    host = _ascii_host(hostname or "")
+    host = _ascii_host(parts.hostname or "")
     if host is None:
         return None
     return Location(host=host, path=_path_segments(parts.path))

@@ -98,7 +98,7 @@ async def add_asset(licence_id: ObjectId, file: Annotated[UploadFile, File()], c
 
 @router.delete("/v1/licences/{licence_id}/assets/{asset_id}", response_model=LicenceOut,
                summary="Remove an approved asset (its fingerprints are forgotten)")
-def remove_asset(licence_id: int, asset_id: int, ctx: Ctx,
+def remove_asset(licence_id: ObjectId, asset_id: ObjectId, ctx: Ctx,
                  principal: CurrentPrincipal) -> LicenceOut:
     principal.require(Role.AGENCY)
     with ctx.db.session() as session:
@@ -108,7 +108,7 @@ def remove_asset(licence_id: int, asset_id: int, ctx: Ctx,
 
 @router.put("/v1/licences/{licence_id}/asset-scope", response_model=LicenceOut,
             summary="Cover any image of the talent, or the approved assets only")
-def set_asset_scope(licence_id: int, body: AssetScopeIn, ctx: Ctx,
+def set_asset_scope(licence_id: ObjectId, body: AssetScopeIn, ctx: Ctx,
                     principal: CurrentPrincipal) -> LicenceOut:
     principal.require(Role.AGENCY)
     with ctx.db.session() as session:
