@@ -347,8 +347,9 @@ class IdempotencyTalent(Base):
     """A talent named in a stored idempotent answer: erasing the talent forgets the answer."""
 
     __tablename__ = "idempotency_talents"
+    __table_args__ = table_args(
+        UniqueConstraint("record_id", "talent_id", name="uq_idempotency_talent"))
 
-    record_id: Mapped[int] = key_ref("idempotency_records.id", ondelete="CASCADE",
-                                     primary_key=True)
-    talent_id: Mapped[int] = key_ref("talents.id", ondelete="CASCADE", primary_key=True,
-                                     index=True)
+    id: Mapped[int] = id_column()
+    record_id: Mapped[int] = key_ref("idempotency_records.id", ondelete="CASCADE")
+    talent_id: Mapped[int] = key_ref("talents.id", ondelete="CASCADE", index=True)

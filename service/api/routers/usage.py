@@ -15,7 +15,9 @@ router = APIRouter(prefix="/v1/usage", tags=["usage"])
 
 
 @router.get("", response_model=UsageOut,
-            summary="Licensed uses per talent, licence and period, with the amount owed")
+            summary="Licensed uses per talent, licence and period, with the amount owed",
+            responses={200: {"content": {"text/csv": {"schema": {"type": "string"}}},
+                             "description": "JSON, or CSV with `format=csv`."}})
 def get_usage(ctx: Ctx, principal: CurrentPrincipal, talent_id: IdFilter = None,
               licence_id: IdFilter = None,
               period_from: Annotated[str | None, Query(
