@@ -213,14 +213,15 @@ def _print_outcomes(outcomes: list[EnrolOutcome]) -> None:
 def talent_add(
     name: str,
     photos: Annotated[list[Path], typer.Argument(exists=True, dir_okay=False)],
-    agency: Annotated[str, typer.Option(help="Agency that represents the talent.")],
+    agency: Annotated[str, typer.Option(
+        help="Agency that represents the talent (`twinwatch agencies create` first).")],
     external_id: Annotated[str | None, typer.Option(
         help="The agency's own id (unique in the agency): adds photos to that talent.")] = None,
 ) -> None:
     """Register a talent (or add photos to one) from reference photos. Exits 1 when the
     talent is left without an accepted photo (it could never be matched)."""
     with runtime() as rt:
-        agency_row = rt.registry.ensure_agency(name=agency)
+        agency_row = rt.registry.find_agency(name=agency)
         talent, created = rt.registry.ensure_talent(agency_id=agency_row.id, name=name,
                                                     external_id=external_id)
         out.print(f"talent {talent.id} {name!r} ({'created' if created else 'existing'})")
@@ -288,7 +289,8 @@ def _report_import(entries: list[_ImportedTalent], *, as_json: bool) -> None:
 @talent_app.command("import")
 def talent_import(
     directory: Annotated[Path, typer.Argument(exists=True, file_okay=False)],
-    agency: Annotated[str, typer.Option(help="Agency that represents these talents.")],
+    agency: Annotated[str, typer.Option(
+        help="Agency that represents these talents (`twinwatch agencies create` first).")],
     as_json: Annotated[bool, typer.Option("--json", help="A JSON report on stdout.")] = False,
 ) -> None:
     """Bulk onboarding: one sub-folder per talent, named after the talent. Idempotent.
@@ -296,7 +298,7 @@ def talent_import(
     folders = sorted(p for p in directory.iterdir() if p.is_dir())
     entries: list[_ImportedTalent] = []
     with runtime() as rt, Progress(console=err, transient=True) as progress:
-        agency_row = rt.registry.ensure_agency(name=agency)
+        agency_row = rt.registry.find_agency(name=agency)
         task = progress.add_task("importing", total=len(folders))
         for folder in folders:
             talent, created = rt.registry.ensure_talent(agency_id=agency_row.id,

@@ -6,6 +6,7 @@ Each error is a small class with a stable ``code`` (part of the public API) and 
 
 from __future__ import annotations
 
+import difflib
 from enum import StrEnum
 from typing import Any, ClassVar
 
@@ -40,6 +41,12 @@ class TwinwatchError(Exception):
         if self.details:
             body["details"] = self.details
         return body
+
+
+def close_match(name: str, known: list[str]) -> str | None:
+    """The one known name ``name`` is probably a typo of, if any (for "did you mean")."""
+    matches = difflib.get_close_matches(name, known, n=1, cutoff=0.8)
+    return matches[0] if matches else None
 
 
 # --- images ---------------------------------------------------------------------------------

@@ -7,6 +7,7 @@ revision bumped in the same transaction), then is mirrored into the FAISS index.
 from __future__ import annotations
 
 import logging
+import shlex
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -32,6 +33,7 @@ from indexer.errors import (
     ExternalIdTakenError,
     TalentNotFoundError,
     TwinwatchError,
+    close_match,
 )
 from indexer.imaging import decode_image
 from indexer.index_manager import IndexManager
@@ -118,6 +120,7 @@ class Registry:
 
     # --- agencies and talents ----------------------------------------------------------------
     def ensure_agency(self, *, name: str) -> Agency:
+        """Find or create (demo fixtures and tests; operators use `agencies create`)."""
         with self.db.session() as session:
             agency = session.scalar(select(Agency).where(Agency.name == name))
             if agency is None:
@@ -127,10 +130,16 @@ class Registry:
             return agency
 
     def find_agency(self, *, name: str) -> Agency:
+        """The agency of this exact name; agencies are never created as a side effect (a
+        typo would make a new one): `twinwatch agencies create NAME` does that."""
         with self.db.session() as session:
             agency = session.scalar(select(Agency).where(Agency.name == name))
             if agency is None:
-                raise AgencyNotFoundError(f"No agency named {name!r}.")
+                close = close_match(name, list(session.scalars(select(Agency.name))))
+                hint = f" Did you mean {close!r}?" if close else ""
+                raise AgencyNotFoundError(
+                    f"No agency named {name!r}.{hint} Create it first with `twinwatch "
+                    f"agencies create {shlex.quote(name)}`.", name=name, suggestion=close)
             return agency
 
     def create_talent(self, *, agency_id: int, name: str, external_id: str | None = None

@@ -24,6 +24,7 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("TWINWATCH_DATA_DIR", str(tmp_path / "var"))
     monkeypatch.setenv("TWINWATCH_MODEL_CACHE_DIR", str(MODEL_CACHE))
     monkeypatch.setattr(cli.STATE, "settings", None)
+    assert run("agencies", "create", "Agency")[0] == 0  # tenants are created explicitly
     return tmp_path
 
 
@@ -194,3 +195,12 @@ def test_import_reports_talents_left_without_an_embedding_as_json(
     assert (report["talents"], report["accepted"], report["rejected"]) == (2, 1, 1)
     nobody = next(item for item in report["items"] if item["name"] == "Nobody")
     assert nobody["embeddings"] == 0 and nobody["rejected"][0]["file"].endswith("blank.jpg")
+
+
+def test_talent_add_never_creates_an_agency(env: Path, crops: dict[str, Path]) -> None:
+    code, output = run("talent", "add", "Mia", "--agency", "Agncy",
+                       str(crops["Demo Talent A"]))
+    assert code == 1
+    assert "agency_not_found" in output and "Did you mean 'Agency'?" in " ".join(output.split())
+    code, output = run("talent", "list", "--json")
+    assert json.loads(output) == []

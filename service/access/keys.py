@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 import secrets
 import shlex
@@ -14,6 +13,7 @@ from sqlalchemy import ColumnElement, select, true
 from sqlalchemy.orm import Session
 
 from indexer.db import Agency, utcnow
+from indexer.errors import close_match
 from service.errors import (
     ForbiddenError,
     InvalidRequestError,
@@ -106,12 +106,12 @@ def _tenant_id(session: Session, role: Role, name: str) -> int:
     if found is not None:
         return found
     known = list(session.scalars(select(model.name)))
-    close = difflib.get_close_matches(name, known, n=1, cutoff=0.8)
-    hint = f" Did you mean {close[0]!r}?" if close else ""
+    close = close_match(name, known)
+    hint = f" Did you mean {close!r}?" if close else ""
     raise TenantNotFoundError(
         f"No {kind.value} named {name!r}.{hint} Create it first with "
         f"`twinwatch {kind.plural} create {shlex.quote(name)}`.", kind=kind.value, name=name,
-        suggestion=close[0] if close else None)
+        suggestion=close)
 
 
 def authenticate(session: Session, *, presented: str | None) -> Principal:
