@@ -5,7 +5,8 @@ One pass per image, through the product's detector and recognizer:
 * detect at the pack's working size (the product's ``FaceEngine.detect`` with refinement
   off), keep the face whose box centre is closest to the image centre (LFW is centred;
   other people may be visible);
-* refine that face's landmarks with the product's refinement pass (``refine_face_px``);
+* refine that face's landmarks with the product's refinement pass (``refine_face_px``;
+  only faces the detector saw small are refined, as in the product);
 * align (``indexer.engine.align_face``, as the product) and embed the crop and its mirror.
 
 From the two raw recognizer outputs we get both the plain embedding and the flip-fused one
@@ -29,6 +30,7 @@ import numpy.typing as npt
 from bench.common import CACHE_DIR, cache_key, engine_variant, progress, require_shared_faces
 from indexer.engine import FaceEngine, align_face
 from indexer.imaging import decode_image
+from indexer.modelpack.detectors import RawDetections
 
 FloatArray = npt.NDArray[np.float32]
 CHUNK = 500
@@ -164,8 +166,13 @@ class _Embedder:
         box = detections.boxes[central]
         landmarks = detections.landmarks[central]
         refined = None
-        if self.refine_px is not None:
-            refined = self.engine._refine_one(image, box, self.refine_px)
+        if self.refine_px is not None:  # the product's rule: only faces the detector saw small
+            one = slice(central, central + 1)
+            found = RawDetections(detections.boxes[one], detections.scores[one],
+                                  detections.landmarks[one])
+            refined = self.engine._refine(image, found, self.refine_px,
+                                          self.engine._detector_scale(max(height, width))
+                                          ).landmarks[0]
         detected = time.perf_counter()
         plain, fused = self.raw(align_face(image, refined if refined is not None else landmarks))
         result.update(found=True, box=box, plain=plain, fused=fused,
