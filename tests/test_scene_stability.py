@@ -12,13 +12,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from indexer.db import Database
 from indexer.engine import Face, FaceEngine
 from indexer.imaging import decode_image
 from indexer.index_manager import IndexManager
 from indexer.photos import PhotoStore
 from indexer.pooling import ordered_map
 from indexer.registry import PhotoInput, Registry
+from indexer.runtime import open_database
 from indexer.scanning import ImageScan, scan_bytes
 from tests.conftest import make_settings
 
@@ -80,8 +80,7 @@ def scene_registry(shared_faces: Path, real_engine: FaceEngine,
                    tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry]:
     """Each scene identity registered from its first photo."""
     settings = make_settings(tmp_path_factory.mktemp("scenes"))
-    db = Database(settings.resolved_database_url())
-    db.create_all()
+    db = open_database(settings)
     registry = Registry(db=db, analyser=real_engine,
                         index=IndexManager(db=db, pack=real_engine.pack, settings=settings),
                         photos=PhotoStore(settings.photos_dir()), settings=settings)
