@@ -85,10 +85,10 @@ def engine_variant(engine: FaceEngine, *, flip_fusion: bool | None = None,
         recognizer_spec = recognizer_spec.model_copy(update={"flip_fusion": flip_fusion})
     new_manifest = manifest.model_copy(update={"detector": detector_spec,
                                                "recognizer": recognizer_spec})
-    detector = type(engine.detector)(detector_spec, engine.detector.path,
+    detector = type(engine.detector)(detector_spec, engine.detector.model,
                                      engine.detector.sessions)
     detector.session = engine.detector.session
-    recognizer = ArcFaceRecognizer(recognizer_spec, engine.recognizer.path,
+    recognizer = ArcFaceRecognizer(recognizer_spec, engine.recognizer.model,
                                    engine.recognizer.sessions)
     recognizer.session = engine.recognizer.session
     return FaceEngine(new_manifest, detector, recognizer, max_faces=engine.max_faces)

@@ -5,8 +5,9 @@ One pass per image, through the product's detector and recognizer:
 * detect at the pack's working size (the product's ``FaceEngine.detect`` with refinement
   off), keep the face whose box centre is closest to the image centre (LFW is centred;
   other people may be visible);
-* refine that face's landmarks with the product's refinement pass (``refine_face_px``);
-* align (insightface ``norm_crop``, as the product) and embed the crop and its mirror.
+* refine that face's landmarks with the product's refinement pass (``refine_face_px``;
+  only faces the detector saw small are refined, as in the product);
+* align (``indexer.engine.align_face``, as the product) and embed the crop and its mirror.
 
 From the two raw recognizer outputs we get both the plain embedding and the flip-fused one
 (exactly what ``ArcFaceRecognizer.predict`` computes with ``flip_fusion`` off / on; checked
@@ -25,11 +26,11 @@ from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
-from insightface.utils.face_align import norm_crop
 
 from bench.common import CACHE_DIR, cache_key, engine_variant, progress, require_shared_faces
-from indexer.engine import ALIGNED_SIZE, FaceEngine
+from indexer.engine import FaceEngine, align_face
 from indexer.imaging import decode_image
+from indexer.modelpack.detectors import RawDetections
 
 FloatArray = npt.NDArray[np.float32]
 CHUNK = 500
@@ -138,8 +139,7 @@ class _Embedder:
         self.dim = engine.pack.embedding_size
 
     def raw(self, crop: npt.NDArray[np.uint8]) -> tuple[FloatArray, FloatArray]:
-        a = self.recognizer._embed_one(crop)
-        b = self.recognizer._embed_one(np.ascontiguousarray(crop[:, ::-1]))
+        a, b = self.recognizer.raw_embeddings([crop, np.ascontiguousarray(crop[:, ::-1])])
         if not self.checked:  # same numbers as the product's predict, flip off and on
             plain = engine_variant(self.engine, flip_fusion=False).recognizer.predict([crop])[0]
             fused = engine_variant(self.engine, flip_fusion=True).recognizer.predict([crop])[0]
@@ -166,16 +166,20 @@ class _Embedder:
         box = detections.boxes[central]
         landmarks = detections.landmarks[central]
         refined = None
-        if self.refine_px is not None:
-            refined = self.engine._refine_one(image, box, self.refine_px)
+        if self.refine_px is not None:  # the product's rule: only faces the detector saw small
+            one = slice(central, central + 1)
+            found = RawDetections(detections.boxes[one], detections.scores[one],
+                                  detections.landmarks[one])
+            refined = self.engine._refine(image, found, self.refine_px,
+                                          self.engine._detector_scale(max(height, width))
+                                          ).landmarks[0]
         detected = time.perf_counter()
-        plain, fused = self.raw(norm_crop(image, refined if refined is not None else landmarks,
-                                          image_size=ALIGNED_SIZE))
+        plain, fused = self.raw(align_face(image, refined if refined is not None else landmarks))
         result.update(found=True, box=box, plain=plain, fused=fused,
                       detect_s=detected - started)
         if unrefined:
             result["plain_u"], result["fused_u"] = self.raw(
-                norm_crop(image, landmarks, image_size=ALIGNED_SIZE))
+                align_face(image, landmarks))
         result["embed_s"] = time.perf_counter() - detected
         for key in ("plain", "fused", "plain_u", "fused_u"):
             result.setdefault(key, nan)

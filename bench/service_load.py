@@ -5,7 +5,10 @@ registered), then measures in one run:
   1. the model work alone (decode + provenance + fingerprint + faces + search) in-process,
   2. single-scan latency over HTTP, one request at a time (p50/p95),
   3. 8 concurrent clients: scans/second and latency under load, plus any 429/503.
-Figures are reported as ratios against (1) measured in the same run.
+Figures are reported as ratios against (1) measured in the same run. Steps 2 and 3 run,
+interleaved, against the product's server and one with the previous release's
+configuration (2 inference threads, onnxruntime 2 intra-op threads with spinning on), so
+``previous`` figures and the product/previous ratio come from the same minutes.
 """
 
 from __future__ import annotations
@@ -79,9 +82,14 @@ def model_only_seconds(settings: ServiceSettings, images: list[tuple[str, bytes]
         ctx.close()
 
 
-def start_server(settings: ServiceSettings, port: int) -> subprocess.Popen[bytes]:
+PREVIOUS_RELEASE = {"TWINWATCH_INFERENCE_WORKERS": "2", "TWINWATCH_ORT_INTRA_OP_THREADS": "2",
+                    "TWINWATCH_ORT_ALLOW_SPINNING": "true"}
+
+
+def start_server(settings: ServiceSettings, port: int, extra_env: dict[str, str] | None = None
+                 ) -> subprocess.Popen[bytes]:
     env = {**os.environ, "TWINWATCH_DATA_DIR": str(settings.data_dir),
-           "TWINWATCH_MODEL_CACHE_DIR": str(settings.model_cache_dir)}
+           "TWINWATCH_MODEL_CACHE_DIR": str(settings.model_cache_dir), **(extra_env or {})}
     twinwatch = Path(sys.executable).with_name("twinwatch")
     process = subprocess.Popen([str(twinwatch), "serve", "--port", str(port)], env=env,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -144,54 +152,75 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="twinwatch-load-") as tmp:
         settings, key = prepare(Path(tmp) / "var", model_cache)
         model_times = model_only_seconds(settings, images, args.rounds)
-        port = free_port()
-        server = start_server(settings, port)
+        ports = {"product": free_port(), "previous": free_port()}
+        servers = {"product": start_server(settings, ports["product"]),
+                   "previous": start_server(settings, ports["previous"], PREVIOUS_RELEASE)}
+        serial: dict[str, list[tuple[float, int]]] = {name: [] for name in servers}
+        loaded: dict[str, list[tuple[float, int]]] = {name: [] for name in servers}
+        walls: dict[str, float] = {name: 0.0 for name in servers}
         try:
-            base = f"http://127.0.0.1:{port}"
-            serial = asyncio.run(sequential(base, key, images, args.rounds))
-            loaded, wall = asyncio.run(concurrent(base, key, images, args.clients,
-                                                  args.per_client))
+            for _ in range(2):  # interleaved: product, previous, product, previous
+                for name in servers:
+                    base = f"http://127.0.0.1:{ports[name]}"
+                    serial[name] += asyncio.run(sequential(base, key, images, args.rounds))
+                    batch, wall = asyncio.run(concurrent(base, key, images, args.clients,
+                                                         args.per_client))
+                    loaded[name] += batch
+                    walls[name] += wall
         finally:
-            server.terminate()
-            server.wait(timeout=30)
-    report(facts, args, images, model_times, serial, loaded, wall)
+            for server in servers.values():
+                server.terminate()
+                server.wait(timeout=30)
+    report(facts, args, images, model_times, serial, loaded, walls)
 
 
 def report(facts: dict[str, Any], args: argparse.Namespace, images: list[tuple[str, bytes]],
-           model_times: list[float], serial: list[tuple[float, int]],
-           loaded: list[tuple[float, int]], wall: float) -> None:
+           model_times: list[float], serial: dict[str, list[tuple[float, int]]],
+           loaded: dict[str, list[tuple[float, int]]], walls: dict[str, float]) -> None:
     model = percentiles(model_times)
-    single = percentiles([t for t, status in serial if status == 201])
-    ok = [t for t, status in loaded if status == 201]
-    refused = {str(s): sum(1 for _, x in loaded if x == s) for s in {x for _, x in loaded}
-               if s != 201}
-    under_load = percentiles(ok)
-    throughput = len(ok) / wall
-    serial_throughput = 1000 / single["mean_ms"]
-    data = {"machine": facts, "images": [name for name, _ in images],
-            "model_only": model, "single_scan_http": single,
-            "concurrent": {"clients": args.clients, "requests": len(loaded), "ok": len(ok),
-                           "refused": refused, "wall_s": wall, "scans_per_s": throughput,
-                           **under_load},
-            "ratios": {"http_p50_over_model_p50": single["p50_ms"] / model["p50_ms"],
-                       "concurrent_over_serial_throughput": throughput / serial_throughput}}
-    rows = [["model work only (in-process)", f"{model['p50_ms']:.0f}", f"{model['p95_ms']:.0f}",
-             f"{1000 / model['mean_ms']:.2f}"],
-            ["one scan at a time over HTTP", f"{single['p50_ms']:.0f}",
-             f"{single['p95_ms']:.0f}", f"{serial_throughput:.2f}"],
-            [f"{args.clients} concurrent clients", f"{under_load['p50_ms']:.0f}",
-             f"{under_load['p95_ms']:.0f}", f"{throughput:.2f}"]]
+    figures: dict[str, Any] = {}
+    rows = [["model work only (in-process, product)", f"{model['p50_ms']:.0f}",
+             f"{model['p95_ms']:.0f}", f"{1000 / model['mean_ms']:.2f}", ""]]
+    for name in serial:
+        single = percentiles([t for t, status in serial[name] if status == 201])
+        ok = [t for t, status in loaded[name] if status == 201]
+        refused = {str(s): sum(1 for _, x in loaded[name] if x == s)
+                   for s in {x for _, x in loaded[name]} if s != 201}
+        under_load = percentiles(ok)
+        throughput = len(ok) / walls[name]
+        figures[name] = {"single_scan_http": single,
+                         "concurrent": {"clients": args.clients, "requests": len(loaded[name]),
+                                        "ok": len(ok), "refused": refused,
+                                        "wall_s": walls[name], "scans_per_s": throughput,
+                                        **under_load}}
+        rows += [[f"{name}: one scan at a time over HTTP", f"{single['p50_ms']:.0f}",
+                  f"{single['p95_ms']:.0f}", f"{1000 / single['mean_ms']:.2f}", ""],
+                 [f"{name}: {args.clients} concurrent clients", f"{under_load['p50_ms']:.0f}",
+                  f"{under_load['p95_ms']:.0f}", f"{throughput:.2f}",
+                  str(refused or "none")]]
+    product, previous = figures["product"], figures["previous"]
+    ratios = {"http_p50_over_model_p50": product["single_scan_http"]["p50_ms"] / model["p50_ms"],
+              "product_over_previous_throughput": (product["concurrent"]["scans_per_s"]
+                                                   / previous["concurrent"]["scans_per_s"]),
+              "previous_over_product_single_p50": (previous["single_scan_http"]["p50_ms"]
+                                                   / product["single_scan_http"]["p50_ms"])}
+    data = {"machine": facts, "images": [name for name, _ in images], "model_only": model,
+            **figures, "load_average": os.getloadavg(), "ratios": ratios}
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     markdown = "\n".join([
         "# Service latency and throughput (real HTTP, `twinwatch serve`)", "",
         facts_line(facts), "",
         f"Workload: {len(images)} images cycled (six single-face crops, a six-face group photo, "
         "an unregistered person), each a full scan: decode, provenance, pHash, faces, search, "
-        "licence check, database transaction.", "",
-        md_table(["mode", "p50 ms", "p95 ms", "scans/s"], rows), "",
-        f"- HTTP p50 / model-only p50: {data['ratios']['http_p50_over_model_p50']:.2f}x",
-        f"- {args.clients}-client throughput / serial throughput: "
-        f"{data['ratios']['concurrent_over_serial_throughput']:.2f}x",
-        f"- refused under load (status: count): {refused or 'none'}"])
+        "licence check, database transaction. The product's server and one with the previous "
+        "release's configuration were measured in turn, twice each; load average at the end "
+        f"{load}.", "",
+        md_table(["mode", "p50 ms", "p95 ms", "scans/s", "refused"], rows), "",
+        f"- product HTTP p50 / model-only p50: {ratios['http_p50_over_model_p50']:.2f}x",
+        f"- {args.clients}-client throughput, product / previous release: "
+        f"{ratios['product_over_previous_throughput']:.2f}x",
+        f"- single-scan p50, previous / product: "
+        f"{ratios['previous_over_product_single_p50']:.2f}x"])
     write_results("service_load", data, markdown)
 
 

@@ -1,6 +1,16 @@
-"""Speed (issue #4 §5): images/second, per-stage latency, scaling, profile, pure inference.
+"""Speed (issues #4 §5, #11): images/second, per-stage latency, scaling, profile, pure inference.
 
-    python -m bench.speed [--rounds 2]
+    python -m bench.speed [--rounds 2] [--process-rounds 3]
+
+* **Whole process, interleaved** (issue #11): ``twinwatch scan --json`` on the scene photos
+  (61 files, a registry of the 13 scene identities), process start and model load
+  included, run as the product (``inference_workers`` = cores, 1-thread non-spinning
+  sessions, prepared models), as the previous release's configuration (one worker,
+  2 intra-op threads, spinning on) and as the naive single-pass baseline
+  (``bench.naive``: YuNet + SFace once per face, onnxruntime defaults), in turn, round
+  after round (the machine is shared: only ratios within one run mean much). Reports
+  images/s, CPU ms per image, the ratio to the baseline, and checks that the product and
+  the previous configuration find the same faces, talents and bands.
 
 One process, the product's settings (onnxruntime 2 intra-op threads, FAISS 1 thread).
 Registry: the 13 scene identities (one reference each) plus 10,000 filler talents with
@@ -24,8 +34,13 @@ from __future__ import annotations
 import argparse
 import cProfile
 import io
+import json
+import os
 import pstats
+import resource
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -46,6 +61,7 @@ from bench.common import (
     load_bench_engine,
     machine_facts,
     md_table,
+    require_shared_faces,
     run_main,
     write_results,
 )
@@ -53,6 +69,9 @@ from bench.open_set import ProductGallery
 from bench.scenes import scene_photos
 from indexer.engine import FaceEngine
 from indexer.imaging import decode_image
+from indexer.modelpack.store import pack_directory, prepare_pack
+from indexer.registry import PhotoInput
+from indexer.runtime import open_runtime
 from indexer.scanning import ImageScan, ScanTimings, scan_bytes
 
 FILLER_TALENTS = 10_000
@@ -129,6 +148,131 @@ def licence_stage() -> tuple[LicenceCheck | None, str]:
         return lic.evaluate_licences(licences=licences, context=context)
 
     return check, f"service.licensing.evaluate.evaluate_licences, {LICENCES_PER_TALENT} licences"
+
+
+# --- whole process, interleaved ------------------------------------------------------------------
+PROCESS_CONFIGS: dict[str, dict[str, str]] = {
+    "product": {},
+    "previous release": {"TWINWATCH_INFERENCE_WORKERS": "1", "TWINWATCH_ORT_INTRA_OP_THREADS": "2",
+                         "TWINWATCH_ORT_ALLOW_SPINNING": "true"},
+    "naive baseline": {},
+}
+
+
+def _cli_registry(engine: FaceEngine, data_dir: Path) -> None:
+    """A data folder with the 13 scene identities registered from their first photo."""
+    settings = bench_settings(data_dir=data_dir)
+    runtime = open_runtime(settings, analyser=engine)
+    try:
+        agency = runtime.registry.ensure_agency(name="Scenes")
+        for identity, files in scene_photos().items():
+            talent, _ = runtime.registry.ensure_talent(agency_id=agency.id, name=identity)
+            runtime.registry.enrol_photos(talent_id=talent.id, photos=[
+                PhotoInput(files[0].name, files[0].read_bytes())])
+    finally:
+        runtime.close()
+
+
+PASSES = 4  # the folder is given this many times per process (244 images, as web batches)
+
+
+def _run_process(name: str, folder: Path, env: dict[str, str]) -> tuple[float, float, Any]:
+    """Wall seconds, CPU seconds and parsed output of one whole process."""
+    folders = [str(folder)] * PASSES
+    if name == "naive baseline":
+        command = [sys.executable, "-m", "bench.naive", *folders]
+    else:
+        command = [sys.executable, "-c", "from service.cli import main; main()", "scan",
+                   "--json", *folders]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    started = time.perf_counter()
+    result = subprocess.run(command, capture_output=True, text=True, check=False,
+                            env={**env, **PROCESS_CONFIGS[name]})
+    wall = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if result.returncode != 0:
+        raise RuntimeError(f"{name} failed: {result.stderr[-2000:]}")
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return wall, cpu, json.loads(result.stdout)
+
+
+def _verdicts(report: Any) -> list[tuple[str, int, str, int | None]]:
+    return [(Path(image["path"]).name, len(image["faces"]), face["band"],
+             face["talent"]["id"] if face["talent"] else None)
+            for image in report["images"] for face in image["faces"]]
+
+
+def whole_process(engine: FaceEngine, rounds: int) -> dict[str, Any]:
+    settings = bench_settings()
+    prepare_pack(engine.manifest, settings)  # what `twinwatch models pull` does
+    folder = require_shared_faces("scenes")
+    photos = PASSES * sum(len(files) for files in scene_photos().values())
+    runs: dict[str, list[tuple[float, float]]] = {name: [] for name in PROCESS_CONFIGS}
+    outputs: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory(prefix="twinwatch-speed-cli-") as tmp:
+        _cli_registry(engine, Path(tmp))
+        env = {**os.environ, "TWINWATCH_DATA_DIR": tmp,
+               "TWINWATCH_MODEL_CACHE_DIR": str(pack_directory(engine.manifest, settings).parent),
+               "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
+        for name in PROCESS_CONFIGS:  # warm the page cache once
+            _run_process(name, folder, env)
+        for round_number in range(rounds):
+            for name in PROCESS_CONFIGS:
+                wall, cpu, output = _run_process(name, folder, env)
+                runs[name].append((wall, cpu))
+                outputs[name] = output
+                print(f"  round {round_number + 1} {name}: {photos / wall:.2f} images/s",
+                      flush=True)
+    figures = {}
+    for name, measured in runs.items():
+        walls = [w for w, _ in measured]
+        cpus = [c for _, c in measured]
+        figures[name] = {"images_per_s": photos / statistics.median(walls),
+                         "images_per_s_range": [photos / max(walls), photos / min(walls)],
+                         "cpu_ms_per_image": 1e3 * statistics.median(cpus) / photos,
+                         "wall_s": walls}
+    naive = figures["naive baseline"]["images_per_s"]
+    for values in figures.values():
+        values["vs_naive"] = values["images_per_s"] / naive
+    product, previous = outputs["product"], outputs["previous release"]
+    timings = product["timings"]
+    return {
+        "photos": photos, "rounds": rounds, "load_average": os.getloadavg(),
+        "configs": figures,
+        "product_over_previous": (figures["product"]["images_per_s"]
+                                  / figures["previous release"]["images_per_s"]),
+        "same_verdicts_as_previous": _verdicts(product) == _verdicts(previous),
+        "faces": {"product": sum(len(i["faces"]) for i in product["images"]),
+                  "naive": outputs["naive baseline"]["faces"]},
+        "product_stage_ms_per_image": {
+            key: 1e3 * timings[key] / photos
+            for key in ("decode_s", "detect_s", "embed_s", "search_s")},
+    }
+
+
+def whole_process_md(w: dict[str, Any]) -> str:
+    rows = [[name, fmt(v["images_per_s"], 2),
+             f"{fmt(v['images_per_s_range'][0], 2)}-{fmt(v['images_per_s_range'][1], 2)}",
+             fmt(v["cpu_ms_per_image"], 0), f"{fmt(v['vs_naive'], 2)}x"]
+            for name, v in w["configs"].items()]
+    stages = ", ".join(f"{k.removesuffix('_s')} {fmt(v, 1)}"
+                       for k, v in w["product_stage_ms_per_image"].items())
+    load = ", ".join(f"{x:.1f}" for x in w["load_average"])
+    return "\n".join([
+        "### Whole process, interleaved (`twinwatch scan --json`, issue #11)",
+        "",
+        f"{w['photos']} scans per process (the {w['photos'] // PASSES} scene photos "
+        f"{PASSES} times), {w['rounds']} rounds interleaved, process "
+        f"start and model load included; load average at the end {load}.",
+        "",
+        md_table(["configuration", "images/s (median)", "range", "CPU ms/image",
+                  "vs naive baseline"], rows),
+        "",
+        f"Product / previous release: **{fmt(w['product_over_previous'], 2)}x**; same faces, "
+        f"talents and bands as the previous configuration: {w['same_verdicts_as_previous']}; "
+        f"faces found: product {w['faces']['product']}, naive {w['faces']['naive']}. "
+        f"Product stage time per image (summed over workers, ms): {stages}.",
+    ])
 
 
 # --- the registry -----------------------------------------------------------------------------
@@ -290,10 +434,12 @@ def main() -> None:
     parser.add_argument("--flip", choices=("pack", "on", "off"), default="pack",
                         help="flip fusion: as the pack's manifest says (default), on or off")
     parser.add_argument("--name", default="speed", help="result file name")
+    parser.add_argument("--process-rounds", type=int, default=3)
     args = parser.parse_args()
     facts = machine_facts()
     settings = bench_settings()
     engine = load_bench_engine(settings)
+    processes = whole_process(engine, args.process_rounds)
     if args.flip != "pack":
         engine = engine_variant(engine, flip_fusion=args.flip == "on")
     licence, licence_note = licence_stage()
@@ -350,7 +496,7 @@ def main() -> None:
             "licence_stage": licence_note, "rounds": args.rounds,
             "end_to_end": end_to_end, "by_image_size": size_runs, "by_face_count": face_runs,
             "profile_top": top, "profile_file": str(RESULTS_DIR / f"{args.name}_profile.txt"),
-            "flip_fusion": engine.manifest.recognizer.flip_fusion}
+            "flip_fusion": engine.manifest.recognizer.flip_fusion, "whole_process": processes}
     e = end_to_end
     rows = [[name, fmt(ms, 1), f"{100 * ms / stage['total']:.0f}%"]
             for name, ms in stage.items() if name != "total"]
@@ -368,6 +514,10 @@ def main() -> None:
         f"{'on' if engine.manifest.recognizer.flip_fusion else 'off'}",
         "",
         facts_line(facts),
+        "",
+        whole_process_md(processes),
+        "",
+        "### In one process, one image at a time",
         "",
         f"One process, onnxruntime {settings.ort_intra_op_threads} intra-op threads, FAISS "
         f"{settings.faiss_threads} thread; registry of {FILLER_TALENTS + 13:,} talents "

@@ -8,6 +8,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -20,11 +21,13 @@ from indexer.calibration import calibrate_folder, folder_calibration_record, wri
 from indexer.engine import load_engine
 from indexer.errors import TwinwatchError
 from indexer.formats import is_image_file
+from indexer.imaging import DecodeLimits
 from indexer.index_manager import IndexManager
 from indexer.migration import migrate_references
 from indexer.modelpack.manifest import discover_manifests, find_manifest
 from indexer.modelpack.store import pack_status, pull_pack
 from indexer.photos import PhotoStore
+from indexer.pooling import ordered_map
 from indexer.registry import EnrolOutcome, PhotoInput
 from indexer.runtime import Runtime, open_database, open_runtime
 from indexer.scanning import ImageScan, ScanTimings, scan_bytes
@@ -300,14 +303,17 @@ def talent_import(
     with runtime() as rt, Progress(console=err, transient=True) as progress:
         agency_row = rt.registry.find_agency(name=agency)
         task = progress.add_task("importing", total=len(folders))
-        for folder in folders:
+
+        def enrol(folder: Path) -> _ImportedTalent:  # on a pool worker
             talent, created = rt.registry.ensure_talent(agency_id=agency_row.id,
                                                         name=folder.name)
             outcomes = rt.registry.enrol_photos(
                 talent_id=talent.id, photos=_read_photos(_image_files([folder])))
-            entries.append(_import_entry(talent.id, folder.name, created, outcomes,
-                                         rt.registry.get_talent(talent_id=talent.id)
-                                         .embeddings))
+            return _import_entry(talent.id, folder.name, created, outcomes,
+                                 rt.registry.get_talent(talent_id=talent.id).embeddings)
+
+        for entry in ordered_map(enrol, folders, workers=rt.settings.inference_workers):
+            entries.append(entry)
             progress.advance(task)
     _report_import(entries, as_json=as_json)
 
@@ -412,7 +418,7 @@ def index_migrate(
             task = progress.add_task(f"re-embedding with {pack}", total=None)
             report = migrate_references(
                 db=db, photos=PhotoStore(settings().photos_dir()), target=target,
-                max_pixels=settings().max_image_pixels,
+                max_pixels=settings().max_image_pixels, workers=settings().inference_workers,
                 progress=lambda done, total: progress.update(task, completed=done, total=total))
         index = IndexManager(db=db, pack=target.pack, settings=settings())
         index.rebuild()
@@ -467,8 +473,11 @@ def scan(
     with runtime() as rt, Progress(console=err, transient=True,
                                    disable=len(files) < 3) as progress:
         task = progress.add_task("scanning", total=len(files))
-        for path in files:
-            reports.append(_scan_one(rt, path, timings))
+        for report, taken in ordered_map(partial(_scan_one, rt), files,
+                                         workers=rt.settings.inference_workers):
+            reports.append(report)
+            if taken is not None:
+                timings.add(taken)
             progress.advance(task)
         pack = rt.engine.pack
     elapsed = time.perf_counter() - started
@@ -483,17 +492,17 @@ def scan(
         raise typer.Exit(1)
 
 
-def _scan_one(rt: Runtime, path: Path, timings: ScanTimings) -> dict[str, Any]:
+def _scan_one(rt: Runtime, path: Path) -> tuple[dict[str, Any], ScanTimings | None]:
+    """One file's report and stage timings (runs on a pool worker)."""
     try:
         result = scan_bytes(path.read_bytes(), analyser=rt.engine, index=rt.index,
-                            max_pixels=rt.settings.max_image_pixels,
+                            limits=DecodeLimits.of(rt.settings),
                             candidates_per_face=rt.settings.candidates_per_face)
     except (TwinwatchError, OSError) as exc:
         message = exc.message if isinstance(exc, TwinwatchError) else str(exc)
         code = exc.code if isinstance(exc, TwinwatchError) else "io_error"
-        return {"path": str(path), "error": {"code": code, "message": message}}
-    timings.add(result.timings)
-    return scan_report(path, result)
+        return {"path": str(path), "error": {"code": code, "message": message}}, None
+    return scan_report(path, result), result.timings
 
 
 def _timing_summary(timings: ScanTimings, elapsed: float, images: int) -> dict[str, float]:

@@ -22,7 +22,7 @@ from indexer.modelpack.detectors import (
 from indexer.modelpack.manifest import ModelPackManifest, Thresholds, find_manifest
 from indexer.modelpack.recognizers import ArcFaceRecognizer
 from indexer.modelpack.sessions import SessionFactory
-from indexer.modelpack.store import verified_paths
+from indexer.modelpack.store import runnable_models
 from indexer.settings import IndexerSettings
 
 log = logging.getLogger(__name__)
@@ -31,6 +31,16 @@ FloatArray = npt.NDArray[np.float32]
 BgrImage = npt.NDArray[np.uint8]
 ALIGNED_SIZE = 112
 REFINE_CONTEXT = 2.0  # refinement crop side, in face widths
+# Only faces the detector saw smaller than this fraction of ``refine_face_px`` are refined:
+# above it the first pass's landmarks are as good, and re-detecting at a similar scale made
+# them jump (by ~50 px on an 842-px face, seen at 166 px, when the photo moved by one pixel).
+REFINE_BELOW = 0.5
+# Alignment samples the photo with bilinear interpolation; a face much larger than the
+# 112-px crop aliases, so a one-pixel shift of the photo changed embeddings by up to 0.07
+# cosine. Faces whose landmark spread is over this many pixels are first shrunk with
+# area averaging (antialiased) until it is this size (about a 200-px face).
+ALIGN_LANDMARK_SPREAD_PX = 100.0
+ALIGN_REGION = 2.0  # region shrunk around the landmarks, in landmark spreads each way
 
 
 @dataclass(frozen=True)
@@ -105,9 +115,8 @@ class FaceEngine:
             raise TooManyFacesError(
                 f"The image has {len(detections.scores)} faces; the limit is {self.max_faces}.",
                 faces=len(detections.scores), max_faces=self.max_faces)
-        crops = [norm_crop(image, lmk, image_size=ALIGNED_SIZE) for lmk in detections.landmarks]
-        vectors = self.recognizer.predict(crops) if crops else np.zeros(
-            (0, self.pack.embedding_size), np.float32)
+        crops = [align_face(image, lmk) for lmk in detections.landmarks]
+        vectors = self.recognizer.predict(crops)
         if times is not None:
             times.detect_s += detected - started
             times.embed_s += time.perf_counter() - detected
@@ -123,22 +132,32 @@ class FaceEngine:
         """Detect in every working size on a padded canvas, merge, map back to image coords."""
         spec = self.manifest.detector
         height, width = image.shape[:2]
-        pad = round(spec.pad_fraction * max(height, width))
-        padded = cv2.copyMakeBorder(image, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=0)
-        passes = [self._detect_at(padded, size, pad) for size in spec.working_sizes]
+        passes = [self._detect_at(image, size) for size in spec.working_sizes]
         merged = _clip_to_image(merge_detections(passes, spec.nms_threshold), width, height)
         if spec.refine_face_px is None or not len(merged.scores):
             return merged
-        return self._refine(image, merged, spec.refine_face_px)
+        seen_at = self._detector_scale(max(height, width))
+        return self._refine(image, merged, spec.refine_face_px, seen_at)
 
-    def _refine(self, image: BgrImage, found: RawDetections, face_px: int) -> RawDetections:
-        """Re-detect each face on a crop where it is ``face_px`` wide: precise landmarks.
+    def _detector_scale(self, longer_side: int) -> float:
+        """How much the largest detection pass scales the image (see ``_detect_at``)."""
+        spec = self.manifest.detector
+        return max(spec.working_sizes) / (1 + 2 * spec.pad_fraction) / longer_side
+
+    def _refine(self, image: BgrImage, found: RawDetections, face_px: int,
+                seen_at: float) -> RawDetections:
+        """Re-detect each face the detector saw small (``REFINE_BELOW``) on a crop where it is
+        ``face_px`` wide: precise landmarks for small faces.
 
         Landmarks from a face that is small in the detector's input are coarse, and a
-        coarse alignment costs recognition accuracy; one extra small pass per face fixes it.
+        coarse alignment costs recognition accuracy; one extra small pass per such face
+        fixes it. Faces the detector already saw large gain nothing from a second look at a
+        similar scale, and it made their landmarks unstable: they keep the first pass's.
         """
         landmarks = found.landmarks.copy()
         for position, box in enumerate(found.boxes):
+            if max(box[2] - box[0], box[3] - box[1]) * seen_at >= REFINE_BELOW * face_px:
+                continue
             refined = self._refine_one(image, box, face_px)
             if refined is not None:
                 landmarks[position] = refined
@@ -165,16 +184,48 @@ class FaceEngine:
         result: FloatArray = (raw.landmarks[nearest] / scale + origin).astype(np.float32)
         return result
 
-    def _detect_at(self, padded: BgrImage, working_size: int, pad: int) -> RawDetections:
-        height, width = padded.shape[:2]
-        scale = working_size / max(height, width)
+    def _detect_at(self, image: BgrImage, working_size: int) -> RawDetections:
+        """One pass: shrink the image, *then* pad it (a border of ``pad_fraction`` of the
+        longer side, so faces filling the frame are found), so the canvas is at most
+        ``working_size`` square whatever the photo's size or shape."""
+        pad_fraction = self.manifest.detector.pad_fraction
+        height, width = image.shape[:2]
+        inner = working_size / (1 + 2 * pad_fraction)
+        scale = inner / max(height, width)
         new_w, new_h = max(1, round(width * scale)), max(1, round(height * scale))
+        pad = round(pad_fraction * inner)
         interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
-        resized = cv2.resize(padded, (new_w, new_h), interpolation=interpolation)
-        canvas = np.zeros((_ceil32(new_h), _ceil32(new_w), 3), np.uint8)
-        canvas[:new_h, :new_w] = resized
+        resized = cv2.resize(image, (new_w, new_h), interpolation=interpolation)
+        canvas = np.zeros((_ceil32(new_h + 2 * pad), _ceil32(new_w + 2 * pad), 3), np.uint8)
+        canvas[pad:pad + new_h, pad:pad + new_w] = resized
         raw = self.detector.predict(canvas)
-        return RawDetections(raw.boxes / scale - pad, raw.scores, raw.landmarks / scale - pad)
+        # Per-axis scale: the rounded size, not the nominal one.
+        scale_xy = np.array([new_w / width, new_h / height], np.float32)
+        boxes = ((raw.boxes.reshape(-1, 2, 2) - pad) / scale_xy).reshape(-1, 4)
+        landmarks = (raw.landmarks - pad) / scale_xy
+        return RawDetections(boxes.astype(np.float32), raw.scores, landmarks.astype(np.float32))
+
+
+def align_face(image: BgrImage, landmarks: FloatArray) -> BgrImage:
+    """The 112x112 ArcFace-aligned crop for five landmarks, antialiased for large faces."""
+    low, high = landmarks.min(axis=0), landmarks.max(axis=0)
+    spread = float(max(high - low))
+    shrink = ALIGN_LANDMARK_SPREAD_PX / spread if spread > 0 else 1.0
+    if shrink >= 1.0:
+        crop: BgrImage = norm_crop(image, landmarks, image_size=ALIGNED_SIZE)
+        return crop
+    centre, half = (low + high) / 2, ALIGN_REGION * spread
+    height, width = image.shape[:2]
+    x0, y0 = max(0, int(centre[0] - half)), max(0, int(centre[1] - half))
+    x1 = min(width, int(np.ceil(centre[0] + half)))
+    y1 = min(height, int(np.ceil(centre[1] + half)))
+    new_w, new_h = max(1, round((x1 - x0) * shrink)), max(1, round((y1 - y0) * shrink))
+    small = cv2.resize(image[y0:y1, x0:x1], (new_w, new_h), interpolation=cv2.INTER_AREA)
+    factor = np.array([new_w / (x1 - x0), new_h / (y1 - y0)], np.float32)
+    # Area resizing maps pixel centres: x' + 0.5 = (x + 0.5) * factor.
+    moved = (landmarks - np.array([x0, y0], np.float32) + 0.5) * factor - 0.5
+    crop = norm_crop(small, moved.astype(np.float32), image_size=ALIGNED_SIZE)
+    return crop
 
 
 def _ceil32(value: int) -> int:
@@ -195,12 +246,13 @@ def _clip_to_image(detections: RawDetections, width: int, height: int) -> RawDet
 def load_engine(settings: IndexerSettings, pack_name: str | None = None) -> FaceEngine:
     """Find, verify and load a model pack (sessions created once, here)."""
     manifest = find_manifest(settings.pack_manifest_dirs(), pack_name or settings.model_pack)
-    paths = verified_paths(manifest, settings)
+    models = runnable_models(manifest, settings)
     sessions = SessionFactory(intra_op_threads=settings.ort_intra_op_threads,
-                              inter_op_threads=settings.ort_inter_op_threads)
+                              inter_op_threads=settings.ort_inter_op_threads,
+                              allow_spinning=settings.ort_allow_spinning)
     detector = DETECTOR_BACKENDS[manifest.detector.kind](
-        manifest.detector, paths["detector"], sessions)
-    recognizer = ArcFaceRecognizer(manifest.recognizer, paths["recognizer"], sessions)
+        manifest.detector, models["detector"], sessions)
+    recognizer = ArcFaceRecognizer(manifest.recognizer, models["recognizer"], sessions)
     engine = FaceEngine(manifest, detector, recognizer, max_faces=settings.max_faces_per_image)
     engine.load()
     log.info("loaded model pack %s", manifest.ref)

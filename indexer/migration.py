@@ -14,6 +14,7 @@ from indexer.engine import Face, FaceAnalyser
 from indexer.errors import TwinwatchError
 from indexer.imaging import decode_image
 from indexer.photos import PhotoStore
+from indexer.pooling import ordered_map
 
 log = logging.getLogger(__name__)
 
@@ -28,9 +29,13 @@ class MigrateReport:
 
 
 def migrate_references(*, db: Database, photos: PhotoStore, target: FaceAnalyser,
-                       max_pixels: int, progress: Callable[[int, int], None] | None = None
-                       ) -> MigrateReport:
-    """Embed every kept reference photo with ``target``; the stored face box picks the face."""
+                       max_pixels: int, progress: Callable[[int, int], None] | None = None,
+                       workers: int = 1) -> MigrateReport:
+    """Embed every kept reference photo with ``target``; the stored face box picks the face.
+
+    Photos are decoded and analysed on ``workers`` threads; the database is written from
+    the calling thread, in reference order.
+    """
     pack = target.pack
     report = MigrateReport(pack=f"{pack.name}@{pack.version}")
     with db.session() as session:
@@ -38,28 +43,41 @@ def migrate_references(*, db: Database, photos: PhotoStore, target: FaceAnalyser
                                    .where(Embedding.pack_name == pack.name,
                                           Embedding.pack_version == pack.version)))
         references = list(session.scalars(select(ReferenceImage).order_by(ReferenceImage.id)))
-    for position, reference in enumerate(references, start=1):
+
+    def analyse(reference: ReferenceImage) -> list[Face] | None:  # on a pool worker
+        if reference.id in done or reference.stored_path is None:
+            return None
+        return _analyse(photos, target, reference, max_pixels)
+
+    results = ordered_map(analyse, references, workers=workers)
+    for position, (reference, faces) in enumerate(zip(references, results, strict=True),
+                                                  start=1):
         if reference.id in done:
             report.already_done += 1
         elif reference.stored_path is None:
             report.no_stored_photo += 1
+        elif faces is None:
+            report.failed += 1
         else:
-            _embed_one(db, photos, target, reference, max_pixels, report)
+            _record(db, target, reference, faces, report)
         if progress is not None:
             progress(position, len(references))
     return report
 
 
-def _embed_one(db: Database, photos: PhotoStore, target: FaceAnalyser,
-               reference: ReferenceImage, max_pixels: int, report: MigrateReport) -> None:
+def _analyse(photos: PhotoStore, target: FaceAnalyser, reference: ReferenceImage,
+             max_pixels: int) -> list[Face] | None:
     assert reference.stored_path is not None
     try:
         image = decode_image(photos.read(reference.stored_path), max_pixels=max_pixels)
-        faces = target.analyse(image.bgr)
+        return target.analyse(image.bgr)
     except (OSError, TwinwatchError) as exc:
         log.warning("reference %d could not be re-embedded: %s", reference.id, exc)
-        report.failed += 1
-        return
+        return None
+
+
+def _record(db: Database, target: FaceAnalyser, reference: ReferenceImage, faces: list[Face],
+            report: MigrateReport) -> None:
     box = (reference.face_x1, reference.face_y1, reference.face_x2, reference.face_y2)
     face = _same_face(faces, box)
     if face is None:

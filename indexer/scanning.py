@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from indexer.engine import FaceAnalyser, PackInfo, StageTimes
-from indexer.imaging import DecodedImage, decode_image
+from indexer.imaging import DecodedImage, DecodeLimits, decode_image
 from indexer.index_manager import IndexManager, TalentHit
 from indexer.matching import Band, assign_one_to_one, band_for
 
@@ -62,9 +62,10 @@ class ImageScan:
 
 
 def scan_bytes(data: bytes, *, analyser: FaceAnalyser, index: IndexManager,
-               max_pixels: int, candidates_per_face: int) -> ImageScan:
+               candidates_per_face: int, max_pixels: int | None = None,
+               limits: DecodeLimits | None = None) -> ImageScan:
     started = time.perf_counter()
-    image = decode_image(data, max_pixels=max_pixels)
+    image = decode_image(data, max_pixels=max_pixels, limits=limits)
     timings = ScanTimings(decode_s=time.perf_counter() - started)
     return scan_decoded(image, analyser=analyser, index=index,
                         candidates_per_face=candidates_per_face, timings=timings)

