@@ -23,8 +23,8 @@ STATUS_AFTER = {"acknowledge": "acknowledged", "dismiss_false_match": "dismissed
 
 def list_alerts(session: Session, *, principal: Principal, status: str | None,
                 talent_id: int | None, publisher: str | None, since: datetime | None,
-                until: datetime | None, needs_review: bool | None, offset: int, limit: int
-                ) -> Page[AlertOut]:
+                until: datetime | None, needs_review: bool | None, offset: int, limit: int,
+                band: str | None = None) -> Page[AlertOut]:
     query = scoped_to_agency(select(Alert), Alert.agency_id, principal)
     if status:
         query = query.where(Alert.status == status)
@@ -38,6 +38,8 @@ def list_alerts(session: Session, *, principal: Principal, status: str | None,
         query = query.where(Alert.first_seen_at <= until)
     if needs_review is not None:
         query = query.where(Alert.needs_review.is_(needs_review))
+    if band:
+        query = query.where(Alert.band == band)
     total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
     rows = session.execute(query.add_columns(Talent).join(Talent, Talent.id == Alert.talent_id)
                            .order_by(Alert.last_seen_at.desc(), Alert.id.desc())

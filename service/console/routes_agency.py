@@ -1,0 +1,195 @@
+"""The agency's pages: the inbox (alerts grouped by publisher), triage, evidence, talents.
+
+Each page calls the same service function as the API route it mirrors, with the signed-in
+user's principal; images are generated thumbnails of rows that principal may see.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, date, datetime, time
+from typing import Annotated, Any, get_args
+
+from fastapi import APIRouter, Form, Query
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from pydantic import BaseModel, Field, ValidationError, field_validator
+from sqlalchemy import select
+
+from indexer.db import ReferenceImage
+from indexer.matching import Band
+from service.access.keys import Principal, Role
+from service.access.scoping import alert_in_scope, talent_in_scope
+from service.alerts import alerts
+from service.api.deps import Ctx
+from service.console import thumbs
+from service.console.deps import ConsoleRoute, FormUser, User
+from service.console.inbox import alert_cards, group_by_publisher, talent_activity
+from service.console.links import PREFIX, safe_return_path
+from service.console.rendering import page
+from service.context import AppContext
+from service.errors import InvalidRequestError, ResourceNotFoundError
+from service.models import AlertSighting, Finding
+from service.schemas import AlertStatus, TriageAction, TriageIn
+from service.talents import talents
+
+router = APIRouter(prefix=PREFIX, route_class=ConsoleRoute, include_in_schema=False)
+INBOX_PAGE = 100
+IMAGE_CACHE = "private, max-age=300"
+STATUSES = get_args(AlertStatus)
+ACTIONS = get_args(TriageAction)
+BANDS = (Band.MATCH.value, Band.POSSIBLE.value)
+
+
+def _agency(user: User) -> Principal:
+    user.principal.require(Role.AGENCY)
+    return user.principal
+
+
+def _day(value: date | None, *, end: bool = False) -> datetime | None:
+    if value is None:
+        return None
+    return datetime.combine(value, time.max if end else time.min, tzinfo=UTC)
+
+
+class InboxFilters(BaseModel):
+    """The inbox's filter form; an empty field means "any" (absent status means open)."""
+
+    status: AlertStatus | None = "open"
+    talent_id: int | None = Field(default=None, ge=1)
+    publisher: str | None = Field(default=None, max_length=500)
+    since: date | None = None
+    until: date | None = None
+    band: Band | None = None
+    offset: int = Field(default=0, ge=0)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def empty_is_any(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    def form_values(self) -> dict[str, str]:
+        return {name: "" if value is None else str(value)
+                for name, value in self.model_dump(mode="json", exclude={"offset"}).items()}
+
+
+@router.get("/alerts")
+def inbox(ctx: Ctx, user: User, filters: Annotated[InboxFilters, Query()]) -> HTMLResponse:
+    """Alerts newest first, grouped by publisher, filtered like ``GET /v1/alerts``."""
+    principal = _agency(user)
+    with ctx.db.session() as session:
+        found = alerts.list_alerts(session, principal=principal, status=filters.status,
+                                   talent_id=filters.talent_id, publisher=filters.publisher,
+                                   since=_day(filters.since),
+                                   until=_day(filters.until, end=True), needs_review=None,
+                                   offset=filters.offset or 0, limit=INBOX_PAGE,
+                                   band=filters.band.value if filters.band else None)
+        groups = group_by_publisher(alert_cards(session, found.items))
+    roster = talents.list_talents(ctx=ctx, principal=principal, offset=0, limit=200).items
+    following = (filters.offset or 0) + INBOX_PAGE
+    return page("inbox.html", user=user, groups=groups, page=found,
+                filters=filters.form_values(), statuses=STATUSES, bands=BANDS,
+                actions=ACTIONS, roster=roster,
+                next_offset=following if following < found.total else None)
+
+
+@router.post("/alerts/{alert_id}/triage")
+def triage(alert_id: int, ctx: Ctx, user: FormUser, action: Annotated[str, Form()],
+           note: Annotated[str, Form()] = "", back: Annotated[str, Form()] = ""
+           ) -> RedirectResponse:
+    principal = _agency(user)
+    try:
+        body = TriageIn.model_validate({"action": action, "note": note.strip() or None})
+    except ValidationError as exc:
+        raise InvalidRequestError(f"Choose one of: {', '.join(ACTIONS)} (notes up to 4000 "
+                                  "characters).") from exc
+    with ctx.db.session() as session:
+        alerts.triage(session, principal=principal, alert_id=alert_id, action=body.action,
+                      note=body.note)
+    return RedirectResponse(safe_return_path(back, f"{PREFIX}/alerts") + f"#alert-{alert_id}",
+                            status_code=303)
+
+
+def _jpeg(data: bytes) -> Response:
+    return Response(data, media_type="image/jpeg", headers={"Cache-Control": IMAGE_CACHE})
+
+
+def _evidence_bytes(ctx: AppContext, principal: Principal, alert_id: int
+                    ) -> tuple[bytes, list[float] | None]:
+    """The kept image of an alert in this principal's scope, and its latest face box."""
+    with ctx.db.session() as session:
+        alert = alert_in_scope(session, principal=principal, alert_id=alert_id)
+        path = alert.evidence_path
+        box = session.scalar(select(Finding.box).join(
+            AlertSighting, AlertSighting.finding_id == Finding.id)
+            .where(AlertSighting.alert_id == alert_id).order_by(AlertSighting.id.desc())
+            .limit(1))
+    if path is None:
+        raise ResourceNotFoundError(f"Alert {alert_id} has no kept image (not kept, or past "
+                                    "its retention date).")
+    return ctx.evidence.read(path), list(box) if box else None
+
+
+@router.get("/alerts/{alert_id}/face.jpg")
+def alert_face(alert_id: int, ctx: Ctx, user: User) -> Response:
+    data, box = _evidence_bytes(ctx, _agency(user), alert_id)
+    limit = ctx.settings.max_image_pixels
+    return _jpeg(thumbs.face_thumbnail(data, box, max_pixels=limit) if box
+                 else thumbs.image_thumbnail(data, max_pixels=limit, size=thumbs.FACE_PX))
+
+
+@router.get("/alerts/{alert_id}/image.jpg")
+def alert_image(alert_id: int, ctx: Ctx, user: User) -> Response:
+    data, _ = _evidence_bytes(ctx, _agency(user), alert_id)
+    return _jpeg(thumbs.image_thumbnail(data, max_pixels=ctx.settings.max_image_pixels))
+
+
+@router.get("/talents/{talent_id}/references/{reference_id}.jpg")
+def reference_face(talent_id: int, reference_id: int, ctx: Ctx, user: User) -> Response:
+    with ctx.db.session() as session:
+        talent_in_scope(session, principal=_agency(user), talent_id=talent_id)
+        reference = session.get(ReferenceImage, reference_id)
+        if reference is None or reference.talent_id != talent_id or not reference.stored_path:
+            raise ResourceNotFoundError(f"Talent {talent_id} has no kept reference photo "
+                                        f"{reference_id}.")
+        path = reference.stored_path
+        box = [reference.face_x1, reference.face_y1, reference.face_x2, reference.face_y2]
+    data = ctx.registry.photos.read(path)
+    return _jpeg(thumbs.face_thumbnail(data, box, max_pixels=ctx.settings.max_image_pixels))
+
+
+@router.get("/alerts/{alert_id}/evidence")
+def evidence(alert_id: int, ctx: Ctx, user: User) -> HTMLResponse:
+    report = _report(ctx, _agency(user), alert_id)
+    return page("evidence.html", user=user, report=report, alert_id=alert_id)
+
+
+@router.get("/alerts/{alert_id}/evidence.json")
+def evidence_json(alert_id: int, ctx: Ctx, user: User) -> Response:
+    report = _report(ctx, _agency(user), alert_id)
+    return Response(json.dumps(report, indent=2), media_type="application/json", headers={
+        "Content-Disposition": f'attachment; filename="twinwatch-evidence-{alert_id}.json"'})
+
+
+def _report(ctx: AppContext, principal: Principal, alert_id: int) -> dict[str, Any]:
+    with ctx.db.session() as session:
+        return alerts.evidence(session, principal=principal, alert_id=alert_id)
+
+
+@router.get("/talents")
+def talent_list(ctx: Ctx, user: User, offset: Annotated[int, Query(ge=0)] = 0
+                ) -> HTMLResponse:
+    principal = _agency(user)
+    found = talents.list_talents(ctx=ctx, principal=principal, offset=offset, limit=100)
+    with ctx.db.session() as session:
+        activity = talent_activity(session, (t.id for t in found.items))
+    return page("talents.html", user=user, talents=found, activity=activity)
+
+
+@router.get("/talents/{talent_id}")
+def talent_page(talent_id: int, ctx: Ctx, user: User) -> HTMLResponse:
+    talent = talents.get_talent(ctx=ctx, principal=_agency(user), talent_id=talent_id)
+    references = ctx.registry.references(talent_id=talent_id)
+    with ctx.db.session() as session:
+        activity = talent_activity(session, [talent_id])[talent_id]
+    return page("talent.html", user=user, talent=talent, references=references,
+                activity=activity)
