@@ -8,12 +8,14 @@ reason when Chromium, its driver or axe-core is missing.
 
 from __future__ import annotations
 
+import io
 import os
 import shutil
 import socket
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,13 +23,20 @@ from typing import Any
 import httpx
 import pytest
 import uvicorn
+from rich.console import Console
 
+from indexer.demo_fixtures import load_demo_fixture
+from indexer.engine import FaceEngine
 from indexer.settings import PROJECT_ROOT
+from service.access import accounts
+from service.access.keys import Role
 from service.api.app import create_app
 from service.context import AppContext
+from service.demo import run_demo
+from service.startup import start
 from tests.console_support import PASSWORD, USERS, add_talents, add_users, console_context
 from tests.fakes import face_photo
-from tests.service_support import make_keys
+from tests.service_support import make_keys, service_settings
 
 CHROMIUM = Path(os.environ.get("TWINWATCH_CHROMIUM", "/usr/bin/chromium"))
 CHROMEDRIVER = Path(os.environ.get("TWINWATCH_CHROMEDRIVER", "/usr/bin/chromedriver"))
@@ -75,15 +84,9 @@ class LiveConsole:
         return dict(response.json())
 
 
-@pytest.fixture(scope="module")
-def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveConsole]:
-    reason = _missing()
-    if reason:
-        pytest.skip(reason)
-    ctx = console_context(tmp_path_factory.mktemp("console"))
-    talents = add_talents(ctx)
-    keys = make_keys(ctx)
-    add_users(ctx)
+@contextmanager
+def served(ctx: AppContext) -> Iterator[str]:
+    """The app in a real uvicorn server on 127.0.0.1; yields its base URL."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
@@ -96,15 +99,33 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveConsole]:
         assert time.monotonic() < deadline, "uvicorn did not start"
         time.sleep(0.05)
     try:
-        yield LiveConsole(f"http://127.0.0.1:{port}", ctx, keys, talents)
+        yield f"http://127.0.0.1:{port}"
     finally:
         server.should_exit = True
         thread.join(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveConsole]:
+    reason = _missing()
+    if reason:
+        pytest.skip(reason)
+    ctx = console_context(tmp_path_factory.mktemp("console"))
+    talents = add_talents(ctx)
+    keys = make_keys(ctx)
+    add_users(ctx)
+    try:
+        with served(ctx) as base:
+            yield LiveConsole(base, ctx, keys, talents)
+    finally:
         ctx.close()
 
 
 @pytest.fixture
-def browser(tmp_path: Path, live: LiveConsole) -> Iterator[WebDriver]:
+def browser(tmp_path: Path) -> Iterator[WebDriver]:
+    reason = _missing()
+    if reason:
+        pytest.skip(reason)
     os.environ["SE_OFFLINE"] = "true"  # Selenium Manager must never download anything
     options = webdriver.ChromeOptions()
     options.binary_location = str(CHROMIUM)
@@ -264,3 +285,33 @@ def test_the_accessibility_check_catches_serious_violations(browser: WebDriver) 
                 "<button></button></main></html>")
     with pytest.raises(AssertionError, match=r"image-alt|button-name"):
         Steps(browser, "axe-self-check").check("violations")
+
+
+@pytest.mark.model
+def test_the_readme_walkthrough_on_the_demo_with_the_real_model_pack(
+        tmp_path: Path, real_engine: FaceEngine, browser: WebDriver) -> None:
+    """README: `twinwatch demo`, `twinwatch users create`, open the link, set a password,
+    sign in, see the demo's alerts with real faces. Its screenshots illustrate the README."""
+    ctx = start(service_settings(tmp_path, console_secure_cookies=False), analyser=real_engine)
+    try:
+        run_demo(ctx, Console(file=io.StringIO()))
+        with ctx.db.session() as session:
+            accounts.create_user(session, email="booker@agency.example", role=Role.AGENCY,
+                                 agency=load_demo_fixture().agency)
+            token = accounts.issue_invitation(session, email="booker@agency.example",
+                                              valid_hours=1)
+        with served(ctx) as base:
+            steps = Steps(browser, "readme")
+            browser.get(f"{base}/console/invite/{token}")
+            steps.check("set-password")
+            browser.find_element(By.ID, "password").send_keys(PASSWORD, Keys.ENTER)
+            WebDriverWait(browser, 30).until(lambda d: "password is set" in d.page_source)
+            browser.find_element(By.ID, "email").send_keys("booker@agency.example")
+            steps.check("sign-in")
+            _keyboard_sign_in(browser, base, "booker@agency.example")
+            widths = _wait_for_images(browser, "img.face, img.reference")
+            assert widths and all(w > 0 for w in widths), widths
+            assert "Demo Talent" in browser.page_source
+            steps.check("inbox")
+    finally:
+        ctx.close()
