@@ -239,6 +239,16 @@ def test_agency_finds_an_alert_sees_both_photos_triages_it_and_opens_evidence(
         and not d.find_elements(By.ID, f"alert-{alert_id}"))
     steps.check("after-triage")
 
+    group_action = browser.find_element(By.ID, "bulk-action-1")  # the rest of the group
+    group_action.send_keys("ack")
+    group_action.send_keys(Keys.TAB)
+    browser.switch_to.active_element.send_keys("whole shop", Keys.TAB, Keys.TAB)
+    whole_group = browser.switch_to.active_element
+    assert whole_group.text == "Apply to all 1 in this group"
+    whole_group.send_keys(Keys.ENTER)
+    WebDriverWait(browser, 30).until(lambda d: "No alerts match" in d.page_source)
+    steps.check("after-group-triage")
+
     browser.get(f"{live.base}/console/alerts/{alert_id}/evidence")
     assert "Unlicensed use of Ada Lovelace" in browser.find_element(By.TAG_NAME, "h1").text
     widths = _wait_for_images(browser, "img.evidence-image, img.face")

@@ -300,3 +300,49 @@ def _status(world: ConsoleWorld, alert_id: int) -> str:
     response = world.client.get(f"/v1/alerts/{alert_id}", headers={
         "Authorization": f"Bearer {world.keys['agency']}"})
     return str(response.json()["status"])
+
+
+def _bulk(client: TestClient, **data: object) -> int:
+    response = client.post("/console/alerts/bulk-triage", follow_redirects=False,
+                           data={"csrf": page_csrf(client), "back": "/console/alerts", **data})
+    return response.status_code
+
+
+def test_bulk_triage_changes_the_selected_alerts_only(world: ConsoleWorld) -> None:
+    for seed in (3, 4, 5):
+        world.scan(7, page=f"/p/{seed}", seed=seed)
+    first, second, third = sorted(world.alert_ids())
+    client = browser(world, "agency")
+    assert _bulk(client, action="acknowledge", note="batch", alert_id=[first, third]) == 303
+    assert [_status(world, a) for a in (first, second, third)] == [
+        "acknowledged", "open", "acknowledged"]
+
+
+def test_triage_of_a_whole_publisher_group(world: ConsoleWorld) -> None:
+    world.scan(7, publisher="shop.example", seed=3)
+    world.scan(7, publisher="shop.example", page="/p/2", seed=4)
+    world.scan(7, publisher="blog.example", seed=5)
+    client = browser(world, "agency")
+    html = client.get("/console/alerts").text
+    shop = html[html.index('<h2 id="group-2">'):]
+    members = [int(i) for i in re.findall(r'name="group_alert_id" value="(\d+)"',
+                                          shop[:shop.index("</form>")])]
+    assert len(members) == 2
+    assert _bulk(client, action="dismiss_false_match", scope="group",
+                 group_alert_id=members) == 303
+    statuses = {a: _status(world, a) for a in world.alert_ids()}
+    assert sorted(statuses.values()) == ["dismissed_false_match", "dismissed_false_match",
+                                         "open"]
+    assert all(statuses[m] == "dismissed_false_match" for m in members)
+
+
+def test_bulk_triage_including_another_agencys_alert_changes_nothing(
+        world: ConsoleWorld) -> None:
+    world.scan(7)
+    world.scan(9, publisher="other.example", seed=6)  # Grace Hopper, the other agency's
+    ours, = world.alert_ids()
+    theirs, = world.alert_ids("other_agency")
+    client = browser(world, "agency")
+    assert _bulk(client, action="confirm_violation", alert_id=[ours, theirs]) == 404
+    assert _status(world, ours) == "open"
+    assert _bulk(client, action="confirm_violation") == 422  # nothing selected

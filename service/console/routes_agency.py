@@ -97,16 +97,46 @@ def triage(alert_id: int, ctx: Ctx, user: FormUser, action: Annotated[str, Form(
            note: Annotated[str, Form()] = "", back: Annotated[str, Form()] = ""
            ) -> RedirectResponse:
     principal = _agency(user)
-    try:
-        body = TriageIn.model_validate({"action": action, "note": note.strip() or None})
-    except ValidationError as exc:
-        raise InvalidRequestError(f"Choose one of: {', '.join(ACTIONS)} (notes up to 4000 "
-                                  "characters).") from exc
+    body = _triage_body(action, note)
     with ctx.db.session() as session:
         alerts.triage(session, principal=principal, alert_id=alert_id, action=body.action,
                       note=body.note)
     return RedirectResponse(safe_return_path(back, f"{PREFIX}/alerts") + f"#alert-{alert_id}",
                             status_code=303)
+
+
+MAX_BULK = 500
+
+
+@router.post("/alerts/bulk-triage")
+def bulk_triage(ctx: Ctx, user: FormUser, action: Annotated[str, Form()],
+                note: Annotated[str, Form()] = "", back: Annotated[str, Form()] = "",
+                scope: Annotated[str, Form()] = "selected",
+                alert_id: Annotated[list[int] | None, Form()] = None,
+                group_alert_id: Annotated[list[int] | None, Form()] = None
+                ) -> RedirectResponse:
+    """One action on the selected alerts, or on a whole publisher group: all or nothing
+    (an alert outside the user's scope fails the lot)."""
+    principal = _agency(user)
+    body = _triage_body(action, note)
+    chosen = sorted(set((group_alert_id if scope == "group" else alert_id) or []))
+    if not chosen:
+        raise InvalidRequestError("Select at least one alert (or apply to the whole group).")
+    if len(chosen) > MAX_BULK:
+        raise InvalidRequestError(f"At most {MAX_BULK} alerts at once.")
+    with ctx.db.session() as session:
+        for one in chosen:
+            alerts.triage(session, principal=principal, alert_id=one, action=body.action,
+                          note=body.note)
+    return RedirectResponse(safe_return_path(back, f"{PREFIX}/alerts"), status_code=303)
+
+
+def _triage_body(action: str, note: str) -> TriageIn:
+    try:
+        return TriageIn.model_validate({"action": action, "note": note.strip() or None})
+    except ValidationError as exc:
+        raise InvalidRequestError(f"Choose one of: {', '.join(ACTIONS)} (notes up to 4000 "
+                                  "characters).") from exc
 
 
 def _jpeg(data: bytes) -> Response:
