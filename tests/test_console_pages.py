@@ -305,7 +305,7 @@ def _status(world: ConsoleWorld, alert_id: int) -> str:
 def _bulk(client: TestClient, **data: object) -> int:
     response = client.post("/console/alerts/bulk-triage", follow_redirects=False,
                            data={"csrf": page_csrf(client), "back": "/console/alerts", **data})
-    return response.status_code
+    return int(response.status_code)
 
 
 def test_bulk_triage_changes_the_selected_alerts_only(world: ConsoleWorld) -> None:
