@@ -171,3 +171,10 @@ class CsrfError(TwinwatchError):
 
     code = "csrf_failed"
     category = ErrorCategory.FORBIDDEN
+
+
+class TriageNotAllowedError(TwinwatchError):
+    """The triage action does not apply to the alert's current status."""
+
+    code = "triage_not_allowed"
+    category = ErrorCategory.CONFLICT

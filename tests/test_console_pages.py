@@ -346,3 +346,41 @@ def test_bulk_triage_including_another_agencys_alert_changes_nothing(
     assert _bulk(client, action="confirm_violation", alert_id=[ours, theirs]) == 404
     assert _status(world, ours) == "open"
     assert _bulk(client, action="confirm_violation") == 422  # nothing selected
+
+
+def test_triage_history_names_who_changed_what_from_which_state(world: ConsoleWorld) -> None:
+    world.scan(7)
+    alert_id, = world.alert_ids()
+    client = browser(world, "agency")
+    client.post(f"/console/alerts/{alert_id}/triage", data={
+        "action": "acknowledge", "note": "looking into it", "csrf": page_csrf(client)})
+    response = world.client.post(f"/v1/alerts/{alert_id}/triage", json={
+        "action": "confirm_violation", "note": "lawyer agrees"}, headers={
+        "Authorization": f"Bearer {world.keys['agency']}"})
+    assert response.status_code == 200
+    html = client.get("/console/alerts?status=").text
+    history = re.findall(r"<li>[^<]*UTC: ([^<]*)</li>", html)
+    key_prefix = world.keys["agency"][:10]
+    assert history == [
+        "booker@demo.example changed open → acknowledged (“looking into it”)",
+        f"API key {key_prefix}… changed acknowledged → confirmed violation (“lawyer agrees”)"]
+
+
+def test_only_allowed_transitions_are_offered_and_accepted(world: ConsoleWorld) -> None:
+    world.scan(7)
+    alert_id, = world.alert_ids()
+    client = browser(world, "agency")
+    options = re.findall(r'<option value="([a-z_]+)">',
+                         client.get("/console/alerts").text.split(f'id="action-{alert_id}"')[1]
+                         .split("</select>")[0])
+    assert "reopen" not in options and "confirm_violation" in options
+    csrf = page_csrf(client)
+    for action, expected in (("dismiss_false_match", 303), ("confirm_violation", 409),
+                             ("acknowledge", 409), ("reopen", 303), ("reopen", 409)):
+        response = client.post(f"/console/alerts/{alert_id}/triage", follow_redirects=False,
+                               data={"action": action, "csrf": csrf})
+        assert response.status_code == expected, (action, response.text)
+    api = world.client.post(f"/v1/alerts/{alert_id}/triage", json={"action": "reopen"},
+                            headers={"Authorization": f"Bearer {world.keys['agency']}"})
+    assert api.status_code == 409 and api.json()["error"]["code"] == "triage_not_allowed"
+    assert "is open; reopen applies only to" in api.json()["error"]["message"]

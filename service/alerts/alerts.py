@@ -12,13 +12,21 @@ from sqlalchemy.orm import Session
 from indexer.db import Talent, utcnow
 from service.access.keys import Principal
 from service.access.scoping import alert_in_scope, scoped_to_agency
+from service.errors import TriageNotAllowedError
 from service.licensing.publishers import publisher_key
-from service.models import Alert, AlertSighting, Finding, Scan
+from service.models import Alert, AlertEvent, AlertSighting, Finding, Scan
 from service.schemas import AlertOut, Page, TriageAction
 
 STATUS_AFTER = {"acknowledge": "acknowledged", "dismiss_false_match": "dismissed_false_match",
                 "licensed_elsewhere": "licensed_elsewhere",
                 "confirm_violation": "confirmed_violation", "reopen": "open"}
+_DECIDED = frozenset({"dismissed_false_match", "licensed_elsewhere", "confirmed_violation"})
+# The statuses each action applies to: decide from open or acknowledged; reopen a decision.
+ALLOWED_FROM = {"acknowledge": frozenset({"open"}),
+                "dismiss_false_match": frozenset({"open", "acknowledged"}),
+                "licensed_elsewhere": frozenset({"open", "acknowledged"}),
+                "confirm_violation": frozenset({"open", "acknowledged"}),
+                "reopen": _DECIDED | {"acknowledged"}}
 
 
 def list_alerts(session: Session, *, principal: Principal, status: str | None,
@@ -58,12 +66,30 @@ def get_alert(session: Session, *, principal: Principal, alert_id: int) -> Alert
 def triage(session: Session, *, principal: Principal, alert_id: int, action: TriageAction,
            note: str | None) -> AlertOut:
     alert = alert_in_scope(session, principal=principal, alert_id=alert_id)
+    if alert.status not in ALLOWED_FROM[action]:
+        raise TriageNotAllowedError(
+            f"Alert {alert_id} is {alert.status.replace('_', ' ')}; "
+            f"{action.replace('_', ' ')} applies only to "
+            f"{' or '.join(sorted(s.replace('_', ' ') for s in ALLOWED_FROM[action]))} alerts.")
+    _record_triage(session, alert, principal=principal, action=action, note=note)
     alert.status = STATUS_AFTER[action]
     alert.triage_note = note
     alert.triaged_at = utcnow()
     if action == "reopen":
         alert.triaged_at = None
     return get_alert(session, principal=principal, alert_id=alert_id)
+
+
+def allowed_actions(status: str) -> list[str]:
+    return [action for action, statuses in ALLOWED_FROM.items() if status in statuses]
+
+
+def _record_triage(session: Session, alert: Alert, *, principal: Principal, action: str,
+                   note: str | None) -> None:
+    """The history row: the acting user or key (id 0 is the demo's in-process admin)."""
+    session.add(AlertEvent(alert_id=alert.id, user_id=principal.user_id,
+                           key_id=principal.key_id or None, action=action,
+                           from_status=alert.status, to_status=STATUS_AFTER[action], note=note))
 
 
 def evidence(session: Session, *, principal: Principal, alert_id: int) -> dict[str, Any]:

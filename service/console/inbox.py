@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from indexer.db import ReferenceImage
 from service.licensing.publishers import publisher_key
-from service.models import Alert, AlertSighting, Finding, Scan
+from service.models import Alert, AlertEvent, AlertSighting, ApiKey, Finding, Scan, User
 from service.schemas import AlertOut
 
 
@@ -27,12 +27,22 @@ class Sighting:
     source_url: str | None
 
 
+@dataclass(frozen=True)
+class HistoryEntry:
+    at: datetime
+    actor: str
+    from_status: str
+    to_status: str
+    note: str | None
+
+
 @dataclass
 class AlertCard:
     alert: AlertOut
     sighting: Sighting | None
     reference_id: int | None
     image_kept: bool
+    history: list[HistoryEntry] = field(default_factory=list)
 
 
 @dataclass
@@ -82,8 +92,25 @@ def comparison_references(session: Session, talent_ids: Iterable[int]) -> dict[i
 def alert_cards(session: Session, alerts: list[AlertOut]) -> list[AlertCard]:
     sightings = latest_sightings(session, (a.id for a in alerts))
     references = comparison_references(session, (a.talent["id"] for a in alerts))
+    history = triage_history(session, (a.id for a in alerts))
     return [AlertCard(a, sightings.get(a.id), references.get(a.talent["id"]),
-                      a.evidence_image_kept) for a in alerts]
+                      a.evidence_image_kept, history.get(a.id, [])) for a in alerts]
+
+
+def triage_history(session: Session, alert_ids: Iterable[int]
+                   ) -> dict[int, list[HistoryEntry]]:
+    """Who changed each alert, oldest first: a user by e-mail, a key by its prefix."""
+    rows = session.execute(
+        select(AlertEvent, User.email, ApiKey.prefix)
+        .outerjoin(User, User.id == AlertEvent.user_id)
+        .outerjoin(ApiKey, ApiKey.id == AlertEvent.key_id)
+        .where(AlertEvent.alert_id.in_(list(alert_ids))).order_by(AlertEvent.id))
+    found: dict[int, list[HistoryEntry]] = {}
+    for event, email, prefix in rows:
+        actor = email or (f"API key {prefix}…" if prefix else "someone since removed")
+        found.setdefault(event.alert_id, []).append(HistoryEntry(
+            event.at, actor, event.from_status, event.to_status, event.note))
+    return found
 
 
 def group_by_publisher(cards: list[AlertCard]) -> list[PublisherGroup]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, date, datetime, time
 from typing import Annotated, Any, get_args
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Form, Query
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -88,7 +89,8 @@ def inbox(ctx: Ctx, user: User, filters: Annotated[InboxFilters, Query()]) -> HT
     following = (filters.offset or 0) + INBOX_PAGE
     return page("inbox.html", user=user, groups=groups, page=found,
                 filters=filters.form_values(), statuses=STATUSES, bands=BANDS,
-                actions=ACTIONS, roster=roster,
+                actions=ACTIONS, allowed_actions=alerts.allowed_actions, roster=roster,
+                back=f"{PREFIX}/alerts?{urlencode(filters.form_values())}",
                 next_offset=following if following < found.total else None)
 
 
