@@ -7,6 +7,7 @@ from service.settings import ServiceSettings
 PREFIX = "/console"
 LOGIN = f"{PREFIX}/login"
 HOME = f"{PREFIX}/"
+STATIC = f"{PREFIX}/static"
 
 
 def invitation_url(settings: ServiceSettings, token: str) -> str:

@@ -8,7 +8,7 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from service.console import routes_agency, routes_auth
-from service.console.links import PREFIX
+from service.console.links import STATIC
 from service.console.security import install_security_headers
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
@@ -18,4 +18,4 @@ def install_console(app: FastAPI) -> None:
     install_security_headers(app)
     app.include_router(routes_auth.router)
     app.include_router(routes_agency.router)
-    app.mount(f"{PREFIX}/static", StaticFiles(directory=STATIC_DIR), name="console-static")
+    app.mount(STATIC, StaticFiles(directory=STATIC_DIR), name="console-static")

@@ -12,7 +12,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 
 from indexer.errors import TwinwatchError
 from service.api.errors import STATUS_BY_CATEGORY
-from service.console.links import LOGIN, PREFIX
+from service.console.links import LOGIN, PREFIX, STATIC
 from service.errors import UnauthorizedError
 
 templates = Environment(loader=PackageLoader("service.console", "templates"),
@@ -26,6 +26,7 @@ def _when(value: datetime | None) -> str:
 
 templates.filters["when"] = _when
 templates.globals["PREFIX"] = PREFIX
+templates.globals["STATIC"] = STATIC
 
 
 def page(template: str, *, status_code: int = 200, **values: Any) -> HTMLResponse:

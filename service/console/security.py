@@ -9,7 +9,7 @@ from datetime import datetime
 
 from fastapi import FastAPI, Request, Response
 
-from service.console.links import PREFIX
+from service.console.links import PREFIX, STATIC
 from service.errors import CsrfError
 
 LOGIN_CSRF_COOKIE = "twinwatch_login_csrf"
@@ -63,7 +63,9 @@ def install_security_headers(app: FastAPI) -> None:
         response = await call_next(request)
         for name, value in HEADERS.items():
             response.headers.setdefault(name, value)
-        if request.url.path == "/" or request.url.path.startswith(PREFIX):
+        path = request.url.path
+        if path == "/" or path.startswith(PREFIX):
             response.headers["Content-Security-Policy"] = CSP
-            response.headers.setdefault("Cache-Control", "no-store")
+            if not path.startswith(STATIC):
+                response.headers.setdefault("Cache-Control", "no-store")
         return response
