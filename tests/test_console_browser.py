@@ -202,6 +202,13 @@ def _keyboard_sign_in(driver: WebDriver, base: str, email: str) -> None:
     assert focused.tag_name == "button" and focused.text == "Sign in"
     focused.send_keys(Keys.ENTER)
     WebDriverWait(driver, 30).until(lambda d: "/console/login" not in d.current_url)
+    _settled(driver)
+
+
+def _settled(driver: WebDriver) -> None:
+    """Wait until the page that is now loading has loaded (its <main> is there)."""
+    WebDriverWait(driver, 30).until(lambda d: d.execute_script(
+        "return document.readyState === 'complete' && !!document.querySelector('main')"))
 
 
 def _fetch_status(driver: WebDriver, path: str) -> int:
@@ -247,6 +254,7 @@ def test_agency_finds_an_alert_sees_both_photos_triages_it_and_opens_evidence(
     WebDriverWait(browser, 30).until(  # back on the open inbox, which no longer lists it
         lambda d: d.current_url.endswith(f"#alert-{alert_id}")
         and not d.find_elements(By.ID, f"alert-{alert_id}"))
+    _settled(browser)
     steps.check("after-triage")
 
     group_action = browser.find_element(By.ID, "bulk-action-1")  # the rest of the group
@@ -257,6 +265,7 @@ def test_agency_finds_an_alert_sees_both_photos_triages_it_and_opens_evidence(
     assert whole_group.text == "Apply to all 1 in this group"
     whole_group.send_keys(Keys.ENTER)
     WebDriverWait(browser, 30).until(lambda d: "No alerts match" in d.page_source)
+    _settled(browser)
     steps.check("after-group-triage")
 
     browser.get(f"{live.base}/console/alerts/{alert_id}/evidence")
@@ -266,13 +275,18 @@ def test_agency_finds_an_alert_sees_both_photos_triages_it_and_opens_evidence(
     steps.check("evidence")
 
     browser.find_element(By.LINK_TEXT, "Talents").click()
+    WebDriverWait(browser, 30).until(lambda d: d.current_url.endswith("/console/talents"))
+    _settled(browser)
     steps.check("talents")
     browser.find_element(By.LINK_TEXT, "Ada Lovelace").click()
+    WebDriverWait(browser, 30).until(lambda d: "/console/talents/" in d.current_url)
+    _settled(browser)
     assert all(w > 0 for w in _wait_for_images(browser, "img.reference"))
     steps.check("talent")
 
     browser.find_element(By.CSS_SELECTOR, "form.signout button").click()
     WebDriverWait(browser, 30).until(lambda d: "You are signed out." in d.page_source)
+    _settled(browser)
     steps.check("signed-out")
     browser.get(f"{live.base}/console/alerts")
     assert "/console/login" in browser.current_url
@@ -295,7 +309,8 @@ def test_a_user_of_another_agency_gets_nothing_through_the_browser(
                  f"/console/talents/{talent_id}/references/1.jpg"):
         assert _fetch_status(browser, path) == 404, path
     browser.get(f"{live.base}/console/alerts/{alert_id}/evidence")
-    assert "not_found" in browser.page_source and "Ada" not in browser.page_source
+    WebDriverWait(browser, 30).until(lambda d: "not_found" in d.page_source)
+    assert "Ada" not in browser.page_source
     steps.check("not-found")
 
 
@@ -326,6 +341,7 @@ def test_the_readme_walkthrough_on_the_demo_with_the_real_model_pack(
             steps.check("set-password")
             browser.find_element(By.ID, "password").send_keys(PASSWORD, Keys.ENTER)
             WebDriverWait(browser, 30).until(lambda d: "password is set" in d.page_source)
+            _settled(browser)
             browser.find_element(By.ID, "email").send_keys("booker@agency.example")
             steps.check("sign-in")
             _keyboard_sign_in(browser, base, "booker@agency.example")

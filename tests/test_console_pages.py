@@ -384,3 +384,54 @@ def test_only_allowed_transitions_are_offered_and_accepted(world: ConsoleWorld) 
                             headers={"Authorization": f"Bearer {world.keys['agency']}"})
     assert api.status_code == 409 and api.json()["error"]["code"] == "triage_not_allowed"
     assert "is open; reopen applies only to" in api.json()["error"]["message"]
+
+
+def test_adding_photos_shows_the_quality_gate_verdict_per_photo(world: ConsoleWorld) -> None:
+    from tests.fakes import face_photo
+
+    talent = world.talents["Ada Lovelace"]
+    client = browser(world, "agency")
+    response = client.post(f"/console/talents/{talent}/photos", data={
+        "csrf": page_csrf(client)}, files=[
+        ("files", ("good.png", face_photo([(7, 120)], size=200, seed=9), "image/png")),
+        ("files", ("tiny.png", face_photo([(7, 20)], size=200, seed=10), "image/png")),
+        ("files", ("nobody.png", face_photo([], size=200, seed=11), "image/png"))])
+    assert response.status_code == 200
+    outcomes = re.findall(r'<li class="(accepted|rejected)"><strong>([^<]+)</strong>',
+                          response.text)
+    assert outcomes == [("accepted", "good.png"), ("rejected", "tiny.png"),
+                        ("rejected", "nobody.png")]
+    assert "Reference photos (2)" in response.text
+    assert "no face" in response.text.lower() and "px" in response.text
+
+
+def test_removing_a_reference_photo(world: ConsoleWorld) -> None:
+    talent = world.talents["Ada Lovelace"]
+    client = browser(world, "agency")
+    html = client.get(f"/console/talents/{talent}").text
+    reference = re.search(rf'/console/talents/{talent}/references/(\d+)/remove', html)
+    assert reference is not None
+    response = client.post(reference.group(0), data={"csrf": page_csrf(client)},
+                           follow_redirects=False)
+    assert response.status_code == 303
+    assert "Reference photos (0)" in client.get(f"/console/talents/{talent}").text
+
+
+def test_erasing_a_talent_needs_their_name_typed(world: ConsoleWorld) -> None:
+    world.scan(7)
+    talent = world.talents["Ada Lovelace"]
+    client = browser(world, "agency")
+    page = client.get(f"/console/talents/{talent}").text
+    assert "every licence, scan finding, alert" in page and "1 reference" in page
+    wrong = client.post(f"/console/talents/{talent}/erase",
+                        data={"csrf": page_csrf(client), "confirm": "ada lovelace"})
+    assert wrong.status_code == 422 and "nothing was deleted" in wrong.text
+    assert client.get(f"/console/talents/{talent}").status_code == 200
+    other = browser(world, "other_agency")
+    assert other.post(f"/console/talents/{talent}/erase", data={
+        "csrf": page_csrf(other), "confirm": "Ada Lovelace"}).status_code == 404
+    done = client.post(f"/console/talents/{talent}/erase", follow_redirects=False,
+                       data={"csrf": page_csrf(client), "confirm": "Ada Lovelace"})
+    assert done.status_code == 303
+    assert client.get(f"/console/talents/{talent}").status_code == 404
+    assert world.alert_ids() == []

@@ -10,6 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 
 from indexer.errors import TwinwatchError
+from service.access.keys import Principal, Role
 from service.access.sessions import LoginPolicy, SignedIn, signed_in
 from service.api.deps import Ctx
 from service.console.rendering import error_page
@@ -63,3 +64,9 @@ def checked_form(user: User, csrf: Annotated[str, Form()] = "") -> SignedIn:
 
 
 FormUser = Annotated[SignedIn, Depends(checked_form)]
+
+
+def agency_of(user: SignedIn) -> Principal:
+    """The agency pages' gate (admins pass too), as on the API's agency routes."""
+    user.principal.require(Role.AGENCY)
+    return user.principal

@@ -34,6 +34,13 @@ def page(template: str, *, status_code: int = 200, **values: Any) -> HTMLRespons
                         status_code=status_code)
 
 
+IMAGE_CACHE = "private, max-age=300"  # thumbnails: only this browser, briefly
+
+
+def jpeg(data: bytes) -> Response:
+    return Response(data, media_type="image/jpeg", headers={"Cache-Control": IMAGE_CACHE})
+
+
 def error_page(request: Request, exc: TwinwatchError) -> Response:
     """Not signed in: to the sign-in page (pages) or 401; otherwise the error's own status
     (the API's one mapping) with its code and message."""

@@ -16,17 +16,16 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import BaseModel, Field, ValidationError, field_validator
 from sqlalchemy import select
 
-from indexer.db import ReferenceImage
 from indexer.matching import Band
-from service.access.keys import Principal, Role
-from service.access.scoping import alert_in_scope, talent_in_scope
+from service.access.keys import Principal
+from service.access.scoping import alert_in_scope
 from service.alerts import alerts
 from service.api.deps import Ctx
 from service.console import thumbs
-from service.console.deps import ConsoleRoute, FormUser, User
-from service.console.inbox import alert_cards, group_by_publisher, talent_activity
+from service.console.deps import ConsoleRoute, FormUser, User, agency_of
+from service.console.inbox import alert_cards, group_by_publisher
 from service.console.links import PREFIX, safe_return_path
-from service.console.rendering import page
+from service.console.rendering import jpeg, page
 from service.context import AppContext
 from service.errors import InvalidRequestError, ResourceNotFoundError
 from service.models import AlertSighting, Finding
@@ -35,15 +34,9 @@ from service.talents import talents
 
 router = APIRouter(prefix=PREFIX, route_class=ConsoleRoute, include_in_schema=False)
 INBOX_PAGE = 100
-IMAGE_CACHE = "private, max-age=300"
 STATUSES = get_args(AlertStatus)
 ACTIONS = get_args(TriageAction)
 BANDS = (Band.MATCH.value, Band.POSSIBLE.value)
-
-
-def _agency(user: User) -> Principal:
-    user.principal.require(Role.AGENCY)
-    return user.principal
 
 
 def _day(value: date | None, *, end: bool = False) -> datetime | None:
@@ -76,7 +69,7 @@ class InboxFilters(BaseModel):
 @router.get("/alerts")
 def inbox(ctx: Ctx, user: User, filters: Annotated[InboxFilters, Query()]) -> HTMLResponse:
     """Alerts newest first, grouped by publisher, filtered like ``GET /v1/alerts``."""
-    principal = _agency(user)
+    principal = agency_of(user)
     with ctx.db.session() as session:
         found = alerts.list_alerts(session, principal=principal, status=filters.status,
                                    talent_id=filters.talent_id, publisher=filters.publisher,
@@ -98,7 +91,7 @@ def inbox(ctx: Ctx, user: User, filters: Annotated[InboxFilters, Query()]) -> HT
 def triage(alert_id: int, ctx: Ctx, user: FormUser, action: Annotated[str, Form()],
            note: Annotated[str, Form()] = "", back: Annotated[str, Form()] = ""
            ) -> RedirectResponse:
-    principal = _agency(user)
+    principal = agency_of(user)
     body = _triage_body(action, note)
     with ctx.db.session() as session:
         alerts.triage(session, principal=principal, alert_id=alert_id, action=body.action,
@@ -119,7 +112,7 @@ def bulk_triage(ctx: Ctx, user: FormUser, action: Annotated[str, Form()],
                 ) -> RedirectResponse:
     """One action on the selected alerts, or on a whole publisher group: all or nothing
     (an alert outside the user's scope fails the lot)."""
-    principal = _agency(user)
+    principal = agency_of(user)
     body = _triage_body(action, note)
     chosen = sorted(set((group_alert_id if scope == "group" else alert_id) or []))
     if not chosen:
@@ -141,10 +134,6 @@ def _triage_body(action: str, note: str) -> TriageIn:
                                   "characters).") from exc
 
 
-def _jpeg(data: bytes) -> Response:
-    return Response(data, media_type="image/jpeg", headers={"Cache-Control": IMAGE_CACHE})
-
-
 def _evidence_bytes(ctx: AppContext, principal: Principal, alert_id: int
                     ) -> tuple[bytes, list[float] | None]:
     """The kept image of an alert in this principal's scope, and its latest face box."""
@@ -163,41 +152,27 @@ def _evidence_bytes(ctx: AppContext, principal: Principal, alert_id: int
 
 @router.get("/alerts/{alert_id}/face.jpg")
 def alert_face(alert_id: int, ctx: Ctx, user: User) -> Response:
-    data, box = _evidence_bytes(ctx, _agency(user), alert_id)
+    data, box = _evidence_bytes(ctx, agency_of(user), alert_id)
     limit = ctx.settings.max_image_pixels
-    return _jpeg(thumbs.face_thumbnail(data, box, max_pixels=limit) if box
+    return jpeg(thumbs.face_thumbnail(data, box, max_pixels=limit) if box
                  else thumbs.image_thumbnail(data, max_pixels=limit, size=thumbs.FACE_PX))
 
 
 @router.get("/alerts/{alert_id}/image.jpg")
 def alert_image(alert_id: int, ctx: Ctx, user: User) -> Response:
-    data, _ = _evidence_bytes(ctx, _agency(user), alert_id)
-    return _jpeg(thumbs.image_thumbnail(data, max_pixels=ctx.settings.max_image_pixels))
-
-
-@router.get("/talents/{talent_id}/references/{reference_id}.jpg")
-def reference_face(talent_id: int, reference_id: int, ctx: Ctx, user: User) -> Response:
-    with ctx.db.session() as session:
-        talent_in_scope(session, principal=_agency(user), talent_id=talent_id)
-        reference = session.get(ReferenceImage, reference_id)
-        if reference is None or reference.talent_id != talent_id or not reference.stored_path:
-            raise ResourceNotFoundError(f"Talent {talent_id} has no kept reference photo "
-                                        f"{reference_id}.")
-        path = reference.stored_path
-        box = [reference.face_x1, reference.face_y1, reference.face_x2, reference.face_y2]
-    data = ctx.registry.photos.read(path)
-    return _jpeg(thumbs.face_thumbnail(data, box, max_pixels=ctx.settings.max_image_pixels))
+    data, _ = _evidence_bytes(ctx, agency_of(user), alert_id)
+    return jpeg(thumbs.image_thumbnail(data, max_pixels=ctx.settings.max_image_pixels))
 
 
 @router.get("/alerts/{alert_id}/evidence")
 def evidence(alert_id: int, ctx: Ctx, user: User) -> HTMLResponse:
-    report = _report(ctx, _agency(user), alert_id)
+    report = _report(ctx, agency_of(user), alert_id)
     return page("evidence.html", user=user, report=report, alert_id=alert_id)
 
 
 @router.get("/alerts/{alert_id}/evidence.json")
 def evidence_json(alert_id: int, ctx: Ctx, user: User) -> Response:
-    report = _report(ctx, _agency(user), alert_id)
+    report = _report(ctx, agency_of(user), alert_id)
     return Response(json.dumps(report, indent=2), media_type="application/json", headers={
         "Content-Disposition": f'attachment; filename="twinwatch-evidence-{alert_id}.json"'})
 
@@ -205,23 +180,3 @@ def evidence_json(alert_id: int, ctx: Ctx, user: User) -> Response:
 def _report(ctx: AppContext, principal: Principal, alert_id: int) -> dict[str, Any]:
     with ctx.db.session() as session:
         return alerts.evidence(session, principal=principal, alert_id=alert_id)
-
-
-@router.get("/talents")
-def talent_list(ctx: Ctx, user: User, offset: Annotated[int, Query(ge=0)] = 0
-                ) -> HTMLResponse:
-    principal = _agency(user)
-    found = talents.list_talents(ctx=ctx, principal=principal, offset=offset, limit=100)
-    with ctx.db.session() as session:
-        activity = talent_activity(session, (t.id for t in found.items))
-    return page("talents.html", user=user, talents=found, activity=activity)
-
-
-@router.get("/talents/{talent_id}")
-def talent_page(talent_id: int, ctx: Ctx, user: User) -> HTMLResponse:
-    talent = talents.get_talent(ctx=ctx, principal=_agency(user), talent_id=talent_id)
-    references = ctx.registry.references(talent_id=talent_id)
-    with ctx.db.session() as session:
-        activity = talent_activity(session, [talent_id])[talent_id]
-    return page("talent.html", user=user, talent=talent, references=references,
-                activity=activity)
