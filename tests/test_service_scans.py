@@ -148,7 +148,8 @@ def test_revoked_licence_flips_the_verdict(world: ServiceWorld) -> None:
                                 json={"reason": "talent withdrew consent"},
                                 headers=world.auth("agency"))
     assert revoked.status_code == 200 and revoked.json()["revoked_at"]
-    later = (NOW + timedelta(minutes=5)).isoformat()
+    # seen after the revocation (NOW is taken at import: a long run passes it by minutes)
+    later = (datetime.now(UTC) + timedelta(minutes=5)).isoformat()
     verdict = face_of(scan(world, image, publisher="hm.com", observed_at=later),
                       TALENT)["licence"]
     assert verdict["verdict"] == "unlicensed"
