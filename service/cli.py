@@ -197,6 +197,96 @@ for _kind in TenantKind:
     app.add_typer(_tenant_commands(_kind), name=_kind.plural)
 
 
+# --- users: people who sign in to the web console --------------------------------------------
+users_app = typer.Typer(help="Console users (people; machines use API keys).",
+                        no_args_is_help=True)
+app.add_typer(users_app, name="users")
+
+
+def _invitation_line(settings: ServiceSettings, email: str) -> str:
+    from service.access.accounts import issue_invitation
+    from service.console.links import invitation_url
+
+    db = open_database(settings)
+    with db.session() as session:
+        token = issue_invitation(session, email=email, valid_hours=settings.invitation_hours)
+    db.dispose()
+    return invitation_url(settings, token)
+
+
+@users_app.command("create")
+def users_create(
+    email: Annotated[str, typer.Option(help="The person's e-mail (their sign-in name).")],
+    role: Annotated[Role, typer.Option(help="admin, agency, monitor or brand.")],
+    agency: Annotated[str | None, typer.Option(help="Agency the user works for.")] = None,
+    brand: Annotated[str | None, typer.Option(help="Brand the user works for.")] = None,
+    monitor: Annotated[str | None, typer.Option(help="Monitor organisation.")] = None,
+) -> None:
+    """Create a user and print the invitation link where they set their password."""
+    from service import models  # noqa: F401
+    from service.access.accounts import create_user
+
+    settings = service_settings()
+    with operational_errors():
+        db = open_database(settings)
+        with db.session() as session:
+            user = create_user(session, email=email, role=role, agency=agency, brand=brand,
+                               monitor=monitor)
+            address, role_name = user.email, user.role
+        db.dispose()
+        link = _invitation_line(settings, address)
+    err.print(f"created {role_name} user {address}; send them this link (valid "
+              f"{settings.invitation_hours:g} hours, once) to set their password:")
+    out.print(link, soft_wrap=True)
+
+
+@users_app.command("invite")
+def users_invite(email: str) -> None:
+    """Print a new invitation link for a user (earlier links stop working)."""
+    from service import models  # noqa: F401
+
+    settings = service_settings()
+    with operational_errors():
+        link = _invitation_line(settings, email)
+    out.print(link, soft_wrap=True)
+
+
+@users_app.command("list")
+def users_list() -> None:
+    """Users by id, e-mail, role and tenant (never a password)."""
+    from service import models  # noqa: F401
+    from service.access.accounts import list_users
+
+    with operational_errors():
+        db = open_database(service_settings())
+        with db.session() as session:
+            rows = [(u.id, u.email, u.role, u.agency_id or u.brand_id or u.monitor_id,
+                     u.password_hash is not None, u.last_login_at, u.disabled_at)
+                    for u in list_users(session)]
+        db.dispose()
+    table = Table("id", "e-mail", "role", "tenant id", "password set", "last sign-in",
+                  "disabled")
+    for user_id, email, role, tenant, has_password, last, disabled in rows:
+        table.add_row(str(user_id), email, role, str(tenant or "-"),
+                      "yes" if has_password else "no", last.isoformat() if last else "",
+                      disabled.isoformat() if disabled else "")
+    out.print(table)
+
+
+@users_app.command("disable")
+def users_disable(email: str) -> None:
+    """Disable a user at once: their sessions and unused invitations end."""
+    from service import models  # noqa: F401
+    from service.access.accounts import disable_user
+
+    with operational_errors():
+        db = open_database(service_settings())
+        with db.session() as session:
+            address = disable_user(session, email=email).email
+        db.dispose()
+    out.print(f"disabled {address}")
+
+
 def main() -> None:
     app()
 

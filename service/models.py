@@ -353,3 +353,86 @@ class IdempotencyTalent(Base):
     id: Mapped[int] = id_column()
     record_id: Mapped[int] = key_ref("idempotency_records.id", ondelete="CASCADE")
     talent_id: Mapped[int] = key_ref("talents.id", ondelete="CASCADE", index=True)
+
+
+# --- human accounts (the web console) --------------------------------------------------------
+class User(Base):
+    """A person who signs in to the console: one tenant, one role (as API keys have).
+
+    ``password_hash`` (argon2) is empty until the user sets a password from an invitation.
+    """
+
+    __tablename__ = "users"
+    __table_args__ = table_args()
+
+    id: Mapped[int] = id_column()
+    email: Mapped[str] = mapped_column(String(320), unique=True)  # normalised, lower case
+    password_hash: Mapped[str | None] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(20))  # admin | agency | brand | monitor (| talent)
+    agency_id: Mapped[int | None] = key_ref("agencies.id", ondelete="CASCADE")
+    brand_id: Mapped[int | None] = key_ref("brands.id", ondelete="CASCADE")
+    monitor_id: Mapped[int | None] = key_ref("monitors.id", ondelete="CASCADE")
+    disabled_at: Mapped[datetime | None] = mapped_column(TS)
+    created_at: Mapped[datetime] = mapped_column(TS, default=utcnow)
+    last_login_at: Mapped[datetime | None] = mapped_column(TS)
+
+
+class UserSession(Base):
+    """A signed-in browser: only the cookie token's sha256 is stored; the CSRF token of the
+    session's forms (synchronizer token) lives beside it."""
+
+    __tablename__ = "user_sessions"
+    __table_args__ = table_args()
+
+    id: Mapped[int] = id_column()
+    user_id: Mapped[int] = key_ref("users.id", ondelete="CASCADE", index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(TS, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(TS)
+
+
+class Invitation(Base):
+    """A single-use link to set a password; only the token's sha256 is stored."""
+
+    __tablename__ = "invitations"
+    __table_args__ = table_args()
+
+    id: Mapped[int] = id_column()
+    user_id: Mapped[int] = key_ref("users.id", ondelete="CASCADE", index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(TS, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(TS)
+    used_at: Mapped[datetime | None] = mapped_column(TS)
+
+
+class LoginAttempt(Base):
+    """Every sign-in attempt, for throttling per e-mail and per client address."""
+
+    __tablename__ = "login_attempts"
+    __table_args__ = table_args(Index("ix_login_attempts_email_at", "email", "attempted_at"),
+                                Index("ix_login_attempts_ip_at", "ip", "attempted_at"))
+
+    id: Mapped[int] = id_column()
+    email: Mapped[str] = mapped_column(String(320))
+    ip: Mapped[str] = mapped_column(String(64))
+    succeeded: Mapped[bool] = mapped_column(Boolean)
+    attempted_at: Mapped[datetime] = mapped_column(TS, default=utcnow)
+
+
+class AlertEvent(Base):
+    """Triage history: who moved an alert from which status to which, when, with what note.
+    The actor is a console user or an API key (kept as ids; erased with the alert)."""
+
+    __tablename__ = "alert_events"
+    __table_args__ = table_args()
+
+    id: Mapped[int] = id_column()
+    alert_id: Mapped[int] = key_ref("alerts.id", ondelete="CASCADE", index=True)
+    at: Mapped[datetime] = mapped_column(TS, default=utcnow)
+    user_id: Mapped[int | None] = key_ref("users.id", ondelete="SET NULL")
+    key_id: Mapped[int | None] = key_ref("api_keys.id", ondelete="SET NULL")
+    action: Mapped[str] = mapped_column(String(30))
+    from_status: Mapped[str] = mapped_column(String(30))
+    to_status: Mapped[str] = mapped_column(String(30))
+    note: Mapped[str | None] = mapped_column(Text)

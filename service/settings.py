@@ -55,6 +55,17 @@ class ServiceSettings(IndexerSettings):
     webhook_backoff_base_s: float = Field(default=2.0, gt=0)
     webhook_timeout_s: float = Field(default=10.0, gt=0)
 
+    public_url: str | None = Field(default=None, description="The console's address as users "
+                                   "reach it (for invitation links); default http://host:port.")
+    console_secure_cookies: bool = Field(default=True, description="Mark console cookies "
+                                         "Secure (turn off only for plain http://localhost).")
+    console_session_hours: float = Field(default=12.0, gt=0)
+    invitation_hours: float = Field(default=72.0, gt=0)
+    login_window_minutes: float = Field(default=15.0, gt=0, description="Failed sign-ins are "
+                                        "counted over this window for throttling.")
+    login_max_failures_per_email: int = Field(default=5, ge=1)
+    login_max_failures_per_ip: int = Field(default=20, ge=1)
+
     def c2pa_trust_anchors_pem(self) -> str | None:
         return _read_once(self.c2pa_trust_anchors) if self.c2pa_trust_anchors else None
 
@@ -63,3 +74,6 @@ class ServiceSettings(IndexerSettings):
 
     def job_uploads_dir(self) -> Path:
         return self.data_dir / "job-uploads"
+
+    def console_url(self) -> str:
+        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")

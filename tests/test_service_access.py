@@ -50,6 +50,7 @@ def test_revoked_key_stops_working(world: ServiceWorld) -> None:
 
     with world.ctx.db.session() as session:
         principal = authenticate(session, presented=world.keys["brand"])
+        assert principal.key_id is not None  # keys always have one (console users do not)
         revoke_key(session, key_id=principal.key_id)
     assert world.client.get("/v1/prechecks", headers=world.auth("brand")).status_code == 401
 

@@ -35,14 +35,19 @@ class Role(StrEnum):
 
 @dataclass(frozen=True)
 class Principal:
-    """Who is calling: the key's role and the one tenant it is scoped to."""
+    """Who is calling: the key's (or console user's) role and the one tenant it is scoped to.
 
-    key_id: int
+    Machines call with an API key (``key_id``); people sign in to the console as a user
+    (``user_id``, no key). Both go through the same service functions and scoping.
+    """
+
+    key_id: int | None
     key_prefix: str
     role: Role
     agency_id: int | None = None
     brand_id: int | None = None
     monitor_id: int | None = None
+    user_id: int | None = None
 
     @property
     def is_admin(self) -> bool:
@@ -72,7 +77,7 @@ def create_key(session: Session, *, role: Role, agency: str | None = None,
                brand: str | None = None, monitor: str | None = None,
                label: str | None = None) -> CreatedKey:
     """Create a key scoped to one existing tenant; only its hash is stored."""
-    scope_ids = _scope_for(session, role=role, agency=agency, brand=brand, monitor=monitor)
+    scope_ids = scope_for(session, role=role, agency=agency, brand=brand, monitor=monitor)
     plaintext = KEY_PREFIX + secrets.token_urlsafe(32)
     row = ApiKey(prefix=plaintext[:10], key_hash=hash_key(plaintext), role=role.value,
                  label=label, **scope_ids)
@@ -82,18 +87,18 @@ def create_key(session: Session, *, role: Role, agency: str | None = None,
     return CreatedKey(row.id, plaintext, row.prefix, role, scope)
 
 
-def _scope_for(session: Session, *, role: Role, agency: str | None, brand: str | None,
+def scope_for(session: Session, *, role: Role, agency: str | None, brand: str | None,
                monitor: str | None) -> dict[str, int | None]:
     names = {Role.AGENCY: agency, Role.BRAND: brand, Role.MONITOR: monitor}
     given = [name for name in (agency, brand, monitor) if name]
     if role is Role.ADMIN:
         if given:
-            raise InvalidRequestError("Admin keys are not scoped to a tenant.")
+            raise InvalidRequestError("Admin keys and users are not scoped to a tenant.")
         return {}
     name = names[role]
     if not name or len(given) != 1:
-        raise InvalidRequestError(f"A {role.value} key needs --{role.value} NAME (and nothing "
-                                  "else).")
+        raise InvalidRequestError(f"A {role.value} key or user needs --{role.value} NAME (and "
+                                  "nothing else).")
     return {f"{role.value}_id": _tenant_id(session, role, name)}
 
 

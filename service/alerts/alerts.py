@@ -12,10 +12,11 @@ from indexer.db import Talent, utcnow
 from indexer.matching import Band
 from service.access.keys import Principal
 from service.access.scoping import alert_in_scope, scoped_to_agency
+from service.errors import TriageNotAllowedError
 from service.licensing.evaluate import Verdict
 from service.licensing.publishers import publisher_key
 from service.licensing.verdicts import third_party_statement
-from service.models import Alert, AlertSighting, Finding, Scan
+from service.models import Alert, AlertEvent, AlertSighting, Finding, Scan
 from service.schemas import (
     AlertBand,
     AlertOut,
@@ -39,12 +40,22 @@ STATUS_AFTER: dict[TriageAction, AlertStatus] = {
     TriageAction.CONFIRM_VIOLATION: AlertStatus.CONFIRMED_VIOLATION,
     TriageAction.REOPEN: AlertStatus.OPEN,
 }
+_DECIDED = frozenset({AlertStatus.DISMISSED_FALSE_MATCH, AlertStatus.LICENSED_ELSEWHERE,
+                      AlertStatus.CONFIRMED_VIOLATION})
+# The statuses each action applies to: decide from open or acknowledged; reopen a decision.
+ALLOWED_FROM: dict[TriageAction, frozenset[AlertStatus]] = {
+    TriageAction.ACKNOWLEDGE: frozenset({AlertStatus.OPEN}),
+    TriageAction.DISMISS_FALSE_MATCH: frozenset({AlertStatus.OPEN, AlertStatus.ACKNOWLEDGED}),
+    TriageAction.LICENSED_ELSEWHERE: frozenset({AlertStatus.OPEN, AlertStatus.ACKNOWLEDGED}),
+    TriageAction.CONFIRM_VIOLATION: frozenset({AlertStatus.OPEN, AlertStatus.ACKNOWLEDGED}),
+    TriageAction.REOPEN: _DECIDED | {AlertStatus.ACKNOWLEDGED},
+}
 
 
 def list_alerts(session: Session, *, principal: Principal, status: AlertStatus | None,
                 talent_id: int | None, publisher: str | None, since: datetime | None,
                 until_before: datetime | None, needs_review: bool | None, offset: int,
-                limit: int) -> Page[AlertOut]:
+                limit: int, band: AlertBand | None = None) -> Page[AlertOut]:
     """Alerts seen in [since, until_before): last seen at/after ``since`` and first seen
     before ``until_before`` (an exclusive end, see service.dates)."""
     query = scoped_to_agency(select(Alert), Alert.agency_id, principal)
@@ -60,6 +71,8 @@ def list_alerts(session: Session, *, principal: Principal, status: AlertStatus |
         query = query.where(Alert.first_seen_at < until_before)
     if needs_review is not None:
         query = query.where(Alert.needs_review.is_(needs_review))
+    if band:
+        query = query.where(Alert.band == band)
     total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
     rows = session.execute(query.add_columns(Talent).join(Talent, Talent.id == Alert.talent_id)
                            .order_by(Alert.last_seen_at.desc(), Alert.id.desc())
@@ -78,12 +91,31 @@ def get_alert(session: Session, *, principal: Principal, alert_id: int) -> Alert
 def triage(session: Session, *, principal: Principal, alert_id: int, action: TriageAction,
            note: str | None) -> AlertOut:
     alert = alert_in_scope(session, principal=principal, alert_id=alert_id)
+    if alert.status not in ALLOWED_FROM[action]:
+        raise TriageNotAllowedError(
+            f"Alert {alert_id} is {alert.status.replace('_', ' ')}; "
+            f"{action.replace('_', ' ')} applies only to "
+            f"{' or '.join(sorted(s.replace('_', ' ') for s in ALLOWED_FROM[action]))} alerts.")
+    _record_triage(session, alert, principal=principal, action=action, note=note)
     alert.status = STATUS_AFTER[action].value
     alert.triage_note = note
     alert.triaged_at = utcnow()
     if action is TriageAction.REOPEN:
         alert.triaged_at = None
     return get_alert(session, principal=principal, alert_id=alert_id)
+
+
+def allowed_actions(status: str) -> list[str]:
+    return [action for action, statuses in ALLOWED_FROM.items() if status in statuses]
+
+
+def _record_triage(session: Session, alert: Alert, *, principal: Principal,
+                   action: TriageAction, note: str | None) -> None:
+    """The history row: the acting user or key (id 0 is the demo's in-process admin)."""
+    session.add(AlertEvent(alert_id=alert.id, user_id=principal.user_id,
+                           key_id=principal.key_id or None, action=action,
+                           from_status=alert.status, to_status=STATUS_AFTER[action].value,
+                           note=note))
 
 
 Evidence = InternalEvidenceOut | ThirdPartyEvidenceOut

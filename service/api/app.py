@@ -14,6 +14,7 @@ from service.api.errors import install_error_handlers
 from service.api.limits import BodySizeLimit
 from service.api.routers import alerts, health, jobs, licences, prechecks, scans, talents, usage
 from service.api.routers import webhooks as webhook_routes
+from service.console.mount import install_console
 from service.context import AppContext, build_context
 from service.jobs.worker import BackgroundWorkers
 from service.settings import ServiceSettings
@@ -61,4 +62,5 @@ def create_app(settings: ServiceSettings | None = None, *,
     for router in (talents.router, licences.router, scans.router, jobs.router,
                    prechecks.router, alerts.router, webhook_routes.router, usage.router):
         app.include_router(router, responses=ERROR_RESPONSES)
+    install_console(app)  # the web console for people (service/console/)
     return app

@@ -61,20 +61,21 @@ def checked_key(raw: str | None) -> str | None:
 async def idempotent(*, request: Request, ctx: AppContext, principal: Principal,
                      request_hash: str, handler: Handler) -> JSONResponse:
     key = checked_key(request.headers.get("idempotency-key"))
-    if not key:
+    key_id = principal.key_id  # records belong to an API key; console users send no header
+    if not key or key_id is None:
         status, body = await handler()
         return JSONResponse(jsonable_encoder(body), status_code=status)
     request_hash = fingerprint(request.method, request.url.path, request_hash)
-    replay = await run_in_threadpool(_reserve, ctx, principal.key_id, key, request_hash)
+    replay = await run_in_threadpool(_reserve, ctx, key_id, key, request_hash)
     if replay is not None:
         return replay
     try:
         status, body = await handler()
     except BaseException:
-        await run_in_threadpool(_release, ctx, principal.key_id, key)
+        await run_in_threadpool(_release, ctx, key_id, key)
         raise
     encoded = jsonable_encoder(body)
-    await run_in_threadpool(_complete, ctx, principal.key_id, key, status, encoded,
+    await run_in_threadpool(_complete, ctx, key_id, key, status, encoded,
                             talents_named(body))
     return JSONResponse(encoded, status_code=status)
 

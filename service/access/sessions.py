@@ -1,0 +1,134 @@
+"""Console sign-in: server-side sessions, login throttling, logout (here or everywhere).
+
+The browser holds a random token in an HttpOnly cookie; the database holds its sha256, the
+session's expiry and its CSRF token (the synchronizer token every console form carries).
+Deleting the row ends the session at once.
+"""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session
+
+from indexer.db import Database, utcnow
+from service.access.accounts import normalise_email, password_matches, principal_for, token_hash
+from service.access.keys import Principal
+from service.errors import (
+    CsrfError,
+    InvalidRequestError,
+    LoginFailedError,
+    LoginThrottledError,
+    UnauthorizedError,
+)
+from service.models import LoginAttempt, User, UserSession
+
+
+@dataclass(frozen=True)
+class LoginPolicy:
+    session_hours: float
+    window_minutes: float
+    max_failures_per_email: int
+    max_failures_per_ip: int
+
+
+@dataclass(frozen=True)
+class SignedIn:
+    """The user behind a session cookie."""
+
+    principal: Principal
+    email: str
+    session_id: int
+    csrf_token: str
+
+    def check_csrf(self, presented: str | None) -> None:
+        if not presented or not hmac.compare_digest(presented, self.csrf_token):
+            raise CsrfError("This form is out of date or did not come from twinwatch; reload "
+                            "the page and try again.")
+
+
+@dataclass(frozen=True)
+class NewSession:
+    token: str  # the cookie value (only its hash is stored)
+    expires_at: datetime
+
+
+def sign_in(db: Database, *, email: str, password: str, ip: str, policy: LoginPolicy,
+            now: datetime | None = None) -> NewSession:
+    """Check throttling, then the password; every attempt is recorded (failures too, in
+    their own transaction), and a success opens a session."""
+    now = now or utcnow()
+    try:
+        address = normalise_email(email)
+    except InvalidRequestError as exc:
+        raise LoginFailedError("Wrong e-mail or password.") from exc
+    with db.session() as session:
+        _check_throttle(session, email=address, ip=ip, policy=policy, now=now)
+        opened = _try_password(session, email=address, password=password, ip=ip,
+                               policy=policy, now=now)
+    if opened is None:
+        raise LoginFailedError("Wrong e-mail or password.")
+    return opened
+
+
+def _try_password(session: Session, *, email: str, password: str, ip: str,
+                  policy: LoginPolicy, now: datetime) -> NewSession | None:
+    user = session.scalar(select(User).where(User.email == email))
+    ok = password_matches(user, password)
+    session.add(LoginAttempt(email=email, ip=ip, succeeded=ok and user is not None
+                             and user.disabled_at is None, attempted_at=now))
+    if not ok or user is None or user.disabled_at is not None:
+        return None
+    user.last_login_at = now
+    token = secrets.token_urlsafe(32)
+    expires = now + timedelta(hours=policy.session_hours)
+    session.add(UserSession(user_id=user.id, token_hash=token_hash(token),
+                            csrf_token=secrets.token_urlsafe(32), created_at=now,
+                            expires_at=expires))
+    return NewSession(token, expires)
+
+
+def _check_throttle(session: Session, *, email: str, ip: str, policy: LoginPolicy,
+                    now: datetime) -> None:
+    since = now - timedelta(minutes=policy.window_minutes)
+    for column, value, limit, what in (
+            (LoginAttempt.email, email, policy.max_failures_per_email, "for this account"),
+            (LoginAttempt.ip, ip, policy.max_failures_per_ip, "from your network address")):
+        failures = session.execute(
+            select(func.count(), func.min(LoginAttempt.attempted_at))
+            .where(column == value, LoginAttempt.succeeded.is_(False),
+                   LoginAttempt.attempted_at > since)).one()
+        if failures[0] >= limit:
+            wait = failures[1] + timedelta(minutes=policy.window_minutes) - now
+            minutes = max(1, int(wait.total_seconds() // 60) + 1)
+            raise LoginThrottledError(
+                f"Too many failed sign-ins {what}; try again in {minutes} minute"
+                f"{'s' if minutes != 1 else ''}.", retry_after_s=max(1, int(
+                    wait.total_seconds())))
+
+
+def signed_in(session: Session, *, token: str | None, now: datetime | None = None
+              ) -> SignedIn:
+    """The live session behind a cookie token, or :class:`UnauthorizedError`."""
+    now = now or utcnow()
+    row = session.scalar(select(UserSession).where(UserSession.token_hash == token_hash(token))
+                         ) if token else None
+    user = session.get(User, row.user_id) if row is not None else None
+    if row is None or user is None or row.expires_at <= now or user.disabled_at is not None:
+        raise UnauthorizedError("Please sign in.")
+    return SignedIn(principal_for(user), user.email, row.id, row.csrf_token)
+
+
+def logout(session: Session, *, session_id: int) -> None:
+    session.execute(delete(UserSession).where(UserSession.id == session_id))
+
+
+def logout_everywhere(session: Session, *, user_id: int) -> int:
+    """End every session of the user (all browsers); returns how many ended."""
+    ended = session.scalar(select(func.count()).where(UserSession.user_id == user_id)) or 0
+    session.execute(delete(UserSession).where(UserSession.user_id == user_id))
+    return ended

@@ -1,0 +1,145 @@
+"""What the agency's pages show beside the service's answers: the sighting behind each
+alert (face box, provenance), the talent's reference photo to compare with, and per-talent
+counts. Every read here starts from rows the service functions already scoped."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from indexer.db import ReferenceImage
+from service.licensing.publishers import publisher_key
+from service.models import Alert, AlertEvent, AlertSighting, ApiKey, Finding, Scan, User
+from service.schemas import AlertOut
+
+
+@dataclass(frozen=True)
+class Sighting:
+    """The latest sighting of an alert: where the face is and what the image declared."""
+
+    face_box: list[float]
+    provenance: dict[str, Any]
+    source_url: str | None
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    at: datetime
+    actor: str
+    from_status: str
+    to_status: str
+    note: str | None
+
+
+@dataclass
+class AlertCard:
+    alert: AlertOut
+    sighting: Sighting | None
+    reference_id: int | None
+    image_kept: bool
+    history: list[HistoryEntry] = field(default_factory=list)
+
+
+@dataclass
+class PublisherGroup:
+    key: str
+    label: str
+    cards: list[AlertCard] = field(default_factory=list)
+
+    @property
+    def sightings(self) -> int:
+        return sum(card.alert.sightings for card in self.cards)
+
+
+def latest_sightings(session: Session, alert_ids: Iterable[int]) -> dict[int, Sighting]:
+    ids = list(alert_ids)
+    if not ids:
+        return {}
+    newest = (select(AlertSighting.alert_id, func.max(AlertSighting.id).label("sid"))
+              .where(AlertSighting.alert_id.in_(ids)).group_by(AlertSighting.alert_id)
+              .subquery())
+    rows = session.execute(
+        select(AlertSighting.alert_id, Finding.box, Scan.provenance, Scan.source_url)
+        .join(newest, newest.c.sid == AlertSighting.id)
+        .join(Finding, Finding.id == AlertSighting.finding_id)
+        .join(Scan, Scan.id == AlertSighting.scan_id))
+    return {alert_id: Sighting(list(box), dict(provenance or {}), source_url)
+            for alert_id, box, provenance, source_url in rows}
+
+
+def comparison_references(session: Session, talent_ids: Iterable[int]) -> dict[int, int]:
+    """Per talent, the kept reference photo to show beside a sighting: the one with the
+    largest, most confidently detected face (the match itself does not record which
+    reference was nearest)."""
+    rows = session.execute(
+        select(ReferenceImage.talent_id, ReferenceImage.id)
+        .where(ReferenceImage.talent_id.in_(set(talent_ids)),
+               ReferenceImage.stored_path.is_not(None))
+        .order_by(ReferenceImage.talent_id,
+                  (ReferenceImage.face_px * ReferenceImage.detection_score).desc(),
+                  ReferenceImage.id))
+    chosen: dict[int, int] = {}
+    for talent_id, reference_id in rows:
+        chosen.setdefault(talent_id, reference_id)
+    return chosen
+
+
+def alert_cards(session: Session, alerts: list[AlertOut]) -> list[AlertCard]:
+    sightings = latest_sightings(session, (a.id for a in alerts))
+    references = comparison_references(session, (a.talent.id for a in alerts))
+    history = triage_history(session, (a.id for a in alerts))
+    return [AlertCard(a, sightings.get(a.id), references.get(a.talent.id),
+                      a.evidence_image_kept, history.get(a.id, [])) for a in alerts]
+
+
+def triage_history(session: Session, alert_ids: Iterable[int]
+                   ) -> dict[int, list[HistoryEntry]]:
+    """Who changed each alert, oldest first: a user by e-mail, a key by its prefix."""
+    rows = session.execute(
+        select(AlertEvent, User.email, ApiKey.prefix)
+        .outerjoin(User, User.id == AlertEvent.user_id)
+        .outerjoin(ApiKey, ApiKey.id == AlertEvent.key_id)
+        .where(AlertEvent.alert_id.in_(list(alert_ids))).order_by(AlertEvent.id))
+    found: dict[int, list[HistoryEntry]] = {}
+    for event, email, prefix in rows:
+        actor = email or (f"API key {prefix}…" if prefix else "someone since removed")
+        found.setdefault(event.alert_id, []).append(HistoryEntry(
+            event.at, actor, event.from_status, event.to_status, event.note))
+    return found
+
+
+def group_by_publisher(cards: list[AlertCard]) -> list[PublisherGroup]:
+    """Alerts on one site form one group; groups keep the order of their newest alert."""
+    groups: dict[str, PublisherGroup] = {}
+    for card in cards:
+        key = publisher_key(card.alert.publisher, card.alert.page_url)
+        group = groups.setdefault(key, PublisherGroup(key, key or "Unknown publisher"))
+        group.cards.append(card)
+    return list(groups.values())
+
+
+@dataclass(frozen=True)
+class TalentActivity:
+    open_alerts: int
+    last_seen_at: datetime | None
+
+
+def talent_activity(session: Session, talent_ids: Iterable[int]) -> dict[int, TalentActivity]:
+    ids = list(talent_ids)
+    if not ids:
+        return {}
+    open_counts: dict[int, int] = {
+        talent_id: count for talent_id, count in session.execute(
+            select(Alert.talent_id, func.count()).where(Alert.talent_id.in_(ids),
+                                                        Alert.status == "open")
+            .group_by(Alert.talent_id))}
+    last_seen: dict[int, datetime] = {
+        talent_id: when for talent_id, when in session.execute(
+            select(Alert.talent_id, func.max(Alert.last_seen_at))
+            .where(Alert.talent_id.in_(ids)).group_by(Alert.talent_id))}
+    return {tid: TalentActivity(open_counts.get(tid, 0), last_seen.get(tid)) for tid in ids}

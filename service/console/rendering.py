@@ -1,0 +1,60 @@
+"""Jinja2 pages (autoescaped) and the console's answer to a typed error."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from urllib.parse import quote
+
+from fastapi import Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from jinja2 import Environment, PackageLoader, select_autoescape
+
+from indexer.errors import TwinwatchError
+from service.api.errors import STATUS_BY_CATEGORY
+from service.console.links import LOGIN, PREFIX, STATIC
+from service.errors import UnauthorizedError
+
+templates = Environment(loader=PackageLoader("service.console", "templates"),
+                        autoescape=select_autoescape(default=True, default_for_string=True),
+                        trim_blocks=True, lstrip_blocks=True)
+
+
+def _when(value: datetime | None) -> str:
+    return value.strftime("%Y-%m-%d %H:%M UTC") if value else "—"
+
+
+templates.filters["when"] = _when
+templates.globals["PREFIX"] = PREFIX
+templates.globals["STATIC"] = STATIC
+
+
+def page(template: str, *, status_code: int = 200, **values: Any) -> HTMLResponse:
+    return HTMLResponse(templates.get_template(template).render(**values),
+                        status_code=status_code)
+
+
+IMAGE_CACHE = "private, max-age=300"  # thumbnails: only this browser, briefly
+
+
+def jpeg(data: bytes) -> Response:
+    return Response(data, media_type="image/jpeg", headers={"Cache-Control": IMAGE_CACHE})
+
+
+def error_page(request: Request, exc: TwinwatchError) -> Response:
+    """Not signed in: to the sign-in page (pages) or 401; otherwise the error's own status
+    (the API's one mapping) with its code and message."""
+    if isinstance(exc, UnauthorizedError) and request.method == "GET" and not _is_image(
+            request):
+        return RedirectResponse(f"{LOGIN}?next={quote(request.url.path)}", status_code=303)
+    status = STATUS_BY_CATEGORY[exc.category]
+    response = page("error.html", status_code=status, code=exc.code, message=exc.message,
+                    user=None)
+    retry_after = getattr(exc, "retry_after_s", None)
+    if retry_after is not None:
+        response.headers["Retry-After"] = str(retry_after)
+    return response
+
+
+def _is_image(request: Request) -> bool:
+    return request.url.path.endswith(".jpg")
