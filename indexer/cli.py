@@ -7,7 +7,7 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -25,7 +25,7 @@ from indexer.modelpack.manifest import discover_manifests, find_manifest
 from indexer.modelpack.store import pack_status, pull_pack
 from indexer.photos import PhotoStore
 from indexer.registry import EnrolOutcome, PhotoInput
-from indexer.runtime import Runtime, open_database, open_runtime
+from indexer.runtime import Runtime, SchemaPreparer, create_tables, open_database, open_runtime
 from indexer.scanning import ImageScan, ScanTimings, scan_bytes
 from indexer.settings import IndexerSettings
 
@@ -44,8 +44,11 @@ app.add_typer(talent_app, name="talent")
 app.add_typer(index_app, name="index")
 
 
+@dataclass
 class CliState:
     settings: IndexerSettings | None = None
+    # The `twinwatch` command (service.cli) sets its migrations here.
+    prepare_schema: SchemaPreparer = create_tables
 
 
 STATE = CliState()
@@ -76,7 +79,7 @@ def operational_errors() -> Iterator[None]:
 @contextmanager
 def runtime() -> Iterator[Runtime]:
     with operational_errors():
-        rt = open_runtime(settings())
+        rt = open_runtime(settings(), prepare_schema=STATE.prepare_schema)
         try:
             yield rt
         finally:
@@ -350,7 +353,7 @@ def index_migrate(
     """Re-embed kept reference photos with another pack and build its index."""
     with operational_errors():
         target = load_engine(settings(), pack)
-        db = open_database(settings())
+        db = open_database(settings(), prepare_schema=STATE.prepare_schema)
         with Progress(console=err, transient=True) as progress:
             task = progress.add_task(f"re-embedding with {pack}", total=None)
             report = migrate_references(
