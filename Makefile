@@ -14,7 +14,7 @@ demo: models
 	$(BIN)/twinwatch demo
 
 POSTGRES_TESTS := tests/test_registry.py tests/test_service_scans.py tests/test_service_jobs.py \
-	tests/test_service_access.py
+	tests/test_service_access.py tests/test_migrations.py
 
 test: models
 	$(BIN)/pytest

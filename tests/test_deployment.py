@@ -21,7 +21,7 @@ def compose() -> dict[str, Any]:
 
 def test_compose_runs_api_and_worker_on_postgres() -> None:
     services = compose()["services"]
-    assert set(services) == {"db", "api", "worker"}
+    assert set(services) == {"db", "migrate", "api", "worker"}
     assert services["db"]["image"].startswith("postgres:")
     for name in ("api", "worker"):
         env = services[name]["environment"]
@@ -31,6 +31,18 @@ def test_compose_runs_api_and_worker_on_postgres() -> None:
     assert services["api"]["command"] == ["twinwatch", "serve"]
     assert services["worker"]["command"] == ["twinwatch", "worker"]
     assert "8000:8000" in services["api"]["ports"]
+
+
+def test_schema_is_upgraded_once_before_api_and_worker_start() -> None:
+    services = compose()["services"]
+    migrate = services["migrate"]
+    assert migrate["command"] == ["twinwatch", "db", "upgrade"]
+    assert migrate["environment"] == services["api"]["environment"]
+    assert migrate["depends_on"]["db"]["condition"] == "service_healthy"
+    for name in ("api", "worker"):
+        assert services[name]["image"] == migrate["image"]
+        assert services[name]["depends_on"]["migrate"]["condition"] == \
+            "service_completed_successfully"
 
 
 def test_api_and_worker_share_the_data_volume() -> None:
