@@ -88,8 +88,20 @@ class SchemaState:
         return self.current == self.head
 
 
+@cache
+def _shipped_scripts() -> ScriptDirectory:
+    return ScriptDirectory.from_config(migration_config())
+
+
+def _scripts(config: Config | None) -> ScriptDirectory:
+    """The revisions (those shipped are read once per process: they cannot change)."""
+    if config is None or config.get_main_option("script_location") == str(SCRIPT_LOCATION):
+        return _shipped_scripts()
+    return ScriptDirectory.from_config(config)
+
+
 def head_revision(config: Config | None = None) -> str:
-    head = ScriptDirectory.from_config(config or migration_config()).get_current_head()
+    head = _scripts(config).get_current_head()
     if head is None:
         raise RuntimeError("the migrations have no head revision")
     return head
@@ -208,7 +220,7 @@ def _require_known(revision: str | None, config: Config) -> None:
     if revision is None:
         return
     try:
-        ScriptDirectory.from_config(config).get_revision(revision)
+        _scripts(config).get_revision(revision)
     except CommandError as exc:
         raise SchemaRevisionUnknownError(
             f"the database schema is at revision {revision}, which this twinwatch does not "
