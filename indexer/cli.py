@@ -29,7 +29,7 @@ from indexer.modelpack.store import pack_status, pull_pack
 from indexer.photos import PhotoStore
 from indexer.pooling import ordered_map
 from indexer.registry import EnrolOutcome, PhotoInput
-from indexer.runtime import Runtime, open_database, open_runtime
+from indexer.runtime import Runtime, SchemaPreparer, create_tables, open_database, open_runtime
 from indexer.scanning import ImageScan, ScanTimings, scan_bytes
 from indexer.settings import IndexerSettings
 
@@ -47,8 +47,11 @@ app.add_typer(talent_app, name="talent")
 app.add_typer(index_app, name="index")
 
 
+@dataclass
 class CliState:
     settings: IndexerSettings | None = None
+    # The `twinwatch` command (service.cli) sets its migrations here.
+    prepare_schema: SchemaPreparer = create_tables
 
 
 STATE = CliState()
@@ -79,7 +82,7 @@ def operational_errors() -> Iterator[None]:
 @contextmanager
 def runtime() -> Iterator[Runtime]:
     with operational_errors():
-        rt = open_runtime(settings())
+        rt = open_runtime(settings(), prepare_schema=STATE.prepare_schema)
         try:
             yield rt
         finally:
@@ -413,7 +416,7 @@ def index_migrate(
     """Re-embed kept reference photos with another pack and build its index."""
     with operational_errors():
         target = load_engine(settings(), pack)
-        db = open_database(settings())
+        db = open_database(settings(), prepare_schema=STATE.prepare_schema)
         with Progress(console=err, transient=True) as progress:
             task = progress.add_task(f"re-embedding with {pack}", total=None)
             report = migrate_references(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from indexer.db import Database
@@ -24,21 +25,39 @@ class Runtime:
         self.db.dispose()
 
 
-def open_database(settings: IndexerSettings) -> Database:
+# Makes (or checks) the schema of a just-opened database. The indexer on its own makes its
+# tables from the models; the service passes its Alembic upgrade (service.migrations), the
+# only way the schema of a twinwatch deployment is made.
+SchemaPreparer = Callable[[Database], None]
+
+
+def create_tables(db: Database) -> None:
+    """The indexer's standalone schema (benchmarks, library use): its tables from the models."""
+    db.create_all()
+
+
+def open_database(settings: IndexerSettings, *,
+                  prepare_schema: SchemaPreparer = create_tables) -> Database:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     db = Database(settings.resolved_database_url())
-    db.create_all()
+    try:
+        prepare_schema(db)
+    except BaseException:
+        db.dispose()
+        raise
     return db
 
 
 def open_runtime(settings: IndexerSettings, *, pack_name: str | None = None,
                  db: Database | None = None, analyser: FaceAnalyser | None = None,
-                 other_talent_stores: list[PhotoStore] | None = None) -> Runtime:
+                 other_talent_stores: list[PhotoStore] | None = None,
+                 prepare_schema: SchemaPreparer = create_tables) -> Runtime:
     """Load the model pack (unless an analyser is given), open the database, recover from
     any crash, open the index. ``other_talent_stores`` hold per-talent files that erasure
-    must remove too (the service's evidence)."""
+    must remove too (the service's evidence). ``prepare_schema`` makes the schema of a
+    database opened here (not of a given ``db``)."""
     engine = analyser or load_engine(settings, pack_name)
-    db = db or open_database(settings)
+    db = db or open_database(settings, prepare_schema=prepare_schema)
     index = IndexManager(db=db, pack=engine.pack, settings=settings)
     registry = Registry(db=db, analyser=engine, index=index,
                         photos=PhotoStore(settings.photos_dir()), settings=settings,

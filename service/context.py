@@ -12,6 +12,7 @@ from indexer.registry import Registry
 from indexer.runtime import open_database, open_runtime
 from service.alerts.evidence import EvidenceStore
 from service.metrics import Metrics
+from service.migrations.schema import prepare_schema
 from service.scanning.pool import InferenceGate
 from service.scanning.recording import RecordingSink
 from service.scanning.scan import ScanPipeline
@@ -50,13 +51,12 @@ class AppContext:
 
 def build_context(settings: ServiceSettings, *, analyser: FaceAnalyser | None = None,
                   db: Database | None = None) -> AppContext:
-    """Open the database, load the model pack (unless one is given), recover the registry,
-    open the index. Start-up reconciliation of the service's own files is separate
-    (:func:`service.startup.reconcile`)."""
-    from service import models  # noqa: F401  (registers the service's tables before create_all)
-
+    """Open the database (its schema upgraded or checked by the migrations), load the model
+    pack (unless one is given), recover the registry, open the index. Start-up
+    reconciliation of the service's own files is separate (:func:`service.startup.reconcile`)."""
     evidence = EvidenceStore(settings.evidence_dir())
-    runtime = open_runtime(settings, db=db or open_database(settings), analyser=analyser,
+    db = db or open_database(settings, prepare_schema=prepare_schema)
+    runtime = open_runtime(settings, db=db, analyser=analyser,
                            other_talent_stores=[evidence])
     metrics = Metrics()
     gate = InferenceGate(workers=settings.inference_workers,

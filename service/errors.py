@@ -258,3 +258,35 @@ class TriageNotAllowedError(TwinwatchError):
 
     code = "triage_not_allowed"
     category = ErrorCategory.CONFLICT
+
+
+# --- the database schema (service/migrations) ------------------------------------------------
+class SchemaError(TwinwatchError):
+    """Base class: the database's schema is not the one this twinwatch was built for."""
+
+    code = "schema_error"
+    category = ErrorCategory.UNAVAILABLE
+
+
+class SchemaBehindError(SchemaError):
+    """An external database is behind the migrations: the operator runs `twinwatch db upgrade`."""
+
+    code = "schema_behind"
+
+
+class SchemaRevisionUnknownError(SchemaError):
+    """The database is at a revision this twinwatch does not know (made by a newer release)."""
+
+    code = "schema_revision_unknown"
+
+
+class SchemaNotAdoptableError(SchemaError):
+    """A database made before migrations whose tables differ from the initial revision's."""
+
+    code = "schema_not_adoptable"
+
+
+class SchemaIntegrityError(SchemaError):
+    """An upgrade would leave rows whose foreign keys point at nothing; it was rolled back."""
+
+    code = "schema_integrity_violation"

@@ -27,7 +27,7 @@ from service.api.app import create_app
 from service.context import AppContext
 from service.settings import ServiceSettings
 from service.startup import start
-from tests.conftest import MODEL_CACHE, TEST_DATABASE_URL
+from tests.conftest import MODEL_CACHE, TEST_DATABASE_URL, seed_migrated_database
 
 
 @dataclass
@@ -51,7 +51,9 @@ def service_settings(tmp_path: Path, **overrides: Any) -> ServiceSettings:
                               "database_url": TEST_DATABASE_URL,
                               "run_worker_in_process": False, "worker_poll_s": 0.05}
     values.update(overrides)
-    return ServiceSettings(**values)
+    settings = ServiceSettings(**values)
+    seed_migrated_database(settings.data_dir)
+    return settings
 
 
 def make_keys(ctx: AppContext) -> dict[str, str]:

@@ -70,6 +70,18 @@ def test_migrations_run_once_before_api_and_worker_which_restart() -> None:
     assert services["db"]["restart"] == "unless-stopped"
 
 
+def test_schema_is_upgraded_once_before_api_and_worker_start() -> None:
+    services = compose()["services"]
+    migrate = services["migrate"]
+    assert migrate["command"] == ["twinwatch", "db", "upgrade"]
+    assert migrate["environment"] == services["api"]["environment"]
+    assert migrate["depends_on"]["db"]["condition"] == "service_healthy"
+    for name in ("api", "worker"):
+        assert services[name]["image"] == migrate["image"]
+        assert services[name]["depends_on"]["migrate"]["condition"] == \
+            "service_completed_successfully"
+
+
 def test_api_and_worker_share_the_data_volume() -> None:
     services = compose()["services"]
     mounts = {name: services[name]["volumes"] for name in OURS}

@@ -1,0 +1,1 @@
+"""Alembic migrations: the only way twinwatch's database schema is made (see ``schema``)."""
