@@ -166,11 +166,20 @@ def fill_every_table(url: str) -> None:
                 for row in range(1, ROWS_PER_TABLE + 1)])
 
 
-def every_row(url: str) -> dict[str, list[tuple[Any, ...]]]:
+def every_row(url: str) -> dict[str, list[dict[str, Any]]]:
+    """Every row of every table, as column -> value (ordered by primary key)."""
     with connect(url) as connection:
-        return {table.name: [tuple(row) for row in connection.execute(
+        return {table.name: [dict(row._mapping) for row in connection.execute(
                     select(table).order_by(*table.primary_key.columns))]
                 for table in _reflect(connection)}
+
+
+def kept_columns(before: dict[str, list[dict[str, Any]]],
+                 after: dict[str, list[dict[str, Any]]]) -> dict[str, list[dict[str, Any]]]:
+    """``after`` restricted to the tables and columns that existed ``before`` (a later
+    revision may add columns; it must not lose or change a value that was there)."""
+    return {name: [{column: row[column] for column in rows[0]} for row in after[name]]
+            if rows else after[name] for name, rows in before.items()}
 
 
 def test_every_row_survives_the_upgrade_from_the_initial_revision(empty_url: str) -> None:
@@ -183,7 +192,7 @@ def test_every_row_survives_the_upgrade_from_the_initial_revision(empty_url: str
 
     after = every_row(empty_url)
     assert revision_of(empty_url) == schema.head_revision()
-    assert {name: after[name] for name in before} == before
+    assert kept_columns(before, after) == before
 
 
 REBUILD_EVERY_TABLE = '''"""Test only: integer columns become BIGINT (SQLite: tables rebuilt)."""
@@ -233,7 +242,7 @@ def test_every_row_survives_a_revision_that_rebuilds_every_table(empty_url: str,
     outcome = schema.upgrade(empty_url, config=schema.migration_config(scripts))
 
     assert outcome.after == "9999"
-    assert every_row(empty_url) == before
+    assert kept_columns(before, every_row(empty_url)) == before
     with connect(empty_url) as connection:
         for table in _reflect(connection):
             for column in table.columns:
@@ -285,7 +294,7 @@ def test_pre_migration_database_is_adopted_at_the_initial_revision(empty_url: st
     assert outcome.adopted
     assert (outcome.before, outcome.after) == (schema.INITIAL_REVISION, schema.head_revision())
     after = every_row(empty_url)
-    assert {name: after[name] for name in before} == before
+    assert kept_columns(before, after) == before
     assert schema.differences(empty_url) == []
 
 
@@ -426,3 +435,27 @@ def test_commands_that_open_the_database_make_its_schema_or_refuse(empty_url: st
         assert message.startswith("error (schema_behind): ")
         assert message.endswith("run `twinwatch db upgrade` once, then start again")
         assert table_names(TEST_DATABASE_URL) == set()
+
+
+def test_issue_7_revision_fills_new_columns_for_existing_rows(empty_url: str) -> None:
+    """0002 on a database with rows: alerts name their first sighting's model pack, and a
+    licence that already had approved assets stays limited to them (its old behaviour)."""
+    schema.upgrade(empty_url, schema.INITIAL_REVISION)
+    fill_every_table(empty_url)
+    with connect(empty_url) as connection:
+        expected = dict(connection.execute(text(
+            "SELECT a.alert_id, s.pack_name FROM alert_sightings a JOIN scans s "
+            "ON s.id = a.scan_id WHERE a.id IN (SELECT MIN(id) FROM alert_sightings "
+            "GROUP BY alert_id)")).all())
+        with_assets = set(connection.execute(text(
+            "SELECT licence_id FROM licence_assets")).scalars())
+    schema.upgrade(empty_url, "0002")
+    with connect(empty_url) as connection:
+        packs = dict(connection.execute(text("SELECT id, pack_name FROM alerts")).all())
+        scopes = dict(connection.execute(text("SELECT id, asset_scope FROM licences")).all())
+        reasons = list(connection.execute(text("SELECT reasons FROM findings")).scalars())
+    assert packs == {alert: expected.get(alert, "unknown") for alert in packs}
+    assert expected and with_assets
+    assert all(scopes[i] == ("approved_assets" if i in with_assets else "any_image")
+               for i in scopes)
+    assert reasons and all(r in ("[]", []) for r in reasons)  # JSON text (SQLite) or list
