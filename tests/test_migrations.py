@@ -443,7 +443,7 @@ def test_issue_7_revision_fills_new_columns_for_existing_rows(empty_url: str) ->
     schema.upgrade(empty_url, schema.INITIAL_REVISION)
     fill_every_table(empty_url)
     with connect(empty_url) as connection:
-        expected = dict(connection.execute(text(
+        expected: dict[int, str] = dict(connection.execute(text(
             "SELECT a.alert_id, s.pack_name FROM alert_sightings a JOIN scans s "
             "ON s.id = a.scan_id WHERE a.id IN (SELECT MIN(id) FROM alert_sightings "
             "GROUP BY alert_id)")).all())
@@ -451,8 +451,10 @@ def test_issue_7_revision_fills_new_columns_for_existing_rows(empty_url: str) ->
             "SELECT licence_id FROM licence_assets")).scalars())
     schema.upgrade(empty_url, "0002")
     with connect(empty_url) as connection:
-        packs = dict(connection.execute(text("SELECT id, pack_name FROM alerts")).all())
-        scopes = dict(connection.execute(text("SELECT id, asset_scope FROM licences")).all())
+        packs: dict[int, str] = dict(
+            connection.execute(text("SELECT id, pack_name FROM alerts")).all())
+        scopes: dict[int, str] = dict(
+            connection.execute(text("SELECT id, asset_scope FROM licences")).all())
         reasons = list(connection.execute(text("SELECT reasons FROM findings")).scalars())
     assert packs == {alert: expected.get(alert, "unknown") for alert in packs}
     assert expected and with_assets
