@@ -15,11 +15,17 @@ from indexer.matching import Band
 from service.dates import EndInstant, StartInstant
 from service.models import JobItem, Scan, Webhook
 from service.money import Amount, CurrencyCode
-from service.vocabulary import AssetScope, Channel, LicenceChannel, LicenceTerritory
+from service.vocabulary import (
+    AssetScope,
+    Channel,
+    LicenceChannel,
+    LicenceTerritory,
+    Medium,
+    Verdict,
+)
 
 T = TypeVar("T")
 # The values of ``service.licensing.evaluate.Verdict`` (core cannot import licensing).
-VerdictName = Literal["licensed", "unlicensed", "review"]
 
 
 # --- bounds on input text: one owner, read from the columns the text is stored in ---------
@@ -213,7 +219,7 @@ class LicenceCreate(BaseModel):
     territories: list[TerritoryText] = Field(
         default=["WORLD"], min_length=1, max_length=MAX_TERRITORIES,
         description="ISO 3166-1 alpha-2 codes, groups EU / EEA, or WORLD (*).")
-    media: list[Literal["photo", "ai_replica"]] = Field(min_length=1, max_length=2)
+    media: list[Medium] = Field(min_length=1, max_length=2)
     ai_label_required: bool = True
     valid_from: StartInstant = Field(description="A date (start of that day, UTC) or a "
                                      "date-time.")
@@ -283,7 +289,7 @@ class LicenceCheckOut(BaseModel):
 
 
 class LicenceVerdictOut(BaseModel):
-    verdict: VerdictName
+    verdict: Verdict
     licence_id: int | None = Field(description="The covering licence, when the caller may "
                                    "know it.")
     reasons: list[str] = Field(description="Talent's side: every reason; brand: in terms of "
@@ -379,7 +385,7 @@ class AlertOut(BaseModel):
     talent: AlertTalentOut
     status: AlertStatus
     needs_review: bool
-    verdict: VerdictName
+    verdict: Verdict
     band: AlertBand
     similarity: float
     model_pack: ModelPackOut
@@ -434,7 +440,7 @@ class ThirdPartyEvidenceOut(BaseModel):
     form: Literal["third_party"] = "third_party"
     alert_id: int
     talent: EvidenceTalentOut
-    verdict: VerdictName
+    verdict: Verdict
     statement: str
     needs_review: bool
     publisher: str | None

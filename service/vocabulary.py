@@ -34,6 +34,21 @@ ANY = "*"
 WORLD = "WORLD"
 
 
+class Medium(StrEnum):
+    """How a likeness appears: a photograph of the talent, or an AI replica of them."""
+
+    PHOTO = "photo"
+    AI_REPLICA = "ai_replica"
+
+
+class Verdict(StrEnum):
+    """A licence verdict on one use of a likeness (the evaluator's answer)."""
+
+    LICENSED = "licensed"
+    UNLICENSED = "unlicensed"
+    REVIEW = "review"
+
+
 class Channel(StrEnum):
     """Where an image is used. The closed list documented in docs/api.md."""
 

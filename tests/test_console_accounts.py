@@ -16,7 +16,7 @@ from indexer import cli as indexer_cli
 from indexer.db import Database, utcnow
 from service import cli as service_cli
 from service.access import accounts, sessions
-from service.access.keys import Role
+from service.access.keys import Role, TenantKind, create_tenant
 from service.errors import (
     InvalidRequestError,
     InvitationInvalidError,
@@ -39,6 +39,9 @@ def database(db: Database) -> Iterator[Database]:
     from service import models  # noqa: F401  (the service's tables)
 
     db.create_all()
+    with db.session() as session:  # tenants are explicit: the users below join these
+        create_tenant(session, kind=TenantKind.AGENCY, name="Demo Agency")
+        create_tenant(session, kind=TenantKind.BRAND, name="H&M")
     yield db
 
 
@@ -236,6 +239,10 @@ def test_users_commands_create_invite_list_and_disable(
         result = runner.invoke(service_cli.app, list(args))
         return result.exit_code, result.output
 
+    code, output = run("users", "create", "--email", "Booker@Demo.example", "--role",
+                       "agency", "--agency", "Demo Agency")
+    assert code == 1 and "tenant_not_found" in output  # users join tenants, never make them
+    assert run("agencies", "create", "Demo Agency")[0] == 0
     code, output = run("users", "create", "--email", "Booker@Demo.example", "--role",
                        "agency", "--agency", "Demo Agency")
     assert code == 0, output

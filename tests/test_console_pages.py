@@ -285,7 +285,11 @@ def test_evidence_opens_in_the_browser_with_cookie_auth(world: ConsoleWorld) -> 
     assert f"/console/alerts/{alert_id}/image.jpg" in html
     download = client.get(f"/console/alerts/{alert_id}/evidence.json")
     assert "attachment" in download.headers["content-disposition"]
-    assert download.json()["alert"]["id"] == alert_id
+    third_party = download.json()  # the default download is the one sent to a publisher
+    assert third_party["form"] == "third_party" and third_party["alert_id"] == alert_id
+    assert "licences_checked" not in third_party and "why_unlicensed" not in third_party
+    internal = client.get(f"/console/alerts/{alert_id}/evidence.json?form=internal").json()
+    assert internal["form"] == "internal" and internal["alert"]["id"] == alert_id
 
 
 def test_the_api_still_answers_json_with_keys(world: ConsoleWorld) -> None:

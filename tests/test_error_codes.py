@@ -22,6 +22,8 @@ SOURCES = sorted([*(PROJECT_ROOT / "indexer").rglob("*.py"),
 def _all_error_classes() -> set[type[TwinwatchError]]:
     for package in (indexer, service):
         for module in pkgutil.walk_packages(package.__path__, prefix=package.__name__ + "."):
+            if ".migrations." in module.name + ".":  # Alembic runs these, not an import
+                continue
             importlib.import_module(module.name)
     found: set[type[TwinwatchError]] = set()
     pending: list[type[TwinwatchError]] = [TwinwatchError]

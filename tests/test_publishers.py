@@ -140,3 +140,14 @@ def test_a_pattern_always_matches_the_publisher_it_was_written_from(text: str) -
     assert location is not None
     assert parse_pattern(text).matches(location)
     assert parse_pattern(location.display()).matches(location)
+
+
+@pytest.mark.parametrize(("host", "key"), [("www.blog.example", "blog.example"),
+                                           ("shop.blog.example", "blog.example"),
+                                           ("blog.example", "blog.example"),
+                                           ("10.0.0.1", "10.0.0.1"), ("localhost", "localhost")])
+def test_a_top_level_label_unknown_to_the_list_is_one_public_label(host: str, key: str) -> None:
+    """The Public Suffix List's implicit "*" rule: reserved or new top-level labels
+    (``.example``, ``.internal``) still give a registrable domain of two labels."""
+    location = parse_location(host)
+    assert location is not None and location.key == key

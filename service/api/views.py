@@ -67,7 +67,7 @@ def scan_out(session: Session, scan: Scan, viewer: Viewer) -> ScanOut:
 def _summary(faces: list[FaceOut], reuse: list[AssetReuseOut]) -> dict[str, int]:
     verdicts = [f.licence.verdict for f in faces if f.licence is not None]
     return {"faces": len(faces), "matched": sum(1 for f in faces if f.talent is not None),
-            **{verdict.value: verdicts.count(verdict.value) for verdict in Verdict},
+            **{verdict.value: verdicts.count(verdict) for verdict in Verdict},
             "asset_reuse_uncovered": sum(1 for r in reuse if not r.publisher_covered)}
 
 

@@ -11,6 +11,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from indexer.errors import TwinwatchError
+from indexer.formats import MEDIA_TYPES
 from service.api.errors import STATUS_BY_CATEGORY
 from service.console.links import LOGIN, PREFIX, STATIC
 from service.errors import UnauthorizedError
@@ -38,7 +39,7 @@ IMAGE_CACHE = "private, max-age=300"  # thumbnails: only this browser, briefly
 
 
 def jpeg(data: bytes) -> Response:
-    return Response(data, media_type="image/jpeg", headers={"Cache-Control": IMAGE_CACHE})
+    return Response(data, media_type=MEDIA_TYPES["JPEG"], headers={"Cache-Control": IMAGE_CACHE})
 
 
 def error_page(request: Request, exc: TwinwatchError) -> Response:

@@ -100,6 +100,8 @@ from service.vocabulary import (
     WORLD,
     AssetScope,
     Channel,
+    Medium,
+    Verdict,
     expand_territories,
     parse_licence_channel,
 )
@@ -128,17 +130,6 @@ __all__ = [
 PHASH_BITS = 64
 NO_LICENCE_REASON = "no licence on record"
 LISTED_IN_REASONS = 8  # a reason line names at most this many allowed values
-
-
-class Medium(StrEnum):
-    PHOTO = "photo"
-    AI_REPLICA = "ai_replica"
-
-
-class Verdict(StrEnum):
-    LICENSED = "licensed"
-    UNLICENSED = "unlicensed"
-    REVIEW = "review"
 
 
 class FailureCode(StrEnum):

@@ -48,6 +48,7 @@ Licence patterns (:func:`parse_pattern`)
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -143,13 +144,25 @@ def _join(host: str, segments: tuple[str, ...]) -> str:
 @lru_cache(maxsize=8192)
 def _site_and_registered(host: str) -> tuple[str, str]:
     parts = _PSL.extract_str(host)
-    if not parts.suffix or not parts.domain:
+    if parts.suffix and parts.domain:
+        registered = f"{parts.domain}.{parts.suffix}"
+        labels = parts.subdomain.split(".") if parts.subdomain else []
+    elif parts.suffix or _is_ip_address(host) or "." not in host:
         return host, host  # an IP address, localhost, or a bare public suffix
-    registered = f"{parts.domain}.{parts.suffix}"
-    labels = parts.subdomain.split(".") if parts.subdomain else []
+    else:  # a top-level label the list does not know: its implicit "*" rule, one label
+        *labels, domain, top = host.split(".")
+        registered = f"{domain}.{top}"
     while labels and labels[0] in SITE_PREFIX_LABELS:
         labels.pop(0)
     return ".".join((*labels, registered)), registered
+
+
+def _is_ip_address(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
 
 
 def _ascii_host(raw: str) -> str | None:

@@ -9,6 +9,7 @@ from service.access.keys import Role
 from service.access.scoping import alert_in_scope
 from service.alerts import alerts
 from service.api.deps import Ctx, CurrentPrincipal, IdFilter, ObjectId, PageParams
+from service.api.docs import responses
 from service.api.forms import DATE_MAX, PublisherFilter, located
 from service.dates import end_or_error, start_or_error
 from service.errors import ResourceNotFoundError
@@ -59,8 +60,9 @@ def get_alert(alert_id: ObjectId, ctx: Ctx, principal: CurrentPrincipal) -> Aler
         return alerts.get_alert(session, principal=principal, alert_id=alert_id)
 
 
-@router.post("/{alert_id}/triage", response_model=AlertOut,
-             summary="Acknowledge, dismiss as false match, mark licensed elsewhere, confirm")
+@router.post("/{alert_id}/triage", response_model=AlertOut, responses=responses(409),
+             summary="Acknowledge, dismiss as false match, mark licensed elsewhere, confirm "
+             "(409 triage_not_allowed when the action does not apply to the alert's status)")
 def triage_alert(alert_id: ObjectId, body: TriageIn, ctx: Ctx,
                  principal: CurrentPrincipal) -> AlertOut:
     principal.require(Role.AGENCY)
