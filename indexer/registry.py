@@ -35,7 +35,7 @@ from indexer.errors import (
     TwinwatchError,
     close_match,
 )
-from indexer.imaging import decode_image
+from indexer.imaging import DecodeLimits, decode_image
 from indexer.index_manager import IndexManager
 from indexer.photos import PhotoStore
 from indexer.quality import QualityFigures, assess_reference
@@ -264,7 +264,7 @@ class Registry:
     def _assess(self, photo: PhotoInput, known: set[str], position: int
                 ) -> tuple[EnrolOutcome, _Prepared | None]:
         try:
-            image = decode_image(photo.data, max_pixels=self.settings.max_image_pixels)
+            image = decode_image(photo.data, limits=DecodeLimits.of(self.settings))
         except TwinwatchError as exc:
             return EnrolOutcome(photo.label, False, [exc.message]), None
         if image.sha256 in known:

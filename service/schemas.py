@@ -39,6 +39,8 @@ def column_length(column: InstrumentedAttribute[Any]) -> int:
 
 #: PostgreSQL refuses the NUL character in text; so does every text field of the API.
 NO_NUL = r"^[^\x00]*$"
+#: Names people read (talents): no control characters at all.
+NO_CONTROL = r"^[^\x00-\x1f\x7f]*$"
 NAME_MAX = column_length(Talent.name)
 PUBLISHER_MAX = column_length(Scan.publisher)
 CHANNEL_MAX = column_length(Scan.channel)
@@ -122,7 +124,7 @@ class TalentCreate(BaseModel):
         {"name": "Ines Moreau", "external_id": "AG-2291"}]})
 
     name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1,
-                                           max_length=NAME_MAX, pattern=NO_NUL)]
+                                           max_length=NAME_MAX, pattern=NO_CONTROL)]
     external_id: str | None = bounded_text(NAME_MAX, default=None)
     agency: str | None = bounded_text(NAME_MAX, default=None,
                                       description="Admin keys only: the agency's name.")

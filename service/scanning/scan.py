@@ -11,7 +11,7 @@ from starlette.concurrency import run_in_threadpool
 from indexer.engine import FaceAnalyser
 from indexer.errors import TwinwatchError
 from indexer.formats import GENERIC_MEDIA_TYPE, media_type
-from indexer.imaging import decode_image
+from indexer.imaging import DecodeLimits, decode_image
 from indexer.index_manager import IndexManager
 from indexer.scanning import scan_decoded
 from service.access.keys import Principal
@@ -32,7 +32,7 @@ log = logging.getLogger(__name__)
 def analyse_image(*, data: bytes, analyser: FaceAnalyser, index: IndexManager,
                   settings: ServiceSettings) -> ImageAnalysis:
     """Decode, read provenance, fingerprint, detect, embed and match (blocking: run pooled)."""
-    decoded = decode_image(data, max_pixels=settings.max_image_pixels)
+    decoded = decode_image(data, limits=DecodeLimits.of(settings))
     provenance = read_provenance(data, mime_type=media_type(decoded.source_format)
                                  or GENERIC_MEDIA_TYPE,
                                  trust_anchors_pem=settings.c2pa_trust_anchors_pem())
