@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
+from service.schemas import AlertStatus
 from tests.console_support import ConsoleWorld, console_world, sign_in
 
 CSRF_FIELD = re.compile(r'name="csrf" value="([^"]+)"')
@@ -439,3 +440,15 @@ def test_erasing_a_talent_needs_their_name_typed(world: ConsoleWorld) -> None:
     assert done.status_code == 303
     assert client.get(f"/console/talents/{talent}").status_code == 404
     assert world.alert_ids() == []
+
+
+def test_inbox_offers_every_status_filter_and_the_actions_each_alert_allows(
+        world: ConsoleWorld) -> None:
+    world.scan(7)
+    html = browser(world, "agency").get("/console/alerts").text
+    for status in AlertStatus:
+        assert f'<option value="{status.value}"' in html, status
+    assert '<option value="open" selected>' in html  # the inbox opens on open alerts
+    for action in ("acknowledge", "confirm_violation", "dismiss_false_match",
+                   "licensed_elsewhere"):
+        assert f'<option value="{action}">' in html, action

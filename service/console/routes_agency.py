@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from datetime import date, datetime
-from typing import Annotated, Any, get_args
+from typing import Annotated, Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Form, Query
@@ -35,8 +35,8 @@ from service.talents import talents
 
 router = APIRouter(prefix=PREFIX, route_class=ConsoleRoute, include_in_schema=False)
 INBOX_PAGE = 100
-STATUSES = get_args(AlertStatus)
-ACTIONS = get_args(TriageAction)
+STATUSES = tuple(status.value for status in AlertStatus)
+ACTIONS = tuple(action.value for action in TriageAction)
 BANDS = (Band.MATCH.value, Band.POSSIBLE.value)
 
 
