@@ -11,12 +11,11 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
-from indexer.db import Base, Database
 from service.api.app import create_app
 from service.context import AppContext
 from service.models import Webhook
 from service.startup import start
-from tests.conftest import TEST_DATABASE_URL
+from tests.conftest import TEST_DATABASE_URL, reset_shared_database
 from tests.fakes import FakeAnalyser, face_photo
 from tests.service_support import make_keys, service_settings
 
@@ -84,11 +83,7 @@ def empty_test_database() -> None:
     """On the shared PostgreSQL test database, start from an empty schema (modules that
     keep one world for all their tests turn off conftest's per-test wipe)."""
     if TEST_DATABASE_URL is not None:
-        from service import models  # noqa: F401  (all tables)
-
-        database = Database(TEST_DATABASE_URL)
-        Base.metadata.drop_all(database.engine)
-        database.dispose()
+        reset_shared_database(TEST_DATABASE_URL)
 
 
 @contextmanager

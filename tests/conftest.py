@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import MetaData, inspect, text
 
-from indexer.db import Database
+from indexer.db import Base, Database
 from indexer.engine import FaceEngine, load_engine
 from indexer.index_manager import IndexManager
 from indexer.photos import PhotoStore
@@ -73,9 +73,15 @@ def drop_everything(url: str) -> None:
 
 def reset_shared_database(url: str) -> None:
     """At the newest revision (migrated again if a test left it elsewhere), every table empty."""
+    from service import models  # noqa: F401  (every table in Base.metadata)
     from service.migrations import schema
 
-    if not schema.schema_state(url).up_to_date:
+    database = Database(url)
+    try:
+        present = set(inspect(database.engine).get_table_names()) - {"alembic_version"}
+    finally:
+        database.dispose()
+    if not schema.schema_state(url).up_to_date or present != set(Base.metadata.tables):
         drop_everything(url)
         schema.upgrade(url)
     database = Database(url)

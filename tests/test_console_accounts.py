@@ -36,9 +36,6 @@ POLICY = sessions.LoginPolicy(session_hours=1, window_minutes=15, max_failures_p
 
 @pytest.fixture
 def database(db: Database) -> Iterator[Database]:
-    from service import models  # noqa: F401  (the service's tables)
-
-    db.create_all()
     with db.session() as session:  # tenants are explicit: the users below join these
         create_tenant(session, kind=TenantKind.AGENCY, name="Demo Agency")
         create_tenant(session, kind=TenantKind.BRAND, name="H&M")
