@@ -78,7 +78,7 @@ class Licence(Base):
     territories: Mapped[list[str]] = mapped_column(JSON)
     media: Mapped[list[str]] = mapped_column(JSON)
     ai_label_required: Mapped[bool] = mapped_column(Boolean)
-    # service.vocabulary.AssetScope: "any_image" | "approved_assets"
+    # service.rules.vocabulary.AssetScope: "any_image" | "approved_assets"
     asset_scope: Mapped[str] = mapped_column(String(20), default="any_image",
                                              server_default="any_image")
     valid_from: Mapped[datetime] = mapped_column(TS)

@@ -12,10 +12,10 @@ from sqlalchemy.orm import InstrumentedAttribute
 
 from indexer.db import Talent
 from indexer.matching import Band
-from service.dates import EndInstant, StartInstant
 from service.models import JobItem, Scan, Webhook
-from service.money import Amount, CurrencyCode
-from service.vocabulary import (
+from service.rules.dates import EndInstant, StartInstant
+from service.rules.money import Amount, CurrencyCode
+from service.rules.vocabulary import (
     AssetScope,
     Channel,
     LicenceChannel,

@@ -17,7 +17,7 @@ import pytest
 from scipy.fft import dctn
 
 from service.errors import FingerprintFormatError, FingerprintInputError
-from service.fingerprints import (
+from service.rules.fingerprints import (
     NEAR_IDENTICAL_MAX_DISTANCE,
     hamming_distance,
     perceptual_hash,

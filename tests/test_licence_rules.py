@@ -1,5 +1,5 @@
-"""Closed vocabularies (service.vocabulary), dates as people write them (service.dates),
-money (service.money), and properties of the licence evaluator over random licences."""
+"""Closed vocabularies (service.rules.vocabulary), dates as people write them (service.rules.dates),
+money (service.rules.money), and properties of the licence evaluator over random licences."""
 
 from __future__ import annotations
 
@@ -10,15 +10,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from service.dates import (
-    EARLIEST,
-    LATEST,
-    end_of,
-    last_instant,
-    parse_moment,
-    require_not_future,
-    start_of,
-)
 from service.errors import ChannelUnknownError, InvalidDateError
 from service.licensing.evaluate import (
     ImageFacts,
@@ -28,8 +19,17 @@ from service.licensing.evaluate import (
     Verdict,
     evaluate_licences,
 )
-from service.money import MAX_AMOUNT, from_cents, parse_currency, to_cents, total
-from service.vocabulary import (
+from service.rules.dates import (
+    EARLIEST,
+    LATEST,
+    end_of,
+    last_instant,
+    parse_moment,
+    require_not_future,
+    start_of,
+)
+from service.rules.money import MAX_AMOUNT, from_cents, parse_currency, to_cents, total
+from service.rules.vocabulary import (
     EU_MEMBERS,
     WORLD,
     Channel,

@@ -10,7 +10,6 @@ from typing import Any
 
 import pytest
 
-from service.fingerprints import NEAR_IDENTICAL_MAX_DISTANCE
 from service.licensing.evaluate import (
     ANY,
     AssetFingerprint,
@@ -28,6 +27,7 @@ from service.licensing.evaluate import (
     evaluate_licences,
     find_approved_asset_reuse,
 )
+from service.rules.fingerprints import NEAR_IDENTICAL_MAX_DISTANCE
 
 SEEN = datetime(2026, 3, 15, 12, 0, tzinfo=UTC)
 START = datetime(2026, 1, 1, tzinfo=UTC)

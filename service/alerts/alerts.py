@@ -57,7 +57,7 @@ def list_alerts(session: Session, *, principal: Principal, status: AlertStatus |
                 until_before: datetime | None, needs_review: bool | None, offset: int,
                 limit: int, band: AlertBand | None = None) -> Page[AlertOut]:
     """Alerts seen in [since, until_before): last seen at/after ``since`` and first seen
-    before ``until_before`` (an exclusive end, see service.dates)."""
+    before ``until_before`` (an exclusive end, see service.rules.dates)."""
     query = scoped_to_agency(select(Alert), Alert.agency_id, principal)
     if status:
         query = query.where(Alert.status == status.value)

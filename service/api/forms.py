@@ -2,7 +2,7 @@
 
 Fields are bounded like the columns they are stored in and never carry NUL; the rules for
 what they mean live elsewhere, each in one place: publishers (service.licensing.publishers),
-channels and territories (service.vocabulary), dates (service.dates).
+channels and territories (service.rules.vocabulary), dates (service.rules.dates).
 """
 
 from __future__ import annotations
@@ -15,14 +15,14 @@ from fastapi import Depends, Form, Query, UploadFile
 
 from indexer.db import utcnow
 from service.api.idempotency import fingerprint
-from service.dates import last_instant_or_error, require_not_future, start_or_error
 from service.errors import InvalidRequestError, UrlInvalidError
 from service.fetching import split_url
 from service.licensing.publishers import parse_location
+from service.rules.dates import last_instant_or_error, require_not_future, start_or_error
+from service.rules.vocabulary import ALLOWED_CHANNELS, channel_or_error, territory_or_error
 from service.scanning.types import ImageSource, UseContext
 from service.scanning.uploads import read_upload
 from service.schemas import CHANNEL_MAX, NO_NUL, PUBLISHER_MAX, UPLOAD_NAME_MAX, URL_MAX
-from service.vocabulary import ALLOWED_CHANNELS, channel_or_error, territory_or_error
 
 _DATE_HELP = "a date (its start, UTC) or ISO 8601 date-time; no zone = UTC"
 DATE_MAX = 64

@@ -27,9 +27,9 @@ from service.console.inbox import alert_cards, group_by_publisher
 from service.console.links import PREFIX, safe_return_path
 from service.console.rendering import jpeg, page
 from service.context import AppContext
-from service.dates import end_of, start_of
 from service.errors import InvalidRequestError, ResourceNotFoundError
 from service.models import AlertSighting, Finding
+from service.rules.dates import end_of, start_of
 from service.schemas import AlertBand, AlertStatus, EvidenceForm, TriageAction, TriageIn
 from service.talents import talents
 
@@ -42,7 +42,7 @@ BANDS = (Band.MATCH.value, Band.POSSIBLE.value)
 
 def _day(value: date | None, *, end: bool = False) -> datetime | None:
     """A picked day as an instant: its start, or (``end``) the start of the next day, an
-    exclusive end (the rule of service.dates)."""
+    exclusive end (the rule of service.rules.dates)."""
     if value is None:
         return None
     return end_of(value, inclusive=True) if end else start_of(value)

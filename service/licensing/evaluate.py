@@ -17,12 +17,12 @@ A licence **covers** a use iff every check below passes and none is unknown:
 3. Publisher: the context publisher must match one of the licence's publisher patterns
    (WRONG_PUBLISHER), see *Publisher matching*.
 4. Channel: the context channel must be listed; both sides are read through
-   :func:`service.vocabulary.parse_channel` (case, separators and synonyms: ``e-commerce``
+   :func:`service.rules.vocabulary.parse_channel` (case, separators and synonyms: ``e-commerce``
    is ``ecommerce``, ``Instagram`` is ``social``); ``"*"`` allows every channel
    (CHANNEL_NOT_ALLOWED).
 5. Territory: the ISO 3166-1 alpha-2 code must be covered by the licence's list, where
    groups (``EU``, ``EEA``) are expanded and ``WORLD`` or ``"*"`` allows every territory
-   (OUTSIDE_TERRITORY). See :mod:`service.vocabulary`.
+   (OUTSIDE_TERRITORY). See :mod:`service.rules.vocabulary`.
 6. Medium and AI labelling. An image *declares AI* iff it carries an AI label (C2PA, or IPTC
    DigitalSourceType trainedAlgorithmicMedia / compositeWithTrainedAlgorithmicMedia); the two
    facts are the same fact, and ``ImageFacts`` rejects values that disagree.
@@ -43,7 +43,7 @@ A licence **covers** a use iff every check below passes and none is unknown:
 7. Approved assets: a licence with ``asset_scope`` APPROVED_ASSETS covers only images that
    match one of its approved assets, by SHA-256 (case-insensitive) or by pHash Hamming
    distance ``<= max_phash_distance`` (default and rule:
-   :data:`service.fingerprints.NEAR_IDENTICAL_MAX_DISTANCE`), else ASSET_NOT_APPROVED (also
+   :data:`service.rules.fingerprints.NEAR_IDENTICAL_MAX_DISTANCE`), else ASSET_NOT_APPROVED (also
    when it has no assets yet). With ANY_IMAGE (the default) assets never restrict the
    licence; they are still used to report approved-asset reuse.
 
@@ -88,13 +88,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
-from service.fingerprints import (
+from service.licensing.publishers import Location, derive_location, parse_location, parse_pattern
+from service.rules.fingerprints import (
     NEAR_IDENTICAL_MAX_DISTANCE,
     hamming_distance,
     is_perceptual_hash,
 )
-from service.licensing.publishers import Location, derive_location, parse_location, parse_pattern
-from service.vocabulary import (
+from service.rules.vocabulary import (
     ANY,
     TERRITORY_ALIASES,
     WORLD,

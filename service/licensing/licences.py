@@ -13,11 +13,12 @@ from indexer.imaging import decode_image
 from service.access.keys import Principal
 from service.access.scoping import licence_in_scope, talent_in_scope
 from service.errors import InvalidRequestError, LicenceAssetNotFoundError
-from service.fingerprints import perceptual_hash
 from service.licensing.evaluate import AssetFingerprint, LicenceTerms, Medium
 from service.licensing.publishers import validate_pattern
 from service.models import Brand, Licence, LicenceAsset
-from service.money import from_cents, to_cents
+from service.rules.fingerprints import perceptual_hash
+from service.rules.money import from_cents, to_cents
+from service.rules.vocabulary import AssetScope
 from service.schemas import (
     MAX_APPROVED_ASSETS,
     AssetOut,
@@ -25,7 +26,6 @@ from service.schemas import (
     LicenceCreate,
     LicenceOut,
 )
-from service.vocabulary import AssetScope
 
 
 def licence_terms(licence: Licence) -> LicenceTerms:

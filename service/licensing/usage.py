@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from indexer.db import Talent
 from service.access.keys import Principal, Role
 from service.models import Licence, UsageEvent
-from service.money import from_cents, total
+from service.rules.money import from_cents, total
 from service.schemas import UsageLicenceTotal, UsageOut, UsageRow
 
 
@@ -20,7 +20,7 @@ def usage_report(session: Session, *, principal: Principal, talent_id: int | Non
                  licence_id: int | None, period_from: datetime | None,
                  period_to: datetime | None) -> UsageOut:
     """Usage events first seen in [from, to) (both exclusive-end instants, see
-    service.dates), and per licence: uses x per-use rate."""
+    service.rules.dates), and per licence: uses x per-use rate."""
     principal.require(Role.AGENCY)
     query = (select(UsageEvent, Licence, Talent)
              .join(Licence, Licence.id == UsageEvent.licence_id)

@@ -17,7 +17,6 @@ from indexer.matching import Band
 from indexer.scanning import FaceFinding
 from service.access.keys import Principal
 from service.alerts.webhooks import enqueue_alert_created
-from service.fingerprints import NEAR_IDENTICAL_MAX_DISTANCE
 from service.licensing.evaluate import (
     ImageFacts,
     UsageContext,
@@ -38,6 +37,7 @@ from service.models import (
     Scan,
     UsageEvent,
 )
+from service.rules.fingerprints import NEAR_IDENTICAL_MAX_DISTANCE
 from service.scanning.provenance import Provenance
 from service.scanning.types import JobLink
 from service.schemas import AlertBand, ScanKind

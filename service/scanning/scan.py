@@ -16,8 +16,8 @@ from indexer.index_manager import IndexManager
 from indexer.scanning import scan_decoded
 from service.access.keys import Principal
 from service.fetching import FetchLimits, fetch_image
-from service.fingerprints import perceptual_hash
 from service.metrics import Metrics
+from service.rules.fingerprints import perceptual_hash
 from service.scanning.pool import InferenceGate
 from service.scanning.provenance import read_provenance
 from service.scanning.recording import RecordingSink, record_scan

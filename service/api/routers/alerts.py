@@ -11,8 +11,8 @@ from service.alerts import alerts
 from service.api.deps import Ctx, CurrentPrincipal, IdFilter, ObjectId, PageParams
 from service.api.docs import responses
 from service.api.forms import DATE_MAX, PublisherFilter, located
-from service.dates import end_or_error, start_or_error
 from service.errors import ResourceNotFoundError
+from service.rules.dates import end_or_error, start_or_error
 from service.schemas import (
     NO_NUL,
     AlertOut,

@@ -1,0 +1,3 @@
+"""The service's rules of meaning, each owned in one place: how people write dates
+(``dates``), money (``money``), the closed vocabularies of channels, territories, media and
+verdicts (``vocabulary``), and when two images are the same picture (``fingerprints``)."""
