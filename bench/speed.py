@@ -161,8 +161,10 @@ PROCESS_CONFIGS: dict[str, dict[str, str]] = {
 
 def _cli_registry(engine: FaceEngine, data_dir: Path) -> None:
     """A data folder with the 13 scene identities registered from their first photo."""
+    from service.migrations.schema import prepare_schema  # the schema `twinwatch` expects
+
     settings = bench_settings(data_dir=data_dir)
-    runtime = open_runtime(settings, analyser=engine)
+    runtime = open_runtime(settings, analyser=engine, prepare_schema=prepare_schema)
     try:
         agency = runtime.registry.ensure_agency(name="Scenes")
         for identity, files in scene_photos().items():
