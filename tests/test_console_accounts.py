@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import select
+from sqlalchemy import func, select
 from typer.testing import CliRunner
 
 from indexer import cli as indexer_cli
@@ -26,7 +26,7 @@ from service.errors import (
     UnauthorizedError,
     UserExistsError,
 )
-from service.models import User, UserSession
+from service.models import LoginAttempt, User, UserSession
 from tests.conftest import MODEL_CACHE
 
 PASSWORD = "a long enough passphrase"
@@ -255,3 +255,22 @@ def test_users_commands_create_invite_list_and_disable(
     assert code == 0 and "disabled booker@demo.example" in output
     code, output = run("users", "invite", "booker@demo.example")
     assert code == 1 and "disabled" in output
+
+
+def test_housekeeping_forgets_expired_sessions_and_attempts_outside_the_window(
+        database: Database) -> None:
+    address = _user(database)
+    opened = _sign_in(database, address)
+    with pytest.raises(LoginFailedError):
+        _sign_in(database, address, password="not the password at all")
+    later = opened.expires_at + timedelta(seconds=1)
+    window = timedelta(minutes=POLICY.window_minutes)
+
+    assert sessions.purge_expired(database, login_window=window, now=utcnow()) == 0
+    removed = sessions.purge_expired(database, login_window=window, now=later)
+
+    assert removed == 3  # the one session, the successful and the failed attempt
+    with database.session() as session:
+        assert session.scalar(select(func.count()).select_from(UserSession)) == 0
+        assert session.scalar(select(func.count()).select_from(LoginAttempt)) == 0
+    assert _sign_in(database, address).token  # the account itself is untouched

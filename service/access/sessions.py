@@ -132,3 +132,17 @@ def logout_everywhere(session: Session, *, user_id: int) -> int:
     ended = session.scalar(select(func.count()).where(UserSession.user_id == user_id)) or 0
     session.execute(delete(UserSession).where(UserSession.user_id == user_id))
     return ended
+
+
+def purge_expired(db: Database, *, login_window: timedelta, now: datetime | None = None
+                  ) -> int:
+    """Forget what no longer serves: sessions past their expiry, and sign-in attempts older
+    than the throttling window (they only ever count inside it). Run by the workers' sweep."""
+    now = now or utcnow()
+    with db.session() as session:
+        sessions = session.execute(delete(UserSession).where(UserSession.expires_at <= now)
+                                   .execution_options(synchronize_session=False))
+        attempts = session.execute(delete(LoginAttempt)
+                                   .where(LoginAttempt.attempted_at < now - login_window)
+                                   .execution_options(synchronize_session=False))
+        return int(sessions.rowcount or 0) + int(attempts.rowcount or 0)  # type: ignore[attr-defined]

@@ -14,11 +14,13 @@ import tempfile
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 from pathlib import Path
 
 from starlette.concurrency import run_in_threadpool
 
 from indexer.errors import TwinwatchError
+from service.access.sessions import purge_expired
 from service.alerts.webhooks import claim_due, record_attempt, send
 from service.context import AppContext
 from service.errors import InternalError, OverloadedError
@@ -162,6 +164,9 @@ class BackgroundWorkers:
             try:
                 await run_in_threadpool(self.ctx.evidence.purge_expired, self.ctx.db)
                 await run_in_threadpool(purge_idempotency_records, self.ctx.db)
+                await run_in_threadpool(
+                    purge_expired, self.ctx.db,
+                    login_window=timedelta(minutes=self.ctx.settings.login_window_minutes))
             except Exception:
-                log.exception("evidence sweep failed")
+                log.exception("housekeeping sweep failed")
             await asyncio.sleep(EVIDENCE_SWEEP_S)
