@@ -273,6 +273,8 @@ def test_talent_pages_show_references_with_quality_figures(world: ConsoleWorld) 
     assert f'href="/console/alerts?talent_id={talent}">1<' in listing
     detail = client.get(f"/console/talents/{talent}").text
     assert "Face size" in detail and "120 px" in detail and "0.950" in detail
+    assert "<title>Ada Lovelace · twinwatch</title>" in detail  # the page's title, only
+    assert detail.count("Erase for good") == 1
     src = re.search(r'<img class="reference" src="([^"]+)"', detail)
     assert src is not None and client.get(src.group(1)).status_code == 200
 
