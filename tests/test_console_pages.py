@@ -454,3 +454,15 @@ def test_inbox_offers_every_status_filter_and_the_actions_each_alert_allows(
     for action in ("acknowledge", "confirm_violation", "dismiss_false_match",
                    "licensed_elsewhere"):
         assert f'<option value="{action}">' in html, action
+
+
+@pytest.mark.parametrize("url", ["/console/alerts/9223372036854775808/evidence",
+                                 "/console/alerts/99999999999999999999/face.jpg",
+                                 "/console/talents/9223372036854775808",
+                                 "/console/talents/1/references/9223372036854775808.jpg",
+                                 "/console/alerts?talent_id=9223372036854775808"])
+def test_ids_beyond_the_64_bit_keys_are_a_4xx_page_not_a_500(world: ConsoleWorld,
+                                                             url: str) -> None:
+    response = browser(world, "agency").get(url)
+    assert response.status_code == 422, response.text
+    assert "invalid_request" in response.text

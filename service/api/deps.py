@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import Depends, Path, Query, Request
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import Field
 
 from indexer.db import MAX_ID
 from service.access.keys import Principal, authenticate
@@ -52,6 +53,8 @@ CurrentPrincipal = Annotated[Principal, Depends(get_principal)]
 ObjectId = Annotated[int, Path(ge=1, le=MAX_ID, examples=[42])]
 #: An object id used as a filter.
 IdFilter = Annotated[int | None, Query(ge=1, le=MAX_ID, examples=[42])]
+#: An object id inside a form or model field (the same bound).
+BoundedId = Annotated[int, Field(ge=1, le=MAX_ID)]
 
 MAX_LIMIT = 200
 #: Offsets are bounded like ids (every backend takes a signed 64-bit OFFSET).

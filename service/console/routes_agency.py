@@ -20,7 +20,7 @@ from indexer.matching import Band
 from service.access.keys import Principal
 from service.access.scoping import alert_in_scope
 from service.alerts import alerts
-from service.api.deps import Ctx
+from service.api.deps import BoundedId, Ctx, ObjectId
 from service.console import thumbs
 from service.console.deps import ConsoleRoute, FormUser, User, agency_of
 from service.console.inbox import alert_cards, group_by_publisher
@@ -30,7 +30,14 @@ from service.context import AppContext
 from service.errors import InvalidRequestError, ResourceNotFoundError
 from service.models import AlertSighting, Finding
 from service.rules.dates import end_of, start_of
-from service.schemas import AlertBand, AlertStatus, EvidenceForm, TriageAction, TriageIn
+from service.schemas import (
+    PUBLISHER_MAX,
+    AlertBand,
+    AlertStatus,
+    EvidenceForm,
+    TriageAction,
+    TriageIn,
+)
 from service.talents import talents
 
 router = APIRouter(prefix=PREFIX, route_class=ConsoleRoute, include_in_schema=False)
@@ -52,8 +59,8 @@ class InboxFilters(BaseModel):
     """The inbox's filter form; an empty field means "any" (absent status means open)."""
 
     status: AlertStatus | None = AlertStatus.OPEN
-    talent_id: int | None = Field(default=None, ge=1)
-    publisher: str | None = Field(default=None, max_length=500)
+    talent_id: BoundedId | None = None
+    publisher: str | None = Field(default=None, max_length=PUBLISHER_MAX)
     since: date | None = None
     until: date | None = None
     band: Band | None = None
@@ -92,7 +99,7 @@ def inbox(ctx: Ctx, user: User, filters: Annotated[InboxFilters, Query()]) -> HT
 
 
 @router.post("/alerts/{alert_id}/triage")
-def triage(alert_id: int, ctx: Ctx, user: FormUser, action: Annotated[str, Form()],
+def triage(alert_id: ObjectId, ctx: Ctx, user: FormUser, action: Annotated[str, Form()],
            note: Annotated[str, Form()] = "", back: Annotated[str, Form()] = ""
            ) -> RedirectResponse:
     principal = agency_of(user)
@@ -111,8 +118,8 @@ MAX_BULK = 500
 def bulk_triage(ctx: Ctx, user: FormUser, action: Annotated[str, Form()],
                 note: Annotated[str, Form()] = "", back: Annotated[str, Form()] = "",
                 scope: Annotated[str, Form()] = "selected",
-                alert_id: Annotated[list[int] | None, Form()] = None,
-                group_alert_id: Annotated[list[int] | None, Form()] = None
+                alert_id: Annotated[list[BoundedId] | None, Form()] = None,
+                group_alert_id: Annotated[list[BoundedId] | None, Form()] = None
                 ) -> RedirectResponse:
     """One action on the selected alerts, or on a whole publisher group: all or nothing
     (an alert outside the user's scope fails the lot)."""
@@ -155,7 +162,7 @@ def _evidence_bytes(ctx: AppContext, principal: Principal, alert_id: int
 
 
 @router.get("/alerts/{alert_id}/face.jpg")
-def alert_face(alert_id: int, ctx: Ctx, user: User) -> Response:
+def alert_face(alert_id: ObjectId, ctx: Ctx, user: User) -> Response:
     data, box = _evidence_bytes(ctx, agency_of(user), alert_id)
     limit = ctx.settings.max_image_pixels
     return jpeg(thumbs.face_thumbnail(data, box, max_pixels=limit) if box
@@ -163,19 +170,19 @@ def alert_face(alert_id: int, ctx: Ctx, user: User) -> Response:
 
 
 @router.get("/alerts/{alert_id}/image.jpg")
-def alert_image(alert_id: int, ctx: Ctx, user: User) -> Response:
+def alert_image(alert_id: ObjectId, ctx: Ctx, user: User) -> Response:
     data, _ = _evidence_bytes(ctx, agency_of(user), alert_id)
     return jpeg(thumbs.image_thumbnail(data, max_pixels=ctx.settings.max_image_pixels))
 
 
 @router.get("/alerts/{alert_id}/evidence")
-def evidence(alert_id: int, ctx: Ctx, user: User) -> HTMLResponse:
+def evidence(alert_id: ObjectId, ctx: Ctx, user: User) -> HTMLResponse:
     report = _report(ctx, agency_of(user), alert_id)
     return page("evidence.html", user=user, report=report, alert_id=alert_id)
 
 
 @router.get("/alerts/{alert_id}/evidence.json")
-def evidence_json(alert_id: int, ctx: Ctx, user: User,
+def evidence_json(alert_id: ObjectId, ctx: Ctx, user: User,
                   form: EvidenceForm = EvidenceForm.THIRD_PARTY) -> Response:
     """The report as a download: by default the third-party form, for a takedown request
     (no licence terms, fees or notes)."""

@@ -14,7 +14,7 @@ from indexer.db import ReferenceImage
 from indexer.registry import PhotoInput
 from service.access.scoping import talent_in_scope
 from service.access.sessions import SignedIn
-from service.api.deps import Ctx
+from service.api.deps import Ctx, ObjectId
 from service.console import thumbs
 from service.console.deps import ConsoleRoute, FormUser, User, agency_of
 from service.console.inbox import talent_activity
@@ -30,7 +30,7 @@ router = APIRouter(prefix=PREFIX, route_class=ConsoleRoute, include_in_schema=Fa
 
 
 @router.get("/talents/{talent_id}/references/{reference_id}.jpg")
-def reference_face(talent_id: int, reference_id: int, ctx: Ctx, user: User) -> Response:
+def reference_face(talent_id: ObjectId, reference_id: ObjectId, ctx: Ctx, user: User) -> Response:
     with ctx.db.session() as session:
         talent_in_scope(session, principal=agency_of(user), talent_id=talent_id)
         reference = session.get(ReferenceImage, reference_id)
@@ -54,7 +54,7 @@ def talent_list(ctx: Ctx, user: User, offset: Annotated[int, Query(ge=0)] = 0
 
 
 @router.get("/talents/{talent_id}")
-def talent_page(talent_id: int, ctx: Ctx, user: User) -> HTMLResponse:
+def talent_page(talent_id: ObjectId, ctx: Ctx, user: User) -> HTMLResponse:
     return _talent_page(ctx, user, talent_id)
 
 
@@ -70,7 +70,7 @@ def _talent_page(ctx: AppContext, user: SignedIn, talent_id: int, *,
 
 
 @router.post("/talents/{talent_id}/photos")
-async def add_photos(talent_id: int, ctx: Ctx, user: FormUser,
+async def add_photos(talent_id: ObjectId, ctx: Ctx, user: FormUser,
                      files: Annotated[list[UploadFile], File()]) -> HTMLResponse:
     """The quality gate's verdict per photo, shown on the talent's page."""
     photos = [PhotoInput(upload.filename or f"photo-{n}",
@@ -83,7 +83,7 @@ async def add_photos(talent_id: int, ctx: Ctx, user: FormUser,
 
 
 @router.post("/talents/{talent_id}/references/{reference_id}/remove")
-def remove_photo(talent_id: int, reference_id: int, ctx: Ctx, user: FormUser
+def remove_photo(talent_id: ObjectId, reference_id: ObjectId, ctx: Ctx, user: FormUser
                  ) -> RedirectResponse:
     talents.remove_reference(ctx=ctx, principal=agency_of(user), talent_id=talent_id,
                              reference_id=reference_id)
@@ -91,7 +91,7 @@ def remove_photo(talent_id: int, reference_id: int, ctx: Ctx, user: FormUser
 
 
 @router.post("/talents/{talent_id}/erase")
-def erase(talent_id: int, ctx: Ctx, user: FormUser,
+def erase(talent_id: ObjectId, ctx: Ctx, user: FormUser,
           confirm: Annotated[str, Form(max_length=300)] = "") -> RedirectResponse:
     """Erase only when the talent's name is typed exactly (nothing can bring it back)."""
     talent = talents.get_talent(ctx=ctx, principal=agency_of(user), talent_id=talent_id)
