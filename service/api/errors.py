@@ -67,7 +67,7 @@ def error_response(exc: TwinwatchError, *, headers: dict[str, str] | None = None
 def note_answer(exc: TwinwatchError) -> None:
     """Errors answered with a 5xx go to the admin's recent errors (code and message only)."""
     status = status_of(exc)
-    if status >= 500:
+    if status >= 500 and not isinstance(exc, InternalError):  # a crash: its log line counts
         RECENT_ERRORS.answered(code=exc.code, message=exc.message, status=status)
 
 

@@ -24,4 +24,13 @@
     }
   });
   input.addEventListener("change", show);
+  // One batch per click: a second press while the upload runs would queue it twice.
+  var form = document.getElementById("submit-form");
+  form.addEventListener("submit", function () {
+    var button = form.querySelector("button[type=submit]");
+    window.setTimeout(function () {
+      button.disabled = true;
+      button.textContent = "Submitting…";
+    }, 0);
+  });
 }());
