@@ -17,6 +17,8 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from service.api.errors import error_response
+from service.errors import InternalError, InvalidRequestError, UrlFetchFailedError
 from service.jobs.worker import JobWorker
 from service.logs import RECENT_ERRORS, RecentErrors, RecentErrorsHandler
 from tests.console_support import PASSWORD, ConsoleWorld, console_world, sign_in
@@ -322,3 +324,23 @@ def test_recent_errors_are_a_bounded_ring_without_tracebacks() -> None:
     assert [r.message for r in newest] == ["unhandled error", "failure 4", "failure 3"]
     assert newest[0].code == "ValueError"
     assert all("secret" not in r.message for r in newest)
+
+
+def test_5xx_answers_are_recorded_but_a_crash_only_once() -> None:
+    RECENT_ERRORS.clear()
+    assert error_response(UrlFetchFailedError("The image URL answered 500.")).status_code == 502
+    assert error_response(InternalError("Something went wrong.")).status_code == 500
+    assert error_response(InvalidRequestError("bad field")).status_code == 422
+    recorded = RECENT_ERRORS.newest_first()
+    assert [(r.code, r.status) for r in recorded] == [("url_fetch_failed", 502)]
+
+
+def test_an_admin_cannot_disable_their_own_account(world: ConsoleWorld) -> None:
+    admin = person(world, "admin")
+    users = admin.get("/console/admin/users").text
+    own = re.search(r'id="user-(\d+)">\s*<td>root@twinwatch.example</td>', users)
+    assert own is not None
+    refused = admin.post(f"/console/admin/users/{own.group(1)}/disable",
+                         data={"csrf": csrf_of(admin)})
+    assert refused.status_code == 422
+    assert admin.get("/console/admin/users").status_code == 200
