@@ -126,6 +126,10 @@ def test_a_stated_medium_and_ai_label_are_judged(world: ConsoleWorld) -> None:
     assert "not cleared" in replica.text
     labelled_photo = precheck(desk, publisher="hm.com", medium="photo", ai_label="c2pa")
     assert labelled_photo.status_code == 422 and "ai_label" in labelled_photo.text
+    assert 'id="precheck-problem"' in labelled_photo.text  # the form again, filled in
+    assert 'value="hm.com"' in labelled_photo.text
+    assert '<option value="photo" selected>' in labelled_photo.text
+    assert '<option value="FR" selected>' in labelled_photo.text
 
     licence(world, "H&M", "hm.com", media=["ai_replica"], ai_label_required=True)
     unlabelled = precheck(desk, publisher="hm.com", medium="ai_replica")

@@ -9,6 +9,7 @@ as ``POST /v1/prechecks``: the brand sees its verdicts in terms of its own licen
 from __future__ import annotations
 
 import json
+from functools import partial
 from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, Query, UploadFile
@@ -17,9 +18,11 @@ from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
 from indexer.db import utcnow
+from indexer.errors import TwinwatchError
 from service.access.keys import Principal, Role
 from service.access.sessions import SignedIn
 from service.api.deps import Ctx, ObjectId
+from service.api.errors import status_of
 from service.api.forms import ContextForm, check_upload_names, intended_use
 from service.api.routers.scans import list_scans, read_scan
 from service.console.deps import ConsoleRoute, FormUser, User
@@ -52,12 +55,15 @@ def _choices() -> dict[str, Any]:
 
 
 def _history_page(ctx: AppContext, user: SignedIn, *, offset: int = 0,
-                  checked: list[ScanOut] | None = None, status_code: int = 200
-                  ) -> HTMLResponse:
+                  checked: list[ScanOut] | None = None, failure: TwinwatchError | None = None,
+                  values: dict[str, str] | None = None) -> HTMLResponse:
+    """The form (refilled with ``values`` and saying what was wrong after a ``failure``, with
+    its status), the assets just checked, and the history."""
     history = list_scans(ctx, brand_of(user), ScanKind.PRECHECK, offset, HISTORY_PAGE)
     following = offset + HISTORY_PAGE
-    return page("prechecks.html", status_code=status_code, user=user, history=history,
-                checked=checked or [], max_assets=MAX_ASSETS,
+    return page("prechecks.html", status_code=status_of(failure) if failure else 200,
+                user=user, history=history, checked=checked or [], failure=failure,
+                values=values or {}, max_assets=MAX_ASSETS,
                 next_offset=following if following < history.total else None, **_choices())
 
 
@@ -78,20 +84,28 @@ async def create_prechecks(ctx: Ctx, user: FormUser,
     """Pre-check each uploaded asset for the one intended use; the verdicts are shown on the
     page above the history (each also has its own page and clearance record)."""
     principal = brand_of(user)
-    use = _intended_use(publisher, channel, territory, use_from, use_until, medium, ai_label)
-    uploads = [upload for upload in files if upload.filename or upload.size]
-    if not uploads:
-        raise InvalidRequestError("Choose at least one image to pre-check.")
-    check_upload_names(uploads, max_files=MAX_ASSETS)
-    checked = []
-    for upload in uploads:
-        data = await read_upload(upload, max_bytes=ctx.settings.max_upload_bytes)
-        scan_id = await run_scan(pipeline=ctx.pipeline(), principal=principal,
-                                 kind=ScanKind.PRECHECK, source=ImageSource(data=data),
-                                 context=use.context)
-        checked.append(await run_in_threadpool(read_scan, ctx, principal, scan_id,
-                                               ScanKind.PRECHECK))
-    return await run_in_threadpool(_history_page, ctx, user, checked=checked)
+    values = {"publisher": publisher, "channel": channel, "territory": territory,
+              "use_from": use_from, "use_until": use_until, "medium": medium,
+              "ai_label": ai_label}
+    checked: list[ScanOut] = []
+    try:
+        use = _intended_use(publisher, channel, territory, use_from, use_until, medium,
+                            ai_label)
+        uploads = [upload for upload in files if upload.filename or upload.size]
+        if not uploads:
+            raise InvalidRequestError("Choose at least one image to pre-check.")
+        check_upload_names(uploads, max_files=MAX_ASSETS)
+        for upload in uploads:
+            data = await read_upload(upload, max_bytes=ctx.settings.max_upload_bytes)
+            scan_id = await run_scan(pipeline=ctx.pipeline(), principal=principal,
+                                     kind=ScanKind.PRECHECK, source=ImageSource(data=data),
+                                     context=use.context)
+            checked.append(await run_in_threadpool(read_scan, ctx, principal, scan_id,
+                                                   ScanKind.PRECHECK))
+    except TwinwatchError as exc:  # the form again, filled in, saying what was wrong
+        return await run_in_threadpool(partial(_history_page, ctx, user, checked=checked,
+                                               failure=exc, values=values))
+    return await run_in_threadpool(partial(_history_page, ctx, user, checked=checked))
 
 
 def _intended_use(publisher: str, channel: str, territory: str, use_from: str, use_until: str,
