@@ -202,8 +202,11 @@ def test_monitor_batch_shows_per_item_results_and_no_licence_terms(world: Consol
 
 def test_an_empty_or_oversized_batch_is_refused_as_a_page(world: ConsoleWorld) -> None:
     volunteer = person(world, "monitor")
-    empty = submit(volunteer, [])
+    empty = submit(volunteer, [], publisher="knockoff.example", territory="US")
     assert empty.status_code == 422 and "at least one" in empty.text
+    assert 'id="submission-problem"' in empty.text  # the form again, filled in
+    assert 'value="knockoff.example"' in empty.text
+    assert '<option value="US" selected>' in empty.text
     long_url = "https://example.com/" + "a" * 3000
     assert submit(volunteer, [], urls=long_url).status_code == 422
 

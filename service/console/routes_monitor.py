@@ -10,17 +10,20 @@ from __future__ import annotations
 
 import shutil
 from dataclasses import asdict, dataclass
+from functools import partial
 from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, Query, UploadFile
-from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from sqlalchemy import func, select
 from starlette.concurrency import run_in_threadpool
 
+from indexer.errors import TwinwatchError
 from service.access.keys import Principal, Role
 from service.access.scoping import job_in_scope, scoped_submissions
 from service.access.sessions import SignedIn
 from service.api.deps import Ctx, ObjectId
+from service.api.errors import status_of
 from service.api.forms import check_upload_names, checked_urls, sighting_context
 from service.console.deps import ConsoleRoute, FormUser, User
 from service.console.links import PREFIX
@@ -104,15 +107,24 @@ def _submissions(ctx: AppContext, principal: Principal, offset: int) -> tuple[li
     return rows, total
 
 
-@router.get("/submissions")
-def submissions(ctx: Ctx, user: User, offset: Annotated[int, Query(ge=0)] = 0
-                ) -> HTMLResponse:
+def _submissions_page(ctx: AppContext, user: SignedIn, *, offset: int = 0,
+                      failure: TwinwatchError | None = None,
+                      values: dict[str, str] | None = None) -> HTMLResponse:
+    """The form (refilled with ``values`` and saying what was wrong after a ``failure``) and
+    the earlier submissions."""
     jobs, total = _submissions(ctx, monitor_of(user), offset)
     following = offset + SUBMISSIONS_PAGE
-    return page("submissions.html", user=user, jobs=jobs, total=total,
+    return page("submissions.html", status_code=status_of(failure) if failure else 200,
+                user=user, jobs=jobs, total=total, failure=failure, values=values or {},
                 max_items=ctx.settings.max_batch_items,
                 channels=[c.value for c in Channel], countries=country_choices(),
                 next_offset=following if following < total else None)
+
+
+@router.get("/submissions")
+def submissions(ctx: Ctx, user: User, offset: Annotated[int, Query(ge=0)] = 0
+                ) -> HTMLResponse:
+    return _submissions_page(ctx, user, offset=offset)
 
 
 Text = Annotated[str, Form(max_length=TEXT_MAX)]
@@ -123,9 +135,24 @@ async def submit(ctx: Ctx, user: FormUser,
                  files: Annotated[list[UploadFile], File()] = [],  # noqa: B006
                  urls: Annotated[str, Form(max_length=URLS_MAX_CHARS)] = "",
                  publisher: Text = "", page_url: Text = "", channel: Text = "",
-                 territory: Text = "") -> RedirectResponse:
-    """Queue the files and pasted URLs (one per line) as one batch, seen in one context."""
+                 territory: Text = "") -> Response:
+    """Queue the files and pasted URLs (one per line) as one batch, seen in one context;
+    a refused batch brings the form back, filled in, saying why."""
     principal = monitor_of(user)
+    try:
+        job_id = await _queue(ctx, principal, files, urls, publisher=publisher,
+                              page_url=page_url, channel=channel, territory=territory)
+    except TwinwatchError as exc:
+        values = {"urls": urls, "publisher": publisher, "page_url": page_url,
+                  "channel": channel, "territory": territory}
+        return await run_in_threadpool(partial(_submissions_page, ctx, user, failure=exc,
+                                               values=values))
+    return RedirectResponse(f"{PREFIX}/submissions/{job_id}", status_code=303)
+
+
+async def _queue(ctx: AppContext, principal: Principal, files: list[UploadFile], urls: str,
+                 *, publisher: str, page_url: str, channel: str, territory: str) -> int:
+    """Stage the uploads and create the job (the jobs service of ``POST /v1/scan-jobs``)."""
     context = sighting_context(page_url=page_url or None, publisher=publisher or None,
                                observed_at=None, channel=channel or None,
                                territory=territory or None)
@@ -137,13 +164,12 @@ async def submit(ctx: Ctx, user: FormUser,
                                  max_bytes=ctx.settings.max_upload_bytes)
     batch = BatchInput(staged.files, links, folder if staged.files else None)
     try:
-        job_id = await run_in_threadpool(
+        return await run_in_threadpool(
             lambda: create_job(db=ctx.db, principal=principal, kind=ScanKind.SCAN, batch=batch,
                                context=context.context, max_items=ctx.settings.max_batch_items))
     except BaseException:
         shutil.rmtree(folder, ignore_errors=True)
         raise
-    return RedirectResponse(f"{PREFIX}/submissions/{job_id}", status_code=303)
 
 
 @router.get("/submissions/{job_id}")
