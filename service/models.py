@@ -168,6 +168,9 @@ class Scan(Base):
     use_until: Mapped[datetime | None] = mapped_column(TS)
     channel: Mapped[str | None] = mapped_column(String(50))
     territory: Mapped[str | None] = mapped_column(String(2))
+    # a pre-check's stated intent: medium (photo | ai_replica) and the AI label to be applied
+    intended_medium: Mapped[str | None] = mapped_column(String(20))
+    intended_ai_label: Mapped[str | None] = mapped_column(String(10))
     provenance: Mapped[dict[str, Any]] = mapped_column(JSON)
     asset_reuse: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     pack_name: Mapped[str] = mapped_column(String(100))

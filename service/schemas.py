@@ -342,6 +342,8 @@ class ContextOut(BaseModel):
     use_until: datetime | None
     channel: str | None
     territory: str | None
+    medium: str | None = None  # a pre-check's stated medium
+    ai_label: str | None = None  # a pre-check's stated AI label
 
 
 class ScanOut(BaseModel):

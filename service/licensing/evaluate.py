@@ -40,6 +40,11 @@ A licence **covers** a use iff every check below passes and none is unknown:
      * Without ``ai_label_required``: an unlabelled replica would be licensed and a photo
        would not, so the medium is recorded as an *unknown* (``"medium"``) for a human.
    - A licence listing no media fails with MEDIUM_NOT_ALLOWED.
+   - A pre-check may *state* the medium (``ImageFacts.stated_medium``): a stated
+     ``ai_replica`` without a label is an unlabelled replica (allowed only by a licence that
+     includes ``ai_replica`` without ``ai_label_required``: MEDIUM_NOT_ALLOWED or
+     AI_LABEL_MISSING otherwise); a stated ``photo`` fails an ``ai_replica``-only licence
+     with MEDIUM_NOT_ALLOWED. What the image itself declares always wins.
 7. Approved assets: a licence with ``asset_scope`` APPROVED_ASSETS covers only images that
    match one of its approved assets, by SHA-256 (case-insensitive) or by pHash Hamming
    distance ``<= max_phash_distance`` (default and rule:
@@ -216,6 +221,7 @@ class ImageFacts:
     phash: str | None
     declares_ai: bool
     ai_label: str | None  # "c2pa" | "iptc" | None
+    stated_medium: Medium | None = None  # a pre-check's intended medium, if stated
 
     def __post_init__(self) -> None:
         _require_phash(self.phash, field="ImageFacts.phash")
@@ -498,8 +504,14 @@ def _check_medium(licence: LicenceTerms, facts: _Facts) -> _Finding:
             f"licence covers {_describe_media(licence.media)}"
         )
         return Failure(FailureCode.MEDIUM_NOT_ALLOWED, message)
+    stated = facts.image.stated_medium
+    if stated is Medium.AI_REPLICA:
+        return _check_unlabelled_replica(licence)
     if Medium.PHOTO in media:
         return None
+    if stated is Medium.PHOTO:
+        return Failure(FailureCode.MEDIUM_NOT_ALLOWED,
+                       f"intended as a photo; licence covers {_describe_media(licence.media)}")
     if not licence.ai_label_required:
         return UnknownFact.MEDIUM
     message = (
@@ -507,6 +519,17 @@ def _check_medium(licence: LicenceTerms, facts: _Facts) -> _Finding:
         "and requires AI labelling"
     )
     return Failure(FailureCode.AI_LABEL_MISSING, message)
+
+
+def _check_unlabelled_replica(licence: LicenceTerms) -> _Finding:
+    """An AI replica, by the pre-check's own statement, that will carry no AI label."""
+    if Medium.AI_REPLICA not in licence.media:
+        return Failure(FailureCode.MEDIUM_NOT_ALLOWED, "intended as an AI replica; licence "
+                       f"covers {_describe_media(licence.media)}")
+    if licence.ai_label_required:
+        return Failure(FailureCode.AI_LABEL_MISSING, "intended as an AI replica without an "
+                       "AI label; licence requires AI labelling")
+    return None
 
 
 # --------------------------------------------------------------------------------------------

@@ -151,7 +151,9 @@ def _params(code: FailureCode, licence: LicenceTerms, context: UsageContext) -> 
         case FailureCode.REVOKED:
             return {"on": _day(licence.revoked_at)}
         case FailureCode.MEDIUM_NOT_ALLOWED:
-            seen = "ai_replica" if context.image.declares_ai else "photo"
+            image = context.image
+            seen = ("ai_replica" if image.declares_ai
+                    else str(image.stated_medium or "photo"))
             return {"seen": seen, "allowed": _listed([str(m) for m in licence.media])}
         case FailureCode.ASSET_NOT_APPROVED:
             return {"approved": str(len(licence.approved_assets))}

@@ -161,6 +161,7 @@ def _scan_row(principal: Principal, kind: str, source_url: str | None, context: 
         source_url=source_url, page_url=context.page_url, publisher=context.publisher,
         observed_at=context.observed_at, use_until=context.use_until, channel=context.channel,
         territory=context.territory, provenance=provenance_json(analysis.provenance),
+        intended_medium=context.medium, intended_ai_label=context.ai_label,
         pack_name=image.pack.name, pack_version=image.pack.version, asset_reuse=[])
 
 
@@ -170,9 +171,16 @@ def usage_context(recording: _Recording, *, at: Any = None) -> UsageContext:
         page_url=context.page_url, publisher=context.publisher,
         observed_at=at or context.observed_at, channel=context.channel,
         territory=context.territory,
-        image=ImageFacts(sha256=analysis.scan.sha256, phash=analysis.phash,
-                         declares_ai=analysis.provenance.declares_ai,
-                         ai_label=analysis.provenance.ai_label))
+        image=image_facts(context, analysis))
+
+
+def image_facts(context: UseContext, analysis: ImageAnalysis) -> ImageFacts:
+    """The image's own AI label if it carries one, else the label a pre-check says the
+    published asset will carry; and the pre-check's stated medium, if any."""
+    label = analysis.provenance.ai_label or context.ai_label
+    return ImageFacts(sha256=analysis.scan.sha256, phash=analysis.phash,
+                      declares_ai=label is not None, ai_label=label,
+                      stated_medium=context.medium)
 
 
 def _record_findings(recording: _Recording) -> None:
