@@ -324,7 +324,7 @@ def render_html(session: Session, notice: TakedownNotice, *, principal: Principa
                             max_pixels=max_pixels) for item in notice.items]
     return _templates.get_template(f"{notice.kind}.html").render(
         notice=notice, fields=NoticeFields.model_validate(notice.fields), talent=talent.name,
-        items=items, draft=notice.status == NoticeStatus.DRAFT.value,
+        items=items, draft=notice.finalized_at is None,
         dated=notice.finalized_at or utcnow())
 
 
