@@ -107,7 +107,7 @@ def smtp_server() -> Iterator[SmtpInbox]:
         async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
             if inbox.replies:
                 return inbox.replies.pop(0)
-            inbox.messages.append(message_from_bytes(  # type: ignore[arg-type]
+            inbox.messages.append(message_from_bytes(
                 envelope.content, policy=policy.default))
             inbox.envelopes.append(list(envelope.rcpt_tos))
             return "250 OK"
