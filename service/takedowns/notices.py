@@ -21,7 +21,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from sqlalchemy import Select, func, or_, select
 from sqlalchemy.orm import Session
 
-from indexer.db import Talent, utcnow
+from indexer.db import Database, Talent, utcnow
 from indexer.errors import TwinwatchError
 from service.access.keys import Principal
 from service.access.scoping import alert_in_scope, scoped_to_agency
@@ -349,6 +349,16 @@ def _evidence_item(session: Session, item: TakedownItem, *, principal: Principal
                         face_jpeg_base64=crop, first_seen=min(seen) if seen else
                         alert.first_seen_at, last_seen=max(seen) if seen else alert.last_seen_at,
                         similarity=max(scores) if scores else alert.similarity)
+
+
+def notice_document(db: Database, *, principal: Principal, notice_id: int,
+                    store: EvidenceStore, max_pixels: int) -> tuple[str, str]:
+    """The notice's HTML (a draft's preview, or the final text) and a file name for it."""
+    with db.session() as session:
+        notice = notice_in_scope(session, principal=principal, notice_id=notice_id)
+        html = render_html(session, notice, principal=principal, store=store,
+                           max_pixels=max_pixels)
+        return html, f"twinwatch-{notice.kind}-notice-{notice.id}-{notice.status}"
 
 
 def render_pdf(html: str) -> bytes:

@@ -94,13 +94,8 @@ def confirm(notice_id: ObjectId, ctx: Ctx, principal: CurrentPrincipal) -> Notic
 
 
 def notice_html(ctx: AppContext, principal: Principal, notice_id: int) -> tuple[str, str]:
-    """The notice's HTML (a draft's preview, or the final text) and its download name."""
-    principal.require(Role.AGENCY)
-    with ctx.db.session() as session:
-        notice = notices.notice_in_scope(session, principal=principal, notice_id=notice_id)
-        html = notices.render_html(session, notice, principal=principal, store=ctx.evidence,
-                                   max_pixels=ctx.settings.max_image_pixels)
-        return html, f"twinwatch-{notice.kind}-notice-{notice.id}-{notice.status}"
+    return notices.notice_document(ctx.db, principal=principal, notice_id=notice_id,
+                                   store=ctx.evidence, max_pixels=ctx.settings.max_image_pixels)
 
 
 @router.get(PREFIX + "/{notice_id}/notice.html", response_class=HTMLResponse,
