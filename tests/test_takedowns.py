@@ -13,8 +13,10 @@ import pytest
 
 from service.models import Alert
 from tests.console_support import ConsoleWorld, console_world
+from tests.fakes import face_photo
 from tests.service_support import LocalServer, local_server
 from tests.takedown_support import (
+    ADA,
     PROFILE,
     alerts_of,
     auth,
@@ -195,6 +197,23 @@ def test_recheck_finds_the_image_still_up(world: ConsoleWorld, server: LocalServ
     assert checked["status"] == "still_up"
     states = {i["image_url"].rsplit("/", 1)[-1]: i["state"] for i in checked["items"]}
     assert states == {"a.png": "removed", "b.png": "still_up"}
+
+
+def test_recheck_of_an_uploaded_sighting_with_the_page_still_up_decides_nothing(
+        world: ConsoleWorld, server: LocalServer) -> None:
+    set_profile(world)
+    server.responses["/look/9"] = (200, "text/html", b"<html>a shop page</html>")
+    world.client.post("/v1/scans", headers=auth(world, "monitor"), files={
+        "file": ("seen.png", face_photo([(ADA, 90)], size=130, seed=41))},
+        data={"page_url": server.url("/look/9"), "publisher": "shop.example"})
+    notice = draft(world, "dmca", alerts_of(world, "shop.example"))
+    assert notice["items"][0]["image_url"] is None
+    confirm(world, notice["id"])
+    mark_sent(world, notice["id"])
+    checked = recheck(world, notice["id"])
+    assert checked["status"] == "sent" and checked["items"][0]["state"] == "unreachable"
+    server.responses.clear()  # the page itself is gone now
+    assert recheck(world, notice["id"])["status"] == "removed"
 
 
 def test_a_sighting_of_a_removed_image_reopens_the_case(

@@ -2,10 +2,12 @@
 
 Only the transitions in :data:`ALLOWED` happen, each one recorded. "Removed" is checked,
 not assumed: :func:`recheck` fetches every URL of the notice again through the SSRF-safe
-fetcher and scans what it finds (without recording a sighting). A URL whose server answers
-404 or 410, or no longer serves an image, or whose image no longer shows the talent, is
-removed; an image that still shows the talent is still up; anything else (a timeout, a 5xx,
-a refused address) is unreachable and decides nothing. A later sighting of the same image
+fetcher and scans what it finds (without recording a sighting): the image's own URL when
+the sighting was fetched by URL, else the page. A URL whose server answers 404 or 410, an
+image URL that no longer serves an image, or an image that no longer shows the talent, is
+removed; an image that still shows the talent is still up; anything else (a page that is
+still up says nothing about the image; a timeout, a 5xx, a refused address) is unreachable
+and decides nothing. A later sighting of the same image
 (same sha256, or a pHash within :data:`NEAR_IDENTICAL_MAX_DISTANCE`) on any publisher
 re-opens a removed case as reappeared (:func:`reopen_on_sighting`, called by recording).
 """
@@ -101,8 +103,12 @@ def mark_sent(session: Session, *, principal: Principal, notice_id: int, body: N
 # --- the re-check ---------------------------------------------------------------------------
 @dataclass(frozen=True)
 class CheckTarget:
+    """A URL to re-check: the image's own URL when the sighting was fetched by URL, else
+    the page (which can show the page is gone, not that the image is)."""
+
     item_id: int
     url: str | None
+    is_image_url: bool
 
 
 @dataclass(frozen=True)
@@ -130,7 +136,8 @@ def _targets(db: Database, principal: Principal, notice_id: int
             raise TakedownNotAllowedError(
                 f"Notice {notice_id} is {notice.status.replace('_', ' ')}: only a sent notice "
                 "can be checked for removal.")
-        return notice.talent_id, [CheckTarget(i.id, i.image_url or i.page_url)
+        return notice.talent_id, [CheckTarget(i.id, i.image_url or i.page_url,
+                                              is_image_url=i.image_url is not None)
                                   for i in notice.items]
 
 
@@ -148,6 +155,10 @@ async def _check_one(pipeline: ScanPipeline, principal: Principal, talent_id: in
                                f"the server answers {exc.details['status']}")
         return CheckResult(target.item_id, ItemState.UNREACHABLE, exc.message)
     except UrlNotAnImageError:
+        if not target.is_image_url:
+            return CheckResult(target.item_id, ItemState.UNREACHABLE,
+                               "the page is still up; without the image's own URL the image "
+                               "cannot be checked (scan it again by URL)")
         return CheckResult(target.item_id, ItemState.REMOVED, "the URL no longer serves an image")
     except UrlFetchError as exc:
         return CheckResult(target.item_id, ItemState.UNREACHABLE, exc.message)

@@ -124,7 +124,7 @@ def mark_sent(notice_id: ObjectId, body: NoticeSend, ctx: Ctx,
 
 
 @router.post(PREFIX + "/{notice_id}/recheck", response_model=NoticeOut,
-             responses=responses(409),
+             responses=responses(409, 429, 503),
              summary="Fetch and scan every URL again: removed, still up, or reappeared")
 async def recheck(notice_id: ObjectId, ctx: Ctx, principal: CurrentPrincipal) -> NoticeOut:
     principal.require(Role.AGENCY)
