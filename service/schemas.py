@@ -646,7 +646,8 @@ class NoticeSend(BaseModel):
         {"sent_to": "copyright@shop.example", "note": "via the shop's web form"}]})
 
     sent_to: str = bounded_text(500, min_length=1)
-    sent_at: datetime | None = Field(default=None, description="Default: now.")
+    sent_at: StartInstant | None = Field(default=None, description="Default: now. A date "
+                                         "alone is its start (UTC); no zone means UTC.")
     note: str | None = bounded_text(NOTE_MAX, default=None)
 
 

@@ -245,7 +245,7 @@ def test_sent_notices_unanswered_after_the_deadline_are_flagged_overdue(
     old, fresh = draft(world, "dmca", ids[:1]), draft(world, "dmca", ids[1:])
     for notice in (old, fresh):
         confirm(world, notice["id"])
-    long_ago = (datetime.now(UTC) - timedelta(days=30)).isoformat()
+    long_ago = (datetime.now(UTC) - timedelta(days=30)).date().isoformat()  # a date, no zone
     assert mark_sent(world, old["id"], sent_at=long_ago)["overdue"] is True
     assert mark_sent(world, fresh["id"])["overdue"] is False
     late = world.client.get("/v1/takedowns", params={"overdue": "true"}, headers=auth(world))

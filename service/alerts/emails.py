@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from datetime import time as day_time
 from email.message import EmailMessage as MimeMessage
-from email.utils import make_msgid
 
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
@@ -40,6 +39,7 @@ from service.settings import ServiceSettings
 log = logging.getLogger(__name__)
 ERROR_TEXT_MAX = 500
 DIGEST_MAX_ALERTS = 200
+MESSAGE_ID_DOMAIN = "twinwatch.invalid"
 
 
 # --- preferences ----------------------------------------------------------------------------
@@ -244,7 +244,8 @@ def mime_message(message: DueEmail, *, sender: str) -> MimeMessage:
     mime["From"] = sender
     mime["To"] = ", ".join(message.recipients)
     mime["Subject"] = message.subject
-    mime["Message-ID"] = make_msgid(idstring=f"twinwatch-{message.id}")
+    # The same id on every attempt: a receiver can drop a copy resent after a lost answer.
+    mime["Message-ID"] = f"<twinwatch-email-{message.id}@{MESSAGE_ID_DOMAIN}>"
     mime["X-Twinwatch-Message"] = str(message.id)
     mime.set_content(message.text)
     mime.add_alternative(message.html, subtype="html")
