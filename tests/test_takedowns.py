@@ -10,8 +10,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 
-from service.models import Alert
+from service.models import Alert, TakedownEvent, TakedownItem
 from tests.console_support import ConsoleWorld, console_world
 from tests.fakes import face_photo
 from tests.service_support import LocalServer, local_server
@@ -253,6 +254,21 @@ def test_sent_notices_unanswered_after_the_deadline_are_flagged_overdue(
     on_time = world.client.get("/v1/takedowns", params={"overdue": "false"},
                                headers=auth(world))
     assert [n["id"] for n in on_time.json()["items"]] == [fresh["id"]]
+
+
+def test_erasing_the_talent_erases_their_notices(world: ConsoleWorld,
+                                                 server: LocalServer) -> None:
+    set_profile(world)
+    notice = draft(world, "dmca", two_sightings(world, server))
+    confirm(world, notice["id"])
+    erased = world.client.delete(f"/v1/talents/{world.talents['Ada Lovelace']}",
+                                 headers=auth(world))
+    assert erased.status_code == 200, erased.text
+    assert world.client.get(f"/v1/takedowns/{notice['id']}",
+                            headers=auth(world)).status_code == 404
+    with world.ctx.db.session() as session:
+        assert session.scalars(select(TakedownItem)).all() == []
+        assert session.scalars(select(TakedownEvent)).all() == []
 
 
 def test_brand_monitor_and_other_agency_get_nothing(world: ConsoleWorld,

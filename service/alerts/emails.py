@@ -162,19 +162,20 @@ def queue_daily_digests(db: Database, *, day: date) -> int:
         agencies = list(session.scalars(select(EmailPreference.agency_id).where(
             EmailPreference.daily_digest.is_(True))))
         for agency_id in agencies:
-            rows = list(session.execute(
-                select(Alert, Talent).join(Talent, Talent.id == Alert.talent_id)
-                .where(Alert.agency_id == agency_id, Alert.band == AlertBand.POSSIBLE.value,
-                       Alert.created_at >= start, Alert.created_at < end)
+            rows = list(session.scalars(
+                select(Alert).where(Alert.agency_id == agency_id,
+                                    Alert.band == AlertBand.POSSIBLE.value,
+                                    Alert.created_at >= start, Alert.created_at < end)
                 .order_by(Alert.id).limit(DIGEST_MAX_ALERTS)))
             if not rows:
                 continue
+            # No talent names: a digest outlives no erasure (the alert ids lead to them).
             composed = compose(
                 f"{len(rows)} possible match(es) to review, {day.isoformat()}",
                 ["These sightings look like your talents but are below the match threshold: "
                  "review them in the console's inbox (band: possible)."],
-                [(f"Alert {alert.id}", f"{talent.name} on {alert.publisher or 'unknown'} "
-                  f"(similarity {alert.similarity:.3f})") for alert, talent in rows])
+                [(f"Alert {alert.id}", f"on {alert.publisher or 'an unknown publisher'} "
+                  f"(similarity {alert.similarity:.3f})") for alert in rows])
             queued += enqueue(session, agency_id=agency_id, kind=EmailKind.DAILY_DIGEST,
                               event_key=f"digest:{day.isoformat()}", composed=composed)
     return queued
