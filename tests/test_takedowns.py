@@ -5,6 +5,7 @@ image is seen again; overdue; and nobody but the agency sees them."""
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -306,3 +307,15 @@ def test_a_notice_names_one_talent_on_one_publisher(world: ConsoleWorld,
                                  json={"kind": "dmca", "alert_ids": mixed})
     assert response.status_code == 422
     assert "one publisher" in response.json()["error"]["message"]
+
+
+def test_without_weasyprint_the_pdf_is_a_503_and_the_html_still_works(
+        world: ConsoleWorld, server: LocalServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    set_profile(world)
+    notice = draft(world, "dsa", two_sightings(world, server))
+    monkeypatch.setitem(sys.modules, "weasyprint", None)  # as if it (or Pango) were missing
+    response = world.client.get(f"/v1/takedowns/{notice['id']}/notice.pdf", headers=auth(world))
+    assert response.status_code == 503
+    assert response.json()["error"]["code"] == "pdf_unavailable"
+    html = world.client.get(f"/v1/takedowns/{notice['id']}/notice.html", headers=auth(world))
+    assert html.status_code == 200 and "DRAFT" in html.text
