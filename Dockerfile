@@ -5,6 +5,7 @@ FROM python:3.11-slim
 
 RUN apt-get update \
     && apt-get install -y --no-install-recommends libglib2.0-0 \
+       libpango-1.0-0 libpangoft2-1.0-0 fonts-dejavu-core \
     && rm -rf /var/lib/apt/lists/*
 
 WORKDIR /app

@@ -17,6 +17,7 @@ from service.scanning.pool import InferenceGate
 from service.scanning.recording import RecordingSink
 from service.scanning.scan import ScanPipeline
 from service.settings import ServiceSettings
+from service.takedowns.tracking import reopen_on_sighting
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +39,8 @@ class AppContext:
         return RecordingSink(db=self.db, evidence=self.evidence, metrics=self.metrics,
                              precheck_creates_alerts=self.settings.precheck_creates_alerts,
                              keep_alert_evidence=self.settings.keep_alert_evidence,
-                             evidence_retention_days=self.settings.evidence_retention_days)
+                             evidence_retention_days=self.settings.evidence_retention_days,
+                             after_sighting=reopen_on_sighting)
 
     def pipeline(self) -> ScanPipeline:
         return ScanPipeline(settings=self.settings, analyser=self.analyser, index=self.index,

@@ -260,6 +260,28 @@ class TriageNotAllowedError(TwinwatchError):
     category = ErrorCategory.CONFLICT
 
 
+# --- takedown notices (service/takedowns) ---------------------------------------------------
+class TakedownNotAllowedError(TwinwatchError):
+    """The notice's status does not allow this step (e.g. editing a final notice)."""
+
+    code = "takedown_not_allowed"
+    category = ErrorCategory.CONFLICT
+
+
+class TakedownIncompleteError(TwinwatchError):
+    """A notice lacks an element its kind requires (a statement, the signature, contact)."""
+
+    code = "takedown_incomplete"
+    category = ErrorCategory.INVALID
+
+
+class PdfUnavailableError(TwinwatchError):
+    """PDF output needs WeasyPrint and Pango, which this installation lacks."""
+
+    code = "pdf_unavailable"
+    category = ErrorCategory.UNAVAILABLE
+
+
 # --- the database schema (service/migrations) ------------------------------------------------
 class SchemaError(TwinwatchError):
     """Base class: the database's schema is not the one this twinwatch was built for."""

@@ -13,6 +13,7 @@ from service.console import (
     routes_auth,
     routes_brand,
     routes_monitor,
+    routes_takedowns,
     routes_talents,
 )
 from service.console.links import PREFIX, STATIC
@@ -28,6 +29,7 @@ def install_console(app: FastAPI) -> None:
     app.include_router(routes_auth.router)
     app.include_router(routes_agency.router)
     app.include_router(routes_talents.router)
-    for router in (routes_brand.router, routes_monitor.router, routes_admin.router):
+    for router in (routes_brand.router, routes_monitor.router, routes_admin.router,
+                   routes_takedowns.router):
         app.include_router(router)
     app.mount(STATIC, StaticFiles(directory=STATIC_DIR), name="console-static")

@@ -4,6 +4,7 @@ webhook outbox rows), usage events and, for new alerts, the evidence image."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -16,6 +17,7 @@ from indexer.db import Talent, utcnow
 from indexer.matching import Band
 from indexer.scanning import FaceFinding
 from service.access.keys import Principal
+from service.alerts.emails import enqueue_new_match
 from service.alerts.webhooks import enqueue_alert_created
 from service.licensing.evaluate import (
     ImageFacts,
@@ -63,6 +65,9 @@ class RecordingSink:
     precheck_creates_alerts: bool
     keep_alert_evidence: bool
     evidence_retention_days: int
+    # Called in each sighting's transaction once its findings are recorded (the takedown
+    # tracker re-opens a case when a removed image is seen again).
+    after_sighting: Callable[[Session, Scan], None] | None = None
 
 
 @dataclass
@@ -102,6 +107,8 @@ def record_scan(*, sink: RecordingSink, principal: Principal, kind: ScanKind,
                                        creates_alerts=kind == ScanKind.SCAN
                                        or sink.precheck_creates_alerts)
                 _record_findings(recording)
+                if sink.after_sighting is not None and kind == ScanKind.SCAN:
+                    sink.after_sighting(session, scan)
                 if job is not None:
                     job.complete(session, scan.id)
                 return scan.id
@@ -354,6 +361,7 @@ def _new_alert(recording: _Recording, talent_id: int, key: str, verdict: Verdict
         alert.evidence_expires_at = utcnow() + timedelta(days=sink.evidence_retention_days)
         recording.written_evidence.append(alert.evidence_path)
     enqueue_alert_created(session, alert, talent)
+    enqueue_new_match(session, alert, talent)
     recording.sink.metrics.alerts.labels("created").inc()
     return alert
 
