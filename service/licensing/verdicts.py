@@ -151,7 +151,7 @@ def _params(code: FailureCode, licence: LicenceTerms, context: UsageContext) -> 
         case FailureCode.REVOKED:
             return {"on": _day(licence.revoked_at)}
         case FailureCode.MEDIUM_NOT_ALLOWED:
-            seen = "ai_replica" if context.image.declares_ai else "photo"
+            seen = "ai_replica" if context.image.reads_as_ai else "photo"
             return {"seen": seen, "allowed": _listed([str(m) for m in licence.media])}
         case FailureCode.ASSET_NOT_APPROVED:
             return {"approved": str(len(licence.approved_assets))}
@@ -177,6 +177,7 @@ _BRAND_UNKNOWN_WORDING: dict[str, str] = {
     UnknownFact.CHANNEL: "needs the channel",
     UnknownFact.TERRITORY: "needs the territory",
     UnknownFact.MEDIUM: "covers AI replicas only; a human must confirm this is one",
+    UnknownFact.AI_GENERATION: "a human must confirm whether the image is AI-generated",
 }
 
 _THIRD_PARTY_STATEMENT: dict[Verdict, str] = {

@@ -172,7 +172,8 @@ def usage_context(recording: _Recording, *, at: Any = None) -> UsageContext:
         territory=context.territory,
         image=ImageFacts(sha256=analysis.scan.sha256, phash=analysis.phash,
                          declares_ai=analysis.provenance.declares_ai,
-                         ai_label=analysis.provenance.ai_label))
+                         ai_label=analysis.provenance.ai_label,
+                         ai_signals=analysis.provenance.ai_signals))
 
 
 def _record_findings(recording: _Recording) -> None:
