@@ -41,6 +41,7 @@ from indexer.imaging import decode_image
 from service.scanning.generation import metadata_signals
 from service.scanning.watermarks import (
     WATERMARKS,
+    BgrImage,
     Watermark,
     agreement,
     available,
@@ -53,19 +54,20 @@ QUALITIES = (95, 90, 80, 70, 50)
 GENERATED_SIDE = 1024
 
 
-def _bgr(data: bytes) -> np.ndarray:  # type: ignore[type-arg]
+def _bgr(data: bytes) -> BgrImage:
     return decode_image(data, max_pixels=10**8).bgr
 
 
-def _shrunk(bgr: np.ndarray, side: int = GENERATED_SIDE) -> np.ndarray:  # type: ignore[type-arg]
+def _shrunk(bgr: BgrImage, side: int = GENERATED_SIDE) -> BgrImage:
     scale = side / max(bgr.shape[:2])
     if scale >= 1:
         return bgr
     size = (round(bgr.shape[1] * scale), round(bgr.shape[0] * scale))
-    return cv2.resize(bgr, size, interpolation=cv2.INTER_AREA)
+    resized: BgrImage = cv2.resize(bgr, size, interpolation=cv2.INTER_AREA)
+    return resized
 
 
-def _encoded(bgr: np.ndarray, fmt: str, quality: int = 95) -> bytes:  # type: ignore[type-arg]
+def _encoded(bgr: BgrImage, fmt: str, quality: int = 95) -> bytes:
     buffer = io.BytesIO()
     image = Image.fromarray(np.ascontiguousarray(bgr[:, :, ::-1]))
     if fmt == "PNG":
@@ -75,11 +77,11 @@ def _encoded(bgr: np.ndarray, fmt: str, quality: int = 95) -> bytes:  # type: ig
     return buffer.getvalue()
 
 
-def _readings(bgr: np.ndarray) -> dict[str, int]:  # type: ignore[type-arg]
+def _readings(bgr: BgrImage) -> dict[str, int]:
     return {r.watermark.key: r.matched for r in read_watermarks(bgr)}
 
 
-def _raw(bgr: np.ndarray, watermark: Watermark) -> int:  # type: ignore[type-arg]
+def _raw(bgr: BgrImage, watermark: Watermark) -> int:
     pixels = bgr.astype(np.float32) if watermark.float_pixels else bgr
     return agreement(decode_band(pixels, first_block=0, length=watermark.length),
                      watermark.bits)
