@@ -27,6 +27,12 @@ correctly signed image from an unknown signer is ``c2pa_valid=True, c2pa_trusted
 
 :func:`read_provenance` never raises on bad input: a broken manifest is
 ``c2pa_present=True, c2pa_valid=False`` with ``c2pa_error`` saying why.
+
+Beyond labels, ``ai_signals`` lists what an *unlabelled* AI image may still carry: generator
+metadata (:mod:`service.scanning.generation`) and generator watermarks read from the decoded
+pixels (:mod:`service.scanning.watermarks`), each with its source and strength
+(:mod:`service.rules.generators`). They do not make ``declares_ai`` true: a signal is not a
+label; the licence check weighs them itself (``service.licensing.evaluate``).
 """
 
 from __future__ import annotations
