@@ -403,6 +403,20 @@ def test_a_strong_signal_outranks_a_weak_one_and_a_label_outranks_both() -> None
     assert evaluate(replica, image=labelled).verdict is Verdict.LICENSED
 
 
+def test_agency_reasons_name_the_weak_signal_that_sent_the_face_to_review() -> None:
+    from service.licensing.evaluate import evaluate_licences
+    from tests.test_licensing import context
+
+    use, terms = context(image=signalled(weak_mention())), licence()
+    verdict = evaluate_licences(licences=[terms], context=use)
+    stored = store_verdict(verdict, terms=[terms], brands={terms.id: 7}, context=use)
+    assert stored.reasons[-1] == ("weak AI-generation signal: EXIF ImageDescription mentions "
+                                  "Midjourney in free text (exif:ImageDescription)")
+    brand = render_verdict(stored, Viewer(Audience.LICENSEE, brand_id=7))
+    assert brand.reasons == [f"your licence {terms.id}: a human must confirm whether the "
+                             "image is AI-generated"]
+
+
 def test_brand_and_monitor_never_see_the_signal() -> None:
     from tests.test_licensing import context
 

@@ -123,7 +123,17 @@ def store_verdict(verdict: LicenceVerdict, *, terms: Sequence[LicenceTerms],
                       "params": _params(failure.code, by_id[check.licence_id], context)}
                      for failure in check.failures],
         "unknowns": list(check.unknowns)} for check in verdict.checks]
-    return StoredVerdict(verdict.verdict, verdict.licence_id, checks, list(verdict.reasons))
+    reasons = [*verdict.reasons, *_weak_signal_reasons(verdict, context)]
+    return StoredVerdict(verdict.verdict, verdict.licence_id, checks, reasons)
+
+
+def _weak_signal_reasons(verdict: LicenceVerdict, context: UsageContext) -> list[str]:
+    """The agency's line naming the weak AI-generation signal that sent a face to review."""
+    if not any(UnknownFact.AI_GENERATION.value in check.unknowns for check in verdict.checks):
+        return []
+    weak = [signal for signal in context.image.ai_signals if not signal.strong]
+    return [f"weak AI-generation signal: {signal.detail} ({signal.source})"
+            for signal in weak[:1]]
 
 
 def _day(value: datetime | None) -> str:
