@@ -29,7 +29,7 @@ from service.rules.generators import (
     find_generator,
 )
 from service.scanning import watermarks
-from service.scanning.generation import MAX_CHUNK_BYTES, png_text_chunks
+from service.scanning.generation import MAX_CHUNK_BYTES, metadata_signals, png_text_chunks
 from service.scanning.provenance import read_provenance
 from service.scanning.watermarks import (
     WATERMARKS,
@@ -160,6 +160,20 @@ def test_exif_software_naming_a_generator_is_strong() -> None:
     signal = only(signals_of(jpeg_with(software="Midjourney")))
     assert (signal.source, signal.generator, signal.strength) == (
         "exif:Software", "Midjourney", SignalStrength.STRONG)
+
+
+def test_png_exif_chunk_is_read_without_decoding_the_image(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    exif = Image.Exif()
+    exif[0x0131] = "Midjourney"
+    buffer = io.BytesIO()
+    photo_like().save(buffer, "PNG", exif=exif.tobytes())
+
+    def no_decoding(self: Image.Image) -> None:
+        raise AssertionError("the pixels were decoded")
+
+    monkeypatch.setattr("PIL.PngImagePlugin.PngImageFile.load", no_decoding)
+    assert only(metadata_signals(buffer.getvalue(), [])).source == "exif:Software"
 
 
 def test_automatic1111_parameters_in_exif_user_comment_are_strong() -> None:

@@ -35,6 +35,7 @@ import warnings
 import zlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from itertools import islice
 from typing import Any
 from xml.etree.ElementTree import Element, ParseError
 
@@ -192,20 +193,26 @@ def _named_in_free_text(source: str, label: str, value: str) -> GenerationSignal
 # --- PNG text chunks -----------------------------------------------------------------------
 def png_text_chunks(data: bytes) -> Iterator[tuple[str, str]]:
     """(keyword, text) of the PNG's text chunks, in file order; nothing if not a PNG."""
+    for kind, body in islice(_png_chunks(data, TEXT_CHUNK_TYPES), MAX_TEXT_CHUNKS):
+        parsed = _text_chunk(kind, body)
+        if parsed is not None:
+            yield parsed
+
+
+def _png_chunks(data: bytes, kinds: tuple[bytes, ...]) -> Iterator[tuple[bytes, bytes]]:
+    """(type, body) of the PNG's chunks of ``kinds`` of at most MAX_CHUNK_BYTES, walking
+    chunk headers only (the image data is skipped, never inflated)."""
     if not data.startswith(PNG_SIGNATURE):
         return
-    position, walked, texts = len(PNG_SIGNATURE), 0, 0
-    while position + 8 <= len(data) and walked < MAX_PNG_CHUNKS and texts < MAX_TEXT_CHUNKS:
+    position, walked = len(PNG_SIGNATURE), 0
+    while position + 8 <= len(data) and walked < MAX_PNG_CHUNKS:
         length, kind = struct.unpack(">I4s", data[position:position + 8])
         body_start, walked = position + 8, walked + 1
         position = body_start + length + 4  # body and CRC
         if kind == b"IEND" or position > len(data):
             return
-        if kind in TEXT_CHUNK_TYPES and length <= MAX_CHUNK_BYTES:
-            texts += 1
-            parsed = _text_chunk(kind, data[body_start:body_start + length])
-            if parsed is not None:
-                yield parsed
+        if kind in kinds and length <= MAX_CHUNK_BYTES:
+            yield kind, data[body_start:body_start + length]
 
 
 def _text_chunk(kind: bytes, body: bytes) -> tuple[str, str] | None:
@@ -264,8 +271,16 @@ def _png_signals(data: bytes) -> Iterator[GenerationSignal]:
 
 # --- EXIF ----------------------------------------------------------------------------------
 def _exif(data: bytes) -> tuple[dict[int, Any], dict[int, Any], str | None]:
-    """IFD0, the EXIF IFD and the JPEG comment, via Pillow (headers only, no decoding)."""
+    """IFD0, the EXIF IFD and the JPEG comment, read from the headers, never decoding pixels
+    (Pillow's PNG ``getexif`` decodes the whole image, so a PNG's ``eXIf`` chunk is read
+    here)."""
     try:
+        if data.startswith(PNG_SIGNATURE):
+            chunk = next((body for _, body in _png_chunks(data, (b"eXIf",))), None)
+            exif = Image.Exif()
+            if chunk is not None:
+                exif.load(chunk)
+            return dict(exif), dict(exif.get_ifd(EXIF_IFD)), None
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             with Image.open(io.BytesIO(data)) as img:
@@ -273,7 +288,7 @@ def _exif(data: bytes) -> tuple[dict[int, Any], dict[int, Any], str | None]:
                 comment = img.info.get("comment")
                 return dict(exif), dict(exif.get_ifd(EXIF_IFD)), _as_text(comment)
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError, EOFError, struct.error,
-            Image.DecompressionBombError):
+            KeyError, TypeError, Image.DecompressionBombError):
         return {}, {}, None
 
 
