@@ -489,3 +489,22 @@ def test_sdxl_watermarked_unlabelled_talent_image_raises_ai_label_missing_naming
         evidence = world.client.get(f"/v1/alerts/{alert['id']}/evidence",
                                     headers=world.auth("agency")).json()
         assert evidence["sightings"][0]["provenance"]["ai_signals"][0]["detail"] == expected
+
+
+def test_agency_inbox_shows_the_signals_of_a_sighting(tmp_path: Path) -> None:
+    from tests.console_support import console_world
+    from tests.fakes import face_photo
+    from tests.test_console_pages import browser
+
+    png = with_chunk_before_iend(face_photo([(7, 90)], size=130, seed=3),
+                                 chunk(b"tEXt", b"parameters\x00" + A1111.encode()))
+    with console_world(tmp_path) as world:
+        response = world.client.post(
+            "/v1/scans", headers={"Authorization": f"Bearer {world.keys['monitor']}"},
+            files={"file": ("seen.png", png)},
+            data={"page_url": "https://shop.example/p/1", "publisher": "shop.example"})
+        assert response.status_code == 201, response.text
+        assert response.json()["provenance"]["ai_signals"][0]["source"] == "png:parameters"
+        html = browser(world, "agency").get("/console/alerts").text
+        assert ("AI-generation signals: Stable Diffusion web UI (AUTOMATIC1111) generation "
+                "parameters in PNG text chunk &#39;parameters&#39; (strong)") in html
