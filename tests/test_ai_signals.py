@@ -226,6 +226,8 @@ def test_generator_names_match_whole_words_only() -> None:
     assert find_generator("Imagen 3") is not None
     assert find_generator("midjourneyman") is None
     assert find_generator("SDXL 1.0 refiner") is not None
+    assert find_generator("an ideogram of a novel AI idea") is None
+    assert find_generator("Ideogram 2.0") is not None
 
 
 def test_xml_entity_expansion_in_xmp_is_refused_not_expanded() -> None:

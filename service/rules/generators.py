@@ -43,15 +43,16 @@ class Generator:
     key: str
     name: str
     patterns: tuple[str, ...]  # regular expressions, matched case-insensitively on words
+    # (names that are also words of prose, such as "ideogram" or "novel AI", need more)
 
 
 KNOWN_GENERATORS: tuple[Generator, ...] = (
     Generator("automatic1111", "Stable Diffusion web UI (AUTOMATIC1111)",
               (r"automatic1111", r"stable[- ]diffusion[- ]web[- ]?ui", r"sd[- ]web[- ]?ui")),
     Generator("comfyui", "ComfyUI", (r"comfy[- ]?ui",)),
-    Generator("invokeai", "InvokeAI", (r"invoke[- ]?ai",)),
+    Generator("invokeai", "InvokeAI", (r"invokeai",)),
     Generator("fooocus", "Fooocus", (r"fooocus",)),
-    Generator("novelai", "NovelAI", (r"novel[- ]?ai",)),
+    Generator("novelai", "NovelAI", (r"novelai",)),
     Generator("stable_diffusion_xl", "Stable Diffusion XL",
               (r"sd[- ]?xl", r"stable[- ]diffusion[- ]xl")),
     Generator("stable_diffusion", "Stable Diffusion", (r"stable[- ]diffusion",)),
@@ -61,7 +62,7 @@ KNOWN_GENERATORS: tuple[Generator, ...] = (
     Generator("flux", "FLUX (Black Forest Labs)", (r"flux\.1", r"flux[- ](?:dev|schnell|pro)",
                                                    r"black[- ]forest[- ]labs")),
     Generator("leonardo", "Leonardo.Ai", (r"leonardo\.ai",)),
-    Generator("ideogram", "Ideogram", (r"ideogram(?:\.ai)?",)),
+    Generator("ideogram", "Ideogram", (r"ideogram\.ai", r"ideogram (?:ai|v?\d(?:\.\d)?)")),
     Generator("imagen", "Google Imagen", (r"google[- ]imagen", r"imagen[- ][234]\b")),
     Generator("bing_image_creator", "Bing Image Creator", (r"bing[- ]image[- ]creator",)),
 )
