@@ -39,6 +39,14 @@ A licence **covers** a use iff every check below passes and none is unknown:
        never MEDIUM_NOT_ALLOWED.
      * Without ``ai_label_required``: an unlabelled replica would be licensed and a photo
        would not, so the medium is recorded as an *unknown* (``"medium"``) for a human.
+   - Image declares no AI but carries AI-generation signals (generator metadata, a generator's
+     invisible watermark: ``ImageFacts.ai_signals``, see :mod:`service.rules.generators`):
+     with a *strong* signal it is an unlabelled AI image: a licence without ``ai_replica``
+     fails with MEDIUM_NOT_ALLOWED, one with ``ai_replica`` and ``ai_label_required`` with
+     AI_LABEL_MISSING (both naming the signal), one with ``ai_replica`` and no label required
+     passes. With only *weak* signals (a generator named in free text) the image is judged
+     both as a photo and as an unlabelled AI image; when the two readings differ the medium
+     is an *unknown* (``"ai_generation"``) for a human, when they agree that outcome stands.
    - A licence listing no media fails with MEDIUM_NOT_ALLOWED.
    - A pre-check may *state* the medium (``ImageFacts.stated_medium``): a stated
      ``ai_replica`` without a label is an unlabelled replica (allowed only by a licence that
@@ -99,6 +107,7 @@ from service.rules.fingerprints import (
     hamming_distance,
     is_perceptual_hash,
 )
+from service.rules.generators import GenerationSignal, strongest
 from service.rules.vocabulary import (
     ANY,
     TERRITORY_ALIASES,
@@ -156,6 +165,7 @@ class UnknownFact(StrEnum):
     CHANNEL = "channel"
     TERRITORY = "territory"
     MEDIUM = "medium"
+    AI_GENERATION = "ai_generation"
 
 
 _UNKNOWN_EXPLANATIONS: dict[UnknownFact, str] = {
@@ -165,6 +175,11 @@ _UNKNOWN_EXPLANATIONS: dict[UnknownFact, str] = {
     UnknownFact.MEDIUM: (
         "image carries no AI label; licence covers AI replicas only (no label required), "
         "so a human must confirm whether this is an AI replica or a photo"
+    ),
+    UnknownFact.AI_GENERATION: (
+        "image carries no AI label, but its metadata names an AI generator in free text (a "
+        "weak signal, see the scan's AI-generation signals); a human must confirm whether it "
+        "is AI-generated"
     ),
 }
 
@@ -222,6 +237,12 @@ class ImageFacts:
     declares_ai: bool
     ai_label: str | None  # "c2pa" | "iptc" | None
     stated_medium: Medium | None = None  # a pre-check's intended medium, if stated
+    ai_signals: tuple[GenerationSignal, ...] = ()  # AI-generation signals beyond labels
+
+    @property
+    def reads_as_ai(self) -> bool:
+        """Labelled AI, or an unlabelled image with a strong AI-generation signal."""
+        return self.declares_ai or any(signal.strong for signal in self.ai_signals)
 
     def __post_init__(self) -> None:
         _require_phash(self.phash, field="ImageFacts.phash")
@@ -507,7 +528,15 @@ def _check_medium(licence: LicenceTerms, facts: _Facts) -> _Finding:
     stated = facts.image.stated_medium
     if stated is Medium.AI_REPLICA:
         return _check_unlabelled_replica(licence)
-    if Medium.PHOTO in media:
+    if facts.image.ai_signals:
+        return _check_unlabelled_ai(licence, facts.image.ai_signals, stated)
+    return _check_unlabelled(licence, stated)
+
+
+def _check_unlabelled(licence: LicenceTerms, stated: Medium | None) -> _Finding:
+    """An image with no AI label and no AI-generation signal: read as a photo (or as what a
+    pre-check states it will be)."""
+    if Medium.PHOTO in licence.media:
         return None
     if stated is Medium.PHOTO:
         return Failure(FailureCode.MEDIUM_NOT_ALLOWED,
@@ -529,6 +558,33 @@ def _check_unlabelled_replica(licence: LicenceTerms) -> _Finding:
     if licence.ai_label_required:
         return Failure(FailureCode.AI_LABEL_MISSING, "intended as an AI replica without an "
                        "AI label; licence requires AI labelling")
+    return None
+
+
+def _check_unlabelled_ai(licence: LicenceTerms, signals: tuple[GenerationSignal, ...],
+                         stated: Medium | None) -> _Finding:
+    """An image with no AI label but AI-generation signals: a strong signal decides it is an
+    unlabelled AI image; a weak one decides only where both readings agree."""
+    signal = strongest(signals)
+    if signal is None:
+        return _check_unlabelled(licence, stated)
+    as_ai = _as_unlabelled_ai(licence, signal)
+    if signal.strong:
+        return as_ai
+    as_photo = _check_unlabelled(licence, stated)
+    same = (as_ai.code == as_photo.code if isinstance(as_ai, Failure)
+            and isinstance(as_photo, Failure) else as_ai == as_photo)
+    return as_photo if same else UnknownFact.AI_GENERATION
+
+
+def _as_unlabelled_ai(licence: LicenceTerms, signal: GenerationSignal) -> _Finding:
+    said = (f"image carries no AI label but an AI-generation signal: {signal.detail} "
+            f"({signal.generator}; {signal.source})")
+    if Medium.AI_REPLICA not in licence.media:
+        return Failure(FailureCode.MEDIUM_NOT_ALLOWED,
+                       f"{said}; licence covers {_describe_media(licence.media)}")
+    if licence.ai_label_required:
+        return Failure(FailureCode.AI_LABEL_MISSING, f"{said}; licence requires AI labelling")
     return None
 
 

@@ -123,7 +123,17 @@ def store_verdict(verdict: LicenceVerdict, *, terms: Sequence[LicenceTerms],
                       "params": _params(failure.code, by_id[check.licence_id], context)}
                      for failure in check.failures],
         "unknowns": list(check.unknowns)} for check in verdict.checks]
-    return StoredVerdict(verdict.verdict, verdict.licence_id, checks, list(verdict.reasons))
+    reasons = [*verdict.reasons, *_weak_signal_reasons(verdict, context)]
+    return StoredVerdict(verdict.verdict, verdict.licence_id, checks, reasons)
+
+
+def _weak_signal_reasons(verdict: LicenceVerdict, context: UsageContext) -> list[str]:
+    """The agency's line naming the weak AI-generation signal that sent a face to review."""
+    if not any(UnknownFact.AI_GENERATION.value in check.unknowns for check in verdict.checks):
+        return []
+    weak = [signal for signal in context.image.ai_signals if not signal.strong]
+    return [f"weak AI-generation signal: {signal.detail} ({signal.source})"
+            for signal in weak[:1]]
 
 
 def _day(value: datetime | None) -> str:
@@ -152,7 +162,7 @@ def _params(code: FailureCode, licence: LicenceTerms, context: UsageContext) -> 
             return {"on": _day(licence.revoked_at)}
         case FailureCode.MEDIUM_NOT_ALLOWED:
             image = context.image
-            seen = ("ai_replica" if image.declares_ai
+            seen = ("ai_replica" if image.reads_as_ai
                     else str(image.stated_medium or "photo"))
             return {"seen": seen, "allowed": _listed([str(m) for m in licence.media])}
         case FailureCode.ASSET_NOT_APPROVED:
@@ -179,6 +189,7 @@ _BRAND_UNKNOWN_WORDING: dict[str, str] = {
     UnknownFact.CHANNEL: "needs the channel",
     UnknownFact.TERRITORY: "needs the territory",
     UnknownFact.MEDIUM: "covers AI replicas only; a human must confirm this is one",
+    UnknownFact.AI_GENERATION: "a human must confirm whether the image is AI-generated",
 }
 
 _THIRD_PARTY_STATEMENT: dict[Verdict, str] = {

@@ -183,11 +183,13 @@ def usage_context(recording: _Recording, *, at: Any = None) -> UsageContext:
 
 def image_facts(context: UseContext, analysis: ImageAnalysis) -> ImageFacts:
     """The image's own AI label if it carries one, else the label a pre-check says the
-    published asset will carry; and the pre-check's stated medium, if any."""
+    published asset will carry; the pre-check's stated medium, if any; and the image's
+    AI-generation signals beyond labels."""
     label = analysis.provenance.ai_label or context.ai_label
     return ImageFacts(sha256=analysis.scan.sha256, phash=analysis.phash,
                       declares_ai=label is not None, ai_label=label,
-                      stated_medium=context.medium)
+                      stated_medium=context.medium,
+                      ai_signals=analysis.provenance.ai_signals)
 
 
 def _record_findings(recording: _Recording) -> None:
