@@ -40,7 +40,13 @@ A licence **covers** a use iff every check below passes and none is unknown:
      * Without ``ai_label_required``: an unlabelled replica would be licensed and a photo
        would not, so the medium is recorded as an *unknown* (``"medium"``) for a human.
    - A licence listing no media fails with MEDIUM_NOT_ALLOWED.
-7. Approved assets: a licence with ``asset_scope`` APPROVED_ASSETS covers only images that
+7. Talent consent (:func:`_check_consent`): a licence that needs the talent's own consent
+   (``consent_required``: it covers AI replicas, or the agency asked for it) covers a use
+   only while one of its ``consents`` windows (signed for its current terms, until
+   withdrawn) contains ``observed_at``: CONSENT_WITHDRAWN when the talent withdrew before
+   the sighting, else CONSENT_NOT_SIGNED. Which windows count is
+   :mod:`service.licensing.consent`'s rule.
+8. Approved assets: a licence with ``asset_scope`` APPROVED_ASSETS covers only images that
    match one of its approved assets, by SHA-256 (case-insensitive) or by pHash Hamming
    distance ``<= max_phash_distance`` (default and rule:
    :data:`service.rules.fingerprints.NEAR_IDENTICAL_MAX_DISTANCE`), else ASSET_NOT_APPROVED (also
@@ -112,6 +118,7 @@ __all__ = [
     "AssetReuse",
     "AssetScope",
     "Channel",
+    "ConsentWindow",
     "Failure",
     "FailureCode",
     "ImageFacts",
@@ -142,6 +149,8 @@ class FailureCode(StrEnum):
     AI_LABEL_MISSING = "ai_label_missing"
     REVOKED = "revoked"
     ASSET_NOT_APPROVED = "asset_not_approved"
+    CONSENT_NOT_SIGNED = "consent_not_signed"
+    CONSENT_WITHDRAWN = "consent_withdrawn"
 
 
 class UnknownFact(StrEnum):
@@ -188,6 +197,22 @@ class AssetFingerprint:
 
 
 @dataclass(frozen=True)
+class ConsentWindow:
+    """The talent's consent to a licence's current terms: from ``signed_at`` until
+    ``withdrawn_at`` (exclusive; ``None``: not withdrawn)."""
+
+    signed_at: datetime
+    withdrawn_at: datetime | None = None
+
+    def __post_init__(self) -> None:
+        _require_aware(self.signed_at, field="ConsentWindow.signed_at")
+        _require_aware(self.withdrawn_at, field="ConsentWindow.withdrawn_at")
+
+    def covers(self, at: datetime) -> bool:
+        return self.signed_at <= at and (self.withdrawn_at is None or at < self.withdrawn_at)
+
+
+@dataclass(frozen=True)
 class LicenceTerms:
     id: int
     talent_id: int
@@ -203,6 +228,8 @@ class LicenceTerms:
     asset_scope: AssetScope = AssetScope.ANY_IMAGE
     revoked_at: datetime | None = None
     revocation_reason: str | None = None
+    consent_required: bool = False
+    consents: tuple[ConsentWindow, ...] = ()
 
     def __post_init__(self) -> None:
         _require_aware(self.valid_from, field="LicenceTerms.valid_from")
@@ -509,6 +536,21 @@ def _check_medium(licence: LicenceTerms, facts: _Facts) -> _Finding:
     return Failure(FailureCode.AI_LABEL_MISSING, message)
 
 
+def _check_consent(licence: LicenceTerms, facts: _Facts) -> _Finding:
+    """The talent's own consent, when the licence needs it (see rule 7)."""
+    seen = facts.observed_at
+    if not licence.consent_required or any(w.covers(seen) for w in licence.consents):
+        return None
+    what = "replica consent" if Medium.AI_REPLICA in licence.media else "consent"
+    withdrawn = [w.withdrawn_at for w in licence.consents
+                 if w.withdrawn_at is not None and w.signed_at <= seen and w.withdrawn_at <= seen]
+    if withdrawn:
+        message = (f"{what} withdrawn by the talent on {_describe_instant(max(withdrawn))}; "
+                   f"seen {_describe_instant(seen)}")
+        return Failure(FailureCode.CONSENT_WITHDRAWN, message)
+    return Failure(FailureCode.CONSENT_NOT_SIGNED, f"{what} not signed by the talent")
+
+
 # --------------------------------------------------------------------------------------------
 # Approved assets
 
@@ -596,6 +638,7 @@ def _check_licence(licence: LicenceTerms, facts: _Facts, max_phash_distance: int
         _check_territory(licence, facts),
         _check_medium(licence, facts),
         _check_asset(licence, facts, max_phash_distance),
+        _check_consent(licence, facts),
     ]
     failures = tuple(finding for finding in findings if isinstance(finding, Failure))
     unknowns = tuple(str(finding) for finding in findings if isinstance(finding, UnknownFact))
