@@ -386,3 +386,43 @@ def test_talent_keys_and_users_name_exactly_one_existing_talent(world: World) ->
                                     talent=world.talents["Ana"])
         principal = accounts.principal_for(user)
         assert principal.talent_id == world.talents["Ana"] and principal.agency_id is None
+
+
+def test_talent_users_and_keys_from_the_command_line(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from typer.testing import CliRunner
+
+    from indexer import cli as indexer_cli
+    from service import cli as service_cli
+    from tests.conftest import MODEL_CACHE
+
+    monkeypatch.setenv("TWINWATCH_DATA_DIR", str(tmp_path / "var"))
+    monkeypatch.setenv("TWINWATCH_MODEL_CACHE_DIR", str(MODEL_CACHE))
+    monkeypatch.setenv("TWINWATCH_PUBLIC_URL", "https://watch.example")
+    monkeypatch.setattr(indexer_cli.STATE, "settings", None)
+    runner = CliRunner()
+
+    def run(*args: str) -> tuple[int, str]:
+        result = runner.invoke(service_cli.app, list(args))
+        return result.exit_code, result.output
+
+    code, output = run("users", "create", "--email", "ana@talent.example", "--role", "talent",
+                       "--talent", "1")
+    assert code == 1 and "talent_not_found" in output
+    assert run("agencies", "create", "Lumen Models")[0] == 0
+    settings = service_settings(tmp_path)
+    ctx = start(settings, analyser=FakeAnalyser())
+    try:
+        agency_id = ctx.registry.ensure_agency(name="Lumen Models").id
+        talent, _ = ctx.registry.ensure_talent(agency_id=agency_id, name="Ana Lima")
+    finally:
+        ctx.close()
+    code, output = run("users", "create", "--email", "ana@talent.example", "--role", "talent",
+                       "--talent", str(talent.id))
+    assert code == 0, output
+    assert output.strip().splitlines()[-1].startswith("https://watch.example/console/invite/")
+    code, output = run("keys", "create", "--role", "talent", "--talent", str(talent.id))
+    assert code == 0 and output.strip().splitlines()[-1].startswith("tw_"), output
+    code, output = run("keys", "create", "--role", "agency", "--agency", "Lumen Models",
+                       "--talent", str(talent.id))
+    assert code == 1 and "invalid_request" in output
