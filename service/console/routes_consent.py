@@ -18,7 +18,6 @@ from service.console.deps import ConsoleRoute, FormUser, User, agency_of
 from service.console.links import PREFIX, invitation_url
 from service.console.rendering import page
 from service.context import AppContext
-from service.errors import ResourceNotFoundError
 from service.licensing import consent, talent_view
 from service.licensing.licences import licence_out
 from service.scanning.uploads import read_upload
@@ -76,10 +75,8 @@ def document(licence_id: ObjectId, record_id: ObjectId, ctx: Ctx, user: User) ->
     with ctx.db.session() as session:
         record = consent.consent_record(session, principal=user.principal,
                                         licence_id=licence_id, record_id=record_id)
-        path, media_type = record.document_path, record.document_media_type
-    if not path or not media_type:
-        raise ResourceNotFoundError(f"Consent record {record_id} has no document.")
-    return Response(ctx.consent_documents().read(path), media_type=media_type,
+        data, media_type = ctx.consent_documents().read_document(record)
+    return Response(data, media_type=media_type,
                     headers={"Content-Disposition": "attachment",
                              "Cache-Control": "private, no-store"})
 

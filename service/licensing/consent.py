@@ -239,6 +239,16 @@ class ConsentDocumentStore(PhotoStore):
     """``<consent_documents_dir>/<talent_id>/<licence_id>-<sha256>.<ext>``; erased with the
     talent (a per-talent store of the registry's erasure)."""
 
+    def read_document(self, record: ConsentRecord) -> tuple[bytes, str]:
+        """The kept file and its media type; a record without one (or whose file is gone)
+        is not found."""
+        try:
+            if record.document_path and record.document_media_type:
+                return self.read(record.document_path), record.document_media_type
+        except FileNotFoundError:
+            log.warning("consent record %d: its document file is missing", record.id)
+        raise ResourceNotFoundError(f"Consent record {record.id} has no document.")
+
     def reconcile_with_records(self, db: Database) -> None:
         """Remove files no record points at (e.g. written before a crashed commit)."""
         with db.session() as session:

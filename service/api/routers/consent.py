@@ -10,7 +10,6 @@ from fastapi import APIRouter, File, Form, UploadFile
 from fastapi.responses import Response
 
 from service.api.deps import Ctx, CurrentPrincipal, ObjectId, PageParams
-from service.errors import ResourceNotFoundError
 from service.licensing import consent, talent_view
 from service.licensing.licences import licence_out
 from service.scanning.uploads import read_upload
@@ -107,11 +106,8 @@ def consent_document(licence_id: ObjectId, record_id: ObjectId, ctx: Ctx,
     with ctx.db.session() as session:
         record = consent.consent_record(session, principal=principal, licence_id=licence_id,
                                         record_id=record_id)
-        path, media_type = record.document_path, record.document_media_type
-    if not path or not media_type:
-        raise ResourceNotFoundError(f"Consent record {record_id} of licence {licence_id} has "
-                                    "no document.")
-    return Response(ctx.consent_documents().read(path), media_type=media_type,
+        data, media_type = ctx.consent_documents().read_document(record)
+    return Response(data, media_type=media_type,
                     headers={"Content-Disposition": "attachment",
                              "X-Content-Type-Options": "nosniff"})
 
