@@ -138,6 +138,10 @@ def test_a_talent_key_sees_only_its_own_sightings_licences_and_ledger(world: Wor
     world.scan(ANA, seed=3, ai=False, publisher="knockoff.example")  # unlicensed
     world.scan(BEA, seed=4, ai=False)
 
+    alert_id = world.get("agency", "/v1/alerts").json()["items"][0]["id"]
+    world.post("agency", f"/v1/alerts/{alert_id}/triage",
+               json={"action": "acknowledge", "note": "agency-only note: renegotiate"})
+
     assert world.get("ana", "/v1/me").json() == {"talent_id": world.talents["Ana"],
                                                  "name": "Ana Lima", "agency": "Lumen Models"}
     sightings = world.get("ana", "/v1/me/sightings").json()
@@ -146,6 +150,7 @@ def test_a_talent_key_sees_only_its_own_sightings_licences_and_ledger(world: Wor
     unlicensed = next(s for s in sightings["items"] if s["verdict"] == "unlicensed")
     assert unlicensed["publisher"] == "knockoff.example"
     assert any("knockoff.example" in reason for reason in unlicensed["reasons"])
+    assert "renegotiate" not in world.get("ana", "/v1/me/sightings").text
     licences = world.get("ana", "/v1/me/licences").json()
     assert [lic["id"] for lic in licences] == [ana_photo["id"]]
     assert licences[0]["compensation"]["per_use"] == "40.00"  # full terms: their likeness
