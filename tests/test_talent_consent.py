@@ -269,6 +269,7 @@ def test_the_consent_hash_changes_with_any_change_of_terms(world: World) -> None
             ("channels", ["social"]), ("territories", ["FR"]),
             ("media", ["photo", "ai_replica"]), ("ai_label_required", False),
             ("valid_from", licence.valid_from - timedelta(seconds=1)),
+            ("valid_from", licence.valid_from + timedelta(microseconds=1)),
             ("valid_until", utcnow() + timedelta(days=1)), ("asset_scope", "any_image"),
             ("per_use_cents", 4001), ("flat_fee_cents", 100), ("currency", "USD")]
         for field, value in changes:

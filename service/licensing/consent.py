@@ -23,7 +23,8 @@ Canonical terms
 
 UTF-8 JSON with sorted keys, no insignificant whitespace (``separators=(",", ":")``), no
 ASCII escaping; lists that are sets (publishers, channels, territories, media, approved
-assets) sorted; instants as ISO 8601 UTC with seconds (``2026-05-01T00:00:00Z``); amounts
+assets) sorted; instants as ISO 8601 UTC with seconds (``2026-05-01T00:00:00Z``, with
+microseconds only when there are any: ``...00:00:00.250000Z``); amounts
 as decimal strings with two places; ``format`` names this serialisation
 (``twinwatch-licence-terms/1``). The same licence always serialises to the same bytes.
 
@@ -85,7 +86,9 @@ def requires_consent(licence: Licence) -> bool:
 def _instant(value: datetime | None) -> str | None:
     if value is None:
         return None
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    utc = value.astimezone(UTC)
+    fraction = f".{utc.microsecond:06d}" if utc.microsecond else ""
+    return utc.strftime("%Y-%m-%dT%H:%M:%S") + fraction + "Z"
 
 
 def _amount(cents: int | None) -> str | None:

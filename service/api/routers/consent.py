@@ -10,6 +10,7 @@ from fastapi import APIRouter, File, Form, UploadFile
 from fastapi.responses import Response
 
 from service.api.deps import Ctx, CurrentPrincipal, ObjectId, PageParams
+from service.api.docs import responses
 from service.licensing import consent, talent_view
 from service.licensing.licences import licence_out
 from service.scanning.uploads import read_upload
@@ -61,7 +62,7 @@ def get_consent(licence_id: ObjectId, ctx: Ctx, principal: CurrentPrincipal
 
 
 @router.post("/v1/licences/{licence_id}/consent", status_code=201,
-             response_model=ConsentRecordOut,
+             response_model=ConsentRecordOut, responses=responses(409),
              summary="The talent signs the terms they read (name typed as signature)")
 def sign_consent(licence_id: ObjectId, body: ConsentSignIn, ctx: Ctx,
                  principal: CurrentPrincipal) -> ConsentRecordOut:
@@ -73,7 +74,7 @@ def sign_consent(licence_id: ObjectId, body: ConsentSignIn, ctx: Ctx,
 
 
 @router.post("/v1/licences/{licence_id}/consent/withdraw",
-             response_model=LicenceConsentDetailOut,
+             response_model=LicenceConsentDetailOut, responses=responses(409),
              summary="The talent withdraws consent for future uses")
 def withdraw_consent(licence_id: ObjectId, ctx: Ctx, principal: CurrentPrincipal
                      ) -> LicenceConsentDetailOut:
@@ -83,7 +84,7 @@ def withdraw_consent(licence_id: ObjectId, ctx: Ctx, principal: CurrentPrincipal
 
 
 @router.post("/v1/licences/{licence_id}/consent/documents", status_code=201,
-             response_model=ConsentRecordOut,
+             response_model=ConsentRecordOut, responses=responses(409, 415),
              summary="Record consent from an offline signed document (PDF, PNG or JPEG)")
 async def upload_consent_document(
         licence_id: ObjectId, ctx: Ctx, principal: CurrentPrincipal,
