@@ -287,8 +287,10 @@ def test_the_consent_hash_changes_with_any_change_of_terms(world: World) -> None
 
 
 def test_reordering_listed_terms_keeps_the_hash(world: World) -> None:
-    first = world.licence(publishers=["a.example", "b.example"], territories=["FR", "DE"])
-    second = world.licence(publishers=["b.example", "a.example"], territories=["DE", "FR"])
+    first = world.licence(publishers=["a.example", "b.example"], territories=["FR", "DE"],
+                          valid_from="2026-01-01")
+    second = world.licence(publishers=["b.example", "a.example"], territories=["DE", "FR"],
+                           valid_from="2026-01-01")
     with world.ctx.db.session() as session:
         one, two = session.get(Licence, first["id"]), session.get(Licence, second["id"])
         assert one is not None and two is not None
