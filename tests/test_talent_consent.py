@@ -27,10 +27,12 @@ from service.api.app import create_app
 from service.context import AppContext
 from service.errors import InvalidRequestError
 from service.licensing import consent
+from service.licensing.evaluate import ConsentWindow, FailureCode, LicenceTerms, Medium, Verdict
 from service.models import ApiKey, ConsentRecord, Licence, LicenceAsset, User
 from service.startup import start
 from tests.fakes import FakeAnalyser, face_photo
 from tests.service_support import service_settings
+from tests.test_licensing import SEEN, ai_image, evaluate, licence
 from tests.test_provenance import TRAINED, xmp_attribute
 
 ANA, BEA = 7, 9  # identities (red channel of the fake faces)
@@ -434,3 +436,37 @@ def test_talent_users_and_keys_from_the_command_line(
     code, output = run("keys", "create", "--role", "agency", "--agency", "Lumen Models",
                        "--talent", str(talent.id))
     assert code == 1 and "invalid_request" in output
+
+
+# --- the pure rule (service.licensing.evaluate, rule 8) ----------------------------------------
+def _replica(*windows: ConsentWindow, required: bool = True) -> LicenceTerms:
+    return licence(media=(Medium.AI_REPLICA,), consent_required=required, consents=windows)
+
+
+def test_consent_windows_cover_from_signature_until_withdrawal() -> None:
+    signed, withdrawn = SEEN - timedelta(hours=1), SEEN + timedelta(hours=1)
+    window = ConsentWindow(signed_at=signed, withdrawn_at=withdrawn)
+    assert evaluate(_replica(window), image=ai_image()).verdict is Verdict.LICENSED
+    assert evaluate(_replica(ConsentWindow(signed_at=SEEN)),
+                    image=ai_image()).verdict is Verdict.LICENSED  # signed at the instant
+    at_withdrawal = evaluate(_replica(ConsentWindow(signed_at=signed, withdrawn_at=SEEN)),
+                             image=ai_image())
+    assert at_withdrawal.verdict is Verdict.UNLICENSED
+    assert at_withdrawal.checks[0].failures[0].code is FailureCode.CONSENT_WITHDRAWN
+    assert WITHDRAWN in at_withdrawal.reasons[0]
+    early = evaluate(_replica(ConsentWindow(signed_at=SEEN + timedelta(seconds=1))),
+                     image=ai_image())
+    assert [f.code for f in early.checks[0].failures] == [FailureCode.CONSENT_NOT_SIGNED]
+    assert early.reasons == [f"licence 3 (H&M): {NOT_SIGNED}"]
+    resigned = _replica(ConsentWindow(signed_at=signed - timedelta(days=1), withdrawn_at=signed),
+                        ConsentWindow(signed_at=signed))
+    assert evaluate(resigned, image=ai_image()).verdict is Verdict.LICENSED
+    assert evaluate(_replica(required=False), image=ai_image()).verdict is Verdict.LICENSED
+
+
+def test_a_consent_failure_is_reported_beside_the_other_failures() -> None:
+    verdict = evaluate(_replica(), image=ai_image(), territory="FR")
+    assert [f.code for f in verdict.checks[0].failures] == [
+        FailureCode.OUTSIDE_TERRITORY, FailureCode.CONSENT_NOT_SIGNED]
+    photo = evaluate(licence(consent_required=True))
+    assert photo.reasons == ["licence 3 (H&M): consent not signed by the talent"]

@@ -7,7 +7,7 @@ Rule
 A licence **needs the talent's consent** when it covers AI replicas (``ai_replica`` in its
 media) or when the agency set ``requires_talent_consent``. Such a licence is in force for a
 sighting only while a consent record *for its current terms* covers the sighting's time:
-from ``signed_at`` until ``withdrawn_at`` (see ``ConsentWindow`` and rule 7 of
+from ``signed_at`` until ``withdrawn_at`` (see ``ConsentWindow`` and rule 8 of
 :mod:`service.licensing.evaluate`). A record is for the current terms when its
 ``terms_sha256`` equals the sha256 of the licence's canonical terms now: any change of terms
 (licensee, publishers, channels, territories, media, AI labelling, dates, asset scope and

@@ -40,18 +40,18 @@ A licence **covers** a use iff every check below passes and none is unknown:
      * Without ``ai_label_required``: an unlabelled replica would be licensed and a photo
        would not, so the medium is recorded as an *unknown* (``"medium"``) for a human.
    - A licence listing no media fails with MEDIUM_NOT_ALLOWED.
-7. Talent consent (:func:`_check_consent`): a licence that needs the talent's own consent
-   (``consent_required``: it covers AI replicas, or the agency asked for it) covers a use
-   only while one of its ``consents`` windows (signed for its current terms, until
-   withdrawn) contains ``observed_at``: CONSENT_WITHDRAWN when the talent withdrew before
-   the sighting, else CONSENT_NOT_SIGNED. Which windows count is
-   :mod:`service.licensing.consent`'s rule.
-8. Approved assets: a licence with ``asset_scope`` APPROVED_ASSETS covers only images that
+7. Approved assets: a licence with ``asset_scope`` APPROVED_ASSETS covers only images that
    match one of its approved assets, by SHA-256 (case-insensitive) or by pHash Hamming
    distance ``<= max_phash_distance`` (default and rule:
    :data:`service.rules.fingerprints.NEAR_IDENTICAL_MAX_DISTANCE`), else ASSET_NOT_APPROVED (also
    when it has no assets yet). With ANY_IMAGE (the default) assets never restrict the
    licence; they are still used to report approved-asset reuse.
+8. Talent consent (:func:`_check_consent`): a licence that needs the talent's own consent
+   (``consent_required``: it covers AI replicas, or the agency asked for it) covers a use
+   only while one of its ``consents`` windows (signed for its current terms, until
+   withdrawn) contains ``observed_at``: CONSENT_WITHDRAWN when the talent withdrew before
+   the sighting, else CONSENT_NOT_SIGNED. Which windows count is
+   :mod:`service.licensing.consent`'s rule.
 
 Every check runs for every licence, so every failure of every licence is reported.
 
@@ -537,7 +537,7 @@ def _check_medium(licence: LicenceTerms, facts: _Facts) -> _Finding:
 
 
 def _check_consent(licence: LicenceTerms, facts: _Facts) -> _Finding:
-    """The talent's own consent, when the licence needs it (see rule 7)."""
+    """The talent's own consent, when the licence needs it (see rule 8)."""
     seen = facts.observed_at
     if not licence.consent_required or any(w.covers(seen) for w in licence.consents):
         return None
