@@ -404,8 +404,10 @@ def test_talent_users_and_keys_from_the_command_line(
 
     from indexer import cli as indexer_cli
     from service import cli as service_cli
-    from tests.conftest import MODEL_CACHE
+    from tests.conftest import MODEL_CACHE, TEST_DATABASE_URL
 
+    if TEST_DATABASE_URL is not None:  # the commands and the context share one database
+        monkeypatch.setenv("TWINWATCH_DATABASE_URL", TEST_DATABASE_URL)
     monkeypatch.setenv("TWINWATCH_DATA_DIR", str(tmp_path / "var"))
     monkeypatch.setenv("TWINWATCH_MODEL_CACHE_DIR", str(MODEL_CACHE))
     monkeypatch.setenv("TWINWATCH_PUBLIC_URL", "https://watch.example")
