@@ -18,7 +18,7 @@ from indexer.engine import FaceEngine
 from service.access import accounts
 from service.access.keys import Role
 from service.startup import start
-from tests.console_support import PASSWORD
+from tests.console_support import PASSWORD, USERS, add_talents, add_users, console_context
 from tests.service_support import (
     face_crop_jpeg,
     make_keys,
@@ -40,7 +40,7 @@ from selenium.webdriver.common.keys import Keys  # noqa: E402
 from selenium.webdriver.remote.webdriver import WebDriver  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
-pytestmark = [pytest.mark.browser, pytest.mark.model]
+pytestmark = pytest.mark.browser
 TALENT_EMAIL = "talent@models.example"
 SHOP = "shop.maisonverte.example"
 
@@ -67,6 +67,7 @@ def _open(driver: WebDriver, link_text: str, url_part: str) -> None:
     _settled(driver)
 
 
+@pytest.mark.model
 def test_a_talent_signs_a_replica_licence_sees_it_paid_and_withdraws_it(
         tmp_path: Path, real_engine: FaceEngine, browser: WebDriver) -> None:  # noqa: F811
     ctx = start(service_settings(tmp_path, console_secure_cookies=False), analyser=real_engine)
@@ -145,5 +146,55 @@ def test_a_talent_signs_a_replica_licence_sees_it_paid_and_withdraws_it(
             _open(browser, "Pay", "/console/me/ledger")
             assert "25.00 EUR for 1 use" in browser.find_element(By.ID, "owed").text
             steps.check("pay-after-withdrawal")
+    finally:
+        ctx.close()
+
+
+def test_the_agency_invites_the_talent_and_records_an_offline_signature(
+        tmp_path: Path, browser: WebDriver) -> None:  # noqa: F811
+    """The agency's side, keyboard and axe included: invite the talent from their page, see
+    the licence awaiting a signature, upload the signed document."""
+    ctx = console_context(tmp_path)
+    try:
+        talents = add_talents(ctx)
+        keys = make_keys(ctx)
+        add_users(ctx)
+        talent_id = talents["Ada Lovelace"]
+        with served(ctx) as base:
+            licence = httpx.post(
+                f"{base}/v1/talents/{talent_id}/licences", timeout=30,
+                headers={"Authorization": f"Bearer {keys['agency']}"},
+                json={"licensee": "Maison Verte", "publishers": [SHOP],
+                      "media": ["ai_replica"], "valid_from": "2026-01-01"}).json()
+            steps = Steps(browser, "agency-consent")
+            _keyboard_sign_in(browser, base, USERS["agency"][0])
+            browser.get(f"{base}/console/talents/{talent_id}")
+            _settled(browser)
+            _open(browser, "Invite Ada Lovelace to see their sightings, licences and pay, "
+                  "and to sign", "/access")
+            steps.check("talent-access")
+            browser.find_element(By.ID, "email").send_keys("ada@talent.example", Keys.ENTER)
+            WebDriverWait(browser, 30).until(
+                lambda d: d.find_elements(By.ID, "invitation-link"))
+            _settled(browser)
+            link = browser.find_element(By.ID, "invitation-link").text
+            assert "/console/invite/" in link and "ada@talent.example" in browser.page_source
+            steps.check("invitation-link")
+
+            _open(browser, "Awaiting signature", "/console/consent")
+            steps.check("awaiting")
+            _open(browser, f"Licence {licence['id']}", f"/licences/{licence['id']}/consent")
+            steps.check("licence-consent")
+            document = tmp_path / "signed-consent.pdf"
+            document.write_bytes(b"%PDF-1.4\n%%EOF\n")
+            browser.find_element(By.ID, "signer_name").send_keys("Ada Lovelace")
+            browser.find_element(By.ID, "document").send_keys(str(document))
+            browser.find_element(By.CSS_SELECTOR, "form[enctype] button").click()
+            WebDriverWait(browser, 30).until(lambda d: "signed-consent.pdf" in d.page_source)
+            _settled(browser)
+            assert "awaiting signature" not in browser.page_source
+            steps.check("document-recorded")
+            _open(browser, "Awaiting signature", "/console/consent")
+            assert "No licence awaits a signature." in browser.page_source
     finally:
         ctx.close()
