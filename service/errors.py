@@ -312,3 +312,33 @@ class SchemaIntegrityError(SchemaError):
     """An upgrade would leave rows whose foreign keys point at nothing; it was rolled back."""
 
     code = "schema_integrity_violation"
+
+
+# --- the talent's own consent (service.licensing.consent) ------------------------------------
+class ConsentNotAllowedError(TwinwatchError):
+    """The licence does not take this consent act now: it needs no consent, is revoked,
+    is signed already by other means, or there is no consent to withdraw."""
+
+    code = "consent_not_allowed"
+    category = ErrorCategory.CONFLICT
+
+
+class ConsentTermsChangedError(TwinwatchError):
+    """The terms the talent read are not the licence's terms any more: read them again."""
+
+    code = "consent_terms_changed"
+    category = ErrorCategory.CONFLICT
+
+
+class ConsentSignatureMismatchError(TwinwatchError):
+    """The typed signature is not the talent's name."""
+
+    code = "consent_signature_mismatch"
+    category = ErrorCategory.INVALID
+
+
+class ConsentDocumentUnsupportedError(TwinwatchError):
+    """An offline consent document that is not a PDF, PNG or JPEG file."""
+
+    code = "consent_document_unsupported"
+    category = ErrorCategory.UNSUPPORTED

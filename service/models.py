@@ -19,6 +19,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -54,10 +55,12 @@ class ApiKey(Base):
     id: Mapped[int] = id_column()
     prefix: Mapped[str] = mapped_column(String(16))
     key_hash: Mapped[str] = mapped_column(String(64), unique=True)
-    role: Mapped[str] = mapped_column(String(20))  # admin | agency | monitor | brand
+    role: Mapped[str] = mapped_column(String(20))  # admin | agency | monitor | brand | talent
     agency_id: Mapped[int | None] = key_ref("agencies.id", ondelete="CASCADE")
     brand_id: Mapped[int | None] = key_ref("brands.id", ondelete="CASCADE")
     monitor_id: Mapped[int | None] = key_ref("monitors.id", ondelete="CASCADE")
+    # A talent's own key: erased with the talent.
+    talent_id: Mapped[int | None] = key_ref("talents.id", ondelete="CASCADE", index=True)
     label: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(TS, default=utcnow)
     revoked_at: Mapped[datetime | None] = mapped_column(TS)
@@ -88,11 +91,48 @@ class Licence(Base):
     currency: Mapped[str | None] = mapped_column(String(3))
     revoked_at: Mapped[datetime | None] = mapped_column(TS)
     revocation_reason: Mapped[str | None] = mapped_column(Text)
+    # The agency's choice: not in force until the talent signs (always so with ai_replica).
+    requires_talent_consent: Mapped[bool] = mapped_column(Boolean, default=False,
+                                                          server_default=false())
     created_at: Mapped[datetime] = mapped_column(TS, default=utcnow)
 
     assets: Mapped[list[LicenceAsset]] = relationship(
         cascade="all, delete-orphan", passive_deletes=True, order_by="LicenceAsset.id",
         lazy="selectin")
+    consents: Mapped[list[ConsentRecord]] = relationship(
+        cascade="all, delete-orphan", passive_deletes=True, order_by="ConsentRecord.id",
+        lazy="selectin")
+
+
+class ConsentRecord(Base):
+    """The talent's consent to one licence's exact terms: a typed-name signature in the
+    console (or API), or an offline signed document the agency uploaded (the file is kept
+    as evidence, by sha256). ``terms_sha256`` is the sha256 of ``terms`` (the canonical
+    serialisation, service.licensing.consent): a change of terms leaves the record standing
+    but no longer matching. Legal evidence, biometric-free; kept while the talent exists
+    and erased with them (cascade)."""
+
+    __tablename__ = "consent_records"
+    __table_args__ = table_args()
+
+    id: Mapped[int] = id_column()
+    licence_id: Mapped[int] = key_ref("licences.id", ondelete="CASCADE", index=True)
+    talent_id: Mapped[int] = key_ref("talents.id", ondelete="CASCADE", index=True)
+    method: Mapped[str] = mapped_column(String(20))  # ConsentMethod: signature | document
+    signer_name: Mapped[str] = mapped_column(String(200))
+    signed_at: Mapped[datetime] = mapped_column(TS)
+    terms_sha256: Mapped[str] = mapped_column(String(64))
+    terms: Mapped[str] = mapped_column(Text)
+    user_id: Mapped[int | None] = key_ref("users.id", ondelete="SET NULL")
+    key_id: Mapped[int | None] = key_ref("api_keys.id", ondelete="SET NULL")
+    document_path: Mapped[str | None] = mapped_column(String(500))
+    document_sha256: Mapped[str | None] = mapped_column(String(64))
+    document_media_type: Mapped[str | None] = mapped_column(String(50))
+    document_bytes: Mapped[int | None] = mapped_column(Integer)
+    document_name: Mapped[str | None] = mapped_column(String(300))
+    withdrawn_at: Mapped[datetime | None] = mapped_column(TS)
+    withdrawn_by_user_id: Mapped[int | None] = key_ref("users.id", ondelete="SET NULL")
+    created_at: Mapped[datetime] = mapped_column(TS, default=utcnow)
 
 
 class LicenceAsset(Base):
@@ -371,10 +411,12 @@ class User(Base):
     id: Mapped[int] = id_column()
     email: Mapped[str] = mapped_column(String(320), unique=True)  # normalised, lower case
     password_hash: Mapped[str | None] = mapped_column(String(200))
-    role: Mapped[str] = mapped_column(String(20))  # admin | agency | brand | monitor (| talent)
+    role: Mapped[str] = mapped_column(String(20))  # admin | agency | brand | monitor | talent
     agency_id: Mapped[int | None] = key_ref("agencies.id", ondelete="CASCADE")
     brand_id: Mapped[int | None] = key_ref("brands.id", ondelete="CASCADE")
     monitor_id: Mapped[int | None] = key_ref("monitors.id", ondelete="CASCADE")
+    # A talent's own account (invited by their agency): erased with the talent.
+    talent_id: Mapped[int | None] = key_ref("talents.id", ondelete="CASCADE", index=True)
     disabled_at: Mapped[datetime | None] = mapped_column(TS)
     created_at: Mapped[datetime] = mapped_column(TS, default=utcnow)
     last_login_at: Mapped[datetime | None] = mapped_column(TS)

@@ -18,6 +18,8 @@ from service.rules.money import Amount, CurrencyCode
 from service.rules.vocabulary import (
     AssetScope,
     Channel,
+    ConsentMethod,
+    ConsentStatus,
     LicenceChannel,
     LicenceTerritory,
     Medium,
@@ -233,6 +235,9 @@ class LicenceCreate(BaseModel):
         "matching one of the licence's approved assets.")
     approved_assets: list[AssetIn] = Field(default=[], max_length=MAX_APPROVED_ASSETS)
     compensation: Compensation | None = None
+    requires_talent_consent: bool = Field(
+        default=False, description="Not in force until the talent signs it (always so for "
+        "licences covering ai_replica).")
 
 
 class AssetScopeIn(BaseModel):
@@ -263,6 +268,8 @@ class LicenceOut(BaseModel):
     revoked_at: datetime | None
     revocation_reason: str | None
     created_at: datetime
+    requires_talent_consent: bool = False
+    consent: LicenceConsentOut | None = None
 
 
 # --- scans ----------------------------------------------------------------------------------
@@ -517,6 +524,8 @@ class UsageRow(BaseModel):
     first_seen_at: datetime
     last_seen_at: datetime
     sightings: int
+    per_use: Decimal | None = None  # what this use earns the talent (the licence's rate)
+    currency: str | None = None
 
 
 class UsageLicenceTotal(BaseModel):
@@ -535,6 +544,7 @@ class UsageOut(BaseModel):
     period_to: datetime | None
     events: list[UsageRow]
     totals: list[UsageLicenceTotal]
+    owed: list[AmountOwed] = []  # all licences together, per currency
 
 
 # --- takedown notices and e-mail (service/takedowns, service/alerts/emails.py) --------------
@@ -720,3 +730,97 @@ class EmailMessageOut(BaseModel):
     created_at: datetime
     sent_at: datetime | None
     attempt_log: list[dict[str, Any]]
+
+
+# --- the talent's own view and consent (issue 9) ---------------------------------------------
+SHA256_HEX = r"^[0-9a-f]{64}$"
+
+
+class AmountOwed(BaseModel):
+    currency: str
+    uses: int
+    amount_owed: Decimal
+
+
+class LicenceConsentOut(BaseModel):
+    """A licence's standing with the talent's own consent."""
+
+    required: bool
+    status: ConsentStatus
+    terms_sha256: str = Field(description="sha256 of the canonical terms a signature covers.")
+
+
+class ConsentDocumentOut(BaseModel):
+    name: str | None
+    media_type: str
+    bytes: int
+    sha256: str
+
+
+class ConsentRecordOut(BaseModel):
+    id: int
+    licence_id: int
+    talent_id: int
+    method: ConsentMethod
+    signer_name: str
+    signed_at: datetime
+    terms_sha256: str
+    for_current_terms: bool
+    withdrawn_at: datetime | None
+    document: ConsentDocumentOut | None
+
+
+class LicenceConsentDetailOut(LicenceConsentOut):
+    licence_id: int
+    terms: dict[str, Any] = Field(description="The canonical terms, as signed.")
+    records: list[ConsentRecordOut]
+
+
+class ConsentSignIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    signature_name: str = bounded_text(NAME_MAX, min_length=1, description="The talent's "
+                                       "name, typed as their signature.")
+    terms_sha256: str = Field(pattern=SHA256_HEX, description="The terms_sha256 of the terms "
+                              "read; a change since then is 409 consent_terms_changed.")
+
+
+class RequiresConsentIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    requires_talent_consent: bool
+
+
+class TalentSelfOut(BaseModel):
+    talent_id: int
+    name: str
+    agency: str
+
+
+class SightingOut(BaseModel):
+    """One sighting of the talent's likeness (a monitor's scan), as the talent sees it."""
+
+    scan_id: int
+    finding_id: int
+    observed_at: datetime
+    publisher: str | None
+    page_url: str | None
+    channel: str | None
+    territory: str | None
+    similarity: float | None
+    band: str
+    verdict: str | None
+    licence_id: int | None
+    reasons: list[str]
+    ai_label: str | None
+    model_pack: str
+
+
+class AwaitingConsentOut(BaseModel):
+    talent_id: int
+    talent: str
+    licence: LicenceOut
+
+
+LicenceOut.model_rebuild()
+UsageOut.model_rebuild()

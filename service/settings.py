@@ -91,5 +91,9 @@ class ServiceSettings(IndexerSettings):
     def job_uploads_dir(self) -> Path:
         return self.data_dir / "job-uploads"
 
+    def consent_documents_dir(self) -> Path:
+        """Offline signed consent documents, per talent (erased with the talent)."""
+        return self.data_dir / "consent-documents"
+
     def console_url(self) -> str:
         return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")

@@ -455,6 +455,7 @@ def test_sdxl_watermarked_unlabelled_talent_image_raises_ai_label_missing_naming
         tmp_path: Path, real_engine: FaceEngine) -> None:
     from datetime import UTC, datetime, timedelta
 
+    from service.access.keys import Role, create_key
     from tests.service_support import service_world
 
     now = datetime.now(UTC)
@@ -467,6 +468,15 @@ def test_sdxl_watermarked_unlabelled_talent_image_raises_ai_label_missing_naming
                   "territories": ["SE"], "media": ["ai_replica"], "ai_label_required": True,
                   "valid_from": (now - timedelta(days=30)).isoformat()})
         assert created.status_code == 201, created.text
+        with world.ctx.db.session() as session:  # the talent signs: only the label is missing
+            talent_key = create_key(session, role=Role.TALENT, talent=world.talents[talent]).key
+        signed = world.client.post(
+            f"/v1/licences/{created.json()['id']}/consent",
+            headers={"Authorization": f"Bearer {talent_key}"},
+            json={"signature_name": talent,
+                  "terms_sha256": created.json()["consent"]["terms_sha256"]})
+        assert signed.status_code == 201, signed.text
+        now = datetime.now(UTC)  # seen after the signature
         response = world.client.post(
             "/v1/scans", files={"file": ("twin.png", png)}, headers=world.auth("admin"),
             data={"publisher": "hm.com", "channel": "ecommerce", "territory": "SE",

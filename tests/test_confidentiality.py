@@ -338,7 +338,8 @@ def _ids(t: Tenants) -> dict[str, dict[str, list[int]]]:
     shared = {"talent_id": list(world.talents.values()), "licence_id": list(t.licences.values()),
               "alert_id": alerts, "webhook_id": [hook["id"]], "reference_id": references[:1],
               "scan_id": scans, "precheck_id": scans, "job_id": jobs,
-              "asset_id": assets, "notice_id": [notice.json()["id"]]}
+              "asset_id": assets, "notice_id": [notice.json()["id"]],
+              "record_id": [1]}
     return {who: shared for who in ("brand", "other_brand", "monitor")}
 
 

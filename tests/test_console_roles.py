@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from service.access.keys import Role, create_key
 from service.api.errors import error_response
 from service.errors import InternalError, InvalidRequestError, UrlFetchFailedError
 from service.jobs.worker import JobWorker
@@ -60,6 +61,17 @@ def licence(world: ConsoleWorld, licensee: str, publisher: str, **terms: Any) ->
                                      "Authorization": f"Bearer {world.keys['agency']}"})
     assert response.status_code == 201, response.text
     return int(response.json()["id"])
+
+
+def sign_as_talent(world: ConsoleWorld, licence_id: int, name: str) -> None:
+    with world.ctx.db.session() as session:
+        talent_key = create_key(session, role=Role.TALENT, talent=world.talents[name]).key
+    headers = {"Authorization": f"Bearer {talent_key}"}
+    terms = world.client.get(f"/v1/licences/{licence_id}/consent", headers=headers)
+    assert terms.status_code == 200, terms.text
+    signed = world.client.post(f"/v1/licences/{licence_id}/consent", headers=headers, json={
+        "signature_name": name, "terms_sha256": terms.json()["terms_sha256"]})
+    assert signed.status_code == 201, signed.text
 
 
 def precheck(client: TestClient, *, publisher: str, seeds: tuple[int, ...] = (31,),
@@ -131,7 +143,9 @@ def test_a_stated_medium_and_ai_label_are_judged(world: ConsoleWorld) -> None:
     assert '<option value="photo" selected>' in labelled_photo.text
     assert '<option value="FR" selected>' in labelled_photo.text
 
-    licence(world, "H&M", "hm.com", media=["ai_replica"], ai_label_required=True)
+    replica_licence = licence(world, "H&M", "hm.com", media=["ai_replica"],
+                              ai_label_required=True)
+    sign_as_talent(world, replica_licence, "Ada Lovelace")  # a replica needs her signature
     unlabelled = precheck(desk, publisher="hm.com", medium="ai_replica")
     assert "not cleared" in unlabelled.text and "no AI label" in unlabelled.text
     labelled = precheck(desk, publisher="hm.com", medium="ai_replica", ai_label="c2pa")

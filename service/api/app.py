@@ -12,7 +12,17 @@ from service.api.access_log import AccessLog
 from service.api.docs import ERROR_RESPONSES, install_docs
 from service.api.errors import install_error_handlers
 from service.api.limits import BodySizeLimit
-from service.api.routers import alerts, health, jobs, licences, prechecks, scans, talents, usage
+from service.api.routers import (
+    alerts,
+    consent,
+    health,
+    jobs,
+    licences,
+    prechecks,
+    scans,
+    talents,
+    usage,
+)
 from service.api.routers import takedowns as takedown_routes
 from service.api.routers import webhooks as webhook_routes
 from service.console.mount import CONSOLE_UPLOADS, install_console
@@ -65,7 +75,7 @@ def create_app(settings: ServiceSettings | None = None, *,
     app.include_router(health.router)
     for router in (talents.router, licences.router, scans.router, jobs.router,
                    prechecks.router, alerts.router, webhook_routes.router, usage.router,
-                   takedown_routes.router):
+                   takedown_routes.router, consent.router):
         app.include_router(router, responses=ERROR_RESPONSES)
     install_console(app)  # the web console for people (service/console/)
     return app

@@ -12,8 +12,10 @@ from service.console import (
     routes_agency,
     routes_auth,
     routes_brand,
+    routes_consent,
     routes_monitor,
     routes_takedowns,
+    routes_talent_self,
     routes_talents,
 )
 from service.console.links import PREFIX, STATIC
@@ -30,6 +32,6 @@ def install_console(app: FastAPI) -> None:
     app.include_router(routes_agency.router)
     app.include_router(routes_talents.router)
     for router in (routes_brand.router, routes_monitor.router, routes_admin.router,
-                   routes_takedowns.router):
+                   routes_takedowns.router, routes_consent.router, routes_talent_self.router):
         app.include_router(router)
     app.mount(STATIC, StaticFiles(directory=STATIC_DIR), name="console-static")

@@ -80,7 +80,7 @@ class Scope:
     """The picker's choice: the admin role (no tenant), or one tenant (its role follows)."""
 
     role: Role
-    tenant: dict[str, str]  # {"agency": name} and the like; empty for admin
+    tenant: dict[str, Any]  # {"agency": name} and the like; empty for admin
 
     @classmethod
     def parse(cls, value: str) -> Scope:

@@ -59,6 +59,12 @@ A licence **covers** a use iff every check below passes and none is unknown:
    :data:`service.rules.fingerprints.NEAR_IDENTICAL_MAX_DISTANCE`), else ASSET_NOT_APPROVED (also
    when it has no assets yet). With ANY_IMAGE (the default) assets never restrict the
    licence; they are still used to report approved-asset reuse.
+8. Talent consent (:func:`_check_consent`): a licence that needs the talent's own consent
+   (``consent_required``: it covers AI replicas, or the agency asked for it) covers a use
+   only while one of its ``consents`` windows (signed for its current terms, until
+   withdrawn) contains ``observed_at``: CONSENT_WITHDRAWN when the talent withdrew before
+   the sighting, else CONSENT_NOT_SIGNED. Which windows count is
+   :mod:`service.licensing.consent`'s rule.
 
 Every check runs for every licence, so every failure of every licence is reported.
 
@@ -126,6 +132,7 @@ __all__ = [
     "AssetReuse",
     "AssetScope",
     "Channel",
+    "ConsentWindow",
     "Failure",
     "FailureCode",
     "ImageFacts",
@@ -156,6 +163,8 @@ class FailureCode(StrEnum):
     AI_LABEL_MISSING = "ai_label_missing"
     REVOKED = "revoked"
     ASSET_NOT_APPROVED = "asset_not_approved"
+    CONSENT_NOT_SIGNED = "consent_not_signed"
+    CONSENT_WITHDRAWN = "consent_withdrawn"
 
 
 class UnknownFact(StrEnum):
@@ -208,6 +217,22 @@ class AssetFingerprint:
 
 
 @dataclass(frozen=True)
+class ConsentWindow:
+    """The talent's consent to a licence's current terms: from ``signed_at`` until
+    ``withdrawn_at`` (exclusive; ``None``: not withdrawn)."""
+
+    signed_at: datetime
+    withdrawn_at: datetime | None = None
+
+    def __post_init__(self) -> None:
+        _require_aware(self.signed_at, field="ConsentWindow.signed_at")
+        _require_aware(self.withdrawn_at, field="ConsentWindow.withdrawn_at")
+
+    def covers(self, at: datetime) -> bool:
+        return self.signed_at <= at and (self.withdrawn_at is None or at < self.withdrawn_at)
+
+
+@dataclass(frozen=True)
 class LicenceTerms:
     id: int
     talent_id: int
@@ -223,6 +248,8 @@ class LicenceTerms:
     asset_scope: AssetScope = AssetScope.ANY_IMAGE
     revoked_at: datetime | None = None
     revocation_reason: str | None = None
+    consent_required: bool = False
+    consents: tuple[ConsentWindow, ...] = ()
 
     def __post_init__(self) -> None:
         _require_aware(self.valid_from, field="LicenceTerms.valid_from")
@@ -586,6 +613,19 @@ def _as_unlabelled_ai(licence: LicenceTerms, signal: GenerationSignal) -> _Findi
     if licence.ai_label_required:
         return Failure(FailureCode.AI_LABEL_MISSING, f"{said}; licence requires AI labelling")
     return None
+def _check_consent(licence: LicenceTerms, facts: _Facts) -> _Finding:
+    """The talent's own consent, when the licence needs it (see rule 8)."""
+    seen = facts.observed_at
+    if not licence.consent_required or any(w.covers(seen) for w in licence.consents):
+        return None
+    what = "replica consent" if Medium.AI_REPLICA in licence.media else "consent"
+    withdrawn = [w.withdrawn_at for w in licence.consents
+                 if w.withdrawn_at is not None and w.signed_at <= seen and w.withdrawn_at <= seen]
+    if withdrawn:
+        message = (f"{what} withdrawn by the talent on {_describe_instant(max(withdrawn))}; "
+                   f"seen {_describe_instant(seen)}")
+        return Failure(FailureCode.CONSENT_WITHDRAWN, message)
+    return Failure(FailureCode.CONSENT_NOT_SIGNED, f"{what} not signed by the talent")
 
 
 # --------------------------------------------------------------------------------------------
@@ -675,6 +715,7 @@ def _check_licence(licence: LicenceTerms, facts: _Facts, max_phash_distance: int
         _check_territory(licence, facts),
         _check_medium(licence, facts),
         _check_asset(licence, facts, max_phash_distance),
+        _check_consent(licence, facts),
     ]
     failures = tuple(finding for finding in findings if isinstance(finding, Failure))
     unknowns = tuple(str(finding) for finding in findings if isinstance(finding, UnknownFact))

@@ -6,7 +6,8 @@ per-licence checks (licence id, the licensee's brand tenant, failure codes with 
 parameters) plus the agency-facing reasons the evaluator wrote. Every answer is rendered
 from that stored data by this module, for one of four audiences:
 
-- ``TALENT_SIDE`` (the talent's agency, and admins): everything, the evaluator's reasons.
+- ``TALENT_SIDE`` (the talent's agency, admins, and the talent themself): everything, the
+  evaluator's reasons.
 - ``LICENSEE`` (a brand): the verdict, and reasons stated only in terms of the brand's own
   licences ("no licence of yours covers this talent"; "your licence 12: territory US not in
   FR, DE"). Another licensee's licence is never named, counted or described.
@@ -71,7 +72,8 @@ class Viewer:
             return cls(Audience.LICENSEE, brand_id=principal.brand_id)
         if principal.role is Role.MONITOR:
             return cls(Audience.MONITOR)
-        return cls(Audience.TALENT_SIDE)  # admins, and agencies (scoped to their talents)
+        # admins, agencies (scoped to their talents) and a talent (their own likeness)
+        return cls(Audience.TALENT_SIDE)
 
     def owns(self, check: StoredCheck) -> bool:
         brand = check.get("licensee_brand_id")
@@ -167,6 +169,9 @@ def _params(code: FailureCode, licence: LicenceTerms, context: UsageContext) -> 
             return {"seen": seen, "allowed": _listed([str(m) for m in licence.media])}
         case FailureCode.ASSET_NOT_APPROVED:
             return {"approved": str(len(licence.approved_assets))}
+        case FailureCode.CONSENT_WITHDRAWN:
+            withdrawn = [w.withdrawn_at for w in licence.consents if w.withdrawn_at is not None]
+            return {"on": _day(max(withdrawn, default=None))}
         case _:
             return {}
 
@@ -182,6 +187,8 @@ _BRAND_FAILURE_WORDING: dict[FailureCode, str] = {
     FailureCode.MEDIUM_NOT_ALLOWED: "medium {seen} not in {allowed}",
     FailureCode.AI_LABEL_MISSING: "covers labelled AI replicas only; the image has no AI label",
     FailureCode.ASSET_NOT_APPROVED: "the image is not one of its {approved} approved assets",
+    FailureCode.CONSENT_NOT_SIGNED: "not in force: the talent has not signed their consent",
+    FailureCode.CONSENT_WITHDRAWN: "the talent withdrew their consent on {on}",
 }
 
 _BRAND_UNKNOWN_WORDING: dict[str, str] = {

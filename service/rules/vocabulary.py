@@ -201,3 +201,20 @@ class AssetScope(StrEnum):
 
     ANY_IMAGE = "any_image"
     APPROVED_ASSETS = "approved_assets"
+
+
+class ConsentMethod(StrEnum):
+    """How a talent consented to a licence: a typed-name signature in twinwatch, or an
+    offline signed document the agency uploaded."""
+
+    SIGNATURE = "signature"
+    DOCUMENT = "document"
+
+
+class ConsentStatus(StrEnum):
+    """Where a licence stands with the talent's own consent (service.licensing.consent)."""
+
+    NOT_REQUIRED = "not_required"
+    AWAITING_SIGNATURE = "awaiting_signature"  # never signed, or its terms changed since
+    SIGNED = "signed"
+    WITHDRAWN = "withdrawn"
