@@ -260,6 +260,21 @@ class TriageNotAllowedError(TwinwatchError):
     category = ErrorCategory.CONFLICT
 
 
+class LicenceRevokedError(TwinwatchError):
+    """A revoked licence's terms cannot change (record a new licence)."""
+
+    code = "licence_revoked"
+    category = ErrorCategory.CONFLICT
+
+
+class ReviewNotAllowedError(TwinwatchError):
+    """Only an open or acknowledged alert about a face (band match or possible) can be
+    reviewed as "same person" / "not the same person"."""
+
+    code = "review_not_allowed"
+    category = ErrorCategory.CONFLICT
+
+
 # --- the database schema (service/migrations) ------------------------------------------------
 class SchemaError(TwinwatchError):
     """Base class: the database's schema is not the one this twinwatch was built for."""

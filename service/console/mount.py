@@ -7,7 +7,13 @@ from pathlib import Path
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from service.console import routes_agency, routes_auth, routes_talents
+from service.console import (
+    routes_agency,
+    routes_auth,
+    routes_licences,
+    routes_review,
+    routes_talents,
+)
 from service.console.links import STATIC
 from service.console.security import install_security_headers
 
@@ -19,4 +25,6 @@ def install_console(app: FastAPI) -> None:
     app.include_router(routes_auth.router)
     app.include_router(routes_agency.router)
     app.include_router(routes_talents.router)
+    app.include_router(routes_review.router)
+    app.include_router(routes_licences.router)
     app.mount(STATIC, StaticFiles(directory=STATIC_DIR), name="console-static")

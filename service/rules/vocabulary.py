@@ -130,6 +130,13 @@ def territory_groups() -> dict[str, frozenset[str]]:
 TERRITORY_GROUP_NAMES = ("EU", "EEA", WORLD)
 
 
+@lru_cache(maxsize=1)
+def country_choices() -> tuple[tuple[str, str], ...]:
+    """(code, name) of every country a territory list may name, by name (for pickers)."""
+    return tuple(sorted(((c.alpha_2, c.name) for c in pycountry.countries),
+                        key=lambda pair: pair[1]))
+
+
 def parse_country(value: str) -> str:
     """An ISO 3166-1 alpha-2 code, upper case; ``ValueError`` otherwise."""
     code = value.strip().upper()
