@@ -164,6 +164,7 @@ def test_agency_reviews_a_possible_match_triages_a_group_and_licenses_a_talent(
     _go(browser, "Licences")
     steps.check("licences")
     _go(browser, "Record a new licence")
+    steps.check("licence-form")
     Select(browser.find_element(By.ID, "talent_id")).select_by_visible_text(ADA)
     browser.find_element(By.ID, "licensee").send_keys("H&M")
     browser.find_element(By.ID, "publishers").send_keys("shop.example")

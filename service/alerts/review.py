@@ -41,6 +41,7 @@ def review(session: Session, *, principal: Principal, alert_id: int,
            decision: ReviewDecision, note: str | None) -> AlertOut:
     """Record a reviewer's decision on an open or acknowledged face alert."""
     alert = alert_in_scope(session, principal=principal, alert_id=alert_id)
+    session.refresh(alert, with_for_update=True)  # two reviewers at once: one decides
     if alert.band not in REVIEWABLE_BANDS or alert.status not in REVIEWABLE_STATUSES:
         raise ReviewNotAllowedError(
             f"Alert {alert_id} is {alert.status.replace('_', ' ')} ({alert.band.replace('_', ' ')}"
