@@ -193,3 +193,45 @@ def test_another_agency_gets_404_for_every_licence_page(world: ConsoleWorld) -> 
                      ).status_code == 404
     monitor = signed_in(world, "monitor")
     assert monitor.get("/console/licences").status_code == 403
+
+
+def test_approved_assets_are_added_and_removed_on_the_licence_page(world: ConsoleWorld) -> None:
+    client = signed_in(world, "agency")
+    licence_id = _create(world, client, asset_scope="approved_assets")
+    approved = face_photo([(7, 90)], size=130, seed=30)
+    response = client.post(f"/console/licences/{licence_id}/assets",
+                           files={"file": ("campaign.png", approved)},
+                           data={"csrf": csrf_of(client)}, follow_redirects=False)
+    assert response.status_code == 303, response.text
+    licence = world.client.get(f"/v1/licences/{licence_id}", headers=bearer(world, "agency")
+                               ).json()
+    asset, = licence["approved_assets"]
+    html = client.get(f"/console/licences/{licence_id}").text
+    assert "Approved assets (1)" in html and asset["sha256"][:16] in html
+
+    def verdict(data: bytes, page: str) -> str:
+        response = world.client.post(
+            "/v1/scans", headers=bearer(world, "monitor"), files={"file": ("seen.png", data)},
+            data={"page_url": f"https://shop.example{page}", "publisher": "shop.example",
+                  "channel": "ecommerce", "territory": "SE"})
+        face, = response.json()["faces"]
+        return str(face["licence"]["verdict"])
+
+    assert verdict(approved, "/campaign") == "licensed"
+    assert verdict(face_photo([(7, 60)], size=200, seed=31), "/other") == "unlicensed"
+
+    other = signed_in(world, "other_agency")
+    assert other.post(f"/console/licences/{licence_id}/assets",
+                      files={"file": ("x.png", approved)},
+                      data={"csrf": csrf_of(other)}).status_code == 404
+    assert other.post(f"/console/licences/{licence_id}/assets/{asset['id']}/remove",
+                      data={"csrf": csrf_of(other)}).status_code == 404
+    response = client.post(f"/console/licences/{licence_id}/assets/{asset['id']}/remove",
+                           data={"csrf": csrf_of(client)}, follow_redirects=False)
+    assert response.status_code == 303
+    assert world.client.get(f"/v1/licences/{licence_id}", headers=bearer(world, "agency")
+                            ).json()["approved_assets"] == []
+    response = client.post(f"/console/licences/{licence_id}/assets",
+                           files={"file": ("notes.txt", b"not an image")},
+                           data={"csrf": csrf_of(client)})
+    assert response.status_code == 415 and "image_type_unsupported" in response.text

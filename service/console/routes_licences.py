@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Annotated, Any, TypeVar
 
-from fastapi import APIRouter, Form, Query, Request
+from fastapi import APIRouter, File, Form, Query, Request, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse
 from pydantic import ValidationError
 from starlette.datastructures import FormData
@@ -36,6 +36,7 @@ from service.rules.vocabulary import (
     Medium,
     country_choices,
 )
+from service.scanning.uploads import read_upload
 from service.schemas import (
     MAX_REASON_CHARS,
     LicenceCreate,
@@ -167,6 +168,32 @@ def revoke(licence_id: ObjectId, ctx: Ctx, user: FormUser,
         licences.revoke_licence(session, principal=principal, licence_id=licence_id,
                                 reason=body.reason, revoked_at=None)
     return RedirectResponse(f"{PREFIX}/licences/{licence_id}", status_code=303)
+
+
+@router.post("/licences/{licence_id}/assets")
+async def add_asset(licence_id: ObjectId, ctx: Ctx, user: FormUser,
+                    file: Annotated[UploadFile, File()]) -> RedirectResponse:
+    """Approve one image under the licence (its fingerprints are kept, not the image), as
+    ``POST /v1/licences/{id}/assets`` does: decoded in the bounded inference pool."""
+    principal = agency_of(user)
+    data = await read_upload(file, max_bytes=ctx.settings.max_upload_bytes)
+
+    def add() -> None:
+        with ctx.db.session() as session:
+            licences.add_approved_asset(session, principal=principal, licence_id=licence_id,
+                                        data=data, max_pixels=ctx.settings.max_image_pixels)
+    with ctx.gate.admitted(principal.key_id):
+        await ctx.gate.run(add)
+    return RedirectResponse(f"{PREFIX}/licences/{licence_id}#assets", status_code=303)
+
+
+@router.post("/licences/{licence_id}/assets/{asset_id}/remove")
+def remove_asset(licence_id: ObjectId, asset_id: ObjectId, ctx: Ctx, user: FormUser
+                 ) -> RedirectResponse:
+    with ctx.db.session() as session:
+        licences.remove_approved_asset(session, principal=agency_of(user),
+                                       licence_id=licence_id, asset_id=asset_id)
+    return RedirectResponse(f"{PREFIX}/licences/{licence_id}#assets", status_code=303)
 
 
 # --- the form <-> the API's body ------------------------------------------------------------
