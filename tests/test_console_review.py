@@ -221,3 +221,15 @@ def test_the_review_page_shows_both_photos_and_takes_the_decision(world: Console
     assert "there is nothing to review" in html
     inbox = client.get("/console/alerts?status=").text
     assert "booker@demo.example reviewed: not the same person" in inbox
+
+
+def test_the_inbox_filters_the_alerts_that_need_review(world: ConsoleWorld) -> None:
+    scan_bytes(world, lookalike_photo(7), publisher="lookalike.example")
+    world.scan(7, publisher="boutique.example")
+    client = signed_in(world, "agency")
+    waiting = client.get("/console/alerts?needs_review=true").text
+    assert "lookalike.example" in waiting and "boutique.example" not in waiting
+    assert '<option value="true" selected>yes</option>' in waiting
+    others = client.get("/console/alerts?needs_review=false").text
+    assert "boutique.example" in others and "lookalike.example" not in others
+    assert client.get("/console/alerts?needs_review=perhaps").status_code == 422
