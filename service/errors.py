@@ -280,6 +280,19 @@ class PdfUnavailableError(TwinwatchError):
 
     code = "pdf_unavailable"
     category = ErrorCategory.UNAVAILABLE
+class LicenceRevokedError(TwinwatchError):
+    """A revoked licence's terms cannot change (record a new licence)."""
+
+    code = "licence_revoked"
+    category = ErrorCategory.CONFLICT
+
+
+class ReviewNotAllowedError(TwinwatchError):
+    """Only an open or acknowledged alert about a face (band match or possible) can be
+    reviewed as "same person" / "not the same person"."""
+
+    code = "review_not_allowed"
+    category = ErrorCategory.CONFLICT
 
 
 # --- the database schema (service/migrations) ------------------------------------------------

@@ -241,6 +241,10 @@ class Finding(Base):
     licence_checks: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     # The evaluator's reasons, for the talent's side only (see service.licensing.verdicts).
     reasons: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # The talent's reference photo nearest to this face (the index's best vector for the
+    # assigned talent); None for rows recorded before it was kept, or once it is removed.
+    reference_image_id: Mapped[int | None] = key_ref("reference_images.id",
+                                                     ondelete="SET NULL")
 
     candidates: Mapped[list[FindingCandidate]] = relationship(
         cascade="all, delete-orphan", passive_deletes=True, order_by="FindingCandidate.rank",
@@ -617,3 +621,22 @@ class EmailAttempt(Base):
     smtp_code: Mapped[int | None] = mapped_column(Integer)
     error: Mapped[str | None] = mapped_column(Text)
     duration_ms: Mapped[float] = mapped_column(Float)
+class FaceRejection(Base):
+    """A reviewer's "not the same person": this face of this image is not this talent.
+
+    Only what recognises the face again is kept: the image's sha256 and pHash and the face
+    box as fractions of the image's width and height (never an embedding). Erased with the
+    talent (and forgotten with nothing else: the alert it came from may go)."""
+
+    __tablename__ = "face_rejections"
+    __table_args__ = table_args()
+
+    id: Mapped[int] = id_column()
+    talent_id: Mapped[int] = key_ref("talents.id", ondelete="CASCADE", index=True)
+    image_sha256: Mapped[str] = mapped_column(String(64), index=True)
+    image_phash: Mapped[str | None] = mapped_column(String(16))
+    box: Mapped[list[float]] = mapped_column(JSON)  # x1, y1, x2, y2 in 0..1
+    alert_id: Mapped[int | None] = key_ref("alerts.id", ondelete="SET NULL")
+    user_id: Mapped[int | None] = key_ref("users.id", ondelete="SET NULL")
+    key_id: Mapped[int | None] = key_ref("api_keys.id", ondelete="SET NULL")
+    created_at: Mapped[datetime] = mapped_column(TS, default=utcnow)

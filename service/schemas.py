@@ -207,7 +207,10 @@ class Compensation(BaseModel):
     currency: CurrencyCode
 
 
-class LicenceCreate(BaseModel):
+class LicenceTermsIn(BaseModel):
+    """A licence's terms: what ``PUT /v1/licences/{id}`` replaces (approved assets have
+    their own endpoints)."""
+
     model_config = ConfigDict(extra="forbid")
 
     licensee: str = bounded_text(MAX_LICENSEE_CHARS, min_length=1,
@@ -233,11 +236,14 @@ class LicenceCreate(BaseModel):
         default=AssetScope.ANY_IMAGE,
         description="any_image: every image of the talent; approved_assets: only images "
         "matching one of the licence's approved assets.")
-    approved_assets: list[AssetIn] = Field(default=[], max_length=MAX_APPROVED_ASSETS)
     compensation: Compensation | None = None
     requires_talent_consent: bool = Field(
         default=False, description="Not in force until the talent signs it (always so for "
         "licences covering ai_replica).")
+
+
+class LicenceCreate(LicenceTermsIn):
+    approved_assets: list[AssetIn] = Field(default=[], max_length=MAX_APPROVED_ASSETS)
 
 
 class AssetScopeIn(BaseModel):
@@ -475,6 +481,35 @@ class InternalEvidenceOut(BaseModel):
     why_unlicensed: list[str]
     model_pack: ModelPackOut
     generated_at: datetime
+
+
+class ReviewDecision(StrEnum):
+    """A person's answer to "is the face in the sighting the talent?"."""
+
+    SAME_PERSON = "same_person"
+    NOT_SAME_PERSON = "not_same_person"
+
+
+class ReviewIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"decision": "not_same_person", "note": "A lookalike; different ear shape."}]})
+
+    decision: ReviewDecision
+    note: str | None = bounded_text(NOTE_MAX, default=None)
+
+
+class AlertEventOut(BaseModel):
+    """One change in an alert's history: who (a console user's e-mail or an API key's
+    prefix; both null once that user or key is gone), when, from which status to which."""
+
+    at: datetime
+    action: str = Field(description="A triage action, or review_same_person / "
+                        "review_not_same_person.")
+    from_status: AlertStatus
+    to_status: AlertStatus
+    note: str | None
+    user_email: str | None
+    key_prefix: str | None
 
 
 class TriageIn(BaseModel):

@@ -25,6 +25,7 @@ ID_ROUTES = [
     ("get", "/v1/jobs/{id}", "monitor"), ("get", "/v1/jobs/{id}/results", "monitor"),
     ("get", "/v1/alerts/{id}", "agency"), ("get", "/v1/alerts/{id}/evidence", "agency"),
     ("get", "/v1/alerts/{id}/evidence.html", "agency"),
+    ("get", "/v1/alerts/{id}/history", "agency"),
     ("get", "/v1/alerts/{id}/evidence/image", "agency"),
     ("delete", "/v1/webhooks/{id}", "agency"),
     ("get", "/v1/webhooks/{id}/deliveries", "agency"),

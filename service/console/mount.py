@@ -13,7 +13,9 @@ from service.console import (
     routes_auth,
     routes_brand,
     routes_consent,
+    routes_licences,
     routes_monitor,
+    routes_review,
     routes_takedowns,
     routes_talent_self,
     routes_talents,
@@ -32,6 +34,7 @@ def install_console(app: FastAPI) -> None:
     app.include_router(routes_agency.router)
     app.include_router(routes_talents.router)
     for router in (routes_brand.router, routes_monitor.router, routes_admin.router,
-                   routes_takedowns.router, routes_consent.router, routes_talent_self.router):
+                   routes_takedowns.router, routes_consent.router, routes_talent_self.router,
+                   routes_review.router, routes_licences.router):
         app.include_router(router)
     app.mount(STATIC, StaticFiles(directory=STATIC_DIR), name="console-static")

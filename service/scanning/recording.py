@@ -13,11 +13,12 @@ from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from indexer.db import Talent, utcnow
+from indexer.db import Embedding, Talent, utcnow
 from indexer.matching import Band
 from indexer.scanning import FaceFinding
 from service.access.keys import Principal
 from service.alerts.emails import enqueue_new_match
+from service.alerts.review import without_rejected_faces
 from service.alerts.webhooks import enqueue_alert_created
 from service.licensing.evaluate import (
     ImageFacts,
@@ -103,6 +104,7 @@ def record_scan(*, sink: RecordingSink, principal: Principal, kind: ScanKind,
                 session.add(scan)
                 session.flush()
                 live = _without_erased_talents(session, analysis)
+                live = replace(live, scan=without_rejected_faces(session, live.scan, live.phash))
                 recording = _Recording(sink, session, scan, live, context,
                                        creates_alerts=kind == ScanKind.SCAN
                                        or sink.precheck_creates_alerts)
@@ -197,8 +199,9 @@ def _record_findings(recording: _Recording) -> None:
     talent_ids = {f.talent.talent_id for f in recording.analysis.scan.faces if f.talent}
     licences = _licences_by_talent(session, talent_ids)
     brands = licensee_brands(session, [lic for group in licences.values() for lic in group])
+    references = _nearest_references(session, recording.analysis.scan.faces)
     for position, face in enumerate(recording.analysis.scan.faces):
-        finding = _finding_row(recording.scan, position, face)
+        finding = _finding_row(recording.scan, position, face, references)
         session.add(finding)
         session.flush()
         if face.talent is not None:
@@ -208,12 +211,26 @@ def _record_findings(recording: _Recording) -> None:
     _record_asset_reuse(recording, brands)
 
 
-def _finding_row(scan: Scan, position: int, face: FaceFinding) -> Finding:
+def _nearest_references(session: Session, faces: list[FaceFinding]) -> dict[int, int]:
+    """Embedding id -> its reference photo, for the assigned talents' nearest vectors."""
+    ids = {f.talent.embedding_id for f in faces if f.talent and f.talent.embedding_id}
+    if not ids:
+        return {}
+    rows = session.execute(select(Embedding.id, Embedding.reference_image_id)
+                           .where(Embedding.id.in_(ids)))
+    return {embedding_id: reference_id for embedding_id, reference_id in rows}
+
+
+def _finding_row(scan: Scan, position: int, face: FaceFinding,
+                 references: dict[int, int]) -> Finding:
+    talent = face.talent
     finding = Finding(scan_id=scan.id, face_index=position, box=[round(v, 1) for v in face.box],
                       detection_score=round(face.detection_score, 4),
-                      talent_id=face.talent.talent_id if face.talent else None,
-                      similarity=round(face.talent.similarity, 4) if face.talent else None,
-                      band=face.band.value, licence_checks=[], reasons=[])
+                      talent_id=talent.talent_id if talent else None,
+                      similarity=round(talent.similarity, 4) if talent else None,
+                      band=face.band.value, licence_checks=[], reasons=[],
+                      reference_image_id=references.get(talent.embedding_id or 0)
+                      if talent else None)
     finding.candidates = [
         FindingCandidate(talent_id=c.talent_id, rank=rank, similarity=round(c.similarity, 4),
                          band=c.band.value)
