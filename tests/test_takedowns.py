@@ -319,3 +319,20 @@ def test_without_weasyprint_the_pdf_is_a_503_and_the_html_still_works(
     assert response.json()["error"]["code"] == "pdf_unavailable"
     html = world.client.get(f"/v1/takedowns/{notice['id']}/notice.html", headers=auth(world))
     assert html.status_code == 200 and "DRAFT" in html.text
+
+
+def test_rendering_a_pdf_leaves_truncated_images_refused_by_scans() -> None:
+    """WeasyPrint turns on Pillow's process-wide LOAD_TRUNCATED_IMAGES when imported; after a
+    notice's PDF, a truncated upload must still be a decode error, not a half-grey scan."""
+    reason = pdf_available()
+    if reason:
+        pytest.skip(reason)
+    from indexer.errors import ImageDecodeError
+    from indexer.imaging import decode_image
+    from service.takedowns.notices import render_pdf
+    from tests.test_imaging import encode, gradient
+
+    assert render_pdf("<p>notice</p>").startswith(b"%PDF")
+    data = encode(gradient(400, 300), "JPEG")
+    with pytest.raises(ImageDecodeError):
+        decode_image(data[: len(data) // 3], max_pixels=10_000_000)

@@ -48,6 +48,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from indexer.db import Database, Talent, utcnow
+from indexer.formats import MEDIA_TYPES
 from indexer.photos import PhotoStore
 from service.access.keys import Principal, Role
 from service.access.scoping import licence_in_scope
@@ -73,8 +74,8 @@ MAX_DOCUMENT_BYTES = 10 * 1024 * 1024
 #: Offline consent documents: the file's first bytes -> (media type, file suffix).
 DOCUMENT_TYPES: dict[bytes, tuple[str, str]] = {
     b"%PDF-": ("application/pdf", "pdf"),
-    b"\x89PNG\r\n\x1a\n": ("image/png", "png"),
-    b"\xff\xd8\xff": ("image/jpeg", "jpg"),
+    b"\x89PNG\r\n\x1a\n": (MEDIA_TYPES["PNG"], "png"),  # image types: indexer.formats
+    b"\xff\xd8\xff": (MEDIA_TYPES["JPEG"], "jpg"),
 }
 
 

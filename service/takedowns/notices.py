@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from jinja2 import Environment, PackageLoader, select_autoescape
+from PIL import ImageFile
 from sqlalchemy import Select, func, or_, select
 from sqlalchemy.orm import Session
 
@@ -363,11 +364,17 @@ def notice_document(db: Database, *, principal: Principal, notice_id: int,
 
 def render_pdf(html: str) -> bytes:
     """The notice as PDF (WeasyPrint; blocking, run it in a thread)."""
+    strict = ImageFile.LOAD_TRUNCATED_IMAGES
     try:
         from weasyprint import HTML  # imported on use: it loads Pango through cffi
     except (ImportError, OSError) as exc:
         raise PdfUnavailableError(
             "PDF output needs WeasyPrint and the Pango libraries (scripts/ensure-pdf.sh); "
             f"download the HTML instead ({type(exc).__name__}).") from exc
+    finally:
+        # Importing WeasyPrint sets Pillow's process-wide LOAD_TRUNCATED_IMAGES; scans must
+        # keep refusing truncated images, so the flag is put back (notices embed only our own
+        # complete crops).
+        ImageFile.LOAD_TRUNCATED_IMAGES = strict
     pdf: bytes = HTML(string=html).write_pdf()
     return pdf
