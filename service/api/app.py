@@ -12,7 +12,17 @@ from service.api.access_log import AccessLog
 from service.api.docs import ERROR_RESPONSES, install_docs
 from service.api.errors import install_error_handlers
 from service.api.limits import BodySizeLimit
-from service.api.routers import alerts, health, jobs, licences, prechecks, scans, talents, usage
+from service.api.routers import (
+    alerts,
+    crawl,
+    health,
+    jobs,
+    licences,
+    prechecks,
+    scans,
+    talents,
+    usage,
+)
 from service.api.routers import webhooks as webhook_routes
 from service.console.mount import install_console
 from service.context import AppContext, build_context
@@ -56,10 +66,11 @@ def create_app(settings: ServiceSettings | None = None, *,
     batch_bytes = settings.max_batch_bytes + 64 * 1024
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_upload_bytes + 64 * 1024,
                        larger_for={"/v1/scan-jobs": batch_bytes,
-                                   "/v1/precheck-jobs": batch_bytes})
+                                   "/v1/precheck-jobs": batch_bytes,
+                                   "/v1/warc-jobs": settings.max_warc_bytes + 64 * 1024})
     app.add_middleware(AccessLog)  # outermost: a 413 or a 500 gets an id and a log line too
     app.include_router(health.router)
-    for router in (talents.router, licences.router, scans.router, jobs.router,
+    for router in (talents.router, licences.router, scans.router, jobs.router, crawl.router,
                    prechecks.router, alerts.router, webhook_routes.router, usage.router):
         app.include_router(router, responses=ERROR_RESPONSES)
     install_console(app)  # the web console for people (service/console/)

@@ -136,6 +136,8 @@ def page_images(html: str | bytes, *, page_url: str, limit: int) -> list[PageIma
     seen: set[str] = set()
     found: list[PageImage] = []
     for raw, hint in _found(soup):
+        if not raw.strip() or raw.strip().startswith("#"):
+            continue  # no image: the page itself
         url = urljoin(base, raw.strip()).split("#", 1)[0]
         if urlsplit(url).scheme not in ("http", "https") or url in seen:
             continue

@@ -40,7 +40,7 @@ from warcio.recordloader import ArcWarcRecord
 from indexer.formats import media_type
 from indexer.imaging import sniff_format
 from service.crawl.html import page_images
-from service.errors import InvalidDateError, UrlInvalidError
+from service.errors import InvalidDateError, UrlInvalidError, WarcInvalidError
 from service.jobs.items import ItemContext
 from service.licensing.publishers import parse_location
 from service.rules.dates import start_of
@@ -231,10 +231,26 @@ def _records(handle: IO[bytes], problems: list[SkippedRecord] | None = None
             start = _resume_at(handle, offset, gzipped)
 
 
+def require_warc(handle: IO[bytes]) -> None:
+    """``warc_invalid`` unless the file starts with a WARC record (plain or gzipped)."""
+    handle.seek(0)
+    head = handle.read(64 * 1024)
+    if head.startswith(GZIP_MAGIC):
+        try:
+            head = zlib.decompressobj(16 + zlib.MAX_WBITS).decompress(head, 16)
+        except zlib.error:
+            head = b""
+    if not head.lstrip(b"\r\n").startswith(WARC_MAGIC):
+        raise WarcInvalidError("The file is not a WARC archive: it does not start with a "
+                               "WARC record (plain, or gzip per record).")
+
+
 # --- pass 1: the index ---------------------------------------------------------------------
 def index_warc(path: Path, *, limits: WarcLimits) -> WarcIndex:
+    """What the second pass needs; ``warc_invalid`` if the file is not a WARC archive."""
     index = WarcIndex()
     with path.open("rb") as handle:
+        require_warc(handle)
         for entry in _records(handle):
             _index_record(index, entry, limits)
     return index
