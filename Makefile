@@ -16,7 +16,8 @@ demo: models
 
 POSTGRES_TESTS := tests/test_registry.py tests/test_service_scans.py tests/test_service_jobs.py \
 	tests/test_keys.py tests/test_api_errors.py tests/test_api_fuzz.py \
-	tests/test_service_access.py tests/test_console_accounts.py tests/test_migrations.py
+	tests/test_service_access.py tests/test_console_accounts.py tests/test_migrations.py \
+	tests/test_crawl.py
 
 test: models
 	scripts/ensure-browser-tests.sh
