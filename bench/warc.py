@@ -4,11 +4,11 @@
 
 * **Reader**: ``warcio`` and ``fastwarc`` each read every payload of one generated archive
   (the 61 scene photos x 16 as image responses with their requests, gzip per record), in
-  turn, ``rounds`` times; MB/s of decompressed payload and records/s. Then twinwatch's own
-  two passes (``index_warc`` + ``iter_warc_images``) on the same archive.
+  turn, ``rounds`` times; MB/s of decompressed payload and records/s; and twinwatch's own
+  reader (``iter_warc_images``: pages learnt, images sniffed) on the same archive.
 * **Peak RSS**: a ~``gib`` GiB archive is generated in a temporary folder (scene photos
   under distinct URIs, plus a few 64 MiB image records over the record bound), streamed
-  by ``index_warc`` + ``iter_warc_images`` in a child process, whose peak RSS (``ru_maxrss``)
+  by ``iter_warc_images`` in a child process, whose peak RSS (``ru_maxrss``)
   is compared with a child that only imports the same modules. The archive is deleted.
 * **scan-warc vs scan**: ``twinwatch scan --json`` on the scene folder (given 4 times: 244
   images) and ``twinwatch scan-warc --json`` on a WARC of the same 244 images (each with
@@ -111,12 +111,11 @@ def read_fastwarc(path: Path) -> tuple[int, int]:
 
 
 def read_twinwatch(path: Path) -> tuple[int, int]:
-    from service.crawl.warc import WarcImage, WarcLimits, index_warc, iter_warc_images
+    from service.crawl.warc import WarcImage, WarcLimits, iter_warc_images
 
     limits = WarcLimits(max_record_bytes=20 * 1024 * 1024, max_images=10**6)
     images = payload = 0
-    for entry in iter_warc_images(path, index=index_warc(path, limits=limits),
-                                  limits=limits):
+    for entry in iter_warc_images(path, limits=limits):
         if isinstance(entry, WarcImage):
             images += 1
             payload += len(entry.data)
@@ -128,10 +127,11 @@ def readers(archive: Path, rounds: int) -> dict[str, Any]:
         import fastwarc  # noqa: F401
     except ImportError as exc:
         raise BenchSkipError("fastwarc is not installed (make bench-deps)") from exc
-    runs: dict[str, list[float]] = {"warcio": [], "fastwarc": [], "twinwatch (2 passes)": []}
+    runs: dict[str, list[float]] = {"warcio": [], "fastwarc": [],
+                                    "twinwatch (iter_warc_images)": []}
     counted: dict[str, tuple[int, int]] = {}
     functions = {"warcio": read_warcio, "fastwarc": read_fastwarc,
-                 "twinwatch (2 passes)": read_twinwatch}
+                 "twinwatch (iter_warc_images)": read_twinwatch}
     for _ in range(rounds):
         for name, function in functions.items():
             started = time.perf_counter()
@@ -149,13 +149,12 @@ def readers(archive: Path, rounds: int) -> dict[str, Any]:
 STREAM_CHILD = """
 import sys, resource
 from pathlib import Path
-from service.crawl.warc import WarcImage, WarcLimits, index_warc, iter_warc_images, SkippedRecord
+from service.crawl.warc import WarcImage, WarcLimits, iter_warc_images, SkippedRecord
 if sys.argv[1] != "-":
     path = Path(sys.argv[1])
     limits = WarcLimits(max_record_bytes=20 * 1024 * 1024, max_images=10**7)
-    index = index_warc(path, limits=limits)
     images = skipped = size = 0
-    for entry in iter_warc_images(path, index=index, limits=limits):
+    for entry in iter_warc_images(path, limits=limits):
         if isinstance(entry, WarcImage):
             images += 1; size += len(entry.data)
         else:

@@ -382,11 +382,9 @@ def scan_warc(
 
     limits = warc_limits(service_settings())
     with runtime() as rt, Progress(console=err, transient=True) as progress:
-        task = progress.add_task("indexing", total=None)
-        report = scan_warc_file(rt, path, limits=limits,
-                                on_total=lambda total: progress.update(
-                                    task, total=total, description="scanning"),
-                                on_image=lambda: progress.advance(task))
+        task = progress.add_task("scanning", total=path.stat().st_size)
+        report = scan_warc_file(rt, path, limits=limits, on_position=lambda offset:
+                                progress.update(task, completed=offset))
     for skipped in report.skipped:
         err.print(f"skipped record at offset {skipped['offset']} ({skipped['reason']}): "
                   f"{skipped['uri'] or '-'}: {skipped['message']}", highlight=False)

@@ -26,7 +26,6 @@ from service.crawl.warc import (
     SkipReason,
     WarcImage,
     WarcLimits,
-    index_warc,
     iter_warc_images,
 )
 from service.jobs.worker import CallbackDispatcher, JobWorker
@@ -73,11 +72,9 @@ def jpeg(colour: str) -> bytes:
 def test_warc_images_carry_their_own_url_page_and_date(tmp_path: Path, gzipped: bool) -> None:
     archive = crawl_archive(tmp_path / "crawl.warc", jpeg("red"), jpeg("blue"), jpeg("green"),
                             gzipped=gzipped)
-    index = index_warc(archive, limits=LIMITS)
-    found = list(iter_warc_images(archive, index=index, limits=LIMITS))
+    found = list(iter_warc_images(archive, limits=LIMITS))
     images = [e for e in found if isinstance(e, WarcImage)]
     skipped = [e for e in found if isinstance(e, SkippedRecord)]
-    assert index.images == 5  # four responses (one truncated) and the revisit
     assert [(i.uri, i.page_url, i.observed_at.isoformat() if i.observed_at else None)
             for i in images] == [
         (CDN_A, SHOP_PAGE, "2026-11-01T10:00:02+00:00"),  # its page names it in a srcset
@@ -98,8 +95,7 @@ def test_unresolvable_revisits_and_oversize_records_are_skipped_with_a_reason(
     warc.revisit(CDN_A, of=CDN_A, date="2026-11-02T10:00:00Z")
     archive = warc.write(tmp_path / "a.warc.gz")
     small = WarcLimits(max_record_bytes=1024, max_images=10)
-    found = list(iter_warc_images(archive, index=index_warc(archive, limits=small),
-                                  limits=small))
+    found = list(iter_warc_images(archive, limits=small))
     assert [e.reason for e in found if isinstance(e, SkippedRecord)] == [
         SkipReason.TOO_LARGE, SkipReason.REVISIT_UNRESOLVED]
     only_revisit = WarcBuilder()
@@ -108,10 +104,26 @@ def test_unresolvable_revisits_and_oversize_records_are_skipped_with_a_reason(
     data = only_revisit.buffer.getvalue()
     second = data.index(b"\x1f\x8b\x08", 10)  # drop the original: the revisit stands alone
     (tmp_path / "b.warc.gz").write_bytes(data[second:])
-    found = list(iter_warc_images(tmp_path / "b.warc.gz", limits=LIMITS,
-                                  index=index_warc(tmp_path / "b.warc.gz", limits=LIMITS)))
+    found = list(iter_warc_images(tmp_path / "b.warc.gz", limits=LIMITS))
     assert [(e.reason, e.uri) for e in found if isinstance(e, SkippedRecord)] == [
         (SkipReason.REVISIT_UNRESOLVED, CDN_A)]
+
+
+def test_records_without_a_usable_uri_or_date_fall_back_or_are_skipped(tmp_path: Path) -> None:
+    warc = WarcBuilder()
+    long_uri = "https://x.example.com/" + "a" * 3000  # longer than any URL field
+    warc.image(long_uri, jpeg("red"), date="2026-11-01T10:00:00Z")
+    warc.image(LONE, jpeg("red"), date="2999-01-01T00:00:00Z")  # from the future
+    warc.image(CDN_A, b"<svg xmlns='http://www.w3.org/2000/svg'/>", date="2026-11-01T10:00:00Z",
+               content_type="image/svg+xml")
+    archive = warc.write(tmp_path / "odd.warc.gz")
+    found = list(iter_warc_images(archive, limits=LIMITS))
+    assert [(type(e).__name__, e.uri) for e in found] == [
+        ("SkippedRecord", long_uri), ("WarcImage", LONE),
+        ("SkippedRecord", CDN_A)]
+    assert [e.reason for e in found if isinstance(e, SkippedRecord)] == [
+        SkipReason.URI_INVALID, SkipReason.UNSUPPORTED_IMAGE]
+    assert isinstance(found[1], WarcImage) and found[1].observed_at is None
 
 
 # --- the images on a page ------------------------------------------------------------------

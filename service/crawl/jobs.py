@@ -12,12 +12,11 @@ import logging
 from pathlib import Path
 
 from indexer.errors import TwinwatchError
-from indexer.fileio import fsync_dir
+from indexer.fileio import fsync_dir, write_durably
 from service.crawl.html import page_images
 from service.crawl.warc import (
     SkippedRecord,
     WarcLimits,
-    index_warc,
     iter_warc_images,
 )
 from service.errors import InvalidRequestError, PageHasNoImagesError
@@ -38,15 +37,14 @@ def _keep(skipped: list[dict[str, object]], entry: SkippedRecord) -> None:
 def warc_batch(archive: Path, *, folder: Path, limits: WarcLimits) -> BatchInput:
     """Every image of the archive staged in ``folder`` (blocking: run in a thread); the
     archive itself is deleted once read."""
-    index = index_warc(archive, limits=limits)
     items: list[BatchItem] = []
     skipped: list[dict[str, object]] = []
-    for number, entry in enumerate(iter_warc_images(archive, index=index, limits=limits)):
+    for number, entry in enumerate(iter_warc_images(archive, limits=limits)):
         if isinstance(entry, SkippedRecord):
             _keep(skipped, entry)
             continue
         path = folder / f"{number}.img"
-        path.write_bytes(entry.data)
+        write_durably(path, entry.data)
         items.append(BatchItem(name=entry.uri, upload_path=path, url=entry.uri,
                                context=entry.context()))
     archive.unlink(missing_ok=True)
@@ -101,7 +99,7 @@ async def page_batch(page_url: str, *, folder: Path, settings: ServiceSettings) 
             continue
         used += len(outcome)
         path = folder / f"{number}.img"
-        await asyncio.to_thread(path.write_bytes, outcome)
+        await asyncio.to_thread(write_durably, path, outcome)
         items.append(BatchItem(name=image.url, upload_path=path, url=image.url))
     if not items:
         raise PageHasNoImagesError(f"None of the {len(found)} image(s) on {page_url[:200]} "

@@ -24,7 +24,6 @@ from service.crawl.warc import (
     SkippedRecord,
     WarcImage,
     WarcLimits,
-    index_warc,
     iter_warc_images,
 )
 from service.settings import ServiceSettings
@@ -70,26 +69,22 @@ def _scan_image(rt: Runtime, image: WarcImage) -> dict[str, Any]:
 
 
 def scan_warc_file(rt: Runtime, path: Path, *, limits: WarcLimits,
-                   on_total: Callable[[int], None] = lambda _: None,
-                   on_image: Callable[[], None] = lambda: None) -> WarcScanReport:
+                   on_position: Callable[[int], None] = lambda _: None) -> WarcScanReport:
+    """Scan the archive's images as they are read (``on_position``: bytes read so far)."""
     started = time.perf_counter()
     report = WarcScanReport(path, pack={"name": rt.engine.pack.name,
                                         "version": rt.engine.pack.version})
-    index = index_warc(path, limits=limits)
-    on_total(index.images)
 
     def images() -> Iterator[WarcImage]:
-        for entry in iter_warc_images(path, index=index, limits=limits):
+        for entry in iter_warc_images(path, limits=limits, on_position=on_position):
             if isinstance(entry, SkippedRecord):
                 report.skipped.append(entry.to_json())
-                on_image()
             else:
                 yield entry
 
     for result in ordered_map(partial(_scan_image, rt), images(),
                               workers=rt.settings.inference_workers):
         report.images.append(result)
-        on_image()
     report.wall_s = time.perf_counter() - started
     return report
 

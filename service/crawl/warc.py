@@ -1,24 +1,24 @@
-"""Image responses out of a WARC archive, each with its own context, streamed.
+"""Image responses out of a WARC archive, each with its own context, in one streaming pass.
 
-Read with ``warcio`` (see docs/benchmarks.md, "WARC reader", for why not ``fastwarc``), one
+Read with ``warcio`` (see docs/benchmarks.md, "Crawl input", for why not ``fastwarc``), one
 record at a time: a record's payload is read in chunks and dropped as soon as it passes
 ``max_record_bytes``, so memory stays bounded whatever the archive's size. gzip per record
 (``.warc.gz``) and plain ``.warc`` alike.
 
-Two passes over the file, both streaming. The first learns which page each image belongs
-to and where each payload is (for revisits), and counts the images; the second yields them:
-
-- an image response (status 2xx, ``Content-Type: image/*``, bytes in a supported format)
+- An image response (status 2xx, ``Content-Type: image/*``, bytes in a supported format)
   becomes a :class:`WarcImage`: its target URI is the image URL, the WARC-Date its
   ``observed_at``, its page the request's ``Referer`` (the request record with the same
-  ``WARC-Concurrent-To``, or the request for the same URI), else the first archived HTML
-  page whose ``<img>``/``srcset``/``og:image``/JSON-LD names it; its publisher comes from
-  that page, or from the image URI when no page is known;
-- a revisit record (``identical-payload-digest`` or ``server-not-modified``) is resolved to
-  the earlier response with the same payload digest (or the same URI) in this archive and
-  yields that payload with the revisit's own URI and date; otherwise it is skipped with
-  the reason ``revisit_unresolved``;
-- a malformed or truncated record is reported (:class:`SkippedRecord`: its offset, URI and
+  ``WARC-Concurrent-To``, or the request for the same URI), else an archived HTML page whose
+  ``<img>``/``srcset``/``og:image``/JSON-LD names it; its publisher comes from that page, or
+  from the image URI when no page is known. Crawlers write a page before the images it
+  shows, and an image's request right beside its response, so an image's page is settled
+  :data:`SETTLE_AFTER_RECORDS` records after it (at most that many images wait in memory);
+  a page archived later than that is not linked.
+- A revisit record (``identical-payload-digest`` or ``server-not-modified``) is resolved to
+  the earlier response with the same payload digest (or the same URI) in this archive, read
+  again from its offset, and yields that payload with the revisit's own URI and date;
+  otherwise it is skipped with the reason ``revisit_unresolved``.
+- A malformed or truncated record is reported (:class:`SkippedRecord`: its offset, URI and
   reason) and skipped: reading resumes at the next record that parses.
 """
 
@@ -26,8 +26,9 @@ from __future__ import annotations
 
 import logging
 import zlib
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+from collections import deque
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
@@ -37,13 +38,15 @@ from warcio.archiveiterator import ArchiveIterator
 from warcio.exceptions import ArchiveLoadFailed
 from warcio.recordloader import ArcWarcRecord
 
+from indexer.db import utcnow
 from indexer.formats import media_type
 from indexer.imaging import sniff_format
 from service.crawl.html import page_images
 from service.errors import InvalidDateError, UrlInvalidError, WarcInvalidError
 from service.jobs.items import ItemContext
 from service.licensing.publishers import parse_location
-from service.rules.dates import start_of
+from service.rules.dates import MAX_CLOCK_SKEW, start_of
+from service.schemas import URL_MAX as URI_MAX
 
 log = logging.getLogger(__name__)
 CHUNK = 1 << 20
@@ -52,6 +55,8 @@ WARC_MAGIC = b"WARC/1."
 HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
 REVISIT_PROFILES = ("identical-payload-digest", "server-not-modified")
 PAGE_IMAGES_MAX = 2000
+#: An image's page is settled this many records after it (its request usually follows it).
+SETTLE_AFTER_RECORDS = 4
 
 
 class SkipReason(StrEnum):
@@ -61,6 +66,7 @@ class SkipReason(StrEnum):
     REVISIT_UNRESOLVED = "revisit_unresolved"
     UNSUPPORTED_IMAGE = "image_type_unsupported"
     TOO_MANY_IMAGES = "too_many_images"
+    URI_INVALID = "uri_invalid"
 
 
 @dataclass(frozen=True)
@@ -107,9 +113,8 @@ class WarcImage:
 
 @dataclass
 class WarcIndex:
-    """What the first pass learnt."""
+    """What the records read so far say about the others (bounded)."""
 
-    images: int = 0  # image responses and revisits (the progress bar's total)
     referers: dict[str, str] = field(default_factory=dict)  # record id or URI -> Referer
     linked: dict[str, str] = field(default_factory=dict)  # image URL -> first page naming it
     by_digest: dict[str, int] = field(default_factory=dict)  # payload digest -> offset
@@ -245,39 +250,76 @@ def require_warc(handle: IO[bytes]) -> None:
                                "WARC record (plain, or gzip per record).")
 
 
-# --- pass 1: the index ---------------------------------------------------------------------
-def index_warc(path: Path, *, limits: WarcLimits) -> WarcIndex:
-    """What the second pass needs; ``warc_invalid`` if the file is not a WARC archive."""
-    index = WarcIndex()
-    with path.open("rb") as handle:
+# --- one pass: the images -------------------------------------------------------------------
+def iter_warc_images(path: Path, *, limits: WarcLimits,
+                     on_position: Callable[[int], None] | None = None
+                     ) -> Iterator[WarcImage | SkippedRecord]:
+    """Each image (in archive order) or the report of a record that was skipped, in one
+    streaming pass; ``warc_invalid`` if the file is not a WARC archive. ``on_position`` is
+    told the offset reached after each record (a progress bar over the file's size)."""
+    learnt = WarcIndex()
+    problems: list[SkippedRecord] = []
+    pending: deque[tuple[int, _Found | SkippedRecord]] = deque()
+    taken = [0]
+    with path.open("rb") as handle, path.open("rb") as originals:
         require_warc(handle)
-        for entry in _records(handle):
-            _index_record(index, entry, limits)
-    return index
+        for sequence, entry in enumerate(_records(handle, problems)):
+            pending.extend((sequence, problem) for problem in problems)
+            problems.clear()
+            _learn(learnt, entry, limits)
+            outcome = _image_of(entry, learnt, limits, originals)
+            if outcome is not None:
+                pending.append((sequence, outcome))
+            while pending and sequence - pending[0][0] >= SETTLE_AFTER_RECORDS:
+                yield _settle(pending.popleft()[1], learnt, limits, taken)
+            if on_position is not None:
+                on_position(entry.offset)
+        pending.extend((0, problem) for problem in problems)
+        while pending:
+            yield _settle(pending.popleft()[1], learnt, limits, taken)
 
 
-def _index_record(index: WarcIndex, entry: _Record, limits: WarcLimits) -> None:
+@dataclass(frozen=True)
+class _Found:
+    """An image read from the archive, its page not settled yet."""
+
+    image: WarcImage
+    referer_keys: tuple[str | None, ...]  # its record id, WARC-Concurrent-To, its URI
+    linked_as: str  # the URL a page would name it by
+
+
+def _settle(found: _Found | SkippedRecord, learnt: WarcIndex, limits: WarcLimits,
+            taken: list[int]) -> WarcImage | SkippedRecord:
+    if isinstance(found, SkippedRecord):
+        return found
+    image = found.image
+    if taken[0] >= limits.max_images:
+        return SkippedRecord(image.offset, image.uri, SkipReason.TOO_MANY_IMAGES,
+                             f"An archive gives at most {limits.max_images} images.")
+    taken[0] += 1
+    return replace(image, page_url=_page_of(found, learnt))
+
+
+def _learn(learnt: WarcIndex, entry: _Record, limits: WarcLimits) -> None:
+    """What a record says about the others: Referers, pages' images, payload offsets."""
     kind = entry.record.rec_type
     if kind == "request":
         referer = entry.http_header("Referer")
         if referer:
-            index.remember(index.referers, entry.header("WARC-Concurrent-To"), referer, limits)
-            index.remember(index.referers, entry.header("WARC-Record-ID"), referer, limits)
-            index.remember(index.referers, entry.uri, referer, limits)
+            for key in (entry.header("WARC-Concurrent-To"), entry.header("WARC-Record-ID"),
+                        entry.uri):
+                learnt.remember(learnt.referers, key, referer, limits)
     elif kind == "response" and entry.content_type.startswith("image/"):
-        index.images += 1
-        index.remember(index.by_digest, entry.header("WARC-Payload-Digest"), entry.offset,
-                       limits)
-        index.remember(index.by_uri, entry.uri, entry.offset, limits)
-    elif kind == "revisit" and _is_image_revisit(entry):
-        index.images += 1
+        learnt.remember(learnt.by_digest, entry.header("WARC-Payload-Digest"), entry.offset,
+                        limits)
+        learnt.remember(learnt.by_uri, entry.uri, entry.offset, limits)
     elif kind == "response" and entry.content_type in HTML_TYPES and entry.uri:
         try:
             html = _read_payload(entry.record, limits.max_html_bytes)
         except (_TooLargeError, _TruncatedError, zlib.error, EOFError, ValueError):
             return
         for image in page_images(html, page_url=entry.uri, limit=PAGE_IMAGES_MAX):
-            index.remember(index.linked, image.url, entry.uri, limits)
+            learnt.remember(learnt.linked, image.url, entry.uri, limits)
 
 
 def _is_image_revisit(entry: _Record) -> bool:
@@ -287,35 +329,11 @@ def _is_image_revisit(entry: _Record) -> bool:
         entry.content_type.startswith("image/") or not entry.content_type)
 
 
-# --- pass 2: the images --------------------------------------------------------------------
-def iter_warc_images(path: Path, *, index: WarcIndex, limits: WarcLimits
-                     ) -> Iterator[WarcImage | SkippedRecord]:
-    """Each image (in archive order) or the report of a record that was skipped."""
-    problems: list[SkippedRecord] = []
-    taken = 0
-    with path.open("rb") as handle, path.open("rb") as originals:
-        for entry in _records(handle, problems):
-            yield from problems
-            problems.clear()
-            outcome = _image_of(entry, index, limits, originals)
-            if outcome is None:
-                continue
-            if isinstance(outcome, WarcImage):
-                if taken >= limits.max_images:
-                    outcome = SkippedRecord(entry.offset, entry.uri, SkipReason.TOO_MANY_IMAGES,
-                                            f"An archive gives at most {limits.max_images} "
-                                            "images.")
-                else:
-                    taken += 1
-            yield outcome
-        yield from problems
-
-
-def _image_of(entry: _Record, index: WarcIndex, limits: WarcLimits, originals: IO[bytes]
-              ) -> WarcImage | SkippedRecord | None:
+def _image_of(entry: _Record, learnt: WarcIndex, limits: WarcLimits, originals: IO[bytes]
+              ) -> _Found | SkippedRecord | None:
     kind = entry.record.rec_type
     if kind == "revisit" and _is_image_revisit(entry):
-        return _revisit(entry, index, limits, originals)
+        return _revisit(entry, learnt, limits, originals)
     if kind != "response" or not entry.content_type.startswith("image/"):
         return None
     status = entry.status
@@ -329,39 +347,44 @@ def _image_of(entry: _Record, index: WarcIndex, limits: WarcLimits, originals: I
     except (_TruncatedError, zlib.error, EOFError) as exc:
         return _skip(entry, SkipReason.TRUNCATED, "The archive ends inside this record"
                      f"{'' if isinstance(exc, _TruncatedError) else f' ({type(exc).__name__})'}.")
-    return _image(entry, data, index)
+    return _image(entry, data)
 
 
-def _image(entry: _Record, data: bytes, index: WarcIndex, revisit_of: int | None = None
-           ) -> WarcImage | SkippedRecord:
+def _image(entry: _Record, data: bytes, revisit_of: int | None = None
+           ) -> _Found | SkippedRecord:
     if media_type(sniff_format(data)) is None:
         return _skip(entry, SkipReason.UNSUPPORTED_IMAGE,
                      f"Served as {entry.content_type or 'untyped'} but not in a supported image "
                      "format.")
     uri = entry.uri or ""
-    return WarcImage(uri=uri, observed_at=_warc_date(entry), page_url=_page_of(entry, index),
-                     data=data, offset=entry.offset, revisit_of=revisit_of)
+    if not uri or len(uri) > URI_MAX or parse_location(uri) is None:
+        return _skip(entry, SkipReason.URI_INVALID, f"The record's target URI is missing, "
+                     f"longer than {URI_MAX} characters or names no host.")
+    image = WarcImage(uri=uri, observed_at=_warc_date(entry), page_url=None, data=data,
+                      offset=entry.offset, revisit_of=revisit_of)
+    keys = (entry.header("WARC-Record-ID"), entry.header("WARC-Concurrent-To"), uri)
+    return _Found(image, keys, entry.header("WARC-Refers-To-Target-URI") or uri)
 
 
-def _revisit(entry: _Record, index: WarcIndex, limits: WarcLimits, originals: IO[bytes]
-             ) -> WarcImage | SkippedRecord:
+def _revisit(entry: _Record, learnt: WarcIndex, limits: WarcLimits, originals: IO[bytes]
+             ) -> _Found | SkippedRecord:
     digest = entry.header("WARC-Payload-Digest")
     refers_to = entry.header("WARC-Refers-To-Target-URI") or entry.uri
-    offset = index.by_digest.get(digest or "")
+    offset = learnt.by_digest.get(digest or "")
     if offset is None and refers_to:
-        offset = index.by_uri.get(refers_to)
+        offset = learnt.by_uri.get(refers_to)
     if offset is None:
-        return _skip(entry, SkipReason.REVISIT_UNRESOLVED, "The revisited response is not in "
-                     "this archive.")
+        return _skip(entry, SkipReason.REVISIT_UNRESOLVED, "The revisited response is not "
+                     "earlier in this archive.")
     originals.seek(offset)
     try:
         original = next(iter(ArchiveIterator(originals)))
         data = _read_payload(original, limits.max_record_bytes)
-    except (_TooLargeError, _TruncatedError, ArchiveLoadFailed, StopIteration, zlib.error, EOFError,
-            ValueError):
+    except (_TooLargeError, _TruncatedError, ArchiveLoadFailed, StopIteration, zlib.error,
+            EOFError, ValueError):
         return _skip(entry, SkipReason.REVISIT_UNRESOLVED, "The revisited response could not "
                      "be read.")
-    return _image(entry, data, index, revisit_of=offset)
+    return _image(entry, data, revisit_of=offset)
 
 
 def _skip(entry: _Record, reason: SkipReason, message: str) -> SkippedRecord:
@@ -369,26 +392,28 @@ def _skip(entry: _Record, reason: SkipReason, message: str) -> SkippedRecord:
 
 
 def _warc_date(entry: _Record) -> datetime | None:
+    """The record's WARC-Date; None (the job's date applies) if it does not parse, lies
+    outside the dates twinwatch keeps, or in the future."""
     raw = entry.header("WARC-Date")
     try:
-        return start_of(raw) if raw else None
+        seen = start_of(raw) if raw else None
     except (ValueError, InvalidDateError):
         return None
+    return seen if seen is None or seen <= utcnow() + MAX_CLOCK_SKEW else None
 
 
-def _page_of(entry: _Record, index: WarcIndex) -> str | None:
+def _page_of(found: _Found, learnt: WarcIndex) -> str | None:
     """The image's page: the request's Referer, else an archived page that shows it."""
-    for key in (entry.header("WARC-Record-ID"), entry.header("WARC-Concurrent-To"), entry.uri):
-        if key and key in index.referers:
-            return _checked_page(index.referers[key])
-    uri = entry.header("WARC-Refers-To-Target-URI") or entry.uri
-    return _checked_page(index.linked.get(uri or ""))
+    for key in found.referer_keys:
+        if key and key in learnt.referers:
+            return _checked_page(learnt.referers[key])
+    return _checked_page(learnt.linked.get(found.linked_as))
 
 
 def _checked_page(url: str | None) -> str | None:
     if url is None:
         return None
     try:
-        return url if parse_location(url) is not None and len(url) <= 2048 else None
+        return url if parse_location(url) is not None and len(url) <= URI_MAX else None
     except UrlInvalidError:
         return None
