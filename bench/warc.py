@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import io
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -201,12 +202,16 @@ def peak_rss(photos: list[Path], gib: float) -> dict[str, Any]:
 
 
 # --- scan-warc vs scan -----------------------------------------------------------------------
-def _process(command: list[str], env: dict[str, str]) -> float:
+def _process(command: list[str], env: dict[str, str]) -> tuple[float, float]:
+    """Wall seconds and CPU seconds (user + system) of one whole process."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     result = subprocess.run(command, capture_output=True, text=True, check=False, env=env)
+    wall = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if result.returncode != 0:
         raise RuntimeError(f"{command[3:5]} failed: {result.stderr[-2000:]}")
-    return time.perf_counter() - started
+    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
 def scan_vs_scan_warc(photos_by_identity: dict[str, list[Path]], rounds: int) -> dict[str, Any]:
@@ -229,18 +234,26 @@ def scan_vs_scan_warc(photos_by_identity: dict[str, list[Path]], rounds: int) ->
         for command in commands.values():
             _process(command, env)  # warm-up
         walls: dict[str, list[float]] = {name: [] for name in commands}
+        cpus: dict[str, list[float]] = {name: [] for name in commands}
         for round_number in range(rounds):
             for name, command in commands.items():
-                walls[name].append(_process(command, env))
-                print(f"  round {round_number + 1} {name}: "
-                      f"{count / walls[name][-1]:.2f} images/s", flush=True)
+                wall, cpu = _process(command, env)
+                walls[name].append(wall)
+                cpus[name].append(cpu)
+                print(f"  round {round_number + 1} {name}: {count / wall:.2f} images/s, "
+                      f"{1e3 * cpu / count:.0f} CPU ms per image", flush=True)
             loads.append(os.getloadavg()[0])
-    figures = {name: {"images_per_s": count / statistics.median(w), "wall_s": w}
+    figures = {name: {"images_per_s": count / statistics.median(w), "wall_s": w,
+                      "cpu_ms_per_image": 1e3 * statistics.median(cpus[name]) / count}
                for name, w in walls.items()}
-    ratio = (figures["twinwatch scan-warc"]["images_per_s"]
-             / figures["twinwatch scan"]["images_per_s"])
+    scan, warc = figures["twinwatch scan"], figures["twinwatch scan-warc"]
     return {"images": count, "rounds": rounds, "configs": figures,
-            "scan_warc_over_scan": ratio, "load_average_1m": loads}
+            "scan_warc_over_scan": warc["images_per_s"] / scan["images_per_s"],
+            "cpu_scan_warc_over_scan": warc["cpu_ms_per_image"] / scan["cpu_ms_per_image"],
+            "per_round_ratio": [s / w for s, w in zip(walls["twinwatch scan"],
+                                                      walls["twinwatch scan-warc"],
+                                                      strict=True)],
+            "load_average_1m": loads}
 
 
 def markdown(facts: dict[str, Any], results: dict[str, Any]) -> str:
@@ -261,11 +274,14 @@ def markdown(facts: dict[str, Any], results: dict[str, Any]) -> str:
     if "scan" in results:
         s = results["scan"]
         parts += ["### scan-warc vs scan (whole processes, interleaved)", "", md_table(
-            ["command", "images/s (median)", "wall s per round"],
-            [[name, fmt(v["images_per_s"], 2), ", ".join(fmt(w, 1) for w in v["wall_s"])]
+            ["command", "images/s (median)", "CPU ms per image", "wall s per round"],
+            [[name, fmt(v["images_per_s"], 2), fmt(v["cpu_ms_per_image"], 0),
+              ", ".join(fmt(w, 1) for w in v["wall_s"])]
              for name, v in s["configs"].items()]), "",
-            f"scan-warc / scan: **{fmt(s['scan_warc_over_scan'], 3)}** "
-            f"({s['images']} images; load average {s['load_average_1m']})", ""]
+            f"scan-warc / scan: **{fmt(s['scan_warc_over_scan'], 3)}** in images/s "
+            f"(per round: {', '.join(fmt(r, 2) for r in s['per_round_ratio'])}), "
+            f"{fmt(s['cpu_scan_warc_over_scan'], 3)} in CPU per image ({s['images']} images; "
+            f"1-minute load average {', '.join(fmt(v, 1) for v in s['load_average_1m'])})", ""]
     return "\n".join(parts)
 
 
