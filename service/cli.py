@@ -378,7 +378,8 @@ def scan_warc(
     Streamed (records one at a time); malformed and truncated records are reported and
     skipped. Exit code 1 only if an image could not be scanned."""
     from indexer.cli import runtime
-    from service.crawl.scanning import print_warc_table, scan_warc_file, warc_limits
+    from service.crawl.jobs import warc_limits
+    from service.crawl.scanning import print_warc_table, scan_warc_file
 
     limits = warc_limits(service_settings())
     with runtime() as rt, Progress(console=err, transient=True) as progress:

@@ -29,6 +29,13 @@ SKIPPED_KEPT = 1000  # skipped records listed on a job (the rest are counted in 
 PAGE_FETCHES_AT_ONCE = 4
 
 
+def warc_limits(settings: ServiceSettings) -> WarcLimits:
+    """The bounds on reading an archive: each image as an upload, the images per archive."""
+    return WarcLimits(max_record_bytes=settings.max_upload_bytes,
+                      max_images=settings.max_warc_items,
+                      max_html_bytes=settings.page_max_html_bytes)
+
+
 def _keep(skipped: list[dict[str, object]], entry: SkippedRecord) -> None:
     if len(skipped) < SKIPPED_KEPT:
         skipped.append(entry.to_json())

@@ -26,13 +26,6 @@ from service.crawl.warc import (
     WarcLimits,
     iter_warc_images,
 )
-from service.settings import ServiceSettings
-
-
-def warc_limits(settings: ServiceSettings) -> WarcLimits:
-    return WarcLimits(max_record_bytes=settings.max_upload_bytes,
-                      max_images=settings.max_warc_items,
-                      max_html_bytes=settings.page_max_html_bytes)
 
 
 @dataclass

@@ -16,8 +16,7 @@ from service.api.docs import IMAGE_INPUT
 from service.api.forms import Callback, ContextForm, SightingContext
 from service.api.idempotency import fingerprint
 from service.api.routers.jobs import job_callback, submit_batch
-from service.crawl.jobs import page_batch, warc_batch
-from service.crawl.scanning import warc_limits
+from service.crawl.jobs import page_batch, warc_batch, warc_limits
 from service.errors import InvalidRequestError
 from service.jobs.queue import staging_folder
 from service.scanning.uploads import stage_uploads
