@@ -343,12 +343,16 @@ def test_manifest_gives_each_item_its_own_context_and_the_batch_fills_the_rest(
 ])
 def test_bad_manifests_are_refused_in_the_error_envelope(world: ServiceWorld, manifest: bytes,
                                                          code: str) -> None:
-    answer = world.client.post(
+    as_file = world.client.post(
         "/v1/scan-jobs", files=[("files", ("a.jpg", jpeg("red"))),
                                 ("manifest", ("m.json", manifest))],
         headers=world.auth("monitor"))
-    assert answer.status_code == 422, answer.text
-    assert answer.json()["error"]["code"] == code
+    as_field = world.client.post(
+        "/v1/scan-jobs", files=[("files", ("a.jpg", jpeg("red")))],
+        data={"manifest": manifest.decode()}, headers=world.auth("monitor"))
+    for answer in (as_file, as_field):
+        assert answer.status_code == 422, answer.text
+        assert answer.json()["error"]["code"] == code
 
 
 @pytest.mark.model

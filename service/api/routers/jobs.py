@@ -44,10 +44,10 @@ router = APIRouter(tags=["jobs"])
 SUBMITTERS = (Role.MONITOR, Role.BRAND)  # jobs are read by who may submit them
 Files = Annotated[list[UploadFile], File(description="Images to scan.")]
 Urls = Annotated[list[str], Form(description="Image URLs to fetch (repeat the field).")]
-Manifest = Annotated[UploadFile | None, File(description=(
-    "Optional JSON object mapping item names (upload file names or URLs) to their own "
-    "`page_url`, `publisher`, `observed_at`, `channel`, `territory`; the batch's fields fill "
-    "what an item leaves out."))]
+Manifest = Annotated[UploadFile | str | None, File(description=(
+    "Optional JSON object (a file part or a text field) mapping item names (upload file "
+    "names or URLs) to their own `page_url`, `publisher`, `observed_at`, `channel`, "
+    "`territory`; the batch's fields fill what an item leaves out."))]
 
 
 async def job_callback(ctx: AppContext, form: CallbackForm) -> JobCallbackSpec | None:
@@ -89,14 +89,16 @@ async def submit_batch(request: Request, ctx: AppContext, principal: Principal,
 
 async def _submit(request: Request, ctx: AppContext, principal: Principal, kind: ScanKind,
                   files: list[UploadFile], urls: list[str], form: ContextForm,
-                  manifest: UploadFile | None, callback_form: CallbackForm) -> JSONResponse:
+                  manifest: UploadFile | str | None, callback_form: CallbackForm
+                  ) -> JSONResponse:
     limit = ctx.settings.max_batch_items
     check_upload_names(files)
     if len(files) + len(urls) > limit:
         raise InvalidRequestError(f"A batch holds at most {limit} items; got "
                                   f"{len(files) + len(urls)}.", max_items=limit)
     urls = checked_urls(urls)
-    manifest_bytes = (await read_upload(manifest, max_bytes=MANIFEST_MAX_BYTES)
+    manifest_bytes = (manifest.encode() if isinstance(manifest, str) else
+                      await read_upload(manifest, max_bytes=MANIFEST_MAX_BYTES)
                       if manifest is not None else b"")
     names = [f.filename or f"upload-{n}" for n, f in enumerate(files)] + urls
     contexts = (parse_manifest(manifest_bytes, names=names, max_entries=limit)
