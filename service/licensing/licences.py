@@ -13,6 +13,7 @@ from indexer.imaging import decode_image
 from service.access.keys import Principal
 from service.access.scoping import licence_in_scope, talent_in_scope
 from service.errors import InvalidRequestError, LicenceAssetNotFoundError
+from service.licensing import consent
 from service.licensing.evaluate import AssetFingerprint, LicenceTerms, Medium
 from service.licensing.publishers import validate_pattern
 from service.models import Brand, Licence, LicenceAsset
@@ -23,6 +24,7 @@ from service.schemas import (
     MAX_APPROVED_ASSETS,
     AssetOut,
     Compensation,
+    LicenceConsentOut,
     LicenceCreate,
     LicenceOut,
 )
@@ -40,7 +42,9 @@ def licence_terms(licence: Licence) -> LicenceTerms:
         approved_assets=tuple(AssetFingerprint(sha256=a.sha256, phash=a.phash)
                               for a in licence.assets),
         asset_scope=AssetScope(licence.asset_scope),
-        revoked_at=licence.revoked_at, revocation_reason=licence.revocation_reason)
+        revoked_at=licence.revoked_at, revocation_reason=licence.revocation_reason,
+        consent_required=consent.requires_consent(licence),
+        consents=consent.consent_windows(licence))
 
 
 def _publishers(patterns: list[str]) -> list[str]:
@@ -75,7 +79,8 @@ def create_licence(session: Session, *, principal: Principal, talent_id: int,
         publishers=_publishers(body.publishers), channels=list(dict.fromkeys(body.channels)),
         territories=list(dict.fromkeys(body.territories)), media=list(dict.fromkeys(body.media)),
         ai_label_required=body.ai_label_required, asset_scope=body.asset_scope.value,
-        valid_from=body.valid_from, valid_until=body.valid_until, **_money(body.compensation))
+        valid_from=body.valid_from, valid_until=body.valid_until,
+        requires_talent_consent=body.requires_talent_consent, **_money(body.compensation))
     licence.assets = [LicenceAsset(sha256=a.sha256, phash=a.phash)
                       for a in body.approved_assets if a.sha256 or a.phash]
     session.add(licence)
@@ -158,4 +163,8 @@ def licence_out(licence: Licence) -> LicenceOut:
         approved_assets=[AssetOut(id=a.id, sha256=a.sha256, phash=a.phash)
                          for a in licence.assets],
         compensation=compensation, revoked_at=licence.revoked_at,
-        revocation_reason=licence.revocation_reason, created_at=licence.created_at)
+        revocation_reason=licence.revocation_reason, created_at=licence.created_at,
+        requires_talent_consent=licence.requires_talent_consent,
+        consent=LicenceConsentOut(required=consent.requires_consent(licence),
+                                  status=consent.consent_status(licence),
+                                  terms_sha256=consent.terms_sha256(licence)))

@@ -4,6 +4,7 @@ webhook outbox rows), usage events and, for new alerts, the evidence image."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -16,6 +17,7 @@ from indexer.db import Talent, utcnow
 from indexer.matching import Band
 from indexer.scanning import FaceFinding
 from service.access.keys import Principal
+from service.alerts.emails import enqueue_new_match
 from service.alerts.webhooks import enqueue_alert_created
 from service.licensing.evaluate import (
     ImageFacts,
@@ -63,6 +65,9 @@ class RecordingSink:
     precheck_creates_alerts: bool
     keep_alert_evidence: bool
     evidence_retention_days: int
+    # Called in each sighting's transaction once its findings are recorded (the takedown
+    # tracker re-opens a case when a removed image is seen again).
+    after_sighting: Callable[[Session, Scan], None] | None = None
 
 
 @dataclass
@@ -103,6 +108,8 @@ def record_scan(*, sink: RecordingSink, principal: Principal, kind: ScanKind,
                                        creates_alerts=kind == ScanKind.SCAN
                                        or sink.precheck_creates_alerts)
                 _record_findings(recording)
+                if sink.after_sighting is not None and kind == ScanKind.SCAN:
+                    sink.after_sighting(session, scan)
                 if job is not None:
                     job.complete(session, scan.id, recording.alert_outcome)
                 return scan.id
@@ -162,6 +169,7 @@ def _scan_row(principal: Principal, kind: str, source_url: str | None, context: 
         source_url=source_url, page_url=context.page_url, publisher=context.publisher,
         observed_at=context.observed_at, use_until=context.use_until, channel=context.channel,
         territory=context.territory, provenance=provenance_json(analysis.provenance),
+        intended_medium=context.medium, intended_ai_label=context.ai_label,
         pack_name=image.pack.name, pack_version=image.pack.version, asset_reuse=[])
 
 
@@ -171,9 +179,18 @@ def usage_context(recording: _Recording, *, at: Any = None) -> UsageContext:
         page_url=context.page_url, publisher=context.publisher,
         observed_at=at or context.observed_at, channel=context.channel,
         territory=context.territory,
-        image=ImageFacts(sha256=analysis.scan.sha256, phash=analysis.phash,
-                         declares_ai=analysis.provenance.declares_ai,
-                         ai_label=analysis.provenance.ai_label))
+        image=image_facts(context, analysis))
+
+
+def image_facts(context: UseContext, analysis: ImageAnalysis) -> ImageFacts:
+    """The image's own AI label if it carries one, else the label a pre-check says the
+    published asset will carry; the pre-check's stated medium, if any; and the image's
+    AI-generation signals beyond labels."""
+    label = analysis.provenance.ai_label or context.ai_label
+    return ImageFacts(sha256=analysis.scan.sha256, phash=analysis.phash,
+                      declares_ai=label is not None, ai_label=label,
+                      stated_medium=context.medium,
+                      ai_signals=analysis.provenance.ai_signals)
 
 
 def _record_findings(recording: _Recording) -> None:
@@ -350,6 +367,7 @@ def _new_alert(recording: _Recording, talent_id: int, key: str, verdict: Verdict
         alert.evidence_expires_at = utcnow() + timedelta(days=sink.evidence_retention_days)
         recording.written_evidence.append(alert.evidence_path)
     enqueue_alert_created(session, alert, talent)
+    enqueue_new_match(session, alert, talent)
     recording.sink.metrics.alerts.labels("created").inc()
     return alert
 

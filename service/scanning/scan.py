@@ -35,7 +35,8 @@ def analyse_image(*, data: bytes, analyser: FaceAnalyser, index: IndexManager,
     decoded = decode_image(data, limits=DecodeLimits.of(settings))
     provenance = read_provenance(data, mime_type=media_type(decoded.source_format)
                                  or GENERIC_MEDIA_TYPE,
-                                 trust_anchors_pem=settings.c2pa_trust_anchors_pem())
+                                 trust_anchors_pem=settings.c2pa_trust_anchors_pem(),
+                                 pixels=decoded.bgr)
     phash = perceptual_hash(decoded.bgr)
     scan = scan_decoded(decoded, analyser=analyser, index=index,
                         candidates_per_face=settings.candidates_per_face)

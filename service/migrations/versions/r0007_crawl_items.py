@@ -5,7 +5,7 @@ Every new column is nullable: existing jobs and items keep their meaning (the jo
 no callback, outcome unknown).
 
 Revision ID: 0007
-Revises: 0002
+Revises: 0006
 Create Date: 2026-11-28 13:38:14.921102
 """
 
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0007"
-down_revision: str | None = "0002"
+down_revision: str | None = "0006"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
