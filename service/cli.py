@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.progress import Progress
 from rich.table import Table
 
 from indexer import runtime as indexer_runtime
@@ -370,6 +372,37 @@ def db_revision(
     with operational_errors():
         path = schema.new_revision(_database_url(), message)
     out.print(f"wrote {path}")
+
+
+# --- crawl input ----------------------------------------------------------------------------
+@app.command("scan-warc")
+def scan_warc(
+    path: Annotated[Path, typer.Argument(exists=True, dir_okay=False,
+                                         help="A WARC archive (.warc or .warc.gz).")],
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """Scan every image response in a WARC archive, each with its own URL, page and date.
+
+    Streamed (records one at a time); malformed and truncated records are reported and
+    skipped. Exit code 1 only if an image could not be scanned."""
+    from indexer.cli import runtime
+    from service.crawl.jobs import warc_limits
+    from service.crawl.scanning import print_warc_table, scan_warc_file
+
+    limits = warc_limits(service_settings())
+    with runtime() as rt, Progress(console=err, transient=True) as progress:
+        task = progress.add_task("scanning", total=path.stat().st_size)
+        report = scan_warc_file(rt, path, limits=limits, on_position=lambda offset:
+                                progress.update(task, completed=offset))
+    for skipped in report.skipped:
+        err.print(f"skipped record at offset {skipped['offset']} ({skipped['reason']}): "
+                  f"{skipped['uri'] or '-'}: {skipped['message']}", highlight=False)
+    if as_json:
+        out.print_json(data=report.to_json())
+    else:
+        print_warc_table(out, report)
+    if report.failed:
+        raise typer.Exit(1)
 
 
 def main() -> None:

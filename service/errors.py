@@ -191,6 +191,33 @@ class JobItemAttemptsExhaustedError(TwinwatchError):
     category = ErrorCategory.INTERNAL
 
 
+class ManifestInvalidError(InvalidRequestError):
+    """A batch's manifest (per-item context) is not the documented JSON, names an item the
+    batch does not hold, or has a field out of bounds (``details.item`` names the entry)."""
+
+    code = "manifest_invalid"
+
+
+# --- crawl input (WARC archives, pages) -----------------------------------------------------
+class WarcInvalidError(InvalidRequestError):
+    """The upload is not a WARC archive at all (no record could be read from its start)."""
+
+    code = "warc_invalid"
+
+
+class PageNotHtmlError(UrlFetchError):
+    """A page URL whose answer is not an HTML document."""
+
+    code = "url_not_html"
+    category = ErrorCategory.UNSUPPORTED
+
+
+class PageHasNoImagesError(InvalidRequestError):
+    """A page in which no image a person would see was found."""
+
+    code = "page_no_images"
+
+
 # --- licence vocabulary, dates and money ----------------------------------------------------
 class ChannelUnknownError(InvalidRequestError):
     """A channel that is not on the closed list (``details.allowed`` names the list)."""

@@ -44,6 +44,7 @@ import httpx
 from indexer.formats import media_type
 from indexer.imaging import sniff_format
 from service.errors import (
+    PageNotHtmlError,
     UrlFetchFailedError,
     UrlFetchTimeoutError,
     UrlHostForbiddenError,
@@ -114,7 +115,39 @@ class VettedUrl:
     is_ip_literal: bool
 
 
+@dataclass(frozen=True)
+class FetchedPage:
+    """An HTML page fetched for the images on it (:func:`fetch_page`)."""
+
+    url: str
+    final_url: str  # after redirects: relative image URLs resolve against it
+    html: bytes
+
+    def __repr__(self) -> str:
+        return f"FetchedPage(url={self.url!r}, final_url={self.final_url!r}, " \
+               f"html=<{len(self.html)} bytes>)"
+
+
+HTML_MEDIA_TYPES = frozenset({"text/html", "application/xhtml+xml"})
+
+
 # --- public API -----------------------------------------------------------------------------
+async def fetch_page(url: str, *, limits: FetchLimits, resolver: Resolver | None = None,
+                     allow_private_networks: bool = False) -> FetchedPage:
+    """Download the HTML page at ``url`` with every safeguard of :func:`fetch_image`; the
+    answer must say it is HTML (``url_not_html`` otherwise)."""
+    resolve = resolver or system_resolver
+    try:
+        async with asyncio.timeout(limits.timeout_s):
+            fetched = await _fetch(url, limits=limits, resolver=resolve,
+                                   allow_private_networks=allow_private_networks, html=True)
+    except TimeoutError as exc:
+        raise UrlFetchTimeoutError(
+            f"Fetching {url} took longer than the limit of {limits.timeout_s:g} s.",
+            url=url, timeout_s=limits.timeout_s) from exc
+    return FetchedPage(url=url, final_url=fetched.final_url, html=fetched.data)
+
+
 async def fetch_image(url: str, *, limits: FetchLimits, resolver: Resolver | None = None,
                       allow_private_networks: bool = False) -> FetchedImage:
     """Download the image at ``url`` within ``limits``, refusing anything unsafe.
@@ -382,15 +415,15 @@ async def _resolve_vetted(host: str, port: int, *, resolver: Resolver,
 
 # --- the exchange ---------------------------------------------------------------------------
 async def _fetch(url: str, *, limits: FetchLimits, resolver: Resolver,
-                 allow_private_networks: bool) -> FetchedImage:
+                 allow_private_networks: bool, html: bool = False) -> FetchedImage:
     current = url
-    async with _new_client(limits) as client:
+    async with _new_client(limits, html=html) as client:
         for _hop in range(limits.max_redirects + 1):
             target = await check_url(current, allowed_schemes=limits.allowed_schemes,
                                      resolver=resolver,
                                      allow_private_networks=allow_private_networks)
             logger.debug("fetching %s via %s", target.url, target.address)
-            outcome = await _exchange(client, target, limits=limits)
+            outcome = await _exchange(client, target, limits=limits, html=html)
             if isinstance(outcome, str):
                 current = outcome
                 continue
@@ -408,11 +441,12 @@ def _tls_context() -> ssl.SSLContext:
     return httpx.create_ssl_context()
 
 
-def _new_client(limits: FetchLimits) -> httpx.AsyncClient:
+def _new_client(limits: FetchLimits, *, html: bool = False) -> httpx.AsyncClient:
     """One client per fetch. trust_env=False: no proxy from the environment (it would bypass
     the address pinning), no .netrc credentials. No keep-alive: a connection (and its TLS
     session, verified for one name) is never reused for another hop's host."""
-    headers = {"User-Agent": USER_AGENT, "Accept": "image/*", "Accept-Encoding": "identity"}
+    headers = {"User-Agent": USER_AGENT, "Accept": "text/html" if html else "image/*",
+               "Accept-Encoding": "identity"}
     return httpx.AsyncClient(
         follow_redirects=False, trust_env=False, timeout=httpx.Timeout(limits.timeout_s),
         verify=_tls_context(), headers=headers,
@@ -439,12 +473,12 @@ def pinned_request(client: httpx.AsyncClient, target: VettedUrl, *, method: str 
 
 
 async def _exchange(client: httpx.AsyncClient, target: VettedUrl, *,
-                    limits: FetchLimits) -> str | tuple[str, bytes]:
+                    limits: FetchLimits, html: bool = False) -> str | tuple[str, bytes]:
     """One request: a redirect's next URL, or the image's (media type, bytes)."""
     try:
         response = await client.send(pinned_request(client, target), stream=True)
         try:
-            return await _handle_response(response, target, limits=limits)
+            return await _handle_response(response, target, limits=limits, html=html)
         finally:
             await response.aclose()
     except httpx.TimeoutException as exc:
@@ -458,7 +492,7 @@ async def _exchange(client: httpx.AsyncClient, target: VettedUrl, *,
 
 
 async def _handle_response(response: httpx.Response, target: VettedUrl, *,
-                           limits: FetchLimits) -> str | tuple[str, bytes]:
+                           limits: FetchLimits, html: bool = False) -> str | tuple[str, bytes]:
     status = response.status_code
     if status in REDIRECT_STATUSES:
         return _redirect_location(response, target)
@@ -470,8 +504,10 @@ async def _handle_response(response: httpx.Response, target: VettedUrl, *,
         raise UrlFetchFailedError(
             f"The server answered with the unexpected status {status} for {target.url}.",
             url=str(target.url), status=status)
-    declared = _check_headers(response, target, limits=limits)
+    declared = _check_headers(response, target, limits=limits, html=html)
     data = await _read_limited(response, target, limits=limits)
+    if html:
+        return declared, data
     return _sniffed_media_type(data, declared=declared, target=target), data
 
 
@@ -489,7 +525,8 @@ def _redirect_location(response: httpx.Response, target: VettedUrl) -> str:
             url=str(target.url), location=location) from exc
 
 
-def _check_headers(response: httpx.Response, target: VettedUrl, *, limits: FetchLimits) -> str:
+def _check_headers(response: httpx.Response, target: VettedUrl, *, limits: FetchLimits,
+                   html: bool = False) -> str:
     """Refuse before reading the body: compressed, non-image or declared-oversize responses."""
     encoding = response.headers.get("content-encoding", "identity").strip().lower()
     if encoding not in ("", "identity"):
@@ -497,7 +534,11 @@ def _check_headers(response: httpx.Response, target: VettedUrl, *, limits: Fetch
             f"The server sent {target.url} with Content-Encoding {encoding!r} although an "
             "uncompressed body was asked for.", url=str(target.url), encoding=encoding)
     declared: str = response.headers.get("content-type", "").split(";", 1)[0].strip().lower()
-    if not (declared.startswith("image/") or declared in GENERIC_CONTENT_TYPES):
+    if html and declared not in HTML_MEDIA_TYPES:
+        raise PageNotHtmlError(
+            f"The page {target.url} is not HTML: the server says its type is {declared!r}.",
+            url=str(target.url), content_type=declared)
+    if not html and not (declared.startswith("image/") or declared in GENERIC_CONTENT_TYPES):
         raise UrlNotAnImageError(
             f"The URL {target.url} is not an image: the server says its type is {declared!r}.",
             url=str(target.url), content_type=declared)

@@ -161,6 +161,11 @@ class Job(Base):
     total: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(TS, default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(TS)
+    # Called once when the job finishes (service.jobs.callbacks); the secret signs it.
+    callback_url: Mapped[str | None] = mapped_column(Text)
+    callback_secret: Mapped[str | None] = mapped_column(String(200))
+    # Records of a crawl (WARC) that were reported and skipped: [{offset, uri, reason}].
+    skipped: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
 
 
 class JobItem(Base):
@@ -179,6 +184,30 @@ class JobItem(Base):
     claimed_at: Mapped[datetime | None] = mapped_column(TS)
     scan_id: Mapped[int | None] = key_ref("scans.id", ondelete="SET NULL")
     error: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # The item's own context (page_url, publisher, observed_at, channel, territory), over the
+    # job's; and whether its scan raised or updated an alert (service.schemas.AlertOutcome).
+    context: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    alert_outcome: Mapped[str | None] = mapped_column(String(10))
+
+
+class JobCallback(Base):
+    """The outbox of job-completion callbacks: written in the transaction that finishes the
+    job, delivered (signed like the agency webhooks) and retried; every attempt is kept."""
+
+    __tablename__ = "job_callbacks"
+    __table_args__ = table_args(Index("ix_job_callbacks_due", "status", "next_attempt_at"))
+
+    id: Mapped[int] = id_column()
+    job_id: Mapped[int] = key_ref("jobs.id", ondelete="CASCADE", unique=True)
+    payload: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(20), default="pending")  # pending|delivered|failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    attempt_log: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    next_attempt_at: Mapped[datetime] = mapped_column(TS, default=utcnow)
+    claimed_until: Mapped[datetime | None] = mapped_column(TS)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(TS, default=utcnow)
+    delivered_at: Mapped[datetime | None] = mapped_column(TS)
 
 
 class Scan(Base):

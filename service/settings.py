@@ -25,6 +25,17 @@ class ServiceSettings(IndexerSettings):
                                  "request body (each file is still capped by max_upload_bytes).")
     page_size_max: int = Field(default=200, ge=1)
 
+    max_warc_bytes: int = Field(default=4 * 1024**3, ge=1, description="A WARC archive "
+                                "uploaded for a job (streamed to disk).")
+    max_warc_items: int = Field(default=10_000, ge=1, description="Images taken from one WARC "
+                                "archive (the rest are reported as skipped).")
+    page_max_images: int = Field(default=30, ge=1, description="Images scanned from one "
+                                 "submitted page URL.")
+    page_max_total_bytes: int = Field(default=100 * 1024 * 1024, ge=1, description="All the "
+                                      "images of one submitted page together.")
+    page_max_html_bytes: int = Field(default=5 * 1024 * 1024, ge=1, description="A submitted "
+                                     "page's HTML (and each archived page read for its images).")
+
     max_pending_inferences: int = Field(default=16, ge=1, description="Queued + running scans "
                                         "before new ones get 503 with Retry-After.")
     max_concurrent_per_key: int = Field(default=8, ge=1, description="In-flight scans per API "

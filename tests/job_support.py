@@ -124,8 +124,8 @@ def _kill_at(where: str, after_items: int) -> None:
     def link(self: queue.ClaimedItem, worker_id: str) -> Any:
         base = original_link(self, worker_id)
 
-        def complete(session: Session, scan_id: int) -> None:
-            base.complete(session, scan_id)
+        def complete(session: Session, scan_id: int, outcome: Any) -> None:
+            base.complete(session, scan_id, outcome)
             seen["items"] += 1
             if where == "in_transaction" and seen["items"] == after_items:
                 session.flush()

@@ -133,6 +133,7 @@ class DueDelivery:
     event: str
     payload: str
     attempts: int
+    reference: str | None = None  # X-Twinwatch-Delivery; default: the outbox id
 
 
 @dataclass(frozen=True)
@@ -177,7 +178,8 @@ async def send(delivery: DueDelivery, *, settings: ServiceSettings) -> AttemptRe
     timestamp = str(int(time.time()))
     headers = {"Content-Type": "application/json", TIMESTAMP_HEADER: timestamp,
                SIGNATURE_HEADER: signature(delivery.secret, timestamp, body),
-               DELIVERY_HEADER: str(delivery.id), EVENT_HEADER: delivery.event,
+               DELIVERY_HEADER: delivery.reference or str(delivery.id),
+               EVENT_HEADER: delivery.event,
                "User-Agent": "twinwatch-webhooks/1"}
     started = time.perf_counter()
     try:

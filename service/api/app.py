@@ -15,6 +15,7 @@ from service.api.limits import BodySizeLimit
 from service.api.routers import (
     alerts,
     consent,
+    crawl,
     health,
     jobs,
     licences,
@@ -70,10 +71,11 @@ def create_app(settings: ServiceSettings | None = None, *,
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_upload_bytes + 64 * 1024,
                        larger_for={"/v1/scan-jobs": batch_bytes,
                                    "/v1/precheck-jobs": batch_bytes,
+                                   "/v1/warc-jobs": settings.max_warc_bytes + 64 * 1024,
                                    **dict.fromkeys(CONSOLE_UPLOADS, batch_bytes)})
     app.add_middleware(AccessLog)  # outermost: a 413 or a 500 gets an id and a log line too
     app.include_router(health.router)
-    for router in (talents.router, licences.router, scans.router, jobs.router,
+    for router in (talents.router, licences.router, scans.router, jobs.router, crawl.router,
                    prechecks.router, alerts.router, webhook_routes.router, usage.router,
                    takedown_routes.router, consent.router):
         app.include_router(router, responses=ERROR_RESPONSES)

@@ -15,9 +15,8 @@ from fastapi import Depends, Form, Query, UploadFile
 
 from indexer.db import utcnow
 from service.api.idempotency import fingerprint
-from service.errors import InvalidRequestError, UrlInvalidError
-from service.fetching import split_url
-from service.licensing.publishers import parse_location
+from service.errors import InvalidRequestError
+from service.licensing.publishers import stated_location
 from service.rules.dates import last_instant_or_error, require_not_future, start_or_error
 from service.rules.vocabulary import (
     ALLOWED_CHANNELS,
@@ -28,7 +27,14 @@ from service.rules.vocabulary import (
 )
 from service.scanning.types import ImageSource, UseContext
 from service.scanning.uploads import read_upload
-from service.schemas import CHANNEL_MAX, NO_NUL, PUBLISHER_MAX, UPLOAD_NAME_MAX, URL_MAX
+from service.schemas import (
+    CHANNEL_MAX,
+    NO_NUL,
+    PUBLISHER_MAX,
+    SECRET_MAX,
+    UPLOAD_NAME_MAX,
+    URL_MAX,
+)
 
 _DATE_HELP = "a date (its start, UTC) or ISO 8601 date-time; no zone = UTC"
 DATE_MAX = 64
@@ -77,19 +83,9 @@ def _territory(value: str | None) -> str | None:
 
 
 def located(value: str | None, field: str) -> str | None:
-    """A stated publisher or page URL, stripped; 422 if it names no host (the publisher
-    rule lives in service.licensing.publishers)."""
-    text = _text(value)
-    if text is None:
-        return None
-    try:
-        split_url(text)  # says what is wrong: an unbalanced "[", a bad port, no host
-    except UrlInvalidError as exc:
-        raise UrlInvalidError(f"{field}: {exc.message}", **exc.details, field=field) from exc
-    if parse_location(text) is None:
-        raise UrlInvalidError(f"{field} {text[:80]!r} names no host (a domain, account URL "
-                              "or page URL).", field=field)
-    return text
+    """A stated publisher or page URL, stripped; 422 if it names no host (the rule lives in
+    service.licensing.publishers)."""
+    return stated_location(value, field)
 
 
 def checked_urls(urls: Sequence[str]) -> list[str]:
@@ -186,3 +182,33 @@ async def image_source(file: UploadFile | None, url: str | None, *, max_bytes: i
     if file is not None:
         return ImageSource(data=await read_upload(file, max_bytes=max_bytes))
     return ImageSource(url=url)
+
+
+# --- batch jobs: the completion callback --------------------------------------------------
+@dataclass(frozen=True)
+class CallbackForm:
+    """A job's completion callback as submitted (checked against SSRF rules by the router)."""
+
+    url: str | None
+    secret: str | None
+
+
+def callback_form(
+    callback_url: Annotated[str | None, Form(
+        min_length=8, max_length=URL_MAX, pattern=NO_NUL,
+        description="Called once (POST, signed like the agency webhooks) when the job "
+        "finishes; must resolve to a public address.",
+        examples=["https://crawler.example/twinwatch/done"])] = None,
+    callback_secret: Annotated[str | None, Form(
+        min_length=16, max_length=SECRET_MAX, pattern=NO_NUL,
+        description="Secret for the callback's signature (default: generated and shown "
+        "once in this answer).")] = None,
+) -> CallbackForm:
+    url = callback_url.strip() if callback_url and callback_url.strip() else None
+    if url is None and callback_secret:
+        raise InvalidRequestError("callback_secret needs a callback_url.",
+                                  field="callback_secret")
+    return CallbackForm(url, callback_secret)
+
+
+Callback = Annotated[CallbackForm, Depends(callback_form)]

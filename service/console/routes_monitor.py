@@ -11,7 +11,7 @@ from __future__ import annotations
 import shutil
 from dataclasses import asdict, dataclass
 from functools import partial
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, File, Form, Query, UploadFile
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
@@ -33,7 +33,7 @@ from service.jobs.queue import BatchInput, create_job, job_out, staging_folder
 from service.models import AlertSighting, Finding, Job
 from service.rules.vocabulary import Channel, country_choices
 from service.scanning.uploads import stage_uploads
-from service.schemas import JobOut, ScanKind
+from service.schemas import JobItemOut, JobOut, ScanKind
 
 router = APIRouter(prefix=PREFIX, route_class=ConsoleRoute, include_in_schema=False)
 SUBMISSIONS_PAGE = 50
@@ -59,19 +59,19 @@ class ItemResult:
     error: str | None
 
 
-def _alert_outcome(raw: dict[str, Any], alerted: set[int]) -> str | None:
-    given = raw.get("alert")
-    if isinstance(given, str):
-        return given
-    scan_id = raw.get("scan_id")
-    if scan_id is None:
+def _alert_outcome(item: JobItemOut, alerted: set[int]) -> str | None:
+    """What the jobs service says (raised | updated | none); for items recorded before it
+    said so, whether a sighting of the item's scan is on an alert (yes | no)."""
+    if item.alert_outcome is not None:
+        return item.alert_outcome.value
+    if item.scan_id is None:
         return None
-    return "yes" if scan_id in alerted else "no"
+    return "yes" if item.scan_id in alerted else "no"
 
 
 def item_results(ctx: AppContext, job: JobOut) -> list[ItemResult]:
     """Per item: its name (file name or URL, else its position), faces found, alert."""
-    scan_ids = [raw["scan_id"] for raw in job.items if raw.get("scan_id") is not None]
+    scan_ids = [item.scan_id for item in job.items if item.scan_id is not None]
     with ctx.db.session() as session:
         faces = dict(session.execute(select(Finding.scan_id, func.count())
                                      .where(Finding.scan_id.in_(scan_ids))
@@ -79,14 +79,13 @@ def item_results(ctx: AppContext, job: JobOut) -> list[ItemResult]:
         alerted = set(session.scalars(select(AlertSighting.scan_id).distinct()
                                       .where(AlertSighting.scan_id.in_(scan_ids))))
     results = []
-    for raw in job.items:
-        scan_id = raw.get("scan_id")
-        error = raw.get("error")
+    for item in job.items:
+        error = item.error
         results.append(ItemResult(
-            position=raw["position"],
-            name=str(raw.get("name") or raw.get("source") or f"item {raw['position'] + 1}"),
-            status=str(raw["status"]), faces=faces.get(scan_id, 0) if scan_id else None,
-            alert=_alert_outcome(raw, alerted),
+            position=item.position, name=item.name or f"item {item.position + 1}",
+            status=item.status,
+            faces=faces.get(item.scan_id, 0) if item.scan_id else None,
+            alert=_alert_outcome(item, alerted),
             error=str(error.get("message") or error.get("code")) if isinstance(error, dict)
             else None))
     return results

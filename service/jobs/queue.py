@@ -14,7 +14,8 @@ import contextlib
 import logging
 import shutil
 import uuid
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
@@ -26,10 +27,19 @@ from sqlalchemy.orm import Session
 from indexer.db import Database, rows_changed, utcnow
 from service.access.keys import Principal, Role
 from service.errors import InvalidRequestError, JobItemAttemptsExhaustedError
-from service.models import ApiKey, Job, JobItem
+from service.jobs.items import ItemContext
+from service.models import ApiKey, Job, JobCallback, JobItem
 from service.rules.vocabulary import AiLabel, Medium
 from service.scanning.types import JobLink, UseContext
-from service.schemas import JobOut, ScanKind
+from service.schemas import (
+    AlertOutcome,
+    CallbackOut,
+    JobFinishedEvent,
+    JobItemOut,
+    JobOut,
+    ScanKind,
+    SkippedRecordOut,
+)
 
 log = logging.getLogger(__name__)
 
@@ -54,10 +64,53 @@ PENDING = (ItemStatus.QUEUED, ItemStatus.RUNNING)
 
 
 @dataclass(frozen=True)
+class BatchItem:
+    """An item with its own name and context, e.g. an image response of a crawl: staged on
+    disk (``upload_path``, in the batch's folder) and/or known by its URL."""
+
+    name: str
+    upload_path: Path | None = None
+    url: str | None = None
+    context: ItemContext | None = None
+
+
+@dataclass(frozen=True)
+class JobCallbackSpec:
+    """Where to announce the job's completion, and the secret that signs the call."""
+
+    url: str
+    secret: str
+
+
+@dataclass(frozen=True)
 class BatchInput:
     uploads: list[tuple[str, Path]]  # already staged on disk, in ``folder``
     urls: list[str]
     folder: Path | None = None
+    contexts: Mapping[str, ItemContext] = field(default_factory=dict)  # by item name
+    items: list[BatchItem] = field(default_factory=list)
+    skipped: list[dict[str, Any]] = field(default_factory=list)  # crawl records not taken
+
+    @property
+    def total(self) -> int:
+        return len(self.uploads) + len(self.urls) + len(self.items)
+
+    def rows(self, job_id: int) -> list[JobItem]:
+        """One job item per upload, URL and named item, each with its own context."""
+        def stated(name: str, own: ItemContext | None = None) -> dict[str, Any] | None:
+            context = own or self.contexts.get(name)
+            return context.to_json() if context is not None and not context.is_empty() else None
+        rows = [JobItem(job_id=job_id, upload_name=name, upload_path=str(path),
+                        context=stated(name)) for name, path in self.uploads]
+        rows += [JobItem(job_id=job_id, source_url=url, context=stated(url))
+                 for url in self.urls]
+        rows += [JobItem(job_id=job_id, source_url=item.url,
+                         upload_name=None if item.url else item.name[:300],
+                         upload_path=str(item.upload_path) if item.upload_path else None,
+                         context=stated(item.name, item.context)) for item in self.items]
+        for position, row in enumerate(rows):
+            row.position = position
+        return rows
 
 
 def context_json(context: UseContext) -> dict[str, Any]:
@@ -79,8 +132,9 @@ def context_from_json(raw: dict[str, Any]) -> UseContext:
 
 
 def create_job(*, db: Database, principal: Principal, kind: ScanKind, batch: BatchInput,
-               context: UseContext, max_items: int) -> int:
-    total = len(batch.uploads) + len(batch.urls)
+               context: UseContext, max_items: int,
+               callback: JobCallbackSpec | None = None) -> int:
+    total = batch.total
     try:
         if total == 0:
             raise InvalidRequestError("A batch needs at least one file (`files`) or URL "
@@ -90,14 +144,13 @@ def create_job(*, db: Database, principal: Principal, kind: ScanKind, batch: Bat
                                       max_items=max_items)
         with db.session() as session:
             job = Job(kind=kind, owner_key_id=principal.key_id, monitor_id=principal.monitor_id,
-                      brand_id=principal.brand_id, context=context_json(context), total=total)
+                      brand_id=principal.brand_id, context=context_json(context), total=total,
+                      callback_url=callback.url if callback else None,
+                      callback_secret=callback.secret if callback else None,
+                      skipped=batch.skipped or None)
             session.add(job)
             session.flush()
-            items = [JobItem(job_id=job.id, position=n, upload_name=name, upload_path=str(path))
-                     for n, (name, path) in enumerate(batch.uploads)]
-            items += [JobItem(job_id=job.id, position=len(items) + n, source_url=url)
-                      for n, url in enumerate(batch.urls)]
-            session.add_all(items)
+            session.add_all(batch.rows(job.id))
             return job.id
     except BaseException:
         if batch.folder is not None:
@@ -139,8 +192,10 @@ class ClaimedItem:
 
     def link(self, worker_id: str) -> JobLink:
         """What the scan needs to finish this item in its own transaction."""
-        def complete(session: Session, scan_id: int) -> None:
-            complete_item(session, item=self, scan_id=scan_id, worker_id=worker_id)
+        def complete(session: Session, scan_id: int,
+                     outcome: AlertOutcome = AlertOutcome.NONE) -> None:
+            complete_item(session, item=self, scan_id=scan_id, worker_id=worker_id,
+                          outcome=outcome)
         return JobLink(job_id=self.job_id, item_id=self.item_id, complete=complete)
 
 
@@ -173,9 +228,12 @@ def claim_next_item(db: Database, *, worker_id: str, lease_s: float,
         assert job is not None
         if job.status == JobStatus.QUEUED:
             job.status = JobStatus.RUNNING
+        context = context_from_json(job.context)
+        if item.context:
+            context = ItemContext.from_json(item.context).over(context)
         return ClaimedItem(item.id, job.id, ScanKind(job.kind), item.upload_path,
-                           item.source_url, context_from_json(job.context),
-                           _job_principal(session, job), item.attempts)
+                           item.source_url, context, _job_principal(session, job),
+                           item.attempts)
 
 
 def _fail_exhausted(session: Session, exhausted: Any, max_attempts: int) -> None:
@@ -200,7 +258,7 @@ def _job_principal(session: Session, job: Job) -> Principal:
 
 
 def complete_item(session: Session, *, item: ClaimedItem, scan_id: int,
-                  worker_id: str) -> None:
+                  worker_id: str, outcome: AlertOutcome = AlertOutcome.NONE) -> None:
     """Mark the item done with its scan, inside the transaction that records the scan.
 
     Whoever records the item's (unique) scan finishes it, even if its lease ran out
@@ -211,6 +269,7 @@ def complete_item(session: Session, *, item: ClaimedItem, scan_id: int,
         log.info("job item %d finished by %s after its lease passed to %s", item.item_id,
                  worker_id, row.claimed_by)
     row.status, row.scan_id, row.error = ItemStatus.DONE, scan_id, None
+    row.alert_outcome = outcome
     _finish_job_if_complete(session, item.job_id)
 
 
@@ -241,6 +300,17 @@ def _finish_job_if_complete(session: Session, job_id: int) -> None:
         assert job is not None
         if job.status != JobStatus.DONE:
             job.status, job.finished_at = JobStatus.DONE, utcnow()
+            _enqueue_callback(session, job)
+
+
+def _enqueue_callback(session: Session, job: Job) -> None:
+    """The completion callback's outbox row, in the transaction that finishes the job: it is
+    written once (unique per job) and delivered by service.jobs.callbacks."""
+    if job.callback_url is None:
+        return
+    session.flush()
+    payload = JobFinishedEvent(job=job_out(session, job)).model_dump_json()
+    session.add(JobCallback(job_id=job.id, payload=payload))
 
 
 def release_item(db: Database, *, item: ClaimedItem, worker_id: str) -> None:
@@ -269,5 +339,25 @@ def job_out(session: Session, job: Job) -> JobOut:
         queued=counts.get(ItemStatus.QUEUED, 0), running=counts.get(ItemStatus.RUNNING, 0),
         done=counts.get(ItemStatus.DONE, 0), failed=counts.get(ItemStatus.FAILED, 0),
         created_at=job.created_at, finished_at=job.finished_at,
-        items=[{"position": i.position, "source": i.source_url or i.upload_name,
-                "status": i.status, "scan_id": i.scan_id, "error": i.error} for i in items])
+        items=[_item_out(i) for i in items], callback=_callback_out(session, job),
+        skipped=[SkippedRecordOut.model_validate(entry) for entry in job.skipped or []])
+
+
+def _item_out(item: JobItem) -> JobItemOut:
+    name = item.upload_name or item.source_url or f"item {item.position}"
+    return JobItemOut(position=item.position, name=name, source=name, status=item.status,
+                      scan_id=item.scan_id, error=item.error,
+                      alert_outcome=AlertOutcome(item.alert_outcome) if item.alert_outcome
+                      else None, context=item.context)
+
+
+def _callback_out(session: Session, job: Job) -> CallbackOut | None:
+    if job.callback_url is None:
+        return None
+    row = session.scalar(select(JobCallback).where(JobCallback.job_id == job.id))
+    if row is None:
+        return CallbackOut(url=job.callback_url, status="waiting", attempts=0, last_error=None,
+                           delivered_at=None, attempt_log=[])
+    return CallbackOut(url=job.callback_url, status=row.status, attempts=row.attempts,
+                       last_error=row.last_error, delivered_at=row.delivered_at,
+                       attempt_log=list(row.attempt_log or []))

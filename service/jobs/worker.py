@@ -31,6 +31,7 @@ from service.alerts.emails import (
 from service.alerts.webhooks import claim_due, record_attempt, send
 from service.context import AppContext
 from service.errors import InternalError, OverloadedError
+from service.jobs.callbacks import claim_due_callbacks, record_callback_attempt
 from service.jobs.housekeeping import purge_idempotency_records
 from service.jobs.queue import (
     MAX_ITEM_ATTEMPTS,
@@ -86,7 +87,9 @@ class JobWorker:
 
     async def _process(self, item: ClaimedItem) -> None:
         try:
-            source = (ImageSource(data=Path(item.upload_path).read_bytes())
+            # A staged item may also have its URL (a crawled record): scanned from the bytes,
+            # recorded with the URL.
+            source = (ImageSource(data=Path(item.upload_path).read_bytes(), url=item.source_url)
                       if item.upload_path else ImageSource(url=item.source_url))
             await run_scan(pipeline=self.ctx.pipeline(), principal=item.principal,
                            kind=item.kind, source=source, context=item.context,
@@ -124,6 +127,23 @@ class WebhookDispatcher:
         return len(due)
 
 
+class CallbackDispatcher:
+    """Job-completion callbacks (service.jobs.callbacks), signed and retried like webhooks."""
+
+    def __init__(self, ctx: AppContext) -> None:
+        self.ctx = ctx
+
+    async def run_once(self) -> int:
+        settings = self.ctx.settings
+        due = await run_in_threadpool(claim_due_callbacks, self.ctx.db, limit=WEBHOOK_BATCH,
+                                      lease_s=settings.webhook_timeout_s * 3)
+        for delivery in due:
+            result = await send(delivery, settings=settings)
+            await run_in_threadpool(record_callback_attempt, self.ctx.db, delivery=delivery,
+                                    result=result, settings=settings)
+        return len(due)
+
+
 class EmailDispatcher:
     """Sends the e-mail outbox over SMTP (when ``smtp_host`` is set) and, once per UTC day,
     queues the previous day's digests."""
@@ -158,6 +178,7 @@ class BackgroundWorkers:
         # still goes through the inference gate, with its back-pressure).
         self.jobs = [JobWorker(ctx) for _ in range(ctx.settings.inference_workers)]
         self.webhooks = WebhookDispatcher(ctx)
+        self.callbacks = CallbackDispatcher(ctx)
         self.emails = EmailDispatcher(ctx)
         self._tasks: list[asyncio.Task[None]] = []
         self._stopping = asyncio.Event()
@@ -166,6 +187,7 @@ class BackgroundWorkers:
         self._tasks = [*(asyncio.create_task(self._loop("jobs", jobs.run_once))
                          for jobs in self.jobs),
                        asyncio.create_task(self._loop("webhooks", self.webhooks.run_once)),
+                       asyncio.create_task(self._loop("callbacks", self.callbacks.run_once)),
                        asyncio.create_task(self._loop("emails", self.emails.run_once)),
                        asyncio.create_task(self._sweep_evidence())]
 

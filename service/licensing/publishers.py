@@ -204,6 +204,22 @@ def parse_location(text: str) -> Location | None:
     return Location(host=host, path=_path_segments(parts.path))
 
 
+def stated_location(value: str | None, field: str) -> str | None:
+    """A stated publisher or page URL (a form field, a manifest entry, a crawled URI),
+    stripped; ``url_invalid`` naming ``field`` if it names no host."""
+    text = value.strip() or None if value is not None else None
+    if text is None:
+        return None
+    try:
+        split_url(text)  # says what is wrong: an unbalanced "[", a bad port, no host
+    except UrlInvalidError as exc:
+        raise UrlInvalidError(f"{field}: {exc.message}", **exc.details, field=field) from exc
+    if parse_location(text) is None:
+        raise UrlInvalidError(f"{field} {text[:80]!r} names no host (a domain, account URL "
+                              "or page URL).", field=field)
+    return text
+
+
 def derive_location(publisher: str | None, page_url: str | None) -> Location | None:
     """Where a use was published, from the stated publisher and the page URL together."""
     stated = parse_location(publisher) if publisher else None

@@ -43,7 +43,7 @@ from service.models import (
 from service.rules.fingerprints import NEAR_IDENTICAL_MAX_DISTANCE
 from service.scanning.provenance import Provenance
 from service.scanning.types import JobLink
-from service.schemas import AlertBand, ScanKind
+from service.schemas import AlertBand, AlertOutcome, ScanKind
 
 if TYPE_CHECKING:
     from indexer.db import Database
@@ -82,6 +82,7 @@ class _Recording:
     context: UseContext
     creates_alerts: bool
     written_evidence: list[str] = field(default_factory=list)
+    alert_outcome: AlertOutcome = AlertOutcome.NONE  # what this scan did to the alerts
 
 
 def record_scan(*, sink: RecordingSink, principal: Principal, kind: ScanKind,
@@ -112,7 +113,7 @@ def record_scan(*, sink: RecordingSink, principal: Principal, kind: ScanKind,
                 if sink.after_sighting is not None and kind == ScanKind.SCAN:
                     sink.after_sighting(session, scan)
                 if job is not None:
-                    job.complete(session, scan.id)
+                    job.complete(session, scan.id, recording.alert_outcome)
                 return scan.id
         except IntegrityError:
             _remove_evidence(sink, recording)
@@ -349,9 +350,12 @@ def _upsert_alert(recording: _Recording, *, talent_id: int, finding: Finding | N
     if alert is None:
         alert = _new_alert(recording, talent_id, key, verdict, band, similarity, needs_review,
                            reasons, checks)
+        recording.alert_outcome = AlertOutcome.RAISED
     else:
         _merge_sighting(alert, scan, band, similarity, needs_review, reasons)
         recording.sink.metrics.alerts.labels("sighting").inc()
+        if recording.alert_outcome is AlertOutcome.NONE:
+            recording.alert_outcome = AlertOutcome.UPDATED
     if finding is not None:
         session.add(AlertSighting(alert_id=alert.id, scan_id=scan.id, finding_id=finding.id,
                                   seen_at=utcnow(), observed_at=scan.observed_at,

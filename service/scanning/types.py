@@ -14,17 +14,19 @@ from sqlalchemy.orm import Session
 from indexer.scanning import ImageScan
 from service.rules.vocabulary import AiLabel, Medium
 from service.scanning.provenance import Provenance
+from service.schemas import AlertOutcome
 
 
 @dataclass(frozen=True)
 class JobLink:
     """The batch-job item a scan is recorded for: the scan is keyed by ``item_id`` and
     ``complete`` finishes the item inside the scan's own transaction, so a re-run after a
-    lease expired finds the item done instead of recording it twice."""
+    lease expired finds the item done instead of recording it twice; it is told whether the
+    scan raised or updated an alert."""
 
     job_id: int
     item_id: int
-    complete: Callable[[Session, int], None]  # (session, scan id)
+    complete: Callable[[Session, int, AlertOutcome], None]  # (session, scan id, outcome)
 
 
 @dataclass(frozen=True)

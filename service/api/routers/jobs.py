@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import secrets
 import shutil
 from typing import Annotated
 
@@ -13,6 +14,8 @@ from service.access.scoping import job_in_scope
 from service.api.deps import Ctx, CurrentPrincipal, ObjectId, PageParams
 from service.api.docs import IMAGE_INPUT
 from service.api.forms import (
+    Callback,
+    CallbackForm,
     ContextForm,
     IntendedUse,
     SightingContext,
@@ -23,66 +26,114 @@ from service.api.idempotency import fingerprint, idempotent
 from service.api.views import scan_out
 from service.context import AppContext
 from service.errors import InvalidRequestError
-from service.jobs.queue import BatchInput, create_job, job_out, staging_folder
+from service.fetching import check_url
+from service.jobs.items import MANIFEST_MAX_BYTES, parse_manifest
+from service.jobs.queue import (
+    BatchInput,
+    JobCallbackSpec,
+    create_job,
+    job_out,
+    staging_folder,
+)
 from service.licensing.verdicts import Viewer
 from service.models import Scan
-from service.scanning.uploads import stage_uploads
+from service.scanning.uploads import read_upload, stage_uploads
 from service.schemas import JobOut, Page, ScanKind, ScanOut
 
 router = APIRouter(tags=["jobs"])
 SUBMITTERS = (Role.MONITOR, Role.BRAND)  # jobs are read by who may submit them
 Files = Annotated[list[UploadFile], File(description="Images to scan.")]
 Urls = Annotated[list[str], Form(description="Image URLs to fetch (repeat the field).")]
+Manifest = Annotated[UploadFile | str | None, File(description=(
+    "Optional JSON object (a file part or a text field) mapping item names (upload file "
+    "names or URLs) to their own `page_url`, `publisher`, `observed_at`, `channel`, "
+    "`territory`; the batch's fields fill what an item leaves out."))]
 
 
-async def _submit(request: Request, ctx: AppContext, principal: Principal, kind: ScanKind,
-                  files: list[UploadFile], urls: list[str], form: ContextForm
-                  ) -> JSONResponse:
-    limit = ctx.settings.max_batch_items
-    check_upload_names(files)
-    if len(files) + len(urls) > limit:
-        raise InvalidRequestError(f"A batch holds at most {limit} items; got "
-                                  f"{len(files) + len(urls)}.", max_items=limit)
-    folder = staging_folder(ctx.settings.job_uploads_dir())
-    staged = await stage_uploads(files, folder=folder, max_bytes=ctx.settings.max_upload_bytes)
-    urls = checked_urls(urls)
-    batch = BatchInput(staged.files, urls, folder if staged.files else None)
+async def job_callback(ctx: AppContext, form: CallbackForm) -> JobCallbackSpec | None:
+    """The callback, its URL vetted now like any fetch (and again at each delivery)."""
+    if form.url is None:
+        return None
+    await check_url(form.url, allow_private_networks=ctx.settings.fetch_allow_private_networks)
+    return JobCallbackSpec(form.url, form.secret or secrets.token_urlsafe(32))
 
+
+async def submit_batch(request: Request, ctx: AppContext, principal: Principal,
+                       kind: ScanKind, batch: BatchInput, form: ContextForm,
+                       callback: JobCallbackSpec | None, request_hash: str,
+                       max_items: int) -> JSONResponse:
+    """Create the job (once per Idempotency-Key) and answer 202 with it; staged files are
+    removed unless a job now owns them."""
     created: list[int] = []
 
     def create() -> JobOut:
         created.append(create_job(db=ctx.db, principal=principal, kind=kind, batch=batch,
-                                  context=form.context, max_items=limit))
-        return read_job(ctx, principal, created[0])
+                                  context=form.context, max_items=max_items,
+                                  callback=callback))
+        job = read_job(ctx, principal, created[0])
+        job.callback_secret = callback.secret if callback else None
+        return job
 
     async def handler() -> tuple[int, JobOut]:
         return 202, await run_in_threadpool(create)
     try:
         return await idempotent(request=request, ctx=ctx, principal=principal,
                                 handler=handler, request_hash=fingerprint(
-                                    kind, staged.digest, *urls, form.fingerprint))
+                                    request_hash, form.fingerprint,
+                                    callback.url if callback else None,
+                                    callback.secret if callback else None))
     finally:
-        if not created:  # replayed, refused or failed: nothing will read these uploads
-            shutil.rmtree(folder, ignore_errors=True)
+        if not created and batch.folder is not None:  # nothing will read these files
+            shutil.rmtree(batch.folder, ignore_errors=True)
+
+
+async def _submit(request: Request, ctx: AppContext, principal: Principal, kind: ScanKind,
+                  files: list[UploadFile], urls: list[str], form: ContextForm,
+                  manifest: UploadFile | str | None, callback_form: CallbackForm
+                  ) -> JSONResponse:
+    limit = ctx.settings.max_batch_items
+    check_upload_names(files)
+    if len(files) + len(urls) > limit:
+        raise InvalidRequestError(f"A batch holds at most {limit} items; got "
+                                  f"{len(files) + len(urls)}.", max_items=limit)
+    urls = checked_urls(urls)
+    manifest_bytes = (manifest.encode() if isinstance(manifest, str) else
+                      await read_upload(manifest, max_bytes=MANIFEST_MAX_BYTES)
+                      if manifest is not None else b"")
+    names = [f.filename or f"upload-{n}" for n, f in enumerate(files)] + urls
+    contexts = (parse_manifest(manifest_bytes, names=names, max_entries=limit)
+                if manifest is not None else {})
+    callback = await job_callback(ctx, callback_form)
+    folder = staging_folder(ctx.settings.job_uploads_dir())
+    staged = await stage_uploads(files, folder=folder, max_bytes=ctx.settings.max_upload_bytes)
+    batch = BatchInput(staged.files, urls, folder, contexts=contexts)
+    return await submit_batch(request, ctx, principal, kind, batch, form, callback,
+                              fingerprint(kind, staged.digest, *urls, manifest_bytes), limit)
 
 
 @router.post("/v1/scan-jobs", status_code=202, response_model=JobOut, responses=IMAGE_INPUT,
-             summary="Queue many images (uploads and/or URLs) seen in one context")
+             summary="Queue many images (uploads and/or URLs), each with its own context or "
+                     "the batch's")
 async def create_scan_job(request: Request, ctx: Ctx, principal: CurrentPrincipal,
-                          form: SightingContext, files: Files = [],  # noqa: B006
-                          urls: Urls = []) -> JSONResponse:  # noqa: B006
+                          form: SightingContext, callback: Callback,
+                          files: Files = [],  # noqa: B006
+                          urls: Urls = [],  # noqa: B006
+                          manifest: Manifest = None) -> JSONResponse:
     principal.require(Role.MONITOR)
-    return await _submit(request, ctx, principal, ScanKind.SCAN, files, urls, form)
+    return await _submit(request, ctx, principal, ScanKind.SCAN, files, urls, form, manifest,
+                         callback)
 
 
 @router.post("/v1/precheck-jobs", status_code=202, response_model=JobOut,
              responses=IMAGE_INPUT,
              summary="Queue many assets for a brand pre-check")
 async def create_precheck_job(request: Request, ctx: Ctx, principal: CurrentPrincipal,
-                              use: IntendedUse, files: Files = [],  # noqa: B006
+                              use: IntendedUse, callback: Callback,
+                              files: Files = [],  # noqa: B006
                               urls: Urls = []) -> JSONResponse:  # noqa: B006
     principal.require(Role.BRAND)
-    return await _submit(request, ctx, principal, ScanKind.PRECHECK, files, urls, use)
+    return await _submit(request, ctx, principal, ScanKind.PRECHECK, files, urls, use, None,
+                         callback)
 
 
 def read_job(ctx: AppContext, principal: Principal, job_id: int) -> JobOut:

@@ -1,0 +1,99 @@
+"""`twinwatch scan-warc`: every image of a WARC archive through the same scan as
+`twinwatch scan` (models loaded once, ``inference_workers`` threads, at most two images per
+worker in memory), each reported with its URL, page, publisher and date."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from indexer.cli import scan_report
+from indexer.errors import TwinwatchError
+from indexer.imaging import DecodeLimits
+from indexer.pooling import ordered_map
+from indexer.runtime import Runtime
+from indexer.scanning import scan_bytes
+from service.crawl.warc import (
+    SkippedRecord,
+    WarcImage,
+    WarcLimits,
+    iter_warc_images,
+)
+
+
+@dataclass
+class WarcScanReport:
+    path: Path
+    pack: dict[str, str] = field(default_factory=dict)
+    images: list[dict[str, Any]] = field(default_factory=list)
+    skipped: list[dict[str, Any]] = field(default_factory=list)
+    wall_s: float = 0.0
+
+    @property
+    def failed(self) -> int:
+        return sum(1 for image in self.images if "error" in image)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"archive": str(self.path), "pack": self.pack, "images": self.images,
+                "skipped": self.skipped, "wall_s": round(self.wall_s, 3)}
+
+
+def _scan_image(rt: Runtime, image: WarcImage) -> dict[str, Any]:
+    """One image's report (runs on a pool worker)."""
+    context = {"uri": image.uri, "page_url": image.page_url, "publisher": image.publisher,
+               "observed_at": image.observed_at.isoformat() if image.observed_at else None,
+               "offset": image.offset, "revisit_of": image.revisit_of}
+    try:
+        result = scan_bytes(image.data, analyser=rt.engine, index=rt.index,
+                            limits=DecodeLimits.of(rt.settings),
+                            candidates_per_face=rt.settings.candidates_per_face)
+    except TwinwatchError as exc:
+        return {**context, "error": {"code": exc.code, "message": exc.message}}
+    report = scan_report(Path(image.uri), result)
+    del report["path"]
+    return {**context, **report}
+
+
+def scan_warc_file(rt: Runtime, path: Path, *, limits: WarcLimits,
+                   on_position: Callable[[int], None] = lambda _: None) -> WarcScanReport:
+    """Scan the archive's images as they are read (``on_position``: bytes read so far)."""
+    started = time.perf_counter()
+    report = WarcScanReport(path, pack={"name": rt.engine.pack.name,
+                                        "version": rt.engine.pack.version})
+
+    def images() -> Iterator[WarcImage]:
+        for entry in iter_warc_images(path, limits=limits, on_position=on_position):
+            if isinstance(entry, SkippedRecord):
+                report.skipped.append(entry.to_json())
+            else:
+                yield entry
+
+    for result in ordered_map(partial(_scan_image, rt), images(),
+                              workers=rt.settings.inference_workers):
+        report.images.append(result)
+    report.wall_s = time.perf_counter() - started
+    return report
+
+
+def print_warc_table(out: Console, report: WarcScanReport) -> None:
+    table = Table("image URL", "page", "seen", "faces", "talents",
+                  title=f"{report.path.name}: {len(report.images)} image(s), "
+                        f"{len(report.skipped)} record(s) skipped (model pack "
+                        f"{report.pack.get('name')}@{report.pack.get('version')})")
+    for image in report.images:
+        if "error" in image:
+            faces, talents = "-", f"error: {image['error']['message']}"
+        else:
+            faces = str(len(image["faces"]))
+            talents = ", ".join(f"{f['talent']['name']} ({f['talent']['similarity']:.2f})"
+                                for f in image["faces"] if f["talent"]) or "-"
+        table.add_row(image["uri"], image["page_url"] or "-",
+                      (image["observed_at"] or "-")[:19], faces, talents)
+    out.print(table)

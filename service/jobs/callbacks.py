@@ -1,0 +1,81 @@
+"""Job-completion callbacks: the submitter's URL is called once when its job finishes.
+
+The outbox row is written in the transaction that finishes the job (``queue``), claimed
+here like the agency webhooks' deliveries, POSTed with the same signature headers
+(``X-Twinwatch-Signature: v1=HMAC-SHA256(secret, "<timestamp>.<body>")``, by
+:func:`service.alerts.webhooks.send`), retried with the same backoff, and every attempt is
+kept on the row. The URL was checked at submission and is checked again (SSRF) at each
+attempt. ``X-Twinwatch-Delivery`` is ``job-<job id>``: stable across retries.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from enum import StrEnum
+
+from sqlalchemy import or_, select, update
+
+from indexer.db import Database, rows_changed, utcnow
+from service.alerts.webhooks import AttemptResult, DueDelivery, backoff_s
+from service.models import Job, JobCallback
+from service.settings import ServiceSettings
+
+log = logging.getLogger(__name__)
+JOB_FINISHED = "job.finished"
+
+
+class CallbackStatus(StrEnum):
+    PENDING = "pending"
+    DELIVERED = "delivered"
+    FAILED = "failed"
+
+
+def claim_due_callbacks(db: Database, *, limit: int, lease_s: float) -> list[DueDelivery]:
+    """Claim up to ``limit`` due callbacks for ``lease_s`` (safe with several workers)."""
+    now = utcnow()
+    due = ((JobCallback.status == CallbackStatus.PENDING) & (JobCallback.next_attempt_at <= now)
+           & or_(JobCallback.claimed_until.is_(None), JobCallback.claimed_until < now))
+    claimed: list[DueDelivery] = []
+    with db.session() as session:
+        ids = list(session.scalars(select(JobCallback.id).where(due).order_by(JobCallback.id)
+                                   .limit(limit).with_for_update(skip_locked=True)))
+        for callback_id in ids:
+            if rows_changed(session, update(JobCallback).where(JobCallback.id == callback_id, due)
+                            .values(claimed_until=now + timedelta(seconds=lease_s))) != 1:
+                continue
+            row = session.get(JobCallback, callback_id)
+            job = session.get(Job, row.job_id) if row else None
+            if row is None or job is None or not job.callback_url or not job.callback_secret:
+                continue
+            claimed.append(DueDelivery(id=row.id, url=job.callback_url,
+                                       secret=job.callback_secret, event=JOB_FINISHED,
+                                       payload=row.payload, attempts=row.attempts,
+                                       reference=f"job-{job.id}"))
+    return claimed
+
+
+def record_callback_attempt(db: Database, *, delivery: DueDelivery, result: AttemptResult,
+                            settings: ServiceSettings) -> None:
+    now = utcnow()
+    with db.session() as session:
+        row = session.get(JobCallback, delivery.id)
+        if row is None:
+            return
+        row.attempts += 1
+        row.claimed_until = None
+        row.attempt_log = [*row.attempt_log, {"at": now.isoformat(),
+                                              "status_code": result.status_code,
+                                              "error": result.error,
+                                              "ms": round(result.duration_ms, 1)}]
+        if result.delivered:
+            row.status, row.delivered_at, row.last_error = CallbackStatus.DELIVERED, now, None
+            return
+        row.last_error = result.error
+        if row.attempts >= settings.webhook_max_attempts:
+            row.status = CallbackStatus.FAILED
+            log.warning("job %d callback failed for good after %d attempts", row.job_id,
+                        row.attempts)
+        else:
+            row.next_attempt_at = now + timedelta(seconds=backoff_s(
+                row.attempts, base_s=settings.webhook_backoff_base_s))
