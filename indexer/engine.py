@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -294,7 +295,11 @@ def load_engine(settings: IndexerSettings, pack_name: str | None = None) -> Face
                               allow_spinning=settings.ort_allow_spinning)
     detector = DETECTOR_BACKENDS[manifest.detector.kind](
         manifest.detector, models["detector"], sessions)
-    recognizer = ArcFaceRecognizer(manifest.recognizer, models["recognizer"], sessions)
+    helper_count = settings.inference_workers - 1
+    helpers = (ThreadPoolExecutor(max_workers=helper_count, thread_name_prefix="twinwatch-helper")
+               if helper_count > 0 else None)
+    recognizer = ArcFaceRecognizer(manifest.recognizer, models["recognizer"], sessions,
+                                   helpers=helpers, helper_count=helper_count)
     engine = FaceEngine(manifest, detector, recognizer, max_faces=settings.max_faces_per_image)
     engine.load()
     log.info("loaded model pack %s", manifest.ref)

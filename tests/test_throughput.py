@@ -1,10 +1,13 @@
 """Issue 11, throughput: photos decode at the JPEG reductions the models need (draft mode),
-the fast JPEG path gives Pillow's pixels, and the PRelu rewrite of prepared networks is
-bit-identical."""
+the fast JPEG path gives Pillow's pixels, the PRelu rewrite of prepared networks is
+bit-identical, and a crowded photo's recognizer batch is shared with idle helpers without
+ever waiting for a busy one."""
 
 from __future__ import annotations
 
 import io
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +19,7 @@ from PIL import Image
 from indexer.engine import FaceEngine
 from indexer.errors import ImageDecodeError
 from indexer.imaging import FacePhoto, decode_image, open_photo
+from indexer.modelpack.recognizers import ArcFaceRecognizer
 from indexer.modelpack.sessions import SessionFactory, prepare_model
 from service.rules.fingerprints import hamming_distance, perceptual_hash
 
@@ -160,3 +164,21 @@ def test_draft_decoding_moves_scene_embeddings_no_more_than_a_pixel_shift(
                                 perceptual_hash(full)) <= 2, path.name
     assert reduced >= 30
     assert not moved, moved
+
+
+@pytest.mark.model
+def test_a_batch_shared_with_helpers_gives_the_same_embeddings_and_never_waits_for_a_busy_one(
+        real_engine: FaceEngine) -> None:
+    alone = real_engine.recognizer
+    crops = list(np.random.default_rng(4).integers(0, 255, (7, 112, 112, 3), dtype=np.uint8))
+    expected = ArcFaceRecognizer(alone.spec, alone.model, alone.sessions).predict(crops)
+    with ThreadPoolExecutor(max_workers=1) as helpers:
+        shared = ArcFaceRecognizer(alone.spec, alone.model, alone.sessions, helpers=helpers,
+                                   helper_count=1)
+        assert np.abs(shared.predict(crops) - expected).max() < 1e-5
+        release = threading.Event()
+        helpers.submit(release.wait, 60)  # the only helper is busy
+        try:
+            assert np.abs(shared.predict(crops) - expected).max() < 1e-5
+        finally:
+            release.set()
