@@ -182,6 +182,15 @@ class FacePhoto:
         return cls(b"", _Header("raw", "BGR", int(width), int(height), 1, False),
                    views={1: ImageView(bgr, 1)})
 
+    @classmethod
+    def of_decoded(cls, decoded: DecodedImage, data: bytes = b"") -> FacePhoto:
+        """A photo already decoded at full size by :func:`decode_image`."""
+        header = _Header(decoded.source_format, decoded.source_mode, decoded.width,
+                         decoded.height, 1, False)
+        photo = cls(data, header, views={1: ImageView(decoded.bgr, 1)})
+        photo._sha256 = decoded.sha256
+        return photo
+
     @property
     def width(self) -> int:
         return self._header.width

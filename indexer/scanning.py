@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from indexer.engine import FaceAnalyser, PackInfo, StageTimes
-from indexer.imaging import DecodeLimits, FacePhoto, open_photo
+from indexer.imaging import DecodedImage, DecodeLimits, FacePhoto, open_photo
 from indexer.index_manager import IndexManager, TalentHit
 from indexer.matching import Band, assign_one_to_one, band_for
 
@@ -68,6 +68,14 @@ def scan_bytes(data: bytes, *, analyser: FaceAnalyser, index: IndexManager,
     photo = open_photo(data, max_pixels=max_pixels, limits=limits)
     timings = ScanTimings(decode_s=time.perf_counter() - started)
     return scan_photo(photo, analyser=analyser, index=index,
+                      candidates_per_face=candidates_per_face, timings=timings)
+
+
+def scan_decoded(image: DecodedImage, *, analyser: FaceAnalyser, index: IndexManager,
+                 candidates_per_face: int, timings: ScanTimings | None = None) -> ImageScan:
+    """Scan an image already decoded at full size (prefer :func:`scan_photo`, which
+    decodes only what the models need)."""
+    return scan_photo(FacePhoto.of_decoded(image), analyser=analyser, index=index,
                       candidates_per_face=candidates_per_face, timings=timings)
 
 

@@ -101,6 +101,15 @@ def test_a_truncated_jpeg_is_still_refused() -> None:
         open_photo(data[: len(data) // 2]).view(2)
 
 
+def test_a_decoded_image_keeps_its_facts_as_a_photo() -> None:
+    data = spot_jpeg(6)
+    decoded = decode_image(data)
+    photo = FacePhoto.of_decoded(decoded)
+    assert (photo.sha256, photo.width, photo.height, photo.source_format) == (
+        decoded.sha256, decoded.width, decoded.height, "JPEG")
+    assert photo.view(4).bgr is decoded.bgr
+
+
 def test_an_array_is_a_full_size_photo() -> None:
     bgr = np.zeros((40, 60, 3), np.uint8)
     photo = FacePhoto.of_array(bgr)
