@@ -43,6 +43,12 @@ REFINE_BELOW = 0.5
 # area averaging (antialiased) until it is this size (about a 200-px face).
 ALIGN_LANDMARK_SPREAD_PX = 100.0
 ALIGN_REGION = 2.0  # region shrunk around the landmarks, in landmark spreads each way
+# Alignment and refinement read the coarsest JPEG reduction in which every face keeps this
+# landmark spread (a second decode when the detection view is coarser). At the spread
+# alignment shrinks to anyway, the reduced view loses nothing; docs/benchmarks.md measured
+# 50 px (4 second decodes on the scenes instead of 32, -8 CPU ms per image, same cosine to
+# a full-size decode) as a candidate for a later pack version.
+ALIGN_VIEW_SPREAD_PX = ALIGN_LANDMARK_SPREAD_PX
 
 
 @dataclass(frozen=True)
@@ -116,7 +122,7 @@ class FaceEngine:
         A :class:`FacePhoto` is decoded as little as the work needs: detection reads the
         smallest JPEG reduction that covers the detector's input; refinement and alignment
         read the smallest one in which every face keeps a landmark spread of
-        ``ALIGN_LANDMARK_SPREAD_PX`` (the size alignment shrinks a large face to anyway),
+        ``ALIGN_VIEW_SPREAD_PX`` (the size alignment shrinks a large face to anyway),
         decoded a second time only when that is finer than the detection view.
         """
         photo = image if isinstance(image, FacePhoto) else FacePhoto.of_array(image)
@@ -164,12 +170,12 @@ class FaceEngine:
     @staticmethod
     def _alignment_view(photo: FacePhoto, found: RawDetections) -> ImageView:
         """The coarsest view where every face's landmark spread is still at least
-        ``ALIGN_LANDMARK_SPREAD_PX``, or the detection view when that is finer."""
+        ``ALIGN_VIEW_SPREAD_PX``, or the detection view when that is finer."""
         decoded = photo.coarsest_decoded()
         if not len(found.scores):
             return decoded
         spreads = (found.landmarks.max(axis=1) - found.landmarks.min(axis=1)).max(axis=1)
-        needed = photo.reduction_for(float(spreads.min()), ALIGN_LANDMARK_SPREAD_PX)
+        needed = photo.reduction_for(float(spreads.min()), ALIGN_VIEW_SPREAD_PX)
         return decoded if decoded.reduction <= needed else photo.view(needed)
 
     def _refined(self, view: ImageView, photo: FacePhoto, found: RawDetections
