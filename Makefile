@@ -3,7 +3,8 @@
 #   make test   - the same setup, then the whole test suite on SQLite, then the database-facing
 #                 tests again on a throwaway PostgreSQL server (skipped if PostgreSQL cannot
 #                 be found or installed); the console's browser tests run in Debian's headless
-#                 chromium with axe-core from npm (scripts/ensure-browser-tests.sh sets both up)
+#                 chromium with axe-core from npm (scripts/ensure-browser-tests.sh sets both up);
+#                 PDF takedown notices need Pango (scripts/ensure-pdf.sh installs it)
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -16,10 +17,15 @@ demo: models
 
 POSTGRES_TESTS := tests/test_registry.py tests/test_service_scans.py tests/test_service_jobs.py \
 	tests/test_keys.py tests/test_api_errors.py tests/test_api_fuzz.py \
-	tests/test_service_access.py tests/test_console_accounts.py tests/test_migrations.py
+	tests/test_service_access.py tests/test_console_accounts.py tests/test_migrations.py \
+	tests/test_console_roles.py \
+	tests/test_takedowns.py tests/test_emails.py tests/test_console_takedowns.py \
+	tests/test_talent_consent.py \
+	tests/test_console_review.py tests/test_console_licences.py
 
 test: models
 	scripts/ensure-browser-tests.sh
+	scripts/ensure-pdf.sh
 	$(BIN)/pytest
 	scripts/with-postgres.sh $(BIN)/pytest -q -p no:cacheprovider $(POSTGRES_TESTS)
 
@@ -28,6 +34,7 @@ install: $(STAMP)
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet --no-deps 'invisible-watermark==0.2.0'
 	touch $(STAMP)
 
 models: install

@@ -13,7 +13,7 @@ import sys
 import time
 
 BENCHMARKS = ("verification", "open_set", "scenes", "speed", "index_scale", "peer",
-              "service_load")
+              "service_load", "watermarks")
 
 
 def main() -> int:

@@ -20,6 +20,7 @@ class Candidate:
     agency_id: int
     similarity: float
     band: Band
+    embedding_id: int | None = None  # the talent's nearest reference vector (the index's id)
 
 
 @dataclass(frozen=True)
@@ -108,7 +109,8 @@ def _findings(*, faces_boxes: list[tuple[tuple[float, float, float, float], floa
     findings = []
     for (box, score), face_hits, talent_id in zip(faces_boxes, hits, assigned, strict=True):
         candidates = [Candidate(h.talent.id, h.talent.name, h.talent.agency_id, h.similarity,
-                                band_for(h.similarity, thresholds)) for h in face_hits]
+                                band_for(h.similarity, thresholds), h.embedding_id)
+                      for h in face_hits]
         chosen = next((c for c in candidates if c.talent_id == talent_id), None)
         findings.append(FaceFinding(box, score, candidates, chosen))
     return findings

@@ -117,7 +117,7 @@ def demo() -> None:
 
 @keys_app.command("create")
 def keys_create(
-    role: Annotated[Role, typer.Option(help="admin, agency, monitor or brand.")],
+    role: Annotated[Role, typer.Option(help="admin, agency, monitor, brand or talent.")],
     agency: Annotated[str | None, typer.Option(
         help="Existing agency the key acts for (`twinwatch agencies create`).")] = None,
     brand: Annotated[str | None, typer.Option(
@@ -125,6 +125,9 @@ def keys_create(
     monitor: Annotated[str | None, typer.Option(
         help="Existing monitor organisation (`twinwatch monitors create`).")] = None,
     label: Annotated[str | None, typer.Option(help="A note to recognise the key by.")] = None,
+    talent: Annotated[int | None, typer.Option(
+        help="With --role talent: the talent's id (their own sightings, licences, pay).")
+    ] = None,
 ) -> None:
     """Create an API key; it is printed once and only its hash is stored."""
     from service import models  # noqa: F401  (service tables)
@@ -133,7 +136,7 @@ def keys_create(
         db = open_database(service_settings())
         with db.session() as session:
             created = create_key(session, role=role, agency=agency, brand=brand,
-                                 monitor=monitor, label=label)
+                                 monitor=monitor, label=label, talent=talent)
         db.dispose()
     err.print(f"created {created.role.value} key {created.id} for {created.scope}; store it "
               "now, it is not shown again:")
@@ -148,8 +151,9 @@ def keys_list() -> None:
     with operational_errors():
         db = open_database(service_settings())
         with db.session() as session:
-            rows = [(k.id, k.prefix, k.role, k.agency_id or k.brand_id or k.monitor_id,
-                     k.label, k.revoked_at) for k in list_keys(session)]
+            rows = [(k.id, k.prefix, k.role,
+                     k.agency_id or k.brand_id or k.monitor_id or k.talent_id, k.label,
+                     k.revoked_at) for k in list_keys(session)]
         db.dispose()
     table = Table("id", "prefix", "role", "tenant id", "label", "revoked")
     for key_id, prefix, role, tenant, label, revoked in rows:
@@ -232,10 +236,13 @@ def _invitation_line(settings: ServiceSettings, email: str) -> str:
 @users_app.command("create")
 def users_create(
     email: Annotated[str, typer.Option(help="The person's e-mail (their sign-in name).")],
-    role: Annotated[Role, typer.Option(help="admin, agency, monitor or brand.")],
+    role: Annotated[Role, typer.Option(help="admin, agency, monitor, brand or talent.")],
     agency: Annotated[str | None, typer.Option(help="Agency the user works for.")] = None,
     brand: Annotated[str | None, typer.Option(help="Brand the user works for.")] = None,
     monitor: Annotated[str | None, typer.Option(help="Monitor organisation.")] = None,
+    talent: Annotated[int | None, typer.Option(
+        help="With --role talent: the talent's id (the person whose likeness it is).")
+    ] = None,
 ) -> None:
     """Create a user and print the invitation link where they set their password."""
     from service import models  # noqa: F401
@@ -246,7 +253,7 @@ def users_create(
         db = open_database(settings)
         with db.session() as session:
             user = create_user(session, email=email, role=role, agency=agency, brand=brand,
-                               monitor=monitor)
+                               monitor=monitor, talent=talent)
             address, role_name = user.email, user.role
         db.dispose()
         link = _invitation_line(settings, address)
@@ -275,7 +282,8 @@ def users_list() -> None:
     with operational_errors():
         db = open_database(service_settings())
         with db.session() as session:
-            rows = [(u.id, u.email, u.role, u.agency_id or u.brand_id or u.monitor_id,
+            rows = [(u.id, u.email, u.role,
+                     u.agency_id or u.brand_id or u.monitor_id or u.talent_id,
                      u.password_hash is not None, u.last_login_at, u.disabled_at)
                     for u in list_users(session)]
         db.dispose()

@@ -11,12 +11,14 @@ from indexer.index_manager import IndexManager
 from indexer.registry import Registry
 from indexer.runtime import open_database, open_runtime
 from service.alerts.evidence import EvidenceStore
+from service.licensing.consent import ConsentDocumentStore
 from service.metrics import Metrics
 from service.migrations.schema import prepare_schema
 from service.scanning.pool import InferenceGate
 from service.scanning.recording import RecordingSink
 from service.scanning.scan import ScanPipeline
 from service.settings import ServiceSettings
+from service.takedowns.tracking import reopen_on_sighting
 
 log = logging.getLogger(__name__)
 
@@ -38,11 +40,16 @@ class AppContext:
         return RecordingSink(db=self.db, evidence=self.evidence, metrics=self.metrics,
                              precheck_creates_alerts=self.settings.precheck_creates_alerts,
                              keep_alert_evidence=self.settings.keep_alert_evidence,
-                             evidence_retention_days=self.settings.evidence_retention_days)
+                             evidence_retention_days=self.settings.evidence_retention_days,
+                             after_sighting=reopen_on_sighting)
 
     def pipeline(self) -> ScanPipeline:
         return ScanPipeline(settings=self.settings, analyser=self.analyser, index=self.index,
                             gate=self.gate, metrics=self.metrics, sink=self.recording_sink())
+
+    def consent_documents(self) -> ConsentDocumentStore:
+        """Offline signed consent documents (a per-talent store, erased with the talent)."""
+        return ConsentDocumentStore(self.settings.consent_documents_dir())
 
     def close(self) -> None:
         self.gate.shutdown()
@@ -57,7 +64,8 @@ def build_context(settings: ServiceSettings, *, analyser: FaceAnalyser | None = 
     evidence = EvidenceStore(settings.evidence_dir())
     db = db or open_database(settings, prepare_schema=prepare_schema)
     runtime = open_runtime(settings, db=db, analyser=analyser,
-                           other_talent_stores=[evidence])
+                           other_talent_stores=[evidence, ConsentDocumentStore(
+                               settings.consent_documents_dir())])
     metrics = Metrics()
     gate = InferenceGate(workers=settings.inference_workers,
                          max_pending=settings.max_pending_inferences,

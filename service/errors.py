@@ -260,6 +260,41 @@ class TriageNotAllowedError(TwinwatchError):
     category = ErrorCategory.CONFLICT
 
 
+# --- takedown notices (service/takedowns) ---------------------------------------------------
+class TakedownNotAllowedError(TwinwatchError):
+    """The notice's status does not allow this step (e.g. editing a final notice)."""
+
+    code = "takedown_not_allowed"
+    category = ErrorCategory.CONFLICT
+
+
+class TakedownIncompleteError(TwinwatchError):
+    """A notice lacks an element its kind requires (a statement, the signature, contact)."""
+
+    code = "takedown_incomplete"
+    category = ErrorCategory.INVALID
+
+
+class PdfUnavailableError(TwinwatchError):
+    """PDF output needs WeasyPrint and Pango, which this installation lacks."""
+
+    code = "pdf_unavailable"
+    category = ErrorCategory.UNAVAILABLE
+class LicenceRevokedError(TwinwatchError):
+    """A revoked licence's terms cannot change (record a new licence)."""
+
+    code = "licence_revoked"
+    category = ErrorCategory.CONFLICT
+
+
+class ReviewNotAllowedError(TwinwatchError):
+    """Only an open or acknowledged alert about a face (band match or possible) can be
+    reviewed as "same person" / "not the same person"."""
+
+    code = "review_not_allowed"
+    category = ErrorCategory.CONFLICT
+
+
 # --- the database schema (service/migrations) ------------------------------------------------
 class SchemaError(TwinwatchError):
     """Base class: the database's schema is not the one this twinwatch was built for."""
@@ -290,3 +325,33 @@ class SchemaIntegrityError(SchemaError):
     """An upgrade would leave rows whose foreign keys point at nothing; it was rolled back."""
 
     code = "schema_integrity_violation"
+
+
+# --- the talent's own consent (service.licensing.consent) ------------------------------------
+class ConsentNotAllowedError(TwinwatchError):
+    """The licence does not take this consent act now: it needs no consent, is revoked,
+    is signed already by other means, or there is no consent to withdraw."""
+
+    code = "consent_not_allowed"
+    category = ErrorCategory.CONFLICT
+
+
+class ConsentTermsChangedError(TwinwatchError):
+    """The terms the talent read are not the licence's terms any more: read them again."""
+
+    code = "consent_terms_changed"
+    category = ErrorCategory.CONFLICT
+
+
+class ConsentSignatureMismatchError(TwinwatchError):
+    """The typed signature is not the talent's name."""
+
+    code = "consent_signature_mismatch"
+    category = ErrorCategory.INVALID
+
+
+class ConsentDocumentUnsupportedError(TwinwatchError):
+    """An offline consent document that is not a PDF, PNG or JPEG file."""
+
+    code = "consent_document_unsupported"
+    category = ErrorCategory.UNSUPPORTED

@@ -19,6 +19,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -54,10 +55,12 @@ class ApiKey(Base):
     id: Mapped[int] = id_column()
     prefix: Mapped[str] = mapped_column(String(16))
     key_hash: Mapped[str] = mapped_column(String(64), unique=True)
-    role: Mapped[str] = mapped_column(String(20))  # admin | agency | monitor | brand
+    role: Mapped[str] = mapped_column(String(20))  # admin | agency | monitor | brand | talent
     agency_id: Mapped[int | None] = key_ref("agencies.id", ondelete="CASCADE")
     brand_id: Mapped[int | None] = key_ref("brands.id", ondelete="CASCADE")
     monitor_id: Mapped[int | None] = key_ref("monitors.id", ondelete="CASCADE")
+    # A talent's own key: erased with the talent.
+    talent_id: Mapped[int | None] = key_ref("talents.id", ondelete="CASCADE", index=True)
     label: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(TS, default=utcnow)
     revoked_at: Mapped[datetime | None] = mapped_column(TS)
@@ -88,11 +91,48 @@ class Licence(Base):
     currency: Mapped[str | None] = mapped_column(String(3))
     revoked_at: Mapped[datetime | None] = mapped_column(TS)
     revocation_reason: Mapped[str | None] = mapped_column(Text)
+    # The agency's choice: not in force until the talent signs (always so with ai_replica).
+    requires_talent_consent: Mapped[bool] = mapped_column(Boolean, default=False,
+                                                          server_default=false())
     created_at: Mapped[datetime] = mapped_column(TS, default=utcnow)
 
     assets: Mapped[list[LicenceAsset]] = relationship(
         cascade="all, delete-orphan", passive_deletes=True, order_by="LicenceAsset.id",
         lazy="selectin")
+    consents: Mapped[list[ConsentRecord]] = relationship(
+        cascade="all, delete-orphan", passive_deletes=True, order_by="ConsentRecord.id",
+        lazy="selectin")
+
+
+class ConsentRecord(Base):
+    """The talent's consent to one licence's exact terms: a typed-name signature in the
+    console (or API), or an offline signed document the agency uploaded (the file is kept
+    as evidence, by sha256). ``terms_sha256`` is the sha256 of ``terms`` (the canonical
+    serialisation, service.licensing.consent): a change of terms leaves the record standing
+    but no longer matching. Legal evidence, biometric-free; kept while the talent exists
+    and erased with them (cascade)."""
+
+    __tablename__ = "consent_records"
+    __table_args__ = table_args()
+
+    id: Mapped[int] = id_column()
+    licence_id: Mapped[int] = key_ref("licences.id", ondelete="CASCADE", index=True)
+    talent_id: Mapped[int] = key_ref("talents.id", ondelete="CASCADE", index=True)
+    method: Mapped[str] = mapped_column(String(20))  # ConsentMethod: signature | document
+    signer_name: Mapped[str] = mapped_column(String(200))
+    signed_at: Mapped[datetime] = mapped_column(TS)
+    terms_sha256: Mapped[str] = mapped_column(String(64))
+    terms: Mapped[str] = mapped_column(Text)
+    user_id: Mapped[int | None] = key_ref("users.id", ondelete="SET NULL")
+    key_id: Mapped[int | None] = key_ref("api_keys.id", ondelete="SET NULL")
+    document_path: Mapped[str | None] = mapped_column(String(500))
+    document_sha256: Mapped[str | None] = mapped_column(String(64))
+    document_media_type: Mapped[str | None] = mapped_column(String(50))
+    document_bytes: Mapped[int | None] = mapped_column(Integer)
+    document_name: Mapped[str | None] = mapped_column(String(300))
+    withdrawn_at: Mapped[datetime | None] = mapped_column(TS)
+    withdrawn_by_user_id: Mapped[int | None] = key_ref("users.id", ondelete="SET NULL")
+    created_at: Mapped[datetime] = mapped_column(TS, default=utcnow)
 
 
 class LicenceAsset(Base):
@@ -168,6 +208,9 @@ class Scan(Base):
     use_until: Mapped[datetime | None] = mapped_column(TS)
     channel: Mapped[str | None] = mapped_column(String(50))
     territory: Mapped[str | None] = mapped_column(String(2))
+    # a pre-check's stated intent: medium (photo | ai_replica) and the AI label to be applied
+    intended_medium: Mapped[str | None] = mapped_column(String(20))
+    intended_ai_label: Mapped[str | None] = mapped_column(String(10))
     provenance: Mapped[dict[str, Any]] = mapped_column(JSON)
     asset_reuse: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     pack_name: Mapped[str] = mapped_column(String(100))
@@ -198,6 +241,10 @@ class Finding(Base):
     licence_checks: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     # The evaluator's reasons, for the talent's side only (see service.licensing.verdicts).
     reasons: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # The talent's reference photo nearest to this face (the index's best vector for the
+    # assigned talent); None for rows recorded before it was kept, or once it is removed.
+    reference_image_id: Mapped[int | None] = key_ref("reference_images.id",
+                                                     ondelete="SET NULL")
 
     candidates: Mapped[list[FindingCandidate]] = relationship(
         cascade="all, delete-orphan", passive_deletes=True, order_by="FindingCandidate.rank",
@@ -368,10 +415,12 @@ class User(Base):
     id: Mapped[int] = id_column()
     email: Mapped[str] = mapped_column(String(320), unique=True)  # normalised, lower case
     password_hash: Mapped[str | None] = mapped_column(String(200))
-    role: Mapped[str] = mapped_column(String(20))  # admin | agency | brand | monitor (| talent)
+    role: Mapped[str] = mapped_column(String(20))  # admin | agency | brand | monitor | talent
     agency_id: Mapped[int | None] = key_ref("agencies.id", ondelete="CASCADE")
     brand_id: Mapped[int | None] = key_ref("brands.id", ondelete="CASCADE")
     monitor_id: Mapped[int | None] = key_ref("monitors.id", ondelete="CASCADE")
+    # A talent's own account (invited by their agency): erased with the talent.
+    talent_id: Mapped[int | None] = key_ref("talents.id", ondelete="CASCADE", index=True)
     disabled_at: Mapped[datetime | None] = mapped_column(TS)
     created_at: Mapped[datetime] = mapped_column(TS, default=utcnow)
     last_login_at: Mapped[datetime | None] = mapped_column(TS)
@@ -436,3 +485,158 @@ class AlertEvent(Base):
     from_status: Mapped[str] = mapped_column(String(30))
     to_status: Mapped[str] = mapped_column(String(30))
     note: Mapped[str | None] = mapped_column(Text)
+
+
+# --- takedown notices and e-mail (issue 9) ---------------------------------------------------
+class AgencyProfile(Base):
+    """Who a takedown notice is from: the rights holder or its agent, contact, signature."""
+
+    __tablename__ = "agency_profiles"
+    __table_args__ = table_args()
+
+    id: Mapped[int] = id_column()
+    agency_id: Mapped[int] = key_ref("agencies.id", ondelete="CASCADE", unique=True)
+    rights_holder: Mapped[str] = mapped_column(String(200))
+    address: Mapped[str] = mapped_column(Text)
+    email: Mapped[str] = mapped_column(String(320))
+    phone: Mapped[str | None] = mapped_column(String(50))
+    signature_name: Mapped[str] = mapped_column(String(200))
+    updated_at: Mapped[datetime] = mapped_column(TS, default=utcnow)
+
+
+class TakedownNotice(Base):
+    """A notice about one talent's likeness on one publisher. ``fields`` are the editable
+    texts; once final, ``final_html`` is the notice as sent and never changes."""
+
+    __tablename__ = "takedown_notices"
+    __table_args__ = table_args()
+
+    id: Mapped[int] = id_column()
+    agency_id: Mapped[int] = key_ref("agencies.id", ondelete="CASCADE", index=True)
+    talent_id: Mapped[int] = key_ref("talents.id", ondelete="CASCADE", index=True)
+    kind: Mapped[str] = mapped_column(String(10))  # service.schemas.NoticeKind
+    status: Mapped[str] = mapped_column(String(20), default="draft", index=True)
+    publisher_key: Mapped[str] = mapped_column(String(500))
+    publisher: Mapped[str | None] = mapped_column(String(500))
+    fields: Mapped[dict[str, Any]] = mapped_column(JSON)
+    final_html: Mapped[str | None] = mapped_column(Text)
+    final_sha256: Mapped[str | None] = mapped_column(String(64))
+    finalized_at: Mapped[datetime | None] = mapped_column(TS)
+    sent_at: Mapped[datetime | None] = mapped_column(TS)
+    sent_to: Mapped[str | None] = mapped_column(String(500))
+    last_checked_at: Mapped[datetime | None] = mapped_column(TS)
+    created_at: Mapped[datetime] = mapped_column(TS, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(TS, default=utcnow)
+
+    items: Mapped[list[TakedownItem]] = relationship(
+        cascade="all, delete-orphan", passive_deletes=True, order_by="TakedownItem.id",
+        lazy="selectin")
+
+
+class TakedownItem(Base):
+    """One infringing URL of a notice: the alert it comes from and the image's fingerprints
+    (for the re-check and for spotting the image again)."""
+
+    __tablename__ = "takedown_items"
+    __table_args__ = table_args(UniqueConstraint("notice_id", "alert_id",
+                                                 name="uq_takedown_item_alert"))
+
+    id: Mapped[int] = id_column()
+    notice_id: Mapped[int] = key_ref("takedown_notices.id", ondelete="CASCADE", index=True)
+    alert_id: Mapped[int] = key_ref("alerts.id", ondelete="CASCADE", index=True)
+    page_url: Mapped[str | None] = mapped_column(Text)
+    image_url: Mapped[str | None] = mapped_column(Text)
+    image_sha256: Mapped[str] = mapped_column(String(64), index=True)
+    image_phash: Mapped[str | None] = mapped_column(String(16))
+    state: Mapped[str] = mapped_column(String(20), default="reported")
+    checked_at: Mapped[datetime | None] = mapped_column(TS)
+    check_detail: Mapped[str | None] = mapped_column(Text)
+
+
+class TakedownEvent(Base):
+    """A notice's history: every status change, who made it, when, and why."""
+
+    __tablename__ = "takedown_events"
+    __table_args__ = table_args()
+
+    id: Mapped[int] = id_column()
+    notice_id: Mapped[int] = key_ref("takedown_notices.id", ondelete="CASCADE", index=True)
+    at: Mapped[datetime] = mapped_column(TS, default=utcnow)
+    user_id: Mapped[int | None] = key_ref("users.id", ondelete="SET NULL")
+    key_id: Mapped[int | None] = key_ref("api_keys.id", ondelete="SET NULL")
+    from_status: Mapped[str | None] = mapped_column(String(20))
+    to_status: Mapped[str] = mapped_column(String(20))
+    note: Mapped[str | None] = mapped_column(Text)
+
+
+class EmailPreference(Base):
+    """Who at an agency gets which e-mails."""
+
+    __tablename__ = "email_preferences"
+    __table_args__ = table_args()
+
+    id: Mapped[int] = id_column()
+    agency_id: Mapped[int] = key_ref("agencies.id", ondelete="CASCADE", unique=True)
+    recipients: Mapped[list[str]] = mapped_column(JSON)
+    immediate_matches: Mapped[bool] = mapped_column(Boolean, default=True)
+    daily_digest: Mapped[bool] = mapped_column(Boolean, default=True)
+    takedown_updates: Mapped[bool] = mapped_column(Boolean, default=True)
+    updated_at: Mapped[datetime] = mapped_column(TS, default=utcnow)
+
+
+class EmailMessage(Base):
+    """The e-mail outbox: one row per event (``event_key`` unique per agency), written in
+    the transaction of the event it announces, delivered and retried like webhooks."""
+
+    __tablename__ = "email_messages"
+    __table_args__ = table_args(
+        UniqueConstraint("agency_id", "event_key", name="uq_email_event"),
+        Index("ix_email_messages_due", "status", "next_attempt_at"))
+
+    id: Mapped[int] = id_column()
+    agency_id: Mapped[int] = key_ref("agencies.id", ondelete="CASCADE", index=True)
+    talent_id: Mapped[int | None] = key_ref("talents.id", ondelete="CASCADE", index=True)
+    event_key: Mapped[str] = mapped_column(String(100))
+    kind: Mapped[str] = mapped_column(String(30))  # service.schemas.EmailKind
+    recipients: Mapped[list[str]] = mapped_column(JSON)
+    subject: Mapped[str] = mapped_column(String(300))
+    text_body: Mapped[str] = mapped_column(Text)
+    html_body: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(20), default="pending")  # pending|sent|failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(TS, default=utcnow)
+    claimed_until: Mapped[datetime | None] = mapped_column(TS)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(TS, default=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column(TS)
+
+
+class EmailAttempt(Base):
+    __tablename__ = "email_attempts"
+    __table_args__ = table_args()
+
+    id: Mapped[int] = id_column()
+    message_id: Mapped[int] = key_ref("email_messages.id", ondelete="CASCADE", index=True)
+    attempted_at: Mapped[datetime] = mapped_column(TS, default=utcnow)
+    smtp_code: Mapped[int | None] = mapped_column(Integer)
+    error: Mapped[str | None] = mapped_column(Text)
+    duration_ms: Mapped[float] = mapped_column(Float)
+class FaceRejection(Base):
+    """A reviewer's "not the same person": this face of this image is not this talent.
+
+    Only what recognises the face again is kept: the image's sha256 and pHash and the face
+    box as fractions of the image's width and height (never an embedding). Erased with the
+    talent (and forgotten with nothing else: the alert it came from may go)."""
+
+    __tablename__ = "face_rejections"
+    __table_args__ = table_args()
+
+    id: Mapped[int] = id_column()
+    talent_id: Mapped[int] = key_ref("talents.id", ondelete="CASCADE", index=True)
+    image_sha256: Mapped[str] = mapped_column(String(64), index=True)
+    image_phash: Mapped[str | None] = mapped_column(String(16))
+    box: Mapped[list[float]] = mapped_column(JSON)  # x1, y1, x2, y2 in 0..1
+    alert_id: Mapped[int | None] = key_ref("alerts.id", ondelete="SET NULL")
+    user_id: Mapped[int | None] = key_ref("users.id", ondelete="SET NULL")
+    key_id: Mapped[int | None] = key_ref("api_keys.id", ondelete="SET NULL")
+    created_at: Mapped[datetime] = mapped_column(TS, default=utcnow)

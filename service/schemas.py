@@ -18,6 +18,8 @@ from service.rules.money import Amount, CurrencyCode
 from service.rules.vocabulary import (
     AssetScope,
     Channel,
+    ConsentMethod,
+    ConsentStatus,
     LicenceChannel,
     LicenceTerritory,
     Medium,
@@ -205,7 +207,10 @@ class Compensation(BaseModel):
     currency: CurrencyCode
 
 
-class LicenceCreate(BaseModel):
+class LicenceTermsIn(BaseModel):
+    """A licence's terms: what ``PUT /v1/licences/{id}`` replaces (approved assets have
+    their own endpoints)."""
+
     model_config = ConfigDict(extra="forbid")
 
     licensee: str = bounded_text(MAX_LICENSEE_CHARS, min_length=1,
@@ -231,8 +236,14 @@ class LicenceCreate(BaseModel):
         default=AssetScope.ANY_IMAGE,
         description="any_image: every image of the talent; approved_assets: only images "
         "matching one of the licence's approved assets.")
-    approved_assets: list[AssetIn] = Field(default=[], max_length=MAX_APPROVED_ASSETS)
     compensation: Compensation | None = None
+    requires_talent_consent: bool = Field(
+        default=False, description="Not in force until the talent signs it (always so for "
+        "licences covering ai_replica).")
+
+
+class LicenceCreate(LicenceTermsIn):
+    approved_assets: list[AssetIn] = Field(default=[], max_length=MAX_APPROVED_ASSETS)
 
 
 class AssetScopeIn(BaseModel):
@@ -263,6 +274,8 @@ class LicenceOut(BaseModel):
     revoked_at: datetime | None
     revocation_reason: str | None
     created_at: datetime
+    requires_talent_consent: bool = False
+    consent: LicenceConsentOut | None = None
 
 
 # --- scans ----------------------------------------------------------------------------------
@@ -342,6 +355,8 @@ class ContextOut(BaseModel):
     use_until: datetime | None
     channel: str | None
     territory: str | None
+    medium: str | None = None  # a pre-check's stated medium
+    ai_label: str | None = None  # a pre-check's stated AI label
 
 
 class ScanOut(BaseModel):
@@ -468,6 +483,35 @@ class InternalEvidenceOut(BaseModel):
     generated_at: datetime
 
 
+class ReviewDecision(StrEnum):
+    """A person's answer to "is the face in the sighting the talent?"."""
+
+    SAME_PERSON = "same_person"
+    NOT_SAME_PERSON = "not_same_person"
+
+
+class ReviewIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"decision": "not_same_person", "note": "A lookalike; different ear shape."}]})
+
+    decision: ReviewDecision
+    note: str | None = bounded_text(NOTE_MAX, default=None)
+
+
+class AlertEventOut(BaseModel):
+    """One change in an alert's history: who (a console user's e-mail or an API key's
+    prefix; both null once that user or key is gone), when, from which status to which."""
+
+    at: datetime
+    action: str = Field(description="A triage action, or review_same_person / "
+                        "review_not_same_person.")
+    from_status: AlertStatus
+    to_status: AlertStatus
+    note: str | None
+    user_email: str | None
+    key_prefix: str | None
+
+
 class TriageIn(BaseModel):
     model_config = ConfigDict(json_schema_extra={"examples": [
         {"action": "confirm_violation", "note": "Takedown sent to the shop on 3 March."}]})
@@ -515,6 +559,8 @@ class UsageRow(BaseModel):
     first_seen_at: datetime
     last_seen_at: datetime
     sightings: int
+    per_use: Decimal | None = None  # what this use earns the talent (the licence's rate)
+    currency: str | None = None
 
 
 class UsageLicenceTotal(BaseModel):
@@ -533,3 +579,283 @@ class UsageOut(BaseModel):
     period_to: datetime | None
     events: list[UsageRow]
     totals: list[UsageLicenceTotal]
+    owed: list[AmountOwed] = []  # all licences together, per currency
+
+
+# --- takedown notices and e-mail (service/takedowns, service/alerts/emails.py) --------------
+class NoticeKind(StrEnum):
+    """``dmca``: 17 U.S.C. §512(c)(3); ``dsa``: EU Digital Services Act Art. 16(2)."""
+
+    DMCA = "dmca"
+    DSA = "dsa"
+
+
+class NoticeStatus(StrEnum):
+    DRAFT = "draft"
+    FINAL = "final"
+    SENT = "sent"
+    REMOVED = "removed"
+    STILL_UP = "still_up"
+    REAPPEARED = "reappeared"
+
+
+class ItemState(StrEnum):
+    """One URL of a notice: as reported, or what the last re-check (or a sighting) found."""
+
+    REPORTED = "reported"
+    REMOVED = "removed"
+    STILL_UP = "still_up"
+    UNREACHABLE = "unreachable"
+    REAPPEARED = "reappeared"
+
+
+class EmailKind(StrEnum):
+    NEW_MATCH = "new_match"
+    DAILY_DIGEST = "daily_digest"
+    REMOVAL_CONFIRMED = "removal_confirmed"
+    REAPPEARED = "reappeared"
+
+
+FIELD_MAX = 4000
+SHORT_MAX = 320
+#: An e-mail address as a header may carry it: one @, no spaces, controls or separators.
+EMAIL_PATTERN = r"^[^\s@\x00-\x1f<>,;]+@[^\s@\x00-\x1f<>,;]+$"
+
+
+class AgencyProfileIn(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"rights_holder": "Lumen Models Ltd, agent for its represented models",
+         "address": "1 Example Street, London", "email": "legal@lumen.example",
+         "phone": "+44 20 0000 0000", "signature_name": "Jane Booker"}]})
+
+    rights_holder: str = bounded_text(200, min_length=1)
+    address: str = bounded_text(FIELD_MAX, min_length=1)
+    email: str = Field(min_length=3, max_length=SHORT_MAX, pattern=EMAIL_PATTERN)
+    phone: str | None = bounded_text(50, default=None)
+    signature_name: str = bounded_text(200, min_length=1)
+
+
+class AgencyProfileOut(AgencyProfileIn):
+    agency_id: int
+    updated_at: datetime
+
+
+class NoticeFields(BaseModel):
+    """The texts of a notice the agency may edit before confirming it. Which are required
+    depends on the kind (see ``service.takedowns.notices.REQUIRED``)."""
+
+    recipient: str = bounded_text(FIELD_MAX, default="")
+    notifier_name: str = bounded_text(FIELD_MAX, default="")
+    notifier_address: str = bounded_text(FIELD_MAX, default="")
+    notifier_email: str = bounded_text(FIELD_MAX, default="")
+    notifier_phone: str = bounded_text(FIELD_MAX, default="")
+    work_description: str = bounded_text(FIELD_MAX, default="")
+    reasons: str = bounded_text(FIELD_MAX, default="")
+    good_faith_statement: str = bounded_text(FIELD_MAX, default="")
+    accuracy_statement: str = bounded_text(FIELD_MAX, default="")
+    signature: str = bounded_text(FIELD_MAX, default="")
+    additional_information: str = bounded_text(FIELD_MAX, default="")
+
+
+class NoticeFieldsEdit(BaseModel):
+    """A partial edit: only the fields given change."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    recipient: str | None = bounded_text(FIELD_MAX, default=None)
+    notifier_name: str | None = bounded_text(FIELD_MAX, default=None)
+    notifier_address: str | None = bounded_text(FIELD_MAX, default=None)
+    notifier_email: str | None = bounded_text(FIELD_MAX, default=None)
+    notifier_phone: str | None = bounded_text(FIELD_MAX, default=None)
+    work_description: str | None = bounded_text(FIELD_MAX, default=None)
+    reasons: str | None = bounded_text(FIELD_MAX, default=None)
+    good_faith_statement: str | None = bounded_text(FIELD_MAX, default=None)
+    accuracy_statement: str | None = bounded_text(FIELD_MAX, default=None)
+    signature: str | None = bounded_text(FIELD_MAX, default=None)
+    additional_information: str | None = bounded_text(FIELD_MAX, default=None)
+
+
+MAX_NOTICE_ALERTS = 200
+
+
+class NoticeCreate(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"kind": "dmca", "alert_ids": [41, 42]}]})
+
+    kind: NoticeKind
+    alert_ids: list[Annotated[int, Field(ge=1, le=2**63 - 1)]] = Field(
+        min_length=1, max_length=MAX_NOTICE_ALERTS,
+        description="One alert, or a group of alerts of one talent on one publisher.")
+
+
+class NoticeSend(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"sent_to": "copyright@shop.example", "note": "via the shop's web form"}]})
+
+    sent_to: str = bounded_text(500, min_length=1)
+    sent_at: StartInstant | None = Field(default=None, description="Default: now. A date "
+                                         "alone is its start (UTC); no zone means UTC.")
+    note: str | None = bounded_text(NOTE_MAX, default=None)
+
+
+class NoticeItemOut(BaseModel):
+    alert_id: int
+    page_url: str | None
+    image_url: str | None
+    image_sha256: str
+    image_phash: str | None
+    state: ItemState
+    checked_at: datetime | None
+    check_detail: str | None
+
+
+class NoticeEventOut(BaseModel):
+    at: datetime
+    from_status: NoticeStatus | None
+    to_status: NoticeStatus
+    actor: str
+    note: str | None
+
+
+class NoticeOut(BaseModel):
+    id: int
+    kind: NoticeKind
+    status: NoticeStatus
+    talent: EvidenceTalentOut
+    publisher: str | None
+    fields: NoticeFields
+    missing: list[str] = Field(description="Required elements still empty (draft only).")
+    items: list[NoticeItemOut]
+    final_sha256: str | None
+    finalized_at: datetime | None
+    sent_at: datetime | None
+    sent_to: str | None
+    due_at: datetime | None
+    overdue: bool
+    last_checked_at: datetime | None
+    created_at: datetime
+    history: list[NoticeEventOut]
+
+
+class EmailPreferencesIn(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"recipients": ["alerts@lumen.example"], "immediate_matches": True,
+         "daily_digest": True, "takedown_updates": True}]})
+
+    recipients: list[Annotated[str, StringConstraints(
+        strip_whitespace=True, max_length=SHORT_MAX,
+        pattern=EMAIL_PATTERN)]] = Field(max_length=20)
+    immediate_matches: bool = True
+    daily_digest: bool = True
+    takedown_updates: bool = True
+
+
+class EmailPreferencesOut(EmailPreferencesIn):
+    agency_id: int
+
+
+class EmailMessageOut(BaseModel):
+    id: int
+    kind: EmailKind
+    subject: str
+    recipients: list[str]
+    status: str
+    attempts: int
+    last_error: str | None
+    created_at: datetime
+    sent_at: datetime | None
+    attempt_log: list[dict[str, Any]]
+
+
+# --- the talent's own view and consent (issue 9) ---------------------------------------------
+SHA256_HEX = r"^[0-9a-f]{64}$"
+
+
+class AmountOwed(BaseModel):
+    currency: str
+    uses: int
+    amount_owed: Decimal
+
+
+class LicenceConsentOut(BaseModel):
+    """A licence's standing with the talent's own consent."""
+
+    required: bool
+    status: ConsentStatus
+    terms_sha256: str = Field(description="sha256 of the canonical terms a signature covers.")
+
+
+class ConsentDocumentOut(BaseModel):
+    name: str | None
+    media_type: str
+    bytes: int
+    sha256: str
+
+
+class ConsentRecordOut(BaseModel):
+    id: int
+    licence_id: int
+    talent_id: int
+    method: ConsentMethod
+    signer_name: str
+    signed_at: datetime
+    terms_sha256: str
+    for_current_terms: bool
+    withdrawn_at: datetime | None
+    document: ConsentDocumentOut | None
+
+
+class LicenceConsentDetailOut(LicenceConsentOut):
+    licence_id: int
+    terms: dict[str, Any] = Field(description="The canonical terms, as signed.")
+    records: list[ConsentRecordOut]
+
+
+class ConsentSignIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    signature_name: str = bounded_text(NAME_MAX, min_length=1, description="The talent's "
+                                       "name, typed as their signature.")
+    terms_sha256: str = Field(pattern=SHA256_HEX, description="The terms_sha256 of the terms "
+                              "read; a change since then is 409 consent_terms_changed.")
+
+
+class RequiresConsentIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    requires_talent_consent: bool
+
+
+class TalentSelfOut(BaseModel):
+    talent_id: int
+    name: str
+    agency: str
+
+
+class SightingOut(BaseModel):
+    """One sighting of the talent's likeness (a monitor's scan), as the talent sees it."""
+
+    scan_id: int
+    finding_id: int
+    observed_at: datetime
+    publisher: str | None
+    page_url: str | None
+    channel: str | None
+    territory: str | None
+    similarity: float | None
+    band: str
+    verdict: str | None
+    licence_id: int | None
+    reasons: list[str]
+    ai_label: str | None
+    model_pack: str
+
+
+class AwaitingConsentOut(BaseModel):
+    talent_id: int
+    talent: str
+    licence: LicenceOut
+
+
+LicenceOut.model_rebuild()
+UsageOut.model_rebuild()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 
 from indexer.settings import IndexerSettings
 
@@ -66,6 +66,22 @@ class ServiceSettings(IndexerSettings):
     login_max_failures_per_email: int = Field(default=5, ge=1)
     login_max_failures_per_ip: int = Field(default=20, ge=1)
 
+    # E-mail (service/alerts/emails.py): without smtp_host, messages wait in the outbox.
+    smtp_host: str | None = Field(default=None, description="SMTP server for agency e-mails.")
+    smtp_port: int = Field(default=587, ge=1, le=65535)
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_starttls: bool = Field(default=True, description="Upgrade with STARTTLS (turn off "
+                                "only for a local relay).")
+    smtp_from: str = "twinwatch <noreply@twinwatch.invalid>"
+    smtp_timeout_s: float = Field(default=15.0, gt=0)
+    email_max_attempts: int = Field(default=8, ge=1)
+    email_backoff_base_s: float = Field(default=30.0, gt=0)
+
+    takedown_response_days: int = Field(default=14, ge=1, description="A sent takedown notice "
+                                        "with no confirmed removal after this many days is "
+                                        "flagged overdue.")
+
     def c2pa_trust_anchors_pem(self) -> str | None:
         return _read_once(self.c2pa_trust_anchors) if self.c2pa_trust_anchors else None
 
@@ -74,6 +90,10 @@ class ServiceSettings(IndexerSettings):
 
     def job_uploads_dir(self) -> Path:
         return self.data_dir / "job-uploads"
+
+    def consent_documents_dir(self) -> Path:
+        """Offline signed consent documents, per talent (erased with the talent)."""
+        return self.data_dir / "consent-documents"
 
     def console_url(self) -> str:
         return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")

@@ -15,11 +15,12 @@ from service.settings import ServiceSettings
 def reconcile(ctx: AppContext) -> None:
     """Wire the service's erasure hook (stored idempotent answers naming the talent go in
     the erasure's transaction), then finish or undo what a crash interrupted: evidence files
-    without an alert, staged uploads no pending job item points at. Marks the context
-    ready."""
+    without an alert, consent documents without a record, staged uploads no pending job
+    item points at. Marks the context ready."""
     if forget_talent_answers not in ctx.registry.erase_hooks:
         ctx.registry.erase_hooks.append(forget_talent_answers)
     ctx.evidence.reconcile_with_alerts(ctx.db)
+    ctx.consent_documents().reconcile_with_records(ctx.db)
     reconcile_uploads(ctx.db, ctx.settings.job_uploads_dir())
     ctx.ready = True
 

@@ -77,6 +77,8 @@ def seed(world: FakeWorld) -> None:
     alerts = client.get("/v1/alerts", headers=world.auth("agency")).json()["items"]
     assert alerts, "the seeded scan should raise an alert"
     ids["alert"] = alerts[0]["id"]
+    ids["notice"] = _created(client.post("/v1/takedowns", headers=world.auth("agency"),
+                                         json={"kind": "dsa", "alert_ids": [ids["alert"]]}))["id"]
 
 
 def empty_test_database() -> None:

@@ -61,7 +61,7 @@ class ConsoleWorld:
 def add_users(ctx: AppContext, password: str = PASSWORD) -> None:
     with ctx.db.session() as session:
         for email, role, scope in USERS.values():
-            accounts.create_user(session, email=email, role=role, **scope)
+            accounts.create_user(session, email=email, role=role, **scope)  # type: ignore[arg-type]
             token = accounts.issue_invitation(session, email=email, valid_hours=1)
             accounts.accept_invitation(session, token=token, password=password)
 

@@ -25,12 +25,17 @@ ID_ROUTES = [
     ("get", "/v1/jobs/{id}", "monitor"), ("get", "/v1/jobs/{id}/results", "monitor"),
     ("get", "/v1/alerts/{id}", "agency"), ("get", "/v1/alerts/{id}/evidence", "agency"),
     ("get", "/v1/alerts/{id}/evidence.html", "agency"),
+    ("get", "/v1/alerts/{id}/history", "agency"),
     ("get", "/v1/alerts/{id}/evidence/image", "agency"),
     ("delete", "/v1/webhooks/{id}", "agency"),
     ("get", "/v1/webhooks/{id}/deliveries", "agency"),
+    ("get", "/v1/takedowns/{id}", "agency"), ("get", "/v1/takedowns/{id}/notice.html", "agency"),
+    ("get", "/v1/takedowns/{id}/notice.pdf", "agency"),
+    ("get", "/v1/licences/{id}/consent", "agency"),
+    ("get", "/v1/licences/{id}/consent/records/{id}/document", "agency"),
 ]
 LIST_ROUTES = [("/v1/talents", "agency"), ("/v1/scans", "monitor"),
-               ("/v1/prechecks", "brand"), ("/v1/alerts", "agency")]
+               ("/v1/prechecks", "brand"), ("/v1/alerts", "agency"), ("/v1/takedowns", "agency")]
 
 
 @pytest.fixture(autouse=True)

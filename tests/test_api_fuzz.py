@@ -35,7 +35,7 @@ ROLES = ("admin", "agency", "monitor", "brand", "other_agency", None)
 #: Path parameter -> the seeded object it names.
 SEEDED = {"talent_id": "talent", "reference_id": "reference", "licence_id": "licence",
           "scan_id": "scan", "precheck_id": "precheck", "job_id": "job",
-          "webhook_id": "webhook", "alert_id": "alert"}
+          "webhook_id": "webhook", "alert_id": "alert", "notice_id": "notice"}
 #: Operations left out: erasing would remove the seeded rows every other case relies on
 #: (erasure has its own tests).
 SKIPPED = {("DELETE", "/v1/talents/{talent_id}")}

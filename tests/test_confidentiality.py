@@ -331,10 +331,15 @@ def _ids(t: Tenants) -> dict[str, dict[str, list[int]]]:
     scans = [s["id"] for kind in ("/v1/scans", "/v1/prechecks")
              for s in world.client.get(kind, headers=world.auth("admin")).json()["items"]]
     jobs = sorted({s["job_id"] for s in _admin_jobs(world)})
+    own_alert = world.client.get("/v1/alerts", headers=world.auth("agency")).json()["items"][0]
+    notice = world.client.post("/v1/takedowns", headers=world.auth("agency"),
+                               json={"kind": "dmca", "alert_ids": [own_alert["id"]]})
+    assert notice.status_code == 201, notice.text
     shared = {"talent_id": list(world.talents.values()), "licence_id": list(t.licences.values()),
               "alert_id": alerts, "webhook_id": [hook["id"]], "reference_id": references[:1],
               "scan_id": scans, "precheck_id": scans, "job_id": jobs,
-              "asset_id": assets}
+              "asset_id": assets, "notice_id": [notice.json()["id"]],
+              "record_id": [1]}
     return {who: shared for who in ("brand", "other_brand", "monitor")}
 
 

@@ -12,8 +12,8 @@ from indexer.settings import PROJECT_ROOT
 # the whole context and the parts that only get the narrow pieces they need. The console (web
 # pages for people) is the top HTTP surface beside the API: it reuses the API's plumbing
 # (context dependency, the one error-status mapping) and nothing imports it but the app.
-SERVICE_LAYERS = ["console", "api", "jobs", "talents", "context", "scanning", "alerts",
-                  "licensing", "access", "core"]
+SERVICE_LAYERS = ["console", "api", "jobs", "talents", "context", "takedowns", "scanning",
+                  "alerts", "licensing", "access", "core"]
 TOP_LEVEL_APPS = {"service.cli", "service.demo", "service.startup",  # wire everything together
                   "service.api.app"}  # mounts the API routers and the console beside them
 

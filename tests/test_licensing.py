@@ -130,7 +130,7 @@ def test_enum_values_are_the_documented_strings() -> None:
     assert [code.value for code in FailureCode] == [
         "wrong_publisher", "not_yet_valid", "expired", "outside_territory",
         "channel_not_allowed", "medium_not_allowed", "ai_label_missing", "revoked",
-        "asset_not_approved",
+        "asset_not_approved", "consent_not_signed", "consent_withdrawn",
     ]
     assert [verdict.value for verdict in Verdict] == ["licensed", "unlicensed", "review"]
     assert [medium.value for medium in Medium] == ["photo", "ai_replica"]

@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import func, select
 
 from indexer.engine import FaceEngine
+from service.access.keys import Role, create_key
 from service.alerts.webhooks import (
     DELIVERY_HEADER,
     SIGNATURE_HEADER,
@@ -347,11 +348,19 @@ def test_ai_image_under_a_photo_only_licence_is_a_medium_violation(world: Servic
 
 
 def test_labelled_ai_replica_under_a_replica_licence_is_licensed(world: ServiceWorld) -> None:
-    add_licence(world, media=["ai_replica"], ai_label_required=True)
-    labelled = scan(world, ai_labelled(face_crop_jpeg(world.fixture, TALENT)), publisher="hm.com")
+    licence = add_licence(world, media=["ai_replica"], ai_label_required=True)
+    with world.ctx.db.session() as session:  # a replica licence needs the talent's signature
+        talent_key = create_key(session, role=Role.TALENT, talent=world.talents[TALENT]).key
+    signed = world.client.post(
+        f"/v1/licences/{licence['id']}/consent", headers={"Authorization": f"Bearer {talent_key}"},
+        json={"signature_name": TALENT, "terms_sha256": licence["consent"]["terms_sha256"]})
+    assert signed.status_code == 201, signed.text
+    now = datetime.now(UTC).isoformat()
+    labelled = scan(world, ai_labelled(face_crop_jpeg(world.fixture, TALENT)), publisher="hm.com",
+                    observed_at=now)
     assert face_of(labelled, TALENT)["licence"]["verdict"] == "licensed"
     unlabelled = scan(world, face_crop_jpeg(world.fixture, TALENT), who="admin",
-                      publisher="hm.com")
+                      publisher="hm.com", observed_at=now)
     verdict = face_of(unlabelled, TALENT)["licence"]
     assert verdict["verdict"] == "unlicensed"
     assert [f["code"] for f in verdict["checks"][0]["failures"]] == ["ai_label_missing"]

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from indexer.db import utcnow
 from service.access.keys import Principal, Role, scope_for
+from service.access.scoping import talent_in_scope
 from service.errors import (
     InvalidRequestError,
     InvitationInvalidError,
@@ -71,13 +72,15 @@ def password_matches(user: User | None, password: str) -> bool:
 
 
 def create_user(session: Session, *, email: str, role: Role, agency: str | None = None,
-                brand: str | None = None, monitor: str | None = None) -> User:
+                brand: str | None = None, monitor: str | None = None,
+                talent: int | None = None) -> User:
     """A user without a password yet (they set it from an invitation)."""
     address = normalise_email(email)
     if session.scalar(select(User.id).where(User.email == address)) is not None:
         raise UserExistsError(f"A user with the e-mail {address} exists already.")
     user = User(email=address, role=role.value,
-                **scope_for(session, role=role, agency=agency, brand=brand, monitor=monitor))
+                **scope_for(session, role=role, agency=agency, brand=brand, monitor=monitor,
+                            talent=talent))
     session.add(user)
     session.flush()
     return user
@@ -151,4 +154,27 @@ def accept_invitation(session: Session, *, token: str, password: str,
 def principal_for(user: User) -> Principal:
     return Principal(key_id=None, key_prefix=f"user:{user.id}", role=Role(user.role),
                      agency_id=user.agency_id, brand_id=user.brand_id,
-                     monitor_id=user.monitor_id, user_id=user.id)
+                     monitor_id=user.monitor_id, user_id=user.id, talent_id=user.talent_id)
+
+
+def invite_talent_user(session: Session, *, principal: Principal, talent_id: int, email: str,
+                       valid_hours: float, now: datetime | None = None) -> tuple[User, str]:
+    """The agency invites a talent to their own account (their sightings, licences, pay and
+    consent): a new talent user, or a fresh link for the talent's existing one. Another
+    account with that e-mail is a conflict."""
+    principal.require(Role.AGENCY)
+    talent_in_scope(session, principal=principal, talent_id=talent_id)
+    address = normalise_email(email)
+    user = session.scalar(select(User).where(User.email == address))
+    if user is None:
+        user = create_user(session, email=address, role=Role.TALENT, talent=talent_id)
+    elif user.role != Role.TALENT.value or user.talent_id != talent_id:
+        raise UserExistsError(f"A user with the e-mail {address} exists already.")
+    return user, issue_invitation(session, email=address, valid_hours=valid_hours, now=now)
+
+
+def talent_users(session: Session, *, principal: Principal, talent_id: int) -> list[User]:
+    principal.require(Role.AGENCY)
+    talent_in_scope(session, principal=principal, talent_id=talent_id)
+    return list(session.scalars(select(User).where(User.talent_id == talent_id)
+                                .order_by(User.id)))

@@ -12,8 +12,8 @@ from enum import StrEnum
 from sqlalchemy import ColumnElement, select, true
 from sqlalchemy.orm import Session
 
-from indexer.db import Agency, utcnow
-from indexer.errors import close_match
+from indexer.db import Agency, Talent, utcnow
+from indexer.errors import TalentNotFoundError, close_match
 from service.errors import (
     ForbiddenError,
     InvalidRequestError,
@@ -31,6 +31,7 @@ class Role(StrEnum):
     AGENCY = "agency"
     MONITOR = "monitor"
     BRAND = "brand"
+    TALENT = "talent"  # a person whose likeness it is: their own sightings, licences, pay
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,7 @@ class Principal:
     brand_id: int | None = None
     monitor_id: int | None = None
     user_id: int | None = None
+    talent_id: int | None = None  # a talent's own key or account: that talent only
 
     @property
     def is_admin(self) -> bool:
@@ -75,22 +77,25 @@ def hash_key(key: str) -> str:
 
 def create_key(session: Session, *, role: Role, agency: str | None = None,
                brand: str | None = None, monitor: str | None = None,
-               label: str | None = None) -> CreatedKey:
-    """Create a key scoped to one existing tenant; only its hash is stored."""
-    scope_ids = scope_for(session, role=role, agency=agency, brand=brand, monitor=monitor)
+               label: str | None = None, talent: int | None = None) -> CreatedKey:
+    """Create a key scoped to one existing tenant (or talent); only its hash is stored."""
+    scope_ids = scope_for(session, role=role, agency=agency, brand=brand, monitor=monitor,
+                          talent=talent)
     plaintext = KEY_PREFIX + secrets.token_urlsafe(32)
     row = ApiKey(prefix=plaintext[:10], key_hash=hash_key(plaintext), role=role.value,
                  label=label, **scope_ids)
     session.add(row)
     session.flush()
-    scope = agency or brand or monitor or "all tenants"
+    scope = agency or brand or monitor or (f"talent {talent}" if talent else "all tenants")
     return CreatedKey(row.id, plaintext, row.prefix, role, scope)
 
 
 def scope_for(session: Session, *, role: Role, agency: str | None, brand: str | None,
-               monitor: str | None) -> dict[str, int | None]:
+              monitor: str | None, talent: int | None = None) -> dict[str, int | None]:
     names = {Role.AGENCY: agency, Role.BRAND: brand, Role.MONITOR: monitor}
     given = [name for name in (agency, brand, monitor) if name]
+    if role is Role.TALENT or talent is not None:
+        return _talent_scope(session, role=role, talent=talent, others=given)
     if role is Role.ADMIN:
         if given:
             raise InvalidRequestError("Admin keys and users are not scoped to a tenant.")
@@ -100,6 +105,18 @@ def scope_for(session: Session, *, role: Role, agency: str | None, brand: str | 
         raise InvalidRequestError(f"A {role.value} key or user needs --{role.value} NAME (and "
                                   "nothing else).")
     return {f"{role.value}_id": _tenant_id(session, role, name)}
+
+
+def _talent_scope(session: Session, *, role: Role, talent: int | None, others: list[str]
+                  ) -> dict[str, int | None]:
+    """A talent's own key or account names exactly one existing talent (by id: names are
+    not identities) and nothing else."""
+    if role is not Role.TALENT or talent is None or others:
+        raise InvalidRequestError("A talent key or user needs --talent ID (and nothing else); "
+                                  "--talent goes with --role talent only.")
+    if session.get(Talent, talent) is None:
+        raise TalentNotFoundError(f"No talent with id {talent}.")
+    return {"talent_id": talent}
 
 
 def _tenant_id(session: Session, role: Role, name: str) -> int:
@@ -126,7 +143,8 @@ def authenticate(session: Session, *, presented: str | None) -> Principal:
     if row is None or row.revoked_at is not None:
         raise UnauthorizedError("Unknown or revoked API key.")
     return Principal(key_id=row.id, key_prefix=row.prefix, role=Role(row.role),
-                     agency_id=row.agency_id, brand_id=row.brand_id, monitor_id=row.monitor_id)
+                     agency_id=row.agency_id, brand_id=row.brand_id, monitor_id=row.monitor_id,
+                     talent_id=row.talent_id)
 
 
 def revoke_key(session: Session, *, key_id: int, now: datetime | None = None) -> ApiKey:

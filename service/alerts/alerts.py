@@ -89,14 +89,17 @@ def get_alert(session: Session, *, principal: Principal, alert_id: int) -> Alert
 
 
 def triage(session: Session, *, principal: Principal, alert_id: int, action: TriageAction,
-           note: str | None) -> AlertOut:
+           note: str | None, recorded_as: str | None = None) -> AlertOut:
+    """Apply an allowed action; the history names ``recorded_as`` (e.g. a review's
+    decision) or else the action."""
     alert = alert_in_scope(session, principal=principal, alert_id=alert_id)
     if alert.status not in ALLOWED_FROM[action]:
         raise TriageNotAllowedError(
             f"Alert {alert_id} is {alert.status.replace('_', ' ')}; "
             f"{action.replace('_', ' ')} applies only to "
             f"{' or '.join(sorted(s.replace('_', ' ') for s in ALLOWED_FROM[action]))} alerts.")
-    _record_triage(session, alert, principal=principal, action=action, note=note)
+    record_event(session, alert, principal=principal, action=recorded_as or action,
+                 to_status=STATUS_AFTER[action], note=note)
     alert.status = STATUS_AFTER[action].value
     alert.triage_note = note
     alert.triaged_at = utcnow()
@@ -109,13 +112,12 @@ def allowed_actions(status: str) -> list[str]:
     return [action for action, statuses in ALLOWED_FROM.items() if status in statuses]
 
 
-def _record_triage(session: Session, alert: Alert, *, principal: Principal,
-                   action: TriageAction, note: str | None) -> None:
+def record_event(session: Session, alert: Alert, *, principal: Principal, action: str,
+                 to_status: AlertStatus, note: str | None) -> None:
     """The history row: the acting user or key (id 0 is the demo's in-process admin)."""
     session.add(AlertEvent(alert_id=alert.id, user_id=principal.user_id,
                            key_id=principal.key_id or None, action=action,
-                           from_status=alert.status, to_status=STATUS_AFTER[action].value,
-                           note=note))
+                           from_status=alert.status, to_status=to_status.value, note=note))
 
 
 Evidence = InternalEvidenceOut | ThirdPartyEvidenceOut

@@ -12,11 +12,23 @@ from service.api.access_log import AccessLog
 from service.api.docs import ERROR_RESPONSES, install_docs
 from service.api.errors import install_error_handlers
 from service.api.limits import BodySizeLimit
-from service.api.routers import alerts, health, jobs, licences, prechecks, scans, talents, usage
+from service.api.routers import (
+    alerts,
+    consent,
+    health,
+    jobs,
+    licences,
+    prechecks,
+    scans,
+    talents,
+    usage,
+)
+from service.api.routers import takedowns as takedown_routes
 from service.api.routers import webhooks as webhook_routes
-from service.console.mount import install_console
+from service.console.mount import CONSOLE_UPLOADS, install_console
 from service.context import AppContext, build_context
 from service.jobs.worker import BackgroundWorkers
+from service.logs import install_recent_errors
 from service.settings import ServiceSettings
 from service.startup import reconcile
 
@@ -49,6 +61,7 @@ def create_app(settings: ServiceSettings | None = None, *,
             if context is None:
                 ctx.close()
 
+    install_recent_errors()  # the admin's status page lists this process's recent errors
     app = FastAPI(title="twinwatch", version="0.1.0", description=DESCRIPTION,
                   lifespan=lifespan, docs_url=None, redoc_url=None)
     install_error_handlers(app)
@@ -56,11 +69,13 @@ def create_app(settings: ServiceSettings | None = None, *,
     batch_bytes = settings.max_batch_bytes + 64 * 1024
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_upload_bytes + 64 * 1024,
                        larger_for={"/v1/scan-jobs": batch_bytes,
-                                   "/v1/precheck-jobs": batch_bytes})
+                                   "/v1/precheck-jobs": batch_bytes,
+                                   **dict.fromkeys(CONSOLE_UPLOADS, batch_bytes)})
     app.add_middleware(AccessLog)  # outermost: a 413 or a 500 gets an id and a log line too
     app.include_router(health.router)
     for router in (talents.router, licences.router, scans.router, jobs.router,
-                   prechecks.router, alerts.router, webhook_routes.router, usage.router):
+                   prechecks.router, alerts.router, webhook_routes.router, usage.router,
+                   takedown_routes.router, consent.router):
         app.include_router(router, responses=ERROR_RESPONSES)
     install_console(app)  # the web console for people (service/console/)
     return app

@@ -27,6 +27,7 @@ from service.errors import (
     RouteNotFoundError,
     UnauthorizedError,
 )
+from service.logs import RECENT_ERRORS
 
 log = logging.getLogger("twinwatch.http")
 
@@ -57,9 +58,17 @@ def error_response(exc: TwinwatchError, *, headers: dict[str, str] | None = None
                    ) -> JSONResponse:
     """The envelope ``{"error": {"code", "message", "details"?}}`` with the category's status."""
     headers = dict(headers or {})
+    note_answer(exc)
     if isinstance(exc, OverloadedError):
         headers["Retry-After"] = str(exc.retry_after_s)
     return JSONResponse({"error": exc.to_dict()}, status_code=status_of(exc), headers=headers)
+
+
+def note_answer(exc: TwinwatchError) -> None:
+    """Errors answered with a 5xx go to the admin's recent errors (code and message only)."""
+    status = status_of(exc)
+    if status >= 500 and not isinstance(exc, InternalError):  # a crash: its log line counts
+        RECENT_ERRORS.answered(code=exc.code, message=exc.message, status=status)
 
 
 def internal_error(request_id: str | None) -> InternalError:

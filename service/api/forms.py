@@ -19,7 +19,13 @@ from service.errors import InvalidRequestError, UrlInvalidError
 from service.fetching import split_url
 from service.licensing.publishers import parse_location
 from service.rules.dates import last_instant_or_error, require_not_future, start_or_error
-from service.rules.vocabulary import ALLOWED_CHANNELS, channel_or_error, territory_or_error
+from service.rules.vocabulary import (
+    ALLOWED_CHANNELS,
+    AiLabel,
+    Medium,
+    channel_or_error,
+    territory_or_error,
+)
 from service.scanning.types import ImageSource, UseContext
 from service.scanning.uploads import read_upload
 from service.schemas import CHANNEL_MAX, NO_NUL, PUBLISHER_MAX, UPLOAD_NAME_MAX, URL_MAX
@@ -143,7 +149,16 @@ def intended_use(
     use_until: Annotated[str | None, Form(max_length=DATE_MAX, pattern=NO_NUL, description=(
         "Last day of use: a date (to its end, UTC) or date-time."))] = None,
     page_url: PageUrl = None,
+    medium: Annotated[Medium | None, Form(
+        description="How the likeness will appear: photo or ai_replica (default: what the "
+                    "image's own AI label says).")] = None,
+    ai_label: Annotated[AiLabel | None, Form(
+        description="The AI label the published asset will carry (c2pa or iptc), if any; "
+                    "only for medium ai_replica.")] = None,
 ) -> ContextForm:
+    if ai_label is not None and medium is not Medium.AI_REPLICA:
+        raise InvalidRequestError("ai_label applies to an AI replica: send medium=ai_replica "
+                                  "with it.", field="ai_label")
     start = start_or_error(use_from, field="use_from") or utcnow()
     until = last_instant_or_error(use_until, field="use_until")
     if until is not None and until < start:
@@ -153,9 +168,10 @@ def intended_use(
         raise InvalidRequestError("publisher is required.", field="publisher")
     context = UseContext(page_url=located(page_url, "page_url"), publisher=stated,
                          observed_at=start, channel=_channel(channel),
-                         territory=_territory(territory), use_until=until)
+                         territory=_territory(territory), use_until=until, medium=medium,
+                         ai_label=ai_label)
     return ContextForm(context, fingerprint(publisher, channel, territory, use_from,
-                                            use_until, page_url))
+                                            use_until, page_url, medium, ai_label))
 
 
 SightingContext = Annotated[ContextForm, Depends(sighting_context)]

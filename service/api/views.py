@@ -59,7 +59,8 @@ def scan_out(session: Session, scan: Scan, viewer: Viewer) -> ScanOut:
                        height=scan.height, source_url=scan.source_url),
         context=ContextOut(page_url=scan.page_url, publisher=scan.publisher,
                            observed_at=scan.observed_at, use_until=scan.use_until,
-                           channel=scan.channel, territory=scan.territory),
+                           channel=scan.channel, territory=scan.territory,
+                           medium=scan.intended_medium, ai_label=scan.intended_ai_label),
         provenance=scan.provenance, asset_reuse=reuse, faces=faces,
         summary=summary, cleared=cleared)
 

@@ -13,8 +13,9 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from indexer.db import ReferenceImage
+from service.alerts.history import histories
 from service.licensing.publishers import publisher_key
-from service.models import Alert, AlertEvent, AlertSighting, ApiKey, Finding, Scan, User
+from service.models import Alert, AlertSighting, Finding, Scan
 from service.schemas import AlertOut
 
 
@@ -25,12 +26,14 @@ class Sighting:
     face_box: list[float]
     provenance: dict[str, Any]
     source_url: str | None
+    reference_id: int | None = None  # the talent's photo nearest to this face, if recorded
 
 
 @dataclass(frozen=True)
 class HistoryEntry:
     at: datetime
     actor: str
+    action: str
     from_status: str
     to_status: str
     note: str | None
@@ -43,6 +46,7 @@ class AlertCard:
     reference_id: int | None
     image_kept: bool
     history: list[HistoryEntry] = field(default_factory=list)
+    best_reference: bool = False  # reference_id is the photo that gave the similarity
 
 
 @dataclass
@@ -64,18 +68,22 @@ def latest_sightings(session: Session, alert_ids: Iterable[int]) -> dict[int, Si
               .where(AlertSighting.alert_id.in_(ids)).group_by(AlertSighting.alert_id)
               .subquery())
     rows = session.execute(
-        select(AlertSighting.alert_id, Finding.box, Scan.provenance, Scan.source_url)
+        select(AlertSighting.alert_id, Finding.box, Scan.provenance, Scan.source_url,
+               ReferenceImage.id)
         .join(newest, newest.c.sid == AlertSighting.id)
         .join(Finding, Finding.id == AlertSighting.finding_id)
-        .join(Scan, Scan.id == AlertSighting.scan_id))
-    return {alert_id: Sighting(list(box), dict(provenance or {}), source_url)
-            for alert_id, box, provenance, source_url in rows}
+        .join(Scan, Scan.id == AlertSighting.scan_id)
+        .outerjoin(ReferenceImage, (ReferenceImage.id == Finding.reference_image_id)
+                   & (ReferenceImage.talent_id == Finding.talent_id)
+                   & ReferenceImage.stored_path.is_not(None)))
+    return {alert_id: Sighting(list(box), dict(provenance or {}), source_url, reference_id)
+            for alert_id, box, provenance, source_url, reference_id in rows}
 
 
 def comparison_references(session: Session, talent_ids: Iterable[int]) -> dict[int, int]:
-    """Per talent, the kept reference photo to show beside a sighting: the one with the
-    largest, most confidently detected face (the match itself does not record which
-    reference was nearest)."""
+    """Per talent, the kept reference photo to show beside a sighting the match did not
+    record its nearest photo for (rows from before it was recorded, or whose photo was
+    removed since): the one with the largest, most confidently detected face."""
     rows = session.execute(
         select(ReferenceImage.talent_id, ReferenceImage.id)
         .where(ReferenceImage.talent_id.in_(set(talent_ids)),
@@ -93,24 +101,24 @@ def alert_cards(session: Session, alerts: list[AlertOut]) -> list[AlertCard]:
     sightings = latest_sightings(session, (a.id for a in alerts))
     references = comparison_references(session, (a.talent.id for a in alerts))
     history = triage_history(session, (a.id for a in alerts))
-    return [AlertCard(a, sightings.get(a.id), references.get(a.talent.id),
-                      a.evidence_image_kept, history.get(a.id, [])) for a in alerts]
+    cards = []
+    for a in alerts:
+        sighting = sightings.get(a.id)
+        best = sighting.reference_id if sighting else None
+        cards.append(AlertCard(a, sighting, best or references.get(a.talent.id),
+                               a.evidence_image_kept, history.get(a.id, []),
+                               best_reference=best is not None))
+    return cards
 
 
 def triage_history(session: Session, alert_ids: Iterable[int]
                    ) -> dict[int, list[HistoryEntry]]:
     """Who changed each alert, oldest first: a user by e-mail, a key by its prefix."""
-    rows = session.execute(
-        select(AlertEvent, User.email, ApiKey.prefix)
-        .outerjoin(User, User.id == AlertEvent.user_id)
-        .outerjoin(ApiKey, ApiKey.id == AlertEvent.key_id)
-        .where(AlertEvent.alert_id.in_(list(alert_ids))).order_by(AlertEvent.id))
-    found: dict[int, list[HistoryEntry]] = {}
-    for event, email, prefix in rows:
-        actor = email or (f"API key {prefix}…" if prefix else "someone since removed")
-        found.setdefault(event.alert_id, []).append(HistoryEntry(
-            event.at, actor, event.from_status, event.to_status, event.note))
-    return found
+    return {alert_id: [HistoryEntry(
+        e.at, e.user_email or (f"API key {e.key_prefix}…" if e.key_prefix
+                               else "someone since removed"),
+        e.action, e.from_status.value, e.to_status.value, e.note) for e in events]
+        for alert_id, events in histories(session, alert_ids).items()}
 
 
 def group_by_publisher(cards: list[AlertCard]) -> list[PublisherGroup]:

@@ -12,7 +12,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 
 from indexer.errors import TwinwatchError
 from indexer.formats import MEDIA_TYPES
-from service.api.errors import STATUS_BY_CATEGORY
+from service.api.errors import STATUS_BY_CATEGORY, note_answer
 from service.console.links import LOGIN, PREFIX, STATIC
 from service.errors import UnauthorizedError
 
@@ -49,6 +49,7 @@ def error_page(request: Request, exc: TwinwatchError) -> Response:
             request):
         return RedirectResponse(f"{LOGIN}?next={quote(request.url.path)}", status_code=303)
     status = STATUS_BY_CATEGORY[exc.category]
+    note_answer(exc)
     response = page("error.html", status_code=status, code=exc.code, message=exc.message,
                     user=None)
     retry_after = getattr(exc, "retry_after_s", None)

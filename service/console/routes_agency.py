@@ -64,6 +64,7 @@ class InboxFilters(BaseModel):
     since: date | None = None
     until: date | None = None
     band: Band | None = None
+    needs_review: bool | None = None
     offset: int = Field(default=0, ge=0)
 
     @field_validator("*", mode="before")
@@ -72,7 +73,8 @@ class InboxFilters(BaseModel):
         return None if isinstance(value, str) and not value.strip() else value
 
     def form_values(self) -> dict[str, str]:
-        return {name: "" if value is None else str(value)
+        return {name: "" if value is None else str(value).lower() if isinstance(value, bool)
+                else str(value)
                 for name, value in self.model_dump(mode="json", exclude={"offset"}).items()}
 
 
@@ -85,7 +87,8 @@ def inbox(ctx: Ctx, user: User, filters: Annotated[InboxFilters, Query()]) -> HT
                                    talent_id=filters.talent_id, publisher=filters.publisher,
                                    since=_day(filters.since),
                                    until_before=_day(filters.until, end=True),
-                                   needs_review=None, offset=filters.offset or 0,
+                                   needs_review=filters.needs_review,
+                                   offset=filters.offset or 0,
                                    limit=INBOX_PAGE,
                                    band=AlertBand(filters.band.value) if filters.band else None)
         groups = group_by_publisher(alert_cards(session, found.items))

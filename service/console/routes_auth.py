@@ -26,7 +26,9 @@ from service.console.security import (
 from service.errors import CsrfError, LoginFailedError, LoginThrottledError
 
 router = APIRouter(route_class=ConsoleRoute, include_in_schema=False)
-ROLE_HOME = {Role.AGENCY: f"{PREFIX}/alerts"}
+ROLE_HOME = {Role.AGENCY: f"{PREFIX}/alerts", Role.BRAND: f"{PREFIX}/prechecks",
+             Role.MONITOR: f"{PREFIX}/submissions", Role.ADMIN: f"{PREFIX}/admin/status",
+             Role.TALENT: f"{PREFIX}/me"}
 NOTICES = {"signed_out": "You are signed out.",
            "password_set": "Your password is set; sign in with it now."}
 

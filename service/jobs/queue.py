@@ -27,6 +27,7 @@ from indexer.db import Database, rows_changed, utcnow
 from service.access.keys import Principal, Role
 from service.errors import InvalidRequestError, JobItemAttemptsExhaustedError
 from service.models import ApiKey, Job, JobItem
+from service.rules.vocabulary import AiLabel, Medium
 from service.scanning.types import JobLink, UseContext
 from service.schemas import JobOut, ScanKind
 
@@ -63,7 +64,8 @@ def context_json(context: UseContext) -> dict[str, Any]:
     return {"page_url": context.page_url, "publisher": context.publisher,
             "observed_at": context.observed_at.isoformat(), "channel": context.channel,
             "territory": context.territory,
-            "use_until": context.use_until.isoformat() if context.use_until else None}
+            "use_until": context.use_until.isoformat() if context.use_until else None,
+            "medium": context.medium, "ai_label": context.ai_label}
 
 
 def context_from_json(raw: dict[str, Any]) -> UseContext:
@@ -71,7 +73,9 @@ def context_from_json(raw: dict[str, Any]) -> UseContext:
                       observed_at=datetime.fromisoformat(raw["observed_at"]),
                       channel=raw["channel"], territory=raw["territory"],
                       use_until=datetime.fromisoformat(raw["use_until"])
-                      if raw.get("use_until") else None)
+                      if raw.get("use_until") else None,
+                      medium=Medium(raw["medium"]) if raw.get("medium") else None,
+                      ai_label=AiLabel(raw["ai_label"]) if raw.get("ai_label") else None)
 
 
 def create_job(*, db: Database, principal: Principal, kind: ScanKind, batch: BatchInput,
@@ -189,7 +193,9 @@ def _fail_exhausted(session: Session, exhausted: Any, max_attempts: int) -> None
 def _job_principal(session: Session, job: Job) -> Principal:
     key = session.get(ApiKey, job.owner_key_id) if job.owner_key_id else None
     role = Role(key.role) if key else (Role.BRAND if job.brand_id else Role.MONITOR)
-    return Principal(key_id=job.owner_key_id or 0, key_prefix=key.prefix if key else "job",
+    # no key when a console user submitted the job (or its key was deleted): the scan's
+    # owner_key_id is then NULL, never a key id that does not exist
+    return Principal(key_id=job.owner_key_id, key_prefix=key.prefix if key else "job",
                      role=role, monitor_id=job.monitor_id, brand_id=job.brand_id)
 
 

@@ -14,13 +14,20 @@ import tempfile
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
+from datetime import date, timedelta
 from pathlib import Path
 
 from starlette.concurrency import run_in_threadpool
 
+from indexer.db import utcnow
 from indexer.errors import TwinwatchError
 from service.access.sessions import purge_expired
+from service.alerts.emails import (
+    claim_due_emails,
+    queue_daily_digests,
+    record_email_attempt,
+    smtp_send,
+)
 from service.alerts.webhooks import claim_due, record_attempt, send
 from service.context import AppContext
 from service.errors import InternalError, OverloadedError
@@ -117,6 +124,31 @@ class WebhookDispatcher:
         return len(due)
 
 
+class EmailDispatcher:
+    """Sends the e-mail outbox over SMTP (when ``smtp_host`` is set) and, once per UTC day,
+    queues the previous day's digests."""
+
+    def __init__(self, ctx: AppContext) -> None:
+        self.ctx = ctx
+        self.digested: date | None = None
+
+    async def run_once(self) -> int:
+        settings = self.ctx.settings
+        if settings.smtp_host is None:
+            return 0
+        yesterday = (utcnow() - timedelta(days=1)).date()
+        if self.digested != yesterday:
+            await run_in_threadpool(queue_daily_digests, self.ctx.db, day=yesterday)
+            self.digested = yesterday
+        due = await run_in_threadpool(claim_due_emails, self.ctx.db, limit=WEBHOOK_BATCH,
+                                      lease_s=settings.smtp_timeout_s * 3)
+        for message in due:
+            result = await run_in_threadpool(smtp_send, message, settings=settings)
+            await run_in_threadpool(record_email_attempt, self.ctx.db, message=message,
+                                    result=result, settings=settings)
+        return len(due)
+
+
 class BackgroundWorkers:
     """Starts and stops the loops as asyncio tasks."""
 
@@ -126,6 +158,7 @@ class BackgroundWorkers:
         # still goes through the inference gate, with its back-pressure).
         self.jobs = [JobWorker(ctx) for _ in range(ctx.settings.inference_workers)]
         self.webhooks = WebhookDispatcher(ctx)
+        self.emails = EmailDispatcher(ctx)
         self._tasks: list[asyncio.Task[None]] = []
         self._stopping = asyncio.Event()
 
@@ -133,6 +166,7 @@ class BackgroundWorkers:
         self._tasks = [*(asyncio.create_task(self._loop("jobs", jobs.run_once))
                          for jobs in self.jobs),
                        asyncio.create_task(self._loop("webhooks", self.webhooks.run_once)),
+                       asyncio.create_task(self._loop("emails", self.emails.run_once)),
                        asyncio.create_task(self._sweep_evidence())]
 
     async def stop(self) -> None:

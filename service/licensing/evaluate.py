@@ -39,13 +39,32 @@ A licence **covers** a use iff every check below passes and none is unknown:
        never MEDIUM_NOT_ALLOWED.
      * Without ``ai_label_required``: an unlabelled replica would be licensed and a photo
        would not, so the medium is recorded as an *unknown* (``"medium"``) for a human.
+   - Image declares no AI but carries AI-generation signals (generator metadata, a generator's
+     invisible watermark: ``ImageFacts.ai_signals``, see :mod:`service.rules.generators`):
+     with a *strong* signal it is an unlabelled AI image: a licence without ``ai_replica``
+     fails with MEDIUM_NOT_ALLOWED, one with ``ai_replica`` and ``ai_label_required`` with
+     AI_LABEL_MISSING (both naming the signal), one with ``ai_replica`` and no label required
+     passes. With only *weak* signals (a generator named in free text) the image is judged
+     both as a photo and as an unlabelled AI image; when the two readings differ the medium
+     is an *unknown* (``"ai_generation"``) for a human, when they agree that outcome stands.
    - A licence listing no media fails with MEDIUM_NOT_ALLOWED.
+   - A pre-check may *state* the medium (``ImageFacts.stated_medium``): a stated
+     ``ai_replica`` without a label is an unlabelled replica (allowed only by a licence that
+     includes ``ai_replica`` without ``ai_label_required``: MEDIUM_NOT_ALLOWED or
+     AI_LABEL_MISSING otherwise); a stated ``photo`` fails an ``ai_replica``-only licence
+     with MEDIUM_NOT_ALLOWED. What the image itself declares always wins.
 7. Approved assets: a licence with ``asset_scope`` APPROVED_ASSETS covers only images that
    match one of its approved assets, by SHA-256 (case-insensitive) or by pHash Hamming
    distance ``<= max_phash_distance`` (default and rule:
    :data:`service.rules.fingerprints.NEAR_IDENTICAL_MAX_DISTANCE`), else ASSET_NOT_APPROVED (also
    when it has no assets yet). With ANY_IMAGE (the default) assets never restrict the
    licence; they are still used to report approved-asset reuse.
+8. Talent consent (:func:`_check_consent`): a licence that needs the talent's own consent
+   (``consent_required``: it covers AI replicas, or the agency asked for it) covers a use
+   only while one of its ``consents`` windows (signed for its current terms, until
+   withdrawn) contains ``observed_at``: CONSENT_WITHDRAWN when the talent withdrew before
+   the sighting, else CONSENT_NOT_SIGNED. Which windows count is
+   :mod:`service.licensing.consent`'s rule.
 
 Every check runs for every licence, so every failure of every licence is reported.
 
@@ -94,6 +113,7 @@ from service.rules.fingerprints import (
     hamming_distance,
     is_perceptual_hash,
 )
+from service.rules.generators import GenerationSignal, strongest
 from service.rules.vocabulary import (
     ANY,
     TERRITORY_ALIASES,
@@ -112,6 +132,7 @@ __all__ = [
     "AssetReuse",
     "AssetScope",
     "Channel",
+    "ConsentWindow",
     "Failure",
     "FailureCode",
     "ImageFacts",
@@ -142,6 +163,8 @@ class FailureCode(StrEnum):
     AI_LABEL_MISSING = "ai_label_missing"
     REVOKED = "revoked"
     ASSET_NOT_APPROVED = "asset_not_approved"
+    CONSENT_NOT_SIGNED = "consent_not_signed"
+    CONSENT_WITHDRAWN = "consent_withdrawn"
 
 
 class UnknownFact(StrEnum):
@@ -151,6 +174,7 @@ class UnknownFact(StrEnum):
     CHANNEL = "channel"
     TERRITORY = "territory"
     MEDIUM = "medium"
+    AI_GENERATION = "ai_generation"
 
 
 _UNKNOWN_EXPLANATIONS: dict[UnknownFact, str] = {
@@ -160,6 +184,11 @@ _UNKNOWN_EXPLANATIONS: dict[UnknownFact, str] = {
     UnknownFact.MEDIUM: (
         "image carries no AI label; licence covers AI replicas only (no label required), "
         "so a human must confirm whether this is an AI replica or a photo"
+    ),
+    UnknownFact.AI_GENERATION: (
+        "image carries no AI label, but its metadata names an AI generator in free text (a "
+        "weak signal, see the scan's AI-generation signals); a human must confirm whether it "
+        "is AI-generated"
     ),
 }
 
@@ -188,6 +217,22 @@ class AssetFingerprint:
 
 
 @dataclass(frozen=True)
+class ConsentWindow:
+    """The talent's consent to a licence's current terms: from ``signed_at`` until
+    ``withdrawn_at`` (exclusive; ``None``: not withdrawn)."""
+
+    signed_at: datetime
+    withdrawn_at: datetime | None = None
+
+    def __post_init__(self) -> None:
+        _require_aware(self.signed_at, field="ConsentWindow.signed_at")
+        _require_aware(self.withdrawn_at, field="ConsentWindow.withdrawn_at")
+
+    def covers(self, at: datetime) -> bool:
+        return self.signed_at <= at and (self.withdrawn_at is None or at < self.withdrawn_at)
+
+
+@dataclass(frozen=True)
 class LicenceTerms:
     id: int
     talent_id: int
@@ -203,6 +248,8 @@ class LicenceTerms:
     asset_scope: AssetScope = AssetScope.ANY_IMAGE
     revoked_at: datetime | None = None
     revocation_reason: str | None = None
+    consent_required: bool = False
+    consents: tuple[ConsentWindow, ...] = ()
 
     def __post_init__(self) -> None:
         _require_aware(self.valid_from, field="LicenceTerms.valid_from")
@@ -216,6 +263,13 @@ class ImageFacts:
     phash: str | None
     declares_ai: bool
     ai_label: str | None  # "c2pa" | "iptc" | None
+    stated_medium: Medium | None = None  # a pre-check's intended medium, if stated
+    ai_signals: tuple[GenerationSignal, ...] = ()  # AI-generation signals beyond labels
+
+    @property
+    def reads_as_ai(self) -> bool:
+        """Labelled AI, or an unlabelled image with a strong AI-generation signal."""
+        return self.declares_ai or any(signal.strong for signal in self.ai_signals)
 
     def __post_init__(self) -> None:
         _require_phash(self.phash, field="ImageFacts.phash")
@@ -498,8 +552,22 @@ def _check_medium(licence: LicenceTerms, facts: _Facts) -> _Finding:
             f"licence covers {_describe_media(licence.media)}"
         )
         return Failure(FailureCode.MEDIUM_NOT_ALLOWED, message)
-    if Medium.PHOTO in media:
+    stated = facts.image.stated_medium
+    if stated is Medium.AI_REPLICA:
+        return _check_unlabelled_replica(licence)
+    if facts.image.ai_signals:
+        return _check_unlabelled_ai(licence, facts.image.ai_signals, stated)
+    return _check_unlabelled(licence, stated)
+
+
+def _check_unlabelled(licence: LicenceTerms, stated: Medium | None) -> _Finding:
+    """An image with no AI label and no AI-generation signal: read as a photo (or as what a
+    pre-check states it will be)."""
+    if Medium.PHOTO in licence.media:
         return None
+    if stated is Medium.PHOTO:
+        return Failure(FailureCode.MEDIUM_NOT_ALLOWED,
+                       f"intended as a photo; licence covers {_describe_media(licence.media)}")
     if not licence.ai_label_required:
         return UnknownFact.MEDIUM
     message = (
@@ -507,6 +575,57 @@ def _check_medium(licence: LicenceTerms, facts: _Facts) -> _Finding:
         "and requires AI labelling"
     )
     return Failure(FailureCode.AI_LABEL_MISSING, message)
+
+
+def _check_unlabelled_replica(licence: LicenceTerms) -> _Finding:
+    """An AI replica, by the pre-check's own statement, that will carry no AI label."""
+    if Medium.AI_REPLICA not in licence.media:
+        return Failure(FailureCode.MEDIUM_NOT_ALLOWED, "intended as an AI replica; licence "
+                       f"covers {_describe_media(licence.media)}")
+    if licence.ai_label_required:
+        return Failure(FailureCode.AI_LABEL_MISSING, "intended as an AI replica without an "
+                       "AI label; licence requires AI labelling")
+    return None
+
+
+def _check_unlabelled_ai(licence: LicenceTerms, signals: tuple[GenerationSignal, ...],
+                         stated: Medium | None) -> _Finding:
+    """An image with no AI label but AI-generation signals: a strong signal decides it is an
+    unlabelled AI image; a weak one decides only where both readings agree."""
+    signal = strongest(signals)
+    if signal is None:
+        return _check_unlabelled(licence, stated)
+    as_ai = _as_unlabelled_ai(licence, signal)
+    if signal.strong:
+        return as_ai
+    as_photo = _check_unlabelled(licence, stated)
+    same = (as_ai.code == as_photo.code if isinstance(as_ai, Failure)
+            and isinstance(as_photo, Failure) else as_ai == as_photo)
+    return as_photo if same else UnknownFact.AI_GENERATION
+
+
+def _as_unlabelled_ai(licence: LicenceTerms, signal: GenerationSignal) -> _Finding:
+    said = (f"image carries no AI label but an AI-generation signal: {signal.detail} "
+            f"({signal.generator}; {signal.source})")
+    if Medium.AI_REPLICA not in licence.media:
+        return Failure(FailureCode.MEDIUM_NOT_ALLOWED,
+                       f"{said}; licence covers {_describe_media(licence.media)}")
+    if licence.ai_label_required:
+        return Failure(FailureCode.AI_LABEL_MISSING, f"{said}; licence requires AI labelling")
+    return None
+def _check_consent(licence: LicenceTerms, facts: _Facts) -> _Finding:
+    """The talent's own consent, when the licence needs it (see rule 8)."""
+    seen = facts.observed_at
+    if not licence.consent_required or any(w.covers(seen) for w in licence.consents):
+        return None
+    what = "replica consent" if Medium.AI_REPLICA in licence.media else "consent"
+    withdrawn = [w.withdrawn_at for w in licence.consents
+                 if w.withdrawn_at is not None and w.signed_at <= seen and w.withdrawn_at <= seen]
+    if withdrawn:
+        message = (f"{what} withdrawn by the talent on {_describe_instant(max(withdrawn))}; "
+                   f"seen {_describe_instant(seen)}")
+        return Failure(FailureCode.CONSENT_WITHDRAWN, message)
+    return Failure(FailureCode.CONSENT_NOT_SIGNED, f"{what} not signed by the talent")
 
 
 # --------------------------------------------------------------------------------------------
@@ -596,6 +715,7 @@ def _check_licence(licence: LicenceTerms, facts: _Facts, max_phash_distance: int
         _check_territory(licence, facts),
         _check_medium(licence, facts),
         _check_asset(licence, facts, max_phash_distance),
+        _check_consent(licence, facts),
     ]
     failures = tuple(finding for finding in findings if isinstance(finding, Failure))
     unknowns = tuple(str(finding) for finding in findings if isinstance(finding, UnknownFact))

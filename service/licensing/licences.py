@@ -8,11 +8,12 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from indexer.db import utcnow
+from indexer.db import Talent, utcnow
 from indexer.imaging import decode_image
 from service.access.keys import Principal
 from service.access.scoping import licence_in_scope, talent_in_scope
-from service.errors import InvalidRequestError, LicenceAssetNotFoundError
+from service.errors import InvalidRequestError, LicenceAssetNotFoundError, LicenceRevokedError
+from service.licensing import consent
 from service.licensing.evaluate import AssetFingerprint, LicenceTerms, Medium
 from service.licensing.publishers import validate_pattern
 from service.models import Brand, Licence, LicenceAsset
@@ -23,8 +24,10 @@ from service.schemas import (
     MAX_APPROVED_ASSETS,
     AssetOut,
     Compensation,
+    LicenceConsentOut,
     LicenceCreate,
     LicenceOut,
+    LicenceTermsIn,
 )
 
 
@@ -40,7 +43,9 @@ def licence_terms(licence: Licence) -> LicenceTerms:
         approved_assets=tuple(AssetFingerprint(sha256=a.sha256, phash=a.phash)
                               for a in licence.assets),
         asset_scope=AssetScope(licence.asset_scope),
-        revoked_at=licence.revoked_at, revocation_reason=licence.revocation_reason)
+        revoked_at=licence.revoked_at, revocation_reason=licence.revocation_reason,
+        consent_required=consent.requires_consent(licence),
+        consents=consent.consent_windows(licence))
 
 
 def _publishers(patterns: list[str]) -> list[str]:
@@ -68,19 +73,58 @@ def licensee_brands(session: Session, licences: Sequence[Licence]) -> dict[int, 
 def create_licence(session: Session, *, principal: Principal, talent_id: int,
                    body: LicenceCreate) -> Licence:
     talent_in_scope(session, principal=principal, talent_id=talent_id)
-    if body.valid_until is not None and body.valid_until <= body.valid_from:
-        raise InvalidRequestError("valid_until must be after valid_from.")
-    licence = Licence(
-        talent_id=talent_id, licensee=body.licensee.strip(),
-        publishers=_publishers(body.publishers), channels=list(dict.fromkeys(body.channels)),
-        territories=list(dict.fromkeys(body.territories)), media=list(dict.fromkeys(body.media)),
-        ai_label_required=body.ai_label_required, asset_scope=body.asset_scope.value,
-        valid_from=body.valid_from, valid_until=body.valid_until, **_money(body.compensation))
+    licence = Licence(talent_id=talent_id)
+    _set_terms(licence, body)
     licence.assets = [LicenceAsset(sha256=a.sha256, phash=a.phash)
                       for a in body.approved_assets if a.sha256 or a.phash]
     session.add(licence)
     session.flush()
     return licence
+
+
+def _set_terms(licence: Licence, body: LicenceTermsIn) -> None:
+    """The one place a licence's terms are checked and written (create and update)."""
+    if body.valid_until is not None and body.valid_until <= body.valid_from:
+        raise InvalidRequestError("valid_until must be after valid_from.", field="valid_until")
+    licence.licensee = body.licensee.strip()
+    licence.publishers = _publishers(body.publishers)
+    licence.channels = list(dict.fromkeys(body.channels))
+    licence.territories = list(dict.fromkeys(body.territories))
+    licence.media = list(dict.fromkeys(body.media))
+    licence.ai_label_required = body.ai_label_required
+    licence.asset_scope = body.asset_scope.value
+    licence.valid_from, licence.valid_until = body.valid_from, body.valid_until
+    licence.requires_talent_consent = body.requires_talent_consent
+    for name, value in _money(body.compensation).items():
+        setattr(licence, name, value)
+
+
+def update_licence(session: Session, *, principal: Principal, licence_id: int,
+                   body: LicenceTermsIn) -> Licence:
+    """Replace a licence's terms (its approved assets stay). A revoked licence is final.
+
+    Verdicts already recorded keep the terms they were judged under; the next sighting is
+    judged under the new ones."""
+    licence = licence_in_scope(session, principal=principal, licence_id=licence_id)
+    if licence.revoked_at is not None:
+        raise LicenceRevokedError(f"Licence {licence_id} is revoked; record a new licence "
+                                  "instead.")
+    _set_terms(licence, body)
+    session.flush()
+    return licence
+
+
+def list_agency_licences(session: Session, *, principal: Principal, talent_id: int | None,
+                         offset: int, limit: int) -> tuple[list[tuple[Licence, Talent]], int]:
+    """The agency's licences (every talent's, or one talent's), newest first, with total."""
+    query = select(Licence, Talent).join(Talent, Talent.id == Licence.talent_id)
+    if not principal.is_admin:
+        query = query.where(Talent.agency_id == principal.agency_id)
+    if talent_id is not None:
+        query = query.where(Licence.talent_id == talent_id)
+    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    rows = session.execute(query.order_by(Licence.id.desc()).offset(offset).limit(limit))
+    return [(licence, talent) for licence, talent in rows], total
 
 
 def _money(compensation: Compensation | None) -> dict[str, int | str | None]:
@@ -158,4 +202,8 @@ def licence_out(licence: Licence) -> LicenceOut:
         approved_assets=[AssetOut(id=a.id, sha256=a.sha256, phash=a.phash)
                          for a in licence.assets],
         compensation=compensation, revoked_at=licence.revoked_at,
-        revocation_reason=licence.revocation_reason, created_at=licence.created_at)
+        revocation_reason=licence.revocation_reason, created_at=licence.created_at,
+        requires_talent_consent=licence.requires_talent_consent,
+        consent=LicenceConsentOut(required=consent.requires_consent(licence),
+                                  status=consent.consent_status(licence),
+                                  terms_sha256=consent.terms_sha256(licence)))

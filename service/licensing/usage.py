@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 from datetime import datetime
+from decimal import Decimal
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -13,19 +14,22 @@ from indexer.db import Talent
 from service.access.keys import Principal, Role
 from service.models import Licence, UsageEvent
 from service.rules.money import from_cents, total
-from service.schemas import UsageLicenceTotal, UsageOut, UsageRow
+from service.schemas import AmountOwed, UsageLicenceTotal, UsageOut, UsageRow
 
 
 def usage_report(session: Session, *, principal: Principal, talent_id: int | None,
                  licence_id: int | None, period_from: datetime | None,
                  period_to: datetime | None) -> UsageOut:
     """Usage events first seen in [from, to) (both exclusive-end instants, see
-    service.rules.dates), and per licence: uses x per-use rate."""
-    principal.require(Role.AGENCY)
+    service.rules.dates), and per licence: uses x per-use rate. An agency sees its talents'
+    uses; a talent their own (pay transparency)."""
+    principal.require(Role.AGENCY, Role.TALENT)
     query = (select(UsageEvent, Licence, Talent)
              .join(Licence, Licence.id == UsageEvent.licence_id)
              .join(Talent, Talent.id == UsageEvent.talent_id).order_by(UsageEvent.first_seen_at))
-    if not principal.is_admin:
+    if principal.role is Role.TALENT:
+        query = query.where(UsageEvent.talent_id == principal.talent_id)
+    elif not principal.is_admin:
         query = query.where(Talent.agency_id == principal.agency_id)
     if talent_id is not None:
         query = query.where(UsageEvent.talent_id == talent_id)
@@ -39,14 +43,28 @@ def usage_report(session: Session, *, principal: Principal, talent_id: int | Non
     events = [UsageRow(licence_id=e.licence_id, talent_id=e.talent_id, talent=t.name,
                        licensee=lic.licensee, image_sha256=e.image_sha256,
                        publisher=e.publisher, first_seen_at=e.first_seen_at,
-                       last_seen_at=e.last_seen_at, sightings=e.sightings)
+                       last_seen_at=e.last_seen_at, sightings=e.sightings,
+                       per_use=from_cents(lic.per_use_cents), currency=lic.currency)
               for e, lic, t in rows]
     licences = {lic.id: lic for _, lic, _ in rows}
     uses: dict[int, int] = {}
     for event in events:
         uses[event.licence_id] = uses.get(event.licence_id, 0) + 1
+    totals = [_total(licences[lid], count) for lid, count in sorted(uses.items())]
     return UsageOut(period_from=period_from, period_to=period_to, events=events,
-                    totals=[_total(licences[lid], count) for lid, count in sorted(uses.items())])
+                    totals=totals, owed=_owed(totals))
+
+
+def _owed(totals: list[UsageLicenceTotal]) -> list[AmountOwed]:
+    """Every licence's amount owed together, per currency (uses with no rate count 0)."""
+    owed: dict[str, tuple[int, Decimal]] = {}
+    for item in totals:
+        if item.currency is None:
+            continue
+        uses, amount = owed.get(item.currency, (0, Decimal("0.00")))
+        owed[item.currency] = (uses + item.uses, amount + (item.amount_owed or Decimal("0")))
+    return [AmountOwed(currency=currency, uses=uses, amount_owed=amount)
+            for currency, (uses, amount) in sorted(owed.items())]
 
 
 def _total(licence: Licence, uses: int) -> UsageLicenceTotal:

@@ -6,7 +6,8 @@ per-licence checks (licence id, the licensee's brand tenant, failure codes with 
 parameters) plus the agency-facing reasons the evaluator wrote. Every answer is rendered
 from that stored data by this module, for one of four audiences:
 
-- ``TALENT_SIDE`` (the talent's agency, and admins): everything, the evaluator's reasons.
+- ``TALENT_SIDE`` (the talent's agency, admins, and the talent themself): everything, the
+  evaluator's reasons.
 - ``LICENSEE`` (a brand): the verdict, and reasons stated only in terms of the brand's own
   licences ("no licence of yours covers this talent"; "your licence 12: territory US not in
   FR, DE"). Another licensee's licence is never named, counted or described.
@@ -71,7 +72,8 @@ class Viewer:
             return cls(Audience.LICENSEE, brand_id=principal.brand_id)
         if principal.role is Role.MONITOR:
             return cls(Audience.MONITOR)
-        return cls(Audience.TALENT_SIDE)  # admins, and agencies (scoped to their talents)
+        # admins, agencies (scoped to their talents) and a talent (their own likeness)
+        return cls(Audience.TALENT_SIDE)
 
     def owns(self, check: StoredCheck) -> bool:
         brand = check.get("licensee_brand_id")
@@ -123,7 +125,17 @@ def store_verdict(verdict: LicenceVerdict, *, terms: Sequence[LicenceTerms],
                       "params": _params(failure.code, by_id[check.licence_id], context)}
                      for failure in check.failures],
         "unknowns": list(check.unknowns)} for check in verdict.checks]
-    return StoredVerdict(verdict.verdict, verdict.licence_id, checks, list(verdict.reasons))
+    reasons = [*verdict.reasons, *_weak_signal_reasons(verdict, context)]
+    return StoredVerdict(verdict.verdict, verdict.licence_id, checks, reasons)
+
+
+def _weak_signal_reasons(verdict: LicenceVerdict, context: UsageContext) -> list[str]:
+    """The agency's line naming the weak AI-generation signal that sent a face to review."""
+    if not any(UnknownFact.AI_GENERATION.value in check.unknowns for check in verdict.checks):
+        return []
+    weak = [signal for signal in context.image.ai_signals if not signal.strong]
+    return [f"weak AI-generation signal: {signal.detail} ({signal.source})"
+            for signal in weak[:1]]
 
 
 def _day(value: datetime | None) -> str:
@@ -151,10 +163,15 @@ def _params(code: FailureCode, licence: LicenceTerms, context: UsageContext) -> 
         case FailureCode.REVOKED:
             return {"on": _day(licence.revoked_at)}
         case FailureCode.MEDIUM_NOT_ALLOWED:
-            seen = "ai_replica" if context.image.declares_ai else "photo"
+            image = context.image
+            seen = ("ai_replica" if image.reads_as_ai
+                    else str(image.stated_medium or "photo"))
             return {"seen": seen, "allowed": _listed([str(m) for m in licence.media])}
         case FailureCode.ASSET_NOT_APPROVED:
             return {"approved": str(len(licence.approved_assets))}
+        case FailureCode.CONSENT_WITHDRAWN:
+            withdrawn = [w.withdrawn_at for w in licence.consents if w.withdrawn_at is not None]
+            return {"on": _day(max(withdrawn, default=None))}
         case _:
             return {}
 
@@ -170,6 +187,8 @@ _BRAND_FAILURE_WORDING: dict[FailureCode, str] = {
     FailureCode.MEDIUM_NOT_ALLOWED: "medium {seen} not in {allowed}",
     FailureCode.AI_LABEL_MISSING: "covers labelled AI replicas only; the image has no AI label",
     FailureCode.ASSET_NOT_APPROVED: "the image is not one of its {approved} approved assets",
+    FailureCode.CONSENT_NOT_SIGNED: "not in force: the talent has not signed their consent",
+    FailureCode.CONSENT_WITHDRAWN: "the talent withdrew their consent on {on}",
 }
 
 _BRAND_UNKNOWN_WORDING: dict[str, str] = {
@@ -177,6 +196,7 @@ _BRAND_UNKNOWN_WORDING: dict[str, str] = {
     UnknownFact.CHANNEL: "needs the channel",
     UnknownFact.TERRITORY: "needs the territory",
     UnknownFact.MEDIUM: "covers AI replicas only; a human must confirm this is one",
+    UnknownFact.AI_GENERATION: "a human must confirm whether the image is AI-generated",
 }
 
 _THIRD_PARTY_STATEMENT: dict[Verdict, str] = {

@@ -41,6 +41,14 @@ class Medium(StrEnum):
     AI_REPLICA = "ai_replica"
 
 
+class AiLabel(StrEnum):
+    """The machine-readable AI label an image carries (or will carry): a C2PA manifest that
+    declares trained-algorithmic media, or IPTC DigitalSourceType in XMP."""
+
+    C2PA = "c2pa"
+    IPTC = "iptc"
+
+
 class Verdict(StrEnum):
     """A licence verdict on one use of a likeness (the evaluator's answer)."""
 
@@ -130,6 +138,13 @@ def territory_groups() -> dict[str, frozenset[str]]:
 TERRITORY_GROUP_NAMES = ("EU", "EEA", WORLD)
 
 
+@lru_cache(maxsize=1)
+def country_choices() -> tuple[tuple[str, str], ...]:
+    """Every ISO 3166-1 alpha-2 code with its English name, by name (for pickers)."""
+    return tuple(sorted(((c.alpha_2, c.name) for c in pycountry.countries),
+                        key=lambda pair: pair[1]))
+
+
 def parse_country(value: str) -> str:
     """An ISO 3166-1 alpha-2 code, upper case; ``ValueError`` otherwise."""
     code = value.strip().upper()
@@ -186,3 +201,20 @@ class AssetScope(StrEnum):
 
     ANY_IMAGE = "any_image"
     APPROVED_ASSETS = "approved_assets"
+
+
+class ConsentMethod(StrEnum):
+    """How a talent consented to a licence: a typed-name signature in twinwatch, or an
+    offline signed document the agency uploaded."""
+
+    SIGNATURE = "signature"
+    DOCUMENT = "document"
+
+
+class ConsentStatus(StrEnum):
+    """Where a licence stands with the talent's own consent (service.licensing.consent)."""
+
+    NOT_REQUIRED = "not_required"
+    AWAITING_SIGNATURE = "awaiting_signature"  # never signed, or its terms changed since
+    SIGNED = "signed"
+    WITHDRAWN = "withdrawn"

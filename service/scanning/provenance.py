@@ -27,6 +27,12 @@ correctly signed image from an unknown signer is ``c2pa_valid=True, c2pa_trusted
 
 :func:`read_provenance` never raises on bad input: a broken manifest is
 ``c2pa_present=True, c2pa_valid=False`` with ``c2pa_error`` saying why.
+
+Beyond labels, ``ai_signals`` lists what an *unlabelled* AI image may still carry: generator
+metadata (:mod:`service.scanning.generation`) and generator watermarks read from the decoded
+pixels (:mod:`service.scanning.watermarks`), each with its source and strength
+(:mod:`service.rules.generators`). They do not make ``declares_ai`` true: a signal is not a
+label; the licence check weighs them itself (``service.licensing.evaluate``).
 """
 
 from __future__ import annotations
@@ -44,6 +50,10 @@ import c2pa  # type: ignore[import-untyped]
 import defusedxml.ElementTree as SafeET
 from defusedxml import DefusedXmlException
 from PIL import Image, UnidentifiedImageError
+
+from service.rules.generators import GenerationSignal
+from service.scanning.generation import metadata_signals
+from service.scanning.watermarks import BgrImage, watermark_signals
 
 logger = logging.getLogger(__name__)
 
@@ -77,6 +87,9 @@ class Provenance:
     iptc_digital_source_type: str | None  # the IPTC DigitalSourceType URI found in XMP
     c2pa_trusted: bool | None = None  # signer chains to a configured anchor; None if absent
     c2pa_digital_source_type: str | None = None  # the AI one if any, else the first found
+    # AI-generation signals beyond labels (generator metadata, invisible watermarks): see
+    # service.scanning.generation and service.scanning.watermarks
+    ai_signals: tuple[GenerationSignal, ...] = ()
 
     @property
     def declares_ai(self) -> bool:
@@ -106,18 +119,24 @@ class _C2paFacts:
 NO_C2PA = _C2paFacts()
 
 
-def read_provenance(data: bytes, *, mime_type: str,
-                    trust_anchors_pem: str | None = None) -> Provenance:
-    """Read the C2PA and IPTC provenance of an image; never raises on bad input.
+def read_provenance(data: bytes, *, mime_type: str, trust_anchors_pem: str | None = None,
+                    pixels: BgrImage | None = None) -> Provenance:
+    """Read the C2PA and IPTC provenance of an image, and its AI-generation signals; never
+    raises on bad input.
 
     ``mime_type`` is a hint (c2pa detects the container itself); ``trust_anchors_pem`` is
-    a PEM bundle of root certificates a C2PA signer must chain to for ``c2pa_trusted``.
+    a PEM bundle of root certificates a C2PA signer must chain to for ``c2pa_trusted``;
+    ``pixels`` (the decoded image, 8-bit BGR) are read for generator watermarks.
     """
     facts = _read_c2pa(data, mime_type=mime_type, trust_anchors_pem=trust_anchors_pem)
+    signals = metadata_signals(data, _xmp_packets(data))
+    if pixels is not None:
+        signals = watermark_signals(pixels) + signals
     return Provenance(
         c2pa_present=facts.present, c2pa_valid=facts.valid, c2pa_claims_ai=facts.claims_ai,
         c2pa_error=facts.error, iptc_digital_source_type=read_iptc_digital_source_type(data),
-        c2pa_trusted=facts.trusted, c2pa_digital_source_type=facts.source_type)
+        c2pa_trusted=facts.trusted, c2pa_digital_source_type=facts.source_type,
+        ai_signals=signals)
 
 
 def is_ai_source_type(uri: str | None) -> bool:

@@ -4,6 +4,7 @@ webhook outbox rows), usage events and, for new alerts, the evidence image."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -12,10 +13,12 @@ from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from indexer.db import Talent, utcnow
+from indexer.db import Embedding, Talent, utcnow
 from indexer.matching import Band
 from indexer.scanning import FaceFinding
 from service.access.keys import Principal
+from service.alerts.emails import enqueue_new_match
+from service.alerts.review import without_rejected_faces
 from service.alerts.webhooks import enqueue_alert_created
 from service.licensing.evaluate import (
     ImageFacts,
@@ -63,6 +66,9 @@ class RecordingSink:
     precheck_creates_alerts: bool
     keep_alert_evidence: bool
     evidence_retention_days: int
+    # Called in each sighting's transaction once its findings are recorded (the takedown
+    # tracker re-opens a case when a removed image is seen again).
+    after_sighting: Callable[[Session, Scan], None] | None = None
 
 
 @dataclass
@@ -98,10 +104,13 @@ def record_scan(*, sink: RecordingSink, principal: Principal, kind: ScanKind,
                 session.add(scan)
                 session.flush()
                 live = _without_erased_talents(session, analysis)
+                live = replace(live, scan=without_rejected_faces(session, live.scan, live.phash))
                 recording = _Recording(sink, session, scan, live, context,
                                        creates_alerts=kind == ScanKind.SCAN
                                        or sink.precheck_creates_alerts)
                 _record_findings(recording)
+                if sink.after_sighting is not None and kind == ScanKind.SCAN:
+                    sink.after_sighting(session, scan)
                 if job is not None:
                     job.complete(session, scan.id)
                 return scan.id
@@ -161,6 +170,7 @@ def _scan_row(principal: Principal, kind: str, source_url: str | None, context: 
         source_url=source_url, page_url=context.page_url, publisher=context.publisher,
         observed_at=context.observed_at, use_until=context.use_until, channel=context.channel,
         territory=context.territory, provenance=provenance_json(analysis.provenance),
+        intended_medium=context.medium, intended_ai_label=context.ai_label,
         pack_name=image.pack.name, pack_version=image.pack.version, asset_reuse=[])
 
 
@@ -170,9 +180,18 @@ def usage_context(recording: _Recording, *, at: Any = None) -> UsageContext:
         page_url=context.page_url, publisher=context.publisher,
         observed_at=at or context.observed_at, channel=context.channel,
         territory=context.territory,
-        image=ImageFacts(sha256=analysis.scan.sha256, phash=analysis.phash,
-                         declares_ai=analysis.provenance.declares_ai,
-                         ai_label=analysis.provenance.ai_label))
+        image=image_facts(context, analysis))
+
+
+def image_facts(context: UseContext, analysis: ImageAnalysis) -> ImageFacts:
+    """The image's own AI label if it carries one, else the label a pre-check says the
+    published asset will carry; the pre-check's stated medium, if any; and the image's
+    AI-generation signals beyond labels."""
+    label = analysis.provenance.ai_label or context.ai_label
+    return ImageFacts(sha256=analysis.scan.sha256, phash=analysis.phash,
+                      declares_ai=label is not None, ai_label=label,
+                      stated_medium=context.medium,
+                      ai_signals=analysis.provenance.ai_signals)
 
 
 def _record_findings(recording: _Recording) -> None:
@@ -180,8 +199,9 @@ def _record_findings(recording: _Recording) -> None:
     talent_ids = {f.talent.talent_id for f in recording.analysis.scan.faces if f.talent}
     licences = _licences_by_talent(session, talent_ids)
     brands = licensee_brands(session, [lic for group in licences.values() for lic in group])
+    references = _nearest_references(session, recording.analysis.scan.faces)
     for position, face in enumerate(recording.analysis.scan.faces):
-        finding = _finding_row(recording.scan, position, face)
+        finding = _finding_row(recording.scan, position, face, references)
         session.add(finding)
         session.flush()
         if face.talent is not None:
@@ -191,12 +211,26 @@ def _record_findings(recording: _Recording) -> None:
     _record_asset_reuse(recording, brands)
 
 
-def _finding_row(scan: Scan, position: int, face: FaceFinding) -> Finding:
+def _nearest_references(session: Session, faces: list[FaceFinding]) -> dict[int, int]:
+    """Embedding id -> its reference photo, for the assigned talents' nearest vectors."""
+    ids = {f.talent.embedding_id for f in faces if f.talent and f.talent.embedding_id}
+    if not ids:
+        return {}
+    rows = session.execute(select(Embedding.id, Embedding.reference_image_id)
+                           .where(Embedding.id.in_(ids)))
+    return {embedding_id: reference_id for embedding_id, reference_id in rows}
+
+
+def _finding_row(scan: Scan, position: int, face: FaceFinding,
+                 references: dict[int, int]) -> Finding:
+    talent = face.talent
     finding = Finding(scan_id=scan.id, face_index=position, box=[round(v, 1) for v in face.box],
                       detection_score=round(face.detection_score, 4),
-                      talent_id=face.talent.talent_id if face.talent else None,
-                      similarity=round(face.talent.similarity, 4) if face.talent else None,
-                      band=face.band.value, licence_checks=[], reasons=[])
+                      talent_id=talent.talent_id if talent else None,
+                      similarity=round(talent.similarity, 4) if talent else None,
+                      band=face.band.value, licence_checks=[], reasons=[],
+                      reference_image_id=references.get(talent.embedding_id or 0)
+                      if talent else None)
     finding.candidates = [
         FindingCandidate(talent_id=c.talent_id, rank=rank, similarity=round(c.similarity, 4),
                          band=c.band.value)
@@ -346,6 +380,7 @@ def _new_alert(recording: _Recording, talent_id: int, key: str, verdict: Verdict
         alert.evidence_expires_at = utcnow() + timedelta(days=sink.evidence_retention_days)
         recording.written_evidence.append(alert.evidence_path)
     enqueue_alert_created(session, alert, talent)
+    enqueue_new_match(session, alert, talent)
     recording.sink.metrics.alerts.labels("created").inc()
     return alert
 

@@ -31,18 +31,20 @@ log = logging.getLogger(__name__)
 
 def analyse_image(*, data: bytes, analyser: FaceAnalyser, index: IndexManager,
                   settings: ServiceSettings) -> ImageAnalysis:
-    """Decode, read provenance, detect, embed, match and fingerprint (blocking: run pooled).
+    """Decode, detect, embed, match, read provenance and fingerprint (blocking: run pooled).
 
-    The photo is decoded once per size the models need (see ``FacePhoto``); the fingerprint
-    is taken from the smallest of them (a reduced decode moves a pHash by 2 bits at most:
-    ``tests/test_fingerprints.py``)."""
+    The models decode the photo at the JPEG reductions they need (see ``FacePhoto``); the
+    generator-watermark reader needs the full-size pixels (its block grid), so they are
+    decoded too, once, and the fingerprint is taken from them."""
     photo = open_photo(data, limits=DecodeLimits.of(settings))
-    provenance = read_provenance(data, mime_type=media_type(photo.source_format)
-                                 or GENERIC_MEDIA_TYPE,
-                                 trust_anchors_pem=settings.c2pa_trust_anchors_pem())
     scan = scan_photo(photo, analyser=analyser, index=index,
                       candidates_per_face=settings.candidates_per_face)
-    phash = perceptual_hash(photo.coarsest_decoded().bgr)
+    full = photo.view(1).bgr
+    provenance = read_provenance(data, mime_type=media_type(photo.source_format)
+                                 or GENERIC_MEDIA_TYPE,
+                                 trust_anchors_pem=settings.c2pa_trust_anchors_pem(),
+                                 pixels=full)
+    phash = perceptual_hash(full)
     return ImageAnalysis(data, scan, provenance, phash)
 
 

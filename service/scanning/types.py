@@ -12,6 +12,7 @@ from datetime import datetime
 from sqlalchemy.orm import Session
 
 from indexer.scanning import ImageScan
+from service.rules.vocabulary import AiLabel, Medium
 from service.scanning.provenance import Provenance
 
 
@@ -28,7 +29,10 @@ class JobLink:
 
 @dataclass(frozen=True)
 class UseContext:
-    """Where and when an image was seen (scans) or is meant to be used (pre-checks)."""
+    """Where and when an image was seen (scans) or is meant to be used (pre-checks).
+
+    A pre-check may also state the intended ``medium`` and the ``ai_label`` the published
+    asset will carry; a scan states neither (its image's own provenance says)."""
 
     page_url: str | None
     publisher: str | None
@@ -36,6 +40,8 @@ class UseContext:
     channel: str | None
     territory: str | None
     use_until: datetime | None = None
+    medium: Medium | None = None
+    ai_label: AiLabel | None = None
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ from fastapi.responses import HTMLResponse
 
 from service.access.keys import Role
 from service.access.scoping import alert_in_scope
-from service.alerts import alerts
+from service.alerts import alerts, history, review
 from service.api.deps import Ctx, CurrentPrincipal, IdFilter, ObjectId, PageParams
 from service.api.docs import responses
 from service.api.forms import DATE_MAX, PublisherFilter, located
@@ -15,11 +15,13 @@ from service.errors import ResourceNotFoundError
 from service.rules.dates import end_or_error, start_or_error
 from service.schemas import (
     NO_NUL,
+    AlertEventOut,
     AlertOut,
     AlertStatus,
     EvidenceForm,
     InternalEvidenceOut,
     Page,
+    ReviewIn,
     ThirdPartyEvidenceOut,
     TriageIn,
 )
@@ -69,6 +71,27 @@ def triage_alert(alert_id: ObjectId, body: TriageIn, ctx: Ctx,
     with ctx.db.session() as session:
         return alerts.triage(session, principal=principal, alert_id=alert_id,
                              action=body.action, note=body.note)
+
+
+@router.post("/{alert_id}/review", response_model=AlertOut, responses=responses(409),
+             summary="Review a match side by side: same_person confirms it; not_same_person "
+             "dismisses it and keeps that face from matching that talent again (409 "
+             "review_not_allowed unless open or acknowledged and about a face)")
+def review_alert(alert_id: ObjectId, body: ReviewIn, ctx: Ctx,
+                 principal: CurrentPrincipal) -> AlertOut:
+    principal.require(Role.AGENCY)
+    with ctx.db.session() as session:
+        return review.review(session, principal=principal, alert_id=alert_id,
+                             decision=body.decision, note=body.note)
+
+
+@router.get("/{alert_id}/history", response_model=list[AlertEventOut],
+            summary="Every triage and review of the alert: who, when, from, to, note")
+def alert_history(alert_id: ObjectId, ctx: Ctx, principal: CurrentPrincipal
+                  ) -> list[AlertEventOut]:
+    principal.require(Role.AGENCY)
+    with ctx.db.session() as session:
+        return history.alert_history(session, principal=principal, alert_id=alert_id)
 
 
 @router.get("/{alert_id}/evidence", response_model=InternalEvidenceOut | ThirdPartyEvidenceOut,

@@ -9,12 +9,12 @@ from starlette.concurrency import run_in_threadpool
 from service.access.keys import Principal, Role
 from service.access.scoping import licence_in_scope
 from service.api.deps import Ctx, CurrentPrincipal, ObjectId
-from service.api.docs import IDEMPOTENT, IMAGE_INPUT
+from service.api.docs import IDEMPOTENT, IMAGE_INPUT, responses
 from service.api.idempotency import fingerprint, idempotent
 from service.context import AppContext
 from service.licensing import licences
 from service.scanning.uploads import read_upload
-from service.schemas import AssetScopeIn, LicenceCreate, LicenceOut, LicenceRevoke
+from service.schemas import AssetScopeIn, LicenceCreate, LicenceOut, LicenceRevoke, LicenceTermsIn
 
 router = APIRouter(tags=["licences"])
 
@@ -66,6 +66,17 @@ def get_licence(licence_id: ObjectId, ctx: Ctx, principal: CurrentPrincipal) -> 
     with ctx.db.session() as session:
         return licences.licence_out(licence_in_scope(session, principal=principal,
                                                      licence_id=licence_id))
+
+
+@router.put("/v1/licences/{licence_id}", response_model=LicenceOut, responses=responses(409),
+            summary="Replace a licence's terms (approved assets stay; 409 licence_revoked "
+            "once revoked)")
+def update_licence(licence_id: ObjectId, body: LicenceTermsIn, ctx: Ctx,
+                   principal: CurrentPrincipal) -> LicenceOut:
+    principal.require(Role.AGENCY)
+    with ctx.db.session() as session:
+        return licences.licence_out(licences.update_licence(
+            session, principal=principal, licence_id=licence_id, body=body))
 
 
 @router.post("/v1/licences/{licence_id}/revoke", response_model=LicenceOut,

@@ -1,0 +1,312 @@
+"""Agency e-mail: preferences, the outbox, and delivery over SMTP.
+
+Messages are rows (the outbox), written in the transaction of the event they announce, one
+per event (``event_key`` is unique per agency, so a retried transaction or a second worker
+cannot send twice), claimed like webhook deliveries, retried with exponential backoff, and
+every attempt is recorded. Each message is multipart: plain text and HTML. No image and no
+biometric data is ever put in an e-mail: names, publishers, URLs, similarity and ids only.
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+import smtplib
+import ssl
+import time
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from datetime import time as day_time
+from email.message import EmailMessage as MimeMessage
+
+from sqlalchemy import or_, select, update
+from sqlalchemy.orm import Session
+
+from indexer.db import Database, Talent, rows_changed, utcnow
+from service.access.keys import Principal, Role
+from service.alerts.webhooks import backoff_s
+from service.errors import InvalidRequestError
+from service.models import Alert, EmailAttempt, EmailMessage, EmailPreference
+from service.schemas import (
+    AlertBand,
+    EmailKind,
+    EmailMessageOut,
+    EmailPreferencesIn,
+    EmailPreferencesOut,
+)
+from service.settings import ServiceSettings
+
+log = logging.getLogger(__name__)
+ERROR_TEXT_MAX = 500
+DIGEST_MAX_ALERTS = 200
+MESSAGE_ID_DOMAIN = "twinwatch.invalid"
+
+
+# --- preferences ----------------------------------------------------------------------------
+def _agency_id(principal: Principal) -> int:
+    principal.require(Role.AGENCY)
+    if principal.agency_id is None:
+        raise InvalidRequestError("E-mail preferences belong to an agency; use an agency key.")
+    return principal.agency_id
+
+
+def get_preferences(session: Session, *, principal: Principal) -> EmailPreferencesOut:
+    agency_id = _agency_id(principal)
+    row = session.scalar(select(EmailPreference).where(EmailPreference.agency_id == agency_id))
+    if row is None:
+        return EmailPreferencesOut(agency_id=agency_id, recipients=[])
+    return _preferences_out(row)
+
+
+def set_preferences(session: Session, *, principal: Principal,
+                    body: EmailPreferencesIn) -> EmailPreferencesOut:
+    agency_id = _agency_id(principal)
+    row = session.scalar(select(EmailPreference).where(EmailPreference.agency_id == agency_id))
+    if row is None:
+        row = EmailPreference(agency_id=agency_id, recipients=[])
+        session.add(row)
+    row.recipients = list(dict.fromkeys(r.lower() for r in body.recipients))
+    row.immediate_matches = body.immediate_matches
+    row.daily_digest = body.daily_digest
+    row.takedown_updates = body.takedown_updates
+    row.updated_at = utcnow()
+    session.flush()
+    return _preferences_out(row)
+
+
+def _preferences_out(row: EmailPreference) -> EmailPreferencesOut:
+    return EmailPreferencesOut(agency_id=row.agency_id, recipients=row.recipients,
+                               immediate_matches=row.immediate_matches,
+                               daily_digest=row.daily_digest,
+                               takedown_updates=row.takedown_updates)
+
+
+_WANTS = {EmailKind.NEW_MATCH: "immediate_matches", EmailKind.DAILY_DIGEST: "daily_digest",
+          EmailKind.REMOVAL_CONFIRMED: "takedown_updates",
+          EmailKind.REAPPEARED: "takedown_updates"}
+
+
+# --- the outbox -----------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Composed:
+    subject: str
+    text: str
+    html: str
+
+
+def enqueue(session: Session, *, agency_id: int, kind: EmailKind, event_key: str,
+            composed: Composed, talent_id: int | None = None) -> bool:
+    """One outbox row for this event, if the agency wants this kind of e-mail and has not
+    already got one for the event; True when a row was written."""
+    prefs = session.scalar(select(EmailPreference).where(EmailPreference.agency_id == agency_id))
+    if prefs is None or not prefs.recipients or not getattr(prefs, _WANTS[kind]):
+        return False
+    exists = session.scalar(select(EmailMessage.id).where(
+        EmailMessage.agency_id == agency_id, EmailMessage.event_key == event_key))
+    if exists is not None:
+        return False
+    session.add(EmailMessage(agency_id=agency_id, talent_id=talent_id, event_key=event_key,
+                             kind=kind.value, recipients=list(prefs.recipients),
+                             subject=composed.subject, text_body=composed.text,
+                             html_body=composed.html))
+    session.flush()
+    return True
+
+
+def _html_page(title: str, paragraphs: list[str], rows: list[tuple[str, str]]) -> str:
+    esc = html.escape
+    body = "".join(f"<p>{esc(p)}</p>" for p in paragraphs)
+    table = "".join(f"<tr><th align='left'>{esc(k)}</th><td>{esc(v)}</td></tr>"
+                    for k, v in rows)
+    return (f"<!doctype html><html lang='en'><meta charset='utf-8'><title>{esc(title)}</title>"
+            f"<body><h1>{esc(title)}</h1>{body}<table>{table}</table>"
+            "<p><small>Sent by twinwatch. Change what you receive under E-mail in the "
+            "console.</small></p></body></html>")
+
+
+def _text(title: str, paragraphs: list[str], rows: list[tuple[str, str]]) -> str:
+    lines = [title, "=" * len(title), "", *(p + "\n" for p in paragraphs)]
+    lines += [f"{k}: {v}" for k, v in rows]
+    lines += ["", "Sent by twinwatch. Change what you receive under E-mail in the console."]
+    return "\n".join(lines) + "\n"
+
+
+def compose(title: str, paragraphs: list[str], rows: list[tuple[str, str]]) -> Composed:
+    return Composed(title, _text(title, paragraphs, rows), _html_page(title, paragraphs, rows))
+
+
+def enqueue_new_match(session: Session, alert: Alert, talent: Talent) -> bool:
+    """The immediate e-mail for a new unlicensed ``match`` alert (in the alert's transaction)."""
+    if alert.verdict != "unlicensed" or alert.band != AlertBand.MATCH.value:
+        return False
+    where = alert.publisher or "an unknown publisher"
+    composed = compose(
+        f"Unlicensed use of {talent.name} on {where}",
+        [f"twinwatch found {talent.name}'s likeness on {where}, and no licence on record "
+         "covers this use. Review it in the console's inbox (alert "
+         f"{alert.id}) and draft a takedown notice if it is a violation."],
+        [("Alert", str(alert.id)), ("Talent", talent.name), ("Publisher", where),
+         ("Page", alert.page_url or "unknown"), ("Similarity", f"{alert.similarity:.3f}"),
+         ("First seen", alert.first_seen_at.isoformat())])
+    return enqueue(session, agency_id=alert.agency_id, kind=EmailKind.NEW_MATCH,
+                   event_key=f"alert:{alert.id}", composed=composed, talent_id=alert.talent_id)
+
+
+def queue_daily_digests(db: Database, *, day: date) -> int:
+    """One digest per agency that wants it, of the ``possible`` alerts first recorded on
+    ``day`` (UTC); an agency with none gets none. Safe to run again: one per day."""
+    start = datetime.combine(day, day_time(0), tzinfo=UTC)
+    end = start + timedelta(days=1)
+    queued = 0
+    with db.session() as session:
+        agencies = list(session.scalars(select(EmailPreference.agency_id).where(
+            EmailPreference.daily_digest.is_(True))))
+        for agency_id in agencies:
+            rows = list(session.scalars(
+                select(Alert).where(Alert.agency_id == agency_id,
+                                    Alert.band == AlertBand.POSSIBLE.value,
+                                    Alert.created_at >= start, Alert.created_at < end)
+                .order_by(Alert.id).limit(DIGEST_MAX_ALERTS)))
+            if not rows:
+                continue
+            # No talent names: a digest outlives no erasure (the alert ids lead to them).
+            composed = compose(
+                f"{len(rows)} possible match(es) to review, {day.isoformat()}",
+                ["These sightings look like your talents but are below the match threshold: "
+                 "review them in the console's inbox (band: possible)."],
+                [(f"Alert {alert.id}", f"on {alert.publisher or 'an unknown publisher'} "
+                  f"(similarity {alert.similarity:.3f})") for alert in rows])
+            queued += enqueue(session, agency_id=agency_id, kind=EmailKind.DAILY_DIGEST,
+                              event_key=f"digest:{day.isoformat()}", composed=composed)
+    return queued
+
+
+def list_messages(session: Session, *, principal: Principal, offset: int,
+                  limit: int) -> list[EmailMessageOut]:
+    agency_id = _agency_id(principal)
+    rows = list(session.scalars(select(EmailMessage).where(EmailMessage.agency_id == agency_id)
+                                .order_by(EmailMessage.id.desc()).offset(offset).limit(limit)))
+    attempts: dict[int, list[EmailAttempt]] = {}
+    for attempt in session.scalars(select(EmailAttempt).where(
+            EmailAttempt.message_id.in_([m.id for m in rows])).order_by(EmailAttempt.id)):
+        attempts.setdefault(attempt.message_id, []).append(attempt)
+    return [EmailMessageOut(
+        id=m.id, kind=EmailKind(m.kind), subject=m.subject, recipients=m.recipients,
+        status=m.status, attempts=m.attempts, last_error=m.last_error, created_at=m.created_at,
+        sent_at=m.sent_at,
+        attempt_log=[{"at": a.attempted_at.isoformat(), "smtp_code": a.smtp_code,
+                      "error": a.error, "ms": round(a.duration_ms, 1)}
+                     for a in attempts.get(m.id, [])]) for m in rows]
+
+
+# --- delivery -------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class DueEmail:
+    id: int
+    recipients: list[str]
+    subject: str
+    text: str
+    html: str
+
+
+@dataclass(frozen=True)
+class SmtpResult:
+    smtp_code: int | None
+    error: str | None
+    duration_ms: float
+
+    @property
+    def sent(self) -> bool:
+        return self.error is None
+
+
+def claim_due_emails(db: Database, *, limit: int, lease_s: float) -> list[DueEmail]:
+    """Claim up to ``limit`` due messages for ``lease_s`` (safe with several dispatchers)."""
+    now = utcnow()
+    due = (EmailMessage.status == "pending") & (EmailMessage.next_attempt_at <= now) & or_(
+        EmailMessage.claimed_until.is_(None), EmailMessage.claimed_until < now)
+    claimed: list[DueEmail] = []
+    with db.session() as session:
+        ids = list(session.scalars(select(EmailMessage.id).where(due).order_by(EmailMessage.id)
+                                   .limit(limit).with_for_update(skip_locked=True)))
+        for message_id in ids:
+            won = rows_changed(session, update(EmailMessage)
+                               .where(EmailMessage.id == message_id, due)
+                               .values(claimed_until=now + timedelta(seconds=lease_s)))
+            row = session.get(EmailMessage, message_id) if won == 1 else None
+            if row is not None:
+                claimed.append(DueEmail(row.id, list(row.recipients), row.subject,
+                                        row.text_body, row.html_body))
+    return claimed
+
+
+def mime_message(message: DueEmail, *, sender: str) -> MimeMessage:
+    mime = MimeMessage()
+    mime["From"] = sender
+    mime["To"] = ", ".join(message.recipients)
+    mime["Subject"] = message.subject
+    # The same id on every attempt: a receiver can drop a copy resent after a lost answer.
+    mime["Message-ID"] = f"<twinwatch-email-{message.id}@{MESSAGE_ID_DOMAIN}>"
+    mime["X-Twinwatch-Message"] = str(message.id)
+    mime.set_content(message.text)
+    mime.add_alternative(message.html, subtype="html")
+    return mime
+
+
+def smtp_send(message: DueEmail, *, settings: ServiceSettings) -> SmtpResult:
+    """One attempt over SMTP (blocking: run it in a thread). Any refusal is an error."""
+    started = time.perf_counter()
+    assert settings.smtp_host is not None
+    try:
+        with smtplib.SMTP(settings.smtp_host, settings.smtp_port,
+                          timeout=settings.smtp_timeout_s) as smtp:
+            if settings.smtp_starttls:
+                smtp.starttls(context=ssl.create_default_context())
+            if settings.smtp_username and settings.smtp_password:
+                smtp.login(settings.smtp_username, settings.smtp_password.get_secret_value())
+            refused = smtp.send_message(mime_message(message, sender=settings.smtp_from))
+        if refused:
+            code, reason = next(iter(refused.values()))
+            return SmtpResult(code, _error(f"{len(refused)} recipient(s) refused: {code} "
+                                           f"{reason!r}"), _ms(started))
+        return SmtpResult(250, None, _ms(started))
+    except smtplib.SMTPRecipientsRefused as exc:
+        code, reason = next(iter(exc.recipients.values()))
+        return SmtpResult(code, _error(f"every recipient refused: {code} {reason!r}"),
+                          _ms(started))
+    except smtplib.SMTPResponseException as exc:
+        return SmtpResult(exc.smtp_code, _error(f"{exc.smtp_code} {exc.smtp_error!r}"),
+                          _ms(started))
+    except (smtplib.SMTPException, OSError) as exc:
+        return SmtpResult(None, _error(f"{type(exc).__name__}: {exc}"), _ms(started))
+
+
+def _error(text: str) -> str:
+    return text[:ERROR_TEXT_MAX]
+
+
+def _ms(started: float) -> float:
+    return (time.perf_counter() - started) * 1000
+
+
+def record_email_attempt(db: Database, *, message: DueEmail, result: SmtpResult,
+                         settings: ServiceSettings) -> None:
+    now = utcnow()
+    with db.session() as session:
+        row = session.get(EmailMessage, message.id)
+        if row is None:
+            return
+        session.add(EmailAttempt(message_id=row.id, attempted_at=now, smtp_code=result.smtp_code,
+                                 error=result.error, duration_ms=result.duration_ms))
+        row.attempts += 1
+        row.claimed_until = None
+        if result.sent:
+            row.status, row.sent_at, row.last_error = "sent", now, None
+            return
+        row.last_error = result.error
+        if row.attempts >= settings.email_max_attempts:
+            row.status = "failed"
+            log.warning("e-mail %d failed for good after %d attempts", row.id, row.attempts)
+        else:
+            row.next_attempt_at = now + timedelta(seconds=backoff_s(
+                row.attempts, base_s=settings.email_backoff_base_s))

@@ -1,0 +1,111 @@
+"""The agency's consent pages: licences awaiting the talent's signature, a licence's
+consent (terms, records, uploading an offline signed document), and inviting a talent to
+their own account. The offline documents are served to the agency and to the talent.
+Each action calls the same service function as the API route it mirrors."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, File, Form, UploadFile
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from starlette.concurrency import run_in_threadpool
+
+from service.access import accounts
+from service.access.sessions import SignedIn
+from service.api.deps import Ctx, ObjectId
+from service.console.deps import ConsoleRoute, FormUser, User, agency_of
+from service.console.links import PREFIX, invitation_url
+from service.console.rendering import page
+from service.context import AppContext
+from service.licensing import consent, talent_view
+from service.licensing.licences import licence_out
+from service.scanning.uploads import read_upload
+from service.schemas import NAME_MAX, UPLOAD_NAME_MAX
+from service.talents import talents
+
+router = APIRouter(prefix=PREFIX, route_class=ConsoleRoute, include_in_schema=False)
+
+
+@router.get("/consent")
+def awaiting(ctx: Ctx, user: User) -> HTMLResponse:
+    with ctx.db.session() as session:
+        rows = [(licence_out(licence), name) for licence, name in
+                consent.awaiting_signature(session, principal=agency_of(user))]
+    return page("consent_awaiting.html", user=user, rows=rows)
+
+
+@router.get("/licences/{licence_id}/consent")
+def licence_consent(licence_id: ObjectId, ctx: Ctx, user: User) -> HTMLResponse:
+    return _licence_page(ctx, user, licence_id)
+
+
+def _licence_page(ctx: AppContext, user: SignedIn, licence_id: int, *,
+                  notice: str | None = None) -> HTMLResponse:
+    principal = agency_of(user)
+    with ctx.db.session() as session:
+        licence = consent.licence_for_consent(session, principal=principal,
+                                              licence_id=licence_id)
+        detail = talent_view.consent_detail(licence)
+        terms = licence_out(licence)
+    return page("consent_licence.html", user=user, licence=terms, consent=detail,
+                notice=notice, max_mib=consent.MAX_DOCUMENT_BYTES // (1024 * 1024))
+
+
+@router.post("/licences/{licence_id}/consent/documents")
+async def upload_document(licence_id: ObjectId, ctx: Ctx, user: FormUser,
+                          file: Annotated[UploadFile, File()],
+                          signer_name: Annotated[str, Form(max_length=NAME_MAX)] = ""
+                          ) -> RedirectResponse:
+    data = await read_upload(file, max_bytes=consent.MAX_DOCUMENT_BYTES)
+    name = (file.filename or "")[:UPLOAD_NAME_MAX] or None
+
+    def record() -> None:
+        with ctx.db.session() as session:
+            consent.record_document(session, principal=agency_of(user),
+                                    store=ctx.consent_documents(), licence_id=licence_id,
+                                    signer_name=signer_name, file_name=name, data=data)
+    await run_in_threadpool(record)
+    return RedirectResponse(f"{PREFIX}/licences/{licence_id}/consent", status_code=303)
+
+
+@router.get("/licences/{licence_id}/consent/records/{record_id}/document")
+def document(licence_id: ObjectId, record_id: ObjectId, ctx: Ctx, user: User) -> Response:
+    """The kept document, for the agency and for the talent it names."""
+    with ctx.db.session() as session:
+        record = consent.consent_record(session, principal=user.principal,
+                                        licence_id=licence_id, record_id=record_id)
+        data, media_type = ctx.consent_documents().read_document(record)
+    return Response(data, media_type=media_type,
+                    headers={"Content-Disposition": "attachment",
+                             "Cache-Control": "private, no-store"})
+
+
+@router.get("/talents/{talent_id}/access")
+def talent_access(talent_id: ObjectId, ctx: Ctx, user: User) -> HTMLResponse:
+    return _access_page(ctx, user, talent_id)
+
+
+def _access_page(ctx: AppContext, user: SignedIn, talent_id: int, *,
+                 link: str | None = None, email: str | None = None) -> HTMLResponse:
+    principal = agency_of(user)
+    talent = talents.get_talent(ctx=ctx, principal=principal, talent_id=talent_id)
+    with ctx.db.session() as session:
+        people = [(u.email, u.password_hash is not None, u.last_login_at, u.disabled_at)
+                  for u in accounts.talent_users(session, principal=principal,
+                                                 talent_id=talent_id)]
+    return page("talent_access.html", user=user, talent=talent, people=people, link=link,
+                email=email, hours=ctx.settings.invitation_hours)
+
+
+@router.post("/talents/{talent_id}/access")
+def invite(talent_id: ObjectId, ctx: Ctx, user: FormUser,
+           email: Annotated[str, Form(max_length=320)] = "") -> HTMLResponse:
+    """Invite the talent (a one-time link to hand them; shown once, here)."""
+    with ctx.db.session() as session:
+        invited, token = accounts.invite_talent_user(
+            session, principal=agency_of(user), talent_id=talent_id, email=email,
+            valid_hours=ctx.settings.invitation_hours)
+        address = invited.email
+    return _access_page(ctx, user, talent_id, link=invitation_url(ctx.settings, token),
+                        email=address)

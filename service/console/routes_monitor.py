@@ -1,0 +1,189 @@
+"""The monitor's pages: submit many files and URLs as one batch job, watch it run (a live
+progress bar fed by a small JSON endpoint), read each item's result, list earlier batches.
+
+A batch is created by the same jobs service as ``POST /v1/scan-jobs`` (uploads staged on
+disk, one row per item, the workers' exactly-once recording). A monitor sees, per item, the
+faces found and whether the item raised an alert: never a licence, licensee or term.
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import asdict, dataclass
+from functools import partial
+from typing import Annotated, Any
+
+from fastapi import APIRouter, File, Form, Query, UploadFile
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from sqlalchemy import func, select
+from starlette.concurrency import run_in_threadpool
+
+from indexer.errors import TwinwatchError
+from service.access.keys import Principal, Role
+from service.access.scoping import job_in_scope, scoped_submissions
+from service.access.sessions import SignedIn
+from service.api.deps import Ctx, ObjectId
+from service.api.errors import status_of
+from service.api.forms import check_upload_names, checked_urls, sighting_context
+from service.console.deps import ConsoleRoute, FormUser, User
+from service.console.links import PREFIX
+from service.console.rendering import page
+from service.context import AppContext
+from service.jobs.queue import BatchInput, create_job, job_out, staging_folder
+from service.models import AlertSighting, Finding, Job
+from service.rules.vocabulary import Channel, country_choices
+from service.scanning.uploads import stage_uploads
+from service.schemas import JobOut, ScanKind
+
+router = APIRouter(prefix=PREFIX, route_class=ConsoleRoute, include_in_schema=False)
+SUBMISSIONS_PAGE = 50
+URLS_MAX_CHARS = 250_000  # the pasted list: at most max_batch_items lines of URL_MAX anyway
+TEXT_MAX = 2048
+
+
+def monitor_of(user: SignedIn) -> Principal:
+    """The monitor pages' gate (admins pass too), as on the API's scan-job route."""
+    user.principal.require(Role.MONITOR)
+    return user.principal
+
+
+@dataclass(frozen=True)
+class ItemResult:
+    """One item of a batch as a monitor may see it."""
+
+    position: int
+    name: str
+    status: str
+    faces: int | None
+    alert: str | None  # raised | updated | none (when the jobs service says), yes | no
+    error: str | None
+
+
+def _alert_outcome(raw: dict[str, Any], alerted: set[int]) -> str | None:
+    given = raw.get("alert")
+    if isinstance(given, str):
+        return given
+    scan_id = raw.get("scan_id")
+    if scan_id is None:
+        return None
+    return "yes" if scan_id in alerted else "no"
+
+
+def item_results(ctx: AppContext, job: JobOut) -> list[ItemResult]:
+    """Per item: its name (file name or URL, else its position), faces found, alert."""
+    scan_ids = [raw["scan_id"] for raw in job.items if raw.get("scan_id") is not None]
+    with ctx.db.session() as session:
+        faces = dict(session.execute(select(Finding.scan_id, func.count())
+                                     .where(Finding.scan_id.in_(scan_ids))
+                                     .group_by(Finding.scan_id)).all())
+        alerted = set(session.scalars(select(AlertSighting.scan_id).distinct()
+                                      .where(AlertSighting.scan_id.in_(scan_ids))))
+    results = []
+    for raw in job.items:
+        scan_id = raw.get("scan_id")
+        error = raw.get("error")
+        results.append(ItemResult(
+            position=raw["position"],
+            name=str(raw.get("name") or raw.get("source") or f"item {raw['position'] + 1}"),
+            status=str(raw["status"]), faces=faces.get(scan_id, 0) if scan_id else None,
+            alert=_alert_outcome(raw, alerted),
+            error=str(error.get("message") or error.get("code")) if isinstance(error, dict)
+            else None))
+    return results
+
+
+def _read_job(ctx: AppContext, principal: Principal, job_id: int) -> JobOut:
+    with ctx.db.session() as session:
+        return job_out(session, job_in_scope(session, principal=principal, job_id=job_id))
+
+
+def _submissions(ctx: AppContext, principal: Principal, offset: int) -> tuple[list[Job], int]:
+    query = scoped_submissions(select(Job).where(Job.kind == ScanKind.SCAN), Job, principal)
+    with ctx.db.session() as session:
+        total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+        rows = list(session.scalars(query.order_by(Job.id.desc()).offset(offset)
+                                    .limit(SUBMISSIONS_PAGE)))
+        session.expunge_all()
+    return rows, total
+
+
+def _submissions_page(ctx: AppContext, user: SignedIn, *, offset: int = 0,
+                      failure: TwinwatchError | None = None,
+                      values: dict[str, str] | None = None) -> HTMLResponse:
+    """The form (refilled with ``values`` and saying what was wrong after a ``failure``) and
+    the earlier submissions."""
+    jobs, total = _submissions(ctx, monitor_of(user), offset)
+    following = offset + SUBMISSIONS_PAGE
+    return page("submissions.html", status_code=status_of(failure) if failure else 200,
+                user=user, jobs=jobs, total=total, failure=failure, values=values or {},
+                max_items=ctx.settings.max_batch_items,
+                channels=[c.value for c in Channel], countries=country_choices(),
+                next_offset=following if following < total else None)
+
+
+@router.get("/submissions")
+def submissions(ctx: Ctx, user: User, offset: Annotated[int, Query(ge=0)] = 0
+                ) -> HTMLResponse:
+    return _submissions_page(ctx, user, offset=offset)
+
+
+Text = Annotated[str, Form(max_length=TEXT_MAX)]
+
+
+@router.post("/submissions")
+async def submit(ctx: Ctx, user: FormUser,
+                 files: Annotated[list[UploadFile], File()] = [],  # noqa: B006
+                 urls: Annotated[str, Form(max_length=URLS_MAX_CHARS)] = "",
+                 publisher: Text = "", page_url: Text = "", channel: Text = "",
+                 territory: Text = "") -> Response:
+    """Queue the files and pasted URLs (one per line) as one batch, seen in one context;
+    a refused batch brings the form back, filled in, saying why."""
+    principal = monitor_of(user)
+    try:
+        job_id = await _queue(ctx, principal, files, urls, publisher=publisher,
+                              page_url=page_url, channel=channel, territory=territory)
+    except TwinwatchError as exc:
+        values = {"urls": urls, "publisher": publisher, "page_url": page_url,
+                  "channel": channel, "territory": territory}
+        return await run_in_threadpool(partial(_submissions_page, ctx, user, failure=exc,
+                                               values=values))
+    return RedirectResponse(f"{PREFIX}/submissions/{job_id}", status_code=303)
+
+
+async def _queue(ctx: AppContext, principal: Principal, files: list[UploadFile], urls: str,
+                 *, publisher: str, page_url: str, channel: str, territory: str) -> int:
+    """Stage the uploads and create the job (the jobs service of ``POST /v1/scan-jobs``)."""
+    context = sighting_context(page_url=page_url or None, publisher=publisher or None,
+                               observed_at=None, channel=channel or None,
+                               territory=territory or None)
+    uploads = [upload for upload in files if upload.filename or upload.size]
+    links = checked_urls(urls.splitlines())
+    check_upload_names(uploads, max_files=ctx.settings.max_batch_items)
+    folder = staging_folder(ctx.settings.job_uploads_dir())
+    staged = await stage_uploads(uploads, folder=folder,
+                                 max_bytes=ctx.settings.max_upload_bytes)
+    batch = BatchInput(staged.files, links, folder if staged.files else None)
+    try:
+        return await run_in_threadpool(
+            lambda: create_job(db=ctx.db, principal=principal, kind=ScanKind.SCAN, batch=batch,
+                               context=context.context, max_items=ctx.settings.max_batch_items))
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
+
+
+@router.get("/submissions/{job_id}")
+def submission(job_id: ObjectId, ctx: Ctx, user: User) -> HTMLResponse:
+    job = _read_job(ctx, monitor_of(user), job_id)
+    return page("submission.html", user=user, job=job, items=item_results(ctx, job))
+
+
+@router.get("/submissions/{job_id}/progress.json")
+def progress(job_id: ObjectId, ctx: Ctx, user: User) -> JSONResponse:
+    """What the job page's script polls: counts and each item's result."""
+    job = _read_job(ctx, monitor_of(user), job_id)
+    return JSONResponse({
+        "id": job.id, "status": job.status, "total": job.total, "queued": job.queued,
+        "running": job.running, "done": job.done, "failed": job.failed,
+        "items": [asdict(item) for item in item_results(ctx, job)]},
+        headers={"Cache-Control": "no-store"})

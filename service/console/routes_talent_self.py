@@ -1,0 +1,99 @@
+"""The talent's own pages: every sighting of their likeness, every licence that names them
+(full terms, consent status), signing a licence's exact terms with their typed name,
+withdrawing consent, and the ledger of what they are owed. Each page calls the same service
+function as the API route it mirrors (``/v1/me...``, ``/v1/licences/{id}/consent``,
+``/v1/usage``), with the signed-in talent's principal."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Form, Query
+from fastapi.responses import HTMLResponse, RedirectResponse
+
+from service.access.keys import Principal, Role
+from service.access.sessions import SignedIn
+from service.api.deps import Ctx, ObjectId
+from service.console.deps import ConsoleRoute, FormUser, User
+from service.console.links import PREFIX
+from service.console.rendering import page
+from service.errors import ForbiddenError
+from service.licensing import consent, talent_view
+from service.licensing.usage import usage_report
+from service.schemas import NAME_MAX, SHA256_HEX
+
+router = APIRouter(prefix=f"{PREFIX}/me", route_class=ConsoleRoute, include_in_schema=False)
+SIGHTINGS_PAGE = 100
+NOTICES = {"signed": "You signed this licence. It is in force from now, for these terms.",
+           "withdrawn": "You withdrew your consent. Uses seen from now on are unlicensed; "
+                        "earlier ones stay licensed and paid."}
+
+
+def talent_of(user: SignedIn) -> Principal:
+    """The talent pages' gate: a talent's own account only."""
+    if user.principal.role is not Role.TALENT:
+        raise ForbiddenError("These pages are for talents' own accounts.")
+    return user.principal
+
+
+@router.get("")
+def sightings(ctx: Ctx, user: User, offset: Annotated[int, Query(ge=0)] = 0) -> HTMLResponse:
+    principal = talent_of(user)
+    with ctx.db.session() as session:
+        me = talent_view.me(session, principal=principal)
+        found = talent_view.sightings(session, principal=principal, offset=offset,
+                                      limit=SIGHTINGS_PAGE)
+    return page("me_sightings.html", user=user, me=me, sightings=found)
+
+
+@router.get("/licences")
+def licences(ctx: Ctx, user: User) -> HTMLResponse:
+    principal = talent_of(user)
+    with ctx.db.session() as session:
+        me = talent_view.me(session, principal=principal)
+        items = talent_view.licences(session, principal=principal)
+    return page("me_licences.html", user=user, me=me, licences=items)
+
+
+@router.get("/licences/{licence_id}")
+def licence(licence_id: ObjectId, ctx: Ctx, user: User, notice: str | None = None
+            ) -> HTMLResponse:
+    principal = talent_of(user)
+    with ctx.db.session() as session:
+        me = talent_view.me(session, principal=principal)
+        terms = talent_view.own_licence(session, principal=principal, licence_id=licence_id)
+        detail = talent_view.licence_consent(session, principal=principal,
+                                             licence_id=licence_id)
+    return page("me_licence.html", user=user, me=me, licence=terms, consent=detail,
+                notice=NOTICES.get(notice or ""))
+
+
+@router.post("/licences/{licence_id}/sign")
+def sign(licence_id: ObjectId, ctx: Ctx, user: FormUser,
+         signature_name: Annotated[str, Form(max_length=NAME_MAX)] = "",
+         terms_sha256: Annotated[str, Form(pattern=SHA256_HEX)] = "0" * 64
+         ) -> RedirectResponse:
+    """The talent's own act: their typed name over the exact terms they read."""
+    with ctx.db.session() as session:
+        consent.sign(session, principal=talent_of(user), licence_id=licence_id,
+                     signature_name=signature_name, presented_sha256=terms_sha256)
+    return RedirectResponse(f"{PREFIX}/me/licences/{licence_id}?notice=signed",
+                            status_code=303)
+
+
+@router.post("/licences/{licence_id}/withdraw")
+def withdraw(licence_id: ObjectId, ctx: Ctx, user: FormUser) -> RedirectResponse:
+    with ctx.db.session() as session:
+        consent.withdraw(session, principal=talent_of(user), licence_id=licence_id)
+    return RedirectResponse(f"{PREFIX}/me/licences/{licence_id}?notice=withdrawn",
+                            status_code=303)
+
+
+@router.get("/ledger")
+def ledger(ctx: Ctx, user: User) -> HTMLResponse:
+    principal = talent_of(user)
+    with ctx.db.session() as session:
+        me = talent_view.me(session, principal=principal)
+        report = usage_report(session, principal=principal, talent_id=None, licence_id=None,
+                              period_from=None, period_to=None)
+    return page("me_ledger.html", user=user, me=me, report=report)
