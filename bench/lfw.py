@@ -29,7 +29,7 @@ import numpy.typing as npt
 
 from bench.common import CACHE_DIR, cache_key, engine_variant, progress, require_shared_faces
 from indexer.engine import FaceEngine, align_face
-from indexer.imaging import decode_image
+from indexer.imaging import ImageView, decode_image
 from indexer.modelpack.detectors import RawDetections
 
 FloatArray = npt.NDArray[np.float32]
@@ -170,7 +170,7 @@ class _Embedder:
             one = slice(central, central + 1)
             found = RawDetections(detections.boxes[one], detections.scores[one],
                                   detections.landmarks[one])
-            refined = self.engine._refine(image, found, self.refine_px,
+            refined = self.engine._refine(ImageView(image, 1), found, self.refine_px,
                                           self.engine._detector_scale(max(height, width))
                                           ).landmarks[0]
         detected = time.perf_counter()

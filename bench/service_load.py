@@ -30,6 +30,7 @@ import numpy as np
 from bench.common import facts_line, machine_facts, md_table, run_main, write_results
 from indexer.demo_fixtures import enrol_demo_talents, load_demo_fixture, reference_from_crop
 from indexer.imaging import decode_image
+from indexer.settings import PROJECT_ROOT
 from service.access.keys import Role, TenantKind, create_key, create_tenant
 from service.scanning.scan import analyse_image
 from service.settings import ServiceSettings
@@ -88,8 +89,13 @@ PREVIOUS_RELEASE = {"TWINWATCH_INFERENCE_WORKERS": "2", "TWINWATCH_ORT_INTRA_OP_
 
 def start_server(settings: ServiceSettings, port: int, extra_env: dict[str, str] | None = None
                  ) -> subprocess.Popen[bytes]:
+    # The server runs this checkout's code (the `twinwatch` script alone would import the
+    # tree the virtual environment was installed from).
     env = {**os.environ, "TWINWATCH_DATA_DIR": str(settings.data_dir),
-           "TWINWATCH_MODEL_CACHE_DIR": str(settings.model_cache_dir), **(extra_env or {})}
+           "TWINWATCH_MODEL_CACHE_DIR": str(settings.model_cache_dir),
+           "PYTHONPATH": os.pathsep.join(filter(None, [str(PROJECT_ROOT),
+                                                       os.environ.get("PYTHONPATH")])),
+           **(extra_env or {})}
     twinwatch = Path(sys.executable).with_name("twinwatch")
     process = subprocess.Popen([str(twinwatch), "serve", "--port", str(port)], env=env,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

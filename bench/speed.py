@@ -439,7 +439,9 @@ def main() -> None:
     parser.add_argument("--process-rounds", type=int, default=3)
     args = parser.parse_args()
     facts = machine_facts()
-    settings = bench_settings()
+    # One image at a time on one thread (no recognizer helpers), so the pipeline's time and
+    # the replayed pure inference are the same work.
+    settings = bench_settings(inference_workers=1)
     engine = load_bench_engine(settings)
     processes = whole_process(engine, args.process_rounds)
     if args.flip != "pack":

@@ -30,7 +30,7 @@ from indexer.engine import FaceAnalyser
 from indexer.errors import TwinwatchError
 from indexer.fileio import write_with
 from indexer.formats import is_image_file
-from indexer.imaging import decode_image
+from indexer.imaging import open_photo
 from indexer.modelpack.manifest import Calibration, Thresholds, load_manifest
 
 Scores = npt.NDArray[np.float64]
@@ -280,8 +280,7 @@ def embed_labelled_folder(folder: Path, analyser: FaceAnalyser, *, max_pixels: i
     problems: list[PhotoProblem] = []
     for done, (person, path) in enumerate(files, start=1):
         try:
-            image = decode_image(path.read_bytes(), max_pixels=max_pixels)
-            faces = analyser.analyse(image.bgr)
+            faces = analyser.analyse(open_photo(path.read_bytes(), max_pixels=max_pixels))
         except (TwinwatchError, OSError) as exc:
             problems.append(PhotoProblem(path, getattr(exc, "message", str(exc))))
             continue

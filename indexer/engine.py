@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -13,6 +14,7 @@ import numpy.typing as npt
 from insightface.utils.face_align import norm_crop
 
 from indexer.errors import TooManyFacesError
+from indexer.imaging import FacePhoto, ImageView
 from indexer.modelpack.detectors import (
     DETECTOR_BACKENDS,
     FaceDetector,
@@ -41,6 +43,12 @@ REFINE_BELOW = 0.5
 # area averaging (antialiased) until it is this size (about a 200-px face).
 ALIGN_LANDMARK_SPREAD_PX = 100.0
 ALIGN_REGION = 2.0  # region shrunk around the landmarks, in landmark spreads each way
+# Alignment and refinement read the coarsest JPEG reduction in which every face keeps this
+# landmark spread (a second decode when the detection view is coarser). At the spread
+# alignment shrinks to anyway, the reduced view loses nothing; docs/benchmarks.md measured
+# 50 px (4 second decodes on the scenes instead of 32, -8 CPU ms per image, same cosine to
+# a full-size decode) as a candidate for a later pack version.
+ALIGN_VIEW_SPREAD_PX = ALIGN_LANDMARK_SPREAD_PX
 
 
 @dataclass(frozen=True)
@@ -77,6 +85,7 @@ class Face:
 
 @dataclass
 class StageTimes:
+    decode_s: float = 0.0  # decoding the photo (at the reductions the work needed)
     detect_s: float = 0.0
     embed_s: float = 0.0
     faces: int = 0
@@ -87,7 +96,7 @@ class FaceAnalyser(Protocol):
 
     pack: PackInfo
 
-    def analyse(self, image: BgrImage, *, keep_aligned: bool = False,
+    def analyse(self, image: BgrImage | FacePhoto, *, keep_aligned: bool = False,
                 times: StageTimes | None = None) -> list[Face]: ...
 
 
@@ -106,19 +115,32 @@ class FaceEngine:
         self.detector.load()
         self.recognizer.load()
 
-    def analyse(self, image: BgrImage, *, keep_aligned: bool = False,
+    def analyse(self, image: BgrImage | FacePhoto, *, keep_aligned: bool = False,
                 times: StageTimes | None = None) -> list[Face]:
-        started = time.perf_counter()
-        detections = self.detect(image)
-        detected = time.perf_counter()
+        """Faces in ``image`` (boxes and landmarks in its full-size coordinates).
+
+        A :class:`FacePhoto` is decoded as little as the work needs: detection reads the
+        smallest JPEG reduction that covers the detector's input; refinement and alignment
+        read the smallest one in which every face keeps a landmark spread of
+        ``ALIGN_VIEW_SPREAD_PX`` (the size alignment shrinks a large face to anyway),
+        decoded a second time only when that is finer than the detection view.
+        """
+        photo = image if isinstance(image, FacePhoto) else FacePhoto.of_array(image)
+        started, decoding = time.perf_counter(), photo.decode_s
+        detections = self._detect_first_pass(photo)
         if len(detections.scores) > self.max_faces:
             raise TooManyFacesError(
                 f"The image has {len(detections.scores)} faces; the limit is {self.max_faces}.",
                 faces=len(detections.scores), max_faces=self.max_faces)
-        crops = [align_face(image, lmk) for lmk in detections.landmarks]
+        view = self._alignment_view(photo, detections)
+        detections = self._refined(view, photo, detections)
+        detected = time.perf_counter()
+        crops = [align_face(view.bgr, lmk) for lmk in view.from_full(detections.landmarks)]
         vectors = self.recognizer.predict(crops)
         if times is not None:
-            times.detect_s += detected - started
+            decode_s = photo.decode_s - decoding
+            times.decode_s += decode_s
+            times.detect_s += detected - started - decode_s
             times.embed_s += time.perf_counter() - detected
             times.faces += len(crops)
         return [
@@ -128,23 +150,48 @@ class FaceEngine:
                                              detections.landmarks, vectors, crops, strict=True)
         ]
 
-    def detect(self, image: BgrImage) -> RawDetections:
-        """Detect in every working size on a padded canvas, merge, map back to image coords."""
+    def detect(self, image: BgrImage | FacePhoto) -> RawDetections:
+        """Detect in every working size on a padded canvas, merge, refine small faces;
+        boxes and landmarks in the image's full-size coordinates."""
+        photo = image if isinstance(image, FacePhoto) else FacePhoto.of_array(image)
+        found = self._detect_first_pass(photo)
+        return self._refined(self._alignment_view(photo, found), photo, found)
+
+    def _detect_first_pass(self, photo: FacePhoto) -> RawDetections:
         spec = self.manifest.detector
-        height, width = image.shape[:2]
-        passes = [self._detect_at(image, size) for size in spec.working_sizes]
-        merged = _clip_to_image(merge_detections(passes, spec.nms_threshold), width, height)
-        if spec.refine_face_px is None or not len(merged.scores):
-            return merged
-        seen_at = self._detector_scale(max(height, width))
-        return self._refine(image, merged, spec.refine_face_px, seen_at)
+        inner = max(spec.working_sizes) / (1 + 2 * spec.pad_fraction)
+        view = photo.view(photo.reduction_for(max(photo.width, photo.height), inner))
+        passes = [self._detect_at(view.bgr, size) for size in spec.working_sizes]
+        merged = merge_detections(passes, spec.nms_threshold)
+        full = RawDetections(view.to_full(merged.boxes.reshape(-1, 2, 2)).reshape(-1, 4),
+                             merged.scores, view.to_full(merged.landmarks))
+        return _clip_to_image(full, photo.width, photo.height)
+
+    @staticmethod
+    def _alignment_view(photo: FacePhoto, found: RawDetections) -> ImageView:
+        """The coarsest view where every face's landmark spread is still at least
+        ``ALIGN_VIEW_SPREAD_PX``, or the detection view when that is finer."""
+        decoded = photo.coarsest_decoded()
+        if not len(found.scores):
+            return decoded
+        spreads = (found.landmarks.max(axis=1) - found.landmarks.min(axis=1)).max(axis=1)
+        needed = photo.reduction_for(float(spreads.min()), ALIGN_VIEW_SPREAD_PX)
+        return decoded if decoded.reduction <= needed else photo.view(needed)
+
+    def _refined(self, view: ImageView, photo: FacePhoto, found: RawDetections
+                 ) -> RawDetections:
+        spec = self.manifest.detector
+        if spec.refine_face_px is None or not len(found.scores):
+            return found
+        seen_at = self._detector_scale(max(photo.height, photo.width))
+        return self._refine(view, found, spec.refine_face_px, seen_at)
 
     def _detector_scale(self, longer_side: int) -> float:
         """How much the largest detection pass scales the image (see ``_detect_at``)."""
         spec = self.manifest.detector
         return max(spec.working_sizes) / (1 + 2 * spec.pad_fraction) / longer_side
 
-    def _refine(self, image: BgrImage, found: RawDetections, face_px: int,
+    def _refine(self, view: ImageView, found: RawDetections, face_px: int,
                 seen_at: float) -> RawDetections:
         """Re-detect each face the detector saw small (``REFINE_BELOW``) on a crop where it is
         ``face_px`` wide: precise landmarks for small faces.
@@ -153,14 +200,16 @@ class FaceEngine:
         coarse alignment costs recognition accuracy; one extra small pass per such face
         fixes it. Faces the detector already saw large gain nothing from a second look at a
         similar scale, and it made their landmarks unstable: they keep the first pass's.
+        Boxes and landmarks are full-size; the crop is taken from ``view``.
         """
         landmarks = found.landmarks.copy()
+        boxes = view.from_full(found.boxes.reshape(-1, 2, 2)).reshape(-1, 4)
         for position, box in enumerate(found.boxes):
             if max(box[2] - box[0], box[3] - box[1]) * seen_at >= REFINE_BELOW * face_px:
                 continue
-            refined = self._refine_one(image, box, face_px)
+            refined = self._refine_one(view.bgr, boxes[position], face_px)
             if refined is not None:
-                landmarks[position] = refined
+                landmarks[position] = view.to_full(refined)
         return RawDetections(found.boxes, found.scores, landmarks)
 
     def _refine_one(self, image: BgrImage, box: FloatArray, face_px: int) -> FloatArray | None:
@@ -252,7 +301,11 @@ def load_engine(settings: IndexerSettings, pack_name: str | None = None) -> Face
                               allow_spinning=settings.ort_allow_spinning)
     detector = DETECTOR_BACKENDS[manifest.detector.kind](
         manifest.detector, models["detector"], sessions)
-    recognizer = ArcFaceRecognizer(manifest.recognizer, models["recognizer"], sessions)
+    helper_count = settings.inference_workers - 1
+    helpers = (ThreadPoolExecutor(max_workers=helper_count, thread_name_prefix="twinwatch-helper")
+               if helper_count > 0 else None)
+    recognizer = ArcFaceRecognizer(manifest.recognizer, models["recognizer"], sessions,
+                                   helpers=helpers, helper_count=helper_count)
     engine = FaceEngine(manifest, detector, recognizer, max_faces=settings.max_faces_per_image)
     engine.load()
     log.info("loaded model pack %s", manifest.ref)

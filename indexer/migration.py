@@ -12,7 +12,7 @@ from sqlalchemy import delete, select
 from indexer.db import Database, Embedding, ReferenceImage, bump_revisions
 from indexer.engine import Face, FaceAnalyser
 from indexer.errors import TwinwatchError
-from indexer.imaging import decode_image
+from indexer.imaging import open_photo
 from indexer.photos import PhotoStore
 from indexer.pooling import ordered_map
 
@@ -69,8 +69,8 @@ def _analyse(photos: PhotoStore, target: FaceAnalyser, reference: ReferenceImage
              max_pixels: int) -> list[Face] | None:
     assert reference.stored_path is not None
     try:
-        image = decode_image(photos.read(reference.stored_path), max_pixels=max_pixels)
-        return target.analyse(image.bgr)
+        image = open_photo(photos.read(reference.stored_path), max_pixels=max_pixels)
+        return target.analyse(image)
     except (OSError, TwinwatchError) as exc:
         log.warning("reference %d could not be re-embedded: %s", reference.id, exc)
         return None

@@ -35,7 +35,7 @@ from indexer.errors import (
     TwinwatchError,
     close_match,
 )
-from indexer.imaging import DecodeLimits, decode_image
+from indexer.imaging import DecodeLimits, open_photo
 from indexer.index_manager import IndexManager
 from indexer.photos import PhotoStore
 from indexer.quality import QualityFigures, assess_reference
@@ -264,13 +264,13 @@ class Registry:
     def _assess(self, photo: PhotoInput, known: set[str], position: int
                 ) -> tuple[EnrolOutcome, _Prepared | None]:
         try:
-            image = decode_image(photo.data, limits=DecodeLimits.of(self.settings))
+            image = open_photo(photo.data, limits=DecodeLimits.of(self.settings))
         except TwinwatchError as exc:
             return EnrolOutcome(photo.label, False, [exc.message]), None
         if image.sha256 in known:
             return EnrolOutcome(photo.label, True, [], already_enrolled=True), None
         try:
-            faces = self.analyser.analyse(image.bgr, keep_aligned=True)
+            faces = self.analyser.analyse(image, keep_aligned=True)
         except TwinwatchError as exc:
             return EnrolOutcome(photo.label, False, [exc.message]), None
         verdict = assess_reference(

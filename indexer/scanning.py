@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from indexer.engine import FaceAnalyser, PackInfo, StageTimes
-from indexer.imaging import DecodedImage, DecodeLimits, decode_image
+from indexer.imaging import DecodedImage, DecodeLimits, FacePhoto, open_photo
 from indexer.index_manager import IndexManager, TalentHit
 from indexer.matching import Band, assign_one_to_one, band_for
 
@@ -66,17 +66,27 @@ def scan_bytes(data: bytes, *, analyser: FaceAnalyser, index: IndexManager,
                candidates_per_face: int, max_pixels: int | None = None,
                limits: DecodeLimits | None = None) -> ImageScan:
     started = time.perf_counter()
-    image = decode_image(data, max_pixels=max_pixels, limits=limits)
+    photo = open_photo(data, max_pixels=max_pixels, limits=limits)
     timings = ScanTimings(decode_s=time.perf_counter() - started)
-    return scan_decoded(image, analyser=analyser, index=index,
-                        candidates_per_face=candidates_per_face, timings=timings)
+    return scan_photo(photo, analyser=analyser, index=index,
+                      candidates_per_face=candidates_per_face, timings=timings)
 
 
 def scan_decoded(image: DecodedImage, *, analyser: FaceAnalyser, index: IndexManager,
                  candidates_per_face: int, timings: ScanTimings | None = None) -> ImageScan:
+    """Scan an image already decoded at full size (prefer :func:`scan_photo`, which
+    decodes only what the models need)."""
+    return scan_photo(FacePhoto.of_decoded(image), analyser=analyser, index=index,
+                      candidates_per_face=candidates_per_face, timings=timings)
+
+
+def scan_photo(image: FacePhoto, *, analyser: FaceAnalyser, index: IndexManager,
+               candidates_per_face: int, timings: ScanTimings | None = None) -> ImageScan:
+    """Scan an opened photo (decoded by the analyser at the sizes it needs)."""
     timings = timings or ScanTimings()
     stage = StageTimes()
-    faces = analyser.analyse(image.bgr, times=stage)
+    faces = analyser.analyse(image, times=stage)
+    timings.decode_s += stage.decode_s
     timings.detect_s, timings.embed_s, timings.faces = stage.detect_s, stage.embed_s, stage.faces
     started = time.perf_counter()
     hits: list[list[TalentHit]] = []

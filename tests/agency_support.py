@@ -15,6 +15,7 @@ import numpy as np
 from fastapi.testclient import TestClient
 
 from indexer.engine import BgrImage, Face, StageTimes
+from indexer.imaging import FacePhoto
 from service.api.app import create_app
 from service.startup import start
 from tests.console_support import ConsoleWorld, add_talents, add_users, sign_in
@@ -41,10 +42,11 @@ def _lookalike(vector: np.ndarray) -> np.ndarray:
 class LookalikeAnalyser(FakeAnalyser):
     """The fake analyser; on a bright background every face is a lookalike instead."""
 
-    def analyse(self, image: BgrImage, *, keep_aligned: bool = False,
+    def analyse(self, image: BgrImage | FacePhoto, *, keep_aligned: bool = False,
                 times: StageTimes | None = None) -> list[Face]:
         faces = super().analyse(image, keep_aligned=keep_aligned, times=times)
-        if int(image[0, 0, 0]) < LOOKALIKE_BACKGROUND:
+        pixels = image.view(1).bgr if isinstance(image, FacePhoto) else image
+        if int(pixels[0, 0, 0]) < LOOKALIKE_BACKGROUND:
             return faces
         return [replace(face, embedding=_lookalike(face.embedding)) for face in faces]
 

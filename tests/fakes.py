@@ -10,6 +10,7 @@ import numpy as np
 from PIL import Image
 
 from indexer.engine import BgrImage, Face, PackInfo, StageTimes
+from indexer.imaging import FacePhoto
 from indexer.modelpack.manifest import Calibration, Thresholds
 
 FAKE_DIM = 16
@@ -54,9 +55,11 @@ class FakeAnalyser:
         self.score = score
         self.calls = 0
 
-    def analyse(self, image: BgrImage, *, keep_aligned: bool = False,
+    def analyse(self, image: BgrImage | FacePhoto, *, keep_aligned: bool = False,
                 times: StageTimes | None = None) -> list[Face]:
         self.calls += 1
+        if isinstance(image, FacePhoto):
+            image = image.view(1).bgr
         rgb = image[:, :, ::-1]
         mask = (rgb[:, :, 1] == 200) & (rgb[:, :, 2] == 60)
         faces = []

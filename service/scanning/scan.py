@@ -11,9 +11,9 @@ from starlette.concurrency import run_in_threadpool
 from indexer.engine import FaceAnalyser
 from indexer.errors import TwinwatchError
 from indexer.formats import GENERIC_MEDIA_TYPE, media_type
-from indexer.imaging import DecodeLimits, decode_image
+from indexer.imaging import DecodeLimits, open_photo
 from indexer.index_manager import IndexManager
-from indexer.scanning import scan_decoded
+from indexer.scanning import scan_photo
 from service.access.keys import Principal
 from service.fetching import FetchLimits, fetch_image
 from service.metrics import Metrics
@@ -31,15 +31,20 @@ log = logging.getLogger(__name__)
 
 def analyse_image(*, data: bytes, analyser: FaceAnalyser, index: IndexManager,
                   settings: ServiceSettings) -> ImageAnalysis:
-    """Decode, read provenance, fingerprint, detect, embed and match (blocking: run pooled)."""
-    decoded = decode_image(data, limits=DecodeLimits.of(settings))
-    provenance = read_provenance(data, mime_type=media_type(decoded.source_format)
+    """Decode, detect, embed, match, read provenance and fingerprint (blocking: run pooled).
+
+    The models decode the photo at the JPEG reductions they need (see ``FacePhoto``); the
+    generator-watermark reader needs the full-size pixels (its block grid), so they are
+    decoded too, once, and the fingerprint is taken from them."""
+    photo = open_photo(data, limits=DecodeLimits.of(settings))
+    scan = scan_photo(photo, analyser=analyser, index=index,
+                      candidates_per_face=settings.candidates_per_face)
+    full = photo.view(1).bgr
+    provenance = read_provenance(data, mime_type=media_type(photo.source_format)
                                  or GENERIC_MEDIA_TYPE,
                                  trust_anchors_pem=settings.c2pa_trust_anchors_pem(),
-                                 pixels=decoded.bgr)
-    phash = perceptual_hash(decoded.bgr)
-    scan = scan_decoded(decoded, analyser=analyser, index=index,
-                        candidates_per_face=settings.candidates_per_face)
+                                 pixels=full)
+    phash = perceptual_hash(full)
     return ImageAnalysis(data, scan, provenance, phash)
 
 
