@@ -37,8 +37,10 @@ from service.scanning.watermarks import (
     agreement,
     decode_band,
     embed,
+    jpeg_quality,
     package_decode,
     read_watermarks,
+    watermark_may_survive,
     watermark_signals,
 )
 from tests.test_licensing import codes, evaluate, image, licence
@@ -520,3 +522,25 @@ def test_agency_inbox_shows_the_signals_of_a_sighting(tmp_path: Path) -> None:
         html = browser(world, "agency").get("/console/alerts").text
         assert ("AI-generation signals: Stable Diffusion web UI (AUTOMATIC1111) generation "
                 "parameters in PNG text chunk &#39;parameters&#39; (strong)") in html
+
+
+@pytest.mark.parametrize("quality", [50, 75, 90, 95, 100])
+def test_jpeg_quality_is_read_from_the_quantisation_tables(quality: int) -> None:
+    buffer = io.BytesIO()
+    Image.fromarray(np.ascontiguousarray(demo_photo()[:, :, ::-1])).save(
+        buffer, "JPEG", quality=quality)
+    estimate = jpeg_quality(buffer.getvalue())
+    assert estimate is not None and abs(estimate - quality) <= 1
+
+
+def test_watermarks_are_read_where_they_can_survive_and_not_on_recompressed_jpegs() -> None:
+    marked = embed(demo_photo(), SDXL)
+    png = cv2.imencode(".png", marked)[1].tobytes()
+    assert watermark_may_survive(png) and jpeg_quality(png) is None
+    for quality, read in ((80, False), (90, False), (95, True), (100, True)):
+        buffer = io.BytesIO()
+        Image.fromarray(np.ascontiguousarray(marked[:, :, ::-1])).save(
+            buffer, "JPEG", quality=quality)
+        assert watermark_may_survive(buffer.getvalue()) is read, quality
+    provenance = read_provenance(png, mime_type="image/png", pixels=marked)
+    assert [s.source for s in provenance.ai_signals] == ["watermark:sdxl"]

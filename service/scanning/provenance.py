@@ -53,7 +53,7 @@ from PIL import Image, UnidentifiedImageError
 
 from service.rules.generators import GenerationSignal
 from service.scanning.generation import metadata_signals
-from service.scanning.watermarks import BgrImage, watermark_signals
+from service.scanning.watermarks import BgrImage, watermark_may_survive, watermark_signals
 
 logger = logging.getLogger(__name__)
 
@@ -126,11 +126,12 @@ def read_provenance(data: bytes, *, mime_type: str, trust_anchors_pem: str | Non
 
     ``mime_type`` is a hint (c2pa detects the container itself); ``trust_anchors_pem`` is
     a PEM bundle of root certificates a C2PA signer must chain to for ``c2pa_trusted``;
-    ``pixels`` (the decoded image, 8-bit BGR) are read for generator watermarks.
+    ``pixels`` (the decoded image, 8-bit BGR) are read for generator watermarks, unless the
+    image is a JPEG re-compressed past where a watermark survives.
     """
     facts = _read_c2pa(data, mime_type=mime_type, trust_anchors_pem=trust_anchors_pem)
     signals = metadata_signals(data, _xmp_packets(data))
-    if pixels is not None:
+    if pixels is not None and watermark_may_survive(data):
         signals = watermark_signals(pixels) + signals
     return Provenance(
         c2pa_present=facts.present, c2pa_valid=facts.valid, c2pa_claims_ai=facts.claims_ai,
