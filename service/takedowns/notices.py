@@ -247,8 +247,8 @@ def notice_out(session: Session, notice: TakedownNotice, *,
                              .order_by(TakedownEvent.id))
     return NoticeOut(
         id=notice.id, kind=NoticeKind(notice.kind), status=NoticeStatus(notice.status),
-        talent=EvidenceTalentOut(name=talent.name), publisher=notice.publisher,
-        fields=NoticeFields.model_validate(notice.fields),
+        talent_id=talent.id, talent=EvidenceTalentOut(name=talent.name),
+        publisher=notice.publisher, fields=NoticeFields.model_validate(notice.fields),
         missing=missing_elements(notice) if notice.status == NoticeStatus.DRAFT else [],
         items=[NoticeItemOut(alert_id=i.alert_id, page_url=i.page_url, image_url=i.image_url,
                              image_sha256=i.image_sha256, image_phash=i.image_phash,

@@ -1,0 +1,55 @@
+"""A hostile review of the takedown, consent, review and AI-signal work (task H8): each test
+here failed before its fix."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from service.models import IdempotencyRecord, TakedownNotice
+from tests.console_support import ConsoleWorld, console_world
+from tests.service_support import LocalServer, local_server
+from tests.takedown_support import alerts_of, auth, scan_url, serve_image
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> Iterator[ConsoleWorld]:
+    with console_world(tmp_path, fetch_allow_private_networks=True) as built:
+        yield built
+
+
+@pytest.fixture
+def server() -> Iterator[LocalServer]:
+    with local_server() as running:
+        yield running
+
+
+def notices_in_db(world: ConsoleWorld) -> int:
+    with world.ctx.db.session() as session:
+        return int(session.scalar(select(func.count()).select_from(TakedownNotice)) or 0)
+
+
+def test_a_retried_notice_draft_with_one_idempotency_key_drafts_once(
+        world: ConsoleWorld, server: LocalServer) -> None:
+    serve_image(server, "/img/a.png", seed=11)
+    scan_url(world, server, "/img/a.png")
+    [alert_id] = alerts_of(world, "shop.example")
+    headers = {**auth(world), "Idempotency-Key": "notice-1"}
+    body = {"kind": "dmca", "alert_ids": [alert_id]}
+    first = world.client.post("/v1/takedowns", json=body, headers=headers)
+    again = world.client.post("/v1/takedowns", json=body, headers=headers)
+    assert first.status_code == again.status_code == 201, (first.text, again.text)
+    assert again.headers.get("Idempotent-Replayed") == "true"
+    assert again.json()["id"] == first.json()["id"] and notices_in_db(world) == 1
+    other = world.client.post("/v1/takedowns", json={**body, "kind": "dsa"}, headers=headers)
+    assert other.status_code == 409 and notices_in_db(world) == 1
+
+    erased = world.client.delete(f"/v1/talents/{world.talents['Ada Lovelace']}",
+                                 headers=auth(world))
+    assert erased.status_code == 200, erased.text
+    with world.ctx.db.session() as session:  # the stored answer named the talent: forgotten
+        assert session.scalars(select(IdempotencyRecord)).all() == []
+
