@@ -3,6 +3,7 @@ here failed before its fix."""
 
 from __future__ import annotations
 
+import html
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -53,3 +54,25 @@ def test_a_retried_notice_draft_with_one_idempotency_key_drafts_once(
     with world.ctx.db.session() as session:  # the stored answer named the talent: forgotten
         assert session.scalars(select(IdempotencyRecord)).all() == []
 
+
+def test_both_html_evidence_reports_list_the_ai_generation_signals_as_the_json_does(
+        world: ConsoleWorld) -> None:
+    from tests.fakes import face_photo
+    from tests.test_ai_signals import A1111, chunk, with_chunk_before_iend
+
+    png = with_chunk_before_iend(face_photo([(7, 90)], size=130, seed=3),
+                                 chunk(b"tEXt", b"parameters\x00" + A1111.encode()))
+    scanned = world.client.post(
+        "/v1/scans", headers=auth(world, "monitor"), files={"file": ("seen.png", png)},
+        data={"page_url": "https://shop.example/p/1", "publisher": "shop.example"})
+    assert scanned.status_code == 201, scanned.text
+    [alert_id] = alerts_of(world, "shop.example")
+    base = f"/v1/alerts/{alert_id}/evidence"
+    for form in ("third_party", "internal"):
+        report = world.client.get(base, params={"form": form}, headers=auth(world)).json()
+        [signal] = report["sightings"][0]["provenance"]["ai_signals"]
+        page = world.client.get(f"{base}.html", params={"form": form}, headers=auth(world))
+        assert page.status_code == 200
+        assert "AI-generation signals" in page.text
+        expected = html.escape(f"{signal['detail']} ({signal['strength']})")
+        assert expected in page.text, (form, page.text)
