@@ -17,6 +17,7 @@ from datetime import timedelta
 import pytest
 
 from service.access.keys import Role, create_key
+from tests.service_support import face_crop_jpeg
 from tests.test_confidentiality import (
     HM_C,
     HM_D,
@@ -32,7 +33,6 @@ from tests.test_confidentiality import (
     _submit_everything,
     _urls,
     assert_clean,
-    face_crop_jpeg,
     tenants,
 )
 
