@@ -76,3 +76,90 @@ def test_both_html_evidence_reports_list_the_ai_generation_signals_as_the_json_d
         assert "AI-generation signals" in page.text
         expected = html.escape(f"{signal['detail']} ({signal['strength']})")
         assert expected in page.text, (form, page.text)
+
+
+def _every_row(world: ConsoleWorld) -> Iterator[tuple[str, str]]:
+    from sqlalchemy import MetaData
+
+    metadata = MetaData()
+    metadata.reflect(world.ctx.db.engine)
+    with world.ctx.db.engine.connect() as connection:
+        for table in metadata.tables.values():
+            for row in connection.execute(table.select()):
+                yield table.name, repr(tuple(row))
+
+
+def test_erasing_a_talent_leaves_no_row_or_file_that_names_them(
+        world: ConsoleWorld, server: LocalServer) -> None:
+    """Consent document, talent account and key, e-mails, a reviewer's rejection, a final
+    notice with its face crop, alerts and evidence: after erasure, no table row names the
+    talent or their account, and no file under the data directory holds their document or
+    image or name."""
+    from service.access import accounts
+    from service.access.keys import Role, create_key
+
+    ada = world.talents["Ada Lovelace"]
+    headers = auth(world)
+    assert world.client.put("/v1/email-preferences", headers=headers,
+                            json={"recipients": ["alerts@demo.example"]}).status_code == 200
+    assert world.client.put("/v1/takedown-profile", headers=headers, json={
+        "rights_holder": "Demo Agency Ltd", "address": "1 Example Street",
+        "email": "legal@demo.example", "phone": "+44 20 0000 0000",
+        "signature_name": "Jane Booker"}).status_code == 200
+    created = world.client.post(f"/v1/talents/{ada}/licences", headers=headers, json={
+        "licensee": "Zara", "publishers": ["zara.example"], "channels": ["print"],
+        "territories": ["FR"], "media": ["photo"], "valid_from": "2026-01-01"})
+    assert created.status_code == 201, created.text
+    licence_id = created.json()["id"]
+    assert world.client.put(f"/v1/licences/{licence_id}/talent-consent", headers=headers,
+                            json={"requires_talent_consent": True}).status_code == 200
+    document = b"%PDF-1.4\nada-signed-consent-document\n%%EOF\n"
+    uploaded = world.client.post(f"/v1/licences/{licence_id}/consent/documents",
+                                 files={"file": ("ada-consent.pdf", document)},
+                                 data={"signer_name": "Ada Lovelace"}, headers=headers)
+    assert uploaded.status_code == 201, uploaded.text
+    with world.ctx.db.session() as session:
+        accounts.create_user(session, email="ada@talent.example", role=Role.TALENT, talent=ada)
+        token = accounts.issue_invitation(session, email="ada@talent.example", valid_hours=1)
+        accounts.accept_invitation(session, token=token, password="correct horse battery")
+        create_key(session, role=Role.TALENT, talent=ada)
+    images = [serve_image(server, f"/img/{n}.png", seed=20 + n) for n in range(3)]
+    for n in range(2):
+        scan_url(world, server, f"/img/{n}.png", page=f"/look/{n}")
+    scan_url(world, server, "/img/2.png", publisher="other.example")
+    [rejected] = alerts_of(world, "other.example")
+    reviewed = world.client.post(f"/v1/alerts/{rejected}/review", headers=headers,
+                                 json={"decision": "not_same_person", "note": "lookalike"})
+    assert reviewed.status_code == 200, reviewed.text
+    notice = world.client.post("/v1/takedowns", headers=headers, json={
+        "kind": "dmca", "alert_ids": alerts_of(world, "shop.example")})
+    assert notice.status_code == 201, notice.text
+    confirmed = world.client.post(f"/v1/takedowns/{notice.json()['id']}/confirm",
+                                  headers=headers)
+    assert confirmed.status_code == 200, confirmed.text
+    rows = list(_every_row(world))
+    assert any("Ada Lovelace" in text for _, text in rows)  # the planting worked
+    assert {"face_rejections", "consent_records", "email_messages", "takedown_notices",
+            "users"} <= {table for table, text in rows if "Ada Lovelace" in text
+                         or "ada@talent.example" in text or table == "face_rejections"}
+
+    erased = world.client.delete(f"/v1/talents/{ada}", headers=headers)
+    assert erased.status_code == 200, erased.text
+    left = [(table, text[:200]) for table, text in _every_row(world)
+            if "Ada Lovelace" in text or "ada@talent.example" in text
+            or "ada-consent.pdf" in text or "lookalike" in text]
+    assert left == []
+    with world.ctx.db.session() as session:
+        from service.models import ApiKey, ConsentRecord, EmailMessage, FaceRejection, User
+
+        for model in (ApiKey, User, ConsentRecord, EmailMessage, FaceRejection):
+            assert session.scalars(select(model).where(model.talent_id == ada)).all() == []
+    data_dir = world.ctx.settings.data_dir
+    for path in data_dir.rglob("*"):
+        if not path.is_file() or path.suffix in {".db", ".db-wal", ".db-shm"}:
+            continue
+        content = path.read_bytes()
+        assert document not in content and b"Ada Lovelace" not in content, path
+        assert not any(image in content for image in images), path
+    for path in data_dir.rglob("*.db*"):
+        assert b"Ada Lovelace" not in path.read_bytes(), path  # not even in free pages
