@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from service.models import IdempotencyRecord, TakedownNotice
@@ -163,3 +164,37 @@ def test_erasing_a_talent_leaves_no_row_or_file_that_names_them(
         assert not any(image in content for image in images), path
     for path in data_dir.rglob("*.db*"):
         assert b"Ada Lovelace" not in path.read_bytes(), path  # not even in free pages
+
+
+def test_a_notice_form_sent_twice_drafts_one_notice(world: ConsoleWorld,
+                                                    server: LocalServer) -> None:
+    """A double click (or a browser's resend) on "Draft notice": the second submission
+    lands on the first draft. A draft of the other kind, or of other alerts, is new."""
+    from tests.console_support import sign_in
+    from tests.test_console_pages import CSRF_FIELD
+
+    serve_image(server, "/img/a.png", seed=11)
+    serve_image(server, "/img/b.png", seed=12)
+    scan_url(world, server, "/img/a.png", page="/look/1")
+    scan_url(world, server, "/img/b.png", page="/look/2")
+    first, second = alerts_of(world, "shop.example")
+    client = TestClient(world.client.app)
+    assert sign_in(client, world.email("agency")).status_code == 303
+    match = CSRF_FIELD.search(client.get("/console/notices").text)
+    assert match is not None
+    form = {"csrf": match.group(1), "kind": "dmca", "alert_id": [str(first), str(second)]}
+    answers = [client.post("/console/notices", data=form, follow_redirects=False)
+               for _ in range(2)]
+    assert [a.status_code for a in answers] == [303, 303]
+    assert answers[0].headers["location"] == answers[1].headers["location"]
+    assert notices_in_db(world) == 1
+    again = world.client.post("/v1/takedowns", headers=auth(world),
+                              json={"kind": "dmca", "alert_ids": [second, first]})
+    assert again.status_code == 201 and answers[0].headers["location"].endswith(
+        f"/notices/{again.json()['id']}")
+    for other in ({"kind": "dsa", "alert_ids": [first, second]},
+                  {"kind": "dmca", "alert_ids": [first]}):
+        assert world.client.post("/v1/takedowns", headers=auth(world),
+                                 json=other).status_code == 201
+    assert notices_in_db(world) == 3
+
