@@ -198,3 +198,21 @@ def test_a_notice_form_sent_twice_drafts_one_notice(world: ConsoleWorld,
                                  json=other).status_code == 201
     assert notices_in_db(world) == 3
 
+
+def test_a_retried_same_person_review_is_recorded_once(world: ConsoleWorld,
+                                                       server: LocalServer) -> None:
+    serve_image(server, "/img/a.png", seed=11)
+    scan_url(world, server, "/img/a.png")
+    [alert_id] = alerts_of(world, "shop.example")
+    body = {"decision": "same_person", "note": "same ear shape"}
+    answers = [world.client.post(f"/v1/alerts/{alert_id}/review", json=body,
+                                 headers=auth(world)) for _ in range(2)]
+    assert [a.status_code for a in answers] == [200, 200]
+    assert answers[0].json() == answers[1].json()
+    events = world.client.get(f"/v1/alerts/{alert_id}/history", headers=auth(world)).json()
+    assert [e["action"] for e in events].count("review_same_person") == 1, events
+    other = world.client.post(f"/v1/alerts/{alert_id}/review", headers=auth(world),
+                              json={"decision": "same_person", "note": "checked again"})
+    assert other.status_code == 200
+    events = world.client.get(f"/v1/alerts/{alert_id}/history", headers=auth(world)).json()
+    assert [e["action"] for e in events].count("review_same_person") == 2
