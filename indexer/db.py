@@ -33,6 +33,8 @@ from sqlalchemy.sql import Executable
 from sqlalchemy.types import TypeDecorator
 
 log = logging.getLogger(__name__)
+BUSY_TIMEOUT_MS = 30_000
+CHECKPOINT_WAIT_MS = 2_000  # an erasure's log checkpoint waits this long for readers
 
 
 def utcnow() -> datetime:
@@ -189,7 +191,7 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA secure_delete=ON")  # deleted rows are zeroed, not left in free pages
     cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
 
@@ -217,8 +219,12 @@ class Database:
         a reader still inside an older snapshot keeps the log until the next erasure."""
         if self.engine.dialect.name != "sqlite":
             return
-        with self.engine.connect() as connection:
-            busy = connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)").scalar()
+        with self.engine.connect() as connection:  # wait for readers 2 s, not 30
+            connection.exec_driver_sql(f"PRAGMA busy_timeout={CHECKPOINT_WAIT_MS}")
+            try:
+                busy = connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)").scalar()
+            finally:
+                connection.exec_driver_sql(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
         if busy:
             log.warning("write-ahead log busy: erased rows stay in it until the next checkpoint")
 

@@ -216,3 +216,33 @@ def test_a_retried_same_person_review_is_recorded_once(world: ConsoleWorld,
     assert other.status_code == 200
     events = world.client.get(f"/v1/alerts/{alert_id}/history", headers=auth(world)).json()
     assert [e["action"] for e in events].count("review_same_person") == 2
+
+
+def test_a_reader_holding_an_old_snapshot_delays_the_log_truncation_by_seconds_only(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    import sqlite3
+    import time
+
+    from sqlalchemy import text
+
+    from indexer.db import Database
+
+    db = Database(f"sqlite:///{tmp_path / 'erase.db'}")
+    with db.engine.begin() as connection:
+        connection.execute(text("CREATE TABLE people (name TEXT)"))
+        connection.execute(text("INSERT INTO people VALUES ('Ada Lovelace')"))
+    reader = sqlite3.connect(tmp_path / "erase.db", isolation_level=None)
+    reader.execute("BEGIN")
+    reader.execute("SELECT * FROM people").fetchall()  # a snapshot from before the delete
+    with db.engine.begin() as connection:
+        connection.execute(text("DELETE FROM people"))
+    started = time.monotonic()
+    db.forget_deleted()
+    assert time.monotonic() - started < 10
+    assert "write-ahead log busy" in caplog.text
+    reader.close()
+    db.forget_deleted()  # the reader is gone: the log is emptied
+    wal = tmp_path / "erase.db-wal"
+    assert not wal.exists() or wal.stat().st_size == 0
+    assert b"Ada Lovelace" not in (tmp_path / "erase.db").read_bytes()
+    db.dispose()
