@@ -6,6 +6,7 @@ from __future__ import annotations
 import html
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -246,3 +247,34 @@ def test_a_reader_holding_an_old_snapshot_delays_the_log_truncation_by_seconds_o
     assert not wal.exists() or wal.stat().st_size == 0
     assert b"Ada Lovelace" not in (tmp_path / "erase.db").read_bytes()
     db.dispose()
+
+
+def test_a_consent_document_racing_the_talents_erasure_leaves_no_file(
+        world: ConsoleWorld, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The talent is erased while the agency's upload is between its checks and its insert:
+    the upload is refused (404, not a 500), and the signed document is not left behind."""
+    from service.licensing import consent
+
+    ada = world.talents["Ada Lovelace"]
+    created = world.client.post(f"/v1/talents/{ada}/licences", headers=auth(world), json={
+        "licensee": "Zara", "publishers": ["zara.example"], "media": ["photo"],
+        "valid_from": "2026-01-01", "requires_talent_consent": True})
+    assert created.status_code == 201, created.text
+    assert world.client.put(f"/v1/licences/{created.json()['id']}/talent-consent",
+                            headers=auth(world),
+                            json={"requires_talent_consent": True}).status_code == 200
+    checked = consent._check_signable
+
+    def erased_meanwhile(licence: Any, presented: str | None) -> None:
+        checked(licence, presented)
+        world.ctx.registry.erase_talent(talent_id=ada)
+
+    monkeypatch.setattr(consent, "_check_signable", erased_meanwhile)
+    client = TestClient(world.client.app, raise_server_exceptions=False)
+    document = b"%PDF-1.4\nsigned-by-ada\n%%EOF\n"
+    answer = client.post(f"/v1/licences/{created.json()['id']}/consent/documents",
+                         files={"file": ("signed.pdf", document)},
+                         data={"signer_name": "Ada Lovelace"}, headers=auth(world))
+    assert answer.status_code == 404, answer.text  # the licence went with the talent
+    kept = [p for p in world.ctx.settings.consent_documents_dir().rglob("*") if p.is_file()]
+    assert not any(document == p.read_bytes() for p in kept), kept
