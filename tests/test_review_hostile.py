@@ -78,6 +78,16 @@ def test_both_html_evidence_reports_list_the_ai_generation_signals_as_the_json_d
         assert "AI-generation signals" in page.text
         expected = html.escape(f"{signal['detail']} ({signal['strength']})")
         assert expected in page.text, (form, page.text)
+    from markupsafe import escape
+
+    from tests.console_support import sign_in
+
+    console = TestClient(world.client.app)
+    assert sign_in(console, world.email("agency")).status_code == 303
+    page = console.get(f"/console/alerts/{alert_id}/evidence")
+    assert page.status_code == 200 and "AI-generation signals" in page.text
+    shown = str(escape(f"{signal['detail']} ({signal['strength']})"))  # Jinja's escaping
+    assert shown in page.text, page.text  # the console's evidence page, too
 
 
 def _every_row(world: ConsoleWorld) -> Iterator[tuple[str, str]]:
