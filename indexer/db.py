@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -30,6 +31,10 @@ from sqlalchemy.orm import (
 )
 from sqlalchemy.sql import Executable
 from sqlalchemy.types import TypeDecorator
+
+log = logging.getLogger(__name__)
+BUSY_TIMEOUT_MS = 30_000
+CHECKPOINT_WAIT_MS = 2_000  # an erasure's log checkpoint waits this long for readers
 
 
 def utcnow() -> datetime:
@@ -184,8 +189,9 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA secure_delete=ON")  # deleted rows are zeroed, not left in free pages
     cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
 
@@ -205,6 +211,22 @@ class Database:
     def session(self) -> Iterator[Session]:
         with self.sessions() as session, session.begin():
             yield session
+
+    def forget_deleted(self) -> None:
+        """After an erasure: SQLite's write-ahead log still holds the pages as they were
+        before the delete; checkpoint it and truncate it to nothing, so the erased rows live
+        nowhere on disk (``secure_delete`` has zeroed them in the database file). Best effort:
+        a reader still inside an older snapshot keeps the log until the next erasure."""
+        if self.engine.dialect.name != "sqlite":
+            return
+        with self.engine.connect() as connection:  # wait for readers 2 s, not 30
+            connection.exec_driver_sql(f"PRAGMA busy_timeout={CHECKPOINT_WAIT_MS}")
+            try:
+                busy = connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)").scalar()
+            finally:
+                connection.exec_driver_sql(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        if busy:
+            log.warning("write-ahead log busy: erased rows stay in it until the next checkpoint")
 
     def dispose(self) -> None:
         self.engine.dispose()

@@ -363,6 +363,7 @@ class Registry:
         discard_index_files(self.settings.index_dir(), packs - {self.analyser.pack.name})
         for moved_folder in moved:
             PhotoStore.finish_erase(moved_folder)
+        self.db.forget_deleted()
         log.info("erased talent %d: %d references, %d embeddings", talent_id, references,
                  embeddings)
         return EraseReport(talent_id, references, embeddings)

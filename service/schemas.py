@@ -778,6 +778,8 @@ class NoticeOut(BaseModel):
     id: int
     kind: NoticeKind
     status: NoticeStatus
+    talent_id: int = Field(description="The talent named (a stored idempotent answer is "
+                           "forgotten when that talent is erased).")
     talent: EvidenceTalentOut
     publisher: str | None
     fields: NoticeFields

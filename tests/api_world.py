@@ -11,6 +11,7 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
+from service.access.keys import Role, create_key
 from service.api.app import create_app
 from service.context import AppContext
 from service.models import Webhook
@@ -79,6 +80,21 @@ def seed(world: FakeWorld) -> None:
     ids["alert"] = alerts[0]["id"]
     ids["notice"] = _created(client.post("/v1/takedowns", headers=world.auth("agency"),
                                          json={"kind": "dsa", "alert_ids": [ids["alert"]]}))["id"]
+    _seed_consent(world)
+
+
+def _seed_consent(world: FakeWorld) -> None:
+    """The talent's own key, and a consent record with an offline signed document."""
+    client, ids = world.client, world.ids
+    with world.ctx.db.session() as session:
+        world.keys["talent"] = create_key(session, role=Role.TALENT, talent=ids["talent"]).key
+    flagged = client.put(f"/v1/licences/{ids['licence']}/talent-consent",
+                         headers=world.auth("agency"), json={"requires_talent_consent": True})
+    assert flagged.status_code == 200, flagged.text
+    ids["consent_record"] = _created(client.post(
+        f"/v1/licences/{ids['licence']}/consent/documents", headers=world.auth("agency"),
+        data={"signer_name": "Ines Moreau"},
+        files={"file": ("signed.pdf", b"%PDF-1.4\n%%EOF\n", "application/pdf")}))["id"]
 
 
 def empty_test_database() -> None:

@@ -31,11 +31,12 @@ from tests.api_world import FakeWorld, fake_world
 
 #: Examples per operation and generation mode (raise locally: TWINWATCH_FUZZ_EXAMPLES=200).
 EXAMPLES = int(os.environ.get("TWINWATCH_FUZZ_EXAMPLES", "12"))
-ROLES = ("admin", "agency", "monitor", "brand", "other_agency", None)
+ROLES = ("admin", "agency", "monitor", "brand", "other_agency", "talent", None)
 #: Path parameter -> the seeded object it names.
 SEEDED = {"talent_id": "talent", "reference_id": "reference", "licence_id": "licence",
           "scan_id": "scan", "precheck_id": "precheck", "job_id": "job",
-          "webhook_id": "webhook", "alert_id": "alert", "notice_id": "notice"}
+          "webhook_id": "webhook", "alert_id": "alert", "notice_id": "notice",
+          "record_id": "consent_record"}
 #: Operations left out: erasing would remove the seeded rows every other case relies on
 #: (erasure has its own tests).
 SKIPPED = {("DELETE", "/v1/talents/{talent_id}")}

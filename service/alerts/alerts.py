@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -173,7 +174,8 @@ def evidence_html(report: Evidence) -> str:
         f"<tr><td>{_esc(s.observed_at.isoformat())}</td><td>{_esc(s.page_url)}</td>"
         f"<td>{_esc(s.territory)}</td><td>{_esc(s.channel)}</td>"
         f"<td>{_esc(s.face_box)}</td><td>{_esc(s.similarity)}</td>"
-        f"<td>{_esc(s.model_pack)}</td></tr>" for s in report.sightings)
+        f"<td>{_esc(s.model_pack)}</td><td>{_ai_signals_html(s.provenance)}</td></tr>"
+        for s in report.sightings)
     if isinstance(report, ThirdPartyEvidenceOut):
         title, summary, licence_part = report.alert_id, _third_party_summary(report), ""
     else:
@@ -192,8 +194,18 @@ Copy kept: {_esc(report.image.copy_kept)} (until {_esc(report.image.copy_kept_un
 Model pack: {_esc(report.model_pack.name)} {_esc(report.model_pack.version)}
 </p><h2>Sightings ({len(report.sightings)})</h2>
 <table><tr><th>seen</th><th>page</th><th>territory</th><th>channel</th><th>face box</th>
-<th>similarity</th><th>model pack</th></tr>{rows}</table>{licence_part}
+<th>similarity</th><th>model pack</th><th>AI-generation signals</th></tr>{rows}</table>
+{licence_part}
 <p><small>Generated {_esc(report.generated_at.isoformat())} by twinwatch.</small></p></html>"""
+
+
+def _ai_signals_html(provenance: dict[str, Any]) -> str:
+    """The sighting's AI label and generation signals, as the JSON's ``provenance`` has them
+    (metadata and invisible watermarks: facts about the image, fit for a third party)."""
+    signals = [f"{_esc(s.get('detail'))} ({_esc(s.get('strength'))})"
+               for s in provenance.get("ai_signals") or [] if isinstance(s, dict)]
+    label = provenance.get("ai_label")
+    return "; ".join([*([f"AI label: {_esc(label)}"] if label else []), *signals]) or "none"
 
 
 def _third_party_summary(report: ThirdPartyEvidenceOut) -> str:

@@ -23,7 +23,7 @@ from service.access.scoping import alert_in_scope
 from service.alerts.alerts import get_alert, record_event, triage
 from service.errors import ReviewNotAllowedError
 from service.licensing.evaluate import Verdict
-from service.models import Alert, AlertSighting, FaceRejection, Finding, Scan
+from service.models import Alert, AlertEvent, AlertSighting, FaceRejection, Finding, Scan
 from service.rules.fingerprints import NEAR_IDENTICAL_MAX_DISTANCE, hamming_distance
 from service.schemas import AlertBand, AlertOut, AlertStatus, ReviewDecision, TriageAction
 
@@ -48,6 +48,8 @@ def review(session: Session, *, principal: Principal, alert_id: int,
             "); only open or acknowledged alerts about a face can be reviewed.")
     action = f"review_{decision.value}"
     if decision is ReviewDecision.SAME_PERSON:
+        if _repeats_last(session, alert, principal, action=action, note=note):
+            return get_alert(session, principal=principal, alert_id=alert_id)  # a retry
         record_event(session, alert, principal=principal, action=action,
                      to_status=AlertStatus(alert.status), note=note)
         alert.needs_review = alert.verdict == Verdict.REVIEW.value  # a licence fact may lack
@@ -58,6 +60,17 @@ def review(session: Session, *, principal: Principal, alert_id: int,
     _remember_rejection(session, alert, principal)
     return triage(session, principal=principal, alert_id=alert_id,
                   action=TriageAction.DISMISS_FALSE_MATCH, note=note, recorded_as=action)
+
+
+def _repeats_last(session: Session, alert: Alert, principal: Principal, *, action: str,
+                  note: str | None) -> bool:
+    """The alert's last event is this very decision, by this person, with this note: a
+    retried (or twice sent) request, recorded once."""
+    last = session.scalar(select(AlertEvent).where(AlertEvent.alert_id == alert.id)
+                          .order_by(AlertEvent.id.desc()).limit(1))
+    return (last is not None and last.action == action and last.note == note
+            and last.user_id == principal.user_id
+            and last.key_id == (principal.key_id or None))
 
 
 def _remember_rejection(session: Session, alert: Alert, principal: Principal) -> None:

@@ -45,6 +45,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from indexer.db import Database, Talent, utcnow
@@ -300,9 +301,18 @@ def record_document(session: Session, *, principal: Principal, store: ConsentDoc
             return record
     path = store.save(talent_id=licence.talent_id, name=f"{licence.id}-{digest}.{suffix}",
                       data=data)
+    shared = any(record.document_path == path for record in licence.consents)
     document = StoredDocument(path, digest, media_type, len(data), file_name)
-    return _add_record(session, licence, principal, method=ConsentMethod.DOCUMENT,
-                       signer_name=signer_name.strip(), at=now or utcnow(), document=document)
+    try:
+        return _add_record(session, licence, principal, method=ConsentMethod.DOCUMENT,
+                           signer_name=signer_name.strip(), at=now or utcnow(),
+                           document=document)
+    except BaseException as exc:  # e.g. the talent erased meanwhile: no document may stay
+        if not shared:
+            store.remove(path)
+        if isinstance(exc, IntegrityError):  # the licence went with its talent
+            raise ResourceNotFoundError(f"No licence with id {licence_id}.") from exc
+        raise
 
 
 def consent_record(session: Session, *, principal: Principal, licence_id: int,

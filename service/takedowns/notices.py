@@ -6,6 +6,8 @@ filled from the alerts and the agency's profile; the agency edits the texts and 
 it, which renders it once (``final_html``, with its sha256) and makes it immutable. The
 evidence in it is the third-party form (:func:`service.alerts.alerts.evidence`): the facts
 of the use and a face crop, never licence terms, fees, licensees or internal notes.
+Drafting the same kind from the same alerts while that draft is still a draft returns it:
+a form sent twice (a double click, a resend) drafts one notice.
 """
 
 from __future__ import annotations
@@ -98,8 +100,11 @@ def draft_notice(session: Session, *, principal: Principal, body: NoticeCreate) 
               for alert_id in sorted(set(body.alert_ids))]
     _check_group(chosen)
     first = chosen[0]
-    talent = session.get(Talent, first.talent_id)
+    talent = session.get(Talent, first.talent_id, with_for_update=True)  # one drafter at once
     assert talent is not None
+    pending = _same_draft(session, talent.id, body.kind, {alert.id for alert in chosen})
+    if pending is not None:  # the form sent twice (a double click): the first draft
+        return notice_out(session, pending, response_days=None)
     notice = TakedownNotice(
         agency_id=agency_id if not principal.is_admin else first.agency_id,
         talent_id=talent.id, kind=body.kind.value, status=NoticeStatus.DRAFT.value,
@@ -112,6 +117,15 @@ def draft_notice(session: Session, *, principal: Principal, body: NoticeCreate) 
     record_event(session, notice, principal=principal, from_status=None,
                  to_status=NoticeStatus.DRAFT, note=f"drafted from {len(chosen)} alert(s)")
     return notice_out(session, notice, response_days=None)
+
+
+def _same_draft(session: Session, talent_id: int, kind: NoticeKind, alert_ids: set[int]
+                ) -> TakedownNotice | None:
+    """A draft of this kind about exactly these alerts, if one is still a draft."""
+    drafts = session.scalars(select(TakedownNotice).where(
+        TakedownNotice.talent_id == talent_id, TakedownNotice.kind == kind.value,
+        TakedownNotice.status == NoticeStatus.DRAFT.value).order_by(TakedownNotice.id))
+    return next((n for n in drafts if {i.alert_id for i in n.items} == alert_ids), None)
 
 
 def _check_group(chosen: list[Alert]) -> None:
@@ -248,8 +262,8 @@ def notice_out(session: Session, notice: TakedownNotice, *,
                              .order_by(TakedownEvent.id))
     return NoticeOut(
         id=notice.id, kind=NoticeKind(notice.kind), status=NoticeStatus(notice.status),
-        talent=EvidenceTalentOut(name=talent.name), publisher=notice.publisher,
-        fields=NoticeFields.model_validate(notice.fields),
+        talent_id=talent.id, talent=EvidenceTalentOut(name=talent.name),
+        publisher=notice.publisher, fields=NoticeFields.model_validate(notice.fields),
         missing=missing_elements(notice) if notice.status == NoticeStatus.DRAFT else [],
         items=[NoticeItemOut(alert_id=i.alert_id, page_url=i.page_url, image_url=i.image_url,
                              image_sha256=i.image_sha256, image_phash=i.image_phash,

@@ -3,14 +3,15 @@ and its e-mail preferences."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response
-from fastapi.responses import HTMLResponse
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import HTMLResponse, JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from service.access.keys import Principal, Role
 from service.alerts import emails
 from service.api.deps import Ctx, CurrentPrincipal, ObjectId, PageParams
-from service.api.docs import responses
+from service.api.docs import IDEMPOTENT, responses
+from service.api.idempotency import fingerprint, idempotent
 from service.context import AppContext
 from service.schemas import (
     AgencyProfileIn,
@@ -46,12 +47,20 @@ def get_profile(ctx: Ctx, principal: CurrentPrincipal) -> AgencyProfileOut:
         return profiles.get_profile(session, principal=principal)
 
 
-@router.post(PREFIX, response_model=NoticeOut, status_code=201,
-             summary="Draft a notice (dmca or dsa) from one alert or a group of one talent's "
-             "alerts on one publisher")
-def draft(body: NoticeCreate, ctx: Ctx, principal: CurrentPrincipal) -> NoticeOut:
+def _draft(ctx: AppContext, principal: Principal, body: NoticeCreate) -> NoticeOut:
     with ctx.db.session() as session:
         return notices.draft_notice(session, principal=principal, body=body)
+
+
+@router.post(PREFIX, response_model=NoticeOut, status_code=201, responses=IDEMPOTENT,
+             summary="Draft a notice (dmca or dsa) from one alert or a group of one talent's "
+             "alerts on one publisher")
+async def draft(body: NoticeCreate, request: Request, ctx: Ctx, principal: CurrentPrincipal
+                ) -> JSONResponse:
+    async def handler() -> tuple[int, NoticeOut]:
+        return 201, await run_in_threadpool(_draft, ctx, principal, body)
+    return await idempotent(request=request, ctx=ctx, principal=principal,
+                            request_hash=fingerprint(body.model_dump_json()), handler=handler)
 
 
 @router.get(PREFIX, response_model=Page[NoticeOut],
