@@ -20,7 +20,7 @@ from sqlalchemy import func, select
 from indexer.db import utcnow
 from service.console import once as once_module
 from service.jobs.housekeeping import KEEP_RECORDS, purge_idempotency_records
-from service.models import IdempotencyRecord, Job, Licence, Scan
+from service.models import ApiKey, IdempotencyRecord, Job, Licence, Scan
 from service.schemas import ScanKind
 from tests.console_support import ConsoleWorld, console_world, sign_in
 from tests.fakes import face_photo
@@ -186,3 +186,18 @@ def test_records_go_with_the_session_and_with_the_sweep(world: ConsoleWorld) -> 
     assert purge_idempotency_records(world.ctx.db) == 0  # fresh: kept
     assert purge_idempotency_records(world.ctx.db, older_than=-timedelta(seconds=1)) == 1
     assert once_module.FORM_TOKEN_MAX_AGE < KEEP_RECORDS  # a live token's record is kept
+
+
+def test_an_admin_key_form_sent_twice_makes_one_key_and_never_shows_it_again(
+        world: ConsoleWorld) -> None:
+    admin = person(world, "admin")
+    tokens = form_tokens(admin, "/console/admin/keys")
+    form = {**tokens, "key_for": "monitor:Model Alliance", "label": "crawler"}
+    keys_before = count(world, ApiKey)
+    first = admin.post("/console/admin/keys", data=form, follow_redirects=False)
+    shown = re.search(r'<code id="new-key">(tw_[^<]+)</code>', first.text)
+    assert first.status_code == 200 and shown is not None
+    again = admin.post("/console/admin/keys", data=form, follow_redirects=False)
+    assert again.status_code == 303 and again.headers["location"] == "/console/admin/keys"
+    assert count(world, ApiKey) == keys_before + 1
+    assert shown.group(1) not in admin.get("/console/admin/keys").text  # the plaintext: once

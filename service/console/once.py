@@ -21,7 +21,9 @@ import secrets
 import time
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
+from typing import Annotated
 
+from fastapi import Form
 from fastapi.responses import RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
@@ -38,6 +40,8 @@ FORM_TOKEN_MAX_AGE = timedelta(hours=12)  # < KEEP_RECORDS: a live token's recor
 TOKEN_MAX_CHARS = 120
 WAIT_FOR_FIRST_S = 30.0  # a double click waits this long for the first POST's result
 POLL_S = 0.2
+OnceToken = Annotated[str, Form(alias=FIELD, max_length=TOKEN_MAX_CHARS)]
+"""A create form's one-time token field ("" when the form carries none)."""
 FormHandler = Callable[[], Awaitable[tuple[str | None, Response]]]
 """Does the work; answers where its result is (None: nothing was created, e.g. the form
 came back with errors, so the token may be sent again) and the response to send now."""

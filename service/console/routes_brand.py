@@ -28,8 +28,7 @@ from service.api.forms import ContextForm, check_upload_names, intended_use
 from service.api.routers.scans import list_scans, read_scan
 from service.console.deps import ConsoleRoute, FormUser, User
 from service.console.links import PREFIX
-from service.console.once import FIELD as ONCE_FIELD
-from service.console.once import once
+from service.console.once import OnceToken, once
 from service.console.rendering import page, templates
 from service.context import AppContext
 from service.errors import InvalidRequestError
@@ -90,8 +89,7 @@ async def create_prechecks(ctx: Ctx, user: FormUser,
                            publisher: Text, channel: Text, territory: Text,
                            use_from: Text = "", use_until: Text = "",
                            medium: Text = "", ai_label: Text = "",
-                           once_token: Annotated[str, Form(alias=ONCE_FIELD,
-                                                           max_length=TEXT_MAX)] = ""
+                           once_token: OnceToken = ""
                            ) -> Response:
     """Pre-check each uploaded asset for the one intended use; the verdicts are shown on the
     page above the history (each also has its own page and clearance record). The same form

@@ -27,8 +27,7 @@ from service.api.errors import status_of
 from service.api.forms import check_upload_names, checked_urls, sighting_context
 from service.console.deps import ConsoleRoute, FormUser, User
 from service.console.links import PREFIX
-from service.console.once import FIELD as ONCE_FIELD
-from service.console.once import once
+from service.console.once import OnceToken, once
 from service.console.rendering import page
 from service.context import AppContext
 from service.jobs.queue import BatchInput, create_job, job_out, staging_folder
@@ -137,7 +136,7 @@ async def submit(ctx: Ctx, user: FormUser,
                  urls: Annotated[str, Form(max_length=URLS_MAX_CHARS)] = "",
                  publisher: Text = "", page_url: Text = "", channel: Text = "",
                  territory: Text = "",
-                 once_token: Annotated[str, Form(alias=ONCE_FIELD, max_length=TEXT_MAX)] = ""
+                 once_token: OnceToken = ""
                  ) -> Response:
     """Queue the files and pasted URLs (one per line) as one batch, seen in one context;
     a refused batch brings the form back, filled in, saying why. The same form sent again
