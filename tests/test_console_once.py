@@ -201,3 +201,16 @@ def test_an_admin_key_form_sent_twice_makes_one_key_and_never_shows_it_again(
     assert again.status_code == 303 and again.headers["location"] == "/console/admin/keys"
     assert count(world, ApiKey) == keys_before + 1
     assert shown.group(1) not in admin.get("/console/admin/keys").text  # the plaintext: once
+
+
+def test_the_repeat_page_shows_only_the_brands_own_prechecks(world: ConsoleWorld) -> None:
+    theirs = world.client.post(
+        "/v1/prechecks", headers={"Authorization": f"Bearer {world.keys['other_brand']}"},
+        files={"file": ("a.png", face_photo([(ADA, 90)], size=130, seed=41))},
+        data={"publisher": "zara.com", "channel": "social", "territory": "ES"})
+    assert theirs.status_code == 201, theirs.text
+    desk = person(world, "brand")
+    refused = desk.get(f"/console/prechecks?checked={theirs.json()['id']}")
+    assert refused.status_code == 404 and "zara.com" not in refused.text
+    too_many = "&".join(f"checked={n}" for n in range(1, 13))
+    assert desk.get(f"/console/prechecks?{too_many}").status_code == 422
