@@ -64,8 +64,8 @@ def checked_token(user: SignedIn, token: str, *, now: datetime | None = None) ->
     """The token if it is this session's and still fresh; otherwise a clear refusal."""
     stamped, _, signature = token.rpartition(".")
     issued, _, _nonce = stamped.partition(".")
-    if (len(token) > TOKEN_MAX_CHARS or not issued.isdigit()
-            or not hmac.compare_digest(signature, _signature(user, stamped))):
+    if (len(token) > TOKEN_MAX_CHARS or not (issued.isascii() and issued.isdigit())
+            or not hmac.compare_digest(signature.encode(), _signature(user, stamped).encode())):
         raise FormTokenError("This form was not issued to this sign-in (another browser or "
                              "an old session); reload the page and send it again.")
     age = (now or utcnow()).timestamp() - int(issued)
