@@ -20,10 +20,11 @@ from sqlalchemy import func, select
 from indexer.db import utcnow
 from service.console import once as once_module
 from service.jobs.housekeeping import KEEP_RECORDS, purge_idempotency_records
-from service.models import ApiKey, IdempotencyRecord, Job, Licence, Scan
+from service.models import ApiKey, ConsentRecord, IdempotencyRecord, Job, Licence, Scan
 from service.schemas import ScanKind
 from tests.console_support import ConsoleWorld, console_world, sign_in
 from tests.fakes import face_photo
+from tests.test_console_consent import PDF, replica_licence
 
 CSRF_FIELD = re.compile(r'name="csrf" value="([^"]+)"')
 ONCE_FIELD = re.compile(r'name="once" value="([^"]+)"')
@@ -215,3 +216,19 @@ def test_the_repeat_page_shows_only_the_brands_own_prechecks(world: ConsoleWorld
     assert refused.status_code == 404 and "zara.com" not in refused.text
     too_many = "&".join(f"checked={n}" for n in range(1, 13))
     assert desk.get(f"/console/prechecks?{too_many}").status_code == 422
+
+
+def test_a_consent_document_form_sent_twice_keeps_one_record_and_leads_to_the_page(
+        world: ConsoleWorld) -> None:
+    lid = replica_licence(world)
+    booker = person(world, "agency")
+    tokens = form_tokens(booker, f"/console/licences/{lid}/consent")
+
+    def upload() -> Any:
+        return booker.post(f"/console/licences/{lid}/consent/documents",
+                           follow_redirects=False, data={**tokens, "signer_name": "Ada Lovelace"},
+                           files={"file": ("signed.pdf", PDF, "application/pdf")})
+    first, again = upload(), upload()
+    assert first.status_code == again.status_code == 303, again.text
+    assert again.headers["location"] == first.headers["location"]
+    assert count(world, ConsentRecord, ConsentRecord.licence_id == lid) == 1
