@@ -22,7 +22,7 @@ POSTGRES_TESTS := tests/test_registry.py tests/test_service_scans.py tests/test_
 	tests/test_takedowns.py tests/test_emails.py tests/test_console_takedowns.py \
 	tests/test_talent_consent.py \
 	tests/test_console_review.py tests/test_console_licences.py tests/test_crawl.py \
-	tests/test_review_hostile.py tests/test_console_confidentiality.py
+	tests/test_review_hostile.py tests/test_console_confidentiality.py tests/test_console_once.py
 
 test: models
 	scripts/ensure-browser-tests.sh

@@ -382,3 +382,18 @@ class ConsentDocumentUnsupportedError(TwinwatchError):
 
     code = "consent_document_unsupported"
     category = ErrorCategory.UNSUPPORTED
+
+
+class FormTokenError(TwinwatchError):
+    """A console form's one-time token is not this session's (or was altered)."""
+
+    code = "form_token_invalid"
+    category = ErrorCategory.FORBIDDEN
+
+
+class FormExpiredError(TwinwatchError):
+    """A console form's one-time token is older than forms are kept (it could not be told
+    apart from a form already sent)."""
+
+    code = "form_expired"
+    category = ErrorCategory.CONFLICT

@@ -405,12 +405,18 @@ class UsageEvent(Base):
 
 
 class IdempotencyRecord(Base):
+    """The first answer to a create, kept under its key for replay. The key's owner is an
+    API key (an ``Idempotency-Key`` header) or a console session (a one-time form token):
+    exactly one of ``key_id`` and ``session_id`` is set, and the record goes with its owner."""
+
     __tablename__ = "idempotency_records"
     __table_args__ = table_args(
-        UniqueConstraint("key_id", "idempotency_key", name="uq_idempotency"))
+        UniqueConstraint("key_id", "idempotency_key", name="uq_idempotency"),
+        UniqueConstraint("session_id", "idempotency_key", name="uq_idempotency_session"))
 
     id: Mapped[int] = id_column()
-    key_id: Mapped[int] = key_ref("api_keys.id", ondelete="CASCADE")
+    key_id: Mapped[int | None] = key_ref("api_keys.id", ondelete="CASCADE")
+    session_id: Mapped[int | None] = key_ref("user_sessions.id", ondelete="CASCADE")
     idempotency_key: Mapped[str] = mapped_column(String(200))
     request_hash: Mapped[str] = mapped_column(String(64))
     status_code: Mapped[int | None] = mapped_column(Integer)

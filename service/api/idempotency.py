@@ -12,17 +12,18 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
 
 from fastapi import Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
-from sqlalchemy import delete, select
+from sqlalchemy import ColumnElement, delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from indexer.errors import TwinwatchError
 from service.access.keys import Principal
 from service.context import AppContext
 from service.errors import (
@@ -58,6 +59,28 @@ def checked_key(raw: str | None) -> str | None:
     return raw
 
 
+@dataclass(frozen=True)
+class Owner:
+    """Whose keys these are: an API key (``Idempotency-Key`` header) or a console session
+    (one-time form tokens, :mod:`service.console.once`). Exactly one is set."""
+
+    key_id: int | None = None
+    session_id: int | None = None
+
+    def matches(self) -> ColumnElement[bool]:
+        if self.key_id is not None:
+            return IdempotencyRecord.key_id == self.key_id
+        return IdempotencyRecord.session_id == self.session_id
+
+
+@dataclass(frozen=True)
+class Stored:
+    """A first answer kept for replay."""
+
+    status_code: int
+    body: Any
+
+
 async def idempotent(*, request: Request, ctx: AppContext, principal: Principal,
                      request_hash: str, handler: Handler) -> JSONResponse:
     key = checked_key(request.headers.get("idempotency-key"))
@@ -65,18 +88,19 @@ async def idempotent(*, request: Request, ctx: AppContext, principal: Principal,
     if not key or key_id is None:
         status, body = await handler()
         return JSONResponse(jsonable_encoder(body), status_code=status)
+    owner = Owner(key_id=key_id)
     request_hash = fingerprint(request.method, request.url.path, request_hash)
-    replay = await run_in_threadpool(_reserve, ctx, key_id, key, request_hash)
+    replay = await run_in_threadpool(reserve, ctx, owner, key, request_hash)
     if replay is not None:
-        return replay
+        return JSONResponse(replay.body, status_code=replay.status_code,
+                            headers={"Idempotent-Replayed": "true"})
     try:
         status, body = await handler()
     except BaseException:
-        await run_in_threadpool(_release, ctx, key_id, key)
+        await run_in_threadpool(release, ctx, owner, key)
         raise
     encoded = jsonable_encoder(body)
-    await run_in_threadpool(_complete, ctx, key_id, key, status, encoded,
-                            talents_named(body))
+    await run_in_threadpool(complete, ctx, owner, key, status, encoded, talents_named(body))
     return JSONResponse(encoded, status_code=status)
 
 
@@ -102,57 +126,58 @@ def _talent_ids(value: object) -> Iterator[int]:
             yield from _talent_ids(item)
 
 
-def _record(session: Session, key_id: int, key: str) -> IdempotencyRecord | None:
+def _record(session: Session, owner: Owner, key: str) -> IdempotencyRecord | None:
     return session.scalar(select(IdempotencyRecord).where(
-        IdempotencyRecord.key_id == key_id, IdempotencyRecord.idempotency_key == key))
+        owner.matches(), IdempotencyRecord.idempotency_key == key))
 
 
-def _reserve(ctx: AppContext, key_id: int, key: str, request_hash: str) -> JSONResponse | None:
-    if _insert(ctx, key_id, key, request_hash):
+def reserve(ctx: AppContext, owner: Owner, key: str, request_hash: str) -> Stored | None:
+    """Claim the key (None: go ahead and do the work), or the first answer to replay. A
+    different request under the key is a conflict; one still running is "retry shortly"."""
+    if _insert(ctx, owner, key, request_hash):
         return None
     with ctx.db.session() as session:
-        record = _record(session, key_id, key)
+        record = _record(session, owner, key)
         if record is not None and names_erased_talent(session, record):
             session.delete(record)  # erased elsewhere (the CLI): never replay its name
             record = None
             forgotten = True
         else:
             forgotten = False
-    if forgotten and _insert(ctx, key_id, key, request_hash):
+    if forgotten and _insert(ctx, owner, key, request_hash):
         return None
     if record is None:  # released between our insert and read: treat as in progress
-        raise _in_progress()
+        raise in_progress()
     if record.request_hash != request_hash:
         raise IdempotencyConflictError(
             "This Idempotency-Key was already used for a different request; use a new key.")
     if record.status_code is None or record.response_body is None:
-        raise _in_progress()
-    return JSONResponse(json.loads(record.response_body), status_code=record.status_code,
-                        headers={"Idempotent-Replayed": "true"})
+        raise in_progress()
+    return Stored(record.status_code, json.loads(record.response_body))
 
 
-def _insert(ctx: AppContext, key_id: int, key: str, request_hash: str) -> bool:
+def _insert(ctx: AppContext, owner: Owner, key: str, request_hash: str) -> bool:
     try:
         with ctx.db.session() as session:
-            session.add(IdempotencyRecord(key_id=key_id, idempotency_key=key,
-                                          request_hash=request_hash))
+            session.add(IdempotencyRecord(key_id=owner.key_id, session_id=owner.session_id,
+                                          idempotency_key=key, request_hash=request_hash))
         return True
     except IntegrityError:
         return False
 
 
-def _in_progress() -> TwinwatchError:
+def in_progress() -> OverloadedError:
     return OverloadedError("A request with this Idempotency-Key is still being processed; "
                            "retry shortly.", retry_after_s=IN_PROGRESS_RETRY_S)
 
 
-def _complete(ctx: AppContext, key_id: int, key: str, status: int, body: object,
-              talent_ids: set[int]) -> None:
+def complete(ctx: AppContext, owner: Owner, key: str, status: int, body: object,
+             talent_ids: set[int]) -> None:
     """Store the answer with links to the talents it names. A talent erased meanwhile (its
     link cannot be written) means the answer is not kept for replay at all."""
     try:
         with ctx.db.session() as session:
-            record = _record(session, key_id, key)
+            record = _record(session, owner, key)
             if record is None:
                 return
             record.status_code = status
@@ -161,10 +186,11 @@ def _complete(ctx: AppContext, key_id: int, key: str, status: int, body: object,
             session.add_all(IdempotencyTalent(record_id=record.id, talent_id=talent_id)
                             for talent_id in sorted(talent_ids))
     except IntegrityError:
-        _release(ctx, key_id, key)
+        release(ctx, owner, key)
 
 
-def _release(ctx: AppContext, key_id: int, key: str) -> None:
+def release(ctx: AppContext, owner: Owner, key: str) -> None:
+    """Forget the key (its work failed): the same request may be sent again."""
     with ctx.db.session() as session:
         session.execute(delete(IdempotencyRecord).where(
-            IdempotencyRecord.key_id == key_id, IdempotencyRecord.idempotency_key == key))
+            owner.matches(), IdempotencyRecord.idempotency_key == key))

@@ -14,6 +14,8 @@ from indexer.errors import TwinwatchError
 from indexer.formats import MEDIA_TYPES
 from service.api.errors import STATUS_BY_CATEGORY, note_answer
 from service.console.links import LOGIN, PREFIX, STATIC
+from service.console.once import FIELD as ONCE_FIELD
+from service.console.once import issue as once_token
 from service.errors import UnauthorizedError
 
 templates = Environment(loader=PackageLoader("service.console", "templates"),
@@ -28,6 +30,8 @@ def _when(value: datetime | None) -> str:
 templates.filters["when"] = _when
 templates.globals["PREFIX"] = PREFIX
 templates.globals["STATIC"] = STATIC
+templates.globals["ONCE_FIELD"] = ONCE_FIELD
+templates.globals["once_token"] = once_token  # a create form's one-time token
 
 
 def page(template: str, *, status_code: int = 200, **values: Any) -> HTMLResponse:

@@ -11,8 +11,9 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form
-from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import func, select
+from starlette.concurrency import run_in_threadpool
 
 from indexer.errors import TwinwatchError
 from service.access import accounts, keys
@@ -21,6 +22,7 @@ from service.access.sessions import SignedIn
 from service.api.deps import Ctx, ObjectId
 from service.console.deps import ConsoleRoute, FormUser, User
 from service.console.links import PREFIX, invitation_url
+from service.console.once import OnceToken, once
 from service.console.rendering import page
 from service.context import AppContext
 from service.errors import ForbiddenError, InvalidRequestError, ResourceNotFoundError
@@ -34,6 +36,7 @@ NAME_MAX = 200
 LABEL_MAX = 200
 EMAIL_MAX = 320
 ADMIN_SCOPE = "admin"  # the account picker's value for "all tenants, admin role"
+TENANTS, USERS, KEYS = (f"{PREFIX}/admin/{page}" for page in ("tenants", "users", "keys"))
 
 
 def admin_of(user: SignedIn) -> Principal:
@@ -62,16 +65,25 @@ def tenants_page(ctx: Ctx, user: User) -> HTMLResponse:
 
 
 @router.post("/tenants")
-def create_tenant(ctx: Ctx, user: FormUser, kind: Annotated[str, Form(max_length=20)],
-                  name: Annotated[str, Form(max_length=NAME_MAX)]) -> RedirectResponse:
+async def create_tenant(ctx: Ctx, user: FormUser, kind: Annotated[str, Form(max_length=20)],
+                        name: Annotated[str, Form(max_length=NAME_MAX)],
+                        once_token: OnceToken = "") -> Response:
+    """Create the tenant (once per form: sent again, it leads to the list)."""
     admin_of(user)
     try:
         tenant_kind = TenantKind(kind)
     except ValueError as exc:
         raise InvalidRequestError(f"Choose one of: {', '.join(TenantKind)}.") from exc
-    with ctx.db.session() as session:
-        keys.create_tenant(session, kind=tenant_kind, name=name)
-    return RedirectResponse(f"{PREFIX}/admin/tenants", status_code=303)
+
+    def create() -> None:
+        with ctx.db.session() as session:
+            keys.create_tenant(session, kind=tenant_kind, name=name)
+
+    async def handler() -> tuple[str | None, Response]:
+        await run_in_threadpool(create)
+        return TENANTS, RedirectResponse(TENANTS, status_code=303)
+    return await once(ctx=ctx, user=user, token=once_token, path="/admin/tenants",
+                      handler=handler)
 
 
 # --- who an account or key acts for -------------------------------------------------------------
@@ -136,15 +148,25 @@ def _invitation(ctx: AppContext, email: str) -> dict[str, str]:
 
 
 @router.post("/users")
-def invite_user(ctx: Ctx, user: FormUser, email: Annotated[str, Form(max_length=EMAIL_MAX)],
-                account_for: Picked) -> HTMLResponse:
-    """Create the account and show its one-time invitation link (to send to the person)."""
+async def invite_user(ctx: Ctx, user: FormUser,
+                      email: Annotated[str, Form(max_length=EMAIL_MAX)], account_for: Picked,
+                      once_token: OnceToken = "") -> Response:
+    """Create the account and show its one-time invitation link (to send to the person).
+    The form sent again creates nothing and leads to the list (the link is never kept)."""
     admin_of(user)
     scope = Scope.parse(account_for)
-    with ctx.db.session() as session:
-        created = accounts.create_user(session, email=email, role=scope.role, **scope.tenant)
-        address = created.email
-    return _users_page(ctx, user, link=_invitation(ctx, address))
+
+    def create() -> HTMLResponse:
+        with ctx.db.session() as session:
+            created = accounts.create_user(session, email=email, role=scope.role,
+                                           **scope.tenant)
+            address = created.email
+        return _users_page(ctx, user, link=_invitation(ctx, address))
+
+    async def handler() -> tuple[str | None, Response]:
+        return USERS, await run_in_threadpool(create)
+    return await once(ctx=ctx, user=user, token=once_token, path="/admin/users",
+                      handler=handler)
 
 
 def _user_email(ctx: AppContext, user_id: int) -> str:
@@ -171,7 +193,7 @@ def disable_user(user_id: ObjectId, ctx: Ctx, user: FormUser) -> RedirectRespons
     email = _user_email(ctx, user_id)
     with ctx.db.session() as session:
         accounts.disable_user(session, email=email)
-    return RedirectResponse(f"{PREFIX}/admin/users", status_code=303)
+    return RedirectResponse(USERS, status_code=303)
 
 
 # --- API keys -----------------------------------------------------------------------------------
@@ -194,15 +216,24 @@ def keys_page(ctx: Ctx, user: User) -> HTMLResponse:
 
 
 @router.post("/keys")
-def create_key(ctx: Ctx, user: FormUser, key_for: Picked,
-               label: Annotated[str, Form(max_length=LABEL_MAX)] = "") -> HTMLResponse:
-    """Create a key; its plaintext is on this answer only (only its hash is stored)."""
+async def create_key(ctx: Ctx, user: FormUser, key_for: Picked,
+                     label: Annotated[str, Form(max_length=LABEL_MAX)] = "",
+                     once_token: OnceToken = "") -> Response:
+    """Create a key; its plaintext is on this answer only (only its hash is stored). The
+    form sent again creates no second key and leads to the list."""
     admin_of(user)
     scope = Scope.parse(key_for)
-    with ctx.db.session() as session:
-        created = keys.create_key(session, role=scope.role, label=label.strip() or None,
-                                  **scope.tenant)
-    return _keys_page(ctx, user, created=created)
+
+    def create() -> HTMLResponse:
+        with ctx.db.session() as session:
+            created = keys.create_key(session, role=scope.role, label=label.strip() or None,
+                                      **scope.tenant)
+        return _keys_page(ctx, user, created=created)
+
+    async def handler() -> tuple[str | None, Response]:
+        return KEYS, await run_in_threadpool(create)
+    return await once(ctx=ctx, user=user, token=once_token, path="/admin/keys",
+                      handler=handler)
 
 
 @router.post("/keys/{key_id}/revoke")
@@ -212,7 +243,7 @@ def revoke_key(key_id: ObjectId, ctx: Ctx, user: FormUser) -> RedirectResponse:
         if session.get(ApiKey, key_id) is None:
             raise ResourceNotFoundError(f"No API key with id {key_id}.")
         keys.revoke_key(session, key_id=key_id)
-    return RedirectResponse(f"{PREFIX}/admin/keys", status_code=303)
+    return RedirectResponse(KEYS, status_code=303)
 
 
 # --- status -------------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from functools import partial
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, File, Form, Query, UploadFile
 from fastapi.responses import HTMLResponse, Response
@@ -27,6 +28,7 @@ from service.api.forms import ContextForm, check_upload_names, intended_use
 from service.api.routers.scans import list_scans, read_scan
 from service.console.deps import ConsoleRoute, FormUser, User
 from service.console.links import PREFIX
+from service.console.once import OnceToken, once
 from service.console.rendering import page, templates
 from service.context import AppContext
 from service.errors import InvalidRequestError
@@ -68,8 +70,14 @@ def _history_page(ctx: AppContext, user: SignedIn, *, offset: int = 0,
 
 
 @router.get("/prechecks")
-def prechecks(ctx: Ctx, user: User, offset: Annotated[int, Query(ge=0)] = 0) -> HTMLResponse:
-    return _history_page(ctx, user, offset=offset)
+def prechecks(ctx: Ctx, user: User, offset: Annotated[int, Query(ge=0)] = 0,
+              checked: Annotated[list[ObjectId], Query(max_length=MAX_ASSETS)] = []  # noqa: B006
+              ) -> HTMLResponse:
+    """The form and history; ``checked`` (a form sent again lands here) shows those
+    pre-checks above the history, as right after the first send."""
+    principal = brand_of(user)
+    shown = [read_scan(ctx, principal, scan_id, ScanKind.PRECHECK) for scan_id in checked]
+    return _history_page(ctx, user, offset=offset, checked=shown)
 
 
 Text = Annotated[str, Form(max_length=TEXT_MAX)]
@@ -80,32 +88,46 @@ async def create_prechecks(ctx: Ctx, user: FormUser,
                            files: Annotated[list[UploadFile], File()],
                            publisher: Text, channel: Text, territory: Text,
                            use_from: Text = "", use_until: Text = "",
-                           medium: Text = "", ai_label: Text = "") -> HTMLResponse:
+                           medium: Text = "", ai_label: Text = "",
+                           once_token: OnceToken = ""
+                           ) -> Response:
     """Pre-check each uploaded asset for the one intended use; the verdicts are shown on the
-    page above the history (each also has its own page and clearance record)."""
+    page above the history (each also has its own page and clearance record). The same form
+    sent again checks nothing and shows the first send's verdicts."""
     principal = brand_of(user)
     values = {"publisher": publisher, "channel": channel, "territory": territory,
               "use_from": use_from, "use_until": use_until, "medium": medium,
               "ai_label": ai_label}
-    checked: list[ScanOut] = []
-    try:
-        use = _intended_use(publisher, channel, territory, use_from, use_until, medium,
-                            ai_label)
-        uploads = [upload for upload in files if upload.filename or upload.size]
-        if not uploads:
-            raise InvalidRequestError("Choose at least one image to pre-check.")
-        check_upload_names(uploads, max_files=MAX_ASSETS)
-        for upload in uploads:
-            data = await read_upload(upload, max_bytes=ctx.settings.max_upload_bytes)
-            scan_id = await run_scan(pipeline=ctx.pipeline(), principal=principal,
-                                     kind=ScanKind.PRECHECK, source=ImageSource(data=data),
-                                     context=use.context)
-            checked.append(await run_in_threadpool(read_scan, ctx, principal, scan_id,
-                                                   ScanKind.PRECHECK))
-    except TwinwatchError as exc:  # the form again, filled in, saying what was wrong
-        return await run_in_threadpool(partial(_history_page, ctx, user, checked=checked,
-                                               failure=exc, values=values))
-    return await run_in_threadpool(partial(_history_page, ctx, user, checked=checked))
+
+    async def check() -> tuple[str | None, Response]:
+        checked: list[ScanOut] = []
+        try:
+            use = _intended_use(publisher, channel, territory, use_from, use_until, medium,
+                                ai_label)
+            uploads = [upload for upload in files if upload.filename or upload.size]
+            if not uploads:
+                raise InvalidRequestError("Choose at least one image to pre-check.")
+            check_upload_names(uploads, max_files=MAX_ASSETS)
+            for upload in uploads:
+                data = await read_upload(upload, max_bytes=ctx.settings.max_upload_bytes)
+                scan_id = await run_scan(pipeline=ctx.pipeline(), principal=principal,
+                                         kind=ScanKind.PRECHECK, source=ImageSource(data=data),
+                                         context=use.context)
+                checked.append(await run_in_threadpool(read_scan, ctx, principal, scan_id,
+                                                       ScanKind.PRECHECK))
+        except TwinwatchError as exc:  # the form again, filled in, saying what was wrong
+            return _checked_location(checked), await run_in_threadpool(partial(
+                _history_page, ctx, user, checked=checked, failure=exc, values=values))
+        return _checked_location(checked), await run_in_threadpool(partial(
+            _history_page, ctx, user, checked=checked))
+    return await once(ctx=ctx, user=user, token=once_token, path="/prechecks", handler=check)
+
+
+def _checked_location(checked: list[ScanOut]) -> str | None:
+    """Where the pre-checks just made are shown again (None: none were made)."""
+    if not checked:
+        return None
+    return f"{PREFIX}/prechecks?" + urlencode([("checked", scan.id) for scan in checked])
 
 
 def _intended_use(publisher: str, channel: str, territory: str, use_from: str, use_until: str,

@@ -16,6 +16,7 @@ from service.access.sessions import SignedIn
 from service.api.deps import Ctx, ObjectId
 from service.console.deps import ConsoleRoute, FormUser, User, agency_of
 from service.console.links import PREFIX, invitation_url
+from service.console.once import OnceToken, once
 from service.console.rendering import page
 from service.context import AppContext
 from service.licensing import consent, talent_view
@@ -55,18 +56,23 @@ def _licence_page(ctx: AppContext, user: SignedIn, licence_id: int, *,
 @router.post("/licences/{licence_id}/consent/documents")
 async def upload_document(licence_id: ObjectId, ctx: Ctx, user: FormUser,
                           file: Annotated[UploadFile, File()],
-                          signer_name: Annotated[str, Form(max_length=NAME_MAX)] = ""
-                          ) -> RedirectResponse:
-    data = await read_upload(file, max_bytes=consent.MAX_DOCUMENT_BYTES)
-    name = (file.filename or "")[:UPLOAD_NAME_MAX] or None
+                          signer_name: Annotated[str, Form(max_length=NAME_MAX)] = "",
+                          once_token: OnceToken = "") -> Response:
+    """Keep the signed document (once per form; sent again, it leads to the consent page)."""
+    async def handler() -> tuple[str | None, Response]:
+        data = await read_upload(file, max_bytes=consent.MAX_DOCUMENT_BYTES)
+        name = (file.filename or "")[:UPLOAD_NAME_MAX] or None
 
-    def record() -> None:
-        with ctx.db.session() as session:
-            consent.record_document(session, principal=agency_of(user),
-                                    store=ctx.consent_documents(), licence_id=licence_id,
-                                    signer_name=signer_name, file_name=name, data=data)
-    await run_in_threadpool(record)
-    return RedirectResponse(f"{PREFIX}/licences/{licence_id}/consent", status_code=303)
+        def record() -> None:
+            with ctx.db.session() as session:
+                consent.record_document(session, principal=agency_of(user),
+                                        store=ctx.consent_documents(), licence_id=licence_id,
+                                        signer_name=signer_name, file_name=name, data=data)
+        await run_in_threadpool(record)
+        location = f"{PREFIX}/licences/{licence_id}/consent"
+        return location, RedirectResponse(location, status_code=303)
+    return await once(ctx=ctx, user=user, token=once_token,
+                      path=f"/licences/{licence_id}/consent/documents", handler=handler)
 
 
 @router.get("/licences/{licence_id}/consent/records/{record_id}/document")

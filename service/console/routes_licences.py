@@ -13,16 +13,20 @@ from datetime import datetime, timedelta
 from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, File, Form, Query, Request, UploadFile
-from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
+from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 
 from indexer.errors import TwinwatchError
+from service.access.keys import Principal
 from service.access.scoping import licence_in_scope, talent_in_scope
 from service.access.sessions import SignedIn
 from service.api.deps import BoundedId, Ctx, ObjectId
 from service.console.deps import ConsoleRoute, FormUser, User, agency_of
 from service.console.links import PREFIX
+from service.console.once import FIELD as ONCE_FIELD
+from service.console.once import once
 from service.console.rendering import page
 from service.context import AppContext
 from service.errors import InvalidRequestError
@@ -97,22 +101,33 @@ def new_licence(ctx: Ctx, user: User,
 
 @router.post("/licences")
 async def create(request: Request, ctx: Ctx, user: FormUser) -> Any:
+    """Create the licence; the same form sent again creates nothing and leads to it."""
     principal = agency_of(user)
     form = await request.form()
-    state = LicenceForm(_values(form))
-    talent_id = _talent_id(state)
-    body = _body(LicenceCreate, state)
-    if body is None or talent_id is None:
-        return _form_page(ctx, user, state, licence_id=None, status_code=422)
-    try:
-        with ctx.db.session() as session:
-            created = licences.create_licence(session, principal=principal,
-                                              talent_id=talent_id, body=body)
-            licence_id = created.id
-    except InvalidRequestError as exc:
-        _service_problem(state, exc)
-        return _form_page(ctx, user, state, licence_id=None, status_code=422)
-    return RedirectResponse(f"{PREFIX}/licences/{licence_id}", status_code=303)
+    token = form.get(ONCE_FIELD)
+
+    async def save() -> tuple[str | None, Response]:
+        state = LicenceForm(_values(form))
+        talent_id = _talent_id(state)
+        body = _body(LicenceCreate, state)
+        if body is None or talent_id is None:
+            return None, _form_page(ctx, user, state, licence_id=None, status_code=422)
+        try:
+            licence_id = await run_in_threadpool(_create, ctx, principal, talent_id, body)
+        except InvalidRequestError as exc:
+            _service_problem(state, exc)
+            return None, _form_page(ctx, user, state, licence_id=None, status_code=422)
+        location = f"{PREFIX}/licences/{licence_id}"
+        return location, RedirectResponse(location, status_code=303)
+    return await once(ctx=ctx, user=user, token=token if isinstance(token, str) else "",
+                      path="/licences", handler=save)
+
+
+def _create(ctx: AppContext, principal: Principal, talent_id: int, body: LicenceCreate
+            ) -> int:
+    with ctx.db.session() as session:
+        return licences.create_licence(session, principal=principal, talent_id=talent_id,
+                                       body=body).id
 
 
 @router.get("/licences/{licence_id}")

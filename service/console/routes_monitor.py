@@ -27,6 +27,7 @@ from service.api.errors import status_of
 from service.api.forms import check_upload_names, checked_urls, sighting_context
 from service.console.deps import ConsoleRoute, FormUser, User
 from service.console.links import PREFIX
+from service.console.once import OnceToken, once
 from service.console.rendering import page
 from service.context import AppContext
 from service.jobs.queue import BatchInput, create_job, job_out, staging_folder
@@ -134,19 +135,27 @@ async def submit(ctx: Ctx, user: FormUser,
                  files: Annotated[list[UploadFile], File()] = [],  # noqa: B006
                  urls: Annotated[str, Form(max_length=URLS_MAX_CHARS)] = "",
                  publisher: Text = "", page_url: Text = "", channel: Text = "",
-                 territory: Text = "") -> Response:
+                 territory: Text = "",
+                 once_token: OnceToken = ""
+                 ) -> Response:
     """Queue the files and pasted URLs (one per line) as one batch, seen in one context;
-    a refused batch brings the form back, filled in, saying why."""
+    a refused batch brings the form back, filled in, saying why. The same form sent again
+    queues nothing and leads to the first batch."""
     principal = monitor_of(user)
-    try:
-        job_id = await _queue(ctx, principal, files, urls, publisher=publisher,
-                              page_url=page_url, channel=channel, territory=territory)
-    except TwinwatchError as exc:
-        values = {"urls": urls, "publisher": publisher, "page_url": page_url,
-                  "channel": channel, "territory": territory}
-        return await run_in_threadpool(partial(_submissions_page, ctx, user, failure=exc,
-                                               values=values))
-    return RedirectResponse(f"{PREFIX}/submissions/{job_id}", status_code=303)
+
+    async def queue() -> tuple[str | None, Response]:
+        try:
+            job_id = await _queue(ctx, principal, files, urls, publisher=publisher,
+                                  page_url=page_url, channel=channel, territory=territory)
+        except TwinwatchError as exc:
+            values = {"urls": urls, "publisher": publisher, "page_url": page_url,
+                      "channel": channel, "territory": territory}
+            return None, await run_in_threadpool(partial(
+                _submissions_page, ctx, user, failure=exc, values=values))
+        location = f"{PREFIX}/submissions/{job_id}"
+        return location, RedirectResponse(location, status_code=303)
+    return await once(ctx=ctx, user=user, token=once_token, path="/submissions",
+                      handler=queue)
 
 
 async def _queue(ctx: AppContext, principal: Principal, files: list[UploadFile], urls: str,
