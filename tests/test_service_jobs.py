@@ -103,7 +103,9 @@ def test_a_job_survives_a_restart_and_resumes(tmp_path: Path, real_engine: FaceE
         assert claimed is not None
         keys = world.keys
     # A new process on the same data directory, with a short lease and the worker enabled.
-    settings = service_settings(tmp_path, run_worker_in_process=True, job_lease_s=0.2)
+    # The lease must outlast one scan: the new process runs a job loop per core, and a loop
+    # takes back any item whose lease has run out, including one its sibling is scanning.
+    settings = service_settings(tmp_path, run_worker_in_process=True, job_lease_s=5.0)
     ctx = start(settings, analyser=real_engine)
     with TestClient(create_app(context=ctx)) as client:
         deadline = time.monotonic() + 60
