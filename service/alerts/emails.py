@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 
 from indexer.db import Database, Talent, rows_changed, utcnow
 from service.access.keys import Principal, Role
-from service.alerts.webhooks import backoff_s
+from service.alerts.webhooks import count_attempt, retry_or_give_up
 from service.errors import InvalidRequestError
 from service.models import Alert, EmailAttempt, EmailMessage, EmailPreference
 from service.schemas import (
@@ -298,15 +298,11 @@ def record_email_attempt(db: Database, *, message: DueEmail, result: SmtpResult,
             return
         session.add(EmailAttempt(message_id=row.id, attempted_at=now, smtp_code=result.smtp_code,
                                  error=result.error, duration_ms=result.duration_ms))
-        row.attempts += 1
-        row.claimed_until = None
+        count_attempt(row)
         if result.sent:
             row.status, row.sent_at, row.last_error = "sent", now, None
             return
-        row.last_error = result.error
-        if row.attempts >= settings.email_max_attempts:
-            row.status = "failed"
+        if retry_or_give_up(row, error=result.error, now=now,
+                            max_attempts=settings.email_max_attempts,
+                            backoff_base_s=settings.email_backoff_base_s):
             log.warning("e-mail %d failed for good after %d attempts", row.id, row.attempts)
-        else:
-            row.next_attempt_at = now + timedelta(seconds=backoff_s(
-                row.attempts, base_s=settings.email_backoff_base_s))

@@ -16,6 +16,7 @@ import secrets
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Protocol
 
 import httpx
 from sqlalchemy import or_, select, update
@@ -212,21 +213,47 @@ def record_attempt(db: Database, *, delivery: DueDelivery, result: AttemptResult
         session.add(WebhookAttempt(delivery_id=row.id, attempted_at=now,
                                    status_code=result.status_code, error=result.error,
                                    duration_ms=result.duration_ms))
-        row.attempts += 1
-        row.claimed_until = None
+        count_attempt(row)
         if result.delivered:
             row.status, row.delivered_at, row.last_error = "delivered", now, None
             metrics.webhook_deliveries.inc()
             return
         metrics.webhook_failures.inc()
-        row.last_error = result.error
-        if row.attempts >= settings.webhook_max_attempts:
-            row.status = "failed"
+        if retry_or_give_up(row, error=result.error, now=now,
+                            max_attempts=settings.webhook_max_attempts,
+                            backoff_base_s=settings.webhook_backoff_base_s):
             log.warning("webhook delivery %d failed for good after %d attempts", row.id,
                         row.attempts)
-        else:
-            row.next_attempt_at = now + timedelta(seconds=backoff_s(
-                row.attempts, base_s=settings.webhook_backoff_base_s))
+
+
+class OutboxRow(Protocol):
+    """A row of an outbox (webhook deliveries, e-mails, job callbacks): claimed with a lease,
+    attempted, retried with backoff until it succeeds or runs out of attempts."""
+
+    status: str
+    attempts: int
+    next_attempt_at: datetime
+    claimed_until: datetime | None
+    last_error: str | None
+
+
+def count_attempt(row: OutboxRow) -> None:
+    """An attempt was made: count it and end its claim."""
+    row.attempts += 1
+    row.claimed_until = None
+
+
+def retry_or_give_up(row: OutboxRow, *, error: str | None, now: datetime, max_attempts: int,
+                     backoff_base_s: float) -> bool:
+    """After a failed attempt: failed for good once ``max_attempts`` are spent (True), else
+    due again after the backoff. The one retry rule of every outbox."""
+    row.last_error = error
+    if row.attempts >= max_attempts:
+        row.status = "failed"
+        return True
+    row.next_attempt_at = now + timedelta(seconds=backoff_s(row.attempts,
+                                                            base_s=backoff_base_s))
+    return False
 
 
 def backoff_s(attempts: int, *, base_s: float, jitter: float = 0.1) -> float:

@@ -17,7 +17,7 @@ from enum import StrEnum
 from sqlalchemy import or_, select, update
 
 from indexer.db import Database, rows_changed, utcnow
-from service.alerts.webhooks import AttemptResult, DueDelivery, backoff_s
+from service.alerts.webhooks import AttemptResult, DueDelivery, count_attempt, retry_or_give_up
 from service.models import Job, JobCallback
 from service.settings import ServiceSettings
 
@@ -62,8 +62,7 @@ def record_callback_attempt(db: Database, *, delivery: DueDelivery, result: Atte
         row = session.get(JobCallback, delivery.id)
         if row is None:
             return
-        row.attempts += 1
-        row.claimed_until = None
+        count_attempt(row)
         row.attempt_log = [*row.attempt_log, {"at": now.isoformat(),
                                               "status_code": result.status_code,
                                               "error": result.error,
@@ -71,11 +70,8 @@ def record_callback_attempt(db: Database, *, delivery: DueDelivery, result: Atte
         if result.delivered:
             row.status, row.delivered_at, row.last_error = CallbackStatus.DELIVERED, now, None
             return
-        row.last_error = result.error
-        if row.attempts >= settings.webhook_max_attempts:
-            row.status = CallbackStatus.FAILED
+        if retry_or_give_up(row, error=result.error, now=now,
+                            max_attempts=settings.webhook_max_attempts,
+                            backoff_base_s=settings.webhook_backoff_base_s):
             log.warning("job %d callback failed for good after %d attempts", row.job_id,
                         row.attempts)
-        else:
-            row.next_attempt_at = now + timedelta(seconds=backoff_s(
-                row.attempts, base_s=settings.webhook_backoff_base_s))
