@@ -19,12 +19,12 @@ from datetime import UTC, date, datetime, timedelta
 from datetime import time as day_time
 from email.message import EmailMessage as MimeMessage
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from indexer.db import Database, Talent, rows_changed, utcnow
+from indexer.db import Database, Talent, utcnow
 from service.access.keys import Principal, Role
-from service.alerts.webhooks import count_attempt, retry_or_give_up
+from service.alerts.webhooks import claim_due_rows, count_attempt, retry_or_give_up
 from service.errors import InvalidRequestError
 from service.models import Alert, EmailAttempt, EmailMessage, EmailPreference
 from service.schemas import (
@@ -222,22 +222,9 @@ class SmtpResult:
 
 def claim_due_emails(db: Database, *, limit: int, lease_s: float) -> list[DueEmail]:
     """Claim up to ``limit`` due messages for ``lease_s`` (safe with several dispatchers)."""
-    now = utcnow()
-    due = (EmailMessage.status == "pending") & (EmailMessage.next_attempt_at <= now) & or_(
-        EmailMessage.claimed_until.is_(None), EmailMessage.claimed_until < now)
-    claimed: list[DueEmail] = []
     with db.session() as session:
-        ids = list(session.scalars(select(EmailMessage.id).where(due).order_by(EmailMessage.id)
-                                   .limit(limit).with_for_update(skip_locked=True)))
-        for message_id in ids:
-            won = rows_changed(session, update(EmailMessage)
-                               .where(EmailMessage.id == message_id, due)
-                               .values(claimed_until=now + timedelta(seconds=lease_s)))
-            row = session.get(EmailMessage, message_id) if won == 1 else None
-            if row is not None:
-                claimed.append(DueEmail(row.id, list(row.recipients), row.subject,
-                                        row.text_body, row.html_body))
-    return claimed
+        return [DueEmail(row.id, list(row.recipients), row.subject, row.text_body, row.html_body)
+                for row in claim_due_rows(session, EmailMessage, limit=limit, lease_s=lease_s)]
 
 
 def mime_message(message: DueEmail, *, sender: str) -> MimeMessage:

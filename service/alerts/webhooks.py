@@ -16,13 +16,13 @@ import secrets
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 import httpx
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
-from indexer.db import Database, Talent, rows_changed, utcnow
+from indexer.db import Base, Database, Talent, rows_changed, utcnow
 from indexer.errors import TwinwatchError
 from service.access.keys import Principal, Role
 from service.access.scoping import webhook_in_scope
@@ -150,26 +150,37 @@ class AttemptResult:
 
 def claim_due(db: Database, *, limit: int, lease_s: float) -> list[DueDelivery]:
     """Claim up to ``limit`` due deliveries for ``lease_s`` (safe with several dispatchers)."""
-    now = utcnow()
-    due = (WebhookDelivery.status == "pending") & (WebhookDelivery.next_attempt_at <= now) & or_(
-        WebhookDelivery.claimed_until.is_(None), WebhookDelivery.claimed_until < now)
     claimed: list[DueDelivery] = []
     with db.session() as session:
-        ids = list(session.scalars(select(WebhookDelivery.id).where(due)
-                                   .order_by(WebhookDelivery.id).limit(limit)
-                                   .with_for_update(skip_locked=True)))
-        for delivery_id in ids:
-            won = rows_changed(session, update(WebhookDelivery)
-                               .where(WebhookDelivery.id == delivery_id, due)
-                               .values(claimed_until=now + timedelta(seconds=lease_s)))
-            if won != 1:
-                continue
-            delivery = session.get(WebhookDelivery, delivery_id)
-            hook = session.get(Webhook, delivery.webhook_id) if delivery else None
-            if delivery is None or hook is None:
-                continue
-            claimed.append(DueDelivery(delivery.id, hook.url, hook.secret, delivery.event,
-                                       delivery.payload, delivery.attempts))
+        for delivery in claim_due_rows(session, WebhookDelivery, limit=limit, lease_s=lease_s):
+            hook = session.get(Webhook, delivery.webhook_id)
+            if hook is not None:
+                claimed.append(DueDelivery(delivery.id, hook.url, hook.secret, delivery.event,
+                                           delivery.payload, delivery.attempts))
+    return claimed
+
+
+OutboxTable = TypeVar("OutboxTable", bound=Base)
+
+
+def claim_due_rows(session: Session, table: type[OutboxTable], *, limit: int,
+                   lease_s: float) -> list[OutboxTable]:
+    """Claim up to ``limit`` due rows of an outbox table (pending, due, not claimed or its
+    claim run out) for ``lease_s``: rows locked with SKIP LOCKED where the database has it,
+    then each taken by a conditional update, so two dispatchers never claim one row."""
+    now = utcnow()
+    columns = table.__table__.c
+    due = (columns.status == "pending") & (columns.next_attempt_at <= now) & or_(
+        columns.claimed_until.is_(None), columns.claimed_until < now)
+    ids = list(session.scalars(select(columns.id).where(due).order_by(columns.id).limit(limit)
+                               .with_for_update(skip_locked=True)))
+    claimed: list[OutboxTable] = []
+    for row_id in ids:
+        won = rows_changed(session, update(table).where(columns.id == row_id, due)
+                           .values(claimed_until=now + timedelta(seconds=lease_s)))
+        row = session.get(table, row_id) if won == 1 else None
+        if row is not None:
+            claimed.append(row)
     return claimed
 
 

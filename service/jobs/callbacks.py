@@ -11,13 +11,16 @@ attempt. ``X-Twinwatch-Delivery`` is ``job-<job id>``: stable across retries.
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
 from enum import StrEnum
 
-from sqlalchemy import or_, select, update
-
-from indexer.db import Database, rows_changed, utcnow
-from service.alerts.webhooks import AttemptResult, DueDelivery, count_attempt, retry_or_give_up
+from indexer.db import Database, utcnow
+from service.alerts.webhooks import (
+    AttemptResult,
+    DueDelivery,
+    claim_due_rows,
+    count_attempt,
+    retry_or_give_up,
+)
 from service.models import Job, JobCallback
 from service.settings import ServiceSettings
 
@@ -33,20 +36,11 @@ class CallbackStatus(StrEnum):
 
 def claim_due_callbacks(db: Database, *, limit: int, lease_s: float) -> list[DueDelivery]:
     """Claim up to ``limit`` due callbacks for ``lease_s`` (safe with several workers)."""
-    now = utcnow()
-    due = ((JobCallback.status == CallbackStatus.PENDING) & (JobCallback.next_attempt_at <= now)
-           & or_(JobCallback.claimed_until.is_(None), JobCallback.claimed_until < now))
     claimed: list[DueDelivery] = []
     with db.session() as session:
-        ids = list(session.scalars(select(JobCallback.id).where(due).order_by(JobCallback.id)
-                                   .limit(limit).with_for_update(skip_locked=True)))
-        for callback_id in ids:
-            if rows_changed(session, update(JobCallback).where(JobCallback.id == callback_id, due)
-                            .values(claimed_until=now + timedelta(seconds=lease_s))) != 1:
-                continue
-            row = session.get(JobCallback, callback_id)
-            job = session.get(Job, row.job_id) if row else None
-            if row is None or job is None or not job.callback_url or not job.callback_secret:
+        for row in claim_due_rows(session, JobCallback, limit=limit, lease_s=lease_s):
+            job = session.get(Job, row.job_id)
+            if job is None or not job.callback_url or not job.callback_secret:
                 continue
             claimed.append(DueDelivery(id=row.id, url=job.callback_url,
                                        secret=job.callback_secret, event=JOB_FINISHED,
