@@ -17,11 +17,11 @@ from pydantic import BaseModel, Field, ValidationError, field_validator
 from sqlalchemy import select
 
 from indexer.matching import Band
+from service import thumbnails as thumbs
 from service.access.keys import Principal
 from service.access.scoping import alert_in_scope
 from service.alerts import alerts
 from service.api.deps import BoundedId, Ctx, ObjectId
-from service.console import thumbs
 from service.console.deps import ConsoleRoute, FormUser, User, agency_of
 from service.console.inbox import alert_cards, group_by_publisher
 from service.console.links import PREFIX, safe_return_path

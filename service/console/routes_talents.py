@@ -12,10 +12,10 @@ from starlette.concurrency import run_in_threadpool
 
 from indexer.db import ReferenceImage
 from indexer.registry import PhotoInput
+from service import thumbnails as thumbs
 from service.access.scoping import talent_in_scope
 from service.access.sessions import SignedIn
 from service.api.deps import Ctx, ObjectId
-from service.console import thumbs
 from service.console.deps import ConsoleRoute, FormUser, User, agency_of
 from service.console.inbox import talent_activity
 from service.console.links import PREFIX
