@@ -17,9 +17,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 import onnxruntime as ort
-from insightface.utils.face_align import norm_crop
 
 from bench.common import bench_settings
+from indexer.alignment import norm_crop
 from indexer.modelpack.detectors import YuNetDetector
 from indexer.modelpack.manifest import find_manifest
 from indexer.modelpack.sessions import prepare_model

@@ -9,6 +9,10 @@ Figures are reported as ratios against (1) measured in the same run. Steps 2 and
 interleaved, against the product's server and one with the previous release's
 configuration (2 inference threads, onnxruntime 2 intra-op threads with spinning on), so
 ``previous`` figures and the product/previous ratio come from the same minutes.
+
+``--baseline-rev REV`` adds a third server, interleaved with the other two: the code of
+git revision REV (checked out into a temporary worktree, its own data folder prepared by
+its own code), e.g. ``--baseline-rev 308cdcd^``, the landed code when issue 11 was filed.
 """
 
 from __future__ import annotations
@@ -21,6 +25,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -87,18 +93,43 @@ PREVIOUS_RELEASE = {"TWINWATCH_INFERENCE_WORKERS": "2", "TWINWATCH_ORT_INTRA_OP_
                     "TWINWATCH_ORT_ALLOW_SPINNING": "true"}
 
 
-def start_server(settings: ServiceSettings, port: int, extra_env: dict[str, str] | None = None
-                 ) -> subprocess.Popen[bytes]:
-    # The server runs this checkout's code (the `twinwatch` script alone would import the
+@contextmanager
+def checkout(revision: str) -> Iterator[Path]:
+    """A temporary git worktree of ``revision`` (removed afterwards)."""
+    folder = Path(tempfile.mkdtemp(prefix="twinwatch-baseline-"))
+    subprocess.run(["git", "-C", str(PROJECT_ROOT), "worktree", "add", "--detach", str(folder),
+                    revision], check=True, capture_output=True)
+    try:
+        yield folder
+    finally:
+        subprocess.run(["git", "-C", str(PROJECT_ROOT), "worktree", "remove", "--force",
+                        str(folder)], check=False, capture_output=True)
+
+
+def prepare_in(tree: Path, data_dir: Path, model_cache: Path) -> tuple[ServiceSettings, str]:
+    """``prepare`` as the code in ``tree`` does it (its schema, its enrolment)."""
+    code = ("import sys; from pathlib import Path; from bench.service_load import prepare; "
+            "print(prepare(Path(sys.argv[1]), Path(sys.argv[2]))[1])")
+    result = subprocess.run([sys.executable, "-c", code, str(data_dir), str(model_cache)],
+                            cwd=tree, env={**os.environ, "PYTHONPATH": str(tree)},
+                            capture_output=True, text=True, check=True)
+    key = result.stdout.strip().splitlines()[-1]
+    return ServiceSettings(data_dir=data_dir, model_cache_dir=model_cache), key
+
+
+def start_server(settings: ServiceSettings, port: int, extra_env: dict[str, str] | None = None,
+                 tree: Path = PROJECT_ROOT) -> subprocess.Popen[bytes]:
+    # The server runs the code in ``tree`` (the `twinwatch` script alone would import the
     # tree the virtual environment was installed from).
     env = {**os.environ, "TWINWATCH_DATA_DIR": str(settings.data_dir),
            "TWINWATCH_MODEL_CACHE_DIR": str(settings.model_cache_dir),
-           "PYTHONPATH": os.pathsep.join(filter(None, [str(PROJECT_ROOT),
+           "PYTHONPATH": os.pathsep.join(filter(None, [str(tree),
                                                        os.environ.get("PYTHONPATH")])),
            **(extra_env or {})}
     twinwatch = Path(sys.executable).with_name("twinwatch")
     process = subprocess.Popen([str(twinwatch), "serve", "--port", str(port)], env=env,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                               cwd=tree, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         try:
@@ -149,6 +180,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="passes over the images (serial)")
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--per-client", type=int, default=12)
+    parser.add_argument("--baseline-rev", default=None,
+                        help="also measure the code of this git revision (e.g. 308cdcd^)")
     args = parser.parse_args()
     from bench.common import bench_settings
 
@@ -158,26 +191,53 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="twinwatch-load-") as tmp:
         settings, key = prepare(Path(tmp) / "var", model_cache)
         model_times = model_only_seconds(settings, images, args.rounds)
-        ports = {"product": free_port(), "previous": free_port()}
-        servers = {"product": start_server(settings, ports["product"]),
-                   "previous": start_server(settings, ports["previous"], PREVIOUS_RELEASE)}
-        serial: dict[str, list[tuple[float, int]]] = {name: [] for name in servers}
-        loaded: dict[str, list[tuple[float, int]]] = {name: [] for name in servers}
-        walls: dict[str, float] = {name: 0.0 for name in servers}
-        try:
-            for _ in range(2):  # interleaved: product, previous, product, previous
-                for name in servers:
-                    base = f"http://127.0.0.1:{ports[name]}"
-                    serial[name] += asyncio.run(sequential(base, key, images, args.rounds))
-                    batch, wall = asyncio.run(concurrent(base, key, images, args.clients,
-                                                         args.per_client))
-                    loaded[name] += batch
-                    walls[name] += wall
-        finally:
-            for server in servers.values():
-                server.terminate()
-                server.wait(timeout=30)
+        servers = {"product": (settings, key, {}, PROJECT_ROOT),
+                   "previous": (settings, key, PREVIOUS_RELEASE, PROJECT_ROOT)}
+        with _baseline(args.baseline_rev, Path(tmp), model_cache) as baseline:
+            servers.update(baseline)
+            serial, loaded, walls = measure(servers, images, args)
     report(facts, args, images, model_times, serial, loaded, walls)
+
+
+Server = tuple[ServiceSettings, str, dict[str, str], Path]  # settings, key, env, code tree
+
+
+@contextmanager
+def _baseline(revision: str | None, tmp: Path, model_cache: Path
+              ) -> Iterator[dict[str, Server]]:
+    if revision is None:
+        yield {}
+        return
+    with checkout(revision) as tree:
+        settings, key = prepare_in(tree, tmp / "baseline-var", model_cache)
+        yield {f"baseline {revision}": (settings, key, {}, tree)}
+
+
+def measure(servers: dict[str, Server], images: list[tuple[str, bytes]],
+            args: argparse.Namespace) -> tuple[dict[str, list[tuple[float, int]]],
+                                                dict[str, list[tuple[float, int]]],
+                                                dict[str, float]]:
+    """Every server started, then measured in turn twice (serial, then concurrent)."""
+    ports = {name: free_port() for name in servers}
+    running = {name: start_server(settings, ports[name], env, tree)
+               for name, (settings, _, env, tree) in servers.items()}
+    serial: dict[str, list[tuple[float, int]]] = {name: [] for name in servers}
+    loaded: dict[str, list[tuple[float, int]]] = {name: [] for name in servers}
+    walls: dict[str, float] = {name: 0.0 for name in servers}
+    try:
+        for _ in range(2):  # interleaved: product, previous(, baseline), product, ...
+            for name, (_, key, _, _) in servers.items():
+                base = f"http://127.0.0.1:{ports[name]}"
+                serial[name] += asyncio.run(sequential(base, key, images, args.rounds))
+                batch, wall = asyncio.run(concurrent(base, key, images, args.clients,
+                                                     args.per_client))
+                loaded[name] += batch
+                walls[name] += wall
+    finally:
+        for server in running.values():
+            server.terminate()
+            server.wait(timeout=30)
+    return serial, loaded, walls
 
 
 def report(facts: dict[str, Any], args: argparse.Namespace, images: list[tuple[str, bytes]],
@@ -210,6 +270,12 @@ def report(facts: dict[str, Any], args: argparse.Namespace, images: list[tuple[s
                                                    / previous["concurrent"]["scans_per_s"]),
               "previous_over_product_single_p50": (previous["single_scan_http"]["p50_ms"]
                                                    / product["single_scan_http"]["p50_ms"])}
+    baseline = next((name for name in figures if name.startswith("baseline")), None)
+    if baseline is not None:
+        ratios["product_over_baseline_throughput"] = (
+            product["concurrent"]["scans_per_s"] / figures[baseline]["concurrent"]["scans_per_s"])
+        ratios["baseline_over_product_single_p50"] = (
+            figures[baseline]["single_scan_http"]["p50_ms"] / product["single_scan_http"]["p50_ms"])
     data = {"machine": facts, "images": [name for name, _ in images], "model_only": model,
             **figures, "load_average": os.getloadavg(), "ratios": ratios}
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
@@ -218,15 +284,19 @@ def report(facts: dict[str, Any], args: argparse.Namespace, images: list[tuple[s
         facts_line(facts), "",
         f"Workload: {len(images)} images cycled (six single-face crops, a six-face group photo, "
         "an unregistered person), each a full scan: decode, provenance, pHash, faces, search, "
-        "licence check, database transaction. The product's server and one with the previous "
-        "release's configuration were measured in turn, twice each; load average at the end "
-        f"{load}.", "",
+        "licence check, database transaction. Servers measured in turn, twice each: "
+        f"{', '.join(serial)} (previous: the previous release's configuration on this code); "
+        f"load average at the end {load}.", "",
         md_table(["mode", "p50 ms", "p95 ms", "scans/s", "refused"], rows), "",
         f"- product HTTP p50 / model-only p50: {ratios['http_p50_over_model_p50']:.2f}x",
         f"- {args.clients}-client throughput, product / previous release: "
         f"{ratios['product_over_previous_throughput']:.2f}x",
         f"- single-scan p50, previous / product: "
-        f"{ratios['previous_over_product_single_p50']:.2f}x"])
+        f"{ratios['previous_over_product_single_p50']:.2f}x",
+        *([f"- {args.clients}-client throughput, product / {baseline}: "
+           f"{ratios['product_over_baseline_throughput']:.2f}x",
+           f"- single-scan p50, {baseline} / product: "
+           f"{ratios['baseline_over_product_single_p50']:.2f}x"] if baseline else [])])
     write_results("service_load", data, markdown)
 
 

@@ -161,7 +161,7 @@ PROCESS_CONFIGS: dict[str, dict[str, str]] = {
 
 def _cli_registry(engine: FaceEngine, data_dir: Path) -> None:
     """A data folder with the 13 scene identities registered from their first photo."""
-    from service.migrations.schema import prepare_schema  # the schema `twinwatch` expects
+    from service.migrations.startup import prepare_schema  # the schema `twinwatch` expects
 
     settings = bench_settings(data_dir=data_dir)
     runtime = open_runtime(settings, analyser=engine, prepare_schema=prepare_schema)

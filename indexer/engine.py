@@ -11,8 +11,8 @@ from typing import Protocol
 import cv2
 import numpy as np
 import numpy.typing as npt
-from insightface.utils.face_align import norm_crop
 
+from indexer.alignment import norm_crop
 from indexer.errors import TooManyFacesError
 from indexer.imaging import FacePhoto, ImageView
 from indexer.modelpack.detectors import (
@@ -44,11 +44,11 @@ REFINE_BELOW = 0.5
 ALIGN_LANDMARK_SPREAD_PX = 100.0
 ALIGN_REGION = 2.0  # region shrunk around the landmarks, in landmark spreads each way
 # Alignment and refinement read the coarsest JPEG reduction in which every face keeps this
-# landmark spread (a second decode when the detection view is coarser). At the spread
-# alignment shrinks to anyway, the reduced view loses nothing; docs/benchmarks.md measured
-# 50 px (4 second decodes on the scenes instead of 32, -8 CPU ms per image, same cosine to
-# a full-size decode) as a candidate for a later pack version.
-ALIGN_VIEW_SPREAD_PX = ALIGN_LANDMARK_SPREAD_PX
+# landmark spread (a second decode when the detection view is coarser). The aligned crop's
+# own spread is ~41 px, so 50 px loses nothing the 112-px crop could hold: against a
+# full-size decode the scene faces keep the same cosine as at 100 px (pack .4), and only 4
+# of the 61 scene photos need a second decode instead of 32 (docs/benchmarks.md, pack .5).
+ALIGN_VIEW_SPREAD_PX = 50.0
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from indexer.runtime import open_database, open_runtime
 from service.alerts.evidence import EvidenceStore
 from service.licensing.consent import ConsentDocumentStore
 from service.metrics import Metrics
-from service.migrations.schema import prepare_schema
+from service.migrations.startup import prepare_schema
 from service.scanning.pool import InferenceGate
 from service.scanning.recording import RecordingSink
 from service.scanning.scan import ScanPipeline

@@ -146,7 +146,7 @@ def test_migrate_re_embeds_kept_photos_with_another_pack(
 def test_models_list_shows_licence_and_presence(env: Path) -> None:
     code, output = run("models", "list")
     assert code == 0
-    assert "opencv-yunet-sface 2023mar-2021dec.4 (active)" in output
+    assert "opencv-yunet-sface 2023mar-2021dec.5 (active)" in output
     assert "present:    yes" in output
     assert "insightface-buffalo_l" in output and "NON-COMMERCIAL" in output
 

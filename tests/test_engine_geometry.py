@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 import pytest
-from insightface.utils.face_align import norm_crop
 
+from indexer.alignment import norm_crop
 from indexer.engine import FaceEngine, align_face
 from indexer.modelpack.detectors import RawDetections, YuNetDetector, merge_detections
 from indexer.modelpack.manifest import find_manifest

@@ -1,6 +1,10 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy.optimize import linear_sum_assignment
 
 from indexer.engine import Face
 from indexer.matching import Band, assign_one_to_one, band_for
@@ -29,6 +33,47 @@ def test_each_talent_at_most_once() -> None:
     assigned = assign_one_to_one([{1: 0.9}, {1: 0.88}, {1: 0.87}], floor=0.6)
     assert sorted(a for a in assigned if a is not None) == [1]
     assert assigned[0] == 1
+
+
+def _hungarian(similarities: list[dict[int, float]], floor: float) -> list[int | None]:
+    """The assignment by the Hungarian method on every input (the reference)."""
+    talents = sorted({t for row in similarities for t, s in row.items() if s >= floor})
+    if not talents:
+        return [None] * len(similarities)
+    gain = np.zeros((len(similarities), len(talents)))
+    for face_number, row in enumerate(similarities):
+        for talent, similarity in row.items():
+            if similarity >= floor:
+                gain[face_number, talents.index(talent)] = similarity - floor + 1e-6
+    rows, columns = linear_sum_assignment(gain, maximize=True)
+    assigned: list[int | None] = [None] * len(similarities)
+    for row_number, column in zip(rows, columns, strict=True):
+        if gain[row_number, column] > 0:
+            assigned[row_number] = talents[column]
+    return assigned
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.dictionaries(st.integers(1, 6), st.floats(0.0, 1.0), max_size=4),
+                max_size=6),
+       st.floats(0.3, 0.7))
+def test_assignment_with_or_without_competition_is_the_hungarian_optimum(
+        similarities: list[dict[int, float]], floor: float) -> None:
+    """Faces that compete for no talent skip the solver; the result is as good (equal up to
+    ties between equally good assignments) and as valid."""
+    assigned = assign_one_to_one(similarities, floor=floor)
+    reference = _hungarian(similarities, floor)
+    chosen = [talent for talent in assigned if talent is not None]
+    assert len(chosen) == len(set(chosen))
+    assert all(row[talent] >= floor for row, talent in zip(similarities, assigned, strict=True)
+               if talent is not None)
+    assert _total(similarities, assigned) == pytest.approx(_total(similarities, reference))
+    assert len(chosen) == sum(talent is not None for talent in reference)
+
+
+def _total(similarities: list[dict[int, float]], assigned: list[int | None]) -> float:
+    return sum(row[talent] for row, talent in zip(similarities, assigned, strict=True)
+               if talent is not None)
 
 
 def face(side: float, score: float = 0.95, sharp: bool = True) -> Face:

@@ -8,6 +8,8 @@ The tests never name today's tables or columns: they hold for every later revisi
 from __future__ import annotations
 
 import shutil
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -27,7 +29,7 @@ from service.errors import (
     SchemaNotAdoptableError,
     SchemaRevisionUnknownError,
 )
-from service.migrations import schema
+from service.migrations import schema, startup
 from tests.conftest import TEST_DATABASE_URL, drop_everything
 
 ROWS_PER_TABLE = 3
@@ -334,7 +336,7 @@ def test_database_at_an_unknown_revision_is_refused(empty_url: str) -> None:
     database = Database(empty_url)
     try:
         with pytest.raises(SchemaRevisionUnknownError, match="newer release"):
-            schema.prepare_schema(database)
+            startup.prepare_schema(database)
     finally:
         database.dispose()
 
@@ -343,14 +345,30 @@ def test_start_up_upgrades_embedded_sqlite_but_never_a_server_database(empty_url
     database = Database(empty_url)
     try:
         if database.engine.dialect.name == "sqlite":
-            schema.prepare_schema(database)
+            startup.prepare_schema(database)
             assert revision_of(empty_url) == schema.head_revision()
         else:
             with pytest.raises(SchemaBehindError, match="twinwatch db upgrade"):
-                schema.prepare_schema(database)
+                startup.prepare_schema(database)
             assert table_names(empty_url) == set()
     finally:
         database.dispose()
+
+
+def test_newest_revision_read_from_file_names_is_alembics_head() -> None:
+    assert startup.shipped_head() == schema.head_revision()
+
+
+def test_start_up_at_the_newest_revision_does_not_import_alembic(empty_url: str) -> None:
+    schema.upgrade(empty_url)
+    code = ("import sys; from indexer.db import Database; "
+            "from service.migrations import startup; database = Database(sys.argv[1]); "
+            "startup.prepare_schema(database); database.dispose(); "
+            "print(sorted(name for name in sys.modules if name.split('.')[0] == 'alembic'))")
+    result = subprocess.run([sys.executable, "-c", code, empty_url], capture_output=True,
+                            text=True, check=True, cwd=Path(__file__).resolve().parent.parent)
+    assert result.stdout.strip() == "[]"
+    assert revision_of(empty_url) == schema.head_revision()
 
 
 def test_concurrent_upgrades_of_one_sqlite_file_take_turns(tmp_path: Path) -> None:

@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import onnx
-import onnx.helper
-import onnx.numpy_helper
 import onnxruntime as ort
+
+if TYPE_CHECKING:  # onnx itself is imported only to prepare a model (`models pull`)
+    import onnx
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +71,8 @@ def prepare_model(model: onnx.ModelProto | Path | bytes, *, dynamic_batch: bool 
       YuNet at 640x640), input height/width and output lengths are symbolic too.
     * PRelu becomes ``Relu(x) + slope * Min(x, 0)`` (bit-identical: see ``_prelu_as_relu``).
     """
+    import onnx
+
     if isinstance(model, onnx.ModelProto):
         proto = model
     elif isinstance(model, Path):
@@ -107,6 +110,9 @@ def _prelu_as_relu(graph: onnx.GraphProto) -> None:
     layout and back; Relu, Min, Mul and Add stay in it. SFace's single-thread run takes
     ~40% less time (docs/benchmarks.md, issue 11).
     """
+    import onnx.helper
+    import onnx.numpy_helper
+
     if not any(node.op_type == "PRelu" for node in graph.node):
         return
     zero = f"{_REWRITE_PREFIX}zero"

@@ -325,15 +325,21 @@ def prepare_pack(manifest: ModelPackManifest, settings: IndexerSettings) -> dict
 def runnable_models(manifest: ModelPackManifest, settings: IndexerSettings
                     ) -> dict[str, Path | bytes]:
     """What to load for each role: the prepared file when `models pull` made one (verified
-    against the local manifest), else the original prepared in memory now."""
+    against the local manifest, which names the original's sha256 it was made from, so the
+    original is not read again at each start), else the original prepared in memory now."""
+    check_licence(manifest, settings)
     directory = pack_directory(manifest, settings)
+    roles = (("detector", manifest.detector), ("recognizer", manifest.recognizer))
+    recorded = {role: _recorded_prepared(directory, spec) for role, spec in roles}
+    models: dict[str, Path | bytes] = {role: path for role, path in recorded.items()
+                                       if path is not None}
+    if len(models) == len(roles):
+        return models
     originals = verified_paths(manifest, settings)
-    models: dict[str, Path | bytes] = {}
-    for role, spec in (("detector", manifest.detector), ("recognizer", manifest.recognizer)):
-        recorded = _recorded_prepared(directory, spec)
-        if recorded is None:
-            log.info("%s has no prepared copy; preparing it in memory (`twinwatch models pull` "
-                     "stores one)", spec.file)
-        models[role] = recorded or prepare_model(originals[role],
-                                                 **_preparation_flags(manifest, role))
+    for role, spec in roles:
+        if role in models:
+            continue
+        log.info("%s has no prepared copy; preparing it in memory (`twinwatch models pull` "
+                 "stores one)", spec.file)
+        models[role] = prepare_model(originals[role], **_preparation_flags(manifest, role))
     return models
