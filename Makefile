@@ -43,7 +43,7 @@ models: install
 
 lint: install
 	$(BIN)/ruff check .
-	$(BIN)/mypy indexer service tests
+	$(BIN)/mypy indexer service tests bench
 
 # Benchmarks (bench/, see docs/benchmarks.md). The peer library face_recognition is installed
 # with --no-deps: its metadata asks for `dlib` (a source build); dlib-bin provides it prebuilt.

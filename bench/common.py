@@ -20,7 +20,8 @@ import numpy as np
 
 from indexer.engine import FaceEngine, load_engine
 from indexer.modelpack.recognizers import ArcFaceRecognizer
-from indexer.settings import PROJECT_ROOT, IndexerSettings
+from indexer.settings import PROJECT_ROOT as PROJECT_ROOT  # re-exported for the benchmarks
+from indexer.settings import IndexerSettings
 
 RESULTS_DIR = Path(os.environ.get("TWINWATCH_BENCH_RESULTS", PROJECT_ROOT / "bench" / "results"))
 CACHE_DIR = RESULTS_DIR / "cache"

@@ -91,12 +91,14 @@ class Generator:
 
     def centres(self, count: int) -> np.ndarray:
         z = self.rng.standard_normal((count, self.dim))
-        return self.mean + z @ self.between.T
+        centres: np.ndarray = self.mean + z @ self.between.T
+        return centres
 
     def photos(self, centres: np.ndarray) -> np.ndarray:
         z = self.rng.standard_normal(centres.shape)
-        vectors = centres + z @ self.within.T
-        return (vectors / np.linalg.norm(vectors, axis=1, keepdims=True)).astype(np.float32)
+        vectors: np.ndarray = centres + z @ self.within.T
+        unit: np.ndarray = (vectors / np.linalg.norm(vectors, axis=1, keepdims=True))
+        return unit.astype(np.float32)
 
 
 def index_bytes(index: VectorIndex) -> int:
@@ -195,7 +197,7 @@ def sampled_training(ids: np.ndarray, vectors: np.ndarray, queries: np.ndarray,
     index.cp.seed = 1234
     index.cp.max_points_per_centroid = SAMPLED_TRAINING
     index.train(vectors)
-    index.set_direct_map_type(faiss.DirectMap.Hashtable)
+    index.set_direct_map_type(faiss.DirectMap.Hashtable)  # type: ignore[attr-defined]
     wrapped = VectorIndex(index, "ivf", dim, 64)
     wrapped.add(ids, vectors)
     out: dict[str, Any] = {"build_s": time.perf_counter() - started,

@@ -213,13 +213,13 @@ def load_embeddings(engine: FaceEngine, *, pairs: list[Pair] | None = None,
             "keys": np.array([f"{k[0]}/{k[1]}" for k in chunk_keys]),
             "found": np.array([r["found"] for r in rows]),
             "faces": np.array([r["faces"] for r in rows], np.int32),
-            "box": np.stack([r["box"] for r in rows]).astype(np.float32),  # type: ignore[misc]
+            "box": np.stack([np.asarray(r["box"]) for r in rows]).astype(np.float32),
             "detect_s": np.array([r["detect_s"] for r in rows]),
             "embed_s": np.array([r["embed_s"] for r in rows]),
         }
         for key in ("plain", "fused", "plain_u", "fused_u"):
-            arrays[key] = np.stack([r[key] for r in rows]).astype(np.float32)  # type: ignore[misc]
-        np.savez(path, **arrays)
+            arrays[key] = np.stack([np.asarray(r[key]) for r in rows]).astype(np.float32)
+        np.savez(path, **arrays)  # type: ignore[arg-type]
         chunks.append(arrays)
         computed += len(chunk_keys)
         progress(start + len(chunk_keys), len(keys), started, "LFW embeddings")

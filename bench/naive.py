@@ -52,6 +52,8 @@ def main() -> None:
     files = [p for folder in sys.argv[1:] for p in sorted(Path(folder).rglob("*.jpg"))]
     for path in files:
         image = cv2.imdecode(np.frombuffer(path.read_bytes(), np.uint8), cv2.IMREAD_COLOR)
+        if image is None:
+            raise SystemExit(f"{path}: not a decodable image")
         height, width = image.shape[:2]
         scale = WORKING_SIZE / max(height, width)
         new_w, new_h = round(width * scale), round(height * scale)

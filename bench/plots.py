@@ -56,9 +56,10 @@ def det_plot(name: str, curves: Sequence[tuple[str, np.ndarray, np.ndarray]], *,
     for label, x, y in curves:
         keep = (x > 0) & (y > 0)
         ax.plot(x[keep], y[keep], label=label, linewidth=1.4)
-    for label, x, y in points:
-        ax.scatter([max(x, 1e-5)], [max(y, 1e-5)], marker="o", s=24, zorder=3)
-        ax.annotate(label, (max(x, 1e-5), max(y, 1e-5)), fontsize=7,
+    for label, point_x, point_y in points:
+        at = (max(point_x, 1e-5), max(point_y, 1e-5))
+        ax.scatter([at[0]], [at[1]], marker="o", s=24, zorder=3)
+        ax.annotate(label, at, fontsize=7,
                     xytext=(4, 4), textcoords="offset points")
     ax.set_xscale("log")
     ax.set_yscale("log")

@@ -137,7 +137,8 @@ def fill_frame(margin: float) -> Variant:
         w, h = x2 - x1, y2 - y1
         box = (max(0, x1 - margin * w), max(0, y1 - margin * h),
                min(image.width, x2 + margin * w), min(image.height, y2 + margin * h))
-        crop = image.crop(tuple(round(v) for v in box))
+        left, top, right, bottom = (round(v) for v in box)
+        crop = image.crop((left, top, right, bottom))
         shifted = (x1 - round(box[0]), y1 - round(box[1]), x2 - round(box[0]),
                    y2 - round(box[1]))
         return _jpeg(crop), shifted
@@ -247,7 +248,7 @@ def run_scenes(engine: FaceEngine) -> dict[str, Any]:
             registry = temp.registry
             talents, references, notes = register_scenes(registry, photos)
             for name, variant in VARIANTS.items():
-                tally, log = Tally(), []
+                tally, log = Tally(), list[dict[str, Any]]()
                 for identity, files in photos.items():
                     if identity not in talents:
                         continue

@@ -225,7 +225,7 @@ def whole_process(engine: FaceEngine, rounds: int) -> dict[str, Any]:
                 outputs[name] = output
                 print(f"  round {round_number + 1} {name}: {photos / wall:.2f} images/s",
                       flush=True)
-    figures = {}
+    figures: dict[str, dict[str, Any]] = {}
     for name, measured in runs.items():
         walls = [w for w, _ in measured]
         cpus = [c for _, c in measured]
@@ -322,8 +322,8 @@ class Harness:
         self.rng = np.random.default_rng(0)
 
     def __enter__(self) -> Harness:
-        self.engine.detector.session = self.det  # type: ignore[assignment]
-        self.engine.recognizer.session = self.rec  # type: ignore[assignment]
+        self.engine.detector.session = self.det
+        self.engine.recognizer.session = self.rec
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -493,14 +493,15 @@ def main() -> None:
     top = _top_functions(stats, 12)
     end_to_end = summary(main_run)
     stage = end_to_end["ms_per_image"]
-    data = {"benchmark": "speed", "facts": facts, "pack": engine.manifest.ref,
-            "threads": {"onnxruntime_intra_op": settings.ort_intra_op_threads,
-                        "faiss": settings.faiss_threads},
-            "gallery": {"talents": FILLER_TALENTS + 13, "index": index_kind},
-            "licence_stage": licence_note, "rounds": args.rounds,
-            "end_to_end": end_to_end, "by_image_size": size_runs, "by_face_count": face_runs,
-            "profile_top": top, "profile_file": str(RESULTS_DIR / f"{args.name}_profile.txt"),
-            "flip_fusion": engine.manifest.recognizer.flip_fusion, "whole_process": processes}
+    results: dict[str, Any] = {
+        "benchmark": "speed", "facts": facts, "pack": engine.manifest.ref,
+        "threads": {"onnxruntime_intra_op": settings.ort_intra_op_threads,
+                    "faiss": settings.faiss_threads},
+        "gallery": {"talents": FILLER_TALENTS + 13, "index": index_kind},
+        "licence_stage": licence_note, "rounds": args.rounds,
+        "end_to_end": end_to_end, "by_image_size": size_runs, "by_face_count": face_runs,
+        "profile_top": top, "profile_file": str(RESULTS_DIR / f"{args.name}_profile.txt"),
+        "flip_fusion": engine.manifest.recognizer.flip_fusion, "whole_process": processes}
     e = end_to_end
     rows = [[name, fmt(ms, 1), f"{100 * ms / stage['total']:.0f}%"]
             for name, ms in stage.items() if name != "total"]
@@ -566,7 +567,7 @@ def main() -> None:
         "",
         f"Full profile: `{RESULTS_DIR.name}/{args.name}_profile.txt`.",
     ])
-    write_results(args.name, data, md)
+    write_results(args.name, results, md)
 
 
 def _top_functions(stats: pstats.Stats, count: int) -> list[dict[str, Any]]:

@@ -243,9 +243,10 @@ def scan_vs_scan_warc(photos_by_identity: dict[str, list[Path]], rounds: int) ->
                 print(f"  round {round_number + 1} {name}: {count / wall:.2f} images/s, "
                       f"{1e3 * cpu / count:.0f} CPU ms per image", flush=True)
             loads.append(os.getloadavg()[0])
-    figures = {name: {"images_per_s": count / statistics.median(w), "wall_s": w,
-                      "cpu_ms_per_image": 1e3 * statistics.median(cpus[name]) / count}
-               for name, w in walls.items()}
+    figures: dict[str, dict[str, Any]] = {
+        name: {"images_per_s": count / statistics.median(w), "wall_s": w,
+               "cpu_ms_per_image": 1e3 * statistics.median(cpus[name]) / count}
+        for name, w in walls.items()}
     scan, warc = figures["twinwatch scan"], figures["twinwatch scan-warc"]
     return {"images": count, "rounds": rounds, "configs": figures,
             "scan_warc_over_scan": warc["images_per_s"] / scan["images_per_s"],
