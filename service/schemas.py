@@ -428,7 +428,9 @@ class JobOut(BaseModel):
     failed: int
     created_at: datetime
     finished_at: datetime | None
-    items: list[JobItemOut]
+    items: list[JobItemOut] = Field(description="The first 100 items by position (a crawl job "
+                                    "may hold thousands; `total` counts them all): every item "
+                                    "is paged at `GET /v1/jobs/{id}/items`.")
     callback: CallbackOut | None = None
     callback_secret: str | None = Field(default=None, description="Only in the answer that "
                                         "created the job: the secret the callback is signed "

@@ -23,6 +23,7 @@ ID_ROUTES = [
     ("delete", "/v1/licences/{id}/assets/{id}", "agency"),
     ("get", "/v1/scans/{id}", "monitor"), ("get", "/v1/prechecks/{id}", "brand"),
     ("get", "/v1/jobs/{id}", "monitor"), ("get", "/v1/jobs/{id}/results", "monitor"),
+    ("get", "/v1/jobs/{id}/items", "monitor"),
     ("get", "/v1/alerts/{id}", "agency"), ("get", "/v1/alerts/{id}/evidence", "agency"),
     ("get", "/v1/alerts/{id}/evidence.html", "agency"),
     ("get", "/v1/alerts/{id}/history", "agency"),
@@ -196,7 +197,8 @@ def test_broken_json_and_multipart_bodies_answer_in_the_envelope(world: FakeWorl
 
 
 def test_agency_keys_are_forbidden_from_jobs(world: FakeWorld) -> None:
-    for path in (f"/v1/jobs/{world.ids['job']}", f"/v1/jobs/{world.ids['job']}/results"):
+    for path in (f"/v1/jobs/{world.ids['job']}", f"/v1/jobs/{world.ids['job']}/results",
+                 f"/v1/jobs/{world.ids['job']}/items"):
         assert_envelope(world.client.get(path, headers=world.auth("agency")), 403,
                         "forbidden")
         assert world.client.get(path, headers=world.auth("monitor")).status_code == 200

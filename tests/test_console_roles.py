@@ -214,6 +214,26 @@ def test_monitor_batch_shows_per_item_results_and_no_licence_terms(world: Consol
     assert f'href="{job_page}"' in listing and "Earlier submissions (1)" in listing
 
 
+def test_a_large_batch_page_shows_its_items_a_page_at_a_time(world: ConsoleWorld) -> None:
+    world.ctx.settings.max_batch_items = 150
+    volunteer = person(world, "monitor")
+    urls = [f"http://127.0.0.1:9/look-{n}.jpg" for n in range(150)]
+    response = submit(volunteer, [], urls="\n".join(urls), publisher="knockoff.example")
+    assert response.status_code == 303, response.text
+    job_page = response.headers["location"]
+    first = volunteer.get(job_page).text
+    assert "Items 1-100 of 150" in first and "look-99.jpg" in first
+    assert "look-100.jpg" not in first and f"{job_page}?offset=100" in first
+    second = volunteer.get(f"{job_page}?offset=100").text
+    assert "Items 101-150 of 150" in second and "look-149.jpg" in second
+    assert "look-99.jpg" not in second and f"{job_page}?offset=0" in second
+    assert 'progress.json?offset=100"' in second  # the live update follows the page shown
+    polled = volunteer.get(f"{job_page}/progress.json?offset=100").json()
+    assert [item["position"] for item in polled["items"]] == list(range(100, 150))
+    assert polled["total"] == 150
+    assert volunteer.get(f"{job_page}?offset=-1").status_code == 422
+
+
 def test_an_empty_or_oversized_batch_is_refused_as_a_page(world: ConsoleWorld) -> None:
     volunteer = person(world, "monitor")
     empty = submit(volunteer, [], publisher="knockoff.example", territory="US")

@@ -187,3 +187,41 @@ def test_batch_body_may_exceed_the_single_upload_limit(tmp_path: Path,
         assert response.status_code == 202, response.text
         too_big = submit(world, [("big.jpg", b"\xff\xd8" + b"\x00" * 400_000)])
         assert too_big.status_code == 413
+
+
+def test_a_crawl_sized_job_lists_its_first_items_and_pages_the_rest(world: ServiceWorld
+                                                                    ) -> None:
+    """A job's answer (and its completion callback) stays bounded however many items it
+    holds; every item is reachable a page at a time, filtered by status, by its submitter
+    only."""
+    world.ctx.settings.max_batch_items = 250
+    urls = [f"http://127.0.0.1:9/item-{n}.jpg" for n in range(250)]
+    created = submit(world, [], urls)
+    assert created.status_code == 202, created.text
+    job_id = created.json()["id"]
+    assert len(created.json()["items"]) == 100
+
+    job = world.client.get(f"/v1/jobs/{job_id}", headers=world.auth("monitor")).json()
+    assert job["total"] == 250
+    assert [item["position"] for item in job["items"]] == list(range(100))
+
+    last = world.client.get(f"/v1/jobs/{job_id}/items?offset=200&limit=100",
+                            headers=world.auth("monitor")).json()
+    assert (last["total"], last["offset"], last["limit"]) == (250, 200, 100)
+    assert [item["name"] for item in last["items"]] == urls[200:]
+    queued = world.client.get(f"/v1/jobs/{job_id}/items?status=queued&limit=1",
+                              headers=world.auth("monitor")).json()
+    failed = world.client.get(f"/v1/jobs/{job_id}/items?status=failed",
+                              headers=world.auth("monitor")).json()
+    assert (queued["total"], len(queued["items"]), failed["total"]) == (250, 1, 0)
+
+    for bad in ("limit=0", "limit=201", "offset=-1", "status=lost"):
+        response = world.client.get(f"/v1/jobs/{job_id}/items?{bad}",
+                                    headers=world.auth("monitor"))
+        assert response.status_code == 422, bad
+        assert "error" in response.json()
+    for stranger in ("other_monitor", "brand"):
+        assert world.client.get(f"/v1/jobs/{job_id}/items",
+                                headers=world.auth(stranger)).status_code == 404
+    assert world.client.get(f"/v1/jobs/{job_id}/items",
+                            headers=world.auth("agency")).status_code == 403

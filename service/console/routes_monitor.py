@@ -22,7 +22,7 @@ from indexer.errors import TwinwatchError
 from service.access.keys import Principal, Role
 from service.access.scoping import job_in_scope, scoped_submissions
 from service.access.sessions import SignedIn
-from service.api.deps import Ctx, ObjectId
+from service.api.deps import MAX_OFFSET, Ctx, ObjectId
 from service.api.errors import status_of
 from service.api.forms import check_upload_names, checked_urls, sighting_context
 from service.console.deps import ConsoleRoute, FormUser, User
@@ -30,7 +30,14 @@ from service.console.links import PREFIX
 from service.console.once import OnceToken, once
 from service.console.rendering import page
 from service.context import AppContext
-from service.jobs.queue import BatchInput, create_job, job_out, staging_folder
+from service.jobs.queue import (
+    ITEMS_SHOWN,
+    BatchInput,
+    create_job,
+    job_items_page,
+    job_out,
+    staging_folder,
+)
 from service.models import AlertSighting, Finding, Job
 from service.rules.vocabulary import Channel, country_choices
 from service.scanning.uploads import stage_uploads
@@ -70,9 +77,9 @@ def _alert_outcome(item: JobItemOut, alerted: set[int]) -> str | None:
     return "yes" if item.scan_id in alerted else "no"
 
 
-def item_results(ctx: AppContext, job: JobOut) -> list[ItemResult]:
+def item_results(ctx: AppContext, items: list[JobItemOut]) -> list[ItemResult]:
     """Per item: its name (file name or URL, else its position), faces found, alert."""
-    scan_ids = [item.scan_id for item in job.items if item.scan_id is not None]
+    scan_ids = [item.scan_id for item in items if item.scan_id is not None]
     with ctx.db.session() as session:
         faces = dict(session.execute(select(Finding.scan_id, func.count())
                                      .where(Finding.scan_id.in_(scan_ids))
@@ -80,7 +87,7 @@ def item_results(ctx: AppContext, job: JobOut) -> list[ItemResult]:
         alerted = set(session.scalars(select(AlertSighting.scan_id).distinct()
                                       .where(AlertSighting.scan_id.in_(scan_ids))))
     results = []
-    for item in job.items:
+    for item in items:
         error = item.error
         results.append(ItemResult(
             position=item.position, name=item.name or f"item {item.position + 1}",
@@ -92,9 +99,32 @@ def item_results(ctx: AppContext, job: JobOut) -> list[ItemResult]:
     return results
 
 
-def _read_job(ctx: AppContext, principal: Principal, job_id: int) -> JobOut:
+ItemsOffset = Annotated[int, Query(ge=0, le=MAX_OFFSET)]
+
+
+@dataclass(frozen=True)
+class JobPage:
+    """A job's counts and one page of its items (``ITEMS_SHOWN`` at a time)."""
+
+    job: JobOut
+    items: list[JobItemOut]
+    offset: int
+
+    @property
+    def previous_offset(self) -> int | None:
+        return max(0, self.offset - ITEMS_SHOWN) if self.offset > 0 else None
+
+    @property
+    def next_offset(self) -> int | None:
+        following = self.offset + ITEMS_SHOWN
+        return following if following < self.job.total else None
+
+
+def _read_job(ctx: AppContext, principal: Principal, job_id: int, offset: int = 0) -> JobPage:
     with ctx.db.session() as session:
-        return job_out(session, job_in_scope(session, principal=principal, job_id=job_id))
+        job = job_in_scope(session, principal=principal, job_id=job_id)
+        items = job_items_page(session, job, offset=offset, limit=ITEMS_SHOWN).items
+        return JobPage(job_out(session, job), items, offset)
 
 
 def _submissions(ctx: AppContext, principal: Principal, offset: int) -> tuple[list[Job], int]:
@@ -181,17 +211,21 @@ async def _queue(ctx: AppContext, principal: Principal, files: list[UploadFile],
 
 
 @router.get("/submissions/{job_id}")
-def submission(job_id: ObjectId, ctx: Ctx, user: User) -> HTMLResponse:
-    job = _read_job(ctx, monitor_of(user), job_id)
-    return page("submission.html", user=user, job=job, items=item_results(ctx, job))
+def submission(job_id: ObjectId, ctx: Ctx, user: User, offset: ItemsOffset = 0
+               ) -> HTMLResponse:
+    shown = _read_job(ctx, monitor_of(user), job_id, offset)
+    return page("submission.html", user=user, job=shown.job, shown=shown,
+                items=item_results(ctx, shown.items))
 
 
 @router.get("/submissions/{job_id}/progress.json")
-def progress(job_id: ObjectId, ctx: Ctx, user: User) -> JSONResponse:
-    """What the job page's script polls: counts and each item's result."""
-    job = _read_job(ctx, monitor_of(user), job_id)
+def progress(job_id: ObjectId, ctx: Ctx, user: User, offset: ItemsOffset = 0
+             ) -> JSONResponse:
+    """What the job page's script polls: counts and the results of the items on its page."""
+    shown = _read_job(ctx, monitor_of(user), job_id, offset)
+    job = shown.job
     return JSONResponse({
         "id": job.id, "status": job.status, "total": job.total, "queued": job.queued,
-        "running": job.running, "done": job.done, "failed": job.failed,
-        "items": [asdict(item) for item in item_results(ctx, job)]},
+        "running": job.running, "done": job.done, "failed": job.failed, "offset": offset,
+        "items": [asdict(item) for item in item_results(ctx, shown.items)]},
         headers={"Cache-Control": "no-store"})

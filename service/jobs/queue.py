@@ -37,6 +37,7 @@ from service.schemas import (
     JobFinishedEvent,
     JobItemOut,
     JobOut,
+    Page,
     ScanKind,
     SkippedRecordOut,
 )
@@ -51,6 +52,11 @@ class JobStatus(StrEnum):
     QUEUED = "queued"
     RUNNING = "running"
     DONE = "done"
+
+
+# The items a job's answer (and its completion callback) lists inline; every item is paged
+# at GET /v1/jobs/{id}/items. A batch holds at most 100 by default, a crawl up to 10,000.
+ITEMS_SHOWN = 100
 
 
 class ItemStatus(StrEnum):
@@ -329,11 +335,13 @@ def _remove_if_empty(folder: Path) -> None:
 
 
 def job_out(session: Session, job: Job) -> JobOut:
+    """The job's counts, callback and skipped records, and its first ``ITEMS_SHOWN`` items
+    (a crawl job may hold thousands: the rest are paged by ``job_items_page``)."""
     counts = dict(session.execute(select(JobItem.status, func.count())
                                   .where(JobItem.job_id == job.id).group_by(JobItem.status))
                   .all())
     items = session.scalars(select(JobItem).where(JobItem.job_id == job.id)
-                            .order_by(JobItem.position))
+                            .order_by(JobItem.position).limit(ITEMS_SHOWN))
     return JobOut(
         id=job.id, kind=job.kind, status=job.status, total=job.total,
         queued=counts.get(ItemStatus.QUEUED, 0), running=counts.get(ItemStatus.RUNNING, 0),
@@ -341,6 +349,18 @@ def job_out(session: Session, job: Job) -> JobOut:
         created_at=job.created_at, finished_at=job.finished_at,
         items=[_item_out(i) for i in items], callback=_callback_out(session, job),
         skipped=[SkippedRecordOut.model_validate(entry) for entry in job.skipped or []])
+
+
+def job_items_page(session: Session, job: Job, *, offset: int, limit: int,
+                   status: ItemStatus | None = None) -> Page[JobItemOut]:
+    """A page of the job's items by position, optionally only those in one status."""
+    query = select(JobItem).where(JobItem.job_id == job.id)
+    if status is not None:
+        query = query.where(JobItem.status == status)
+    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    rows = session.scalars(query.order_by(JobItem.position).offset(offset).limit(limit))
+    return Page[JobItemOut](items=[_item_out(row) for row in rows], total=total,
+                            offset=offset, limit=limit)
 
 
 def _item_out(item: JobItem) -> JobItemOut:

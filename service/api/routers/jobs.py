@@ -30,15 +30,17 @@ from service.fetching import check_url
 from service.jobs.items import MANIFEST_MAX_BYTES, parse_manifest
 from service.jobs.queue import (
     BatchInput,
+    ItemStatus,
     JobCallbackSpec,
     create_job,
+    job_items_page,
     job_out,
     staging_folder,
 )
 from service.licensing.verdicts import Viewer
 from service.models import Scan
 from service.scanning.uploads import read_upload, stage_uploads
-from service.schemas import JobOut, Page, ScanKind, ScanOut
+from service.schemas import JobItemOut, JobOut, Page, ScanKind, ScanOut
 
 router = APIRouter(tags=["jobs"])
 SUBMITTERS = (Role.MONITOR, Role.BRAND)  # jobs are read by who may submit them
@@ -145,6 +147,17 @@ def read_job(ctx: AppContext, principal: Principal, job_id: int) -> JobOut:
 def get_job(job_id: ObjectId, ctx: Ctx, principal: CurrentPrincipal) -> JobOut:
     principal.require(*SUBMITTERS)
     return read_job(ctx, principal, job_id)
+
+
+@router.get("/v1/jobs/{job_id}/items", response_model=Page[JobItemOut],
+            summary="A job's items by position, a page at a time (optionally one status)")
+def get_job_items(job_id: ObjectId, ctx: Ctx, principal: CurrentPrincipal, page: PageParams,
+                  status: ItemStatus | None = None) -> Page[JobItemOut]:
+    principal.require(*SUBMITTERS)
+    with ctx.db.session() as session:
+        job = job_in_scope(session, principal=principal, job_id=job_id)
+        return job_items_page(session, job, offset=page.offset, limit=page.limit,
+                              status=status)
 
 
 @router.get("/v1/jobs/{job_id}/results", response_model=Page[ScanOut])
