@@ -34,7 +34,6 @@ from service.jobs.queue import (
     ITEMS_SHOWN,
     BatchInput,
     create_job,
-    job_items_page,
     job_out,
     staging_folder,
 )
@@ -104,10 +103,9 @@ ItemsOffset = Annotated[int, Query(ge=0, le=MAX_OFFSET)]
 
 @dataclass(frozen=True)
 class JobPage:
-    """A job's counts and one page of its items (``ITEMS_SHOWN`` at a time)."""
+    """A job's counts and one page of its items (``ITEMS_SHOWN`` at a time, in ``job``)."""
 
     job: JobOut
-    items: list[JobItemOut]
     offset: int
 
     @property
@@ -123,8 +121,7 @@ class JobPage:
 def _read_job(ctx: AppContext, principal: Principal, job_id: int, offset: int = 0) -> JobPage:
     with ctx.db.session() as session:
         job = job_in_scope(session, principal=principal, job_id=job_id)
-        items = job_items_page(session, job, offset=offset, limit=ITEMS_SHOWN).items
-        return JobPage(job_out(session, job), items, offset)
+        return JobPage(job_out(session, job, items_offset=offset), offset)
 
 
 def _submissions(ctx: AppContext, principal: Principal, offset: int) -> tuple[list[Job], int]:
@@ -215,7 +212,7 @@ def submission(job_id: ObjectId, ctx: Ctx, user: User, offset: ItemsOffset = 0
                ) -> HTMLResponse:
     shown = _read_job(ctx, monitor_of(user), job_id, offset)
     return page("submission.html", user=user, job=shown.job, shown=shown,
-                items=item_results(ctx, shown.items))
+                items=item_results(ctx, shown.job.items))
 
 
 @router.get("/submissions/{job_id}/progress.json")
@@ -227,5 +224,5 @@ def progress(job_id: ObjectId, ctx: Ctx, user: User, offset: ItemsOffset = 0
     return JSONResponse({
         "id": job.id, "status": job.status, "total": job.total, "queued": job.queued,
         "running": job.running, "done": job.done, "failed": job.failed, "offset": offset,
-        "items": [asdict(item) for item in item_results(ctx, shown.items)]},
+        "items": [asdict(item) for item in item_results(ctx, job.items)]},
         headers={"Cache-Control": "no-store"})

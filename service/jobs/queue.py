@@ -334,14 +334,15 @@ def _remove_if_empty(folder: Path) -> None:
         folder.rmdir()
 
 
-def job_out(session: Session, job: Job) -> JobOut:
-    """The job's counts, callback and skipped records, and its first ``ITEMS_SHOWN`` items
-    (a crawl job may hold thousands: the rest are paged by ``job_items_page``)."""
+def job_out(session: Session, job: Job, *, items_offset: int = 0) -> JobOut:
+    """The job's counts, callback and skipped records, and ``ITEMS_SHOWN`` of its items from
+    ``items_offset`` (a crawl job may hold thousands; ``job_items_page`` pages them all)."""
     counts = dict(session.execute(select(JobItem.status, func.count())
                                   .where(JobItem.job_id == job.id).group_by(JobItem.status))
                   .all())
     items = session.scalars(select(JobItem).where(JobItem.job_id == job.id)
-                            .order_by(JobItem.position).limit(ITEMS_SHOWN))
+                            .order_by(JobItem.position).offset(items_offset)
+                            .limit(ITEMS_SHOWN))
     return JobOut(
         id=job.id, kind=job.kind, status=job.status, total=job.total,
         queued=counts.get(ItemStatus.QUEUED, 0), running=counts.get(ItemStatus.RUNNING, 0),
