@@ -226,13 +226,12 @@ app.add_typer(users_app, name="users")
 
 def _invitation_line(settings: ServiceSettings, email: str) -> str:
     from service.access.accounts import issue_invitation
-    from service.console.links import invitation_url
 
     db = open_database(settings)
     with db.session() as session:
         token = issue_invitation(session, email=email, valid_hours=settings.invitation_hours)
     db.dispose()
-    return invitation_url(settings, token)
+    return settings.invitation_url(token)
 
 
 @users_app.command("create")

@@ -153,6 +153,25 @@ class TalentOut(BaseModel):
     model_pack: ModelPackOut
 
 
+class TalentInvitationIn(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"email": "ines@example.com"}]})
+
+    email: str = bounded_text(320, min_length=3, description="The talent's own address: their "
+                              "sign-in name (one account per address).")
+
+
+class TalentInvitationOut(BaseModel):
+    """A one-time link for the talent to set their password and see their sightings,
+    licences, pay and consent. Shown once: hand it to the talent; a new invitation makes the
+    earlier unused link stop working."""
+
+    talent_id: int
+    user_id: int
+    email: str
+    invitation_url: str
+    expires_at: datetime
+
+
 class PhotoOutcomeOut(BaseModel):
     file: str
     accepted: bool

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import functools
 from pathlib import Path
+from typing import Final
 
 from pydantic import Field, SecretStr
 
 from indexer.settings import IndexerSettings
+
+#: Where the web console is mounted (service/console/links.py builds its paths on it).
+CONSOLE_PREFIX: Final = "/console"
 
 
 @functools.cache
@@ -108,3 +112,7 @@ class ServiceSettings(IndexerSettings):
 
     def console_url(self) -> str:
         return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
+
+    def invitation_url(self, token: str) -> str:
+        """The one-time link a person opens to set their password (the console's page)."""
+        return f"{self.console_url()}{CONSOLE_PREFIX}/invite/{token}"

@@ -124,6 +124,15 @@ def issue_invitation(session: Session, *, email: str, valid_hours: float,
     return token
 
 
+def invitation_expiry(session: Session, *, token: str) -> datetime:
+    """When the invitation ``token`` stops working."""
+    expires = session.scalar(select(Invitation.expires_at)
+                             .where(Invitation.token_hash == token_hash(token)))
+    if expires is None:
+        raise InvitationInvalidError("This invitation link is unknown.")
+    return expires
+
+
 def invitation_user(session: Session, *, token: str, now: datetime | None = None) -> User:
     """The user an invitation is for, if it is unused and unexpired."""
     now = now or utcnow()

@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-from service.settings import ServiceSettings
+from service.settings import CONSOLE_PREFIX
 
-PREFIX = "/console"
+PREFIX = CONSOLE_PREFIX
 LOGIN = f"{PREFIX}/login"
 HOME = f"{PREFIX}/"
 STATIC = f"{PREFIX}/static"
-
-
-def invitation_url(settings: ServiceSettings, token: str) -> str:
-    return f"{settings.console_url()}{PREFIX}/invite/{token}"
 
 
 def safe_return_path(candidate: str | None, default: str) -> str:

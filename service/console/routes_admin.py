@@ -21,7 +21,7 @@ from service.access.keys import Principal, Role, TenantKind
 from service.access.sessions import SignedIn
 from service.api.deps import Ctx, ObjectId
 from service.console.deps import ConsoleRoute, FormUser, User
-from service.console.links import PREFIX, invitation_url
+from service.console.links import PREFIX
 from service.console.once import OnceToken, once
 from service.console.rendering import page
 from service.context import AppContext
@@ -143,7 +143,7 @@ def _invitation(ctx: AppContext, email: str) -> dict[str, str]:
     with ctx.db.session() as session:
         token = accounts.issue_invitation(
             session, email=email, valid_hours=ctx.settings.invitation_hours)
-    return {"email": email, "url": invitation_url(ctx.settings, token),
+    return {"email": email, "url": ctx.settings.invitation_url(token),
             "hours": f"{ctx.settings.invitation_hours:g}"}
 
 

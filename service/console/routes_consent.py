@@ -15,7 +15,7 @@ from service.access import accounts
 from service.access.sessions import SignedIn
 from service.api.deps import Ctx, ObjectId
 from service.console.deps import ConsoleRoute, FormUser, User, agency_of
-from service.console.links import PREFIX, invitation_url
+from service.console.links import PREFIX
 from service.console.once import OnceToken, once
 from service.console.rendering import page
 from service.context import AppContext
@@ -113,5 +113,5 @@ def invite(talent_id: ObjectId, ctx: Ctx, user: FormUser,
             session, principal=agency_of(user), talent_id=talent_id, email=email,
             valid_hours=ctx.settings.invitation_hours)
         address = invited.email
-    return _access_page(ctx, user, talent_id, link=invitation_url(ctx.settings, token),
+    return _access_page(ctx, user, talent_id, link=ctx.settings.invitation_url(token),
                         email=address)

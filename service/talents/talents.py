@@ -5,6 +5,7 @@ from __future__ import annotations
 from starlette.concurrency import run_in_threadpool
 
 from indexer.registry import EnrolOutcome, PhotoInput, TalentSummary
+from service.access import accounts
 from service.access.keys import Principal, Role
 from service.access.scoping import talent_in_scope
 from service.context import AppContext
@@ -16,8 +17,23 @@ from service.schemas import (
     Page,
     PhotoOutcomeOut,
     TalentCreate,
+    TalentInvitationIn,
+    TalentInvitationOut,
     TalentOut,
 )
+
+
+def invite_talent(*, ctx: AppContext, principal: Principal, talent_id: int,
+                  body: TalentInvitationIn) -> TalentInvitationOut:
+    """The agency invites one of its talents to their own account (see
+    ``accounts.invite_talent_user``); the link is in this answer only."""
+    with ctx.db.session() as session:
+        user, token = accounts.invite_talent_user(
+            session, principal=principal, talent_id=talent_id, email=body.email,
+            valid_hours=ctx.settings.invitation_hours)
+        return TalentInvitationOut(talent_id=talent_id, user_id=user.id, email=user.email,
+                                   invitation_url=ctx.settings.invitation_url(token),
+                                   expires_at=accounts.invitation_expiry(session, token=token))
 
 
 def _pack(ctx: AppContext) -> ModelPackOut:

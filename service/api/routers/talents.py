@@ -12,7 +12,15 @@ from service.api.docs import IDEMPOTENT, IMAGE_INPUT
 from service.api.forms import check_upload_names
 from service.api.idempotency import fingerprint, idempotent
 from service.scanning.uploads import read_upload
-from service.schemas import EnrolOut, EraseOut, Page, TalentCreate, TalentOut
+from service.schemas import (
+    EnrolOut,
+    EraseOut,
+    Page,
+    TalentCreate,
+    TalentInvitationIn,
+    TalentInvitationOut,
+    TalentOut,
+)
 from service.talents import talents
 
 router = APIRouter(prefix="/v1/talents", tags=["talents"])
@@ -38,6 +46,13 @@ def list_talents(ctx: Ctx, principal: CurrentPrincipal, page: PageParams) -> Pag
 @router.get("/{talent_id}", response_model=TalentOut)
 def get_talent(talent_id: ObjectId, ctx: Ctx, principal: CurrentPrincipal) -> TalentOut:
     return talents.get_talent(ctx=ctx, principal=principal, talent_id=talent_id)
+
+
+@router.post("/{talent_id}/invitations", status_code=201, response_model=TalentInvitationOut,
+             summary="Invite the talent to their own account (a one-time link, shown once)")
+def invite_talent(talent_id: ObjectId, body: TalentInvitationIn, ctx: Ctx,
+                  principal: CurrentPrincipal) -> TalentInvitationOut:
+    return talents.invite_talent(ctx=ctx, principal=principal, talent_id=talent_id, body=body)
 
 
 @router.post("/{talent_id}/photos", response_model=EnrolOut, responses=IMAGE_INPUT,
