@@ -403,6 +403,7 @@ def test_an_agency_invites_its_talent_over_the_api_and_the_link_signs_them_in(
     path = f"/v1/talents/{world.talents['Ana']}/invitations"
     first = world.post("agency", path, json={"email": " Ana@Talent.Example "})
     assert first.status_code == 201, first.text
+    assert first.headers["cache-control"] == "no-store"
     invited = first.json()
     assert invited["email"] == "ana@talent.example"
     assert invited["talent_id"] == world.talents["Ana"]

@@ -51,7 +51,8 @@ def get_talent(talent_id: ObjectId, ctx: Ctx, principal: CurrentPrincipal) -> Ta
 @router.post("/{talent_id}/invitations", status_code=201, response_model=TalentInvitationOut,
              summary="Invite the talent to their own account (a one-time link, shown once)")
 def invite_talent(talent_id: ObjectId, body: TalentInvitationIn, ctx: Ctx,
-                  principal: CurrentPrincipal) -> TalentInvitationOut:
+                  principal: CurrentPrincipal, response: Response) -> TalentInvitationOut:
+    response.headers["Cache-Control"] = "no-store"  # the answer holds a sign-in secret
     return talents.invite_talent(ctx=ctx, principal=principal, talent_id=talent_id, body=body)
 
 
