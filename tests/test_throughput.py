@@ -20,7 +20,7 @@ from indexer.engine import FaceEngine
 from indexer.errors import ImageDecodeError
 from indexer.imaging import FacePhoto, decode_image, open_photo
 from indexer.modelpack.recognizers import ArcFaceRecognizer
-from indexer.modelpack.sessions import SessionFactory, prepare_model
+from indexer.modelpack.sessions import SessionFactory, nchw_blob, prepare_model
 from service.rules.fingerprints import hamming_distance, perceptual_hash
 
 STORED_SIZE = (803, 611)  # not a multiple of 8, so reduced rasters end in a partial block
@@ -191,3 +191,18 @@ def test_a_batch_shared_with_helpers_gives_the_same_embeddings_and_never_waits_f
             assert np.abs(shared.predict(crops) - expected).max() < 1e-5
         finally:
             release.set()
+
+
+@pytest.mark.parametrize(("mean", "std"), [(0.0, 1.0), (127.5, 128.0), (127.5, 127.5)])
+@pytest.mark.parametrize("rgb", [False, True])
+def test_network_inputs_are_the_plain_formula_bit_for_bit(mean: float, std: float,
+                                                          rgb: bool) -> None:
+    """The fast blob (bytes moved into planes, then converted) equals (x - mean) / std in
+    float32, channels first, for every pack's mean/std and channel order."""
+    images = np.random.default_rng(5).integers(0, 256, (3, 37, 53, 3), np.uint8)
+    ordered = images[..., ::-1] if rgb else images
+    expected = np.ascontiguousarray(
+        ((ordered.astype(np.float32) - mean) / std).transpose(0, 3, 1, 2))
+    blob = nchw_blob(images, rgb=rgb, mean=mean, std=std)
+    assert blob.dtype == np.float32 and blob.flags.c_contiguous
+    assert np.array_equal(blob, expected)

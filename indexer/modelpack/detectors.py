@@ -12,7 +12,7 @@ import numpy.typing as npt
 import onnxruntime as ort
 
 from indexer.modelpack.manifest import DetectorSpec
-from indexer.modelpack.sessions import SessionFactory
+from indexer.modelpack.sessions import SessionFactory, nchw_blob
 
 FloatArray = npt.NDArray[np.float32]
 STRIDES = (8, 16, 32)
@@ -63,9 +63,8 @@ class FaceDetector(ABC):
         return _nms(boxes, scores, landmarks, self.spec.nms_threshold)
 
     def _blob(self, canvas_bgr: npt.NDArray[np.uint8]) -> FloatArray:
-        image = canvas_bgr[:, :, ::-1] if self.spec.input_color == "RGB" else canvas_bgr
-        blob = (image.astype(np.float32) - self.spec.input_mean) / self.spec.input_std
-        return np.ascontiguousarray(blob.transpose(2, 0, 1)[None])
+        return nchw_blob(canvas_bgr[None], rgb=self.spec.input_color == "RGB",
+                         mean=self.spec.input_mean, std=self.spec.input_std)
 
     @abstractmethod
     def _decode(self, outputs: list[FloatArray], height: int, width: int

@@ -11,7 +11,7 @@ import onnxruntime as ort
 
 from indexer.errors import ModelPackManifestError
 from indexer.modelpack.manifest import RecognizerSpec
-from indexer.modelpack.sessions import SessionFactory
+from indexer.modelpack.sessions import SessionFactory, nchw_blob
 
 FloatArray = npt.NDArray[np.float32]
 MIN_CHUNK = 2  # crops per run when an image's batch is shared out among idle helpers
@@ -70,9 +70,8 @@ class ArcFaceRecognizer:
         return self._run(self._blob(np.stack(aligned_bgr)))
 
     def _blob(self, crops: npt.NDArray[np.uint8]) -> FloatArray:
-        images = crops[..., ::-1] if self.spec.input_color == "RGB" else crops
-        blob = (images.astype(np.float32) - self.spec.input_mean) / self.spec.input_std
-        return np.ascontiguousarray(blob.transpose(0, 3, 1, 2))
+        return nchw_blob(crops, rgb=self.spec.input_color == "RGB",
+                         mean=self.spec.input_mean, std=self.spec.input_std)
 
     def _run_shared(self, blob: FloatArray) -> FloatArray:
         """``_run(blob)``, the batch split among the caller and idle helpers."""
