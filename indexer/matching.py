@@ -31,19 +31,20 @@ def assign_one_to_one(similarities: list[dict[int, float]], *, floor: float) -> 
     so when two faces both resemble one talent, the closer face keeps it and the other
     falls back to its next candidate (or to none).
     """
-    talents = sorted({t for row in similarities for t, s in row.items() if s >= floor})
-    if not talents:
-        return [None] * len(similarities)
-    if _no_talent_shared(similarities, floor):  # each face simply keeps its closest
-        return [_closest(row, floor) for row in similarities]
+    eligible = [[talent for talent, similarity in row.items() if similarity >= floor]
+                for row in similarities]
+    wanted = [talent for row in eligible for talent in row]
+    if len(wanted) == len(set(wanted)):  # no two faces compete: each keeps its closest
+        return [_closest(row, talents) for row, talents in zip(similarities, eligible,
+                                                               strict=True)]
     from scipy.optimize import linear_sum_assignment  # 0.05 s to import: only when needed
 
+    talents = sorted(set(wanted))
     column = {talent: position for position, talent in enumerate(talents)}
     gain = np.zeros((len(similarities), len(talents)))
-    for face, row in enumerate(similarities):
-        for talent, similarity in row.items():
-            if similarity >= floor:
-                gain[face, column[talent]] = similarity - floor + 1e-6
+    for face, (row, candidates) in enumerate(zip(similarities, eligible, strict=True)):
+        for talent in candidates:
+            gain[face, column[talent]] = row[talent] - floor + 1e-6
     faces, columns = linear_sum_assignment(gain, maximize=True)
     assigned: list[int | None] = [None] * len(similarities)
     for face, col in zip(faces, columns, strict=True):
@@ -52,17 +53,6 @@ def assign_one_to_one(similarities: list[dict[int, float]], *, floor: float) -> 
     return assigned
 
 
-def _above(row: dict[int, float], floor: float) -> list[int]:
-    return [talent for talent, similarity in row.items() if similarity >= floor]
-
-
-def _no_talent_shared(similarities: list[dict[int, float]], floor: float) -> bool:
-    """No two faces compete for a talent: the optimum is then each face's closest talent."""
-    candidates = [talent for row in similarities for talent in _above(row, floor)]
-    return len(candidates) == len(set(candidates))
-
-
-def _closest(row: dict[int, float], floor: float) -> int | None:
-    eligible = _above(row, floor)
+def _closest(row: dict[int, float], eligible: list[int]) -> int | None:
     # an exact tie (never seen with real similarities) goes to the lowest talent id
     return max(sorted(eligible), key=lambda talent: row[talent]) if eligible else None
