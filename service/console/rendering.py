@@ -34,6 +34,17 @@ templates.globals["ONCE_FIELD"] = ONCE_FIELD
 templates.globals["once_token"] = once_token  # a create form's one-time token
 
 
+def next_offset(offset: int, size: int, total: int) -> int | None:
+    """Where the page after the one at ``offset`` starts (None: this is the last)."""
+    following = offset + size
+    return following if following < total else None
+
+
+def previous_offset(offset: int, size: int) -> int | None:
+    """Where the page before the one at ``offset`` starts (None: this is the first)."""
+    return max(0, offset - size) if offset > 0 else None
+
+
 def page(template: str, *, status_code: int = 200, **values: Any) -> HTMLResponse:
     return HTMLResponse(templates.get_template(template).render(**values),
                         status_code=status_code)

@@ -25,7 +25,7 @@ from service.api.deps import BoundedId, Ctx, ObjectId
 from service.console.deps import ConsoleRoute, FormUser, User, agency_of
 from service.console.inbox import alert_cards, group_by_publisher
 from service.console.links import PREFIX, safe_return_path
-from service.console.rendering import jpeg, page
+from service.console.rendering import jpeg, next_offset, page
 from service.context import AppContext
 from service.errors import InvalidRequestError, ResourceNotFoundError
 from service.models import AlertSighting, Finding
@@ -93,12 +93,11 @@ def inbox(ctx: Ctx, user: User, filters: Annotated[InboxFilters, Query()]) -> HT
                                    band=AlertBand(filters.band.value) if filters.band else None)
         groups = group_by_publisher(alert_cards(session, found.items))
     roster = talents.list_talents(ctx=ctx, principal=principal, offset=0, limit=200).items
-    following = (filters.offset or 0) + INBOX_PAGE
     return page("inbox.html", user=user, groups=groups, page=found,
                 filters=filters.form_values(), statuses=STATUSES, bands=BANDS,
                 actions=ACTIONS, allowed_actions=alerts.allowed_actions, roster=roster,
                 back=f"{PREFIX}/alerts?{urlencode(filters.form_values())}",
-                next_offset=following if following < found.total else None)
+                next_offset=next_offset(filters.offset or 0, INBOX_PAGE, found.total))
 
 
 @router.post("/alerts/{alert_id}/triage")

@@ -29,7 +29,7 @@ from service.api.routers.scans import list_scans, read_scan
 from service.console.deps import ConsoleRoute, FormUser, User
 from service.console.links import PREFIX
 from service.console.once import OnceToken, once
-from service.console.rendering import page, templates
+from service.console.rendering import next_offset, page, templates
 from service.context import AppContext
 from service.errors import InvalidRequestError
 from service.models import Brand
@@ -62,11 +62,10 @@ def _history_page(ctx: AppContext, user: SignedIn, *, offset: int = 0,
     """The form (refilled with ``values`` and saying what was wrong after a ``failure``, with
     its status), the assets just checked, and the history."""
     history = list_scans(ctx, brand_of(user), ScanKind.PRECHECK, offset, HISTORY_PAGE)
-    following = offset + HISTORY_PAGE
     return page("prechecks.html", status_code=status_of(failure) if failure else 200,
                 user=user, history=history, checked=checked or [], failure=failure,
                 values=values or {}, max_assets=MAX_ASSETS,
-                next_offset=following if following < history.total else None, **_choices())
+                next_offset=next_offset(offset, HISTORY_PAGE, history.total), **_choices())
 
 
 @router.get("/prechecks")

@@ -27,7 +27,7 @@ from service.console.deps import ConsoleRoute, FormUser, User, agency_of
 from service.console.links import PREFIX
 from service.console.once import FIELD as ONCE_FIELD
 from service.console.once import once
-from service.console.rendering import page
+from service.console.rendering import next_offset, page
 from service.context import AppContext
 from service.errors import InvalidRequestError
 from service.licensing import licences
@@ -84,9 +84,8 @@ def licence_list(ctx: Ctx, user: User, talent_id: Annotated[BoundedId | None, Qu
                                                     talent_id=talent_id, offset=offset,
                                                     limit=LIST_PAGE)
         items = [(licences.licence_out(licence), talent.name) for licence, talent in rows]
-    following = offset + LIST_PAGE
     return page("licences.html", user=user, items=items, total=total, talent_id=talent_id,
-                next_offset=following if following < total else None)
+                next_offset=next_offset(offset, LIST_PAGE, total))
 
 
 @router.get("/licences/new")

@@ -28,7 +28,7 @@ from service.api.forms import check_upload_names, checked_urls, sighting_context
 from service.console.deps import ConsoleRoute, FormUser, User
 from service.console.links import PREFIX
 from service.console.once import OnceToken, once
-from service.console.rendering import page
+from service.console.rendering import next_offset, page, previous_offset
 from service.context import AppContext
 from service.jobs.queue import (
     ITEMS_SHOWN,
@@ -110,12 +110,11 @@ class JobPage:
 
     @property
     def previous_offset(self) -> int | None:
-        return max(0, self.offset - ITEMS_SHOWN) if self.offset > 0 else None
+        return previous_offset(self.offset, ITEMS_SHOWN)
 
     @property
     def next_offset(self) -> int | None:
-        following = self.offset + ITEMS_SHOWN
-        return following if following < self.job.total else None
+        return next_offset(self.offset, ITEMS_SHOWN, self.job.total)
 
 
 def _read_job(ctx: AppContext, principal: Principal, job_id: int, offset: int = 0) -> JobPage:
@@ -140,12 +139,11 @@ def _submissions_page(ctx: AppContext, user: SignedIn, *, offset: int = 0,
     """The form (refilled with ``values`` and saying what was wrong after a ``failure``) and
     the earlier submissions."""
     jobs, total = _submissions(ctx, monitor_of(user), offset)
-    following = offset + SUBMISSIONS_PAGE
     return page("submissions.html", status_code=status_of(failure) if failure else 200,
                 user=user, jobs=jobs, total=total, failure=failure, values=values or {},
                 max_items=ctx.settings.max_batch_items,
                 channels=[c.value for c in Channel], countries=country_choices(),
-                next_offset=following if following < total else None)
+                next_offset=next_offset(offset, SUBMISSIONS_PAGE, total))
 
 
 @router.get("/submissions")
