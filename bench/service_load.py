@@ -219,12 +219,13 @@ def measure(servers: dict[str, Server], images: list[tuple[str, bytes]],
                                                 dict[str, float]]:
     """Every server started, then measured in turn twice (serial, then concurrent)."""
     ports = {name: free_port() for name in servers}
-    running = {name: start_server(settings, ports[name], env, tree)
-               for name, (settings, _, env, tree) in servers.items()}
+    running: dict[str, subprocess.Popen[bytes]] = {}
     serial: dict[str, list[tuple[float, int]]] = {name: [] for name in servers}
     loaded: dict[str, list[tuple[float, int]]] = {name: [] for name in servers}
     walls: dict[str, float] = {name: 0.0 for name in servers}
-    try:
+    try:  # a server that fails to start still leaves the others stopped
+        for name, (settings, _, env, tree) in servers.items():
+            running[name] = start_server(settings, ports[name], env, tree)
         for _ in range(2):  # interleaved: product, previous(, baseline), product, ...
             for name, (_, key, _, _) in servers.items():
                 base = f"http://127.0.0.1:{ports[name]}"
