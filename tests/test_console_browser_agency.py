@@ -32,7 +32,10 @@ from tests.test_console_browser import (
 )
 
 webdriver = pytest.importorskip("selenium.webdriver")
-from selenium.common.exceptions import StaleElementReferenceException  # noqa: E402
+from selenium.common.exceptions import (  # noqa: E402
+    StaleElementReferenceException,
+    WebDriverException,
+)
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.common.keys import Keys  # noqa: E402
 from selenium.webdriver.remote.webdriver import WebDriver  # noqa: E402
@@ -106,6 +109,10 @@ def _stale(element: Any) -> bool:
         element.tag_name  # noqa: B018  (raises once the page is replaced)
     except StaleElementReferenceException:
         return True
+    except WebDriverException as exc:  # Chromium, mid-navigation, says it in its own words
+        if "does not belong to the document" in str(exc):
+            return True
+        raise
     return False
 
 
