@@ -12,8 +12,16 @@ import subprocess
 import sys
 import time
 
-BENCHMARKS = ("verification", "open_set", "scenes", "speed", "index_scale", "peer",
-              "service_load", "watermarks")
+BENCHMARKS = (
+    "verification",
+    "open_set",
+    "scenes",
+    "speed",
+    "index_scale",
+    "peer",
+    "service_load",
+    "watermarks",
+)
 
 
 def main() -> int:

@@ -56,36 +56,54 @@ def main() -> None:
     open_set = evaluate(engine, embeddings, references=1, flip=flip, sizes=("all",))
     largest = open_set["largest"]
     gallery = open_set["sizes"]["all"]
-    derived = derive_thresholds(impostor=impostor, match_far=args.match_rate,
-                                possible_far=args.possible_rate, open_set=largest,
-                                match_fpir=args.match_rate, possible_fpir=args.possible_rate)
+    derived = derive_thresholds(
+        impostor=impostor,
+        match_far=args.match_rate,
+        possible_far=args.possible_rate,
+        open_set=largest,
+        match_fpir=args.match_rate,
+        possible_fpir=args.possible_rate,
+    )
     date = datetime.now(UTC).strftime("%Y-%m-%d")
     searches = gallery["mean"]["stranger_searches"] + gallery["mean"]["leave_one_out_searches"]
     calibration = Calibration(
-        data=(f"LFW dev folder (shared/faces/lfw, {len(embeddings.keys):,} images of 2,086 "
-              f"people): open-set gallery of {gallery['gallery_size']:,} talents (1 reference "
-              f"each) with {int(searches):,} stranger searches and "
-              f"{int(gallery['mean']['mated_searches']):,} mated searches; "
-              f"{impostor.size:,} cross-identity image pairs; flip fusion "
-              f"{'on' if flip else 'off'}"),
+        data=(
+            f"LFW dev folder (shared/faces/lfw, {len(embeddings.keys):,} images of 2,086 "
+            f"people): open-set gallery of {gallery['gallery_size']:,} talents (1 reference "
+            f"each) with {int(searches):,} stranger searches and "
+            f"{int(gallery['mean']['mated_searches']):,} mated searches; "
+            f"{impostor.size:,} cross-identity image pairs; flip fusion "
+            f"{'on' if flip else 'off'}"
+        ),
         date=date,
-        method=(f"match: the stricter of open-set FPIR <= {args.match_rate:g} (largest "
-                f"gallery) and pairwise FAR <= {args.match_rate:g}; possible: the same at "
-                f"{args.possible_rate:g}; rounded up to 3 decimals (`python -m bench.calibrate`)"),
-        target_false_match_rate=args.match_rate)
+        method=(
+            f"match: the stricter of open-set FPIR <= {args.match_rate:g} (largest "
+            f"gallery) and pairwise FAR <= {args.match_rate:g}; possible: the same at "
+            f"{args.possible_rate:g}; rounded up to 3 decimals (`python -m bench.calibrate`)"
+        ),
+        target_false_match_rate=args.match_rate,
+    )
     old = manifest.thresholds
     written = False
     if not args.dry_run:
         assert manifest.manifest_path is not None
-        write_thresholds(manifest.manifest_path, match=derived.match,
-                         possible=derived.possible, calibration=calibration)
+        write_thresholds(
+            manifest.manifest_path,
+            match=derived.match,
+            possible=derived.possible,
+            calibration=calibration,
+        )
         written = True
     effects = {}
-    for label, match, possible in (("previous", old.match, old.possible),
-                                   ("calibrated", derived.match, derived.possible)):
+    for label, match, possible in (
+        ("previous", old.match, old.possible),
+        ("calibrated", derived.match, derived.possible),
+    ):
         effects[label] = {
-            "match": match, "possible": possible,
-            "fpir_at_match": largest.fpir(match), "fnir_at_match": largest.fnir(match),
+            "match": match,
+            "possible": possible,
+            "fpir_at_match": largest.fpir(match),
+            "fnir_at_match": largest.fnir(match),
             "fpir_at_possible": largest.fpir(possible),
             "fnir_at_possible": largest.fnir(possible),
             "far_at_match": float(np.mean(impostor >= match)),
@@ -93,42 +111,82 @@ def main() -> None:
         }
     constraints = {k: v.__dict__ for k, v in derived.constraints.items()}
     data: dict[str, Any] = {
-        "benchmark": "calibrate", "facts": facts, "pack": manifest.ref, "flip_fusion": flip,
-        "match": derived.match, "possible": derived.possible,
-        "match_from": derived.match_from, "possible_from": derived.possible_from,
-        "constraints": constraints, "calibration": calibration.model_dump(),
-        "effects": effects, "written_to": str(manifest.manifest_path) if written else None,
+        "benchmark": "calibrate",
+        "facts": facts,
+        "pack": manifest.ref,
+        "flip_fusion": flip,
+        "match": derived.match,
+        "possible": derived.possible,
+        "match_from": derived.match_from,
+        "possible_from": derived.possible_from,
+        "constraints": constraints,
+        "calibration": calibration.model_dump(),
+        "effects": effects,
+        "written_to": str(manifest.manifest_path) if written else None,
         "impostor_pairs": int(impostor.size),
     }
-    rows = [[name, pct(c.target, 2), c.samples, fmt(c.threshold, 4), pct(c.achieved, 3),
-             "yes" if c.resolved else "no"] for name, c in derived.constraints.items()]
-    effect_rows = [[label, e["match"], e["possible"], pct(e["fpir_at_match"], 3),
-                    pct(e["fnir_at_match"]), pct(e["fpir_at_possible"], 3),
-                    pct(e["fnir_at_possible"]), pct(e["far_at_match"], 4),
-                    pct(e["far_at_possible"], 4)] for label, e in effects.items()]
-    md = "\n".join([
-        f"## Calibration — {manifest.ref}",
-        "",
-        facts_line(facts),
-        "",
-        f"**match = {derived.match}** (from `{derived.match_from}`), "
-        f"**possible = {derived.possible}** (from `{derived.possible_from}`); "
-        + (f"written to `{manifest.manifest_path}`." if written else "dry run: not written."),
-        "",
-        f"Data: {calibration.data}.",
-        "",
-        f"Method: {calibration.method}.",
-        "",
-        md_table(["constraint", "target", "scores", "threshold", "achieved", "resolvable"],
-                 rows),
-        "",
-        f"Effect on the largest gallery ({gallery['gallery_size']:,} talents) and on "
-        "all cross-identity pairs:",
-        "",
-        md_table(["thresholds", "match", "possible", "FPIR @match", "FNIR @match",
-                  "FPIR @possible", "FNIR @possible", "pairwise FAR @match",
-                  "pairwise FAR @possible"], effect_rows),
-    ])
+    rows = [
+        [
+            name,
+            pct(c.target, 2),
+            c.samples,
+            fmt(c.threshold, 4),
+            pct(c.achieved, 3),
+            "yes" if c.resolved else "no",
+        ]
+        for name, c in derived.constraints.items()
+    ]
+    effect_rows = [
+        [
+            label,
+            e["match"],
+            e["possible"],
+            pct(e["fpir_at_match"], 3),
+            pct(e["fnir_at_match"]),
+            pct(e["fpir_at_possible"], 3),
+            pct(e["fnir_at_possible"]),
+            pct(e["far_at_match"], 4),
+            pct(e["far_at_possible"], 4),
+        ]
+        for label, e in effects.items()
+    ]
+    md = "\n".join(
+        [
+            f"## Calibration — {manifest.ref}",
+            "",
+            facts_line(facts),
+            "",
+            f"**match = {derived.match}** (from `{derived.match_from}`), "
+            f"**possible = {derived.possible}** (from `{derived.possible_from}`); "
+            + (f"written to `{manifest.manifest_path}`." if written else "dry run: not written."),
+            "",
+            f"Data: {calibration.data}.",
+            "",
+            f"Method: {calibration.method}.",
+            "",
+            md_table(
+                ["constraint", "target", "scores", "threshold", "achieved", "resolvable"], rows
+            ),
+            "",
+            f"Effect on the largest gallery ({gallery['gallery_size']:,} talents) and on "
+            "all cross-identity pairs:",
+            "",
+            md_table(
+                [
+                    "thresholds",
+                    "match",
+                    "possible",
+                    "FPIR @match",
+                    "FNIR @match",
+                    "FPIR @possible",
+                    "FNIR @possible",
+                    "pairwise FAR @match",
+                    "pairwise FAR @possible",
+                ],
+                effect_rows,
+            ),
+        ]
+    )
     write_results("calibrate", data, md)
 
 

@@ -25,8 +25,9 @@ from indexer.settings import IndexerSettings
 
 RESULTS_DIR = Path(os.environ.get("TWINWATCH_BENCH_RESULTS", PROJECT_ROOT / "bench" / "results"))
 CACHE_DIR = RESULTS_DIR / "cache"
-SHARED_FACES = Path(os.environ.get("TWINWATCH_SHARED_FACES",
-                                   PROJECT_ROOT.parent / "shared" / "faces"))
+SHARED_FACES = Path(
+    os.environ.get("TWINWATCH_SHARED_FACES", PROJECT_ROOT.parent / "shared" / "faces")
+)
 SKIP_EXIT = 0  # a skipped benchmark is not a failure (fresh clones lack the shared photos)
 
 
@@ -40,7 +41,8 @@ def require_shared_faces(*parts: str) -> Path:
     if not path.exists():
         raise BenchSkipError(
             f"shared face photos not found at {path}. Set TWINWATCH_SHARED_FACES to the folder "
-            "that holds lfw/, lfw_pairs_dev.txt and scenes/ (see its README.md).")
+            "that holds lfw/, lfw_pairs_dev.txt and scenes/ (see its README.md)."
+        )
     return path
 
 
@@ -59,18 +61,21 @@ def bench_settings(**overrides: Any) -> IndexerSettings:
     """Settings from the environment; the model cache defaults to the repo's var/models."""
     settings = IndexerSettings(**overrides)
     if settings.model_cache_dir is None and not settings.data_dir.is_absolute():
-        settings = settings.model_copy(update={
-            "model_cache_dir": PROJECT_ROOT / settings.data_dir / "models"})
+        settings = settings.model_copy(
+            update={"model_cache_dir": PROJECT_ROOT / settings.data_dir / "models"}
+        )
     return settings
 
 
-def load_bench_engine(settings: IndexerSettings | None = None,
-                      pack: str | None = None) -> FaceEngine:
+def load_bench_engine(
+    settings: IndexerSettings | None = None, pack: str | None = None
+) -> FaceEngine:
     return load_engine(settings or bench_settings(), pack)
 
 
-def engine_variant(engine: FaceEngine, *, flip_fusion: bool | None = None,
-                   refine: bool | None = None) -> FaceEngine:
+def engine_variant(
+    engine: FaceEngine, *, flip_fusion: bool | None = None, refine: bool | None = None
+) -> FaceEngine:
     """The same loaded pack with flip fusion / landmark refinement switched (sessions shared).
 
     Only the manifest fields change; the detector and recognizer classes are the product's.
@@ -81,16 +86,18 @@ def engine_variant(engine: FaceEngine, *, flip_fusion: bool | None = None,
     if refine is not None:
         default_px = detector_spec.refine_face_px or 200
         detector_spec = detector_spec.model_copy(
-            update={"refine_face_px": default_px if refine else None})
+            update={"refine_face_px": default_px if refine else None}
+        )
     if flip_fusion is not None:
         recognizer_spec = recognizer_spec.model_copy(update={"flip_fusion": flip_fusion})
-    new_manifest = manifest.model_copy(update={"detector": detector_spec,
-                                               "recognizer": recognizer_spec})
-    detector = type(engine.detector)(detector_spec, engine.detector.model,
-                                     engine.detector.sessions)
+    new_manifest = manifest.model_copy(
+        update={"detector": detector_spec, "recognizer": recognizer_spec}
+    )
+    detector = type(engine.detector)(detector_spec, engine.detector.model, engine.detector.sessions)
     detector.session = engine.detector.session
-    recognizer = ArcFaceRecognizer(recognizer_spec, engine.recognizer.model,
-                                   engine.recognizer.sessions)
+    recognizer = ArcFaceRecognizer(
+        recognizer_spec, engine.recognizer.model, engine.recognizer.sessions
+    )
     recognizer.session = engine.recognizer.session
     return FaceEngine(new_manifest, detector, recognizer, max_faces=engine.max_faces)
 
@@ -107,9 +114,17 @@ def machine_facts() -> dict[str, Any]:
     import onnxruntime
 
     try:
-        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=PROJECT_ROOT,
-                                capture_output=True, text=True, check=False,
-                                timeout=10).stdout.strip() or None
+        commit = (
+            subprocess.run(
+                ["git", "rev-parse", "--short", "HEAD"],
+                cwd=PROJECT_ROOT,
+                capture_output=True,
+                text=True,
+                check=False,
+                timeout=10,
+            ).stdout.strip()
+            or None
+        )
     except (OSError, subprocess.SubprocessError):
         commit = None
     return {
@@ -159,17 +174,18 @@ def md_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     def cell(value: Any) -> str:
         return "-" if value is None else str(value)
 
-    lines = ["| " + " | ".join(headers) + " |",
-             "|" + "|".join("---" for _ in headers) + "|"]
+    lines = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
     lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
     return "\n".join(lines)
 
 
 def facts_line(facts: dict[str, Any]) -> str:
-    return (f"_{facts['date']}, commit {facts['commit']}, Python {facts['python']}, "
-            f"onnxruntime {facts['onnxruntime']}, faiss {facts['faiss']}, "
-            f"{facts['cpus_visible']} CPUs visible, load average {facts['load_average_1m']} "
-            "at the start (the machine is shared: compare ratios measured in the same run)._")
+    return (
+        f"_{facts['date']}, commit {facts['commit']}, Python {facts['python']}, "
+        f"onnxruntime {facts['onnxruntime']}, faiss {facts['faiss']}, "
+        f"{facts['cpus_visible']} CPUs visible, load average {facts['load_average_1m']} "
+        "at the start (the machine is shared: compare ratios measured in the same run)._"
+    )
 
 
 def pct(value: float | None, digits: int = 2) -> str:

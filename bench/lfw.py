@@ -42,9 +42,11 @@ CHUNK = 500
 # (Catherine_Woodard / Kathleen_Abernathy, Lleyton_Hewitt_0031 / Jason_Clermont, ...)
 # are different people and stay in. Open-set and calibration drop these images; the
 # verification pairs are the standard list, untouched.
-DUPLICATE_IMAGES = {("Ricky_Ray", 1): ("Bart_Hendricks", 1),
-                    ("Raul_Ibanez", 1): ("Carlos_Beltran", 1),
-                    ("Martha_Bowen", 2): ("Gabrielle_Rose", 1)}
+DUPLICATE_IMAGES = {
+    ("Ricky_Ray", 1): ("Bart_Hendricks", 1),
+    ("Raul_Ibanez", 1): ("Carlos_Beltran", 1),
+    ("Martha_Bowen", 2): ("Gabrielle_Rose", 1),
+}
 NOISY_PEOPLE = {"Hasan_Wirayuda", "Flor_Montulo", "Nora_Bendijo"}
 
 
@@ -72,8 +74,7 @@ def image_path(root: Path, name: str, number: int) -> Path:
 def read_pairs(path: Path | None = None) -> list[Pair]:
     """``lfw_pairs_dev.txt``: header ``folds n``, then per fold n same then n different."""
     path = path or require_shared_faces("lfw_pairs_dev.txt")
-    lines = [line.split() for line in path.read_text(encoding="utf-8").splitlines()
-             if line.strip()]
+    lines = [line.split() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
     folds, per_fold = int(lines[0][0]), int(lines[0][1])
     pairs = []
     for position, parts in enumerate(lines[1:]):
@@ -81,8 +82,7 @@ def read_pairs(path: Path | None = None) -> list[Pair]:
         if len(parts) == 3:
             pairs.append(Pair(fold, (parts[0], int(parts[1])), (parts[0], int(parts[2])), True))
         elif len(parts) == 4:
-            pairs.append(Pair(fold, (parts[0], int(parts[1])), (parts[2], int(parts[3])),
-                              False))
+            pairs.append(Pair(fold, (parts[0], int(parts[1])), (parts[2], int(parts[3])), False))
         else:
             raise ValueError(f"{path}: line {position + 2} is not a pair: {parts}")
     if len(pairs) != folds * 2 * per_fold:
@@ -153,8 +153,11 @@ class _Embedder:
         nan = np.full(self.dim, np.nan, np.float32)
         started = time.perf_counter()
         detections = self.first_pass.detect(image)
-        result: dict[str, object] = {"found": False, "faces": len(detections.scores),
-                                     "box": np.full(4, np.nan, np.float32)}
+        result: dict[str, object] = {
+            "found": False,
+            "faces": len(detections.scores),
+            "box": np.full(4, np.nan, np.float32),
+        }
         if not len(detections.scores):
             result["detect_s"], result["embed_s"] = time.perf_counter() - started, 0.0
             for key in ("plain", "fused", "plain_u", "fused_u"):
@@ -168,26 +171,29 @@ class _Embedder:
         refined = None
         if self.refine_px is not None:  # the product's rule: only faces the detector saw small
             one = slice(central, central + 1)
-            found = RawDetections(detections.boxes[one], detections.scores[one],
-                                  detections.landmarks[one])
-            refined = self.engine._refine(ImageView(image, 1), found, self.refine_px,
-                                          self.engine._detector_scale(max(height, width))
-                                          ).landmarks[0]
+            found = RawDetections(
+                detections.boxes[one], detections.scores[one], detections.landmarks[one]
+            )
+            refined = self.engine._refine(
+                ImageView(image, 1),
+                found,
+                self.refine_px,
+                self.engine._detector_scale(max(height, width)),
+            ).landmarks[0]
         detected = time.perf_counter()
         plain, fused = self.raw(align_face(image, refined if refined is not None else landmarks))
-        result.update(found=True, box=box, plain=plain, fused=fused,
-                      detect_s=detected - started)
+        result.update(found=True, box=box, plain=plain, fused=fused, detect_s=detected - started)
         if unrefined:
-            result["plain_u"], result["fused_u"] = self.raw(
-                align_face(image, landmarks))
+            result["plain_u"], result["fused_u"] = self.raw(align_face(image, landmarks))
         result["embed_s"] = time.perf_counter() - detected
         for key in ("plain", "fused", "plain_u", "fused_u"):
             result.setdefault(key, nan)
         return result
 
 
-def load_embeddings(engine: FaceEngine, *, pairs: list[Pair] | None = None,
-                    root: Path | None = None) -> LfwEmbeddings:
+def load_embeddings(
+    engine: FaceEngine, *, pairs: list[Pair] | None = None, root: Path | None = None
+) -> LfwEmbeddings:
     """Embeddings of every LFW image (cached); pair images also with unrefined landmarks."""
     root = root or lfw_root()
     pairs = pairs if pairs is not None else read_pairs()
@@ -200,15 +206,16 @@ def load_embeddings(engine: FaceEngine, *, pairs: list[Pair] | None = None,
     started = time.perf_counter()
     computed = 0
     for start in range(0, len(keys), CHUNK):
-        chunk_keys = keys[start:start + CHUNK]
+        chunk_keys = keys[start : start + CHUNK]
         path = cache / f"chunk-{start // CHUNK:03d}.npz"
         if path.is_file():
             stored = np.load(path)
             if [f"{k[0]}/{k[1]}" for k in chunk_keys] == stored["keys"].tolist():
                 chunks.append(dict(stored))
                 continue
-        rows = [embedder.embed(image_path(root, *key), unrefined=key in in_pairs)
-                for key in chunk_keys]
+        rows = [
+            embedder.embed(image_path(root, *key), unrefined=key in in_pairs) for key in chunk_keys
+        ]
         arrays = {
             "keys": np.array([f"{k[0]}/{k[1]}" for k in chunk_keys]),
             "found": np.array([r["found"] for r in rows]),
@@ -224,28 +231,41 @@ def load_embeddings(engine: FaceEngine, *, pairs: list[Pair] | None = None,
         computed += len(chunk_keys)
         progress(start + len(chunk_keys), len(keys), started, "LFW embeddings")
     if computed:
-        print(f"  embedded {computed} LFW images in {time.perf_counter() - started:.0f}s "
-              f"(cache: {cache})")
+        print(
+            f"  embedded {computed} LFW images in {time.perf_counter() - started:.0f}s "
+            f"(cache: {cache})"
+        )
 
     def cat(name: str) -> np.ndarray:
         return np.concatenate([c[name] for c in chunks])
 
     return LfwEmbeddings(
-        keys=keys, found=cat("found").astype(bool), faces_in_image=cat("faces"),
-        box=cat("box"), plain=cat("plain"), fused=cat("fused"), plain_unrefined=cat("plain_u"),
-        fused_unrefined=cat("fused_u"), detect_s=float(cat("detect_s").sum()),
-        embed_s=float(cat("embed_s").sum()))
+        keys=keys,
+        found=cat("found").astype(bool),
+        faces_in_image=cat("faces"),
+        box=cat("box"),
+        plain=cat("plain"),
+        fused=cat("fused"),
+        plain_unrefined=cat("plain_u"),
+        fused_unrefined=cat("fused_u"),
+        detect_s=float(cat("detect_s").sum()),
+        embed_s=float(cat("embed_s").sum()),
+    )
 
 
 def all_impostor_scores(embeddings: LfwEmbeddings, *, flip: bool) -> np.ndarray:
     """Similarity of every pair of LFW images of different people (faces found only)."""
-    keep = np.array([found and not label_noise(key)
-                     for found, key in zip(embeddings.found, embeddings.keys, strict=True)])
+    keep = np.array(
+        [
+            found and not label_noise(key)
+            for found, key in zip(embeddings.found, embeddings.keys, strict=True)
+        ]
+    )
     vectors = embeddings.vectors(flip=flip)[keep].astype(np.float32)
     names = np.array([k[0] for k in embeddings.keys])[keep]
     parts = []
     for start in range(0, len(vectors), 512):
-        block = vectors[start:start + 512] @ vectors.T
+        block = vectors[start : start + 512] @ vectors.T
         rows = np.arange(start, min(start + 512, len(vectors)))
         upper = np.arange(len(vectors))[None, :] > rows[:, None]
         different = names[rows][:, None] != names[None, :]

@@ -41,10 +41,11 @@ def main() -> None:
     manifest = find_manifest(settings.pack_manifest_dirs(), "opencv-yunet-sface")
     paths = verified_paths(manifest, settings)
     # YuNet's export is fixed at 640x640: free the size (nothing else changes).
-    detector = YuNetDetector(manifest.detector,
-                             prepare_model(paths["detector"], dynamic_batch=False,
-                                           dynamic_spatial=True),
-                             _Defaults())  # type: ignore[arg-type]
+    detector = YuNetDetector(
+        manifest.detector,
+        prepare_model(paths["detector"], dynamic_batch=False, dynamic_spatial=True),
+        _Defaults(),  # type: ignore[arg-type]
+    )
     detector.load()
     recognizer = _Defaults().create(paths["recognizer"])
     rec_input = recognizer.get_inputs()[0].name

@@ -80,8 +80,10 @@ class Population:
 
 
 def population(embeddings: LfwEmbeddings) -> Population:
-    people = {name: [embeddings.row[(name, n)] for n in numbers if not label_noise((name, n))]
-              for name, numbers in identities().items()}
+    people = {
+        name: [embeddings.row[(name, n)] for n in numbers if not label_noise((name, n))]
+        for name, numbers in identities().items()
+    }
     people = {name: rows for name, rows in people.items() if rows}
     singles = sorted(name for name, rows in people.items() if len(rows) == 1)
     rng = np.random.default_rng(SPLIT_SEED)
@@ -90,7 +92,8 @@ def population(embeddings: LfwEmbeddings) -> Population:
     return Population(
         registrable={n: r for n, r in people.items() if n not in strangers},
         strangers={n: r for n, r in people.items() if n in strangers},
-        with_probes={n for n, r in people.items() if len(r) >= 2})
+        with_probes={n for n, r in people.items() if len(r) >= 2},
+    )
 
 
 class ProductGallery:
@@ -116,16 +119,30 @@ class ProductGallery:
                 self.talent_of[talent.id] = name
                 for number, vector in enumerate(vectors):
                     reference = ReferenceImage(
-                        talent_id=talent.id, sha256=f"{talent.id:032x}{number:032x}", width=150,
-                        height=150, face_x1=0.0, face_y1=0.0, face_x2=1.0, face_y2=1.0,
-                        detection_score=1.0, face_px=1.0, blur=1.0)
+                        talent_id=talent.id,
+                        sha256=f"{talent.id:032x}{number:032x}",
+                        width=150,
+                        height=150,
+                        face_x1=0.0,
+                        face_y1=0.0,
+                        face_x2=1.0,
+                        face_y2=1.0,
+                        detection_score=1.0,
+                        face_px=1.0,
+                        blur=1.0,
+                    )
                     session.add(reference)
                     session.flush()
-                    session.add(Embedding(
-                        reference_image_id=reference.id, talent_id=talent.id,
-                        pack_name=self.pack.name, pack_version=self.pack.version,
-                        dim=self.pack.embedding_size,
-                        vector=np.ascontiguousarray(vector, "<f4").tobytes()))
+                    session.add(
+                        Embedding(
+                            reference_image_id=reference.id,
+                            talent_id=talent.id,
+                            pack_name=self.pack.name,
+                            pack_version=self.pack.version,
+                            dim=self.pack.embedding_size,
+                            vector=np.ascontiguousarray(vector, "<f4").tobytes(),
+                        )
+                    )
             bump_revisions(session, {self.pack.name})
         self.index.open()
 
@@ -133,19 +150,28 @@ class ProductGallery:
         """Each query's best two talents (name, similarity), via the product's search."""
         results = []
         for start in range(0, len(queries), 1024):
-            hits = self.index.search(queries[start:start + 1024].astype(np.float32),
-                                     top_talents=2)
-            results.extend([[(self.talent_of[h.talent.id], h.similarity) for h in row]
-                            for row in hits])
+            hits = self.index.search(
+                queries[start : start + 1024].astype(np.float32), top_talents=2
+            )
+            results.extend(
+                [[(self.talent_of[h.talent.id], h.similarity) for h in row] for row in hits]
+            )
         return results
 
     def close(self) -> None:
         self.db.dispose()
 
 
-def search_gallery(engine: FaceEngine, settings: IndexerSettings, embeddings: LfwEmbeddings,
-                   pop: Population, gallery: list[str], *, references: int, flip: bool
-                   ) -> tuple[OpenSetScores, dict[str, int]]:
+def search_gallery(
+    engine: FaceEngine,
+    settings: IndexerSettings,
+    embeddings: LfwEmbeddings,
+    pop: Population,
+    gallery: list[str],
+    *,
+    references: int,
+    flip: bool,
+) -> tuple[OpenSetScores, dict[str, int]]:
     vectors = embeddings.vectors(flip=flip)
     found = embeddings.found
     refs: dict[str, np.ndarray] = {}
@@ -178,23 +204,35 @@ def search_gallery(engine: FaceEngine, settings: IndexerSettings, embeddings: Lf
         others = [s for n, s in hits if n != name]
         if others:
             loo_scores.append(others[0])
-    stranger_scores = [hits[0][1] for row, hits in zip(stranger_rows, stranger_hits,
-                                                        strict=True) if found[row]]
+    stranger_scores = [
+        hits[0][1] for row, hits in zip(stranger_rows, stranger_hits, strict=True) if found[row]
+    ]
     scores = OpenSetScores.of(mated_scores, mated_correct, stranger_scores + loo_scores)
-    counts = {"talents": len(refs), "mated_searches": len(mated),
-              "stranger_searches": len(stranger_scores), "leave_one_out_searches": len(loo_scores)}
+    counts = {
+        "talents": len(refs),
+        "mated_searches": len(mated),
+        "stranger_searches": len(stranger_scores),
+        "leave_one_out_searches": len(loo_scores),
+    }
     return scores, counts
 
 
-def pairwise_far(embeddings: LfwEmbeddings, thresholds: list[float], *, flip: bool
-                 ) -> dict[float, float]:
+def pairwise_far(
+    embeddings: LfwEmbeddings, thresholds: list[float], *, flip: bool
+) -> dict[float, float]:
     """Pairwise FAR over every cross-identity pair of LFW images (label noise removed)."""
     impostor = all_impostor_scores(embeddings, flip=flip)
     return {t: float(np.mean(impostor >= t)) for t in thresholds}
 
 
-def evaluate(engine: FaceEngine, embeddings: LfwEmbeddings, *, references: int, flip: bool,
-             sizes: tuple[str, ...] = ("100", "1000", "all")) -> dict[str, Any]:
+def evaluate(
+    engine: FaceEngine,
+    embeddings: LfwEmbeddings,
+    *,
+    references: int,
+    flip: bool,
+    sizes: tuple[str, ...] = ("100", "1000", "all"),
+) -> dict[str, Any]:
     """Each gallery size: FNIR at the FPIR targets and at the shipped thresholds."""
     settings = bench_settings()
     pop = population(embeddings)
@@ -211,10 +249,12 @@ def evaluate(engine: FaceEngine, embeddings: LfwEmbeddings, *, references: int, 
                 gallery = registrable
             else:
                 rng = np.random.default_rng(SPLIT_SEED + 1000 * size + draw)
-                gallery = [registrable[i] for i in rng.choice(len(registrable), size,
-                                                              replace=False)]
-            scores, counts = search_gallery(engine, settings, embeddings, pop, gallery,
-                                            references=references, flip=flip)
+                gallery = [
+                    registrable[i] for i in rng.choice(len(registrable), size, replace=False)
+                ]
+            scores, counts = search_gallery(
+                engine, settings, embeddings, pop, gallery, references=references, flip=flip
+            )
             run: dict[str, Any] = dict(counts)
             for target in FPIR_TARGETS:
                 fnir, calibrated = scores.fnir_at_fpir(target)
@@ -231,128 +271,233 @@ def evaluate(engine: FaceEngine, embeddings: LfwEmbeddings, *, references: int, 
                 largest = scores
         label = "all" if size >= len(registrable) else str(size)
         mean = {k: float(np.mean([r[k] for r in runs])) for k in runs[0]}
-        results[label] = {"gallery_size": int(mean["talents"]), "draws": draws, "mean": mean,
-                          "runs": runs}
-        print(f"  N={label}: FNIR@FPIR=0.1% {pct(mean['fnir_at_fpir_0.001'])}, "
-              f"FPIR@match {pct(mean['fpir_at_match'])}", flush=True)
+        results[label] = {
+            "gallery_size": int(mean["talents"]),
+            "draws": draws,
+            "mean": mean,
+            "runs": runs,
+        }
+        print(
+            f"  N={label}: FNIR@FPIR=0.1% {pct(mean['fnir_at_fpir_0.001'])}, "
+            f"FPIR@match {pct(mean['fpir_at_match'])}",
+            flush=True,
+        )
     if largest is None:
         raise ValueError("evaluate() needs the 'all' gallery size")
-    return {"sizes": results, "largest": largest, "population": {
-        "registrable_people": len(pop.registrable), "stranger_people": len(pop.strangers),
-        "registrable_with_probes": len(pop.with_probes & set(pop.registrable))}}
+    return {
+        "sizes": results,
+        "largest": largest,
+        "population": {
+            "registrable_people": len(pop.registrable),
+            "stranger_people": len(pop.strangers),
+            "registrable_with_probes": len(pop.with_probes & set(pop.registrable)),
+        },
+    }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--references", type=int, default=1,
-                        help="reference photos per talent (default 1)")
-    parser.add_argument("--flip", choices=("pack", "on", "off"), default="pack",
-                        help="flip fusion: as the pack's manifest says (default), on or off")
+    parser.add_argument(
+        "--references", type=int, default=1, help="reference photos per talent (default 1)"
+    )
+    parser.add_argument(
+        "--flip",
+        choices=("pack", "on", "off"),
+        default="pack",
+        help="flip fusion: as the pack's manifest says (default), on or off",
+    )
     parser.add_argument("--name", default="open_set", help="result file name")
     args = parser.parse_args()
     facts = machine_facts()
     engine = load_bench_engine()
-    flip = (engine.manifest.recognizer.flip_fusion if args.flip == "pack"
-            else args.flip == "on")
+    flip = engine.manifest.recognizer.flip_fusion if args.flip == "pack" else args.flip == "on"
     embeddings = load_embeddings(engine)
     result = evaluate(engine, embeddings, references=args.references, flip=flip)
     sizes, largest = result["sizes"], result["largest"]
     shipped = engine.pack.thresholds
-    thresholds = sorted({shipped.match, shipped.possible,
-                         *[s["mean"]["threshold_at_fpir_0.001"] for s in sizes.values()],
-                         *[s["mean"]["threshold_at_fpir_0.01"] for s in sizes.values()]})
+    thresholds = sorted(
+        {
+            shipped.match,
+            shipped.possible,
+            *[s["mean"]["threshold_at_fpir_0.001"] for s in sizes.values()],
+            *[s["mean"]["threshold_at_fpir_0.01"] for s in sizes.values()],
+        }
+    )
     far = pairwise_far(embeddings, thresholds, flip=flip)
     growth = []
     for label, s in sizes.items():
         n = s["gallery_size"]
-        growth.append({"gallery": label, "n": n,
-                       "fpir_at_match": s["mean"]["fpir_at_match"],
-                       "expected_fpir_at_match": expected_fpir(far[shipped.match], n),
-                       "fpir_at_possible": s["mean"]["fpir_at_possible"],
-                       "expected_fpir_at_possible": expected_fpir(far[shipped.possible], n),
-                       "threshold_for_fpir_0.001": s["mean"]["threshold_at_fpir_0.001"],
-                       "fpir_0.001_resolved": s["mean"]["resolved_fpir_0.001"] == 1.0})
+        growth.append(
+            {
+                "gallery": label,
+                "n": n,
+                "fpir_at_match": s["mean"]["fpir_at_match"],
+                "expected_fpir_at_match": expected_fpir(far[shipped.match], n),
+                "fpir_at_possible": s["mean"]["fpir_at_possible"],
+                "expected_fpir_at_possible": expected_fpir(far[shipped.possible], n),
+                "threshold_for_fpir_0.001": s["mean"]["threshold_at_fpir_0.001"],
+                "fpir_0.001_resolved": s["mean"]["resolved_fpir_0.001"] == 1.0,
+            }
+        )
     for n in EXTRAPOLATE_TO:
-        growth.append({"gallery": f"{n:,} (extrapolated)", "n": n, "fpir_at_match": None,
-                       "expected_fpir_at_match": expected_fpir(far[shipped.match], n),
-                       "fpir_at_possible": None,
-                       "expected_fpir_at_possible": expected_fpir(far[shipped.possible], n),
-                       "threshold_for_fpir_0.001": None, "fpir_0.001_resolved": True})
+        growth.append(
+            {
+                "gallery": f"{n:,} (extrapolated)",
+                "n": n,
+                "fpir_at_match": None,
+                "expected_fpir_at_match": expected_fpir(far[shipped.match], n),
+                "fpir_at_possible": None,
+                "expected_fpir_at_possible": expected_fpir(far[shipped.possible], n),
+                "threshold_for_fpir_0.001": None,
+                "fpir_0.001_resolved": True,
+            }
+        )
     _, fpir_curve, fnir_curve = largest.det()
-    det = det_plot(f"{args.name}_det", [(f"gallery {sizes['all']['gallery_size']:,} talents, "
-                                     f"{args.references} reference(s)", fpir_curve, fnir_curve)],
-                   title=f"Open-set identification on LFW, {engine.pack.name}",
-                   points=[(f"match {shipped.match}", largest.fpir(shipped.match),
-                            largest.fnir(shipped.match)),
-                           (f"possible {shipped.possible}", largest.fpir(shipped.possible),
-                            largest.fnir(shipped.possible))])
+    det = det_plot(
+        f"{args.name}_det",
+        [
+            (
+                f"gallery {sizes['all']['gallery_size']:,} talents, {args.references} reference(s)",
+                fpir_curve,
+                fnir_curve,
+            )
+        ],
+        title=f"Open-set identification on LFW, {engine.pack.name}",
+        points=[
+            (f"match {shipped.match}", largest.fpir(shipped.match), largest.fnir(shipped.match)),
+            (
+                f"possible {shipped.possible}",
+                largest.fpir(shipped.possible),
+                largest.fnir(shipped.possible),
+            ),
+        ],
+    )
     measured = [g for g in growth if g["fpir_at_match"] is not None]
     growth_plot = line_plot(
         f"{args.name}_growth",
-        [(f"FPIR at match {shipped.match} (measured)", [g["n"] for g in measured],
-          [max(g["fpir_at_match"], 1e-5) for g in measured]),
-         (f"FPIR at possible {shipped.possible} (measured)", [g["n"] for g in measured],
-          [max(g["fpir_at_possible"], 1e-5) for g in measured]),
-         ("FPIR at match, 1-(1-FAR)^N", [g["n"] for g in growth],
-          [max(g["expected_fpir_at_match"], 1e-5) for g in growth]),
-         ("FPIR at possible, 1-(1-FAR)^N", [g["n"] for g in growth],
-          [max(g["expected_fpir_at_possible"], 1e-5) for g in growth])],
-        title="Strangers flagged vs gallery size", xlabel="talents registered",
-        ylabel="FPIR", logx=True, logy=True)
-    data = {"benchmark": "open_set", "facts": facts, "pack": engine.manifest.ref,
-            "flip_fusion": flip, "references_per_talent": args.references,
-            "shipped_thresholds": {"match": shipped.match, "possible": shipped.possible},
-            "population": result["population"], "sizes": sizes, "growth": growth,
-            "pairwise_far": {f"{t:.4f}": v for t, v in far.items()},
-            "plots": [str(p) for p in (det, growth_plot) if p]}
+        [
+            (
+                f"FPIR at match {shipped.match} (measured)",
+                [g["n"] for g in measured],
+                [max(g["fpir_at_match"], 1e-5) for g in measured],
+            ),
+            (
+                f"FPIR at possible {shipped.possible} (measured)",
+                [g["n"] for g in measured],
+                [max(g["fpir_at_possible"], 1e-5) for g in measured],
+            ),
+            (
+                "FPIR at match, 1-(1-FAR)^N",
+                [g["n"] for g in growth],
+                [max(g["expected_fpir_at_match"], 1e-5) for g in growth],
+            ),
+            (
+                "FPIR at possible, 1-(1-FAR)^N",
+                [g["n"] for g in growth],
+                [max(g["expected_fpir_at_possible"], 1e-5) for g in growth],
+            ),
+        ],
+        title="Strangers flagged vs gallery size",
+        xlabel="talents registered",
+        ylabel="FPIR",
+        logx=True,
+        logy=True,
+    )
+    data = {
+        "benchmark": "open_set",
+        "facts": facts,
+        "pack": engine.manifest.ref,
+        "flip_fusion": flip,
+        "references_per_talent": args.references,
+        "shipped_thresholds": {"match": shipped.match, "possible": shipped.possible},
+        "population": result["population"],
+        "sizes": sizes,
+        "growth": growth,
+        "pairwise_far": {f"{t:.4f}": v for t, v in far.items()},
+        "plots": [str(p) for p in (det, growth_plot) if p],
+    }
     rows = []
     for label, s in sizes.items():
         m = s["mean"]
-        rows.append([f"{label} ({s['gallery_size']:,})" + (f", mean of {s['draws']}"
-                                                           if s["draws"] > 1 else ""),
-                     f"{int(m['mated_searches']):,} / "
-                     f"{int(m['stranger_searches'] + m['leave_one_out_searches']):,}",
-                     pct(m["rank1_accuracy"]),
-                     f"{pct(m['fnir_at_fpir_0.01'])} (t={fmt(m['threshold_at_fpir_0.01'])})",
-                     f"{pct(m['fnir_at_fpir_0.001'])} (t={fmt(m['threshold_at_fpir_0.001'])})",
-                     f"{pct(m['fnir_at_match'])} / {pct(m['fpir_at_match'], 3)}",
-                     f"{pct(m['fnir_at_possible'])} / {pct(m['fpir_at_possible'], 3)}"])
-    growth_rows = [[g["gallery"], f"{g['n']:,}", pct(g["fpir_at_match"], 3),
-                    pct(g["expected_fpir_at_match"], 3), pct(g["fpir_at_possible"], 3),
-                    pct(g["expected_fpir_at_possible"], 3),
-                    fmt(g["threshold_for_fpir_0.001"])
-                    + ("" if g["fpir_0.001_resolved"] else " (above every stranger: too few "
-                       "searches to resolve 0.1%)")] for g in growth]
-    md = "\n".join([
-        f"## Open-set identification on LFW — {engine.manifest.ref}",
-        "",
-        facts_line(facts),
-        "",
-        f"{result['population']['registrable_people']:,} registrable people "
-        f"({result['population']['registrable_with_probes']} with probe photos), "
-        f"{result['population']['stranger_people']} strangers never registered; "
-        f"{args.references} reference photo(s) per talent; flip fusion "
-        f"{'on' if flip else 'off'}. Non-mated searches = strangers' photos + mated probes "
-        "searched with their own talent left out. Search through the product's registry "
-        "tables and `IndexManager.search` (max similarity per talent).",
-        "",
-        md_table(["gallery (talents)", "mated / non-mated searches", "rank-1 correct",
-                  "FNIR @ FPIR=1%", "FNIR @ FPIR=0.1%",
-                  f"at match {shipped.match}: FNIR / FPIR",
-                  f"at possible {shipped.possible}: FNIR / FPIR"], rows),
-        "",
-        "### False alarms grow with the gallery",
-        "",
-        "A stranger is compared with every talent, so the chance that *some* talent scores "
-        "above a fixed threshold grows with N — roughly 1-(1-FAR)^N for pairwise false-accept "
-        "rate FAR (independence; FAR measured over all "
-        "~14M cross-identity LFW image pairs). The threshold needed for a fixed FPIR rises "
-        "with N; the last rows extrapolate the shipped thresholds to larger galleries.",
-        "",
-        md_table(["gallery", "N", "FPIR at match (measured)", "(1-(1-FAR)^N)",
-                  "FPIR at possible (measured)", "(1-(1-FAR)^N)",
-                  "threshold for FPIR=0.1%"], growth_rows),
-    ])
+        rows.append(
+            [
+                f"{label} ({s['gallery_size']:,})"
+                + (f", mean of {s['draws']}" if s["draws"] > 1 else ""),
+                f"{int(m['mated_searches']):,} / "
+                f"{int(m['stranger_searches'] + m['leave_one_out_searches']):,}",
+                pct(m["rank1_accuracy"]),
+                f"{pct(m['fnir_at_fpir_0.01'])} (t={fmt(m['threshold_at_fpir_0.01'])})",
+                f"{pct(m['fnir_at_fpir_0.001'])} (t={fmt(m['threshold_at_fpir_0.001'])})",
+                f"{pct(m['fnir_at_match'])} / {pct(m['fpir_at_match'], 3)}",
+                f"{pct(m['fnir_at_possible'])} / {pct(m['fpir_at_possible'], 3)}",
+            ]
+        )
+    growth_rows = [
+        [
+            g["gallery"],
+            f"{g['n']:,}",
+            pct(g["fpir_at_match"], 3),
+            pct(g["expected_fpir_at_match"], 3),
+            pct(g["fpir_at_possible"], 3),
+            pct(g["expected_fpir_at_possible"], 3),
+            fmt(g["threshold_for_fpir_0.001"])
+            + (
+                ""
+                if g["fpir_0.001_resolved"]
+                else " (above every stranger: too few searches to resolve 0.1%)"
+            ),
+        ]
+        for g in growth
+    ]
+    md = "\n".join(
+        [
+            f"## Open-set identification on LFW — {engine.manifest.ref}",
+            "",
+            facts_line(facts),
+            "",
+            f"{result['population']['registrable_people']:,} registrable people "
+            f"({result['population']['registrable_with_probes']} with probe photos), "
+            f"{result['population']['stranger_people']} strangers never registered; "
+            f"{args.references} reference photo(s) per talent; flip fusion "
+            f"{'on' if flip else 'off'}. Non-mated searches = strangers' photos + mated probes "
+            "searched with their own talent left out. Search through the product's registry "
+            "tables and `IndexManager.search` (max similarity per talent).",
+            "",
+            md_table(
+                [
+                    "gallery (talents)",
+                    "mated / non-mated searches",
+                    "rank-1 correct",
+                    "FNIR @ FPIR=1%",
+                    "FNIR @ FPIR=0.1%",
+                    f"at match {shipped.match}: FNIR / FPIR",
+                    f"at possible {shipped.possible}: FNIR / FPIR",
+                ],
+                rows,
+            ),
+            "",
+            "### False alarms grow with the gallery",
+            "",
+            "A stranger is compared with every talent, so the chance that *some* talent scores "
+            "above a fixed threshold grows with N — roughly 1-(1-FAR)^N for pairwise false-accept "
+            "rate FAR (independence; FAR measured over all "
+            "~14M cross-identity LFW image pairs). The threshold needed for a fixed FPIR rises "
+            "with N; the last rows extrapolate the shipped thresholds to larger galleries.",
+            "",
+            md_table(
+                [
+                    "gallery",
+                    "N",
+                    "FPIR at match (measured)",
+                    "(1-(1-FAR)^N)",
+                    "FPIR at possible (measured)",
+                    "(1-(1-FAR)^N)",
+                    "threshold for FPIR=0.1%",
+                ],
+                growth_rows,
+            ),
+        ]
+    )
     write_results(args.name, data, md)
 
 

@@ -23,8 +23,13 @@ def _pyplot() -> Any:
     return plt
 
 
-def roc_plot(name: str, curves: Sequence[tuple[str, np.ndarray, np.ndarray]], *,
-             title: str, marks: Sequence[float] = (1e-3, 1e-2)) -> Path | None:
+def roc_plot(
+    name: str,
+    curves: Sequence[tuple[str, np.ndarray, np.ndarray]],
+    *,
+    title: str,
+    marks: Sequence[float] = (1e-3, 1e-2),
+) -> Path | None:
     """ROC with a log FAR axis: curves are (label, far, tar)."""
     plt = _pyplot()
     if plt is None:
@@ -44,10 +49,15 @@ def roc_plot(name: str, curves: Sequence[tuple[str, np.ndarray, np.ndarray]], *,
     return _save(fig, plt, name)
 
 
-def det_plot(name: str, curves: Sequence[tuple[str, np.ndarray, np.ndarray]], *, title: str,
-             xlabel: str = "FPIR (strangers flagged as some talent)",
-             ylabel: str = "FNIR (registered faces missed or misidentified)",
-             points: Sequence[tuple[str, float, float]] = ()) -> Path | None:
+def det_plot(
+    name: str,
+    curves: Sequence[tuple[str, np.ndarray, np.ndarray]],
+    *,
+    title: str,
+    xlabel: str = "FPIR (strangers flagged as some talent)",
+    ylabel: str = "FNIR (registered faces missed or misidentified)",
+    points: Sequence[tuple[str, float, float]] = (),
+) -> Path | None:
     """DET-style curves (log-log): curves are (label, x_error_rate, y_error_rate)."""
     plt = _pyplot()
     if plt is None:
@@ -59,8 +69,7 @@ def det_plot(name: str, curves: Sequence[tuple[str, np.ndarray, np.ndarray]], *,
     for label, point_x, point_y in points:
         at = (max(point_x, 1e-5), max(point_y, 1e-5))
         ax.scatter([at[0]], [at[1]], marker="o", s=24, zorder=3)
-        ax.annotate(label, at, fontsize=7,
-                    xytext=(4, 4), textcoords="offset points")
+        ax.annotate(label, at, fontsize=7, xytext=(4, 4), textcoords="offset points")
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel(xlabel)
@@ -71,9 +80,16 @@ def det_plot(name: str, curves: Sequence[tuple[str, np.ndarray, np.ndarray]], *,
     return _save(fig, plt, name)
 
 
-def line_plot(name: str, series: Sequence[tuple[str, Sequence[float], Sequence[float]]], *,
-              title: str, xlabel: str, ylabel: str, logx: bool = False,
-              logy: bool = False) -> Path | None:
+def line_plot(
+    name: str,
+    series: Sequence[tuple[str, Sequence[float], Sequence[float]]],
+    *,
+    title: str,
+    xlabel: str,
+    ylabel: str,
+    logx: bool = False,
+    logy: bool = False,
+) -> Path | None:
     plt = _pyplot()
     if plt is None:
         return None
@@ -92,9 +108,14 @@ def line_plot(name: str, series: Sequence[tuple[str, Sequence[float], Sequence[f
     return _save(fig, plt, name)
 
 
-def bar_plot(name: str, labels: Sequence[str],
-             series: Sequence[tuple[str, Sequence[float]]], *, title: str,
-             ylabel: str) -> Path | None:
+def bar_plot(
+    name: str,
+    labels: Sequence[str],
+    series: Sequence[tuple[str, Sequence[float]]],
+    *,
+    title: str,
+    ylabel: str,
+) -> Path | None:
     """Grouped bars: one group per label, one bar per series."""
     plt = _pyplot()
     if plt is None:
@@ -103,10 +124,15 @@ def bar_plot(name: str, labels: Sequence[str],
     width = 0.8 / max(len(series), 1)
     positions = np.arange(len(labels))
     for offset, (label, values) in enumerate(series):
-        ax.bar(positions + offset * width, [v if v is not None else 0 for v in values], width,
-               label=label)
-    ax.set_xticks(positions + width * (len(series) - 1) / 2, labels, rotation=20, ha="right",
-                  fontsize=8)
+        ax.bar(
+            positions + offset * width,
+            [v if v is not None else 0 for v in values],
+            width,
+            label=label,
+        )
+    ax.set_xticks(
+        positions + width * (len(series) - 1) / 2, labels, rotation=20, ha="right", fontsize=8
+    )
     ax.set_ylim(0, 1.05)
     ax.set_ylabel(ylabel)
     ax.set_title(title)

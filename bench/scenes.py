@@ -59,8 +59,11 @@ Box = tuple[float, float, float, float]
 def scene_photos(root: Path | None = None) -> dict[str, list[Path]]:
     """identity -> photos, in the order of their number (the first registers the talent)."""
     root = root or require_shared_faces("scenes")
-    return {folder.name: sorted(folder.glob("*.jpg"), key=lambda p: int(p.stem[3:]))
-            for folder in sorted(root.iterdir()) if folder.is_dir()}
+    return {
+        folder.name: sorted(folder.glob("*.jpg"), key=lambda p: int(p.stem[3:]))
+        for folder in sorted(root.iterdir())
+        if folder.is_dir()
+    }
 
 
 def subject_annotations() -> dict[str, Box]:
@@ -89,19 +92,25 @@ class TempRegistry:
 def temp_registry(engine: FaceEngine, directory: Path) -> TempRegistry:
     """The product's registry on a fresh SQLite database in ``directory``."""
     settings = bench_settings(data_dir=directory, keep_reference_photos=False).model_copy(
-        update={"model_cache_dir": bench_settings().resolved_model_cache_dir()})
+        update={"model_cache_dir": bench_settings().resolved_model_cache_dir()}
+    )
     directory.mkdir(parents=True, exist_ok=True)
     db = Database(settings.resolved_database_url())
     db.create_all()
-    registry = Registry(db=db, analyser=engine,
-                        index=IndexManager(db=db, pack=engine.pack, settings=settings),
-                        photos=PhotoStore(settings.photos_dir()), settings=settings)
+    registry = Registry(
+        db=db,
+        analyser=engine,
+        index=IndexManager(db=db, pack=engine.pack, settings=settings),
+        photos=PhotoStore(settings.photos_dir()),
+        settings=settings,
+    )
     registry.recover()
     return TempRegistry(registry, settings, db)
 
 
-def register_scenes(registry: Registry, photos: dict[str, list[Path]]
-                    ) -> tuple[dict[str, int], dict[str, Path], list[str]]:
+def register_scenes(
+    registry: Registry, photos: dict[str, list[Path]]
+) -> tuple[dict[str, int], dict[str, Path], list[str]]:
     """Each identity from its first photo the quality gate accepts."""
     agency = registry.ensure_agency(name="scenes")
     talents: dict[str, int] = {}
@@ -110,13 +119,15 @@ def register_scenes(registry: Registry, photos: dict[str, list[Path]]
     for identity, files in photos.items():
         talent, _ = registry.ensure_talent(agency_id=agency.id, name=identity)
         for path in files:
-            [outcome] = registry.enrol_photos(talent_id=talent.id, photos=[
-                PhotoInput(path.name, path.read_bytes())])
+            [outcome] = registry.enrol_photos(
+                talent_id=talent.id, photos=[PhotoInput(path.name, path.read_bytes())]
+            )
             if outcome.accepted:
                 talents[identity], references[identity] = talent.id, path
                 break
-            notes.append(f"{identity}/{path.name} rejected as reference: "
-                         f"{'; '.join(outcome.reasons)}")
+            notes.append(
+                f"{identity}/{path.name} rejected as reference: {'; '.join(outcome.reasons)}"
+            )
     return talents, references, notes
 
 
@@ -135,12 +146,15 @@ def fill_frame(margin: float) -> Variant:
         image = Image.open(io.BytesIO(data))
         x1, y1, x2, y2 = subject
         w, h = x2 - x1, y2 - y1
-        box = (max(0, x1 - margin * w), max(0, y1 - margin * h),
-               min(image.width, x2 + margin * w), min(image.height, y2 + margin * h))
+        box = (
+            max(0, x1 - margin * w),
+            max(0, y1 - margin * h),
+            min(image.width, x2 + margin * w),
+            min(image.height, y2 + margin * h),
+        )
         left, top, right, bottom = (round(v) for v in box)
         crop = image.crop((left, top, right, bottom))
-        shifted = (x1 - round(box[0]), y1 - round(box[1]), x2 - round(box[0]),
-                   y2 - round(box[1]))
+        shifted = (x1 - round(box[0]), y1 - round(box[1]), x2 - round(box[0]), y2 - round(box[1]))
         return _jpeg(crop), shifted
 
     return make
@@ -187,27 +201,36 @@ class Tally:
         def ratio(a: int, b: int) -> float | None:
             return a / b if b else None
 
-        return {**self.__dict__,
-                "precision_match": ratio(self.correct_match, self.assigned_match),
-                "recall_match": ratio(self.correct_match, self.subjects),
-                "precision_any": ratio(self.correct_any, self.assigned_any),
-                "recall_any": ratio(self.correct_any, self.subjects),
-                "detection_rate": ratio(self.subjects_detected, self.subjects)}
+        return {
+            **self.__dict__,
+            "precision_match": ratio(self.correct_match, self.assigned_match),
+            "recall_match": ratio(self.correct_match, self.subjects),
+            "precision_any": ratio(self.correct_any, self.assigned_any),
+            "recall_any": ratio(self.correct_any, self.subjects),
+            "detection_rate": ratio(self.subjects_detected, self.subjects),
+        }
 
 
 def subject_index(scan: ImageScan, subject: Box | None) -> int | None:
     if not scan.faces:
         return None
     if subject is None:
-        return 0 if len(scan.faces) == 1 else int(
-            np.argmax([f.detection_score for f in scan.faces]))
+        return (
+            0 if len(scan.faces) == 1 else int(np.argmax([f.detection_score for f in scan.faces]))
+        )
     overlaps = [iou(face.box, subject) for face in scan.faces]
     best = int(np.argmax(overlaps))
     return best if overlaps[best] >= 0.3 else None
 
 
-def score_scan(tally: Tally, scan: ImageScan, subject: Box | None, talent_id: int,
-               log: list[dict[str, Any]], label: str) -> None:
+def score_scan(
+    tally: Tally,
+    scan: ImageScan,
+    subject: Box | None,
+    talent_id: int,
+    log: list[dict[str, Any]],
+    label: str,
+) -> None:
     position = subject_index(scan, subject)
     tally.subjects += 1
     tally.subjects_detected += position is not None
@@ -225,17 +248,37 @@ def score_scan(tally: Tally, scan: ImageScan, subject: Box | None, talent_id: in
             tally.correct_match += right
             tally.wrong_match += not right
         if not right:
-            log.append({"photo": label, "face": index, "subject": is_subject,
-                        "assigned": face.talent.talent_name, "band": face.band.value,
-                        "similarity": round(face.talent.similarity, 4)})
+            log.append(
+                {
+                    "photo": label,
+                    "face": index,
+                    "subject": is_subject,
+                    "assigned": face.talent.talent_name,
+                    "band": face.band.value,
+                    "similarity": round(face.talent.similarity, 4),
+                }
+            )
     if position is not None and scan.faces[position].talent is None:
         best = scan.faces[position].candidates[:1]
-        log.append({"photo": label, "face": position, "subject": True, "assigned": None,
-                    "best_candidate": best[0].talent_name if best else None,
-                    "similarity": round(best[0].similarity, 4) if best else None})
+        log.append(
+            {
+                "photo": label,
+                "face": position,
+                "subject": True,
+                "assigned": None,
+                "best_candidate": best[0].talent_name if best else None,
+                "similarity": round(best[0].similarity, 4) if best else None,
+            }
+        )
     elif position is None:
-        log.append({"photo": label, "subject": True, "assigned": None,
-                    "note": "subject's face not detected"})
+        log.append(
+            {
+                "photo": label,
+                "subject": True,
+                "assigned": None,
+                "note": "subject's face not detected",
+            }
+        )
 
 
 def run_scenes(engine: FaceEngine) -> dict[str, Any]:
@@ -260,9 +303,13 @@ def run_scenes(engine: FaceEngine) -> dict[str, Any]:
                         subject = _subject_box(data, annotations.get(key))
                         if variant is not None:
                             if subject is None:  # locate the subject in the original
-                                first = scan_bytes(data, analyser=engine, index=registry.index,
-                                                   max_pixels=temp.settings.max_image_pixels,
-                                                   candidates_per_face=3)
+                                first = scan_bytes(
+                                    data,
+                                    analyser=engine,
+                                    index=registry.index,
+                                    max_pixels=temp.settings.max_image_pixels,
+                                    candidates_per_face=3,
+                                )
                                 at = subject_index(first, None)
                                 if at is None:
                                     continue
@@ -271,23 +318,36 @@ def run_scenes(engine: FaceEngine) -> dict[str, Any]:
                             if made is None:
                                 continue
                             data, subject = made
-                        scan = scan_bytes(data, analyser=engine, index=registry.index,
-                                          max_pixels=temp.settings.max_image_pixels,
-                                          candidates_per_face=3)
-                        if (subject is None and len(scan.faces) > 1 and variant is None):
-                            print(f"  warning: {key}: {len(scan.faces)} faces and no subject "
-                                  "annotation; taking the highest detection score")
+                        scan = scan_bytes(
+                            data,
+                            analyser=engine,
+                            index=registry.index,
+                            max_pixels=temp.settings.max_image_pixels,
+                            candidates_per_face=3,
+                        )
+                        if subject is None and len(scan.faces) > 1 and variant is None:
+                            print(
+                                f"  warning: {key}: {len(scan.faces)} faces and no subject "
+                                "annotation; taking the highest detection score"
+                            )
                         score_scan(tally, scan, subject, talents[identity], log, key)
                 results[name] = {**tally.figures(), "errors": log}
                 f = results[name]
-                print(f"  {name}: precision {pct(f['precision_match'])} recall "
-                      f"{pct(f['recall_match'])} (match); {f['subjects']} photos", flush=True)
+                print(
+                    f"  {name}: precision {pct(f['precision_match'])} recall "
+                    f"{pct(f['recall_match'])} (match); {f['subjects']} photos",
+                    flush=True,
+                )
         finally:
             temp.close()
-    return {"variants": results, "registered": len(talents), "identities": len(photos),
-            "scanned_photos": sum(len(f) for f in photos.values()) - len(references),
-            "reference_notes": notes,
-            "references": {k: v.name for k, v in references.items()}}
+    return {
+        "variants": results,
+        "registered": len(talents),
+        "identities": len(photos),
+        "scanned_photos": sum(len(f) for f in photos.values()) - len(references),
+        "reference_notes": notes,
+        "references": {k: v.name for k, v in references.items()},
+    }
 
 
 def _subject_box(data: bytes, relative: Box | None) -> Box | None:
@@ -305,39 +365,73 @@ def main() -> None:
     thresholds = engine.pack.thresholds
     rows = []
     for name, f in result["variants"].items():
-        rows.append([name, f["subjects"], f["bystanders"], pct(f["detection_rate"], 1),
-                     pct(f["precision_match"], 1), pct(f["recall_match"], 1),
-                     pct(f["precision_any"], 1), pct(f["recall_any"], 1),
-                     f"{f['wrong_match']} / {f['wrong_any']}"])
-    md = "\n".join([
-        f"## Scenes — {engine.manifest.ref}",
-        "",
-        facts_line(facts),
-        "",
-        f"{result['registered']} of {result['identities']} identities registered from one "
-        f"photo each through the product's quality gate; {result['scanned_photos']} other "
-        f"photos scanned with `scan_bytes`. Thresholds: match ≥ {thresholds.match}, "
-        f"possible ≥ {thresholds.possible}. Per face: the labelled person should get their "
-        "talent, bystanders none.",
-        "",
-        md_table(["photos", "subjects", "bystander faces", "subject detected",
-                  "precision (match)", "recall (match)", "precision (match+possible)",
-                  "recall (match+possible)", "wrong assignments (match / any)"], rows),
-        "",
-        *(f"- {note}" for note in result["reference_notes"]),
-    ])
+        rows.append(
+            [
+                name,
+                f["subjects"],
+                f["bystanders"],
+                pct(f["detection_rate"], 1),
+                pct(f["precision_match"], 1),
+                pct(f["recall_match"], 1),
+                pct(f["precision_any"], 1),
+                pct(f["recall_any"], 1),
+                f"{f['wrong_match']} / {f['wrong_any']}",
+            ]
+        )
+    md = "\n".join(
+        [
+            f"## Scenes — {engine.manifest.ref}",
+            "",
+            facts_line(facts),
+            "",
+            f"{result['registered']} of {result['identities']} identities registered from one "
+            f"photo each through the product's quality gate; {result['scanned_photos']} other "
+            f"photos scanned with `scan_bytes`. Thresholds: match ≥ {thresholds.match}, "
+            f"possible ≥ {thresholds.possible}. Per face: the labelled person should get their "
+            "talent, bystanders none.",
+            "",
+            md_table(
+                [
+                    "photos",
+                    "subjects",
+                    "bystander faces",
+                    "subject detected",
+                    "precision (match)",
+                    "recall (match)",
+                    "precision (match+possible)",
+                    "recall (match+possible)",
+                    "wrong assignments (match / any)",
+                ],
+                rows,
+            ),
+            "",
+            *(f"- {note}" for note in result["reference_notes"]),
+        ]
+    )
     variants = result["variants"]
-    plot = bar_plot("scenes_recall", list(variants), [
-        ("recall (match)", [v["recall_match"] for v in variants.values()]),
-        ("recall (match+possible)", [v["recall_any"] for v in variants.values()]),
-        ("precision (match)", [v["precision_match"] for v in variants.values()])],
-        title=f"Scenes per face, {engine.manifest.name}", ylabel="rate")
-    write_results("scenes", {"benchmark": "scenes", "facts": facts,
-                             "plot": str(plot) if plot else None,
-                             "pack": engine.manifest.ref,
-                             "thresholds": {"match": thresholds.match,
-                                            "possible": thresholds.possible},
-                             **result}, md)
+    plot = bar_plot(
+        "scenes_recall",
+        list(variants),
+        [
+            ("recall (match)", [v["recall_match"] for v in variants.values()]),
+            ("recall (match+possible)", [v["recall_any"] for v in variants.values()]),
+            ("precision (match)", [v["precision_match"] for v in variants.values()]),
+        ],
+        title=f"Scenes per face, {engine.manifest.name}",
+        ylabel="rate",
+    )
+    write_results(
+        "scenes",
+        {
+            "benchmark": "scenes",
+            "facts": facts,
+            "plot": str(plot) if plot else None,
+            "pack": engine.manifest.ref,
+            "thresholds": {"match": thresholds.match, "possible": thresholds.possible},
+            **result,
+        },
+        md,
+    )
 
 
 if __name__ == "__main__":

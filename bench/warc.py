@@ -67,22 +67,31 @@ def write_scene_warc(path: Path, photos: list[Path], *, copies: int, pages: bool
     return count
 
 
-def _record(writer: Any, uri: str, body: bytes, content_type: str,
-            referer: str | None = None) -> None:
+def _record(
+    writer: Any, uri: str, body: bytes, content_type: str, referer: str | None = None
+) -> None:
     from warcio.statusandheaders import StatusAndHeaders
 
-    headers = StatusAndHeaders("200 OK", [("Content-Type", content_type),
-                                          ("Content-Length", str(len(body)))],
-                               protocol="HTTP/1.1")
-    record = writer.create_warc_record(uri, "response", payload=io.BytesIO(body),
-                                       http_headers=headers)
+    headers = StatusAndHeaders(
+        "200 OK",
+        [("Content-Type", content_type), ("Content-Length", str(len(body)))],
+        protocol="HTTP/1.1",
+    )
+    record = writer.create_warc_record(
+        uri, "response", payload=io.BytesIO(body), http_headers=headers
+    )
     writer.write_record(record)
     if referer:
         request = writer.create_warc_record(
-            uri, "request", http_headers=StatusAndHeaders(
-                f"GET {uri} HTTP/1.1", [("Referer", referer)], is_http_request=True),
-            warc_headers_dict={"WARC-Concurrent-To":
-                               str(record.rec_headers.get_header("WARC-Record-ID"))})
+            uri,
+            "request",
+            http_headers=StatusAndHeaders(
+                f"GET {uri} HTTP/1.1", [("Referer", referer)], is_http_request=True
+            ),
+            warc_headers_dict={
+                "WARC-Concurrent-To": str(record.rec_headers.get_header("WARC-Record-ID"))
+            },
+        )
         writer.write_record(request)
 
 
@@ -128,22 +137,33 @@ def readers(archive: Path, rounds: int) -> dict[str, Any]:
         import fastwarc  # noqa: F401
     except ImportError as exc:
         raise BenchSkipError("fastwarc is not installed (make bench-deps)") from exc
-    runs: dict[str, list[float]] = {"warcio": [], "fastwarc": [],
-                                    "twinwatch (iter_warc_images)": []}
+    runs: dict[str, list[float]] = {
+        "warcio": [],
+        "fastwarc": [],
+        "twinwatch (iter_warc_images)": [],
+    }
     counted: dict[str, tuple[int, int]] = {}
-    functions = {"warcio": read_warcio, "fastwarc": read_fastwarc,
-                 "twinwatch (iter_warc_images)": read_twinwatch}
+    functions = {
+        "warcio": read_warcio,
+        "fastwarc": read_fastwarc,
+        "twinwatch (iter_warc_images)": read_twinwatch,
+    }
     for _ in range(rounds):
         for name, function in functions.items():
             started = time.perf_counter()
             counted[name] = function(archive)
             runs[name].append(time.perf_counter() - started)
     size = archive.stat().st_size
-    return {name: {"seconds": statistics.median(times), "records": counted[name][0],
-                   "payload_mb": counted[name][1] / 1e6,
-                   "payload_mb_per_s": counted[name][1] / 1e6 / statistics.median(times),
-                   "archive_mb_per_s": size / 1e6 / statistics.median(times)}
-            for name, times in runs.items()}
+    return {
+        name: {
+            "seconds": statistics.median(times),
+            "records": counted[name][0],
+            "payload_mb": counted[name][1] / 1e6,
+            "payload_mb_per_s": counted[name][1] / 1e6 / statistics.median(times),
+            "archive_mb_per_s": size / 1e6 / statistics.median(times),
+        }
+        for name, times in runs.items()
+    }
 
 
 # --- memory ----------------------------------------------------------------------------------
@@ -166,8 +186,13 @@ print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 
 
 def _child_peak_kib(argument: str, env: dict[str, str]) -> tuple[int, str]:
-    result = subprocess.run([sys.executable, "-c", STREAM_CHILD, argument], env=env,
-                            capture_output=True, text=True, check=True)
+    result = subprocess.run(
+        [sys.executable, "-c", STREAM_CHILD, argument],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     lines = result.stdout.split("\n")
     return int(lines[-2]), lines[0] if len(lines) > 2 else ""
 
@@ -185,8 +210,12 @@ def peak_rss(photos: list[Path], gib: float) -> dict[str, Any]:
 
             writer = WARCWriter(handle, gzip=True)
             for number in range(BIG_RECORDS):
-                _record(writer, f"https://huge.example.com/{number}.jpg",
-                        photos[0].read_bytes() + os.urandom(BIG_RECORD_BYTES), "image/jpeg")
+                _record(
+                    writer,
+                    f"https://huge.example.com/{number}.jpg",
+                    photos[0].read_bytes() + os.urandom(BIG_RECORD_BYTES),
+                    "image/jpeg",
+                )
         written_s = time.perf_counter() - started
         size = path.stat().st_size
         started = time.perf_counter()
@@ -195,10 +224,17 @@ def peak_rss(photos: list[Path], gib: float) -> dict[str, Any]:
         baseline_kib, _ = _child_peak_kib("-", env)
     images, skipped, payload = (int(v) for v in counts.split())
     size_gib = size / 1024**3
-    return {"archive_bytes": size, "archive_gib": size_gib, "generated_s": written_s,
-            "stream_s": stream_s,
-            "images": images, "skipped": skipped, "payload_bytes": payload,
-            "peak_rss_mib": streaming_kib / 1024, "import_only_rss_mib": baseline_kib / 1024}
+    return {
+        "archive_bytes": size,
+        "archive_gib": size_gib,
+        "generated_s": written_s,
+        "stream_s": stream_s,
+        "images": images,
+        "skipped": skipped,
+        "payload_bytes": payload,
+        "peak_rss_mib": streaming_kib / 1024,
+        "import_only_rss_mib": baseline_kib / 1024,
+    }
 
 
 # --- scan-warc vs scan -----------------------------------------------------------------------
@@ -225,12 +261,17 @@ def scan_vs_scan_warc(photos_by_identity: dict[str, list[Path]], rounds: int) ->
         count = write_scene_warc(archive, photos, copies=PASSES, pages=True)
         settings = bench_settings()
         cache = settings.model_cache_dir or settings.data_dir / "models"
-        env = {**os.environ, "TWINWATCH_DATA_DIR": tmp,
-               "TWINWATCH_MODEL_CACHE_DIR": str(cache),
-               "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
+        env = {
+            **os.environ,
+            "TWINWATCH_DATA_DIR": tmp,
+            "TWINWATCH_MODEL_CACHE_DIR": str(cache),
+            "PYTHONPATH": str(Path(__file__).resolve().parent.parent),
+        }
         base = [sys.executable, "-c", "from service.cli import main; main()"]
-        commands = {"twinwatch scan": [*base, "scan", "--json", *[str(folder)] * PASSES],
-                    "twinwatch scan-warc": [*base, "scan-warc", "--json", str(archive)]}
+        commands = {
+            "twinwatch scan": [*base, "scan", "--json", *[str(folder)] * PASSES],
+            "twinwatch scan-warc": [*base, "scan-warc", "--json", str(archive)],
+        }
         for command in commands.values():
             _process(command, env)  # warm-up
         walls: dict[str, list[float]] = {name: [] for name in commands}
@@ -240,49 +281,107 @@ def scan_vs_scan_warc(photos_by_identity: dict[str, list[Path]], rounds: int) ->
                 wall, cpu = _process(command, env)
                 walls[name].append(wall)
                 cpus[name].append(cpu)
-                print(f"  round {round_number + 1} {name}: {count / wall:.2f} images/s, "
-                      f"{1e3 * cpu / count:.0f} CPU ms per image", flush=True)
+                print(
+                    f"  round {round_number + 1} {name}: {count / wall:.2f} images/s, "
+                    f"{1e3 * cpu / count:.0f} CPU ms per image",
+                    flush=True,
+                )
             loads.append(os.getloadavg()[0])
     figures: dict[str, dict[str, Any]] = {
-        name: {"images_per_s": count / statistics.median(w), "wall_s": w,
-               "cpu_ms_per_image": 1e3 * statistics.median(cpus[name]) / count}
-        for name, w in walls.items()}
+        name: {
+            "images_per_s": count / statistics.median(w),
+            "wall_s": w,
+            "cpu_ms_per_image": 1e3 * statistics.median(cpus[name]) / count,
+        }
+        for name, w in walls.items()
+    }
     scan, warc = figures["twinwatch scan"], figures["twinwatch scan-warc"]
-    return {"images": count, "rounds": rounds, "configs": figures,
-            "scan_warc_over_scan": warc["images_per_s"] / scan["images_per_s"],
-            "cpu_scan_warc_over_scan": warc["cpu_ms_per_image"] / scan["cpu_ms_per_image"],
-            "per_round_ratio": [s / w for s, w in zip(walls["twinwatch scan"],
-                                                      walls["twinwatch scan-warc"],
-                                                      strict=True)],
-            "load_average_1m": loads}
+    return {
+        "images": count,
+        "rounds": rounds,
+        "configs": figures,
+        "scan_warc_over_scan": warc["images_per_s"] / scan["images_per_s"],
+        "cpu_scan_warc_over_scan": warc["cpu_ms_per_image"] / scan["cpu_ms_per_image"],
+        "per_round_ratio": [
+            s / w
+            for s, w in zip(walls["twinwatch scan"], walls["twinwatch scan-warc"], strict=True)
+        ],
+        "load_average_1m": loads,
+    }
 
 
 def markdown(facts: dict[str, Any], results: dict[str, Any]) -> str:
     parts = ["## Crawl input: WARC (issue 10)", "", facts_line(facts), ""]
     if "readers" in results:
-        parts += ["### WARC readers (payload of every record, same archive)", "", md_table(
-            ["reader", "records", "payload MB", "seconds", "payload MB/s"],
-            [[name, v["records"], fmt(v["payload_mb"], 1), fmt(v["seconds"], 2),
-              fmt(v["payload_mb_per_s"], 1)] for name, v in results["readers"].items()]), ""]
+        parts += [
+            "### WARC readers (payload of every record, same archive)",
+            "",
+            md_table(
+                ["reader", "records", "payload MB", "seconds", "payload MB/s"],
+                [
+                    [
+                        name,
+                        v["records"],
+                        fmt(v["payload_mb"], 1),
+                        fmt(v["seconds"], 2),
+                        fmt(v["payload_mb_per_s"], 1),
+                    ]
+                    for name, v in results["readers"].items()
+                ],
+            ),
+            "",
+        ]
     if "rss" in results:
         r = results["rss"]
-        parts += ["### Peak RSS streaming a large archive", "", md_table(
-            ["archive", "images", "skipped (over the bound)", "stream s", "peak RSS MiB",
-             "import-only RSS MiB"],
-            [[f"{r['archive_gib']:.2f} GiB", r["images"], r["skipped"],
-              fmt(r["stream_s"], 1), fmt(r["peak_rss_mib"], 0),
-              fmt(r["import_only_rss_mib"], 0)]]), ""]
+        parts += [
+            "### Peak RSS streaming a large archive",
+            "",
+            md_table(
+                [
+                    "archive",
+                    "images",
+                    "skipped (over the bound)",
+                    "stream s",
+                    "peak RSS MiB",
+                    "import-only RSS MiB",
+                ],
+                [
+                    [
+                        f"{r['archive_gib']:.2f} GiB",
+                        r["images"],
+                        r["skipped"],
+                        fmt(r["stream_s"], 1),
+                        fmt(r["peak_rss_mib"], 0),
+                        fmt(r["import_only_rss_mib"], 0),
+                    ]
+                ],
+            ),
+            "",
+        ]
     if "scan" in results:
         s = results["scan"]
-        parts += ["### scan-warc vs scan (whole processes, interleaved)", "", md_table(
-            ["command", "images/s (median)", "CPU ms per image", "wall s per round"],
-            [[name, fmt(v["images_per_s"], 2), fmt(v["cpu_ms_per_image"], 0),
-              ", ".join(fmt(w, 1) for w in v["wall_s"])]
-             for name, v in s["configs"].items()]), "",
+        parts += [
+            "### scan-warc vs scan (whole processes, interleaved)",
+            "",
+            md_table(
+                ["command", "images/s (median)", "CPU ms per image", "wall s per round"],
+                [
+                    [
+                        name,
+                        fmt(v["images_per_s"], 2),
+                        fmt(v["cpu_ms_per_image"], 0),
+                        ", ".join(fmt(w, 1) for w in v["wall_s"]),
+                    ]
+                    for name, v in s["configs"].items()
+                ],
+            ),
+            "",
             f"scan-warc / scan: **{fmt(s['scan_warc_over_scan'], 3)}** in images/s "
             f"(per round: {', '.join(fmt(r, 2) for r in s['per_round_ratio'])}), "
             f"{fmt(s['cpu_scan_warc_over_scan'], 3)} in CPU per image ({s['images']} images; "
-            f"1-minute load average {', '.join(fmt(v, 1) for v in s['load_average_1m'])})", ""]
+            f"1-minute load average {', '.join(fmt(v, 1) for v in s['load_average_1m'])})",
+            "",
+        ]
     return "\n".join(parts)
 
 
@@ -307,8 +406,9 @@ def main() -> None:
     if args.only in (None, "scan"):
         results["scan"] = scan_vs_scan_warc(by_identity, args.rounds)
     results["load_average_end"] = os.getloadavg()
-    write_results("warc" if args.only is None else f"warc-{args.only}", results,
-                  markdown(facts, results))
+    write_results(
+        "warc" if args.only is None else f"warc-{args.only}", results, markdown(facts, results)
+    )
 
 
 if __name__ == "__main__":

@@ -84,14 +84,17 @@ def _readings(bgr: BgrImage) -> dict[str, int]:
 
 def _raw(bgr: BgrImage, watermark: Watermark) -> int:
     pixels = bgr.astype(np.float32) if watermark.float_pixels else bgr
-    return agreement(decode_band(pixels, first_block=0, length=watermark.length),
-                     watermark.bits)
+    return agreement(decode_band(pixels, first_block=0, length=watermark.length), watermark.bits)
 
 
 def _summary(values: list[int]) -> dict[str, Any]:
     array = np.array(values)
-    return {"n": len(values), "max": int(array.max()), "p99": float(np.percentile(array, 99)),
-            "mean": float(array.mean())}
+    return {
+        "n": len(values),
+        "max": int(array.max()),
+        "p99": float(np.percentile(array, 99)),
+        "mean": float(array.mean()),
+    }
 
 
 def false_positives(scenes: list[Path], lfw: list[Path]) -> dict[str, Any]:
@@ -108,15 +111,24 @@ def false_positives(scenes: list[Path], lfw: list[Path]) -> dict[str, Any]:
         bgr = _bgr(path.read_bytes())
         for watermark in WATERMARKS:
             raw_lfw[watermark.key].append(_raw(bgr, watermark))
-    return {key: {"scenes": _summary(own[key]), "scenes_1024": _summary(small[key]),
-                  "lfw_raw": _summary(raw_lfw[key])} for key in own}
+    return {
+        key: {
+            "scenes": _summary(own[key]),
+            "scenes_1024": _summary(small[key]),
+            "lfw_raw": _summary(raw_lfw[key]),
+        }
+        for key in own
+    }
 
 
 def detection(scenes: list[Path]) -> dict[str, Any]:
     results: dict[str, Any] = {}
     for watermark in WATERMARKS:
-        rows: dict[str, list[int]] = {"embedded": [], "png": [],
-                                      **{f"jpeg{q}": [] for q in QUALITIES}}
+        rows: dict[str, list[int]] = {
+            "embedded": [],
+            "png": [],
+            **{f"jpeg{q}": [] for q in QUALITIES},
+        }
         for path in scenes:
             marked = embed(_shrunk(_bgr(path.read_bytes())), watermark)
             rows["embedded"].append(_readings(marked)[watermark.key])
@@ -125,10 +137,14 @@ def detection(scenes: list[Path]) -> dict[str, Any]:
                 reread = _bgr(_encoded(marked, "JPEG", quality))
                 rows[f"jpeg{quality}"].append(_readings(reread)[watermark.key])
         results[watermark.key] = {
-            name: {"found": sum(v >= watermark.min_matched for v in values) / len(values),
-                   "median": float(np.median(values)), "min": int(min(values)),
-                   "max": int(max(values))}
-            for name, values in rows.items()}
+            name: {
+                "found": sum(v >= watermark.min_matched for v in values) / len(values),
+                "median": float(np.median(values)),
+                "min": int(min(values)),
+                "max": int(max(values)),
+            }
+            for name, values in rows.items()
+        }
     return results
 
 
@@ -144,14 +160,19 @@ def cost(scenes: list[Path]) -> dict[str, Any]:
                 read_watermarks(bgr)
             else:
                 metadata_signals(data, [])
-            samples[name].append(((time.perf_counter() - wall) * 1000,
-                                  (time.process_time() - cpu) * 1000))
-    return {name: {"p50": float(np.median([w for w, _ in v])),
-                   "p95": float(np.percentile([w for w, _ in v], 95)),
-                   "max": float(max(w for w, _ in v)),
-                   "cpu_p50": float(np.median([c for _, c in v])),
-                   "cpu_mean": float(np.mean([c for _, c in v]))}
-            for name, v in samples.items()}
+            samples[name].append(
+                ((time.perf_counter() - wall) * 1000, (time.process_time() - cpu) * 1000)
+            )
+    return {
+        name: {
+            "p50": float(np.median([w for w, _ in v])),
+            "p95": float(np.percentile([w for w, _ in v], 95)),
+            "max": float(max(w for w, _ in v)),
+            "cpu_p50": float(np.median([c for _, c in v])),
+            "cpu_mean": float(np.mean([c for _, c in v])),
+        }
+        for name, v in samples.items()
+    }
 
 
 def markdown(data: dict[str, Any]) -> str:
@@ -159,29 +180,67 @@ def markdown(data: dict[str, Any]) -> str:
     fp_rows = []
     for watermark in WATERMARKS:
         fp = data["false_positives"][watermark.key]
-        fp_rows.append([watermark.label, f"{watermark.min_matched}/{watermark.length}",
-                        *(f"{fp[k]['max']} / {fp[k]['mean']:.1f}"
-                          for k in ("scenes", "scenes_1024", "lfw_raw"))])
-    lines += ["Unwatermarked photos, bit agreement max / mean:", "",
-              md_table(["payload", "threshold", "61 scenes (own size)", "61 scenes (1024 px)",
-                        f"LFW ({data['false_positives']['sdxl']['lfw_raw']['n']}, raw)"],
-                       fp_rows), ""]
+        fp_rows.append(
+            [
+                watermark.label,
+                f"{watermark.min_matched}/{watermark.length}",
+                *(
+                    f"{fp[k]['max']} / {fp[k]['mean']:.1f}"
+                    for k in ("scenes", "scenes_1024", "lfw_raw")
+                ),
+            ]
+        )
+    lines += [
+        "Unwatermarked photos, bit agreement max / mean:",
+        "",
+        md_table(
+            [
+                "payload",
+                "threshold",
+                "61 scenes (own size)",
+                "61 scenes (1024 px)",
+                f"LFW ({data['false_positives']['sdxl']['lfw_raw']['n']}, raw)",
+            ],
+            fp_rows,
+        ),
+        "",
+    ]
     det_rows = []
     for watermark in WATERMARKS:
         det = data["detection"][watermark.key]
-        det_rows.append([watermark.label, *(
-            f"{pct(det[name]['found'], 0)} (median {det[name]['median']:.0f})"
-            for name in ("embedded", "png", *(f"jpeg{q}" for q in QUALITIES)))])
-    lines += ["Watermarked scene photos (1024 px) found after re-encoding (share at or above "
-              "the threshold, median agreement):", "",
-              md_table(["payload", "as embedded", "PNG",
-                        *(f"JPEG q{q}" for q in QUALITIES)], det_rows), ""]
-    cost_rows = [[name, f"{v['p50']:.1f}", f"{v['p95']:.1f}", f"{v['max']:.1f}",
-                  f"{v['cpu_p50']:.1f}", f"{v['cpu_mean']:.1f}"]
-                 for name, v in data["cost"].items()]
-    lines += ["Cost per image on the 61 scene photos at their own size (330-4600 px), ms:", "",
-              md_table(["read", "wall p50", "wall p95", "wall max", "CPU p50", "CPU mean"],
-                       cost_rows), ""]
+        det_rows.append(
+            [
+                watermark.label,
+                *(
+                    f"{pct(det[name]['found'], 0)} (median {det[name]['median']:.0f})"
+                    for name in ("embedded", "png", *(f"jpeg{q}" for q in QUALITIES))
+                ),
+            ]
+        )
+    lines += [
+        "Watermarked scene photos (1024 px) found after re-encoding (share at or above "
+        "the threshold, median agreement):",
+        "",
+        md_table(["payload", "as embedded", "PNG", *(f"JPEG q{q}" for q in QUALITIES)], det_rows),
+        "",
+    ]
+    cost_rows = [
+        [
+            name,
+            f"{v['p50']:.1f}",
+            f"{v['p95']:.1f}",
+            f"{v['max']:.1f}",
+            f"{v['cpu_p50']:.1f}",
+            f"{v['cpu_mean']:.1f}",
+        ]
+        for name, v in data["cost"].items()
+    ]
+    lines += [
+        "Cost per image on the 61 scene photos at their own size (330-4600 px), ms:",
+        "",
+        md_table(["read", "wall p50", "wall p95", "wall max", "CPU p50", "CPU mean"], cost_rows),
+        "",
+    ]
     return "\n".join(lines)
 
 
@@ -190,6 +249,7 @@ def main() -> None:
     lfw = sorted(require_shared_faces("lfw").glob("*/*.jpg"))
     if not available():
         from bench.common import BenchSkipError
+
         raise BenchSkipError("invisible-watermark is not installed (make install)")
     data: dict[str, Any] = {"machine": machine_facts()}
     data["cost"] = cost(scenes)

@@ -17,13 +17,21 @@ import numpy as np
 import numpy.typing as npt
 
 ARCFACE_TEMPLATE: Final = np.array(
-    [[38.2946, 51.6963], [73.5318, 51.5014], [56.0252, 71.7366],
-     [41.5493, 92.3655], [70.7299, 92.2041]], dtype=np.float32)
+    [
+        [38.2946, 51.6963],
+        [73.5318, 51.5014],
+        [56.0252, 71.7366],
+        [41.5493, 92.3655],
+        [70.7299, 92.2041],
+    ],
+    dtype=np.float32,
+)
 TEMPLATE_SIZE: Final = 112
 
 
-def similarity_matrix(source: npt.NDArray[np.floating], target: npt.NDArray[np.floating]
-                      ) -> npt.NDArray[np.float64]:
+def similarity_matrix(
+    source: npt.NDArray[np.floating], target: npt.NDArray[np.floating]
+) -> npt.NDArray[np.float64]:
     """The 2x3 similarity (rotation, uniform scale, translation) taking ``source`` points
     closest to ``target`` in least squares (Umeyama 1991, eqs. 38-43)."""
     count = source.shape[0]
@@ -51,13 +59,17 @@ def similarity_matrix(source: npt.NDArray[np.floating], target: npt.NDArray[np.f
     return matrix[:2, :]
 
 
-def norm_crop(image: npt.NDArray[np.uint8], landmarks: npt.NDArray[np.float32],
-              image_size: int = TEMPLATE_SIZE) -> npt.NDArray[np.uint8]:
+def norm_crop(
+    image: npt.NDArray[np.uint8],
+    landmarks: npt.NDArray[np.float32],
+    image_size: int = TEMPLATE_SIZE,
+) -> npt.NDArray[np.uint8]:
     """The ``image_size``-px ArcFace crop for five landmarks (black outside the photo)."""
     if image_size % TEMPLATE_SIZE:
         raise ValueError(f"image_size must be a multiple of {TEMPLATE_SIZE}")
     target = ARCFACE_TEMPLATE * (float(image_size) / TEMPLATE_SIZE)
     matrix = similarity_matrix(landmarks, target)
-    crop: npt.NDArray[np.uint8] = cv2.warpAffine(image, matrix, (image_size, image_size),
-                                                 borderValue=0.0)
+    crop: npt.NDArray[np.uint8] = cv2.warpAffine(
+        image, matrix, (image_size, image_size), borderValue=0.0
+    )
     return crop

@@ -72,8 +72,13 @@ def threshold_for_rate(impostor: Any, rate: float) -> RateThreshold:
         threshold = float(values[-1])
     else:
         threshold = float(np.nextafter(values[allowed], np.inf))
-    return RateThreshold(rate, threshold, accept_rate(values, threshold), int(values.size),
-                         resolved=rate * values.size >= 1)
+    return RateThreshold(
+        rate,
+        threshold,
+        accept_rate(values, threshold),
+        int(values.size),
+        resolved=rate * values.size >= 1,
+    )
 
 
 @dataclass(frozen=True)
@@ -168,8 +173,11 @@ class OpenSetScores:
 
     @classmethod
     def of(cls, mated_scores: Any, mated_correct: Any, nonmated_scores: Any) -> OpenSetScores:
-        return cls(_scores(mated_scores), np.asarray(mated_correct, bool).reshape(-1),
-                   _scores(nonmated_scores))
+        return cls(
+            _scores(mated_scores),
+            np.asarray(mated_correct, bool).reshape(-1),
+            _scores(nonmated_scores),
+        )
 
     def fpir(self, threshold: float) -> float:
         return accept_rate(self.nonmated_scores, threshold)
@@ -212,42 +220,52 @@ def _round_up(value: float) -> float:
     return math.ceil(value * scale - 1e-9) / scale
 
 
-def derive_thresholds(*, impostor: Any, match_far: float, possible_far: float,
-                      open_set: OpenSetScores | None = None,
-                      match_fpir: float | None = None,
-                      possible_fpir: float | None = None) -> DerivedThresholds:
+def derive_thresholds(
+    *,
+    impostor: Any,
+    match_far: float,
+    possible_far: float,
+    open_set: OpenSetScores | None = None,
+    match_fpir: float | None = None,
+    possible_fpir: float | None = None,
+) -> DerivedThresholds:
     """``match`` and ``possible`` as the strictest of the pairwise and open-set constraints.
 
     ``match`` = max(threshold for FAR <= match_far, threshold for FPIR <= match_fpir);
     ``possible`` likewise with the looser targets, never above ``match``. Both are rounded
     *up* to 3 decimals, so the rounded threshold still meets every target.
     """
-    constraints = {"match_far": threshold_for_rate(impostor, match_far),
-                   "possible_far": threshold_for_rate(impostor, possible_far)}
+    constraints = {
+        "match_far": threshold_for_rate(impostor, match_far),
+        "possible_far": threshold_for_rate(impostor, possible_far),
+    }
     if open_set is not None and match_fpir is not None:
         constraints["match_fpir"] = threshold_for_rate(open_set.nonmated_scores, match_fpir)
     if open_set is not None and possible_fpir is not None:
-        constraints["possible_fpir"] = threshold_for_rate(open_set.nonmated_scores,
-                                                          possible_fpir)
-    match_key = max((k for k in constraints if k.startswith("match")),
-                    key=lambda k: constraints[k].threshold)
-    possible_key = max((k for k in constraints if k.startswith("possible")),
-                       key=lambda k: constraints[k].threshold)
+        constraints["possible_fpir"] = threshold_for_rate(open_set.nonmated_scores, possible_fpir)
+    match_key = max(
+        (k for k in constraints if k.startswith("match")), key=lambda k: constraints[k].threshold
+    )
+    possible_key = max(
+        (k for k in constraints if k.startswith("possible")), key=lambda k: constraints[k].threshold
+    )
     match = _round_up(constraints[match_key].threshold)
     possible = min(_round_up(constraints[possible_key].threshold), match)
     return DerivedThresholds(match, possible, constraints, match_key, possible_key)
 
 
-def write_thresholds(manifest_path: Path, *, match: float, possible: float,
-                     calibration: Calibration) -> None:
+def write_thresholds(
+    manifest_path: Path, *, match: float, possible: float, calibration: Calibration
+) -> None:
     """Replace the ``thresholds`` block of a manifest file (atomically; validated first)."""
     raw = json.loads(manifest_path.read_text(encoding="utf-8"))
     thresholds = Thresholds(match=match, possible=possible, calibration=calibration)
     raw["thresholds"] = thresholds.model_dump(mode="json")
     text = json.dumps(raw, indent=2, ensure_ascii=False) + "\n"
     # the whole manifest must still validate before it replaces the old one
-    write_with(manifest_path, lambda handle: handle.write(text.encode("utf-8")),
-               check=load_manifest)
+    write_with(
+        manifest_path, lambda handle: handle.write(text.encode("utf-8")), check=load_manifest
+    )
 
 
 # --- an operator's own labelled photos -------------------------------------------------------
@@ -266,14 +284,21 @@ class LabelledEmbeddings:
     problems: list[PhotoProblem]
 
 
-def embed_labelled_folder(folder: Path, analyser: FaceAnalyser, *, max_pixels: int,
-                          progress: Callable[[int, int], None] | None = None
-                          ) -> LabelledEmbeddings:
+def embed_labelled_folder(
+    folder: Path,
+    analyser: FaceAnalyser,
+    *,
+    max_pixels: int,
+    progress: Callable[[int, int], None] | None = None,
+) -> LabelledEmbeddings:
     """One embedding per photo (its largest face) from ``folder/<person>/<photo>``."""
     people_dirs = sorted(p for p in folder.iterdir() if p.is_dir())
-    files = [(person, path) for person, directory in enumerate(people_dirs)
-             for path in sorted(directory.iterdir())
-             if is_image_file(path)]
+    files = [
+        (person, path)
+        for person, directory in enumerate(people_dirs)
+        for path in sorted(directory.iterdir())
+        if is_image_file(path)
+    ]
     labels: list[int] = []
     paths: list[Path] = []
     vectors: list[npt.NDArray[np.float32]] = []
@@ -298,8 +323,7 @@ def embed_labelled_folder(folder: Path, analyser: FaceAnalyser, *, max_pixels: i
     return LabelledEmbeddings([p.name for p in people_dirs], labels, paths, stacked, problems)
 
 
-def pair_scores(vectors: npt.NDArray[np.float32], labels: list[int]
-                ) -> tuple[Scores, Scores]:
+def pair_scores(vectors: npt.NDArray[np.float32], labels: list[int]) -> tuple[Scores, Scores]:
     """Cosine similarities of every genuine pair and every impostor pair."""
     label_array = np.asarray(labels)
     similarity = vectors.astype(np.float64) @ vectors.astype(np.float64).T
@@ -321,41 +345,58 @@ class FolderCalibration:
     problems: list[PhotoProblem]
 
 
-def calibrate_folder(folder: Path, analyser: FaceAnalyser, *, max_pixels: int,
-                     match_far: float, possible_far: float,
-                     progress: Callable[[int, int], None] | None = None) -> FolderCalibration:
+def calibrate_folder(
+    folder: Path,
+    analyser: FaceAnalyser,
+    *,
+    max_pixels: int,
+    match_far: float,
+    possible_far: float,
+    progress: Callable[[int, int], None] | None = None,
+) -> FolderCalibration:
     """Calibrate ``match``/``possible`` on an operator's folder of labelled photos.
 
     Genuine pairs are every two photos of one person, impostor pairs every two photos of
     different people. Needs at least two people and one person with two usable photos.
     """
-    embedded = embed_labelled_folder(folder, analyser, max_pixels=max_pixels,
-                                     progress=progress)
+    embedded = embed_labelled_folder(folder, analyser, max_pixels=max_pixels, progress=progress)
     genuine, impostor = pair_scores(embedded.vectors, embedded.labels)
     if not genuine.size or not impostor.size:
         raise ValueError(
             "calibration needs photos of at least two people, and at least one person with "
             f"two usable photos (found {len(set(embedded.labels))} people, "
-            f"{len(embedded.labels)} usable photos)")
-    thresholds = derive_thresholds(impostor=impostor, match_far=match_far,
-                                   possible_far=possible_far)
+            f"{len(embedded.labels)} usable photos)"
+        )
+    thresholds = derive_thresholds(
+        impostor=impostor, match_far=match_far, possible_far=possible_far
+    )
     return FolderCalibration(
-        people=len(set(embedded.labels)), photos=len(embedded.labels),
-        genuine_pairs=int(genuine.size), impostor_pairs=int(impostor.size),
-        thresholds=thresholds, tar_at_match=accept_rate(genuine, thresholds.match),
-        tar_at_possible=accept_rate(genuine, thresholds.possible), problems=embedded.problems)
+        people=len(set(embedded.labels)),
+        photos=len(embedded.labels),
+        genuine_pairs=int(genuine.size),
+        impostor_pairs=int(impostor.size),
+        thresholds=thresholds,
+        tar_at_match=accept_rate(genuine, thresholds.match),
+        tar_at_possible=accept_rate(genuine, thresholds.possible),
+        problems=embedded.problems,
+    )
 
 
-def folder_calibration_record(result: FolderCalibration, folder: Path, *, match_far: float,
-                              possible_far: float) -> Calibration:
+def folder_calibration_record(
+    result: FolderCalibration, folder: Path, *, match_far: float, possible_far: float
+) -> Calibration:
     """The manifest's ``calibration`` block for a folder calibration."""
     return Calibration(
-        data=(f"operator photos in {folder.name}/: {result.people} people, {result.photos} "
-              f"photos, {result.genuine_pairs} genuine and {result.impostor_pairs} impostor "
-              "pairs"),
+        data=(
+            f"operator photos in {folder.name}/: {result.people} people, {result.photos} "
+            f"photos, {result.genuine_pairs} genuine and {result.impostor_pairs} impostor "
+            "pairs"
+        ),
         date=datetime.now(UTC).strftime("%Y-%m-%d"),
-        method=(f"match: pairwise false-match rate <= {match_far:g}; possible: <= "
-                f"{possible_far:g}; `twinwatch models calibrate`, thresholds rounded up to "
-                f"{THRESHOLD_DECIMALS} decimals"),
-        target_false_match_rate=match_far)
-
+        method=(
+            f"match: pairwise false-match rate <= {match_far:g}; possible: <= "
+            f"{possible_far:g}; `twinwatch models calibrate`, thresholds rounded up to "
+            f"{THRESHOLD_DECIMALS} decimals"
+        ),
+        target_false_match_rate=match_far,
+    )

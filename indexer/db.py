@@ -118,8 +118,11 @@ class Talent(Base):
 
     agency: Mapped[Agency] = relationship(back_populates="talents")
     references: Mapped[list[ReferenceImage]] = relationship(
-        back_populates="talent", cascade="all, delete-orphan", passive_deletes=True,
-        order_by="ReferenceImage.id")
+        back_populates="talent",
+        cascade="all, delete-orphan",
+        passive_deletes=True,
+        order_by="ReferenceImage.id",
+    )
 
 
 class ReferenceImage(Base):
@@ -127,7 +130,8 @@ class ReferenceImage(Base):
 
     __tablename__ = "reference_images"
     __table_args__ = table_args(
-        UniqueConstraint("talent_id", "sha256", name="uq_reference_talent_sha"))
+        UniqueConstraint("talent_id", "sha256", name="uq_reference_talent_sha")
+    )
 
     id: Mapped[int] = id_column()
     talent_id: Mapped[int] = key_ref("talents.id", ondelete="CASCADE", index=True)
@@ -146,7 +150,8 @@ class ReferenceImage(Base):
 
     talent: Mapped[Talent] = relationship(back_populates="references")
     embeddings: Mapped[list[Embedding]] = relationship(
-        back_populates="reference", cascade="all, delete-orphan", passive_deletes=True)
+        back_populates="reference", cascade="all, delete-orphan", passive_deletes=True
+    )
 
 
 class Embedding(Base):
@@ -158,8 +163,7 @@ class Embedding(Base):
     )
 
     id: Mapped[int] = id_column()
-    reference_image_id: Mapped[int] = key_ref("reference_images.id", ondelete="CASCADE",
-                                              index=True)
+    reference_image_id: Mapped[int] = key_ref("reference_images.id", ondelete="CASCADE", index=True)
     talent_id: Mapped[int] = key_ref("talents.id", ondelete="CASCADE", index=True)
     pack_name: Mapped[str] = mapped_column(String(100), index=True)
     pack_version: Mapped[str] = mapped_column(String(100))

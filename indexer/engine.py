@@ -62,8 +62,9 @@ class PackInfo:
 
     @classmethod
     def of(cls, manifest: ModelPackManifest) -> PackInfo:
-        return cls(manifest.name, manifest.version, manifest.recognizer.embedding_size,
-                   manifest.thresholds)
+        return cls(
+            manifest.name, manifest.version, manifest.recognizer.embedding_size, manifest.thresholds
+        )
 
 
 @dataclass(frozen=True)
@@ -96,15 +97,26 @@ class FaceAnalyser(Protocol):
 
     pack: PackInfo
 
-    def analyse(self, image: BgrImage | FacePhoto, *, keep_aligned: bool = False,
-                times: StageTimes | None = None) -> list[Face]: ...
+    def analyse(
+        self,
+        image: BgrImage | FacePhoto,
+        *,
+        keep_aligned: bool = False,
+        times: StageTimes | None = None,
+    ) -> list[Face]: ...
 
 
 class FaceEngine:
     """A loaded model pack. Thread-safe for concurrent ``analyse`` calls (onnxruntime is)."""
 
-    def __init__(self, manifest: ModelPackManifest, detector: FaceDetector,
-                 recognizer: ArcFaceRecognizer, *, max_faces: int) -> None:
+    def __init__(
+        self,
+        manifest: ModelPackManifest,
+        detector: FaceDetector,
+        recognizer: ArcFaceRecognizer,
+        *,
+        max_faces: int,
+    ) -> None:
         self.manifest = manifest
         self.pack = PackInfo.of(manifest)
         self.detector = detector
@@ -115,8 +127,13 @@ class FaceEngine:
         self.detector.load()
         self.recognizer.load()
 
-    def analyse(self, image: BgrImage | FacePhoto, *, keep_aligned: bool = False,
-                times: StageTimes | None = None) -> list[Face]:
+    def analyse(
+        self,
+        image: BgrImage | FacePhoto,
+        *,
+        keep_aligned: bool = False,
+        times: StageTimes | None = None,
+    ) -> list[Face]:
         """Faces in ``image`` (boxes and landmarks in its full-size coordinates).
 
         A :class:`FacePhoto` is decoded as little as the work needs: detection reads the
@@ -131,7 +148,9 @@ class FaceEngine:
         if len(detections.scores) > self.max_faces:
             raise TooManyFacesError(
                 f"The image has {len(detections.scores)} faces; the limit is {self.max_faces}.",
-                faces=len(detections.scores), max_faces=self.max_faces)
+                faces=len(detections.scores),
+                max_faces=self.max_faces,
+            )
         view = self._alignment_view(photo, detections)
         detections = self._refined(view, photo, detections)
         detected = time.perf_counter()
@@ -144,10 +163,21 @@ class FaceEngine:
             times.embed_s += time.perf_counter() - detected
             times.faces += len(crops)
         return [
-            Face(box=(float(b[0]), float(b[1]), float(b[2]), float(b[3])), score=float(s),
-                 landmarks=lmk, embedding=vec, aligned=crop if keep_aligned else None)
-            for b, s, lmk, vec, crop in zip(detections.boxes, detections.scores,
-                                             detections.landmarks, vectors, crops, strict=True)
+            Face(
+                box=(float(b[0]), float(b[1]), float(b[2]), float(b[3])),
+                score=float(s),
+                landmarks=lmk,
+                embedding=vec,
+                aligned=crop if keep_aligned else None,
+            )
+            for b, s, lmk, vec, crop in zip(
+                detections.boxes,
+                detections.scores,
+                detections.landmarks,
+                vectors,
+                crops,
+                strict=True,
+            )
         ]
 
     def detect(self, image: BgrImage | FacePhoto) -> RawDetections:
@@ -163,8 +193,11 @@ class FaceEngine:
         view = photo.view(photo.reduction_for(max(photo.width, photo.height), inner))
         passes = [self._detect_at(view.bgr, size) for size in spec.working_sizes]
         merged = merge_detections(passes, spec.nms_threshold)
-        full = RawDetections(view.to_full(merged.boxes.reshape(-1, 2, 2)).reshape(-1, 4),
-                             merged.scores, view.to_full(merged.landmarks))
+        full = RawDetections(
+            view.to_full(merged.boxes.reshape(-1, 2, 2)).reshape(-1, 4),
+            merged.scores,
+            view.to_full(merged.landmarks),
+        )
         return _clip_to_image(full, photo.width, photo.height)
 
     @staticmethod
@@ -178,8 +211,7 @@ class FaceEngine:
         needed = photo.reduction_for(float(spreads.min()), ALIGN_VIEW_SPREAD_PX)
         return decoded if decoded.reduction <= needed else photo.view(needed)
 
-    def _refined(self, view: ImageView, photo: FacePhoto, found: RawDetections
-                 ) -> RawDetections:
+    def _refined(self, view: ImageView, photo: FacePhoto, found: RawDetections) -> RawDetections:
         spec = self.manifest.detector
         if spec.refine_face_px is None or not len(found.scores):
             return found
@@ -191,8 +223,9 @@ class FaceEngine:
         spec = self.manifest.detector
         return max(spec.working_sizes) / (1 + 2 * spec.pad_fraction) / longer_side
 
-    def _refine(self, view: ImageView, found: RawDetections, face_px: int,
-                seen_at: float) -> RawDetections:
+    def _refine(
+        self, view: ImageView, found: RawDetections, face_px: int, seen_at: float
+    ) -> RawDetections:
         """Re-detect each face the detector saw small (``REFINE_BELOW``) on a crop where it is
         ``face_px`` wide: precise landmarks for small faces.
 
@@ -218,15 +251,18 @@ class FaceEngine:
         scale = face_px / side
         canvas_side = _ceil32(round(REFINE_CONTEXT * face_px))
         origin = centre - canvas_side / (2 * scale)
-        to_canvas = np.array([[scale, 0, -origin[0] * scale], [0, scale, -origin[1] * scale]],
-                             np.float32)
-        canvas = cv2.warpAffine(image, to_canvas, (canvas_side, canvas_side),
-                                flags=cv2.INTER_LINEAR, borderValue=0)
+        to_canvas = np.array(
+            [[scale, 0, -origin[0] * scale], [0, scale, -origin[1] * scale]], np.float32
+        )
+        canvas = cv2.warpAffine(
+            image, to_canvas, (canvas_side, canvas_side), flags=cv2.INTER_LINEAR, borderValue=0
+        )
         raw = self.detector.predict(canvas)
         if not len(raw.scores):
             return None
-        offsets = np.linalg.norm((raw.boxes[:, :2] + raw.boxes[:, 2:]) / 2 - canvas_side / 2,
-                                 axis=1)
+        offsets = np.linalg.norm(
+            (raw.boxes[:, :2] + raw.boxes[:, 2:]) / 2 - canvas_side / 2, axis=1
+        )
         nearest = int(np.argmin(offsets))
         if offsets[nearest] > face_px / 2:
             return None
@@ -246,7 +282,7 @@ class FaceEngine:
         interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
         resized = cv2.resize(image, (new_w, new_h), interpolation=interpolation)
         canvas = np.zeros((_ceil32(new_h + 2 * pad), _ceil32(new_w + 2 * pad), 3), np.uint8)
-        canvas[pad:pad + new_h, pad:pad + new_w] = resized
+        canvas[pad : pad + new_h, pad : pad + new_w] = resized
         raw = self.detector.predict(canvas)
         # Per-axis scale: the rounded size, not the nominal one.
         scale_xy = np.array([new_w / width, new_h / height], np.float32)
@@ -285,8 +321,12 @@ def _clip_to_image(detections: RawDetections, width: int, height: int) -> RawDet
     """Clip boxes to the image; drop faces whose centre lies in the padding."""
     boxes = detections.boxes.copy()
     centres = (boxes[:, :2] + boxes[:, 2:]) / 2
-    inside = ((centres[:, 0] >= 0) & (centres[:, 0] < width)
-              & (centres[:, 1] >= 0) & (centres[:, 1] < height))
+    inside = (
+        (centres[:, 0] >= 0)
+        & (centres[:, 0] < width)
+        & (centres[:, 1] >= 0)
+        & (centres[:, 1] < height)
+    )
     boxes[:, [0, 2]] = boxes[:, [0, 2]].clip(0, width)
     boxes[:, [1, 3]] = boxes[:, [1, 3]].clip(0, height)
     return RawDetections(boxes[inside], detections.scores[inside], detections.landmarks[inside])
@@ -296,16 +336,27 @@ def load_engine(settings: IndexerSettings, pack_name: str | None = None) -> Face
     """Find, verify and load a model pack (sessions created once, here)."""
     manifest = find_manifest(settings.pack_manifest_dirs(), pack_name or settings.model_pack)
     models = runnable_models(manifest, settings)
-    sessions = SessionFactory(intra_op_threads=settings.ort_intra_op_threads,
-                              inter_op_threads=settings.ort_inter_op_threads,
-                              allow_spinning=settings.ort_allow_spinning)
+    sessions = SessionFactory(
+        intra_op_threads=settings.ort_intra_op_threads,
+        inter_op_threads=settings.ort_inter_op_threads,
+        allow_spinning=settings.ort_allow_spinning,
+    )
     detector = DETECTOR_BACKENDS[manifest.detector.kind](
-        manifest.detector, models["detector"], sessions)
+        manifest.detector, models["detector"], sessions
+    )
     helper_count = settings.inference_workers - 1
-    helpers = (ThreadPoolExecutor(max_workers=helper_count, thread_name_prefix="twinwatch-helper")
-               if helper_count > 0 else None)
-    recognizer = ArcFaceRecognizer(manifest.recognizer, models["recognizer"], sessions,
-                                   helpers=helpers, helper_count=helper_count)
+    helpers = (
+        ThreadPoolExecutor(max_workers=helper_count, thread_name_prefix="twinwatch-helper")
+        if helper_count > 0
+        else None
+    )
+    recognizer = ArcFaceRecognizer(
+        manifest.recognizer,
+        models["recognizer"],
+        sessions,
+        helpers=helpers,
+        helper_count=helper_count,
+    )
     engine = FaceEngine(manifest, detector, recognizer, max_faces=settings.max_faces_per_image)
     engine.load()
     log.info("loaded model pack %s", manifest.ref)

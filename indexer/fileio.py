@@ -66,8 +66,9 @@ def write_durably(path: Path, data: bytes) -> None:
     write_with(path, lambda handle: handle.write(data))
 
 
-def write_with(path: Path, write: Callable[[BinaryIO], object],
-               check: Callable[[Path], object] | None = None) -> None:
+def write_with(
+    path: Path, write: Callable[[BinaryIO], object], check: Callable[[Path], object] | None = None
+) -> None:
     """Like :func:`write_durably`, with ``write`` filling the temp file and an optional
     ``check`` of the finished temp file before it replaces ``path``."""
     tmp = temp_path(path)

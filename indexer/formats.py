@@ -15,8 +15,13 @@ ACCEPTED_FORMATS: tuple[str, ...] = ("JPEG", "PNG", "WEBP", "GIF", "TIFF", "BMP"
 
 #: The media type of each format Pillow may report for an accepted file.
 MEDIA_TYPES: dict[str, str] = {
-    "JPEG": "image/jpeg", "MPO": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp",
-    "GIF": "image/gif", "TIFF": "image/tiff", "BMP": "image/bmp",
+    "JPEG": "image/jpeg",
+    "MPO": "image/jpeg",
+    "PNG": "image/png",
+    "WEBP": "image/webp",
+    "GIF": "image/gif",
+    "TIFF": "image/tiff",
+    "BMP": "image/bmp",
 }
 
 GENERIC_MEDIA_TYPE = "application/octet-stream"
@@ -29,8 +34,9 @@ def media_type(fmt: str | None) -> str | None:
 
 def _suffixes() -> frozenset[str]:
     Image.init()
-    return frozenset(suffix for suffix, fmt in Image.registered_extensions().items()
-                     if fmt in MEDIA_TYPES)
+    return frozenset(
+        suffix for suffix, fmt in Image.registered_extensions().items() if fmt in MEDIA_TYPES
+    )
 
 
 #: File name suffixes (lower case, with the dot) of the accepted formats, as Pillow

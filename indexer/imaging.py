@@ -53,12 +53,22 @@ _ORIENTATION_TAG = 0x0112
 # EXIF orientation -> (upright x runs backwards over the stored raster, upright y does).
 # Pillow's exif_transpose: 2 mirror, 3 rotate 180, 4 flip, 5 transpose, 6 rotate 90 clockwise,
 # 7 transverse, 8 rotate 90 counter-clockwise (tests/test_imaging.py checks every one).
-_BACKWARD_AXES = {2: (True, False), 3: (True, True), 4: (False, True), 6: (True, False),
-                  7: (True, True), 8: (False, True)}
+_BACKWARD_AXES = {
+    2: (True, False),
+    3: (True, True),
+    4: (False, True),
+    6: (True, False),
+    7: (True, True),
+    8: (False, True),
+}
 _SWAPPED_AXES = frozenset({5, 6, 7, 8})
 _JPEG_END = b"\xff\xd9"
-_CV2_REDUCED = {1: cv2.IMREAD_COLOR, 2: cv2.IMREAD_REDUCED_COLOR_2,
-                4: cv2.IMREAD_REDUCED_COLOR_4, 8: cv2.IMREAD_REDUCED_COLOR_8}
+_CV2_REDUCED = {
+    1: cv2.IMREAD_COLOR,
+    2: cv2.IMREAD_REDUCED_COLOR_2,
+    4: cv2.IMREAD_REDUCED_COLOR_4,
+    8: cv2.IMREAD_REDUCED_COLOR_8,
+}
 
 
 def _setting_default(name: str) -> int | float:
@@ -78,8 +88,12 @@ class DecodeLimits:
 
     @classmethod
     def of(cls, settings: IndexerSettings) -> DecodeLimits:
-        return cls(settings.max_image_pixels, settings.max_image_side,
-                   settings.max_image_aspect_ratio, settings.max_decode_bytes)
+        return cls(
+            settings.max_image_pixels,
+            settings.max_image_side,
+            settings.max_image_aspect_ratio,
+            settings.max_decode_bytes,
+        )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -104,8 +118,9 @@ def sniff_format(data: bytes) -> str | None:
         return None
 
 
-def decode_image(data: bytes, *, max_pixels: int | None = None,
-                 limits: DecodeLimits | None = None) -> DecodedImage:
+def decode_image(
+    data: bytes, *, max_pixels: int | None = None, limits: DecodeLimits | None = None
+) -> DecodedImage:
     """Decode ``data`` into an upright 8-bit BGR array, refusing unsafe or unsupported input.
 
     ``limits`` defaults to the settings' defaults; ``max_pixels``, when given, overrides
@@ -113,9 +128,15 @@ def decode_image(data: bytes, *, max_pixels: int | None = None,
     """
     photo = open_photo(data, max_pixels=max_pixels, limits=limits)
     bgr = photo.view(1).bgr
-    return DecodedImage(bgr=bgr, sha256=photo.sha256, source_format=photo.source_format,
-                        source_mode=photo.source_mode, width=int(bgr.shape[1]),
-                        height=int(bgr.shape[0]), byte_size=photo.byte_size)
+    return DecodedImage(
+        bgr=bgr,
+        sha256=photo.sha256,
+        source_format=photo.source_format,
+        source_mode=photo.source_mode,
+        width=int(bgr.shape[1]),
+        height=int(bgr.shape[0]),
+        byte_size=photo.byte_size,
+    )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -136,8 +157,9 @@ class ImageView:
         if self.reduction == 1 and self.offset == (0.0, 0.0):
             return points
         offset = np.asarray(self.offset, np.float32)
-        result: npt.NDArray[np.float32] = (
-            (points + 0.5) * self.reduction - 0.5 + offset).astype(np.float32)
+        result: npt.NDArray[np.float32] = ((points + 0.5) * self.reduction - 0.5 + offset).astype(
+            np.float32
+        )
         return result
 
     def from_full(self, points: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
@@ -145,8 +167,9 @@ class ImageView:
         if self.reduction == 1 and self.offset == (0.0, 0.0):
             return points
         offset = np.asarray(self.offset, np.float32)
-        result: npt.NDArray[np.float32] = (
-            (points - offset + 0.5) / self.reduction - 0.5).astype(np.float32)
+        result: npt.NDArray[np.float32] = ((points - offset + 0.5) / self.reduction - 0.5).astype(
+            np.float32
+        )
         return result
 
 
@@ -167,8 +190,9 @@ class FacePhoto:
     Not thread-safe: one photo belongs to one worker at a time.
     """
 
-    def __init__(self, data: bytes, header: _Header, *,
-                 views: dict[int, ImageView] | None = None) -> None:
+    def __init__(
+        self, data: bytes, header: _Header, *, views: dict[int, ImageView] | None = None
+    ) -> None:
         self._data = data
         self._header = header
         self._views: dict[int, ImageView] = dict(views or {})
@@ -179,14 +203,18 @@ class FacePhoto:
     def of_array(cls, bgr: BgrImage) -> FacePhoto:
         """An already decoded image (full size only)."""
         height, width = bgr.shape[:2]
-        return cls(b"", _Header("raw", "BGR", int(width), int(height), 1, False),
-                   views={1: ImageView(bgr, 1)})
+        return cls(
+            b"",
+            _Header("raw", "BGR", int(width), int(height), 1, False),
+            views={1: ImageView(bgr, 1)},
+        )
 
     @classmethod
     def of_decoded(cls, decoded: DecodedImage, data: bytes = b"") -> FacePhoto:
         """A photo already decoded at full size by :func:`decode_image`."""
-        header = _Header(decoded.source_format, decoded.source_mode, decoded.width,
-                         decoded.height, 1, False)
+        header = _Header(
+            decoded.source_format, decoded.source_mode, decoded.width, decoded.height, 1, False
+        )
         photo = cls(data, header, views={1: ImageView(decoded.bgr, 1)})
         photo._sha256 = decoded.sha256
         return photo
@@ -258,10 +286,13 @@ class FacePhoto:
         if (width, height) != (-(-header.width // reduction), -(-header.height // reduction)):
             raise ImageDecodeError(
                 f"The {header.source_format} image decoded to {width}x{height}, not the "
-                f"{header.width}x{header.height} its header declares.")
+                f"{header.width}x{header.height} its header declares."
+            )
         backward = _BACKWARD_AXES.get(header.orientation, (False, False))
-        offset = (float(header.width - width * reduction) if backward[0] else 0.0,
-                  float(header.height - height * reduction) if backward[1] else 0.0)
+        offset = (
+            float(header.width - width * reduction) if backward[0] else 0.0,
+            float(header.height - height * reduction) if backward[1] else 0.0,
+        )
         return ImageView(bgr, reduction, offset)
 
     def _decode_jpeg_fast(self, reduction: int) -> BgrImage | None:
@@ -275,25 +306,32 @@ class FacePhoto:
         return np.asarray(bgr, dtype=np.uint8)
 
 
-def open_photo(data: bytes, *, max_pixels: int | None = None,
-               limits: DecodeLimits | None = None) -> FacePhoto:
+def open_photo(
+    data: bytes, *, max_pixels: int | None = None, limits: DecodeLimits | None = None
+) -> FacePhoto:
     """Check ``data``'s header against ``limits`` (as :func:`decode_image` does) and return
     the photo, not yet decoded."""
     if not data:
         raise ImageDecodeError("The upload is empty: no image bytes were received.")
     limits = limits or DecodeLimits()
     if max_pixels is not None:
-        limits = DecodeLimits(max_pixels, limits.max_side, limits.max_aspect_ratio,
-                              limits.max_decode_bytes)
+        limits = DecodeLimits(
+            max_pixels, limits.max_side, limits.max_aspect_ratio, limits.max_decode_bytes
+        )
     img = _open_checked(data, limits)
     try:
         orientation = _orientation(img)
         width, height = img.size
         if orientation in _SWAPPED_AXES:
             width, height = height, width
-        header = _Header(str(img.format), img.mode, width, height, orientation,
-                         img.format == "JPEG" and isinstance(img, ImageFile.ImageFile)
-                         and len(img.tile) == 1)
+        header = _Header(
+            str(img.format),
+            img.mode,
+            width,
+            height,
+            orientation,
+            img.format == "JPEG" and isinstance(img, ImageFile.ImageFile) and len(img.tile) == 1,
+        )
     finally:
         img.close()
     return FacePhoto(data, header)
@@ -310,8 +348,12 @@ def _orientation(img: Image.Image) -> int:
 def _fast_path(header: _Header, data: bytes) -> bool:
     """A plain colour JPEG, stored upright and complete (a truncated file goes to Pillow,
     which refuses it instead of filling in grey)."""
-    return (header.reducible and header.source_mode == "RGB" and header.orientation == 1
-            and data.rstrip(b"\x00\r\n ").endswith(_JPEG_END))
+    return (
+        header.reducible
+        and header.source_mode == "RGB"
+        and header.orientation == 1
+        and data.rstrip(b"\x00\r\n ").endswith(_JPEG_END)
+    )
 
 
 def _decode_pillow(data: bytes, reduction: int) -> BgrImage:
@@ -323,14 +365,16 @@ def _decode_pillow(data: bytes, reduction: int) -> BgrImage:
             if getattr(img, "n_frames", 1) > 1:
                 img.seek(0)
             if reduction > 1:
-                img.draft(img.mode, (max(1, img.width // reduction),
-                                     max(1, img.height // reduction)))
+                img.draft(
+                    img.mode, (max(1, img.width // reduction), max(1, img.height // reduction))
+                )
             img.load()
             ImageOps.exif_transpose(img, in_place=True)
         rgb = _to_rgb8(img)
     except (OSError, ValueError, SyntaxError, EOFError) as exc:
         raise ImageDecodeError(
-            f"The {source_format} image is corrupt or truncated: {exc}.") from exc
+            f"The {source_format} image is corrupt or truncated: {exc}."
+        ) from exc
     finally:
         img.close()
     bgr: BgrImage = cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
@@ -342,8 +386,7 @@ def _open_checked(data: bytes, limits: DecodeLimits) -> Image.Image:
         img = Image.open(io.BytesIO(data), formats=ACCEPTED_FORMATS)
     except UnidentifiedImageError as exc:
         raise UnsupportedImageTypeError(
-            "The data is not an image in a supported format "
-            f"({', '.join(ACCEPTED_FORMATS)})."
+            f"The data is not an image in a supported format ({', '.join(ACCEPTED_FORMATS)})."
         ) from exc
     except (OSError, ValueError, SyntaxError) as exc:
         raise ImageDecodeError(f"The image header could not be read: {exc}.") from exc
@@ -368,24 +411,37 @@ def _check_bounds(width: int, height: int, mode: str, limits: DecodeLimits) -> N
         raise ImageTooLargeError(
             f"The image is {size} = {width * height:,} pixels, over the limit of "
             f"{limits.max_pixels:,}; it was refused before decoding.",
-            width=width, height=height, max_pixels=limits.max_pixels)
+            width=width,
+            height=height,
+            max_pixels=limits.max_pixels,
+        )
     if max(width, height) > limits.max_side:
         raise ImageTooLargeError(
             f"The image is {size}: its longer side is over the limit of {limits.max_side:,} "
             "pixels; it was refused before decoding.",
-            width=width, height=height, max_side=limits.max_side)
+            width=width,
+            height=height,
+            max_side=limits.max_side,
+        )
     if max(width, height) > limits.max_aspect_ratio * min(width, height):
         raise ImageTooLargeError(
             f"The image is {size}: its aspect ratio is over the limit of "
             f"{limits.max_aspect_ratio:g}:1; it was refused before decoding.",
-            width=width, height=height, max_aspect_ratio=limits.max_aspect_ratio)
+            width=width,
+            height=height,
+            max_aspect_ratio=limits.max_aspect_ratio,
+        )
     needed = decode_bytes(width, height, mode)
     if needed > limits.max_decode_bytes:
         raise ImageTooLargeError(
             f"Decoding the {size} {mode} image would take about {needed // 2**20:,} MiB, over "
             f"the budget of {limits.max_decode_bytes // 2**20:,} MiB; it was refused before "
-            "decoding.", width=width, height=height, mode=mode,
-            max_decode_bytes=limits.max_decode_bytes)
+            "decoding.",
+            width=width,
+            height=height,
+            mode=mode,
+            max_decode_bytes=limits.max_decode_bytes,
+        )
 
 
 def decode_bytes(width: int, height: int, mode: str) -> int:
@@ -425,6 +481,6 @@ def _high_depth_gray_to_rgb8(img: Image.Image) -> npt.NDArray[np.uint8]:
     rgb = np.empty((height, width, 3), np.uint8)
     rows = max(1, _CONVERT_ROWS_PIXELS // max(width, 1))
     for start in range(0, height, rows):
-        block = values[start:start + rows].astype(np.float32) * np.float32(scale)
-        rgb[start:start + rows] = np.clip(block, 0, 255).astype(np.uint8)[:, :, None]
+        block = values[start : start + rows].astype(np.float32) * np.float32(scale)
+        rgb[start : start + rows] = np.clip(block, 0, 255).astype(np.uint8)[:, :, None]
     return rgb

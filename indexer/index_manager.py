@@ -103,14 +103,16 @@ class IndexManager:
                 if problem is None:
                     assert self._loaded is not None
                     index = self._loaded.index
-                    return OpenReport("loaded", "index file matches database", index.count,
-                                      index.kind)
+                    return OpenReport(
+                        "loaded", "index file matches database", index.count, index.kind
+                    )
         log.warning("rebuilding %s index from the database: %s", self.pack.name, problem)
         loaded = self.rebuild()
         return OpenReport("rebuilt", problem or "", loaded.index.count, loaded.index.kind)
 
-    def _load_checked(self, manifest: IndexManifest, revision: int, database_sum: str
-                      ) -> str | None:
+    def _load_checked(
+        self, manifest: IndexManifest, revision: int, database_sum: str
+    ) -> str | None:
         """Install the persisted index if it matches the database; else say why not."""
         if manifest.vectors_checksum != database_sum:
             return "the manifest's vector checksum differs from the database's"
@@ -129,8 +131,10 @@ class IndexManager:
         if manifest is None:
             return "no index manifest on disk"
         if manifest.pack_name != self.pack.name or manifest.pack_version != self.pack.version:
-            return (f"index was built for {manifest.pack_name}@{manifest.pack_version}, "
-                    f"not {self.pack.name}@{self.pack.version}")
+            return (
+                f"index was built for {manifest.pack_name}@{manifest.pack_version}, "
+                f"not {self.pack.name}@{self.pack.version}"
+            )
         if manifest.dim != self.pack.embedding_size:
             return f"index dimension {manifest.dim} != pack's {self.pack.embedding_size}"
         if manifest.revision != revision:
@@ -146,13 +150,18 @@ class IndexManager:
         with self.db.session() as session:
             revision = current_revision(session, self.pack.name)
             ids, vectors, _ = self._embeddings_from_db(session)
-        index = VectorIndex.build(ids, vectors, dim=self.pack.embedding_size,
-                                  approximate_min=self.settings.index_approximate_min_vectors,
-                                  nprobe=self.settings.index_ivf_nprobe)
+        index = VectorIndex.build(
+            ids,
+            vectors,
+            dim=self.pack.embedding_size,
+            approximate_min=self.settings.index_approximate_min_vectors,
+            nprobe=self.settings.index_ivf_nprobe,
+        )
         checksum = vectors_checksum(ids, vectors)
         with self._lock:
-            self.files.save(index, pack_version=self.pack.version, revision=revision,
-                            checksum=checksum)
+            self.files.save(
+                index, pack_version=self.pack.version, revision=revision, checksum=checksum
+            )
             return self._install(index, revision, checksum)
 
     def ensure_current(self) -> None:
@@ -163,8 +172,13 @@ class IndexManager:
             self.open()
 
     # --- changes -----------------------------------------------------------------------------
-    def apply_change(self, *, revision: int, added: tuple[IdArray, FloatArray] | None = None,
-                     removed: tuple[IdArray, FloatArray] | None = None) -> None:
+    def apply_change(
+        self,
+        *,
+        revision: int,
+        added: tuple[IdArray, FloatArray] | None = None,
+        removed: tuple[IdArray, FloatArray] | None = None,
+    ) -> None:
         """Mirror a committed database change; falls back to a reload if we were behind."""
         with self._lock:
             loaded = self._loaded
@@ -181,8 +195,9 @@ class IndexManager:
             if self._wrong_kind(loaded.index):
                 self.rebuild()
                 return
-            self.files.save(loaded.index, pack_version=self.pack.version, revision=revision,
-                            checksum=checksum)
+            self.files.save(
+                loaded.index, pack_version=self.pack.version, revision=revision, checksum=checksum
+            )
             self._install(loaded.index, revision, checksum)
 
     def _wrong_kind(self, index: VectorIndex) -> bool:
@@ -197,16 +212,20 @@ class IndexManager:
         with self._lock:
             loaded = self._require_loaded()
             sims, ids = loaded.index.search(queries, self.settings.search_top_k)
-            return [self._by_talent(loaded, row_sims, row_ids, top_talents)
-                    for row_sims, row_ids in zip(sims, ids, strict=True)]
+            return [
+                self._by_talent(loaded, row_sims, row_ids, top_talents)
+                for row_sims, row_ids in zip(sims, ids, strict=True)
+            ]
 
-    def _by_talent(self, loaded: _Loaded, sims: FloatArray, ids: IdArray, top: int
-                   ) -> list[TalentHit]:
+    def _by_talent(
+        self, loaded: _Loaded, sims: FloatArray, ids: IdArray, top: int
+    ) -> list[TalentHit]:
         best: dict[int, TalentHit] = {}
         valid = ids >= 0
         positions = np.searchsorted(loaded.embedding_ids, ids[valid])
-        talent_ids = loaded.talent_of_embedding[np.minimum(positions,
-                                                           len(loaded.embedding_ids) - 1)]
+        talent_ids = loaded.talent_of_embedding[
+            np.minimum(positions, len(loaded.embedding_ids) - 1)
+        ]
         for sim, emb_id, talent_id in zip(sims[valid], ids[valid], talent_ids, strict=True):
             talent = loaded.talents.get(int(talent_id))
             if talent is None or talent.status != "active" or int(talent_id) in best:
@@ -218,11 +237,16 @@ class IndexManager:
         with self._lock:
             loaded = self._require_loaded()
             manifest = self.files.read_manifest()
-            return {"pack": f"{self.pack.name}@{self.pack.version}", "kind": loaded.index.kind,
-                    "vectors": loaded.index.count, "talents": len(set(
-                        loaded.talent_of_embedding.tolist())), "dim": loaded.index.dim,
-                    "revision": loaded.revision, "checksum": loaded.checksum,
-                    "file": manifest.index_file if manifest else None}
+            return {
+                "pack": f"{self.pack.name}@{self.pack.version}",
+                "kind": loaded.index.kind,
+                "vectors": loaded.index.count,
+                "talents": len(set(loaded.talent_of_embedding.tolist())),
+                "dim": loaded.index.dim,
+                "revision": loaded.revision,
+                "checksum": loaded.checksum,
+                "file": manifest.index_file if manifest else None,
+            }
 
     def verify(self) -> VerifyReport:
         """Compare the index's own contents, bit for bit, with the database's embeddings."""
@@ -242,8 +266,15 @@ class IndexManager:
                 problems.append("on-disk manifest checksum differs from the database")
             if manifest is None or manifest.revision != revision:
                 problems.append("on-disk index is not at the database's revision")
-            return VerifyReport(not problems, len(ids), len(index_ids), db_sum, index_sum,
-                                manifest.vectors_checksum if manifest else None, problems)
+            return VerifyReport(
+                not problems,
+                len(ids),
+                len(index_ids),
+                db_sum,
+                index_sum,
+                manifest.vectors_checksum if manifest else None,
+                problems,
+            )
 
     def _require_loaded(self) -> _Loaded:
         if self._loaded is None:
@@ -255,7 +286,9 @@ class IndexManager:
     def _embeddings_from_db(self, session: Session) -> tuple[IdArray, FloatArray, IdArray]:
         rows = session.execute(
             select(Embedding.id, Embedding.talent_id, Embedding.vector)
-            .where(*self._current_pack()).order_by(Embedding.id)).all()
+            .where(*self._current_pack())
+            .order_by(Embedding.id)
+        ).all()
         dim = self.pack.embedding_size
         ids = np.fromiter((r[0] for r in rows), np.int64, len(rows))
         talents = np.fromiter((r[1] for r in rows), np.int64, len(rows))
@@ -264,24 +297,35 @@ class IndexManager:
 
     def _current_pack(self) -> tuple[ColumnElement[bool], ColumnElement[bool]]:
         """Only this pack *version*'s vectors belong in its index (a new version re-embeds)."""
-        return (Embedding.pack_name == self.pack.name,
-                Embedding.pack_version == self.pack.version)
+        return (Embedding.pack_name == self.pack.name, Embedding.pack_version == self.pack.version)
 
     def stale_embeddings(self) -> int:
         """Embeddings of this pack made by another version of it (need `index migrate`)."""
         with self.db.session() as session:
-            return int(session.scalar(select(func.count()).select_from(Embedding).where(
-                Embedding.pack_name == self.pack.name,
-                Embedding.pack_version != self.pack.version)) or 0)
+            return int(
+                session.scalar(
+                    select(func.count())
+                    .select_from(Embedding)
+                    .where(
+                        Embedding.pack_name == self.pack.name,
+                        Embedding.pack_version != self.pack.version,
+                    )
+                )
+                or 0
+            )
 
     def _install(self, index: VectorIndex, revision: int, checksum: str) -> _Loaded:
         with self.db.session() as session:
             rows = session.execute(
                 select(Embedding.id, Embedding.talent_id)
-                .where(*self._current_pack()).order_by(Embedding.id)).all()
+                .where(*self._current_pack())
+                .order_by(Embedding.id)
+            ).all()
             ids = np.fromiter((r[0] for r in rows), np.int64, len(rows))
             talent_ids = np.fromiter((r[1] for r in rows), np.int64, len(rows))
-            talents = {t.id: TalentRef(t.id, t.name, t.agency_id, t.status)
-                       for t in session.scalars(select(Talent))}
+            talents = {
+                t.id: TalentRef(t.id, t.name, t.agency_id, t.status)
+                for t in session.scalars(select(Talent))
+            }
         self._loaded = _Loaded(index, revision, checksum, ids, talent_ids, talents)
         return self._loaded

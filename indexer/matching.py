@@ -31,12 +31,13 @@ def assign_one_to_one(similarities: list[dict[int, float]], *, floor: float) -> 
     so when two faces both resemble one talent, the closer face keeps it and the other
     falls back to its next candidate (or to none).
     """
-    eligible = [[talent for talent, similarity in row.items() if similarity >= floor]
-                for row in similarities]
+    eligible = [
+        [talent for talent, similarity in row.items() if similarity >= floor]
+        for row in similarities
+    ]
     wanted = [talent for row in eligible for talent in row]
     if len(wanted) == len(set(wanted)):  # no two faces compete: each keeps its closest
-        return [_closest(row, talents) for row, talents in zip(similarities, eligible,
-                                                               strict=True)]
+        return [_closest(row, talents) for row, talents in zip(similarities, eligible, strict=True)]
     from scipy.optimize import linear_sum_assignment  # 0.05 s to import: only when needed
 
     talents = sorted(set(wanted))

@@ -28,9 +28,15 @@ class MigrateReport:
     failed: int = 0
 
 
-def migrate_references(*, db: Database, photos: PhotoStore, target: FaceAnalyser,
-                       max_pixels: int, progress: Callable[[int, int], None] | None = None,
-                       workers: int = 1) -> MigrateReport:
+def migrate_references(
+    *,
+    db: Database,
+    photos: PhotoStore,
+    target: FaceAnalyser,
+    max_pixels: int,
+    progress: Callable[[int, int], None] | None = None,
+    workers: int = 1,
+) -> MigrateReport:
     """Embed every kept reference photo with ``target``; the stored face box picks the face.
 
     Photos are decoded and analysed on ``workers`` threads; the database is written from
@@ -39,9 +45,13 @@ def migrate_references(*, db: Database, photos: PhotoStore, target: FaceAnalyser
     pack = target.pack
     report = MigrateReport(pack=f"{pack.name}@{pack.version}")
     with db.session() as session:
-        done = set(session.scalars(select(Embedding.reference_image_id)
-                                   .where(Embedding.pack_name == pack.name,
-                                          Embedding.pack_version == pack.version)))
+        done = set(
+            session.scalars(
+                select(Embedding.reference_image_id).where(
+                    Embedding.pack_name == pack.name, Embedding.pack_version == pack.version
+                )
+            )
+        )
         references = list(session.scalars(select(ReferenceImage).order_by(ReferenceImage.id)))
 
     def analyse(reference: ReferenceImage) -> list[Face] | None:  # on a pool worker
@@ -50,8 +60,7 @@ def migrate_references(*, db: Database, photos: PhotoStore, target: FaceAnalyser
         return _analyse(photos, target, reference, max_pixels)
 
     results = ordered_map(analyse, references, workers=workers)
-    for position, (reference, faces) in enumerate(zip(references, results, strict=True),
-                                                  start=1):
+    for position, (reference, faces) in enumerate(zip(references, results, strict=True), start=1):
         if reference.id in done:
             report.already_done += 1
         elif reference.stored_path is None:
@@ -65,8 +74,9 @@ def migrate_references(*, db: Database, photos: PhotoStore, target: FaceAnalyser
     return report
 
 
-def _analyse(photos: PhotoStore, target: FaceAnalyser, reference: ReferenceImage,
-             max_pixels: int) -> list[Face] | None:
+def _analyse(
+    photos: PhotoStore, target: FaceAnalyser, reference: ReferenceImage, max_pixels: int
+) -> list[Face] | None:
     assert reference.stored_path is not None
     try:
         image = open_photo(photos.read(reference.stored_path), max_pixels=max_pixels)
@@ -76,24 +86,38 @@ def _analyse(photos: PhotoStore, target: FaceAnalyser, reference: ReferenceImage
         return None
 
 
-def _record(db: Database, target: FaceAnalyser, reference: ReferenceImage, faces: list[Face],
-            report: MigrateReport) -> None:
+def _record(
+    db: Database,
+    target: FaceAnalyser,
+    reference: ReferenceImage,
+    faces: list[Face],
+    report: MigrateReport,
+) -> None:
     box = (reference.face_x1, reference.face_y1, reference.face_x2, reference.face_y2)
     face = _same_face(faces, box)
     if face is None:
-        log.warning("reference %d: %s finds no face where the original was", reference.id,
-                    target.pack.name)
+        log.warning(
+            "reference %d: %s finds no face where the original was", reference.id, target.pack.name
+        )
         report.failed += 1
         return
     with db.session() as session:
-        session.execute(delete(Embedding).where(  # an older version of the same pack
-            Embedding.reference_image_id == reference.id,
-            Embedding.pack_name == target.pack.name))
-        session.add(Embedding(
-            reference_image_id=reference.id, talent_id=reference.talent_id,
-            pack_name=target.pack.name, pack_version=target.pack.version,
-            dim=target.pack.embedding_size,
-            vector=np.ascontiguousarray(face.embedding, "<f4").tobytes()))
+        session.execute(
+            delete(Embedding).where(  # an older version of the same pack
+                Embedding.reference_image_id == reference.id,
+                Embedding.pack_name == target.pack.name,
+            )
+        )
+        session.add(
+            Embedding(
+                reference_image_id=reference.id,
+                talent_id=reference.talent_id,
+                pack_name=target.pack.name,
+                pack_version=target.pack.version,
+                dim=target.pack.embedding_size,
+                vector=np.ascontiguousarray(face.embedding, "<f4").tobytes(),
+            )
+        )
         bump_revisions(session, {target.pack.name})
     report.embedded += 1
 

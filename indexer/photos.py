@@ -91,6 +91,10 @@ class PhotoStore:
                 if not any(folder.iterdir()):
                     folder.rmdir()
         if restored or erased or orphans:
-            log.warning("photo store reconciled: %d restored, %d erased, %d orphans removed",
-                        restored, erased, orphans)
+            log.warning(
+                "photo store reconciled: %d restored, %d erased, %d orphans removed",
+                restored,
+                erased,
+                orphans,
+            )
         return ReconcileReport(restored, erased, orphans)

@@ -15,8 +15,7 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 
-def ordered_map(function: Callable[[T], R], items: Iterable[T], *, workers: int
-                ) -> Iterator[R]:
+def ordered_map(function: Callable[[T], R], items: Iterable[T], *, workers: int) -> Iterator[R]:
     """``map(function, items)`` on ``workers`` threads, results in input order, at most
     ``2 * workers`` items in flight (so a long folder is not read into memory at once).
 

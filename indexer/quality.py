@@ -32,8 +32,14 @@ def sharpness(aligned_bgr: np.ndarray) -> float:
     return float(cv2.Laplacian(gray, cv2.CV_64F).var())
 
 
-def assess_reference(faces: list[Face], *, min_face_px: int, min_detection_score: float,
-                     min_blur: float, dominance_ratio: float) -> QualityVerdict:
+def assess_reference(
+    faces: list[Face],
+    *,
+    min_face_px: int,
+    min_detection_score: float,
+    min_blur: float,
+    dominance_ratio: float,
+) -> QualityVerdict:
     """Accept exactly one dominant face that is large, confidently detected and sharp."""
     if not faces:
         return QualityVerdict(False, None, None, ["no face was found in the photo"])
@@ -45,13 +51,17 @@ def assess_reference(faces: list[Face], *, min_face_px: int, min_detection_score
     figures = QualityFigures(len(faces), side, main.score, blur)
     reasons = []
     if rivals:
-        reasons.append(f"found {len(rivals) + 1} faces of similar size (of {len(faces)} faces "
-                       "in all); a reference photo must show only the talent")
+        reasons.append(
+            f"found {len(rivals) + 1} faces of similar size (of {len(faces)} faces "
+            "in all); a reference photo must show only the talent"
+        )
     if side < min_face_px:
         reasons.append(f"face is {side:.0f}px, smaller than the minimum {min_face_px}px")
     if main.score < min_detection_score:
-        reasons.append(f"face detection score {main.score:.2f} is below {min_detection_score:.2f}"
-                       " (face partly hidden, turned away or not a real face)")
+        reasons.append(
+            f"face detection score {main.score:.2f} is below {min_detection_score:.2f}"
+            " (face partly hidden, turned away or not a real face)"
+        )
     if blur < min_blur:
         reasons.append(f"face is blurred (sharpness {blur:.0f}, minimum {min_blur:.0f})")
     return QualityVerdict(not reasons, main if not reasons else None, figures, reasons)

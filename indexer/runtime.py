@@ -36,8 +36,9 @@ def create_tables(db: Database) -> None:
     db.create_all()
 
 
-def open_database(settings: IndexerSettings, *,
-                  prepare_schema: SchemaPreparer = create_tables) -> Database:
+def open_database(
+    settings: IndexerSettings, *, prepare_schema: SchemaPreparer = create_tables
+) -> Database:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     db = Database(settings.resolved_database_url())
     try:
@@ -48,10 +49,15 @@ def open_database(settings: IndexerSettings, *,
     return db
 
 
-def open_runtime(settings: IndexerSettings, *, pack_name: str | None = None,
-                 db: Database | None = None, analyser: FaceAnalyser | None = None,
-                 other_talent_stores: list[PhotoStore] | None = None,
-                 prepare_schema: SchemaPreparer = create_tables) -> Runtime:
+def open_runtime(
+    settings: IndexerSettings,
+    *,
+    pack_name: str | None = None,
+    db: Database | None = None,
+    analyser: FaceAnalyser | None = None,
+    other_talent_stores: list[PhotoStore] | None = None,
+    prepare_schema: SchemaPreparer = create_tables,
+) -> Runtime:
     """Load the model pack (unless an analyser is given), open the database, recover from
     any crash, open the index. ``other_talent_stores`` hold per-talent files that erasure
     must remove too (the service's evidence). ``prepare_schema`` makes the schema of a
@@ -59,8 +65,13 @@ def open_runtime(settings: IndexerSettings, *, pack_name: str | None = None,
     engine = analyser or load_engine(settings, pack_name)
     db = db or open_database(settings, prepare_schema=prepare_schema)
     index = IndexManager(db=db, pack=engine.pack, settings=settings)
-    registry = Registry(db=db, analyser=engine, index=index,
-                        photos=PhotoStore(settings.photos_dir()), settings=settings,
-                        other_talent_stores=list(other_talent_stores or []))
+    registry = Registry(
+        db=db,
+        analyser=engine,
+        index=index,
+        photos=PhotoStore(settings.photos_dir()),
+        settings=settings,
+        other_talent_stores=list(other_talent_stores or []),
+    )
     registry.recover()
     return Runtime(settings, db, engine, index, registry)

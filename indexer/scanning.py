@@ -62,26 +62,54 @@ class ImageScan:
     timings: ScanTimings = field(compare=False)
 
 
-def scan_bytes(data: bytes, *, analyser: FaceAnalyser, index: IndexManager,
-               candidates_per_face: int, max_pixels: int | None = None,
-               limits: DecodeLimits | None = None) -> ImageScan:
+def scan_bytes(
+    data: bytes,
+    *,
+    analyser: FaceAnalyser,
+    index: IndexManager,
+    candidates_per_face: int,
+    max_pixels: int | None = None,
+    limits: DecodeLimits | None = None,
+) -> ImageScan:
     started = time.perf_counter()
     photo = open_photo(data, max_pixels=max_pixels, limits=limits)
     timings = ScanTimings(decode_s=time.perf_counter() - started)
-    return scan_photo(photo, analyser=analyser, index=index,
-                      candidates_per_face=candidates_per_face, timings=timings)
+    return scan_photo(
+        photo,
+        analyser=analyser,
+        index=index,
+        candidates_per_face=candidates_per_face,
+        timings=timings,
+    )
 
 
-def scan_decoded(image: DecodedImage, *, analyser: FaceAnalyser, index: IndexManager,
-                 candidates_per_face: int, timings: ScanTimings | None = None) -> ImageScan:
+def scan_decoded(
+    image: DecodedImage,
+    *,
+    analyser: FaceAnalyser,
+    index: IndexManager,
+    candidates_per_face: int,
+    timings: ScanTimings | None = None,
+) -> ImageScan:
     """Scan an image already decoded at full size (prefer :func:`scan_photo`, which
     decodes only what the models need)."""
-    return scan_photo(FacePhoto.of_decoded(image), analyser=analyser, index=index,
-                      candidates_per_face=candidates_per_face, timings=timings)
+    return scan_photo(
+        FacePhoto.of_decoded(image),
+        analyser=analyser,
+        index=index,
+        candidates_per_face=candidates_per_face,
+        timings=timings,
+    )
 
 
-def scan_photo(image: FacePhoto, *, analyser: FaceAnalyser, index: IndexManager,
-               candidates_per_face: int, timings: ScanTimings | None = None) -> ImageScan:
+def scan_photo(
+    image: FacePhoto,
+    *,
+    analyser: FaceAnalyser,
+    index: IndexManager,
+    candidates_per_face: int,
+    timings: ScanTimings | None = None,
+) -> ImageScan:
     """Scan an opened photo (decoded by the analyser at the sizes it needs)."""
     timings = timings or ScanTimings()
     stage = StageTimes()
@@ -94,23 +122,43 @@ def scan_photo(image: FacePhoto, *, analyser: FaceAnalyser, index: IndexManager,
         index.ensure_current()
         queries = np.stack([face.embedding for face in faces])
         hits = index.search(queries, top_talents=candidates_per_face)
-    findings = _findings(faces_boxes=[(f.box, f.score) for f in faces], hits=hits,
-                         pack=analyser.pack)
+    findings = _findings(
+        faces_boxes=[(f.box, f.score) for f in faces], hits=hits, pack=analyser.pack
+    )
     timings.search_s = time.perf_counter() - started
-    return ImageScan(image.sha256, image.width, image.height, image.source_format,
-                     analyser.pack, findings, timings)
+    return ImageScan(
+        image.sha256,
+        image.width,
+        image.height,
+        image.source_format,
+        analyser.pack,
+        findings,
+        timings,
+    )
 
 
-def _findings(*, faces_boxes: list[tuple[tuple[float, float, float, float], float]],
-              hits: list[list[TalentHit]], pack: PackInfo) -> list[FaceFinding]:
+def _findings(
+    *,
+    faces_boxes: list[tuple[tuple[float, float, float, float], float]],
+    hits: list[list[TalentHit]],
+    pack: PackInfo,
+) -> list[FaceFinding]:
     thresholds = pack.thresholds
     per_face = [{hit.talent.id: hit.similarity for hit in face_hits} for face_hits in hits]
     assigned = assign_one_to_one(per_face, floor=thresholds.possible)
     findings = []
     for (box, score), face_hits, talent_id in zip(faces_boxes, hits, assigned, strict=True):
-        candidates = [Candidate(h.talent.id, h.talent.name, h.talent.agency_id, h.similarity,
-                                band_for(h.similarity, thresholds), h.embedding_id)
-                      for h in face_hits]
+        candidates = [
+            Candidate(
+                h.talent.id,
+                h.talent.name,
+                h.talent.agency_id,
+                h.similarity,
+                band_for(h.similarity, thresholds),
+                h.embedding_id,
+            )
+            for h in face_hits
+        ]
         chosen = next((c for c in candidates if c.talent_id == talent_id), None)
         findings.append(FaceFinding(box, score, candidates, chosen))
     return findings

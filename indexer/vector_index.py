@@ -40,8 +40,10 @@ def row_hashes(ids: IdArray, vectors: FloatArray) -> list[int]:
     """A 128-bit hash of each (id, vector) row: sha256 over id (int64 LE) + vector (float32 LE)."""
     id_bytes = np.ascontiguousarray(ids, dtype="<i8")
     vector_bytes = np.ascontiguousarray(vectors, dtype="<f4")
-    return [int.from_bytes(hashlib.sha256(i.tobytes() + v.tobytes()).digest()[:16], "little")
-            for i, v in zip(id_bytes, vector_bytes, strict=True)]
+    return [
+        int.from_bytes(hashlib.sha256(i.tobytes() + v.tobytes()).digest()[:16], "little")
+        for i, v in zip(id_bytes, vector_bytes, strict=True)
+    ]
 
 
 def vectors_checksum(ids: IdArray, vectors: FloatArray) -> str:
@@ -52,8 +54,12 @@ def vectors_checksum(ids: IdArray, vectors: FloatArray) -> str:
     return f"{sum(row_hashes(ids, vectors)) % CHECKSUM_MODULUS:032x}"
 
 
-def updated_checksum(checksum: str, *, added: tuple[IdArray, FloatArray] | None = None,
-                     removed: tuple[IdArray, FloatArray] | None = None) -> str:
+def updated_checksum(
+    checksum: str,
+    *,
+    added: tuple[IdArray, FloatArray] | None = None,
+    removed: tuple[IdArray, FloatArray] | None = None,
+) -> str:
     value = int(checksum, 16)
     if added is not None:
         value += sum(row_hashes(*added))
@@ -84,8 +90,9 @@ class VectorIndex:
             faiss.extract_index_ivf(index).nprobe = nprobe
 
     @classmethod
-    def build(cls, ids: IdArray, vectors: FloatArray, *, dim: int, approximate_min: int,
-              nprobe: int) -> VectorIndex:
+    def build(
+        cls, ids: IdArray, vectors: FloatArray, *, dim: int, approximate_min: int, nprobe: int
+    ) -> VectorIndex:
         kind: IndexKind = "ivf" if len(ids) >= approximate_min else "flat"
         vectors = np.ascontiguousarray(vectors, dtype=np.float32).reshape(-1, dim)
         ids = np.ascontiguousarray(ids, dtype=np.int64)
@@ -103,8 +110,10 @@ class VectorIndex:
 
     def add(self, ids: IdArray, vectors: FloatArray) -> None:
         if len(ids):
-            self.index.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32),
-                                    np.ascontiguousarray(ids, dtype=np.int64))
+            self.index.add_with_ids(
+                np.ascontiguousarray(vectors, dtype=np.float32),
+                np.ascontiguousarray(ids, dtype=np.int64),
+            )
 
     def remove(self, ids: IdArray) -> int:
         if not len(ids):
@@ -183,8 +192,9 @@ class IndexFiles:
         except (OSError, ValueError, TypeError):
             return None
 
-    def save(self, index: VectorIndex, *, pack_version: str, revision: int,
-             checksum: str) -> IndexManifest:
+    def save(
+        self, index: VectorIndex, *, pack_version: str, revision: int, checksum: str
+    ) -> IndexManifest:
         self.directory.mkdir(parents=True, exist_ok=True)
         index_name = f"{self.pack_name}.r{revision}.{uuid.uuid4().hex[:8]}.faiss"
         tmp = self.directory / f".{index_name}.tmp"
@@ -192,10 +202,17 @@ class IndexFiles:
         fsync_file(tmp)
         replace_durably(tmp, self.directory / index_name)
         manifest = IndexManifest(
-            pack_name=self.pack_name, pack_version=pack_version, dim=index.dim, kind=index.kind,
-            count=index.count, revision=revision, vectors_checksum=checksum,
-            index_file=index_name, index_file_sha256=sha256_file(self.directory / index_name),
-            written_at=datetime.now(UTC).isoformat())
+            pack_name=self.pack_name,
+            pack_version=pack_version,
+            dim=index.dim,
+            kind=index.kind,
+            count=index.count,
+            revision=revision,
+            vectors_checksum=checksum,
+            index_file=index_name,
+            index_file_sha256=sha256_file(self.directory / index_name),
+            written_at=datetime.now(UTC).isoformat(),
+        )
         write_durably(self.manifest_path, json.dumps(asdict(manifest), indent=2).encode())
         self._remove_other_index_files(keep=index_name)
         return manifest
@@ -220,6 +237,8 @@ class IndexFiles:
 def discard_index_files(directory: Path, pack_names: set[str]) -> None:
     """Delete these packs' persisted indexes (derived data; rebuilt from the database on use)."""
     for pack_name in pack_names:
-        for path in [*directory.glob(f"{pack_name}.r*.faiss"),
-                     directory / f"{pack_name}.manifest.json"]:
+        for path in [
+            *directory.glob(f"{pack_name}.r*.faiss"),
+            directory / f"{pack_name}.manifest.json",
+        ]:
             path.unlink(missing_ok=True)

@@ -31,9 +31,11 @@ __all__ = ["app", "main"]
 
 keys_app = typer.Typer(help="API keys (shown once, stored as hashes).", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
-TENANT_HELP = {TenantKind.AGENCY: "Agencies (they own talents, licences and alerts).",
-               TenantKind.BRAND: "Brands (they pre-check their own assets).",
-               TenantKind.MONITOR: "Monitors (they submit scans and batch jobs)."}
+TENANT_HELP = {
+    TenantKind.AGENCY: "Agencies (they own talents, licences and alerts).",
+    TenantKind.BRAND: "Brands (they pre-check their own assets).",
+    TenantKind.MONITOR: "Monitors (they submit scans and batch jobs).",
+}
 
 db_app = typer.Typer(help="The database schema (Alembic migrations).", no_args_is_help=True)
 app.add_typer(db_app, name="db")
@@ -54,8 +56,7 @@ def service_settings() -> ServiceSettings:
 
 @app.command("serve")
 def serve(
-    host: Annotated[str | None, typer.Option(help="Bind address (default from settings).")]
-    = None,
+    host: Annotated[str | None, typer.Option(help="Bind address (default from settings).")] = None,
     port: Annotated[int | None, typer.Option(help="Port (default from settings).")] = None,
 ) -> None:
     """Run the HTTP API (OpenAPI docs at /docs) with the embedded batch worker."""
@@ -69,17 +70,25 @@ def serve(
         ctx = build_context(settings)
     configure_json_logging()
     try:
-        uvicorn.run(create_app(context=ctx), host=host or settings.host,
-                    port=port or settings.port, log_config=None, access_log=False)
+        uvicorn.run(
+            create_app(context=ctx),
+            host=host or settings.host,
+            port=port or settings.port,
+            log_config=None,
+            access_log=False,
+        )
     finally:
         ctx.close()
 
 
 @app.command("worker")
 def worker(
-    check: Annotated[bool, typer.Option(
-        "--check", help="Healthcheck: exit 0 if this container's worker loop ran lately.")]
-    = False,
+    check: Annotated[
+        bool,
+        typer.Option(
+            "--check", help="Healthcheck: exit 0 if this container's worker loop ran lately."
+        ),
+    ] = False,
 ) -> None:
     """Run batch-job and webhook workers without the HTTP API (add as many as needed)."""
     from service.jobs.worker import HEARTBEAT_MAX_AGE_S, BackgroundWorkers, heartbeat_age
@@ -88,8 +97,11 @@ def worker(
     if check:
         age = heartbeat_age()
         if age is None or age > HEARTBEAT_MAX_AGE_S:
-            err.print("worker loop not running" if age is None else
-                      f"worker loop stalled: last pass {age:.0f} s ago")
+            err.print(
+                "worker loop not running"
+                if age is None
+                else f"worker loop stalled: last pass {age:.0f} s ago"
+            )
             raise typer.Exit(1)
         out.print(f"worker loop ran {age:.0f} s ago")
         return
@@ -120,15 +132,24 @@ def demo() -> None:
 @keys_app.command("create")
 def keys_create(
     role: Annotated[Role, typer.Option(help="admin, agency, monitor, brand or talent.")],
-    agency: Annotated[str | None, typer.Option(
-        help="Existing agency the key acts for (`twinwatch agencies create`).")] = None,
-    brand: Annotated[str | None, typer.Option(
-        help="Existing brand the key acts for (`twinwatch brands create`).")] = None,
-    monitor: Annotated[str | None, typer.Option(
-        help="Existing monitor organisation (`twinwatch monitors create`).")] = None,
+    agency: Annotated[
+        str | None,
+        typer.Option(help="Existing agency the key acts for (`twinwatch agencies create`)."),
+    ] = None,
+    brand: Annotated[
+        str | None,
+        typer.Option(help="Existing brand the key acts for (`twinwatch brands create`)."),
+    ] = None,
+    monitor: Annotated[
+        str | None,
+        typer.Option(help="Existing monitor organisation (`twinwatch monitors create`)."),
+    ] = None,
     label: Annotated[str | None, typer.Option(help="A note to recognise the key by.")] = None,
-    talent: Annotated[int | None, typer.Option(
-        help="With --role talent: the talent's id (their own sightings, licences, pay).")
+    talent: Annotated[
+        int | None,
+        typer.Option(
+            help="With --role talent: the talent's id (their own sightings, licences, pay)."
+        ),
     ] = None,
 ) -> None:
     """Create an API key; it is printed once and only its hash is stored."""
@@ -137,11 +158,20 @@ def keys_create(
     with operational_errors():
         db = open_database(service_settings())
         with db.session() as session:
-            created = create_key(session, role=role, agency=agency, brand=brand,
-                                 monitor=monitor, label=label, talent=talent)
+            created = create_key(
+                session,
+                role=role,
+                agency=agency,
+                brand=brand,
+                monitor=monitor,
+                label=label,
+                talent=talent,
+            )
         db.dispose()
-    err.print(f"created {created.role.value} key {created.id} for {created.scope}; store it "
-              "now, it is not shown again:")
+    err.print(
+        f"created {created.role.value} key {created.id} for {created.scope}; store it "
+        "now, it is not shown again:"
+    )
     out.print(created.key, soft_wrap=True)
 
 
@@ -153,14 +183,28 @@ def keys_list() -> None:
     with operational_errors():
         db = open_database(service_settings())
         with db.session() as session:
-            rows = [(k.id, k.prefix, k.role,
-                     k.agency_id or k.brand_id or k.monitor_id or k.talent_id, k.label,
-                     k.revoked_at) for k in list_keys(session)]
+            rows = [
+                (
+                    k.id,
+                    k.prefix,
+                    k.role,
+                    k.agency_id or k.brand_id or k.monitor_id or k.talent_id,
+                    k.label,
+                    k.revoked_at,
+                )
+                for k in list_keys(session)
+            ]
         db.dispose()
     table = Table("id", "prefix", "role", "tenant id", "label", "revoked")
     for key_id, prefix, role, tenant, label, revoked in rows:
-        table.add_row(str(key_id), prefix + "…", role, str(tenant or "-"), label or "",
-                      revoked.isoformat() if revoked else "")
+        table.add_row(
+            str(key_id),
+            prefix + "…",
+            role,
+            str(tenant or "-"),
+            label or "",
+            revoked.isoformat() if revoked else "",
+        )
     out.print(table)
 
 
@@ -203,8 +247,12 @@ def _tenant_commands(kind: TenantKind) -> typer.Typer:
                 rows = list_tenants(session, kind=kind)
             db.dispose()
         if as_json:
-            out.print_json(data=[{"id": r.id, "name": r.name,
-                                  "created_at": r.created_at.isoformat()} for r in rows])
+            out.print_json(
+                data=[
+                    {"id": r.id, "name": r.name, "created_at": r.created_at.isoformat()}
+                    for r in rows
+                ]
+            )
             return
         table = Table("id", "name", "created")
         for row in rows:
@@ -219,8 +267,7 @@ for _kind in TenantKind:
 
 
 # --- users: people who sign in to the web console --------------------------------------------
-users_app = typer.Typer(help="Console users (people; machines use API keys).",
-                        no_args_is_help=True)
+users_app = typer.Typer(help="Console users (people; machines use API keys).", no_args_is_help=True)
 app.add_typer(users_app, name="users")
 
 
@@ -241,8 +288,9 @@ def users_create(
     agency: Annotated[str | None, typer.Option(help="Agency the user works for.")] = None,
     brand: Annotated[str | None, typer.Option(help="Brand the user works for.")] = None,
     monitor: Annotated[str | None, typer.Option(help="Monitor organisation.")] = None,
-    talent: Annotated[int | None, typer.Option(
-        help="With --role talent: the talent's id (the person whose likeness it is).")
+    talent: Annotated[
+        int | None,
+        typer.Option(help="With --role talent: the talent's id (the person whose likeness it is)."),
     ] = None,
 ) -> None:
     """Create a user and print the invitation link where they set their password."""
@@ -253,13 +301,22 @@ def users_create(
     with operational_errors():
         db = open_database(settings)
         with db.session() as session:
-            user = create_user(session, email=email, role=role, agency=agency, brand=brand,
-                               monitor=monitor, talent=talent)
+            user = create_user(
+                session,
+                email=email,
+                role=role,
+                agency=agency,
+                brand=brand,
+                monitor=monitor,
+                talent=talent,
+            )
             address, role_name = user.email, user.role
         db.dispose()
         link = _invitation_line(settings, address)
-    err.print(f"created {role_name} user {address}; send them this link (valid "
-              f"{settings.invitation_hours:g} hours, once) to set their password:")
+    err.print(
+        f"created {role_name} user {address}; send them this link (valid "
+        f"{settings.invitation_hours:g} hours, once) to set their password:"
+    )
     out.print(link, soft_wrap=True)
 
 
@@ -283,17 +340,30 @@ def users_list() -> None:
     with operational_errors():
         db = open_database(service_settings())
         with db.session() as session:
-            rows = [(u.id, u.email, u.role,
-                     u.agency_id or u.brand_id or u.monitor_id or u.talent_id,
-                     u.password_hash is not None, u.last_login_at, u.disabled_at)
-                    for u in list_users(session)]
+            rows = [
+                (
+                    u.id,
+                    u.email,
+                    u.role,
+                    u.agency_id or u.brand_id or u.monitor_id or u.talent_id,
+                    u.password_hash is not None,
+                    u.last_login_at,
+                    u.disabled_at,
+                )
+                for u in list_users(session)
+            ]
         db.dispose()
-    table = Table("id", "e-mail", "role", "tenant id", "password set", "last sign-in",
-                  "disabled")
+    table = Table("id", "e-mail", "role", "tenant id", "password set", "last sign-in", "disabled")
     for user_id, email, role, tenant, has_password, last, disabled in rows:
-        table.add_row(str(user_id), email, role, str(tenant or "-"),
-                      "yes" if has_password else "no", last.isoformat() if last else "",
-                      disabled.isoformat() if disabled else "")
+        table.add_row(
+            str(user_id),
+            email,
+            role,
+            str(tenant or "-"),
+            "yes" if has_password else "no",
+            last.isoformat() if last else "",
+            disabled.isoformat() if disabled else "",
+        )
     out.print(table)
 
 
@@ -320,8 +390,7 @@ def _database_url() -> str:
 
 @db_app.command("upgrade")
 def db_upgrade(
-    revision: Annotated[str, typer.Option(help="Target revision (default: the newest).")]
-    = "head",
+    revision: Annotated[str, typer.Option(help="Target revision (default: the newest).")] = "head",
 ) -> None:
     """Upgrade the schema, in one transaction (a server database's one-shot deploy step).
 
@@ -363,8 +432,10 @@ def db_check() -> None:
     for difference in found:
         err.print(f"  {difference}")
     if found:
-        err.print(f"[red]error[/red]: {len(found)} differences between the migrations and the "
-                  "models: add a migration (`twinwatch db revision`)")
+        err.print(
+            f"[red]error[/red]: {len(found)} differences between the migrations and the "
+            "models: add a migration (`twinwatch db revision`)"
+        )
         raise typer.Exit(1)
     out.print("the database matches the models")
 
@@ -384,8 +455,10 @@ def db_revision(
 # --- crawl input ----------------------------------------------------------------------------
 @app.command("scan-warc")
 def scan_warc(
-    path: Annotated[Path, typer.Argument(exists=True, dir_okay=False,
-                                         help="A WARC archive (.warc or .warc.gz).")],
+    path: Annotated[
+        Path,
+        typer.Argument(exists=True, dir_okay=False, help="A WARC archive (.warc or .warc.gz)."),
+    ],
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
     """Scan every image response in a WARC archive, each with its own URL, page and date.
@@ -399,11 +472,18 @@ def scan_warc(
     limits = warc_limits(service_settings())
     with runtime() as rt, Progress(console=err, transient=True) as progress:
         task = progress.add_task("scanning", total=path.stat().st_size)
-        report = scan_warc_file(rt, path, limits=limits, on_position=lambda offset:
-                                progress.update(task, completed=offset))
+        report = scan_warc_file(
+            rt,
+            path,
+            limits=limits,
+            on_position=lambda offset: progress.update(task, completed=offset),
+        )
     for skipped in report.skipped:
-        err.print(f"skipped record at offset {skipped['offset']} ({skipped['reason']}): "
-                  f"{skipped['uri'] or '-'}: {skipped['message']}", highlight=False)
+        err.print(
+            f"skipped record at offset {skipped['offset']} ({skipped['reason']}): "
+            f"{skipped['uri'] or '-'}: {skipped['message']}",
+            highlight=False,
+        )
     if as_json:
         out.print_json(data=report.to_json())
     else:

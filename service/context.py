@@ -37,15 +37,25 @@ class AppContext:
     background_errors: list[str] = field(default_factory=list)
 
     def recording_sink(self) -> RecordingSink:
-        return RecordingSink(db=self.db, evidence=self.evidence, metrics=self.metrics,
-                             precheck_creates_alerts=self.settings.precheck_creates_alerts,
-                             keep_alert_evidence=self.settings.keep_alert_evidence,
-                             evidence_retention_days=self.settings.evidence_retention_days,
-                             after_sighting=reopen_on_sighting)
+        return RecordingSink(
+            db=self.db,
+            evidence=self.evidence,
+            metrics=self.metrics,
+            precheck_creates_alerts=self.settings.precheck_creates_alerts,
+            keep_alert_evidence=self.settings.keep_alert_evidence,
+            evidence_retention_days=self.settings.evidence_retention_days,
+            after_sighting=reopen_on_sighting,
+        )
 
     def pipeline(self) -> ScanPipeline:
-        return ScanPipeline(settings=self.settings, analyser=self.analyser, index=self.index,
-                            gate=self.gate, metrics=self.metrics, sink=self.recording_sink())
+        return ScanPipeline(
+            settings=self.settings,
+            analyser=self.analyser,
+            index=self.index,
+            gate=self.gate,
+            metrics=self.metrics,
+            sink=self.recording_sink(),
+        )
 
     def consent_documents(self) -> ConsentDocumentStore:
         """Offline signed consent documents (a per-talent store, erased with the talent)."""
@@ -56,20 +66,35 @@ class AppContext:
         self.db.dispose()
 
 
-def build_context(settings: ServiceSettings, *, analyser: FaceAnalyser | None = None,
-                  db: Database | None = None) -> AppContext:
+def build_context(
+    settings: ServiceSettings, *, analyser: FaceAnalyser | None = None, db: Database | None = None
+) -> AppContext:
     """Open the database (its schema upgraded or checked by the migrations), load the model
     pack (unless one is given), recover the registry, open the index. Start-up
     reconciliation of the service's own files is separate (:func:`service.startup.reconcile`)."""
     evidence = EvidenceStore(settings.evidence_dir())
     db = db or open_database(settings, prepare_schema=prepare_schema)
-    runtime = open_runtime(settings, db=db, analyser=analyser,
-                           other_talent_stores=[evidence, ConsentDocumentStore(
-                               settings.consent_documents_dir())])
+    runtime = open_runtime(
+        settings,
+        db=db,
+        analyser=analyser,
+        other_talent_stores=[evidence, ConsentDocumentStore(settings.consent_documents_dir())],
+    )
     metrics = Metrics()
-    gate = InferenceGate(workers=settings.inference_workers,
-                         max_pending=settings.max_pending_inferences,
-                         max_per_key=settings.max_concurrent_per_key,
-                         retry_after_s=settings.retry_after_s, metrics=metrics)
-    return AppContext(settings, runtime.db, runtime.engine, runtime.index, runtime.registry,
-                      evidence, gate, metrics)
+    gate = InferenceGate(
+        workers=settings.inference_workers,
+        max_pending=settings.max_pending_inferences,
+        max_per_key=settings.max_concurrent_per_key,
+        retry_after_s=settings.retry_after_s,
+        metrics=metrics,
+    )
+    return AppContext(
+        settings,
+        runtime.db,
+        runtime.engine,
+        runtime.index,
+        runtime.registry,
+        evidence,
+        gate,
+        metrics,
+    )

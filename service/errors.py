@@ -85,6 +85,7 @@ class FingerprintFormatError(TwinwatchError):
 
 # --- access, requests and limits ------------------------------------------------------------
 
+
 class UnauthorizedError(TwinwatchError):
     code = "unauthorized"
     category = ErrorCategory.UNAUTHORIZED
@@ -307,6 +308,8 @@ class PdfUnavailableError(TwinwatchError):
 
     code = "pdf_unavailable"
     category = ErrorCategory.UNAVAILABLE
+
+
 class LicenceRevokedError(TwinwatchError):
     """A revoked licence's terms cannot change (record a new licence)."""
 

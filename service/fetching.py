@@ -69,8 +69,9 @@ USER_AGENT = "twinwatch-fetcher/0.1"
 GENERIC_CONTENT_TYPES = frozenset({"", "application/octet-stream", "binary/octet-stream"})
 # Refused even with allow_private_networks: instance-metadata endpoints of cloud providers
 # (AWS/GCP/Azure/OpenStack 169.254.169.254, AWS IPv6 fd00:ec2::254, Alibaba 100.100.100.200).
-METADATA_ADDRESSES = frozenset(ipaddress.ip_address(a) for a in (
-    "169.254.169.254", "fd00:ec2::254", "100.100.100.200"))
+METADATA_ADDRESSES = frozenset(
+    ipaddress.ip_address(a) for a in ("169.254.169.254", "fd00:ec2::254", "100.100.100.200")
+)
 METADATA_NAMES = frozenset({"metadata.google.internal", "metadata"})
 _THIS_NETWORK = ipaddress.IPv4Network("0.0.0.0/8")
 _BROADCAST = ipaddress.IPv4Address("255.255.255.255")
@@ -100,8 +101,10 @@ class FetchedImage:
     data: bytes
 
     def __repr__(self) -> str:  # never print the bytes
-        return (f"FetchedImage(url={self.url!r}, final_url={self.final_url!r}, "
-                f"content_type={self.content_type!r}, data=<{len(self.data)} bytes>)")
+        return (
+            f"FetchedImage(url={self.url!r}, final_url={self.final_url!r}, "
+            f"content_type={self.content_type!r}, data=<{len(self.data)} bytes>)"
+        )
 
 
 @dataclass(frozen=True)
@@ -124,32 +127,51 @@ class FetchedPage:
     html: bytes
 
     def __repr__(self) -> str:
-        return f"FetchedPage(url={self.url!r}, final_url={self.final_url!r}, " \
-               f"html=<{len(self.html)} bytes>)"
+        return (
+            f"FetchedPage(url={self.url!r}, final_url={self.final_url!r}, "
+            f"html=<{len(self.html)} bytes>)"
+        )
 
 
 HTML_MEDIA_TYPES = frozenset({"text/html", "application/xhtml+xml"})
 
 
 # --- public API -----------------------------------------------------------------------------
-async def fetch_page(url: str, *, limits: FetchLimits, resolver: Resolver | None = None,
-                     allow_private_networks: bool = False) -> FetchedPage:
+async def fetch_page(
+    url: str,
+    *,
+    limits: FetchLimits,
+    resolver: Resolver | None = None,
+    allow_private_networks: bool = False,
+) -> FetchedPage:
     """Download the HTML page at ``url`` with every safeguard of :func:`fetch_image`; the
     answer must say it is HTML (``url_not_html`` otherwise)."""
     resolve = resolver or system_resolver
     try:
         async with asyncio.timeout(limits.timeout_s):
-            fetched = await _fetch(url, limits=limits, resolver=resolve,
-                                   allow_private_networks=allow_private_networks, html=True)
+            fetched = await _fetch(
+                url,
+                limits=limits,
+                resolver=resolve,
+                allow_private_networks=allow_private_networks,
+                html=True,
+            )
     except TimeoutError as exc:
         raise UrlFetchTimeoutError(
             f"Fetching {url} took longer than the limit of {limits.timeout_s:g} s.",
-            url=url, timeout_s=limits.timeout_s) from exc
+            url=url,
+            timeout_s=limits.timeout_s,
+        ) from exc
     return FetchedPage(url=url, final_url=fetched.final_url, html=fetched.data)
 
 
-async def fetch_image(url: str, *, limits: FetchLimits, resolver: Resolver | None = None,
-                      allow_private_networks: bool = False) -> FetchedImage:
+async def fetch_image(
+    url: str,
+    *,
+    limits: FetchLimits,
+    resolver: Resolver | None = None,
+    allow_private_networks: bool = False,
+) -> FetchedImage:
     """Download the image at ``url`` within ``limits``, refusing anything unsafe.
 
     Raises a :class:`service.errors.UrlFetchError` subclass naming what was wrong.
@@ -157,17 +179,24 @@ async def fetch_image(url: str, *, limits: FetchLimits, resolver: Resolver | Non
     resolve = resolver or system_resolver
     try:
         async with asyncio.timeout(limits.timeout_s):
-            return await _fetch(url, limits=limits, resolver=resolve,
-                                allow_private_networks=allow_private_networks)
+            return await _fetch(
+                url, limits=limits, resolver=resolve, allow_private_networks=allow_private_networks
+            )
     except TimeoutError as exc:
         raise UrlFetchTimeoutError(
             f"Fetching {url} took longer than the limit of {limits.timeout_s:g} s.",
-            url=url, timeout_s=limits.timeout_s) from exc
+            url=url,
+            timeout_s=limits.timeout_s,
+        ) from exc
 
 
-async def check_url(url: str, *, allowed_schemes: tuple[str, ...] = ("http", "https"),
-                    resolver: Resolver | None = None,
-                    allow_private_networks: bool = False) -> VettedUrl:
+async def check_url(
+    url: str,
+    *,
+    allowed_schemes: tuple[str, ...] = ("http", "https"),
+    resolver: Resolver | None = None,
+    allow_private_networks: bool = False,
+) -> VettedUrl:
     """Check one URL (the first or a redirect target): scheme, host, every resolved address.
 
     Returns the address to connect to; raises ``url_invalid``, ``url_scheme_not_allowed``,
@@ -179,16 +208,23 @@ async def check_url(url: str, *, allowed_schemes: tuple[str, ...] = ("http", "ht
     literal = _literal_address(host)
     if literal is not None:
         ensure_address_allowed(literal, allow_private_networks=allow_private_networks)
-        return VettedUrl(url=parsed, host=host, port=port, address=str(literal),
-                         is_ip_literal=True)
+        return VettedUrl(url=parsed, host=host, port=port, address=str(literal), is_ip_literal=True)
     _check_host_name(host, allow_private_networks=allow_private_networks)
-    address = await _resolve_vetted(host, port, resolver=resolver or system_resolver,
-                                    allow_private_networks=allow_private_networks)
+    address = await _resolve_vetted(
+        host,
+        port,
+        resolver=resolver or system_resolver,
+        allow_private_networks=allow_private_networks,
+    )
     return VettedUrl(url=parsed, host=host, port=port, address=address, is_ip_literal=False)
 
 
-def ensure_address_allowed(address: IPAddress | str, *, allow_private_networks: bool = False,
-                           resolved_from: str | None = None) -> None:
+def ensure_address_allowed(
+    address: IPAddress | str,
+    *,
+    allow_private_networks: bool = False,
+    resolved_from: str | None = None,
+) -> None:
     """Raise ``url_host_forbidden`` unless ``address`` is one twinwatch may connect to.
 
     ``resolved_from`` is the host name ``address`` came from, for the message.
@@ -198,8 +234,12 @@ def ensure_address_allowed(address: IPAddress | str, *, allow_private_networks: 
     if not reason or (waivable and allow_private_networks):
         return
     shown = f"{resolved_from!r} resolves to {ip}, which" if resolved_from else str(ip)
-    raise UrlHostForbiddenError(f"The URL's host is forbidden: {shown} is {reason}.",
-                                host=resolved_from or str(ip), address=str(ip), reason=reason)
+    raise UrlHostForbiddenError(
+        f"The URL's host is forbidden: {shown} is {reason}.",
+        host=resolved_from or str(ip),
+        address=str(ip),
+        reason=reason,
+    )
 
 
 async def system_resolver(host: str, port: int) -> list[str]:
@@ -227,8 +267,10 @@ def _fixed_refusal(ip: IPAddress) -> tuple[str, bool] | None:
     """Refusals that no setting lifts."""
     checks: tuple[tuple[bool, str], ...] = (
         (ip in METADATA_ADDRESSES, "a cloud instance-metadata endpoint"),
-        (ip.is_unspecified or ip in _THIS_NETWORK,
-         "the unspecified address or 'this network' (0.0.0.0/8, ::)"),
+        (
+            ip.is_unspecified or ip in _THIS_NETWORK,
+            "the unspecified address or 'this network' (0.0.0.0/8, ::)",
+        ),
         (ip.is_multicast, "a multicast address"),
         (ip.is_link_local, "a link-local address (169.254.0.0/16, fe80::/10)"),
         (ip == _BROADCAST, "the broadcast address"),
@@ -245,8 +287,7 @@ def _waivable_refusal(ip: IPAddress) -> tuple[str, bool] | None:
     """Refusals that allow_private_networks lifts (for tests against 127.0.0.1)."""
     if ip.is_loopback:
         return "a loopback address", True
-    site_local = isinstance(ip, ipaddress.IPv6Address) and (
-        ip.is_site_local or ip in _NAT64_LOCAL)
+    site_local = isinstance(ip, ipaddress.IPv6Address) and (ip.is_site_local or ip in _NAT64_LOCAL)
     if ip.is_private or not ip.is_global or site_local:
         return "a private-use or otherwise non-public address", True
     return None
@@ -274,7 +315,10 @@ def _to_ip(address: IPAddress | str, *, host: str | None) -> IPAddress:
     except ValueError as exc:
         raise UrlHostForbiddenError(
             f"The URL's host {host or address} resolved to {address!r}, which is not an IP "
-            "address.", host=host or address, address=address) from exc
+            "address.",
+            host=host or address,
+            address=address,
+        ) from exc
 
 
 # --- URL and host parsing -------------------------------------------------------------------
@@ -293,8 +337,7 @@ def split_url(text: str, *, require_host: bool = True) -> SplitResult:
         parts = urlsplit(readable)
         _ = parts.port  # parsed lazily: out of range or not a number raises here
     except ValueError as exc:
-        raise UrlInvalidError(f"{shown!r} is not a valid URL or host: {exc}.",
-                              url=shown) from exc
+        raise UrlInvalidError(f"{shown!r} is not a valid URL or host: {exc}.", url=shown) from exc
     if require_host and not parts.hostname:
         raise UrlInvalidError(f"{shown!r} names no host.", url=shown)
     return parts
@@ -316,12 +359,17 @@ def _parse_url(url: str, *, allowed_schemes: tuple[str, ...]) -> httpx.URL:
         shown = parsed.scheme or "(none)"
         raise UrlSchemeNotAllowedError(
             f"The URL scheme {shown!r} is not allowed; use one of {', '.join(allowed)}.",
-            url=url, scheme=parsed.scheme, allowed=list(allowed))
+            url=url,
+            scheme=parsed.scheme,
+            allowed=list(allowed),
+        )
     if not parsed.raw_host:
         raise UrlInvalidError(f"The URL {url!r} has no host.", url=url)
     if parsed.userinfo:
-        raise UrlInvalidError("The URL carries credentials (user:password@); they are not "
-                              "accepted.", url=_without_userinfo(parsed))
+        raise UrlInvalidError(
+            "The URL carries credentials (user:password@); they are not accepted.",
+            url=_without_userinfo(parsed),
+        )
     return parsed
 
 
@@ -349,14 +397,18 @@ def _literal_address(host: str) -> IPAddress | None:
         return None
     legacy = _parse_legacy_ipv4(labels)
     if legacy is None:
-        raise UrlInvalidError(f"The URL's host {host!r} is neither a name nor an IP address.",
-                              host=host)
+        raise UrlInvalidError(
+            f"The URL's host {host!r} is neither a name nor an IP address.", host=host
+        )
     verdict = _refusal(legacy)
     why = f"{legacy}, {verdict[0]}" if verdict else f"{legacy}"
     raise UrlHostForbiddenError(
         f"The URL's host is forbidden: {host!r} is a non-canonical spelling of the IP "
         f"address {why}; write IPv4 addresses as four decimal numbers.",
-        host=host, address=str(legacy), reason="non-canonical IP address spelling")
+        host=host,
+        address=str(legacy),
+        reason="non-canonical IP address spelling",
+    )
 
 
 def _parse_legacy_ipv4(labels: list[str]) -> ipaddress.IPv4Address | None:
@@ -389,50 +441,69 @@ def _check_host_name(host: str, *, allow_private_networks: bool) -> None:
     if name in METADATA_NAMES:
         raise UrlHostForbiddenError(
             f"The URL's host is forbidden: {host!r} names a cloud instance-metadata service.",
-            host=host, reason="metadata host name")
+            host=host,
+            reason="metadata host name",
+        )
     is_local = name == "localhost" or name.endswith(".localhost")
     if is_local and not allow_private_networks:
         raise UrlHostForbiddenError(
             f"The URL's host is forbidden: {host!r} always names this machine (loopback).",
-            host=host, reason="localhost name")
+            host=host,
+            reason="localhost name",
+        )
 
 
-async def _resolve_vetted(host: str, port: int, *, resolver: Resolver,
-                          allow_private_networks: bool) -> str:
+async def _resolve_vetted(
+    host: str, port: int, *, resolver: Resolver, allow_private_networks: bool
+) -> str:
     """Resolve once; refuse if ANY address is forbidden; return the address to connect to."""
     try:
         addresses = await resolver(host, port)
     except OSError as exc:
-        raise UrlFetchFailedError(f"The host {host!r} could not be resolved: {exc}.",
-                                  host=host) from exc
+        raise UrlFetchFailedError(
+            f"The host {host!r} could not be resolved: {exc}.", host=host
+        ) from exc
     if not addresses:
         raise UrlFetchFailedError(f"The host {host!r} resolved to no address.", host=host)
     for address in addresses:
-        ensure_address_allowed(address, allow_private_networks=allow_private_networks,
-                               resolved_from=host)
+        ensure_address_allowed(
+            address, allow_private_networks=allow_private_networks, resolved_from=host
+        )
     return str(_to_ip(addresses[0], host=host))
 
 
 # --- the exchange ---------------------------------------------------------------------------
-async def _fetch(url: str, *, limits: FetchLimits, resolver: Resolver,
-                 allow_private_networks: bool, html: bool = False) -> FetchedImage:
+async def _fetch(
+    url: str,
+    *,
+    limits: FetchLimits,
+    resolver: Resolver,
+    allow_private_networks: bool,
+    html: bool = False,
+) -> FetchedImage:
     current = url
     async with _new_client(limits, html=html) as client:
         for _hop in range(limits.max_redirects + 1):
-            target = await check_url(current, allowed_schemes=limits.allowed_schemes,
-                                     resolver=resolver,
-                                     allow_private_networks=allow_private_networks)
+            target = await check_url(
+                current,
+                allowed_schemes=limits.allowed_schemes,
+                resolver=resolver,
+                allow_private_networks=allow_private_networks,
+            )
             logger.debug("fetching %s via %s", target.url, target.address)
             outcome = await _exchange(client, target, limits=limits, html=html)
             if isinstance(outcome, str):
                 current = outcome
                 continue
             media_type, data = outcome
-            return FetchedImage(url=url, final_url=str(target.url), content_type=media_type,
-                                data=data)
+            return FetchedImage(
+                url=url, final_url=str(target.url), content_type=media_type, data=data
+            )
     raise UrlTooManyRedirectsError(
         f"Fetching {url} was redirected more than {limits.max_redirects} times.",
-        url=url, max_redirects=limits.max_redirects)
+        url=url,
+        max_redirects=limits.max_redirects,
+    )
 
 
 @functools.cache
@@ -445,17 +516,29 @@ def _new_client(limits: FetchLimits, *, html: bool = False) -> httpx.AsyncClient
     """One client per fetch. trust_env=False: no proxy from the environment (it would bypass
     the address pinning), no .netrc credentials. No keep-alive: a connection (and its TLS
     session, verified for one name) is never reused for another hop's host."""
-    headers = {"User-Agent": USER_AGENT, "Accept": "text/html" if html else "image/*",
-               "Accept-Encoding": "identity"}
+    headers = {
+        "User-Agent": USER_AGENT,
+        "Accept": "text/html" if html else "image/*",
+        "Accept-Encoding": "identity",
+    }
     return httpx.AsyncClient(
-        follow_redirects=False, trust_env=False, timeout=httpx.Timeout(limits.timeout_s),
-        verify=_tls_context(), headers=headers,
-        limits=httpx.Limits(max_keepalive_connections=0))
+        follow_redirects=False,
+        trust_env=False,
+        timeout=httpx.Timeout(limits.timeout_s),
+        verify=_tls_context(),
+        headers=headers,
+        limits=httpx.Limits(max_keepalive_connections=0),
+    )
 
 
-def pinned_request(client: httpx.AsyncClient, target: VettedUrl, *, method: str = "GET",
-                   content: bytes | None = None,
-                   headers: dict[str, str] | None = None) -> httpx.Request:
+def pinned_request(
+    client: httpx.AsyncClient,
+    target: VettedUrl,
+    *,
+    method: str = "GET",
+    content: bytes | None = None,
+    headers: dict[str, str] | None = None,
+) -> httpx.Request:
     """A request to the vetted address that still names the original host (Host header, SNI).
 
     Used for image fetches and webhook deliveries alike, so neither can be re-resolved to
@@ -465,15 +548,22 @@ def pinned_request(client: httpx.AsyncClient, target: VettedUrl, *, method: str 
     if target.is_ip_literal:
         return client.build_request(method, target.url, content=content, headers=headers)
     default_port = 443 if target.url.scheme == "https" else 80
-    headers["Host"] = target.host if target.port == default_port else (
-        f"{target.host}:{target.port}")
+    headers["Host"] = (
+        target.host if target.port == default_port else (f"{target.host}:{target.port}")
+    )
     extensions = {"sni_hostname": target.host.rstrip(".")} if target.url.scheme == "https" else {}
-    return client.build_request(method, target.url.copy_with(host=target.address),
-                                content=content, headers=headers, extensions=extensions)
+    return client.build_request(
+        method,
+        target.url.copy_with(host=target.address),
+        content=content,
+        headers=headers,
+        extensions=extensions,
+    )
 
 
-async def _exchange(client: httpx.AsyncClient, target: VettedUrl, *,
-                    limits: FetchLimits, html: bool = False) -> str | tuple[str, bytes]:
+async def _exchange(
+    client: httpx.AsyncClient, target: VettedUrl, *, limits: FetchLimits, html: bool = False
+) -> str | tuple[str, bytes]:
     """One request: a redirect's next URL, or the image's (media type, bytes)."""
     try:
         response = await client.send(pinned_request(client, target), stream=True)
@@ -484,26 +574,33 @@ async def _exchange(client: httpx.AsyncClient, target: VettedUrl, *,
     except httpx.TimeoutException as exc:
         raise UrlFetchTimeoutError(
             f"Fetching {target.url} timed out ({type(exc).__name__}).",
-            url=str(target.url), timeout_s=limits.timeout_s) from exc
+            url=str(target.url),
+            timeout_s=limits.timeout_s,
+        ) from exc
     except httpx.HTTPError as exc:
         raise UrlFetchFailedError(
-            f"Fetching {target.url} failed: {type(exc).__name__}: {exc}.",
-            url=str(target.url)) from exc
+            f"Fetching {target.url} failed: {type(exc).__name__}: {exc}.", url=str(target.url)
+        ) from exc
 
 
-async def _handle_response(response: httpx.Response, target: VettedUrl, *,
-                           limits: FetchLimits, html: bool = False) -> str | tuple[str, bytes]:
+async def _handle_response(
+    response: httpx.Response, target: VettedUrl, *, limits: FetchLimits, html: bool = False
+) -> str | tuple[str, bytes]:
     status = response.status_code
     if status in REDIRECT_STATUSES:
         return _redirect_location(response, target)
     if status >= 400:
         raise UrlFetchFailedError(
             f"The server answered {status} {response.reason_phrase} for {target.url}.",
-            url=str(target.url), status=status)
+            url=str(target.url),
+            status=status,
+        )
     if status not in SUCCESS_STATUSES:
         raise UrlFetchFailedError(
             f"The server answered with the unexpected status {status} for {target.url}.",
-            url=str(target.url), status=status)
+            url=str(target.url),
+            status=status,
+        )
     declared = _check_headers(response, target, limits=limits, html=html)
     data = await _read_limited(response, target, limits=limits)
     if html:
@@ -516,37 +613,52 @@ def _redirect_location(response: httpx.Response, target: VettedUrl) -> str:
     if not location:
         raise UrlFetchFailedError(
             f"The server redirected {target.url} ({response.status_code}) without a Location.",
-            url=str(target.url), status=response.status_code)
+            url=str(target.url),
+            status=response.status_code,
+        )
     try:
         return str(target.url.join(location))
     except (httpx.InvalidURL, ValueError) as exc:
         raise UrlInvalidError(
             f"The redirect from {target.url} points to an invalid URL {location!r}.",
-            url=str(target.url), location=location) from exc
+            url=str(target.url),
+            location=location,
+        ) from exc
 
 
-def _check_headers(response: httpx.Response, target: VettedUrl, *, limits: FetchLimits,
-                   html: bool = False) -> str:
+def _check_headers(
+    response: httpx.Response, target: VettedUrl, *, limits: FetchLimits, html: bool = False
+) -> str:
     """Refuse before reading the body: compressed, non-image or declared-oversize responses."""
     encoding = response.headers.get("content-encoding", "identity").strip().lower()
     if encoding not in ("", "identity"):
         raise UrlFetchFailedError(
             f"The server sent {target.url} with Content-Encoding {encoding!r} although an "
-            "uncompressed body was asked for.", url=str(target.url), encoding=encoding)
+            "uncompressed body was asked for.",
+            url=str(target.url),
+            encoding=encoding,
+        )
     declared: str = response.headers.get("content-type", "").split(";", 1)[0].strip().lower()
     if html and declared not in HTML_MEDIA_TYPES:
         raise PageNotHtmlError(
             f"The page {target.url} is not HTML: the server says its type is {declared!r}.",
-            url=str(target.url), content_type=declared)
+            url=str(target.url),
+            content_type=declared,
+        )
     if not html and not (declared.startswith("image/") or declared in GENERIC_CONTENT_TYPES):
         raise UrlNotAnImageError(
             f"The URL {target.url} is not an image: the server says its type is {declared!r}.",
-            url=str(target.url), content_type=declared)
+            url=str(target.url),
+            content_type=declared,
+        )
     length = _declared_length(response)
     if length is not None and length > limits.max_bytes:
         raise UrlResponseTooLargeError(
             f"The image at {target.url} is {length:,} bytes (Content-Length), over the limit "
-            f"of {limits.max_bytes:,}.", url=str(target.url), max_bytes=limits.max_bytes)
+            f"of {limits.max_bytes:,}.",
+            url=str(target.url),
+            max_bytes=limits.max_bytes,
+        )
     return declared
 
 
@@ -557,14 +669,18 @@ def _declared_length(response: httpx.Response) -> int | None:
         return None
 
 
-async def _read_limited(response: httpx.Response, target: VettedUrl, *,
-                        limits: FetchLimits) -> bytes:
+async def _read_limited(
+    response: httpx.Response, target: VettedUrl, *, limits: FetchLimits
+) -> bytes:
     body = bytearray()
     async for chunk in response.aiter_raw():
         if len(body) + len(chunk) > limits.max_bytes:
             raise UrlResponseTooLargeError(
                 f"The image at {target.url} is over the limit of {limits.max_bytes:,} bytes; "
-                "the download was stopped.", url=str(target.url), max_bytes=limits.max_bytes)
+                "the download was stopped.",
+                url=str(target.url),
+                max_bytes=limits.max_bytes,
+            )
         body += chunk
     return bytes(body)
 
@@ -575,5 +691,7 @@ def _sniffed_media_type(data: bytes, *, declared: str, target: VettedUrl) -> str
         raise UrlNotAnImageError(
             f"The URL {target.url} is not an image: it is served as {declared or 'untyped'!r} "
             "but its bytes are not in a supported image format.",
-            url=str(target.url), content_type=declared)
+            url=str(target.url),
+            content_type=declared,
+        )
     return sniffed

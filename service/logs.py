@@ -18,8 +18,10 @@ class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, object] = {
             "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
-            "level": record.levelname.lower(), "logger": record.name,
-            "message": record.getMessage()}
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
         fields = getattr(record, "fields", None)
         if isinstance(fields, dict):
             entry.update(fields)
@@ -32,8 +34,7 @@ def configure_json_logging(level: int = logging.INFO) -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter())
     root = logging.getLogger()
-    root.handlers[:] = [handler, *(h for h in root.handlers
-                                   if isinstance(h, RecentErrorsHandler))]
+    root.handlers[:] = [handler, *(h for h in root.handlers if isinstance(h, RecentErrorsHandler))]
     root.setLevel(level)
     for noisy in ("uvicorn.access", "httpx", "httpcore"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
@@ -65,8 +66,15 @@ class RecentErrors:
             self._ring.append(record)
 
     def answered(self, *, code: str, message: str, status: int) -> None:
-        self.add(ErrorRecord(at=datetime.now(UTC), source="answer", code=code,
-                             message=message[:MESSAGE_CHARS], status=status))
+        self.add(
+            ErrorRecord(
+                at=datetime.now(UTC),
+                source="answer",
+                code=code,
+                message=message[:MESSAGE_CHARS],
+                status=status,
+            )
+        )
 
     def newest_first(self) -> list[ErrorRecord]:
         with self._lock:
@@ -92,13 +100,16 @@ class RecentErrorsHandler(logging.Handler):
         try:
             fields = getattr(record, "fields", None)
             fields = fields if isinstance(fields, dict) else {}
-            kind = record.exc_info[0].__name__ if record.exc_info and record.exc_info[0] \
-                else None
-            self.ring.add(ErrorRecord(
-                at=datetime.fromtimestamp(record.created, UTC), source=record.name,
-                code=str(fields.get("code") or kind or record.levelname.lower()),
-                message=record.getMessage()[:MESSAGE_CHARS],
-                request_id=str(fields["request_id"]) if "request_id" in fields else None))
+            kind = record.exc_info[0].__name__ if record.exc_info and record.exc_info[0] else None
+            self.ring.add(
+                ErrorRecord(
+                    at=datetime.fromtimestamp(record.created, UTC),
+                    source=record.name,
+                    code=str(fields.get("code") or kind or record.levelname.lower()),
+                    message=record.getMessage()[:MESSAGE_CHARS],
+                    request_id=str(fields["request_id"]) if "request_id" in fields else None,
+                )
+            )
         except Exception:  # a broken record must never break logging
             self.handleError(record)
 

@@ -8,28 +8,50 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
-        self.scans = Counter("twinwatch_scans_total", "Images scanned", ["kind", "outcome"],
-                             registry=self.registry)
-        self.faces = Counter("twinwatch_faces_total", "Faces found, by band", ["band"],
-                             registry=self.registry)
-        self.verdicts = Counter("twinwatch_licence_verdicts_total", "Licence verdicts",
-                                ["verdict"], registry=self.registry)
-        self.alerts = Counter("twinwatch_alerts_total", "Alerts created or re-sighted",
-                              ["event"], registry=self.registry)
-        self.webhook_failures = Counter("twinwatch_webhook_failures_total",
-                                        "Failed webhook delivery attempts",
-                                        registry=self.registry)
-        self.webhook_deliveries = Counter("twinwatch_webhook_deliveries_total",
-                                          "Delivered webhooks", registry=self.registry)
+        self.scans = Counter(
+            "twinwatch_scans_total", "Images scanned", ["kind", "outcome"], registry=self.registry
+        )
+        self.faces = Counter(
+            "twinwatch_faces_total", "Faces found, by band", ["band"], registry=self.registry
+        )
+        self.verdicts = Counter(
+            "twinwatch_licence_verdicts_total",
+            "Licence verdicts",
+            ["verdict"],
+            registry=self.registry,
+        )
+        self.alerts = Counter(
+            "twinwatch_alerts_total",
+            "Alerts created or re-sighted",
+            ["event"],
+            registry=self.registry,
+        )
+        self.webhook_failures = Counter(
+            "twinwatch_webhook_failures_total",
+            "Failed webhook delivery attempts",
+            registry=self.registry,
+        )
+        self.webhook_deliveries = Counter(
+            "twinwatch_webhook_deliveries_total", "Delivered webhooks", registry=self.registry
+        )
         self.scan_latency = Histogram(
-            "twinwatch_scan_seconds", "End-to-end scan latency", ["kind"],
-            buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 4, 8, 16, 32), registry=self.registry)
-        self.inference_pending = Gauge("twinwatch_inference_pending",
-                                       "Scans queued or running in the inference pool",
-                                       registry=self.registry)
-        self.rejected = Counter("twinwatch_overload_rejections_total",
-                                "Requests refused with 429/503", ["reason"],
-                                registry=self.registry)
+            "twinwatch_scan_seconds",
+            "End-to-end scan latency",
+            ["kind"],
+            buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 4, 8, 16, 32),
+            registry=self.registry,
+        )
+        self.inference_pending = Gauge(
+            "twinwatch_inference_pending",
+            "Scans queued or running in the inference pool",
+            registry=self.registry,
+        )
+        self.rejected = Counter(
+            "twinwatch_overload_rejections_total",
+            "Requests refused with 429/503",
+            ["reason"],
+            registry=self.registry,
+        )
 
     def render(self) -> bytes:
         return bytes(generate_latest(self.registry))

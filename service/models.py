@@ -82,8 +82,9 @@ class Licence(Base):
     media: Mapped[list[str]] = mapped_column(JSON)
     ai_label_required: Mapped[bool] = mapped_column(Boolean)
     # service.rules.vocabulary.AssetScope: "any_image" | "approved_assets"
-    asset_scope: Mapped[str] = mapped_column(String(20), default="any_image",
-                                             server_default="any_image")
+    asset_scope: Mapped[str] = mapped_column(
+        String(20), default="any_image", server_default="any_image"
+    )
     valid_from: Mapped[datetime] = mapped_column(TS)
     valid_until: Mapped[datetime | None] = mapped_column(TS)
     flat_fee_cents: Mapped[int | None] = mapped_column(Integer)
@@ -92,16 +93,23 @@ class Licence(Base):
     revoked_at: Mapped[datetime | None] = mapped_column(TS)
     revocation_reason: Mapped[str | None] = mapped_column(Text)
     # The agency's choice: not in force until the talent signs (always so with ai_replica).
-    requires_talent_consent: Mapped[bool] = mapped_column(Boolean, default=False,
-                                                          server_default=false())
+    requires_talent_consent: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=false()
+    )
     created_at: Mapped[datetime] = mapped_column(TS, default=utcnow)
 
     assets: Mapped[list[LicenceAsset]] = relationship(
-        cascade="all, delete-orphan", passive_deletes=True, order_by="LicenceAsset.id",
-        lazy="selectin")
+        cascade="all, delete-orphan",
+        passive_deletes=True,
+        order_by="LicenceAsset.id",
+        lazy="selectin",
+    )
     consents: Mapped[list[ConsentRecord]] = relationship(
-        cascade="all, delete-orphan", passive_deletes=True, order_by="ConsentRecord.id",
-        lazy="selectin")
+        cascade="all, delete-orphan",
+        passive_deletes=True,
+        order_by="ConsentRecord.id",
+        lazy="selectin",
+    )
 
 
 class ConsentRecord(Base):
@@ -224,8 +232,12 @@ class Scan(Base):
     job_id: Mapped[int | None] = key_ref("jobs.id", ondelete="SET NULL", index=True)
     # A job item's scan: unique, so a re-run of the item can never record it twice.
     job_item_id: Mapped[int | None] = mapped_column(
-        BigId, ForeignKey("job_items.id", ondelete="SET NULL", use_alter=True,
-                          name="fk_scans_job_item_id"), unique=True)
+        BigId,
+        ForeignKey(
+            "job_items.id", ondelete="SET NULL", use_alter=True, name="fk_scans_job_item_id"
+        ),
+        unique=True,
+    )
     image_sha256: Mapped[str] = mapped_column(String(64), index=True)
     image_phash: Mapped[str | None] = mapped_column(String(16))
     width: Mapped[int] = mapped_column(Integer)
@@ -247,8 +259,11 @@ class Scan(Base):
     created_at: Mapped[datetime] = mapped_column(TS, default=utcnow, index=True)
 
     findings: Mapped[list[Finding]] = relationship(
-        cascade="all, delete-orphan", passive_deletes=True, order_by="Finding.face_index",
-        lazy="selectin")
+        cascade="all, delete-orphan",
+        passive_deletes=True,
+        order_by="Finding.face_index",
+        lazy="selectin",
+    )
 
 
 class Finding(Base):
@@ -272,12 +287,14 @@ class Finding(Base):
     reasons: Mapped[list[str]] = mapped_column(JSON, default=list)
     # The talent's reference photo nearest to this face (the index's best vector for the
     # assigned talent); None for rows recorded before it was kept, or once it is removed.
-    reference_image_id: Mapped[int | None] = key_ref("reference_images.id",
-                                                     ondelete="SET NULL")
+    reference_image_id: Mapped[int | None] = key_ref("reference_images.id", ondelete="SET NULL")
 
     candidates: Mapped[list[FindingCandidate]] = relationship(
-        cascade="all, delete-orphan", passive_deletes=True, order_by="FindingCandidate.rank",
-        lazy="selectin")
+        cascade="all, delete-orphan",
+        passive_deletes=True,
+        order_by="FindingCandidate.rank",
+        lazy="selectin",
+    )
 
 
 class FindingCandidate(Base):
@@ -412,7 +429,8 @@ class IdempotencyRecord(Base):
     __tablename__ = "idempotency_records"
     __table_args__ = table_args(
         UniqueConstraint("key_id", "idempotency_key", name="uq_idempotency"),
-        UniqueConstraint("session_id", "idempotency_key", name="uq_idempotency_session"))
+        UniqueConstraint("session_id", "idempotency_key", name="uq_idempotency_session"),
+    )
 
     id: Mapped[int] = id_column()
     key_id: Mapped[int | None] = key_ref("api_keys.id", ondelete="CASCADE")
@@ -430,7 +448,8 @@ class IdempotencyTalent(Base):
 
     __tablename__ = "idempotency_talents"
     __table_args__ = table_args(
-        UniqueConstraint("record_id", "talent_id", name="uq_idempotency_talent"))
+        UniqueConstraint("record_id", "talent_id", name="uq_idempotency_talent")
+    )
 
     id: Mapped[int] = id_column()
     record_id: Mapped[int] = key_ref("idempotency_records.id", ondelete="CASCADE")
@@ -494,8 +513,10 @@ class LoginAttempt(Base):
     """Every sign-in attempt, for throttling per e-mail and per client address."""
 
     __tablename__ = "login_attempts"
-    __table_args__ = table_args(Index("ix_login_attempts_email_at", "email", "attempted_at"),
-                                Index("ix_login_attempts_ip_at", "ip", "attempted_at"))
+    __table_args__ = table_args(
+        Index("ix_login_attempts_email_at", "email", "attempted_at"),
+        Index("ix_login_attempts_ip_at", "ip", "attempted_at"),
+    )
 
     id: Mapped[int] = id_column()
     email: Mapped[str] = mapped_column(String(320))
@@ -564,8 +585,11 @@ class TakedownNotice(Base):
     updated_at: Mapped[datetime] = mapped_column(TS, default=utcnow)
 
     items: Mapped[list[TakedownItem]] = relationship(
-        cascade="all, delete-orphan", passive_deletes=True, order_by="TakedownItem.id",
-        lazy="selectin")
+        cascade="all, delete-orphan",
+        passive_deletes=True,
+        order_by="TakedownItem.id",
+        lazy="selectin",
+    )
 
 
 class TakedownItem(Base):
@@ -573,8 +597,9 @@ class TakedownItem(Base):
     (for the re-check and for spotting the image again)."""
 
     __tablename__ = "takedown_items"
-    __table_args__ = table_args(UniqueConstraint("notice_id", "alert_id",
-                                                 name="uq_takedown_item_alert"))
+    __table_args__ = table_args(
+        UniqueConstraint("notice_id", "alert_id", name="uq_takedown_item_alert")
+    )
 
     id: Mapped[int] = id_column()
     notice_id: Mapped[int] = key_ref("takedown_notices.id", ondelete="CASCADE", index=True)
@@ -626,7 +651,8 @@ class EmailMessage(Base):
     __tablename__ = "email_messages"
     __table_args__ = table_args(
         UniqueConstraint("agency_id", "event_key", name="uq_email_event"),
-        Index("ix_email_messages_due", "status", "next_attempt_at"))
+        Index("ix_email_messages_due", "status", "next_attempt_at"),
+    )
 
     id: Mapped[int] = id_column()
     agency_id: Mapped[int] = key_ref("agencies.id", ondelete="CASCADE", index=True)
@@ -656,6 +682,8 @@ class EmailAttempt(Base):
     smtp_code: Mapped[int | None] = mapped_column(Integer)
     error: Mapped[str | None] = mapped_column(Text)
     duration_ms: Mapped[float] = mapped_column(Float)
+
+
 class FaceRejection(Base):
     """A reviewer's "not the same person": this face of this image is not this talent.
 

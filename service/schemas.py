@@ -116,8 +116,10 @@ class Page(BaseModel, Generic[T]):
 class ErrorBody(BaseModel):
     code: str = Field(examples=["talent_not_found"], description="Stable; one per error kind.")
     message: str = Field(examples=["No talent with id 42."])
-    details: dict[str, Any] | None = Field(default=None, description="Facts about the error "
-                                           "(limits, offending fields), when there are any.")
+    details: dict[str, Any] | None = Field(
+        default=None,
+        description="Facts about the error (limits, offending fields), when there are any.",
+    )
 
 
 class ErrorResponse(BaseModel):
@@ -131,14 +133,20 @@ class ModelPackOut(BaseModel):
 
 # --- talents --------------------------------------------------------------------------------
 class TalentCreate(BaseModel):
-    model_config = ConfigDict(json_schema_extra={"examples": [
-        {"name": "Ines Moreau", "external_id": "AG-2291"}]})
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"name": "Ines Moreau", "external_id": "AG-2291"}]}
+    )
 
-    name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1,
-                                           max_length=NAME_MAX, pattern=NO_CONTROL)]
+    name: Annotated[
+        str,
+        StringConstraints(
+            strip_whitespace=True, min_length=1, max_length=NAME_MAX, pattern=NO_CONTROL
+        ),
+    ]
     external_id: str | None = bounded_text(NAME_MAX, default=None)
-    agency: str | None = bounded_text(NAME_MAX, default=None,
-                                      description="Admin keys only: the agency's name.")
+    agency: str | None = bounded_text(
+        NAME_MAX, default=None, description="Admin keys only: the agency's name."
+    )
 
 
 class TalentOut(BaseModel):
@@ -156,8 +164,11 @@ class TalentOut(BaseModel):
 class TalentInvitationIn(BaseModel):
     model_config = ConfigDict(json_schema_extra={"examples": [{"email": "ines@example.com"}]})
 
-    email: str = bounded_text(320, min_length=3, description="The talent's own address: their "
-                              "sign-in name (one account per address).")
+    email: str = bounded_text(
+        320,
+        min_length=3,
+        description="The talent's own address: their sign-in name (one account per address).",
+    )
 
 
 class TalentInvitationOut(BaseModel):
@@ -206,8 +217,7 @@ MAX_TERRITORIES = 300
 MAX_APPROVED_ASSETS = 100
 MAX_REASON_CHARS = 2000
 
-PublisherPatternText = Annotated[str, Field(min_length=1, max_length=PUBLISHER_MAX,
-                                             pattern=NO_NUL)]
+PublisherPatternText = Annotated[str, Field(min_length=1, max_length=PUBLISHER_MAX, pattern=NO_NUL)]
 ChannelText = Annotated[LicenceChannel, Field(min_length=1, max_length=40)]
 TerritoryText = Annotated[LicenceTerritory, Field(min_length=1, max_length=10)]
 
@@ -241,33 +251,44 @@ class LicenceTermsIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    licensee: str = bounded_text(MAX_LICENSEE_CHARS, min_length=1,
-                                 description="The brand licensed.")
+    licensee: str = bounded_text(
+        MAX_LICENSEE_CHARS, min_length=1, description="The brand licensed."
+    )
     publishers: list[PublisherPatternText] = Field(
-        min_length=1, max_length=MAX_PUBLISHERS,
-        description="Domains (hm.com), wildcards (*.hm.com), account URLs (instagram.com/hm) "
-        "or *.")
+        min_length=1,
+        max_length=MAX_PUBLISHERS,
+        description="Domains (hm.com), wildcards (*.hm.com), account URLs (instagram.com/hm) or *.",
+    )
     channels: list[ChannelText] = Field(
-        default=["*"], min_length=1, max_length=MAX_CHANNELS,
+        default=["*"],
+        min_length=1,
+        max_length=MAX_CHANNELS,
         description="From the closed list (social, ecommerce, print, outdoor, video, "
-        "editorial, advertising), or *.")
+        "editorial, advertising), or *.",
+    )
     territories: list[TerritoryText] = Field(
-        default=["WORLD"], min_length=1, max_length=MAX_TERRITORIES,
-        description="ISO 3166-1 alpha-2 codes, groups EU / EEA, or WORLD (*).")
+        default=["WORLD"],
+        min_length=1,
+        max_length=MAX_TERRITORIES,
+        description="ISO 3166-1 alpha-2 codes, groups EU / EEA, or WORLD (*).",
+    )
     media: list[Medium] = Field(min_length=1, max_length=2)
     ai_label_required: bool = True
-    valid_from: StartInstant = Field(description="A date (start of that day, UTC) or a "
-                                     "date-time.")
+    valid_from: StartInstant = Field(description="A date (start of that day, UTC) or a date-time.")
     valid_until: EndInstant | None = Field(
-        default=None, description="Exclusive end; a date means the end of that day (UTC).")
+        default=None, description="Exclusive end; a date means the end of that day (UTC)."
+    )
     asset_scope: AssetScope = Field(
         default=AssetScope.ANY_IMAGE,
         description="any_image: every image of the talent; approved_assets: only images "
-        "matching one of the licence's approved assets.")
+        "matching one of the licence's approved assets.",
+    )
     compensation: Compensation | None = None
     requires_talent_consent: bool = Field(
-        default=False, description="Not in force until the talent signs it (always so for "
-        "licences covering ai_replica).")
+        default=False,
+        description="Not in force until the talent signs it (always so for "
+        "licences covering ai_replica).",
+    )
 
 
 class LicenceCreate(LicenceTermsIn):
@@ -333,10 +354,11 @@ class LicenceCheckOut(BaseModel):
 
 class LicenceVerdictOut(BaseModel):
     verdict: Verdict
-    licence_id: int | None = Field(description="The covering licence, when the caller may "
-                                   "know it.")
-    reasons: list[str] = Field(description="Talent's side: every reason; brand: in terms of "
-                               "its own licences only; monitor: empty.")
+    licence_id: int | None = Field(description="The covering licence, when the caller may know it.")
+    reasons: list[str] = Field(
+        description="Talent's side: every reason; brand: in terms of "
+        "its own licences only; monitor: empty."
+    )
     checks: list[LicenceCheckOut]
 
 
@@ -447,13 +469,18 @@ class JobOut(BaseModel):
     failed: int
     created_at: datetime
     finished_at: datetime | None
-    items: list[JobItemOut] = Field(description="The first 100 items by position (a crawl job "
-                                    "may hold thousands; `total` counts them all): every item "
-                                    "is paged at `GET /v1/jobs/{id}/items`.")
+    items: list[JobItemOut] = Field(
+        description="The first 100 items by position (a crawl job "
+        "may hold thousands; `total` counts them all): every item "
+        "is paged at `GET /v1/jobs/{id}/items`."
+    )
     callback: CallbackOut | None = None
-    callback_secret: str | None = Field(default=None, description="Only in the answer that "
-                                        "created the job: the secret the callback is signed "
-                                        "with (generated unless `callback_secret` was given).")
+    callback_secret: str | None = Field(
+        default=None,
+        description="Only in the answer that "
+        "created the job: the secret the callback is signed "
+        "with (generated unless `callback_secret` was given).",
+    )
     skipped: list[SkippedRecordOut] = []
 
 
@@ -569,8 +596,14 @@ class ReviewDecision(StrEnum):
 
 
 class ReviewIn(BaseModel):
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
-        {"decision": "not_same_person", "note": "A lookalike; different ear shape."}]})
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"decision": "not_same_person", "note": "A lookalike; different ear shape."}
+            ]
+        },
+    )
 
     decision: ReviewDecision
     note: str | None = bounded_text(NOTE_MAX, default=None)
@@ -581,8 +614,9 @@ class AlertEventOut(BaseModel):
     prefix; both null once that user or key is gone), when, from which status to which."""
 
     at: datetime
-    action: str = Field(description="A triage action, or review_same_person / "
-                        "review_not_same_person.")
+    action: str = Field(
+        description="A triage action, or review_same_person / review_not_same_person."
+    )
     from_status: AlertStatus
     to_status: AlertStatus
     note: str | None
@@ -591,8 +625,13 @@ class AlertEventOut(BaseModel):
 
 
 class TriageIn(BaseModel):
-    model_config = ConfigDict(json_schema_extra={"examples": [
-        {"action": "confirm_violation", "note": "Takedown sent to the shop on 3 March."}]})
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"action": "confirm_violation", "note": "Takedown sent to the shop on 3 March."}
+            ]
+        }
+    )
 
     action: TriageAction
     note: str | None = bounded_text(NOTE_MAX, default=None)
@@ -600,8 +639,9 @@ class TriageIn(BaseModel):
 
 # --- webhooks and usage ---------------------------------------------------------------------
 class WebhookCreate(BaseModel):
-    model_config = ConfigDict(json_schema_extra={"examples": [
-        {"url": "https://hooks.agency.example/twinwatch"}]})
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"url": "https://hooks.agency.example/twinwatch"}]}
+    )
 
     url: str = bounded_text(URL_MAX, min_length=8)
     secret: str | None = bounded_text(SECRET_MAX, min_length=16, default=None)
@@ -701,10 +741,19 @@ EMAIL_PATTERN = r"^[^\s@\x00-\x1f<>,;]+@[^\s@\x00-\x1f<>,;]+$"
 
 
 class AgencyProfileIn(BaseModel):
-    model_config = ConfigDict(json_schema_extra={"examples": [
-        {"rights_holder": "Lumen Models Ltd, agent for its represented models",
-         "address": "1 Example Street, London", "email": "legal@lumen.example",
-         "phone": "+44 20 0000 0000", "signature_name": "Jane Booker"}]})
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "rights_holder": "Lumen Models Ltd, agent for its represented models",
+                    "address": "1 Example Street, London",
+                    "email": "legal@lumen.example",
+                    "phone": "+44 20 0000 0000",
+                    "signature_name": "Jane Booker",
+                }
+            ]
+        }
+    )
 
     rights_holder: str = bounded_text(200, min_length=1)
     address: str = bounded_text(FIELD_MAX, min_length=1)
@@ -757,22 +806,30 @@ MAX_NOTICE_ALERTS = 200
 
 
 class NoticeCreate(BaseModel):
-    model_config = ConfigDict(json_schema_extra={"examples": [
-        {"kind": "dmca", "alert_ids": [41, 42]}]})
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"kind": "dmca", "alert_ids": [41, 42]}]}
+    )
 
     kind: NoticeKind
     alert_ids: list[Annotated[int, Field(ge=1, le=2**63 - 1)]] = Field(
-        min_length=1, max_length=MAX_NOTICE_ALERTS,
-        description="One alert, or a group of alerts of one talent on one publisher.")
+        min_length=1,
+        max_length=MAX_NOTICE_ALERTS,
+        description="One alert, or a group of alerts of one talent on one publisher.",
+    )
 
 
 class NoticeSend(BaseModel):
-    model_config = ConfigDict(json_schema_extra={"examples": [
-        {"sent_to": "copyright@shop.example", "note": "via the shop's web form"}]})
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"sent_to": "copyright@shop.example", "note": "via the shop's web form"}]
+        }
+    )
 
     sent_to: str = bounded_text(500, min_length=1)
-    sent_at: StartInstant | None = Field(default=None, description="Default: now. A date "
-                                         "alone is its start (UTC); no zone means UTC.")
+    sent_at: StartInstant | None = Field(
+        default=None,
+        description="Default: now. A date alone is its start (UTC); no zone means UTC.",
+    )
     note: str | None = bounded_text(NOTE_MAX, default=None)
 
 
@@ -799,8 +856,10 @@ class NoticeOut(BaseModel):
     id: int
     kind: NoticeKind
     status: NoticeStatus
-    talent_id: int = Field(description="The talent named (a stored idempotent answer is "
-                           "forgotten when that talent is erased).")
+    talent_id: int = Field(
+        description="The talent named (a stored idempotent answer is "
+        "forgotten when that talent is erased)."
+    )
     talent: EvidenceTalentOut
     publisher: str | None
     fields: NoticeFields
@@ -818,13 +877,25 @@ class NoticeOut(BaseModel):
 
 
 class EmailPreferencesIn(BaseModel):
-    model_config = ConfigDict(json_schema_extra={"examples": [
-        {"recipients": ["alerts@lumen.example"], "immediate_matches": True,
-         "daily_digest": True, "takedown_updates": True}]})
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "recipients": ["alerts@lumen.example"],
+                    "immediate_matches": True,
+                    "daily_digest": True,
+                    "takedown_updates": True,
+                }
+            ]
+        }
+    )
 
-    recipients: list[Annotated[str, StringConstraints(
-        strip_whitespace=True, max_length=SHORT_MAX,
-        pattern=EMAIL_PATTERN)]] = Field(max_length=20)
+    recipients: list[
+        Annotated[
+            str,
+            StringConstraints(strip_whitespace=True, max_length=SHORT_MAX, pattern=EMAIL_PATTERN),
+        ]
+    ] = Field(max_length=20)
     immediate_matches: bool = True
     daily_digest: bool = True
     takedown_updates: bool = True
@@ -894,10 +965,14 @@ class LicenceConsentDetailOut(LicenceConsentOut):
 class ConsentSignIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    signature_name: str = bounded_text(NAME_MAX, min_length=1, description="The talent's "
-                                       "name, typed as their signature.")
-    terms_sha256: str = Field(pattern=SHA256_HEX, description="The terms_sha256 of the terms "
-                              "read; a change since then is 409 consent_terms_changed.")
+    signature_name: str = bounded_text(
+        NAME_MAX, min_length=1, description="The talent's name, typed as their signature."
+    )
+    terms_sha256: str = Field(
+        pattern=SHA256_HEX,
+        description="The terms_sha256 of the terms "
+        "read; a change since then is 409 consent_terms_changed.",
+    )
 
 
 class RequiresConsentIn(BaseModel):

@@ -25,44 +25,75 @@ class ServiceSettings(IndexerSettings):
 
     max_upload_bytes: int = Field(default=20 * 1024 * 1024, ge=1)
     max_batch_items: int = Field(default=100, ge=1)
-    max_batch_bytes: int = Field(default=200 * 1024 * 1024, ge=1, description="Whole batch "
-                                 "request body (each file is still capped by max_upload_bytes).")
+    max_batch_bytes: int = Field(
+        default=200 * 1024 * 1024,
+        ge=1,
+        description="Whole batch request body (each file is still capped by max_upload_bytes).",
+    )
     page_size_max: int = Field(default=200, ge=1)
 
-    max_warc_bytes: int = Field(default=4 * 1024**3, ge=1, description="A WARC archive "
-                                "uploaded for a job (streamed to disk).")
-    max_warc_items: int = Field(default=10_000, ge=1, description="Images taken from one WARC "
-                                "archive (the rest are reported as skipped).")
-    page_max_images: int = Field(default=30, ge=1, description="Images scanned from one "
-                                 "submitted page URL.")
-    page_max_total_bytes: int = Field(default=100 * 1024 * 1024, ge=1, description="All the "
-                                      "images of one submitted page together.")
-    page_max_html_bytes: int = Field(default=5 * 1024 * 1024, ge=1, description="A submitted "
-                                     "page's HTML (and each archived page read for its images).")
+    max_warc_bytes: int = Field(
+        default=4 * 1024**3,
+        ge=1,
+        description="A WARC archive uploaded for a job (streamed to disk).",
+    )
+    max_warc_items: int = Field(
+        default=10_000,
+        ge=1,
+        description="Images taken from one WARC archive (the rest are reported as skipped).",
+    )
+    page_max_images: int = Field(
+        default=30, ge=1, description="Images scanned from one submitted page URL."
+    )
+    page_max_total_bytes: int = Field(
+        default=100 * 1024 * 1024,
+        ge=1,
+        description="All the images of one submitted page together.",
+    )
+    page_max_html_bytes: int = Field(
+        default=5 * 1024 * 1024,
+        ge=1,
+        description="A submitted page's HTML (and each archived page read for its images).",
+    )
 
-    max_pending_inferences: int = Field(default=16, ge=1, description="Queued + running scans "
-                                        "before new ones get 503 with Retry-After.")
-    max_concurrent_per_key: int = Field(default=8, ge=1, description="In-flight scans per API "
-                                        "key before it gets 429 with Retry-After.")
+    max_pending_inferences: int = Field(
+        default=16,
+        ge=1,
+        description="Queued + running scans before new ones get 503 with Retry-After.",
+    )
+    max_concurrent_per_key: int = Field(
+        default=8,
+        ge=1,
+        description="In-flight scans per API key before it gets 429 with Retry-After.",
+    )
     retry_after_s: int = Field(default=2, ge=1)
 
     fetch_timeout_s: float = Field(default=15.0, gt=0)
     fetch_max_redirects: int = Field(default=3, ge=0)
-    fetch_allow_private_networks: bool = Field(default=False, description="Only for tests and "
-                                               "closed lab networks: lets URL fetches and webhook "
-                                               "deliveries reach private addresses.")
+    fetch_allow_private_networks: bool = Field(
+        default=False,
+        description="Only for tests and "
+        "closed lab networks: lets URL fetches and webhook "
+        "deliveries reach private addresses.",
+    )
 
-    c2pa_trust_anchors: Path | None = Field(default=None, description="PEM file of C2PA "
-                                            "trust anchors; without it no signer is trusted "
-                                            "(signatures are still checked for integrity).")
+    c2pa_trust_anchors: Path | None = Field(
+        default=None,
+        description="PEM file of C2PA "
+        "trust anchors; without it no signer is trusted "
+        "(signatures are still checked for integrity).",
+    )
 
-    keep_alert_evidence: bool = Field(default=True, description="Keep the scanned image as "
-                                      "evidence when it raises an alert.")
+    keep_alert_evidence: bool = Field(
+        default=True, description="Keep the scanned image as evidence when it raises an alert."
+    )
     evidence_retention_days: int = Field(default=180, ge=1)
     precheck_creates_alerts: bool = False
 
-    run_worker_in_process: bool = Field(default=True, description="Run one batch worker inside "
-                                        "the API process (the embedded default).")
+    run_worker_in_process: bool = Field(
+        default=True,
+        description="Run one batch worker inside the API process (the embedded default).",
+    )
     worker_poll_s: float = Field(default=0.5, gt=0)
     job_lease_s: float = Field(default=120.0, gt=0)
 
@@ -70,14 +101,22 @@ class ServiceSettings(IndexerSettings):
     webhook_backoff_base_s: float = Field(default=2.0, gt=0)
     webhook_timeout_s: float = Field(default=10.0, gt=0)
 
-    public_url: str | None = Field(default=None, description="The console's address as users "
-                                   "reach it (for invitation links); default http://host:port.")
-    console_secure_cookies: bool = Field(default=True, description="Mark console cookies "
-                                         "Secure (turn off only for plain http://localhost).")
+    public_url: str | None = Field(
+        default=None,
+        description="The console's address as users "
+        "reach it (for invitation links); default http://host:port.",
+    )
+    console_secure_cookies: bool = Field(
+        default=True,
+        description="Mark console cookies Secure (turn off only for plain http://localhost).",
+    )
     console_session_hours: float = Field(default=12.0, gt=0)
     invitation_hours: float = Field(default=72.0, gt=0)
-    login_window_minutes: float = Field(default=15.0, gt=0, description="Failed sign-ins are "
-                                        "counted over this window for throttling.")
+    login_window_minutes: float = Field(
+        default=15.0,
+        gt=0,
+        description="Failed sign-ins are counted over this window for throttling.",
+    )
     login_max_failures_per_email: int = Field(default=5, ge=1)
     login_max_failures_per_ip: int = Field(default=20, ge=1)
 
@@ -86,16 +125,21 @@ class ServiceSettings(IndexerSettings):
     smtp_port: int = Field(default=587, ge=1, le=65535)
     smtp_username: str | None = None
     smtp_password: SecretStr | None = None
-    smtp_starttls: bool = Field(default=True, description="Upgrade with STARTTLS (turn off "
-                                "only for a local relay).")
+    smtp_starttls: bool = Field(
+        default=True, description="Upgrade with STARTTLS (turn off only for a local relay)."
+    )
     smtp_from: str = "twinwatch <noreply@twinwatch.invalid>"
     smtp_timeout_s: float = Field(default=15.0, gt=0)
     email_max_attempts: int = Field(default=8, ge=1)
     email_backoff_base_s: float = Field(default=30.0, gt=0)
 
-    takedown_response_days: int = Field(default=14, ge=1, description="A sent takedown notice "
-                                        "with no confirmed removal after this many days is "
-                                        "flagged overdue.")
+    takedown_response_days: int = Field(
+        default=14,
+        ge=1,
+        description="A sent takedown notice "
+        "with no confirmed removal after this many days is "
+        "flagged overdue.",
+    )
 
     def c2pa_trust_anchors_pem(self) -> str | None:
         return _read_once(self.c2pa_trust_anchors) if self.c2pa_trust_anchors else None

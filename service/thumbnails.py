@@ -16,8 +16,9 @@ IMAGE_PX = 720
 FACE_MARGIN = 0.35
 
 
-def face_thumbnail(data: bytes, box: Sequence[float], *, max_pixels: int,
-                   size: int = FACE_PX) -> bytes:
+def face_thumbnail(
+    data: bytes, box: Sequence[float], *, max_pixels: int, size: int = FACE_PX
+) -> bytes:
     """The face inside ``box`` (x1, y1, x2, y2 in upright image pixels) with some margin."""
     rgb = _upright_rgb(data, max_pixels=max_pixels)
     height, width = rgb.shape[:2]

@@ -34,7 +34,7 @@ def _lookalike(vector: np.ndarray) -> np.ndarray:
     other = identity_vector(999)
     other = other - float(other @ vector) * vector
     other = other / np.linalg.norm(other)
-    mixed = LOOKALIKE_COSINE * vector + np.sqrt(1 - LOOKALIKE_COSINE ** 2) * other
+    mixed = LOOKALIKE_COSINE * vector + np.sqrt(1 - LOOKALIKE_COSINE**2) * other
     unit: np.ndarray = (mixed / np.linalg.norm(mixed)).astype(np.float32)
     return unit
 
@@ -42,8 +42,13 @@ def _lookalike(vector: np.ndarray) -> np.ndarray:
 class LookalikeAnalyser(FakeAnalyser):
     """The fake analyser; on a bright background every face is a lookalike instead."""
 
-    def analyse(self, image: BgrImage | FacePhoto, *, keep_aligned: bool = False,
-                times: StageTimes | None = None) -> list[Face]:
+    def analyse(
+        self,
+        image: BgrImage | FacePhoto,
+        *,
+        keep_aligned: bool = False,
+        times: StageTimes | None = None,
+    ) -> list[Face]:
         faces = super().analyse(image, keep_aligned=keep_aligned, times=times)
         pixels = image.view(1).bgr if isinstance(image, FacePhoto) else image
         if int(pixels[0, 0, 0]) < LOOKALIKE_BACKGROUND:
@@ -72,12 +77,21 @@ def bearer(world: ConsoleWorld, who: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {world.keys[who]}"}
 
 
-def scan_bytes(world: ConsoleWorld, data: bytes, *, publisher: str = "shop.example",
-               page: str = "/p/1", **context: str) -> dict[str, Any]:
+def scan_bytes(
+    world: ConsoleWorld,
+    data: bytes,
+    *,
+    publisher: str = "shop.example",
+    page: str = "/p/1",
+    **context: str,
+) -> dict[str, Any]:
     """A monitor's scan of these exact bytes through the API."""
     response = world.client.post(
-        "/v1/scans", headers=bearer(world, "monitor"), files={"file": ("seen.png", data)},
-        data={"page_url": f"https://{publisher}{page}", "publisher": publisher, **context})
+        "/v1/scans",
+        headers=bearer(world, "monitor"),
+        files={"file": ("seen.png", data)},
+        data={"page_url": f"https://{publisher}{page}", "publisher": publisher, **context},
+    )
     assert response.status_code == 201, response.text
     return dict(response.json())
 

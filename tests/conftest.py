@@ -21,8 +21,9 @@ from tests.fakes import FakeAnalyser
 
 # The real model pack is pulled once by `make test` into the default cache (var/models).
 MODEL_CACHE = IndexerSettings().resolved_model_cache_dir().resolve()
-SHARED_FACES = Path(os.environ.get("TWINWATCH_SHARED_FACES",
-                                   PROJECT_ROOT.parent / "shared" / "faces"))
+SHARED_FACES = Path(
+    os.environ.get("TWINWATCH_SHARED_FACES", PROJECT_ROOT.parent / "shared" / "faces")
+)
 
 
 # Set by scripts/with-postgres.sh: the same tests then run on a real PostgreSQL server.
@@ -30,8 +31,11 @@ TEST_DATABASE_URL = os.environ.get("TWINWATCH_TEST_DATABASE_URL")
 
 
 def make_settings(tmp_path: Path, **overrides: object) -> IndexerSettings:
-    values: dict[str, object] = {"data_dir": tmp_path / "var", "model_cache_dir": MODEL_CACHE,
-                                 "database_url": TEST_DATABASE_URL}
+    values: dict[str, object] = {
+        "data_dir": tmp_path / "var",
+        "model_cache_dir": MODEL_CACHE,
+        "database_url": TEST_DATABASE_URL,
+    }
     values.update(overrides)
     return IndexerSettings(**values)  # type: ignore[arg-type]
 
@@ -120,8 +124,13 @@ def db(settings: IndexerSettings) -> Iterator[Database]:
 def fake_registry(db: Database, settings: IndexerSettings) -> Registry:
     analyser = FakeAnalyser()
     index = IndexManager(db=db, pack=analyser.pack, settings=settings)
-    registry = Registry(db=db, analyser=analyser, index=index,
-                        photos=PhotoStore(settings.photos_dir()), settings=settings)
+    registry = Registry(
+        db=db,
+        analyser=analyser,
+        index=index,
+        photos=PhotoStore(settings.photos_dir()),
+        settings=settings,
+    )
     registry.recover()
     return registry
 
@@ -135,6 +144,8 @@ def real_engine() -> FaceEngine:
 @pytest.fixture(scope="session")
 def shared_faces() -> Path:
     if not (SHARED_FACES / "README.md").is_file():
-        pytest.skip(f"shared face photos not found at {SHARED_FACES} (set "
-                    "TWINWATCH_SHARED_FACES to their folder to run these tests)")
+        pytest.skip(
+            f"shared face photos not found at {SHARED_FACES} (set "
+            "TWINWATCH_SHARED_FACES to their folder to run these tests)"
+        )
     return SHARED_FACES

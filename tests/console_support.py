@@ -24,11 +24,13 @@ from tests.service_support import make_keys, service_settings
 PASSWORD = "correct horse battery staple"
 # identity (red channel of the fake face) per talent
 TALENTS = {"Ada Lovelace": ("Demo Agency", 7), "Grace Hopper": ("Other Agency", 9)}
-USERS = {"agency": ("booker@demo.example", Role.AGENCY, {"agency": "Demo Agency"}),
-         "other_agency": ("booker@other.example", Role.AGENCY, {"agency": "Other Agency"}),
-         "brand": ("desk@brand.example", Role.BRAND, {"brand": "H&M"}),
-         "monitor": ("volunteer@watch.example", Role.MONITOR, {"monitor": "Model Alliance"}),
-         "admin": ("root@twinwatch.example", Role.ADMIN, {})}
+USERS = {
+    "agency": ("booker@demo.example", Role.AGENCY, {"agency": "Demo Agency"}),
+    "other_agency": ("booker@other.example", Role.AGENCY, {"agency": "Other Agency"}),
+    "brand": ("desk@brand.example", Role.BRAND, {"brand": "H&M"}),
+    "monitor": ("volunteer@watch.example", Role.MONITOR, {"monitor": "Model Alliance"}),
+    "admin": ("root@twinwatch.example", Role.ADMIN, {}),
+}
 
 
 @dataclass
@@ -41,20 +43,29 @@ class ConsoleWorld:
     def email(self, who: str) -> str:
         return USERS[who][0]
 
-    def scan(self, identity: int, *, publisher: str = "shop.example", page: str = "/p/1",
-             seed: int = 3, side: int = 90) -> dict[str, Any]:
+    def scan(
+        self,
+        identity: int,
+        *,
+        publisher: str = "shop.example",
+        page: str = "/p/1",
+        seed: int = 3,
+        side: int = 90,
+    ) -> dict[str, Any]:
         """A monitor's scan through the API (the same path crawlers use)."""
         response = self.client.post(
-            "/v1/scans", headers={"Authorization": f"Bearer {self.keys['monitor']}"},
-            files={"file": ("seen.png", face_photo([(identity, side)], size=side + 40,
-                                                    seed=seed))},
-            data={"page_url": f"https://{publisher}{page}", "publisher": publisher})
+            "/v1/scans",
+            headers={"Authorization": f"Bearer {self.keys['monitor']}"},
+            files={"file": ("seen.png", face_photo([(identity, side)], size=side + 40, seed=seed))},
+            data={"page_url": f"https://{publisher}{page}", "publisher": publisher},
+        )
         assert response.status_code == 201, response.text
         return dict(response.json())
 
     def alert_ids(self, who: str = "agency") -> list[int]:
-        response = self.client.get("/v1/alerts", headers={
-            "Authorization": f"Bearer {self.keys[who]}"})
+        response = self.client.get(
+            "/v1/alerts", headers={"Authorization": f"Bearer {self.keys[who]}"}
+        )
         return [item["id"] for item in response.json()["items"]]
 
 
@@ -71,8 +82,10 @@ def add_talents(ctx: AppContext) -> dict[str, int]:
     for name, (agency, identity) in TALENTS.items():
         agency_id = ctx.registry.ensure_agency(name=agency).id
         talent, _ = ctx.registry.ensure_talent(agency_id=agency_id, name=name)
-        outcome, = ctx.registry.enrol_photos(talent_id=talent.id, photos=[PhotoInput(
-            "reference.png", face_photo([(identity, 120)], size=200, seed=1))])
+        (outcome,) = ctx.registry.enrol_photos(
+            talent_id=talent.id,
+            photos=[PhotoInput("reference.png", face_photo([(identity, 120)], size=200, seed=1))],
+        )
         assert outcome.accepted, outcome.reasons
         ids[name] = talent.id
     return ids
@@ -99,5 +112,8 @@ def sign_in(client: TestClient, email: str, password: str = PASSWORD) -> Any:
     """Sign in like a browser: fetch the form (its CSRF cookie), then post it."""
     client.get("/console/login")
     csrf = client.cookies.get("twinwatch_login_csrf")
-    return client.post("/console/login", data={"email": email, "password": password,
-                                               "csrf": csrf or ""}, follow_redirects=False)
+    return client.post(
+        "/console/login",
+        data={"email": email, "password": password, "csrf": csrf or ""},
+        follow_redirects=False,
+    )

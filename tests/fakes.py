@@ -14,8 +14,9 @@ from indexer.imaging import FacePhoto
 from indexer.modelpack.manifest import Calibration, Thresholds
 
 FAKE_DIM = 16
-FAKE_THRESHOLDS = Thresholds(match=0.8, possible=0.6, calibration=Calibration(
-    data="fake", date="2026-01-01", method="fake"))
+FAKE_THRESHOLDS = Thresholds(
+    match=0.8, possible=0.6, calibration=Calibration(data="fake", date="2026-01-01", method="fake")
+)
 
 
 def identity_vector(identity: int, *, noise: float = 0.0, seed: int = 0) -> np.ndarray:
@@ -23,12 +24,14 @@ def identity_vector(identity: int, *, noise: float = 0.0, seed: int = 0) -> np.n
     base = np.random.default_rng(identity).normal(size=FAKE_DIM)
     if noise:
         base = base + np.random.default_rng(10_000 + seed).normal(size=FAKE_DIM) * noise * (
-            np.linalg.norm(base) / np.sqrt(FAKE_DIM))
+            np.linalg.norm(base) / np.sqrt(FAKE_DIM)
+        )
     return (base / np.linalg.norm(base)).astype(np.float32)
 
 
-def face_photo(identities: list[tuple[int, int]], *, size: int = 200, seed: int = 0,
-               fmt: str = "PNG") -> bytes:
+def face_photo(
+    identities: list[tuple[int, int]], *, size: int = 200, seed: int = 0, fmt: str = "PNG"
+) -> bytes:
     """An image whose faces are squares: red channel = identity, side = given size.
 
     ``identities`` is a list of (identity 1..250, face side in px); faces are laid out
@@ -38,7 +41,7 @@ def face_photo(identities: list[tuple[int, int]], *, size: int = 200, seed: int 
     canvas = np.full((size, width, 3), 30 + seed % 50, np.uint8)
     x = 10
     for identity, side in identities:
-        canvas[10:10 + side, x:x + side] = (identity, 200, 60)
+        canvas[10 : 10 + side, x : x + side] = (identity, 200, 60)
         x += side + 10
     buffer = io.BytesIO()
     Image.fromarray(canvas).save(buffer, format=fmt)
@@ -48,15 +51,26 @@ def face_photo(identities: list[tuple[int, int]], *, size: int = 200, seed: int 
 class FakeAnalyser:
     """Finds squares whose green channel is 200; the red channel names the identity."""
 
-    def __init__(self, *, name: str = "fake-pack", version: str = "1", noise: float = 0.05,
-                 score: float = 0.95) -> None:
+    def __init__(
+        self,
+        *,
+        name: str = "fake-pack",
+        version: str = "1",
+        noise: float = 0.05,
+        score: float = 0.95,
+    ) -> None:
         self.pack = PackInfo(name, version, FAKE_DIM, FAKE_THRESHOLDS)
         self.noise = noise
         self.score = score
         self.calls = 0
 
-    def analyse(self, image: BgrImage | FacePhoto, *, keep_aligned: bool = False,
-                times: StageTimes | None = None) -> list[Face]:
+    def analyse(
+        self,
+        image: BgrImage | FacePhoto,
+        *,
+        keep_aligned: bool = False,
+        times: StageTimes | None = None,
+    ) -> list[Face]:
         self.calls += 1
         if isinstance(image, FacePhoto):
             image = image.view(1).bgr
@@ -64,16 +78,18 @@ class FakeAnalyser:
         mask = (rgb[:, :, 1] == 200) & (rgb[:, :, 2] == 60)
         faces = []
         columns = np.flatnonzero(mask.any(axis=0))
-        for run in np.split(columns, np.flatnonzero(np.diff(columns) > 1) + 1) if len(
-                columns) else []:
+        for run in (
+            np.split(columns, np.flatnonzero(np.diff(columns) > 1) + 1) if len(columns) else []
+        ):
             rows = np.flatnonzero(mask[:, run[0]])
             x1, x2, y1, y2 = int(run[0]), int(run[-1]) + 1, int(rows[0]), int(rows[-1]) + 1
             identity = int(rgb[y1, x1, 0])
             seed = int(hashlib.sha256(image.tobytes()).hexdigest()[:6], 16)
             vector = identity_vector(identity, noise=self.noise, seed=seed)
             aligned = _sharp_crop() if keep_aligned else None
-            faces.append(Face((x1, y1, x2, y2), self.score, np.zeros((5, 2), np.float32),
-                              vector, aligned))
+            faces.append(
+                Face((x1, y1, x2, y2), self.score, np.zeros((5, 2), np.float32), vector, aligned)
+            )
         if times is not None:
             times.faces += len(faces)
         return faces

@@ -55,8 +55,10 @@ def open_job_world(tmp_path: Path) -> JobWorld:
     ctx = start(job_settings(tmp_path), analyser=FakeAnalyser())
     agency = ctx.registry.ensure_agency(name="Agency")
     talent, _ = ctx.registry.ensure_talent(agency_id=agency.id, name="Ada")
-    outcomes = ctx.registry.enrol_photos(talent_id=talent.id, photos=[
-        PhotoInput("ada.png", face_photo([(TALENT_IDENTITY, 100)], seed=1))])
+    outcomes = ctx.registry.enrol_photos(
+        talent_id=talent.id,
+        photos=[PhotoInput("ada.png", face_photo([(TALENT_IDENTITY, 100)], seed=1))],
+    )
     assert outcomes[0].accepted, outcomes
     with ctx.db.session() as session:
         create_tenant(session, kind=TenantKind.MONITOR, name="Watchdog")
@@ -73,16 +75,24 @@ def submit_job(world: JobWorld, images: list[bytes]) -> int:
         path = folder / f"{n}.bin"
         path.write_bytes(data)
         uploads.append((f"{n}.png", path))
-    context = UseContext(page_url="https://shop.example.net/p/1", publisher="shop.example.net",
-                         observed_at=datetime(2026, 5, 1, tzinfo=UTC), channel="web",
-                         territory="FR")
-    return create_job(db=world.ctx.db, principal=world.monitor, kind=ScanKind.SCAN,
-                      batch=BatchInput(uploads=uploads, urls=[], folder=folder),
-                      context=context, max_items=1000)
+    context = UseContext(
+        page_url="https://shop.example.net/p/1",
+        publisher="shop.example.net",
+        observed_at=datetime(2026, 5, 1, tzinfo=UTC),
+        channel="web",
+        territory="FR",
+    )
+    return create_job(
+        db=world.ctx.db,
+        principal=world.monitor,
+        kind=ScanKind.SCAN,
+        batch=BatchInput(uploads=uploads, urls=[], folder=folder),
+        context=context,
+        max_items=1000,
+    )
 
 
-def drain_until_done(world: JobWorld, job_id: int, *, name: str, timeout_s: float = 120
-                     ) -> None:
+def drain_until_done(world: JobWorld, job_id: int, *, name: str, timeout_s: float = 120) -> None:
     """Run a worker until the job is done (waiting out leases of dead workers)."""
     from service.models import Job
 
@@ -99,6 +109,7 @@ def drain_until_done(world: JobWorld, job_id: int, *, name: str, timeout_s: floa
             if not await worker.run_once():
                 await asyncio.sleep(0.05)
         raise AssertionError(f"job {job_id} not done within {timeout_s} s")
+
     asyncio.run(run())
 
 
@@ -130,6 +141,7 @@ def _kill_at(where: str, after_items: int) -> None:
             if where == "in_transaction" and seen["items"] == after_items:
                 session.flush()
                 _die()
+
         return type(base)(job_id=base.job_id, item_id=base.item_id, complete=complete)
 
     queue.ClaimedItem.link = link  # type: ignore[method-assign]
@@ -140,7 +152,9 @@ def _kill_at(where: str, after_items: int) -> None:
             if seen["items"] == after_items:
                 _die()
             original_remove(item)
+
         import service.jobs.worker as worker_module
+
         setattr(worker_module, "remove_upload", remove_upload)  # noqa: B010
 
 
@@ -156,6 +170,7 @@ def main(argv: list[str]) -> None:
         while True:
             if not await worker.run_once():
                 await asyncio.sleep(0.05)
+
     asyncio.run(run())
 
 

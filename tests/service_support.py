@@ -47,9 +47,13 @@ class ServiceWorld:
 
 
 def service_settings(tmp_path: Path, **overrides: Any) -> ServiceSettings:
-    values: dict[str, Any] = {"data_dir": tmp_path / "var", "model_cache_dir": MODEL_CACHE,
-                              "database_url": TEST_DATABASE_URL,
-                              "run_worker_in_process": False, "worker_poll_s": 0.05}
+    values: dict[str, Any] = {
+        "data_dir": tmp_path / "var",
+        "model_cache_dir": MODEL_CACHE,
+        "database_url": TEST_DATABASE_URL,
+        "run_worker_in_process": False,
+        "worker_poll_s": 0.05,
+    }
     values.update(overrides)
     settings = ServiceSettings(**values)
     seed_migrated_database(settings.data_dir)
@@ -64,11 +68,11 @@ def make_keys(ctx: AppContext) -> dict[str, str]:
         "monitor": {"role": Role.MONITOR, "monitor": "Model Alliance"},
         "other_monitor": {"role": Role.MONITOR, "monitor": "Another Watchdog"},
         "brand": {"role": Role.BRAND, "brand": "H&M"},
-        "other_brand": {"role": Role.BRAND, "brand": "Zara"}}
+        "other_brand": {"role": Role.BRAND, "brand": "Zara"},
+    }
     keys = {}
     with ctx.db.session() as session:
-        existing = {kind: {t.name for t in list_tenants(session, kind=kind)}
-                    for kind in TenantKind}
+        existing = {kind: {t.name for t in list_tenants(session, kind=kind)} for kind in TenantKind}
         for spec in specs.values():
             for kind in TenantKind:
                 if kind.value in spec and spec[kind.value] not in existing[kind]:
@@ -85,15 +89,21 @@ def register_demo_talents(ctx: AppContext, fixture: DemoFixture) -> dict[str, in
 
 
 @contextmanager
-def service_world(tmp_path: Path, engine: FaceEngine, **overrides: Any
-                  ) -> Iterator[ServiceWorld]:
+def service_world(tmp_path: Path, engine: FaceEngine, **overrides: Any) -> Iterator[ServiceWorld]:
     ctx = start(service_settings(tmp_path, **overrides), analyser=engine)
     fixture = load_demo_fixture()
     talents = register_demo_talents(ctx, fixture)
     keys = make_keys(ctx)
     with TestClient(create_app(context=ctx)) as client:
-        yield ServiceWorld(client, ctx, keys, talents, fixture,
-                           fixture.reference_source.read_bytes(), fixture.scan[1].read_bytes())
+        yield ServiceWorld(
+            client,
+            ctx,
+            keys,
+            talents,
+            fixture,
+            fixture.reference_source.read_bytes(),
+            fixture.scan[1].read_bytes(),
+        )
     ctx.close()
 
 
@@ -101,8 +111,9 @@ def face_crop_jpeg(fixture: DemoFixture, name: str, *, quality: int = 92) -> byt
     """A photo showing only one demo talent (a wide crop of the group photo)."""
     source = decode_image(fixture.reference_source.read_bytes(), max_pixels=10**8).bgr
     item = next(t for t in fixture.talents if t.name == name)
-    return reference_from_crop(source, item.box, scale=1.0, rotate_deg=0, jpeg_quality=quality,
-                               margin=0.8)
+    return reference_from_crop(
+        source, item.box, scale=1.0, rotate_deg=0, jpeg_quality=quality, margin=0.8
+    )
 
 
 def jpeg_bytes(bgr: np.ndarray, quality: int = 90) -> bytes:
@@ -137,8 +148,9 @@ def local_server() -> Iterator[LocalServer]:
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
-            status, content_type, body = state.responses.get(self.path, (404, "text/plain",
-                                                                          b"not found"))
+            status, content_type, body = state.responses.get(
+                self.path, (404, "text/plain", b"not found")
+            )
             self.send_response(status)
             self.send_header("Content-Type", content_type)
             self.send_header("Content-Length", str(len(body)))

@@ -22,9 +22,13 @@ from tests.fakes import face_photo
 from tests.service_support import LocalServer
 
 ADA = 7  # the fake identity of "Ada Lovelace" (Demo Agency)
-PROFILE = {"rights_holder": "Demo Agency Ltd, agent for Ada Lovelace",
-           "address": "1 Example Street, London", "email": "legal@demo.example",
-           "phone": "+44 20 0000 0000", "signature_name": "Jane Booker"}
+PROFILE = {
+    "rights_holder": "Demo Agency Ltd, agent for Ada Lovelace",
+    "address": "1 Example Street, London",
+    "email": "legal@demo.example",
+    "phone": "+44 20 0000 0000",
+    "signature_name": "Jane Booker",
+}
 
 
 def auth(world: ConsoleWorld, who: str = "agency") -> dict[str, str]:
@@ -37,19 +41,31 @@ def serve_image(server: LocalServer, path: str, *, seed: int) -> bytes:
     return image
 
 
-def scan_url(world: ConsoleWorld, server: LocalServer, path: str, *,
-             publisher: str = "shop.example", page: str = "/p/1") -> dict[str, Any]:
+def scan_url(
+    world: ConsoleWorld,
+    server: LocalServer,
+    path: str,
+    *,
+    publisher: str = "shop.example",
+    page: str = "/p/1",
+) -> dict[str, Any]:
     response = world.client.post(
-        "/v1/scans", headers=auth(world, "monitor"),
-        data={"url": server.url(path), "page_url": f"https://{publisher}{page}",
-              "publisher": publisher})
+        "/v1/scans",
+        headers=auth(world, "monitor"),
+        data={
+            "url": server.url(path),
+            "page_url": f"https://{publisher}{page}",
+            "publisher": publisher,
+        },
+    )
     assert response.status_code == 201, response.text
     return dict(response.json())
 
 
 def alerts_of(world: ConsoleWorld, publisher: str) -> list[int]:
-    response = world.client.get("/v1/alerts", params={"publisher": publisher, "status": "open"},
-                                headers=auth(world))
+    response = world.client.get(
+        "/v1/alerts", params={"publisher": publisher, "status": "open"}, headers=auth(world)
+    )
     return sorted(item["id"] for item in response.json()["items"])
 
 
@@ -59,8 +75,9 @@ def set_profile(world: ConsoleWorld) -> None:
 
 
 def draft(world: ConsoleWorld, kind: str, alert_ids: list[int]) -> dict[str, Any]:
-    response = world.client.post("/v1/takedowns", json={"kind": kind, "alert_ids": alert_ids},
-                                 headers=auth(world))
+    response = world.client.post(
+        "/v1/takedowns", json={"kind": kind, "alert_ids": alert_ids}, headers=auth(world)
+    )
     assert response.status_code == 201, response.text
     return dict(response.json())
 
@@ -107,8 +124,7 @@ def smtp_server() -> Iterator[SmtpInbox]:
         async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
             if inbox.replies:
                 return inbox.replies.pop(0)
-            inbox.messages.append(message_from_bytes(
-                envelope.content, policy=policy.default))
+            inbox.messages.append(message_from_bytes(envelope.content, policy=policy.default))
             inbox.envelopes.append(list(envelope.rcpt_tos))
             return "250 OK"
 

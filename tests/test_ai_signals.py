@@ -47,15 +47,27 @@ from tests.test_licensing import codes, evaluate, image, licence
 from tests.test_provenance import IPTC_NS, xmp_packet
 
 SDXL, SD_V1 = (next(w for w in WATERMARKS if w.key == key) for key in ("sdxl", "sd_v1"))
-A1111 = ("portrait of a woman, studio light\nNegative prompt: blurry\n"
-         "Steps: 30, Sampler: DPM++ 2M Karras, CFG scale: 7, Seed: 1234, Size: 512x512, "
-         "Model: sd_xl_base_1.0")
-COMFY_PROMPT = json.dumps({"3": {"class_type": "KSampler", "inputs": {"seed": 5}},
-                           "4": {"class_type": "CheckpointLoaderSimple", "inputs": {}}})
-COMFY_WORKFLOW = json.dumps({"last_node_id": 9, "nodes": [{"id": 3, "type": "KSampler"}],
-                             "links": []})
-INVOKE = json.dumps({"generation_mode": "txt2img", "positive_prompt": "a portrait",
-                     "model": {"name": "stable-diffusion-v1-5"}})
+A1111 = (
+    "portrait of a woman, studio light\nNegative prompt: blurry\n"
+    "Steps: 30, Sampler: DPM++ 2M Karras, CFG scale: 7, Seed: 1234, Size: 512x512, "
+    "Model: sd_xl_base_1.0"
+)
+COMFY_PROMPT = json.dumps(
+    {
+        "3": {"class_type": "KSampler", "inputs": {"seed": 5}},
+        "4": {"class_type": "CheckpointLoaderSimple", "inputs": {}},
+    }
+)
+COMFY_WORKFLOW = json.dumps(
+    {"last_node_id": 9, "nodes": [{"id": 3, "type": "KSampler"}], "links": []}
+)
+INVOKE = json.dumps(
+    {
+        "generation_mode": "txt2img",
+        "positive_prompt": "a portrait",
+        "model": {"name": "stable-diffusion-v1-5"},
+    }
+)
 
 
 # --- images ---------------------------------------------------------------------------------
@@ -79,8 +91,7 @@ def png_with(*chunks: tuple[str, str], compressed: str = "") -> bytes:
 
 
 def chunk(kind: bytes, body: bytes) -> bytes:
-    return struct.pack(">I", len(body)) + kind + body + struct.pack(
-        ">I", zlib.crc32(kind + body))
+    return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
 
 
 def with_chunk_before_iend(png: bytes, extra: bytes) -> bytes:
@@ -88,8 +99,13 @@ def with_chunk_before_iend(png: bytes, extra: bytes) -> bytes:
     return png[:iend] + extra + png[iend:]
 
 
-def jpeg_with(*, software: str | None = None, description: str | None = None,
-              user_comment: bytes | None = None, xmp: bytes | None = None) -> bytes:
+def jpeg_with(
+    *,
+    software: str | None = None,
+    description: str | None = None,
+    user_comment: bytes | None = None,
+    xmp: bytes | None = None,
+) -> bytes:
     exif = Image.Exif()
     if software:
         exif[0x0131] = software
@@ -126,16 +142,25 @@ def test_comfyui_prompt_and_workflow_chunks_are_two_strong_signals() -> None:
     found = signals_of(png_with(("prompt", COMFY_PROMPT), ("workflow", COMFY_WORKFLOW)))
     assert [(s.source, s.generator, s.strength) for s in found] == [
         ("png:prompt", "ComfyUI", SignalStrength.STRONG),
-        ("png:workflow", "ComfyUI", SignalStrength.STRONG)]
+        ("png:workflow", "ComfyUI", SignalStrength.STRONG),
+    ]
 
 
-@pytest.mark.parametrize(("key", "value"), [
-    ("invokeai_metadata", INVOKE), ("sd-metadata", INVOKE),
-    ("Dream", '"a portrait" -s 50 -S 42 -W 512 -H 512 -C 7.5 -A k_lms')])
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("invokeai_metadata", INVOKE),
+        ("sd-metadata", INVOKE),
+        ("Dream", '"a portrait" -s 50 -S 42 -W 512 -H 512 -C 7.5 -A k_lms'),
+    ],
+)
 def test_invokeai_chunks_are_strong_signals(key: str, value: str) -> None:
     signal = only(signals_of(png_with((key, value))))
     assert (signal.source, signal.generator, signal.strength) == (
-        f"png:{key}", "InvokeAI", SignalStrength.STRONG)
+        f"png:{key}",
+        "InvokeAI",
+        SignalStrength.STRONG,
+    )
 
 
 def test_text_chunk_after_the_image_data_is_read_too() -> None:
@@ -149,23 +174,36 @@ def test_generator_named_as_software_is_strong_and_in_free_text_is_weak() -> Non
     assert (software.generator, software.strength) == ("NovelAI", SignalStrength.STRONG)
     comment = only(signals_of(png_with(("Comment", "made with Midjourney v6, then retouched"))))
     assert (comment.source, comment.generator, comment.strength) == (
-        "png:Comment", "Midjourney", SignalStrength.WEAK)
+        "png:Comment",
+        "Midjourney",
+        SignalStrength.WEAK,
+    )
     assert "free text" in comment.detail
 
 
 def test_unstructured_chunks_with_front_end_keywords_are_not_signals() -> None:
-    assert signals_of(png_with(("parameters", "exposure 1/250 f/2.8"),
-                               ("prompt", "not json"), ("workflow", '{"steps": 3}'))) == ()
+    assert (
+        signals_of(
+            png_with(
+                ("parameters", "exposure 1/250 f/2.8"),
+                ("prompt", "not json"),
+                ("workflow", '{"steps": 3}'),
+            )
+        )
+        == ()
+    )
 
 
 def test_exif_software_naming_a_generator_is_strong() -> None:
     signal = only(signals_of(jpeg_with(software="Midjourney")))
     assert (signal.source, signal.generator, signal.strength) == (
-        "exif:Software", "Midjourney", SignalStrength.STRONG)
+        "exif:Software",
+        "Midjourney",
+        SignalStrength.STRONG,
+    )
 
 
-def test_png_exif_chunk_is_read_without_decoding_the_image(
-        monkeypatch: pytest.MonkeyPatch) -> None:
+def test_png_exif_chunk_is_read_without_decoding_the_image(monkeypatch: pytest.MonkeyPatch) -> None:
     exif = Image.Exif()
     exif[0x0131] = "Midjourney"
     buffer = io.BytesIO()
@@ -187,40 +225,55 @@ def test_automatic1111_parameters_in_exif_user_comment_are_strong() -> None:
 def test_exif_description_naming_a_generator_is_weak() -> None:
     signal = only(signals_of(jpeg_with(description="Campaign visual, DALL-E 3 draft")))
     assert (signal.source, signal.generator, signal.strength) == (
-        "exif:ImageDescription", "DALL·E (OpenAI)", SignalStrength.WEAK)
+        "exif:ImageDescription",
+        "DALL·E (OpenAI)",
+        SignalStrength.WEAK,
+    )
 
 
 def test_camera_and_editor_metadata_are_not_signals() -> None:
-    data = jpeg_with(software="Adobe Photoshop 25.0 (Windows)",
-                     description="Red carpet arrival, Cannes; image by Imagen Studio",
-                     xmp=xmp_packet('<rdf:Description rdf:about="" '
-                                    'xmlns:xmp="http://ns.adobe.com/xap/1.0/" '
-                                    'xmp:CreatorTool="Canon EOS R5 Firmware 1.8"/>'))
+    data = jpeg_with(
+        software="Adobe Photoshop 25.0 (Windows)",
+        description="Red carpet arrival, Cannes; image by Imagen Studio",
+        xmp=xmp_packet(
+            '<rdf:Description rdf:about="" '
+            'xmlns:xmp="http://ns.adobe.com/xap/1.0/" '
+            'xmp:CreatorTool="Canon EOS R5 Firmware 1.8"/>'
+        ),
+    )
     assert signals_of(data) == ()
 
 
 def test_xmp_creator_tool_and_iptc_ai_system_fields_are_strong() -> None:
-    description = (f'<rdf:Description rdf:about="" {IPTC_NS} '
-                   'xmlns:xmp="http://ns.adobe.com/xap/1.0/" xmp:CreatorTool="Adobe Firefly">'
-                   '<Iptc4xmpExt:AISystemUsed>Imagen 3</Iptc4xmpExt:AISystemUsed>'
-                   '<Iptc4xmpExt:AIPromptInformation>a woman on a beach'
-                   '</Iptc4xmpExt:AIPromptInformation></rdf:Description>')
+    description = (
+        f'<rdf:Description rdf:about="" {IPTC_NS} '
+        'xmlns:xmp="http://ns.adobe.com/xap/1.0/" xmp:CreatorTool="Adobe Firefly">'
+        "<Iptc4xmpExt:AISystemUsed>Imagen 3</Iptc4xmpExt:AISystemUsed>"
+        "<Iptc4xmpExt:AIPromptInformation>a woman on a beach"
+        "</Iptc4xmpExt:AIPromptInformation></rdf:Description>"
+    )
     found = signals_of(jpeg_with(xmp=xmp_packet(description)))
     assert {(s.source, s.generator) for s in found} == {
         ("xmp:CreatorTool", "Adobe Firefly"),
         ("xmp:Iptc4xmpExt:AISystemUsed", "Google Imagen"),
-        ("xmp:Iptc4xmpExt:AIPromptInformation", "an AI system (not named)")}
+        ("xmp:Iptc4xmpExt:AIPromptInformation", "an AI system (not named)"),
+    }
     assert all(s.strong for s in found)
 
 
 def test_xmp_description_naming_a_generator_is_weak() -> None:
-    description = ('<rdf:Description rdf:about="" '
-                   'xmlns:dc="http://purl.org/dc/elements/1.1/"><dc:description><rdf:Alt>'
-                   '<rdf:li xml:lang="x-default">Styled with Stable Diffusion</rdf:li>'
-                   '</rdf:Alt></dc:description></rdf:Description>')
+    description = (
+        '<rdf:Description rdf:about="" '
+        'xmlns:dc="http://purl.org/dc/elements/1.1/"><dc:description><rdf:Alt>'
+        '<rdf:li xml:lang="x-default">Styled with Stable Diffusion</rdf:li>'
+        "</rdf:Alt></dc:description></rdf:Description>"
+    )
     signal = only(signals_of(jpeg_with(xmp=xmp_packet(description))))
     assert (signal.source, signal.generator, signal.strength) == (
-        "xmp:dc:description", "Stable Diffusion", SignalStrength.WEAK)
+        "xmp:dc:description",
+        "Stable Diffusion",
+        SignalStrength.WEAK,
+    )
 
 
 def test_generator_names_match_whole_words_only() -> None:
@@ -233,12 +286,14 @@ def test_generator_names_match_whole_words_only() -> None:
 
 
 def test_xml_entity_expansion_in_xmp_is_refused_not_expanded() -> None:
-    bomb = (b'<?xml version="1.0"?><!DOCTYPE x [<!ENTITY a "Midjourney">'
-            b'<!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;">]>'
-            b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF '
-            b'xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
-            b'<rdf:Description rdf:about="" xmlns:xmp="http://ns.adobe.com/xap/1.0/" '
-            b'xmp:CreatorTool="&b;"/></rdf:RDF></x:xmpmeta>')
+    bomb = (
+        b'<?xml version="1.0"?><!DOCTYPE x [<!ENTITY a "Midjourney">'
+        b'<!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;">]>'
+        b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF '
+        b'xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
+        b'<rdf:Description rdf:about="" xmlns:xmp="http://ns.adobe.com/xap/1.0/" '
+        b'xmp:CreatorTool="&b;"/></rdf:RDF></x:xmpmeta>'
+    )
     assert signals_of(jpeg_with(xmp=bomb)) == ()
 
 
@@ -253,8 +308,12 @@ def test_hostile_chunks_never_fail_a_read() -> None:
     deep = "[" * 100_000 + "]" * 100_000
     many = b"".join(chunk(b"tEXt", b"Comment\x00x") for _ in range(20_000))
     broken = png_with()[:-20] + chunk(b"tEXt", b"no-separator")[:9]
-    for data in (png_with(("prompt", deep), ("workflow", deep)),
-                 with_chunk_before_iend(png_with(), many), broken, b"\x89PNG\r\n\x1a\n"):
+    for data in (
+        png_with(("prompt", deep), ("workflow", deep)),
+        with_chunk_before_iend(png_with(), many),
+        broken,
+        b"\x89PNG\r\n\x1a\n",
+    ):
         assert signals_of(data) == ()
 
 
@@ -300,17 +359,24 @@ def test_generator_watermark_is_found_after_a_png_round_trip(watermark: Any) -> 
 
 def test_vectorised_decoder_equals_the_package_decoder_bit_for_bit() -> None:
     photo = demo_photo()
-    images = [photo, reread_png(embed(photo, SDXL)), reread_png(embed(photo, SD_V1)),
-              reread_jpeg(embed(photo, SD_V1), 90), cv2.resize(photo, (1024, 1024))]
+    images = [
+        photo,
+        reread_png(embed(photo, SDXL)),
+        reread_png(embed(photo, SD_V1)),
+        reread_jpeg(embed(photo, SD_V1), 90),
+        cv2.resize(photo, (1024, 1024)),
+    ]
     for bgr in images:
         for watermark in (SDXL, SD_V1):
             pixels = bgr.astype(np.float32) if watermark.float_pixels else bgr
-            assert decode_band(pixels, first_block=0, length=watermark.length) == \
-                package_decode(pixels, watermark.length)
+            assert decode_band(pixels, first_block=0, length=watermark.length) == package_decode(
+                pixels, watermark.length
+            )
 
 
 def test_a_large_image_is_read_on_a_bounded_band_with_its_bits_in_place(
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     marked = reread_png(embed(demo_photo(), SD_V1))
     whole = agreement(decode_band(marked, first_block=0, length=SD_V1.length), SD_V1.bits)
     monkeypatch.setattr(watermarks, "MAX_DECODE_BLOCKS", 8_000)  # half the image's blocks
@@ -331,8 +397,9 @@ def test_jpeg_recompression_is_reported_honestly() -> None:
         for quality in (95, 90, 80, 70, 50):
             reread = reread_jpeg(marked, quality)
             readings = {r.watermark.key: r.matched for r in read_watermarks(reread)}
-            claimed = [s for s in watermark_signals(reread)
-                       if s.source == f"watermark:{watermark.key}"]
+            claimed = [
+                s for s in watermark_signals(reread) if s.source == f"watermark:{watermark.key}"
+            ]
             if readings[watermark.key] >= watermark.min_matched:
                 assert [s.bits_matched for s in claimed] == [readings[watermark.key]]
             else:
@@ -340,18 +407,19 @@ def test_jpeg_recompression_is_reported_honestly() -> None:
 
 
 @pytest.mark.shared_faces
-def test_watermarks_on_registered_talent_photos_and_no_false_positives(
-        shared_faces: Path) -> None:
+def test_watermarks_on_registered_talent_photos_and_no_false_positives(shared_faces: Path) -> None:
     photos = sorted((shared_faces / "scenes").glob("*/*.jpg"))
     assert len(photos) == 61
     for path in photos:  # no unwatermarked scene photo is read as watermarked
         assert watermark_signals(pixels_of(path.read_bytes())) == (), path
-    talent_photo = pixels_of(sorted((shared_faces / "scenes" / "Scarlett").glob("*.jpg"))[0]
-                             .read_bytes())
+    talent_photo = pixels_of(
+        sorted((shared_faces / "scenes" / "Scarlett").glob("*.jpg"))[0].read_bytes()
+    )
     scale = 1024 / max(talent_photo.shape[:2])  # the size generators write
     if scale < 1:
-        talent_photo = cv2.resize(talent_photo, None, fx=scale, fy=scale,
-                                  interpolation=cv2.INTER_AREA)
+        talent_photo = cv2.resize(
+            talent_photo, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA
+        )
     for watermark in (SDXL, SD_V1):
         found = watermark_signals(reread_png(embed(talent_photo, watermark)))
         assert [s.source for s in found] == [f"watermark:{watermark.key}"]
@@ -359,22 +427,32 @@ def test_watermarks_on_registered_talent_photos_and_no_false_positives(
 
 # --- the verdict ----------------------------------------------------------------------------
 def strong_watermark() -> GenerationSignal:
-    return GenerationSignal(SignalKind.WATERMARK, "watermark:sdxl", "Stable Diffusion XL",
-                            SignalStrength.STRONG, "SDXL invisible watermark, 48/48 bits", 48, 48)
+    return GenerationSignal(
+        SignalKind.WATERMARK,
+        "watermark:sdxl",
+        "Stable Diffusion XL",
+        SignalStrength.STRONG,
+        "SDXL invisible watermark, 48/48 bits",
+        48,
+        48,
+    )
 
 
 def weak_mention() -> GenerationSignal:
-    return GenerationSignal(SignalKind.METADATA, "exif:ImageDescription", "Midjourney",
-                            SignalStrength.WEAK,
-                            "EXIF ImageDescription mentions Midjourney in free text")
+    return GenerationSignal(
+        SignalKind.METADATA,
+        "exif:ImageDescription",
+        "Midjourney",
+        SignalStrength.WEAK,
+        "EXIF ImageDescription mentions Midjourney in free text",
+    )
 
 
 def signalled(*signals: GenerationSignal) -> Any:
     return image(ai_signals=signals)
 
 
-def test_unlabelled_ai_image_under_label_required_licence_is_label_missing_naming_signal(
-        ) -> None:
+def test_unlabelled_ai_image_under_label_required_licence_is_label_missing_naming_signal() -> None:
     replica = licence(media=(Medium.AI_REPLICA,), ai_label_required=True)
     verdict = evaluate(replica, image=signalled(strong_watermark()))
     assert verdict.verdict is Verdict.UNLICENSED
@@ -385,7 +463,8 @@ def test_unlabelled_ai_image_under_label_required_licence_is_label_missing_namin
 def test_unlabelled_ai_image_under_a_photo_and_replica_licence_requiring_labels_fails() -> None:
     both = licence(media=(Medium.PHOTO, Medium.AI_REPLICA), ai_label_required=True)
     assert codes(evaluate(both, image=signalled(strong_watermark()))) == [
-        FailureCode.AI_LABEL_MISSING]
+        FailureCode.AI_LABEL_MISSING
+    ]
     assert evaluate(both).verdict is Verdict.LICENSED  # read as a photo without the signal
 
 
@@ -410,7 +489,8 @@ def test_a_weak_signal_sends_the_face_to_review_instead_of_deciding() -> None:
 def test_a_weak_signal_decides_where_both_readings_agree() -> None:
     replica = licence(media=(Medium.AI_REPLICA,), ai_label_required=True)
     assert codes(evaluate(replica, image=signalled(weak_mention()))) == [
-        FailureCode.AI_LABEL_MISSING]
+        FailureCode.AI_LABEL_MISSING
+    ]
 
 
 def test_a_strong_signal_outranks_a_weak_one_and_a_label_outranks_both() -> None:
@@ -428,11 +508,14 @@ def test_agency_reasons_name_the_weak_signal_that_sent_the_face_to_review() -> N
     use, terms = context(image=signalled(weak_mention())), licence()
     verdict = evaluate_licences(licences=[terms], context=use)
     stored = store_verdict(verdict, terms=[terms], brands={terms.id: 7}, context=use)
-    assert stored.reasons[-1] == ("weak AI-generation signal: EXIF ImageDescription mentions "
-                                  "Midjourney in free text (exif:ImageDescription)")
+    assert stored.reasons[-1] == (
+        "weak AI-generation signal: EXIF ImageDescription mentions "
+        "Midjourney in free text (exif:ImageDescription)"
+    )
     brand = render_verdict(stored, Viewer(Audience.LICENSEE, brand_id=7))
-    assert brand.reasons == [f"your licence {terms.id}: a human must confirm whether the "
-                             "image is AI-generated"]
+    assert brand.reasons == [
+        f"your licence {terms.id}: a human must confirm whether the image is AI-generated"
+    ]
 
 
 def test_brand_and_monitor_never_see_the_signal() -> None:
@@ -454,7 +537,8 @@ def test_brand_and_monitor_never_see_the_signal() -> None:
 # --- end to end: the real API and the real model pack ---------------------------------------
 @pytest.mark.model
 def test_sdxl_watermarked_unlabelled_talent_image_raises_ai_label_missing_naming_the_watermark(
-        tmp_path: Path, real_engine: FaceEngine) -> None:
+    tmp_path: Path, real_engine: FaceEngine
+) -> None:
     from datetime import UTC, datetime, timedelta
 
     from service.access.keys import Role, create_key
@@ -465,24 +549,42 @@ def test_sdxl_watermarked_unlabelled_talent_image_raises_ai_label_missing_naming
     png = cv2.imencode(".png", embed(demo_photo(), SDXL))[1].tobytes()
     with service_world(tmp_path, real_engine) as world:
         created = world.client.post(
-            f"/v1/talents/{world.talents[talent]}/licences", headers=world.auth("agency"),
-            json={"licensee": "H&M", "publishers": ["hm.com"], "channels": ["ecommerce"],
-                  "territories": ["SE"], "media": ["ai_replica"], "ai_label_required": True,
-                  "valid_from": (now - timedelta(days=30)).isoformat()})
+            f"/v1/talents/{world.talents[talent]}/licences",
+            headers=world.auth("agency"),
+            json={
+                "licensee": "H&M",
+                "publishers": ["hm.com"],
+                "channels": ["ecommerce"],
+                "territories": ["SE"],
+                "media": ["ai_replica"],
+                "ai_label_required": True,
+                "valid_from": (now - timedelta(days=30)).isoformat(),
+            },
+        )
         assert created.status_code == 201, created.text
         with world.ctx.db.session() as session:  # the talent signs: only the label is missing
             talent_key = create_key(session, role=Role.TALENT, talent=world.talents[talent]).key
         signed = world.client.post(
             f"/v1/licences/{created.json()['id']}/consent",
             headers={"Authorization": f"Bearer {talent_key}"},
-            json={"signature_name": talent,
-                  "terms_sha256": created.json()["consent"]["terms_sha256"]})
+            json={
+                "signature_name": talent,
+                "terms_sha256": created.json()["consent"]["terms_sha256"],
+            },
+        )
         assert signed.status_code == 201, signed.text
         now = datetime.now(UTC)  # seen after the signature
         response = world.client.post(
-            "/v1/scans", files={"file": ("twin.png", png)}, headers=world.auth("admin"),
-            data={"publisher": "hm.com", "channel": "ecommerce", "territory": "SE",
-                  "observed_at": now.isoformat()})
+            "/v1/scans",
+            files={"file": ("twin.png", png)},
+            headers=world.auth("admin"),
+            data={
+                "publisher": "hm.com",
+                "channel": "ecommerce",
+                "territory": "SE",
+                "observed_at": now.isoformat(),
+            },
+        )
         assert response.status_code == 201, response.text
         result = response.json()
         provenance = result["provenance"]
@@ -500,8 +602,9 @@ def test_sdxl_watermarked_unlabelled_talent_image_raises_ai_label_missing_naming
         alerts = world.client.get("/v1/alerts", headers=world.auth("agency")).json()
         [alert] = [a for a in alerts["items"] if a["talent"]["name"] == talent]
         assert any(expected in reason for reason in alert["reasons"])
-        evidence = world.client.get(f"/v1/alerts/{alert['id']}/evidence",
-                                    headers=world.auth("agency")).json()
+        evidence = world.client.get(
+            f"/v1/alerts/{alert['id']}/evidence", headers=world.auth("agency")
+        ).json()
         assert evidence["sightings"][0]["provenance"]["ai_signals"][0]["detail"] == expected
 
 
@@ -510,25 +613,31 @@ def test_agency_inbox_shows_the_signals_of_a_sighting(tmp_path: Path) -> None:
     from tests.fakes import face_photo
     from tests.test_console_pages import browser
 
-    png = with_chunk_before_iend(face_photo([(7, 90)], size=130, seed=3),
-                                 chunk(b"tEXt", b"parameters\x00" + A1111.encode()))
+    png = with_chunk_before_iend(
+        face_photo([(7, 90)], size=130, seed=3), chunk(b"tEXt", b"parameters\x00" + A1111.encode())
+    )
     with console_world(tmp_path) as world:
         response = world.client.post(
-            "/v1/scans", headers={"Authorization": f"Bearer {world.keys['monitor']}"},
+            "/v1/scans",
+            headers={"Authorization": f"Bearer {world.keys['monitor']}"},
             files={"file": ("seen.png", png)},
-            data={"page_url": "https://shop.example/p/1", "publisher": "shop.example"})
+            data={"page_url": "https://shop.example/p/1", "publisher": "shop.example"},
+        )
         assert response.status_code == 201, response.text
         assert response.json()["provenance"]["ai_signals"][0]["source"] == "png:parameters"
         html = browser(world, "agency").get("/console/alerts").text
-        assert ("AI-generation signals: Stable Diffusion web UI (AUTOMATIC1111) generation "
-                "parameters in PNG text chunk &#39;parameters&#39; (strong)") in html
+        assert (
+            "AI-generation signals: Stable Diffusion web UI (AUTOMATIC1111) generation "
+            "parameters in PNG text chunk &#39;parameters&#39; (strong)"
+        ) in html
 
 
 @pytest.mark.parametrize("quality", [50, 75, 90, 95, 100])
 def test_jpeg_quality_is_read_from_the_quantisation_tables(quality: int) -> None:
     buffer = io.BytesIO()
     Image.fromarray(np.ascontiguousarray(demo_photo()[:, :, ::-1])).save(
-        buffer, "JPEG", quality=quality)
+        buffer, "JPEG", quality=quality
+    )
     estimate = jpeg_quality(buffer.getvalue())
     assert estimate is not None and abs(estimate - quality) <= 1
 
@@ -540,7 +649,8 @@ def test_watermarks_are_read_where_they_can_survive_and_not_on_recompressed_jpeg
     for quality, read in ((80, False), (90, False), (95, True), (100, True)):
         buffer = io.BytesIO()
         Image.fromarray(np.ascontiguousarray(marked[:, :, ::-1])).save(
-            buffer, "JPEG", quality=quality)
+            buffer, "JPEG", quality=quality
+        )
         assert watermark_may_survive(buffer.getvalue()) is read, quality
     provenance = read_provenance(png, mime_type="image/png", pixels=marked)
     assert [s.source for s in provenance.ai_signals] == ["watermark:sdxl"]

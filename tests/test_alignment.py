@@ -22,8 +22,11 @@ def _landmark_sets(count: int) -> list[np.ndarray]:
     rng = np.random.default_rng(11)
     sets = []
     for number in range(count):
-        points = (ARCFACE_TEMPLATE * rng.uniform(0.3, 5.0) + rng.uniform(-60, 400, 2)
-                  + rng.normal(0, 4, (5, 2))).astype(np.float32)
+        points = (
+            ARCFACE_TEMPLATE * rng.uniform(0.3, 5.0)
+            + rng.uniform(-60, 400, 2)
+            + rng.normal(0, 4, (5, 2))
+        ).astype(np.float32)
         if number % 3 == 0:  # mirrored faces: the determinant's sign flips
             points = points[:, ::-1].copy()
         sets.append(points)

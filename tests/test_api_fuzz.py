@@ -33,10 +33,18 @@ from tests.api_world import FakeWorld, fake_world
 EXAMPLES = int(os.environ.get("TWINWATCH_FUZZ_EXAMPLES", "12"))
 ROLES = ("admin", "agency", "monitor", "brand", "other_agency", "talent", None)
 #: Path parameter -> the seeded object it names.
-SEEDED = {"talent_id": "talent", "reference_id": "reference", "licence_id": "licence",
-          "scan_id": "scan", "precheck_id": "precheck", "job_id": "job",
-          "webhook_id": "webhook", "alert_id": "alert", "notice_id": "notice",
-          "record_id": "consent_record"}
+SEEDED = {
+    "talent_id": "talent",
+    "reference_id": "reference",
+    "licence_id": "licence",
+    "scan_id": "scan",
+    "precheck_id": "precheck",
+    "job_id": "job",
+    "webhook_id": "webhook",
+    "alert_id": "alert",
+    "notice_id": "notice",
+    "record_id": "consent_record",
+}
 #: Operations left out: erasing would remove the seeded rows every other case relies on
 #: (erasure has its own tests).
 SKIPPED = {("DELETE", "/v1/talents/{talent_id}")}
@@ -88,11 +96,19 @@ def _operations(world: FakeWorld) -> list[Any]:
 
 
 def _fuzz(world: FakeWorld, operation: Any, mode: GenerationMode) -> Callable[[], None]:
-    @settings(max_examples=EXAMPLES, derandomize=True, deadline=None, database=None,
-              phases=[Phase.explicit, Phase.generate],
-              suppress_health_check=list(HealthCheck))
-    @given(case=operation.as_strategy(generation_mode=mode), role=st.sampled_from(ROLES),
-           seeded=st.booleans())
+    @settings(
+        max_examples=EXAMPLES,
+        derandomize=True,
+        deadline=None,
+        database=None,
+        phases=[Phase.explicit, Phase.generate],
+        suppress_health_check=list(HealthCheck),
+    )
+    @given(
+        case=operation.as_strategy(generation_mode=mode),
+        role=st.sampled_from(ROLES),
+        seeded=st.booleans(),
+    )
     def run(case: Any, role: str | None, seeded: bool) -> None:
         if seeded and isinstance(case.path_parameters, dict):
             for name in case.path_parameters:
@@ -102,6 +118,7 @@ def _fuzz(world: FakeWorld, operation: Any, mode: GenerationMode) -> Callable[[]
         response = case.call(headers=headers)
         case.validate_response(response, checks=CHECKS, headers=headers)
         envelope_check(response)
+
     return run
 
 
@@ -116,6 +133,8 @@ def test_fuzzing_the_api_finds_no_5xx_and_only_documented_answers(world: FakeWor
             except Unsatisfiable:  # nothing to get wrong: no parameters, no body
                 assert mode is GenerationMode.NEGATIVE, operation.path
             except (Exception, BaseExceptionGroup) as exc:  # report every operation's failure
-                failures.append(f"{operation.method.upper()} {operation.path} ({mode}): "
-                                f"{type(exc).__name__}: {str(exc)[:1500]}")
+                failures.append(
+                    f"{operation.method.upper()} {operation.path} ({mode}): "
+                    f"{type(exc).__name__}: {str(exc)[:1500]}"
+                )
     assert not failures, "\n\n".join(failures)

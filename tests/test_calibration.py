@@ -94,16 +94,18 @@ def test_kfold_picks_each_threshold_without_looking_at_its_own_fold() -> None:
 
 
 def test_fnir_counts_misidentified_searches_as_misses() -> None:
-    scores = OpenSetScores.of(mated_scores=[0.9, 0.8, 0.3], mated_correct=[True, False, True],
-                              nonmated_scores=[0.1, 0.2])
+    scores = OpenSetScores.of(
+        mated_scores=[0.9, 0.8, 0.3], mated_correct=[True, False, True], nonmated_scores=[0.1, 0.2]
+    )
     assert scores.fnir(0.5) == pytest.approx(2 / 3)  # wrong talent + below threshold
     assert scores.fnir(0.0) == pytest.approx(1 / 3)  # the misidentification stays a miss
 
 
 def test_fnir_at_fpir_uses_the_stranger_scores_for_the_threshold() -> None:
     nonmated = np.arange(1000) / 1000  # 0.000 .. 0.999
-    scores = OpenSetScores.of(mated_scores=[0.995, 0.99, 0.5], mated_correct=[True] * 3,
-                              nonmated_scores=nonmated)
+    scores = OpenSetScores.of(
+        mated_scores=[0.995, 0.99, 0.5], mated_correct=[True] * 3, nonmated_scores=nonmated
+    )
     fnir, calibrated = scores.fnir_at_fpir(1e-2)  # 10 strangers allowed: t just above 0.989
     assert calibrated.achieved == pytest.approx(0.01)
     assert fnir == pytest.approx(1 / 3)
@@ -118,8 +120,14 @@ def test_expected_fpir_grows_with_gallery_size() -> None:
 def test_derived_match_threshold_takes_the_stricter_constraint_and_rounds_up() -> None:
     impostor = np.linspace(0.0, 0.5, 1001)  # FAR 1e-3 -> just above 0.4995
     strangers = OpenSetScores.of([0.9], [True], np.linspace(0.0, 0.6, 1001))
-    derived = derive_thresholds(impostor=impostor, match_far=1e-3, possible_far=1e-2,
-                                open_set=strangers, match_fpir=1e-3, possible_fpir=1e-2)
+    derived = derive_thresholds(
+        impostor=impostor,
+        match_far=1e-3,
+        possible_far=1e-2,
+        open_set=strangers,
+        match_fpir=1e-3,
+        possible_fpir=1e-2,
+    )
     assert derived.match_from == "match_fpir"
     assert derived.match == pytest.approx(0.6)  # 0.5994.. rounded up to 3 decimals
     assert strangers.fpir(derived.match) <= 1e-3
@@ -145,11 +153,18 @@ def test_write_thresholds_replaces_only_the_thresholds_block(tmp_path: Path) -> 
     path = tmp_path / "pack.json"
     shutil.copy(SHIPPED_PACKS_DIR / "opencv-yunet-sface.json", path)
     before = json.loads(path.read_text())
-    write_thresholds(path, match=0.6, possible=0.5, calibration=Calibration(
-        data="synthetic", date="2026-01-02", method="test", target_false_match_rate=1e-3))
+    write_thresholds(
+        path,
+        match=0.6,
+        possible=0.5,
+        calibration=Calibration(
+            data="synthetic", date="2026-01-02", method="test", target_false_match_rate=1e-3
+        ),
+    )
     after = json.loads(path.read_text())
     assert {k: v for k, v in after.items() if k != "thresholds"} == {
-        k: v for k, v in before.items() if k != "thresholds"}
+        k: v for k, v in before.items() if k != "thresholds"
+    }
     manifest = load_manifest(path)
     assert (manifest.thresholds.match, manifest.thresholds.possible) == (0.6, 0.5)
     assert manifest.thresholds.calibration.target_false_match_rate == 1e-3
@@ -160,8 +175,12 @@ def test_write_thresholds_refuses_unordered_values_and_keeps_the_file(tmp_path: 
     shutil.copy(SHIPPED_PACKS_DIR / "opencv-yunet-sface.json", path)
     before = path.read_text()
     with pytest.raises(ValueError):
-        write_thresholds(path, match=0.3, possible=0.5, calibration=Calibration(
-            data="x", date="2026-01-02", method="x"))
+        write_thresholds(
+            path,
+            match=0.3,
+            possible=0.5,
+            calibration=Calibration(data="x", date="2026-01-02", method="x"),
+        )
     assert path.read_text() == before
     assert not list(tmp_path.glob(".*.tmp"))
 
@@ -170,17 +189,18 @@ def _labelled_folder(root: Path, people: dict[str, list[int]]) -> Path:
     for name, identities in people.items():
         (root / name).mkdir(parents=True)
         for number, identity in enumerate(identities):
-            (root / name / f"{number}.png").write_bytes(face_photo([(identity, 100)],
-                                                                    seed=number))
+            (root / name / f"{number}.png").write_bytes(face_photo([(identity, 100)], seed=number))
     return root
 
 
 def test_calibrate_folder_separates_people_and_reports_unusable_photos(tmp_path: Path) -> None:
-    folder = _labelled_folder(tmp_path / "photos", {
-        "ada": [7, 7, 7], "bea": [8, 8], "cy": [9, 9], "dee": [10]})
+    folder = _labelled_folder(
+        tmp_path / "photos", {"ada": [7, 7, 7], "bea": [8, 8], "cy": [9, 9], "dee": [10]}
+    )
     (folder / "dee" / "blank.png").write_bytes(face_photo([]))
-    result = calibrate_folder(folder, FakeAnalyser(noise=0.05), max_pixels=10**7,
-                              match_far=1e-3, possible_far=1e-2)
+    result = calibrate_folder(
+        folder, FakeAnalyser(noise=0.05), max_pixels=10**7, match_far=1e-3, possible_far=1e-2
+    )
     assert (result.people, result.photos) == (4, 8)
     assert result.genuine_pairs == 3 + 1 + 1
     assert result.impostor_pairs == 28 - 5
@@ -192,13 +212,15 @@ def test_calibrate_folder_separates_people_and_reports_unusable_photos(tmp_path:
 def test_calibrate_folder_needs_two_people_and_a_genuine_pair(tmp_path: Path) -> None:
     folder = _labelled_folder(tmp_path / "photos", {"ada": [7], "bea": [8]})
     with pytest.raises(ValueError, match="at least two people"):
-        calibrate_folder(folder, FakeAnalyser(), max_pixels=10**7, match_far=1e-3,
-                         possible_far=1e-2)
+        calibrate_folder(
+            folder, FakeAnalyser(), max_pixels=10**7, match_far=1e-3, possible_far=1e-2
+        )
 
 
 @pytest.mark.model
 def test_models_calibrate_writes_an_operator_pack_and_leaves_the_shipped_one(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from typer.testing import CliRunner
 
     from indexer import cli
@@ -213,13 +235,19 @@ def test_models_calibrate_writes_an_operator_pack_and_leaves_the_shipped_one(
     for talent in fixture.talents:
         (folder / talent.name).mkdir(parents=True)
         for number, (scale, rotate) in enumerate([(1.0, 0.0), (1.6, 6.0)]):
-            (folder / talent.name / f"{number}.jpg").write_bytes(reference_from_crop(
-                source, talent.box, scale=scale, rotate_deg=rotate, jpeg_quality=85))
+            (folder / talent.name / f"{number}.jpg").write_bytes(
+                reference_from_crop(
+                    source, talent.box, scale=scale, rotate_deg=rotate, jpeg_quality=85
+                )
+            )
     packs = tmp_path / "packs"
     packs.mkdir()
     raw = json.loads((SHIPPED_PACKS_DIR / "opencv-yunet-sface.json").read_text())
-    raw.update(name="operator-sface", version="op.1",
-               source={"kind": "local", "directory": str(MODEL_CACHE / "opencv-yunet-sface")})
+    raw.update(
+        name="operator-sface",
+        version="op.1",
+        source={"kind": "local", "directory": str(MODEL_CACHE / "opencv-yunet-sface")},
+    )
     (packs / "operator-sface.json").write_text(json.dumps(raw))
     shipped_before = (SHIPPED_PACKS_DIR / "opencv-yunet-sface.json").read_text()
     monkeypatch.setenv("TWINWATCH_DATA_DIR", str(tmp_path / "var"))
@@ -227,8 +255,9 @@ def test_models_calibrate_writes_an_operator_pack_and_leaves_the_shipped_one(
     monkeypatch.setenv("TWINWATCH_EXTRA_PACKS_DIR", str(packs))
     monkeypatch.setattr(cli.STATE, "settings", None)
 
-    result = CliRunner().invoke(service_cli.app, [
-        "models", "calibrate", str(folder), "--pack", "operator-sface", "--write"])
+    result = CliRunner().invoke(
+        service_cli.app, ["models", "calibrate", str(folder), "--pack", "operator-sface", "--write"]
+    )
 
     assert result.exit_code == 0, result.output
     output = " ".join(result.output.split())  # rich wraps long lines

@@ -42,9 +42,15 @@ def crops(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     paths = {}
     for item in fixture.talents:
         path = folder / f"{item.name.replace(' ', '_')}.jpg"
-        path.write_bytes(reference_from_crop(source, item.box, scale=item.scale,
-                                             rotate_deg=item.rotate_deg,
-                                             jpeg_quality=item.jpeg_quality))
+        path.write_bytes(
+            reference_from_crop(
+                source,
+                item.box,
+                scale=item.scale,
+                rotate_deg=item.rotate_deg,
+                jpeg_quality=item.jpeg_quality,
+            )
+        )
         paths[item.name] = path
     return paths
 
@@ -53,12 +59,19 @@ def group_photo() -> Path:
     return load_demo_fixture().reference_source
 
 
-def test_talent_add_reports_accepted_and_rejected_photos(env: Path,
-                                                         crops: dict[str, Path]) -> None:
+def test_talent_add_reports_accepted_and_rejected_photos(env: Path, crops: dict[str, Path]) -> None:
     not_image = env / "notes.jpg"
     not_image.write_text("hello")
-    code, output = run("talent", "add", "Demo Talent A", "--agency", "Agency",
-                       str(crops["Demo Talent A"]), str(group_photo()), str(not_image))
+    code, output = run(
+        "talent",
+        "add",
+        "Demo Talent A",
+        "--agency",
+        "Agency",
+        str(crops["Demo Talent A"]),
+        str(group_photo()),
+        str(not_image),
+    )
     assert code == 0, output
     assert "accepted" in output
     assert "6 faces of similar size" in output
@@ -66,7 +79,8 @@ def test_talent_add_reports_accepted_and_rejected_photos(env: Path,
 
 
 def test_import_is_idempotent_and_scan_json_names_the_talents(
-        env: Path, crops: dict[str, Path]) -> None:
+    env: Path, crops: dict[str, Path]
+) -> None:
     root = env / "onboarding"
     for name, path in crops.items():
         (root / name).mkdir(parents=True)
@@ -100,7 +114,8 @@ def test_scan_of_a_corrupt_file_reports_it_and_exits_nonzero(env: Path) -> None:
 
 
 def test_remove_erases_the_talent_and_the_index_still_verifies(
-        env: Path, crops: dict[str, Path]) -> None:
+    env: Path, crops: dict[str, Path]
+) -> None:
     run("talent", "add", "Demo Talent C", "--agency", "Agency", str(crops["Demo Talent C"]))
     run("talent", "add", "Demo Talent D", "--agency", "Agency", str(crops["Demo Talent D"]))
     talents = json.loads(run("talent", "list", "--json")[1])
@@ -118,12 +133,16 @@ def test_remove_erases_the_talent_and_the_index_still_verifies(
 
 
 def test_migrate_re_embeds_kept_photos_with_another_pack(
-        env: Path, crops: dict[str, Path], monkeypatch: pytest.MonkeyPatch) -> None:
+    env: Path, crops: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
     packs = env / "packs"
     packs.mkdir()
     raw = json.loads((SHIPPED_PACKS_DIR / "opencv-yunet-sface.json").read_text())
-    raw.update(name="sface-flip", version="custom.1",
-               source={"kind": "local", "directory": str(MODEL_CACHE / "opencv-yunet-sface")})
+    raw.update(
+        name="sface-flip",
+        version="custom.1",
+        source={"kind": "local", "directory": str(MODEL_CACHE / "opencv-yunet-sface")},
+    )
     raw["recognizer"]["flip_fusion"] = True
     (packs / "sface-flip.json").write_text(json.dumps(raw))
     monkeypatch.setenv("TWINWATCH_EXTRA_PACKS_DIR", str(packs))
@@ -163,8 +182,7 @@ def test_demo_registers_licenses_scans_and_alerts_idempotently(env: Path) -> Non
     assert "Alerts for Demo Agency: 9" in output and "2 sighting(s)" in output
 
 
-def test_unknown_pack_is_an_operational_error(env: Path,
-                                              monkeypatch: pytest.MonkeyPatch) -> None:
+def test_unknown_pack_is_an_operational_error(env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TWINWATCH_MODEL_PACK", "nope")
     monkeypatch.setattr(cli.STATE, "settings", None)
     code, output = run("scan", str(group_photo()))
@@ -181,14 +199,16 @@ def test_talent_add_without_an_accepted_photo_exits_nonzero(env: Path) -> None:
 
 
 def test_import_reports_talents_left_without_an_embedding_as_json(
-        env: Path, crops: dict[str, Path]) -> None:
+    env: Path, crops: dict[str, Path]
+) -> None:
     root = env / "onboarding"
     (root / "Demo Talent A").mkdir(parents=True)
     (root / "Demo Talent A" / "a.jpg").write_bytes(crops["Demo Talent A"].read_bytes())
     (root / "Nobody").mkdir()
     (root / "Nobody" / "blank.jpg").write_text("not an image")
-    result = runner.invoke(service_cli.app, ["talent", "import", str(root), "--agency", "Agency",
-                                             "--json"])
+    result = runner.invoke(
+        service_cli.app, ["talent", "import", str(root), "--agency", "Agency", "--json"]
+    )
     assert result.exit_code == 1, result.output
     report = json.loads(result.stdout)
     assert [t["name"] for t in report["without_embedding"]] == ["Nobody"]
@@ -198,8 +218,7 @@ def test_import_reports_talents_left_without_an_embedding_as_json(
 
 
 def test_talent_add_never_creates_an_agency(env: Path, crops: dict[str, Path]) -> None:
-    code, output = run("talent", "add", "Mia", "--agency", "Agncy",
-                       str(crops["Demo Talent A"]))
+    code, output = run("talent", "add", "Mia", "--agency", "Agncy", str(crops["Demo Talent A"]))
     assert code == 1
     assert "agency_not_found" in output and "Did you mean 'Agency'?" in " ".join(output.split())
     code, output = run("talent", "list", "--json")

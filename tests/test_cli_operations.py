@@ -67,7 +67,8 @@ def test_creating_a_tenant_twice_is_a_conflict() -> None:
 
 
 def test_serve_without_the_model_pack_prints_the_one_line_scan_prints(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("TWINWATCH_MODEL_CACHE_DIR", str(tmp_path / "no-models"))
     photo = tmp_path / "photo.jpg"
     photo.write_bytes(b"not needed")

@@ -30,8 +30,9 @@ from service.models import LoginAttempt, User, UserSession
 from tests.conftest import MODEL_CACHE
 
 PASSWORD = "a long enough passphrase"
-POLICY = sessions.LoginPolicy(session_hours=1, window_minutes=15, max_failures_per_email=3,
-                              max_failures_per_ip=5)
+POLICY = sessions.LoginPolicy(
+    session_hours=1, window_minutes=15, max_failures_per_email=3, max_failures_per_ip=5
+)
 
 
 @pytest.fixture
@@ -42,19 +43,20 @@ def database(db: Database) -> Iterator[Database]:
     yield db
 
 
-def _user(db: Database, email: str = "Booker@Demo.example", password: str | None = PASSWORD
-          ) -> str:
+def _user(db: Database, email: str = "Booker@Demo.example", password: str | None = PASSWORD) -> str:
     with db.session() as session:
-        address = accounts.create_user(session, email=email, role=Role.AGENCY,
-                                       agency="Demo Agency").email
+        address = accounts.create_user(
+            session, email=email, role=Role.AGENCY, agency="Demo Agency"
+        ).email
         if password is not None:
             token = accounts.issue_invitation(session, email=address, valid_hours=1)
             accounts.accept_invitation(session, token=token, password=password)
     return address
 
 
-def _sign_in(db: Database, email: str, password: str = PASSWORD, ip: str = "10.0.0.1"
-             ) -> sessions.NewSession:
+def _sign_in(
+    db: Database, email: str, password: str = PASSWORD, ip: str = "10.0.0.1"
+) -> sessions.NewSession:
     return sessions.sign_in(db, email=email, password=password, ip=ip, policy=POLICY)
 
 
@@ -67,25 +69,30 @@ def test_password_is_kept_only_as_an_argon2_hash(database: Database) -> None:
     assert _sign_in(database, address).token
 
 
-@given(variant=st.lists(st.booleans(), min_size=len("booker@demo.example"),
-                        max_size=len("booker@demo.example")))
-@settings(max_examples=25, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture])
-def test_email_case_never_makes_a_second_account(database: Database,
-                                                  variant: list[bool]) -> None:
+@given(
+    variant=st.lists(
+        st.booleans(), min_size=len("booker@demo.example"), max_size=len("booker@demo.example")
+    )
+)
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+def test_email_case_never_makes_a_second_account(database: Database, variant: list[bool]) -> None:
     with database.session() as session:
         if session.scalar(select(User.id)) is None:
-            accounts.create_user(session, email="booker@demo.example", role=Role.AGENCY,
-                                 agency="Demo Agency")
-    spelled = "".join(c.upper() if up else c for c, up in zip("booker@demo.example", variant,
-                                                               strict=True))
+            accounts.create_user(
+                session, email="booker@demo.example", role=Role.AGENCY, agency="Demo Agency"
+            )
+    spelled = "".join(
+        c.upper() if up else c for c, up in zip("booker@demo.example", variant, strict=True)
+    )
     with pytest.raises(UserExistsError), database.session() as session:
-        accounts.create_user(session, email=f"  {spelled} ", role=Role.AGENCY,
-                             agency="Demo Agency")
+        accounts.create_user(session, email=f"  {spelled} ", role=Role.AGENCY, agency="Demo Agency")
 
 
-@pytest.mark.parametrize("bad", ["", "no-at-sign", "two@@example.com", "a@b@c.example",
-                                 "spaces in@example.com"])
+@pytest.mark.parametrize(
+    "bad", ["", "no-at-sign", "two@@example.com", "a@b@c.example", "spaces in@example.com"]
+)
 def test_malformed_email_is_refused(database: Database, bad: str) -> None:
     with pytest.raises(InvalidRequestError), database.session() as session:
         accounts.create_user(session, email=bad, role=Role.ADMIN)
@@ -97,8 +104,7 @@ def test_user_is_scoped_like_an_api_key(database: Database) -> None:
     with pytest.raises(InvalidRequestError), database.session() as session:
         accounts.create_user(session, email="y@demo.example", role=Role.ADMIN, brand="H&M")
     with database.session() as session:
-        user = accounts.create_user(session, email="z@demo.example", role=Role.BRAND,
-                                    brand="H&M")
+        user = accounts.create_user(session, email="z@demo.example", role=Role.BRAND, brand="H&M")
         principal = accounts.principal_for(user)
     assert principal.role is Role.BRAND and principal.brand_id is not None
     assert principal.key_id is None and principal.user_id == user.id
@@ -159,12 +165,12 @@ def test_wrong_password_and_unknown_user_get_the_same_answer(database: Database)
 
 
 def test_failed_sign_ins_throttle_the_account_even_for_the_right_password(
-        database: Database) -> None:
+    database: Database,
+) -> None:
     address = _user(database)
     for attempt in range(POLICY.max_failures_per_email):
         with pytest.raises(LoginFailedError):
-            _sign_in(database, address, password=f"wrong guess {attempt}",
-                     ip=f"10.0.1.{attempt}")
+            _sign_in(database, address, password=f"wrong guess {attempt}", ip=f"10.0.1.{attempt}")
     with pytest.raises(LoginThrottledError) as throttled:
         _sign_in(database, address, ip="10.0.2.1")
     assert "try again in 15 minutes" in throttled.value.message
@@ -188,8 +194,9 @@ def test_session_lookup_and_expiry(database: Database) -> None:
         user = sessions.signed_in(session, token=opened.token)
         assert user.email == address and user.principal.role is Role.AGENCY
         with pytest.raises(UnauthorizedError):
-            sessions.signed_in(session, token=opened.token,
-                               now=opened.expires_at + timedelta(seconds=1))
+            sessions.signed_in(
+                session, token=opened.token, now=opened.expires_at + timedelta(seconds=1)
+            )
         with pytest.raises(UnauthorizedError):
             sessions.signed_in(session, token=opened.token + "x")
 
@@ -197,8 +204,11 @@ def test_session_lookup_and_expiry(database: Database) -> None:
 def test_logout_everywhere_ends_every_session_of_the_user_only(database: Database) -> None:
     address = _user(database)
     other = _user(database, email="other@demo.example")
-    laptop, phone, theirs = (_sign_in(database, address), _sign_in(database, address),
-                             _sign_in(database, other))
+    laptop, phone, theirs = (
+        _sign_in(database, address),
+        _sign_in(database, address),
+        _sign_in(database, other),
+    )
     with database.session() as session:
         user = sessions.signed_in(session, token=laptop.token)
         assert user.principal.user_id is not None
@@ -224,7 +234,8 @@ def test_disabling_a_user_ends_their_sessions_and_sign_ins(database: Database) -
 
 
 def test_users_commands_create_invite_list_and_disable(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("TWINWATCH_DATA_DIR", str(tmp_path / "var"))
     monkeypatch.setenv("TWINWATCH_MODEL_CACHE_DIR", str(MODEL_CACHE))
     monkeypatch.setenv("TWINWATCH_PUBLIC_URL", "https://watch.example")
@@ -236,12 +247,28 @@ def test_users_commands_create_invite_list_and_disable(
         result = runner.invoke(service_cli.app, list(args))
         return result.exit_code, result.output
 
-    code, output = run("users", "create", "--email", "Booker@Demo.example", "--role",
-                       "agency", "--agency", "Demo Agency")
+    code, output = run(
+        "users",
+        "create",
+        "--email",
+        "Booker@Demo.example",
+        "--role",
+        "agency",
+        "--agency",
+        "Demo Agency",
+    )
     assert code == 1 and "tenant_not_found" in output  # users join tenants, never make them
     assert run("agencies", "create", "Demo Agency")[0] == 0
-    code, output = run("users", "create", "--email", "Booker@Demo.example", "--role",
-                       "agency", "--agency", "Demo Agency")
+    code, output = run(
+        "users",
+        "create",
+        "--email",
+        "Booker@Demo.example",
+        "--role",
+        "agency",
+        "--agency",
+        "Demo Agency",
+    )
     assert code == 0, output
     link = output.strip().splitlines()[-1]
     assert link.startswith("https://watch.example/console/invite/")
@@ -258,7 +285,8 @@ def test_users_commands_create_invite_list_and_disable(
 
 
 def test_housekeeping_forgets_expired_sessions_and_attempts_outside_the_window(
-        database: Database) -> None:
+    database: Database,
+) -> None:
     address = _user(database)
     opened = _sign_in(database, address)
     with pytest.raises(LoginFailedError):

@@ -74,15 +74,20 @@ class LiveConsole:
 
     def scan(self, identity: int, *, publisher: str, page: str, seed: int) -> None:
         response = httpx.post(
-            f"{self.base}/v1/scans", headers={"Authorization": f"Bearer {self.keys['monitor']}"},
+            f"{self.base}/v1/scans",
+            headers={"Authorization": f"Bearer {self.keys['monitor']}"},
             files={"file": ("seen.png", face_photo([(identity, 90)], size=130, seed=seed))},
             data={"page_url": f"https://{publisher}{page}", "publisher": publisher},
-            timeout=60)
+            timeout=60,
+        )
         assert response.status_code == 201, response.text
 
     def alert(self, alert_id: int) -> dict[str, Any]:
-        response = httpx.get(f"{self.base}/v1/alerts/{alert_id}", timeout=30,
-                             headers={"Authorization": f"Bearer {self.keys['agency']}"})
+        response = httpx.get(
+            f"{self.base}/v1/alerts/{alert_id}",
+            timeout=30,
+            headers={"Authorization": f"Bearer {self.keys['agency']}"},
+        )
         return dict(response.json())
 
 
@@ -92,8 +97,11 @@ def served(ctx: AppContext) -> Iterator[str]:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(create_app(context=ctx), host="127.0.0.1",
-                                           port=port, log_config=None, access_log=False))
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_app(context=ctx), host="127.0.0.1", port=port, log_config=None, access_log=False
+        )
+    )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 60
@@ -131,10 +139,19 @@ def browser(tmp_path: Path) -> Iterator[WebDriver]:
     os.environ["SE_OFFLINE"] = "true"  # Selenium Manager must never download anything
     options = webdriver.ChromeOptions()
     options.binary_location = str(CHROMIUM)
-    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-                 "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage",
-                 "--window-size=1280,1000", f"--user-data-dir={tmp_path / 'chromium'}"):
+    for flag in (
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--disable-dev-shm-usage",
+        "--window-size=1280,1000",
+        f"--user-data-dir={tmp_path / 'chromium'}",
+    ):
         options.add_argument(flag)
     driver = webdriver.Chrome(options=options, service=Service(str(CHROMEDRIVER)))
     driver.set_page_load_timeout(60)
@@ -163,7 +180,8 @@ class Steps:
             "const done = arguments[arguments.length - 1];"
             "axe.run(document, {resultTypes: ['violations']})"
             ".then(r => done(r.violations.map(v => ({id: v.id, impact: v.impact,"
-            " nodes: v.nodes.map(n => n.target.join(' '))}))));")
+            " nodes: v.nodes.map(n => n.target.join(' '))}))));"
+        )
         bad = [v for v in violations if v["impact"] in SERIOUS]
         assert not bad, f"axe on {self.driver.current_url} ({step}): {bad}"
 
@@ -171,7 +189,9 @@ class Steps:
 def _images_loaded(driver: WebDriver, selector: str) -> list[int]:
     widths: list[int] = driver.execute_script(
         "return Array.from(document.querySelectorAll(arguments[0]))"
-        ".map(i => i.complete ? i.naturalWidth : 0);", selector)
+        ".map(i => i.complete ? i.naturalWidth : 0);",
+        selector,
+    )
     return widths
 
 
@@ -188,7 +208,8 @@ def _keyboard_sign_in(driver: WebDriver, base: str, email: str) -> None:
     driver.get(f"{base}/console/login")
     try:  # the e-mail field takes the focus on arrival (autofocus) ...
         WebDriverWait(driver, 5).until(
-            lambda d: d.switch_to.active_element.get_attribute("id") == "email")
+            lambda d: d.switch_to.active_element.get_attribute("id") == "email"
+        )
     except TimeoutException:  # ... or is reached by tabbing past the skip link and the logo
         for _ in range(4):
             if driver.switch_to.active_element.get_attribute("id") == "email":
@@ -207,20 +228,26 @@ def _keyboard_sign_in(driver: WebDriver, base: str, email: str) -> None:
 
 def _settled(driver: WebDriver) -> None:
     """Wait until the page that is now loading has loaded (its <main> is there)."""
-    WebDriverWait(driver, 30).until(lambda d: d.execute_script(
-        "return document.readyState === 'complete' && !!document.querySelector('main')"))
+    WebDriverWait(driver, 30).until(
+        lambda d: d.execute_script(
+            "return document.readyState === 'complete' && !!document.querySelector('main')"
+        )
+    )
 
 
 def _fetch_status(driver: WebDriver, path: str) -> int:
     """A request from the page itself, with the signed-in user's cookie."""
     status: int = driver.execute_async_script(
         "const done = arguments[arguments.length - 1];"
-        "fetch(arguments[0], {credentials: 'same-origin'}).then(r => done(r.status));", path)
+        "fetch(arguments[0], {credentials: 'same-origin'}).then(r => done(r.status));",
+        path,
+    )
     return status
 
 
 def test_agency_finds_an_alert_sees_both_photos_triages_it_and_opens_evidence(
-        browser: WebDriver, live: LiveConsole) -> None:
+    browser: WebDriver, live: LiveConsole
+) -> None:
     live.scan(7, publisher="shop.example", page="/summer/1", seed=11)
     live.scan(7, publisher="shop.example", page="/summer/2", seed=12)
     steps = Steps(browser, "agency")
@@ -252,8 +279,11 @@ def test_agency_finds_an_alert_sees_both_photos_triages_it_and_opens_evidence(
         time.sleep(0.2)
     assert live.alert(alert_id)["triage_note"] == "takedown sent"
     WebDriverWait(browser, 30).until(  # back on the open inbox, which no longer lists it
-        lambda d: d.current_url.endswith(f"#alert-{alert_id}")
-        and not d.find_elements(By.ID, f"alert-{alert_id}"))
+        lambda d: (
+            d.current_url.endswith(f"#alert-{alert_id}")
+            and not d.find_elements(By.ID, f"alert-{alert_id}")
+        )
+    )
     _settled(browser)
     steps.check("after-triage")
 
@@ -293,10 +323,14 @@ def test_agency_finds_an_alert_sees_both_photos_triages_it_and_opens_evidence(
 
 
 def test_a_user_of_another_agency_gets_nothing_through_the_browser(
-        browser: WebDriver, live: LiveConsole) -> None:
+    browser: WebDriver, live: LiveConsole
+) -> None:
     live.scan(7, publisher="blog.example", page="/post", seed=21)
-    agency_alerts = httpx.get(f"{live.base}/v1/alerts?status=open", timeout=30, headers={
-        "Authorization": f"Bearer {live.keys['agency']}"}).json()["items"]
+    agency_alerts = httpx.get(
+        f"{live.base}/v1/alerts?status=open",
+        timeout=30,
+        headers={"Authorization": f"Bearer {live.keys['agency']}"},
+    ).json()["items"]
     alert_id = agency_alerts[0]["id"]
     talent_id = live.talents["Ada Lovelace"]
     steps = Steps(browser, "other-agency")
@@ -304,9 +338,13 @@ def test_a_user_of_another_agency_gets_nothing_through_the_browser(
     assert "Ada Lovelace" not in browser.page_source
     assert "No alerts match" in browser.page_source
     steps.check("empty-inbox")
-    for path in (f"/console/alerts/{alert_id}/face.jpg", f"/console/alerts/{alert_id}/image.jpg",
-                 f"/console/alerts/{alert_id}/evidence", f"/console/talents/{talent_id}",
-                 f"/console/talents/{talent_id}/references/1.jpg"):
+    for path in (
+        f"/console/alerts/{alert_id}/face.jpg",
+        f"/console/alerts/{alert_id}/image.jpg",
+        f"/console/alerts/{alert_id}/evidence",
+        f"/console/talents/{talent_id}",
+        f"/console/talents/{talent_id}/references/1.jpg",
+    ):
         assert _fetch_status(browser, path) == 404, path
     browser.get(f"{live.base}/console/alerts/{alert_id}/evidence")
     WebDriverWait(browser, 30).until(lambda d: "not_found" in d.page_source)
@@ -316,25 +354,31 @@ def test_a_user_of_another_agency_gets_nothing_through_the_browser(
 
 def test_the_accessibility_check_catches_serious_violations(browser: WebDriver) -> None:
     """The axe step is not a formality: an image without a text alternative fails it."""
-    browser.get("data:text/html,<html lang=en><title>t</title><main><img src=x.png>"
-                "<button></button></main></html>")
+    browser.get(
+        "data:text/html,<html lang=en><title>t</title><main><img src=x.png>"
+        "<button></button></main></html>"
+    )
     with pytest.raises(AssertionError, match=r"image-alt|button-name"):
         Steps(browser, "axe-self-check").check("violations")
 
 
 @pytest.mark.model
 def test_the_readme_walkthrough_on_the_demo_with_the_real_model_pack(
-        tmp_path: Path, real_engine: FaceEngine, browser: WebDriver) -> None:
+    tmp_path: Path, real_engine: FaceEngine, browser: WebDriver
+) -> None:
     """README: `twinwatch demo`, `twinwatch users create`, open the link, set a password,
     sign in, see the demo's alerts with real faces. Its screenshots illustrate the README."""
     ctx = start(service_settings(tmp_path, console_secure_cookies=False), analyser=real_engine)
     try:
         run_demo(ctx, Console(file=io.StringIO()))
         with ctx.db.session() as session:
-            accounts.create_user(session, email="booker@agency.example", role=Role.AGENCY,
-                                 agency=load_demo_fixture().agency)
-            token = accounts.issue_invitation(session, email="booker@agency.example",
-                                              valid_hours=1)
+            accounts.create_user(
+                session,
+                email="booker@agency.example",
+                role=Role.AGENCY,
+                agency=load_demo_fixture().agency,
+            )
+            token = accounts.issue_invitation(session, email="booker@agency.example", valid_hours=1)
         with served(ctx) as base:
             steps = Steps(browser, "readme")
             browser.get(f"{base}/console/invite/{token}")

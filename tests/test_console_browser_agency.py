@@ -62,16 +62,32 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveConsole]:
         ctx.close()
 
 
-def _api(live: LiveConsole, method: str, path: str, who: str = "agency", **kwargs: Any
-         ) -> httpx.Response:
-    return httpx.request(method, f"{live.base}{path}", timeout=60, **kwargs,
-                         headers={"Authorization": f"Bearer {live.keys[who]}"})
+def _api(
+    live: LiveConsole, method: str, path: str, who: str = "agency", **kwargs: Any
+) -> httpx.Response:
+    return httpx.request(
+        method,
+        f"{live.base}{path}",
+        timeout=60,
+        **kwargs,
+        headers={"Authorization": f"Bearer {live.keys[who]}"},
+    )
 
 
 def _scan(live: LiveConsole, data: bytes, *, publisher: str, page: str) -> dict[str, Any]:
-    response = _api(live, "POST", "/v1/scans", "monitor", files={"file": ("seen.png", data)},
-                    data={"page_url": f"https://{publisher}{page}", "publisher": publisher,
-                          "channel": "ecommerce", "territory": "SE"})
+    response = _api(
+        live,
+        "POST",
+        "/v1/scans",
+        "monitor",
+        files={"file": ("seen.png", data)},
+        data={
+            "page_url": f"https://{publisher}{page}",
+            "publisher": publisher,
+            "channel": "ecommerce",
+            "territory": "SE",
+        },
+    )
     assert response.status_code == 201, response.text
     return dict(response.json())
 
@@ -117,15 +133,21 @@ def _stale(element: Any) -> bool:
 
 
 def test_agency_reviews_a_possible_match_triages_a_group_and_licenses_a_talent(
-        browser: WebDriver, live: LiveConsole) -> None:  # noqa: F811
+    browser: WebDriver,  # noqa: F811
+    live: LiveConsole,
+) -> None:
     ada = live.talents[ADA]
     lookalike = lookalike_photo(7)
-    face, = _scan(live, lookalike, publisher="lookalike.example", page="/a")["faces"]
+    (face,) = _scan(live, lookalike, publisher="lookalike.example", page="/a")["faces"]
     assert face["band"] == "possible"
     for seed in (11, 12):
-        _scan(live, face_photo([(7, 90)], size=130, seed=seed), publisher="shop.example",
-              page=f"/look/{seed}")
-    possible, = _alerts(live, "&needs_review=true")
+        _scan(
+            live,
+            face_photo([(7, 90)], size=130, seed=seed),
+            publisher="shop.example",
+            page=f"/look/{seed}",
+        )
+    (possible,) = _alerts(live, "&needs_review=true")
     steps = Steps(browser, "agency-review")
 
     _keyboard_sign_in(browser, live.base, USERS["agency"][0])
@@ -144,18 +166,21 @@ def test_agency_reviews_a_possible_match_triages_a_group_and_licenses_a_talent(
     assert "reviewed: not the same person" in browser.page_source
     steps.check("after-review")
 
-    again, = _scan(live, lookalike, publisher="lookalike.example", page="/b")["faces"]
+    (again,) = _scan(live, lookalike, publisher="lookalike.example", page="/b")["faces"]
     assert again["talent"] is None  # the same image does not bring her back
-    assert [a["sightings"] for a in _alerts(live, f"&talent_id={ada}")
-            if a["id"] == possible["id"]] == [1]
+    assert [
+        a["sightings"] for a in _alerts(live, f"&talent_id={ada}") if a["id"] == possible["id"]
+    ] == [1]
     assert not _alerts(live, "&status=open&publisher=lookalike.example")
 
     browser.get(f"{live.base}/console/alerts")
     _settled(browser)
     group = browser.find_element(By.CSS_SELECTOR, "section.group")
     assert group.find_element(By.TAG_NAME, "h2").text.startswith("shop.example")
-    first, second = (int(str(a.get_attribute("id")).removeprefix("alert-"))
-                     for a in group.find_elements(By.CSS_SELECTOR, "article.alert"))
+    first, second = (
+        int(str(a.get_attribute("id")).removeprefix("alert-"))
+        for a in group.find_elements(By.CSS_SELECTOR, "article.alert")
+    )
     browser.find_element(By.ID, f"select-{first}").send_keys(Keys.SPACE)  # a selection
     Select(browser.find_element(By.ID, "bulk-action-1")).select_by_value("confirm_violation")
     browser.find_element(By.ID, "bulk-note-1").send_keys("takedown sent")
@@ -195,8 +220,9 @@ def test_agency_reviews_a_possible_match_triages_a_group_and_licenses_a_talent(
 
     # another picture of her (a different layout: the synthetic squares of one layout
     # share a pHash, and that face was rejected for her above)
-    face, = _scan(live, face_photo([(7, 60)], size=200, seed=13), publisher="shop.example",
-                  page="/look/13")["faces"]
+    (face,) = _scan(
+        live, face_photo([(7, 60)], size=200, seed=13), publisher="shop.example", page="/look/13"
+    )["faces"]
     assert face["licence"]["verdict"] == "licensed"  # the next sighting is licensed
     browser.refresh()
     _settled(browser)
@@ -208,21 +234,33 @@ def test_agency_reviews_a_possible_match_triages_a_group_and_licenses_a_talent(
 
 
 def test_another_agency_gets_404s_for_review_and_licence_pages(
-        browser: WebDriver, live: LiveConsole) -> None:  # noqa: F811
+    browser: WebDriver,  # noqa: F811
+    live: LiveConsole,
+) -> None:
     ada = live.talents[ADA]
-    _scan(live, face_photo([(7, 50)], size=220, seed=20), publisher="elsewhere.example",
-          page="/x")
+    _scan(live, face_photo([(7, 50)], size=220, seed=20), publisher="elsewhere.example", page="/x")
     alert_id = _alerts(live, "&publisher=elsewhere.example")[0]["id"]
-    created = _api(live, "POST", f"/v1/talents/{ada}/licences", json={
-        "licensee": "Zara", "publishers": ["zara.example"], "media": ["photo"],
-        "valid_from": "2026-01-01"})
+    created = _api(
+        live,
+        "POST",
+        f"/v1/talents/{ada}/licences",
+        json={
+            "licensee": "Zara",
+            "publishers": ["zara.example"],
+            "media": ["photo"],
+            "valid_from": "2026-01-01",
+        },
+    )
     assert created.status_code == 201, created.text
     licence_id = created.json()["id"]
     steps = Steps(browser, "other-agency-review")
     _keyboard_sign_in(browser, live.base, USERS["other_agency"][0])
-    for path in (f"/console/alerts/{alert_id}/review", f"/console/licences/{licence_id}",
-                 f"/console/licences/{licence_id}/edit",
-                 f"/console/licences?talent_id={ada}"):
+    for path in (
+        f"/console/alerts/{alert_id}/review",
+        f"/console/licences/{licence_id}",
+        f"/console/licences/{licence_id}/edit",
+        f"/console/licences?talent_id={ada}",
+    ):
         assert _fetch_status(browser, path) == 404, path
     browser.get(f"{live.base}/console/licences")
     _settled(browser)

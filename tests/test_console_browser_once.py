@@ -58,8 +58,12 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveConsole]:
 
 def _prechecks(live: LiveConsole) -> int:
     with live.ctx.db.session() as session:
-        return session.scalar(select(func.count()).select_from(Scan)
-                              .where(Scan.kind == ScanKind.PRECHECK)) or 0
+        return (
+            session.scalar(
+                select(func.count()).select_from(Scan).where(Scan.kind == ScanKind.PRECHECK)
+            )
+            or 0
+        )
 
 
 def _fill(driver: WebDriver, asset: Path) -> None:
@@ -70,7 +74,8 @@ def _fill(driver: WebDriver, asset: Path) -> None:
 
 
 def test_pressing_the_precheck_button_twice_makes_one_precheck(
-        browser: WebDriver, live: LiveConsole, tmp_path: Path) -> None:
+    browser: WebDriver, live: LiveConsole, tmp_path: Path
+) -> None:
     steps = Steps(browser, "once")
     _keyboard_sign_in(browser, live.base, USERS["brand"][0])
     assert browser.current_url.endswith("/console/prechecks")
@@ -80,10 +85,15 @@ def test_pressing_the_precheck_button_twice_makes_one_precheck(
     old = browser.find_element(By.TAG_NAME, "html")
     browser.execute_script(  # two presses, the second while the first is on its way
         "const b = document.querySelector(arguments[0]);"
-        "b.click(); setTimeout(() => b.click(), 20);", f"{FORM} button[type=submit]")
+        "b.click(); setTimeout(() => b.click(), 20);",
+        f"{FORM} button[type=submit]",
+    )
     WebDriverWait(browser, 60).until(
-        lambda d: old.id != d.find_element(By.TAG_NAME, "html").id
-        and d.find_elements(By.CSS_SELECTOR, "section.precheck"))
+        lambda d: (
+            old.id != d.find_element(By.TAG_NAME, "html").id
+            and d.find_elements(By.CSS_SELECTOR, "section.precheck")
+        )
+    )
     _settled(browser)
     assert len(browser.find_elements(By.CSS_SELECTOR, "section.precheck")) == 1
     # the page is the second press's answer: sent to the first press's verdict
@@ -93,7 +103,8 @@ def test_pressing_the_precheck_button_twice_makes_one_precheck(
 
 
 def test_the_same_form_posted_twice_at_once_makes_one_precheck(
-        browser: WebDriver, live: LiveConsole, tmp_path: Path) -> None:
+    browser: WebDriver, live: LiveConsole, tmp_path: Path
+) -> None:
     """Two POSTs of one form in flight together (a retried request racing the first): the
     second waits for the first and lands on its verdict."""
     steps = Steps(browser, "once-twice")
@@ -106,7 +117,9 @@ def test_the_same_form_posted_twice_at_once_makes_one_precheck(
         "const send = () => fetch(form.action, {method: 'POST', credentials: 'same-origin',"
         " body: new FormData(form)}).then(r => r.text().then(t => ({status: r.status,"
         " url: r.url, verdicts: (t.match(/Open pre-check \\d+/g) || [])})));"
-        "Promise.all([send(), send()]).then(done);", FORM)
+        "Promise.all([send(), send()]).then(done);",
+        FORM,
+    )
     assert [a["status"] for a in answers] == [200, 200], answers
     assert answers[0]["verdicts"] == answers[1]["verdicts"] != [], answers
     assert sorted("?checked=" in a["url"] for a in answers) == [False, True], answers

@@ -64,13 +64,20 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveConsole]:
 
 def _licence(live: LiveConsole, licensee: str, publisher: str, territory: str) -> None:
     response = httpx.post(
-        f"{live.base}/v1/talents/{live.talents['Ada Lovelace']}/licences", timeout=30,
-        headers={"Authorization": f"Bearer {live.keys['agency']}"}, json={
-            "licensee": licensee, "publishers": [publisher], "channels": ["social"],
-            "territories": [territory], "media": ["photo"],
+        f"{live.base}/v1/talents/{live.talents['Ada Lovelace']}/licences",
+        timeout=30,
+        headers={"Authorization": f"Bearer {live.keys['agency']}"},
+        json={
+            "licensee": licensee,
+            "publishers": [publisher],
+            "channels": ["social"],
+            "territories": [territory],
+            "media": ["photo"],
             "valid_from": (NOW - timedelta(days=30)).isoformat(),
             "valid_until": (NOW + timedelta(days=30)).isoformat(),
-            "compensation": {"per_use": "40.00", "flat_fee": "999.00", "currency": "EUR"}})
+            "compensation": {"per_use": "40.00", "flat_fee": "999.00", "currency": "EUR"},
+        },
+    )
     assert response.status_code == 201, response.text
 
 
@@ -86,7 +93,9 @@ def _fetch_text(driver: WebDriver, path: str) -> dict[str, Any]:
         "const done = arguments[arguments.length - 1];"
         "fetch(arguments[0], {credentials: 'same-origin'}).then(r => r.text().then(t => done("
         "{status: r.status, type: r.headers.get('content-type'),"
-        " disposition: r.headers.get('content-disposition'), body: t})));", path)
+        " disposition: r.headers.get('content-disposition'), body: t})));",
+        path,
+    )
     return got
 
 
@@ -106,13 +115,19 @@ def _submit(driver: WebDriver, selector: str) -> None:
 
 def _never_agency_pages(driver: WebDriver, live: LiveConsole) -> None:
     talent = live.talents["Ada Lovelace"]
-    for path in ("/console/alerts", "/console/talents", f"/console/talents/{talent}",
-                 f"/console/talents/{talent}/references/1.jpg", "/console/admin/status"):
+    for path in (
+        "/console/alerts",
+        "/console/talents",
+        f"/console/talents/{talent}",
+        f"/console/talents/{talent}/references/1.jpg",
+        "/console/admin/status",
+    ):
         assert _fetch_status(driver, path) in (403, 404), path
 
 
 def test_brand_prechecks_an_asset_and_downloads_its_clearance_record(
-        browser: WebDriver, live: LiveConsole, tmp_path: Path) -> None:
+    browser: WebDriver, live: LiveConsole, tmp_path: Path
+) -> None:
     steps = Steps(browser, "brand")
     _keyboard_sign_in(browser, live.base, USERS["brand"][0])
     assert browser.current_url.endswith("/console/prechecks")
@@ -142,7 +157,8 @@ def test_brand_prechecks_an_asset_and_downloads_its_clearance_record(
     precheck_id = int(re.sub(r"\D", "", str(link.text)))
     link.click()
     WebDriverWait(browser, 30).until(
-        lambda d: d.current_url.endswith(f"/console/prechecks/{precheck_id}"))
+        lambda d: d.current_url.endswith(f"/console/prechecks/{precheck_id}")
+    )
     _settled(browser)
     steps.check("precheck-page")
     for kind, media in (("json", "application/json"), ("html", "text/html")):
@@ -158,14 +174,17 @@ def test_brand_prechecks_an_asset_and_downloads_its_clearance_record(
 
 
 def test_monitor_submits_a_batch_of_files_and_watches_it_finish(
-        browser: WebDriver, live: LiveConsole, tmp_path: Path) -> None:
+    browser: WebDriver, live: LiveConsole, tmp_path: Path
+) -> None:
     steps = Steps(browser, "monitor")
     _keyboard_sign_in(browser, live.base, USERS["monitor"][0])
     assert browser.current_url.endswith("/console/submissions")
     steps.check("submission-form")
 
-    dropped = [base64.b64encode(face_photo([(ADA, 90)], size=130, seed=91)).decode(),
-               base64.b64encode(face_photo([(60, 90)], size=130, seed=92)).decode()]
+    dropped = [
+        base64.b64encode(face_photo([(ADA, 90)], size=130, seed=91)).decode(),
+        base64.b64encode(face_photo([(60, 90)], size=130, seed=92)).decode(),
+    ]
     count = browser.execute_script(  # drag and drop: a real drop event with two files
         "const files = arguments[0].map((b64, n) => new File("
         "[Uint8Array.from(atob(b64), c => c.charCodeAt(0))], ['look-' + (n + 1) + '.png',"
@@ -176,7 +195,9 @@ def test_monitor_submits_a_batch_of_files_and_watches_it_finish(
         " cancelable: true}));"
         "zone.dispatchEvent(new DragEvent('drop', {dataTransfer: data, bubbles: true,"
         " cancelable: true}));"
-        "return document.getElementById('files').files.length;", dropped)
+        "return document.getElementById('files').files.length;",
+        dropped,
+    )
     assert count == 2
     assert browser.find_element(By.ID, "dropped").text == "2 files chosen"
     Select(browser.find_element(By.ID, "channel")).select_by_value("ecommerce")
@@ -187,7 +208,8 @@ def test_monitor_submits_a_batch_of_files_and_watches_it_finish(
     steps.check("batch-page")
 
     WebDriverWait(browser, 90).until(  # the script polls and updates the page in place
-        lambda d: d.find_element(By.ID, "job-status").text == "done")
+        lambda d: d.find_element(By.ID, "job-status").text == "done"
+    )
     bar = browser.find_element(By.ID, "job-progress")
     assert bar.get_attribute("value") == bar.get_attribute("max") == "2"
     assert not browser.find_element(By.ID, "refresh").is_displayed()  # live, no refresh
@@ -206,7 +228,8 @@ def test_monitor_submits_a_batch_of_files_and_watches_it_finish(
 
 
 def test_admin_manages_tenants_users_and_keys_and_reads_the_status(
-        browser: WebDriver, live: LiveConsole) -> None:
+    browser: WebDriver, live: LiveConsole
+) -> None:
     steps = Steps(browser, "admin")
     _keyboard_sign_in(browser, live.base, USERS["admin"][0])
     assert browser.current_url.endswith("/console/admin/status")
@@ -237,8 +260,9 @@ def test_admin_manages_tenants_users_and_keys_and_reads_the_status(
     assert httpx.get(f"{live.base}/v1/scans", headers=auth, timeout=30).status_code == 200
     steps.check("key-created")
     browser.find_element(By.CSS_SELECTOR, f"button[aria-label='Revoke key {key[:10]}']").click()
-    WebDriverWait(browser, 30).until(lambda d: key[:10] in d.page_source
-                                     and "new-key" not in d.page_source)
+    WebDriverWait(browser, 30).until(
+        lambda d: key[:10] in d.page_source and "new-key" not in d.page_source
+    )
     _settled(browser)
     assert httpx.get(f"{live.base}/v1/scans", headers=auth, timeout=30).status_code == 401
     steps.check("key-revoked")
@@ -249,7 +273,8 @@ def test_admin_manages_tenants_users_and_keys_and_reads_the_status(
 
 
 def test_brand_and_monitor_never_see_agency_pages_nor_licence_terms(
-        browser: WebDriver, live: LiveConsole) -> None:
+    browser: WebDriver, live: LiveConsole
+) -> None:
     steps = Steps(browser, "roles-refused")
     for who in ("brand", "monitor"):
         _keyboard_sign_in(browser, live.base, USERS[who][0])

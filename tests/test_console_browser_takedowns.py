@@ -33,11 +33,17 @@ NAVIGATING = (StaleElementReferenceException, NoSuchElementException)
 
 
 def test_agency_drafts_edits_and_finalises_a_notice_from_a_publisher_group(
-        browser: WebDriver, live: LiveConsole) -> None:  # noqa: F811
+    browser: WebDriver,  # noqa: F811
+    live: LiveConsole,  # noqa: F811
+) -> None:
     live.scan(7, publisher="notices.example", page="/look/1", seed=31)
     live.scan(7, publisher="notices.example", page="/look/2", seed=32)
-    profile = httpx.put(f"{live.base}/v1/takedown-profile", json=PROFILE, timeout=30,
-                        headers={"Authorization": f"Bearer {live.keys['agency']}"})
+    profile = httpx.put(
+        f"{live.base}/v1/takedown-profile",
+        json=PROFILE,
+        timeout=30,
+        headers={"Authorization": f"Bearer {live.keys['agency']}"},
+    )
     assert profile.status_code == 200, profile.text
     steps = Steps(browser, "takedowns")
     _keyboard_sign_in(browser, live.base, USERS["agency"][0])
@@ -61,13 +67,15 @@ def test_agency_drafts_edits_and_finalises_a_notice_from_a_publisher_group(
     browser.find_element(By.CSS_SELECTOR, "#edit-form button[type=submit]").click()
     WebDriverWait(browser, 30).until(lambda d: d.current_url.endswith("#saved"))
     _settled(browser)
-    assert "AL-77" in (browser.find_element(By.ID, "f-work_description").get_attribute(
-        "value") or "")
+    assert "AL-77" in (
+        browser.find_element(By.ID, "f-work_description").get_attribute("value") or ""
+    )
     steps.check("edited")
 
     browser.find_element(By.ID, "confirm-notice").click()
     WebDriverWait(browser, 30, ignored_exceptions=NAVIGATING).until(  # the page is replaced
-        lambda d: d.find_element(By.ID, "notice-status").text == "final")
+        lambda d: d.find_element(By.ID, "notice-status").text == "final"
+    )
     _settled(browser)
     assert not browser.find_elements(By.ID, "edit-form")  # final: no longer editable
     assert "AL-77" in browser.page_source

@@ -47,10 +47,18 @@ SHOP = "shop.maisonverte.example"
 
 def _scan(base: str, key: str, image: bytes, *, page: str) -> dict[str, Any]:
     response = httpx.post(
-        f"{base}/v1/scans", headers={"Authorization": f"Bearer {key}"}, timeout=120,
+        f"{base}/v1/scans",
+        headers={"Authorization": f"Bearer {key}"},
+        timeout=120,
         files={"file": ("seen.jpg", image, "image/jpeg")},
-        data={"page_url": f"https://{SHOP}{page}", "publisher": SHOP, "channel": "ecommerce",
-              "territory": "FR", "observed_at": datetime.now(UTC).isoformat()})
+        data={
+            "page_url": f"https://{SHOP}{page}",
+            "publisher": SHOP,
+            "channel": "ecommerce",
+            "territory": "FR",
+            "observed_at": datetime.now(UTC).isoformat(),
+        },
+    )
     assert response.status_code == 201, response.text
     return dict(response.json())
 
@@ -69,7 +77,10 @@ def _open(driver: WebDriver, link_text: str, url_part: str) -> None:
 
 @pytest.mark.model
 def test_a_talent_signs_a_replica_licence_sees_it_paid_and_withdraws_it(
-        tmp_path: Path, real_engine: FaceEngine, browser: WebDriver) -> None:  # noqa: F811
+    tmp_path: Path,
+    real_engine: FaceEngine,
+    browser: WebDriver,  # noqa: F811
+) -> None:
     ctx = start(service_settings(tmp_path, console_secure_cookies=False), analyser=real_engine)
     try:
         fixture = load_demo_fixture()
@@ -78,20 +89,26 @@ def test_a_talent_signs_a_replica_licence_sees_it_paid_and_withdraws_it(
         talent_id = talents[name]
         keys = make_keys(ctx)
         with ctx.db.session() as session:
-            accounts.create_user(session, email=TALENT_EMAIL, role=Role.TALENT,
-                                 talent=talent_id)
+            accounts.create_user(session, email=TALENT_EMAIL, role=Role.TALENT, talent=talent_id)
             token = accounts.issue_invitation(session, email=TALENT_EMAIL, valid_hours=1)
             accounts.accept_invitation(session, token=token, password=PASSWORD)
         photo = face_crop_jpeg(fixture, name, quality=92)
         with served(ctx) as base:
             licence = httpx.post(
-                f"{base}/v1/talents/{talent_id}/licences", timeout=30,
+                f"{base}/v1/talents/{talent_id}/licences",
+                timeout=30,
                 headers={"Authorization": f"Bearer {keys['agency']}"},
-                json={"licensee": "Maison Verte", "publishers": [SHOP],
-                      "channels": ["ecommerce"], "territories": ["EU"],
-                      "media": ["ai_replica"], "ai_label_required": True,
-                      "valid_from": (datetime.now(UTC) - timedelta(days=1)).isoformat(),
-                      "compensation": {"per_use": "25.00", "currency": "EUR"}}).json()
+                json={
+                    "licensee": "Maison Verte",
+                    "publishers": [SHOP],
+                    "channels": ["ecommerce"],
+                    "territories": ["EU"],
+                    "media": ["ai_replica"],
+                    "ai_label_required": True,
+                    "valid_from": (datetime.now(UTC) - timedelta(days=1)).isoformat(),
+                    "compensation": {"per_use": "25.00", "currency": "EUR"},
+                },
+            ).json()
             before = _scan(base, keys["monitor"], ai_labelled(photo), page="/twin/1")
             assert _verdict_of(before, talent_id) == "unlicensed"
 
@@ -110,13 +127,16 @@ def test_a_talent_signs_a_replica_licence_sees_it_paid_and_withdraws_it(
             assert licence["consent"]["terms_sha256"] in browser.page_source
             steps.check("licence-to-sign")
             browser.find_element(By.ID, "signature_name").send_keys(name, Keys.ENTER)
-            WebDriverWait(browser, 30).until(
-                lambda d: "You signed this licence" in d.page_source)
+            WebDriverWait(browser, 30).until(lambda d: "You signed this licence" in d.page_source)
             _settled(browser)
             steps.check("signed")
 
-            signed = _scan(base, keys["monitor"], ai_labelled(face_crop_jpeg(
-                fixture, name, quality=90)), page="/twin/2")
+            signed = _scan(
+                base,
+                keys["monitor"],
+                ai_labelled(face_crop_jpeg(fixture, name, quality=90)),
+                page="/twin/2",
+            )
             assert _verdict_of(signed, talent_id) == "licensed"
             _open(browser, "Pay", "/console/me/ledger")
             owed = browser.find_element(By.ID, "owed").text
@@ -129,13 +149,16 @@ def test_a_talent_signs_a_replica_licence_sees_it_paid_and_withdraws_it(
             withdraw = browser.find_element(By.CSS_SELECTOR, "button.danger")
             assert withdraw.text == "Withdraw consent"
             withdraw.send_keys(Keys.ENTER)  # keyboard only
-            WebDriverWait(browser, 30).until(
-                lambda d: "You withdrew your consent" in d.page_source)
+            WebDriverWait(browser, 30).until(lambda d: "You withdrew your consent" in d.page_source)
             _settled(browser)
             steps.check("withdrawn")
 
-            after = _scan(base, keys["monitor"], ai_labelled(face_crop_jpeg(
-                fixture, name, quality=88)), page="/twin/3")
+            after = _scan(
+                base,
+                keys["monitor"],
+                ai_labelled(face_crop_jpeg(fixture, name, quality=88)),
+                page="/twin/3",
+            )
             assert _verdict_of(after, talent_id) == "unlicensed"
             _open(browser, "Sightings", "/console/me")
             rows = browser.find_elements(By.CSS_SELECTOR, "tbody tr[id^=sighting-]")
@@ -151,7 +174,9 @@ def test_a_talent_signs_a_replica_licence_sees_it_paid_and_withdraws_it(
 
 
 def test_the_agency_invites_the_talent_and_records_an_offline_signature(
-        tmp_path: Path, browser: WebDriver) -> None:  # noqa: F811
+    tmp_path: Path,
+    browser: WebDriver,  # noqa: F811
+) -> None:
     """The agency's side, keyboard and axe included: invite the talent from their page, see
     the licence awaiting a signature, upload the signed document."""
     ctx = console_context(tmp_path)
@@ -162,20 +187,28 @@ def test_the_agency_invites_the_talent_and_records_an_offline_signature(
         talent_id = talents["Ada Lovelace"]
         with served(ctx) as base:
             licence = httpx.post(
-                f"{base}/v1/talents/{talent_id}/licences", timeout=30,
+                f"{base}/v1/talents/{talent_id}/licences",
+                timeout=30,
                 headers={"Authorization": f"Bearer {keys['agency']}"},
-                json={"licensee": "Maison Verte", "publishers": [SHOP],
-                      "media": ["ai_replica"], "valid_from": "2026-01-01"}).json()
+                json={
+                    "licensee": "Maison Verte",
+                    "publishers": [SHOP],
+                    "media": ["ai_replica"],
+                    "valid_from": "2026-01-01",
+                },
+            ).json()
             steps = Steps(browser, "agency-consent")
             _keyboard_sign_in(browser, base, USERS["agency"][0])
             browser.get(f"{base}/console/talents/{talent_id}")
             _settled(browser)
-            _open(browser, "Invite Ada Lovelace to see their sightings, licences and pay, "
-                  "and to sign", "/access")
+            _open(
+                browser,
+                "Invite Ada Lovelace to see their sightings, licences and pay, and to sign",
+                "/access",
+            )
             steps.check("talent-access")
             browser.find_element(By.ID, "email").send_keys("ada@talent.example", Keys.ENTER)
-            WebDriverWait(browser, 30).until(
-                lambda d: d.find_elements(By.ID, "invitation-link"))
+            WebDriverWait(browser, 30).until(lambda d: d.find_elements(By.ID, "invitation-link"))
             _settled(browser)
             link = browser.find_element(By.ID, "invitation-link").text
             assert "/console/invite/" in link and "ada@talent.example" in browser.page_source

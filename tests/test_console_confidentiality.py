@@ -28,15 +28,31 @@ from tests.fakes import face_photo
 
 NOW = datetime.now(UTC)
 PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
-TALENT_USERS = {"talent_ada": ("ada@talent.example", "Ada Lovelace"),
-                "talent_grace": ("grace@talent.example", "Grace Hopper")}
+TALENT_USERS = {
+    "talent_ada": ("ada@talent.example", "Ada Lovelace"),
+    "talent_grace": ("grace@talent.example", "Grace Hopper"),
+}
 #: per agency: its talent, identity, licence secrets, note, profile, recipient, document name
-SIDES = {"agency": ("Ada Lovelace", 7, ("ada-secret-publisher.example", "24680.13"),
-                    "ada-agency-triage-note", "agency-one-rights-holder",
-                    "alerts-one@agency-one.example", "ada-consent-scan.pdf"),
-         "other_agency": ("Grace Hopper", 9, ("grace-secret-publisher.example", "97531.86"),
-                          "grace-agency-triage-note", "agency-two-rights-holder",
-                          "alerts-two@agency-two.example", "grace-consent-scan.pdf")}
+SIDES = {
+    "agency": (
+        "Ada Lovelace",
+        7,
+        ("ada-secret-publisher.example", "24680.13"),
+        "ada-agency-triage-note",
+        "agency-one-rights-holder",
+        "alerts-one@agency-one.example",
+        "ada-consent-scan.pdf",
+    ),
+    "other_agency": (
+        "Grace Hopper",
+        9,
+        ("grace-secret-publisher.example", "97531.86"),
+        "grace-agency-triage-note",
+        "agency-two-rights-holder",
+        "alerts-two@agency-two.example",
+        "grace-consent-scan.pdf",
+    ),
+}
 
 
 @pytest.fixture
@@ -57,34 +73,57 @@ def _secrets(agency: str) -> set[str]:
 def _plant_side(world: ConsoleWorld, agency: str) -> None:
     talent, identity, (publisher, fee), note, holder, mail, document = SIDES[agency]
     headers = _auth(world, agency)
-    created = world.client.post(f"/v1/talents/{world.talents[talent]}/licences", headers=headers,
-                                json={"licensee": "Zara", "publishers": [publisher],
-                                      "channels": ["print"], "territories": ["FR"],
-                                      "media": ["photo"], "requires_talent_consent": True,
-                                      "valid_from": (NOW - timedelta(days=3)).isoformat(),
-                                      "compensation": {"flat_fee": fee, "currency": "EUR"}})
+    created = world.client.post(
+        f"/v1/talents/{world.talents[talent]}/licences",
+        headers=headers,
+        json={
+            "licensee": "Zara",
+            "publishers": [publisher],
+            "channels": ["print"],
+            "territories": ["FR"],
+            "media": ["photo"],
+            "requires_talent_consent": True,
+            "valid_from": (NOW - timedelta(days=3)).isoformat(),
+            "compensation": {"flat_fee": fee, "currency": "EUR"},
+        },
+    )
     assert created.status_code == 201, created.text
-    flagged = world.client.put(f"/v1/licences/{created.json()['id']}/talent-consent",
-                               json={"requires_talent_consent": True}, headers=headers)
+    flagged = world.client.put(
+        f"/v1/licences/{created.json()['id']}/talent-consent",
+        json={"requires_talent_consent": True},
+        headers=headers,
+    )
     assert flagged.status_code == 200, flagged.text
-    uploaded = world.client.post(f"/v1/licences/{created.json()['id']}/consent/documents",
-                                 files={"file": (document, PDF)}, data={"signer_name": talent},
-                                 headers=headers)
+    uploaded = world.client.post(
+        f"/v1/licences/{created.json()['id']}/consent/documents",
+        files={"file": (document, PDF)},
+        data={"signer_name": talent},
+        headers=headers,
+    )
     assert uploaded.status_code == 201, uploaded.text
     world.scan(identity, publisher="shop.example")
     [alert] = world.alert_ids(agency)
-    triaged = world.client.post(f"/v1/alerts/{alert}/triage", headers=headers,
-                                json={"action": "acknowledge", "note": note})
+    triaged = world.client.post(
+        f"/v1/alerts/{alert}/triage", headers=headers, json={"action": "acknowledge", "note": note}
+    )
     assert triaged.status_code == 200, triaged.text
-    notice = world.client.post("/v1/takedowns", headers=headers,
-                               json={"kind": "dmca", "alert_ids": [alert]})
+    notice = world.client.post(
+        "/v1/takedowns", headers=headers, json={"kind": "dmca", "alert_ids": [alert]}
+    )
     assert notice.status_code == 201, notice.text
-    profile = world.client.put("/v1/takedown-profile", headers=headers, json={
-        "rights_holder": holder, "address": "1 Example Street", "email": mail,
-        "phone": "+44 20 0000 0000", "signature_name": "Jane Booker"})
+    profile = world.client.put(
+        "/v1/takedown-profile",
+        headers=headers,
+        json={
+            "rights_holder": holder,
+            "address": "1 Example Street",
+            "email": mail,
+            "phone": "+44 20 0000 0000",
+            "signature_name": "Jane Booker",
+        },
+    )
     assert profile.status_code == 200, profile.text
-    prefs = world.client.put("/v1/email-preferences", headers=headers,
-                             json={"recipients": [mail]})
+    prefs = world.client.put("/v1/email-preferences", headers=headers, json={"recipients": [mail]})
     assert prefs.status_code == 200, prefs.text
 
 
@@ -93,36 +132,48 @@ def _plant(world: ConsoleWorld) -> None:
         _plant_side(world, agency)
     with world.ctx.db.session() as session:
         for email, name in TALENT_USERS.values():
-            accounts.create_user(session, email=email, role=Role.TALENT,
-                                 talent=world.talents[name])
+            accounts.create_user(session, email=email, role=Role.TALENT, talent=world.talents[name])
             token = accounts.issue_invitation(session, email=email, valid_hours=1)
-            accounts.accept_invitation(session, token=token, password="correct horse battery "
-                                       "staple")
-    pre = world.client.post("/v1/prechecks", headers=_auth(world, "brand"),
-                            files={"file": ("a.png", face_photo([(7, 90)], size=130, seed=5))},
-                            data={"publisher": "hm.example", "channel": "social",
-                                  "territory": "FR"})
+            accounts.accept_invitation(
+                session, token=token, password="correct horse battery staple"
+            )
+    pre = world.client.post(
+        "/v1/prechecks",
+        headers=_auth(world, "brand"),
+        files={"file": ("a.png", face_photo([(7, 90)], size=130, seed=5))},
+        data={"publisher": "hm.example", "channel": "social", "territory": "FR"},
+    )
     assert pre.status_code == 201, pre.text
-    job = world.client.post("/v1/scan-jobs", headers=_auth(world, "monitor"),
-                            files=[("files", ("b.png", face_photo([(9, 90)], size=130,
-                                                                  seed=6)))],
-                            data={"publisher": "seen.example"})
+    job = world.client.post(
+        "/v1/scan-jobs",
+        headers=_auth(world, "monitor"),
+        files=[("files", ("b.png", face_photo([(9, 90)], size=130, seed=6)))],
+        data={"publisher": "seen.example"},
+    )
     assert job.status_code == 202, job.text
 
 
 def _ids(world: ConsoleWorld) -> dict[str, list[str]]:
     with world.ctx.db.session() as session:
-        ids = {"alert_id": world.alert_ids("admin"),
-               "licence_id": [r.licence_id for r in session.scalars(select(ConsentRecord))],
-               "record_id": [r.id for r in session.scalars(select(ConsentRecord))],
-               "precheck_id": list(session.scalars(select(Scan.id))),
-               "job_id": list(session.scalars(select(Job.id))),
-               "talent_id": list(world.talents.values()),
-               "reference_id": [1, 2],
-               "notice_id": [n["id"] for who in SIDES for n in world.client.get(
-                   "/v1/takedowns", headers=_auth(world, who)).json()["items"]],
-               "token": ["not-a-token"], "user_id": list(session.scalars(select(User.id))),
-               "key_id": list(session.scalars(select(ApiKey.id)))}
+        ids = {
+            "alert_id": world.alert_ids("admin"),
+            "licence_id": [r.licence_id for r in session.scalars(select(ConsentRecord))],
+            "record_id": [r.id for r in session.scalars(select(ConsentRecord))],
+            "precheck_id": list(session.scalars(select(Scan.id))),
+            "job_id": list(session.scalars(select(Job.id))),
+            "talent_id": list(world.talents.values()),
+            "reference_id": [1, 2],
+            "notice_id": [
+                n["id"]
+                for who in SIDES
+                for n in world.client.get("/v1/takedowns", headers=_auth(world, who)).json()[
+                    "items"
+                ]
+            ],
+            "token": ["not-a-token"],
+            "user_id": list(session.scalars(select(User.id))),
+            "key_id": list(session.scalars(select(ApiKey.id))),
+        }
     assert all(ids.values()), ids
     return {name: [str(v) for v in values] for name, values in ids.items()}
 
@@ -135,9 +186,15 @@ def _routes(routes: list[Any]) -> Iterator[Any]:
 
 def _console_gets(world: ConsoleWorld) -> list[str]:
     app = world.client.app
-    return sorted({route.path for route in _routes(app.routes)  # type: ignore[attr-defined]
-                   if isinstance(route, APIRoute) and route.path.startswith("/console")
-                   and "GET" in (route.methods or set())})
+    return sorted(
+        {
+            route.path
+            for route in _routes(app.routes)  # type: ignore[attr-defined]
+            if isinstance(route, APIRoute)
+            and route.path.startswith("/console")
+            and "GET" in (route.methods or set())
+        }
+    )
 
 
 def _urls(path: str, ids: dict[str, list[str]]) -> list[str]:
@@ -149,13 +206,17 @@ def _urls(path: str, ids: dict[str, list[str]]) -> list[str]:
 
 def _forbidden(who: str) -> set[str]:
     every = _secrets("agency") | _secrets("other_agency")
-    return {"agency": _secrets("other_agency") | {"Grace Hopper"},
-            "other_agency": _secrets("agency") | {"Ada Lovelace"},
-            "talent_ada": every - {"ada-secret-publisher.example", "24680.13",
-                                   "ada-consent-scan.pdf"} | {"Grace Hopper"},
-            "talent_grace": every - {"grace-secret-publisher.example", "97531.86",
-                                     "grace-consent-scan.pdf"} | {"Ada Lovelace"},
-            "brand": every, "monitor": every}[who]
+    return {
+        "agency": _secrets("other_agency") | {"Grace Hopper"},
+        "other_agency": _secrets("agency") | {"Ada Lovelace"},
+        "talent_ada": every - {"ada-secret-publisher.example", "24680.13", "ada-consent-scan.pdf"}
+        | {"Grace Hopper"},
+        "talent_grace": every
+        - {"grace-secret-publisher.example", "97531.86", "grace-consent-scan.pdf"}
+        | {"Ada Lovelace"},
+        "brand": every,
+        "monitor": every,
+    }[who]
 
 
 def _person(world: ConsoleWorld, who: str) -> TestClient:
@@ -165,10 +226,10 @@ def _person(world: ConsoleWorld, who: str) -> TestClient:
     return client
 
 
-@pytest.mark.parametrize("who", ["talent_ada", "talent_grace", "brand", "monitor", "agency",
-                                 "other_agency"])
-def test_every_console_page_shows_each_person_only_their_own(world: ConsoleWorld,
-                                                             who: str) -> None:
+@pytest.mark.parametrize(
+    "who", ["talent_ada", "talent_grace", "brand", "monitor", "agency", "other_agency"]
+)
+def test_every_console_page_shows_each_person_only_their_own(world: ConsoleWorld, who: str) -> None:
     _plant(world)
     ids, paths = _ids(world), _console_gets(world)
     assert "/console/notices/{notice_id}" in paths and "/console/me" in paths
@@ -181,7 +242,10 @@ def test_every_console_page_shows_each_person_only_their_own(world: ConsoleWorld
             leaked = sorted(s for s in forbidden if s.encode() in response.content)
             assert not leaked, (who, url, leaked, response.text[:1000])
             seen += response.content if response.status_code == 200 else b""
-    own = {"agency": _secrets("agency"), "other_agency": _secrets("other_agency"),
-           "talent_ada": {"ada-secret-publisher.example", "ada-consent-scan.pdf"},
-           "talent_grace": {"grace-secret-publisher.example", "grace-consent-scan.pdf"}}
+    own = {
+        "agency": _secrets("agency"),
+        "other_agency": _secrets("other_agency"),
+        "talent_ada": {"ada-secret-publisher.example", "ada-consent-scan.pdf"},
+        "talent_grace": {"grace-secret-publisher.example", "grace-consent-scan.pdf"},
+    }
     assert all(s.encode() in seen for s in own.get(who, set())), who  # the sweep reached them

@@ -31,10 +31,15 @@ def replica_licence(world: ConsoleWorld, talent: str = "Ada Lovelace") -> int:
     response = world.client.post(
         f"/v1/talents/{world.talents[talent]}/licences",
         headers={"Authorization": f"Bearer {key}"},
-        json={"licensee": "Maison Verte", "publishers": ["shop.example"],
-              "media": ["ai_replica"], "ai_label_required": False,
-              "valid_from": utcnow().date().isoformat(),
-              "compensation": {"per_use": "25.00", "currency": "EUR"}})
+        json={
+            "licensee": "Maison Verte",
+            "publishers": ["shop.example"],
+            "media": ["ai_replica"],
+            "ai_label_required": False,
+            "valid_from": utcnow().date().isoformat(),
+            "compensation": {"per_use": "25.00", "currency": "EUR"},
+        },
+    )
     assert response.status_code == 201, response.text
     return int(response.json()["id"])
 
@@ -46,24 +51,26 @@ def invited_talent(world: ConsoleWorld) -> TestClient:
     page = agency.get(f"/console/talents/{talent_id}")
     assert f"/console/talents/{talent_id}/access" in page.text
     csrf = page_csrf(agency, f"/console/talents/{talent_id}/access")
-    shown = agency.post(f"/console/talents/{talent_id}/access",
-                        data={"csrf": csrf, "email": "ada@talent.example"})
+    shown = agency.post(
+        f"/console/talents/{talent_id}/access", data={"csrf": csrf, "email": "ada@talent.example"}
+    )
     assert shown.status_code == 200, shown.text
     token = LINK.search(shown.text)
     assert token is not None, shown.text
     ada = TestClient(world.client.app)
     ada.get(f"/console/invite/{token.group(1)}")
-    accepted = ada.post(f"/console/invite/{token.group(1)}", data={
-        "password": PASSWORD, "csrf": ada.cookies.get("twinwatch_login_csrf") or ""},
-        follow_redirects=False)
+    accepted = ada.post(
+        f"/console/invite/{token.group(1)}",
+        data={"password": PASSWORD, "csrf": ada.cookies.get("twinwatch_login_csrf") or ""},
+        follow_redirects=False,
+    )
     assert accepted.status_code == 303, accepted.text
     signed_in = sign_in(ada, "ada@talent.example")
     assert signed_in.status_code == 303
     return ada
 
 
-def test_the_talent_signs_in_to_their_own_sightings_and_nothing_else(
-        world: ConsoleWorld) -> None:
+def test_the_talent_signs_in_to_their_own_sightings_and_nothing_else(world: ConsoleWorld) -> None:
     world.scan(7, publisher="shop.example", seed=3)
     world.scan(9, publisher="shop.example", seed=4)  # Grace, another agency's talent
     ada = invited_talent(world)
@@ -74,8 +81,12 @@ def test_the_talent_signs_in_to_their_own_sightings_and_nothing_else(
     assert "1 sighting" in sightings.text and "shop.example" in sightings.text
     assert "Grace" not in sightings.text
     assert "Ada Lovelace" in sightings.text and "Demo Agency" in sightings.text
-    for path in ("/console/alerts", "/console/talents", "/console/consent",
-                 f"/console/talents/{world.talents['Ada Lovelace']}"):
+    for path in (
+        "/console/alerts",
+        "/console/talents",
+        "/console/consent",
+        f"/console/talents/{world.talents['Ada Lovelace']}",
+    ):
         assert ada.get(path).status_code == 403, path
     grace = replica_licence(world, "Grace Hopper")
     assert ada.get(f"/console/me/licences/{grace}").status_code == 404
@@ -83,7 +94,8 @@ def test_the_talent_signs_in_to_their_own_sightings_and_nothing_else(
 
 
 def test_the_talent_signs_a_replica_licence_and_withdraws_it_in_the_console(
-        world: ConsoleWorld) -> None:
+    world: ConsoleWorld,
+) -> None:
     lid = replica_licence(world)
     agency = browser(world, "agency")
     assert f"Licence {lid}" in agency.get("/console/consent").text
@@ -94,14 +106,20 @@ def test_the_talent_signs_a_replica_licence_and_withdraws_it_in_the_console(
     digest = re.search(r'name="terms_sha256" value="([0-9a-f]{64})"', page.text)
     assert digest is not None
     csrf = page_csrf(ada, f"/console/me/licences/{lid}")
-    wrong = ada.post(f"/console/me/licences/{lid}/sign", data={
-        "csrf": csrf, "terms_sha256": digest.group(1), "signature_name": "Grace Hopper"})
+    wrong = ada.post(
+        f"/console/me/licences/{lid}/sign",
+        data={"csrf": csrf, "terms_sha256": digest.group(1), "signature_name": "Grace Hopper"},
+    )
     assert wrong.status_code == 422 and "consent_signature_mismatch" in wrong.text
-    forged = ada.post(f"/console/me/licences/{lid}/sign", data={
-        "csrf": "forged", "terms_sha256": digest.group(1), "signature_name": "Ada Lovelace"})
+    forged = ada.post(
+        f"/console/me/licences/{lid}/sign",
+        data={"csrf": "forged", "terms_sha256": digest.group(1), "signature_name": "Ada Lovelace"},
+    )
     assert forged.status_code == 403
-    signed = ada.post(f"/console/me/licences/{lid}/sign", data={
-        "csrf": csrf, "terms_sha256": digest.group(1), "signature_name": "Ada Lovelace"})
+    signed = ada.post(
+        f"/console/me/licences/{lid}/sign",
+        data={"csrf": csrf, "terms_sha256": digest.group(1), "signature_name": "Ada Lovelace"},
+    )
     assert signed.status_code == 200 and "You signed this licence" in signed.text
     assert "Withdraw consent" in signed.text and "these terms" in signed.text
     assert f"Licence {lid}" not in agency.get("/console/consent").text
@@ -112,23 +130,25 @@ def test_the_talent_signs_a_replica_licence_and_withdraws_it_in_the_console(
     assert ledger.status_code == 200 and "Nothing yet." in ledger.text
 
 
-def test_the_agency_uploads_an_offline_signed_document_in_the_console(
-        world: ConsoleWorld) -> None:
+def test_the_agency_uploads_an_offline_signed_document_in_the_console(world: ConsoleWorld) -> None:
     lid = replica_licence(world)
     agency = browser(world, "agency")
     page = agency.get(f"/console/licences/{lid}/consent")
     assert "Upload a document the talent signed" in page.text
     csrf = page_csrf(agency, f"/console/licences/{lid}/consent")
-    bad = agency.post(f"/console/licences/{lid}/consent/documents",
-                      data={"csrf": csrf, "signer_name": "Ada Lovelace"},
-                      files={"file": ("note.txt", b"yes", "text/plain")})
+    bad = agency.post(
+        f"/console/licences/{lid}/consent/documents",
+        data={"csrf": csrf, "signer_name": "Ada Lovelace"},
+        files={"file": ("note.txt", b"yes", "text/plain")},
+    )
     assert bad.status_code == 415
-    uploaded = agency.post(f"/console/licences/{lid}/consent/documents",
-                           data={"csrf": csrf, "signer_name": "Ada Lovelace"},
-                           files={"file": ("signed.pdf", PDF, "application/pdf")})
+    uploaded = agency.post(
+        f"/console/licences/{lid}/consent/documents",
+        data={"csrf": csrf, "signer_name": "Ada Lovelace"},
+        files={"file": ("signed.pdf", PDF, "application/pdf")},
+    )
     assert uploaded.status_code == 200 and "signed.pdf" in uploaded.text
-    link = re.search(r'href="(/console/licences/\d+/consent/records/\d+/document)"',
-                     uploaded.text)
+    link = re.search(r'href="(/console/licences/\d+/consent/records/\d+/document)"', uploaded.text)
     assert link is not None
     assert agency.get(link.group(1)).content == PDF
     ada = invited_talent(world)

@@ -57,31 +57,46 @@ def count(world: ConsoleWorld, model: Any, *where: Any) -> int:
 
 
 def precheck(client: TestClient, tokens: dict[str, str]) -> Any:
-    return client.post("/console/prechecks", follow_redirects=False, data={
-        **tokens, "publisher": "hm.com", "channel": "social", "territory": "FR"},
-        files=[("files", ("asset.png", face_photo([(ADA, 90)], size=130, seed=31)))])
+    return client.post(
+        "/console/prechecks",
+        follow_redirects=False,
+        data={**tokens, "publisher": "hm.com", "channel": "social", "territory": "FR"},
+        files=[("files", ("asset.png", face_photo([(ADA, 90)], size=130, seed=31)))],
+    )
 
 
 def submit(client: TestClient, tokens: dict[str, str]) -> Any:
-    return client.post("/console/submissions", follow_redirects=False, data={
-        **tokens, "urls": "", "publisher": "knockoff.example"},
-        files=[("files", ("look.png", face_photo([(ADA, 90)], size=130, seed=51)))])
+    return client.post(
+        "/console/submissions",
+        follow_redirects=False,
+        data={**tokens, "urls": "", "publisher": "knockoff.example"},
+        files=[("files", ("look.png", face_photo([(ADA, 90)], size=130, seed=51)))],
+    )
 
 
-def licence_form(world: ConsoleWorld, tokens: dict[str, str], **changes: Any
-                 ) -> dict[str, Any]:
+def licence_form(world: ConsoleWorld, tokens: dict[str, str], **changes: Any) -> dict[str, Any]:
     values: dict[str, Any] = {
-        **tokens, "talent_id": str(world.talents["Ada Lovelace"]), "licensee": "H&M",
-        "publishers": "shop.example", "channels": ["ecommerce"], "territory_groups": ["EU"],
-        "media": ["photo"], "asset_scope": "any_image", "valid_from": "2020-01-01",
-        "valid_until": "2099-12-31", "flat_fee": "1000.00", "per_use": "2.50",
-        "currency": "EUR"}
+        **tokens,
+        "talent_id": str(world.talents["Ada Lovelace"]),
+        "licensee": "H&M",
+        "publishers": "shop.example",
+        "channels": ["ecommerce"],
+        "territory_groups": ["EU"],
+        "media": ["photo"],
+        "asset_scope": "any_image",
+        "valid_from": "2020-01-01",
+        "valid_until": "2099-12-31",
+        "flat_fee": "1000.00",
+        "per_use": "2.50",
+        "currency": "EUR",
+    }
     values.update(changes)
     return values
 
 
 def test_a_precheck_form_sent_twice_checks_once_and_the_repeat_shows_the_first(
-        world: ConsoleWorld) -> None:
+    world: ConsoleWorld,
+) -> None:
     desk = person(world, "brand")
     tokens = form_tokens(desk, "/console/prechecks")
     first = precheck(desk, tokens)
@@ -97,7 +112,8 @@ def test_a_precheck_form_sent_twice_checks_once_and_the_repeat_shows_the_first(
 
 
 def test_a_batch_form_sent_twice_queues_one_job_and_the_repeat_leads_to_it(
-        world: ConsoleWorld) -> None:
+    world: ConsoleWorld,
+) -> None:
     volunteer = person(world, "monitor")
     tokens = form_tokens(volunteer, "/console/submissions")
     first, again = submit(volunteer, tokens), submit(volunteer, tokens)
@@ -119,7 +135,8 @@ def test_a_double_click_on_a_batch_form_queues_one_job(world: ConsoleWorld) -> N
 
 
 def test_a_licence_form_sent_twice_records_one_licence_and_the_repeat_leads_to_it(
-        world: ConsoleWorld) -> None:
+    world: ConsoleWorld,
+) -> None:
     booker = person(world, "agency")
     tokens = form_tokens(booker, "/console/licences/new")
     form = licence_form(world, tokens)
@@ -131,19 +148,23 @@ def test_a_licence_form_sent_twice_records_one_licence_and_the_repeat_leads_to_i
 
 
 def test_a_form_that_failed_may_be_corrected_and_sent_with_the_same_token(
-        world: ConsoleWorld) -> None:
+    world: ConsoleWorld,
+) -> None:
     booker = person(world, "agency")
     tokens = form_tokens(booker, "/console/licences/new")
-    wrong = booker.post("/console/licences", data=licence_form(world, tokens, currency="EURO"),
-                        follow_redirects=False)
+    wrong = booker.post(
+        "/console/licences",
+        data=licence_form(world, tokens, currency="EURO"),
+        follow_redirects=False,
+    )
     assert wrong.status_code == 422 and count(world, Licence) == 0
-    fixed = booker.post("/console/licences", data=licence_form(world, tokens),
-                        follow_redirects=False)
+    fixed = booker.post(
+        "/console/licences", data=licence_form(world, tokens), follow_redirects=False
+    )
     assert fixed.status_code == 303 and count(world, Licence) == 1
 
 
-def test_a_token_from_another_sign_in_is_refused_and_nothing_is_made(
-        world: ConsoleWorld) -> None:
+def test_a_token_from_another_sign_in_is_refused_and_nothing_is_made(world: ConsoleWorld) -> None:
     laptop, phone = person(world, "monitor"), person(world, "monitor")
     laptop_tokens = form_tokens(laptop, "/console/submissions")
     phone_tokens = form_tokens(phone, "/console/submissions")
@@ -156,15 +177,16 @@ def test_a_token_from_another_sign_in_is_refused_and_nothing_is_made(
     assert count(world, Job) == 0
 
 
-def test_an_expired_token_is_refused_with_a_clear_message(world: ConsoleWorld,
-                                                          monkeypatch: pytest.MonkeyPatch
-                                                          ) -> None:
+def test_an_expired_token_is_refused_with_a_clear_message(
+    world: ConsoleWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
     desk = person(world, "brand")
     tokens = form_tokens(desk, "/console/prechecks")
     later = utcnow() + once_module.FORM_TOKEN_MAX_AGE + timedelta(minutes=1)
 
     def late() -> datetime:
         return later
+
     monkeypatch.setattr(once_module, "utcnow", late)
     refused = precheck(desk, tokens)
     assert refused.status_code == 409
@@ -174,13 +196,14 @@ def test_an_expired_token_is_refused_with_a_clear_message(world: ConsoleWorld,
 
 def test_records_go_with_the_session_and_with_the_sweep(world: ConsoleWorld) -> None:
     volunteer = person(world, "monitor")
-    assert submit(volunteer, form_tokens(volunteer, "/console/submissions")
-                  ).status_code == 303
+    assert submit(volunteer, form_tokens(volunteer, "/console/submissions")).status_code == 303
     console_records = IdempotencyRecord.session_id.is_not(None)
     assert count(world, IdempotencyRecord, console_records) == 1
     csrf = form_tokens(volunteer, "/console/submissions")["csrf"]
-    assert volunteer.post("/console/logout", data={"csrf": csrf},
-                          follow_redirects=False).status_code == 303
+    assert (
+        volunteer.post("/console/logout", data={"csrf": csrf}, follow_redirects=False).status_code
+        == 303
+    )
     assert count(world, IdempotencyRecord, console_records) == 0
 
     desk = person(world, "brand")
@@ -191,7 +214,8 @@ def test_records_go_with_the_session_and_with_the_sweep(world: ConsoleWorld) -> 
 
 
 def test_an_admin_key_form_sent_twice_makes_one_key_and_never_shows_it_again(
-        world: ConsoleWorld) -> None:
+    world: ConsoleWorld,
+) -> None:
     admin = person(world, "admin")
     tokens = form_tokens(admin, "/console/admin/keys")
     form = {**tokens, "key_for": "monitor:Model Alliance", "label": "crawler"}
@@ -207,9 +231,11 @@ def test_an_admin_key_form_sent_twice_makes_one_key_and_never_shows_it_again(
 
 def test_the_repeat_page_shows_only_the_brands_own_prechecks(world: ConsoleWorld) -> None:
     theirs = world.client.post(
-        "/v1/prechecks", headers={"Authorization": f"Bearer {world.keys['other_brand']}"},
+        "/v1/prechecks",
+        headers={"Authorization": f"Bearer {world.keys['other_brand']}"},
         files={"file": ("a.png", face_photo([(ADA, 90)], size=130, seed=41))},
-        data={"publisher": "zara.com", "channel": "social", "territory": "ES"})
+        data={"publisher": "zara.com", "channel": "social", "territory": "ES"},
+    )
     assert theirs.status_code == 201, theirs.text
     desk = person(world, "brand")
     refused = desk.get(f"/console/prechecks?checked={theirs.json()['id']}")
@@ -219,15 +245,20 @@ def test_the_repeat_page_shows_only_the_brands_own_prechecks(world: ConsoleWorld
 
 
 def test_a_consent_document_form_sent_twice_keeps_one_record_and_leads_to_the_page(
-        world: ConsoleWorld) -> None:
+    world: ConsoleWorld,
+) -> None:
     lid = replica_licence(world)
     booker = person(world, "agency")
     tokens = form_tokens(booker, f"/console/licences/{lid}/consent")
 
     def upload() -> Any:
-        return booker.post(f"/console/licences/{lid}/consent/documents",
-                           follow_redirects=False, data={**tokens, "signer_name": "Ada Lovelace"},
-                           files={"file": ("signed.pdf", PDF, "application/pdf")})
+        return booker.post(
+            f"/console/licences/{lid}/consent/documents",
+            follow_redirects=False,
+            data={**tokens, "signer_name": "Ada Lovelace"},
+            files={"file": ("signed.pdf", PDF, "application/pdf")},
+        )
+
     first, again = upload(), upload()
     assert first.status_code == again.status_code == 303, again.text
     assert again.headers["location"] == first.headers["location"]

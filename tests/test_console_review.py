@@ -37,22 +37,35 @@ def world(tmp_path: Path) -> Iterator[ConsoleWorld]:
 
 def _references(world: ConsoleWorld, talent_id: int) -> list[int]:
     with world.ctx.db.session() as session:
-        return list(session.scalars(select(ReferenceImage.id).where(
-            ReferenceImage.talent_id == talent_id).order_by(ReferenceImage.id)))
+        return list(
+            session.scalars(
+                select(ReferenceImage.id)
+                .where(ReferenceImage.talent_id == talent_id)
+                .order_by(ReferenceImage.id)
+            )
+        )
 
 
 def _one_alert(world: ConsoleWorld) -> dict[str, Any]:
-    items = world.client.get("/v1/alerts?status=open", headers=bearer(world, "agency")
-                             ).json()["items"]
+    items = world.client.get("/v1/alerts?status=open", headers=bearer(world, "agency")).json()[
+        "items"
+    ]
     assert len(items) == 1, items
     return dict(items[0])
 
 
-def _review(world: ConsoleWorld, alert_id: object, decision: str, who: str = "agency",
-            note: str | None = None) -> httpx.Response:
+def _review(
+    world: ConsoleWorld,
+    alert_id: object,
+    decision: str,
+    who: str = "agency",
+    note: str | None = None,
+) -> httpx.Response:
     response: httpx.Response = world.client.post(
-        f"/v1/alerts/{alert_id}/review", headers=bearer(world, who),
-        json={"decision": decision, "note": note})
+        f"/v1/alerts/{alert_id}/review",
+        headers=bearer(world, who),
+        json={"decision": decision, "note": note},
+    )
     return response
 
 
@@ -69,15 +82,15 @@ def _same_image_other_bytes(data: bytes) -> bytes:
 
 def test_a_finding_records_the_reference_photo_that_matched_best(world: ConsoleWorld) -> None:
     ada = world.talents["Ada Lovelace"]
-    outcome, = world.ctx.registry.enrol_photos(talent_id=ada, photos=[PhotoInput(
-        "second.png", face_photo([(8, 120)], size=200, seed=2))])  # the same talent, "older"
+    (outcome,) = world.ctx.registry.enrol_photos(
+        talent_id=ada, photos=[PhotoInput("second.png", face_photo([(8, 120)], size=200, seed=2))]
+    )  # the same talent, "older"
     assert outcome.accepted
     first, second = _references(world, ada)
     for identity, page, expected in ((8, "/a", second), (7, "/b", first)):
         scanned = world.scan(identity, page=page, seed=identity)
         with world.ctx.db.session() as session:
-            finding = session.scalars(select(Finding).where(
-                Finding.scan_id == scanned["id"])).one()
+            finding = session.scalars(select(Finding).where(Finding.scan_id == scanned["id"])).one()
             assert (finding.talent_id, finding.reference_image_id) == (ada, expected)
 
     client = signed_in(world, "agency")
@@ -96,9 +109,10 @@ def test_a_finding_records_the_reference_photo_that_matched_best(world: ConsoleW
 
 
 def test_same_person_confirms_a_possible_match_and_keeps_it_in_the_history(
-        world: ConsoleWorld) -> None:
+    world: ConsoleWorld,
+) -> None:
     scanned = scan_bytes(world, lookalike_photo(7))
-    face, = scanned["faces"]
+    (face,) = scanned["faces"]
     assert face["band"] == "possible", face
     alert = _one_alert(world)
     assert alert["band"] == "possible" and alert["needs_review"] is True
@@ -107,8 +121,9 @@ def test_same_person_confirms_a_possible_match_and_keeps_it_in_the_history(
     assert response.status_code == 200, response.text
     assert response.json()["needs_review"] is False
     assert response.json()["status"] == "open"  # proceeds as a confirmed match
-    history = world.client.get(f"/v1/alerts/{alert['id']}/history",
-                               headers=bearer(world, "agency")).json()
+    history = world.client.get(
+        f"/v1/alerts/{alert['id']}/history", headers=bearer(world, "agency")
+    ).json()
     assert len(history) == 1
     entry = history[0]
     assert entry["action"] == "review_same_person"
@@ -119,7 +134,8 @@ def test_same_person_confirms_a_possible_match_and_keeps_it_in_the_history(
 
 
 def test_not_the_same_person_is_remembered_so_the_same_image_does_not_come_back(
-        world: ConsoleWorld) -> None:
+    world: ConsoleWorld,
+) -> None:
     photo = lookalike_photo(7)
     scan_bytes(world, photo)
     alert = _one_alert(world)
@@ -136,7 +152,7 @@ def test_not_the_same_person_is_remembered_so_the_same_image_does_not_come_back(
     assert not {"embedding", "vector"} & columns  # fingerprints and a box, no embedding
 
     for again in (photo, _same_image_other_bytes(photo)):  # same bytes; same pHash
-        face, = scan_bytes(world, again, publisher="other.example")["faces"]
+        (face,) = scan_bytes(world, again, publisher="other.example")["faces"]
         assert face["talent"] is None and face["band"] == "none", face
         assert all(c["talent_id"] != world.talents["Ada Lovelace"] for c in face["candidates"])
     with world.ctx.db.session() as session:
@@ -144,12 +160,14 @@ def test_not_the_same_person_is_remembered_so_the_same_image_does_not_come_back(
         assert session.scalar(select(Alert.sightings)) == 1
 
     other_photo = face_photo([(7, 60)], size=200, seed=3)  # another picture of her
-    face, = scan_bytes(world, other_photo)["faces"]
+    (face,) = scan_bytes(world, other_photo)["faces"]
     assert face["talent"]["id"] == world.talents["Ada Lovelace"]
-    history = world.client.get(f"/v1/alerts/{alert['id']}/history",
-                               headers=bearer(world, "agency")).json()
+    history = world.client.get(
+        f"/v1/alerts/{alert['id']}/history", headers=bearer(world, "agency")
+    ).json()
     assert [(h["action"], h["from_status"], h["to_status"], h["note"]) for h in history] == [
-        ("review_not_same_person", "open", "dismissed_false_match", "a lookalike")]
+        ("review_not_same_person", "open", "dismissed_false_match", "a lookalike")
+    ]
 
 
 def test_review_applies_only_to_open_or_acknowledged_face_alerts(world: ConsoleWorld) -> None:
@@ -165,14 +183,24 @@ def test_another_agency_cannot_review_or_read_the_history(world: ConsoleWorld) -
     scan_bytes(world, lookalike_photo(7))
     alert = _one_alert(world)
     assert _review(world, alert["id"], "not_same_person", who="other_agency").status_code == 404
-    assert world.client.get(f"/v1/alerts/{alert['id']}/history",
-                            headers=bearer(world, "other_agency")).status_code == 404
-    assert world.client.get(f"/v1/alerts/{alert['id']}/history",
-                            headers=bearer(world, "monitor")).status_code == 403
+    assert (
+        world.client.get(
+            f"/v1/alerts/{alert['id']}/history", headers=bearer(world, "other_agency")
+        ).status_code
+        == 404
+    )
+    assert (
+        world.client.get(
+            f"/v1/alerts/{alert['id']}/history", headers=bearer(world, "monitor")
+        ).status_code
+        == 403
+    )
     other = signed_in(world, "other_agency")
     assert other.get(f"/console/alerts/{alert['id']}/review").status_code == 404
-    response = other.post(f"/console/alerts/{alert['id']}/review", data={
-        "decision": "not_same_person", "csrf": csrf_of(other)})
+    response = other.post(
+        f"/console/alerts/{alert['id']}/review",
+        data={"decision": "not_same_person", "csrf": csrf_of(other)},
+    )
     assert response.status_code == 404
     assert _one_alert(world)["status"] == "open"
     with world.ctx.db.session() as session:
@@ -193,7 +221,7 @@ def test_the_review_page_shows_both_photos_and_takes_the_decision(world: Console
     scan_bytes(world, lookalike_photo(7))
     alert = _one_alert(world)
     ada = world.talents["Ada Lovelace"]
-    reference, = _references(world, ada)
+    (reference,) = _references(world, ada)
     client = signed_in(world, "agency")
     inbox = client.get("/console/alerts").text
     assert f'href="/console/alerts/{alert["id"]}/review"' in inbox
@@ -203,19 +231,29 @@ def test_the_review_page_shows_both_photos_and_takes_the_decision(world: Console
     assert f'src="/console/talents/{ada}/references/{reference}.jpg"' in html
     assert "Best-matching reference" in html
     assert 'value="same_person"' in html and 'value="not_same_person"' in html
-    for image in (f"/console/alerts/{alert['id']}/face.jpg",
-                  f"/console/talents/{ada}/references/{reference}.jpg"):
+    for image in (
+        f"/console/alerts/{alert['id']}/face.jpg",
+        f"/console/talents/{ada}/references/{reference}.jpg",
+    ):
         response = client.get(image)
         assert response.status_code == 200 and response.headers["content-type"] == "image/jpeg"
 
-    assert client.post(f"/console/alerts/{alert['id']}/review", data={
-        "decision": "not_same_person"}).status_code == 403  # no CSRF token
-    response = client.post(f"/console/alerts/{alert['id']}/review", data={
-        "decision": "not_same_person", "note": "not her", "csrf": csrf_of(client)},
-        follow_redirects=False)
+    assert (
+        client.post(
+            f"/console/alerts/{alert['id']}/review", data={"decision": "not_same_person"}
+        ).status_code
+        == 403
+    )  # no CSRF token
+    response = client.post(
+        f"/console/alerts/{alert['id']}/review",
+        data={"decision": "not_same_person", "note": "not her", "csrf": csrf_of(client)},
+        follow_redirects=False,
+    )
     assert response.status_code == 303
-    assert world.client.get("/v1/alerts?status=open", headers=bearer(world, "agency")
-                            ).json()["total"] == 0
+    assert (
+        world.client.get("/v1/alerts?status=open", headers=bearer(world, "agency")).json()["total"]
+        == 0
+    )
     html = client.get(f"/console/alerts/{alert['id']}/review").text
     assert "reviewed: not the same person, open → dismissed false match (“not her”)" in html
     assert "there is nothing to review" in html

@@ -50,15 +50,21 @@ def csrf_of(client: TestClient, path: str = "/console/account") -> str:
 
 def licence(world: ConsoleWorld, licensee: str, publisher: str, **terms: Any) -> int:
     body: dict[str, Any] = {
-        "licensee": licensee, "publishers": [publisher], "channels": ["social"],
-        "territories": ["FR"], "media": ["photo"],
+        "licensee": licensee,
+        "publishers": [publisher],
+        "channels": ["social"],
+        "territories": ["FR"],
+        "media": ["photo"],
         "valid_from": (NOW - timedelta(days=30)).isoformat(),
         "valid_until": (NOW + timedelta(days=30)).isoformat(),
-        "compensation": {"per_use": "40.00", "flat_fee": "999.00", "currency": "EUR"}}
+        "compensation": {"per_use": "40.00", "flat_fee": "999.00", "currency": "EUR"},
+    }
     body.update(terms)
-    response = world.client.post(f"/v1/talents/{world.talents['Ada Lovelace']}/licences",
-                                 json=body, headers={
-                                     "Authorization": f"Bearer {world.keys['agency']}"})
+    response = world.client.post(
+        f"/v1/talents/{world.talents['Ada Lovelace']}/licences",
+        json=body,
+        headers={"Authorization": f"Bearer {world.keys['agency']}"},
+    )
     assert response.status_code == 201, response.text
     return int(response.json()["id"])
 
@@ -69,17 +75,28 @@ def sign_as_talent(world: ConsoleWorld, licence_id: int, name: str) -> None:
     headers = {"Authorization": f"Bearer {talent_key}"}
     terms = world.client.get(f"/v1/licences/{licence_id}/consent", headers=headers)
     assert terms.status_code == 200, terms.text
-    signed = world.client.post(f"/v1/licences/{licence_id}/consent", headers=headers, json={
-        "signature_name": name, "terms_sha256": terms.json()["terms_sha256"]})
+    signed = world.client.post(
+        f"/v1/licences/{licence_id}/consent",
+        headers=headers,
+        json={"signature_name": name, "terms_sha256": terms.json()["terms_sha256"]},
+    )
     assert signed.status_code == 201, signed.text
 
 
-def precheck(client: TestClient, *, publisher: str, seeds: tuple[int, ...] = (31,),
-             **fields: str) -> Any:
-    files = [("files", (f"asset-{seed}.png", face_photo([(ADA, 90)], size=130, seed=seed)))
-             for seed in seeds]
-    data = {"csrf": csrf_of(client), "publisher": publisher, "channel": "social",
-            "territory": "FR", **fields}
+def precheck(
+    client: TestClient, *, publisher: str, seeds: tuple[int, ...] = (31,), **fields: str
+) -> Any:
+    files = [
+        ("files", (f"asset-{seed}.png", face_photo([(ADA, 90)], size=130, seed=seed)))
+        for seed in seeds
+    ]
+    data = {
+        "csrf": csrf_of(client),
+        "publisher": publisher,
+        "channel": "social",
+        "territory": "FR",
+        **fields,
+    }
     return client.post("/console/prechecks", files=files, data=data)
 
 
@@ -97,7 +114,8 @@ def test_brand_precheck_is_judged_on_its_own_licences_only(world: ConsoleWorld) 
     assert f"your licence {own}: publisher zara.com not in hm.com" in refused.text
     for secret in ("Zara", "ES", "999", "40.00"):
         assert f">{secret}<" not in refused.text and f"{secret} " not in refused.text.replace(
-            "zara.com", ""), secret
+            "zara.com", ""
+        ), secret
 
     cleared = precheck(desk, publisher="hm.com", seeds=(32, 33))
     assert cleared.text.count('class="badge verdict-licensed">cleared') >= 2
@@ -109,9 +127,11 @@ def test_a_clearance_record_downloads_as_json_and_html(world: ConsoleWorld) -> N
     own = licence(world, "H&M", "hm.com")
     licence(world, "Zara", "zara.com")
     desk = person(world, "brand")
-    precheck_id, = precheck_ids(precheck(desk, publisher="hm.com",
-                                         use_until=(NOW + timedelta(days=5)).date().isoformat()
-                                         ).text)
+    (precheck_id,) = precheck_ids(
+        precheck(
+            desk, publisher="hm.com", use_until=(NOW + timedelta(days=5)).date().isoformat()
+        ).text
+    )
     page = desk.get(f"/console/prechecks/{precheck_id}")
     assert page.status_code == 200 and "record.json" in page.text and "record.html" in page.text
 
@@ -119,7 +139,7 @@ def test_a_clearance_record_downloads_as_json_and_html(world: ConsoleWorld) -> N
     assert as_json.headers["content-disposition"].startswith("attachment;")
     record = as_json.json()
     assert record["brand"] == "H&M" and record["precheck"]["cleared"] is True
-    face, = record["precheck"]["faces"]
+    (face,) = record["precheck"]["faces"]
     assert face["cleared"] and face["licence"]["licence_id"] == own
     assert "Zara" not in as_json.text and "zara.com" not in as_json.text
 
@@ -143,8 +163,7 @@ def test_a_stated_medium_and_ai_label_are_judged(world: ConsoleWorld) -> None:
     assert '<option value="photo" selected>' in labelled_photo.text
     assert '<option value="FR" selected>' in labelled_photo.text
 
-    replica_licence = licence(world, "H&M", "hm.com", media=["ai_replica"],
-                              ai_label_required=True)
+    replica_licence = licence(world, "H&M", "hm.com", media=["ai_replica"], ai_label_required=True)
     sign_as_talent(world, replica_licence, "Ada Lovelace")  # a replica needs her signature
     unlabelled = precheck(desk, publisher="hm.com", medium="ai_replica")
     assert "not cleared" in unlabelled.text and "no AI label" in unlabelled.text
@@ -158,9 +177,11 @@ def test_a_stated_medium_and_ai_label_are_judged(world: ConsoleWorld) -> None:
 
 def test_a_brand_never_opens_another_brands_precheck(world: ConsoleWorld) -> None:
     theirs = world.client.post(
-        "/v1/prechecks", headers={"Authorization": f"Bearer {world.keys['other_brand']}"},
+        "/v1/prechecks",
+        headers={"Authorization": f"Bearer {world.keys['other_brand']}"},
         files={"file": ("z.png", face_photo([(ADA, 90)], size=130, seed=41))},
-        data={"publisher": "zara.com", "channel": "social", "territory": "ES"})
+        data={"publisher": "zara.com", "channel": "social", "territory": "ES"},
+    )
     assert theirs.status_code == 201, theirs.text
     desk = person(world, "brand")
     for suffix in ("", "/record.json", "/record.html"):
@@ -174,24 +195,35 @@ def drain(world: ConsoleWorld) -> None:
     async def run() -> None:
         while await worker.run_once():
             pass
+
     asyncio.run(run())
 
 
-def submit(client: TestClient, files: list[tuple[str, bytes]], urls: str = "", **fields: str
-           ) -> Any:
-    return client.post("/console/submissions", follow_redirects=False, data={
-        "csrf": csrf_of(client), "urls": urls, **fields},
-        files=[("files", (name, data)) for name, data in files])
+def submit(
+    client: TestClient, files: list[tuple[str, bytes]], urls: str = "", **fields: str
+) -> Any:
+    return client.post(
+        "/console/submissions",
+        follow_redirects=False,
+        data={"csrf": csrf_of(client), "urls": urls, **fields},
+        files=[("files", (name, data)) for name, data in files],
+    )
 
 
-def test_monitor_batch_shows_per_item_results_and_no_licence_terms(world: ConsoleWorld
-                                                                    ) -> None:
+def test_monitor_batch_shows_per_item_results_and_no_licence_terms(world: ConsoleWorld) -> None:
     licence(world, "H&M", "hm.com")
     volunteer = person(world, "monitor")
-    response = submit(volunteer, [("look-1.png", face_photo([(ADA, 90)], size=130, seed=51)),
-                                  ("nobody.png", face_photo([(60, 90)], size=130, seed=52))],
-                      urls="http://127.0.0.1/private.jpg\n\n", publisher="knockoff.example",
-                      channel="ecommerce", territory="US")
+    response = submit(
+        volunteer,
+        [
+            ("look-1.png", face_photo([(ADA, 90)], size=130, seed=51)),
+            ("nobody.png", face_photo([(60, 90)], size=130, seed=52)),
+        ],
+        urls="http://127.0.0.1/private.jpg\n\n",
+        publisher="knockoff.example",
+        channel="ecommerce",
+        territory="US",
+    )
     assert response.status_code == 303, response.text
     job_page = response.headers["location"]
     before = volunteer.get(f"{job_page}/progress.json").json()
@@ -203,7 +235,9 @@ def test_monitor_batch_shows_per_item_results_and_no_licence_terms(world: Consol
     assert progress["status"] == "done" and progress["done"] == 2 and progress["failed"] == 1
     by_name = {item["name"]: item for item in progress["items"]}
     assert by_name["look-1.png"]["faces"] == 1 and by_name["look-1.png"]["alert"] in (
-        "yes", "raised")
+        "yes",
+        "raised",
+    )
     assert by_name["nobody.png"]["alert"] in ("no", "none")
     assert by_name["http://127.0.0.1/private.jpg"]["status"] == "failed"
     html = volunteer.get(job_page).text
@@ -247,23 +281,47 @@ def test_an_empty_or_oversized_batch_is_refused_as_a_page(world: ConsoleWorld) -
 
 def test_a_monitor_never_reads_another_monitors_batch(world: ConsoleWorld) -> None:
     theirs = world.client.post(
-        "/v1/scan-jobs", headers={"Authorization": f"Bearer {world.keys['other_monitor']}"},
-        files=[("files", ("x.png", face_photo([(ADA, 90)], size=130, seed=61)))])
+        "/v1/scan-jobs",
+        headers={"Authorization": f"Bearer {world.keys['other_monitor']}"},
+        files=[("files", ("x.png", face_photo([(ADA, 90)], size=130, seed=61)))],
+    )
     assert theirs.status_code == 202, theirs.text
     volunteer = person(world, "monitor")
     for suffix in ("", "/progress.json"):
-        assert volunteer.get(f"/console/submissions/{theirs.json()['id']}{suffix}"
-                             ).status_code == 404
+        assert (
+            volunteer.get(f"/console/submissions/{theirs.json()['id']}{suffix}").status_code == 404
+        )
 
 
-@pytest.mark.parametrize(("who", "refused"), [
-    ("brand", ("/console/alerts", "/console/talents", "/console/submissions",
-               "/console/admin/status", "/console/admin/users")),
-    ("monitor", ("/console/alerts", "/console/talents", "/console/prechecks",
-                 "/console/admin/keys", "/console/admin/tenants")),
-    ("agency", ("/console/prechecks", "/console/submissions", "/console/admin/status"))])
-def test_each_role_is_refused_the_pages_of_the_others(world: ConsoleWorld, who: str,
-                                                      refused: tuple[str, ...]) -> None:
+@pytest.mark.parametrize(
+    ("who", "refused"),
+    [
+        (
+            "brand",
+            (
+                "/console/alerts",
+                "/console/talents",
+                "/console/submissions",
+                "/console/admin/status",
+                "/console/admin/users",
+            ),
+        ),
+        (
+            "monitor",
+            (
+                "/console/alerts",
+                "/console/talents",
+                "/console/prechecks",
+                "/console/admin/keys",
+                "/console/admin/tenants",
+            ),
+        ),
+        ("agency", ("/console/prechecks", "/console/submissions", "/console/admin/status")),
+    ],
+)
+def test_each_role_is_refused_the_pages_of_the_others(
+    world: ConsoleWorld, who: str, refused: tuple[str, ...]
+) -> None:
     client = person(world, who)
     for path in refused:
         assert client.get(path).status_code == 403, path
@@ -271,46 +329,65 @@ def test_each_role_is_refused_the_pages_of_the_others(world: ConsoleWorld, who: 
 
 def test_admin_creates_a_tenant_invites_a_user_who_signs_in(world: ConsoleWorld) -> None:
     admin = person(world, "admin")
-    created = admin.post("/console/admin/tenants", data={
-        "csrf": csrf_of(admin), "kind": "brand", "name": "Maison Verte"})
+    created = admin.post(
+        "/console/admin/tenants",
+        data={"csrf": csrf_of(admin), "kind": "brand", "name": "Maison Verte"},
+    )
     assert created.status_code == 200 and "Maison Verte" in created.text
-    duplicate = admin.post("/console/admin/tenants", data={
-        "csrf": csrf_of(admin), "kind": "brand", "name": "Maison Verte"})
+    duplicate = admin.post(
+        "/console/admin/tenants",
+        data={"csrf": csrf_of(admin), "kind": "brand", "name": "Maison Verte"},
+    )
     assert duplicate.status_code == 409
     no_csrf = admin.post("/console/admin/tenants", data={"kind": "brand", "name": "X"})
     assert no_csrf.status_code == 403
 
-    invited = admin.post("/console/admin/users", data={
-        "csrf": csrf_of(admin), "email": "Desk@MaisonVerte.example",
-        "account_for": "brand:Maison Verte"})
+    invited = admin.post(
+        "/console/admin/users",
+        data={
+            "csrf": csrf_of(admin),
+            "email": "Desk@MaisonVerte.example",
+            "account_for": "brand:Maison Verte",
+        },
+    )
     assert invited.status_code == 200, invited.text
-    link = re.search(r'<code id="invitation-link">[^<]*(/console/invite/[^<]+)</code>',
-                     invited.text)
+    link = re.search(
+        r'<code id="invitation-link">[^<]*(/console/invite/[^<]+)</code>', invited.text
+    )
     assert link is not None
     newcomer = TestClient(world.client.app)
     newcomer.get(link.group(1))
-    accepted = newcomer.post(link.group(1), data={
-        "password": PASSWORD, "csrf": newcomer.cookies.get("twinwatch_login_csrf") or ""},
-        follow_redirects=False)
+    accepted = newcomer.post(
+        link.group(1),
+        data={"password": PASSWORD, "csrf": newcomer.cookies.get("twinwatch_login_csrf") or ""},
+        follow_redirects=False,
+    )
     assert accepted.status_code == 303
     assert sign_in(newcomer, "desk@maisonverte.example").status_code == 303
     assert newcomer.get("/console/").url.path == "/console/prechecks"
 
     users = admin.get("/console/admin/users").text
-    row = re.search(r'id="user-(\d+)">\s*<td>desk@maisonverte.example</td><td>brand</td>'
-                    r'<td>Maison Verte</td><td>active</td>', users)
+    row = re.search(
+        r'id="user-(\d+)">\s*<td>desk@maisonverte.example</td><td>brand</td>'
+        r"<td>Maison Verte</td><td>active</td>",
+        users,
+    )
     assert row is not None, users
-    disabled = admin.post(f"/console/admin/users/{row.group(1)}/disable",
-                          data={"csrf": csrf_of(admin)})
-    assert disabled.status_code == 200 and newcomer.get("/console/prechecks",
-                                                         follow_redirects=False
-                                                         ).status_code == 303
+    disabled = admin.post(
+        f"/console/admin/users/{row.group(1)}/disable", data={"csrf": csrf_of(admin)}
+    )
+    assert (
+        disabled.status_code == 200
+        and newcomer.get("/console/prechecks", follow_redirects=False).status_code == 303
+    )
 
 
 def test_admin_creates_a_key_shown_once_and_revokes_it(world: ConsoleWorld) -> None:
     admin = person(world, "admin")
-    created = admin.post("/console/admin/keys", data={
-        "csrf": csrf_of(admin), "key_for": "monitor:Model Alliance", "label": "crawler"})
+    created = admin.post(
+        "/console/admin/keys",
+        data={"csrf": csrf_of(admin), "key_for": "monitor:Model Alliance", "label": "crawler"},
+    )
     key = re.search(r'<code id="new-key">(tw_[^<]+)</code>', created.text)
     assert key is not None
     plaintext = key.group(1)
@@ -318,25 +395,29 @@ def test_admin_creates_a_key_shown_once_and_revokes_it(world: ConsoleWorld) -> N
     assert world.client.get("/v1/scans", headers=auth).status_code == 200
     listing = admin.get("/console/admin/keys").text
     assert plaintext not in listing and f"{plaintext[:10]}…" in listing and "crawler" in listing
-    key_id = re.search(rf'id="key-(\d+)">\s*<td><code>{re.escape(plaintext[:10])}',
-                       listing)
+    key_id = re.search(rf'id="key-(\d+)">\s*<td><code>{re.escape(plaintext[:10])}', listing)
     assert key_id is not None
-    revoked = admin.post(f"/console/admin/keys/{key_id.group(1)}/revoke",
-                         data={"csrf": csrf_of(admin)})
+    revoked = admin.post(
+        f"/console/admin/keys/{key_id.group(1)}/revoke", data={"csrf": csrf_of(admin)}
+    )
     assert revoked.status_code == 200 and "revoked" in revoked.text
     assert world.client.get("/v1/scans", headers=auth).status_code == 401
-    bad = admin.post("/console/admin/keys", data={"csrf": csrf_of(admin),
-                                                  "key_for": "brand:Nobody"})
+    bad = admin.post(
+        "/console/admin/keys", data={"csrf": csrf_of(admin), "key_for": "brand:Nobody"}
+    )
     assert bad.status_code == 404 and "Nobody" in bad.text
 
 
 def test_status_page_shows_pack_index_queue_and_recent_errors(world: ConsoleWorld) -> None:
     RECENT_ERRORS.clear()
-    world.client.post("/v1/scan-jobs", headers={
-        "Authorization": f"Bearer {world.keys['monitor']}"},
-        files=[("files", ("x.png", face_photo([(ADA, 90)], size=130, seed=71)))])
-    logging.getLogger("twinwatch.test").error("worker lost its lease on item 12",
-                                              extra={"fields": {"request_id": "abc123"}})
+    world.client.post(
+        "/v1/scan-jobs",
+        headers={"Authorization": f"Bearer {world.keys['monitor']}"},
+        files=[("files", ("x.png", face_photo([(ADA, 90)], size=130, seed=71)))],
+    )
+    logging.getLogger("twinwatch.test").error(
+        "worker lost its lease on item 12", extra={"fields": {"request_id": "abc123"}}
+    )
     status = person(world, "admin").get("/console/admin/status")
     assert status.status_code == 200
     text = status.text
@@ -381,7 +462,8 @@ def test_an_admin_cannot_disable_their_own_account(world: ConsoleWorld) -> None:
     users = admin.get("/console/admin/users").text
     own = re.search(r'id="user-(\d+)">\s*<td>root@twinwatch.example</td>', users)
     assert own is not None
-    refused = admin.post(f"/console/admin/users/{own.group(1)}/disable",
-                         data={"csrf": csrf_of(admin)})
+    refused = admin.post(
+        f"/console/admin/users/{own.group(1)}/disable", data={"csrf": csrf_of(admin)}
+    )
     assert refused.status_code == 422
     assert admin.get("/console/admin/users").status_code == 200

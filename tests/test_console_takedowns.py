@@ -33,25 +33,36 @@ def server() -> Iterator[LocalServer]:
 
 
 def save_profile(client: TestClient) -> None:
-    response = client.post("/console/takedown-profile", follow_redirects=False,
-                           data={**PROFILE, "csrf": page_csrf(client, "/console/takedown-profile")})
+    response = client.post(
+        "/console/takedown-profile",
+        follow_redirects=False,
+        data={**PROFILE, "csrf": page_csrf(client, "/console/takedown-profile")},
+    )
     assert response.status_code == 303, response.text
 
 
 def draft_from_inbox(client: TestClient, kind: str = "dmca") -> int:
     inbox = client.get("/console/alerts").text
     assert 'class="draft-notice"' in inbox and "Takedown notice for Ada Lovelace (2 URLs)" in inbox
-    ids = [int(x) for x in re.findall(
-        r'name="alert_id" value="(\d+)"(?! form)', inbox.split('class="draft-notice"')[1]
-        .split("</form>")[0])]
-    response = client.post("/console/notices", follow_redirects=False, data={
-        "kind": kind, "alert_id": ids, "csrf": page_csrf(client, "/console/alerts")})
+    ids = [
+        int(x)
+        for x in re.findall(
+            r'name="alert_id" value="(\d+)"(?! form)',
+            inbox.split('class="draft-notice"')[1].split("</form>")[0],
+        )
+    ]
+    response = client.post(
+        "/console/notices",
+        follow_redirects=False,
+        data={"kind": kind, "alert_id": ids, "csrf": page_csrf(client, "/console/alerts")},
+    )
     assert response.status_code == 303, response.text
     return int(response.headers["location"].rsplit("/", 1)[-1])
 
 
 def test_an_agency_drafts_edits_confirms_sends_and_rechecks_in_the_console(
-        world: ConsoleWorld, server: LocalServer) -> None:
+    world: ConsoleWorld, server: LocalServer
+) -> None:
     serve_image(server, "/img/a.png", seed=11)
     serve_image(server, "/img/b.png", seed=12)
     scan_url(world, server, "/img/a.png", page="/look/1")
@@ -63,24 +74,39 @@ def test_an_agency_drafts_edits_confirms_sends_and_rechecks_in_the_console(
     page = client.get(path).text
     assert "DMCA notice" in page and "Jane Booker" in page and 'id="confirm-notice"' in page
 
-    edited = client.post(f"{path}/edit", follow_redirects=False, data={
-        "csrf": page_csrf(client, path), "work_description": "Portraits <b>AL-77</b>"})
+    edited = client.post(
+        f"{path}/edit",
+        follow_redirects=False,
+        data={"csrf": page_csrf(client, path), "work_description": "Portraits <b>AL-77</b>"},
+    )
     assert edited.status_code == 303
     assert "Portraits &lt;b&gt;AL-77&lt;/b&gt;" in client.get(path).text  # escaped
-    assert client.post(f"{path}/confirm", data={"csrf": page_csrf(client, path)},
-                       follow_redirects=False).status_code == 303
+    assert (
+        client.post(
+            f"{path}/confirm", data={"csrf": page_csrf(client, path)}, follow_redirects=False
+        ).status_code
+        == 303
+    )
     final = client.get(path).text
     assert "final since" in final and 'id="edit-form"' not in final
-    refused = client.post(f"{path}/edit", data={"csrf": page_csrf(client, path),
-                                                 "signature": "/s/ x"})
+    refused = client.post(
+        f"{path}/edit", data={"csrf": page_csrf(client, path), "signature": "/s/ x"}
+    )
     assert refused.status_code == 409 and "takedown_not_allowed" in refused.text
 
-    sent = client.post(f"{path}/sent", follow_redirects=False, data={
-        "csrf": page_csrf(client, path), "sent_to": "legal@shop.example"})
+    sent = client.post(
+        f"{path}/sent",
+        follow_redirects=False,
+        data={"csrf": page_csrf(client, path), "sent_to": "legal@shop.example"},
+    )
     assert sent.status_code == 303
     server.responses.clear()  # both images gone: 404
-    assert client.post(f"{path}/recheck", data={"csrf": page_csrf(client, path)},
-                       follow_redirects=False).status_code == 303
+    assert (
+        client.post(
+            f"{path}/recheck", data={"csrf": page_csrf(client, path)}, follow_redirects=False
+        ).status_code
+        == 303
+    )
     assert 'id="notice-status">removed<' in client.get(path).text
     download = client.get(f"{path}/notice.html")
     assert download.headers["content-disposition"].startswith("attachment")
@@ -98,8 +124,9 @@ def test_the_list_flags_overdue_notices(world: ConsoleWorld, server: LocalServer
     client.post(f"{path}/confirm", data={"csrf": page_csrf(client, path)})
     client.post(f"{path}/sent", data={"csrf": page_csrf(client, path), "sent_to": "dsa@x.example"})
     with world.ctx.db.session() as session:
-        session.execute(update(TakedownNotice).values(
-            sent_at=datetime.now(UTC) - timedelta(days=40)))
+        session.execute(
+            update(TakedownNotice).values(sent_at=datetime.now(UTC) - timedelta(days=40))
+        )
     listing = client.get("/console/notices?overdue=true").text
     assert f'id="notice-{notice_id}"' in listing and "overdue</strong>" in listing
     assert f'id="notice-{notice_id}"' not in client.get("/console/notices?overdue=false").text
@@ -107,22 +134,29 @@ def test_the_list_flags_overdue_notices(world: ConsoleWorld, server: LocalServer
 
 def test_email_preferences_are_saved_from_the_console(world: ConsoleWorld) -> None:
     client = browser(world, "agency")
-    response = client.post("/console/email", follow_redirects=False, data={
-        "csrf": page_csrf(client, "/console/email"),
-        "recipients": "a@demo.example\nb@demo.example", "immediate_matches": "1"})
+    response = client.post(
+        "/console/email",
+        follow_redirects=False,
+        data={
+            "csrf": page_csrf(client, "/console/email"),
+            "recipients": "a@demo.example\nb@demo.example",
+            "immediate_matches": "1",
+        },
+    )
     assert response.status_code == 303
     page = client.get("/console/email").text
     assert "a@demo.example\nb@demo.example" in page
     assert 'id="e-immediate" name="immediate_matches" value="1" checked' in page
     assert 'id="e-digest" name="daily_digest" value="1" >' in page  # unticked
-    bad = client.post("/console/email", data={"csrf": page_csrf(client, "/console/email"),
-                                              "recipients": "not an address"})
+    bad = client.post(
+        "/console/email",
+        data={"csrf": page_csrf(client, "/console/email"), "recipients": "not an address"},
+    )
     assert bad.status_code == 422
 
 
 @pytest.mark.parametrize("who", ["brand", "monitor"])
-def test_brands_and_monitors_are_refused_the_takedown_pages(world: ConsoleWorld,
-                                                            who: str) -> None:
+def test_brands_and_monitors_are_refused_the_takedown_pages(world: ConsoleWorld, who: str) -> None:
     world.scan(ADA)
     client = browser(world, who)
     for path in ("/console/notices", "/console/email", "/console/takedown-profile"):

@@ -31,8 +31,11 @@ def compose() -> dict[str, Any]:
 
 
 def dockerfile_lines() -> list[str]:
-    return [line.strip() for line in DOCKERFILE.read_text().splitlines()
-            if line.strip() and not line.startswith("#")]
+    return [
+        line.strip()
+        for line in DOCKERFILE.read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
 
 
 def test_compose_runs_migration_api_and_worker_on_postgres() -> None:
@@ -62,7 +65,8 @@ def test_migrations_run_once_before_api_and_worker_which_restart() -> None:
     services = compose()["services"]
     for name in ("api", "worker"):
         assert services[name]["depends_on"]["migrate"]["condition"] == (
-            "service_completed_successfully")
+            "service_completed_successfully"
+        )
         assert services[name]["restart"] == "unless-stopped"
         assert services[name]["healthcheck"]["test"]
     assert services["worker"]["depends_on"]["api"]["condition"] == "service_healthy"
@@ -78,8 +82,9 @@ def test_schema_is_upgraded_once_before_api_and_worker_start() -> None:
     assert migrate["depends_on"]["db"]["condition"] == "service_healthy"
     for name in ("api", "worker"):
         assert services[name]["image"] == migrate["image"]
-        assert services[name]["depends_on"]["migrate"]["condition"] == \
-            "service_completed_successfully"
+        assert (
+            services[name]["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
+        )
 
 
 def test_api_and_worker_share_the_data_volume() -> None:
@@ -125,7 +130,8 @@ def test_constraints_pin_every_runtime_dependency() -> None:
         assert name in pins, f"{name} is not pinned in constraints.txt"
         assert requirement.specifier.contains(pins[name]), (name, pins[name])
     assert "opencv-python-headless" in pins and "opencv-python" not in {
-        canonicalize_name(Requirement(d).name) for d in project["dependencies"]}
+        canonicalize_name(Requirement(d).name) for d in project["dependencies"]
+    }
 
 
 def test_healthcheck_uses_the_readiness_endpoint() -> None:
@@ -135,9 +141,14 @@ def test_healthcheck_uses_the_readiness_endpoint() -> None:
 
 
 def test_worker_healthcheck_reports_a_stalled_or_missing_loop(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     assert compose()["services"]["worker"]["healthcheck"]["test"] == [
-        "CMD", "twinwatch", "worker", "--check"]
+        "CMD",
+        "twinwatch",
+        "worker",
+        "--check",
+    ]
     heartbeat = tmp_path / "alive"
     monkeypatch.setattr(worker_module, "HEARTBEAT", heartbeat)
     runner = CliRunner()

@@ -32,8 +32,9 @@ class FakeSession:
 
 def test_scrfd_decodes_distance_boxes_and_keypoints_per_anchor() -> None:
     spec = find_manifest([SHIPPED_PACKS_DIR], "insightface-buffalo_l").detector
-    detector = ScrfdDetector(spec, Path("unused.onnx"), SessionFactory(intra_op_threads=1,
-                                                                        inter_op_threads=1))
+    detector = ScrfdDetector(
+        spec, Path("unused.onnx"), SessionFactory(intra_op_threads=1, inter_op_threads=1)
+    )
     cells = {8: 8 * 8 * 2, 16: 4 * 4 * 2, 32: 2 * 2 * 2}
     scores = [np.zeros((n, 1), np.float32) for n in cells.values()]
     boxes = [np.zeros((n, 4), np.float32) for n in cells.values()]
@@ -47,16 +48,18 @@ def test_scrfd_decodes_distance_boxes_and_keypoints_per_anchor() -> None:
     found = detector.predict(CANVAS)
     assert len(found.scores) == 1 and abs(float(found.scores[0]) - 0.9) < 1e-6
     centre = np.array([col * 8, row * 8], np.float32)  # (16, 24)
-    assert np.allclose(found.boxes[0], [centre[0] - 8, centre[1] - 8, centre[0] + 16,
-                                        centre[1] + 16])
+    assert np.allclose(
+        found.boxes[0], [centre[0] - 8, centre[1] - 8, centre[0] + 16, centre[1] + 16]
+    )
     assert np.allclose(found.landmarks[0][0], centre + np.array([-8, -8]))
     assert np.allclose(found.landmarks[0][4], centre + np.array([8, 8]))
 
 
 def test_yunet_decodes_centre_size_boxes_with_sqrt_of_cls_times_obj() -> None:
     spec = find_manifest([SHIPPED_PACKS_DIR], "opencv-yunet-sface").detector
-    detector = YuNetDetector(spec, Path("unused.onnx"), SessionFactory(intra_op_threads=1,
-                                                                        inter_op_threads=1))
+    detector = YuNetDetector(
+        spec, Path("unused.onnx"), SessionFactory(intra_op_threads=1, inter_op_threads=1)
+    )
     sizes = {8: 64, 16: 16, 32: 4}
     outputs: dict[str, np.ndarray] = {}
     for stride, n in sizes.items():
@@ -74,20 +77,21 @@ def test_yunet_decodes_centre_size_boxes_with_sqrt_of_cls_times_obj() -> None:
     found = detector.predict(CANVAS)
     assert len(found.scores) == 1 and abs(float(found.scores[0]) - 0.9) < 1e-6
     centre_x, centre_y = (col + 0.5) * 16, (row + 0.5) * 16
-    assert np.allclose(found.boxes[0], [centre_x - 16, centre_y - 24, centre_x + 16,
-                                        centre_y + 24])
+    assert np.allclose(found.boxes[0], [centre_x - 16, centre_y - 24, centre_x + 16, centre_y + 24])
     assert np.allclose(found.landmarks[0], [[centre_x, centre_y]] * 5)
 
 
 def test_scores_below_the_pack_threshold_are_dropped() -> None:
     spec = find_manifest([SHIPPED_PACKS_DIR], "opencv-yunet-sface").detector
-    detector = YuNetDetector(spec, Path("unused.onnx"), SessionFactory(intra_op_threads=1,
-                                                                        inter_op_threads=1))
+    detector = YuNetDetector(
+        spec, Path("unused.onnx"), SessionFactory(intra_op_threads=1, inter_op_threads=1)
+    )
     names, arrays = [], []
     for stride, n in {8: 64, 16: 16, 32: 4}.items():
         for kind, width in (("cls", 1), ("obj", 1), ("bbox", 4), ("kps", 10)):
             names.append(f"{kind}_{stride}")
-            arrays.append(np.full((1, n, width), 0.5 if kind in ("cls", "obj") else 0.0,
-                                  np.float32))  # score sqrt(0.25) = 0.5 < 0.6
+            arrays.append(
+                np.full((1, n, width), 0.5 if kind in ("cls", "obj") else 0.0, np.float32)
+            )  # score sqrt(0.25) = 0.5 < 0.6
     detector.session = FakeSession(arrays, names)
     assert len(detector.predict(CANVAS).scores) == 0

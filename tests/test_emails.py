@@ -36,14 +36,20 @@ RECIPIENT = "alerts@demo.example"
 
 @contextmanager
 def mail_world(tmp_path: Path, port: int) -> Iterator[ConsoleWorld]:
-    with console_world(tmp_path, smtp_host="127.0.0.1", smtp_port=port, smtp_starttls=False,
-                       fetch_allow_private_networks=True) as world:
+    with console_world(
+        tmp_path,
+        smtp_host="127.0.0.1",
+        smtp_port=port,
+        smtp_starttls=False,
+        fetch_allow_private_networks=True,
+    ) as world:
         yield world
 
 
 def prefer(world: ConsoleWorld, **flags: bool) -> None:
-    response = world.client.put("/v1/email-preferences", headers=auth(world),
-                                json={"recipients": [RECIPIENT], **flags})
+    response = world.client.put(
+        "/v1/email-preferences", headers=auth(world), json={"recipients": [RECIPIENT], **flags}
+    )
     assert response.status_code == 200, response.text
 
 
@@ -70,7 +76,8 @@ def test_a_new_unlicensed_match_is_emailed_once_as_text_and_html(tmp_path: Path)
         [message] = inbox.messages
         assert inbox.envelopes == [[RECIPIENT]]
         assert "Ada Lovelace" in str(message["Subject"]) and "shop.example" in str(
-            message["Subject"])
+            message["Subject"]
+        )
         plain = message.get_body(("plain",))
         rich = message.get_body(("html",))
         assert plain is not None and rich is not None
@@ -144,20 +151,25 @@ def test_possible_matches_come_in_one_daily_digest(tmp_path: Path) -> None:
 
 
 def test_a_confirmed_removal_is_announced(tmp_path: Path) -> None:
-    with smtp_server() as inbox, mail_world(tmp_path, inbox.port) as world, \
-            local_server() as server:
+    with (
+        smtp_server() as inbox,
+        mail_world(tmp_path, inbox.port) as world,
+        local_server() as server,
+    ):
         prefer(world, immediate_matches=False)
         set_profile(world)
         serve_image(server, "/img/a.png", seed=11)
         scan_url(world, server, "/img/a.png")
         notice = draft(world, "dmca", alerts_of(world, "shop.example"))
         for step, body in (("confirm", None), ("sent", {"sent_to": "legal@shop.example"})):
-            response = world.client.post(f"/v1/takedowns/{notice['id']}/{step}", json=body,
-                                         headers=auth(world))
+            response = world.client.post(
+                f"/v1/takedowns/{notice['id']}/{step}", json=body, headers=auth(world)
+            )
             assert response.status_code == 200, response.text
         server.responses.clear()
-        checked = world.client.post(f"/v1/takedowns/{notice['id']}/recheck",
-                                    headers=auth(world)).json()
+        checked = world.client.post(
+            f"/v1/takedowns/{notice['id']}/recheck", headers=auth(world)
+        ).json()
         assert checked["status"] == "removed"
         assert deliver(world) == 1
         [message] = inbox.messages
@@ -165,4 +177,3 @@ def test_a_confirmed_removal_is_announced(tmp_path: Path) -> None:
         with world.ctx.db.session() as session:
             kinds = list(session.scalars(select(EmailMessage.kind)))
         assert kinds == ["removal_confirmed"]
-

@@ -25,8 +25,11 @@ class CanvasRecorder(YuNetDetector):
 
     def __init__(self) -> None:
         manifest = find_manifest([SHIPPED_PACKS_DIR], "opencv-yunet-sface")
-        super().__init__(manifest.detector, Path("unused.onnx"),
-                         SessionFactory(intra_op_threads=1, inter_op_threads=1))
+        super().__init__(
+            manifest.detector,
+            Path("unused.onnx"),
+            SessionFactory(intra_op_threads=1, inter_op_threads=1),
+        )
         self.shapes: list[tuple[int, ...]] = []
 
     def predict(self, canvas_bgr: npt.NDArray[np.uint8]) -> RawDetections:
@@ -36,14 +39,18 @@ class CanvasRecorder(YuNetDetector):
 
 def engine_with(detector: CanvasRecorder) -> FaceEngine:
     manifest = find_manifest([SHIPPED_PACKS_DIR], "opencv-yunet-sface")
-    recognizer = ArcFaceRecognizer(manifest.recognizer, Path("unused.onnx"),
-                                   SessionFactory(intra_op_threads=1, inter_op_threads=1))
+    recognizer = ArcFaceRecognizer(
+        manifest.recognizer,
+        Path("unused.onnx"),
+        SessionFactory(intra_op_threads=1, inter_op_threads=1),
+    )
     return FaceEngine(manifest, detector, recognizer, max_faces=8)
 
 
 @pytest.mark.parametrize("shape", [(1, 10_000), (10_000, 1), (400, 10_000), (7, 7), (3000, 20)])
 def test_detection_canvas_is_bounded_by_the_working_size_whatever_the_shape(
-        shape: tuple[int, int]) -> None:
+    shape: tuple[int, int],
+) -> None:
     detector = CanvasRecorder()
     engine = engine_with(detector)
     assert engine.detect(np.zeros((*shape, 3), np.uint8)).scores.size == 0
@@ -61,14 +68,16 @@ def test_nms_votes_box_and_landmarks_by_score_among_overlapping_candidates() -> 
     assert merged.scores.tolist() == pytest.approx([0.9, 0.8])
     expected = (0.9 * 10 + 0.6 * 20) / 1.5
     assert np.allclose(merged.landmarks[0], expected)
-    assert np.allclose(merged.boxes[0], [(0.9 * 0 + 0.6 * 2) / 1.5, 0,
-                                         (0.9 * 100 + 0.6 * 102) / 1.5, 100])
+    assert np.allclose(
+        merged.boxes[0], [(0.9 * 0 + 0.6 * 2) / 1.5, 0, (0.9 * 100 + 0.6 * 102) / 1.5, 100]
+    )
     assert np.allclose(merged.landmarks[1], 550.0)  # a separate face votes alone
 
 
 def five_points(centre: FloatArray, spread: float) -> FloatArray:
-    template = np.array([[-0.35, -0.3], [0.35, -0.3], [0, 0.05], [-0.3, 0.4], [0.3, 0.4]],
-                        np.float32)
+    template = np.array(
+        [[-0.35, -0.3], [0.35, -0.3], [0, 0.05], [-0.3, 0.4], [0.3, 0.4]], np.float32
+    )
     result: FloatArray = (centre + template * spread).astype(np.float32)
     return result
 

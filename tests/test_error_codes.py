@@ -15,8 +15,9 @@ from indexer.errors import ErrorCategory, TwinwatchError
 from indexer.settings import PROJECT_ROOT
 from service.api.errors import FRAMEWORK_ERRORS, STATUS_BY_CATEGORY
 
-SOURCES = sorted([*(PROJECT_ROOT / "indexer").rglob("*.py"),
-                  *(PROJECT_ROOT / "service").rglob("*.py")])
+SOURCES = sorted(
+    [*(PROJECT_ROOT / "indexer").rglob("*.py"), *(PROJECT_ROOT / "service").rglob("*.py")]
+)
 
 
 def _all_error_classes() -> set[type[TwinwatchError]]:
@@ -47,7 +48,13 @@ def test_every_category_has_an_http_status() -> None:
     assert set(STATUS_BY_CATEGORY) == set(ErrorCategory)
     assert all(400 <= status <= 599 for status in STATUS_BY_CATEGORY.values())
     assert {STATUS_BY_CATEGORY[cls.category] for cls in FRAMEWORK_ERRORS.values()} == {
-        401, 403, 404, 405, 413, 422}
+        401,
+        403,
+        404,
+        405,
+        413,
+        422,
+    }
 
 
 def _relative(path: Path) -> str:
@@ -61,8 +68,11 @@ def test_no_error_code_is_written_out_by_hand() -> None:
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.Dict):
                 for key, value in zip(node.keys, node.values, strict=True):
-                    if (isinstance(key, ast.Constant) and key.value == "code"
-                            and isinstance(value, ast.Constant)):
+                    if (
+                        isinstance(key, ast.Constant)
+                        and key.value == "code"
+                        and isinstance(value, ast.Constant)
+                    ):
                         found.append(f"{_relative(path)}:{node.lineno}")
     assert not found, found
 

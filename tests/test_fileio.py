@@ -35,13 +35,15 @@ def test_a_failed_check_keeps_the_old_file_and_leaves_no_temp(tmp_path: Path) ->
 
 
 def test_write_durably_replaces_the_file_and_syncs_its_folder(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     synced: list[Path] = []
     original = fileio.fsync_dir
 
     def recording(path: Path) -> None:
         synced.append(path)
         original(path)
+
     monkeypatch.setattr(fileio, "fsync_dir", recording)
     target = tmp_path / "a.json"
     fileio.write_durably(target, b"one")
@@ -51,8 +53,7 @@ def test_write_durably_replaces_the_file_and_syncs_its_folder(
     assert [p.name for p in tmp_path.iterdir()] == ["a.json"]
 
 
-def test_rename_durably_syncs_both_folders(tmp_path: Path,
-                                           monkeypatch: pytest.MonkeyPatch) -> None:
+def test_rename_durably_syncs_both_folders(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     synced: list[Path] = []
     monkeypatch.setattr(fileio, "fsync_dir", synced.append)
     (tmp_path / "a").mkdir()

@@ -49,15 +49,16 @@ def recompress(img: Bgr, quality: int) -> Bgr:
 
 def resize(img: Bgr, factor: float) -> Bgr:
     method = cv2.INTER_AREA if factor < 1 else cv2.INTER_CUBIC
-    return np.asarray(cv2.resize(img, None, fx=factor, fy=factor, interpolation=method),
-                      dtype=np.uint8)
+    return np.asarray(
+        cv2.resize(img, None, fx=factor, fy=factor, interpolation=method), dtype=np.uint8
+    )
 
 
 def crop(img: Bgr, fraction: float) -> Bgr:
     """Cut ``fraction`` of the height/width off every side."""
     h, w = img.shape[:2]
     dy, dx = round(h * fraction), round(w * fraction)
-    return img[dy:h - dy, dx:w - dx]
+    return img[dy : h - dy, dx : w - dx]
 
 
 KEEPING_EDITS: dict[str, Edit] = {  # must stay within the cut-off, always
@@ -112,29 +113,48 @@ def test_grayscale_bgr_and_bgra_inputs_of_one_picture_hash_alike() -> None:
     assert perceptual_hash(gray) == perceptual_hash(bgr) == perceptual_hash(bgra)
 
 
-@pytest.mark.parametrize("bad", [
-    np.zeros((0, 0, 3), np.uint8), np.zeros((10, 10, 3), np.float32),
-    np.zeros((10, 10, 5), np.uint8), np.zeros((2, 10, 10, 3), np.uint8),
-])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        np.zeros((0, 0, 3), np.uint8),
+        np.zeros((10, 10, 3), np.float32),
+        np.zeros((10, 10, 5), np.uint8),
+        np.zeros((2, 10, 10, 3), np.uint8),
+    ],
+)
 def test_hash_refuses_arrays_that_are_not_8_bit_images(bad: npt.NDArray[np.generic]) -> None:
     with pytest.raises(FingerprintInputError) as info:
         perceptual_hash(bad)  # type: ignore[arg-type]
     assert info.value.code == "fingerprint_input_invalid"
 
 
-@pytest.mark.parametrize(("a", "b", "expected"), [
-    ("0000000000000000", "0000000000000000", 0),
-    ("0000000000000000", "ffffffffffffffff", 64),
-    ("8000000000000000", "0000000000000000", 1),
-    ("00000000000000ff", "000000000000000f", 4),
-    ("AbCdEf0123456789", "abcdef0123456789", 0),
-])
+@pytest.mark.parametrize(
+    ("a", "b", "expected"),
+    [
+        ("0000000000000000", "0000000000000000", 0),
+        ("0000000000000000", "ffffffffffffffff", 64),
+        ("8000000000000000", "0000000000000000", 1),
+        ("00000000000000ff", "000000000000000f", 4),
+        ("AbCdEf0123456789", "abcdef0123456789", 0),
+    ],
+)
 def test_hamming_distance_counts_differing_bits(a: str, b: str, expected: int) -> None:
     assert hamming_distance(a, b) == expected == hamming_distance(b, a)
 
 
-@pytest.mark.parametrize("bad", ["", "0" * 15, "0" * 17, "0x" + "0" * 14, "g" * 16,
-                                 "+" + "0" * 15, " " + "0" * 15, "0" * 8 + "_" + "0" * 7])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "",
+        "0" * 15,
+        "0" * 17,
+        "0x" + "0" * 14,
+        "g" * 16,
+        "+" + "0" * 15,
+        " " + "0" * 15,
+        "0" * 8 + "_" + "0" * 7,
+    ],
+)
 def test_hamming_distance_refuses_malformed_hashes(bad: str) -> None:
     with pytest.raises(FingerprintFormatError):
         hamming_distance(bad, "0" * 16)
@@ -185,8 +205,14 @@ def test_cutoff_separates_edits_from_different_shared_photos(shared_faces: Path)
     paths = sorted((shared_faces / "scenes").glob("*/*.jpg"))
     if len(paths) < 10:
         pytest.skip(f"fewer than 10 scene photos under {shared_faces / 'scenes'}")
-    check_cutoff([at_most(1280, np.asarray(cv2.imread(str(p), cv2.IMREAD_REDUCED_COLOR_2),
-                                            dtype=np.uint8)) for p in paths])
+    check_cutoff(
+        [
+            at_most(
+                1280, np.asarray(cv2.imread(str(p), cv2.IMREAD_REDUCED_COLOR_2), dtype=np.uint8)
+            )
+            for p in paths
+        ]
+    )
 
 
 def at_most(side: int, img: Bgr) -> Bgr:

@@ -39,8 +39,10 @@ def test_image_suffixes_come_from_pillow_for_the_accepted_formats(tmp_path: Path
 
 def test_no_other_module_keeps_its_own_format_table() -> None:
     owners = []
-    for path in [*(PROJECT_ROOT / "indexer").rglob("*.py"),
-                 *(PROJECT_ROOT / "service").rglob("*.py")]:
+    for path in [
+        *(PROJECT_ROOT / "indexer").rglob("*.py"),
+        *(PROJECT_ROOT / "service").rglob("*.py"),
+    ]:
         text = path.read_text()
         if '"image/jpeg"' in text or '".jpeg"' in text:
             owners.append(str(path.relative_to(PROJECT_ROOT)))

@@ -22,14 +22,19 @@ from indexer.imaging import DecodeLimits, decode_image
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 BUDGET = 256 * 2**20  # a small decode budget, so the test stays light on a shared machine
-LIMITS = DecodeLimits(max_pixels=60_000_000, max_side=20_000, max_aspect_ratio=25.0,
-                      max_decode_bytes=BUDGET)
+LIMITS = DecodeLimits(
+    max_pixels=60_000_000, max_side=20_000, max_aspect_ratio=25.0, max_decode_bytes=BUDGET
+)
 RSS_SLACK = 48 * 2**20  # allocator and interpreter noise around the decode
 
 
 def _chunk(kind: bytes, body: bytes) -> bytes:
-    return (struct.pack(">I", len(body)) + kind + body
-            + struct.pack(">I", zlib.crc32(kind + body) & 0xFFFFFFFF))
+    return (
+        struct.pack(">I", len(body))
+        + kind
+        + body
+        + struct.pack(">I", zlib.crc32(kind + body) & 0xFFFFFFFF)
+    )
 
 
 def blank_png(width: int, height: int, *, bit_depth: int = 8, colour_type: int = 0) -> bytes:
@@ -39,8 +44,12 @@ def blank_png(width: int, height: int, *, bit_depth: int = 8, colour_type: int =
     packer = zlib.compressobj(9)
     body = b"".join(packer.compress(row) for _ in range(height)) + packer.flush()
     header = struct.pack(">IIBBBBB", width, height, bit_depth, colour_type, 0, 0, 0)
-    return (b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", header) + _chunk(b"IDAT", body)
-            + _chunk(b"IEND", b""))
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + _chunk(b"IHDR", header)
+        + _chunk(b"IDAT", body)
+        + _chunk(b"IEND", b"")
+    )
 
 
 def _save(img: Image.Image, fmt: str, **params: object) -> bytes:
@@ -87,8 +96,10 @@ def float_tiff() -> bytes:
 CORPUS: dict[str, tuple[Callable[[], bytes], str | None]] = {
     "strip_1x60000_png": (lambda: blank_png(60_000, 1), ImageTooLargeError.code),
     "strip_600000x99_png": (lambda: blank_png(600_000, 99), ImageTooLargeError.code),
-    "tall_99x30000_rgba_png": (lambda: blank_png(99, 30_000, colour_type=6),
-                               ImageTooLargeError.code),
+    "tall_99x30000_rgba_png": (
+        lambda: blank_png(99, 30_000, colour_type=6),
+        ImageTooLargeError.code,
+    ),
     "bomb_30000x20000_png": (lambda: blank_png(30_000, 20_000), ImageTooLargeError.code),
     "gray16_7700_png": (lambda: gray16(7_700), ImageTooLargeError.code),  # over the budget
     "gray16_3000_png": (lambda: gray16(3_000), None),
@@ -119,10 +130,18 @@ def decode_in_child(name: str) -> dict[str, object]:
 
 @pytest.mark.parametrize("name", sorted(CORPUS))
 def test_hostile_image_is_decoded_or_refused_within_the_memory_budget(name: str) -> None:
-    code = ("import json, tests.test_hostile_images as t; "
-            f"print(json.dumps(t.decode_in_child({name!r})))")
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                            cwd=PROJECT_ROOT, timeout=300, check=False)
+    code = (
+        "import json, tests.test_hostile_images as t; "
+        f"print(json.dumps(t.decode_in_child({name!r})))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        cwd=PROJECT_ROOT,
+        timeout=300,
+        check=False,
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     report = json.loads(result.stdout.strip().splitlines()[-1])
     expected = CORPUS[name][1]

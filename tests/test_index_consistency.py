@@ -24,15 +24,17 @@ def enrol(registry: Registry, names: list[str], first_identity: int = 20) -> Non
     agency = registry.ensure_agency(name="Agency")
     for n, name in enumerate(names):
         talent = registry.create_talent(agency_id=agency.id, name=name)
-        [outcome] = registry.enrol_photos(talent_id=talent.id, photos=[
-            PhotoInput(f"{name}.png", face_photo([(first_identity + n, 100)]))])
+        [outcome] = registry.enrol_photos(
+            talent_id=talent.id,
+            photos=[PhotoInput(f"{name}.png", face_photo([(first_identity + n, 100)]))],
+        )
         assert outcome.accepted, outcome
 
 
 @pytest.mark.parametrize("recompute_checksum", [False, True])
 def test_a_self_consistent_manifest_missing_a_vector_is_rebuilt(
-        fake_registry: Registry, db: Database, settings: IndexerSettings,
-        recompute_checksum: bool) -> None:
+    fake_registry: Registry, db: Database, settings: IndexerSettings, recompute_checksum: bool
+) -> None:
     enrol(fake_registry, ["A", "B", "C"])
     files = fake_registry.index.files
     manifest = files.read_manifest()
@@ -40,11 +42,13 @@ def test_a_self_consistent_manifest_missing_a_vector_is_rebuilt(
     index = files.load(manifest, nprobe=1)
     ids, vectors = index.contents()
     index.remove(ids[:1])  # a vector goes missing ...
-    checksum = (vectors_checksum(ids[1:], vectors[1:]) if recompute_checksum
-                else manifest.vectors_checksum)
+    checksum = (
+        vectors_checksum(ids[1:], vectors[1:]) if recompute_checksum else manifest.vectors_checksum
+    )
     # ... and the manifest is rewritten to match the file (sha256, count, even checksum)
-    files.save(index, pack_version=manifest.pack_version, revision=manifest.revision,
-               checksum=checksum)
+    files.save(
+        index, pack_version=manifest.pack_version, revision=manifest.revision, checksum=checksum
+    )
     tampered = files.read_manifest()
     assert tampered is not None and tampered.count == 2
 
@@ -55,14 +59,23 @@ def test_a_self_consistent_manifest_missing_a_vector_is_rebuilt(
     assert reopened.verify().ok
 
 
-def test_an_intact_index_is_loaded_not_rebuilt(fake_registry: Registry, db: Database,
-                                               settings: IndexerSettings) -> None:
+def test_an_intact_index_is_loaded_not_rebuilt(
+    fake_registry: Registry, db: Database, settings: IndexerSettings
+) -> None:
     enrol(fake_registry, ["A", "B"])
     reopened = IndexManager(db=db, pack=FakeAnalyser().pack, settings=settings)
     assert reopened.open().action == "loaded"
-    hits = reopened.search(np.stack([fake_registry.index.files.load(
-        fake_registry.index.files.read_manifest() or pytest.fail("no manifest"),
-        nprobe=1).contents()[1][0]]), top_talents=1)
+    hits = reopened.search(
+        np.stack(
+            [
+                fake_registry.index.files.load(
+                    fake_registry.index.files.read_manifest() or pytest.fail("no manifest"),
+                    nprobe=1,
+                ).contents()[1][0]
+            ]
+        ),
+        top_talents=1,
+    )
     assert hits[0][0].similarity == pytest.approx(1.0, abs=1e-5)
 
 

@@ -54,8 +54,7 @@ def talent_photo(seed: int = 3) -> bytes:
     return face_photo([(TALENT_IDENTITY, 100)], seed=seed)
 
 
-def count(world: JobWorld, model: type[Scan] | type[JobItem], *where: ColumnElement[bool]
-          ) -> int:
+def count(world: JobWorld, model: type[Scan] | type[JobItem], *where: ColumnElement[bool]) -> int:
     with world.ctx.db.session() as session:
         return session.scalar(select(func.count()).select_from(model).where(*where)) or 0
 
@@ -77,10 +76,14 @@ def test_a_rerun_after_the_lease_expired_finds_the_item_done(world: JobWorld) ->
     async def scan(item_worker: str) -> int:
         item = slow if item_worker == "slow" else rerun
         assert item is not None and item.upload_path is not None
-        return await run_scan(pipeline=world.ctx.pipeline(), principal=item.principal,
-                              kind=item.kind, source=ImageSource(
-                                  data=Path(item.upload_path).read_bytes()),
-                              context=item.context, job=item.link(item_worker))
+        return await run_scan(
+            pipeline=world.ctx.pipeline(),
+            principal=item.principal,
+            kind=item.kind,
+            source=ImageSource(data=Path(item.upload_path).read_bytes()),
+            context=item.context,
+            job=item.link(item_worker),
+        )
 
     first = asyncio.run(scan("rerun"))
     second = asyncio.run(scan("slow"))  # the worker whose lease expired wakes up and finishes
@@ -101,8 +104,7 @@ def test_a_failure_reported_late_does_not_undo_a_recorded_item(world: JobWorld) 
     assert slow is not None
     time.sleep(LEASE_S + 0.1)
     asyncio.run(JobWorker(world.ctx, name="rerun").run_once())
-    fail_item(world.ctx.db, item=slow, error={"code": "late", "message": "late"},
-              worker_id="slow")
+    fail_item(world.ctx.db, item=slow, error={"code": "late", "message": "late"}, worker_id="slow")
     assert count(world, JobItem, JobItem.status == ItemStatus.DONE) == 1
 
 
@@ -130,13 +132,18 @@ def test_an_item_that_keeps_killing_its_worker_fails_with_a_reason(world: JobWor
 
 def _worker(data_dir: Path, name: str, *kill: str) -> subprocess.Popen[bytes]:
     env = {**os.environ, "PYTHONPATH": str(PROJECT)}
-    return subprocess.Popen([sys.executable, "-m", "tests.job_support", str(data_dir), name,
-                             *kill], cwd=PROJECT, env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE)
+    return subprocess.Popen(
+        [sys.executable, "-m", "tests.job_support", str(data_dir), name, *kill],
+        cwd=PROJECT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
 
 
-def _wait_for_done_items(world: JobWorld, at_least: int, process: subprocess.Popen[bytes],
-                         timeout_s: float = 120) -> None:
+def _wait_for_done_items(
+    world: JobWorld, at_least: int, process: subprocess.Popen[bytes], timeout_s: float = 120
+) -> None:
     deadline = time.monotonic() + timeout_s
     while count(world, JobItem, JobItem.status == ItemStatus.DONE) < at_least:
         assert process.poll() is None, process.stderr.read() if process.stderr else ""
@@ -144,8 +151,7 @@ def _wait_for_done_items(world: JobWorld, at_least: int, process: subprocess.Pop
         time.sleep(0.02)
 
 
-def test_sigkilled_workers_leave_exactly_one_scan_per_item(world: JobWorld,
-                                                           tmp_path: Path) -> None:
+def test_sigkilled_workers_leave_exactly_one_scan_per_item(world: JobWorld, tmp_path: Path) -> None:
     items = 71
     job_id = submit_job(world, [talent_photo()] * items)
     # 1. killed from outside at whatever point it has reached
@@ -158,48 +164,67 @@ def test_sigkilled_workers_leave_exactly_one_scan_per_item(world: JobWorld,
     for name, where in (("in-transaction", "in_transaction"), ("after-commit", "after_commit")):
         process = _worker(tmp_path, name, where, "5")
         assert process.wait(timeout=120) == -signal.SIGKILL, (
-            process.stderr.read() if process.stderr else "")
+            process.stderr.read() if process.stderr else ""
+        )
     assert count(world, JobItem, JobItem.status == ItemStatus.DONE) < items
     drain_until_done(world, job_id, name="survivor")
 
     assert count(world, JobItem, JobItem.status == ItemStatus.DONE) == items
     assert count(world, Scan) == items
     with world.ctx.db.session() as session:
-        item_scans = session.execute(select(JobItem.scan_id, Scan.job_item_id, JobItem.id)
-                                     .join(Scan, Scan.id == JobItem.scan_id)).all()
+        item_scans = session.execute(
+            select(JobItem.scan_id, Scan.job_item_id, JobItem.id).join(
+                Scan, Scan.id == JobItem.scan_id
+            )
+        ).all()
     assert len(item_scans) == items
     assert all(scan_item == item_id for _, scan_item, item_id in item_scans)
     assert the_alert(world).sightings == items
 
 
 # --- any interleaving of claims, steals (expired leases), results and failures ----------------
-OPS = st.lists(st.tuples(st.sampled_from(["claim", "steal", "record", "fail"]),
-                         st.integers(0, 2)), min_size=1, max_size=25)
+OPS = st.lists(
+    st.tuples(st.sampled_from(["claim", "steal", "record", "fail"]), st.integers(0, 2)),
+    min_size=1,
+    max_size=25,
+)
 
 
-@settings(max_examples=25, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(ops=OPS)
-def test_no_interleaving_records_an_item_twice(world: JobWorld, ops: list[tuple[str, int]]
-                                               ) -> None:
+def test_no_interleaving_records_an_item_twice(world: JobWorld, ops: list[tuple[str, int]]) -> None:
     job_id = submit_job(world, [talent_photo(seed) for seed in range(3)])
     held: dict[str, ClaimedItem] = {}
     for op, worker in ops:
         name = f"w{worker}"
         if op in ("claim", "steal") and name not in held:
-            claimed = claim_next_item(world.ctx.db, worker_id=name,
-                                      lease_s=0 if op == "steal" else 3600)
+            claimed = claim_next_item(
+                world.ctx.db, worker_id=name, lease_s=0 if op == "steal" else 3600
+            )
             if claimed is not None and claimed.job_id == job_id:
                 held[name] = claimed
         elif op == "record" and name in held:
             item = held.pop(name)
             assert item.upload_path is not None
-            asyncio.run(run_scan(pipeline=world.ctx.pipeline(), principal=item.principal,
-                                 kind=item.kind, context=item.context, job=item.link(name),
-                                 source=ImageSource(data=talent_photo(item.item_id))))
+            asyncio.run(
+                run_scan(
+                    pipeline=world.ctx.pipeline(),
+                    principal=item.principal,
+                    kind=item.kind,
+                    context=item.context,
+                    job=item.link(name),
+                    source=ImageSource(data=talent_photo(item.item_id)),
+                )
+            )
         elif op == "fail" and name in held:
-            fail_item(world.ctx.db, item=held.pop(name), error={"code": "x", "message": "x"},
-                      worker_id=name)
+            fail_item(
+                world.ctx.db,
+                item=held.pop(name),
+                error={"code": "x", "message": "x"},
+                worker_id=name,
+            )
     with world.ctx.db.session() as session:
         items = list(session.scalars(select(JobItem).where(JobItem.job_id == job_id)))
         job = session.get(Job, job_id)

@@ -12,8 +12,10 @@ from service import models
 POSTGRESQL = postgresql.dialect()  # type: ignore[no-untyped-call]
 SQLITE = sqlite.dialect()
 INTEGER_KEY_TABLES = sorted(
-    name for name, table in Base.metadata.tables.items()
-    if any(isinstance(c.type, Integer) for c in table.primary_key.columns))
+    name
+    for name, table in Base.metadata.tables.items()
+    if any(isinstance(c.type, Integer) for c in table.primary_key.columns)
+)
 
 
 def test_every_service_table_is_registered() -> None:
@@ -64,8 +66,7 @@ def test_a_webhook_delivery_id_is_never_reused_after_its_alert_is_erased(db: Dat
         agency = Agency(name="agency")
         session.add(agency)
         session.flush()
-        hook = models.Webhook(agency_id=agency.id, url="https://hooks.example/tw",
-                              secret="s" * 32)
+        hook = models.Webhook(agency_id=agency.id, url="https://hooks.example/tw", secret="s" * 32)
         session.add(hook)
         session.flush()
         first = models.WebhookDelivery(webhook_id=hook.id, event="alert.created", payload="{}")

@@ -12,10 +12,26 @@ from indexer.settings import PROJECT_ROOT
 # the whole context and the parts that only get the narrow pieces they need. The console (web
 # pages for people) is the top HTTP surface beside the API: it reuses the API's plumbing
 # (context dependency, the one error-status mapping) and nothing imports it but the app.
-SERVICE_LAYERS = ["console", "api", "crawl", "jobs", "talents", "context", "takedowns",
-                  "scanning", "alerts", "licensing", "access", "core"]
-TOP_LEVEL_APPS = {"service.cli", "service.demo", "service.startup",  # wire everything together
-                  "service.api.app"}  # mounts the API routers and the console beside them
+SERVICE_LAYERS = [
+    "console",
+    "api",
+    "crawl",
+    "jobs",
+    "talents",
+    "context",
+    "takedowns",
+    "scanning",
+    "alerts",
+    "licensing",
+    "access",
+    "core",
+]
+TOP_LEVEL_APPS = {
+    "service.cli",
+    "service.demo",
+    "service.startup",  # wire everything together
+    "service.api.app",
+}  # mounts the API routers and the console beside them
 
 
 def _modules(package: str) -> dict[str, Path]:
@@ -68,9 +84,12 @@ def test_service_parts_import_only_downwards() -> None:
 
 def test_no_import_cycles_between_modules() -> None:
     modules = {**_modules("service"), **_modules("indexer")}
-    graph = {name: {t for t in _imports(path) & set(modules) if t != name
-                    and not name.startswith(t + ".")}
-             for name, path in modules.items()}
+    graph = {
+        name: {
+            t for t in _imports(path) & set(modules) if t != name and not name.startswith(t + ".")
+        }
+        for name, path in modules.items()
+    }
     state: dict[str, int] = {}
     stack: list[str] = []
 
@@ -79,7 +98,7 @@ def test_no_import_cycles_between_modules() -> None:
         stack.append(node)
         for nxt in sorted(graph[node]):
             if state.get(nxt) == 1:
-                cycle = [*stack[stack.index(nxt):], nxt]
+                cycle = [*stack[stack.index(nxt) :], nxt]
                 raise AssertionError("import cycle: " + " -> ".join(cycle))
             if nxt not in state:
                 visit(nxt)

@@ -44,19 +44,29 @@ from service.rules.vocabulary import (
 # ---------------------------------------------------------------------------------- channels
 
 
-@pytest.mark.parametrize(("written", "channel"), [
-    ("ecommerce", Channel.ECOMMERCE), ("e-commerce", Channel.ECOMMERCE),
-    ("E_Commerce", Channel.ECOMMERCE), (" E COMMERCE ", Channel.ECOMMERCE),
-    ("Instagram", Channel.SOCIAL), ("TikTok", Channel.SOCIAL), ("social media", Channel.SOCIAL),
-    ("YouTube", Channel.VIDEO), ("OOH", Channel.OUTDOOR), ("Print", Channel.PRINT),
-])
+@pytest.mark.parametrize(
+    ("written", "channel"),
+    [
+        ("ecommerce", Channel.ECOMMERCE),
+        ("e-commerce", Channel.ECOMMERCE),
+        ("E_Commerce", Channel.ECOMMERCE),
+        (" E COMMERCE ", Channel.ECOMMERCE),
+        ("Instagram", Channel.SOCIAL),
+        ("TikTok", Channel.SOCIAL),
+        ("social media", Channel.SOCIAL),
+        ("YouTube", Channel.VIDEO),
+        ("OOH", Channel.OUTDOOR),
+        ("Print", Channel.PRINT),
+    ],
+)
 def test_channel_spellings_and_synonyms_mean_one_channel(written: str, channel: Channel) -> None:
     assert parse_channel(written) is channel
 
 
 @given(st.sampled_from(list(Channel)), st.sampled_from(["", "-", "_", " "]), st.booleans())
-def test_every_channel_survives_case_and_separators(channel: Channel, sep: str,
-                                                    upper: bool) -> None:
+def test_every_channel_survives_case_and_separators(
+    channel: Channel, sep: str, upper: bool
+) -> None:
     text = channel.value[:2] + sep + channel.value[2:]
     assert parse_channel(text.upper() if upper else text) is channel
 
@@ -78,10 +88,18 @@ def test_licence_channels_may_allow_everything() -> None:
 # ------------------------------------------------------------------------------- territories
 
 
-@pytest.mark.parametrize(("written", "stored"), [
-    ("de", "DE"), ("GB", "GB"), ("uk", "GB"), ("eu", "EU"), ("EEA", "EEA"), ("*", WORLD),
-    ("world", WORLD),
-])
+@pytest.mark.parametrize(
+    ("written", "stored"),
+    [
+        ("de", "DE"),
+        ("GB", "GB"),
+        ("uk", "GB"),
+        ("eu", "EU"),
+        ("EEA", "EEA"),
+        ("*", WORLD),
+        ("world", WORLD),
+    ],
+)
 def test_licence_territories_are_countries_or_named_groups(written: str, stored: str) -> None:
     assert parse_licence_territory(written) == stored
 
@@ -123,10 +141,21 @@ def test_date_times_keep_their_zone_and_naive_ones_are_utc() -> None:
     assert end_of(instant, inclusive=True) == instant + timedelta(microseconds=1)
 
 
-@pytest.mark.parametrize("bad", [
-    "0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00", "0001-01-01", "9999-12-31",
-    "1899-12-31T23:59:59Z", "yesterday", "2026-13-01", "2026-02-30", "", "x" * 200,
-])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "0001-01-01T00:00:00+01:00",
+        "9999-12-31T23:59:59-01:00",
+        "0001-01-01",
+        "9999-12-31",
+        "1899-12-31T23:59:59Z",
+        "yesterday",
+        "2026-13-01",
+        "2026-02-30",
+        "",
+        "x" * 200,
+    ],
+)
 def test_out_of_range_or_malformed_dates_are_refused(bad: str) -> None:
     with pytest.raises(ValueError):
         start_of(bad)
@@ -135,8 +164,9 @@ def test_out_of_range_or_malformed_dates_are_refused(bad: str) -> None:
 
 
 @settings(max_examples=200)
-@given(st.dates(min_value=EARLIEST.date(), max_value=(LATEST - timedelta(days=2)).date()),
-       st.times())
+@given(
+    st.dates(min_value=EARLIEST.date(), max_value=(LATEST - timedelta(days=2)).date()), st.times()
+)
 def test_a_date_only_range_includes_every_instant_of_that_day(day: date, at: time) -> None:
     instant = datetime.combine(day, at, tzinfo=UTC)
     assert start_of(day.isoformat()) <= instant < end_of(day.isoformat(), inclusive=False)
@@ -146,8 +176,10 @@ def test_a_date_only_range_includes_every_instant_of_that_day(day: date, at: tim
 
 
 @settings(max_examples=200)
-@given(st.datetimes(min_value=datetime(1901, 1, 1), max_value=datetime(9998, 1, 1)),
-       st.integers(min_value=-14 * 60, max_value=14 * 60))
+@given(
+    st.datetimes(min_value=datetime(1901, 1, 1), max_value=datetime(9998, 1, 1)),
+    st.integers(min_value=-14 * 60, max_value=14 * 60),
+)
 def test_parsing_any_offset_gives_the_same_utc_instant(naive: datetime, minutes: int) -> None:
     zone = timezone(timedelta(minutes=minutes))
     aware = naive.replace(tzinfo=zone)
@@ -173,8 +205,17 @@ def test_money_round_trips_through_cents_up_to_the_column_limit() -> None:
     assert total(None, 3) is None
 
 
-@pytest.mark.parametrize("bad", [Decimal("1e20"), MAX_AMOUNT + Decimal("0.01"), Decimal("-1"),
-                                 Decimal("0.001"), Decimal("NaN"), Decimal("Infinity")])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        Decimal("1e20"),
+        MAX_AMOUNT + Decimal("0.01"),
+        Decimal("-1"),
+        Decimal("0.001"),
+        Decimal("NaN"),
+        Decimal("Infinity"),
+    ],
+)
 def test_money_outside_the_column_or_finer_than_cents_is_refused(bad: Decimal) -> None:
     with pytest.raises(ValueError):
         to_cents(bad)
@@ -189,8 +230,7 @@ def test_currencies_are_iso_4217() -> None:
 # ---------------------------------------------------------------- evaluator, randomised
 
 COUNTRIES = st.sampled_from(["FR", "DE", "GB", "US", "NO", "JP", "SE", "BR"])
-LICENCE_TERRITORIES = st.sampled_from(["FR", "DE", "GB", "US", "NO", "JP", "EU", "EEA",
-                                       WORLD, "*"])
+LICENCE_TERRITORIES = st.sampled_from(["FR", "DE", "GB", "US", "NO", "JP", "EU", "EEA", WORLD, "*"])
 CHANNEL_VALUES = st.sampled_from([c.value for c in Channel])
 BASE = datetime(2026, 1, 1, tzinfo=UTC)
 DAYS = st.integers(min_value=0, max_value=400).map(lambda d: BASE + timedelta(days=d))
@@ -202,22 +242,35 @@ def licences(draw: st.DrawFn) -> LicenceTerms:
     until = draw(st.one_of(st.none(), DAYS.filter(lambda d: d > start)))
     channels = draw(st.lists(st.one_of(CHANNEL_VALUES, st.just("*")), min_size=1, max_size=3))
     return LicenceTerms(
-        id=draw(st.integers(1, 50)), talent_id=1, licensee="H&M", publishers=("*",),
+        id=draw(st.integers(1, 50)),
+        talent_id=1,
+        licensee="H&M",
+        publishers=("*",),
         channels=tuple(channels),
         territories=tuple(draw(st.lists(LICENCE_TERRITORIES, min_size=1, max_size=3))),
-        valid_from=start, valid_until=until, media=(Medium.PHOTO,), ai_label_required=False,
-        revoked_at=draw(st.one_of(st.none(), DAYS)))
+        valid_from=start,
+        valid_until=until,
+        media=(Medium.PHOTO,),
+        ai_label_required=False,
+        revoked_at=draw(st.one_of(st.none(), DAYS)),
+    )
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.lists(licences(), max_size=4, unique_by=lambda lic: lic.id), DAYS, COUNTRIES,
-       CHANNEL_VALUES)
+@given(
+    st.lists(licences(), max_size=4, unique_by=lambda lic: lic.id), DAYS, COUNTRIES, CHANNEL_VALUES
+)
 def test_evaluator_never_licenses_outside_territory_channel_dates_or_after_revocation(
-        terms: list[LicenceTerms], seen: datetime, country: str, channel: str) -> None:
-    context = UsageContext(page_url=None, publisher="hm.com", observed_at=seen,
-                           channel=channel, territory=country,
-                           image=ImageFacts(sha256="a" * 64, phash=None, declares_ai=False,
-                                            ai_label=None))
+    terms: list[LicenceTerms], seen: datetime, country: str, channel: str
+) -> None:
+    context = UsageContext(
+        page_url=None,
+        publisher="hm.com",
+        observed_at=seen,
+        channel=channel,
+        territory=country,
+        image=ImageFacts(sha256="a" * 64, phash=None, declares_ai=False, ai_label=None),
+    )
     verdict = evaluate_licences(licences=terms, context=context)
     if verdict.verdict is not Verdict.LICENSED:
         return
@@ -232,12 +285,17 @@ def test_evaluator_never_licenses_outside_territory_channel_dates_or_after_revoc
 
 @settings(max_examples=200, deadline=None)
 @given(licences(), DAYS, COUNTRIES, CHANNEL_VALUES)
-def test_a_revoked_licence_reports_exactly_one_reason(licence: LicenceTerms, seen: datetime,
-                                                      country: str, channel: str) -> None:
-    context = UsageContext(page_url=None, publisher=None, observed_at=seen, channel=channel,
-                           territory=country,
-                           image=ImageFacts(sha256="a" * 64, phash=None, declares_ai=False,
-                                            ai_label=None))
+def test_a_revoked_licence_reports_exactly_one_reason(
+    licence: LicenceTerms, seen: datetime, country: str, channel: str
+) -> None:
+    context = UsageContext(
+        page_url=None,
+        publisher=None,
+        observed_at=seen,
+        channel=channel,
+        territory=country,
+        image=ImageFacts(sha256="a" * 64, phash=None, declares_ai=False, ai_label=None),
+    )
     (check,) = evaluate_licences(licences=[licence], context=context).checks
     if licence.revoked_at is not None and licence.revoked_at <= seen:
         assert [f.code.value for f in check.failures] == ["revoked"]

@@ -65,8 +65,12 @@ def only_assets(approved: tuple[AssetFingerprint, ...]) -> LicenceTerms:
 
 
 def image(**overrides: Any) -> ImageFacts:
-    values: dict[str, Any] = {"sha256": SHA_A, "phash": PHASH, "declares_ai": False,
-                              "ai_label": None}
+    values: dict[str, Any] = {
+        "sha256": SHA_A,
+        "phash": PHASH,
+        "declares_ai": False,
+        "ai_label": None,
+    }
     values.update(overrides)
     return ImageFacts(**values)
 
@@ -128,14 +132,29 @@ def test_no_licences_is_unlicensed_with_no_licence_on_record() -> None:
 
 def test_enum_values_are_the_documented_strings() -> None:
     assert [code.value for code in FailureCode] == [
-        "wrong_publisher", "not_yet_valid", "expired", "outside_territory",
-        "channel_not_allowed", "medium_not_allowed", "ai_label_missing", "revoked",
-        "asset_not_approved", "consent_not_signed", "consent_withdrawn",
+        "wrong_publisher",
+        "not_yet_valid",
+        "expired",
+        "outside_territory",
+        "channel_not_allowed",
+        "medium_not_allowed",
+        "ai_label_missing",
+        "revoked",
+        "asset_not_approved",
+        "consent_not_signed",
+        "consent_withdrawn",
     ]
     assert [verdict.value for verdict in Verdict] == ["licensed", "unlicensed", "review"]
     assert [medium.value for medium in Medium] == ["photo", "ai_replica"]
     assert {channel.value for channel in Channel} == {
-        "social", "ecommerce", "print", "outdoor", "video", "editorial", "advertising"}
+        "social",
+        "ecommerce",
+        "print",
+        "outdoor",
+        "video",
+        "editorial",
+        "advertising",
+    }
 
 
 # ------------------------------------------------------------------------- programming errors
@@ -178,20 +197,25 @@ def test_out_of_range_phash_distance_is_rejected(distance: int) -> None:
     with pytest.raises(ValueError, match="max_phash_distance"):
         evaluate_licences(licences=[licence()], context=context(), max_phash_distance=distance)
     with pytest.raises(ValueError, match="max_phash_distance"):
-        find_approved_asset_reuse(licences=[licence()], context=context(),
-                                  max_phash_distance=distance)
+        find_approved_asset_reuse(
+            licences=[licence()], context=context(), max_phash_distance=distance
+        )
 
 
 # ------------------------------------------------------------------------------- revocation
 
 
 def test_licence_revoked_before_sighting_is_unlicensed_with_date_and_reason() -> None:
-    verdict = evaluate(licence(revoked_at=datetime(2026, 2, 1, tzinfo=UTC),
-                               revocation_reason="talent withdrew consent"))
+    verdict = evaluate(
+        licence(
+            revoked_at=datetime(2026, 2, 1, tzinfo=UTC), revocation_reason="talent withdrew consent"
+        )
+    )
     assert verdict.verdict is Verdict.UNLICENSED
     assert codes(verdict) == [FailureCode.REVOKED]
     assert only_message(verdict) == (
-        "revoked on 2026-02-01 (talent withdrew consent); seen 2026-03-15T12:00+00:00")
+        "revoked on 2026-02-01 (talent withdrew consent); seen 2026-03-15T12:00+00:00"
+    )
 
 
 def test_licence_revoked_at_the_exact_sighting_instant_is_revoked() -> None:
@@ -200,8 +224,9 @@ def test_licence_revoked_at_the_exact_sighting_instant_is_revoked() -> None:
 
 
 def test_revocation_after_sighting_does_not_unlicense_the_earlier_sighting() -> None:
-    verdict = evaluate(licence(revoked_at=SEEN + timedelta(seconds=1),
-                               revocation_reason="talent withdrew consent"))
+    verdict = evaluate(
+        licence(revoked_at=SEEN + timedelta(seconds=1), revocation_reason="talent withdrew consent")
+    )
     assert verdict.verdict is Verdict.LICENSED
 
 
@@ -239,7 +264,8 @@ def test_expired_licence_is_unlicensed_with_reason() -> None:
     assert verdict.verdict is Verdict.UNLICENSED
     assert codes(verdict) == [FailureCode.EXPIRED]
     assert verdict.reasons == [
-        "licence 3 (H&M): expired on 2026-03-01; seen 2026-03-15T12:00+00:00"]
+        "licence 3 (H&M): expired on 2026-03-01; seen 2026-03-15T12:00+00:00"
+    ]
 
 
 def test_open_ended_licence_never_expires() -> None:
@@ -250,10 +276,12 @@ def test_open_ended_licence_never_expires() -> None:
 def test_validity_compares_instants_across_time_zones() -> None:
     # Midnight in UTC+2 is 22:00 UTC the previous day.
     until = datetime(2026, 3, 16, tzinfo=timezone(timedelta(hours=2)))
-    before = evaluate(licence(valid_until=until),
-                      observed_at=datetime(2026, 3, 15, 21, 59, tzinfo=UTC))
-    after = evaluate(licence(valid_until=until),
-                     observed_at=datetime(2026, 3, 15, 22, 0, tzinfo=UTC))
+    before = evaluate(
+        licence(valid_until=until), observed_at=datetime(2026, 3, 15, 21, 59, tzinfo=UTC)
+    )
+    after = evaluate(
+        licence(valid_until=until), observed_at=datetime(2026, 3, 15, 22, 0, tzinfo=UTC)
+    )
     assert before.verdict is Verdict.LICENSED
     assert codes(after) == [FailureCode.EXPIRED]
 
@@ -266,89 +294,102 @@ def test_inverted_validity_window_reports_both_failures() -> None:
 # -------------------------------------------------------------------------------- publisher
 
 
-@pytest.mark.parametrize(("pattern", "publisher", "expected"), [
-    # exact domain (+ "www.")
-    ("hm.com", "hm.com", True),
-    ("hm.com", "www.hm.com", True),
-    ("hm.com", "HM.COM", True),
-    ("hm.com", "https://www.hm.com/", True),
-    ("hm.com", "http://hm.com:8080/en_gb/", True),
-    ("hm.com", "hm.com.", True),
-    ("hm.com", "hm.com/any/page?q=1#top", True),
-    ("www.hm.com", "hm.com", True),
-    ("HTTPS://WWW.HM.COM/", "hm.com", True),
-    ("hm.com", "shop.hm.com", False),
-    ("hm.com", "evilhm.com", False),
-    ("hm.com", "hm.com.evil.net", False),
-    ("hm.com", "https://hm.com@evil.net/", False),
-    ("www.com", "com", False),
-    # wildcard subdomains
-    ("*.hm.com", "a.hm.com", True),
-    ("*.hm.com", "a.b.hm.com", True),
-    ("*.hm.com", "www.hm.com", True),
-    ("*.hm.com", "https://A.HM.COM:443/x", True),
-    ("*.hm.com", "hm.com", False),
-    ("*.hm.com", "evilhm.com", False),
-    ("*.hm.com", "hm.com.evil.net", False),
-    ("*.hm.com", "a.hm.com.evil.net", False),
-    # account URLs
-    ("instagram.com/hm", "https://www.instagram.com/hm", True),
-    ("instagram.com/hm", "instagram.com/hm/", True),
-    ("instagram.com/hm", "instagram.com/hm/p/abc123", True),
-    ("instagram.com/hm", "instagram.com/HM", True),
-    ("instagram.com/hm", "instagram.com//hm", True),
-    ("https://www.instagram.com/hm/", "instagram.com/hm", True),
-    ("instagram.com/hm", "instagram.com/hmx", False),
-    ("instagram.com/hm", "instagram.com", False),
-    ("instagram.com/hm", "instagram.com/other/hm", False),
-    ("instagram.com/hm", "instagram.com/hm/../evil", False),
-    ("instagram.com/hm", "evil.com/hm", False),
-    ("instagram.com/hm", "m.instagram.com/hm", True),
-    ("instagram.com/hm", "instagram.com/h%6D", True),
-    ("instagram.com/hm", "instagram.com/HM/../hm2", False),
-    ("instagram.com/hm2", "instagram.com/HM/../hm2", True),
-    ("hm.com", "m.hm.com", True),
-    ("www.com", "com", False),
-    ("www.com", "www.com", True),
-    # IDN / punycode
-    ("bücher.de", "xn--bcher-kva.de", True),
-    ("xn--bcher-kva.de", "https://www.BÜCHER.de/shop", True),
-    ("*.bücher.de", "shop.xn--bcher-kva.de", True),
-    ("bücher.de", "bucher.de", False),
-    # "*" = anyone
-    ("*", "shop.example.net", True),
-])
+@pytest.mark.parametrize(
+    ("pattern", "publisher", "expected"),
+    [
+        # exact domain (+ "www.")
+        ("hm.com", "hm.com", True),
+        ("hm.com", "www.hm.com", True),
+        ("hm.com", "HM.COM", True),
+        ("hm.com", "https://www.hm.com/", True),
+        ("hm.com", "http://hm.com:8080/en_gb/", True),
+        ("hm.com", "hm.com.", True),
+        ("hm.com", "hm.com/any/page?q=1#top", True),
+        ("www.hm.com", "hm.com", True),
+        ("HTTPS://WWW.HM.COM/", "hm.com", True),
+        ("hm.com", "shop.hm.com", False),
+        ("hm.com", "evilhm.com", False),
+        ("hm.com", "hm.com.evil.net", False),
+        ("hm.com", "https://hm.com@evil.net/", False),
+        ("www.com", "com", False),
+        # wildcard subdomains
+        ("*.hm.com", "a.hm.com", True),
+        ("*.hm.com", "a.b.hm.com", True),
+        ("*.hm.com", "www.hm.com", True),
+        ("*.hm.com", "https://A.HM.COM:443/x", True),
+        ("*.hm.com", "hm.com", False),
+        ("*.hm.com", "evilhm.com", False),
+        ("*.hm.com", "hm.com.evil.net", False),
+        ("*.hm.com", "a.hm.com.evil.net", False),
+        # account URLs
+        ("instagram.com/hm", "https://www.instagram.com/hm", True),
+        ("instagram.com/hm", "instagram.com/hm/", True),
+        ("instagram.com/hm", "instagram.com/hm/p/abc123", True),
+        ("instagram.com/hm", "instagram.com/HM", True),
+        ("instagram.com/hm", "instagram.com//hm", True),
+        ("https://www.instagram.com/hm/", "instagram.com/hm", True),
+        ("instagram.com/hm", "instagram.com/hmx", False),
+        ("instagram.com/hm", "instagram.com", False),
+        ("instagram.com/hm", "instagram.com/other/hm", False),
+        ("instagram.com/hm", "instagram.com/hm/../evil", False),
+        ("instagram.com/hm", "evil.com/hm", False),
+        ("instagram.com/hm", "m.instagram.com/hm", True),
+        ("instagram.com/hm", "instagram.com/h%6D", True),
+        ("instagram.com/hm", "instagram.com/HM/../hm2", False),
+        ("instagram.com/hm2", "instagram.com/HM/../hm2", True),
+        ("hm.com", "m.hm.com", True),
+        ("www.com", "com", False),
+        ("www.com", "www.com", True),
+        # IDN / punycode
+        ("bücher.de", "xn--bcher-kva.de", True),
+        ("xn--bcher-kva.de", "https://www.BÜCHER.de/shop", True),
+        ("*.bücher.de", "shop.xn--bcher-kva.de", True),
+        ("bücher.de", "bucher.de", False),
+        # "*" = anyone
+        ("*", "shop.example.net", True),
+    ],
+)
 def test_publisher_pattern_matching(pattern: str, publisher: str, expected: bool) -> None:
     assert publisher_matches(pattern, publisher) is expected
 
 
 def test_wrong_publisher_message_names_publisher_and_allowed_patterns() -> None:
-    verdict = evaluate(licence(publishers=("*.hm.com", "https://www.instagram.com/hm/")),
-                       publisher="https://shop.example.net/sale")
+    verdict = evaluate(
+        licence(publishers=("*.hm.com", "https://www.instagram.com/hm/")),
+        publisher="https://shop.example.net/sale",
+    )
     assert codes(verdict) == [FailureCode.WRONG_PUBLISHER]
     assert only_message(verdict) == (
-        "published by shop.example.net/sale; licence allows *.hm.com, instagram.com/hm")
+        "published by shop.example.net/sale; licence allows *.hm.com, instagram.com/hm"
+    )
 
 
 def test_publisher_is_derived_from_page_url_when_missing() -> None:
-    covered = evaluate(licence(), publisher=None,
-                       page_url="https://www.instagram.com/hm/p/abc123/?igsh=x")
+    covered = evaluate(
+        licence(), publisher=None, page_url="https://www.instagram.com/hm/p/abc123/?igsh=x"
+    )
     assert covered.verdict is Verdict.LICENSED
-    foreign = evaluate(licence(publishers=("hm.com",)), publisher=None,
-                       page_url="https://shop.example.net/item/1")
+    foreign = evaluate(
+        licence(publishers=("hm.com",)), publisher=None, page_url="https://shop.example.net/item/1"
+    )
     assert only_message(foreign) == (
-        "published by shop.example.net/item/1 (from page URL); licence allows hm.com")
+        "published by shop.example.net/item/1 (from page URL); licence allows hm.com"
+    )
 
 
 def test_submitted_publisher_takes_precedence_over_page_url() -> None:
-    verdict = evaluate(licence(publishers=("hm.com",)), publisher="shop.example.net",
-                       page_url="https://hm.com/product")
+    verdict = evaluate(
+        licence(publishers=("hm.com",)),
+        publisher="shop.example.net",
+        page_url="https://hm.com/product",
+    )
     assert codes(verdict) == [FailureCode.WRONG_PUBLISHER]
 
 
 def test_unparseable_publisher_falls_back_to_page_url() -> None:
-    verdict = evaluate(licence(publishers=("hm.com",)), publisher="  ",
-                       page_url="https://hm.com/product")
+    verdict = evaluate(
+        licence(publishers=("hm.com",)), publisher="  ", page_url="https://hm.com/product"
+    )
     assert verdict.verdict is Verdict.LICENSED
 
 
@@ -358,7 +399,8 @@ def test_unknown_publisher_is_an_unknown_that_needs_review() -> None:
     assert verdict.checks[0].failures == ()
     assert verdict.checks[0].unknowns == ("publisher",)
     assert verdict.reasons == [
-        "licence 3 (H&M): publisher unknown; licence is limited to named publishers"]
+        "licence 3 (H&M): publisher unknown; licence is limited to named publishers"
+    ]
 
 
 def test_any_publisher_licence_does_not_need_the_publisher() -> None:
@@ -431,16 +473,20 @@ def test_unknown_territory_needs_review() -> None:
     assert verdict.checks[0].unknowns == ("territory",)
 
 
-@pytest.mark.parametrize(("territories", "seen", "expected"), [
-    (("EU",), "FR", Verdict.LICENSED),
-    (("EU",), "NO", Verdict.UNLICENSED),
-    (("EEA",), "NO", Verdict.LICENSED),
-    (("EEA",), "GB", Verdict.UNLICENSED),
-    (("WORLD",), "JP", Verdict.LICENSED),
-    (("GB",), "UK", Verdict.LICENSED),
-])
-def test_territory_groups_are_expanded_at_evaluation(territories: tuple[str, ...], seen: str,
-                                                      expected: Verdict) -> None:
+@pytest.mark.parametrize(
+    ("territories", "seen", "expected"),
+    [
+        (("EU",), "FR", Verdict.LICENSED),
+        (("EU",), "NO", Verdict.UNLICENSED),
+        (("EEA",), "NO", Verdict.LICENSED),
+        (("EEA",), "GB", Verdict.UNLICENSED),
+        (("WORLD",), "JP", Verdict.LICENSED),
+        (("GB",), "UK", Verdict.LICENSED),
+    ],
+)
+def test_territory_groups_are_expanded_at_evaluation(
+    territories: tuple[str, ...], seen: str, expected: Verdict
+) -> None:
     assert evaluate(licence(territories=territories), territory=seen).verdict is expected
 
 
@@ -456,7 +502,8 @@ def test_ai_image_under_photo_only_licence_is_medium_not_allowed() -> None:
     verdict = evaluate(licence(), image=ai_image("iptc"))
     assert codes(verdict) == [FailureCode.MEDIUM_NOT_ALLOWED]
     assert only_message(verdict) == (
-        "image declares AI-generated content (iptc label); licence covers photo only")
+        "image declares AI-generated content (iptc label); licence covers photo only"
+    )
 
 
 @pytest.mark.parametrize("label", ["c2pa", "iptc"])
@@ -493,35 +540,41 @@ def test_licence_listing_no_media_is_medium_not_allowed() -> None:
 
 
 def test_licence_without_approved_assets_covers_any_image() -> None:
-    assert evaluate(licence(approved_assets=()), image=image(sha256=SHA_B)).verdict \
-        is Verdict.LICENSED
+    assert (
+        evaluate(licence(approved_assets=()), image=image(sha256=SHA_B)).verdict is Verdict.LICENSED
+    )
 
 
 def test_image_with_approved_sha256_is_covered_case_insensitively() -> None:
     approved = (AssetFingerprint(sha256=SHA_A.upper(), phash=None),)
-    assert evaluate(only_assets(approved), image=image(phash=None)).verdict \
-        is Verdict.LICENSED
+    assert evaluate(only_assets(approved), image=image(phash=None)).verdict is Verdict.LICENSED
 
 
-@pytest.mark.parametrize(("distance", "expected"), [
-    (0, Verdict.LICENSED),
-    (NEAR_IDENTICAL_MAX_DISTANCE, Verdict.LICENSED),
-    (NEAR_IDENTICAL_MAX_DISTANCE + 1, Verdict.UNLICENSED),
-])
+@pytest.mark.parametrize(
+    ("distance", "expected"),
+    [
+        (0, Verdict.LICENSED),
+        (NEAR_IDENTICAL_MAX_DISTANCE, Verdict.LICENSED),
+        (NEAR_IDENTICAL_MAX_DISTANCE + 1, Verdict.UNLICENSED),
+    ],
+)
 def test_phash_within_default_distance_is_approved(distance: int, expected: Verdict) -> None:
     approved = (AssetFingerprint(sha256=SHA_B, phash=flip_bits(PHASH, distance)),)
     assert evaluate(only_assets(approved)).verdict is expected
 
 
 def test_unapproved_image_reports_closest_distance() -> None:
-    approved = (AssetFingerprint(sha256=SHA_B, phash=flip_bits(PHASH, 12)),
-                AssetFingerprint(sha256=SHA_B, phash=flip_bits(PHASH, 9)))
+    approved = (
+        AssetFingerprint(sha256=SHA_B, phash=flip_bits(PHASH, 12)),
+        AssetFingerprint(sha256=SHA_B, phash=flip_bits(PHASH, 9)),
+    )
     assert NEAR_IDENTICAL_MAX_DISTANCE < 9
     verdict = evaluate(only_assets(approved))
     assert codes(verdict) == [FailureCode.ASSET_NOT_APPROVED]
     assert only_message(verdict) == (
         "image is not one of the 2 approved assets of this licence "
-        f"(no SHA-256 match; closest pHash distance 9, limit {NEAR_IDENTICAL_MAX_DISTANCE})")
+        f"(no SHA-256 match; closest pHash distance 9, limit {NEAR_IDENTICAL_MAX_DISTANCE})"
+    )
 
 
 def test_image_without_phash_can_only_match_by_sha256() -> None:
@@ -529,7 +582,8 @@ def test_image_without_phash_can_only_match_by_sha256() -> None:
     verdict = evaluate(only_assets(approved), image=image(phash=None))
     assert only_message(verdict) == (
         "image is not one of the 1 approved asset of this licence "
-        "(no SHA-256 match; image has no pHash)")
+        "(no SHA-256 match; image has no pHash)"
+    )
 
 
 def test_max_phash_distance_keyword_overrides_default() -> None:
@@ -547,15 +601,22 @@ def test_max_phash_distance_keyword_overrides_default() -> None:
 def test_every_failure_of_a_licence_is_reported_in_rule_order() -> None:
     hopeless = licence(
         valid_from=datetime(2026, 6, 1, tzinfo=UTC),
-        valid_until=datetime(2026, 2, 1, tzinfo=UTC), publishers=("hm.com",),
-        channels=("print",), territories=("US",), media=(Medium.PHOTO,),
+        valid_until=datetime(2026, 2, 1, tzinfo=UTC),
+        publishers=("hm.com",),
+        channels=("print",),
+        territories=("US",),
+        media=(Medium.PHOTO,),
         approved_assets=(AssetFingerprint(sha256=SHA_B, phash=None),),
-        asset_scope=AssetScope.APPROVED_ASSETS)
+        asset_scope=AssetScope.APPROVED_ASSETS,
+    )
     verdict = evaluate(hopeless, publisher="shop.example.net", image=ai_image())
     assert codes(verdict) == [
-        FailureCode.NOT_YET_VALID, FailureCode.EXPIRED,
-        FailureCode.WRONG_PUBLISHER, FailureCode.CHANNEL_NOT_ALLOWED,
-        FailureCode.OUTSIDE_TERRITORY, FailureCode.MEDIUM_NOT_ALLOWED,
+        FailureCode.NOT_YET_VALID,
+        FailureCode.EXPIRED,
+        FailureCode.WRONG_PUBLISHER,
+        FailureCode.CHANNEL_NOT_ALLOWED,
+        FailureCode.OUTSIDE_TERRITORY,
+        FailureCode.MEDIUM_NOT_ALLOWED,
         FailureCode.ASSET_NOT_APPROVED,
     ]
     assert len(verdict.reasons) == 7
@@ -564,14 +625,19 @@ def test_every_failure_of_a_licence_is_reported_in_rule_order() -> None:
 
 def test_revoked_licence_says_revoked_once_and_nothing_else() -> None:
     hopeless = licence(
-        revoked_at=datetime(2026, 1, 2, tzinfo=UTC), revocation_reason="talent withdrew",
-        valid_from=datetime(2026, 6, 1, tzinfo=UTC), publishers=("hm.com",),
-        channels=("print",), territories=("US",))
+        revoked_at=datetime(2026, 1, 2, tzinfo=UTC),
+        revocation_reason="talent withdrew",
+        valid_from=datetime(2026, 6, 1, tzinfo=UTC),
+        publishers=("hm.com",),
+        channels=("print",),
+        territories=("US",),
+    )
     verdict = evaluate(hopeless, publisher="shop.example.net", territory=None, image=ai_image())
     assert codes(verdict) == [FailureCode.REVOKED]
     assert verdict.checks[0].unknowns == ()
     assert verdict.reasons == [
-        "licence 3 (H&M): revoked on 2026-01-02 (talent withdrew); seen 2026-03-15T12:00+00:00"]
+        "licence 3 (H&M): revoked on 2026-01-02 (talent withdrew); seen 2026-03-15T12:00+00:00"
+    ]
 
 
 def test_one_covering_licence_among_failing_ones_is_licensed_with_its_id() -> None:
@@ -641,7 +707,8 @@ def test_several_unknowns_are_all_listed() -> None:
 
 def reuse_licence(**overrides: Any) -> LicenceTerms:
     values: dict[str, Any] = {
-        "id": 7, "publishers": ("hm.com",),
+        "id": 7,
+        "publishers": ("hm.com",),
         "approved_assets": (AssetFingerprint(sha256=SHA_A, phash=None),),
     }
     values.update(overrides)
@@ -650,61 +717,84 @@ def reuse_licence(**overrides: Any) -> LicenceTerms:
 
 def test_approved_asset_reused_by_uncovered_publisher_is_reported() -> None:
     (reuse,) = find_approved_asset_reuse(
-        licences=[reuse_licence()], context=context(publisher="shop.example.net"),
-        max_phash_distance=6)
+        licences=[reuse_licence()],
+        context=context(publisher="shop.example.net"),
+        max_phash_distance=6,
+    )
     assert (reuse.licence_id, reuse.licensee, reuse.matched_by, reuse.distance) == (
-        7, "H&M", "sha256", None)
+        7,
+        "H&M",
+        "sha256",
+        None,
+    )
     assert reuse.publisher_covered is False
     assert reuse.message == (
         "this image is an approved asset of licence 7 (H&M) but was published by "
-        "shop.example.net, which that licence does not cover")
+        "shop.example.net, which that licence does not cover"
+    )
 
 
 def test_approved_asset_reuse_by_covered_publisher_matches_by_phash() -> None:
-    near = reuse_licence(approved_assets=(AssetFingerprint(sha256=SHA_B,
-                                                           phash=flip_bits(PHASH, 3)),))
-    (reuse,) = find_approved_asset_reuse(licences=[near], context=context(publisher="hm.com"),
-                                         max_phash_distance=6)
+    near = reuse_licence(
+        approved_assets=(AssetFingerprint(sha256=SHA_B, phash=flip_bits(PHASH, 3)),)
+    )
+    (reuse,) = find_approved_asset_reuse(
+        licences=[near], context=context(publisher="hm.com"), max_phash_distance=6
+    )
     assert (reuse.matched_by, reuse.distance, reuse.publisher_covered) == ("phash", 3, True)
     assert "which that licence covers" in reuse.message
 
 
 def test_no_reuse_when_image_matches_no_approved_asset() -> None:
-    far = reuse_licence(approved_assets=(AssetFingerprint(sha256=SHA_B,
-                                                          phash=flip_bits(PHASH, 7)),))
-    assert find_approved_asset_reuse(licences=[far, licence(id=8)], context=context(),
-                                     max_phash_distance=6) == []
+    far = reuse_licence(
+        approved_assets=(AssetFingerprint(sha256=SHA_B, phash=flip_bits(PHASH, 7)),)
+    )
+    assert (
+        find_approved_asset_reuse(
+            licences=[far, licence(id=8)], context=context(), max_phash_distance=6
+        )
+        == []
+    )
 
 
 def test_reuse_reports_expired_and_revoked_licences_too() -> None:
     expired = reuse_licence(id=7, valid_until=datetime(2026, 2, 1, tzinfo=UTC))
     revoked = reuse_licence(id=8, revoked_at=datetime(2026, 2, 1, tzinfo=UTC))
-    reuses = find_approved_asset_reuse(licences=[revoked, expired],
-                                       context=context(publisher="hm.com"), max_phash_distance=6)
+    reuses = find_approved_asset_reuse(
+        licences=[revoked, expired], context=context(publisher="hm.com"), max_phash_distance=6
+    )
     assert [(r.licence_id, r.publisher_covered) for r in reuses] == [(7, True), (8, True)]
 
 
 def test_reuse_with_unknown_publisher_is_not_confirmed_covered() -> None:
     (reuse,) = find_approved_asset_reuse(
-        licences=[reuse_licence()], context=context(publisher=None, page_url=None),
-        max_phash_distance=6)
+        licences=[reuse_licence()],
+        context=context(publisher=None, page_url=None),
+        max_phash_distance=6,
+    )
     assert reuse.publisher_covered is False
     assert "publisher is unknown" in reuse.message
 
 
 def test_reuse_reports_one_best_match_per_licence_preferring_sha256() -> None:
-    assets = (AssetFingerprint(sha256=SHA_B, phash=PHASH),
-              AssetFingerprint(sha256=SHA_A, phash=None))
-    (reuse,) = find_approved_asset_reuse(licences=[reuse_licence(approved_assets=assets)],
-                                         context=context(), max_phash_distance=6)
+    assets = (
+        AssetFingerprint(sha256=SHA_B, phash=PHASH),
+        AssetFingerprint(sha256=SHA_A, phash=None),
+    )
+    (reuse,) = find_approved_asset_reuse(
+        licences=[reuse_licence(approved_assets=assets)], context=context(), max_phash_distance=6
+    )
     assert (reuse.matched_by, reuse.distance) == ("sha256", None)
 
 
 def test_reuse_takes_closest_phash_within_limit() -> None:
-    assets = (AssetFingerprint(sha256=None, phash=flip_bits(PHASH, 5)),
-              AssetFingerprint(sha256=None, phash=flip_bits(PHASH, 2)))
-    (reuse,) = find_approved_asset_reuse(licences=[reuse_licence(approved_assets=assets)],
-                                         context=context(), max_phash_distance=6)
+    assets = (
+        AssetFingerprint(sha256=None, phash=flip_bits(PHASH, 5)),
+        AssetFingerprint(sha256=None, phash=flip_bits(PHASH, 2)),
+    )
+    (reuse,) = find_approved_asset_reuse(
+        licences=[reuse_licence(approved_assets=assets)], context=context(), max_phash_distance=6
+    )
     assert reuse.distance == 2
 
 
@@ -760,8 +850,9 @@ def test_verdict_does_not_depend_on_licence_input_order() -> None:
         terms = [random_licence(rng, licence_id) for licence_id in rng.sample(range(50), k=4)]
         usage = random_context(rng)
         shuffled = rng.sample(terms, k=len(terms))
-        assert evaluate_licences(licences=terms, context=usage) == \
-            evaluate_licences(licences=shuffled, context=usage)
+        assert evaluate_licences(licences=terms, context=usage) == evaluate_licences(
+            licences=shuffled, context=usage
+        )
 
 
 def test_wildcard_accepts_random_subdomains_and_rejects_lookalikes() -> None:

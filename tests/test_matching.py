@@ -37,45 +37,66 @@ def test_each_talent_at_most_once() -> None:
 def _best_total(similarities: list[dict[int, float]], floor: float) -> float:
     """The largest total gain of any assignment, by trying them all (the oracle): each face
     takes one talent at or above the floor that no earlier face took, or none."""
+
     def best(face: int, taken: frozenset[int]) -> float:
         if face == len(similarities):
             return 0.0
         options = [best(face + 1, taken)]
-        options += [similarity - floor + 1e-6 + best(face + 1, taken | {talent})
-                    for talent, similarity in similarities[face].items()
-                    if similarity >= floor and talent not in taken]
+        options += [
+            similarity - floor + 1e-6 + best(face + 1, taken | {talent})
+            for talent, similarity in similarities[face].items()
+            if similarity >= floor and talent not in taken
+        ]
         return max(options)
+
     return best(0, frozenset())
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.lists(st.dictionaries(st.integers(1, 6), st.floats(0.0, 1.0), max_size=4),
-                max_size=6),
-       st.floats(0.3, 0.7))
+@given(
+    st.lists(st.dictionaries(st.integers(1, 6), st.floats(0.0, 1.0), max_size=4), max_size=6),
+    st.floats(0.3, 0.7),
+)
 def test_assignment_with_or_without_competition_is_the_hungarian_optimum(
-        similarities: list[dict[int, float]], floor: float) -> None:
+    similarities: list[dict[int, float]], floor: float
+) -> None:
     """With or without competing faces (the solver runs only when two faces want one
     talent), the assignment is valid and as good as the best of all assignments."""
     assigned = assign_one_to_one(similarities, floor=floor)
     chosen = [talent for talent in assigned if talent is not None]
     assert len(chosen) == len(set(chosen))
-    assert all(row[talent] >= floor for row, talent in zip(similarities, assigned, strict=True)
-               if talent is not None)
-    total = sum(row[talent] - floor + 1e-6
-                for row, talent in zip(similarities, assigned, strict=True) if talent is not None)
+    assert all(
+        row[talent] >= floor
+        for row, talent in zip(similarities, assigned, strict=True)
+        if talent is not None
+    )
+    total = sum(
+        row[talent] - floor + 1e-6
+        for row, talent in zip(similarities, assigned, strict=True)
+        if talent is not None
+    )
     assert total == pytest.approx(_best_total(similarities, floor), abs=1e-9)
 
 
 def face(side: float, score: float = 0.95, sharp: bool = True) -> Face:
-    aligned = (np.indices((112, 112)).sum(axis=0) % 2 * 255).astype(np.uint8) if sharp else \
-        np.full((112, 112), 128, np.uint8)
-    return Face((0.0, 0.0, side, side), score, np.zeros((5, 2), np.float32),
-                np.zeros(4, np.float32), np.repeat(aligned[:, :, None], 3, axis=2))
+    aligned = (
+        (np.indices((112, 112)).sum(axis=0) % 2 * 255).astype(np.uint8)
+        if sharp
+        else np.full((112, 112), 128, np.uint8)
+    )
+    return Face(
+        (0.0, 0.0, side, side),
+        score,
+        np.zeros((5, 2), np.float32),
+        np.zeros(4, np.float32),
+        np.repeat(aligned[:, :, None], 3, axis=2),
+    )
 
 
 def gate(faces: list[Face]):  # type: ignore[no-untyped-def]
-    return assess_reference(faces, min_face_px=64, min_detection_score=0.8, min_blur=40,
-                            dominance_ratio=0.5)
+    return assess_reference(
+        faces, min_face_px=64, min_detection_score=0.8, min_blur=40, dominance_ratio=0.5
+    )
 
 
 def test_quality_gate_accepts_one_large_sharp_face() -> None:

@@ -64,8 +64,9 @@ def table_names(url: str) -> set[str]:
 
 def signature(url: str) -> dict[str, schema.TableSignature]:
     with connect(url) as connection:
-        return schema.schema_signature(connection, set(inspect(connection).get_table_names())
-                                       - {"alembic_version"})
+        return schema.schema_signature(
+            connection, set(inspect(connection).get_table_names()) - {"alembic_version"}
+        )
 
 
 def revision_of(url: str) -> str | None:
@@ -80,8 +81,9 @@ def test_upgrade_from_empty_makes_exactly_the_models_schema(empty_url: str) -> N
     assert table_names(empty_url) == set(Base.metadata.tables) | {"alembic_version"}
 
 
-def test_migrated_schema_has_the_same_keys_and_indexes_as_create_all(empty_url: str,
-                                                                     tmp_path: Path) -> None:
+def test_migrated_schema_has_the_same_keys_and_indexes_as_create_all(
+    empty_url: str, tmp_path: Path
+) -> None:
     """A second, independent comparison: columns, nullability, primary, foreign and unique
     keys and indexes, as the database reports them, against what ``create_all`` makes."""
     schema.upgrade(empty_url)
@@ -107,10 +109,14 @@ def test_sqlite_tables_use_autoincrement_exactly_where_the_models_do(tmp_path: P
 
     def autoincrement(url: str) -> dict[str, bool]:
         with connect(url) as connection:
-            rows = connection.execute(text("SELECT name, sql FROM sqlite_master "
-                                           "WHERE type = 'table'")).all()
-            return {name: "AUTOINCREMENT" in sql.upper() for name, sql in rows
-                    if name not in {"alembic_version", "sqlite_sequence"}}
+            rows = connection.execute(
+                text("SELECT name, sql FROM sqlite_master WHERE type = 'table'")
+            ).all()
+            return {
+                name: "AUTOINCREMENT" in sql.upper()
+                for name, sql in rows
+                if name not in {"alembic_version", "sqlite_sequence"}
+            }
 
     assert autoincrement(migrated_url) == autoincrement(reference.url)
 
@@ -121,8 +127,7 @@ def test_a_schema_that_drifted_from_the_models_is_reported(empty_url: str) -> No
     with connect(empty_url) as connection:
         connection.execute(text(f"ALTER TABLE {table} ADD COLUMN stray_column INTEGER"))
     found = schema.differences(empty_url)
-    assert [(d[0], d[2], d[3].name) for d in found] == [("remove_column", table,
-                                                          "stray_column")]
+    assert [(d[0], d[2], d[3].name) for d in found] == [("remove_column", table, "stray_column")]
 
 
 # --- (b) every row survives an upgrade --------------------------------------------------------
@@ -163,25 +168,38 @@ def _reflect(connection: Connection) -> list[Table]:
 def fill_every_table(url: str) -> None:
     with connect(url) as connection:
         for table in _reflect(connection):
-            connection.execute(table.insert(), [
-                {c.name: _value(table, c.name, row) for c in table.columns}
-                for row in range(1, ROWS_PER_TABLE + 1)])
+            connection.execute(
+                table.insert(),
+                [
+                    {c.name: _value(table, c.name, row) for c in table.columns}
+                    for row in range(1, ROWS_PER_TABLE + 1)
+                ],
+            )
 
 
 def every_row(url: str) -> dict[str, list[dict[str, Any]]]:
     """Every row of every table, as column -> value (ordered by primary key)."""
     with connect(url) as connection:
-        return {table.name: [dict(row._mapping) for row in connection.execute(
-                    select(table).order_by(*table.primary_key.columns))]
-                for table in _reflect(connection)}
+        return {
+            table.name: [
+                dict(row._mapping)
+                for row in connection.execute(select(table).order_by(*table.primary_key.columns))
+            ]
+            for table in _reflect(connection)
+        }
 
 
-def kept_columns(before: dict[str, list[dict[str, Any]]],
-                 after: dict[str, list[dict[str, Any]]]) -> dict[str, list[dict[str, Any]]]:
+def kept_columns(
+    before: dict[str, list[dict[str, Any]]], after: dict[str, list[dict[str, Any]]]
+) -> dict[str, list[dict[str, Any]]]:
     """``after`` restricted to the tables and columns that existed ``before`` (a later
     revision may add columns; it must not lose or change a value that was there)."""
-    return {name: [{column: row[column] for column in rows[0]} for row in after[name]]
-            if rows else after[name] for name, rows in before.items()}
+    return {
+        name: [{column: row[column] for column in rows[0]} for row in after[name]]
+        if rows
+        else after[name]
+        for name, rows in before.items()
+    }
 
 
 def test_every_row_survives_the_upgrade_from_the_initial_revision(empty_url: str) -> None:
@@ -227,15 +245,16 @@ def downgrade() -> None:
 '''
 
 
-def test_every_row_survives_a_revision_that_rebuilds_every_table(empty_url: str,
-                                                                  tmp_path: Path) -> None:
+def test_every_row_survives_a_revision_that_rebuilds_every_table(
+    empty_url: str, tmp_path: Path
+) -> None:
     """What a key-type change does on SQLite (batch mode copies each table into a new one and
     drops the old): no row lost, and no ON DELETE CASCADE fired by the drops."""
     scripts = tmp_path / "migrations"
-    shutil.copytree(schema.SCRIPT_LOCATION, scripts,
-                    ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(schema.SCRIPT_LOCATION, scripts, ignore=shutil.ignore_patterns("__pycache__"))
     (scripts / "versions" / "r9999_rebuild.py").write_text(
-        REBUILD_EVERY_TABLE.format(head=schema.head_revision()))
+        REBUILD_EVERY_TABLE.format(head=schema.head_revision())
+    )
     config = schema.migration_config(scripts)
     schema.upgrade(empty_url, schema.INITIAL_REVISION, config=config)
     fill_every_table(empty_url)
@@ -253,13 +272,13 @@ def test_every_row_survives_a_revision_that_rebuilds_every_table(empty_url: str,
                     assert "BIG" in str(column.type).upper(), (table.name, column.name)
 
 
-def test_new_revision_is_written_from_the_models_and_closes_the_gap(empty_url: str,
-                                                                    tmp_path: Path) -> None:
+def test_new_revision_is_written_from_the_models_and_closes_the_gap(
+    empty_url: str, tmp_path: Path
+) -> None:
     """The developer's loop: the database lacks something the models have (here: an index
     is dropped from it), `db revision` writes a migration, the upgrade makes them agree."""
     scripts = tmp_path / "migrations"
-    shutil.copytree(schema.SCRIPT_LOCATION, scripts,
-                    ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(schema.SCRIPT_LOCATION, scripts, ignore=shutil.ignore_patterns("__pycache__"))
     schema.upgrade(empty_url)
     tables = signature(empty_url)
     table = next(name for name in sorted(tables) if tables[name][4])
@@ -268,8 +287,9 @@ def test_new_revision_is_written_from_the_models_and_closes_the_gap(empty_url: s
         connection.execute(text(f"DROP INDEX {index}"))
     assert schema.differences(empty_url) != []
 
-    written = schema.new_revision(empty_url, "restore an index",
-                                  config=schema.migration_config(scripts))
+    written = schema.new_revision(
+        empty_url, "restore an index", config=schema.migration_config(scripts)
+    )
 
     assert written.parent == scripts / "versions"
     assert written.name == f"r{int(schema.head_revision()) + 1:04d}_restore_an_index.py"
@@ -301,12 +321,15 @@ def test_pre_migration_database_is_adopted_at_the_initial_revision(empty_url: st
 
 
 def test_create_all_database_is_adopted_while_models_are_at_the_initial_revision(
-        empty_url: str) -> None:
+    empty_url: str,
+) -> None:
     """The literal case, for as long as the models are revision 0001's: a database that
     `create_all` made (as every release before migrations did) is adopted."""
     if schema.head_revision() != schema.INITIAL_REVISION:
-        pytest.skip("the models have moved past revision 0001: today's create_all is not a "
-                    "pre-migration database (the test above covers those)")
+        pytest.skip(
+            "the models have moved past revision 0001: today's create_all is not a "
+            "pre-migration database (the test above covers those)"
+        )
     database = Database(empty_url)
     database.create_all()
     database.dispose()
@@ -361,12 +384,19 @@ def test_newest_revision_read_from_file_names_is_alembics_head() -> None:
 
 def test_start_up_at_the_newest_revision_does_not_import_alembic(empty_url: str) -> None:
     schema.upgrade(empty_url)
-    code = ("import sys; from indexer.db import Database; "
-            "from service.migrations import startup; database = Database(sys.argv[1]); "
-            "startup.prepare_schema(database); database.dispose(); "
-            "print(sorted(name for name in sys.modules if name.split('.')[0] == 'alembic'))")
-    result = subprocess.run([sys.executable, "-c", code, empty_url], capture_output=True,
-                            text=True, check=True, cwd=Path(__file__).resolve().parent.parent)
+    code = (
+        "import sys; from indexer.db import Database; "
+        "from service.migrations import startup; database = Database(sys.argv[1]); "
+        "startup.prepare_schema(database); database.dispose(); "
+        "print(sorted(name for name in sys.modules if name.split('.')[0] == 'alembic'))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code, empty_url],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=Path(__file__).resolve().parent.parent,
+    )
     assert result.stdout.strip() == "[]"
     assert revision_of(empty_url) == schema.head_revision()
 
@@ -389,7 +419,8 @@ def test_concurrent_upgrades_of_one_sqlite_file_take_turns(tmp_path: Path) -> No
         thread.join()
     assert errors == []
     assert sorted((o.before or "", o.after) for o in outcomes) == sorted(
-        [("", schema.head_revision())] + [(schema.head_revision(), schema.head_revision())] * 2)
+        [("", schema.head_revision())] + [(schema.head_revision(), schema.head_revision())] * 2
+    )
     assert schema.differences(url) == []
 
 
@@ -403,20 +434,25 @@ def _cli(tmp_path: Path, *args: str) -> tuple[int, str]:
 
 def test_db_commands_upgrade_report_and_check(empty_url: str, tmp_path: Path) -> None:
     head = schema.head_revision()
-    assert _cli(tmp_path, "db", "current") == (0, f"database: none; newest: {head} (run "
-                                               "`twinwatch db upgrade`)\n")
+    assert _cli(tmp_path, "db", "current") == (
+        0,
+        f"database: none; newest: {head} (run `twinwatch db upgrade`)\n",
+    )
     code, output = _cli(tmp_path, "db", "check")
     assert code == 1 and "schema_behind" in output
 
     assert _cli(tmp_path, "db", "upgrade") == (0, f"database upgraded from empty to {head}\n")
     assert _cli(tmp_path, "db", "upgrade") == (0, f"database already at revision {head}\n")
-    assert _cli(tmp_path, "db", "current") == (0, f"database: {head}; newest: {head} "
-                                               "(up to date)\n")
+    assert _cli(tmp_path, "db", "current") == (
+        0,
+        f"database: {head}; newest: {head} (up to date)\n",
+    )
     assert _cli(tmp_path, "db", "check") == (0, "the database matches the models\n")
 
 
-def test_db_check_fails_when_the_database_differs_from_the_models(empty_url: str,
-                                                                  tmp_path: Path) -> None:
+def test_db_check_fails_when_the_database_differs_from_the_models(
+    empty_url: str, tmp_path: Path
+) -> None:
     assert _cli(tmp_path, "db", "upgrade")[0] == 0
     url = TEST_DATABASE_URL or f"sqlite:///{(tmp_path / 'var' / 'twinwatch.db').resolve()}"
     table = sorted(Base.metadata.tables)[-1]
@@ -427,8 +463,7 @@ def test_db_check_fails_when_the_database_differs_from_the_models(empty_url: str
     assert "stray_column" in output and "1 differences" in output
 
 
-def test_db_upgrade_command_adopts_a_pre_migration_database(empty_url: str,
-                                                            tmp_path: Path) -> None:
+def test_db_upgrade_command_adopts_a_pre_migration_database(empty_url: str, tmp_path: Path) -> None:
     url = TEST_DATABASE_URL or f"sqlite:///{(tmp_path / 'var' / 'twinwatch.db').resolve()}"
     (tmp_path / "var").mkdir()
     _pre_migration_database(url)
@@ -438,15 +473,18 @@ def test_db_upgrade_command_adopts_a_pre_migration_database(empty_url: str,
     assert revision_of(url) == schema.head_revision()
 
 
-def test_commands_that_open_the_database_make_its_schema_or_refuse(empty_url: str,
-                                                                   tmp_path: Path) -> None:
+def test_commands_that_open_the_database_make_its_schema_or_refuse(
+    empty_url: str, tmp_path: Path
+) -> None:
     """`keys create` on a new data folder: SQLite is migrated on the spot; a server database
     that is behind is refused with one line and left untouched."""
     code, output = _cli(tmp_path, "keys", "create", "--role", "admin")
     if TEST_DATABASE_URL is None:
         assert code == 0, output
-        assert revision_of(f"sqlite:///{(tmp_path / 'var' / 'twinwatch.db').resolve()}") == \
-            schema.head_revision()
+        assert (
+            revision_of(f"sqlite:///{(tmp_path / 'var' / 'twinwatch.db').resolve()}")
+            == schema.head_revision()
+        )
     else:
         assert code == 1
         message = " ".join(output.split())  # one message, however the console wraps it
@@ -461,21 +499,30 @@ def test_issue_7_revision_fills_new_columns_for_existing_rows(empty_url: str) ->
     schema.upgrade(empty_url, schema.INITIAL_REVISION)
     fill_every_table(empty_url)
     with connect(empty_url) as connection:
-        expected: dict[int, str] = dict(connection.execute(text(
-            "SELECT a.alert_id, s.pack_name FROM alert_sightings a JOIN scans s "
-            "ON s.id = a.scan_id WHERE a.id IN (SELECT MIN(id) FROM alert_sightings "
-            "GROUP BY alert_id)")).all())
-        with_assets = set(connection.execute(text(
-            "SELECT licence_id FROM licence_assets")).scalars())
+        expected: dict[int, str] = dict(
+            connection.execute(
+                text(
+                    "SELECT a.alert_id, s.pack_name FROM alert_sightings a JOIN scans s "
+                    "ON s.id = a.scan_id WHERE a.id IN (SELECT MIN(id) FROM alert_sightings "
+                    "GROUP BY alert_id)"
+                )
+            ).all()
+        )
+        with_assets = set(
+            connection.execute(text("SELECT licence_id FROM licence_assets")).scalars()
+        )
     schema.upgrade(empty_url, "0002")
     with connect(empty_url) as connection:
         packs: dict[int, str] = dict(
-            connection.execute(text("SELECT id, pack_name FROM alerts")).all())
+            connection.execute(text("SELECT id, pack_name FROM alerts")).all()
+        )
         scopes: dict[int, str] = dict(
-            connection.execute(text("SELECT id, asset_scope FROM licences")).all())
+            connection.execute(text("SELECT id, asset_scope FROM licences")).all()
+        )
         reasons = list(connection.execute(text("SELECT reasons FROM findings")).scalars())
     assert packs == {alert: expected.get(alert, "unknown") for alert in packs}
     assert expected and with_assets
-    assert all(scopes[i] == ("approved_assets" if i in with_assets else "any_image")
-               for i in scopes)
+    assert all(
+        scopes[i] == ("approved_assets" if i in with_assets else "any_image") for i in scopes
+    )
     assert reasons and all(r in ("[]", []) for r in reasons)  # JSON text (SQLite) or list

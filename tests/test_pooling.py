@@ -13,15 +13,15 @@ from indexer.pooling import ordered_map
 @settings(max_examples=25, deadline=None)
 @given(st.lists(st.integers(0, 3), max_size=20), st.integers(1, 4))
 def test_results_come_back_in_input_order_whatever_finishes_first(
-        delays: list[int], workers: int) -> None:
+    delays: list[int], workers: int
+) -> None:
     def slow_square(item: tuple[int, int]) -> int:
         position, delay = item
         time.sleep(delay / 1000)
         return position * position
 
     items = list(enumerate(delays))
-    assert list(ordered_map(slow_square, items, workers=workers)) == [
-        p * p for p, _ in items]
+    assert list(ordered_map(slow_square, items, workers=workers)) == [p * p for p, _ in items]
 
 
 def test_work_runs_on_as_many_threads_as_workers_and_no_more() -> None:
@@ -50,8 +50,7 @@ def test_work_runs_on_as_many_threads_as_workers_and_no_more() -> None:
 
 def test_one_worker_runs_inline_and_errors_reach_the_caller() -> None:
     caller = threading.get_ident()
-    assert list(ordered_map(lambda _: threading.get_ident(), range(3), workers=1)) == [
-        caller] * 3
+    assert list(ordered_map(lambda _: threading.get_ident(), range(3), workers=1)) == [caller] * 3
 
     def fail_on_two(item: int) -> int:
         if item == 2:

@@ -45,7 +45,8 @@ def test_prepared_recognizer_lists_no_weights_as_inputs_and_takes_any_batch() ->
     weights = {init.name for init in original.graph.initializer}
     assert len([i for i in original.graph.input if i.name in weights]) > 100  # the IR-6 export
     assert [i.name for i in prepared.graph.input] == [
-        i.name for i in original.graph.input if i.name not in weights]
+        i.name for i in original.graph.input if i.name not in weights
+    ]
     assert prepared.graph.input[0].type.tensor_type.shape.dim[0].dim_param == "batch"
 
 
@@ -55,8 +56,9 @@ def test_prepared_recognizer_outputs_equal_the_original_within_1e5() -> None:
     prepared = sessions().create(prepare_model(recognizer))
     crops = np.random.default_rng(7).random((5, 3, 112, 112), dtype=np.float32) * 255
     name = original.get_inputs()[0].name
-    expected = np.concatenate([original.run(None, {name: crops[i:i + 1]})[0]
-                               for i in range(len(crops))])
+    expected = np.concatenate(
+        [original.run(None, {name: crops[i : i + 1]})[0] for i in range(len(crops))]
+    )
     batched = prepared.run(None, {prepared.get_inputs()[0].name: crops})[0]
     assert batched.shape == expected.shape
     assert np.abs(batched - expected).max() <= TOLERANCE * max(1.0, np.abs(expected).max())
@@ -65,8 +67,7 @@ def test_prepared_recognizer_outputs_equal_the_original_within_1e5() -> None:
 def test_prepared_detector_outputs_equal_the_original_within_1e5() -> None:
     detector, _ = default_files()
     original = sessions().create(detector)
-    prepared = sessions().create(prepare_model(detector, dynamic_batch=False,
-                                               dynamic_spatial=True))
+    prepared = sessions().create(prepare_model(detector, dynamic_batch=False, dynamic_spatial=True))
     image = np.random.default_rng(3).random((1, 3, 640, 640), dtype=np.float32) * 255
     expected = original.run(None, {original.get_inputs()[0].name: image})
     actual = prepared.run(None, {prepared.get_inputs()[0].name: image})
@@ -77,7 +78,8 @@ def test_prepared_detector_outputs_equal_the_original_within_1e5() -> None:
 
 
 def test_engine_embeddings_from_prepared_files_equal_in_memory_preparation(
-        tmp_path: Path, real_engine: FaceEngine) -> None:
+    tmp_path: Path, real_engine: FaceEngine
+) -> None:
     """`models pull` writes the prepared files beside copies of the originals, records them
     with their sha256, and an engine loaded from them embeds exactly as one prepared in
     memory; a tampered prepared file is ignored, never loaded."""
@@ -96,10 +98,11 @@ def test_engine_embeddings_from_prepared_files_equal_in_memory_preparation(
     assert runnable_models(manifest, settings)["recognizer"] == prepared["recognizer"]
 
     from_files = load_engine(settings)
-    crops = [np.random.default_rng(i).integers(0, 255, (112, 112, 3), np.uint8)
-             for i in range(3)]
-    assert np.abs(from_files.recognizer.predict(crops)
-                  - real_engine.recognizer.predict(crops)).max() <= TOLERANCE
+    crops = [np.random.default_rng(i).integers(0, 255, (112, 112, 3), np.uint8) for i in range(3)]
+    assert (
+        np.abs(from_files.recognizer.predict(crops) - real_engine.recognizer.predict(crops)).max()
+        <= TOLERANCE
+    )
 
     with prepared["recognizer"].open("r+b") as handle:
         handle.seek(-4, 2)

@@ -20,8 +20,13 @@ from service.schemas import ScanKind
 from tests.fakes import face_photo
 from tests.job_support import TALENT_IDENTITY, JobWorld, open_job_world
 
-CONTEXT = UseContext(page_url=None, publisher="shop.example.net",
-                     observed_at=datetime(2026, 5, 1, tzinfo=UTC), channel=None, territory=None)
+CONTEXT = UseContext(
+    page_url=None,
+    publisher="shop.example.net",
+    observed_at=datetime(2026, 5, 1, tzinfo=UTC),
+    channel=None,
+    territory=None,
+)
 
 
 @pytest.fixture
@@ -32,13 +37,20 @@ def world(tmp_path: Path) -> Iterator[JobWorld]:
 
 
 def scan(world: JobWorld, data: bytes) -> int:
-    return asyncio.run(run_scan(pipeline=world.ctx.pipeline(), principal=world.monitor,
-                                kind=ScanKind.SCAN, source=ImageSource(data=data),
-                                context=CONTEXT))
+    return asyncio.run(
+        run_scan(
+            pipeline=world.ctx.pipeline(),
+            principal=world.monitor,
+            kind=ScanKind.SCAN,
+            source=ImageSource(data=data),
+            context=CONTEXT,
+        )
+    )
 
 
 def test_a_talent_erased_inside_the_recording_window_is_no_match(
-        world: JobWorld, monkeypatch: pytest.MonkeyPatch) -> None:
+    world: JobWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
     original = recording._scan_row
     erased: list[int] = []
 

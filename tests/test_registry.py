@@ -16,20 +16,28 @@ from indexer.scanning import scan_bytes
 from tests.fakes import FakeAnalyser, face_photo
 
 
-def enrol(registry: Registry, name: str, identity: int, photos: int = 2, agency: str = "A"
-          ) -> int:
+def enrol(registry: Registry, name: str, identity: int, photos: int = 2, agency: str = "A") -> int:
     agency_row = registry.ensure_agency(name=agency)
     talent, _ = registry.ensure_talent(agency_id=agency_row.id, name=name)
-    outcomes = registry.enrol_photos(talent_id=talent.id, photos=[
-        PhotoInput(f"{name}-{n}.png", face_photo([(identity, 100)], seed=n))
-        for n in range(photos)])
+    outcomes = registry.enrol_photos(
+        talent_id=talent.id,
+        photos=[
+            PhotoInput(f"{name}-{n}.png", face_photo([(identity, 100)], seed=n))
+            for n in range(photos)
+        ],
+    )
     assert all(o.accepted for o in outcomes), outcomes
     return talent.id
 
 
 def scan(registry: Registry, data: bytes):  # type: ignore[no-untyped-def]
-    return scan_bytes(data, analyser=registry.analyser, index=registry.index,
-                      max_pixels=10**7, candidates_per_face=3)
+    return scan_bytes(
+        data,
+        analyser=registry.analyser,
+        index=registry.index,
+        max_pixels=10**7,
+        candidates_per_face=3,
+    )
 
 
 def count(registry: Registry, model: type) -> int:
@@ -41,13 +49,16 @@ def test_enrolment_reports_each_photo_and_why_it_was_rejected(fake_registry: Reg
     agency = fake_registry.ensure_agency(name="Agency")
     talent, created = fake_registry.ensure_talent(agency_id=agency.id, name="Ada")
     assert created
-    outcomes = fake_registry.enrol_photos(talent_id=talent.id, photos=[
-        PhotoInput("good.png", face_photo([(7, 100)])),
-        PhotoInput("two-people.png", face_photo([(7, 100), (8, 90)])),
-        PhotoInput("tiny.png", face_photo([(7, 30)])),
-        PhotoInput("empty.png", face_photo([])),
-        PhotoInput("notes.txt", b"not an image"),
-    ])
+    outcomes = fake_registry.enrol_photos(
+        talent_id=talent.id,
+        photos=[
+            PhotoInput("good.png", face_photo([(7, 100)])),
+            PhotoInput("two-people.png", face_photo([(7, 100), (8, 90)])),
+            PhotoInput("tiny.png", face_photo([(7, 30)])),
+            PhotoInput("empty.png", face_photo([])),
+            PhotoInput("notes.txt", b"not an image"),
+        ],
+    )
     assert [o.accepted for o in outcomes] == [True, False, False, False, False]
     assert "2 faces of similar size" in outcomes[1].reasons[0]
     assert "smaller than the minimum 64px" in outcomes[2].reasons[0]
@@ -58,15 +69,18 @@ def test_enrolment_reports_each_photo_and_why_it_was_rejected(fake_registry: Reg
 def test_small_background_face_does_not_block_enrolment(fake_registry: Registry) -> None:
     agency = fake_registry.ensure_agency(name="Agency")
     talent, _ = fake_registry.ensure_talent(agency_id=agency.id, name="Ada")
-    [outcome] = fake_registry.enrol_photos(talent_id=talent.id, photos=[
-        PhotoInput("with-bystander.png", face_photo([(7, 120), (9, 40)]))])
+    [outcome] = fake_registry.enrol_photos(
+        talent_id=talent.id,
+        photos=[PhotoInput("with-bystander.png", face_photo([(7, 120), (9, 40)]))],
+    )
     assert outcome.accepted
 
 
 def test_enrolment_is_idempotent(fake_registry: Registry) -> None:
     talent_id = enrol(fake_registry, "Ada", 7)
-    again = fake_registry.enrol_photos(talent_id=talent_id, photos=[
-        PhotoInput("same.png", face_photo([(7, 100)], seed=0))])
+    again = fake_registry.enrol_photos(
+        talent_id=talent_id, photos=[PhotoInput("same.png", face_photo([(7, 100)], seed=0))]
+    )
     assert again[0].already_enrolled
     assert count(fake_registry, ReferenceImage) == 2
     assert count(fake_registry, Embedding) == 2
@@ -90,8 +104,7 @@ def test_two_faces_are_never_assigned_the_same_talent(fake_registry: Registry) -
     assert assigned == [ada]
 
 
-def test_erasure_removes_rows_vectors_and_photos(fake_registry: Registry,
-                                                 tmp_path: Path) -> None:
+def test_erasure_removes_rows_vectors_and_photos(fake_registry: Registry, tmp_path: Path) -> None:
     ada = enrol(fake_registry, "Ada", 7)
     bea = enrol(fake_registry, "Bea", 8)
     photos_dir = fake_registry.photos.root
@@ -126,15 +139,20 @@ def reopen(registry: Registry) -> Registry:
     """A fresh process over the same database and data directory."""
     analyser = FakeAnalyser()
     index = IndexManager(db=registry.db, pack=analyser.pack, settings=registry.settings)
-    fresh = Registry(db=registry.db, analyser=analyser, index=index,
-                     photos=PhotoStore(registry.settings.photos_dir()),
-                     settings=registry.settings)
+    fresh = Registry(
+        db=registry.db,
+        analyser=analyser,
+        index=index,
+        photos=PhotoStore(registry.settings.photos_dir()),
+        settings=registry.settings,
+    )
     fresh.recover()
     return fresh
 
 
 def test_crash_after_erasure_commit_is_finished_on_restart(
-        fake_registry: Registry, monkeypatch: pytest.MonkeyPatch) -> None:
+    fake_registry: Registry, monkeypatch: pytest.MonkeyPatch
+) -> None:
     ada = enrol(fake_registry, "Ada", 7)
     enrol(fake_registry, "Bea", 8)
 
@@ -155,7 +173,8 @@ def test_crash_after_erasure_commit_is_finished_on_restart(
 
 
 def test_crash_between_db_write_and_index_write_rebuilds_on_start(
-        fake_registry: Registry, monkeypatch: pytest.MonkeyPatch) -> None:
+    fake_registry: Registry, monkeypatch: pytest.MonkeyPatch
+) -> None:
     enrol(fake_registry, "Ada", 7)
     monkeypatch.setattr(fake_registry.index, "apply_change", lambda **_: None)
     bea = enrol(fake_registry, "Bea", 8)  # committed to the database, never to the index
@@ -174,8 +193,7 @@ def test_orphan_photo_from_a_crashed_enrolment_is_removed(fake_registry: Registr
     assert len(list((fake_registry.photos.root / str(ada)).iterdir())) == 2
 
 
-def test_index_is_rebuilt_when_missing_corrupt_or_for_another_pack(
-        fake_registry: Registry) -> None:
+def test_index_is_rebuilt_when_missing_corrupt_or_for_another_pack(fake_registry: Registry) -> None:
     enrol(fake_registry, "Ada", 7)
     files = fake_registry.index.files
     manifest = files.read_manifest()
@@ -188,13 +206,15 @@ def test_index_is_rebuilt_when_missing_corrupt_or_for_another_pack(
     wrong_pack = json.loads(files.manifest_path.read_text())
     wrong_pack["pack_version"] = "0-other"
     files.manifest_path.write_text(json.dumps(wrong_pack))
-    report = IndexManager(db=fake_registry.db, pack=fake_registry.analyser.pack,
-                          settings=fake_registry.settings).open()
+    report = IndexManager(
+        db=fake_registry.db, pack=fake_registry.analyser.pack, settings=fake_registry.settings
+    ).open()
     assert report.action == "rebuilt" and "built for" in report.reason
 
     files.manifest_path.unlink()
-    report = IndexManager(db=fake_registry.db, pack=fake_registry.analyser.pack,
-                          settings=fake_registry.settings).open()
+    report = IndexManager(
+        db=fake_registry.db, pack=fake_registry.analyser.pack, settings=fake_registry.settings
+    ).open()
     assert report.action == "rebuilt" and "no index manifest" in report.reason
 
 
@@ -204,8 +224,9 @@ def test_corrupt_index_file_is_reported_and_rebuilt(fake_registry: Registry) -> 
     manifest = files.read_manifest()
     assert manifest is not None
     (files.directory / manifest.index_file).write_bytes(b"garbage")
-    report = IndexManager(db=fake_registry.db, pack=fake_registry.analyser.pack,
-                          settings=fake_registry.settings).open()
+    report = IndexManager(
+        db=fake_registry.db, pack=fake_registry.analyser.pack, settings=fake_registry.settings
+    ).open()
     assert report.action == "rebuilt" and "corrupt" in report.reason
 
 
@@ -247,19 +268,26 @@ def test_reference_photos_are_not_kept_when_disabled(fake_registry: Registry) ->
 
 
 def test_a_new_pack_version_never_mixes_old_vectors_and_migrate_re_embeds(
-        fake_registry: Registry) -> None:
+    fake_registry: Registry,
+) -> None:
     from indexer.migration import migrate_references
 
     enrol(fake_registry, "Ada", 7)
     upgraded = FakeAnalyser(version="2")
     index = IndexManager(db=fake_registry.db, pack=upgraded.pack, settings=fake_registry.settings)
-    registry = Registry(db=fake_registry.db, analyser=upgraded, index=index,
-                        photos=fake_registry.photos, settings=fake_registry.settings)
+    registry = Registry(
+        db=fake_registry.db,
+        analyser=upgraded,
+        index=index,
+        photos=fake_registry.photos,
+        settings=fake_registry.settings,
+    )
     registry.recover()
     assert index.stale_embeddings() == 2
     assert scan(registry, face_photo([(7, 80)], seed=5)).faces[0].talent is None
-    report = migrate_references(db=registry.db, photos=registry.photos, target=upgraded,
-                                max_pixels=10**7)
+    report = migrate_references(
+        db=registry.db, photos=registry.photos, target=upgraded, max_pixels=10**7
+    )
     assert (report.embedded, report.failed) == (2, 0)
     index.ensure_current()
     assert index.stale_embeddings() == 0

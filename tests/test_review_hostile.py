@@ -36,7 +36,8 @@ def notices_in_db(world: ConsoleWorld) -> int:
 
 
 def test_a_retried_notice_draft_with_one_idempotency_key_drafts_once(
-        world: ConsoleWorld, server: LocalServer) -> None:
+    world: ConsoleWorld, server: LocalServer
+) -> None:
     serve_image(server, "/img/a.png", seed=11)
     scan_url(world, server, "/img/a.png")
     [alert_id] = alerts_of(world, "shop.example")
@@ -50,23 +51,29 @@ def test_a_retried_notice_draft_with_one_idempotency_key_drafts_once(
     other = world.client.post("/v1/takedowns", json={**body, "kind": "dsa"}, headers=headers)
     assert other.status_code == 409 and notices_in_db(world) == 1
 
-    erased = world.client.delete(f"/v1/talents/{world.talents['Ada Lovelace']}",
-                                 headers=auth(world))
+    erased = world.client.delete(
+        f"/v1/talents/{world.talents['Ada Lovelace']}", headers=auth(world)
+    )
     assert erased.status_code == 200, erased.text
     with world.ctx.db.session() as session:  # the stored answer named the talent: forgotten
         assert session.scalars(select(IdempotencyRecord)).all() == []
 
 
 def test_both_html_evidence_reports_list_the_ai_generation_signals_as_the_json_does(
-        world: ConsoleWorld) -> None:
+    world: ConsoleWorld,
+) -> None:
     from tests.fakes import face_photo
     from tests.test_ai_signals import A1111, chunk, with_chunk_before_iend
 
-    png = with_chunk_before_iend(face_photo([(7, 90)], size=130, seed=3),
-                                 chunk(b"tEXt", b"parameters\x00" + A1111.encode()))
+    png = with_chunk_before_iend(
+        face_photo([(7, 90)], size=130, seed=3), chunk(b"tEXt", b"parameters\x00" + A1111.encode())
+    )
     scanned = world.client.post(
-        "/v1/scans", headers=auth(world, "monitor"), files={"file": ("seen.png", png)},
-        data={"page_url": "https://shop.example/p/1", "publisher": "shop.example"})
+        "/v1/scans",
+        headers=auth(world, "monitor"),
+        files={"file": ("seen.png", png)},
+        data={"page_url": "https://shop.example/p/1", "publisher": "shop.example"},
+    )
     assert scanned.status_code == 201, scanned.text
     [alert_id] = alerts_of(world, "shop.example")
     base = f"/v1/alerts/{alert_id}/evidence"
@@ -102,7 +109,8 @@ def _every_row(world: ConsoleWorld) -> Iterator[tuple[str, str]]:
 
 
 def test_erasing_a_talent_leaves_no_row_or_file_that_names_them(
-        world: ConsoleWorld, server: LocalServer) -> None:
+    world: ConsoleWorld, server: LocalServer
+) -> None:
     """Consent document, talent account and key, e-mails, a reviewer's rejection, a final
     notice with its face crop, alerts and evidence: after erasure, no table row names the
     talent or their account, and no file under the data directory holds their document or
@@ -112,23 +120,55 @@ def test_erasing_a_talent_leaves_no_row_or_file_that_names_them(
 
     ada = world.talents["Ada Lovelace"]
     headers = auth(world)
-    assert world.client.put("/v1/email-preferences", headers=headers,
-                            json={"recipients": ["alerts@demo.example"]}).status_code == 200
-    assert world.client.put("/v1/takedown-profile", headers=headers, json={
-        "rights_holder": "Demo Agency Ltd", "address": "1 Example Street",
-        "email": "legal@demo.example", "phone": "+44 20 0000 0000",
-        "signature_name": "Jane Booker"}).status_code == 200
-    created = world.client.post(f"/v1/talents/{ada}/licences", headers=headers, json={
-        "licensee": "Zara", "publishers": ["zara.example"], "channels": ["print"],
-        "territories": ["FR"], "media": ["photo"], "valid_from": "2026-01-01"})
+    assert (
+        world.client.put(
+            "/v1/email-preferences", headers=headers, json={"recipients": ["alerts@demo.example"]}
+        ).status_code
+        == 200
+    )
+    assert (
+        world.client.put(
+            "/v1/takedown-profile",
+            headers=headers,
+            json={
+                "rights_holder": "Demo Agency Ltd",
+                "address": "1 Example Street",
+                "email": "legal@demo.example",
+                "phone": "+44 20 0000 0000",
+                "signature_name": "Jane Booker",
+            },
+        ).status_code
+        == 200
+    )
+    created = world.client.post(
+        f"/v1/talents/{ada}/licences",
+        headers=headers,
+        json={
+            "licensee": "Zara",
+            "publishers": ["zara.example"],
+            "channels": ["print"],
+            "territories": ["FR"],
+            "media": ["photo"],
+            "valid_from": "2026-01-01",
+        },
+    )
     assert created.status_code == 201, created.text
     licence_id = created.json()["id"]
-    assert world.client.put(f"/v1/licences/{licence_id}/talent-consent", headers=headers,
-                            json={"requires_talent_consent": True}).status_code == 200
+    assert (
+        world.client.put(
+            f"/v1/licences/{licence_id}/talent-consent",
+            headers=headers,
+            json={"requires_talent_consent": True},
+        ).status_code
+        == 200
+    )
     document = b"%PDF-1.4\nada-signed-consent-document\n%%EOF\n"
-    uploaded = world.client.post(f"/v1/licences/{licence_id}/consent/documents",
-                                 files={"file": ("ada-consent.pdf", document)},
-                                 data={"signer_name": "Ada Lovelace"}, headers=headers)
+    uploaded = world.client.post(
+        f"/v1/licences/{licence_id}/consent/documents",
+        files={"file": ("ada-consent.pdf", document)},
+        data={"signer_name": "Ada Lovelace"},
+        headers=headers,
+    )
     assert uploaded.status_code == 201, uploaded.text
     with world.ctx.db.session() as session:
         accounts.create_user(session, email="ada@talent.example", role=Role.TALENT, talent=ada)
@@ -140,26 +180,44 @@ def test_erasing_a_talent_leaves_no_row_or_file_that_names_them(
         scan_url(world, server, f"/img/{n}.png", page=f"/look/{n}")
     scan_url(world, server, "/img/2.png", publisher="other.example")
     [rejected] = alerts_of(world, "other.example")
-    reviewed = world.client.post(f"/v1/alerts/{rejected}/review", headers=headers,
-                                 json={"decision": "not_same_person", "note": "lookalike"})
+    reviewed = world.client.post(
+        f"/v1/alerts/{rejected}/review",
+        headers=headers,
+        json={"decision": "not_same_person", "note": "lookalike"},
+    )
     assert reviewed.status_code == 200, reviewed.text
-    notice = world.client.post("/v1/takedowns", headers=headers, json={
-        "kind": "dmca", "alert_ids": alerts_of(world, "shop.example")})
+    notice = world.client.post(
+        "/v1/takedowns",
+        headers=headers,
+        json={"kind": "dmca", "alert_ids": alerts_of(world, "shop.example")},
+    )
     assert notice.status_code == 201, notice.text
-    confirmed = world.client.post(f"/v1/takedowns/{notice.json()['id']}/confirm",
-                                  headers=headers)
+    confirmed = world.client.post(f"/v1/takedowns/{notice.json()['id']}/confirm", headers=headers)
     assert confirmed.status_code == 200, confirmed.text
     rows = list(_every_row(world))
     assert any("Ada Lovelace" in text for _, text in rows)  # the planting worked
-    assert {"face_rejections", "consent_records", "email_messages", "takedown_notices",
-            "users"} <= {table for table, text in rows if "Ada Lovelace" in text
-                         or "ada@talent.example" in text or table == "face_rejections"}
+    assert {
+        "face_rejections",
+        "consent_records",
+        "email_messages",
+        "takedown_notices",
+        "users",
+    } <= {
+        table
+        for table, text in rows
+        if "Ada Lovelace" in text or "ada@talent.example" in text or table == "face_rejections"
+    }
 
     erased = world.client.delete(f"/v1/talents/{ada}", headers=headers)
     assert erased.status_code == 200, erased.text
-    left = [(table, text[:200]) for table, text in _every_row(world)
-            if "Ada Lovelace" in text or "ada@talent.example" in text
-            or "ada-consent.pdf" in text or "lookalike" in text]
+    left = [
+        (table, text[:200])
+        for table, text in _every_row(world)
+        if "Ada Lovelace" in text
+        or "ada@talent.example" in text
+        or "ada-consent.pdf" in text
+        or "lookalike" in text
+    ]
     assert left == []
     with world.ctx.db.session() as session:
         from service.models import ApiKey, ConsentRecord, EmailMessage, FaceRejection, User
@@ -177,8 +235,9 @@ def test_erasing_a_talent_leaves_no_row_or_file_that_names_them(
         assert b"Ada Lovelace" not in path.read_bytes(), path  # not even in free pages
 
 
-def test_a_notice_form_sent_twice_drafts_one_notice(world: ConsoleWorld,
-                                                    server: LocalServer) -> None:
+def test_a_notice_form_sent_twice_drafts_one_notice(
+    world: ConsoleWorld, server: LocalServer
+) -> None:
     """A double click (or a browser's resend) on "Draft notice": the second submission
     lands on the first draft. A draft of the other kind, or of other alerts, is new."""
     from tests.console_support import sign_in
@@ -194,43 +253,54 @@ def test_a_notice_form_sent_twice_drafts_one_notice(world: ConsoleWorld,
     match = CSRF_FIELD.search(client.get("/console/notices").text)
     assert match is not None
     form = {"csrf": match.group(1), "kind": "dmca", "alert_id": [str(first), str(second)]}
-    answers = [client.post("/console/notices", data=form, follow_redirects=False)
-               for _ in range(2)]
+    answers = [client.post("/console/notices", data=form, follow_redirects=False) for _ in range(2)]
     assert [a.status_code for a in answers] == [303, 303]
     assert answers[0].headers["location"] == answers[1].headers["location"]
     assert notices_in_db(world) == 1
-    again = world.client.post("/v1/takedowns", headers=auth(world),
-                              json={"kind": "dmca", "alert_ids": [second, first]})
+    again = world.client.post(
+        "/v1/takedowns", headers=auth(world), json={"kind": "dmca", "alert_ids": [second, first]}
+    )
     assert again.status_code == 201 and answers[0].headers["location"].endswith(
-        f"/notices/{again.json()['id']}")
-    for other in ({"kind": "dsa", "alert_ids": [first, second]},
-                  {"kind": "dmca", "alert_ids": [first]}):
-        assert world.client.post("/v1/takedowns", headers=auth(world),
-                                 json=other).status_code == 201
+        f"/notices/{again.json()['id']}"
+    )
+    for other in (
+        {"kind": "dsa", "alert_ids": [first, second]},
+        {"kind": "dmca", "alert_ids": [first]},
+    ):
+        assert (
+            world.client.post("/v1/takedowns", headers=auth(world), json=other).status_code == 201
+        )
     assert notices_in_db(world) == 3
 
 
-def test_a_retried_same_person_review_is_recorded_once(world: ConsoleWorld,
-                                                       server: LocalServer) -> None:
+def test_a_retried_same_person_review_is_recorded_once(
+    world: ConsoleWorld, server: LocalServer
+) -> None:
     serve_image(server, "/img/a.png", seed=11)
     scan_url(world, server, "/img/a.png")
     [alert_id] = alerts_of(world, "shop.example")
     body = {"decision": "same_person", "note": "same ear shape"}
-    answers = [world.client.post(f"/v1/alerts/{alert_id}/review", json=body,
-                                 headers=auth(world)) for _ in range(2)]
+    answers = [
+        world.client.post(f"/v1/alerts/{alert_id}/review", json=body, headers=auth(world))
+        for _ in range(2)
+    ]
     assert [a.status_code for a in answers] == [200, 200]
     assert answers[0].json() == answers[1].json()
     events = world.client.get(f"/v1/alerts/{alert_id}/history", headers=auth(world)).json()
     assert [e["action"] for e in events].count("review_same_person") == 1, events
-    other = world.client.post(f"/v1/alerts/{alert_id}/review", headers=auth(world),
-                              json={"decision": "same_person", "note": "checked again"})
+    other = world.client.post(
+        f"/v1/alerts/{alert_id}/review",
+        headers=auth(world),
+        json={"decision": "same_person", "note": "checked again"},
+    )
     assert other.status_code == 200
     events = world.client.get(f"/v1/alerts/{alert_id}/history", headers=auth(world)).json()
     assert [e["action"] for e in events].count("review_same_person") == 2
 
 
 def test_a_reader_holding_an_old_snapshot_delays_the_log_truncation_by_seconds_only(
-        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     import sqlite3
     import time
 
@@ -260,19 +330,33 @@ def test_a_reader_holding_an_old_snapshot_delays_the_log_truncation_by_seconds_o
 
 
 def test_a_consent_document_racing_the_talents_erasure_leaves_no_file(
-        world: ConsoleWorld, monkeypatch: pytest.MonkeyPatch) -> None:
+    world: ConsoleWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The talent is erased while the agency's upload is between its checks and its insert:
     the upload is refused (404, not a 500), and the signed document is not left behind."""
     from service.licensing import consent
 
     ada = world.talents["Ada Lovelace"]
-    created = world.client.post(f"/v1/talents/{ada}/licences", headers=auth(world), json={
-        "licensee": "Zara", "publishers": ["zara.example"], "media": ["photo"],
-        "valid_from": "2026-01-01", "requires_talent_consent": True})
+    created = world.client.post(
+        f"/v1/talents/{ada}/licences",
+        headers=auth(world),
+        json={
+            "licensee": "Zara",
+            "publishers": ["zara.example"],
+            "media": ["photo"],
+            "valid_from": "2026-01-01",
+            "requires_talent_consent": True,
+        },
+    )
     assert created.status_code == 201, created.text
-    assert world.client.put(f"/v1/licences/{created.json()['id']}/talent-consent",
-                            headers=auth(world),
-                            json={"requires_talent_consent": True}).status_code == 200
+    assert (
+        world.client.put(
+            f"/v1/licences/{created.json()['id']}/talent-consent",
+            headers=auth(world),
+            json={"requires_talent_consent": True},
+        ).status_code
+        == 200
+    )
     checked = consent._check_signable
 
     def erased_meanwhile(licence: Any, presented: str | None) -> None:
@@ -282,9 +366,12 @@ def test_a_consent_document_racing_the_talents_erasure_leaves_no_file(
     monkeypatch.setattr(consent, "_check_signable", erased_meanwhile)
     client = TestClient(world.client.app, raise_server_exceptions=False)
     document = b"%PDF-1.4\nsigned-by-ada\n%%EOF\n"
-    answer = client.post(f"/v1/licences/{created.json()['id']}/consent/documents",
-                         files={"file": ("signed.pdf", document)},
-                         data={"signer_name": "Ada Lovelace"}, headers=auth(world))
+    answer = client.post(
+        f"/v1/licences/{created.json()['id']}/consent/documents",
+        files={"file": ("signed.pdf", document)},
+        data={"signer_name": "Ada Lovelace"},
+        headers=auth(world),
+    )
     assert answer.status_code == 404, answer.text  # the licence went with the talent
     kept = [p for p in world.ctx.settings.consent_documents_dir().rglob("*") if p.is_file()]
     assert not any(document == p.read_bytes() for p in kept), kept

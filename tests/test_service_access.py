@@ -25,16 +25,22 @@ def world(tmp_path: Path, real_engine: FaceEngine) -> Iterator[ServiceWorld]:
         yield built
 
 
-def post_scan(world: ServiceWorld, data: bytes, who: str = "monitor", name: str = "a.jpg",
-              **fields: str) -> httpx.Response:
+def post_scan(
+    world: ServiceWorld, data: bytes, who: str = "monitor", name: str = "a.jpg", **fields: str
+) -> httpx.Response:
     response: httpx.Response = world.client.post(
-        "/v1/scans", files={"file": (name, data)}, data=fields, headers=world.auth(who))
+        "/v1/scans", files={"file": (name, data)}, data=fields, headers=world.auth(who)
+    )
     return response
 
 
 def licence_body() -> dict[str, object]:
-    return {"licensee": "H&M", "publishers": ["hm.com"], "media": ["photo"],
-            "valid_from": "2026-01-01T00:00:00Z"}
+    return {
+        "licensee": "H&M",
+        "publishers": ["hm.com"],
+        "media": ["photo"],
+        "valid_from": "2026-01-01T00:00:00Z",
+    }
 
 
 # --- authentication and roles ---------------------------------------------------------------
@@ -68,50 +74,82 @@ def test_agency_cannot_see_or_touch_another_agencys_talents(world: ServiceWorld)
     other = world.auth("other_agency")
     assert world.client.get(f"/v1/talents/{talent_id}", headers=other).status_code == 404
     assert world.client.get("/v1/talents", headers=other).json()["total"] == 0
-    assert world.client.post(f"/v1/talents/{talent_id}/licences", json=licence_body(),
-                             headers=other).status_code == 404
+    assert (
+        world.client.post(
+            f"/v1/talents/{talent_id}/licences", json=licence_body(), headers=other
+        ).status_code
+        == 404
+    )
     assert world.client.delete(f"/v1/talents/{talent_id}", headers=other).status_code == 404
-    assert world.client.post(f"/v1/talents/{talent_id}/photos",
-                             files={"files": ("p.jpg", b"x")}, headers=other).status_code == 404
+    assert (
+        world.client.post(
+            f"/v1/talents/{talent_id}/photos", files={"files": ("p.jpg", b"x")}, headers=other
+        ).status_code
+        == 404
+    )
     own = world.client.get(f"/v1/talents/{talent_id}", headers=world.auth("agency"))
     assert own.status_code == 200 and own.json()["name"] == TALENT
 
 
 def test_agency_cannot_read_another_agencys_licences_or_alerts(world: ServiceWorld) -> None:
-    licence = world.client.post(f"/v1/talents/{world.talents[TALENT]}/licences",
-                                json=licence_body(), headers=world.auth("agency")).json()
+    licence = world.client.post(
+        f"/v1/talents/{world.talents[TALENT]}/licences",
+        json=licence_body(),
+        headers=world.auth("agency"),
+    ).json()
     other = world.auth("other_agency")
     assert world.client.get(f"/v1/licences/{licence['id']}", headers=other).status_code == 404
-    assert world.client.post(f"/v1/licences/{licence['id']}/revoke", json={"reason": "x"},
-                             headers=other).status_code == 404
+    assert (
+        world.client.post(
+            f"/v1/licences/{licence['id']}/revoke", json={"reason": "x"}, headers=other
+        ).status_code
+        == 404
+    )
     post_scan(world, face_crop_jpeg(world.fixture, TALENT), publisher="evil.example")
-    alert_id = world.client.get("/v1/alerts", headers=world.auth("agency")).json()["items"][0][
-        "id"]
+    alert_id = world.client.get("/v1/alerts", headers=world.auth("agency")).json()["items"][0]["id"]
     assert world.client.get("/v1/alerts", headers=other).json()["total"] == 0
-    for path in (f"/v1/alerts/{alert_id}", f"/v1/alerts/{alert_id}/evidence",
-                 f"/v1/alerts/{alert_id}/evidence.html", f"/v1/alerts/{alert_id}/evidence/image"):
+    for path in (
+        f"/v1/alerts/{alert_id}",
+        f"/v1/alerts/{alert_id}/evidence",
+        f"/v1/alerts/{alert_id}/evidence.html",
+        f"/v1/alerts/{alert_id}/evidence/image",
+    ):
         assert world.client.get(path, headers=other).status_code == 404, path
-    assert world.client.post(f"/v1/alerts/{alert_id}/triage", json={"action": "acknowledge"},
-                             headers=other).status_code == 404
+    assert (
+        world.client.post(
+            f"/v1/alerts/{alert_id}/triage", json={"action": "acknowledge"}, headers=other
+        ).status_code
+        == 404
+    )
     assert world.client.get("/v1/usage", headers=other).json()["events"] == []
 
 
 def test_monitors_and_brands_see_only_their_own_submissions(world: ServiceWorld) -> None:
     scan_id = post_scan(world, face_crop_jpeg(world.fixture, TALENT)).json()["id"]
-    assert world.client.get(f"/v1/scans/{scan_id}", headers=world.auth("monitor")
-                            ).status_code == 200
-    assert world.client.get(f"/v1/scans/{scan_id}", headers=world.auth("other_monitor")
-                            ).status_code == 404
-    assert world.client.get("/v1/scans", headers=world.auth("other_monitor")).json()[
-        "total"] == 0
+    assert (
+        world.client.get(f"/v1/scans/{scan_id}", headers=world.auth("monitor")).status_code == 200
+    )
+    assert (
+        world.client.get(f"/v1/scans/{scan_id}", headers=world.auth("other_monitor")).status_code
+        == 404
+    )
+    assert world.client.get("/v1/scans", headers=world.auth("other_monitor")).json()["total"] == 0
     precheck = world.client.post(
-        "/v1/prechecks", files={"file": ("a.jpg", face_crop_jpeg(world.fixture, TALENT))},
+        "/v1/prechecks",
+        files={"file": ("a.jpg", face_crop_jpeg(world.fixture, TALENT))},
         data={"publisher": "hm.com", "channel": "social", "territory": "SE"},
-        headers=world.auth("brand")).json()
-    assert world.client.get(f"/v1/prechecks/{precheck['id']}", headers=world.auth("other_brand")
-                            ).status_code == 404
-    assert world.client.get(f"/v1/scans/{precheck['id']}", headers=world.auth("monitor")
-                            ).status_code == 404
+        headers=world.auth("brand"),
+    ).json()
+    assert (
+        world.client.get(
+            f"/v1/prechecks/{precheck['id']}", headers=world.auth("other_brand")
+        ).status_code
+        == 404
+    )
+    assert (
+        world.client.get(f"/v1/scans/{precheck['id']}", headers=world.auth("monitor")).status_code
+        == 404
+    )
 
 
 # --- bad input: a clear 4xx, nothing recorded, the service keeps serving --------------------
@@ -127,15 +165,19 @@ def truncated_jpeg() -> bytes:
     return buffer.getvalue()[:3000]
 
 
-@pytest.mark.parametrize(("data", "status", "code"), [
-    (truncated_jpeg(), 422, "image_decode_failed"),
-    (b"\xff\xd8\xff\xe0" + b"\x00" * 50, 415, "image_type_unsupported"),
-    (png_header_only(200_000, 200_000), 413, "image_too_large"),
-    (b"%PDF-1.7 not an image", 415, "image_type_unsupported"),
-    (b"", 422, "image_decode_failed"),
-])
+@pytest.mark.parametrize(
+    ("data", "status", "code"),
+    [
+        (truncated_jpeg(), 422, "image_decode_failed"),
+        (b"\xff\xd8\xff\xe0" + b"\x00" * 50, 415, "image_type_unsupported"),
+        (png_header_only(200_000, 200_000), 413, "image_too_large"),
+        (b"%PDF-1.7 not an image", 415, "image_type_unsupported"),
+        (b"", 422, "image_decode_failed"),
+    ],
+)
 def test_bad_images_get_a_clear_error_and_the_service_keeps_serving(
-        world: ServiceWorld, data: bytes, status: int, code: str) -> None:
+    world: ServiceWorld, data: bytes, status: int, code: str
+) -> None:
     response = post_scan(world, data)
     assert response.status_code == status, response.text
     assert response.json()["error"]["code"] == code
@@ -154,28 +196,39 @@ def test_oversize_upload_is_refused_with_413(world: ServiceWorld) -> None:
 
 
 def test_file_and_url_together_or_neither_is_a_clear_422(world: ServiceWorld) -> None:
-    neither = world.client.post("/v1/scans", data={"publisher": "x"},
-                                headers=world.auth("monitor"))
+    neither = world.client.post("/v1/scans", data={"publisher": "x"}, headers=world.auth("monitor"))
     assert neither.status_code == 422 and "exactly one" in neither.json()["error"]["message"]
     bad_territory = post_scan(world, jpeg_of((50, 50)), territory="Sweden")
     assert bad_territory.status_code == 422
 
 
-@pytest.mark.parametrize("url", [
-    "http://127.0.0.1:9/x.jpg", "http://localhost/x.jpg", "http://169.254.169.254/latest",
-    "http://10.0.0.5/x.jpg", "http://[::1]/x.jpg", "http://2130706433/x.jpg",
-    "file:///etc/passwd", "ftp://example.com/x.jpg",
-])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1:9/x.jpg",
+        "http://localhost/x.jpg",
+        "http://169.254.169.254/latest",
+        "http://10.0.0.5/x.jpg",
+        "http://[::1]/x.jpg",
+        "http://2130706433/x.jpg",
+        "file:///etc/passwd",
+        "ftp://example.com/x.jpg",
+    ],
+)
 def test_urls_into_the_network_are_refused(world: ServiceWorld, url: str) -> None:
     response = world.client.post("/v1/scans", data={"url": url}, headers=world.auth("monitor"))
     assert response.status_code == 422, response.text
-    assert response.json()["error"]["code"] in ("url_host_forbidden", "url_scheme_not_allowed",
-                                                "url_invalid")
+    assert response.json()["error"]["code"] in (
+        "url_host_forbidden",
+        "url_scheme_not_allowed",
+        "url_invalid",
+    )
 
 
 def test_webhook_urls_into_the_network_are_refused(world: ServiceWorld) -> None:
-    response = world.client.post("/v1/webhooks", json={"url": "http://169.254.169.254/hook"},
-                                 headers=world.auth("agency"))
+    response = world.client.post(
+        "/v1/webhooks", json={"url": "http://169.254.169.254/hook"}, headers=world.auth("agency")
+    )
     assert response.status_code == 422
     assert response.json()["error"]["code"] == "url_host_forbidden"
 
@@ -183,9 +236,13 @@ def test_webhook_urls_into_the_network_are_refused(world: ServiceWorld) -> None:
 def test_reference_photo_upload_reports_each_photo(world: ServiceWorld) -> None:
     response = world.client.post(
         f"/v1/talents/{world.talents[TALENT]}/photos",
-        files=[("files", ("new.jpg", face_crop_jpeg(world.fixture, TALENT, quality=80))),
-               ("files", ("group.jpg", world.group_photo)), ("files", ("junk.jpg", b"junk"))],
-        headers=world.auth("agency"))
+        files=[
+            ("files", ("new.jpg", face_crop_jpeg(world.fixture, TALENT, quality=80))),
+            ("files", ("group.jpg", world.group_photo)),
+            ("files", ("junk.jpg", b"junk")),
+        ],
+        headers=world.auth("agency"),
+    )
     assert response.status_code == 200, response.text
     photos = response.json()["photos"]
     assert photos[0]["accepted"] is True and photos[0]["face_px"] > 64
@@ -222,8 +279,10 @@ def test_one_key_over_its_concurrency_gets_429(world: ServiceWorld) -> None:
     try:
         response = post_scan(world, face_crop_jpeg(world.fixture, TALENT))
         assert response.status_code == 429 and response.headers["Retry-After"]
-        assert post_scan(world, face_crop_jpeg(world.fixture, TALENT), who="other_monitor"
-                         ).status_code == 201
+        assert (
+            post_scan(world, face_crop_jpeg(world.fixture, TALENT), who="other_monitor").status_code
+            == 201
+        )
     finally:
         for slot in held:
             slot.__exit__(None, None, None)

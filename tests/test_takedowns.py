@@ -43,8 +43,9 @@ def server() -> Iterator[LocalServer]:
         yield running
 
 
-def two_sightings(world: ConsoleWorld, server: LocalServer, publisher: str = "shop.example"
-                  ) -> list[int]:
+def two_sightings(
+    world: ConsoleWorld, server: LocalServer, publisher: str = "shop.example"
+) -> list[int]:
     """Two different images of Ada on one publisher: a group of two alerts."""
     serve_image(server, "/img/a.png", seed=11)
     serve_image(server, "/img/b.png", seed=12)
@@ -62,8 +63,11 @@ def confirm(world: ConsoleWorld, notice_id: int) -> dict:  # type: ignore[type-a
 
 
 def mark_sent(world: ConsoleWorld, notice_id: int, **extra: str) -> dict:  # type: ignore[type-arg]
-    response = world.client.post(f"/v1/takedowns/{notice_id}/sent", headers=auth(world),
-                                 json={"sent_to": "copyright@shop.example", **extra})
+    response = world.client.post(
+        f"/v1/takedowns/{notice_id}/sent",
+        headers=auth(world),
+        json={"sent_to": "copyright@shop.example", **extra},
+    )
     assert response.status_code == 200, response.text
     return dict(response.json())
 
@@ -75,18 +79,27 @@ def recheck(world: ConsoleWorld, notice_id: int) -> dict:  # type: ignore[type-a
 
 
 def test_dmca_notice_from_a_group_is_edited_confirmed_and_its_pdf_has_every_element(
-        world: ConsoleWorld, server: LocalServer) -> None:
+    world: ConsoleWorld, server: LocalServer
+) -> None:
     reason = pdf_available()
     if reason:
         pytest.skip(reason)
     set_profile(world)
     now = datetime.now(UTC)
     licence = world.client.post(  # licence terms, a licensee and fees: never in a notice
-        f"/v1/talents/{world.talents['Ada Lovelace']}/licences", headers=auth(world), json={
-            "licensee": "Secret Licensee Co", "publishers": ["elsewhere.example"],
-            "channels": ["ecommerce"], "territories": ["SE"], "media": ["photo"],
-            "ai_label_required": False, "valid_from": (now - timedelta(days=9)).isoformat(),
-            "compensation": {"per_use": "987.65", "currency": "EUR"}})
+        f"/v1/talents/{world.talents['Ada Lovelace']}/licences",
+        headers=auth(world),
+        json={
+            "licensee": "Secret Licensee Co",
+            "publishers": ["elsewhere.example"],
+            "channels": ["ecommerce"],
+            "territories": ["SE"],
+            "media": ["photo"],
+            "ai_label_required": False,
+            "valid_from": (now - timedelta(days=9)).isoformat(),
+            "compensation": {"per_use": "987.65", "currency": "EUR"},
+        },
+    )
     assert licence.status_code == 201, licence.text
     ids = two_sightings(world, server)
     with world.ctx.db.session() as session:  # internal facts that must never reach a notice
@@ -96,16 +109,22 @@ def test_dmca_notice_from_a_group_is_edited_confirmed_and_its_pdf_has_every_elem
     assert notice["fields"]["signature"] == "/s/ Jane Booker"
     assert [i["alert_id"] for i in notice["items"]] == ids
 
-    edited = world.client.patch(f"/v1/takedowns/{notice['id']}", headers=auth(world), json={
-        "work_description": "Editorial portraits of Ada Lovelace shot in 2025 (agency ref. "
-                            "AL-77), and her likeness in them.",
-        "additional_information": "Please confirm removal within 7 days."})
+    edited = world.client.patch(
+        f"/v1/takedowns/{notice['id']}",
+        headers=auth(world),
+        json={
+            "work_description": "Editorial portraits of Ada Lovelace shot in 2025 (agency ref. "
+            "AL-77), and her likeness in them.",
+            "additional_information": "Please confirm removal within 7 days.",
+        },
+    )
     assert edited.status_code == 200, edited.text
     final = confirm(world, notice["id"])
     assert final["status"] == "final" and len(final["final_sha256"]) == 64
 
-    refused = world.client.patch(f"/v1/takedowns/{notice['id']}", headers=auth(world),
-                                 json={"signature": "/s/ someone else"})
+    refused = world.client.patch(
+        f"/v1/takedowns/{notice['id']}", headers=auth(world), json={"signature": "/s/ someone else"}
+    )
     assert refused.status_code == 409
     assert refused.json()["error"]["code"] == "takedown_not_allowed"
     again = world.client.post(f"/v1/takedowns/{notice['id']}/confirm", headers=auth(world))
@@ -114,10 +133,18 @@ def test_dmca_notice_from_a_group_is_edited_confirmed_and_its_pdf_has_every_elem
     pdf = world.client.get(f"/v1/takedowns/{notice['id']}/notice.pdf", headers=auth(world))
     assert pdf.status_code == 200 and pdf.headers["content-type"] == "application/pdf"
     text = pdf_text(pdf.content)
-    for element in ("17 U.S.C. §512(c)(3)", PROFILE["rights_holder"], PROFILE["address"],
-                    PROFILE["email"], PROFILE["phone"], "agency ref. AL-77",
-                    "good faith belief", "under penalty of perjury", "/s/ Jane Booker",
-                    "Please confirm removal within 7 days."):
+    for element in (
+        "17 U.S.C. §512(c)(3)",
+        PROFILE["rights_holder"],
+        PROFILE["address"],
+        PROFILE["email"],
+        PROFILE["phone"],
+        "agency ref. AL-77",
+        "good faith belief",
+        "under penalty of perjury",
+        "/s/ Jane Booker",
+        "Please confirm removal within 7 days.",
+    ):
         assert element in text, element
     for item in final["items"]:
         assert item["page_url"] in text and item["image_url"] in text
@@ -131,12 +158,15 @@ def test_dmca_notice_from_a_group_is_edited_confirmed_and_its_pdf_has_every_elem
 
     html = world.client.get(f"/v1/takedowns/{notice['id']}/notice.html", headers=auth(world))
     assert html.text.count("data:image/jpeg;base64,") == 2  # a face crop per URL
-    assert html.text == world.client.get(f"/v1/takedowns/{notice['id']}/notice.html",
-                                         headers=auth(world)).text  # frozen
+    assert (
+        html.text
+        == world.client.get(f"/v1/takedowns/{notice['id']}/notice.html", headers=auth(world)).text
+    )  # frozen
 
 
 def test_dsa_notice_from_a_group_carries_article_16_elements(
-        world: ConsoleWorld, server: LocalServer) -> None:
+    world: ConsoleWorld, server: LocalServer
+) -> None:
     reason = pdf_available()
     if reason:
         pytest.skip(reason)
@@ -145,19 +175,29 @@ def test_dsa_notice_from_a_group_carries_article_16_elements(
     notice = draft(world, "dsa", ids)
     assert notice["missing"] == []
     confirm(world, notice["id"])
-    text = pdf_text(world.client.get(f"/v1/takedowns/{notice['id']}/notice.pdf",
-                                     headers=auth(world)).content)
-    for element in ("Article 16", "Digital Services Act", "(a) Explanation of the reasons",
-                    "without Ada Lovelace's consent", "(b) Exact electronic location",
-                    "(c) Name and e-mail address", PROFILE["rights_holder"], PROFILE["email"],
-                    "(d) Statement of good faith", "bona fide belief"):
+    text = pdf_text(
+        world.client.get(f"/v1/takedowns/{notice['id']}/notice.pdf", headers=auth(world)).content
+    )
+    for element in (
+        "Article 16",
+        "Digital Services Act",
+        "(a) Explanation of the reasons",
+        "without Ada Lovelace's consent",
+        "(b) Exact electronic location",
+        "(c) Name and e-mail address",
+        PROFILE["rights_holder"],
+        PROFILE["email"],
+        "(d) Statement of good faith",
+        "bona fide belief",
+    ):
         assert element in text, element
     for item in notice["items"]:
         assert item["page_url"] in text
 
 
 def test_a_draft_missing_required_elements_cannot_be_confirmed(
-        world: ConsoleWorld, server: LocalServer) -> None:
+    world: ConsoleWorld, server: LocalServer
+) -> None:
     ids = two_sightings(world, server)  # no profile: no contact, no signature
     notice = draft(world, "dmca", ids[:1])
     assert {"notifier_name", "notifier_email", "signature"} <= set(notice["missing"])
@@ -168,7 +208,8 @@ def test_a_draft_missing_required_elements_cannot_be_confirmed(
 
 
 def test_recheck_confirms_removal_when_the_server_answers_404(
-        world: ConsoleWorld, server: LocalServer) -> None:
+    world: ConsoleWorld, server: LocalServer
+) -> None:
     set_profile(world)
     ids = two_sightings(world, server)
     notice = draft(world, "dmca", ids)
@@ -202,12 +243,16 @@ def test_recheck_finds_the_image_still_up(world: ConsoleWorld, server: LocalServ
 
 
 def test_recheck_of_an_uploaded_sighting_with_the_page_still_up_decides_nothing(
-        world: ConsoleWorld, server: LocalServer) -> None:
+    world: ConsoleWorld, server: LocalServer
+) -> None:
     set_profile(world)
     server.responses["/look/9"] = (200, "text/html", b"<html>a shop page</html>")
-    world.client.post("/v1/scans", headers=auth(world, "monitor"), files={
-        "file": ("seen.png", face_photo([(ADA, 90)], size=130, seed=41))},
-        data={"page_url": server.url("/look/9"), "publisher": "shop.example"})
+    world.client.post(
+        "/v1/scans",
+        headers=auth(world, "monitor"),
+        files={"file": ("seen.png", face_photo([(ADA, 90)], size=130, seed=41))},
+        data={"page_url": server.url("/look/9"), "publisher": "shop.example"},
+    )
     notice = draft(world, "dmca", alerts_of(world, "shop.example"))
     assert notice["items"][0]["image_url"] is None
     confirm(world, notice["id"])
@@ -219,7 +264,8 @@ def test_recheck_of_an_uploaded_sighting_with_the_page_still_up_decides_nothing(
 
 
 def test_a_sighting_of_a_removed_image_reopens_the_case(
-        world: ConsoleWorld, server: LocalServer) -> None:
+    world: ConsoleWorld, server: LocalServer
+) -> None:
     set_profile(world)
     serve_image(server, "/img/a.png", seed=11)
     scan_url(world, server, "/img/a.png", publisher="shop.example")
@@ -241,7 +287,8 @@ def test_a_sighting_of_a_removed_image_reopens_the_case(
 
 
 def test_sent_notices_unanswered_after_the_deadline_are_flagged_overdue(
-        world: ConsoleWorld, server: LocalServer) -> None:
+    world: ConsoleWorld, server: LocalServer
+) -> None:
     set_profile(world)
     ids = two_sightings(world, server)
     old, fresh = draft(world, "dmca", ids[:1]), draft(world, "dmca", ids[1:])
@@ -252,65 +299,74 @@ def test_sent_notices_unanswered_after_the_deadline_are_flagged_overdue(
     assert mark_sent(world, fresh["id"])["overdue"] is False
     late = world.client.get("/v1/takedowns", params={"overdue": "true"}, headers=auth(world))
     assert [n["id"] for n in late.json()["items"]] == [old["id"]]
-    on_time = world.client.get("/v1/takedowns", params={"overdue": "false"},
-                               headers=auth(world))
+    on_time = world.client.get("/v1/takedowns", params={"overdue": "false"}, headers=auth(world))
     assert [n["id"] for n in on_time.json()["items"]] == [fresh["id"]]
 
 
-def test_erasing_the_talent_erases_their_notices(world: ConsoleWorld,
-                                                 server: LocalServer) -> None:
+def test_erasing_the_talent_erases_their_notices(world: ConsoleWorld, server: LocalServer) -> None:
     set_profile(world)
     notice = draft(world, "dmca", two_sightings(world, server))
     confirm(world, notice["id"])
-    erased = world.client.delete(f"/v1/talents/{world.talents['Ada Lovelace']}",
-                                 headers=auth(world))
+    erased = world.client.delete(
+        f"/v1/talents/{world.talents['Ada Lovelace']}", headers=auth(world)
+    )
     assert erased.status_code == 200, erased.text
-    assert world.client.get(f"/v1/takedowns/{notice['id']}",
-                            headers=auth(world)).status_code == 404
+    assert world.client.get(f"/v1/takedowns/{notice['id']}", headers=auth(world)).status_code == 404
     with world.ctx.db.session() as session:
         assert session.scalars(select(TakedownItem)).all() == []
         assert session.scalars(select(TakedownEvent)).all() == []
 
 
-def test_brand_monitor_and_other_agency_get_nothing(world: ConsoleWorld,
-                                                     server: LocalServer) -> None:
+def test_brand_monitor_and_other_agency_get_nothing(
+    world: ConsoleWorld, server: LocalServer
+) -> None:
     set_profile(world)
     ids = two_sightings(world, server)
     notice = draft(world, "dmca", ids)
     for who in ("brand", "monitor"):
-        for method, path in (("GET", "/v1/takedowns"), ("GET", f"/v1/takedowns/{notice['id']}"),
-                             ("GET", f"/v1/takedowns/{notice['id']}/notice.html"),
-                             ("GET", "/v1/takedown-profile"),
-                             ("GET", "/v1/email-preferences")):
+        for method, path in (
+            ("GET", "/v1/takedowns"),
+            ("GET", f"/v1/takedowns/{notice['id']}"),
+            ("GET", f"/v1/takedowns/{notice['id']}/notice.html"),
+            ("GET", "/v1/takedown-profile"),
+            ("GET", "/v1/email-preferences"),
+        ):
             response = world.client.request(method, path, headers=auth(world, who))
             assert response.status_code == 403, (who, path, response.text)
-        refused = world.client.post("/v1/takedowns", headers=auth(world, who),
-                                    json={"kind": "dmca", "alert_ids": ids})
+        refused = world.client.post(
+            "/v1/takedowns", headers=auth(world, who), json={"kind": "dmca", "alert_ids": ids}
+        )
         assert refused.status_code == 403
     other = auth(world, "other_agency")
     assert world.client.get(f"/v1/takedowns/{notice['id']}", headers=other).status_code == 404
-    assert world.client.get(f"/v1/takedowns/{notice['id']}/notice.html",
-                            headers=other).status_code == 404
+    assert (
+        world.client.get(f"/v1/takedowns/{notice['id']}/notice.html", headers=other).status_code
+        == 404
+    )
     assert world.client.get("/v1/takedowns", headers=other).json()["items"] == []
-    stolen = world.client.post("/v1/takedowns", headers=other,
-                               json={"kind": "dsa", "alert_ids": ids})
+    stolen = world.client.post(
+        "/v1/takedowns", headers=other, json={"kind": "dsa", "alert_ids": ids}
+    )
     assert stolen.status_code == 404  # another agency's alerts do not exist for it
 
 
-def test_a_notice_names_one_talent_on_one_publisher(world: ConsoleWorld,
-                                                    server: LocalServer) -> None:
+def test_a_notice_names_one_talent_on_one_publisher(
+    world: ConsoleWorld, server: LocalServer
+) -> None:
     first = two_sightings(world, server, publisher="one.example")
     serve_image(server, "/img/c.png", seed=13)
     scan_url(world, server, "/img/c.png", publisher="two.example")
     mixed = [first[0], *alerts_of(world, "two.example")]
-    response = world.client.post("/v1/takedowns", headers=auth(world),
-                                 json={"kind": "dmca", "alert_ids": mixed})
+    response = world.client.post(
+        "/v1/takedowns", headers=auth(world), json={"kind": "dmca", "alert_ids": mixed}
+    )
     assert response.status_code == 422
     assert "one publisher" in response.json()["error"]["message"]
 
 
 def test_without_weasyprint_the_pdf_is_a_503_and_the_html_still_works(
-        world: ConsoleWorld, server: LocalServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    world: ConsoleWorld, server: LocalServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
     set_profile(world)
     notice = draft(world, "dsa", two_sightings(world, server))
     monkeypatch.setitem(sys.modules, "weasyprint", None)  # as if it (or Pango) were missing

@@ -30,7 +30,7 @@ SPOT = (601, 150)  # stored-raster centre of a bright 41x41 square
 def spot_jpeg(orientation: int) -> bytes:
     canvas = np.full((STORED_SIZE[1], STORED_SIZE[0], 3), 40, np.uint8)
     x, y = SPOT
-    canvas[y - 20:y + 21, x - 20:x + 21] = 250
+    canvas[y - 20 : y + 21, x - 20 : x + 21] = 250
     image = Image.fromarray(canvas)
     exif = Image.Exif()
     exif[0x0112] = orientation
@@ -47,8 +47,7 @@ def spot_centre(bgr: np.ndarray) -> np.ndarray:
 
 
 @pytest.mark.parametrize("orientation", range(1, 9))
-def test_reduced_views_map_points_to_full_size_for_every_exif_orientation(
-        orientation: int) -> None:
+def test_reduced_views_map_points_to_full_size_for_every_exif_orientation(orientation: int) -> None:
     photo = open_photo(spot_jpeg(orientation))
     full = photo.view(1)
     assert (photo.width, photo.height) == (full.bgr.shape[1], full.bgr.shape[0])
@@ -106,7 +105,11 @@ def test_a_decoded_image_keeps_its_facts_as_a_photo() -> None:
     decoded = decode_image(data)
     photo = FacePhoto.of_decoded(decoded)
     assert (photo.sha256, photo.width, photo.height, photo.source_format) == (
-        decoded.sha256, decoded.width, decoded.height, "JPEG")
+        decoded.sha256,
+        decoded.width,
+        decoded.height,
+        "JPEG",
+    )
     assert photo.view(4).bgr is decoded.bgr
 
 
@@ -121,12 +124,18 @@ def prelu_network(slopes: np.ndarray) -> onnx.ModelProto:
     channels = len(slopes)
     weight = np.random.default_rng(1).normal(size=(channels, 3, 3, 3)).astype(np.float32)
     graph = helper.make_graph(
-        [helper.make_node("Conv", ["x", "w"], ["c"], pads=[1, 1, 1, 1]),
-         helper.make_node("PRelu", ["c", "slope"], ["y"])], "prelu",
+        [
+            helper.make_node("Conv", ["x", "w"], ["c"], pads=[1, 1, 1, 1]),
+            helper.make_node("PRelu", ["c", "slope"], ["y"]),
+        ],
+        "prelu",
         [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 16, 16])],
         [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, channels, 16, 16])],
-        [numpy_helper.from_array(weight, "w"),
-         numpy_helper.from_array(slopes.reshape(-1, 1, 1).astype(np.float32), "slope")])
+        [
+            numpy_helper.from_array(weight, "w"),
+            numpy_helper.from_array(slopes.reshape(-1, 1, 1).astype(np.float32), "slope"),
+        ],
+    )
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
 
 
@@ -151,7 +160,8 @@ def scene_files(shared_faces: Path) -> list[Path]:
 @pytest.mark.model
 @pytest.mark.shared_faces
 def test_draft_decoding_moves_scene_embeddings_no_more_than_a_pixel_shift(
-        shared_faces: Path, real_engine: FaceEngine) -> None:
+    shared_faces: Path, real_engine: FaceEngine
+) -> None:
     """Every face of the scene photos is found in both, at cosine >= 0.97 (the stability
     bar of tests/test_scene_stability.py); the fingerprint moves by 2 bits at most."""
     moved: list[str] = []
@@ -164,26 +174,33 @@ def test_draft_decoding_moves_scene_embeddings_no_more_than_a_pixel_shift(
         reference = real_engine.analyse(full)
         reduced += photo.coarsest_decoded().reduction > 1
         assert len(drafted) == len(reference), path.name
-        for face, twin in zip(sorted(drafted, key=lambda f: f.box),
-                              sorted(reference, key=lambda f: f.box), strict=True):
+        for face, twin in zip(
+            sorted(drafted, key=lambda f: f.box),
+            sorted(reference, key=lambda f: f.box),
+            strict=True,
+        ):
             cosine = float(face.embedding @ twin.embedding)
             if cosine < 0.97:
                 moved.append(f"{path.parent.name}/{path.name}: cosine {cosine:.3f}")
-        assert hamming_distance(perceptual_hash(photo.coarsest_decoded().bgr),
-                                perceptual_hash(full)) <= 2, path.name
+        assert (
+            hamming_distance(perceptual_hash(photo.coarsest_decoded().bgr), perceptual_hash(full))
+            <= 2
+        ), path.name
     assert reduced >= 30
     assert not moved, moved
 
 
 @pytest.mark.model
 def test_a_batch_shared_with_helpers_gives_the_same_embeddings_and_never_waits_for_a_busy_one(
-        real_engine: FaceEngine) -> None:
+    real_engine: FaceEngine,
+) -> None:
     alone = real_engine.recognizer
     crops = list(np.random.default_rng(4).integers(0, 255, (7, 112, 112, 3), dtype=np.uint8))
     expected = ArcFaceRecognizer(alone.spec, alone.model, alone.sessions).predict(crops)
     with ThreadPoolExecutor(max_workers=1) as helpers:
-        shared = ArcFaceRecognizer(alone.spec, alone.model, alone.sessions, helpers=helpers,
-                                   helper_count=1)
+        shared = ArcFaceRecognizer(
+            alone.spec, alone.model, alone.sessions, helpers=helpers, helper_count=1
+        )
         assert np.abs(shared.predict(crops) - expected).max() < 1e-5
         release = threading.Event()
         helpers.submit(release.wait, 60)  # the only helper is busy
@@ -195,14 +212,16 @@ def test_a_batch_shared_with_helpers_gives_the_same_embeddings_and_never_waits_f
 
 @pytest.mark.parametrize(("mean", "std"), [(0.0, 1.0), (127.5, 128.0), (127.5, 127.5)])
 @pytest.mark.parametrize("rgb", [False, True])
-def test_network_inputs_are_the_plain_formula_bit_for_bit(mean: float, std: float,
-                                                          rgb: bool) -> None:
+def test_network_inputs_are_the_plain_formula_bit_for_bit(
+    mean: float, std: float, rgb: bool
+) -> None:
     """The fast blob (bytes moved into planes, then converted) equals (x - mean) / std in
     float32, channels first, for every pack's mean/std and channel order."""
     images = np.random.default_rng(5).integers(0, 256, (3, 37, 53, 3), np.uint8)
     ordered = images[..., ::-1] if rgb else images
     expected = np.ascontiguousarray(
-        ((ordered.astype(np.float32) - mean) / std).transpose(0, 3, 1, 2))
+        ((ordered.astype(np.float32) - mean) / std).transpose(0, 3, 1, 2)
+    )
     blob = nchw_blob(images, rgb=rgb, mean=mean, std=std)
     assert blob.dtype == np.float32 and blob.flags.c_contiguous
     assert np.array_equal(blob, expected)

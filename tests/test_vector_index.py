@@ -70,8 +70,9 @@ def test_saved_index_loads_back_identically(tmp_path: Path) -> None:
     ids = np.arange(50, dtype=np.int64)
     index = VectorIndex.build(ids, vectors, dim=32, approximate_min=10**6, nprobe=1)
     files = IndexFiles(tmp_path, "pack")
-    manifest = files.save(index, pack_version="1", revision=3,
-                          checksum=vectors_checksum(ids, vectors))
+    manifest = files.save(
+        index, pack_version="1", revision=3, checksum=vectors_checksum(ids, vectors)
+    )
     assert manifest.count == 50 and manifest.revision == 3
     loaded = files.load(files.read_manifest() or manifest, nprobe=1)
     got_ids, got_vectors = loaded.contents()
@@ -84,8 +85,9 @@ def test_corrupted_index_file_is_detected(tmp_path: Path) -> None:
     ids = np.arange(50, dtype=np.int64)
     index = VectorIndex.build(ids, vectors, dim=32, approximate_min=10**6, nprobe=1)
     files = IndexFiles(tmp_path, "pack")
-    manifest = files.save(index, pack_version="1", revision=1,
-                          checksum=vectors_checksum(ids, vectors))
+    manifest = files.save(
+        index, pack_version="1", revision=1, checksum=vectors_checksum(ids, vectors)
+    )
     path = tmp_path / manifest.index_file
     data = bytearray(path.read_bytes())
     data[len(data) // 2] ^= 0xFF

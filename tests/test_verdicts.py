@@ -33,25 +33,37 @@ BRANDS = [1, 2, 3, None]
 
 def terms(licence_id: int, **overrides: object) -> LicenceTerms:
     values: dict[str, object] = {
-        "id": licence_id, "talent_id": 7, "licensee": "Brand One",
-        "publishers": ("brand-one.example",), "channels": ("*",), "territories": ("FR", "DE"),
-        "valid_from": NOW - timedelta(days=10), "valid_until": NOW + timedelta(days=10),
-        "media": (Medium.PHOTO,), "ai_label_required": True}
+        "id": licence_id,
+        "talent_id": 7,
+        "licensee": "Brand One",
+        "publishers": ("brand-one.example",),
+        "channels": ("*",),
+        "territories": ("FR", "DE"),
+        "valid_from": NOW - timedelta(days=10),
+        "valid_until": NOW + timedelta(days=10),
+        "media": (Medium.PHOTO,),
+        "ai_label_required": True,
+    }
     values.update(overrides)
     return LicenceTerms(**values)  # type: ignore[arg-type]
 
 
 def context(**overrides: object) -> UsageContext:
     values: dict[str, object] = {
-        "page_url": None, "publisher": "brand-one.example", "observed_at": NOW,
-        "channel": "social", "territory": "US",
-        "image": ImageFacts(sha256="a" * 64, phash=None, declares_ai=False, ai_label=None)}
+        "page_url": None,
+        "publisher": "brand-one.example",
+        "observed_at": NOW,
+        "channel": "social",
+        "territory": "US",
+        "image": ImageFacts(sha256="a" * 64, phash=None, declares_ai=False, ai_label=None),
+    }
     values.update(overrides)
     return UsageContext(**values)  # type: ignore[arg-type]
 
 
-def stored(licences: list[LicenceTerms], use: UsageContext,
-           brands: dict[int, int | None]) -> StoredVerdict:
+def stored(
+    licences: list[LicenceTerms], use: UsageContext, brands: dict[int, int | None]
+) -> StoredVerdict:
     verdict = evaluate_licences(licences=licences, context=use)
     return store_verdict(verdict, terms=licences, brands=brands, context=use)
 
@@ -75,8 +87,13 @@ def test_brand_without_a_licence_is_told_so_in_its_own_terms() -> None:
 
 
 def test_revoked_licence_is_said_revoked_once() -> None:
-    revoked = terms(5, revoked_at=NOW - timedelta(days=1), revocation_reason="private note",
-                    valid_until=NOW - timedelta(days=2), publishers=("elsewhere.example",))
+    revoked = terms(
+        5,
+        revoked_at=NOW - timedelta(days=1),
+        revocation_reason="private note",
+        valid_until=NOW - timedelta(days=2),
+        publishers=("elsewhere.example",),
+    )
     verdict = stored([revoked], context(), {5: 1})
     failures = [f["code"] for f in verdict.checks[0]["failures"]]
     assert failures == [FailureCode.REVOKED]  # not also expired, off-publisher, ...
@@ -98,6 +115,7 @@ def test_licensed_by_own_licence_names_it() -> None:
 def test_viewer_follows_the_key_role() -> None:
     def of(role: Role, **ids: int) -> Viewer:
         return Viewer.of(Principal(key_id=1, key_prefix="tw_x", role=role, **ids))
+
     assert of(Role.BRAND, brand_id=3) == Viewer(Audience.LICENSEE, brand_id=3)
     assert of(Role.MONITOR, monitor_id=2) == Viewer(Audience.MONITOR)
     assert of(Role.AGENCY, agency_id=1) == Viewer(Audience.TALENT_SIDE)
@@ -110,16 +128,30 @@ def stored_verdicts(draw: st.DrawFn) -> StoredVerdict:
     checks: list[StoredCheck] = []
     for n in range(count):
         codes = draw(st.lists(st.sampled_from(list(FailureCode)), max_size=3, unique=True))
-        checks.append({
-            "licence_id": 1000 + n, "licensee": f"secret-licensee-{n}",
-            "licensee_brand_id": draw(st.sampled_from(BRANDS)), "covers": not codes,
-            "failures": [{"code": code.value, "message": f"secret-message-{n}",
-                          "params": {"seen": f"seen-{n}", "allowed": f"secret-allowed-{n}",
-                                     "until": "2026-01-01", "from": "2025-01-01",
-                                     "on": "2025-06-01", "approved": "2"}}
-                         for code in codes],
-            "unknowns": draw(st.lists(st.sampled_from(["publisher", "territory"]),
-                                      max_size=1))})
+        checks.append(
+            {
+                "licence_id": 1000 + n,
+                "licensee": f"secret-licensee-{n}",
+                "licensee_brand_id": draw(st.sampled_from(BRANDS)),
+                "covers": not codes,
+                "failures": [
+                    {
+                        "code": code.value,
+                        "message": f"secret-message-{n}",
+                        "params": {
+                            "seen": f"seen-{n}",
+                            "allowed": f"secret-allowed-{n}",
+                            "until": "2026-01-01",
+                            "from": "2025-01-01",
+                            "on": "2025-06-01",
+                            "approved": "2",
+                        },
+                    }
+                    for code in codes
+                ],
+                "unknowns": draw(st.lists(st.sampled_from(["publisher", "territory"]), max_size=1)),
+            }
+        )
     verdict = draw(st.sampled_from(list(Verdict)))
     covering = [c["licence_id"] for c in checks if c["covers"]]
     licence_id = covering[0] if verdict is Verdict.LICENSED and covering else None
@@ -135,27 +167,43 @@ def test_a_brand_never_sees_other_licensees(verdict: StoredVerdict, brand_id: in
     assert all(c["licensee_brand_id"] == brand_id for c in rendered.checks)
     for n, check in enumerate(verdict.checks):
         if check["licensee_brand_id"] != brand_id:
-            for secret in (f"secret-licensee-{n}", f"secret-allowed-{n}", f"seen-{n}",
-                           str(check["licence_id"])):
+            for secret in (
+                f"secret-licensee-{n}",
+                f"secret-allowed-{n}",
+                f"seen-{n}",
+                str(check["licence_id"]),
+            ):
                 assert secret not in text
     assert "secret-message" not in text  # the evaluator's wording is for the talent's side
     assert rendered.reasons  # a brand is always told why, in its own terms
 
 
 @given(stored_verdicts(), st.sampled_from([Audience.MONITOR, Audience.THIRD_PARTY]))
-def test_monitors_and_third_parties_see_the_verdict_only(verdict: StoredVerdict,
-                                                         audience: Audience) -> None:
+def test_monitors_and_third_parties_see_the_verdict_only(
+    verdict: StoredVerdict, audience: Audience
+) -> None:
     rendered = render_verdict(verdict, Viewer(audience))
     assert (rendered.verdict, rendered.licence_id, rendered.reasons, rendered.checks) == (
-        verdict.verdict, None, [], [])
+        verdict.verdict,
+        None,
+        [],
+        [],
+    )
 
 
 @given(st.sampled_from(BRANDS), st.booleans(), st.sampled_from([1, 2]))
-def test_asset_reuse_names_only_the_viewers_own_licence(owner: int | None, covered: bool,
-                                                        viewer_brand: int) -> None:
-    entry = {"licence_id": 77, "licensee": "secret-licensee", "licensee_brand_id": owner,
-             "matched_by": "sha256", "distance": None, "publisher_covered": covered,
-             "message": "this image is an approved asset of licence 77 (secret-licensee)"}
+def test_asset_reuse_names_only_the_viewers_own_licence(
+    owner: int | None, covered: bool, viewer_brand: int
+) -> None:
+    entry = {
+        "licence_id": 77,
+        "licensee": "secret-licensee",
+        "licensee_brand_id": owner,
+        "matched_by": "sha256",
+        "distance": None,
+        "publisher_covered": covered,
+        "message": "this image is an approved asset of licence 77 (secret-licensee)",
+    }
     for viewer in (Viewer(Audience.LICENSEE, brand_id=viewer_brand), Viewer(Audience.MONITOR)):
         seen = asset_reuse_view(entry, viewer)
         assert "secret-licensee" not in repr(seen) and seen["publisher_covered"] is covered

@@ -29,8 +29,11 @@ class RawDetections:
 
     @classmethod
     def empty(cls) -> RawDetections:
-        return cls(np.zeros((0, 4), np.float32), np.zeros((0,), np.float32),
-                   np.zeros((0, 5, 2), np.float32))
+        return cls(
+            np.zeros((0, 4), np.float32),
+            np.zeros((0,), np.float32),
+            np.zeros((0, 5, 2), np.float32),
+        )
 
 
 class FaceDetector(ABC):
@@ -63,12 +66,17 @@ class FaceDetector(ABC):
         return _nms(boxes, scores, landmarks, self.spec.nms_threshold)
 
     def _blob(self, canvas_bgr: npt.NDArray[np.uint8]) -> FloatArray:
-        return nchw_blob(canvas_bgr[None], rgb=self.spec.input_color == "RGB",
-                         mean=self.spec.input_mean, std=self.spec.input_std)
+        return nchw_blob(
+            canvas_bgr[None],
+            rgb=self.spec.input_color == "RGB",
+            mean=self.spec.input_mean,
+            std=self.spec.input_std,
+        )
 
     @abstractmethod
-    def _decode(self, outputs: list[FloatArray], height: int, width: int
-                ) -> tuple[FloatArray, FloatArray, FloatArray]:
+    def _decode(
+        self, outputs: list[FloatArray], height: int, width: int
+    ) -> tuple[FloatArray, FloatArray, FloatArray]:
         """Boxes (n,4), scores (n,), landmarks (n,5,2) above the score threshold."""
 
 
@@ -77,8 +85,9 @@ class YuNetDetector(FaceDetector):
 
     fixed_size_export = True
 
-    def _decode(self, outputs: list[FloatArray], height: int, width: int
-                ) -> tuple[FloatArray, FloatArray, FloatArray]:
+    def _decode(
+        self, outputs: list[FloatArray], height: int, width: int
+    ) -> tuple[FloatArray, FloatArray, FloatArray]:
         assert self.session is not None
         named = dict(zip((o.name for o in self.session.get_outputs()), outputs, strict=True))
         all_boxes, all_scores, all_kps = [], [], []
@@ -106,8 +115,9 @@ class ScrfdDetector(FaceDetector):
 
     anchors_per_location = 2
 
-    def _decode(self, outputs: list[FloatArray], height: int, width: int
-                ) -> tuple[FloatArray, FloatArray, FloatArray]:
+    def _decode(
+        self, outputs: list[FloatArray], height: int, width: int
+    ) -> tuple[FloatArray, FloatArray, FloatArray]:
         squeezed = [o[0] if o.ndim == 3 else o for o in outputs]
         count = len(STRIDES)
         all_boxes, all_scores, all_kps = [], [], []
@@ -116,11 +126,13 @@ class ScrfdDetector(FaceDetector):
             keep = np.flatnonzero(scores >= self.spec.score_threshold)
             if keep.size == 0:
                 continue
-            centres = _anchor_centres(height // stride, width // stride, stride,
-                                      self.anchors_per_location)[keep]
+            centres = _anchor_centres(
+                height // stride, width // stride, stride, self.anchors_per_location
+            )[keep]
             distances = squeezed[level + count][keep] * stride
-            all_boxes.append(np.concatenate([centres - distances[:, :2],
-                                             centres + distances[:, 2:4]], axis=1))
+            all_boxes.append(
+                np.concatenate([centres - distances[:, :2], centres + distances[:, 2:4]], axis=1)
+            )
             kps = squeezed[level + 2 * count][keep].reshape(-1, 5, 2) * stride
             all_kps.append(kps + centres[:, None, :])
             all_scores.append(scores[keep])
@@ -133,17 +145,20 @@ def _anchor_centres(rows: int, cols: int, stride: int, per_location: int) -> Flo
     return np.repeat(centres, per_location, axis=0)
 
 
-def _stack(boxes: list[FloatArray], scores: list[FloatArray], kps: list[FloatArray]
-           ) -> tuple[FloatArray, FloatArray, FloatArray]:
+def _stack(
+    boxes: list[FloatArray], scores: list[FloatArray], kps: list[FloatArray]
+) -> tuple[FloatArray, FloatArray, FloatArray]:
     if not boxes:
         empty = RawDetections.empty()
         return empty.boxes, empty.scores, empty.landmarks
-    return (np.concatenate(boxes).astype(np.float32), np.concatenate(scores).astype(np.float32),
-            np.concatenate(kps).astype(np.float32))
+    return (
+        np.concatenate(boxes).astype(np.float32),
+        np.concatenate(scores).astype(np.float32),
+        np.concatenate(kps).astype(np.float32),
+    )
 
 
-def _nms(boxes: FloatArray, scores: FloatArray, landmarks: FloatArray, iou: float
-         ) -> RawDetections:
+def _nms(boxes: FloatArray, scores: FloatArray, landmarks: FloatArray, iou: float) -> RawDetections:
     """Non-maximum suppression with voting: each kept face's box and landmarks are the
     score-weighted mean of every candidate overlapping it by ``VOTE_IOU`` or more.
 
@@ -153,8 +168,9 @@ def _nms(boxes: FloatArray, scores: FloatArray, landmarks: FloatArray, iou: floa
     if len(scores) == 0:
         return RawDetections.empty()
     xywh = np.concatenate([boxes[:, :2], boxes[:, 2:] - boxes[:, :2]], axis=1)
-    keep = np.asarray(cv2.dnn.NMSBoxes(xywh.tolist(), scores.tolist(), 0.0, iou),
-                      dtype=np.int64).reshape(-1)
+    keep = np.asarray(
+        cv2.dnn.NMSBoxes(xywh.tolist(), scores.tolist(), 0.0, iou), dtype=np.int64
+    ).reshape(-1)
     keep = keep[np.argsort(-scores[keep])]
     weights = (_pairwise_iou(boxes[keep], boxes) >= VOTE_IOU) * scores[None, :]
     weights /= weights.sum(axis=1, keepdims=True)
@@ -179,8 +195,12 @@ def merge_detections(parts: list[RawDetections], iou: float) -> RawDetections:
     parts = [p for p in parts if len(p.scores)]
     if not parts:
         return RawDetections.empty()
-    return _nms(np.concatenate([p.boxes for p in parts]), np.concatenate([p.scores for p in parts]),
-                np.concatenate([p.landmarks for p in parts]), iou)
+    return _nms(
+        np.concatenate([p.boxes for p in parts]),
+        np.concatenate([p.scores for p in parts]),
+        np.concatenate([p.landmarks for p in parts]),
+        iou,
+    )
 
 
 DETECTOR_BACKENDS: dict[str, type[FaceDetector]] = {"yunet": YuNetDetector, "scrfd": ScrfdDetector}

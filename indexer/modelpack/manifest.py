@@ -69,20 +69,28 @@ class InputConvention(_Strict):
 class DetectorSpec(ModelFile, InputConvention):
     kind: Literal["yunet", "scrfd"]
     working_sizes: list[int] = Field(
-        min_length=1, description="Longer side (px) of each detection pass; results merged.")
+        min_length=1, description="Longer side (px) of each detection pass; results merged."
+    )
     pad_fraction: float = Field(
-        ge=0, le=1, description="Border added on each side before detecting, as a fraction of "
-        "the longer side, so faces that fill the frame are still found.")
+        ge=0,
+        le=1,
+        description="Border added on each side before detecting, as a fraction of "
+        "the longer side, so faces that fill the frame are still found.",
+    )
     score_threshold: float = Field(gt=0, lt=1)
     nms_threshold: float = Field(gt=0, lt=1)
     refine_face_px: int | None = Field(
-        default=None, gt=0, description="Second pass per face: re-detect on a crop scaled so "
-        "the face is about this many pixels, for precise landmarks (None: off).")
+        default=None,
+        gt=0,
+        description="Second pass per face: re-detect on a crop scaled so "
+        "the face is about this many pixels, for precise landmarks (None: off).",
+    )
 
 
 class RecognizerSpec(ModelFile, InputConvention):
-    kind: Literal["arcface"] = Field(description="ArcFace-style: 5-point aligned 112x112 crop "
-                                     "in, one embedding out.")
+    kind: Literal["arcface"] = Field(
+        description="ArcFace-style: 5-point aligned 112x112 crop in, one embedding out."
+    )
     input_size: Literal[112]
     embedding_size: int = Field(gt=0)
     flip_fusion: bool = Field(description="Embed the mirrored crop too and average.")
@@ -98,8 +106,9 @@ class Calibration(_Strict):
 class Thresholds(_Strict):
     metric: Literal["cosine"] = "cosine"
     match: float = Field(description="Similarity at or above this is a `match`.")
-    possible: float = Field(description="At or above this (and below `match`) is `possible`: "
-                            "it needs human review.")
+    possible: float = Field(
+        description="At or above this (and below `match`) is `possible`: it needs human review."
+    )
     calibration: Calibration
 
     @model_validator(mode="after")
@@ -113,7 +122,8 @@ class PackLicence(_Strict):
     summary: str
     commercial_use: bool
     requires_acknowledgement: bool = Field(
-        description="Refuse to load unless the operator acknowledges the licence in settings.")
+        description="Refuse to load unless the operator acknowledges the licence in settings."
+    )
     notice: str
 
 

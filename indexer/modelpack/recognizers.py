@@ -28,9 +28,15 @@ class ArcFaceRecognizer:
     every core is busy.
     """
 
-    def __init__(self, spec: RecognizerSpec, model: Path | bytes,
-                 sessions: SessionFactory, *, helpers: Executor | None = None,
-                 helper_count: int = 0) -> None:
+    def __init__(
+        self,
+        spec: RecognizerSpec,
+        model: Path | bytes,
+        sessions: SessionFactory,
+        *,
+        helpers: Executor | None = None,
+        helper_count: int = 0,
+    ) -> None:
         self.spec = spec
         self.model = model
         self.sessions = sessions
@@ -47,7 +53,8 @@ class ArcFaceRecognizer:
             name = self.model.name if isinstance(self.model, Path) else self.spec.file
             raise ModelPackManifestError(
                 f"{name} produces {probe.shape[-1]}-d embeddings but the manifest "
-                f"says {self.spec.embedding_size}.")
+                f"says {self.spec.embedding_size}."
+            )
 
     def predict(self, aligned_bgr: list[npt.NDArray[np.uint8]]) -> FloatArray:
         """Embeddings (n, d) for aligned 112x112 BGR crops, flip-fused when the pack says so."""
@@ -59,7 +66,7 @@ class ArcFaceRecognizer:
             crops = np.concatenate([crops, crops[:, :, ::-1]])
         vectors = self._run_shared(self._blob(crops))
         if self.spec.flip_fusion:
-            vectors = vectors[:len(aligned_bgr)] + vectors[len(aligned_bgr):]
+            vectors = vectors[: len(aligned_bgr)] + vectors[len(aligned_bgr) :]
         norms = np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
         normalised: FloatArray = (vectors / norms).astype(np.float32)
         return normalised
@@ -70,8 +77,12 @@ class ArcFaceRecognizer:
         return self._run(self._blob(np.stack(aligned_bgr)))
 
     def _blob(self, crops: npt.NDArray[np.uint8]) -> FloatArray:
-        return nchw_blob(crops, rgb=self.spec.input_color == "RGB",
-                         mean=self.spec.input_mean, std=self.spec.input_std)
+        return nchw_blob(
+            crops,
+            rgb=self.spec.input_color == "RGB",
+            mean=self.spec.input_mean,
+            std=self.spec.input_std,
+        )
 
     def _run_shared(self, blob: FloatArray) -> FloatArray:
         """``_run(blob)``, the batch split among the caller and idle helpers."""
@@ -79,8 +90,9 @@ class ArcFaceRecognizer:
         if parts <= 1 or self.helpers is None:
             return self._run(blob)
         chunks = np.array_split(blob, parts)
-        lent: list[Future[FloatArray]] = [self.helpers.submit(self._run, chunk)
-                                          for chunk in chunks[1:]]
+        lent: list[Future[FloatArray]] = [
+            self.helpers.submit(self._run, chunk) for chunk in chunks[1:]
+        ]
         results = [self._run(chunks[0])]
         for future, chunk in zip(lent, chunks[1:], strict=True):
             results.append(self._run(chunk) if future.cancel() else future.result())
@@ -89,6 +101,7 @@ class ArcFaceRecognizer:
     def _run(self, blob: FloatArray) -> FloatArray:
         assert self.session is not None
         input_name = self.session.get_inputs()[0].name
-        output: FloatArray = np.asarray(self.session.run(None, {input_name: blob})[0],
-                                        np.float32).reshape(blob.shape[0], -1)
+        output: FloatArray = np.asarray(
+            self.session.run(None, {input_name: blob})[0], np.float32
+        ).reshape(blob.shape[0], -1)
         return output

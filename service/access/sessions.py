@@ -47,8 +47,10 @@ class SignedIn:
 
     def check_csrf(self, presented: str | None) -> None:
         if not presented or not hmac.compare_digest(presented, self.csrf_token):
-            raise CsrfError("This form is out of date or did not come from twinwatch; reload "
-                            "the page and try again.")
+            raise CsrfError(
+                "This form is out of date or did not come from twinwatch; reload "
+                "the page and try again."
+            )
 
 
 @dataclass(frozen=True)
@@ -57,8 +59,15 @@ class NewSession:
     expires_at: datetime
 
 
-def sign_in(db: Database, *, email: str, password: str, ip: str, policy: LoginPolicy,
-            now: datetime | None = None) -> NewSession:
+def sign_in(
+    db: Database,
+    *,
+    email: str,
+    password: str,
+    ip: str,
+    policy: LoginPolicy,
+    now: datetime | None = None,
+) -> NewSession:
     """Check throttling, then the password; every attempt is recorded (failures too, in
     their own transaction), and a success opens a session."""
     now = now or utcnow()
@@ -68,55 +77,77 @@ def sign_in(db: Database, *, email: str, password: str, ip: str, policy: LoginPo
         raise LoginFailedError("Wrong e-mail or password.") from exc
     with db.session() as session:
         _check_throttle(session, email=address, ip=ip, policy=policy, now=now)
-        opened = _try_password(session, email=address, password=password, ip=ip,
-                               policy=policy, now=now)
+        opened = _try_password(
+            session, email=address, password=password, ip=ip, policy=policy, now=now
+        )
     if opened is None:
         raise LoginFailedError("Wrong e-mail or password.")
     return opened
 
 
-def _try_password(session: Session, *, email: str, password: str, ip: str,
-                  policy: LoginPolicy, now: datetime) -> NewSession | None:
+def _try_password(
+    session: Session, *, email: str, password: str, ip: str, policy: LoginPolicy, now: datetime
+) -> NewSession | None:
     user = session.scalar(select(User).where(User.email == email))
     ok = password_matches(user, password)
-    session.add(LoginAttempt(email=email, ip=ip, succeeded=ok and user is not None
-                             and user.disabled_at is None, attempted_at=now))
+    session.add(
+        LoginAttempt(
+            email=email,
+            ip=ip,
+            succeeded=ok and user is not None and user.disabled_at is None,
+            attempted_at=now,
+        )
+    )
     if not ok or user is None or user.disabled_at is not None:
         return None
     user.last_login_at = now
     token = secrets.token_urlsafe(32)
     expires = now + timedelta(hours=policy.session_hours)
-    session.add(UserSession(user_id=user.id, token_hash=token_hash(token),
-                            csrf_token=secrets.token_urlsafe(32), created_at=now,
-                            expires_at=expires))
+    session.add(
+        UserSession(
+            user_id=user.id,
+            token_hash=token_hash(token),
+            csrf_token=secrets.token_urlsafe(32),
+            created_at=now,
+            expires_at=expires,
+        )
+    )
     return NewSession(token, expires)
 
 
-def _check_throttle(session: Session, *, email: str, ip: str, policy: LoginPolicy,
-                    now: datetime) -> None:
+def _check_throttle(
+    session: Session, *, email: str, ip: str, policy: LoginPolicy, now: datetime
+) -> None:
     since = now - timedelta(minutes=policy.window_minutes)
     for column, value, limit, what in (
-            (LoginAttempt.email, email, policy.max_failures_per_email, "for this account"),
-            (LoginAttempt.ip, ip, policy.max_failures_per_ip, "from your network address")):
+        (LoginAttempt.email, email, policy.max_failures_per_email, "for this account"),
+        (LoginAttempt.ip, ip, policy.max_failures_per_ip, "from your network address"),
+    ):
         failures = session.execute(
-            select(func.count(), func.min(LoginAttempt.attempted_at))
-            .where(column == value, LoginAttempt.succeeded.is_(False),
-                   LoginAttempt.attempted_at > since)).one()
+            select(func.count(), func.min(LoginAttempt.attempted_at)).where(
+                column == value,
+                LoginAttempt.succeeded.is_(False),
+                LoginAttempt.attempted_at > since,
+            )
+        ).one()
         if failures[0] >= limit:
             wait = failures[1] + timedelta(minutes=policy.window_minutes) - now
             minutes = max(1, int(wait.total_seconds() // 60) + 1)
             raise LoginThrottledError(
                 f"Too many failed sign-ins {what}; try again in {minutes} minute"
-                f"{'s' if minutes != 1 else ''}.", retry_after_s=max(1, int(
-                    wait.total_seconds())))
+                f"{'s' if minutes != 1 else ''}.",
+                retry_after_s=max(1, int(wait.total_seconds())),
+            )
 
 
-def signed_in(session: Session, *, token: str | None, now: datetime | None = None
-              ) -> SignedIn:
+def signed_in(session: Session, *, token: str | None, now: datetime | None = None) -> SignedIn:
     """The live session behind a cookie token, or :class:`UnauthorizedError`."""
     now = now or utcnow()
-    row = session.scalar(select(UserSession).where(UserSession.token_hash == token_hash(token))
-                         ) if token else None
+    row = (
+        session.scalar(select(UserSession).where(UserSession.token_hash == token_hash(token)))
+        if token
+        else None
+    )
     user = session.get(User, row.user_id) if row is not None else None
     if row is None or user is None or row.expires_at <= now or user.disabled_at is not None:
         raise UnauthorizedError("Please sign in.")
@@ -134,15 +165,19 @@ def logout_everywhere(session: Session, *, user_id: int) -> int:
     return ended
 
 
-def purge_expired(db: Database, *, login_window: timedelta, now: datetime | None = None
-                  ) -> int:
+def purge_expired(db: Database, *, login_window: timedelta, now: datetime | None = None) -> int:
     """Forget what no longer serves: sessions past their expiry, and sign-in attempts older
     than the throttling window (they only ever count inside it). Run by the workers' sweep."""
     now = now or utcnow()
     with db.session() as session:
-        sessions = session.execute(delete(UserSession).where(UserSession.expires_at <= now)
-                                   .execution_options(synchronize_session=False))
-        attempts = session.execute(delete(LoginAttempt)
-                                   .where(LoginAttempt.attempted_at < now - login_window)
-                                   .execution_options(synchronize_session=False))
+        sessions = session.execute(
+            delete(UserSession)
+            .where(UserSession.expires_at <= now)
+            .execution_options(synchronize_session=False)
+        )
+        attempts = session.execute(
+            delete(LoginAttempt)
+            .where(LoginAttempt.attempted_at < now - login_window)
+            .execution_options(synchronize_session=False)
+        )
         return int(sessions.rowcount or 0) + int(attempts.rowcount or 0)  # type: ignore[attr-defined]

@@ -41,8 +41,13 @@ STATUS_AFTER: dict[TriageAction, AlertStatus] = {
     TriageAction.CONFIRM_VIOLATION: AlertStatus.CONFIRMED_VIOLATION,
     TriageAction.REOPEN: AlertStatus.OPEN,
 }
-_DECIDED = frozenset({AlertStatus.DISMISSED_FALSE_MATCH, AlertStatus.LICENSED_ELSEWHERE,
-                      AlertStatus.CONFIRMED_VIOLATION})
+_DECIDED = frozenset(
+    {
+        AlertStatus.DISMISSED_FALSE_MATCH,
+        AlertStatus.LICENSED_ELSEWHERE,
+        AlertStatus.CONFIRMED_VIOLATION,
+    }
+)
 # The statuses each action applies to: decide from open or acknowledged; reopen a decision.
 ALLOWED_FROM: dict[TriageAction, frozenset[AlertStatus]] = {
     TriageAction.ACKNOWLEDGE: frozenset({AlertStatus.OPEN}),
@@ -53,10 +58,20 @@ ALLOWED_FROM: dict[TriageAction, frozenset[AlertStatus]] = {
 }
 
 
-def list_alerts(session: Session, *, principal: Principal, status: AlertStatus | None,
-                talent_id: int | None, publisher: str | None, since: datetime | None,
-                until_before: datetime | None, needs_review: bool | None, offset: int,
-                limit: int, band: AlertBand | None = None) -> Page[AlertOut]:
+def list_alerts(
+    session: Session,
+    *,
+    principal: Principal,
+    status: AlertStatus | None,
+    talent_id: int | None,
+    publisher: str | None,
+    since: datetime | None,
+    until_before: datetime | None,
+    needs_review: bool | None,
+    offset: int,
+    limit: int,
+    band: AlertBand | None = None,
+) -> Page[AlertOut]:
     """Alerts seen in [since, until_before): last seen at/after ``since`` and first seen
     before ``until_before`` (an exclusive end, see service.rules.dates)."""
     query = scoped_to_agency(select(Alert), Alert.agency_id, principal)
@@ -75,11 +90,19 @@ def list_alerts(session: Session, *, principal: Principal, status: AlertStatus |
     if band:
         query = query.where(Alert.band == band)
     total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
-    rows = session.execute(query.add_columns(Talent).join(Talent, Talent.id == Alert.talent_id)
-                           .order_by(Alert.last_seen_at.desc(), Alert.id.desc())
-                           .offset(offset).limit(limit))
-    return Page[AlertOut](items=[alert_out(alert, talent) for alert, talent in rows],
-                          total=total, offset=offset, limit=limit)
+    rows = session.execute(
+        query.add_columns(Talent)
+        .join(Talent, Talent.id == Alert.talent_id)
+        .order_by(Alert.last_seen_at.desc(), Alert.id.desc())
+        .offset(offset)
+        .limit(limit)
+    )
+    return Page[AlertOut](
+        items=[alert_out(alert, talent) for alert, talent in rows],
+        total=total,
+        offset=offset,
+        limit=limit,
+    )
 
 
 def get_alert(session: Session, *, principal: Principal, alert_id: int) -> AlertOut:
@@ -89,8 +112,15 @@ def get_alert(session: Session, *, principal: Principal, alert_id: int) -> Alert
     return alert_out(alert, talent)
 
 
-def triage(session: Session, *, principal: Principal, alert_id: int, action: TriageAction,
-           note: str | None, recorded_as: str | None = None) -> AlertOut:
+def triage(
+    session: Session,
+    *,
+    principal: Principal,
+    alert_id: int,
+    action: TriageAction,
+    note: str | None,
+    recorded_as: str | None = None,
+) -> AlertOut:
     """Apply an allowed action; the history names ``recorded_as`` (e.g. a review's
     decision) or else the action."""
     alert = alert_in_scope(session, principal=principal, alert_id=alert_id)
@@ -98,9 +128,16 @@ def triage(session: Session, *, principal: Principal, alert_id: int, action: Tri
         raise TriageNotAllowedError(
             f"Alert {alert_id} is {alert.status.replace('_', ' ')}; "
             f"{action.replace('_', ' ')} applies only to "
-            f"{' or '.join(sorted(s.replace('_', ' ') for s in ALLOWED_FROM[action]))} alerts.")
-    record_event(session, alert, principal=principal, action=recorded_as or action,
-                 to_status=STATUS_AFTER[action], note=note)
+            f"{' or '.join(sorted(s.replace('_', ' ') for s in ALLOWED_FROM[action]))} alerts."
+        )
+    record_event(
+        session,
+        alert,
+        principal=principal,
+        action=recorded_as or action,
+        to_status=STATUS_AFTER[action],
+        note=note,
+    )
     alert.status = STATUS_AFTER[action].value
     alert.triage_note = note
     alert.triaged_at = utcnow()
@@ -113,55 +150,101 @@ def allowed_actions(status: str) -> list[str]:
     return [action for action, statuses in ALLOWED_FROM.items() if status in statuses]
 
 
-def record_event(session: Session, alert: Alert, *, principal: Principal, action: str,
-                 to_status: AlertStatus, note: str | None) -> None:
+def record_event(
+    session: Session,
+    alert: Alert,
+    *,
+    principal: Principal,
+    action: str,
+    to_status: AlertStatus,
+    note: str | None,
+) -> None:
     """The history row: the acting user or key (id 0 is the demo's in-process admin)."""
-    session.add(AlertEvent(alert_id=alert.id, user_id=principal.user_id,
-                           key_id=principal.key_id or None, action=action,
-                           from_status=alert.status, to_status=to_status.value, note=note))
+    session.add(
+        AlertEvent(
+            alert_id=alert.id,
+            user_id=principal.user_id,
+            key_id=principal.key_id or None,
+            action=action,
+            from_status=alert.status,
+            to_status=to_status.value,
+            note=note,
+        )
+    )
 
 
 Evidence = InternalEvidenceOut | ThirdPartyEvidenceOut
 
 
-def evidence(session: Session, *, principal: Principal, alert_id: int,
-             form: EvidenceForm) -> Evidence:
+def evidence(
+    session: Session, *, principal: Principal, alert_id: int, form: EvidenceForm
+) -> Evidence:
     """Everything needed for a takedown request: the agency's internal copy, or the
     third-party form (the facts of the use; no licence terms, fees or notes)."""
     alert = alert_in_scope(session, principal=principal, alert_id=alert_id)
     talent = session.get(Talent, alert.talent_id)
     assert talent is not None
-    image = EvidenceImageOut(sha256=alert.image_sha256, perceptual_hash=alert.image_phash,
-                             copy_kept=alert.evidence_path is not None,
-                             copy_kept_until=alert.evidence_expires_at)
+    image = EvidenceImageOut(
+        sha256=alert.image_sha256,
+        perceptual_hash=alert.image_phash,
+        copy_kept=alert.evidence_path is not None,
+        copy_kept_until=alert.evidence_expires_at,
+    )
     pack = ModelPackOut(name=alert.pack_name, version=alert.pack_version)
     sightings = _sightings(session, alert)
     if form is EvidenceForm.THIRD_PARTY:
         verdict = Verdict(alert.verdict)
         return ThirdPartyEvidenceOut(
-            alert_id=alert.id, talent=EvidenceTalentOut(name=talent.name),
-            verdict=verdict.value, statement=third_party_statement(verdict),
-            needs_review=alert.needs_review, publisher=alert.publisher, image=image,
-            sightings=sightings, model_pack=pack, generated_at=utcnow())
+            alert_id=alert.id,
+            talent=EvidenceTalentOut(name=talent.name),
+            verdict=verdict.value,
+            statement=third_party_statement(verdict),
+            needs_review=alert.needs_review,
+            publisher=alert.publisher,
+            image=image,
+            sightings=sightings,
+            model_pack=pack,
+            generated_at=utcnow(),
+        )
     out = alert_out(alert, talent)
     return InternalEvidenceOut(
-        alert=out, talent=out.talent, publisher=alert.publisher, image=image,
-        sightings=sightings, licences_checked=alert.licence_checks,
-        why_unlicensed=alert.reasons, model_pack=pack, generated_at=utcnow())
+        alert=out,
+        talent=out.talent,
+        publisher=alert.publisher,
+        image=image,
+        sightings=sightings,
+        licences_checked=alert.licence_checks,
+        why_unlicensed=alert.reasons,
+        model_pack=pack,
+        generated_at=utcnow(),
+    )
 
 
 def _sightings(session: Session, alert: Alert) -> list[EvidenceSightingOut]:
     rows = session.execute(
-        select(AlertSighting, Scan, Finding).join(Scan, Scan.id == AlertSighting.scan_id)
+        select(AlertSighting, Scan, Finding)
+        .join(Scan, Scan.id == AlertSighting.scan_id)
         .join(Finding, Finding.id == AlertSighting.finding_id)
-        .where(AlertSighting.alert_id == alert.id).order_by(AlertSighting.observed_at))
-    return [EvidenceSightingOut(
-        observed_at=sighting.observed_at, recorded_at=sighting.seen_at,
-        page_url=sighting.page_url, source_url=scan.source_url, channel=scan.channel,
-        territory=scan.territory, face_box=finding.box, detection_score=finding.detection_score,
-        similarity=finding.similarity, band=Band(finding.band),
-        model_pack=f"{scan.pack_name}@{scan.pack_version}", provenance=scan.provenance)
-        for sighting, scan, finding in rows]
+        .where(AlertSighting.alert_id == alert.id)
+        .order_by(AlertSighting.observed_at)
+    )
+    return [
+        EvidenceSightingOut(
+            observed_at=sighting.observed_at,
+            recorded_at=sighting.seen_at,
+            page_url=sighting.page_url,
+            source_url=scan.source_url,
+            channel=scan.channel,
+            territory=scan.territory,
+            face_box=finding.box,
+            detection_score=finding.detection_score,
+            similarity=finding.similarity,
+            band=Band(finding.band),
+            model_pack=f"{scan.pack_name}@{scan.pack_version}",
+            provenance=scan.provenance,
+        )
+        for sighting, scan, finding in rows
+    ]
 
 
 def _esc(value: object) -> str:
@@ -175,7 +258,8 @@ def evidence_html(report: Evidence) -> str:
         f"<td>{_esc(s.territory)}</td><td>{_esc(s.channel)}</td>"
         f"<td>{_esc(s.face_box)}</td><td>{_esc(s.similarity)}</td>"
         f"<td>{_esc(s.model_pack)}</td><td>{_ai_signals_html(s.provenance)}</td></tr>"
-        for s in report.sightings)
+        for s in report.sightings
+    )
     if isinstance(report, ThirdPartyEvidenceOut):
         title, summary, licence_part = report.alert_id, _third_party_summary(report), ""
     else:
@@ -202,8 +286,11 @@ Model pack: {_esc(report.model_pack.name)} {_esc(report.model_pack.version)}
 def _ai_signals_html(provenance: dict[str, Any]) -> str:
     """The sighting's AI label and generation signals, as the JSON's ``provenance`` has them
     (metadata and invisible watermarks: facts about the image, fit for a third party)."""
-    signals = [f"{_esc(s.get('detail'))} ({_esc(s.get('strength'))})"
-               for s in provenance.get("ai_signals") or [] if isinstance(s, dict)]
+    signals = [
+        f"{_esc(s.get('detail'))} ({_esc(s.get('strength'))})"
+        for s in provenance.get("ai_signals") or []
+        if isinstance(s, dict)
+    ]
     label = provenance.get("ai_label")
     return "; ".join([*([f"AI label: {_esc(label)}"] if label else []), *signals]) or "none"
 
@@ -215,33 +302,51 @@ def _third_party_summary(report: ThirdPartyEvidenceOut) -> str:
 
 def _internal_summary(alert: AlertOut) -> str:
     review = " &middot; <strong>needs human review</strong>" if alert.needs_review else ""
-    return (f"<p>Alert {_esc(alert.id)} &middot; status {_esc(alert.status.value)} &middot; "
-            f"verdict {_esc(alert.verdict)} ({_esc(alert.band.value)}, similarity "
-            f"{_esc(alert.similarity)}){review}</p>"
-            f"<p>Triage note: {_esc(alert.triage_note)}</p>")
+    return (
+        f"<p>Alert {_esc(alert.id)} &middot; status {_esc(alert.status.value)} &middot; "
+        f"verdict {_esc(alert.verdict)} ({_esc(alert.band.value)}, similarity "
+        f"{_esc(alert.similarity)}){review}</p>"
+        f"<p>Triage note: {_esc(alert.triage_note)}</p>"
+    )
 
 
 def _licence_html(report: InternalEvidenceOut) -> str:
     reasons = "".join(f"<li>{_esc(r)}</li>" for r in report.why_unlicensed)
     licences = "".join(
         f"<li>Licence {_esc(c.licence_id)} ({_esc(c.licensee)}): "
-        + ("; ".join(_esc(f.message) for f in c.failures)
-           or "needs: " + _esc(", ".join(c.unknowns))) + "</li>"
-        for c in report.licences_checked)
-    return (f"<h2>Why it is not licensed</h2><ul>{reasons}</ul><h2>Licences checked</h2>"
-            f"<ul>{licences or '<li>No licence on record.</li>'}</ul>")
+        + (
+            "; ".join(_esc(f.message) for f in c.failures)
+            or "needs: " + _esc(", ".join(c.unknowns))
+        )
+        + "</li>"
+        for c in report.licences_checked
+    )
+    return (
+        f"<h2>Why it is not licensed</h2><ul>{reasons}</ul><h2>Licences checked</h2>"
+        f"<ul>{licences or '<li>No licence on record.</li>'}</ul>"
+    )
 
 
 def alert_out(alert: Alert, talent: Talent) -> AlertOut:
     return AlertOut(
-        id=alert.id, agency_id=alert.agency_id,
+        id=alert.id,
+        agency_id=alert.agency_id,
         talent=AlertTalentOut(id=talent.id, name=talent.name, external_id=talent.external_id),
-        status=AlertStatus(alert.status), needs_review=alert.needs_review,
-        verdict=Verdict(alert.verdict).value, band=AlertBand(alert.band),
+        status=AlertStatus(alert.status),
+        needs_review=alert.needs_review,
+        verdict=Verdict(alert.verdict).value,
+        band=AlertBand(alert.band),
         similarity=alert.similarity,
         model_pack=ModelPackOut(name=alert.pack_name, version=alert.pack_version),
-        publisher=alert.publisher, page_url=alert.page_url, image_sha256=alert.image_sha256,
-        image_phash=alert.image_phash, sightings=alert.sightings,
-        first_seen_at=alert.first_seen_at, last_seen_at=alert.last_seen_at,
-        reasons=alert.reasons, evidence_image_kept=alert.evidence_path is not None,
-        triage_note=alert.triage_note, triaged_at=alert.triaged_at)
+        publisher=alert.publisher,
+        page_url=alert.page_url,
+        image_sha256=alert.image_sha256,
+        image_phash=alert.image_phash,
+        sightings=alert.sightings,
+        first_seen_at=alert.first_seen_at,
+        last_seen_at=alert.last_seen_at,
+        reasons=alert.reasons,
+        evidence_image_kept=alert.evidence_path is not None,
+        triage_note=alert.triage_note,
+        triaged_at=alert.triaged_at,
+    )

@@ -58,8 +58,9 @@ def get_preferences(session: Session, *, principal: Principal) -> EmailPreferenc
     return _preferences_out(row)
 
 
-def set_preferences(session: Session, *, principal: Principal,
-                    body: EmailPreferencesIn) -> EmailPreferencesOut:
+def set_preferences(
+    session: Session, *, principal: Principal, body: EmailPreferencesIn
+) -> EmailPreferencesOut:
     agency_id = _agency_id(principal)
     row = session.scalar(select(EmailPreference).where(EmailPreference.agency_id == agency_id))
     if row is None:
@@ -75,15 +76,21 @@ def set_preferences(session: Session, *, principal: Principal,
 
 
 def _preferences_out(row: EmailPreference) -> EmailPreferencesOut:
-    return EmailPreferencesOut(agency_id=row.agency_id, recipients=row.recipients,
-                               immediate_matches=row.immediate_matches,
-                               daily_digest=row.daily_digest,
-                               takedown_updates=row.takedown_updates)
+    return EmailPreferencesOut(
+        agency_id=row.agency_id,
+        recipients=row.recipients,
+        immediate_matches=row.immediate_matches,
+        daily_digest=row.daily_digest,
+        takedown_updates=row.takedown_updates,
+    )
 
 
-_WANTS = {EmailKind.NEW_MATCH: "immediate_matches", EmailKind.DAILY_DIGEST: "daily_digest",
-          EmailKind.REMOVAL_CONFIRMED: "takedown_updates",
-          EmailKind.REAPPEARED: "takedown_updates"}
+_WANTS = {
+    EmailKind.NEW_MATCH: "immediate_matches",
+    EmailKind.DAILY_DIGEST: "daily_digest",
+    EmailKind.REMOVAL_CONFIRMED: "takedown_updates",
+    EmailKind.REAPPEARED: "takedown_updates",
+}
 
 
 # --- the outbox -----------------------------------------------------------------------------
@@ -94,21 +101,39 @@ class Composed:
     html: str
 
 
-def enqueue(session: Session, *, agency_id: int, kind: EmailKind, event_key: str,
-            composed: Composed, talent_id: int | None = None) -> bool:
+def enqueue(
+    session: Session,
+    *,
+    agency_id: int,
+    kind: EmailKind,
+    event_key: str,
+    composed: Composed,
+    talent_id: int | None = None,
+) -> bool:
     """One outbox row for this event, if the agency wants this kind of e-mail and has not
     already got one for the event; True when a row was written."""
     prefs = session.scalar(select(EmailPreference).where(EmailPreference.agency_id == agency_id))
     if prefs is None or not prefs.recipients or not getattr(prefs, _WANTS[kind]):
         return False
-    exists = session.scalar(select(EmailMessage.id).where(
-        EmailMessage.agency_id == agency_id, EmailMessage.event_key == event_key))
+    exists = session.scalar(
+        select(EmailMessage.id).where(
+            EmailMessage.agency_id == agency_id, EmailMessage.event_key == event_key
+        )
+    )
     if exists is not None:
         return False
-    session.add(EmailMessage(agency_id=agency_id, talent_id=talent_id, event_key=event_key,
-                             kind=kind.value, recipients=list(prefs.recipients),
-                             subject=composed.subject, text_body=composed.text,
-                             html_body=composed.html))
+    session.add(
+        EmailMessage(
+            agency_id=agency_id,
+            talent_id=talent_id,
+            event_key=event_key,
+            kind=kind.value,
+            recipients=list(prefs.recipients),
+            subject=composed.subject,
+            text_body=composed.text,
+            html_body=composed.html,
+        )
+    )
     session.flush()
     return True
 
@@ -116,12 +141,13 @@ def enqueue(session: Session, *, agency_id: int, kind: EmailKind, event_key: str
 def _html_page(title: str, paragraphs: list[str], rows: list[tuple[str, str]]) -> str:
     esc = html.escape
     body = "".join(f"<p>{esc(p)}</p>" for p in paragraphs)
-    table = "".join(f"<tr><th align='left'>{esc(k)}</th><td>{esc(v)}</td></tr>"
-                    for k, v in rows)
-    return (f"<!doctype html><html lang='en'><meta charset='utf-8'><title>{esc(title)}</title>"
-            f"<body><h1>{esc(title)}</h1>{body}<table>{table}</table>"
-            "<p><small>Sent by twinwatch. Change what you receive under E-mail in the "
-            "console.</small></p></body></html>")
+    table = "".join(f"<tr><th align='left'>{esc(k)}</th><td>{esc(v)}</td></tr>" for k, v in rows)
+    return (
+        f"<!doctype html><html lang='en'><meta charset='utf-8'><title>{esc(title)}</title>"
+        f"<body><h1>{esc(title)}</h1>{body}<table>{table}</table>"
+        "<p><small>Sent by twinwatch. Change what you receive under E-mail in the "
+        "console.</small></p></body></html>"
+    )
 
 
 def _text(title: str, paragraphs: list[str], rows: list[tuple[str, str]]) -> str:
@@ -142,14 +168,28 @@ def enqueue_new_match(session: Session, alert: Alert, talent: Talent) -> bool:
     where = alert.publisher or "an unknown publisher"
     composed = compose(
         f"Unlicensed use of {talent.name} on {where}",
-        [f"twinwatch found {talent.name}'s likeness on {where}, and no licence on record "
-         "covers this use. Review it in the console's inbox (alert "
-         f"{alert.id}) and draft a takedown notice if it is a violation."],
-        [("Alert", str(alert.id)), ("Talent", talent.name), ("Publisher", where),
-         ("Page", alert.page_url or "unknown"), ("Similarity", f"{alert.similarity:.3f}"),
-         ("First seen", alert.first_seen_at.isoformat())])
-    return enqueue(session, agency_id=alert.agency_id, kind=EmailKind.NEW_MATCH,
-                   event_key=f"alert:{alert.id}", composed=composed, talent_id=alert.talent_id)
+        [
+            f"twinwatch found {talent.name}'s likeness on {where}, and no licence on record "
+            "covers this use. Review it in the console's inbox (alert "
+            f"{alert.id}) and draft a takedown notice if it is a violation."
+        ],
+        [
+            ("Alert", str(alert.id)),
+            ("Talent", talent.name),
+            ("Publisher", where),
+            ("Page", alert.page_url or "unknown"),
+            ("Similarity", f"{alert.similarity:.3f}"),
+            ("First seen", alert.first_seen_at.isoformat()),
+        ],
+    )
+    return enqueue(
+        session,
+        agency_id=alert.agency_id,
+        kind=EmailKind.NEW_MATCH,
+        event_key=f"alert:{alert.id}",
+        composed=composed,
+        talent_id=alert.talent_id,
+    )
 
 
 def queue_daily_digests(db: Database, *, day: date) -> int:
@@ -159,44 +199,96 @@ def queue_daily_digests(db: Database, *, day: date) -> int:
     end = start + timedelta(days=1)
     queued = 0
     with db.session() as session:
-        agencies = list(session.scalars(select(EmailPreference.agency_id).where(
-            EmailPreference.daily_digest.is_(True))))
+        agencies = list(
+            session.scalars(
+                select(EmailPreference.agency_id).where(EmailPreference.daily_digest.is_(True))
+            )
+        )
         for agency_id in agencies:
-            rows = list(session.scalars(
-                select(Alert).where(Alert.agency_id == agency_id,
-                                    Alert.band == AlertBand.POSSIBLE.value,
-                                    Alert.created_at >= start, Alert.created_at < end)
-                .order_by(Alert.id).limit(DIGEST_MAX_ALERTS)))
+            rows = list(
+                session.scalars(
+                    select(Alert)
+                    .where(
+                        Alert.agency_id == agency_id,
+                        Alert.band == AlertBand.POSSIBLE.value,
+                        Alert.created_at >= start,
+                        Alert.created_at < end,
+                    )
+                    .order_by(Alert.id)
+                    .limit(DIGEST_MAX_ALERTS)
+                )
+            )
             if not rows:
                 continue
             # No talent names: a digest outlives no erasure (the alert ids lead to them).
             composed = compose(
                 f"{len(rows)} possible match(es) to review, {day.isoformat()}",
-                ["These sightings look like your talents but are below the match threshold: "
-                 "review them in the console's inbox (band: possible)."],
-                [(f"Alert {alert.id}", f"on {alert.publisher or 'an unknown publisher'} "
-                  f"(similarity {alert.similarity:.3f})") for alert in rows])
-            queued += enqueue(session, agency_id=agency_id, kind=EmailKind.DAILY_DIGEST,
-                              event_key=f"digest:{day.isoformat()}", composed=composed)
+                [
+                    "These sightings look like your talents but are below the match threshold: "
+                    "review them in the console's inbox (band: possible)."
+                ],
+                [
+                    (
+                        f"Alert {alert.id}",
+                        f"on {alert.publisher or 'an unknown publisher'} "
+                        f"(similarity {alert.similarity:.3f})",
+                    )
+                    for alert in rows
+                ],
+            )
+            queued += enqueue(
+                session,
+                agency_id=agency_id,
+                kind=EmailKind.DAILY_DIGEST,
+                event_key=f"digest:{day.isoformat()}",
+                composed=composed,
+            )
     return queued
 
 
-def list_messages(session: Session, *, principal: Principal, offset: int,
-                  limit: int) -> list[EmailMessageOut]:
+def list_messages(
+    session: Session, *, principal: Principal, offset: int, limit: int
+) -> list[EmailMessageOut]:
     agency_id = _agency_id(principal)
-    rows = list(session.scalars(select(EmailMessage).where(EmailMessage.agency_id == agency_id)
-                                .order_by(EmailMessage.id.desc()).offset(offset).limit(limit)))
+    rows = list(
+        session.scalars(
+            select(EmailMessage)
+            .where(EmailMessage.agency_id == agency_id)
+            .order_by(EmailMessage.id.desc())
+            .offset(offset)
+            .limit(limit)
+        )
+    )
     attempts: dict[int, list[EmailAttempt]] = {}
-    for attempt in session.scalars(select(EmailAttempt).where(
-            EmailAttempt.message_id.in_([m.id for m in rows])).order_by(EmailAttempt.id)):
+    for attempt in session.scalars(
+        select(EmailAttempt)
+        .where(EmailAttempt.message_id.in_([m.id for m in rows]))
+        .order_by(EmailAttempt.id)
+    ):
         attempts.setdefault(attempt.message_id, []).append(attempt)
-    return [EmailMessageOut(
-        id=m.id, kind=EmailKind(m.kind), subject=m.subject, recipients=m.recipients,
-        status=m.status, attempts=m.attempts, last_error=m.last_error, created_at=m.created_at,
-        sent_at=m.sent_at,
-        attempt_log=[{"at": a.attempted_at.isoformat(), "smtp_code": a.smtp_code,
-                      "error": a.error, "ms": round(a.duration_ms, 1)}
-                     for a in attempts.get(m.id, [])]) for m in rows]
+    return [
+        EmailMessageOut(
+            id=m.id,
+            kind=EmailKind(m.kind),
+            subject=m.subject,
+            recipients=m.recipients,
+            status=m.status,
+            attempts=m.attempts,
+            last_error=m.last_error,
+            created_at=m.created_at,
+            sent_at=m.sent_at,
+            attempt_log=[
+                {
+                    "at": a.attempted_at.isoformat(),
+                    "smtp_code": a.smtp_code,
+                    "error": a.error,
+                    "ms": round(a.duration_ms, 1),
+                }
+                for a in attempts.get(m.id, [])
+            ],
+        )
+        for m in rows
+    ]
 
 
 # --- delivery -------------------------------------------------------------------------------
@@ -223,8 +315,10 @@ class SmtpResult:
 def claim_due_emails(db: Database, *, limit: int, lease_s: float) -> list[DueEmail]:
     """Claim up to ``limit`` due messages for ``lease_s`` (safe with several dispatchers)."""
     with db.session() as session:
-        return [DueEmail(row.id, list(row.recipients), row.subject, row.text_body, row.html_body)
-                for row in claim_due_rows(session, EmailMessage, limit=limit, lease_s=lease_s)]
+        return [
+            DueEmail(row.id, list(row.recipients), row.subject, row.text_body, row.html_body)
+            for row in claim_due_rows(session, EmailMessage, limit=limit, lease_s=lease_s)
+        ]
 
 
 def mime_message(message: DueEmail, *, sender: str) -> MimeMessage:
@@ -245,8 +339,9 @@ def smtp_send(message: DueEmail, *, settings: ServiceSettings) -> SmtpResult:
     started = time.perf_counter()
     assert settings.smtp_host is not None
     try:
-        with smtplib.SMTP(settings.smtp_host, settings.smtp_port,
-                          timeout=settings.smtp_timeout_s) as smtp:
+        with smtplib.SMTP(
+            settings.smtp_host, settings.smtp_port, timeout=settings.smtp_timeout_s
+        ) as smtp:
             if settings.smtp_starttls:
                 smtp.starttls(context=ssl.create_default_context())
             if settings.smtp_username and settings.smtp_password:
@@ -254,16 +349,19 @@ def smtp_send(message: DueEmail, *, settings: ServiceSettings) -> SmtpResult:
             refused = smtp.send_message(mime_message(message, sender=settings.smtp_from))
         if refused:
             code, reason = next(iter(refused.values()))
-            return SmtpResult(code, _error(f"{len(refused)} recipient(s) refused: {code} "
-                                           f"{reason!r}"), _ms(started))
+            return SmtpResult(
+                code,
+                _error(f"{len(refused)} recipient(s) refused: {code} {reason!r}"),
+                _ms(started),
+            )
         return SmtpResult(250, None, _ms(started))
     except smtplib.SMTPRecipientsRefused as exc:
         code, reason = next(iter(exc.recipients.values()))
-        return SmtpResult(code, _error(f"every recipient refused: {code} {reason!r}"),
-                          _ms(started))
+        return SmtpResult(code, _error(f"every recipient refused: {code} {reason!r}"), _ms(started))
     except smtplib.SMTPResponseException as exc:
-        return SmtpResult(exc.smtp_code, _error(f"{exc.smtp_code} {exc.smtp_error!r}"),
-                          _ms(started))
+        return SmtpResult(
+            exc.smtp_code, _error(f"{exc.smtp_code} {exc.smtp_error!r}"), _ms(started)
+        )
     except (smtplib.SMTPException, OSError) as exc:
         return SmtpResult(None, _error(f"{type(exc).__name__}: {exc}"), _ms(started))
 
@@ -276,20 +374,32 @@ def _ms(started: float) -> float:
     return (time.perf_counter() - started) * 1000
 
 
-def record_email_attempt(db: Database, *, message: DueEmail, result: SmtpResult,
-                         settings: ServiceSettings) -> None:
+def record_email_attempt(
+    db: Database, *, message: DueEmail, result: SmtpResult, settings: ServiceSettings
+) -> None:
     now = utcnow()
     with db.session() as session:
         row = session.get(EmailMessage, message.id)
         if row is None:
             return
-        session.add(EmailAttempt(message_id=row.id, attempted_at=now, smtp_code=result.smtp_code,
-                                 error=result.error, duration_ms=result.duration_ms))
+        session.add(
+            EmailAttempt(
+                message_id=row.id,
+                attempted_at=now,
+                smtp_code=result.smtp_code,
+                error=result.error,
+                duration_ms=result.duration_ms,
+            )
+        )
         count_attempt(row)
         if result.sent:
             row.status, row.sent_at, row.last_error = "sent", now, None
             return
-        if retry_or_give_up(row, error=result.error, now=now,
-                            max_attempts=settings.email_max_attempts,
-                            backoff_base_s=settings.email_backoff_base_s):
+        if retry_or_give_up(
+            row,
+            error=result.error,
+            now=now,
+            max_attempts=settings.email_max_attempts,
+            backoff_base_s=settings.email_backoff_base_s,
+        ):
             log.warning("e-mail %d failed for good after %d attempts", row.id, row.attempts)

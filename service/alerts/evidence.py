@@ -21,21 +21,29 @@ class EvidenceStore(PhotoStore):
         """Remove files no alert points at (e.g. written before a crashed commit)."""
         with db.session() as session:
             talent_ids = set(session.scalars(select(Talent.id)))
-            kept = set(session.scalars(select(Alert.evidence_path)
-                                       .where(Alert.evidence_path.is_not(None))))
+            kept = set(
+                session.scalars(select(Alert.evidence_path).where(Alert.evidence_path.is_not(None)))
+            )
         self.reconcile(talent_ids=talent_ids, stored_paths={p for p in kept if p})
 
     def purge_expired(self, db: Database, *, now: datetime | None = None) -> int:
         """Delete evidence past its retention date; the alert keeps its hashes and context."""
         now = now or utcnow()
         with db.session() as session:
-            expired = list(session.execute(
-                select(Alert.id, Alert.evidence_path)
-                .where(Alert.evidence_path.is_not(None), Alert.evidence_expires_at <= now)))
+            expired = list(
+                session.execute(
+                    select(Alert.id, Alert.evidence_path).where(
+                        Alert.evidence_path.is_not(None), Alert.evidence_expires_at <= now
+                    )
+                )
+            )
             if not expired:
                 return 0
-            session.execute(update(Alert).where(Alert.id.in_([row[0] for row in expired]))
-                            .values(evidence_path=None))
+            session.execute(
+                update(Alert)
+                .where(Alert.id.in_([row[0] for row in expired]))
+                .values(evidence_path=None)
+            )
         for _, path in expired:
             if path:
                 self.remove(path)

@@ -14,8 +14,7 @@ from service.models import AlertEvent, ApiKey, User
 from service.schemas import AlertEventOut, AlertStatus
 
 
-def alert_history(session: Session, *, principal: Principal, alert_id: int
-                  ) -> list[AlertEventOut]:
+def alert_history(session: Session, *, principal: Principal, alert_id: int) -> list[AlertEventOut]:
     """One alert's history, for its agency (another tenant's alert answers 404)."""
     alert_in_scope(session, principal=principal, alert_id=alert_id)
     return histories(session, [alert_id]).get(alert_id, [])
@@ -30,11 +29,20 @@ def histories(session: Session, alert_ids: Iterable[int]) -> dict[int, list[Aler
         select(AlertEvent, User.email, ApiKey.prefix)
         .outerjoin(User, User.id == AlertEvent.user_id)
         .outerjoin(ApiKey, ApiKey.id == AlertEvent.key_id)
-        .where(AlertEvent.alert_id.in_(ids)).order_by(AlertEvent.id))
+        .where(AlertEvent.alert_id.in_(ids))
+        .order_by(AlertEvent.id)
+    )
     found: dict[int, list[AlertEventOut]] = {}
     for event, email, prefix in rows:
-        found.setdefault(event.alert_id, []).append(AlertEventOut(
-            at=event.at, action=event.action, from_status=AlertStatus(event.from_status),
-            to_status=AlertStatus(event.to_status), note=event.note, user_email=email,
-            key_prefix=prefix))
+        found.setdefault(event.alert_id, []).append(
+            AlertEventOut(
+                at=event.at,
+                action=event.action,
+                from_status=AlertStatus(event.from_status),
+                to_status=AlertStatus(event.to_status),
+                note=event.note,
+                user_email=email,
+                key_prefix=prefix,
+            )
+        )
     return found

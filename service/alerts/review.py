@@ -37,40 +37,68 @@ REVIEWABLE_STATUSES = frozenset({AlertStatus.OPEN.value, AlertStatus.ACKNOWLEDGE
 Box = Sequence[float]
 
 
-def review(session: Session, *, principal: Principal, alert_id: int,
-           decision: ReviewDecision, note: str | None) -> AlertOut:
+def review(
+    session: Session,
+    *,
+    principal: Principal,
+    alert_id: int,
+    decision: ReviewDecision,
+    note: str | None,
+) -> AlertOut:
     """Record a reviewer's decision on an open or acknowledged face alert."""
     alert = alert_in_scope(session, principal=principal, alert_id=alert_id)
     session.refresh(alert, with_for_update=True)  # two reviewers at once: one decides
     if alert.band not in REVIEWABLE_BANDS or alert.status not in REVIEWABLE_STATUSES:
         raise ReviewNotAllowedError(
             f"Alert {alert_id} is {alert.status.replace('_', ' ')} ({alert.band.replace('_', ' ')}"
-            "); only open or acknowledged alerts about a face can be reviewed.")
+            "); only open or acknowledged alerts about a face can be reviewed."
+        )
     action = f"review_{decision.value}"
     if decision is ReviewDecision.SAME_PERSON:
         if _repeats_last(session, alert, principal, action=action, note=note):
             return get_alert(session, principal=principal, alert_id=alert_id)  # a retry
-        record_event(session, alert, principal=principal, action=action,
-                     to_status=AlertStatus(alert.status), note=note)
+        record_event(
+            session,
+            alert,
+            principal=principal,
+            action=action,
+            to_status=AlertStatus(alert.status),
+            note=note,
+        )
         alert.needs_review = alert.verdict == Verdict.REVIEW.value  # a licence fact may lack
         if note:
             alert.triage_note = note
         session.flush()
         return get_alert(session, principal=principal, alert_id=alert_id)
     _remember_rejection(session, alert, principal)
-    return triage(session, principal=principal, alert_id=alert_id,
-                  action=TriageAction.DISMISS_FALSE_MATCH, note=note, recorded_as=action)
+    return triage(
+        session,
+        principal=principal,
+        alert_id=alert_id,
+        action=TriageAction.DISMISS_FALSE_MATCH,
+        note=note,
+        recorded_as=action,
+    )
 
 
-def _repeats_last(session: Session, alert: Alert, principal: Principal, *, action: str,
-                  note: str | None) -> bool:
+def _repeats_last(
+    session: Session, alert: Alert, principal: Principal, *, action: str, note: str | None
+) -> bool:
     """The alert's last event is this very decision, by this person, with this note: a
     retried (or twice sent) request, recorded once."""
-    last = session.scalar(select(AlertEvent).where(AlertEvent.alert_id == alert.id)
-                          .order_by(AlertEvent.id.desc()).limit(1))
-    return (last is not None and last.action == action and last.note == note
-            and last.user_id == principal.user_id
-            and last.key_id == (principal.key_id or None))
+    last = session.scalar(
+        select(AlertEvent)
+        .where(AlertEvent.alert_id == alert.id)
+        .order_by(AlertEvent.id.desc())
+        .limit(1)
+    )
+    return (
+        last is not None
+        and last.action == action
+        and last.note == note
+        and last.user_id == principal.user_id
+        and last.key_id == (principal.key_id or None)
+    )
 
 
 def _remember_rejection(session: Session, alert: Alert, principal: Principal) -> None:
@@ -79,18 +107,28 @@ def _remember_rejection(session: Session, alert: Alert, principal: Principal) ->
         select(Finding.box, Scan.width, Scan.height, Scan.image_sha256, Scan.image_phash)
         .join(AlertSighting, AlertSighting.finding_id == Finding.id)
         .join(Scan, Scan.id == AlertSighting.scan_id)
-        .where(AlertSighting.alert_id == alert.id))
+        .where(AlertSighting.alert_id == alert.id)
+    )
     kept: list[tuple[str, list[float]]] = []
     for box, width, height, sha256, phash in rows:
         relative = relative_box(box, width, height)
         if any(s == sha256 and overlap(b, relative) >= SAME_FACE_MIN_IOU for s, b in kept):
             continue
         kept.append((sha256, relative))
-        session.add(FaceRejection(talent_id=alert.talent_id, image_sha256=sha256,
-                                  image_phash=phash, box=relative, alert_id=alert.id,
-                                  user_id=principal.user_id, key_id=principal.key_id or None))
-    log.info("alert %d: %d face(s) remembered as not talent %d", alert.id, len(kept),
-             alert.talent_id)
+        session.add(
+            FaceRejection(
+                talent_id=alert.talent_id,
+                image_sha256=sha256,
+                image_phash=phash,
+                box=relative,
+                alert_id=alert.id,
+                user_id=principal.user_id,
+                key_id=principal.key_id or None,
+            )
+        )
+    log.info(
+        "alert %d: %d face(s) remembered as not talent %d", alert.id, len(kept), alert.talent_id
+    )
 
 
 def relative_box(box: Box, width: int, height: int) -> list[float]:
@@ -114,12 +152,14 @@ def overlap(a: Box, b: Box) -> float:
 def _same_image(rejection: FaceRejection, sha256: str, phash: str | None) -> bool:
     if rejection.image_sha256 == sha256:
         return True
-    return (phash is not None and rejection.image_phash is not None
-            and hamming_distance(phash, rejection.image_phash) <= NEAR_IDENTICAL_MAX_DISTANCE)
+    return (
+        phash is not None
+        and rejection.image_phash is not None
+        and hamming_distance(phash, rejection.image_phash) <= NEAR_IDENTICAL_MAX_DISTANCE
+    )
 
 
-def rejected_faces(session: Session, scan: ImageScan, phash: str | None
-                   ) -> set[tuple[int, int]]:
+def rejected_faces(session: Session, scan: ImageScan, phash: str | None) -> set[tuple[int, int]]:
     """(face position, talent id) pairs of this image a reviewer said are not that talent."""
     named = {c.talent_id for face in scan.faces for c in face.candidates}
     if not named:
@@ -127,9 +167,13 @@ def rejected_faces(session: Session, scan: ImageScan, phash: str | None
     same_image = [FaceRejection.image_sha256 == scan.sha256]
     if phash is not None:
         same_image.append(FaceRejection.image_phash.is_not(None))
-    rejections = [r for r in session.scalars(select(FaceRejection).where(
-        FaceRejection.talent_id.in_(named), or_(*same_image)))
-        if _same_image(r, scan.sha256, phash)]
+    rejections = [
+        r
+        for r in session.scalars(
+            select(FaceRejection).where(FaceRejection.talent_id.in_(named), or_(*same_image))
+        )
+        if _same_image(r, scan.sha256, phash)
+    ]
     found: set[tuple[int, int]] = set()
     for position, face in enumerate(scan.faces):
         box = relative_box(face.box, scan.width, scan.height)
@@ -145,12 +189,15 @@ def without_rejected_faces(session: Session, scan: ImageScan, phash: str | None)
     rejected = rejected_faces(session, scan, phash)
     if not rejected:
         return scan
-    log.info("%d face/talent pair(s) left out: a reviewer said not the same person",
-             len(rejected))
-    faces = [replace(face,
-                     candidates=[c for c in face.candidates
-                                 if (position, c.talent_id) not in rejected],
-                     talent=None if face.talent and (position, face.talent.talent_id)
-                     in rejected else face.talent)
-             for position, face in enumerate(scan.faces)]
+    log.info("%d face/talent pair(s) left out: a reviewer said not the same person", len(rejected))
+    faces = [
+        replace(
+            face,
+            candidates=[c for c in face.candidates if (position, c.talent_id) not in rejected],
+            talent=None
+            if face.talent and (position, face.talent.talent_id) in rejected
+            else face.talent,
+        )
+        for position, face in enumerate(scan.faces)
+    ]
     return replace(scan, faces=faces)

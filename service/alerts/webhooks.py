@@ -49,8 +49,15 @@ def signature(secret: str, timestamp: str, body: bytes) -> str:
     return "v1=" + mac.hexdigest()
 
 
-def verify_signature(*, secret: str, timestamp: str, body: bytes, presented: str,
-                     tolerance_s: float = 300.0, now: float | None = None) -> bool:
+def verify_signature(
+    *,
+    secret: str,
+    timestamp: str,
+    body: bytes,
+    presented: str,
+    tolerance_s: float = 300.0,
+    now: float | None = None,
+) -> bool:
     """What a receiver runs: right signature, and a timestamp within ``tolerance_s``."""
     if abs((now or time.time()) - float(timestamp)) > tolerance_s:
         return False
@@ -63,17 +70,22 @@ ALERT_CREATED = "alert.created"
 def enqueue_alert_created(session: Session, alert: Alert, talent: Talent) -> None:
     """Outbox rows for a new alert, written in its transaction (a crash can neither lose nor
     duplicate them). The body is the alert exactly as ``GET /v1/alerts/{id}`` shows it."""
-    hooks = session.scalars(select(Webhook).where(Webhook.agency_id == alert.agency_id,
-                                                  Webhook.active.is_(True)))
+    hooks = session.scalars(
+        select(Webhook).where(Webhook.agency_id == alert.agency_id, Webhook.active.is_(True))
+    )
     payload = AlertCreatedEvent(alert=alert_out(alert, talent)).model_dump_json()
     for hook in hooks:
-        session.add(WebhookDelivery(webhook_id=hook.id, alert_id=alert.id,
-                                    event=ALERT_CREATED, payload=payload))
+        session.add(
+            WebhookDelivery(
+                webhook_id=hook.id, alert_id=alert.id, event=ALERT_CREATED, payload=payload
+            )
+        )
 
 
 # --- registration ---------------------------------------------------------------------------
-async def create_webhook(*, db: Database, principal: Principal, body: WebhookCreate,
-                         settings: ServiceSettings) -> WebhookOut:
+async def create_webhook(
+    *, db: Database, principal: Principal, body: WebhookCreate, settings: ServiceSettings
+) -> WebhookOut:
     principal.require(Role.AGENCY)
     if principal.agency_id is None:
         raise InvalidRequestError("Webhooks belong to an agency; use an agency key.")
@@ -83,8 +95,9 @@ async def create_webhook(*, db: Database, principal: Principal, body: WebhookCre
         hook = Webhook(agency_id=principal.agency_id, url=body.url, secret=secret)
         session.add(hook)
         session.flush()
-        return WebhookOut(id=hook.id, url=hook.url, active=hook.active,
-                          created_at=hook.created_at, secret=secret)
+        return WebhookOut(
+            id=hook.id, url=hook.url, active=hook.active, created_at=hook.created_at, secret=secret
+        )
 
 
 def list_webhooks(session: Session, *, principal: Principal) -> list[WebhookOut]:
@@ -92,37 +105,66 @@ def list_webhooks(session: Session, *, principal: Principal) -> list[WebhookOut]
     query = select(Webhook).where(Webhook.active.is_(True)).order_by(Webhook.id)
     if not principal.is_admin:
         query = query.where(Webhook.agency_id == principal.agency_id)
-    return [WebhookOut(id=h.id, url=h.url, active=h.active, created_at=h.created_at)
-            for h in session.scalars(query)]
+    return [
+        WebhookOut(id=h.id, url=h.url, active=h.active, created_at=h.created_at)
+        for h in session.scalars(query)
+    ]
 
 
 def deactivate_webhook(session: Session, *, principal: Principal, webhook_id: int) -> None:
     principal.require(Role.AGENCY)
     hook = webhook_in_scope(session, principal=principal, webhook_id=webhook_id)
     hook.active = False
-    session.execute(update(WebhookDelivery).where(WebhookDelivery.webhook_id == hook.id,
-                                                  WebhookDelivery.status == "pending")
-                    .values(status="failed", last_error="webhook removed"))
+    session.execute(
+        update(WebhookDelivery)
+        .where(WebhookDelivery.webhook_id == hook.id, WebhookDelivery.status == "pending")
+        .values(status="failed", last_error="webhook removed")
+    )
 
 
-def list_deliveries(session: Session, *, principal: Principal, webhook_id: int,
-                    offset: int, limit: int) -> list[DeliveryOut]:
+def list_deliveries(
+    session: Session, *, principal: Principal, webhook_id: int, offset: int, limit: int
+) -> list[DeliveryOut]:
     principal.require(Role.AGENCY)
     webhook_in_scope(session, principal=principal, webhook_id=webhook_id)
-    deliveries = list(session.scalars(
-        select(WebhookDelivery).where(WebhookDelivery.webhook_id == webhook_id)
-        .order_by(WebhookDelivery.id.desc()).offset(offset).limit(limit)))
+    deliveries = list(
+        session.scalars(
+            select(WebhookDelivery)
+            .where(WebhookDelivery.webhook_id == webhook_id)
+            .order_by(WebhookDelivery.id.desc())
+            .offset(offset)
+            .limit(limit)
+        )
+    )
     attempts: dict[int, list[WebhookAttempt]] = {}
-    for attempt in session.scalars(select(WebhookAttempt).where(
-            WebhookAttempt.delivery_id.in_([d.id for d in deliveries]))
-            .order_by(WebhookAttempt.id)):
+    for attempt in session.scalars(
+        select(WebhookAttempt)
+        .where(WebhookAttempt.delivery_id.in_([d.id for d in deliveries]))
+        .order_by(WebhookAttempt.id)
+    ):
         attempts.setdefault(attempt.delivery_id, []).append(attempt)
-    return [DeliveryOut(
-        id=d.id, event=d.event, alert_id=d.alert_id, status=d.status, attempts=d.attempts,
-        next_attempt_at=d.next_attempt_at, last_error=d.last_error, delivered_at=d.delivered_at,
-        attempt_log=[{"at": a.attempted_at.isoformat(), "status_code": a.status_code,
-                      "error": a.error, "ms": round(a.duration_ms, 1)}
-                     for a in attempts.get(d.id, [])]) for d in deliveries]
+    return [
+        DeliveryOut(
+            id=d.id,
+            event=d.event,
+            alert_id=d.alert_id,
+            status=d.status,
+            attempts=d.attempts,
+            next_attempt_at=d.next_attempt_at,
+            last_error=d.last_error,
+            delivered_at=d.delivered_at,
+            attempt_log=[
+                {
+                    "at": a.attempted_at.isoformat(),
+                    "status_code": a.status_code,
+                    "error": a.error,
+                    "ms": round(a.duration_ms, 1),
+                }
+                for a in attempts.get(d.id, [])
+            ],
+        )
+        for d in deliveries
+    ]
 
 
 # --- delivery -------------------------------------------------------------------------------
@@ -155,29 +197,52 @@ def claim_due(db: Database, *, limit: int, lease_s: float) -> list[DueDelivery]:
         for delivery in claim_due_rows(session, WebhookDelivery, limit=limit, lease_s=lease_s):
             hook = session.get(Webhook, delivery.webhook_id)
             if hook is not None:
-                claimed.append(DueDelivery(delivery.id, hook.url, hook.secret, delivery.event,
-                                           delivery.payload, delivery.attempts))
+                claimed.append(
+                    DueDelivery(
+                        delivery.id,
+                        hook.url,
+                        hook.secret,
+                        delivery.event,
+                        delivery.payload,
+                        delivery.attempts,
+                    )
+                )
     return claimed
 
 
 OutboxTable = TypeVar("OutboxTable", bound=Base)
 
 
-def claim_due_rows(session: Session, table: type[OutboxTable], *, limit: int,
-                   lease_s: float) -> list[OutboxTable]:
+def claim_due_rows(
+    session: Session, table: type[OutboxTable], *, limit: int, lease_s: float
+) -> list[OutboxTable]:
     """Claim up to ``limit`` due rows of an outbox table (pending, due, not claimed or its
     claim run out) for ``lease_s``: rows locked with SKIP LOCKED where the database has it,
     then each taken by a conditional update, so two dispatchers never claim one row."""
     now = utcnow()
     columns = table.__table__.c
-    due = (columns.status == "pending") & (columns.next_attempt_at <= now) & or_(
-        columns.claimed_until.is_(None), columns.claimed_until < now)
-    ids = list(session.scalars(select(columns.id).where(due).order_by(columns.id).limit(limit)
-                               .with_for_update(skip_locked=True)))
+    due = (
+        (columns.status == "pending")
+        & (columns.next_attempt_at <= now)
+        & or_(columns.claimed_until.is_(None), columns.claimed_until < now)
+    )
+    ids = list(
+        session.scalars(
+            select(columns.id)
+            .where(due)
+            .order_by(columns.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+    )
     claimed: list[OutboxTable] = []
     for row_id in ids:
-        won = rows_changed(session, update(table).where(columns.id == row_id, due)
-                           .values(claimed_until=now + timedelta(seconds=lease_s)))
+        won = rows_changed(
+            session,
+            update(table)
+            .where(columns.id == row_id, due)
+            .values(claimed_until=now + timedelta(seconds=lease_s)),
+        )
         row = session.get(table, row_id) if won == 1 else None
         if row is not None:
             claimed.append(row)
@@ -188,19 +253,23 @@ async def send(delivery: DueDelivery, *, settings: ServiceSettings) -> AttemptRe
     """POST one signed delivery to a vetted address (never into the private network)."""
     body = delivery.payload.encode()
     timestamp = str(int(time.time()))
-    headers = {"Content-Type": "application/json", TIMESTAMP_HEADER: timestamp,
-               SIGNATURE_HEADER: signature(delivery.secret, timestamp, body),
-               DELIVERY_HEADER: delivery.reference or str(delivery.id),
-               EVENT_HEADER: delivery.event,
-               "User-Agent": "twinwatch-webhooks/1"}
+    headers = {
+        "Content-Type": "application/json",
+        TIMESTAMP_HEADER: timestamp,
+        SIGNATURE_HEADER: signature(delivery.secret, timestamp, body),
+        DELIVERY_HEADER: delivery.reference or str(delivery.id),
+        EVENT_HEADER: delivery.event,
+        "User-Agent": "twinwatch-webhooks/1",
+    }
     started = time.perf_counter()
     try:
-        target = await check_url(delivery.url,
-                                 allow_private_networks=settings.fetch_allow_private_networks)
-        async with httpx.AsyncClient(follow_redirects=False, trust_env=False,
-                                     timeout=settings.webhook_timeout_s) as client:
-            request = pinned_request(client, target, method="POST", content=body,
-                                     headers=headers)
+        target = await check_url(
+            delivery.url, allow_private_networks=settings.fetch_allow_private_networks
+        )
+        async with httpx.AsyncClient(
+            follow_redirects=False, trust_env=False, timeout=settings.webhook_timeout_s
+        ) as client:
+            request = pinned_request(client, target, method="POST", content=body, headers=headers)
             response = await client.send(request)
         error = None if 200 <= response.status_code < 300 else f"HTTP {response.status_code}"
         return AttemptResult(response.status_code, error, _ms(started))
@@ -214,27 +283,44 @@ def _ms(started: float) -> float:
     return (time.perf_counter() - started) * 1000
 
 
-def record_attempt(db: Database, *, delivery: DueDelivery, result: AttemptResult,
-                   settings: ServiceSettings, metrics: Metrics) -> None:
+def record_attempt(
+    db: Database,
+    *,
+    delivery: DueDelivery,
+    result: AttemptResult,
+    settings: ServiceSettings,
+    metrics: Metrics,
+) -> None:
     now = utcnow()
     with db.session() as session:
         row = session.get(WebhookDelivery, delivery.id)
         if row is None:
             return
-        session.add(WebhookAttempt(delivery_id=row.id, attempted_at=now,
-                                   status_code=result.status_code, error=result.error,
-                                   duration_ms=result.duration_ms))
+        session.add(
+            WebhookAttempt(
+                delivery_id=row.id,
+                attempted_at=now,
+                status_code=result.status_code,
+                error=result.error,
+                duration_ms=result.duration_ms,
+            )
+        )
         count_attempt(row)
         if result.delivered:
             row.status, row.delivered_at, row.last_error = "delivered", now, None
             metrics.webhook_deliveries.inc()
             return
         metrics.webhook_failures.inc()
-        if retry_or_give_up(row, error=result.error, now=now,
-                            max_attempts=settings.webhook_max_attempts,
-                            backoff_base_s=settings.webhook_backoff_base_s):
-            log.warning("webhook delivery %d failed for good after %d attempts", row.id,
-                        row.attempts)
+        if retry_or_give_up(
+            row,
+            error=result.error,
+            now=now,
+            max_attempts=settings.webhook_max_attempts,
+            backoff_base_s=settings.webhook_backoff_base_s,
+        ):
+            log.warning(
+                "webhook delivery %d failed for good after %d attempts", row.id, row.attempts
+            )
 
 
 class OutboxRow(Protocol):
@@ -254,16 +340,16 @@ def count_attempt(row: OutboxRow) -> None:
     row.claimed_until = None
 
 
-def retry_or_give_up(row: OutboxRow, *, error: str | None, now: datetime, max_attempts: int,
-                     backoff_base_s: float) -> bool:
+def retry_or_give_up(
+    row: OutboxRow, *, error: str | None, now: datetime, max_attempts: int, backoff_base_s: float
+) -> bool:
     """After a failed attempt: failed for good once ``max_attempts`` are spent (True), else
     due again after the backoff. The one retry rule of every outbox."""
     row.last_error = error
     if row.attempts >= max_attempts:
         row.status = "failed"
         return True
-    row.next_attempt_at = now + timedelta(seconds=backoff_s(row.attempts,
-                                                            base_s=backoff_base_s))
+    row.next_attempt_at = now + timedelta(seconds=backoff_s(row.attempts, base_s=backoff_base_s))
     return False
 
 
@@ -275,6 +361,9 @@ def backoff_s(attempts: int, *, base_s: float, jitter: float = 0.1) -> float:
 
 def next_due_at(db: Database) -> datetime | None:
     with db.session() as session:
-        return session.scalar(select(WebhookDelivery.next_attempt_at)
-                              .where(WebhookDelivery.status == "pending")
-                              .order_by(WebhookDelivery.next_attempt_at).limit(1))
+        return session.scalar(
+            select(WebhookDelivery.next_attempt_at)
+            .where(WebhookDelivery.status == "pending")
+            .order_by(WebhookDelivery.next_attempt_at)
+            .limit(1)
+        )

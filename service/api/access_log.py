@@ -58,8 +58,16 @@ class AccessLog:
                 raise
             await error_response(internal_error(request_id))(scope, receive, send_with_id)
         finally:
-            log.info("request", extra={"fields": {
-                "request_id": request_id, "method": scope.get("method"),
-                "path": scope.get("path"), "status": status,
-                "ms": round((time.perf_counter() - started) * 1000, 1),
-                "key": scope["state"].get("key_prefix")}})
+            log.info(
+                "request",
+                extra={
+                    "fields": {
+                        "request_id": request_id,
+                        "method": scope.get("method"),
+                        "path": scope.get("path"),
+                        "status": status,
+                        "ms": round((time.perf_counter() - started) * 1000, 1),
+                        "key": scope["state"].get("key_prefix"),
+                    }
+                },
+            )

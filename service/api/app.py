@@ -41,15 +41,15 @@ Every error is `{"error": {"code", "message", "details"?}}` with a stable `code`
 """
 
 
-def create_app(settings: ServiceSettings | None = None, *,
-               context: AppContext | None = None) -> FastAPI:
+def create_app(
+    settings: ServiceSettings | None = None, *, context: AppContext | None = None
+) -> FastAPI:
     """The app; pass ``context`` to reuse one (tests), else it is built at start-up."""
     settings = settings or (context.settings if context else ServiceSettings())
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        ctx = context if context is not None else await asyncio.to_thread(build_context,
-                                                                          settings)
+        ctx = context if context is not None else await asyncio.to_thread(build_context, settings)
         await asyncio.to_thread(reconcile, ctx)
         app.state.context = ctx
         workers = BackgroundWorkers(ctx)
@@ -63,21 +63,42 @@ def create_app(settings: ServiceSettings | None = None, *,
                 ctx.close()
 
     install_recent_errors()  # the admin's status page lists this process's recent errors
-    app = FastAPI(title="twinwatch", version="0.1.0", description=DESCRIPTION,
-                  lifespan=lifespan, docs_url=None, redoc_url=None)
+    app = FastAPI(
+        title="twinwatch",
+        version="0.1.0",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+    )
     install_error_handlers(app)
     install_docs(app)
     batch_bytes = settings.max_batch_bytes + 64 * 1024
-    app.add_middleware(BodySizeLimit, max_bytes=settings.max_upload_bytes + 64 * 1024,
-                       larger_for={"/v1/scan-jobs": batch_bytes,
-                                   "/v1/precheck-jobs": batch_bytes,
-                                   "/v1/warc-jobs": settings.max_warc_bytes + 64 * 1024,
-                                   **dict.fromkeys(CONSOLE_UPLOADS, batch_bytes)})
+    app.add_middleware(
+        BodySizeLimit,
+        max_bytes=settings.max_upload_bytes + 64 * 1024,
+        larger_for={
+            "/v1/scan-jobs": batch_bytes,
+            "/v1/precheck-jobs": batch_bytes,
+            "/v1/warc-jobs": settings.max_warc_bytes + 64 * 1024,
+            **dict.fromkeys(CONSOLE_UPLOADS, batch_bytes),
+        },
+    )
     app.add_middleware(AccessLog)  # outermost: a 413 or a 500 gets an id and a log line too
     app.include_router(health.router)
-    for router in (talents.router, licences.router, scans.router, jobs.router, crawl.router,
-                   prechecks.router, alerts.router, webhook_routes.router, usage.router,
-                   takedown_routes.router, consent.router):
+    for router in (
+        talents.router,
+        licences.router,
+        scans.router,
+        jobs.router,
+        crawl.router,
+        prechecks.router,
+        alerts.router,
+        webhook_routes.router,
+        usage.router,
+        takedown_routes.router,
+        consent.router,
+    ):
         app.include_router(router, responses=ERROR_RESPONSES)
     install_console(app)  # the web console for people (service/console/)
     return app

@@ -22,12 +22,17 @@ Ctx = Annotated[AppContext, Depends(get_context)]
 
 # Declared as security schemes so the OpenAPI (and /docs' Authorize button) knows them;
 # neither refuses on its own: a missing key is `unauthorized` from `authenticate`.
-bearer = HTTPBearer(auto_error=False, scheme_name="bearer",
-                    description="`Authorization: Bearer <key>`; keys come from "
-                                "`twinwatch keys create`.")
-api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False, scheme_name="apiKey",
-                              description="The same key in `X-API-Key`, for clients that "
-                                          "cannot set Authorization.")
+bearer = HTTPBearer(
+    auto_error=False,
+    scheme_name="bearer",
+    description="`Authorization: Bearer <key>`; keys come from `twinwatch keys create`.",
+)
+api_key_header = APIKeyHeader(
+    name="X-API-Key",
+    auto_error=False,
+    scheme_name="apiKey",
+    description="The same key in `X-API-Key`, for clients that cannot set Authorization.",
+)
 
 
 def presented_key(
@@ -39,8 +44,9 @@ def presented_key(
     return api_key
 
 
-def get_principal(request: Request, ctx: Ctx,
-                  key: Annotated[str | None, Depends(presented_key)]) -> Principal:
+def get_principal(
+    request: Request, ctx: Ctx, key: Annotated[str | None, Depends(presented_key)]
+) -> Principal:
     with ctx.db.session() as session:
         principal = authenticate(session, presented=key)
     request.state.key_prefix = principal.key_prefix
@@ -62,8 +68,11 @@ MAX_OFFSET = MAX_ID
 
 
 class Paging:
-    def __init__(self, offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
-                 limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 50) -> None:
+    def __init__(
+        self,
+        offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
+        limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 50,
+    ) -> None:
         self.offset = offset
         self.limit = limit
 

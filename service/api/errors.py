@@ -32,18 +32,29 @@ from service.logs import RECENT_ERRORS
 log = logging.getLogger("twinwatch.http")
 
 STATUS_BY_CATEGORY = {
-    ErrorCategory.INVALID: 422, ErrorCategory.NOT_FOUND: 404, ErrorCategory.CONFLICT: 409,
-    ErrorCategory.TOO_LARGE: 413, ErrorCategory.UNSUPPORTED: 415, ErrorCategory.FORBIDDEN: 403,
-    ErrorCategory.UNAUTHORIZED: 401, ErrorCategory.METHOD_NOT_ALLOWED: 405,
-    ErrorCategory.UNAVAILABLE: 503, ErrorCategory.OVERLOADED: 503,
-    ErrorCategory.RATE_LIMITED: 429, ErrorCategory.UPSTREAM: 502,
+    ErrorCategory.INVALID: 422,
+    ErrorCategory.NOT_FOUND: 404,
+    ErrorCategory.CONFLICT: 409,
+    ErrorCategory.TOO_LARGE: 413,
+    ErrorCategory.UNSUPPORTED: 415,
+    ErrorCategory.FORBIDDEN: 403,
+    ErrorCategory.UNAUTHORIZED: 401,
+    ErrorCategory.METHOD_NOT_ALLOWED: 405,
+    ErrorCategory.UNAVAILABLE: 503,
+    ErrorCategory.OVERLOADED: 503,
+    ErrorCategory.RATE_LIMITED: 429,
+    ErrorCategory.UPSTREAM: 502,
     ErrorCategory.INTERNAL: 500,
 }
 
 #: Starlette's and FastAPI's own HTTP errors, as the typed error that says the same thing.
 FRAMEWORK_ERRORS: dict[int, type[TwinwatchError]] = {
-    400: MalformedBodyError, 401: UnauthorizedError, 403: ForbiddenError,
-    404: RouteNotFoundError, 405: MethodNotAllowedError, 413: PayloadTooLargeError,
+    400: MalformedBodyError,
+    401: UnauthorizedError,
+    403: ForbiddenError,
+    404: RouteNotFoundError,
+    405: MethodNotAllowedError,
+    413: PayloadTooLargeError,
 }
 
 INTERNAL_MESSAGE = "Something went wrong on our side; nothing was recorded for this request."
@@ -54,8 +65,7 @@ def status_of(exc: TwinwatchError) -> int:
     return STATUS_BY_CATEGORY[exc.category]
 
 
-def error_response(exc: TwinwatchError, *, headers: dict[str, str] | None = None
-                   ) -> JSONResponse:
+def error_response(exc: TwinwatchError, *, headers: dict[str, str] | None = None) -> JSONResponse:
     """The envelope ``{"error": {"code", "message", "details"?}}`` with the category's status."""
     headers = dict(headers or {})
     note_answer(exc)
@@ -82,10 +92,10 @@ def framework_error(exc: StarletteHTTPException, request: Request) -> TwinwatchE
     if kind is RouteNotFoundError:
         return RouteNotFoundError(f"There is no endpoint at {request.url.path}.")
     if kind is MethodNotAllowedError:
-        allowed = [m.strip() for m in (exc.headers or {}).get("Allow", "").split(",")
-                   if m.strip()]
-        return MethodNotAllowedError(f"{request.method} is not allowed on {request.url.path}.",
-                                     allowed=allowed)
+        allowed = [m.strip() for m in (exc.headers or {}).get("Allow", "").split(",") if m.strip()]
+        return MethodNotAllowedError(
+            f"{request.method} is not allowed on {request.url.path}.", allowed=allowed
+        )
     if kind is MalformedBodyError:
         return MalformedBodyError(f"The request body could not be parsed: {exc.detail}.")
     return kind(str(exc.detail))
@@ -94,7 +104,8 @@ def framework_error(exc: StarletteHTTPException, request: Request) -> TwinwatchE
 def validation_error(exc: RequestValidationError) -> InvalidRequestError:
     problems: list[dict[str, Any]] = [
         {"field": ".".join(str(part) for part in error["loc"]), "problem": error["msg"]}
-        for error in exc.errors()[:MAX_PROBLEMS]]
+        for error in exc.errors()[:MAX_PROBLEMS]
+    ]
     summary = "; ".join(f"{p['field']}: {p['problem']}" for p in problems)
     return InvalidRequestError(f"The request is not valid: {summary}", problems=problems)
 
@@ -110,6 +121,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def framework(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        headers = {"Allow": exc.headers["Allow"]} if exc.headers and "Allow" in exc.headers \
-            else None
+        headers = (
+            {"Allow": exc.headers["Allow"]} if exc.headers and "Allow" in exc.headers else None
+        )
         return error_response(framework_error(exc, request), headers=headers)

@@ -39,24 +39,50 @@ from service.schemas import (
 _DATE_HELP = "a date (its start, UTC) or ISO 8601 date-time; no zone = UTC"
 DATE_MAX = 64
 
-PageUrl = Annotated[str | None, Form(max_length=URL_MAX, pattern=NO_NUL,
-                                     description="Page where the image was seen.",
-                                     examples=["https://shop.example.net/p/summer-dress"])]
-Publisher = Annotated[str | None, Form(max_length=PUBLISHER_MAX, pattern=NO_NUL,
-                                       description="Publisher domain or account URL.",
-                                       examples=["instagram.com/knockoff_store"])]
-Channel = Annotated[str | None, Form(
-    max_length=CHANNEL_MAX, pattern=NO_NUL,
-    description=f"One of {ALLOWED_CHANNELS} (case, separators and synonyms such as "
-                "e-commerce or Instagram are understood).", examples=["ecommerce"])]
-Territory = Annotated[str | None, Form(max_length=8, pattern=NO_NUL,
-                                       description="ISO 3166-1 alpha-2 code.",
-                                       examples=["FR"])]
-ImageUrl = Annotated[str | None, Form(max_length=URL_MAX, pattern=NO_NUL,
-                                      description="Image URL to fetch (instead of `file`).",
-                                      examples=["https://cdn.shop.example.net/img/4411.jpg"])]
-PublisherFilter = Annotated[str | None, Query(max_length=PUBLISHER_MAX, pattern=NO_NUL,
-                                              examples=["knockoff.example.net"])]
+PageUrl = Annotated[
+    str | None,
+    Form(
+        max_length=URL_MAX,
+        pattern=NO_NUL,
+        description="Page where the image was seen.",
+        examples=["https://shop.example.net/p/summer-dress"],
+    ),
+]
+Publisher = Annotated[
+    str | None,
+    Form(
+        max_length=PUBLISHER_MAX,
+        pattern=NO_NUL,
+        description="Publisher domain or account URL.",
+        examples=["instagram.com/knockoff_store"],
+    ),
+]
+Channel = Annotated[
+    str | None,
+    Form(
+        max_length=CHANNEL_MAX,
+        pattern=NO_NUL,
+        description=f"One of {ALLOWED_CHANNELS} (case, separators and synonyms such as "
+        "e-commerce or Instagram are understood).",
+        examples=["ecommerce"],
+    ),
+]
+Territory = Annotated[
+    str | None,
+    Form(max_length=8, pattern=NO_NUL, description="ISO 3166-1 alpha-2 code.", examples=["FR"]),
+]
+ImageUrl = Annotated[
+    str | None,
+    Form(
+        max_length=URL_MAX,
+        pattern=NO_NUL,
+        description="Image URL to fetch (instead of `file`).",
+        examples=["https://cdn.shop.example.net/img/4411.jpg"],
+    ),
+]
+PublisherFilter = Annotated[
+    str | None, Query(max_length=PUBLISHER_MAX, pattern=NO_NUL, examples=["knockoff.example.net"])
+]
 
 
 @dataclass(frozen=True)
@@ -93,8 +119,9 @@ def checked_urls(urls: Sequence[str]) -> list[str]:
     kept = [u.strip() for u in urls if u.strip()]
     for url in kept:
         if len(url) > URL_MAX or "\x00" in url:
-            raise InvalidRequestError(f"Each URL is at most {URL_MAX} characters, without NUL.",
-                                      max_length=URL_MAX)
+            raise InvalidRequestError(
+                f"Each URL is at most {URL_MAX} characters, without NUL.", max_length=URL_MAX
+            )
     return kept
 
 
@@ -102,20 +129,29 @@ def check_upload_names(files: Sequence[UploadFile], *, max_files: int | None = N
     """Upload file names are kept with job items: bounded, without NUL; at most
     ``max_files`` uploads when given."""
     if max_files is not None and len(files) > max_files:
-        raise InvalidRequestError(f"At most {max_files} files per request; got {len(files)}.",
-                                  max_items=max_files)
+        raise InvalidRequestError(
+            f"At most {max_files} files per request; got {len(files)}.", max_items=max_files
+        )
     for upload in files:
         name = upload.filename or ""
         if len(name) > UPLOAD_NAME_MAX or "\x00" in name:
-            raise InvalidRequestError(f"An upload's file name is at most {UPLOAD_NAME_MAX} "
-                                      "characters, without NUL.", max_length=UPLOAD_NAME_MAX)
+            raise InvalidRequestError(
+                f"An upload's file name is at most {UPLOAD_NAME_MAX} characters, without NUL.",
+                max_length=UPLOAD_NAME_MAX,
+            )
 
 
 def sighting_context(
     page_url: PageUrl = None,
     publisher: Publisher = None,
-    observed_at: Annotated[str | None, Form(max_length=DATE_MAX, pattern=NO_NUL, description=(
-        f"When it was seen (default: now): {_DATE_HELP}; not in the future."))] = None,
+    observed_at: Annotated[
+        str | None,
+        Form(
+            max_length=DATE_MAX,
+            pattern=NO_NUL,
+            description=(f"When it was seen (default: now): {_DATE_HELP}; not in the future."),
+        ),
+    ] = None,
     channel: Channel = None,
     territory: Territory = None,
 ) -> ContextForm:
@@ -123,38 +159,75 @@ def sighting_context(
     seen = start_or_error(observed_at, field="observed_at")
     if seen is not None:
         require_not_future(seen, now=now, field="observed_at")
-    context = UseContext(page_url=located(page_url, "page_url"),
-                         publisher=located(publisher, "publisher"),
-                         observed_at=seen or now, channel=_channel(channel),
-                         territory=_territory(territory))
-    return ContextForm(context, fingerprint(page_url, publisher, observed_at, channel,
-                                            territory))
+    context = UseContext(
+        page_url=located(page_url, "page_url"),
+        publisher=located(publisher, "publisher"),
+        observed_at=seen or now,
+        channel=_channel(channel),
+        territory=_territory(territory),
+    )
+    return ContextForm(context, fingerprint(page_url, publisher, observed_at, channel, territory))
 
 
 def intended_use(
-    publisher: Annotated[str, Form(max_length=PUBLISHER_MAX, pattern=NO_NUL,
-                                   description="Where the brand will publish (its domain or "
-                                   "account URL).", examples=["hm.com"])],
-    channel: Annotated[str, Form(max_length=CHANNEL_MAX, pattern=NO_NUL,
-                                 description=f"One of {ALLOWED_CHANNELS}.",
-                                 examples=["social"])],
-    territory: Annotated[str, Form(max_length=8, pattern=NO_NUL,
-                                   description="ISO 3166-1 alpha-2 code.", examples=["FR"])],
-    use_from: Annotated[str | None, Form(max_length=DATE_MAX, pattern=NO_NUL, description=(
-        f"First day of use (default now): {_DATE_HELP}."))] = None,
-    use_until: Annotated[str | None, Form(max_length=DATE_MAX, pattern=NO_NUL, description=(
-        "Last day of use: a date (to its end, UTC) or date-time."))] = None,
+    publisher: Annotated[
+        str,
+        Form(
+            max_length=PUBLISHER_MAX,
+            pattern=NO_NUL,
+            description="Where the brand will publish (its domain or account URL).",
+            examples=["hm.com"],
+        ),
+    ],
+    channel: Annotated[
+        str,
+        Form(
+            max_length=CHANNEL_MAX,
+            pattern=NO_NUL,
+            description=f"One of {ALLOWED_CHANNELS}.",
+            examples=["social"],
+        ),
+    ],
+    territory: Annotated[
+        str,
+        Form(max_length=8, pattern=NO_NUL, description="ISO 3166-1 alpha-2 code.", examples=["FR"]),
+    ],
+    use_from: Annotated[
+        str | None,
+        Form(
+            max_length=DATE_MAX,
+            pattern=NO_NUL,
+            description=(f"First day of use (default now): {_DATE_HELP}."),
+        ),
+    ] = None,
+    use_until: Annotated[
+        str | None,
+        Form(
+            max_length=DATE_MAX,
+            pattern=NO_NUL,
+            description=("Last day of use: a date (to its end, UTC) or date-time."),
+        ),
+    ] = None,
     page_url: PageUrl = None,
-    medium: Annotated[Medium | None, Form(
-        description="How the likeness will appear: photo or ai_replica (default: what the "
-                    "image's own AI label says).")] = None,
-    ai_label: Annotated[AiLabel | None, Form(
-        description="The AI label the published asset will carry (c2pa or iptc), if any; "
-                    "only for medium ai_replica.")] = None,
+    medium: Annotated[
+        Medium | None,
+        Form(
+            description="How the likeness will appear: photo or ai_replica (default: what the "
+            "image's own AI label says)."
+        ),
+    ] = None,
+    ai_label: Annotated[
+        AiLabel | None,
+        Form(
+            description="The AI label the published asset will carry (c2pa or iptc), if any; "
+            "only for medium ai_replica."
+        ),
+    ] = None,
 ) -> ContextForm:
     if ai_label is not None and medium is not Medium.AI_REPLICA:
-        raise InvalidRequestError("ai_label applies to an AI replica: send medium=ai_replica "
-                                  "with it.", field="ai_label")
+        raise InvalidRequestError(
+            "ai_label applies to an AI replica: send medium=ai_replica with it.", field="ai_label"
+        )
     start = start_or_error(use_from, field="use_from") or utcnow()
     until = last_instant_or_error(use_until, field="use_until")
     if until is not None and until < start:
@@ -162,20 +235,27 @@ def intended_use(
     stated = located(publisher, "publisher")
     if stated is None:
         raise InvalidRequestError("publisher is required.", field="publisher")
-    context = UseContext(page_url=located(page_url, "page_url"), publisher=stated,
-                         observed_at=start, channel=_channel(channel),
-                         territory=_territory(territory), use_until=until, medium=medium,
-                         ai_label=ai_label)
-    return ContextForm(context, fingerprint(publisher, channel, territory, use_from,
-                                            use_until, page_url, medium, ai_label))
+    context = UseContext(
+        page_url=located(page_url, "page_url"),
+        publisher=stated,
+        observed_at=start,
+        channel=_channel(channel),
+        territory=_territory(territory),
+        use_until=until,
+        medium=medium,
+        ai_label=ai_label,
+    )
+    return ContextForm(
+        context,
+        fingerprint(publisher, channel, territory, use_from, use_until, page_url, medium, ai_label),
+    )
 
 
 SightingContext = Annotated[ContextForm, Depends(sighting_context)]
 IntendedUse = Annotated[ContextForm, Depends(intended_use)]
 
 
-async def image_source(file: UploadFile | None, url: str | None, *, max_bytes: int
-                       ) -> ImageSource:
+async def image_source(file: UploadFile | None, url: str | None, *, max_bytes: int) -> ImageSource:
     url = checked_urls([url])[0] if url and url.strip() else None
     if (file is None) == (url is None):
         raise InvalidRequestError("Send exactly one of `file` (an upload) or `url`.")
@@ -194,20 +274,31 @@ class CallbackForm:
 
 
 def callback_form(
-    callback_url: Annotated[str | None, Form(
-        min_length=8, max_length=URL_MAX, pattern=NO_NUL,
-        description="Called once (POST, signed like the agency webhooks) when the job "
-        "finishes; must resolve to a public address.",
-        examples=["https://crawler.example/twinwatch/done"])] = None,
-    callback_secret: Annotated[str | None, Form(
-        min_length=16, max_length=SECRET_MAX, pattern=NO_NUL,
-        description="Secret for the callback's signature (default: generated and shown "
-        "once in this answer).")] = None,
+    callback_url: Annotated[
+        str | None,
+        Form(
+            min_length=8,
+            max_length=URL_MAX,
+            pattern=NO_NUL,
+            description="Called once (POST, signed like the agency webhooks) when the job "
+            "finishes; must resolve to a public address.",
+            examples=["https://crawler.example/twinwatch/done"],
+        ),
+    ] = None,
+    callback_secret: Annotated[
+        str | None,
+        Form(
+            min_length=16,
+            max_length=SECRET_MAX,
+            pattern=NO_NUL,
+            description="Secret for the callback's signature (default: generated and shown "
+            "once in this answer).",
+        ),
+    ] = None,
 ) -> CallbackForm:
     url = callback_url.strip() if callback_url and callback_url.strip() else None
     if url is None and callback_secret:
-        raise InvalidRequestError("callback_secret needs a callback_url.",
-                                  field="callback_secret")
+        raise InvalidRequestError("callback_secret needs a callback_url.", field="callback_secret")
     return CallbackForm(url, callback_secret)
 
 

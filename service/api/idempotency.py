@@ -54,8 +54,10 @@ def checked_key(raw: str | None) -> str | None:
         return None
     if not 1 <= len(raw) <= MAX_KEY_LENGTH or not raw.isprintable():
         raise IdempotencyKeyInvalidError(
-            f"Idempotency-Key must be 1 to {MAX_KEY_LENGTH} printable characters; got "
-            f"{len(raw)}.", max_length=MAX_KEY_LENGTH, length=len(raw))
+            f"Idempotency-Key must be 1 to {MAX_KEY_LENGTH} printable characters; got {len(raw)}.",
+            max_length=MAX_KEY_LENGTH,
+            length=len(raw),
+        )
     return raw
 
 
@@ -81,8 +83,9 @@ class Stored:
     body: Any
 
 
-async def idempotent(*, request: Request, ctx: AppContext, principal: Principal,
-                     request_hash: str, handler: Handler) -> JSONResponse:
+async def idempotent(
+    *, request: Request, ctx: AppContext, principal: Principal, request_hash: str, handler: Handler
+) -> JSONResponse:
     key = checked_key(request.headers.get("idempotency-key"))
     key_id = principal.key_id  # records belong to an API key; console users send no header
     if not key or key_id is None:
@@ -92,8 +95,9 @@ async def idempotent(*, request: Request, ctx: AppContext, principal: Principal,
     request_hash = fingerprint(request.method, request.url.path, request_hash)
     replay = await run_in_threadpool(reserve, ctx, owner, key, request_hash)
     if replay is not None:
-        return JSONResponse(replay.body, status_code=replay.status_code,
-                            headers={"Idempotent-Replayed": "true"})
+        return JSONResponse(
+            replay.body, status_code=replay.status_code, headers={"Idempotent-Replayed": "true"}
+        )
     try:
         status, body = await handler()
     except BaseException:
@@ -127,8 +131,9 @@ def _talent_ids(value: object) -> Iterator[int]:
 
 
 def _record(session: Session, owner: Owner, key: str) -> IdempotencyRecord | None:
-    return session.scalar(select(IdempotencyRecord).where(
-        owner.matches(), IdempotencyRecord.idempotency_key == key))
+    return session.scalar(
+        select(IdempotencyRecord).where(owner.matches(), IdempotencyRecord.idempotency_key == key)
+    )
 
 
 def reserve(ctx: AppContext, owner: Owner, key: str, request_hash: str) -> Stored | None:
@@ -150,7 +155,8 @@ def reserve(ctx: AppContext, owner: Owner, key: str, request_hash: str) -> Store
         raise in_progress()
     if record.request_hash != request_hash:
         raise IdempotencyConflictError(
-            "This Idempotency-Key was already used for a different request; use a new key.")
+            "This Idempotency-Key was already used for a different request; use a new key."
+        )
     if record.status_code is None or record.response_body is None:
         raise in_progress()
     return Stored(record.status_code, json.loads(record.response_body))
@@ -159,20 +165,29 @@ def reserve(ctx: AppContext, owner: Owner, key: str, request_hash: str) -> Store
 def _insert(ctx: AppContext, owner: Owner, key: str, request_hash: str) -> bool:
     try:
         with ctx.db.session() as session:
-            session.add(IdempotencyRecord(key_id=owner.key_id, session_id=owner.session_id,
-                                          idempotency_key=key, request_hash=request_hash))
+            session.add(
+                IdempotencyRecord(
+                    key_id=owner.key_id,
+                    session_id=owner.session_id,
+                    idempotency_key=key,
+                    request_hash=request_hash,
+                )
+            )
         return True
     except IntegrityError:
         return False
 
 
 def in_progress() -> OverloadedError:
-    return OverloadedError("A request with this Idempotency-Key is still being processed; "
-                           "retry shortly.", retry_after_s=IN_PROGRESS_RETRY_S)
+    return OverloadedError(
+        "A request with this Idempotency-Key is still being processed; retry shortly.",
+        retry_after_s=IN_PROGRESS_RETRY_S,
+    )
 
 
-def complete(ctx: AppContext, owner: Owner, key: str, status: int, body: object,
-             talent_ids: set[int]) -> None:
+def complete(
+    ctx: AppContext, owner: Owner, key: str, status: int, body: object, talent_ids: set[int]
+) -> None:
     """Store the answer with links to the talents it names. A talent erased meanwhile (its
     link cannot be written) means the answer is not kept for replay at all."""
     try:
@@ -183,8 +198,10 @@ def complete(ctx: AppContext, owner: Owner, key: str, status: int, body: object,
             record.status_code = status
             record.response_body = json.dumps(body)
             record.talent_count = len(talent_ids)
-            session.add_all(IdempotencyTalent(record_id=record.id, talent_id=talent_id)
-                            for talent_id in sorted(talent_ids))
+            session.add_all(
+                IdempotencyTalent(record_id=record.id, talent_id=talent_id)
+                for talent_id in sorted(talent_ids)
+            )
     except IntegrityError:
         release(ctx, owner, key)
 
@@ -192,5 +209,8 @@ def complete(ctx: AppContext, owner: Owner, key: str, status: int, body: object,
 def release(ctx: AppContext, owner: Owner, key: str) -> None:
     """Forget the key (its work failed): the same request may be sent again."""
     with ctx.db.session() as session:
-        session.execute(delete(IdempotencyRecord).where(
-            owner.matches(), IdempotencyRecord.idempotency_key == key))
+        session.execute(
+            delete(IdempotencyRecord).where(
+                owner.matches(), IdempotencyRecord.idempotency_key == key
+            )
+        )

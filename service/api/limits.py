@@ -12,8 +12,9 @@ from service.errors import PayloadTooLargeError
 class BodySizeLimit:
     """Refuse request bodies over ``max_bytes`` with 413, without reading them into memory."""
 
-    def __init__(self, app: ASGIApp, *, max_bytes: int,
-                 larger_for: dict[str, int] | None = None) -> None:
+    def __init__(
+        self, app: ASGIApp, *, max_bytes: int, larger_for: dict[str, int] | None = None
+    ) -> None:
         self.app = app
         self.default_max_bytes = max_bytes
         self.larger_for = larger_for or {}
@@ -57,12 +58,21 @@ class BodySizeLimit:
 
     @staticmethod
     async def _refuse(send: Send, size: int, max_bytes: int) -> None:
-        error = PayloadTooLargeError(f"The request body is over the limit of {max_bytes} "
-                                     f"bytes (got at least {size}).", max_bytes=max_bytes)
+        error = PayloadTooLargeError(
+            f"The request body is over the limit of {max_bytes} bytes (got at least {size}).",
+            max_bytes=max_bytes,
+        )
         body = json.dumps({"error": error.to_dict()}).encode()
-        await send({"type": "http.response.start", "status": 413,
-                    "headers": [(b"content-type", b"application/json"),
-                                (b"content-length", str(len(body)).encode())]})
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 413,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode()),
+                ],
+            }
+        )
         await send({"type": "http.response.body", "body": body})
 
 

@@ -32,18 +32,22 @@ class ConsoleRoute(APIRoute):
                 return error_page(request, exc)
             except RequestValidationError as exc:
                 problems = "; ".join(
-                    f"{'.'.join(str(p) for p in e['loc'][1:])}: {e['msg']}"
-                    for e in exc.errors())
-                return error_page(request, InvalidRequestError(
-                    f"The request is not valid: {problems}"))
+                    f"{'.'.join(str(p) for p in e['loc'][1:])}: {e['msg']}" for e in exc.errors()
+                )
+                return error_page(
+                    request, InvalidRequestError(f"The request is not valid: {problems}")
+                )
+
         return console_handler
 
 
 def policy(settings: ServiceSettings) -> LoginPolicy:
-    return LoginPolicy(session_hours=settings.console_session_hours,
-                       window_minutes=settings.login_window_minutes,
-                       max_failures_per_email=settings.login_max_failures_per_email,
-                       max_failures_per_ip=settings.login_max_failures_per_ip)
+    return LoginPolicy(
+        session_hours=settings.console_session_hours,
+        window_minutes=settings.login_window_minutes,
+        max_failures_per_email=settings.login_max_failures_per_email,
+        max_failures_per_ip=settings.login_max_failures_per_ip,
+    )
 
 
 def current_user(request: Request, ctx: Ctx) -> SignedIn:

@@ -64,20 +64,30 @@ def latest_sightings(session: Session, alert_ids: Iterable[int]) -> dict[int, Si
     ids = list(alert_ids)
     if not ids:
         return {}
-    newest = (select(AlertSighting.alert_id, func.max(AlertSighting.id).label("sid"))
-              .where(AlertSighting.alert_id.in_(ids)).group_by(AlertSighting.alert_id)
-              .subquery())
+    newest = (
+        select(AlertSighting.alert_id, func.max(AlertSighting.id).label("sid"))
+        .where(AlertSighting.alert_id.in_(ids))
+        .group_by(AlertSighting.alert_id)
+        .subquery()
+    )
     rows = session.execute(
-        select(AlertSighting.alert_id, Finding.box, Scan.provenance, Scan.source_url,
-               ReferenceImage.id)
+        select(
+            AlertSighting.alert_id, Finding.box, Scan.provenance, Scan.source_url, ReferenceImage.id
+        )
         .join(newest, newest.c.sid == AlertSighting.id)
         .join(Finding, Finding.id == AlertSighting.finding_id)
         .join(Scan, Scan.id == AlertSighting.scan_id)
-        .outerjoin(ReferenceImage, (ReferenceImage.id == Finding.reference_image_id)
-                   & (ReferenceImage.talent_id == Finding.talent_id)
-                   & ReferenceImage.stored_path.is_not(None)))
-    return {alert_id: Sighting(list(box), dict(provenance or {}), source_url, reference_id)
-            for alert_id, box, provenance, source_url, reference_id in rows}
+        .outerjoin(
+            ReferenceImage,
+            (ReferenceImage.id == Finding.reference_image_id)
+            & (ReferenceImage.talent_id == Finding.talent_id)
+            & ReferenceImage.stored_path.is_not(None),
+        )
+    )
+    return {
+        alert_id: Sighting(list(box), dict(provenance or {}), source_url, reference_id)
+        for alert_id, box, provenance, source_url, reference_id in rows
+    }
 
 
 def comparison_references(session: Session, talent_ids: Iterable[int]) -> dict[int, int]:
@@ -86,11 +96,15 @@ def comparison_references(session: Session, talent_ids: Iterable[int]) -> dict[i
     removed since): the one with the largest, most confidently detected face."""
     rows = session.execute(
         select(ReferenceImage.talent_id, ReferenceImage.id)
-        .where(ReferenceImage.talent_id.in_(set(talent_ids)),
-               ReferenceImage.stored_path.is_not(None))
-        .order_by(ReferenceImage.talent_id,
-                  (ReferenceImage.face_px * ReferenceImage.detection_score).desc(),
-                  ReferenceImage.id))
+        .where(
+            ReferenceImage.talent_id.in_(set(talent_ids)), ReferenceImage.stored_path.is_not(None)
+        )
+        .order_by(
+            ReferenceImage.talent_id,
+            (ReferenceImage.face_px * ReferenceImage.detection_score).desc(),
+            ReferenceImage.id,
+        )
+    )
     chosen: dict[int, int] = {}
     for talent_id, reference_id in rows:
         chosen.setdefault(talent_id, reference_id)
@@ -105,20 +119,36 @@ def alert_cards(session: Session, alerts: list[AlertOut]) -> list[AlertCard]:
     for a in alerts:
         sighting = sightings.get(a.id)
         best = sighting.reference_id if sighting else None
-        cards.append(AlertCard(a, sighting, best or references.get(a.talent.id),
-                               a.evidence_image_kept, history.get(a.id, []),
-                               best_reference=best is not None))
+        cards.append(
+            AlertCard(
+                a,
+                sighting,
+                best or references.get(a.talent.id),
+                a.evidence_image_kept,
+                history.get(a.id, []),
+                best_reference=best is not None,
+            )
+        )
     return cards
 
 
-def triage_history(session: Session, alert_ids: Iterable[int]
-                   ) -> dict[int, list[HistoryEntry]]:
+def triage_history(session: Session, alert_ids: Iterable[int]) -> dict[int, list[HistoryEntry]]:
     """Who changed each alert, oldest first: a user by e-mail, a key by its prefix."""
-    return {alert_id: [HistoryEntry(
-        e.at, e.user_email or (f"API key {e.key_prefix}…" if e.key_prefix
-                               else "someone since removed"),
-        e.action, e.from_status.value, e.to_status.value, e.note) for e in events]
-        for alert_id, events in histories(session, alert_ids).items()}
+    return {
+        alert_id: [
+            HistoryEntry(
+                e.at,
+                e.user_email
+                or (f"API key {e.key_prefix}…" if e.key_prefix else "someone since removed"),
+                e.action,
+                e.from_status.value,
+                e.to_status.value,
+                e.note,
+            )
+            for e in events
+        ]
+        for alert_id, events in histories(session, alert_ids).items()
+    }
 
 
 def group_by_publisher(cards: list[AlertCard]) -> list[PublisherGroup]:
@@ -142,12 +172,19 @@ def talent_activity(session: Session, talent_ids: Iterable[int]) -> dict[int, Ta
     if not ids:
         return {}
     open_counts: dict[int, int] = {
-        talent_id: count for talent_id, count in session.execute(
-            select(Alert.talent_id, func.count()).where(Alert.talent_id.in_(ids),
-                                                        Alert.status == "open")
-            .group_by(Alert.talent_id))}
+        talent_id: count
+        for talent_id, count in session.execute(
+            select(Alert.talent_id, func.count())
+            .where(Alert.talent_id.in_(ids), Alert.status == "open")
+            .group_by(Alert.talent_id)
+        )
+    }
     last_seen: dict[int, datetime] = {
-        talent_id: when for talent_id, when in session.execute(
+        talent_id: when
+        for talent_id, when in session.execute(
             select(Alert.talent_id, func.max(Alert.last_seen_at))
-            .where(Alert.talent_id.in_(ids)).group_by(Alert.talent_id))}
+            .where(Alert.talent_id.in_(ids))
+            .group_by(Alert.talent_id)
+        )
+    }
     return {tid: TalentActivity(open_counts.get(tid, 0), last_seen.get(tid)) for tid in ids}

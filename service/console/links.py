@@ -12,7 +12,11 @@ STATIC = f"{PREFIX}/static"
 
 def safe_return_path(candidate: str | None, default: str) -> str:
     """Only same-site console paths are followed after a form (no open redirect)."""
-    if (candidate and candidate.startswith(PREFIX + "/") and "//" not in candidate
-            and "\\" not in candidate):
+    if (
+        candidate
+        and candidate.startswith(PREFIX + "/")
+        and "//" not in candidate
+        and "\\" not in candidate
+    ):
         return candidate
     return default

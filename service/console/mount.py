@@ -33,8 +33,15 @@ def install_console(app: FastAPI) -> None:
     app.include_router(routes_auth.router)
     app.include_router(routes_agency.router)
     app.include_router(routes_talents.router)
-    for router in (routes_brand.router, routes_monitor.router, routes_admin.router,
-                   routes_takedowns.router, routes_consent.router, routes_talent_self.router,
-                   routes_review.router, routes_licences.router):
+    for router in (
+        routes_brand.router,
+        routes_monitor.router,
+        routes_admin.router,
+        routes_takedowns.router,
+        routes_consent.router,
+        routes_talent_self.router,
+        routes_review.router,
+        routes_licences.router,
+    ):
         app.include_router(router)
     app.mount(STATIC, StaticFiles(directory=STATIC_DIR), name="console-static")

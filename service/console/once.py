@@ -50,8 +50,9 @@ assert FORM_TOKEN_MAX_AGE < KEEP_RECORDS
 
 
 def _signature(user: SignedIn, stamped: str) -> str:
-    return hmac.new(user.csrf_token.encode(), f"once:{stamped}".encode(),
-                    hashlib.sha256).hexdigest()[:32]
+    return hmac.new(
+        user.csrf_token.encode(), f"once:{stamped}".encode(), hashlib.sha256
+    ).hexdigest()[:32]
 
 
 def issue(user: SignedIn, *, now: datetime | None = None) -> str:
@@ -64,22 +65,30 @@ def checked_token(user: SignedIn, token: str, *, now: datetime | None = None) ->
     """The token if it is this session's and still fresh; otherwise a clear refusal."""
     stamped, _, signature = token.rpartition(".")
     issued, _, _nonce = stamped.partition(".")
-    if (len(token) > TOKEN_MAX_CHARS or not (issued.isascii() and issued.isdigit())
-            or not hmac.compare_digest(signature.encode(), _signature(user, stamped).encode())):
-        raise FormTokenError("This form was not issued to this sign-in (another browser or "
-                             "an old session); reload the page and send it again.")
+    if (
+        len(token) > TOKEN_MAX_CHARS
+        or not (issued.isascii() and issued.isdigit())
+        or not hmac.compare_digest(signature.encode(), _signature(user, stamped).encode())
+    ):
+        raise FormTokenError(
+            "This form was not issued to this sign-in (another browser or "
+            "an old session); reload the page and send it again."
+        )
     age = (now or utcnow()).timestamp() - int(issued)
     if age > FORM_TOKEN_MAX_AGE.total_seconds() or age < -60:
         hours = int(FORM_TOKEN_MAX_AGE.total_seconds() // 3600)
-        raise FormExpiredError(f"This form is more than {hours} hours old, so twinwatch can "
-                               "no longer tell whether it was already sent; check your "
-                               "history, then reload the page and send it again.",
-                               max_age_hours=hours)
+        raise FormExpiredError(
+            f"This form is more than {hours} hours old, so twinwatch can "
+            "no longer tell whether it was already sent; check your "
+            "history, then reload the page and send it again.",
+            max_age_hours=hours,
+        )
     return token
 
 
-async def once(*, ctx: AppContext, user: SignedIn, token: str, path: str,
-               handler: FormHandler) -> Response:
+async def once(
+    *, ctx: AppContext, user: SignedIn, token: str, path: str, handler: FormHandler
+) -> Response:
     """Run ``handler`` at most once per token; a repeat is redirected to the first result."""
     if not token:
         return (await handler())[1]
@@ -97,13 +106,11 @@ async def once(*, ctx: AppContext, user: SignedIn, token: str, path: str,
     if location is None:
         await run_in_threadpool(release, ctx, owner, key)
     else:
-        await run_in_threadpool(complete, ctx, owner, key, 303, {"location": location},
-                                set())
+        await run_in_threadpool(complete, ctx, owner, key, 303, {"location": location}, set())
     return response
 
 
-async def _claim(ctx: AppContext, owner: Owner, key: str, request_hash: str
-                 ) -> Stored | None:
+async def _claim(ctx: AppContext, owner: Owner, key: str, request_hash: str) -> Stored | None:
     """Claim the token, or the first result (waiting a while for one still running)."""
     deadline = time.monotonic() + WAIT_FOR_FIRST_S
     while True:
@@ -111,7 +118,9 @@ async def _claim(ctx: AppContext, owner: Owner, key: str, request_hash: str
             return await run_in_threadpool(reserve, ctx, owner, key, request_hash)
         except OverloadedError:
             if time.monotonic() >= deadline:
-                raise OverloadedError("This form is still being processed; its result will "
-                                      "appear in your history shortly.",
-                                      retry_after_s=5) from None
+                raise OverloadedError(
+                    "This form is still being processed; its result will "
+                    "appear in your history shortly.",
+                    retry_after_s=5,
+                ) from None
             await asyncio.sleep(POLL_S)

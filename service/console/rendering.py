@@ -18,9 +18,12 @@ from service.console.once import FIELD as ONCE_FIELD
 from service.console.once import issue as once_token
 from service.errors import UnauthorizedError
 
-templates = Environment(loader=PackageLoader("service.console", "templates"),
-                        autoescape=select_autoescape(default=True, default_for_string=True),
-                        trim_blocks=True, lstrip_blocks=True)
+templates = Environment(
+    loader=PackageLoader("service.console", "templates"),
+    autoescape=select_autoescape(default=True, default_for_string=True),
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
 
 
 def _when(value: datetime | None) -> str:
@@ -46,8 +49,7 @@ def previous_offset(offset: int, size: int) -> int | None:
 
 
 def page(template: str, *, status_code: int = 200, **values: Any) -> HTMLResponse:
-    return HTMLResponse(templates.get_template(template).render(**values),
-                        status_code=status_code)
+    return HTMLResponse(templates.get_template(template).render(**values), status_code=status_code)
 
 
 IMAGE_CACHE = "private, max-age=300"  # thumbnails: only this browser, briefly
@@ -60,13 +62,11 @@ def jpeg(data: bytes) -> Response:
 def error_page(request: Request, exc: TwinwatchError) -> Response:
     """Not signed in: to the sign-in page (pages) or 401; otherwise the error's own status
     (the API's one mapping) with its code and message."""
-    if isinstance(exc, UnauthorizedError) and request.method == "GET" and not _is_image(
-            request):
+    if isinstance(exc, UnauthorizedError) and request.method == "GET" and not _is_image(request):
         return RedirectResponse(f"{LOGIN}?next={quote(request.url.path)}", status_code=303)
     status = STATUS_BY_CATEGORY[exc.category]
     note_answer(exc)
-    response = page("error.html", status_code=status, code=exc.code, message=exc.message,
-                    user=None)
+    response = page("error.html", status_code=status, code=exc.code, message=exc.message, user=None)
     retry_after = getattr(exc, "retry_after_s", None)
     if retry_after is not None:
         response.headers["Retry-After"] = str(retry_after)

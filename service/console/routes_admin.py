@@ -42,8 +42,9 @@ TENANTS, USERS, KEYS = (f"{PREFIX}/admin/{page}" for page in ("tenants", "users"
 def admin_of(user: SignedIn) -> Principal:
     """Only admins: every other role gets 403 (as ``Principal.require`` answers)."""
     if not user.principal.is_admin:
-        raise ForbiddenError(f"These pages are for admins; you are signed in as "
-                             f"{user.principal.role.value}.")
+        raise ForbiddenError(
+            f"These pages are for admins; you are signed in as {user.principal.role.value}."
+        )
     return user.principal
 
 
@@ -60,14 +61,22 @@ def _names(tenants: dict[TenantKind, list[keys.TenantRow]]) -> dict[tuple[str, i
 @router.get("/tenants")
 def tenants_page(ctx: Ctx, user: User) -> HTMLResponse:
     admin_of(user)
-    return page("admin_tenants.html", user=user, tenants=_tenants(ctx),
-                kinds=[kind.value for kind in TenantKind])
+    return page(
+        "admin_tenants.html",
+        user=user,
+        tenants=_tenants(ctx),
+        kinds=[kind.value for kind in TenantKind],
+    )
 
 
 @router.post("/tenants")
-async def create_tenant(ctx: Ctx, user: FormUser, kind: Annotated[str, Form(max_length=20)],
-                        name: Annotated[str, Form(max_length=NAME_MAX)],
-                        once_token: OnceToken = "") -> Response:
+async def create_tenant(
+    ctx: Ctx,
+    user: FormUser,
+    kind: Annotated[str, Form(max_length=20)],
+    name: Annotated[str, Form(max_length=NAME_MAX)],
+    once_token: OnceToken = "",
+) -> Response:
     """Create the tenant (once per form: sent again, it leads to the list)."""
     admin_of(user)
     try:
@@ -82,8 +91,8 @@ async def create_tenant(ctx: Ctx, user: FormUser, kind: Annotated[str, Form(max_
     async def handler() -> tuple[str | None, Response]:
         await run_in_threadpool(create)
         return TENANTS, RedirectResponse(TENANTS, status_code=303)
-    return await once(ctx=ctx, user=user, token=once_token, path="/admin/tenants",
-                      handler=handler)
+
+    return await once(ctx=ctx, user=user, token=once_token, path="/admin/tenants", handler=handler)
 
 
 # --- who an account or key acts for -------------------------------------------------------------
@@ -118,19 +127,36 @@ def _scope_name(row: UserRow | ApiKey, names: dict[tuple[str, int], str]) -> str
 
 
 # --- users --------------------------------------------------------------------------------------
-def _users_page(ctx: AppContext, user: SignedIn, *, link: dict[str, str] | None = None
-                ) -> HTMLResponse:
+def _users_page(
+    ctx: AppContext, user: SignedIn, *, link: dict[str, str] | None = None
+) -> HTMLResponse:
     tenants = _tenants(ctx)
     names = _names(tenants)
     with ctx.db.session() as session:
-        rows = [{"id": row.id, "email": row.email, "role": row.role,
-                 "scope": _scope_name(row, names), "created_at": row.created_at,
-                 "last_login_at": row.last_login_at,
-                 "state": "disabled" if row.disabled_at else
-                 "active" if row.password_hash else "invited"}
-                for row in accounts.list_users(session)]
-    return page("admin_users.html", user=user, users=rows, tenants=tenants, link=link,
-                admin_scope=ADMIN_SCOPE)
+        rows = [
+            {
+                "id": row.id,
+                "email": row.email,
+                "role": row.role,
+                "scope": _scope_name(row, names),
+                "created_at": row.created_at,
+                "last_login_at": row.last_login_at,
+                "state": "disabled"
+                if row.disabled_at
+                else "active"
+                if row.password_hash
+                else "invited",
+            }
+            for row in accounts.list_users(session)
+        ]
+    return page(
+        "admin_users.html",
+        user=user,
+        users=rows,
+        tenants=tenants,
+        link=link,
+        admin_scope=ADMIN_SCOPE,
+    )
 
 
 @router.get("/users")
@@ -142,15 +168,23 @@ def users_page(ctx: Ctx, user: User) -> HTMLResponse:
 def _invitation(ctx: AppContext, email: str) -> dict[str, str]:
     with ctx.db.session() as session:
         token = accounts.issue_invitation(
-            session, email=email, valid_hours=ctx.settings.invitation_hours)
-    return {"email": email, "url": ctx.settings.invitation_url(token),
-            "hours": f"{ctx.settings.invitation_hours:g}"}
+            session, email=email, valid_hours=ctx.settings.invitation_hours
+        )
+    return {
+        "email": email,
+        "url": ctx.settings.invitation_url(token),
+        "hours": f"{ctx.settings.invitation_hours:g}",
+    }
 
 
 @router.post("/users")
-async def invite_user(ctx: Ctx, user: FormUser,
-                      email: Annotated[str, Form(max_length=EMAIL_MAX)], account_for: Picked,
-                      once_token: OnceToken = "") -> Response:
+async def invite_user(
+    ctx: Ctx,
+    user: FormUser,
+    email: Annotated[str, Form(max_length=EMAIL_MAX)],
+    account_for: Picked,
+    once_token: OnceToken = "",
+) -> Response:
     """Create the account and show its one-time invitation link (to send to the person).
     The form sent again creates nothing and leads to the list (the link is never kept)."""
     admin_of(user)
@@ -158,15 +192,14 @@ async def invite_user(ctx: Ctx, user: FormUser,
 
     def create() -> HTMLResponse:
         with ctx.db.session() as session:
-            created = accounts.create_user(session, email=email, role=scope.role,
-                                           **scope.tenant)
+            created = accounts.create_user(session, email=email, role=scope.role, **scope.tenant)
             address = created.email
         return _users_page(ctx, user, link=_invitation(ctx, address))
 
     async def handler() -> tuple[str | None, Response]:
         return USERS, await run_in_threadpool(create)
-    return await once(ctx=ctx, user=user, token=once_token, path="/admin/users",
-                      handler=handler)
+
+    return await once(ctx=ctx, user=user, token=once_token, path="/admin/users", handler=handler)
 
 
 def _user_email(ctx: AppContext, user_id: int) -> str:
@@ -197,16 +230,32 @@ def disable_user(user_id: ObjectId, ctx: Ctx, user: FormUser) -> RedirectRespons
 
 
 # --- API keys -----------------------------------------------------------------------------------
-def _keys_page(ctx: AppContext, user: SignedIn, *, created: keys.CreatedKey | None = None
-               ) -> HTMLResponse:
+def _keys_page(
+    ctx: AppContext, user: SignedIn, *, created: keys.CreatedKey | None = None
+) -> HTMLResponse:
     tenants = _tenants(ctx)
     names = _names(tenants)
     with ctx.db.session() as session:
-        rows = [{"id": row.id, "prefix": row.prefix, "role": row.role, "label": row.label,
-                 "scope": _scope_name(row, names), "created_at": row.created_at,
-                 "revoked_at": row.revoked_at} for row in keys.list_keys(session)]
-    return page("admin_keys.html", user=user, keys=rows, tenants=tenants, created=created,
-                admin_scope=ADMIN_SCOPE)
+        rows = [
+            {
+                "id": row.id,
+                "prefix": row.prefix,
+                "role": row.role,
+                "label": row.label,
+                "scope": _scope_name(row, names),
+                "created_at": row.created_at,
+                "revoked_at": row.revoked_at,
+            }
+            for row in keys.list_keys(session)
+        ]
+    return page(
+        "admin_keys.html",
+        user=user,
+        keys=rows,
+        tenants=tenants,
+        created=created,
+        admin_scope=ADMIN_SCOPE,
+    )
 
 
 @router.get("/keys")
@@ -216,9 +265,13 @@ def keys_page(ctx: Ctx, user: User) -> HTMLResponse:
 
 
 @router.post("/keys")
-async def create_key(ctx: Ctx, user: FormUser, key_for: Picked,
-                     label: Annotated[str, Form(max_length=LABEL_MAX)] = "",
-                     once_token: OnceToken = "") -> Response:
+async def create_key(
+    ctx: Ctx,
+    user: FormUser,
+    key_for: Picked,
+    label: Annotated[str, Form(max_length=LABEL_MAX)] = "",
+    once_token: OnceToken = "",
+) -> Response:
     """Create a key; its plaintext is on this answer only (only its hash is stored). The
     form sent again creates no second key and leads to the list."""
     admin_of(user)
@@ -226,14 +279,15 @@ async def create_key(ctx: Ctx, user: FormUser, key_for: Picked,
 
     def create() -> HTMLResponse:
         with ctx.db.session() as session:
-            created = keys.create_key(session, role=scope.role, label=label.strip() or None,
-                                      **scope.tenant)
+            created = keys.create_key(
+                session, role=scope.role, label=label.strip() or None, **scope.tenant
+            )
         return _keys_page(ctx, user, created=created)
 
     async def handler() -> tuple[str | None, Response]:
         return KEYS, await run_in_threadpool(create)
-    return await once(ctx=ctx, user=user, token=once_token, path="/admin/keys",
-                      handler=handler)
+
+    return await once(ctx=ctx, user=user, token=once_token, path="/admin/keys", handler=handler)
 
 
 @router.post("/keys/{key_id}/revoke")
@@ -261,11 +315,20 @@ def _index_status(ctx: AppContext) -> dict[str, Any]:
 def status_page(ctx: Ctx, user: User) -> HTMLResponse:
     admin_of(user)
     with ctx.db.session() as session:
-        depth = dict(session.execute(
-            select(JobItem.status, func.count()).where(JobItem.status.in_(
-                [ItemStatus.QUEUED, ItemStatus.RUNNING])).group_by(JobItem.status))
-            .all())
+        depth = dict(
+            session.execute(
+                select(JobItem.status, func.count())
+                .where(JobItem.status.in_([ItemStatus.QUEUED, ItemStatus.RUNNING]))
+                .group_by(JobItem.status)
+            ).all()
+        )
     pack = ctx.analyser.pack
-    return page("admin_status.html", user=user, pack=pack, index=_index_status(ctx),
-                queued=depth.get(ItemStatus.QUEUED, 0), running=depth.get(ItemStatus.RUNNING, 0),
-                errors=RECENT_ERRORS.newest_first())
+    return page(
+        "admin_status.html",
+        user=user,
+        pack=pack,
+        index=_index_status(ctx),
+        queued=depth.get(ItemStatus.QUEUED, 0),
+        running=depth.get(ItemStatus.RUNNING, 0),
+        errors=RECENT_ERRORS.newest_first(),
+    )

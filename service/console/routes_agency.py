@@ -73,9 +73,14 @@ class InboxFilters(BaseModel):
         return None if isinstance(value, str) and not value.strip() else value
 
     def form_values(self) -> dict[str, str]:
-        return {name: "" if value is None else str(value).lower() if isinstance(value, bool)
-                else str(value)
-                for name, value in self.model_dump(mode="json", exclude={"offset"}).items()}
+        return {
+            name: ""
+            if value is None
+            else str(value).lower()
+            if isinstance(value, bool)
+            else str(value)
+            for name, value in self.model_dump(mode="json", exclude={"offset"}).items()
+        }
 
 
 @router.get("/alerts")
@@ -83,46 +88,71 @@ def inbox(ctx: Ctx, user: User, filters: Annotated[InboxFilters, Query()]) -> HT
     """Alerts newest first, grouped by publisher, filtered like ``GET /v1/alerts``."""
     principal = agency_of(user)
     with ctx.db.session() as session:
-        found = alerts.list_alerts(session, principal=principal, status=filters.status,
-                                   talent_id=filters.talent_id, publisher=filters.publisher,
-                                   since=_day(filters.since),
-                                   until_before=_day(filters.until, end=True),
-                                   needs_review=filters.needs_review,
-                                   offset=filters.offset or 0,
-                                   limit=INBOX_PAGE,
-                                   band=AlertBand(filters.band.value) if filters.band else None)
+        found = alerts.list_alerts(
+            session,
+            principal=principal,
+            status=filters.status,
+            talent_id=filters.talent_id,
+            publisher=filters.publisher,
+            since=_day(filters.since),
+            until_before=_day(filters.until, end=True),
+            needs_review=filters.needs_review,
+            offset=filters.offset or 0,
+            limit=INBOX_PAGE,
+            band=AlertBand(filters.band.value) if filters.band else None,
+        )
         groups = group_by_publisher(alert_cards(session, found.items))
     roster = talents.list_talents(ctx=ctx, principal=principal, offset=0, limit=200).items
-    return page("inbox.html", user=user, groups=groups, page=found,
-                filters=filters.form_values(), statuses=STATUSES, bands=BANDS,
-                actions=ACTIONS, allowed_actions=alerts.allowed_actions, roster=roster,
-                back=f"{PREFIX}/alerts?{urlencode(filters.form_values())}",
-                next_offset=next_offset(filters.offset or 0, INBOX_PAGE, found.total))
+    return page(
+        "inbox.html",
+        user=user,
+        groups=groups,
+        page=found,
+        filters=filters.form_values(),
+        statuses=STATUSES,
+        bands=BANDS,
+        actions=ACTIONS,
+        allowed_actions=alerts.allowed_actions,
+        roster=roster,
+        back=f"{PREFIX}/alerts?{urlencode(filters.form_values())}",
+        next_offset=next_offset(filters.offset or 0, INBOX_PAGE, found.total),
+    )
 
 
 @router.post("/alerts/{alert_id}/triage")
-def triage(alert_id: ObjectId, ctx: Ctx, user: FormUser, action: Annotated[str, Form()],
-           note: Annotated[str, Form()] = "", back: Annotated[str, Form()] = ""
-           ) -> RedirectResponse:
+def triage(
+    alert_id: ObjectId,
+    ctx: Ctx,
+    user: FormUser,
+    action: Annotated[str, Form()],
+    note: Annotated[str, Form()] = "",
+    back: Annotated[str, Form()] = "",
+) -> RedirectResponse:
     principal = agency_of(user)
     body = _triage_body(action, note)
     with ctx.db.session() as session:
-        alerts.triage(session, principal=principal, alert_id=alert_id, action=body.action,
-                      note=body.note)
-    return RedirectResponse(safe_return_path(back, f"{PREFIX}/alerts") + f"#alert-{alert_id}",
-                            status_code=303)
+        alerts.triage(
+            session, principal=principal, alert_id=alert_id, action=body.action, note=body.note
+        )
+    return RedirectResponse(
+        safe_return_path(back, f"{PREFIX}/alerts") + f"#alert-{alert_id}", status_code=303
+    )
 
 
 MAX_BULK = 500
 
 
 @router.post("/alerts/bulk-triage")
-def bulk_triage(ctx: Ctx, user: FormUser, action: Annotated[str, Form()],
-                note: Annotated[str, Form()] = "", back: Annotated[str, Form()] = "",
-                scope: Annotated[str, Form()] = "selected",
-                alert_id: Annotated[list[BoundedId] | None, Form()] = None,
-                group_alert_id: Annotated[list[BoundedId] | None, Form()] = None
-                ) -> RedirectResponse:
+def bulk_triage(
+    ctx: Ctx,
+    user: FormUser,
+    action: Annotated[str, Form()],
+    note: Annotated[str, Form()] = "",
+    back: Annotated[str, Form()] = "",
+    scope: Annotated[str, Form()] = "selected",
+    alert_id: Annotated[list[BoundedId] | None, Form()] = None,
+    group_alert_id: Annotated[list[BoundedId] | None, Form()] = None,
+) -> RedirectResponse:
     """One action on the selected alerts, or on a whole publisher group: all or nothing
     (an alert outside the user's scope fails the lot)."""
     principal = agency_of(user)
@@ -134,8 +164,9 @@ def bulk_triage(ctx: Ctx, user: FormUser, action: Annotated[str, Form()],
         raise InvalidRequestError(f"At most {MAX_BULK} alerts at once.")
     with ctx.db.session() as session:
         for one in chosen:
-            alerts.triage(session, principal=principal, alert_id=one, action=body.action,
-                          note=body.note)
+            alerts.triage(
+                session, principal=principal, alert_id=one, action=body.action, note=body.note
+            )
     return RedirectResponse(safe_return_path(back, f"{PREFIX}/alerts"), status_code=303)
 
 
@@ -143,23 +174,29 @@ def _triage_body(action: str, note: str) -> TriageIn:
     try:
         return TriageIn.model_validate({"action": action, "note": note.strip() or None})
     except ValidationError as exc:
-        raise InvalidRequestError(f"Choose one of: {', '.join(ACTIONS)} (notes up to 4000 "
-                                  "characters).") from exc
+        raise InvalidRequestError(
+            f"Choose one of: {', '.join(ACTIONS)} (notes up to 4000 characters)."
+        ) from exc
 
 
-def _evidence_bytes(ctx: AppContext, principal: Principal, alert_id: int
-                    ) -> tuple[bytes, list[float] | None]:
+def _evidence_bytes(
+    ctx: AppContext, principal: Principal, alert_id: int
+) -> tuple[bytes, list[float] | None]:
     """The kept image of an alert in this principal's scope, and its latest face box."""
     with ctx.db.session() as session:
         alert = alert_in_scope(session, principal=principal, alert_id=alert_id)
         path = alert.evidence_path
-        box = session.scalar(select(Finding.box).join(
-            AlertSighting, AlertSighting.finding_id == Finding.id)
-            .where(AlertSighting.alert_id == alert_id).order_by(AlertSighting.id.desc())
-            .limit(1))
+        box = session.scalar(
+            select(Finding.box)
+            .join(AlertSighting, AlertSighting.finding_id == Finding.id)
+            .where(AlertSighting.alert_id == alert_id)
+            .order_by(AlertSighting.id.desc())
+            .limit(1)
+        )
     if path is None:
-        raise ResourceNotFoundError(f"Alert {alert_id} has no kept image (not kept, or past "
-                                    "its retention date).")
+        raise ResourceNotFoundError(
+            f"Alert {alert_id} has no kept image (not kept, or past its retention date)."
+        )
     return ctx.evidence.read(path), list(box) if box else None
 
 
@@ -167,8 +204,11 @@ def _evidence_bytes(ctx: AppContext, principal: Principal, alert_id: int
 def alert_face(alert_id: ObjectId, ctx: Ctx, user: User) -> Response:
     data, box = _evidence_bytes(ctx, agency_of(user), alert_id)
     limit = ctx.settings.max_image_pixels
-    return jpeg(thumbs.face_thumbnail(data, box, max_pixels=limit) if box
-                 else thumbs.image_thumbnail(data, max_pixels=limit, size=thumbs.FACE_PX))
+    return jpeg(
+        thumbs.face_thumbnail(data, box, max_pixels=limit)
+        if box
+        else thumbs.image_thumbnail(data, max_pixels=limit, size=thumbs.FACE_PX)
+    )
 
 
 @router.get("/alerts/{alert_id}/image.jpg")
@@ -184,18 +224,26 @@ def evidence(alert_id: ObjectId, ctx: Ctx, user: User) -> HTMLResponse:
 
 
 @router.get("/alerts/{alert_id}/evidence.json")
-def evidence_json(alert_id: ObjectId, ctx: Ctx, user: User,
-                  form: EvidenceForm = EvidenceForm.THIRD_PARTY) -> Response:
+def evidence_json(
+    alert_id: ObjectId, ctx: Ctx, user: User, form: EvidenceForm = EvidenceForm.THIRD_PARTY
+) -> Response:
     """The report as a download: by default the third-party form, for a takedown request
     (no licence terms, fees or notes)."""
     report = _report(ctx, agency_of(user), alert_id, form)
-    return Response(json.dumps(report, indent=2), media_type="application/json", headers={
-        "Content-Disposition":
-            f'attachment; filename="twinwatch-evidence-{alert_id}-{form.value}.json"'})
+    return Response(
+        json.dumps(report, indent=2),
+        media_type="application/json",
+        headers={
+            "Content-Disposition": (
+                f'attachment; filename="twinwatch-evidence-{alert_id}-{form.value}.json"'
+            )
+        },
+    )
 
 
-def _report(ctx: AppContext, principal: Principal, alert_id: int,
-            form: EvidenceForm = EvidenceForm.INTERNAL) -> dict[str, Any]:
+def _report(
+    ctx: AppContext, principal: Principal, alert_id: int, form: EvidenceForm = EvidenceForm.INTERNAL
+) -> dict[str, Any]:
     with ctx.db.session() as session:
         report = alerts.evidence(session, principal=principal, alert_id=alert_id, form=form)
     return report.model_dump(mode="json")

@@ -26,11 +26,17 @@ from service.console.security import (
 from service.errors import CsrfError, LoginFailedError, LoginThrottledError
 
 router = APIRouter(route_class=ConsoleRoute, include_in_schema=False)
-ROLE_HOME = {Role.AGENCY: f"{PREFIX}/alerts", Role.BRAND: f"{PREFIX}/prechecks",
-             Role.MONITOR: f"{PREFIX}/submissions", Role.ADMIN: f"{PREFIX}/admin/status",
-             Role.TALENT: f"{PREFIX}/me"}
-NOTICES = {"signed_out": "You are signed out.",
-           "password_set": "Your password is set; sign in with it now."}
+ROLE_HOME = {
+    Role.AGENCY: f"{PREFIX}/alerts",
+    Role.BRAND: f"{PREFIX}/prechecks",
+    Role.MONITOR: f"{PREFIX}/submissions",
+    Role.ADMIN: f"{PREFIX}/admin/status",
+    Role.TALENT: f"{PREFIX}/me",
+}
+NOTICES = {
+    "signed_out": "You are signed out.",
+    "password_set": "Your password is set; sign in with it now.",
+}
 
 
 @router.get("/")
@@ -39,18 +45,30 @@ def root() -> RedirectResponse:
 
 
 @router.get(f"{PREFIX}/login")
-def login_form(ctx: Ctx, next: str | None = None, notice: str | None = None
-               ) -> HTMLResponse:
+def login_form(ctx: Ctx, next: str | None = None, notice: str | None = None) -> HTMLResponse:
     return _login_page(ctx, next=next, notice=NOTICES.get(notice or ""))
 
 
-def _login_page(ctx: Ctx, *, next: str | None, notice: str | None = None,
-                failure: TwinwatchError | None = None, email: str = "") -> HTMLResponse:
+def _login_page(
+    ctx: Ctx,
+    *,
+    next: str | None,
+    notice: str | None = None,
+    failure: TwinwatchError | None = None,
+    email: str = "",
+) -> HTMLResponse:
     token = new_login_csrf()
     status = STATUS_BY_CATEGORY[failure.category] if failure else 200
-    response = page("login.html", status_code=status, user=None, email=email,
-                    next=safe_return_path(next, ""), notice=notice, failure=failure,
-                    login_csrf=token)
+    response = page(
+        "login.html",
+        status_code=status,
+        user=None,
+        email=email,
+        next=safe_return_path(next, ""),
+        notice=notice,
+        failure=failure,
+        login_csrf=token,
+    )
     set_login_csrf(response, token, secure=ctx.settings.console_secure_cookies)
     if isinstance(failure, LoginThrottledError):
         response.headers["Retry-After"] = str(failure.retry_after_s)
@@ -58,20 +76,34 @@ def _login_page(ctx: Ctx, *, next: str | None, notice: str | None = None,
 
 
 @router.post(f"{PREFIX}/login")
-async def login(request: Request, ctx: Ctx, email: Annotated[str, Form(max_length=320)],
-                password: Annotated[str, Form(max_length=1024)],
-                csrf: Annotated[str, Form()] = "", next: Annotated[str, Form()] = ""
-                ) -> Response:
+async def login(
+    request: Request,
+    ctx: Ctx,
+    email: Annotated[str, Form(max_length=320)],
+    password: Annotated[str, Form(max_length=1024)],
+    csrf: Annotated[str, Form()] = "",
+    next: Annotated[str, Form()] = "",
+) -> Response:
     ip = request.client.host if request.client else "unknown"
     try:
         check_login_csrf(request, csrf)
-        opened = await run_in_threadpool(sessions.sign_in, ctx.db, email=email,
-                                         password=password, ip=ip, policy=policy(ctx.settings))
+        opened = await run_in_threadpool(
+            sessions.sign_in,
+            ctx.db,
+            email=email,
+            password=password,
+            ip=ip,
+            policy=policy(ctx.settings),
+        )
     except (LoginFailedError, LoginThrottledError, CsrfError) as exc:
         return _login_page(ctx, next=next, failure=exc, email=email)
     response = RedirectResponse(safe_return_path(next, HOME), status_code=303)
-    set_session_cookie(response, token=opened.token, expires=opened.expires_at,
-                       secure=ctx.settings.console_secure_cookies)
+    set_session_cookie(
+        response,
+        token=opened.token,
+        expires=opened.expires_at,
+        secure=ctx.settings.console_secure_cookies,
+    )
     return response
 
 
@@ -101,16 +133,26 @@ def invitation_form(token: str, ctx: Ctx) -> HTMLResponse:
     with ctx.db.session() as session:
         email = accounts.invitation_user(session, token=token).email
     csrf = new_login_csrf()
-    response = page("invite.html", user=None, email=email, token=token, login_csrf=csrf,
-                    min_chars=accounts.MIN_PASSWORD_CHARS)
+    response = page(
+        "invite.html",
+        user=None,
+        email=email,
+        token=token,
+        login_csrf=csrf,
+        min_chars=accounts.MIN_PASSWORD_CHARS,
+    )
     set_login_csrf(response, csrf, secure=ctx.settings.console_secure_cookies)
     return response
 
 
 @router.post(f"{PREFIX}/invite/{{token}}")
-def accept_invitation(token: str, request: Request, ctx: Ctx,
-                      password: Annotated[str, Form(max_length=1024)],
-                      csrf: Annotated[str, Form()] = "") -> Response:
+def accept_invitation(
+    token: str,
+    request: Request,
+    ctx: Ctx,
+    password: Annotated[str, Form(max_length=1024)],
+    csrf: Annotated[str, Form()] = "",
+) -> Response:
     check_login_csrf(request, csrf)
     with ctx.db.session() as session:
         accounts.accept_invitation(session, token=token, password=password)

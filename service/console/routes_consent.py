@@ -31,8 +31,10 @@ router = APIRouter(prefix=PREFIX, route_class=ConsoleRoute, include_in_schema=Fa
 @router.get("/consent")
 def awaiting(ctx: Ctx, user: User) -> HTMLResponse:
     with ctx.db.session() as session:
-        rows = [(licence_out(licence), name) for licence, name in
-                consent.awaiting_signature(session, principal=agency_of(user))]
+        rows = [
+            (licence_out(licence), name)
+            for licence, name in consent.awaiting_signature(session, principal=agency_of(user))
+        ]
     return page("consent_awaiting.html", user=user, rows=rows)
 
 
@@ -41,50 +43,77 @@ def licence_consent(licence_id: ObjectId, ctx: Ctx, user: User) -> HTMLResponse:
     return _licence_page(ctx, user, licence_id)
 
 
-def _licence_page(ctx: AppContext, user: SignedIn, licence_id: int, *,
-                  notice: str | None = None) -> HTMLResponse:
+def _licence_page(
+    ctx: AppContext, user: SignedIn, licence_id: int, *, notice: str | None = None
+) -> HTMLResponse:
     principal = agency_of(user)
     with ctx.db.session() as session:
-        licence = consent.licence_for_consent(session, principal=principal,
-                                              licence_id=licence_id)
+        licence = consent.licence_for_consent(session, principal=principal, licence_id=licence_id)
         detail = talent_view.consent_detail(licence)
         terms = licence_out(licence)
-    return page("consent_licence.html", user=user, licence=terms, consent=detail,
-                notice=notice, max_mib=consent.MAX_DOCUMENT_BYTES // (1024 * 1024))
+    return page(
+        "consent_licence.html",
+        user=user,
+        licence=terms,
+        consent=detail,
+        notice=notice,
+        max_mib=consent.MAX_DOCUMENT_BYTES // (1024 * 1024),
+    )
 
 
 @router.post("/licences/{licence_id}/consent/documents")
-async def upload_document(licence_id: ObjectId, ctx: Ctx, user: FormUser,
-                          file: Annotated[UploadFile, File()],
-                          signer_name: Annotated[str, Form(max_length=NAME_MAX)] = "",
-                          once_token: OnceToken = "") -> Response:
+async def upload_document(
+    licence_id: ObjectId,
+    ctx: Ctx,
+    user: FormUser,
+    file: Annotated[UploadFile, File()],
+    signer_name: Annotated[str, Form(max_length=NAME_MAX)] = "",
+    once_token: OnceToken = "",
+) -> Response:
     """Keep the signed document (once per form; sent again, it leads to the consent page)."""
+
     async def handler() -> tuple[str | None, Response]:
         data = await read_upload(file, max_bytes=consent.MAX_DOCUMENT_BYTES)
         name = (file.filename or "")[:UPLOAD_NAME_MAX] or None
 
         def record() -> None:
             with ctx.db.session() as session:
-                consent.record_document(session, principal=agency_of(user),
-                                        store=ctx.consent_documents(), licence_id=licence_id,
-                                        signer_name=signer_name, file_name=name, data=data)
+                consent.record_document(
+                    session,
+                    principal=agency_of(user),
+                    store=ctx.consent_documents(),
+                    licence_id=licence_id,
+                    signer_name=signer_name,
+                    file_name=name,
+                    data=data,
+                )
+
         await run_in_threadpool(record)
         location = f"{PREFIX}/licences/{licence_id}/consent"
         return location, RedirectResponse(location, status_code=303)
-    return await once(ctx=ctx, user=user, token=once_token,
-                      path=f"/licences/{licence_id}/consent/documents", handler=handler)
+
+    return await once(
+        ctx=ctx,
+        user=user,
+        token=once_token,
+        path=f"/licences/{licence_id}/consent/documents",
+        handler=handler,
+    )
 
 
 @router.get("/licences/{licence_id}/consent/records/{record_id}/document")
 def document(licence_id: ObjectId, record_id: ObjectId, ctx: Ctx, user: User) -> Response:
     """The kept document, for the agency and for the talent it names."""
     with ctx.db.session() as session:
-        record = consent.consent_record(session, principal=user.principal,
-                                        licence_id=licence_id, record_id=record_id)
+        record = consent.consent_record(
+            session, principal=user.principal, licence_id=licence_id, record_id=record_id
+        )
         data, media_type = ctx.consent_documents().read_document(record)
-    return Response(data, media_type=media_type,
-                    headers={"Content-Disposition": "attachment",
-                             "Cache-Control": "private, no-store"})
+    return Response(
+        data,
+        media_type=media_type,
+        headers={"Content-Disposition": "attachment", "Cache-Control": "private, no-store"},
+    )
 
 
 @router.get("/talents/{talent_id}/access")
@@ -92,26 +121,46 @@ def talent_access(talent_id: ObjectId, ctx: Ctx, user: User) -> HTMLResponse:
     return _access_page(ctx, user, talent_id)
 
 
-def _access_page(ctx: AppContext, user: SignedIn, talent_id: int, *,
-                 link: str | None = None, email: str | None = None) -> HTMLResponse:
+def _access_page(
+    ctx: AppContext,
+    user: SignedIn,
+    talent_id: int,
+    *,
+    link: str | None = None,
+    email: str | None = None,
+) -> HTMLResponse:
     principal = agency_of(user)
     talent = talents.get_talent(ctx=ctx, principal=principal, talent_id=talent_id)
     with ctx.db.session() as session:
-        people = [(u.email, u.password_hash is not None, u.last_login_at, u.disabled_at)
-                  for u in accounts.talent_users(session, principal=principal,
-                                                 talent_id=talent_id)]
-    return page("talent_access.html", user=user, talent=talent, people=people, link=link,
-                email=email, hours=ctx.settings.invitation_hours)
+        people = [
+            (u.email, u.password_hash is not None, u.last_login_at, u.disabled_at)
+            for u in accounts.talent_users(session, principal=principal, talent_id=talent_id)
+        ]
+    return page(
+        "talent_access.html",
+        user=user,
+        talent=talent,
+        people=people,
+        link=link,
+        email=email,
+        hours=ctx.settings.invitation_hours,
+    )
 
 
 @router.post("/talents/{talent_id}/access")
-def invite(talent_id: ObjectId, ctx: Ctx, user: FormUser,
-           email: Annotated[str, Form(max_length=320)] = "") -> HTMLResponse:
+def invite(
+    talent_id: ObjectId, ctx: Ctx, user: FormUser, email: Annotated[str, Form(max_length=320)] = ""
+) -> HTMLResponse:
     """Invite the talent (a one-time link to hand them; shown once, here)."""
     with ctx.db.session() as session:
         invited, token = accounts.invite_talent_user(
-            session, principal=agency_of(user), talent_id=talent_id, email=email,
-            valid_hours=ctx.settings.invitation_hours)
+            session,
+            principal=agency_of(user),
+            talent_id=talent_id,
+            email=email,
+            valid_hours=ctx.settings.invitation_hours,
+        )
         address = invited.email
-    return _access_page(ctx, user, talent_id, link=ctx.settings.invitation_url(token),
-                        email=address)
+    return _access_page(
+        ctx, user, talent_id, link=ctx.settings.invitation_url(token), email=address
+    )

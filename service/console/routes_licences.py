@@ -52,8 +52,17 @@ from service.talents import talents
 
 router = APIRouter(prefix=PREFIX, route_class=ConsoleRoute, include_in_schema=False)
 LIST_PAGE = 100
-TEXT_FIELDS = ("licensee", "publishers", "valid_from", "valid_until", "flat_fee", "per_use",
-               "currency", "asset_scope", "talent_id")
+TEXT_FIELDS = (
+    "licensee",
+    "publishers",
+    "valid_from",
+    "valid_until",
+    "flat_fee",
+    "per_use",
+    "currency",
+    "asset_scope",
+    "talent_id",
+)
 COMPENSATION_FIELDS = ("flat_fee", "per_use", "currency")
 Terms = TypeVar("Terms", bound=LicenceTermsIn)
 
@@ -68,33 +77,53 @@ class LicenceForm:
 
 
 def _vocabularies() -> dict[str, Any]:
-    return {"channels": [ANY, *(c.value for c in Channel)], "groups": TERRITORY_GROUP_NAMES,
-            "countries": country_choices(), "media": [m.value for m in Medium],
-            "scopes": [s.value for s in AssetScope]}
+    return {
+        "channels": [ANY, *(c.value for c in Channel)],
+        "groups": TERRITORY_GROUP_NAMES,
+        "countries": country_choices(),
+        "media": [m.value for m in Medium],
+        "scopes": [s.value for s in AssetScope],
+    }
 
 
 @router.get("/licences")
-def licence_list(ctx: Ctx, user: User, talent_id: Annotated[BoundedId | None, Query()] = None,
-                 offset: Annotated[int, Query(ge=0)] = 0) -> HTMLResponse:
+def licence_list(
+    ctx: Ctx,
+    user: User,
+    talent_id: Annotated[BoundedId | None, Query()] = None,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> HTMLResponse:
     principal = agency_of(user)
     with ctx.db.session() as session:
         if talent_id is not None:
             talent_in_scope(session, principal=principal, talent_id=talent_id)
-        rows, total = licences.list_agency_licences(session, principal=principal,
-                                                    talent_id=talent_id, offset=offset,
-                                                    limit=LIST_PAGE)
+        rows, total = licences.list_agency_licences(
+            session, principal=principal, talent_id=talent_id, offset=offset, limit=LIST_PAGE
+        )
         items = [(licences.licence_out(licence), talent.name) for licence, talent in rows]
-    return page("licences.html", user=user, items=items, total=total, talent_id=talent_id,
-                next_offset=next_offset(offset, LIST_PAGE, total))
+    return page(
+        "licences.html",
+        user=user,
+        items=items,
+        total=total,
+        talent_id=talent_id,
+        next_offset=next_offset(offset, LIST_PAGE, total),
+    )
 
 
 @router.get("/licences/new")
-def new_licence(ctx: Ctx, user: User,
-                talent_id: Annotated[BoundedId | None, Query()] = None) -> HTMLResponse:
+def new_licence(
+    ctx: Ctx, user: User, talent_id: Annotated[BoundedId | None, Query()] = None
+) -> HTMLResponse:
     agency_of(user)
-    values: dict[str, Any] = {"talent_id": str(talent_id or ""), "channels": [ANY],
-                              "territories": ["WORLD"], "media": ["photo"],
-                              "ai_label_required": True, "asset_scope": "any_image"}
+    values: dict[str, Any] = {
+        "talent_id": str(talent_id or ""),
+        "channels": [ANY],
+        "territories": ["WORLD"],
+        "media": ["photo"],
+        "ai_label_required": True,
+        "asset_scope": "any_image",
+    }
     return _form_page(ctx, user, LicenceForm(values), licence_id=None)
 
 
@@ -118,15 +147,21 @@ async def create(request: Request, ctx: Ctx, user: FormUser) -> Any:
             return None, _form_page(ctx, user, state, licence_id=None, status_code=422)
         location = f"{PREFIX}/licences/{licence_id}"
         return location, RedirectResponse(location, status_code=303)
-    return await once(ctx=ctx, user=user, token=token if isinstance(token, str) else "",
-                      path="/licences", handler=save)
+
+    return await once(
+        ctx=ctx,
+        user=user,
+        token=token if isinstance(token, str) else "",
+        path="/licences",
+        handler=save,
+    )
 
 
-def _create(ctx: AppContext, principal: Principal, talent_id: int, body: LicenceCreate
-            ) -> int:
+def _create(ctx: AppContext, principal: Principal, talent_id: int, body: LicenceCreate) -> int:
     with ctx.db.session() as session:
-        return licences.create_licence(session, principal=principal, talent_id=talent_id,
-                                       body=body).id
+        return licences.create_licence(
+            session, principal=principal, talent_id=talent_id, body=body
+        ).id
 
 
 @router.get("/licences/{licence_id}")
@@ -136,18 +171,32 @@ def licence_page(licence_id: ObjectId, ctx: Ctx, user: User) -> HTMLResponse:
         licence = licence_in_scope(session, principal=principal, licence_id=licence_id)
         out = licences.licence_out(licence)
         talent = talent_in_scope(session, principal=principal, talent_id=licence.talent_id)
-        usage = usage_report(session, principal=principal, talent_id=None,
-                             licence_id=licence_id, period_from=None, period_to=None)
-    return page("licence.html", user=user, licence=out, talent_name=talent.name, usage=usage,
-                total=next(iter(usage.totals), None), reason_max=MAX_REASON_CHARS)
+        usage = usage_report(
+            session,
+            principal=principal,
+            talent_id=None,
+            licence_id=licence_id,
+            period_from=None,
+            period_to=None,
+        )
+    return page(
+        "licence.html",
+        user=user,
+        licence=out,
+        talent_name=talent.name,
+        usage=usage,
+        total=next(iter(usage.totals), None),
+        reason_max=MAX_REASON_CHARS,
+    )
 
 
 @router.get("/licences/{licence_id}/edit")
 def edit_licence(licence_id: ObjectId, ctx: Ctx, user: User) -> HTMLResponse:
     principal = agency_of(user)
     with ctx.db.session() as session:
-        out = licences.licence_out(licence_in_scope(session, principal=principal,
-                                                    licence_id=licence_id))
+        out = licences.licence_out(
+            licence_in_scope(session, principal=principal, licence_id=licence_id)
+        )
     return _form_page(ctx, user, LicenceForm(_shown(out)), licence_id=licence_id)
 
 
@@ -160,8 +209,7 @@ async def update(licence_id: ObjectId, request: Request, ctx: Ctx, user: FormUse
         return _form_page(ctx, user, state, licence_id=licence_id, status_code=422)
     try:
         with ctx.db.session() as session:
-            licences.update_licence(session, principal=principal, licence_id=licence_id,
-                                    body=body)
+            licences.update_licence(session, principal=principal, licence_id=licence_id, body=body)
     except InvalidRequestError as exc:
         _service_problem(state, exc)
         return _form_page(ctx, user, state, licence_id=licence_id, status_code=422)
@@ -169,24 +217,32 @@ async def update(licence_id: ObjectId, request: Request, ctx: Ctx, user: FormUse
 
 
 @router.post("/licences/{licence_id}/revoke")
-def revoke(licence_id: ObjectId, ctx: Ctx, user: FormUser,
-           reason: Annotated[str, Form(max_length=MAX_REASON_CHARS)] = "") -> RedirectResponse:
+def revoke(
+    licence_id: ObjectId,
+    ctx: Ctx,
+    user: FormUser,
+    reason: Annotated[str, Form(max_length=MAX_REASON_CHARS)] = "",
+) -> RedirectResponse:
     principal = agency_of(user)
     try:
         body = LicenceRevoke.model_validate({"reason": reason.strip()})
     except ValidationError as exc:
-        raise InvalidRequestError("Give the reason for revoking (up to "
-                                  f"{MAX_REASON_CHARS} characters); nothing was changed.",
-                                  field="reason") from exc
+        raise InvalidRequestError(
+            "Give the reason for revoking (up to "
+            f"{MAX_REASON_CHARS} characters); nothing was changed.",
+            field="reason",
+        ) from exc
     with ctx.db.session() as session:
-        licences.revoke_licence(session, principal=principal, licence_id=licence_id,
-                                reason=body.reason, revoked_at=None)
+        licences.revoke_licence(
+            session, principal=principal, licence_id=licence_id, reason=body.reason, revoked_at=None
+        )
     return RedirectResponse(f"{PREFIX}/licences/{licence_id}", status_code=303)
 
 
 @router.post("/licences/{licence_id}/assets")
-async def add_asset(licence_id: ObjectId, ctx: Ctx, user: FormUser,
-                    file: Annotated[UploadFile, File()]) -> RedirectResponse:
+async def add_asset(
+    licence_id: ObjectId, ctx: Ctx, user: FormUser, file: Annotated[UploadFile, File()]
+) -> RedirectResponse:
     """Approve one image under the licence (its fingerprints are kept, not the image), as
     ``POST /v1/licences/{id}/assets`` does: decoded in the bounded inference pool."""
     principal = agency_of(user)
@@ -194,19 +250,27 @@ async def add_asset(licence_id: ObjectId, ctx: Ctx, user: FormUser,
 
     def add() -> None:
         with ctx.db.session() as session:
-            licences.add_approved_asset(session, principal=principal, licence_id=licence_id,
-                                        data=data, max_pixels=ctx.settings.max_image_pixels)
+            licences.add_approved_asset(
+                session,
+                principal=principal,
+                licence_id=licence_id,
+                data=data,
+                max_pixels=ctx.settings.max_image_pixels,
+            )
+
     with ctx.gate.admitted(principal.key_id):
         await ctx.gate.run(add)
     return RedirectResponse(f"{PREFIX}/licences/{licence_id}#assets", status_code=303)
 
 
 @router.post("/licences/{licence_id}/assets/{asset_id}/remove")
-def remove_asset(licence_id: ObjectId, asset_id: ObjectId, ctx: Ctx, user: FormUser
-                 ) -> RedirectResponse:
+def remove_asset(
+    licence_id: ObjectId, asset_id: ObjectId, ctx: Ctx, user: FormUser
+) -> RedirectResponse:
     with ctx.db.session() as session:
-        licences.remove_approved_asset(session, principal=agency_of(user),
-                                       licence_id=licence_id, asset_id=asset_id)
+        licences.remove_approved_asset(
+            session, principal=agency_of(user), licence_id=licence_id, asset_id=asset_id
+        )
     return RedirectResponse(f"{PREFIX}/licences/{licence_id}#assets", status_code=303)
 
 
@@ -215,8 +279,9 @@ def _values(form: FormData) -> dict[str, Any]:
     """The submitted form as the page shows it again (texts, and the picked lists)."""
     values: dict[str, Any] = {name: str(form.get(name) or "") for name in TEXT_FIELDS}
     values["channels"] = [str(v) for v in form.getlist("channels")]
-    values["territories"] = [str(v) for v in (*form.getlist("territory_groups"),
-                                              *form.getlist("countries"))]
+    values["territories"] = [
+        str(v) for v in (*form.getlist("territory_groups"), *form.getlist("countries"))
+    ]
     values["media"] = [str(v) for v in form.getlist("media")]
     values["ai_label_required"] = form.get("ai_label_required") == "on"
     values["requires_talent_consent"] = form.get("requires_talent_consent") == "on"
@@ -236,12 +301,14 @@ def _body(model: type[Terms], state: LicenceForm) -> Terms | None:
     values = state.values
     raw: dict[str, Any] = {
         "licensee": values["licensee"].strip(),
-        "publishers": [line.strip() for line in values["publishers"].splitlines()
-                       if line.strip()],
-        "channels": values["channels"], "territories": values["territories"],
-        "media": values["media"], "ai_label_required": values["ai_label_required"],
+        "publishers": [line.strip() for line in values["publishers"].splitlines() if line.strip()],
+        "channels": values["channels"],
+        "territories": values["territories"],
+        "media": values["media"],
+        "ai_label_required": values["ai_label_required"],
         "requires_talent_consent": values.get("requires_talent_consent", False),
-        "asset_scope": values["asset_scope"] or AssetScope.ANY_IMAGE.value}
+        "asset_scope": values["asset_scope"] or AssetScope.ANY_IMAGE.value,
+    }
     for name in ("valid_from", "valid_until"):
         if values[name].strip():
             raw[name] = values[name].strip()
@@ -253,8 +320,9 @@ def _body(model: type[Terms], state: LicenceForm) -> Terms | None:
     except ValidationError as exc:
         for problem in exc.errors():
             location = [str(part) for part in problem["loc"]]
-            name = location[1] if location[0] == "compensation" and len(location) > 1 \
-                else location[0]
+            name = (
+                location[1] if location[0] == "compensation" and len(location) > 1 else location[0]
+            )
             message = str(problem["msg"]).removeprefix("Value error, ")
             state.errors.setdefault(name, message)
         return None
@@ -273,9 +341,12 @@ def _shown(licence: LicenceOut) -> dict[str, Any]:
     exclusive end at midnight is the day before)."""
     compensation = licence.compensation
     return {
-        "talent_id": str(licence.talent_id), "licensee": licence.licensee,
-        "publishers": "\n".join(licence.publishers), "channels": licence.channels,
-        "territories": licence.territories, "media": licence.media,
+        "talent_id": str(licence.talent_id),
+        "licensee": licence.licensee,
+        "publishers": "\n".join(licence.publishers),
+        "channels": licence.channels,
+        "territories": licence.territories,
+        "media": licence.media,
         "ai_label_required": licence.ai_label_required,
         "requires_talent_consent": licence.requires_talent_consent,
         "asset_scope": licence.asset_scope.value,
@@ -283,16 +354,29 @@ def _shown(licence: LicenceOut) -> dict[str, Any]:
         "valid_until": _last_day(licence.valid_until),
         "flat_fee": str(compensation.flat_fee or "") if compensation else "",
         "per_use": str(compensation.per_use or "") if compensation else "",
-        "currency": compensation.currency if compensation else ""}
+        "currency": compensation.currency if compensation else "",
+    }
 
 
 def _last_day(end: datetime | None) -> str:
     return "" if end is None else (end - timedelta(microseconds=1)).date().isoformat()
 
 
-def _form_page(ctx: AppContext, user: SignedIn, state: LicenceForm, *, licence_id: int | None,
-               status_code: int = 200) -> HTMLResponse:
-    roster = talents.list_talents(ctx=ctx, principal=agency_of(user), offset=0,
-                                  limit=200).items
-    return page("licence_form.html", status_code=status_code, user=user, form=state,
-                licence_id=licence_id, roster=roster, **_vocabularies())
+def _form_page(
+    ctx: AppContext,
+    user: SignedIn,
+    state: LicenceForm,
+    *,
+    licence_id: int | None,
+    status_code: int = 200,
+) -> HTMLResponse:
+    roster = talents.list_talents(ctx=ctx, principal=agency_of(user), offset=0, limit=200).items
+    return page(
+        "licence_form.html",
+        status_code=status_code,
+        user=user,
+        form=state,
+        licence_id=licence_id,
+        roster=roster,
+        **_vocabularies(),
+    )

@@ -80,21 +80,33 @@ def item_results(ctx: AppContext, items: list[JobItemOut]) -> list[ItemResult]:
     """Per item: its name (file name or URL, else its position), faces found, alert."""
     scan_ids = [item.scan_id for item in items if item.scan_id is not None]
     with ctx.db.session() as session:
-        faces = dict(session.execute(select(Finding.scan_id, func.count())
-                                     .where(Finding.scan_id.in_(scan_ids))
-                                     .group_by(Finding.scan_id)).all())
-        alerted = set(session.scalars(select(AlertSighting.scan_id).distinct()
-                                      .where(AlertSighting.scan_id.in_(scan_ids))))
+        faces = dict(
+            session.execute(
+                select(Finding.scan_id, func.count())
+                .where(Finding.scan_id.in_(scan_ids))
+                .group_by(Finding.scan_id)
+            ).all()
+        )
+        alerted = set(
+            session.scalars(
+                select(AlertSighting.scan_id).distinct().where(AlertSighting.scan_id.in_(scan_ids))
+            )
+        )
     results = []
     for item in items:
         error = item.error
-        results.append(ItemResult(
-            position=item.position, name=item.name or f"item {item.position + 1}",
-            status=item.status,
-            faces=faces.get(item.scan_id, 0) if item.scan_id else None,
-            alert=_alert_outcome(item, alerted),
-            error=str(error.get("message") or error.get("code")) if isinstance(error, dict)
-            else None))
+        results.append(
+            ItemResult(
+                position=item.position,
+                name=item.name or f"item {item.position + 1}",
+                status=item.status,
+                faces=faces.get(item.scan_id, 0) if item.scan_id else None,
+                alert=_alert_outcome(item, alerted),
+                error=str(error.get("message") or error.get("code"))
+                if isinstance(error, dict)
+                else None,
+            )
+        )
     return results
 
 
@@ -127,28 +139,41 @@ def _submissions(ctx: AppContext, principal: Principal, offset: int) -> tuple[li
     query = scoped_submissions(select(Job).where(Job.kind == ScanKind.SCAN), Job, principal)
     with ctx.db.session() as session:
         total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
-        rows = list(session.scalars(query.order_by(Job.id.desc()).offset(offset)
-                                    .limit(SUBMISSIONS_PAGE)))
+        rows = list(
+            session.scalars(query.order_by(Job.id.desc()).offset(offset).limit(SUBMISSIONS_PAGE))
+        )
         session.expunge_all()
     return rows, total
 
 
-def _submissions_page(ctx: AppContext, user: SignedIn, *, offset: int = 0,
-                      failure: TwinwatchError | None = None,
-                      values: dict[str, str] | None = None) -> HTMLResponse:
+def _submissions_page(
+    ctx: AppContext,
+    user: SignedIn,
+    *,
+    offset: int = 0,
+    failure: TwinwatchError | None = None,
+    values: dict[str, str] | None = None,
+) -> HTMLResponse:
     """The form (refilled with ``values`` and saying what was wrong after a ``failure``) and
     the earlier submissions."""
     jobs, total = _submissions(ctx, monitor_of(user), offset)
-    return page("submissions.html", status_code=status_of(failure) if failure else 200,
-                user=user, jobs=jobs, total=total, failure=failure, values=values or {},
-                max_items=ctx.settings.max_batch_items,
-                channels=[c.value for c in Channel], countries=country_choices(),
-                next_offset=next_offset(offset, SUBMISSIONS_PAGE, total))
+    return page(
+        "submissions.html",
+        status_code=status_of(failure) if failure else 200,
+        user=user,
+        jobs=jobs,
+        total=total,
+        failure=failure,
+        values=values or {},
+        max_items=ctx.settings.max_batch_items,
+        channels=[c.value for c in Channel],
+        countries=country_choices(),
+        next_offset=next_offset(offset, SUBMISSIONS_PAGE, total),
+    )
 
 
 @router.get("/submissions")
-def submissions(ctx: Ctx, user: User, offset: Annotated[int, Query(ge=0)] = 0
-                ) -> HTMLResponse:
+def submissions(ctx: Ctx, user: User, offset: Annotated[int, Query(ge=0)] = 0) -> HTMLResponse:
     return _submissions_page(ctx, user, offset=offset)
 
 
@@ -156,13 +181,17 @@ Text = Annotated[str, Form(max_length=TEXT_MAX)]
 
 
 @router.post("/submissions")
-async def submit(ctx: Ctx, user: FormUser,
-                 files: Annotated[list[UploadFile], File()] = [],  # noqa: B006
-                 urls: Annotated[str, Form(max_length=URLS_MAX_CHARS)] = "",
-                 publisher: Text = "", page_url: Text = "", channel: Text = "",
-                 territory: Text = "",
-                 once_token: OnceToken = ""
-                 ) -> Response:
+async def submit(
+    ctx: Ctx,
+    user: FormUser,
+    files: Annotated[list[UploadFile], File()] = [],  # noqa: B006
+    urls: Annotated[str, Form(max_length=URLS_MAX_CHARS)] = "",
+    publisher: Text = "",
+    page_url: Text = "",
+    channel: Text = "",
+    territory: Text = "",
+    once_token: OnceToken = "",
+) -> Response:
     """Queue the files and pasted URLs (one per line) as one batch, seen in one context;
     a refused batch brings the form back, filled in, saying why. The same form sent again
     queues nothing and leads to the first batch."""
@@ -170,57 +199,102 @@ async def submit(ctx: Ctx, user: FormUser,
 
     async def queue() -> tuple[str | None, Response]:
         try:
-            job_id = await _queue(ctx, principal, files, urls, publisher=publisher,
-                                  page_url=page_url, channel=channel, territory=territory)
+            job_id = await _queue(
+                ctx,
+                principal,
+                files,
+                urls,
+                publisher=publisher,
+                page_url=page_url,
+                channel=channel,
+                territory=territory,
+            )
         except TwinwatchError as exc:
-            values = {"urls": urls, "publisher": publisher, "page_url": page_url,
-                      "channel": channel, "territory": territory}
-            return None, await run_in_threadpool(partial(
-                _submissions_page, ctx, user, failure=exc, values=values))
+            values = {
+                "urls": urls,
+                "publisher": publisher,
+                "page_url": page_url,
+                "channel": channel,
+                "territory": territory,
+            }
+            return None, await run_in_threadpool(
+                partial(_submissions_page, ctx, user, failure=exc, values=values)
+            )
         location = f"{PREFIX}/submissions/{job_id}"
         return location, RedirectResponse(location, status_code=303)
-    return await once(ctx=ctx, user=user, token=once_token, path="/submissions",
-                      handler=queue)
+
+    return await once(ctx=ctx, user=user, token=once_token, path="/submissions", handler=queue)
 
 
-async def _queue(ctx: AppContext, principal: Principal, files: list[UploadFile], urls: str,
-                 *, publisher: str, page_url: str, channel: str, territory: str) -> int:
+async def _queue(
+    ctx: AppContext,
+    principal: Principal,
+    files: list[UploadFile],
+    urls: str,
+    *,
+    publisher: str,
+    page_url: str,
+    channel: str,
+    territory: str,
+) -> int:
     """Stage the uploads and create the job (the jobs service of ``POST /v1/scan-jobs``)."""
-    context = sighting_context(page_url=page_url or None, publisher=publisher or None,
-                               observed_at=None, channel=channel or None,
-                               territory=territory or None)
+    context = sighting_context(
+        page_url=page_url or None,
+        publisher=publisher or None,
+        observed_at=None,
+        channel=channel or None,
+        territory=territory or None,
+    )
     uploads = [upload for upload in files if upload.filename or upload.size]
     links = checked_urls(urls.splitlines())
     check_upload_names(uploads, max_files=ctx.settings.max_batch_items)
     folder = staging_folder(ctx.settings.job_uploads_dir())
-    staged = await stage_uploads(uploads, folder=folder,
-                                 max_bytes=ctx.settings.max_upload_bytes)
+    staged = await stage_uploads(uploads, folder=folder, max_bytes=ctx.settings.max_upload_bytes)
     batch = BatchInput(staged.files, links, folder if staged.files else None)
     try:
         return await run_in_threadpool(
-            lambda: create_job(db=ctx.db, principal=principal, kind=ScanKind.SCAN, batch=batch,
-                               context=context.context, max_items=ctx.settings.max_batch_items))
+            lambda: create_job(
+                db=ctx.db,
+                principal=principal,
+                kind=ScanKind.SCAN,
+                batch=batch,
+                context=context.context,
+                max_items=ctx.settings.max_batch_items,
+            )
+        )
     except BaseException:
         shutil.rmtree(folder, ignore_errors=True)
         raise
 
 
 @router.get("/submissions/{job_id}")
-def submission(job_id: ObjectId, ctx: Ctx, user: User, offset: ItemsOffset = 0
-               ) -> HTMLResponse:
+def submission(job_id: ObjectId, ctx: Ctx, user: User, offset: ItemsOffset = 0) -> HTMLResponse:
     shown = _read_job(ctx, monitor_of(user), job_id, offset)
-    return page("submission.html", user=user, job=shown.job, shown=shown,
-                items=item_results(ctx, shown.job.items))
+    return page(
+        "submission.html",
+        user=user,
+        job=shown.job,
+        shown=shown,
+        items=item_results(ctx, shown.job.items),
+    )
 
 
 @router.get("/submissions/{job_id}/progress.json")
-def progress(job_id: ObjectId, ctx: Ctx, user: User, offset: ItemsOffset = 0
-             ) -> JSONResponse:
+def progress(job_id: ObjectId, ctx: Ctx, user: User, offset: ItemsOffset = 0) -> JSONResponse:
     """What the job page's script polls: counts and the results of the items on its page."""
     shown = _read_job(ctx, monitor_of(user), job_id, offset)
     job = shown.job
-    return JSONResponse({
-        "id": job.id, "status": job.status, "total": job.total, "queued": job.queued,
-        "running": job.running, "done": job.done, "failed": job.failed, "offset": offset,
-        "items": [asdict(item) for item in item_results(ctx, job.items)]},
-        headers={"Cache-Control": "no-store"})
+    return JSONResponse(
+        {
+            "id": job.id,
+            "status": job.status,
+            "total": job.total,
+            "queued": job.queued,
+            "running": job.running,
+            "done": job.done,
+            "failed": job.failed,
+            "offset": offset,
+            "items": [asdict(item) for item in item_results(ctx, job.items)],
+        },
+        headers={"Cache-Control": "no-store"},
+    )

@@ -28,24 +28,34 @@ def review_page(alert_id: ObjectId, ctx: Ctx, user: User) -> HTMLResponse:
     principal = agency_of(user)
     with ctx.db.session() as session:
         alert = alerts.get_alert(session, principal=principal, alert_id=alert_id)
-        card, = alert_cards(session, [alert])
-    reviewable = (alert.band.value in review.REVIEWABLE_BANDS
-                  and alert.status.value in review.REVIEWABLE_STATUSES)
+        (card,) = alert_cards(session, [alert])
+    reviewable = (
+        alert.band.value in review.REVIEWABLE_BANDS
+        and alert.status.value in review.REVIEWABLE_STATUSES
+    )
     return page("review.html", user=user, card=card, a=alert, reviewable=reviewable)
 
 
 @router.post("/alerts/{alert_id}/review")
-def submit_review(alert_id: ObjectId, ctx: Ctx, user: FormUser,
-                  decision: Annotated[str, Form()], note: Annotated[str, Form()] = "",
-                  back: Annotated[str, Form()] = "") -> RedirectResponse:
+def submit_review(
+    alert_id: ObjectId,
+    ctx: Ctx,
+    user: FormUser,
+    decision: Annotated[str, Form()],
+    note: Annotated[str, Form()] = "",
+    back: Annotated[str, Form()] = "",
+) -> RedirectResponse:
     principal = agency_of(user)
     try:
         body = ReviewIn.model_validate({"decision": decision, "note": note.strip() or None})
     except ValidationError as exc:
-        raise InvalidRequestError(f"Choose one of: {', '.join(DECISIONS)} (notes up to 4000 "
-                                  "characters).") from exc
+        raise InvalidRequestError(
+            f"Choose one of: {', '.join(DECISIONS)} (notes up to 4000 characters)."
+        ) from exc
     with ctx.db.session() as session:
-        review.review(session, principal=principal, alert_id=alert_id,
-                      decision=body.decision, note=body.note)
-    return RedirectResponse(safe_return_path(back, f"{PREFIX}/alerts/{alert_id}/review"),
-                            status_code=303)
+        review.review(
+            session, principal=principal, alert_id=alert_id, decision=body.decision, note=body.note
+        )
+    return RedirectResponse(
+        safe_return_path(back, f"{PREFIX}/alerts/{alert_id}/review"), status_code=303
+    )

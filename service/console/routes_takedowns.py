@@ -46,11 +46,28 @@ FIELD_LABELS = {
 }
 #: Which fields each kind's form shows, in order.
 FIELDS_SHOWN = {
-    NoticeKind.DMCA: ("recipient", "notifier_name", "notifier_address", "notifier_email",
-                      "notifier_phone", "work_description", "good_faith_statement",
-                      "accuracy_statement", "signature", "additional_information"),
-    NoticeKind.DSA: ("recipient", "notifier_name", "notifier_email", "notifier_address",
-                     "reasons", "good_faith_statement", "signature", "additional_information"),
+    NoticeKind.DMCA: (
+        "recipient",
+        "notifier_name",
+        "notifier_address",
+        "notifier_email",
+        "notifier_phone",
+        "work_description",
+        "good_faith_statement",
+        "accuracy_statement",
+        "signature",
+        "additional_information",
+    ),
+    NoticeKind.DSA: (
+        "recipient",
+        "notifier_name",
+        "notifier_email",
+        "notifier_address",
+        "reasons",
+        "good_faith_statement",
+        "signature",
+        "additional_information",
+    ),
 }
 
 
@@ -61,8 +78,9 @@ def _parsed(model: type[M], values: dict[str, object], what: str) -> M:
     try:
         return model.model_validate(values)
     except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}"
-                             for e in exc.errors()[:5])
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()[:5]
+        )
         raise InvalidRequestError(f"The {what} is not valid: {problems}") from exc
 
 
@@ -71,21 +89,38 @@ def _see(notice_id: int, anchor: str = "") -> RedirectResponse:
 
 
 @router.get("/notices")
-def notice_list(ctx: Ctx, user: User, status: NoticeStatus | None = None,
-                overdue: bool | None = None) -> HTMLResponse:
+def notice_list(
+    ctx: Ctx, user: User, status: NoticeStatus | None = None, overdue: bool | None = None
+) -> HTMLResponse:
     principal = agency_of(user)
     with ctx.db.session() as session:
-        found = notices.list_notices(session, principal=principal, status=status,
-                                     overdue=overdue, offset=0, limit=NOTICES_PAGE,
-                                     response_days=ctx.settings.takedown_response_days)
-    return page("notices.html", user=user, notices=found, status=status.value if status else "",
-                overdue=overdue, statuses=[s.value for s in NoticeStatus],
-                response_days=ctx.settings.takedown_response_days)
+        found = notices.list_notices(
+            session,
+            principal=principal,
+            status=status,
+            overdue=overdue,
+            offset=0,
+            limit=NOTICES_PAGE,
+            response_days=ctx.settings.takedown_response_days,
+        )
+    return page(
+        "notices.html",
+        user=user,
+        notices=found,
+        status=status.value if status else "",
+        overdue=overdue,
+        statuses=[s.value for s in NoticeStatus],
+        response_days=ctx.settings.takedown_response_days,
+    )
 
 
 @router.post("/notices")
-def draft(ctx: Ctx, user: FormUser, kind: Annotated[str, Form()],
-          alert_id: Annotated[list[BoundedId] | None, Form()] = None) -> RedirectResponse:
+def draft(
+    ctx: Ctx,
+    user: FormUser,
+    kind: Annotated[str, Form()],
+    alert_id: Annotated[list[BoundedId] | None, Form()] = None,
+) -> RedirectResponse:
     principal = agency_of(user)
     body = _parsed(NoticeCreate, {"kind": kind, "alert_ids": alert_id or []}, "notice request")
     with ctx.db.session() as session:
@@ -97,21 +132,31 @@ def draft(ctx: Ctx, user: FormUser, kind: Annotated[str, Form()],
 def notice_page(notice_id: ObjectId, ctx: Ctx, user: User) -> HTMLResponse:
     principal = agency_of(user)
     with ctx.db.session() as session:
-        notice = notices.get_notice(session, principal=principal, notice_id=notice_id,
-                                    response_days=ctx.settings.takedown_response_days)
-    return page("notice.html", user=user, notice=notice, labels=FIELD_LABELS,
-                shown=FIELDS_SHOWN[notice.kind], required=notices.REQUIRED[notice.kind],
-                sendable={s.value for s in tracking.SENDABLE},
-                checkable={s.value for s in tracking.CHECKABLE})
+        notice = notices.get_notice(
+            session,
+            principal=principal,
+            notice_id=notice_id,
+            response_days=ctx.settings.takedown_response_days,
+        )
+    return page(
+        "notice.html",
+        user=user,
+        notice=notice,
+        labels=FIELD_LABELS,
+        shown=FIELDS_SHOWN[notice.kind],
+        required=notices.REQUIRED[notice.kind],
+        sendable={s.value for s in tracking.SENDABLE},
+        checkable={s.value for s in tracking.CHECKABLE},
+    )
 
 
 @router.post("/notices/{notice_id}/edit")
-async def edit(notice_id: ObjectId, request: Request, ctx: Ctx, user: FormUser
-               ) -> RedirectResponse:
+async def edit(notice_id: ObjectId, request: Request, ctx: Ctx, user: FormUser) -> RedirectResponse:
     principal = agency_of(user)
     form = await request.form()
-    values: dict[str, object] = {name: str(form[name]) for name in NoticeFields.model_fields
-                                 if name in form}
+    values: dict[str, object] = {
+        name: str(form[name]) for name in NoticeFields.model_fields if name in form
+    }
     body = _parsed(NoticeFieldsEdit, values, "notice")
     with ctx.db.session() as session:
         notices.edit_notice(session, principal=principal, notice_id=notice_id, body=body)
@@ -122,48 +167,77 @@ async def edit(notice_id: ObjectId, request: Request, ctx: Ctx, user: FormUser
 def confirm(notice_id: ObjectId, ctx: Ctx, user: FormUser) -> RedirectResponse:
     principal = agency_of(user)
     with ctx.db.session() as session:
-        notices.confirm_notice(session, principal=principal, notice_id=notice_id,
-                               store=ctx.evidence, max_pixels=ctx.settings.max_image_pixels)
+        notices.confirm_notice(
+            session,
+            principal=principal,
+            notice_id=notice_id,
+            store=ctx.evidence,
+            max_pixels=ctx.settings.max_image_pixels,
+        )
     return _see(notice_id)
 
 
 @router.post("/notices/{notice_id}/sent")
-def mark_sent(notice_id: ObjectId, ctx: Ctx, user: FormUser,
-              sent_to: Annotated[str, Form()] = "", note: Annotated[str, Form()] = ""
-              ) -> RedirectResponse:
+def mark_sent(
+    notice_id: ObjectId,
+    ctx: Ctx,
+    user: FormUser,
+    sent_to: Annotated[str, Form()] = "",
+    note: Annotated[str, Form()] = "",
+) -> RedirectResponse:
     principal = agency_of(user)
-    body = _parsed(NoticeSend, {"sent_to": sent_to.strip(), "note": note.strip() or None},
-                   "sending record")
+    body = _parsed(
+        NoticeSend, {"sent_to": sent_to.strip(), "note": note.strip() or None}, "sending record"
+    )
     with ctx.db.session() as session:
-        tracking.mark_sent(session, principal=principal, notice_id=notice_id, body=body,
-                           response_days=ctx.settings.takedown_response_days)
+        tracking.mark_sent(
+            session,
+            principal=principal,
+            notice_id=notice_id,
+            body=body,
+            response_days=ctx.settings.takedown_response_days,
+        )
     return _see(notice_id)
 
 
 @router.post("/notices/{notice_id}/recheck")
 async def recheck(notice_id: ObjectId, ctx: Ctx, user: FormUser) -> RedirectResponse:
-    await tracking.recheck(pipeline=ctx.pipeline(), principal=agency_of(user),
-                           notice_id=notice_id)
+    await tracking.recheck(pipeline=ctx.pipeline(), principal=agency_of(user), notice_id=notice_id)
     return _see(notice_id, "#urls")
 
 
 @router.get("/notices/{notice_id}/notice.html")
 def download_html(notice_id: ObjectId, ctx: Ctx, user: User) -> Response:
-    html, name = notices.notice_document(ctx.db, principal=agency_of(user),
-                                         notice_id=notice_id, store=ctx.evidence,
-                                         max_pixels=ctx.settings.max_image_pixels)
-    return Response(html, media_type="text/html; charset=utf-8", headers={
-        "Content-Disposition": f'attachment; filename="{name}.html"'})
+    html, name = notices.notice_document(
+        ctx.db,
+        principal=agency_of(user),
+        notice_id=notice_id,
+        store=ctx.evidence,
+        max_pixels=ctx.settings.max_image_pixels,
+    )
+    return Response(
+        html,
+        media_type="text/html; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{name}.html"'},
+    )
 
 
 @router.get("/notices/{notice_id}/notice.pdf")
 async def download_pdf(notice_id: ObjectId, ctx: Ctx, user: User) -> Response:
     html, name = await run_in_threadpool(
-        notices.notice_document, ctx.db, principal=agency_of(user), notice_id=notice_id,
-        store=ctx.evidence, max_pixels=ctx.settings.max_image_pixels)
+        notices.notice_document,
+        ctx.db,
+        principal=agency_of(user),
+        notice_id=notice_id,
+        store=ctx.evidence,
+        max_pixels=ctx.settings.max_image_pixels,
+    )
     pdf = await run_in_threadpool(notices.render_pdf, html)
-    return Response(pdf, media_type="application/pdf", headers={
-        "Content-Disposition": f'attachment; filename="{name}.pdf"'})
+    return Response(
+        pdf,
+        media_type="application/pdf",
+        headers={"Content-Disposition": f'attachment; filename="{name}.pdf"'},
+    )
 
 
 # --- the notice profile and e-mail preferences ----------------------------------------------
@@ -179,15 +253,27 @@ def profile_page(ctx: Ctx, user: User) -> HTMLResponse:
 
 
 @router.post("/takedown-profile")
-def save_profile(ctx: Ctx, user: FormUser, rights_holder: Annotated[str, Form()] = "",
-                 address: Annotated[str, Form()] = "", email: Annotated[str, Form()] = "",
-                 phone: Annotated[str, Form()] = "",
-                 signature_name: Annotated[str, Form()] = "") -> RedirectResponse:
+def save_profile(
+    ctx: Ctx,
+    user: FormUser,
+    rights_holder: Annotated[str, Form()] = "",
+    address: Annotated[str, Form()] = "",
+    email: Annotated[str, Form()] = "",
+    phone: Annotated[str, Form()] = "",
+    signature_name: Annotated[str, Form()] = "",
+) -> RedirectResponse:
     principal = agency_of(user)
-    body = _parsed(AgencyProfileIn, {
-        "rights_holder": rights_holder.strip(), "address": address.strip(),
-        "email": email.strip(), "phone": phone.strip() or None,
-        "signature_name": signature_name.strip()}, "profile")
+    body = _parsed(
+        AgencyProfileIn,
+        {
+            "rights_holder": rights_holder.strip(),
+            "address": address.strip(),
+            "email": email.strip(),
+            "phone": phone.strip() or None,
+            "signature_name": signature_name.strip(),
+        },
+        "profile",
+    )
     with ctx.db.session() as session:
         profiles.set_profile(session, principal=principal, body=body)
     return RedirectResponse(f"{PREFIX}/takedown-profile#saved", status_code=303)
@@ -199,21 +285,36 @@ def email_page(ctx: Ctx, user: User) -> HTMLResponse:
     with ctx.db.session() as session:
         prefs = emails.get_preferences(session, principal=principal)
         recent = emails.list_messages(session, principal=principal, offset=0, limit=20)
-    return page("email.html", user=user, prefs=prefs, recent=recent,
-                configured=ctx.settings.smtp_host is not None)
+    return page(
+        "email.html",
+        user=user,
+        prefs=prefs,
+        recent=recent,
+        configured=ctx.settings.smtp_host is not None,
+    )
 
 
 @router.post("/email")
-def save_email(ctx: Ctx, user: FormUser, recipients: Annotated[str, Form()] = "",
-               immediate_matches: Annotated[str, Form()] = "",
-               daily_digest: Annotated[str, Form()] = "",
-               takedown_updates: Annotated[str, Form()] = "") -> RedirectResponse:
+def save_email(
+    ctx: Ctx,
+    user: FormUser,
+    recipients: Annotated[str, Form()] = "",
+    immediate_matches: Annotated[str, Form()] = "",
+    daily_digest: Annotated[str, Form()] = "",
+    takedown_updates: Annotated[str, Form()] = "",
+) -> RedirectResponse:
     principal = agency_of(user)
     addresses = [a.strip() for a in recipients.replace(",", "\n").splitlines() if a.strip()]
-    body = _parsed(EmailPreferencesIn, {
-        "recipients": addresses, "immediate_matches": bool(immediate_matches),
-        "daily_digest": bool(daily_digest), "takedown_updates": bool(takedown_updates)},
-        "e-mail preference")
+    body = _parsed(
+        EmailPreferencesIn,
+        {
+            "recipients": addresses,
+            "immediate_matches": bool(immediate_matches),
+            "daily_digest": bool(daily_digest),
+            "takedown_updates": bool(takedown_updates),
+        },
+        "e-mail preference",
+    )
     with ctx.db.session() as session:
         emails.set_preferences(session, principal=principal, body=body)
     return RedirectResponse(f"{PREFIX}/email#saved", status_code=303)

@@ -24,9 +24,11 @@ from service.schemas import NAME_MAX, SHA256_HEX
 
 router = APIRouter(prefix=f"{PREFIX}/me", route_class=ConsoleRoute, include_in_schema=False)
 SIGHTINGS_PAGE = 100
-NOTICES = {"signed": "You signed this licence. It is in force from now, for these terms.",
-           "withdrawn": "You withdrew your consent. Uses seen from now on are unlicensed; "
-                        "earlier ones stay licensed and paid."}
+NOTICES = {
+    "signed": "You signed this licence. It is in force from now, for these terms.",
+    "withdrawn": "You withdrew your consent. Uses seen from now on are unlicensed; "
+    "earlier ones stay licensed and paid.",
+}
 
 
 def talent_of(user: SignedIn) -> Principal:
@@ -41,8 +43,9 @@ def sightings(ctx: Ctx, user: User, offset: Annotated[int, Query(ge=0)] = 0) -> 
     principal = talent_of(user)
     with ctx.db.session() as session:
         me = talent_view.me(session, principal=principal)
-        found = talent_view.sightings(session, principal=principal, offset=offset,
-                                      limit=SIGHTINGS_PAGE)
+        found = talent_view.sightings(
+            session, principal=principal, offset=offset, limit=SIGHTINGS_PAGE
+        )
     return page("me_sightings.html", user=user, me=me, sightings=found)
 
 
@@ -56,37 +59,47 @@ def licences(ctx: Ctx, user: User) -> HTMLResponse:
 
 
 @router.get("/licences/{licence_id}")
-def licence(licence_id: ObjectId, ctx: Ctx, user: User, notice: str | None = None
-            ) -> HTMLResponse:
+def licence(licence_id: ObjectId, ctx: Ctx, user: User, notice: str | None = None) -> HTMLResponse:
     principal = talent_of(user)
     with ctx.db.session() as session:
         me = talent_view.me(session, principal=principal)
         terms = talent_view.own_licence(session, principal=principal, licence_id=licence_id)
-        detail = talent_view.licence_consent(session, principal=principal,
-                                             licence_id=licence_id)
-    return page("me_licence.html", user=user, me=me, licence=terms, consent=detail,
-                notice=NOTICES.get(notice or ""))
+        detail = talent_view.licence_consent(session, principal=principal, licence_id=licence_id)
+    return page(
+        "me_licence.html",
+        user=user,
+        me=me,
+        licence=terms,
+        consent=detail,
+        notice=NOTICES.get(notice or ""),
+    )
 
 
 @router.post("/licences/{licence_id}/sign")
-def sign(licence_id: ObjectId, ctx: Ctx, user: FormUser,
-         signature_name: Annotated[str, Form(max_length=NAME_MAX)] = "",
-         terms_sha256: Annotated[str, Form(pattern=SHA256_HEX)] = "0" * 64
-         ) -> RedirectResponse:
+def sign(
+    licence_id: ObjectId,
+    ctx: Ctx,
+    user: FormUser,
+    signature_name: Annotated[str, Form(max_length=NAME_MAX)] = "",
+    terms_sha256: Annotated[str, Form(pattern=SHA256_HEX)] = "0" * 64,
+) -> RedirectResponse:
     """The talent's own act: their typed name over the exact terms they read."""
     with ctx.db.session() as session:
-        consent.sign(session, principal=talent_of(user), licence_id=licence_id,
-                     signature_name=signature_name, presented_sha256=terms_sha256)
-    return RedirectResponse(f"{PREFIX}/me/licences/{licence_id}?notice=signed",
-                            status_code=303)
+        consent.sign(
+            session,
+            principal=talent_of(user),
+            licence_id=licence_id,
+            signature_name=signature_name,
+            presented_sha256=terms_sha256,
+        )
+    return RedirectResponse(f"{PREFIX}/me/licences/{licence_id}?notice=signed", status_code=303)
 
 
 @router.post("/licences/{licence_id}/withdraw")
 def withdraw(licence_id: ObjectId, ctx: Ctx, user: FormUser) -> RedirectResponse:
     with ctx.db.session() as session:
         consent.withdraw(session, principal=talent_of(user), licence_id=licence_id)
-    return RedirectResponse(f"{PREFIX}/me/licences/{licence_id}?notice=withdrawn",
-                            status_code=303)
+    return RedirectResponse(f"{PREFIX}/me/licences/{licence_id}?notice=withdrawn", status_code=303)
 
 
 @router.get("/ledger")
@@ -94,6 +107,12 @@ def ledger(ctx: Ctx, user: User) -> HTMLResponse:
     principal = talent_of(user)
     with ctx.db.session() as session:
         me = talent_view.me(session, principal=principal)
-        report = usage_report(session, principal=principal, talent_id=None, licence_id=None,
-                              period_from=None, period_to=None)
+        report = usage_report(
+            session,
+            principal=principal,
+            talent_id=None,
+            licence_id=None,
+            period_from=None,
+            period_to=None,
+        )
     return page("me_ledger.html", user=user, me=me, report=report)

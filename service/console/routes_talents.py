@@ -35,8 +35,9 @@ def reference_face(talent_id: ObjectId, reference_id: ObjectId, ctx: Ctx, user: 
         talent_in_scope(session, principal=agency_of(user), talent_id=talent_id)
         reference = session.get(ReferenceImage, reference_id)
         if reference is None or reference.talent_id != talent_id or not reference.stored_path:
-            raise ResourceNotFoundError(f"Talent {talent_id} has no kept reference photo "
-                                        f"{reference_id}.")
+            raise ResourceNotFoundError(
+                f"Talent {talent_id} has no kept reference photo {reference_id}."
+            )
         path = reference.stored_path
         box = [reference.face_x1, reference.face_y1, reference.face_x2, reference.face_y2]
     data = ctx.registry.photos.read(path)
@@ -44,8 +45,7 @@ def reference_face(talent_id: ObjectId, reference_id: ObjectId, ctx: Ctx, user: 
 
 
 @router.get("/talents")
-def talent_list(ctx: Ctx, user: User, offset: Annotated[int, Query(ge=0)] = 0
-                ) -> HTMLResponse:
+def talent_list(ctx: Ctx, user: User, offset: Annotated[int, Query(ge=0)] = 0) -> HTMLResponse:
     principal = agency_of(user)
     found = talents.list_talents(ctx=ctx, principal=principal, offset=offset, limit=100)
     with ctx.db.session() as session:
@@ -58,45 +58,70 @@ def talent_page(talent_id: ObjectId, ctx: Ctx, user: User) -> HTMLResponse:
     return _talent_page(ctx, user, talent_id)
 
 
-def _talent_page(ctx: AppContext, user: SignedIn, talent_id: int, *,
-                 outcomes: list[PhotoOutcomeOut] | None = None, status_code: int = 200
-                 ) -> HTMLResponse:
+def _talent_page(
+    ctx: AppContext,
+    user: SignedIn,
+    talent_id: int,
+    *,
+    outcomes: list[PhotoOutcomeOut] | None = None,
+    status_code: int = 200,
+) -> HTMLResponse:
     talent = talents.get_talent(ctx=ctx, principal=agency_of(user), talent_id=talent_id)
     references = ctx.registry.references(talent_id=talent_id)
     with ctx.db.session() as session:
         activity = talent_activity(session, [talent_id])[talent_id]
-    return page("talent.html", status_code=status_code, user=user, talent=talent,
-                references=references, activity=activity, outcomes=outcomes)
+    return page(
+        "talent.html",
+        status_code=status_code,
+        user=user,
+        talent=talent,
+        references=references,
+        activity=activity,
+        outcomes=outcomes,
+    )
 
 
 @router.post("/talents/{talent_id}/photos")
-async def add_photos(talent_id: ObjectId, ctx: Ctx, user: FormUser,
-                     files: Annotated[list[UploadFile], File()]) -> HTMLResponse:
+async def add_photos(
+    talent_id: ObjectId, ctx: Ctx, user: FormUser, files: Annotated[list[UploadFile], File()]
+) -> HTMLResponse:
     """The quality gate's verdict per photo, shown on the talent's page."""
-    photos = [PhotoInput(upload.filename or f"photo-{n}",
-                         await read_upload(upload, max_bytes=ctx.settings.max_upload_bytes))
-              for n, upload in enumerate(files, start=1) if upload.filename or upload.size]
-    enrolled = await talents.enrol_photos(ctx=ctx, principal=agency_of(user),
-                                          talent_id=talent_id, photos=photos)
-    return await run_in_threadpool(_talent_page, ctx, user, talent_id,
-                                   outcomes=enrolled.photos)
+    photos = [
+        PhotoInput(
+            upload.filename or f"photo-{n}",
+            await read_upload(upload, max_bytes=ctx.settings.max_upload_bytes),
+        )
+        for n, upload in enumerate(files, start=1)
+        if upload.filename or upload.size
+    ]
+    enrolled = await talents.enrol_photos(
+        ctx=ctx, principal=agency_of(user), talent_id=talent_id, photos=photos
+    )
+    return await run_in_threadpool(_talent_page, ctx, user, talent_id, outcomes=enrolled.photos)
 
 
 @router.post("/talents/{talent_id}/references/{reference_id}/remove")
-def remove_photo(talent_id: ObjectId, reference_id: ObjectId, ctx: Ctx, user: FormUser
-                 ) -> RedirectResponse:
-    talents.remove_reference(ctx=ctx, principal=agency_of(user), talent_id=talent_id,
-                             reference_id=reference_id)
+def remove_photo(
+    talent_id: ObjectId, reference_id: ObjectId, ctx: Ctx, user: FormUser
+) -> RedirectResponse:
+    talents.remove_reference(
+        ctx=ctx, principal=agency_of(user), talent_id=talent_id, reference_id=reference_id
+    )
     return RedirectResponse(f"{PREFIX}/talents/{talent_id}", status_code=303)
 
 
 @router.post("/talents/{talent_id}/erase")
-def erase(talent_id: ObjectId, ctx: Ctx, user: FormUser,
-          confirm: Annotated[str, Form(max_length=300)] = "") -> RedirectResponse:
+def erase(
+    talent_id: ObjectId,
+    ctx: Ctx,
+    user: FormUser,
+    confirm: Annotated[str, Form(max_length=300)] = "",
+) -> RedirectResponse:
     """Erase only when the talent's name is typed exactly (nothing can bring it back)."""
     talent = talents.get_talent(ctx=ctx, principal=agency_of(user), talent_id=talent_id)
     if confirm.strip() != talent.name:
-        raise InvalidRequestError(f"Type the talent's name, {talent.name}, exactly to erase "
-                                  "them; nothing was deleted.")
+        raise InvalidRequestError(
+            f"Type the talent's name, {talent.name}, exactly to erase them; nothing was deleted."
+        )
     talents.erase_talent(ctx=ctx, principal=agency_of(user), talent_id=talent_id)
     return RedirectResponse(f"{PREFIX}/talents", status_code=303)

@@ -13,10 +13,15 @@ from service.console.links import PREFIX, STATIC
 from service.errors import CsrfError
 
 LOGIN_CSRF_COOKIE = "twinwatch_login_csrf"
-CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; "
-       "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
-HEADERS = {"X-Content-Type-Options": "nosniff", "X-Frame-Options": "DENY",
-           "Referrer-Policy": "same-origin"}
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; "
+    "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+)
+HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "same-origin",
+}
 
 
 def session_cookie_name(secure: bool) -> str:
@@ -24,15 +29,22 @@ def session_cookie_name(secure: bool) -> str:
     return "__Host-twinwatch_session" if secure else "twinwatch_session"
 
 
-def set_session_cookie(response: Response, *, token: str, expires: datetime,
-                       secure: bool) -> None:
-    response.set_cookie(session_cookie_name(secure), token, expires=expires, path="/",
-                        secure=secure, httponly=True, samesite="lax")
+def set_session_cookie(response: Response, *, token: str, expires: datetime, secure: bool) -> None:
+    response.set_cookie(
+        session_cookie_name(secure),
+        token,
+        expires=expires,
+        path="/",
+        secure=secure,
+        httponly=True,
+        samesite="lax",
+    )
 
 
 def clear_session_cookie(response: Response, *, secure: bool) -> None:
-    response.delete_cookie(session_cookie_name(secure), path="/", secure=secure,
-                           httponly=True, samesite="lax")
+    response.delete_cookie(
+        session_cookie_name(secure), path="/", secure=secure, httponly=True, samesite="lax"
+    )
 
 
 def new_login_csrf() -> str:
@@ -42,24 +54,34 @@ def new_login_csrf() -> str:
 
 
 def set_login_csrf(response: Response, token: str, *, secure: bool) -> None:
-    response.set_cookie(LOGIN_CSRF_COOKIE, token, path=PREFIX, secure=secure, httponly=True,
-                        samesite="strict", max_age=3600)
+    response.set_cookie(
+        LOGIN_CSRF_COOKIE,
+        token,
+        path=PREFIX,
+        secure=secure,
+        httponly=True,
+        samesite="strict",
+        max_age=3600,
+    )
 
 
 def check_login_csrf(request: Request, presented: str | None) -> None:
     expected = request.cookies.get(LOGIN_CSRF_COOKIE)
     if not expected or not presented or not hmac.compare_digest(expected, presented):
-        raise CsrfError("This form is out of date or did not come from twinwatch; reload "
-                        "the page and try again.")
+        raise CsrfError(
+            "This form is out of date or did not come from twinwatch; reload "
+            "the page and try again."
+        )
 
 
 def install_security_headers(app: FastAPI) -> None:
     """nosniff, frame denial and a referrer policy on every answer; on console pages also a
     strict Content-Security-Policy (no inline script or style) and no caching."""
+
     @app.middleware("http")
-    async def security_headers(request: Request,
-                               call_next: Callable[[Request], Awaitable[Response]]
-                               ) -> Response:
+    async def security_headers(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
         response = await call_next(request)
         for name, value in HEADERS.items():
             response.headers.setdefault(name, value)

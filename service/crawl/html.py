@@ -19,8 +19,9 @@ from urllib.parse import urljoin, urlsplit
 
 from bs4 import BeautifulSoup, Tag
 
-META_IMAGE_NAMES = frozenset({"og:image", "og:image:url", "og:image:secure_url",
-                              "twitter:image", "twitter:image:src"})
+META_IMAGE_NAMES = frozenset(
+    {"og:image", "og:image:url", "og:image:secure_url", "twitter:image", "twitter:image:src"}
+)
 JSON_LD_MAX_DEPTH = 8
 _DESCRIPTOR = re.compile(r"^(\d+(?:\.\d+)?)([wx])$")
 
@@ -66,8 +67,9 @@ def _img_url(img: Tag) -> tuple[str | None, ImageHint]:
 
 
 def _picture_url(picture: Tag) -> str | None:
-    candidates = " , ".join(str(s.get("srcset")) for s in picture.find_all("source")
-                            if isinstance(s.get("srcset"), str))
+    candidates = " , ".join(
+        str(s.get("srcset")) for s in picture.find_all("source") if isinstance(s.get("srcset"), str)
+    )
     img = picture.find("img")
     if isinstance(img, Tag) and isinstance(img.get("srcset"), str):
         candidates += " , " + str(img.get("srcset"))
@@ -107,8 +109,7 @@ def _found(soup: BeautifulSoup) -> Iterator[tuple[str, ImageHint]]:
     for tag in soup.find_all("meta"):
         name = tag.get("property") or tag.get("name")
         content = tag.get("content")
-        if isinstance(name, str) and name.lower() in META_IMAGE_NAMES and isinstance(content,
-                                                                                     str):
+        if isinstance(name, str) and name.lower() in META_IMAGE_NAMES and isinstance(content, str):
             yield content, ImageHint.META
     for picture in soup.find_all("picture"):
         url = _picture_url(picture)

@@ -31,9 +31,11 @@ PAGE_FETCHES_AT_ONCE = 4
 
 def warc_limits(settings: ServiceSettings) -> WarcLimits:
     """The bounds on reading an archive: each image as an upload, the images per archive."""
-    return WarcLimits(max_record_bytes=settings.max_upload_bytes,
-                      max_images=settings.max_warc_items,
-                      max_html_bytes=settings.page_max_html_bytes)
+    return WarcLimits(
+        max_record_bytes=settings.max_upload_bytes,
+        max_images=settings.max_warc_items,
+        max_html_bytes=settings.page_max_html_bytes,
+    )
 
 
 def _keep(skipped: list[dict[str, object]], entry: SkippedRecord) -> None:
@@ -52,13 +54,15 @@ def warc_batch(archive: Path, *, folder: Path, limits: WarcLimits) -> BatchInput
             continue
         path = folder / f"{number}.img"
         write_durably(path, entry.data)
-        items.append(BatchItem(name=entry.uri, upload_path=path, url=entry.uri,
-                               context=entry.context()))
+        items.append(
+            BatchItem(name=entry.uri, upload_path=path, url=entry.uri, context=entry.context())
+        )
     archive.unlink(missing_ok=True)
     fsync_dir(folder)
     if not items:
-        raise InvalidRequestError("The archive holds no image response to scan.",
-                                  skipped=skipped[:20])
+        raise InvalidRequestError(
+            "The archive holds no image response to scan.", skipped=skipped[:20]
+        )
     return BatchInput([], [], folder, items=items, skipped=skipped)
 
 
@@ -67,10 +71,15 @@ async def page_batch(page_url: str, *, folder: Path, settings: ServiceSettings) 
     ``page_max_images`` and ``page_max_total_bytes`` together) and staged in ``folder``;
     their context is the job's, whose page is this page. An image that cannot be fetched is
     listed as skipped; the rest go on."""
-    page = await fetch_page(page_url, limits=FetchLimits(
-        max_bytes=settings.page_max_html_bytes, timeout_s=settings.fetch_timeout_s,
-        max_redirects=settings.fetch_max_redirects),
-        allow_private_networks=settings.fetch_allow_private_networks)
+    page = await fetch_page(
+        page_url,
+        limits=FetchLimits(
+            max_bytes=settings.page_max_html_bytes,
+            timeout_s=settings.fetch_timeout_s,
+            max_redirects=settings.fetch_max_redirects,
+        ),
+        allow_private_networks=settings.fetch_allow_private_networks,
+    )
     found = page_images(page.html, page_url=page.final_url, limit=settings.page_max_images)
     if not found:
         raise PageHasNoImagesError(f"No image was found on {page_url[:200]}.", url=page_url)
@@ -81,11 +90,15 @@ async def page_batch(page_url: str, *, folder: Path, settings: ServiceSettings) 
     async def fetch(url: str) -> bytes | TwinwatchError:
         async with gate:
             try:
-                image = await fetch_image(url, limits=FetchLimits(
-                    max_bytes=min(settings.max_upload_bytes, budget),
-                    timeout_s=settings.fetch_timeout_s,
-                    max_redirects=settings.fetch_max_redirects),
-                    allow_private_networks=settings.fetch_allow_private_networks)
+                image = await fetch_image(
+                    url,
+                    limits=FetchLimits(
+                        max_bytes=min(settings.max_upload_bytes, budget),
+                        timeout_s=settings.fetch_timeout_s,
+                        max_redirects=settings.fetch_max_redirects,
+                    ),
+                    allow_private_networks=settings.fetch_allow_private_networks,
+                )
             except TwinwatchError as exc:
                 return exc
             return image.data
@@ -96,19 +109,33 @@ async def page_batch(page_url: str, *, folder: Path, settings: ServiceSettings) 
     used = 0
     for number, (image, outcome) in enumerate(zip(found, fetched, strict=True)):
         if isinstance(outcome, TwinwatchError):
-            skipped.append({"offset": None, "uri": image.url, "reason": outcome.code,
-                            "message": outcome.message[:300]})
+            skipped.append(
+                {
+                    "offset": None,
+                    "uri": image.url,
+                    "reason": outcome.code,
+                    "message": outcome.message[:300],
+                }
+            )
             continue
         if used + len(outcome) > budget:
-            skipped.append({"offset": None, "uri": image.url, "reason": "page_bytes_exceeded",
-                            "message": f"The page's images together are over {budget:,} "
-                                       "bytes."})
+            skipped.append(
+                {
+                    "offset": None,
+                    "uri": image.url,
+                    "reason": "page_bytes_exceeded",
+                    "message": f"The page's images together are over {budget:,} bytes.",
+                }
+            )
             continue
         used += len(outcome)
         path = folder / f"{number}.img"
         await asyncio.to_thread(write_durably, path, outcome)
         items.append(BatchItem(name=image.url, upload_path=path, url=image.url))
     if not items:
-        raise PageHasNoImagesError(f"None of the {len(found)} image(s) on {page_url[:200]} "
-                                   "could be fetched.", url=page_url, skipped=skipped[:20])
+        raise PageHasNoImagesError(
+            f"None of the {len(found)} image(s) on {page_url[:200]} could be fetched.",
+            url=page_url,
+            skipped=skipped[:20],
+        )
     return BatchInput([], [], folder, items=items, skipped=skipped)

@@ -41,19 +41,33 @@ class WarcScanReport:
         return sum(1 for image in self.images if "error" in image)
 
     def to_json(self) -> dict[str, Any]:
-        return {"archive": str(self.path), "pack": self.pack, "images": self.images,
-                "skipped": self.skipped, "wall_s": round(self.wall_s, 3)}
+        return {
+            "archive": str(self.path),
+            "pack": self.pack,
+            "images": self.images,
+            "skipped": self.skipped,
+            "wall_s": round(self.wall_s, 3),
+        }
 
 
 def _scan_image(rt: Runtime, image: WarcImage) -> dict[str, Any]:
     """One image's report (runs on a pool worker)."""
-    context = {"uri": image.uri, "page_url": image.page_url, "publisher": image.publisher,
-               "observed_at": image.observed_at.isoformat() if image.observed_at else None,
-               "offset": image.offset, "revisit_of": image.revisit_of}
+    context = {
+        "uri": image.uri,
+        "page_url": image.page_url,
+        "publisher": image.publisher,
+        "observed_at": image.observed_at.isoformat() if image.observed_at else None,
+        "offset": image.offset,
+        "revisit_of": image.revisit_of,
+    }
     try:
-        result = scan_bytes(image.data, analyser=rt.engine, index=rt.index,
-                            limits=DecodeLimits.of(rt.settings),
-                            candidates_per_face=rt.settings.candidates_per_face)
+        result = scan_bytes(
+            image.data,
+            analyser=rt.engine,
+            index=rt.index,
+            limits=DecodeLimits.of(rt.settings),
+            candidates_per_face=rt.settings.candidates_per_face,
+        )
     except TwinwatchError as exc:
         return {**context, "error": {"code": exc.code, "message": exc.message}}
     report = scan_report(Path(image.uri), result)
@@ -61,12 +75,18 @@ def _scan_image(rt: Runtime, image: WarcImage) -> dict[str, Any]:
     return {**context, **report}
 
 
-def scan_warc_file(rt: Runtime, path: Path, *, limits: WarcLimits,
-                   on_position: Callable[[int], None] = lambda _: None) -> WarcScanReport:
+def scan_warc_file(
+    rt: Runtime,
+    path: Path,
+    *,
+    limits: WarcLimits,
+    on_position: Callable[[int], None] = lambda _: None,
+) -> WarcScanReport:
     """Scan the archive's images as they are read (``on_position``: bytes read so far)."""
     started = time.perf_counter()
-    report = WarcScanReport(path, pack={"name": rt.engine.pack.name,
-                                        "version": rt.engine.pack.version})
+    report = WarcScanReport(
+        path, pack={"name": rt.engine.pack.name, "version": rt.engine.pack.version}
+    )
 
     def images() -> Iterator[WarcImage]:
         for entry in iter_warc_images(path, limits=limits, on_position=on_position):
@@ -75,25 +95,43 @@ def scan_warc_file(rt: Runtime, path: Path, *, limits: WarcLimits,
             else:
                 yield entry
 
-    for result in ordered_map(partial(_scan_image, rt), images(),
-                              workers=rt.settings.inference_workers):
+    for result in ordered_map(
+        partial(_scan_image, rt), images(), workers=rt.settings.inference_workers
+    ):
         report.images.append(result)
     report.wall_s = time.perf_counter() - started
     return report
 
 
 def print_warc_table(out: Console, report: WarcScanReport) -> None:
-    table = Table("image URL", "page", "seen", "faces", "talents",
-                  title=f"{report.path.name}: {len(report.images)} image(s), "
-                        f"{len(report.skipped)} record(s) skipped (model pack "
-                        f"{report.pack.get('name')}@{report.pack.get('version')})")
+    table = Table(
+        "image URL",
+        "page",
+        "seen",
+        "faces",
+        "talents",
+        title=f"{report.path.name}: {len(report.images)} image(s), "
+        f"{len(report.skipped)} record(s) skipped (model pack "
+        f"{report.pack.get('name')}@{report.pack.get('version')})",
+    )
     for image in report.images:
         if "error" in image:
             faces, talents = "-", f"error: {image['error']['message']}"
         else:
             faces = str(len(image["faces"]))
-            talents = ", ".join(f"{f['talent']['name']} ({f['talent']['similarity']:.2f})"
-                                for f in image["faces"] if f["talent"]) or "-"
-        table.add_row(image["uri"], image["page_url"] or "-",
-                      (image["observed_at"] or "-")[:19], faces, talents)
+            talents = (
+                ", ".join(
+                    f"{f['talent']['name']} ({f['talent']['similarity']:.2f})"
+                    for f in image["faces"]
+                    if f["talent"]
+                )
+                or "-"
+            )
+        table.add_row(
+            image["uri"],
+            image["page_url"] or "-",
+            (image["observed_at"] or "-")[:19],
+            faces,
+            talents,
+        )
     out.print(table)

@@ -85,8 +85,12 @@ class SkippedRecord:
     message: str
 
     def to_json(self) -> dict[str, Any]:
-        return {"offset": self.offset, "uri": self.uri, "reason": self.reason.value,
-                "message": self.message}
+        return {
+            "offset": self.offset,
+            "uri": self.uri,
+            "reason": self.reason.value,
+            "message": self.message,
+        }
 
 
 @dataclass(frozen=True)
@@ -107,8 +111,9 @@ class WarcImage:
         return location.key if location is not None else None
 
     def context(self) -> ItemContext:
-        return ItemContext(page_url=self.page_url, publisher=self.publisher,
-                           observed_at=self.observed_at)
+        return ItemContext(
+            page_url=self.page_url, publisher=self.publisher, observed_at=self.observed_at
+        )
 
 
 @dataclass
@@ -120,8 +125,9 @@ class WarcIndex:
     by_digest: dict[str, int] = field(default_factory=dict)  # payload digest -> offset
     by_uri: dict[str, int] = field(default_factory=dict)  # image URI -> offset
 
-    def remember(self, table: dict[str, Any], key: str | None, value: Any,
-                 limits: WarcLimits) -> None:
+    def remember(
+        self, table: dict[str, Any], key: str | None, value: Any, limits: WarcLimits
+    ) -> None:
         if key and key not in table and len(table) < limits.max_index_entries:
             table[key] = value
 
@@ -213,8 +219,7 @@ def _is_gzipped(handle: IO[bytes]) -> bool:
     return handle.read(3) == GZIP_MAGIC
 
 
-def _records(handle: IO[bytes], problems: list[SkippedRecord] | None = None
-             ) -> Iterator[_Record]:
+def _records(handle: IO[bytes], problems: list[SkippedRecord] | None = None) -> Iterator[_Record]:
     """Every record that parses; a record that does not is reported in ``problems`` and
     reading resumes at the next one."""
     gzipped = _is_gzipped(handle)
@@ -231,8 +236,11 @@ def _records(handle: IO[bytes], problems: list[SkippedRecord] | None = None
         except (ArchiveLoadFailed, zlib.error, EOFError, ValueError) as exc:
             offset = max(offset, iterator.offset)  # where the record that failed begins
             if problems is not None:
-                problems.append(SkippedRecord(offset, None, SkipReason.MALFORMED,
-                                              f"{type(exc).__name__}: {exc}"[:300]))
+                problems.append(
+                    SkippedRecord(
+                        offset, None, SkipReason.MALFORMED, f"{type(exc).__name__}: {exc}"[:300]
+                    )
+                )
             start = _resume_at(handle, offset, gzipped)
 
 
@@ -246,14 +254,16 @@ def require_warc(handle: IO[bytes]) -> None:
         except zlib.error:
             head = b""
     if not head.lstrip(b"\r\n").startswith(WARC_MAGIC):
-        raise WarcInvalidError("The file is not a WARC archive: it does not start with a "
-                               "WARC record (plain, or gzip per record).")
+        raise WarcInvalidError(
+            "The file is not a WARC archive: it does not start with a "
+            "WARC record (plain, or gzip per record)."
+        )
 
 
 # --- one pass: the images -------------------------------------------------------------------
-def iter_warc_images(path: Path, *, limits: WarcLimits,
-                     on_position: Callable[[int], None] | None = None
-                     ) -> Iterator[WarcImage | SkippedRecord]:
+def iter_warc_images(
+    path: Path, *, limits: WarcLimits, on_position: Callable[[int], None] | None = None
+) -> Iterator[WarcImage | SkippedRecord]:
     """Each image (in archive order) or the report of a record that was skipped, in one
     streaming pass; ``warc_invalid`` if the file is not a WARC archive. ``on_position`` is
     told the offset reached after each record (a progress bar over the file's size)."""
@@ -288,14 +298,19 @@ class _Found:
     linked_as: str  # the URL a page would name it by
 
 
-def _settle(found: _Found | SkippedRecord, learnt: WarcIndex, limits: WarcLimits,
-            taken: list[int]) -> WarcImage | SkippedRecord:
+def _settle(
+    found: _Found | SkippedRecord, learnt: WarcIndex, limits: WarcLimits, taken: list[int]
+) -> WarcImage | SkippedRecord:
     if isinstance(found, SkippedRecord):
         return found
     image = found.image
     if taken[0] >= limits.max_images:
-        return SkippedRecord(image.offset, image.uri, SkipReason.TOO_MANY_IMAGES,
-                             f"An archive gives at most {limits.max_images} images.")
+        return SkippedRecord(
+            image.offset,
+            image.uri,
+            SkipReason.TOO_MANY_IMAGES,
+            f"An archive gives at most {limits.max_images} images.",
+        )
     taken[0] += 1
     return replace(image, page_url=_page_of(found, learnt))
 
@@ -306,12 +321,14 @@ def _learn(learnt: WarcIndex, entry: _Record, limits: WarcLimits) -> None:
     if kind == "request":
         referer = entry.http_header("Referer")
         if referer:
-            for key in (entry.header("WARC-Concurrent-To"), entry.header("WARC-Record-ID"),
-                        entry.uri):
+            for key in (
+                entry.header("WARC-Concurrent-To"),
+                entry.header("WARC-Record-ID"),
+                entry.uri,
+            ):
                 learnt.remember(learnt.referers, key, referer, limits)
     elif kind == "response" and entry.content_type.startswith("image/"):
-        learnt.remember(learnt.by_digest, entry.header("WARC-Payload-Digest"), entry.offset,
-                        limits)
+        learnt.remember(learnt.by_digest, entry.header("WARC-Payload-Digest"), entry.offset, limits)
         learnt.remember(learnt.by_uri, entry.uri, entry.offset, limits)
     elif kind == "response" and entry.content_type in HTML_TYPES and entry.uri:
         try:
@@ -326,11 +343,13 @@ def _is_image_revisit(entry: _Record) -> bool:
     """A revisit of an image (by its HTTP headers, or, without them, by what it revisits)."""
     profile = entry.header("WARC-Profile") or ""
     return profile.endswith(REVISIT_PROFILES) and (
-        entry.content_type.startswith("image/") or not entry.content_type)
+        entry.content_type.startswith("image/") or not entry.content_type
+    )
 
 
-def _image_of(entry: _Record, learnt: WarcIndex, limits: WarcLimits, originals: IO[bytes]
-              ) -> _Found | SkippedRecord | None:
+def _image_of(
+    entry: _Record, learnt: WarcIndex, limits: WarcLimits, originals: IO[bytes]
+) -> _Found | SkippedRecord | None:
     kind = entry.record.rec_type
     if kind == "revisit" and _is_image_revisit(entry):
         return _revisit(entry, learnt, limits, originals)
@@ -342,48 +361,76 @@ def _image_of(entry: _Record, learnt: WarcIndex, limits: WarcLimits, originals: 
     try:
         data = _read_payload(entry.record, limits.max_record_bytes)
     except _TooLargeError:
-        return _skip(entry, SkipReason.TOO_LARGE, f"The image is over {limits.max_record_bytes:,}"
-                     " bytes.")
+        return _skip(
+            entry, SkipReason.TOO_LARGE, f"The image is over {limits.max_record_bytes:,} bytes."
+        )
     except (_TruncatedError, zlib.error, EOFError) as exc:
-        return _skip(entry, SkipReason.TRUNCATED, "The archive ends inside this record"
-                     f"{'' if isinstance(exc, _TruncatedError) else f' ({type(exc).__name__})'}.")
+        return _skip(
+            entry,
+            SkipReason.TRUNCATED,
+            "The archive ends inside this record"
+            f"{'' if isinstance(exc, _TruncatedError) else f' ({type(exc).__name__})'}.",
+        )
     return _image(entry, data)
 
 
-def _image(entry: _Record, data: bytes, revisit_of: int | None = None
-           ) -> _Found | SkippedRecord:
+def _image(entry: _Record, data: bytes, revisit_of: int | None = None) -> _Found | SkippedRecord:
     if media_type(sniff_format(data)) is None:
-        return _skip(entry, SkipReason.UNSUPPORTED_IMAGE,
-                     f"Served as {entry.content_type or 'untyped'} but not in a supported image "
-                     "format.")
+        return _skip(
+            entry,
+            SkipReason.UNSUPPORTED_IMAGE,
+            f"Served as {entry.content_type or 'untyped'} but not in a supported image format.",
+        )
     uri = entry.uri or ""
     if not uri or len(uri) > URI_MAX or parse_location(uri) is None:
-        return _skip(entry, SkipReason.URI_INVALID, f"The record's target URI is missing, "
-                     f"longer than {URI_MAX} characters or names no host.")
-    image = WarcImage(uri=uri, observed_at=_warc_date(entry), page_url=None, data=data,
-                      offset=entry.offset, revisit_of=revisit_of)
+        return _skip(
+            entry,
+            SkipReason.URI_INVALID,
+            f"The record's target URI is missing, "
+            f"longer than {URI_MAX} characters or names no host.",
+        )
+    image = WarcImage(
+        uri=uri,
+        observed_at=_warc_date(entry),
+        page_url=None,
+        data=data,
+        offset=entry.offset,
+        revisit_of=revisit_of,
+    )
     keys = (entry.header("WARC-Record-ID"), entry.header("WARC-Concurrent-To"), uri)
     return _Found(image, keys, entry.header("WARC-Refers-To-Target-URI") or uri)
 
 
-def _revisit(entry: _Record, learnt: WarcIndex, limits: WarcLimits, originals: IO[bytes]
-             ) -> _Found | SkippedRecord:
+def _revisit(
+    entry: _Record, learnt: WarcIndex, limits: WarcLimits, originals: IO[bytes]
+) -> _Found | SkippedRecord:
     digest = entry.header("WARC-Payload-Digest")
     refers_to = entry.header("WARC-Refers-To-Target-URI") or entry.uri
     offset = learnt.by_digest.get(digest or "")
     if offset is None and refers_to:
         offset = learnt.by_uri.get(refers_to)
     if offset is None:
-        return _skip(entry, SkipReason.REVISIT_UNRESOLVED, "The revisited response is not "
-                     "earlier in this archive.")
+        return _skip(
+            entry,
+            SkipReason.REVISIT_UNRESOLVED,
+            "The revisited response is not earlier in this archive.",
+        )
     originals.seek(offset)
     try:
         original = next(iter(ArchiveIterator(originals)))
         data = _read_payload(original, limits.max_record_bytes)
-    except (_TooLargeError, _TruncatedError, ArchiveLoadFailed, StopIteration, zlib.error,
-            EOFError, ValueError):
-        return _skip(entry, SkipReason.REVISIT_UNRESOLVED, "The revisited response could not "
-                     "be read.")
+    except (
+        _TooLargeError,
+        _TruncatedError,
+        ArchiveLoadFailed,
+        StopIteration,
+        zlib.error,
+        EOFError,
+        ValueError,
+    ):
+        return _skip(
+            entry, SkipReason.REVISIT_UNRESOLVED, "The revisited response could not be read."
+        )
     return _image(entry, data, revisit_of=offset)
 
 

@@ -42,30 +42,48 @@ def claim_due_callbacks(db: Database, *, limit: int, lease_s: float) -> list[Due
             job = session.get(Job, row.job_id)
             if job is None or not job.callback_url or not job.callback_secret:
                 continue
-            claimed.append(DueDelivery(id=row.id, url=job.callback_url,
-                                       secret=job.callback_secret, event=JOB_FINISHED,
-                                       payload=row.payload, attempts=row.attempts,
-                                       reference=f"job-{job.id}"))
+            claimed.append(
+                DueDelivery(
+                    id=row.id,
+                    url=job.callback_url,
+                    secret=job.callback_secret,
+                    event=JOB_FINISHED,
+                    payload=row.payload,
+                    attempts=row.attempts,
+                    reference=f"job-{job.id}",
+                )
+            )
     return claimed
 
 
-def record_callback_attempt(db: Database, *, delivery: DueDelivery, result: AttemptResult,
-                            settings: ServiceSettings) -> None:
+def record_callback_attempt(
+    db: Database, *, delivery: DueDelivery, result: AttemptResult, settings: ServiceSettings
+) -> None:
     now = utcnow()
     with db.session() as session:
         row = session.get(JobCallback, delivery.id)
         if row is None:
             return
         count_attempt(row)
-        row.attempt_log = [*row.attempt_log, {"at": now.isoformat(),
-                                              "status_code": result.status_code,
-                                              "error": result.error,
-                                              "ms": round(result.duration_ms, 1)}]
+        row.attempt_log = [
+            *row.attempt_log,
+            {
+                "at": now.isoformat(),
+                "status_code": result.status_code,
+                "error": result.error,
+                "ms": round(result.duration_ms, 1),
+            },
+        ]
         if result.delivered:
             row.status, row.delivered_at, row.last_error = CallbackStatus.DELIVERED, now, None
             return
-        if retry_or_give_up(row, error=result.error, now=now,
-                            max_attempts=settings.webhook_max_attempts,
-                            backoff_base_s=settings.webhook_backoff_base_s):
-            log.warning("job %d callback failed for good after %d attempts", row.job_id,
-                        row.attempts)
+        if retry_or_give_up(
+            row,
+            error=result.error,
+            now=now,
+            max_attempts=settings.webhook_max_attempts,
+            backoff_base_s=settings.webhook_backoff_base_s,
+        ):
+            log.warning(
+                "job %d callback failed for good after %d attempts", row.job_id, row.attempts
+            )

@@ -34,8 +34,13 @@ from service.schemas import CHANNEL_MAX, PUBLISHER_MAX, URL_MAX
 MANIFEST_MAX_BYTES = 1024 * 1024
 DATE_MAX = 64
 TERRITORY_MAX = 8
-FIELD_MAX = {"page_url": URL_MAX, "publisher": PUBLISHER_MAX, "observed_at": DATE_MAX,
-             "channel": CHANNEL_MAX, "territory": TERRITORY_MAX}
+FIELD_MAX = {
+    "page_url": URL_MAX,
+    "publisher": PUBLISHER_MAX,
+    "observed_at": DATE_MAX,
+    "channel": CHANNEL_MAX,
+    "territory": TERRITORY_MAX,
+}
 
 
 @dataclass(frozen=True)
@@ -53,8 +58,9 @@ class ItemContext:
 
     def to_json(self) -> dict[str, Any]:
         """The stated fields, as stored on the job item."""
-        stated = {f.name: getattr(self, f.name) for f in fields(self)
-                  if getattr(self, f.name) is not None}
+        stated = {
+            f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name) is not None
+        }
         if self.observed_at is not None:
             stated["observed_at"] = self.observed_at.isoformat()
         return stated
@@ -62,9 +68,13 @@ class ItemContext:
     @classmethod
     def from_json(cls, raw: Mapping[str, Any]) -> ItemContext:
         seen = raw.get("observed_at")
-        return cls(page_url=raw.get("page_url"), publisher=raw.get("publisher"),
-                   observed_at=datetime.fromisoformat(seen) if seen else None,
-                   channel=raw.get("channel"), territory=raw.get("territory"))
+        return cls(
+            page_url=raw.get("page_url"),
+            publisher=raw.get("publisher"),
+            observed_at=datetime.fromisoformat(seen) if seen else None,
+            channel=raw.get("channel"),
+            territory=raw.get("territory"),
+        )
 
     def over(self, base: UseContext) -> UseContext:
         """This item's context with the job's filling what it leaves out."""
@@ -74,24 +84,33 @@ class ItemContext:
             page_url=self.page_url if located else base.page_url,
             publisher=self.publisher if located else base.publisher,
             observed_at=self.observed_at or base.observed_at,
-            channel=self.channel or base.channel, territory=self.territory or base.territory)
+            channel=self.channel or base.channel,
+            territory=self.territory or base.territory,
+        )
 
 
-def item_context(raw: Mapping[str, Any], *, item: str, now: datetime | None = None
-                 ) -> ItemContext:
+def item_context(raw: Mapping[str, Any], *, item: str, now: datetime | None = None) -> ItemContext:
     """Validate one item's stated context (``item`` names it in errors)."""
     unknown = sorted(set(raw) - set(FIELD_MAX))
     if unknown:
-        raise ManifestInvalidError(f"Item {item[:200]!r}: unknown field(s) {unknown}; an item "
-                                   f"may state {sorted(FIELD_MAX)}.", item=item[:200])
+        raise ManifestInvalidError(
+            f"Item {item[:200]!r}: unknown field(s) {unknown}; an item "
+            f"may state {sorted(FIELD_MAX)}.",
+            item=item[:200],
+        )
     text: dict[str, str | None] = {}
     for name, bound in FIELD_MAX.items():
         value = raw.get(name)
-        if value is not None and (not isinstance(value, str) or len(value) > bound
-                                  or "\x00" in value):
-            raise ManifestInvalidError(f"Item {item[:200]!r}: {name} must be text of at most "
-                                       f"{bound} characters, without NUL.", item=item[:200],
-                                       field=name, max_length=bound)
+        if value is not None and (
+            not isinstance(value, str) or len(value) > bound or "\x00" in value
+        ):
+            raise ManifestInvalidError(
+                f"Item {item[:200]!r}: {name} must be text of at most "
+                f"{bound} characters, without NUL.",
+                item=item[:200],
+                field=name,
+                max_length=bound,
+            )
         text[name] = value.strip() or None if isinstance(value, str) else None
     seen = start_or_error(text["observed_at"], field="observed_at")
     if seen is not None:
@@ -101,30 +120,38 @@ def item_context(raw: Mapping[str, Any], *, item: str, now: datetime | None = No
         publisher=stated_location(text["publisher"], "publisher"),
         observed_at=seen,
         channel=channel_or_error(text["channel"]).value if text["channel"] else None,
-        territory=territory_or_error(text["territory"]) if text["territory"] else None)
+        territory=territory_or_error(text["territory"]) if text["territory"] else None,
+    )
 
 
-def parse_manifest(data: bytes, *, names: Collection[str], max_entries: int
-                   ) -> dict[str, ItemContext]:
+def parse_manifest(
+    data: bytes, *, names: Collection[str], max_entries: int
+) -> dict[str, ItemContext]:
     """A manifest's item contexts, keyed by item name; every key must name an item."""
     if len(data) > MANIFEST_MAX_BYTES:
-        raise ManifestInvalidError(f"The manifest is over {MANIFEST_MAX_BYTES:,} bytes.",
-                                   max_bytes=MANIFEST_MAX_BYTES)
+        raise ManifestInvalidError(
+            f"The manifest is over {MANIFEST_MAX_BYTES:,} bytes.", max_bytes=MANIFEST_MAX_BYTES
+        )
     try:
         raw = json.loads(data.decode("utf-8"))
     except (UnicodeDecodeError, ValueError) as exc:
         raise ManifestInvalidError(f"The manifest is not JSON: {exc}"[:300]) from None
     if not isinstance(raw, dict) or not all(isinstance(v, dict) for v in raw.values()):
-        raise ManifestInvalidError("The manifest is a JSON object mapping item names (file "
-                                   "names or URLs) to objects of context fields.")
+        raise ManifestInvalidError(
+            "The manifest is a JSON object mapping item names (file "
+            "names or URLs) to objects of context fields."
+        )
     if len(raw) > max_entries:
-        raise ManifestInvalidError(f"The manifest has {len(raw)} entries; at most "
-                                   f"{max_entries}.", max_entries=max_entries)
+        raise ManifestInvalidError(
+            f"The manifest has {len(raw)} entries; at most {max_entries}.", max_entries=max_entries
+        )
     known = set(names)
     missing = [name for name in raw if name not in known]
     if missing:
-        raise ManifestInvalidError(f"The manifest names {missing[0][:200]!r}, which is not an "
-                                   "item of this batch (name items by their file name or URL).",
-                                   item=missing[0][:200])
+        raise ManifestInvalidError(
+            f"The manifest names {missing[0][:200]!r}, which is not an "
+            "item of this batch (name items by their file name or URL).",
+            item=missing[0][:200],
+        )
     now = utcnow()
     return {name: item_context(fields_, item=name, now=now) for name, fields_ in raw.items()}

@@ -103,57 +103,87 @@ class BatchInput:
 
     def rows(self, job_id: int) -> list[JobItem]:
         """One job item per upload, URL and named item, each with its own context."""
+
         def stated(name: str, own: ItemContext | None = None) -> dict[str, Any] | None:
             context = own or self.contexts.get(name)
             return context.to_json() if context is not None and not context.is_empty() else None
-        rows = [JobItem(job_id=job_id, upload_name=name, upload_path=str(path),
-                        context=stated(name)) for name, path in self.uploads]
-        rows += [JobItem(job_id=job_id, source_url=url, context=stated(url))
-                 for url in self.urls]
-        rows += [JobItem(job_id=job_id, source_url=item.url,
-                         upload_name=None if item.url else item.name[:300],
-                         upload_path=str(item.upload_path) if item.upload_path else None,
-                         context=stated(item.name, item.context)) for item in self.items]
+
+        rows = [
+            JobItem(job_id=job_id, upload_name=name, upload_path=str(path), context=stated(name))
+            for name, path in self.uploads
+        ]
+        rows += [JobItem(job_id=job_id, source_url=url, context=stated(url)) for url in self.urls]
+        rows += [
+            JobItem(
+                job_id=job_id,
+                source_url=item.url,
+                upload_name=None if item.url else item.name[:300],
+                upload_path=str(item.upload_path) if item.upload_path else None,
+                context=stated(item.name, item.context),
+            )
+            for item in self.items
+        ]
         for position, row in enumerate(rows):
             row.position = position
         return rows
 
 
 def context_json(context: UseContext) -> dict[str, Any]:
-    return {"page_url": context.page_url, "publisher": context.publisher,
-            "observed_at": context.observed_at.isoformat(), "channel": context.channel,
-            "territory": context.territory,
-            "use_until": context.use_until.isoformat() if context.use_until else None,
-            "medium": context.medium, "ai_label": context.ai_label}
+    return {
+        "page_url": context.page_url,
+        "publisher": context.publisher,
+        "observed_at": context.observed_at.isoformat(),
+        "channel": context.channel,
+        "territory": context.territory,
+        "use_until": context.use_until.isoformat() if context.use_until else None,
+        "medium": context.medium,
+        "ai_label": context.ai_label,
+    }
 
 
 def context_from_json(raw: dict[str, Any]) -> UseContext:
-    return UseContext(page_url=raw["page_url"], publisher=raw["publisher"],
-                      observed_at=datetime.fromisoformat(raw["observed_at"]),
-                      channel=raw["channel"], territory=raw["territory"],
-                      use_until=datetime.fromisoformat(raw["use_until"])
-                      if raw.get("use_until") else None,
-                      medium=Medium(raw["medium"]) if raw.get("medium") else None,
-                      ai_label=AiLabel(raw["ai_label"]) if raw.get("ai_label") else None)
+    return UseContext(
+        page_url=raw["page_url"],
+        publisher=raw["publisher"],
+        observed_at=datetime.fromisoformat(raw["observed_at"]),
+        channel=raw["channel"],
+        territory=raw["territory"],
+        use_until=datetime.fromisoformat(raw["use_until"]) if raw.get("use_until") else None,
+        medium=Medium(raw["medium"]) if raw.get("medium") else None,
+        ai_label=AiLabel(raw["ai_label"]) if raw.get("ai_label") else None,
+    )
 
 
-def create_job(*, db: Database, principal: Principal, kind: ScanKind, batch: BatchInput,
-               context: UseContext, max_items: int,
-               callback: JobCallbackSpec | None = None) -> int:
+def create_job(
+    *,
+    db: Database,
+    principal: Principal,
+    kind: ScanKind,
+    batch: BatchInput,
+    context: UseContext,
+    max_items: int,
+    callback: JobCallbackSpec | None = None,
+) -> int:
     total = batch.total
     try:
         if total == 0:
-            raise InvalidRequestError("A batch needs at least one file (`files`) or URL "
-                                      "(`urls`).")
+            raise InvalidRequestError("A batch needs at least one file (`files`) or URL (`urls`).")
         if total > max_items:
-            raise InvalidRequestError(f"A batch holds at most {max_items} items; got {total}.",
-                                      max_items=max_items)
+            raise InvalidRequestError(
+                f"A batch holds at most {max_items} items; got {total}.", max_items=max_items
+            )
         with db.session() as session:
-            job = Job(kind=kind, owner_key_id=principal.key_id, monitor_id=principal.monitor_id,
-                      brand_id=principal.brand_id, context=context_json(context), total=total,
-                      callback_url=callback.url if callback else None,
-                      callback_secret=callback.secret if callback else None,
-                      skipped=batch.skipped or None)
+            job = Job(
+                kind=kind,
+                owner_key_id=principal.key_id,
+                monitor_id=principal.monitor_id,
+                brand_id=principal.brand_id,
+                context=context_json(context),
+                total=total,
+                callback_url=callback.url if callback else None,
+                callback_secret=callback.secret if callback else None,
+                skipped=batch.skipped or None,
+            )
             session.add(job)
             session.flush()
             session.add_all(batch.rows(job.id))
@@ -173,9 +203,11 @@ def reconcile_uploads(db: Database, uploads_dir: Path) -> int:
     if not uploads_dir.is_dir():
         return 0
     with db.session() as session:
-        wanted = {Path(p).parent.name for p in session.scalars(
-            select(JobItem.upload_path).where(JobItem.status.in_(PENDING)))
-            if p is not None}
+        wanted = {
+            Path(p).parent.name
+            for p in session.scalars(select(JobItem.upload_path).where(JobItem.status.in_(PENDING)))
+            if p is not None
+        }
     removed = 0
     for folder in uploads_dir.iterdir():
         if folder.is_dir() and folder.name not in wanted:
@@ -198,15 +230,18 @@ class ClaimedItem:
 
     def link(self, worker_id: str) -> JobLink:
         """What the scan needs to finish this item in its own transaction."""
-        def complete(session: Session, scan_id: int,
-                     outcome: AlertOutcome = AlertOutcome.NONE) -> None:
-            complete_item(session, item=self, scan_id=scan_id, worker_id=worker_id,
-                          outcome=outcome)
+
+        def complete(
+            session: Session, scan_id: int, outcome: AlertOutcome = AlertOutcome.NONE
+        ) -> None:
+            complete_item(session, item=self, scan_id=scan_id, worker_id=worker_id, outcome=outcome)
+
         return JobLink(job_id=self.job_id, item_id=self.item_id, complete=complete)
 
 
-def claim_next_item(db: Database, *, worker_id: str, lease_s: float,
-                    max_attempts: int = MAX_ITEM_ATTEMPTS) -> ClaimedItem | None:
+def claim_next_item(
+    db: Database, *, worker_id: str, lease_s: float, max_attempts: int = MAX_ITEM_ATTEMPTS
+) -> ClaimedItem | None:
     """Take the oldest queued item (or one whose lease ran out); None if there is none.
 
     An expired item that has already been claimed ``max_attempts`` times is failed instead
@@ -214,18 +249,33 @@ def claim_next_item(db: Database, *, worker_id: str, lease_s: float,
     """
     now = utcnow()
     expired = (JobItem.status == ItemStatus.RUNNING) & (
-        JobItem.claimed_at < now - timedelta(seconds=lease_s))
-    claimable = or_(JobItem.status == ItemStatus.QUEUED,
-                    expired & (JobItem.attempts < max_attempts))
+        JobItem.claimed_at < now - timedelta(seconds=lease_s)
+    )
+    claimable = or_(
+        JobItem.status == ItemStatus.QUEUED, expired & (JobItem.attempts < max_attempts)
+    )
     with db.session() as session:
         _fail_exhausted(session, expired & (JobItem.attempts >= max_attempts), max_attempts)
-        candidate = session.scalar(select(JobItem.id).where(claimable).order_by(JobItem.id)
-                                   .limit(1).with_for_update(skip_locked=True))
+        candidate = session.scalar(
+            select(JobItem.id)
+            .where(claimable)
+            .order_by(JobItem.id)
+            .limit(1)
+            .with_for_update(skip_locked=True)
+        )
         if candidate is None:
             return None
-        claimed = rows_changed(session, update(JobItem).where(JobItem.id == candidate, claimable)
-                               .values(status=ItemStatus.RUNNING, claimed_by=worker_id,
-                                       claimed_at=now, attempts=JobItem.attempts + 1))
+        claimed = rows_changed(
+            session,
+            update(JobItem)
+            .where(JobItem.id == candidate, claimable)
+            .values(
+                status=ItemStatus.RUNNING,
+                claimed_by=worker_id,
+                claimed_at=now,
+                attempts=JobItem.attempts + 1,
+            ),
+        )
         if claimed != 1:
             return None  # another worker won the race; try again on the next poll
         item = session.get(JobItem, candidate)
@@ -237,34 +287,60 @@ def claim_next_item(db: Database, *, worker_id: str, lease_s: float,
         context = context_from_json(job.context)
         if item.context:
             context = ItemContext.from_json(item.context).over(context)
-        return ClaimedItem(item.id, job.id, ScanKind(job.kind), item.upload_path,
-                           item.source_url, context, _job_principal(session, job),
-                           item.attempts)
+        return ClaimedItem(
+            item.id,
+            job.id,
+            ScanKind(job.kind),
+            item.upload_path,
+            item.source_url,
+            context,
+            _job_principal(session, job),
+            item.attempts,
+        )
 
 
 def _fail_exhausted(session: Session, exhausted: Any, max_attempts: int) -> None:
-    rows = session.execute(select(JobItem.id, JobItem.job_id).where(exhausted)
-                           .with_for_update(skip_locked=True)).all()
+    rows = session.execute(
+        select(JobItem.id, JobItem.job_id).where(exhausted).with_for_update(skip_locked=True)
+    ).all()
     for item_id, job_id in rows:
         error = JobItemAttemptsExhaustedError(
             f"The item was claimed {max_attempts} times and its worker stopped each time "
-            "before finishing it; it is not retried again.", attempts=max_attempts)
-        if rows_changed(session, update(JobItem).where(JobItem.id == item_id, exhausted)
-                        .values(status=ItemStatus.FAILED, error=error.to_dict())):
+            "before finishing it; it is not retried again.",
+            attempts=max_attempts,
+        )
+        if rows_changed(
+            session,
+            update(JobItem)
+            .where(JobItem.id == item_id, exhausted)
+            .values(status=ItemStatus.FAILED, error=error.to_dict()),
+        ):
             log.warning("job item %d failed after %d attempts", item_id, max_attempts)
             _finish_job_if_complete(session, job_id)
+
 
 def _job_principal(session: Session, job: Job) -> Principal:
     key = session.get(ApiKey, job.owner_key_id) if job.owner_key_id else None
     role = Role(key.role) if key else (Role.BRAND if job.brand_id else Role.MONITOR)
     # no key when a console user submitted the job (or its key was deleted): the scan's
     # owner_key_id is then NULL, never a key id that does not exist
-    return Principal(key_id=job.owner_key_id, key_prefix=key.prefix if key else "job",
-                     role=role, monitor_id=job.monitor_id, brand_id=job.brand_id)
+    return Principal(
+        key_id=job.owner_key_id,
+        key_prefix=key.prefix if key else "job",
+        role=role,
+        monitor_id=job.monitor_id,
+        brand_id=job.brand_id,
+    )
 
 
-def complete_item(session: Session, *, item: ClaimedItem, scan_id: int,
-                  worker_id: str, outcome: AlertOutcome = AlertOutcome.NONE) -> None:
+def complete_item(
+    session: Session,
+    *,
+    item: ClaimedItem,
+    scan_id: int,
+    worker_id: str,
+    outcome: AlertOutcome = AlertOutcome.NONE,
+) -> None:
     """Mark the item done with its scan, inside the transaction that records the scan.
 
     Whoever records the item's (unique) scan finishes it, even if its lease ran out
@@ -272,20 +348,30 @@ def complete_item(session: Session, *, item: ClaimedItem, scan_id: int,
     row = session.get(JobItem, item.item_id, with_for_update=True)
     assert row is not None
     if row.claimed_by != worker_id:
-        log.info("job item %d finished by %s after its lease passed to %s", item.item_id,
-                 worker_id, row.claimed_by)
+        log.info(
+            "job item %d finished by %s after its lease passed to %s",
+            item.item_id,
+            worker_id,
+            row.claimed_by,
+        )
     row.status, row.scan_id, row.error = ItemStatus.DONE, scan_id, None
     row.alert_outcome = outcome
     _finish_job_if_complete(session, item.job_id)
 
 
-def fail_item(db: Database, *, item: ClaimedItem, error: dict[str, Any],
-              worker_id: str) -> None:
+def fail_item(db: Database, *, item: ClaimedItem, error: dict[str, Any], worker_id: str) -> None:
     """Record why an item could not be scanned (unless it is no longer ours to finish)."""
     with db.session() as session:
-        failed = rows_changed(session, update(JobItem).where(
-            JobItem.id == item.item_id, JobItem.claimed_by == worker_id,
-            JobItem.status == ItemStatus.RUNNING).values(status=ItemStatus.FAILED, error=error))
+        failed = rows_changed(
+            session,
+            update(JobItem)
+            .where(
+                JobItem.id == item.item_id,
+                JobItem.claimed_by == worker_id,
+                JobItem.status == ItemStatus.RUNNING,
+            )
+            .values(status=ItemStatus.FAILED, error=error),
+        )
         if failed:
             _finish_job_if_complete(session, item.job_id)
     remove_upload(item)
@@ -299,8 +385,11 @@ def remove_upload(item: ClaimedItem) -> None:
 
 
 def _finish_job_if_complete(session: Session, job_id: int) -> None:
-    remaining = session.scalar(select(func.count()).select_from(JobItem).where(
-        JobItem.job_id == job_id, JobItem.status.in_(PENDING)))
+    remaining = session.scalar(
+        select(func.count())
+        .select_from(JobItem)
+        .where(JobItem.job_id == job_id, JobItem.status.in_(PENDING))
+    )
     if not remaining:
         job = session.get(Job, job_id, with_for_update=True)
         assert job is not None
@@ -322,11 +411,20 @@ def _enqueue_callback(session: Session, job: Job) -> None:
 def release_item(db: Database, *, item: ClaimedItem, worker_id: str) -> None:
     """Give an item back untouched (e.g. the service is overloaded right now)."""
     with db.session() as session:
-        session.execute(update(JobItem).where(JobItem.id == item.item_id,
-                                              JobItem.claimed_by == worker_id,
-                                              JobItem.status == ItemStatus.RUNNING)
-                        .values(status=ItemStatus.QUEUED, claimed_by=None, claimed_at=None,
-                                attempts=JobItem.attempts - 1))
+        session.execute(
+            update(JobItem)
+            .where(
+                JobItem.id == item.item_id,
+                JobItem.claimed_by == worker_id,
+                JobItem.status == ItemStatus.RUNNING,
+            )
+            .values(
+                status=ItemStatus.QUEUED,
+                claimed_by=None,
+                claimed_at=None,
+                attempts=JobItem.attempts - 1,
+            )
+        )
 
 
 def _remove_if_empty(folder: Path) -> None:
@@ -337,39 +435,63 @@ def _remove_if_empty(folder: Path) -> None:
 def job_out(session: Session, job: Job, *, items_offset: int = 0) -> JobOut:
     """The job's counts, callback and skipped records, and ``ITEMS_SHOWN`` of its items from
     ``items_offset`` (a crawl job may hold thousands; ``job_items_page`` pages them all)."""
-    counts = dict(session.execute(select(JobItem.status, func.count())
-                                  .where(JobItem.job_id == job.id).group_by(JobItem.status))
-                  .all())
-    items = session.scalars(select(JobItem).where(JobItem.job_id == job.id)
-                            .order_by(JobItem.position).offset(items_offset)
-                            .limit(ITEMS_SHOWN))
+    counts = dict(
+        session.execute(
+            select(JobItem.status, func.count())
+            .where(JobItem.job_id == job.id)
+            .group_by(JobItem.status)
+        ).all()
+    )
+    items = session.scalars(
+        select(JobItem)
+        .where(JobItem.job_id == job.id)
+        .order_by(JobItem.position)
+        .offset(items_offset)
+        .limit(ITEMS_SHOWN)
+    )
     return JobOut(
-        id=job.id, kind=job.kind, status=job.status, total=job.total,
-        queued=counts.get(ItemStatus.QUEUED, 0), running=counts.get(ItemStatus.RUNNING, 0),
-        done=counts.get(ItemStatus.DONE, 0), failed=counts.get(ItemStatus.FAILED, 0),
-        created_at=job.created_at, finished_at=job.finished_at,
-        items=[_item_out(i) for i in items], callback=_callback_out(session, job),
-        skipped=[SkippedRecordOut.model_validate(entry) for entry in job.skipped or []])
+        id=job.id,
+        kind=job.kind,
+        status=job.status,
+        total=job.total,
+        queued=counts.get(ItemStatus.QUEUED, 0),
+        running=counts.get(ItemStatus.RUNNING, 0),
+        done=counts.get(ItemStatus.DONE, 0),
+        failed=counts.get(ItemStatus.FAILED, 0),
+        created_at=job.created_at,
+        finished_at=job.finished_at,
+        items=[_item_out(i) for i in items],
+        callback=_callback_out(session, job),
+        skipped=[SkippedRecordOut.model_validate(entry) for entry in job.skipped or []],
+    )
 
 
-def job_items_page(session: Session, job: Job, *, offset: int, limit: int,
-                   status: ItemStatus | None = None) -> Page[JobItemOut]:
+def job_items_page(
+    session: Session, job: Job, *, offset: int, limit: int, status: ItemStatus | None = None
+) -> Page[JobItemOut]:
     """A page of the job's items by position, optionally only those in one status."""
     query = select(JobItem).where(JobItem.job_id == job.id)
     if status is not None:
         query = query.where(JobItem.status == status)
     total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
     rows = session.scalars(query.order_by(JobItem.position).offset(offset).limit(limit))
-    return Page[JobItemOut](items=[_item_out(row) for row in rows], total=total,
-                            offset=offset, limit=limit)
+    return Page[JobItemOut](
+        items=[_item_out(row) for row in rows], total=total, offset=offset, limit=limit
+    )
 
 
 def _item_out(item: JobItem) -> JobItemOut:
     name = item.upload_name or item.source_url or f"item {item.position}"
-    return JobItemOut(position=item.position, name=name, source=name, status=item.status,
-                      scan_id=item.scan_id, error=item.error,
-                      alert_outcome=AlertOutcome(item.alert_outcome) if item.alert_outcome
-                      else None, context=item.context)
+    return JobItemOut(
+        position=item.position,
+        name=name,
+        source=name,
+        status=item.status,
+        scan_id=item.scan_id,
+        error=item.error,
+        alert_outcome=AlertOutcome(item.alert_outcome) if item.alert_outcome else None,
+        context=item.context,
+    )
 
 
 def _callback_out(session: Session, job: Job) -> CallbackOut | None:
@@ -377,8 +499,19 @@ def _callback_out(session: Session, job: Job) -> CallbackOut | None:
         return None
     row = session.scalar(select(JobCallback).where(JobCallback.job_id == job.id))
     if row is None:
-        return CallbackOut(url=job.callback_url, status="waiting", attempts=0, last_error=None,
-                           delivered_at=None, attempt_log=[])
-    return CallbackOut(url=job.callback_url, status=row.status, attempts=row.attempts,
-                       last_error=row.last_error, delivered_at=row.delivered_at,
-                       attempt_log=list(row.attempt_log or []))
+        return CallbackOut(
+            url=job.callback_url,
+            status="waiting",
+            attempts=0,
+            last_error=None,
+            delivered_at=None,
+            attempt_log=[],
+        )
+    return CallbackOut(
+        url=job.callback_url,
+        status=row.status,
+        attempts=row.attempts,
+        last_error=row.last_error,
+        delivered_at=row.delivered_at,
+        attempt_log=list(row.attempt_log or []),
+    )

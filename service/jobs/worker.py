@@ -77,9 +77,13 @@ class JobWorker:
     async def run_once(self) -> bool:
         """Process one queued item; False when there was nothing to do."""
         settings = self.ctx.settings
-        item = await run_in_threadpool(claim_next_item, self.ctx.db, worker_id=self.name,
-                                       lease_s=settings.job_lease_s,
-                                       max_attempts=MAX_ITEM_ATTEMPTS)
+        item = await run_in_threadpool(
+            claim_next_item,
+            self.ctx.db,
+            worker_id=self.name,
+            lease_s=settings.job_lease_s,
+            max_attempts=MAX_ITEM_ATTEMPTS,
+        )
         if item is None:
             return False
         await self._process(item)
@@ -89,11 +93,19 @@ class JobWorker:
         try:
             # A staged item may also have its URL (a crawled record): scanned from the bytes,
             # recorded with the URL.
-            source = (ImageSource(data=Path(item.upload_path).read_bytes(), url=item.source_url)
-                      if item.upload_path else ImageSource(url=item.source_url))
-            await run_scan(pipeline=self.ctx.pipeline(), principal=item.principal,
-                           kind=item.kind, source=source, context=item.context,
-                           job=item.link(self.name))
+            source = (
+                ImageSource(data=Path(item.upload_path).read_bytes(), url=item.source_url)
+                if item.upload_path
+                else ImageSource(url=item.source_url)
+            )
+            await run_scan(
+                pipeline=self.ctx.pipeline(),
+                principal=item.principal,
+                kind=item.kind,
+                source=source,
+                context=item.context,
+                job=item.link(self.name),
+            )
         except OverloadedError:
             await run_in_threadpool(release_item, self.ctx.db, item=item, worker_id=self.name)
             await asyncio.sleep(self.ctx.settings.retry_after_s)
@@ -108,8 +120,7 @@ class JobWorker:
         await run_in_threadpool(remove_upload, item)
 
     async def _fail(self, item: ClaimedItem, error: dict[str, object]) -> None:
-        await run_in_threadpool(fail_item, self.ctx.db, item=item, error=error,
-                                worker_id=self.name)
+        await run_in_threadpool(fail_item, self.ctx.db, item=item, error=error, worker_id=self.name)
 
 
 class WebhookDispatcher:
@@ -118,12 +129,19 @@ class WebhookDispatcher:
 
     async def run_once(self) -> int:
         settings = self.ctx.settings
-        due = await run_in_threadpool(claim_due, self.ctx.db, limit=WEBHOOK_BATCH,
-                                      lease_s=settings.webhook_timeout_s * 3)
+        due = await run_in_threadpool(
+            claim_due, self.ctx.db, limit=WEBHOOK_BATCH, lease_s=settings.webhook_timeout_s * 3
+        )
         for delivery in due:
             result = await send(delivery, settings=settings)
-            await run_in_threadpool(record_attempt, self.ctx.db, delivery=delivery,
-                                    result=result, settings=settings, metrics=self.ctx.metrics)
+            await run_in_threadpool(
+                record_attempt,
+                self.ctx.db,
+                delivery=delivery,
+                result=result,
+                settings=settings,
+                metrics=self.ctx.metrics,
+            )
         return len(due)
 
 
@@ -135,12 +153,21 @@ class CallbackDispatcher:
 
     async def run_once(self) -> int:
         settings = self.ctx.settings
-        due = await run_in_threadpool(claim_due_callbacks, self.ctx.db, limit=WEBHOOK_BATCH,
-                                      lease_s=settings.webhook_timeout_s * 3)
+        due = await run_in_threadpool(
+            claim_due_callbacks,
+            self.ctx.db,
+            limit=WEBHOOK_BATCH,
+            lease_s=settings.webhook_timeout_s * 3,
+        )
         for delivery in due:
             result = await send(delivery, settings=settings)
-            await run_in_threadpool(record_callback_attempt, self.ctx.db, delivery=delivery,
-                                    result=result, settings=settings)
+            await run_in_threadpool(
+                record_callback_attempt,
+                self.ctx.db,
+                delivery=delivery,
+                result=result,
+                settings=settings,
+            )
         return len(due)
 
 
@@ -160,12 +187,14 @@ class EmailDispatcher:
         if self.digested != yesterday:
             await run_in_threadpool(queue_daily_digests, self.ctx.db, day=yesterday)
             self.digested = yesterday
-        due = await run_in_threadpool(claim_due_emails, self.ctx.db, limit=WEBHOOK_BATCH,
-                                      lease_s=settings.smtp_timeout_s * 3)
+        due = await run_in_threadpool(
+            claim_due_emails, self.ctx.db, limit=WEBHOOK_BATCH, lease_s=settings.smtp_timeout_s * 3
+        )
         for message in due:
             result = await run_in_threadpool(smtp_send, message, settings=settings)
-            await run_in_threadpool(record_email_attempt, self.ctx.db, message=message,
-                                    result=result, settings=settings)
+            await run_in_threadpool(
+                record_email_attempt, self.ctx.db, message=message, result=result, settings=settings
+            )
         return len(due)
 
 
@@ -184,12 +213,13 @@ class BackgroundWorkers:
         self._stopping = asyncio.Event()
 
     def start(self) -> None:
-        self._tasks = [*(asyncio.create_task(self._loop("jobs", jobs.run_once))
-                         for jobs in self.jobs),
-                       asyncio.create_task(self._loop("webhooks", self.webhooks.run_once)),
-                       asyncio.create_task(self._loop("callbacks", self.callbacks.run_once)),
-                       asyncio.create_task(self._loop("emails", self.emails.run_once)),
-                       asyncio.create_task(self._sweep_evidence())]
+        self._tasks = [
+            *(asyncio.create_task(self._loop("jobs", jobs.run_once)) for jobs in self.jobs),
+            asyncio.create_task(self._loop("webhooks", self.webhooks.run_once)),
+            asyncio.create_task(self._loop("callbacks", self.callbacks.run_once)),
+            asyncio.create_task(self._loop("emails", self.emails.run_once)),
+            asyncio.create_task(self._sweep_evidence()),
+        ]
 
     async def stop(self) -> None:
         self._stopping.set()
@@ -221,8 +251,10 @@ class BackgroundWorkers:
                 await run_in_threadpool(self.ctx.evidence.purge_expired, self.ctx.db)
                 await run_in_threadpool(purge_idempotency_records, self.ctx.db)
                 await run_in_threadpool(
-                    purge_expired, self.ctx.db,
-                    login_window=timedelta(minutes=self.ctx.settings.login_window_minutes))
+                    purge_expired,
+                    self.ctx.db,
+                    login_window=timedelta(minutes=self.ctx.settings.login_window_minutes),
+                )
             except Exception:
                 log.exception("housekeeping sweep failed")
             await asyncio.sleep(EVIDENCE_SWEEP_S)

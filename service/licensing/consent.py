@@ -102,23 +102,33 @@ def terms_document(licence: Licence) -> dict[str, Any]:
     """The licence's terms as the talent reads and signs them."""
     assets = sorted((a.sha256 or "", a.phash or "") for a in licence.assets)
     return {
-        "format": TERMS_FORMAT, "licence_id": licence.id, "talent_id": licence.talent_id,
-        "licensee": licence.licensee, "publishers": sorted(licence.publishers),
-        "channels": sorted(licence.channels), "territories": sorted(licence.territories),
-        "media": sorted(licence.media), "ai_label_required": bool(licence.ai_label_required),
-        "valid_from": _instant(licence.valid_from), "valid_until": _instant(licence.valid_until),
+        "format": TERMS_FORMAT,
+        "licence_id": licence.id,
+        "talent_id": licence.talent_id,
+        "licensee": licence.licensee,
+        "publishers": sorted(licence.publishers),
+        "channels": sorted(licence.channels),
+        "territories": sorted(licence.territories),
+        "media": sorted(licence.media),
+        "ai_label_required": bool(licence.ai_label_required),
+        "valid_from": _instant(licence.valid_from),
+        "valid_until": _instant(licence.valid_until),
         "asset_scope": licence.asset_scope,
-        "approved_assets": [{"sha256": sha or None, "phash": phash or None}
-                            for sha, phash in assets],
-        "compensation": {"currency": licence.currency,
-                         "per_use": _amount(licence.per_use_cents),
-                         "flat_fee": _amount(licence.flat_fee_cents)},
+        "approved_assets": [
+            {"sha256": sha or None, "phash": phash or None} for sha, phash in assets
+        ],
+        "compensation": {
+            "currency": licence.currency,
+            "per_use": _amount(licence.per_use_cents),
+            "flat_fee": _amount(licence.flat_fee_cents),
+        },
     }
 
 
 def canonical_terms(licence: Licence) -> str:
-    return json.dumps(terms_document(licence), sort_keys=True, separators=(",", ":"),
-                      ensure_ascii=False)
+    return json.dumps(
+        terms_document(licence), sort_keys=True, separators=(",", ":"), ensure_ascii=False
+    )
 
 
 def terms_sha256(licence: Licence) -> str:
@@ -132,8 +142,10 @@ def current_records(licence: Licence) -> list[ConsentRecord]:
 
 def consent_windows(licence: Licence) -> tuple[ConsentWindow, ...]:
     """What the evaluator needs: the consent windows for the licence's current terms."""
-    return tuple(ConsentWindow(signed_at=r.signed_at, withdrawn_at=r.withdrawn_at)
-                 for r in current_records(licence))
+    return tuple(
+        ConsentWindow(signed_at=r.signed_at, withdrawn_at=r.withdrawn_at)
+        for r in current_records(licence)
+    )
 
 
 def consent_status(licence: Licence) -> ConsentStatus:
@@ -146,8 +158,7 @@ def consent_status(licence: Licence) -> ConsentStatus:
 
 
 # --- who may see and act ------------------------------------------------------------------------
-def licence_for_consent(session: Session, *, principal: Principal, licence_id: int
-                        ) -> Licence:
+def licence_for_consent(session: Session, *, principal: Principal, licence_id: int) -> Licence:
     """The talent named by the licence, their agency and admins see its consent; a brand or
     monitor never does (403, as on any endpoint not meant for its role)."""
     principal.require(Role.AGENCY, Role.TALENT)
@@ -169,8 +180,15 @@ def _folded(name: str) -> str:
 
 
 # --- the talent's acts ---------------------------------------------------------------------------
-def sign(session: Session, *, principal: Principal, licence_id: int, signature_name: str,
-         presented_sha256: str, now: datetime | None = None) -> ConsentRecord:
+def sign(
+    session: Session,
+    *,
+    principal: Principal,
+    licence_id: int,
+    signature_name: str,
+    presented_sha256: str,
+    now: datetime | None = None,
+) -> ConsentRecord:
     """The talent consents to the terms they read (``presented_sha256``); signing terms
     already signed and not withdrawn returns that record (a retry signs once)."""
     _talent_only(principal)
@@ -180,34 +198,56 @@ def sign(session: Session, *, principal: Principal, licence_id: int, signature_n
     assert talent is not None
     if _folded(signature_name) != _folded(talent.name):
         raise ConsentSignatureMismatchError(
-            f"Type your name as your agency registered it, {talent.name}, to sign.")
+            f"Type your name as your agency registered it, {talent.name}, to sign."
+        )
     live = [r for r in current_records(licence) if r.withdrawn_at is None]
     if live:
         return live[-1]
-    return _add_record(session, licence, principal, method=ConsentMethod.SIGNATURE,
-                       signer_name=signature_name.strip(), at=now or utcnow())
+    return _add_record(
+        session,
+        licence,
+        principal,
+        method=ConsentMethod.SIGNATURE,
+        signer_name=signature_name.strip(),
+        at=now or utcnow(),
+    )
 
 
 def _check_signable(licence: Licence, presented_sha256: str | None) -> None:
     if not requires_consent(licence):
-        raise ConsentNotAllowedError(f"Licence {licence.id} does not need the talent's "
-                                     "consent.")
+        raise ConsentNotAllowedError(f"Licence {licence.id} does not need the talent's consent.")
     if licence.revoked_at is not None:
         raise ConsentNotAllowedError(f"Licence {licence.id} is revoked.")
     if presented_sha256 is not None and presented_sha256 != terms_sha256(licence):
         raise ConsentTermsChangedError(
             f"The terms of licence {licence.id} changed since they were read; read them "
-            "again before signing.", terms_sha256=terms_sha256(licence))
+            "again before signing.",
+            terms_sha256=terms_sha256(licence),
+        )
 
 
-def _add_record(session: Session, licence: Licence, principal: Principal, *,
-                method: ConsentMethod, signer_name: str, at: datetime,
-                document: StoredDocument | None = None) -> ConsentRecord:
+def _add_record(
+    session: Session,
+    licence: Licence,
+    principal: Principal,
+    *,
+    method: ConsentMethod,
+    signer_name: str,
+    at: datetime,
+    document: StoredDocument | None = None,
+) -> ConsentRecord:
     record = ConsentRecord(
-        licence_id=licence.id, talent_id=licence.talent_id, method=method.value,
-        signer_name=signer_name, signed_at=at, terms_sha256=terms_sha256(licence),
-        terms=canonical_terms(licence), user_id=principal.user_id, key_id=principal.key_id,
-        created_at=at)
+        licence_id=licence.id,
+        talent_id=licence.talent_id,
+        method=method.value,
+        signer_name=signer_name,
+        signed_at=at,
+        terms_sha256=terms_sha256(licence),
+        terms=canonical_terms(licence),
+        user_id=principal.user_id,
+        key_id=principal.key_id,
+        created_at=at,
+    )
     if document is not None:
         record.document_path, record.document_sha256 = document.path, document.sha256
         record.document_media_type, record.document_bytes = document.media_type, document.size
@@ -218,8 +258,9 @@ def _add_record(session: Session, licence: Licence, principal: Principal, *,
     return record
 
 
-def withdraw(session: Session, *, principal: Principal, licence_id: int,
-             now: datetime | None = None) -> list[ConsentRecord]:
+def withdraw(
+    session: Session, *, principal: Principal, licence_id: int, now: datetime | None = None
+) -> list[ConsentRecord]:
     """End every live consent of the licence now (for future uses); a retry changes
     nothing more."""
     _talent_only(principal)
@@ -229,8 +270,9 @@ def withdraw(session: Session, *, principal: Principal, licence_id: int,
     if not live:
         if any(record.withdrawn_at is not None for record in licence.consents):
             return list(licence.consents)
-        raise ConsentNotAllowedError(f"You have not consented to licence {licence_id}; "
-                                     "there is nothing to withdraw.")
+        raise ConsentNotAllowedError(
+            f"You have not consented to licence {licence_id}; there is nothing to withdraw."
+        )
     for record in live:
         record.withdrawn_at = now
         record.withdrawn_by_user_id = principal.user_id
@@ -258,8 +300,13 @@ class ConsentDocumentStore(PhotoStore):
         """Remove files no record points at (e.g. written before a crashed commit)."""
         with db.session() as session:
             talent_ids = set(session.scalars(select(Talent.id)))
-            kept = set(session.scalars(select(ConsentRecord.document_path)
-                                       .where(ConsentRecord.document_path.is_not(None))))
+            kept = set(
+                session.scalars(
+                    select(ConsentRecord.document_path).where(
+                        ConsentRecord.document_path.is_not(None)
+                    )
+                )
+            )
         self.reconcile(talent_ids=talent_ids, stored_paths={p for p in kept if p})
 
 
@@ -274,18 +321,26 @@ class StoredDocument:
 
 def document_type(data: bytes) -> tuple[str, str]:
     if len(data) > MAX_DOCUMENT_BYTES:
-        raise PayloadTooLargeError(f"A consent document may have at most "
-                                   f"{MAX_DOCUMENT_BYTES // (1024 * 1024)} MiB.")
+        raise PayloadTooLargeError(
+            f"A consent document may have at most {MAX_DOCUMENT_BYTES // (1024 * 1024)} MiB."
+        )
     for magic, kind in DOCUMENT_TYPES.items():
         if data.startswith(magic):
             return kind
-    raise ConsentDocumentUnsupportedError("Upload the signed document as a PDF, PNG or JPEG "
-                                          "file.")
+    raise ConsentDocumentUnsupportedError("Upload the signed document as a PDF, PNG or JPEG file.")
 
 
-def record_document(session: Session, *, principal: Principal, store: ConsentDocumentStore,
-                    licence_id: int, signer_name: str, file_name: str | None, data: bytes,
-                    now: datetime | None = None) -> ConsentRecord:
+def record_document(
+    session: Session,
+    *,
+    principal: Principal,
+    store: ConsentDocumentStore,
+    licence_id: int,
+    signer_name: str,
+    file_name: str | None,
+    data: bytes,
+    now: datetime | None = None,
+) -> ConsentRecord:
     """The agency records the talent's consent from an offline signed document, for the
     licence's current terms; the file is kept as evidence. The same document again for the
     same terms returns the first record."""
@@ -299,14 +354,21 @@ def record_document(session: Session, *, principal: Principal, store: ConsentDoc
     for record in current_records(licence):
         if record.document_sha256 == digest and record.withdrawn_at is None:
             return record
-    path = store.save(talent_id=licence.talent_id, name=f"{licence.id}-{digest}.{suffix}",
-                      data=data)
+    path = store.save(
+        talent_id=licence.talent_id, name=f"{licence.id}-{digest}.{suffix}", data=data
+    )
     shared = any(record.document_path == path for record in licence.consents)
     document = StoredDocument(path, digest, media_type, len(data), file_name)
     try:
-        return _add_record(session, licence, principal, method=ConsentMethod.DOCUMENT,
-                           signer_name=signer_name.strip(), at=now or utcnow(),
-                           document=document)
+        return _add_record(
+            session,
+            licence,
+            principal,
+            method=ConsentMethod.DOCUMENT,
+            signer_name=signer_name.strip(),
+            at=now or utcnow(),
+            document=document,
+        )
     except BaseException as exc:  # e.g. the talent erased meanwhile: no document may stay
         if not shared:
             store.remove(path)
@@ -315,8 +377,9 @@ def record_document(session: Session, *, principal: Principal, store: ConsentDoc
         raise
 
 
-def consent_record(session: Session, *, principal: Principal, licence_id: int,
-                   record_id: int) -> ConsentRecord:
+def consent_record(
+    session: Session, *, principal: Principal, licence_id: int, record_id: int
+) -> ConsentRecord:
     licence = licence_for_consent(session, principal=principal, licence_id=licence_id)
     record = next((r for r in licence.consents if r.id == record_id), None)
     if record is None:
@@ -324,25 +387,33 @@ def consent_record(session: Session, *, principal: Principal, licence_id: int,
     return record
 
 
-def awaiting_signature(session: Session, *, principal: Principal,
-                       now: datetime | None = None) -> list[tuple[Licence, str]]:
+def awaiting_signature(
+    session: Session, *, principal: Principal, now: datetime | None = None
+) -> list[tuple[Licence, str]]:
     """The agency's licences in force but for the talent's signature (not revoked, not
     expired), with the talent's name, oldest first."""
     principal.require(Role.AGENCY)
     now = now or utcnow()
-    query = (select(Licence, Talent.name).join(Talent, Talent.id == Licence.talent_id)
-             .where(Licence.revoked_at.is_(None))
-             .order_by(Licence.id))
+    query = (
+        select(Licence, Talent.name)
+        .join(Talent, Talent.id == Licence.talent_id)
+        .where(Licence.revoked_at.is_(None))
+        .order_by(Licence.id)
+    )
     if not principal.is_admin:
         query = query.where(Talent.agency_id == principal.agency_id)
     rows: Sequence[tuple[Licence, str]] = [(lic, name) for lic, name in session.execute(query)]
-    return [(licence, name) for licence, name in rows
-            if (licence.valid_until is None or licence.valid_until > now)
-            and consent_status(licence) is ConsentStatus.AWAITING_SIGNATURE]
+    return [
+        (licence, name)
+        for licence, name in rows
+        if (licence.valid_until is None or licence.valid_until > now)
+        and consent_status(licence) is ConsentStatus.AWAITING_SIGNATURE
+    ]
 
 
-def set_required(session: Session, *, principal: Principal, licence_id: int,
-                 required: bool) -> Licence:
+def set_required(
+    session: Session, *, principal: Principal, licence_id: int, required: bool
+) -> Licence:
     """The agency's flag: this licence (without AI replicas too) needs the talent's consent."""
     principal.require(Role.AGENCY)
     licence = licence_in_scope(session, principal=principal, licence_id=licence_id)

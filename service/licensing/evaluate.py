@@ -524,8 +524,9 @@ def _check_channel(licence: LicenceTerms, facts: _Facts) -> _Finding:
 def _check_territory(licence: LicenceTerms, facts: _Facts) -> _Finding:
     entries = [entry.strip().upper() for entry in licence.territories]
     everything = any(entry in (ANY, WORLD) for entry in entries)
-    outcome = _listing(allowed=expand_territories(entries), everything=everything,
-                       value=facts.territory)
+    outcome = _listing(
+        allowed=expand_territories(entries), everything=everything, value=facts.territory
+    )
     if outcome is _Listing.PASS:
         return None
     if outcome is _Listing.UNKNOWN:
@@ -566,8 +567,10 @@ def _check_unlabelled(licence: LicenceTerms, stated: Medium | None) -> _Finding:
     if Medium.PHOTO in licence.media:
         return None
     if stated is Medium.PHOTO:
-        return Failure(FailureCode.MEDIUM_NOT_ALLOWED,
-                       f"intended as a photo; licence covers {_describe_media(licence.media)}")
+        return Failure(
+            FailureCode.MEDIUM_NOT_ALLOWED,
+            f"intended as a photo; licence covers {_describe_media(licence.media)}",
+        )
     if not licence.ai_label_required:
         return UnknownFact.MEDIUM
     message = (
@@ -580,16 +583,21 @@ def _check_unlabelled(licence: LicenceTerms, stated: Medium | None) -> _Finding:
 def _check_unlabelled_replica(licence: LicenceTerms) -> _Finding:
     """An AI replica, by the pre-check's own statement, that will carry no AI label."""
     if Medium.AI_REPLICA not in licence.media:
-        return Failure(FailureCode.MEDIUM_NOT_ALLOWED, "intended as an AI replica; licence "
-                       f"covers {_describe_media(licence.media)}")
+        return Failure(
+            FailureCode.MEDIUM_NOT_ALLOWED,
+            f"intended as an AI replica; licence covers {_describe_media(licence.media)}",
+        )
     if licence.ai_label_required:
-        return Failure(FailureCode.AI_LABEL_MISSING, "intended as an AI replica without an "
-                       "AI label; licence requires AI labelling")
+        return Failure(
+            FailureCode.AI_LABEL_MISSING,
+            "intended as an AI replica without an AI label; licence requires AI labelling",
+        )
     return None
 
 
-def _check_unlabelled_ai(licence: LicenceTerms, signals: tuple[GenerationSignal, ...],
-                         stated: Medium | None) -> _Finding:
+def _check_unlabelled_ai(
+    licence: LicenceTerms, signals: tuple[GenerationSignal, ...], stated: Medium | None
+) -> _Finding:
     """An image with no AI label but AI-generation signals: a strong signal decides it is an
     unlabelled AI image; a weak one decides only where both readings agree."""
     signal = strongest(signals)
@@ -599,31 +607,45 @@ def _check_unlabelled_ai(licence: LicenceTerms, signals: tuple[GenerationSignal,
     if signal.strong:
         return as_ai
     as_photo = _check_unlabelled(licence, stated)
-    same = (as_ai.code == as_photo.code if isinstance(as_ai, Failure)
-            and isinstance(as_photo, Failure) else as_ai == as_photo)
+    same = (
+        as_ai.code == as_photo.code
+        if isinstance(as_ai, Failure) and isinstance(as_photo, Failure)
+        else as_ai == as_photo
+    )
     return as_photo if same else UnknownFact.AI_GENERATION
 
 
 def _as_unlabelled_ai(licence: LicenceTerms, signal: GenerationSignal) -> _Finding:
-    said = (f"image carries no AI label but an AI-generation signal: {signal.detail} "
-            f"({signal.generator}; {signal.source})")
+    said = (
+        f"image carries no AI label but an AI-generation signal: {signal.detail} "
+        f"({signal.generator}; {signal.source})"
+    )
     if Medium.AI_REPLICA not in licence.media:
-        return Failure(FailureCode.MEDIUM_NOT_ALLOWED,
-                       f"{said}; licence covers {_describe_media(licence.media)}")
+        return Failure(
+            FailureCode.MEDIUM_NOT_ALLOWED,
+            f"{said}; licence covers {_describe_media(licence.media)}",
+        )
     if licence.ai_label_required:
         return Failure(FailureCode.AI_LABEL_MISSING, f"{said}; licence requires AI labelling")
     return None
+
+
 def _check_consent(licence: LicenceTerms, facts: _Facts) -> _Finding:
     """The talent's own consent, when the licence needs it (see rule 8)."""
     seen = facts.observed_at
     if not licence.consent_required or any(w.covers(seen) for w in licence.consents):
         return None
     what = "replica consent" if Medium.AI_REPLICA in licence.media else "consent"
-    withdrawn = [w.withdrawn_at for w in licence.consents
-                 if w.withdrawn_at is not None and w.signed_at <= seen and w.withdrawn_at <= seen]
+    withdrawn = [
+        w.withdrawn_at
+        for w in licence.consents
+        if w.withdrawn_at is not None and w.signed_at <= seen and w.withdrawn_at <= seen
+    ]
     if withdrawn:
-        message = (f"{what} withdrawn by the talent on {_describe_instant(max(withdrawn))}; "
-                   f"seen {_describe_instant(seen)}")
+        message = (
+            f"{what} withdrawn by the talent on {_describe_instant(max(withdrawn))}; "
+            f"seen {_describe_instant(seen)}"
+        )
         return Failure(FailureCode.CONSENT_WITHDRAWN, message)
     return Failure(FailureCode.CONSENT_NOT_SIGNED, f"{what} not signed by the talent")
 
@@ -684,8 +706,10 @@ def _check_asset(licence: LicenceTerms, facts: _Facts, max_phash_distance: int) 
     if licence.asset_scope is AssetScope.ANY_IMAGE:
         return None
     if not assets:
-        return Failure(FailureCode.ASSET_NOT_APPROVED,
-                       "licence covers its approved assets only and has none yet")
+        return Failure(
+            FailureCode.ASSET_NOT_APPROVED,
+            "licence covers its approved assets only and has none yet",
+        )
     if _best_asset_match(assets, facts.image, max_phash_distance) is not None:
         return None
     message = _asset_mismatch_message(assets, facts.image, max_phash_distance)
@@ -704,9 +728,13 @@ def _require_distance(max_phash_distance: int) -> None:
 def _check_licence(licence: LicenceTerms, facts: _Facts, max_phash_distance: int) -> LicenceCheck:
     revoked = _check_revocation(licence, facts)
     if revoked is not None:  # a revoked licence says so once, and nothing else
-        return LicenceCheck(licence_id=licence.id, licensee=licence.licensee, covers=False,
-                            failures=(revoked,) if isinstance(revoked, Failure) else (),
-                            unknowns=())
+        return LicenceCheck(
+            licence_id=licence.id,
+            licensee=licence.licensee,
+            covers=False,
+            failures=(revoked,) if isinstance(revoked, Failure) else (),
+            unknowns=(),
+        )
     findings = [
         _check_started(licence, facts),
         _check_not_expired(licence, facts),
@@ -738,8 +766,9 @@ def _in_id_order(licences: Sequence[LicenceTerms]) -> list[LicenceTerms]:
     return sorted(licences, key=lambda licence: licence.id)
 
 
-def _choose_covering(licences: Sequence[LicenceTerms], checks: Sequence[LicenceCheck]
-                     ) -> LicenceTerms | None:
+def _choose_covering(
+    licences: Sequence[LicenceTerms], checks: Sequence[LicenceCheck]
+) -> LicenceTerms | None:
     covering = [licence for licence, check in zip(licences, checks, strict=True) if check.covers]
     if not covering:
         return None
@@ -777,13 +806,13 @@ def _reuse_message(licence: LicenceTerms, publisher: _Publisher | None, covered:
     if covered:
         return f"{subject}, published by {publisher.display()}, which that licence covers"
     return (
-        f"{subject} but was published by {publisher.display()}, "
-        "which that licence does not cover"
+        f"{subject} but was published by {publisher.display()}, which that licence does not cover"
     )
 
 
-def _asset_reuse(licence: LicenceTerms, facts: _Facts, max_phash_distance: int
-                 ) -> AssetReuse | None:
+def _asset_reuse(
+    licence: LicenceTerms, facts: _Facts, max_phash_distance: int
+) -> AssetReuse | None:
     match = _best_asset_match(licence.approved_assets, facts.image, max_phash_distance)
     if match is None:
         return None
@@ -815,6 +844,7 @@ def find_approved_asset_reuse(
     """
     _require_distance(max_phash_distance)
     facts = _Facts.from_context(context)
-    reuses = (_asset_reuse(licence, facts, max_phash_distance) for licence in
-              _in_id_order(licences))
+    reuses = (
+        _asset_reuse(licence, facts, max_phash_distance) for licence in _in_id_order(licences)
+    )
     return [reuse for reuse in reuses if reuse is not None]

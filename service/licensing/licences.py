@@ -34,18 +34,25 @@ from service.schemas import (
 def licence_terms(licence: Licence) -> LicenceTerms:
     """The pure-evaluation view of a licence row."""
     return LicenceTerms(
-        id=licence.id, talent_id=licence.talent_id, licensee=licence.licensee,
-        publishers=tuple(licence.publishers), channels=tuple(licence.channels),
+        id=licence.id,
+        talent_id=licence.talent_id,
+        licensee=licence.licensee,
+        publishers=tuple(licence.publishers),
+        channels=tuple(licence.channels),
         territories=tuple(licence.territories),
-        valid_from=licence.valid_from, valid_until=licence.valid_until,
+        valid_from=licence.valid_from,
+        valid_until=licence.valid_until,
         media=tuple(Medium(m) for m in licence.media),
         ai_label_required=licence.ai_label_required,
-        approved_assets=tuple(AssetFingerprint(sha256=a.sha256, phash=a.phash)
-                              for a in licence.assets),
+        approved_assets=tuple(
+            AssetFingerprint(sha256=a.sha256, phash=a.phash) for a in licence.assets
+        ),
         asset_scope=AssetScope(licence.asset_scope),
-        revoked_at=licence.revoked_at, revocation_reason=licence.revocation_reason,
+        revoked_at=licence.revoked_at,
+        revocation_reason=licence.revocation_reason,
         consent_required=consent.requires_consent(licence),
-        consents=consent.consent_windows(licence))
+        consents=consent.consent_windows(licence),
+    )
 
 
 def _publishers(patterns: list[str]) -> list[str]:
@@ -63,20 +70,29 @@ def licensee_brands(session: Session, licences: Sequence[Licence]) -> dict[int, 
     unlinked = {licence.licensee.lower() for licence in licences if licence.brand_id is None}
     named: dict[str, int] = {}
     if unlinked:
-        rows = session.execute(select(Brand.id, Brand.name)
-                               .where(func.lower(Brand.name).in_(unlinked)))
+        rows = session.execute(
+            select(Brand.id, Brand.name).where(func.lower(Brand.name).in_(unlinked))
+        )
         named = {name.lower(): brand_id for brand_id, name in rows}
-    return {licence.id: licence.brand_id if licence.brand_id is not None
-            else named.get(licence.licensee.lower()) for licence in licences}
+    return {
+        licence.id: licence.brand_id
+        if licence.brand_id is not None
+        else named.get(licence.licensee.lower())
+        for licence in licences
+    }
 
 
-def create_licence(session: Session, *, principal: Principal, talent_id: int,
-                   body: LicenceCreate) -> Licence:
+def create_licence(
+    session: Session, *, principal: Principal, talent_id: int, body: LicenceCreate
+) -> Licence:
     talent_in_scope(session, principal=principal, talent_id=talent_id)
     licence = Licence(talent_id=talent_id)
     _set_terms(licence, body)
-    licence.assets = [LicenceAsset(sha256=a.sha256, phash=a.phash)
-                      for a in body.approved_assets if a.sha256 or a.phash]
+    licence.assets = [
+        LicenceAsset(sha256=a.sha256, phash=a.phash)
+        for a in body.approved_assets
+        if a.sha256 or a.phash
+    ]
     session.add(licence)
     session.flush()
     return licence
@@ -99,23 +115,24 @@ def _set_terms(licence: Licence, body: LicenceTermsIn) -> None:
         setattr(licence, name, value)
 
 
-def update_licence(session: Session, *, principal: Principal, licence_id: int,
-                   body: LicenceTermsIn) -> Licence:
+def update_licence(
+    session: Session, *, principal: Principal, licence_id: int, body: LicenceTermsIn
+) -> Licence:
     """Replace a licence's terms (its approved assets stay). A revoked licence is final.
 
     Verdicts already recorded keep the terms they were judged under; the next sighting is
     judged under the new ones."""
     licence = licence_in_scope(session, principal=principal, licence_id=licence_id)
     if licence.revoked_at is not None:
-        raise LicenceRevokedError(f"Licence {licence_id} is revoked; record a new licence "
-                                  "instead.")
+        raise LicenceRevokedError(f"Licence {licence_id} is revoked; record a new licence instead.")
     _set_terms(licence, body)
     session.flush()
     return licence
 
 
-def list_agency_licences(session: Session, *, principal: Principal, talent_id: int | None,
-                         offset: int, limit: int) -> tuple[list[tuple[Licence, Talent]], int]:
+def list_agency_licences(
+    session: Session, *, principal: Principal, talent_id: int | None, offset: int, limit: int
+) -> tuple[list[tuple[Licence, Talent]], int]:
     """The agency's licences (every talent's, or one talent's), newest first, with total."""
     query = select(Licence, Talent).join(Talent, Talent.id == Licence.talent_id)
     if not principal.is_admin:
@@ -130,18 +147,28 @@ def list_agency_licences(session: Session, *, principal: Principal, talent_id: i
 def _money(compensation: Compensation | None) -> dict[str, int | str | None]:
     if compensation is None:
         return {"flat_fee_cents": None, "per_use_cents": None, "currency": None}
-    return {"flat_fee_cents": to_cents(compensation.flat_fee),
-            "per_use_cents": to_cents(compensation.per_use), "currency": compensation.currency}
+    return {
+        "flat_fee_cents": to_cents(compensation.flat_fee),
+        "per_use_cents": to_cents(compensation.per_use),
+        "currency": compensation.currency,
+    }
 
 
 def list_licences(session: Session, *, principal: Principal, talent_id: int) -> list[Licence]:
     talent_in_scope(session, principal=principal, talent_id=talent_id)
-    return list(session.scalars(select(Licence).where(Licence.talent_id == talent_id)
-                                .order_by(Licence.id)))
+    return list(
+        session.scalars(select(Licence).where(Licence.talent_id == talent_id).order_by(Licence.id))
+    )
 
 
-def revoke_licence(session: Session, *, principal: Principal, licence_id: int, reason: str,
-                   revoked_at: datetime | None) -> Licence:
+def revoke_licence(
+    session: Session,
+    *,
+    principal: Principal,
+    licence_id: int,
+    reason: str,
+    revoked_at: datetime | None,
+) -> Licence:
     licence = licence_in_scope(session, principal=principal, licence_id=licence_id)
     if licence.revoked_at is None:
         licence.revoked_at = revoked_at or utcnow()
@@ -149,8 +176,9 @@ def revoke_licence(session: Session, *, principal: Principal, licence_id: int, r
     return licence
 
 
-def add_approved_asset(session: Session, *, principal: Principal, licence_id: int,
-                       data: bytes, max_pixels: int) -> Licence:
+def add_approved_asset(
+    session: Session, *, principal: Principal, licence_id: int, data: bytes, max_pixels: int
+) -> Licence:
     """Fingerprint a licensed image (sha256 + perceptual hash); the image is not kept.
 
     Adding an asset never changes which images the licence covers: that is ``asset_scope``.
@@ -159,28 +187,32 @@ def add_approved_asset(session: Session, *, principal: Principal, licence_id: in
     decoded = decode_image(data, max_pixels=max_pixels)
     if not any(a.sha256 == decoded.sha256 for a in licence.assets):
         if len(licence.assets) >= MAX_APPROVED_ASSETS:
-            raise InvalidRequestError(f"A licence has at most {MAX_APPROVED_ASSETS} approved "
-                                      "assets; remove one first.", limit=MAX_APPROVED_ASSETS)
-        licence.assets.append(LicenceAsset(sha256=decoded.sha256,
-                                           phash=perceptual_hash(decoded.bgr)))
+            raise InvalidRequestError(
+                f"A licence has at most {MAX_APPROVED_ASSETS} approved assets; remove one first.",
+                limit=MAX_APPROVED_ASSETS,
+            )
+        licence.assets.append(
+            LicenceAsset(sha256=decoded.sha256, phash=perceptual_hash(decoded.bgr))
+        )
     session.flush()
     return licence
 
 
-def remove_approved_asset(session: Session, *, principal: Principal, licence_id: int,
-                          asset_id: int) -> Licence:
+def remove_approved_asset(
+    session: Session, *, principal: Principal, licence_id: int, asset_id: int
+) -> Licence:
     licence = licence_in_scope(session, principal=principal, licence_id=licence_id)
     asset = next((a for a in licence.assets if a.id == asset_id), None)
     if asset is None:
-        raise LicenceAssetNotFoundError(f"Licence {licence_id} has no approved asset "
-                                        f"{asset_id}.")
+        raise LicenceAssetNotFoundError(f"Licence {licence_id} has no approved asset {asset_id}.")
     licence.assets.remove(asset)
     session.flush()
     return licence
 
 
-def set_asset_scope(session: Session, *, principal: Principal, licence_id: int,
-                    scope: AssetScope) -> Licence:
+def set_asset_scope(
+    session: Session, *, principal: Principal, licence_id: int, scope: AssetScope
+) -> Licence:
     licence = licence_in_scope(session, principal=principal, licence_id=licence_id)
     licence.asset_scope = scope.value
     session.flush()
@@ -192,18 +224,30 @@ def licence_out(licence: Licence) -> LicenceOut:
     if licence.currency:
         compensation = Compensation(
             flat_fee=from_cents(licence.flat_fee_cents),
-            per_use=from_cents(licence.per_use_cents), currency=licence.currency)
+            per_use=from_cents(licence.per_use_cents),
+            currency=licence.currency,
+        )
     return LicenceOut(
-        id=licence.id, talent_id=licence.talent_id, licensee=licence.licensee,
-        publishers=licence.publishers, channels=licence.channels,
-        territories=licence.territories, media=licence.media,
-        ai_label_required=licence.ai_label_required, valid_from=licence.valid_from,
-        valid_until=licence.valid_until, asset_scope=AssetScope(licence.asset_scope),
-        approved_assets=[AssetOut(id=a.id, sha256=a.sha256, phash=a.phash)
-                         for a in licence.assets],
-        compensation=compensation, revoked_at=licence.revoked_at,
-        revocation_reason=licence.revocation_reason, created_at=licence.created_at,
+        id=licence.id,
+        talent_id=licence.talent_id,
+        licensee=licence.licensee,
+        publishers=licence.publishers,
+        channels=licence.channels,
+        territories=licence.territories,
+        media=licence.media,
+        ai_label_required=licence.ai_label_required,
+        valid_from=licence.valid_from,
+        valid_until=licence.valid_until,
+        asset_scope=AssetScope(licence.asset_scope),
+        approved_assets=[AssetOut(id=a.id, sha256=a.sha256, phash=a.phash) for a in licence.assets],
+        compensation=compensation,
+        revoked_at=licence.revoked_at,
+        revocation_reason=licence.revocation_reason,
+        created_at=licence.created_at,
         requires_talent_consent=licence.requires_talent_consent,
-        consent=LicenceConsentOut(required=consent.requires_consent(licence),
-                                  status=consent.consent_status(licence),
-                                  terms_sha256=consent.terms_sha256(licence)))
+        consent=LicenceConsentOut(
+            required=consent.requires_consent(licence),
+            status=consent.consent_status(licence),
+            terms_sha256=consent.terms_sha256(licence),
+        ),
+    )

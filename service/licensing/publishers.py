@@ -66,8 +66,7 @@ _SEGMENT_SAFE = "@!$&'()*+,;=:~"
 _HOST = re.compile(r"[a-z0-9_-]+(\.[a-z0-9_-]+)*|[0-9a-f:.]*:[0-9a-f:.]*")
 
 # The bundled Public Suffix List snapshot only: no download, no cache directory.
-_PSL = tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None,
-                             include_psl_private_domains=True)
+_PSL = tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None, include_psl_private_domains=True)
 
 
 @dataclass(frozen=True)
@@ -96,8 +95,10 @@ ACCOUNT_SITES: dict[str, AccountRule] = {
     "tiktok.com": _rule("", "tag music discover foryou video explore"),
     "x.com": _rule("", "i home search explore hashtag settings intent share"),
     "twitter.com": _rule("", "i home search explore hashtag settings intent share"),
-    "facebook.com": _rule("pg groups", "watch photo.php profile.php events marketplace "
-                                       "share sharer.php story.php reel"),
+    "facebook.com": _rule(
+        "pg groups",
+        "watch photo.php profile.php events marketplace share sharer.php story.php reel",
+    ),
     "youtube.com": _rule("channel c user", "watch shorts results playlist embed feed"),
     "pinterest.com": _rule("", "pin search ideas"),
     "threads.net": _rule("", "search"),
@@ -215,8 +216,9 @@ def stated_location(value: str | None, field: str) -> str | None:
     except UrlInvalidError as exc:
         raise UrlInvalidError(f"{field}: {exc.message}", **exc.details, field=field) from exc
     if parse_location(text) is None:
-        raise UrlInvalidError(f"{field} {text[:80]!r} names no host (a domain, account URL "
-                              "or page URL).", field=field)
+        raise UrlInvalidError(
+            f"{field} {text[:80]!r} names no host (a domain, account URL or page URL).", field=field
+        )
     return text
 
 
@@ -226,8 +228,12 @@ def derive_location(publisher: str | None, page_url: str | None) -> Location | N
     page = parse_location(page_url) if page_url else None
     if stated is None:
         return page
-    if (page is not None and page.site == stated.site and len(page.path) > len(stated.path)
-            and page.path[:len(stated.path)] == stated.path):
+    if (
+        page is not None
+        and page.site == stated.site
+        and len(page.path) > len(stated.path)
+        and page.path[: len(stated.path)] == stated.path
+    ):
         return page
     return stated
 

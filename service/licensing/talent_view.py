@@ -36,8 +36,9 @@ from service.schemas import (
 def own_talent(session: Session, principal: Principal) -> Talent:
     """The one talent a talent key or account acts for."""
     if principal.role is not Role.TALENT or principal.talent_id is None:
-        raise ForbiddenError("This endpoint is for talent keys and accounts; this one is "
-                             f"{principal.role.value}.")
+        raise ForbiddenError(
+            f"This endpoint is for talent keys and accounts; this one is {principal.role.value}."
+        )
     talent = session.get(Talent, principal.talent_id)
     if talent is None:
         raise ResourceNotFoundError("Your talent record no longer exists.")
@@ -47,81 +48,124 @@ def own_talent(session: Session, principal: Principal) -> Talent:
 def me(session: Session, *, principal: Principal) -> TalentSelfOut:
     talent = own_talent(session, principal)
     agency = session.get(Agency, talent.agency_id)
-    return TalentSelfOut(talent_id=talent.id, name=talent.name,
-                         agency=agency.name if agency else "")
+    return TalentSelfOut(
+        talent_id=talent.id, name=talent.name, agency=agency.name if agency else ""
+    )
 
 
-def sightings(session: Session, *, principal: Principal, offset: int, limit: int
-              ) -> Page[SightingOut]:
+def sightings(
+    session: Session, *, principal: Principal, offset: int, limit: int
+) -> Page[SightingOut]:
     """Every monitor's sighting of the talent (pre-checks are brands' questions, not uses),
     newest first, with the full reasons (the talent's side)."""
     talent = own_talent(session, principal)
     where = (Finding.talent_id == talent.id, Scan.kind == ScanKind.SCAN.value)
-    total = session.scalar(select(func.count()).select_from(Finding)
-                           .join(Scan, Scan.id == Finding.scan_id).where(*where)) or 0
-    rows = session.execute(select(Finding, Scan).join(Scan, Scan.id == Finding.scan_id)
-                           .where(*where)
-                           .order_by(Scan.observed_at.desc(), Finding.id.desc())
-                           .offset(offset).limit(limit)).all()
+    total = (
+        session.scalar(
+            select(func.count())
+            .select_from(Finding)
+            .join(Scan, Scan.id == Finding.scan_id)
+            .where(*where)
+        )
+        or 0
+    )
+    rows = session.execute(
+        select(Finding, Scan)
+        .join(Scan, Scan.id == Finding.scan_id)
+        .where(*where)
+        .order_by(Scan.observed_at.desc(), Finding.id.desc())
+        .offset(offset)
+        .limit(limit)
+    ).all()
     viewer = Viewer.of(principal)
-    return Page(items=[_sighting(finding, scan, viewer) for finding, scan in rows],
-                total=total, offset=offset, limit=limit)
+    return Page(
+        items=[_sighting(finding, scan, viewer) for finding, scan in rows],
+        total=total,
+        offset=offset,
+        limit=limit,
+    )
 
 
 def _sighting(finding: Finding, scan: Scan, viewer: Viewer) -> SightingOut:
     reasons: list[str] = []
     if finding.verdict is not None:
-        stored = StoredVerdict(Verdict(finding.verdict), finding.licence_id, [],
-                               list(finding.reasons or []))
+        stored = StoredVerdict(
+            Verdict(finding.verdict), finding.licence_id, [], list(finding.reasons or [])
+        )
         reasons = render_verdict(stored, viewer).reasons  # the talent's side: every reason
     provenance = scan.provenance or {}
     return SightingOut(
-        scan_id=scan.id, finding_id=finding.id, observed_at=scan.observed_at,
-        publisher=scan.publisher, page_url=scan.page_url, channel=scan.channel,
-        territory=scan.territory, similarity=finding.similarity, band=finding.band,
-        verdict=finding.verdict, licence_id=finding.licence_id, reasons=reasons,
-        ai_label=provenance.get("ai_label"), model_pack=f"{scan.pack_name} {scan.pack_version}")
+        scan_id=scan.id,
+        finding_id=finding.id,
+        observed_at=scan.observed_at,
+        publisher=scan.publisher,
+        page_url=scan.page_url,
+        channel=scan.channel,
+        territory=scan.territory,
+        similarity=finding.similarity,
+        band=finding.band,
+        verdict=finding.verdict,
+        licence_id=finding.licence_id,
+        reasons=reasons,
+        ai_label=provenance.get("ai_label"),
+        model_pack=f"{scan.pack_name} {scan.pack_version}",
+    )
 
 
 def licences(session: Session, *, principal: Principal) -> list[LicenceOut]:
     """Every licence that names the talent, full terms (it is their likeness)."""
     talent = own_talent(session, principal)
-    rows = session.scalars(select(Licence).where(Licence.talent_id == talent.id)
-                           .order_by(Licence.id))
+    rows = session.scalars(
+        select(Licence).where(Licence.talent_id == talent.id).order_by(Licence.id)
+    )
     return [licence_out(licence) for licence in rows]
 
 
 def own_licence(session: Session, *, principal: Principal, licence_id: int) -> LicenceOut:
     own_talent(session, principal)
-    return licence_out(consent.licence_for_consent(session, principal=principal,
-                                                   licence_id=licence_id))
+    return licence_out(
+        consent.licence_for_consent(session, principal=principal, licence_id=licence_id)
+    )
 
 
 def record_out(record: ConsentRecord, current_sha256: str) -> ConsentRecordOut:
     document = None
     if record.document_sha256 is not None:
-        document = ConsentDocumentOut(name=record.document_name,
-                                      media_type=record.document_media_type or "",
-                                      bytes=record.document_bytes or 0,
-                                      sha256=record.document_sha256)
+        document = ConsentDocumentOut(
+            name=record.document_name,
+            media_type=record.document_media_type or "",
+            bytes=record.document_bytes or 0,
+            sha256=record.document_sha256,
+        )
     return ConsentRecordOut(
-        id=record.id, licence_id=record.licence_id, talent_id=record.talent_id,
-        method=ConsentMethod(record.method), signer_name=record.signer_name,
-        signed_at=record.signed_at, terms_sha256=record.terms_sha256,
+        id=record.id,
+        licence_id=record.licence_id,
+        talent_id=record.talent_id,
+        method=ConsentMethod(record.method),
+        signer_name=record.signer_name,
+        signed_at=record.signed_at,
+        terms_sha256=record.terms_sha256,
         for_current_terms=record.terms_sha256 == current_sha256,
-        withdrawn_at=record.withdrawn_at, document=document)
+        withdrawn_at=record.withdrawn_at,
+        document=document,
+    )
 
 
 def consent_detail(licence: Licence) -> LicenceConsentDetailOut:
     digest = consent.terms_sha256(licence)
     return LicenceConsentDetailOut(
-        licence_id=licence.id, required=consent.requires_consent(licence),
-        status=consent.consent_status(licence), terms_sha256=digest,
+        licence_id=licence.id,
+        required=consent.requires_consent(licence),
+        status=consent.consent_status(licence),
+        terms_sha256=digest,
         terms=json.loads(consent.canonical_terms(licence)),
-        records=[record_out(record, digest) for record in licence.consents])
+        records=[record_out(record, digest) for record in licence.consents],
+    )
 
 
-def licence_consent(session: Session, *, principal: Principal, licence_id: int
-                    ) -> LicenceConsentDetailOut:
-    return consent_detail(consent.licence_for_consent(session, principal=principal,
-                                                      licence_id=licence_id))
+def licence_consent(
+    session: Session, *, principal: Principal, licence_id: int
+) -> LicenceConsentDetailOut:
+    return consent_detail(
+        consent.licence_for_consent(session, principal=principal, licence_id=licence_id)
+    )

@@ -114,17 +114,33 @@ class RenderedVerdict:
 
 
 # --- storing --------------------------------------------------------------------------------
-def store_verdict(verdict: LicenceVerdict, *, terms: Sequence[LicenceTerms],
-                  brands: Mapping[int, int | None], context: UsageContext) -> StoredVerdict:
+def store_verdict(
+    verdict: LicenceVerdict,
+    *,
+    terms: Sequence[LicenceTerms],
+    brands: Mapping[int, int | None],
+    context: UsageContext,
+) -> StoredVerdict:
     """The structured form of an evaluation; ``brands`` maps licence id -> licensee brand."""
     by_id = {licence.id: licence for licence in terms}
-    checks: list[StoredCheck] = [{
-        "licence_id": check.licence_id, "licensee": check.licensee,
-        "licensee_brand_id": brands.get(check.licence_id), "covers": check.covers,
-        "failures": [{"code": failure.code.value, "message": failure.message,
-                      "params": _params(failure.code, by_id[check.licence_id], context)}
-                     for failure in check.failures],
-        "unknowns": list(check.unknowns)} for check in verdict.checks]
+    checks: list[StoredCheck] = [
+        {
+            "licence_id": check.licence_id,
+            "licensee": check.licensee,
+            "licensee_brand_id": brands.get(check.licence_id),
+            "covers": check.covers,
+            "failures": [
+                {
+                    "code": failure.code.value,
+                    "message": failure.message,
+                    "params": _params(failure.code, by_id[check.licence_id], context),
+                }
+                for failure in check.failures
+            ],
+            "unknowns": list(check.unknowns),
+        }
+        for check in verdict.checks
+    ]
     reasons = [*verdict.reasons, *_weak_signal_reasons(verdict, context)]
     return StoredVerdict(verdict.verdict, verdict.licence_id, checks, reasons)
 
@@ -134,8 +150,7 @@ def _weak_signal_reasons(verdict: LicenceVerdict, context: UsageContext) -> list
     if not any(UnknownFact.AI_GENERATION.value in check.unknowns for check in verdict.checks):
         return []
     weak = [signal for signal in context.image.ai_signals if not signal.strong]
-    return [f"weak AI-generation signal: {signal.detail} ({signal.source})"
-            for signal in weak[:1]]
+    return [f"weak AI-generation signal: {signal.detail} ({signal.source})" for signal in weak[:1]]
 
 
 def _day(value: datetime | None) -> str:
@@ -164,8 +179,7 @@ def _params(code: FailureCode, licence: LicenceTerms, context: UsageContext) -> 
             return {"on": _day(licence.revoked_at)}
         case FailureCode.MEDIUM_NOT_ALLOWED:
             image = context.image
-            seen = ("ai_replica" if image.reads_as_ai
-                    else str(image.stated_medium or "photo"))
+            seen = "ai_replica" if image.reads_as_ai else str(image.stated_medium or "photo")
             return {"seen": seen, "allowed": _listed([str(m) for m in licence.media])}
         case FailureCode.ASSET_NOT_APPROVED:
             return {"approved": str(len(licence.approved_assets))}
@@ -209,8 +223,9 @@ _THIRD_PARTY_STATEMENT: dict[Verdict, str] = {
 def render_verdict(stored: StoredVerdict, viewer: Viewer) -> RenderedVerdict:
     """The verdict as ``viewer`` may see it."""
     if viewer.audience is Audience.TALENT_SIDE:
-        return RenderedVerdict(stored.verdict, stored.licence_id, list(stored.reasons),
-                               stored.checks)
+        return RenderedVerdict(
+            stored.verdict, stored.licence_id, list(stored.reasons), stored.checks
+        )
     if viewer.audience is not Audience.LICENSEE:
         return RenderedVerdict(stored.verdict, None, [], [])
     own = [_in_brand_terms(check) for check in stored.checks if viewer.owns(check)]
@@ -224,7 +239,8 @@ def _in_brand_terms(check: StoredCheck) -> StoredCheck:
     agency's notes, such as a revocation reason)."""
     failures: list[StoredFailure] = [
         {"code": f["code"], "message": _brand_failure(f), "params": f["params"]}
-        for f in check["failures"]]
+        for f in check["failures"]
+    ]
     return {**check, "failures": failures}
 
 
@@ -244,8 +260,10 @@ def _own_check_lines(check: StoredCheck) -> list[str]:
     if FailureCode.REVOKED.value in codes:
         return [f"{label}: revoked"]  # once per licence: nothing else about it matters
     lines = [f"{label}: {failure['message']}" for failure in check["failures"]]
-    lines += [f"{label}: {_BRAND_UNKNOWN_WORDING.get(fact, f'needs the {fact}')}"
-              for fact in check["unknowns"]]
+    lines += [
+        f"{label}: {_BRAND_UNKNOWN_WORDING.get(fact, f'needs the {fact}')}"
+        for fact in check["unknowns"]
+    ]
     return lines
 
 
@@ -261,35 +279,60 @@ def third_party_statement(verdict: Verdict) -> str:
     return _THIRD_PARTY_STATEMENT[verdict]
 
 
-def clearance(*, talent_name: str | None, possible: bool, similarity: float | None,
-              rendered: RenderedVerdict | None) -> tuple[bool, list[str]]:
+def clearance(
+    *,
+    talent_name: str | None,
+    possible: bool,
+    similarity: float | None,
+    rendered: RenderedVerdict | None,
+) -> tuple[bool, list[str]]:
     """A pre-check face: may the brand use it, and why (in the brand's own terms)."""
     if talent_name is None or rendered is None:
         return True, [NO_TALENT_RECOGNISED]
     if rendered.verdict is Verdict.LICENSED:
         return True, [f"{talent_name}: {reason}" for reason in rendered.reasons]
     if possible:
-        return False, [f"possibly {talent_name} (similarity {similarity or 0:.2f}); needs "
-                       "human review", *rendered.reasons]
+        return False, [
+            f"possibly {talent_name} (similarity {similarity or 0:.2f}); needs human review",
+            *rendered.reasons,
+        ]
     return False, [f"{talent_name}: {reason}" for reason in rendered.reasons]
 
 
 def asset_reuse_view(entry: Mapping[str, Any], viewer: Viewer) -> dict[str, Any]:
     """One approved-asset match as ``viewer`` may see it."""
     if viewer.audience is Audience.TALENT_SIDE:
-        return {key: entry.get(key) for key in ("licence_id", "licensee", "matched_by",
-                                                "distance", "publisher_covered", "message")}
+        return {
+            key: entry.get(key)
+            for key in (
+                "licence_id",
+                "licensee",
+                "matched_by",
+                "distance",
+                "publisher_covered",
+                "message",
+            )
+        }
     covered = bool(entry["publisher_covered"])
     own = viewer.brand_id is not None and entry.get("licensee_brand_id") == viewer.brand_id
     if own:
         where = "is covered" if covered else "is not covered"
-        return {"licence_id": entry["licence_id"], "licensee": None,
-                "matched_by": entry["matched_by"], "distance": entry.get("distance"),
-                "publisher_covered": covered,
-                "message": f"this image is an approved asset of your licence "
-                           f"{entry['licence_id']}; this publisher {where} by it"}
-    where = "covered" if covered else "not covered"
-    return {"licence_id": None, "licensee": None, "matched_by": None, "distance": None,
+        return {
+            "licence_id": entry["licence_id"],
+            "licensee": None,
+            "matched_by": entry["matched_by"],
+            "distance": entry.get("distance"),
             "publisher_covered": covered,
-            "message": f"this image is an approved asset under another party's licence; this "
-                       f"publisher is {where}"}
+            "message": f"this image is an approved asset of your licence "
+            f"{entry['licence_id']}; this publisher {where} by it",
+        }
+    where = "covered" if covered else "not covered"
+    return {
+        "licence_id": None,
+        "licensee": None,
+        "matched_by": None,
+        "distance": None,
+        "publisher_covered": covered,
+        "message": f"this image is an approved asset under another party's licence; this "
+        f"publisher is {where}",
+    }

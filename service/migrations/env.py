@@ -15,12 +15,13 @@ from service.migrations.schema import COMPARE_OPTIONS, target_metadata
 config = context.config
 connection: Connection | None = config.attributes.get("connection")
 if connection is None:
-    raise RuntimeError("twinwatch migrations run through `twinwatch db ...` (or "
-                       "service.migrations.schema), which pass the connection in")
+    raise RuntimeError(
+        "twinwatch migrations run through `twinwatch db ...` (or "
+        "service.migrations.schema), which pass the connection in"
+    )
 
 
-def _render_item(kind: str, item: Any, autogen_context: AutogenContext
-                 ) -> str | Literal[False]:
+def _render_item(kind: str, item: Any, autogen_context: AutogenContext) -> str | Literal[False]:
     """Migrations are frozen: the UTC column type is written as the plain type it stores."""
     from indexer.db import UtcDateTime
 
@@ -29,8 +30,12 @@ def _render_item(kind: str, item: Any, autogen_context: AutogenContext
     return False
 
 
-context.configure(connection=connection, target_metadata=target_metadata(),
-                  render_as_batch=connection.dialect.name == "sqlite",
-                  render_item=_render_item, **COMPARE_OPTIONS)
+context.configure(
+    connection=connection,
+    target_metadata=target_metadata(),
+    render_as_batch=connection.dialect.name == "sqlite",
+    render_item=_render_item,
+    **COMPARE_OPTIONS,
+)
 with context.begin_transaction():
     context.run_migrations()

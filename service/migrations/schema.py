@@ -51,8 +51,7 @@ log = logging.getLogger(__name__)
 SCRIPT_LOCATION: Final = Path(__file__).resolve().parent
 INITIAL_REVISION: Final = "0001"
 # Alembic's comparison settings, shared by `env.py` (autogenerate) and `differences`.
-COMPARE_OPTIONS: Final[dict[str, Any]] = {"compare_type": True,
-                                          "compare_server_default": True}
+COMPARE_OPTIONS: Final[dict[str, Any]] = {"compare_type": True, "compare_server_default": True}
 # pg_advisory_xact_lock key: two `db upgrade` runs on one PostgreSQL database take turns.
 _PG_LOCK_KEY: Final = 0x7477_6D69  # "twmi"
 
@@ -133,8 +132,9 @@ def _locked_transaction(url: str) -> Iterator[Connection]:
     try:
         with engine.begin() as connection:
             if connection.dialect.name == "postgresql":
-                connection.execute(text("SELECT pg_advisory_xact_lock(:key)"),
-                                   {"key": _PG_LOCK_KEY})
+                connection.execute(
+                    text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_LOCK_KEY}
+                )
             yield connection
     finally:
         engine.dispose()
@@ -154,8 +154,7 @@ def schema_state(url: str, config: Config | None = None) -> SchemaState:
     return SchemaState(current=current, head=head_revision(config))
 
 
-def upgrade(url: str, revision: str = "head", *, config: Config | None = None
-            ) -> UpgradeOutcome:
+def upgrade(url: str, revision: str = "head", *, config: Config | None = None) -> UpgradeOutcome:
     """Upgrade the database at ``url`` to ``revision``, in one transaction."""
     config = config or migration_config()
     with _locked_transaction(url) as connection:
@@ -175,8 +174,10 @@ def upgrade(url: str, revision: str = "head", *, config: Config | None = None
         if connection.dialect.name == "sqlite":
             _check_foreign_keys(connection)
         after = current_revision(connection)
-    log.info("database schema upgraded", extra={"from_revision": before, "to_revision": after,
-                                                 "adopted": adopted})
+    log.info(
+        "database schema upgraded",
+        extra={"from_revision": before, "to_revision": after, "adopted": adopted},
+    )
     return UpgradeOutcome(INITIAL_REVISION if adopted else before, after, adopted)
 
 
@@ -189,7 +190,9 @@ def require_head(url: str, config: Config | None = None) -> None:
     raise SchemaBehindError(
         f"the database schema is at revision {state.current or 'none'}, this twinwatch needs "
         f"{state.head}: run `twinwatch db upgrade` once, then start again",
-        current=state.current, head=state.head)
+        current=state.current,
+        head=state.head,
+    )
 
 
 def prepare_schema(db: Database) -> None:
@@ -224,7 +227,9 @@ def _require_known(revision: str | None, config: Config) -> None:
     except CommandError as exc:
         raise SchemaRevisionUnknownError(
             f"the database schema is at revision {revision}, which this twinwatch does not "
-            "know (was it upgraded by a newer release?)", current=revision) from exc
+            "know (was it upgraded by a newer release?)",
+            current=revision,
+        ) from exc
 
 
 def _adopt(connection: Connection, config: Config) -> None:
@@ -238,7 +243,8 @@ def _adopt(connection: Connection, config: Config) -> None:
             "the database has twinwatch tables but no migration history, and they are not "
             f"those of revision {INITIAL_REVISION} (differing: {', '.join(changed)}); "
             "upgrade it with the release that made it, or start from an empty database",
-            tables=changed)
+            tables=changed,
+        )
     command.stamp(config, INITIAL_REVISION)
     log.info("pre-migration database adopted", extra={"revision": INITIAL_REVISION})
 
@@ -253,20 +259,34 @@ def schema_signature(connection: Connection, tables: set[str]) -> dict[str, Tabl
     present = set(inspector.get_table_names())
     signature: dict[str, TableSignature] = {}
     for table in sorted(tables & present):
-        columns = tuple(sorted((c["name"], bool(c["nullable"]))
-                               for c in inspector.get_columns(table)))
+        columns = tuple(
+            sorted((c["name"], bool(c["nullable"])) for c in inspector.get_columns(table))
+        )
         primary = tuple(inspector.get_pk_constraint(table)["constrained_columns"])
-        foreign = tuple(sorted((tuple(fk["constrained_columns"]), fk["referred_table"],
-                                tuple(fk["referred_columns"]))
-                               for fk in inspector.get_foreign_keys(table)))
-        indexes = [ix for ix in inspector.get_indexes(table)
-                   if not ix.get("duplicates_constraint")]
-        uniques = {tuple(sorted(u["column_names"]))
-                   for u in inspector.get_unique_constraints(table)}
-        uniques |= {tuple(sorted(str(c) for c in ix["column_names"]))
-                    for ix in indexes if ix["unique"]}
-        plain = tuple(sorted((str(ix["name"]), tuple(str(c) for c in ix["column_names"]))
-                             for ix in indexes if not ix["unique"]))
+        foreign = tuple(
+            sorted(
+                (
+                    tuple(fk["constrained_columns"]),
+                    fk["referred_table"],
+                    tuple(fk["referred_columns"]),
+                )
+                for fk in inspector.get_foreign_keys(table)
+            )
+        )
+        indexes = [ix for ix in inspector.get_indexes(table) if not ix.get("duplicates_constraint")]
+        uniques = {
+            tuple(sorted(u["column_names"])) for u in inspector.get_unique_constraints(table)
+        }
+        uniques |= {
+            tuple(sorted(str(c) for c in ix["column_names"])) for ix in indexes if ix["unique"]
+        }
+        plain = tuple(
+            sorted(
+                (str(ix["name"]), tuple(str(c) for c in ix["column_names"]))
+                for ix in indexes
+                if not ix["unique"]
+            )
+        )
         signature[table] = (columns, primary, foreign, tuple(sorted(uniques)), plain)
     return signature
 
@@ -280,8 +300,9 @@ def initial_signature() -> dict[str, TableSignature]:
         with engine.begin() as connection:
             config.attributes["connection"] = connection
             command.upgrade(config, INITIAL_REVISION)
-            return schema_signature(connection, set(inspect(connection).get_table_names())
-                                    - {"alembic_version"})
+            return schema_signature(
+                connection, set(inspect(connection).get_table_names()) - {"alembic_version"}
+            )
     finally:
         engine.dispose()
 
@@ -292,7 +313,9 @@ def _check_foreign_keys(connection: Connection) -> None:
         tables = sorted({str(row[0]) for row in violations})
         raise SchemaIntegrityError(
             f"the upgrade would leave {len(violations)} rows with dangling foreign keys (in "
-            f"{', '.join(tables)}); nothing was changed", tables=tables)
+            f"{', '.join(tables)}); nothing was changed",
+            tables=tables,
+        )
 
 
 def new_revision(url: str, message: str, *, config: Config | None = None) -> Path:

@@ -29,8 +29,11 @@ REVISION_FILE: Final = re.compile(r"^r(\d{4})_\w+\.py$")
 @cache
 def shipped_head() -> str:
     """The newest revision shipped (revisions are numbered, each file named by its own)."""
-    numbers = [match.group(1) for path in VERSIONS_DIRECTORY.iterdir()
-               if (match := REVISION_FILE.match(path.name))]
+    numbers = [
+        match.group(1)
+        for path in VERSIONS_DIRECTORY.iterdir()
+        if (match := REVISION_FILE.match(path.name))
+    ]
     if not numbers:
         raise RuntimeError(f"no migrations in {VERSIONS_DIRECTORY}")
     return max(numbers)

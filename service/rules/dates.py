@@ -43,15 +43,17 @@ def parse_moment(value: str | date | datetime) -> Moment:
         raise ValueError(f"expected an ISO 8601 date or date-time, got {type(value).__name__}")
     text = value.strip()
     if not text or len(text) > MAX_TEXT:
-        raise ValueError("expected an ISO 8601 date (2026-11-28) or date-time "
-                         "(2026-11-28T09:30:00Z)")
+        raise ValueError(
+            "expected an ISO 8601 date (2026-11-28) or date-time (2026-11-28T09:30:00Z)"
+        )
     try:
         if len(text) <= 10 and ":" not in text:
             return _in_range_date(date.fromisoformat(text))
         return _to_utc(datetime.fromisoformat(text))
     except ValueError as exc:
-        raise ValueError(f"{text[:MAX_TEXT]!r} is not an ISO 8601 date or date-time "
-                         f"({exc})") from None
+        raise ValueError(
+            f"{text[:MAX_TEXT]!r} is not an ISO 8601 date or date-time ({exc})"
+        ) from None
 
 
 def _to_utc(value: datetime) -> datetime:
@@ -72,8 +74,10 @@ def _in_range_date(value: date) -> date:
 
 
 def _range_message() -> str:
-    return (f"dates must lie between {EARLIEST.date().isoformat()} and "
-            f"{(LATEST - _TICK).date().isoformat()} (UTC)")
+    return (
+        f"dates must lie between {EARLIEST.date().isoformat()} and "
+        f"{(LATEST - _TICK).date().isoformat()} (UTC)"
+    )
 
 
 def _midnight(day: date) -> datetime:
@@ -103,8 +107,10 @@ def last_instant(value: str | date | datetime) -> datetime:
 def require_not_future(at: datetime, *, now: datetime, field: str) -> datetime:
     """Sightings cannot come from the future (beyond :data:`MAX_CLOCK_SKEW`)."""
     if at > now + MAX_CLOCK_SKEW:
-        raise InvalidDateError(f"{field} {at.isoformat()} is in the future (now "
-                               f"{now.isoformat(timespec='seconds')}).", field=field)
+        raise InvalidDateError(
+            f"{field} {at.isoformat()} is in the future (now {now.isoformat(timespec='seconds')}).",
+            field=field,
+        )
     return at
 
 

@@ -63,7 +63,8 @@ def _parse(fingerprint: str) -> int:
         shown = repr(fingerprint)
         shown = shown if len(shown) <= 40 else shown[:39] + "…"
         raise FingerprintFormatError(
-            f"A perceptual hash is {HEX_DIGITS} hexadecimal characters; got {shown}.")
+            f"A perceptual hash is {HEX_DIGITS} hexadecimal characters; got {shown}."
+        )
     return int(fingerprint, 16)
 
 
@@ -72,7 +73,8 @@ def _to_gray(image: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]:
         raise FingerprintInputError(
             "The perceptual hash needs a non-empty 8-bit image array; got "
             f"{getattr(image, 'dtype', type(image).__name__)} of shape "
-            f"{getattr(image, 'shape', '?')}.")
+            f"{getattr(image, 'shape', '?')}."
+        )
     if image.ndim == 2:
         return image
     if image.ndim == 3 and image.shape[2] in (3, 4):
@@ -80,4 +82,6 @@ def _to_gray(image: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]:
         return np.asarray(cv2.cvtColor(np.ascontiguousarray(image), code), dtype=np.uint8)
     raise FingerprintInputError(
         f"The perceptual hash needs an HxW, HxWx3 (BGR) or HxWx4 (BGRA) image; got shape "
-        f"{image.shape}.", shape=list(image.shape))
+        f"{image.shape}.",
+        shape=list(image.shape),
+    )

@@ -47,20 +47,27 @@ class Generator:
 
 
 KNOWN_GENERATORS: tuple[Generator, ...] = (
-    Generator("automatic1111", "Stable Diffusion web UI (AUTOMATIC1111)",
-              (r"automatic1111", r"stable[- ]diffusion[- ]web[- ]?ui", r"sd[- ]web[- ]?ui")),
+    Generator(
+        "automatic1111",
+        "Stable Diffusion web UI (AUTOMATIC1111)",
+        (r"automatic1111", r"stable[- ]diffusion[- ]web[- ]?ui", r"sd[- ]web[- ]?ui"),
+    ),
     Generator("comfyui", "ComfyUI", (r"comfy[- ]?ui",)),
     Generator("invokeai", "InvokeAI", (r"invokeai",)),
     Generator("fooocus", "Fooocus", (r"fooocus",)),
     Generator("novelai", "NovelAI", (r"novelai",)),
-    Generator("stable_diffusion_xl", "Stable Diffusion XL",
-              (r"sd[- ]?xl", r"stable[- ]diffusion[- ]xl")),
+    Generator(
+        "stable_diffusion_xl", "Stable Diffusion XL", (r"sd[- ]?xl", r"stable[- ]diffusion[- ]xl")
+    ),
     Generator("stable_diffusion", "Stable Diffusion", (r"stable[- ]diffusion",)),
     Generator("midjourney", "Midjourney", (r"mid[- ]?journey",)),
     Generator("dall_e", "DALL·E (OpenAI)", (r"dall[-·‧ ]?e(?:[- ]?[23])?",)),
     Generator("firefly", "Adobe Firefly", (r"adobe[- ]firefly", r"firefly[- ]image")),
-    Generator("flux", "FLUX (Black Forest Labs)", (r"flux\.1", r"flux[- ](?:dev|schnell|pro)",
-                                                   r"black[- ]forest[- ]labs")),
+    Generator(
+        "flux",
+        "FLUX (Black Forest Labs)",
+        (r"flux\.1", r"flux[- ](?:dev|schnell|pro)", r"black[- ]forest[- ]labs"),
+    ),
     Generator("leonardo", "Leonardo.Ai", (r"leonardo\.ai",)),
     Generator("ideogram", "Ideogram", (r"ideogram\.ai", r"ideogram (?:ai|v?\d(?:\.\d)?)")),
     Generator("imagen", "Google Imagen", (r"google[- ]imagen", r"imagen[- ][234]\b")),
@@ -68,9 +75,12 @@ KNOWN_GENERATORS: tuple[Generator, ...] = (
 )
 _BY_KEY = {generator.key: generator for generator in KNOWN_GENERATORS}
 _MATCHERS = tuple(
-    (generator, re.compile(r"(?<![\w])(?:" + "|".join(generator.patterns) + r")(?![\w])",
-                           re.IGNORECASE))
-    for generator in KNOWN_GENERATORS)
+    (
+        generator,
+        re.compile(r"(?<![\w])(?:" + "|".join(generator.patterns) + r")(?![\w])", re.IGNORECASE),
+    )
+    for generator in KNOWN_GENERATORS
+)
 MAX_MATCHED_TEXT = 4096  # free text is searched in its first 4 KiB only (bounded regex work)
 
 
@@ -91,7 +101,7 @@ def find_generator(text: str) -> Generator | None:
 def clip(text: str, limit: int = MAX_SIGNAL_TEXT) -> str:
     """One line of at most ``limit`` characters (stored and shown; input is untrusted)."""
     line = " ".join(text.split())
-    return line if len(line) <= limit else line[:limit - 1] + "…"
+    return line if len(line) <= limit else line[: limit - 1] + "…"
 
 
 @dataclass(frozen=True)

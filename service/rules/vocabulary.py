@@ -72,15 +72,32 @@ class Channel(StrEnum):
 # Folded spelling (lower case, no separators) -> channel. Platform names map to their channel
 # so that a monitor's ``channel=Instagram`` means ``social``, not an unknown channel.
 CHANNEL_SYNONYMS: dict[str, Channel] = {
-    "ecom": Channel.ECOMMERCE, "eshop": Channel.ECOMMERCE, "onlineshop": Channel.ECOMMERCE,
-    "onlinestore": Channel.ECOMMERCE, "webshop": Channel.ECOMMERCE, "shop": Channel.ECOMMERCE,
-    "socialmedia": Channel.SOCIAL, "instagram": Channel.SOCIAL, "tiktok": Channel.SOCIAL,
-    "facebook": Channel.SOCIAL, "x": Channel.SOCIAL, "twitter": Channel.SOCIAL,
-    "pinterest": Channel.SOCIAL, "threads": Channel.SOCIAL, "snapchat": Channel.SOCIAL,
-    "youtube": Channel.VIDEO, "tv": Channel.VIDEO, "film": Channel.VIDEO,
-    "ooh": Channel.OUTDOOR, "billboard": Channel.OUTDOOR, "outofhome": Channel.OUTDOOR,
-    "magazine": Channel.PRINT, "press": Channel.EDITORIAL, "ads": Channel.ADVERTISING,
-    "advert": Channel.ADVERTISING, "advertisement": Channel.ADVERTISING,
+    "ecom": Channel.ECOMMERCE,
+    "eshop": Channel.ECOMMERCE,
+    "onlineshop": Channel.ECOMMERCE,
+    "onlinestore": Channel.ECOMMERCE,
+    "webshop": Channel.ECOMMERCE,
+    "shop": Channel.ECOMMERCE,
+    "socialmedia": Channel.SOCIAL,
+    "instagram": Channel.SOCIAL,
+    "tiktok": Channel.SOCIAL,
+    "facebook": Channel.SOCIAL,
+    "x": Channel.SOCIAL,
+    "twitter": Channel.SOCIAL,
+    "pinterest": Channel.SOCIAL,
+    "threads": Channel.SOCIAL,
+    "snapchat": Channel.SOCIAL,
+    "youtube": Channel.VIDEO,
+    "tv": Channel.VIDEO,
+    "film": Channel.VIDEO,
+    "ooh": Channel.OUTDOOR,
+    "billboard": Channel.OUTDOOR,
+    "outofhome": Channel.OUTDOOR,
+    "magazine": Channel.PRINT,
+    "press": Channel.EDITORIAL,
+    "ads": Channel.ADVERTISING,
+    "advert": Channel.ADVERTISING,
+    "advertisement": Channel.ADVERTISING,
     "ad": Channel.ADVERTISING,
 }
 
@@ -117,9 +134,37 @@ def channel_or_error(value: str) -> Channel:
 
 # --- territories ----------------------------------------------------------------------------
 
-EU_MEMBERS: frozenset[str] = frozenset({
-    "AT", "BE", "BG", "HR", "CY", "CZ", "DK", "EE", "FI", "FR", "DE", "GR", "HU", "IE",
-    "IT", "LV", "LT", "LU", "MT", "NL", "PL", "PT", "RO", "SK", "SI", "ES", "SE"})
+EU_MEMBERS: frozenset[str] = frozenset(
+    {
+        "AT",
+        "BE",
+        "BG",
+        "HR",
+        "CY",
+        "CZ",
+        "DK",
+        "EE",
+        "FI",
+        "FR",
+        "DE",
+        "GR",
+        "HU",
+        "IE",
+        "IT",
+        "LV",
+        "LT",
+        "LU",
+        "MT",
+        "NL",
+        "PL",
+        "PT",
+        "RO",
+        "SK",
+        "SI",
+        "ES",
+        "SE",
+    }
+)
 EEA_MEMBERS: frozenset[str] = EU_MEMBERS | {"IS", "LI", "NO"}
 TERRITORY_ALIASES = {"UK": "GB"}
 
@@ -141,8 +186,9 @@ TERRITORY_GROUP_NAMES = ("EU", "EEA", WORLD)
 @lru_cache(maxsize=1)
 def country_choices() -> tuple[tuple[str, str], ...]:
     """Every ISO 3166-1 alpha-2 code with its English name, by name (for pickers)."""
-    return tuple(sorted(((c.alpha_2, c.name) for c in pycountry.countries),
-                        key=lambda pair: pair[1]))
+    return tuple(
+        sorted(((c.alpha_2, c.name) for c in pycountry.countries), key=lambda pair: pair[1])
+    )
 
 
 def parse_country(value: str) -> str:
@@ -164,8 +210,10 @@ def parse_licence_territory(value: str) -> str:
     try:
         return parse_country(code)
     except ValueError:
-        raise ValueError(f"{_shown(value)} is not an ISO 3166-1 alpha-2 country code nor one "
-                         f"of the groups {', '.join(TERRITORY_GROUP_NAMES)}") from None
+        raise ValueError(
+            f"{_shown(value)} is not an ISO 3166-1 alpha-2 country code nor one "
+            f"of the groups {', '.join(TERRITORY_GROUP_NAMES)}"
+        ) from None
 
 
 def territory_or_error(value: str) -> str:

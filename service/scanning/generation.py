@@ -79,19 +79,24 @@ NS = {
     "exif": "http://ns.adobe.com/exif/1.0/",
 }
 # XMP properties that name the creating tool (strong when a known generator is named).
-XMP_TOOL_FIELDS = {f"{{{NS['xmp']}}}CreatorTool": "xmp:CreatorTool",
-                   f"{{{NS['stEvt']}}}softwareAgent": "xmp:History.softwareAgent"}
+XMP_TOOL_FIELDS = {
+    f"{{{NS['xmp']}}}CreatorTool": "xmp:CreatorTool",
+    f"{{{NS['stEvt']}}}softwareAgent": "xmp:History.softwareAgent",
+}
 # IPTC 2023.2 properties that exist only for AI-generated content (strong on their own).
-XMP_AI_FIELDS = {f"{{{NS['Iptc4xmpExt']}}}AISystemUsed": "xmp:Iptc4xmpExt:AISystemUsed",
-                 f"{{{NS['Iptc4xmpExt']}}}AIPromptInformation":
-                     "xmp:Iptc4xmpExt:AIPromptInformation"}
-XMP_FREE_TEXT_FIELDS = {f"{{{NS['dc']}}}description": "xmp:dc:description",
-                        f"{{{NS['dc']}}}title": "xmp:dc:title",
-                        f"{{{NS['dc']}}}subject": "xmp:dc:subject",
-                        f"{{{NS['dc']}}}creator": "xmp:dc:creator",
-                        f"{{{NS['photoshop']}}}Headline": "xmp:photoshop:Headline",
-                        f"{{{NS['photoshop']}}}Credit": "xmp:photoshop:Credit",
-                        f"{{{NS['exif']}}}UserComment": "xmp:exif:UserComment"}
+XMP_AI_FIELDS = {
+    f"{{{NS['Iptc4xmpExt']}}}AISystemUsed": "xmp:Iptc4xmpExt:AISystemUsed",
+    f"{{{NS['Iptc4xmpExt']}}}AIPromptInformation": "xmp:Iptc4xmpExt:AIPromptInformation",
+}
+XMP_FREE_TEXT_FIELDS = {
+    f"{{{NS['dc']}}}description": "xmp:dc:description",
+    f"{{{NS['dc']}}}title": "xmp:dc:title",
+    f"{{{NS['dc']}}}subject": "xmp:dc:subject",
+    f"{{{NS['dc']}}}creator": "xmp:dc:creator",
+    f"{{{NS['photoshop']}}}Headline": "xmp:photoshop:Headline",
+    f"{{{NS['photoshop']}}}Credit": "xmp:photoshop:Credit",
+    f"{{{NS['exif']}}}UserComment": "xmp:exif:UserComment",
+}
 
 # AUTOMATIC1111's parameters end with "Steps: 20, Sampler: Euler a, CFG scale: 7, Seed: ..."
 _A1111_SETTINGS = re.compile(r"(?m)^Steps: \d+, (?:.*\b)?(?:Sampler|Seed|CFG scale): ")
@@ -167,27 +172,37 @@ def metadata_signals(data: bytes, xmp_packets: Iterable[bytes]) -> tuple[Generat
     return tuple(unique[:MAX_SIGNALS])
 
 
-def _signal(source: str, generator_name: str, strength: SignalStrength,
-            detail: str) -> GenerationSignal:
-    return GenerationSignal(kind=SignalKind.METADATA, source=source,
-                            generator=clip(generator_name), strength=strength,
-                            detail=clip(detail))
+def _signal(
+    source: str, generator_name: str, strength: SignalStrength, detail: str
+) -> GenerationSignal:
+    return GenerationSignal(
+        kind=SignalKind.METADATA,
+        source=source,
+        generator=clip(generator_name),
+        strength=strength,
+        detail=clip(detail),
+    )
 
 
 def _named_in_tool_field(source: str, label: str, value: str) -> GenerationSignal | None:
     known = find_generator(value)
     if known is None:
         return None
-    return _signal(source, known.name, SignalStrength.STRONG,
-                   f"{label} names {known.name} ({clip(value, 60)!r})")
+    return _signal(
+        source,
+        known.name,
+        SignalStrength.STRONG,
+        f"{label} names {known.name} ({clip(value, 60)!r})",
+    )
 
 
 def _named_in_free_text(source: str, label: str, value: str) -> GenerationSignal | None:
     known = find_generator(value[:MAX_FREE_TEXT])
     if known is None:
         return None
-    return _signal(source, known.name, SignalStrength.WEAK,
-                   f"{label} mentions {known.name} in free text")
+    return _signal(
+        source, known.name, SignalStrength.WEAK, f"{label} mentions {known.name} in free text"
+    )
 
 
 # --- PNG text chunks -----------------------------------------------------------------------
@@ -206,13 +221,13 @@ def _png_chunks(data: bytes, kinds: tuple[bytes, ...]) -> Iterator[tuple[bytes, 
         return
     position, walked = len(PNG_SIGNATURE), 0
     while position + 8 <= len(data) and walked < MAX_PNG_CHUNKS:
-        length, kind = struct.unpack(">I4s", data[position:position + 8])
+        length, kind = struct.unpack(">I4s", data[position : position + 8])
         body_start, walked = position + 8, walked + 1
         position = body_start + length + 4  # body and CRC
         if kind == b"IEND" or position > len(data):
             return
         if kind in kinds and length <= MAX_CHUNK_BYTES:
-            yield kind, data[body_start:body_start + length]
+            yield kind, data[body_start : body_start + length]
 
 
 def _text_chunk(kind: bytes, body: bytes) -> tuple[str, str] | None:
@@ -256,8 +271,12 @@ def _png_signals(data: bytes) -> Iterator[GenerationSignal]:
         structured = PNG_GENERATOR_CHUNKS.get(key)
         if structured is not None and structured.looks_right(text):
             name = generator(structured.generator_key).name
-            yield _signal(source, name, SignalStrength.STRONG,
-                          f"{name} {structured.what} in PNG text chunk {key!r}")
+            yield _signal(
+                source,
+                name,
+                SignalStrength.STRONG,
+                f"{name} {structured.what} in PNG text chunk {key!r}",
+            )
             continue
         if key in PNG_TOOL_CHUNKS:
             named = _named_in_tool_field(source, f"PNG text chunk {key!r}", text)
@@ -287,8 +306,17 @@ def _exif(data: bytes) -> tuple[dict[int, Any], dict[int, Any], str | None]:
                 exif = img.getexif()
                 comment = img.info.get("comment")
                 return dict(exif), dict(exif.get_ifd(EXIF_IFD)), _as_text(comment)
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError, EOFError, struct.error,
-            KeyError, TypeError, Image.DecompressionBombError):
+    except (
+        UnidentifiedImageError,
+        OSError,
+        ValueError,
+        SyntaxError,
+        EOFError,
+        struct.error,
+        KeyError,
+        TypeError,
+        Image.DecompressionBombError,
+    ):
         return {}, {}, None
 
 
@@ -327,14 +355,23 @@ def _exif_signals(data: bytes) -> Iterator[GenerationSignal]:
     user_comment = _user_comment(exif_ifd.get(TAG_USER_COMMENT))
     if user_comment and _a1111_parameters(user_comment):
         name = generator("automatic1111").name
-        yield _signal("exif:UserComment", name, SignalStrength.STRONG,
-                      f"{name} generation parameters in EXIF UserComment")
-    free_text = [("exif:ImageDescription", "EXIF ImageDescription",
-                  _as_text(ifd0.get(TAG_IMAGE_DESCRIPTION))),
-                 ("exif:Artist", "EXIF Artist", _as_text(ifd0.get(TAG_ARTIST))),
-                 ("exif:XPComment", "EXIF XPComment", _xp_field(ifd0.get(TAG_XP_COMMENT))),
-                 ("exif:UserComment", "EXIF UserComment", user_comment),
-                 ("jpeg:comment", "JPEG comment", comment)]
+        yield _signal(
+            "exif:UserComment",
+            name,
+            SignalStrength.STRONG,
+            f"{name} generation parameters in EXIF UserComment",
+        )
+    free_text = [
+        (
+            "exif:ImageDescription",
+            "EXIF ImageDescription",
+            _as_text(ifd0.get(TAG_IMAGE_DESCRIPTION)),
+        ),
+        ("exif:Artist", "EXIF Artist", _as_text(ifd0.get(TAG_ARTIST))),
+        ("exif:XPComment", "EXIF XPComment", _xp_field(ifd0.get(TAG_XP_COMMENT))),
+        ("exif:UserComment", "EXIF UserComment", user_comment),
+        ("jpeg:comment", "JPEG comment", comment),
+    ]
     for source, label, text in free_text:
         named = _named_in_free_text(source, label, text) if text else None
         if named is not None:
@@ -368,8 +405,11 @@ def _xmp_values(root: Element) -> Iterator[tuple[str, str]]:
     an ``rdf:Alt``/``rdf:Bag``/``rdf:Seq`` is its items', joined)."""
     for element in root.iter():
         yield from element.attrib.items()
-        if element.tag in XMP_TOOL_FIELDS or element.tag in XMP_AI_FIELDS \
-                or element.tag in XMP_FREE_TEXT_FIELDS:
+        if (
+            element.tag in XMP_TOOL_FIELDS
+            or element.tag in XMP_AI_FIELDS
+            or element.tag in XMP_FREE_TEXT_FIELDS
+        ):
             text = " ".join(part.strip() for part in element.itertext() if part.strip())
             yield element.tag, text[:MAX_CHUNK_BYTES]
 
@@ -400,5 +440,6 @@ def _ai_field_signal(source: str, value: str) -> GenerationSignal:
         return _signal(source, name, SignalStrength.STRONG, f"IPTC {field} names {name}")
     known = find_generator(value)
     name = known.name if known else _UNNAMED_AI_SYSTEM
-    return _signal(source, name, SignalStrength.STRONG,
-                   f"IPTC {field} holds the prompt given to an AI system")
+    return _signal(
+        source, name, SignalStrength.STRONG, f"IPTC {field} holds the prompt given to an AI system"
+    )

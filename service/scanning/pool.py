@@ -18,13 +18,22 @@ from service.metrics import Metrics
 
 T = TypeVar("T")
 
+
 class InferenceGate:
     """Runs model work in a fixed thread pool; refuses work instead of queueing forever."""
 
-    def __init__(self, *, workers: int, max_pending: int, max_per_key: int, retry_after_s: int,
-                 metrics: Metrics) -> None:
-        self.executor = ThreadPoolExecutor(max_workers=workers,
-                                           thread_name_prefix="twinwatch-inference")
+    def __init__(
+        self,
+        *,
+        workers: int,
+        max_pending: int,
+        max_per_key: int,
+        retry_after_s: int,
+        metrics: Metrics,
+    ) -> None:
+        self.executor = ThreadPoolExecutor(
+            max_workers=workers, thread_name_prefix="twinwatch-inference"
+        )
         self.max_pending = max_pending
         self.max_per_key = max_per_key
         self.retry_after_s = retry_after_s
@@ -42,12 +51,15 @@ class InferenceGate:
                 raise RateLimitedError(
                     f"This API key already has {self._per_key[key_id]} scans in flight (limit "
                     f"{self.max_per_key}); retry after {self.retry_after_s}s.",
-                    retry_after_s=self.retry_after_s)
+                    retry_after_s=self.retry_after_s,
+                )
             if self._pending >= self.max_pending:
                 self.metrics.rejected.labels("queue_full").inc()
                 raise OverloadedError(
                     f"The scan queue is full ({self._pending} in progress); retry after "
-                    f"{self.retry_after_s}s.", retry_after_s=self.retry_after_s)
+                    f"{self.retry_after_s}s.",
+                    retry_after_s=self.retry_after_s,
+                )
             self._pending += 1
             if key_id is not None:
                 self._per_key[key_id] += 1

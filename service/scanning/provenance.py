@@ -59,10 +59,13 @@ logger = logging.getLogger(__name__)
 
 IPTC_EXT_NS = "http://iptc.org/std/Iptc4xmpExt/2008-02-29/"
 RDF_NS = "http://www.w3.org/1999/02/22-rdf-syntax-ns#"
-DIGITAL_SOURCE_TYPE_PREFIXES = ("http://cv.iptc.org/newscodes/digitalsourcetype/",
-                                "https://cv.iptc.org/newscodes/digitalsourcetype/")
-AI_SOURCE_TYPE_TERMS = frozenset({"trainedalgorithmicmedia",
-                                  "compositewithtrainedalgorithmicmedia"})
+DIGITAL_SOURCE_TYPE_PREFIXES = (
+    "http://cv.iptc.org/newscodes/digitalsourcetype/",
+    "https://cv.iptc.org/newscodes/digitalsourcetype/",
+)
+AI_SOURCE_TYPE_TERMS = frozenset(
+    {"trainedalgorithmicmedia", "compositewithtrainedalgorithmicmedia"}
+)
 # Reading must never reach the network: no remote manifests, no OCSP.
 C2PA_READER_SETTINGS: dict[str, Any] = {
     "verify": {"remote_manifest_fetch": False, "ocsp_fetch": False, "verify_trust": True},
@@ -119,8 +122,13 @@ class _C2paFacts:
 NO_C2PA = _C2paFacts()
 
 
-def read_provenance(data: bytes, *, mime_type: str, trust_anchors_pem: str | None = None,
-                    pixels: BgrImage | None = None) -> Provenance:
+def read_provenance(
+    data: bytes,
+    *,
+    mime_type: str,
+    trust_anchors_pem: str | None = None,
+    pixels: BgrImage | None = None,
+) -> Provenance:
     """Read the C2PA and IPTC provenance of an image, and its AI-generation signals; never
     raises on bad input.
 
@@ -134,10 +142,15 @@ def read_provenance(data: bytes, *, mime_type: str, trust_anchors_pem: str | Non
     if pixels is not None and watermark_may_survive(data):
         signals = watermark_signals(pixels) + signals
     return Provenance(
-        c2pa_present=facts.present, c2pa_valid=facts.valid, c2pa_claims_ai=facts.claims_ai,
-        c2pa_error=facts.error, iptc_digital_source_type=read_iptc_digital_source_type(data),
-        c2pa_trusted=facts.trusted, c2pa_digital_source_type=facts.source_type,
-        ai_signals=signals)
+        c2pa_present=facts.present,
+        c2pa_valid=facts.valid,
+        c2pa_claims_ai=facts.claims_ai,
+        c2pa_error=facts.error,
+        iptc_digital_source_type=read_iptc_digital_source_type(data),
+        c2pa_trusted=facts.trusted,
+        c2pa_digital_source_type=facts.source_type,
+        ai_signals=signals,
+    )
 
 
 def is_ai_source_type(uri: str | None) -> bool:
@@ -147,7 +160,7 @@ def is_ai_source_type(uri: str | None) -> bool:
     value = uri.strip()
     for prefix in DIGITAL_SOURCE_TYPE_PREFIXES:
         if value.lower().startswith(prefix):
-            return value[len(prefix):].strip("/").lower() in AI_SOURCE_TYPE_TERMS
+            return value[len(prefix) :].strip("/").lower() in AI_SOURCE_TYPE_TERMS
     return False
 
 
@@ -169,8 +182,10 @@ def _c2pa_store(data: bytes, *, mime_type: str, trust_anchors_pem: str | None) -
     settings: dict[str, Any] = dict(C2PA_READER_SETTINGS)
     if trust_anchors_pem:
         settings["trust"] = {"user_anchors": trust_anchors_pem}
-    with (c2pa.Context.from_dict(settings) as context,
-          c2pa.Reader(mime_type or None, io.BytesIO(data), None, context) as reader):
+    with (
+        c2pa.Context.from_dict(settings) as context,
+        c2pa.Reader(mime_type or None, io.BytesIO(data), None, context) as reader,
+    ):
         return json.loads(reader.json())
 
 
@@ -178,8 +193,10 @@ def _unreadable(exc: Exception, data: bytes) -> _C2paFacts:
     """A read failure: a broken manifest if the bytes carry C2PA data, else no C2PA."""
     message = _short(str(exc) or type(exc).__name__)
     if message.startswith("Remote"):
-        return _C2paFacts(present=True, error=_short(
-            f"remote manifest not fetched (fetching is disabled): {message}"))
+        return _C2paFacts(
+            present=True,
+            error=_short(f"remote manifest not fetched (fetching is disabled): {message}"),
+        )
     if not _has_c2pa_jumbf(data):
         logger.debug("no readable C2PA data (%s)", message)
         return NO_C2PA
@@ -208,9 +225,14 @@ def _facts_from_store(store: dict[str, Any]) -> _C2paFacts:
     source_types = list(_digital_source_types(active.get("assertions", []) if active else []))
     ai_type = next((t for t in source_types if is_ai_source_type(t)), None)
     error = None if valid else _short("; ".join(integrity_failures) or f"validation {state}")
-    return _C2paFacts(present=True, valid=valid, trusted=state == "Trusted",
-                      claims_ai=ai_type is not None, error=error,
-                      source_type=ai_type or (source_types[0] if source_types else None))
+    return _C2paFacts(
+        present=True,
+        valid=valid,
+        trusted=state == "Trusted",
+        claims_ai=ai_type is not None,
+        error=error,
+        source_type=ai_type or (source_types[0] if source_types else None),
+    )
 
 
 def _failure_codes(store: dict[str, Any]) -> list[str]:
@@ -238,7 +260,7 @@ def _digital_source_types(node: Any, depth: int = 0) -> Iterator[str]:
 
 def _short(text: str) -> str:
     first = text.strip().splitlines()[0] if text.strip() else text
-    return first if len(first) <= MAX_ERROR_CHARS else first[:MAX_ERROR_CHARS - 1] + "…"
+    return first if len(first) <= MAX_ERROR_CHARS else first[: MAX_ERROR_CHARS - 1] + "…"
 
 
 # --- IPTC in XMP ----------------------------------------------------------------------------
@@ -283,8 +305,14 @@ def _pillow_xmp(data: bytes) -> bytes | None:
             warnings.simplefilter("ignore")
             with Image.open(io.BytesIO(data)) as img:
                 xmp = img.info.get("xmp")
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError, EOFError,
-            Image.DecompressionBombError):
+    except (
+        UnidentifiedImageError,
+        OSError,
+        ValueError,
+        SyntaxError,
+        EOFError,
+        Image.DecompressionBombError,
+    ):
         return None
     if isinstance(xmp, str):
         return xmp.encode("utf-8")
@@ -311,6 +339,5 @@ def _source_type_of(element: Element) -> str | None:
     if attribute:
         return attribute
     if element.tag == _SOURCE_TYPE_TAG:
-        return (element.text or "").strip() or element.attrib.get(_RDF_RESOURCE, "").strip() \
-            or None
+        return (element.text or "").strip() or element.attrib.get(_RDF_RESOURCE, "").strip() or None
     return None

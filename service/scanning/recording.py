@@ -85,9 +85,16 @@ class _Recording:
     alert_outcome: AlertOutcome = AlertOutcome.NONE  # what this scan did to the alerts
 
 
-def record_scan(*, sink: RecordingSink, principal: Principal, kind: ScanKind,
-                source_url: str | None, context: UseContext, analysis: ImageAnalysis,
-                job: JobLink | None = None) -> int:
+def record_scan(
+    *,
+    sink: RecordingSink,
+    principal: Principal,
+    kind: ScanKind,
+    source_url: str | None,
+    context: UseContext,
+    analysis: ImageAnalysis,
+    job: JobLink | None = None,
+) -> int:
     """Store the scan and everything it implies; retried when a concurrent scan of the same
     image races us to create the same alert or usage event.
 
@@ -106,9 +113,14 @@ def record_scan(*, sink: RecordingSink, principal: Principal, kind: ScanKind,
                 session.flush()
                 live = _without_erased_talents(session, analysis)
                 live = replace(live, scan=without_rejected_faces(session, live.scan, live.phash))
-                recording = _Recording(sink, session, scan, live, context,
-                                       creates_alerts=kind == ScanKind.SCAN
-                                       or sink.precheck_creates_alerts)
+                recording = _Recording(
+                    sink,
+                    session,
+                    scan,
+                    live,
+                    context,
+                    creates_alerts=kind == ScanKind.SCAN or sink.precheck_creates_alerts,
+                )
                 _record_findings(recording)
                 if sink.after_sighting is not None and kind == ScanKind.SCAN:
                     sink.after_sighting(session, scan)
@@ -143,15 +155,26 @@ def _without_erased_talents(session: Session, analysis: ImageAnalysis) -> ImageA
     """
     named = {c.talent_id for face in analysis.scan.faces for c in face.candidates}
     named |= {face.talent.talent_id for face in analysis.scan.faces if face.talent}
-    live = set(session.scalars(select(Talent.id).where(Talent.id.in_(named))
-                               .with_for_update(read=True))) if named else set()
+    live = (
+        set(
+            session.scalars(
+                select(Talent.id).where(Talent.id.in_(named)).with_for_update(read=True)
+            )
+        )
+        if named
+        else set()
+    )
     if live == named:
         return analysis
     log.info("%d matched talent(s) were erased before the scan was recorded", len(named - live))
-    faces = [replace(face, candidates=[c for c in face.candidates if c.talent_id in live],
-                     talent=face.talent if face.talent and face.talent.talent_id in live
-                     else None)
-             for face in analysis.scan.faces]
+    faces = [
+        replace(
+            face,
+            candidates=[c for c in face.candidates if c.talent_id in live],
+            talent=face.talent if face.talent and face.talent.talent_id in live else None,
+        )
+        for face in analysis.scan.faces
+    ]
     return replace(analysis, scan=replace(analysis.scan, faces=faces))
 
 
@@ -160,28 +183,52 @@ def _remove_evidence(sink: RecordingSink, recording: _Recording | None) -> None:
         sink.evidence.remove(path)
 
 
-def _scan_row(principal: Principal, kind: str, source_url: str | None, context: UseContext,
-              analysis: ImageAnalysis, job: JobLink | None) -> Scan:
+def _scan_row(
+    principal: Principal,
+    kind: str,
+    source_url: str | None,
+    context: UseContext,
+    analysis: ImageAnalysis,
+    job: JobLink | None,
+) -> Scan:
     image = analysis.scan
     return Scan(
-        kind=kind, owner_key_id=principal.key_id, monitor_id=principal.monitor_id,
-        brand_id=principal.brand_id, job_id=job.job_id if job else None,
-        job_item_id=job.item_id if job else None, image_sha256=image.sha256,
-        image_phash=analysis.phash, width=image.width, height=image.height,
-        source_url=source_url, page_url=context.page_url, publisher=context.publisher,
-        observed_at=context.observed_at, use_until=context.use_until, channel=context.channel,
-        territory=context.territory, provenance=provenance_json(analysis.provenance),
-        intended_medium=context.medium, intended_ai_label=context.ai_label,
-        pack_name=image.pack.name, pack_version=image.pack.version, asset_reuse=[])
+        kind=kind,
+        owner_key_id=principal.key_id,
+        monitor_id=principal.monitor_id,
+        brand_id=principal.brand_id,
+        job_id=job.job_id if job else None,
+        job_item_id=job.item_id if job else None,
+        image_sha256=image.sha256,
+        image_phash=analysis.phash,
+        width=image.width,
+        height=image.height,
+        source_url=source_url,
+        page_url=context.page_url,
+        publisher=context.publisher,
+        observed_at=context.observed_at,
+        use_until=context.use_until,
+        channel=context.channel,
+        territory=context.territory,
+        provenance=provenance_json(analysis.provenance),
+        intended_medium=context.medium,
+        intended_ai_label=context.ai_label,
+        pack_name=image.pack.name,
+        pack_version=image.pack.version,
+        asset_reuse=[],
+    )
 
 
 def usage_context(recording: _Recording, *, at: Any = None) -> UsageContext:
     context, analysis = recording.context, recording.analysis
     return UsageContext(
-        page_url=context.page_url, publisher=context.publisher,
-        observed_at=at or context.observed_at, channel=context.channel,
+        page_url=context.page_url,
+        publisher=context.publisher,
+        observed_at=at or context.observed_at,
+        channel=context.channel,
         territory=context.territory,
-        image=image_facts(context, analysis))
+        image=image_facts(context, analysis),
+    )
 
 
 def image_facts(context: UseContext, analysis: ImageAnalysis) -> ImageFacts:
@@ -189,10 +236,14 @@ def image_facts(context: UseContext, analysis: ImageAnalysis) -> ImageFacts:
     published asset will carry; the pre-check's stated medium, if any; and the image's
     AI-generation signals beyond labels."""
     label = analysis.provenance.ai_label or context.ai_label
-    return ImageFacts(sha256=analysis.scan.sha256, phash=analysis.phash,
-                      declares_ai=label is not None, ai_label=label,
-                      stated_medium=context.medium,
-                      ai_signals=analysis.provenance.ai_signals)
+    return ImageFacts(
+        sha256=analysis.scan.sha256,
+        phash=analysis.phash,
+        declares_ai=label is not None,
+        ai_label=label,
+        stated_medium=context.medium,
+        ai_signals=analysis.provenance.ai_signals,
+    )
 
 
 def _record_findings(recording: _Recording) -> None:
@@ -217,39 +268,51 @@ def _nearest_references(session: Session, faces: list[FaceFinding]) -> dict[int,
     ids = {f.talent.embedding_id for f in faces if f.talent and f.talent.embedding_id}
     if not ids:
         return {}
-    rows = session.execute(select(Embedding.id, Embedding.reference_image_id)
-                           .where(Embedding.id.in_(ids)))
+    rows = session.execute(
+        select(Embedding.id, Embedding.reference_image_id).where(Embedding.id.in_(ids))
+    )
     return {embedding_id: reference_id for embedding_id, reference_id in rows}
 
 
-def _finding_row(scan: Scan, position: int, face: FaceFinding,
-                 references: dict[int, int]) -> Finding:
+def _finding_row(
+    scan: Scan, position: int, face: FaceFinding, references: dict[int, int]
+) -> Finding:
     talent = face.talent
-    finding = Finding(scan_id=scan.id, face_index=position, box=[round(v, 1) for v in face.box],
-                      detection_score=round(face.detection_score, 4),
-                      talent_id=talent.talent_id if talent else None,
-                      similarity=round(talent.similarity, 4) if talent else None,
-                      band=face.band.value, licence_checks=[], reasons=[],
-                      reference_image_id=references.get(talent.embedding_id or 0)
-                      if talent else None)
+    finding = Finding(
+        scan_id=scan.id,
+        face_index=position,
+        box=[round(v, 1) for v in face.box],
+        detection_score=round(face.detection_score, 4),
+        talent_id=talent.talent_id if talent else None,
+        similarity=round(talent.similarity, 4) if talent else None,
+        band=face.band.value,
+        licence_checks=[],
+        reasons=[],
+        reference_image_id=references.get(talent.embedding_id or 0) if talent else None,
+    )
     finding.candidates = [
-        FindingCandidate(talent_id=c.talent_id, rank=rank, similarity=round(c.similarity, 4),
-                         band=c.band.value)
-        for rank, c in enumerate(face.candidates) if c.band is not Band.NONE]
+        FindingCandidate(
+            talent_id=c.talent_id, rank=rank, similarity=round(c.similarity, 4), band=c.band.value
+        )
+        for rank, c in enumerate(face.candidates)
+        if c.band is not Band.NONE
+    ]
     return finding
 
 
 def _licences_by_talent(session: Session, talent_ids: set[int]) -> dict[int, list[Licence]]:
     grouped: dict[int, list[Licence]] = {}
     if talent_ids:
-        for licence in session.scalars(select(Licence).where(Licence.talent_id.in_(talent_ids))
-                                       .order_by(Licence.id)):
+        for licence in session.scalars(
+            select(Licence).where(Licence.talent_id.in_(talent_ids)).order_by(Licence.id)
+        ):
             grouped.setdefault(licence.talent_id, []).append(licence)
     return grouped
 
 
-def _considered(recording: _Recording, licences: list[Licence],
-                brands: dict[int, int | None]) -> list[Licence]:
+def _considered(
+    recording: _Recording, licences: list[Licence], brands: dict[int, int | None]
+) -> list[Licence]:
     """A brand's pre-check asks "may *we* use this?": only its own licences can answer."""
     brand_id = recording.scan.brand_id
     if recording.scan.kind != ScanKind.PRECHECK or brand_id is None:
@@ -257,25 +320,29 @@ def _considered(recording: _Recording, licences: list[Licence],
     return [licence for licence in licences if brands.get(licence.id) == brand_id]
 
 
-def _evaluate(recording: _Recording, licences: list[Licence],
-              brands: dict[int, int | None]) -> StoredVerdict:
+def _evaluate(
+    recording: _Recording, licences: list[Licence], brands: dict[int, int | None]
+) -> StoredVerdict:
     """The verdict at the sighting; for a pre-check with an end date, also at the end."""
     terms = [licence_terms(licence) for licence in licences]
     context = usage_context(recording)
-    at_start = evaluate_licences(licences=terms, context=context,
-                                 max_phash_distance=NEAR_IDENTICAL_MAX_DISTANCE)
+    at_start = evaluate_licences(
+        licences=terms, context=context, max_phash_distance=NEAR_IDENTICAL_MAX_DISTANCE
+    )
     until = recording.context.use_until
     if until is not None and at_start.verdict is Verdict.LICENSED:
         at_end_context = usage_context(recording, at=until)
-        at_end = evaluate_licences(licences=terms, context=at_end_context,
-                                   max_phash_distance=NEAR_IDENTICAL_MAX_DISTANCE)
+        at_end = evaluate_licences(
+            licences=terms, context=at_end_context, max_phash_distance=NEAR_IDENTICAL_MAX_DISTANCE
+        )
         if at_end.verdict is not Verdict.LICENSED or at_end.licence_id != at_start.licence_id:
             return store_verdict(at_end, terms=terms, brands=brands, context=at_end_context)
     return store_verdict(at_start, terms=terms, brands=brands, context=context)
 
 
-def _apply_verdict(recording: _Recording, finding: Finding, face: FaceFinding,
-                   stored: StoredVerdict) -> None:
+def _apply_verdict(
+    recording: _Recording, finding: Finding, face: FaceFinding, stored: StoredVerdict
+) -> None:
     assert face.talent is not None
     finding.verdict = stored.verdict.value
     finding.licence_id = stored.licence_id
@@ -289,16 +356,24 @@ def _apply_verdict(recording: _Recording, finding: Finding, face: FaceFinding,
         return
     if recording.creates_alerts:
         needs_review = face.band is Band.POSSIBLE or stored.verdict is Verdict.REVIEW
-        _upsert_alert(recording, talent_id=face.talent.talent_id, finding=finding,
-                      verdict=stored.verdict, band=AlertBand(face.band.value),
-                      similarity=face.talent.similarity, needs_review=needs_review,
-                      reasons=stored.reasons, checks=finding.licence_checks)
+        _upsert_alert(
+            recording,
+            talent_id=face.talent.talent_id,
+            finding=finding,
+            verdict=stored.verdict,
+            band=AlertBand(face.band.value),
+            similarity=face.talent.similarity,
+            needs_review=needs_review,
+            reasons=stored.reasons,
+            checks=finding.licence_checks,
+        )
 
 
 def _record_asset_reuse(recording: _Recording, brands: dict[int, int | None]) -> None:
     session, scan = recording.session, recording.scan
-    with_assets = select(LicenceAsset.licence_id).where(or_(
-        LicenceAsset.sha256 == scan.image_sha256, LicenceAsset.phash.is_not(None)))
+    with_assets = select(LicenceAsset.licence_id).where(
+        or_(LicenceAsset.sha256 == scan.image_sha256, LicenceAsset.phash.is_not(None))
+    )
     rows = session.scalars(select(Licence).where(Licence.id.in_(with_assets)))
     terms = {licence.id: licence for licence in rows}
     if not terms:
@@ -306,50 +381,96 @@ def _record_asset_reuse(recording: _Recording, brands: dict[int, int | None]) ->
     brands = {**brands, **licensee_brands(session, [terms[i] for i in terms if i not in brands])}
     reuse = find_approved_asset_reuse(
         licences=[licence_terms(licence) for licence in terms.values()],
-        context=usage_context(recording), max_phash_distance=NEAR_IDENTICAL_MAX_DISTANCE)
-    scan.asset_reuse = [{"licence_id": r.licence_id, "licensee": r.licensee,
-                         "licensee_brand_id": brands.get(r.licence_id),
-                         "matched_by": r.matched_by, "distance": r.distance,
-                         "publisher_covered": r.publisher_covered, "message": r.message}
-                        for r in reuse]
+        context=usage_context(recording),
+        max_phash_distance=NEAR_IDENTICAL_MAX_DISTANCE,
+    )
+    scan.asset_reuse = [
+        {
+            "licence_id": r.licence_id,
+            "licensee": r.licensee,
+            "licensee_brand_id": brands.get(r.licence_id),
+            "matched_by": r.matched_by,
+            "distance": r.distance,
+            "publisher_covered": r.publisher_covered,
+            "message": r.message,
+        }
+        for r in reuse
+    ]
     if not recording.creates_alerts:
         return
     for item in reuse:
         if not item.publisher_covered:
-            _upsert_alert(recording, talent_id=terms[item.licence_id].talent_id, finding=None,
-                          verdict=Verdict.UNLICENSED, band=AlertBand.ASSET_REUSE,
-                          similarity=1.0, needs_review=False, reasons=[item.message], checks=[])
+            _upsert_alert(
+                recording,
+                talent_id=terms[item.licence_id].talent_id,
+                finding=None,
+                verdict=Verdict.UNLICENSED,
+                band=AlertBand.ASSET_REUSE,
+                similarity=1.0,
+                needs_review=False,
+                reasons=[item.message],
+                checks=[],
+            )
 
 
 def _record_usage(recording: _Recording, licence_id: int, talent_id: int) -> None:
     session, scan = recording.session, recording.scan
     key = publisher_key(scan.publisher, scan.page_url)
-    event = session.scalar(select(UsageEvent).where(
-        UsageEvent.licence_id == licence_id, UsageEvent.image_sha256 == scan.image_sha256,
-        UsageEvent.publisher_key == key).with_for_update())
+    event = session.scalar(
+        select(UsageEvent)
+        .where(
+            UsageEvent.licence_id == licence_id,
+            UsageEvent.image_sha256 == scan.image_sha256,
+            UsageEvent.publisher_key == key,
+        )
+        .with_for_update()
+    )
     if event is None:
-        session.add(UsageEvent(licence_id=licence_id, talent_id=talent_id,
-                               image_sha256=scan.image_sha256, publisher_key=key,
-                               publisher=scan.publisher or key or None,
-                               first_seen_at=scan.observed_at, last_seen_at=scan.observed_at,
-                               scan_id=scan.id))
+        session.add(
+            UsageEvent(
+                licence_id=licence_id,
+                talent_id=talent_id,
+                image_sha256=scan.image_sha256,
+                publisher_key=key,
+                publisher=scan.publisher or key or None,
+                first_seen_at=scan.observed_at,
+                last_seen_at=scan.observed_at,
+                scan_id=scan.id,
+            )
+        )
         session.flush()
         return
     event.sightings += 1
     event.last_seen_at = max(event.last_seen_at, scan.observed_at)
 
 
-def _upsert_alert(recording: _Recording, *, talent_id: int, finding: Finding | None,
-                  verdict: Verdict, band: AlertBand, similarity: float, needs_review: bool,
-                  reasons: list[str], checks: list[dict[str, Any]]) -> None:
+def _upsert_alert(
+    recording: _Recording,
+    *,
+    talent_id: int,
+    finding: Finding | None,
+    verdict: Verdict,
+    band: AlertBand,
+    similarity: float,
+    needs_review: bool,
+    reasons: list[str],
+    checks: list[dict[str, Any]],
+) -> None:
     session, scan = recording.session, recording.scan
     key = publisher_key(scan.publisher, scan.page_url)
-    alert = session.scalar(select(Alert).where(
-        Alert.talent_id == talent_id, Alert.image_sha256 == scan.image_sha256,
-        Alert.publisher_key == key).with_for_update())
+    alert = session.scalar(
+        select(Alert)
+        .where(
+            Alert.talent_id == talent_id,
+            Alert.image_sha256 == scan.image_sha256,
+            Alert.publisher_key == key,
+        )
+        .with_for_update()
+    )
     if alert is None:
-        alert = _new_alert(recording, talent_id, key, verdict, band, similarity, needs_review,
-                           reasons, checks)
+        alert = _new_alert(
+            recording, talent_id, key, verdict, band, similarity, needs_review, reasons, checks
+        )
         recording.alert_outcome = AlertOutcome.RAISED
     else:
         _merge_sighting(alert, scan, band, similarity, needs_review, reasons)
@@ -357,30 +478,59 @@ def _upsert_alert(recording: _Recording, *, talent_id: int, finding: Finding | N
         if recording.alert_outcome is AlertOutcome.NONE:
             recording.alert_outcome = AlertOutcome.UPDATED
     if finding is not None:
-        session.add(AlertSighting(alert_id=alert.id, scan_id=scan.id, finding_id=finding.id,
-                                  seen_at=utcnow(), observed_at=scan.observed_at,
-                                  page_url=scan.page_url))
+        session.add(
+            AlertSighting(
+                alert_id=alert.id,
+                scan_id=scan.id,
+                finding_id=finding.id,
+                seen_at=utcnow(),
+                observed_at=scan.observed_at,
+                page_url=scan.page_url,
+            )
+        )
 
 
-def _new_alert(recording: _Recording, talent_id: int, key: str, verdict: Verdict, band: AlertBand,
-               similarity: float, needs_review: bool, reasons: list[str],
-               checks: list[dict[str, Any]]) -> Alert:
+def _new_alert(
+    recording: _Recording,
+    talent_id: int,
+    key: str,
+    verdict: Verdict,
+    band: AlertBand,
+    similarity: float,
+    needs_review: bool,
+    reasons: list[str],
+    checks: list[dict[str, Any]],
+) -> Alert:
     session, scan, sink = recording.session, recording.scan, recording.sink
     talent = session.get(Talent, talent_id)
     assert talent is not None
-    alert = Alert(agency_id=talent.agency_id, talent_id=talent_id, image_sha256=scan.image_sha256,
-                  image_phash=scan.image_phash, publisher_key=key,
-                  publisher=scan.publisher or key or None, page_url=scan.page_url,
-                  needs_review=needs_review, verdict=verdict.value, band=band.value,
-                  similarity=round(similarity, 4), reasons=reasons, licence_checks=checks,
-                  pack_name=scan.pack_name, pack_version=scan.pack_version,
-                  first_seen_at=scan.observed_at, last_seen_at=scan.observed_at)
+    alert = Alert(
+        agency_id=talent.agency_id,
+        talent_id=talent_id,
+        image_sha256=scan.image_sha256,
+        image_phash=scan.image_phash,
+        publisher_key=key,
+        publisher=scan.publisher or key or None,
+        page_url=scan.page_url,
+        needs_review=needs_review,
+        verdict=verdict.value,
+        band=band.value,
+        similarity=round(similarity, 4),
+        reasons=reasons,
+        licence_checks=checks,
+        pack_name=scan.pack_name,
+        pack_version=scan.pack_version,
+        first_seen_at=scan.observed_at,
+        last_seen_at=scan.observed_at,
+    )
     session.add(alert)
     session.flush()
     if sink.keep_alert_evidence:
         alert.evidence_path = sink.evidence.save(
-            talent_id=talent_id, name=f"{alert.id}-{scan.image_sha256[:16]}",
-            data=recording.analysis.data)
+            talent_id=talent_id,
+            name=f"{alert.id}-{scan.image_sha256[:16]}",
+            data=recording.analysis.data,
+        )
         alert.evidence_expires_at = utcnow() + timedelta(days=sink.evidence_retention_days)
         recording.written_evidence.append(alert.evidence_path)
     enqueue_alert_created(session, alert, talent)
@@ -389,8 +539,14 @@ def _new_alert(recording: _Recording, talent_id: int, key: str, verdict: Verdict
     return alert
 
 
-def _merge_sighting(alert: Alert, scan: Scan, band: AlertBand, similarity: float,
-                    needs_review: bool, reasons: list[str]) -> None:
+def _merge_sighting(
+    alert: Alert,
+    scan: Scan,
+    band: AlertBand,
+    similarity: float,
+    needs_review: bool,
+    reasons: list[str],
+) -> None:
     alert.sightings += 1
     alert.last_seen_at = max(alert.last_seen_at, scan.observed_at)
     alert.first_seen_at = min(alert.first_seen_at, scan.observed_at)
@@ -401,5 +557,8 @@ def _merge_sighting(alert: Alert, scan: Scan, band: AlertBand, similarity: float
 
 
 def provenance_json(provenance: Provenance) -> dict[str, Any]:
-    return {**asdict(provenance), "declares_ai": provenance.declares_ai,
-            "ai_label": provenance.ai_label}
+    return {
+        **asdict(provenance),
+        "declares_ai": provenance.declares_ai,
+        "ai_label": provenance.ai_label,
+    }

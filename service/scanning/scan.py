@@ -28,37 +28,46 @@ from service.settings import ServiceSettings
 log = logging.getLogger(__name__)
 
 
-
-def analyse_image(*, data: bytes, analyser: FaceAnalyser, index: IndexManager,
-                  settings: ServiceSettings) -> ImageAnalysis:
+def analyse_image(
+    *, data: bytes, analyser: FaceAnalyser, index: IndexManager, settings: ServiceSettings
+) -> ImageAnalysis:
     """Decode, detect, embed, match, read provenance and fingerprint (blocking: run pooled).
 
     The models decode the photo at the JPEG reductions they need (see ``FacePhoto``); the
     generator-watermark reader needs the full-size pixels (its block grid), so they are
     decoded too, once, and the fingerprint is taken from them."""
     photo = open_photo(data, limits=DecodeLimits.of(settings))
-    scan = scan_photo(photo, analyser=analyser, index=index,
-                      candidates_per_face=settings.candidates_per_face)
+    scan = scan_photo(
+        photo, analyser=analyser, index=index, candidates_per_face=settings.candidates_per_face
+    )
     full = photo.view(1).bgr
-    provenance = read_provenance(data, mime_type=media_type(photo.source_format)
-                                 or GENERIC_MEDIA_TYPE,
-                                 trust_anchors_pem=settings.c2pa_trust_anchors_pem(),
-                                 pixels=full)
+    provenance = read_provenance(
+        data,
+        mime_type=media_type(photo.source_format) or GENERIC_MEDIA_TYPE,
+        trust_anchors_pem=settings.c2pa_trust_anchors_pem(),
+        pixels=full,
+    )
     phash = perceptual_hash(full)
     return ImageAnalysis(data, scan, provenance, phash)
 
 
 def fetch_limits(settings: ServiceSettings) -> FetchLimits:
-    return FetchLimits(max_bytes=settings.max_upload_bytes, timeout_s=settings.fetch_timeout_s,
-                       max_redirects=settings.fetch_max_redirects)
+    return FetchLimits(
+        max_bytes=settings.max_upload_bytes,
+        timeout_s=settings.fetch_timeout_s,
+        max_redirects=settings.fetch_max_redirects,
+    )
 
 
 async def load_source(source: ImageSource, *, settings: ServiceSettings) -> bytes:
     if source.data is not None:
         return source.data
     assert source.url is not None
-    fetched = await fetch_image(source.url, limits=fetch_limits(settings),
-                                allow_private_networks=settings.fetch_allow_private_networks)
+    fetched = await fetch_image(
+        source.url,
+        limits=fetch_limits(settings),
+        allow_private_networks=settings.fetch_allow_private_networks,
+    )
     return fetched.data
 
 
@@ -74,19 +83,38 @@ class ScanPipeline:
     sink: RecordingSink
 
 
-async def run_scan(*, pipeline: ScanPipeline, principal: Principal, kind: ScanKind,
-                   source: ImageSource, context: UseContext, job: JobLink | None = None) -> int:
+async def run_scan(
+    *,
+    pipeline: ScanPipeline,
+    principal: Principal,
+    kind: ScanKind,
+    source: ImageSource,
+    context: UseContext,
+    job: JobLink | None = None,
+) -> int:
     """Scan one image and record it; returns the scan id. Raises typed errors on bad input."""
     started = time.perf_counter()
     outcome = "error"
     try:
         with pipeline.gate.admitted(principal.key_id):
             data = await load_source(source, settings=pipeline.settings)
-            analysis = await pipeline.gate.run(analyse_image, data=data, analyser=pipeline.analyser,
-                                          index=pipeline.index, settings=pipeline.settings)
+            analysis = await pipeline.gate.run(
+                analyse_image,
+                data=data,
+                analyser=pipeline.analyser,
+                index=pipeline.index,
+                settings=pipeline.settings,
+            )
             scan_id = await run_in_threadpool(
-                record_scan, sink=pipeline.sink, principal=principal, kind=kind,
-                source_url=source.url, context=context, analysis=analysis, job=job)
+                record_scan,
+                sink=pipeline.sink,
+                principal=principal,
+                kind=kind,
+                source_url=source.url,
+                context=context,
+                analysis=analysis,
+                job=job,
+            )
         outcome = "ok"
         for face in analysis.scan.faces:
             pipeline.metrics.faces.labels(face.band.value).inc()

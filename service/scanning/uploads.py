@@ -23,7 +23,8 @@ async def read_upload(upload: UploadFile, *, max_bytes: int) -> bytes:
         if size > max_bytes:
             raise PayloadTooLargeError(
                 f"{upload.filename or 'the upload'} is over the limit of {max_bytes:,} bytes.",
-                max_bytes=max_bytes)
+                max_bytes=max_bytes,
+            )
         chunks.append(chunk)
     return b"".join(chunks)
 
@@ -34,8 +35,9 @@ class StagedUploads:
     digest: str  # sha256 over every upload's bytes, for Idempotency-Key fingerprints
 
 
-async def stage_uploads(uploads: list[UploadFile], *, folder: Path, max_bytes: int
-                        ) -> StagedUploads:
+async def stage_uploads(
+    uploads: list[UploadFile], *, folder: Path, max_bytes: int
+) -> StagedUploads:
     """Stream each upload to its own file in ``folder`` (never all of them in memory)."""
     digest = hashlib.sha256()
     staged: list[tuple[str, Path]] = []
@@ -52,16 +54,18 @@ async def stage_uploads(uploads: list[UploadFile], *, folder: Path, max_bytes: i
     return StagedUploads(staged, digest.hexdigest())
 
 
-async def _stream_to(upload: UploadFile, path: Path, *, max_bytes: int,
-                     digest: hashlib._Hash) -> None:
+async def _stream_to(
+    upload: UploadFile, path: Path, *, max_bytes: int, digest: hashlib._Hash
+) -> None:
     size = 0
     with path.open("wb") as handle:
         while chunk := await upload.read(CHUNK):
             size += len(chunk)
             if size > max_bytes:
                 raise PayloadTooLargeError(
-                    f"{upload.filename or 'an upload'} is over the limit of {max_bytes:,} "
-                    "bytes.", max_bytes=max_bytes)
+                    f"{upload.filename or 'an upload'} is over the limit of {max_bytes:,} bytes.",
+                    max_bytes=max_bytes,
+                )
             digest.update(chunk)
             handle.write(chunk)
         fsync_handle(handle)

@@ -105,12 +105,22 @@ class Watermark:
 # reaches 40/48 with probability 1.6e-6, a random 136-bit one 104/136 with probability
 # about 1e-10. Watermarked images read back whole from PNG score 42-48 and 126-136.
 WATERMARKS: tuple[Watermark, ...] = (
-    Watermark("sdxl", "SDXL invisible watermark", "stable_diffusion_xl",
-              _bits_of_int(0b101100111110110010010000011110111011000110011110), min_matched=40,
-              float_pixels=True),
-    Watermark("sd_v1", "Stable Diffusion v1 invisible watermark", "stable_diffusion",
-              _bits_of_bytes(b"StableDiffusionV1"), min_matched=104,
-              float_pixels=False),
+    Watermark(
+        "sdxl",
+        "SDXL invisible watermark",
+        "stable_diffusion_xl",
+        _bits_of_int(0b101100111110110010010000011110111011000110011110),
+        min_matched=40,
+        float_pixels=True,
+    ),
+    Watermark(
+        "sd_v1",
+        "Stable Diffusion v1 invisible watermark",
+        "stable_diffusion",
+        _bits_of_bytes(b"StableDiffusionV1"),
+        min_matched=104,
+        float_pixels=False,
+    ),
 )
 
 
@@ -123,7 +133,8 @@ def _dwt_dct_module() -> ModuleType | None:
         log.warning("invisible-watermark is not installed (needed to make watermarks only)")
         return None
     module_spec = importlib.util.spec_from_file_location(
-        _PACKAGE_MODULE, f"{locations[0]}/maxDct.py")
+        _PACKAGE_MODULE, f"{locations[0]}/maxDct.py"
+    )
     if module_spec is None or module_spec.loader is None:
         log.warning("invisible-watermark has no maxDct module")
         return None
@@ -164,9 +175,12 @@ def decode_band(bgr: npt.NDArray[Any], *, first_block: int, length: int) -> list
     approximation = _haar_approximation(yuv[:rows, :cols, 1])
     size = DWT_DCT_BLOCK // 2
     block_rows, block_cols = approximation.shape[0] // size, approximation.shape[1] // size
-    blocks = (approximation[:block_rows * size, :block_cols * size]
-              .reshape(block_rows, size, block_cols, size).transpose(0, 2, 1, 3)
-              .reshape(block_rows * block_cols, size * size))
+    blocks = (
+        approximation[: block_rows * size, : block_cols * size]
+        .reshape(block_rows, size, block_cols, size)
+        .transpose(0, 2, 1, 3)
+        .reshape(block_rows * block_cols, size * size)
+    )
     if not len(blocks):
         return [0] * length
     position = np.argmax(np.abs(blocks[:, 1:]), axis=1) + 1
@@ -203,7 +217,7 @@ def _band(bgr: BgrImage) -> tuple[BgrImage, int]:
     band_rows = max(1, min(rows, MAX_DECODE_BLOCKS // max(per_row, 1)))
     first_row = (rows - band_rows) // 2
     top = first_row * DWT_DCT_BLOCK
-    return bgr[top:top + band_rows * DWT_DCT_BLOCK], first_row * per_row
+    return bgr[top : top + band_rows * DWT_DCT_BLOCK], first_row * per_row
 
 
 def agreement(decoded: list[int], expected: tuple[int, ...]) -> int:
@@ -240,10 +254,71 @@ def read_watermarks(bgr: BgrImage) -> list[WatermarkReading]:
 
 #: The IJG (libjpeg) luminance quantisation table at quality 50, which encoders scale.
 _IJG_LUMINANCE_50 = (
-    16, 11, 10, 16, 24, 40, 51, 61, 12, 12, 14, 19, 26, 58, 60, 55,
-    14, 13, 16, 24, 40, 57, 69, 56, 14, 17, 22, 29, 51, 87, 80, 62,
-    18, 22, 37, 56, 68, 109, 103, 77, 24, 35, 55, 64, 81, 104, 113, 92,
-    49, 64, 78, 87, 103, 121, 120, 101, 72, 92, 95, 98, 112, 100, 103, 99)
+    16,
+    11,
+    10,
+    16,
+    24,
+    40,
+    51,
+    61,
+    12,
+    12,
+    14,
+    19,
+    26,
+    58,
+    60,
+    55,
+    14,
+    13,
+    16,
+    24,
+    40,
+    57,
+    69,
+    56,
+    14,
+    17,
+    22,
+    29,
+    51,
+    87,
+    80,
+    62,
+    18,
+    22,
+    37,
+    56,
+    68,
+    109,
+    103,
+    77,
+    24,
+    35,
+    55,
+    64,
+    81,
+    104,
+    113,
+    92,
+    49,
+    64,
+    78,
+    87,
+    103,
+    121,
+    120,
+    101,
+    72,
+    92,
+    95,
+    98,
+    112,
+    100,
+    103,
+    99,
+)
 #: Below this JPEG quality no watermark survived re-compression in bench.watermarks (SDXL and
 #: SD v1 on 61 photos: 0-2% found at quality 90, 3-8% at 95), so the reader is not run.
 MIN_JPEG_QUALITY_READ = 95
@@ -254,8 +329,9 @@ def jpeg_quality(data: bytes) -> int | None:
     ``data`` is not a JPEG with a readable table. Reads the header only."""
     try:
         with Image.open(io.BytesIO(data)) as image:
-            tables = getattr(image, "quantization", None) if image.format in ("JPEG", "MPO") \
-                else None
+            tables = (
+                getattr(image, "quantization", None) if image.format in ("JPEG", "MPO") else None
+            )
     except (OSError, ValueError, SyntaxError):
         return None
     if not tables or 0 not in tables or len(tables[0]) != 64:
@@ -287,10 +363,14 @@ def watermark_signals(bgr: BgrImage) -> tuple[GenerationSignal, ...]:
 def _signal(reading: WatermarkReading) -> GenerationSignal:
     watermark = reading.watermark
     return GenerationSignal(
-        kind=SignalKind.WATERMARK, source=f"watermark:{watermark.key}",
-        generator=generator(watermark.generator_key).name, strength=SignalStrength.STRONG,
+        kind=SignalKind.WATERMARK,
+        source=f"watermark:{watermark.key}",
+        generator=generator(watermark.generator_key).name,
+        strength=SignalStrength.STRONG,
         detail=f"{watermark.label}, {reading.matched}/{watermark.length} bits",
-        bits_matched=reading.matched, bits_total=watermark.length)
+        bits_matched=reading.matched,
+        bits_total=watermark.length,
+    )
 
 
 def embed(bgr: BgrImage, watermark: Watermark) -> BgrImage:

@@ -63,41 +63,61 @@ log = logging.getLogger(__name__)
 REQUIRED: dict[NoticeKind, tuple[str, ...]] = {
     # 17 U.S.C. §512(c)(3)(A): (i) signature, (ii) the work, (iii) the material and where it
     # is (the URLs, always present), (iv) contact, (v) good faith, (vi) accuracy + authority.
-    NoticeKind.DMCA: ("recipient", "notifier_name", "notifier_address", "notifier_email",
-                      "work_description", "good_faith_statement", "accuracy_statement",
-                      "signature"),
+    NoticeKind.DMCA: (
+        "recipient",
+        "notifier_name",
+        "notifier_address",
+        "notifier_email",
+        "work_description",
+        "good_faith_statement",
+        "accuracy_statement",
+        "signature",
+    ),
     # DSA Art. 16(2): (a) reasons, (b) the exact URLs (always present), (c) name and e-mail,
     # (d) the statement of good faith.
-    NoticeKind.DSA: ("recipient", "notifier_name", "notifier_email", "reasons",
-                     "good_faith_statement"),
+    NoticeKind.DSA: (
+        "recipient",
+        "notifier_name",
+        "notifier_email",
+        "reasons",
+        "good_faith_statement",
+    ),
 }
 #: Decided alerts that cannot be the basis of a notice.
-NOT_FOR_NOTICES = frozenset({AlertStatus.DISMISSED_FALSE_MATCH.value,
-                             AlertStatus.LICENSED_ELSEWHERE.value})
+NOT_FOR_NOTICES = frozenset(
+    {AlertStatus.DISMISSED_FALSE_MATCH.value, AlertStatus.LICENSED_ELSEWHERE.value}
+)
 EDITABLE = frozenset({NoticeStatus.DRAFT})
 
 GOOD_FAITH = {
     NoticeKind.DMCA: "I have a good faith belief that use of the material in the manner "
-                     "complained of is not authorized by the copyright owner, its agent, or "
-                     "the law.",
+    "complained of is not authorized by the copyright owner, its agent, or "
+    "the law.",
     NoticeKind.DSA: "I confirm my bona fide belief that the information and allegations "
-                    "contained in this notice are accurate and complete.",
+    "contained in this notice are accurate and complete.",
 }
-ACCURACY = ("The information in this notification is accurate, and under penalty of perjury, "
-            "I am authorized to act on behalf of the owner of an exclusive right that is "
-            "allegedly infringed.")
+ACCURACY = (
+    "The information in this notification is accurate, and under penalty of perjury, "
+    "I am authorized to act on behalf of the owner of an exclusive right that is "
+    "allegedly infringed."
+)
 
-_templates = Environment(loader=PackageLoader("service.takedowns", "templates"),
-                         autoescape=select_autoescape(default=True, default_for_string=True),
-                         trim_blocks=True, lstrip_blocks=True)
+_templates = Environment(
+    loader=PackageLoader("service.takedowns", "templates"),
+    autoescape=select_autoescape(default=True, default_for_string=True),
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
 _templates.filters["when"] = lambda value: value.strftime("%Y-%m-%d %H:%M UTC") if value else "—"
 
 
 # --- drafting -------------------------------------------------------------------------------
 def draft_notice(session: Session, *, principal: Principal, body: NoticeCreate) -> NoticeOut:
     agency_id = agency_of(principal)
-    chosen = [alert_in_scope(session, principal=principal, alert_id=alert_id)
-              for alert_id in sorted(set(body.alert_ids))]
+    chosen = [
+        alert_in_scope(session, principal=principal, alert_id=alert_id)
+        for alert_id in sorted(set(body.alert_ids))
+    ]
     _check_group(chosen)
     first = chosen[0]
     talent = session.get(Talent, first.talent_id, with_for_update=True)  # one drafter at once
@@ -107,24 +127,42 @@ def draft_notice(session: Session, *, principal: Principal, body: NoticeCreate) 
         return notice_out(session, pending, response_days=None)
     notice = TakedownNotice(
         agency_id=agency_id if not principal.is_admin else first.agency_id,
-        talent_id=talent.id, kind=body.kind.value, status=NoticeStatus.DRAFT.value,
-        publisher_key=first.publisher_key, publisher=first.publisher,
-        fields=_default_fields(session, body.kind, first.agency_id, talent.name,
-                               first.publisher).model_dump())
+        talent_id=talent.id,
+        kind=body.kind.value,
+        status=NoticeStatus.DRAFT.value,
+        publisher_key=first.publisher_key,
+        publisher=first.publisher,
+        fields=_default_fields(
+            session, body.kind, first.agency_id, talent.name, first.publisher
+        ).model_dump(),
+    )
     notice.items = [_item(session, alert) for alert in chosen]
     session.add(notice)
     session.flush()
-    record_event(session, notice, principal=principal, from_status=None,
-                 to_status=NoticeStatus.DRAFT, note=f"drafted from {len(chosen)} alert(s)")
+    record_event(
+        session,
+        notice,
+        principal=principal,
+        from_status=None,
+        to_status=NoticeStatus.DRAFT,
+        note=f"drafted from {len(chosen)} alert(s)",
+    )
     return notice_out(session, notice, response_days=None)
 
 
-def _same_draft(session: Session, talent_id: int, kind: NoticeKind, alert_ids: set[int]
-                ) -> TakedownNotice | None:
+def _same_draft(
+    session: Session, talent_id: int, kind: NoticeKind, alert_ids: set[int]
+) -> TakedownNotice | None:
     """A draft of this kind about exactly these alerts, if one is still a draft."""
-    drafts = session.scalars(select(TakedownNotice).where(
-        TakedownNotice.talent_id == talent_id, TakedownNotice.kind == kind.value,
-        TakedownNotice.status == NoticeStatus.DRAFT.value).order_by(TakedownNotice.id))
+    drafts = session.scalars(
+        select(TakedownNotice)
+        .where(
+            TakedownNotice.talent_id == talent_id,
+            TakedownNotice.kind == kind.value,
+            TakedownNotice.status == NoticeStatus.DRAFT.value,
+        )
+        .order_by(TakedownNotice.id)
+    )
     return next((n for n in drafts if {i.alert_id for i in n.items} == alert_ids), None)
 
 
@@ -135,27 +173,38 @@ def _check_group(chosen: list[Alert]) -> None:
         raise InvalidRequestError(
             "A notice concerns one talent on one publisher: choose alerts of one talent on "
             f"one publisher (these name {len(talents)} talent(s) on {len(publishers)} "
-            "publisher(s)).")
+            "publisher(s))."
+        )
     decided = [a.id for a in chosen if a.status in NOT_FOR_NOTICES]
     if decided:
         raise InvalidRequestError(
             f"Alert(s) {', '.join(map(str, decided))} were dismissed as a false match or "
-            "licensed elsewhere; reopen them before drafting a notice.")
+            "licensed elsewhere; reopen them before drafting a notice."
+        )
 
 
 def _item(session: Session, alert: Alert) -> TakedownItem:
     latest = session.execute(
-        select(AlertSighting.page_url, Scan.source_url).join(Scan, Scan.id == AlertSighting.scan_id)
-        .where(AlertSighting.alert_id == alert.id).order_by(AlertSighting.id.desc()).limit(1)
+        select(AlertSighting.page_url, Scan.source_url)
+        .join(Scan, Scan.id == AlertSighting.scan_id)
+        .where(AlertSighting.alert_id == alert.id)
+        .order_by(AlertSighting.id.desc())
+        .limit(1)
     ).first()
     page_url = (latest[0] if latest else None) or alert.page_url
-    return TakedownItem(alert_id=alert.id, page_url=page_url,
-                        image_url=latest[1] if latest else None, image_sha256=alert.image_sha256,
-                        image_phash=alert.image_phash, state=ItemState.REPORTED.value)
+    return TakedownItem(
+        alert_id=alert.id,
+        page_url=page_url,
+        image_url=latest[1] if latest else None,
+        image_sha256=alert.image_sha256,
+        image_phash=alert.image_phash,
+        state=ItemState.REPORTED.value,
+    )
 
 
-def _default_fields(session: Session, kind: NoticeKind, agency_id: int, talent: str,
-                    publisher: str | None) -> NoticeFields:
+def _default_fields(
+    session: Session, kind: NoticeKind, agency_id: int, talent: str, publisher: str | None
+) -> NoticeFields:
     profile = find_profile(session, agency_id)
     holder = profile.rights_holder if profile else "[the agency]"
     where = publisher or "the service"
@@ -165,13 +214,15 @@ def _default_fields(session: Session, kind: NoticeKind, agency_id: int, talent: 
         notifier_email=profile.email if profile else "",
         notifier_phone=(profile.phone or "") if profile else "",
         good_faith_statement=GOOD_FAITH[kind],
-        signature=f"/s/ {profile.signature_name}" if profile else "")
+        signature=f"/s/ {profile.signature_name}" if profile else "",
+    )
     if kind is NoticeKind.DMCA:
         fields.recipient = f"Designated agent for notices of claimed infringement, {where}"
         fields.work_description = (
             f"Photographs of {talent}, a model represented by {holder}, and {talent}'s "
             f"likeness in them. {holder} acts for {talent}. The images at the URLs below "
-            "reproduce them without authorisation.")
+            "reproduce them without authorisation."
+        )
         fields.accuracy_statement = ACCURACY
     else:
         fields.recipient = f"Notice and action mechanism, {where}"
@@ -180,7 +231,8 @@ def _default_fields(session: Session, kind: NoticeKind, agency_id: int, talent: 
             f"by {holder}, published without {talent}'s consent and without any licence from "
             f"{holder}. Using a person's likeness commercially without consent infringes "
             f"{talent}'s rights in their own image; the content is illegal content within "
-            "the meaning of Article 3(h) of Regulation (EU) 2022/2065.")
+            "the meaning of Article 3(h) of Regulation (EU) 2022/2065."
+        )
     return fields
 
 
@@ -193,13 +245,15 @@ def notice_in_scope(session: Session, *, principal: Principal, notice_id: int) -
     return notice
 
 
-def edit_notice(session: Session, *, principal: Principal, notice_id: int,
-                body: NoticeFieldsEdit) -> NoticeOut:
+def edit_notice(
+    session: Session, *, principal: Principal, notice_id: int, body: NoticeFieldsEdit
+) -> NoticeOut:
     notice = notice_in_scope(session, principal=principal, notice_id=notice_id)
     if NoticeStatus(notice.status) not in EDITABLE:
         raise TakedownNotAllowedError(
             f"Notice {notice_id} is {notice.status.replace('_', ' ')}: a final notice cannot "
-            "be changed (draft a new one).")
+            "be changed (draft a new one)."
+        )
     fields = {**notice.fields, **body.model_dump(exclude_none=True)}
     notice.fields = NoticeFields.model_validate(fields).model_dump()
     notice.updated_at = utcnow()
@@ -208,12 +262,14 @@ def edit_notice(session: Session, *, principal: Principal, notice_id: int,
 
 def missing_elements(notice: TakedownNotice) -> list[str]:
     fields = notice.fields
-    return [name for name in REQUIRED[NoticeKind(notice.kind)]
-            if not str(fields.get(name, "")).strip()]
+    return [
+        name for name in REQUIRED[NoticeKind(notice.kind)] if not str(fields.get(name, "")).strip()
+    ]
 
 
-def confirm_notice(session: Session, *, principal: Principal, notice_id: int,
-                   store: EvidenceStore, max_pixels: int) -> NoticeOut:
+def confirm_notice(
+    session: Session, *, principal: Principal, notice_id: int, store: EvidenceStore, max_pixels: int
+) -> NoticeOut:
     """Make the draft final: every required element present; rendered once, then frozen."""
     notice = notice_in_scope(session, principal=principal, notice_id=notice_id)
     if NoticeStatus(notice.status) is not NoticeStatus.DRAFT:
@@ -222,27 +278,45 @@ def confirm_notice(session: Session, *, principal: Principal, notice_id: int,
     if missing:
         raise TakedownIncompleteError(
             f"A {NoticeKind(notice.kind).value.upper()} notice needs: "
-            f"{', '.join(m.replace('_', ' ') for m in missing)}.", missing=missing)
+            f"{', '.join(m.replace('_', ' ') for m in missing)}.",
+            missing=missing,
+        )
     notice.finalized_at = utcnow()
-    html = render_html(session, notice, principal=principal, store=store,
-                       max_pixels=max_pixels)
+    html = render_html(session, notice, principal=principal, store=store, max_pixels=max_pixels)
     notice.final_html = html
     notice.final_sha256 = hashlib.sha256(html.encode()).hexdigest()
-    record_event(session, notice, principal=principal, from_status=NoticeStatus.DRAFT,
-                 to_status=NoticeStatus.FINAL, note=None)
+    record_event(
+        session,
+        notice,
+        principal=principal,
+        from_status=NoticeStatus.DRAFT,
+        to_status=NoticeStatus.FINAL,
+        note=None,
+    )
     notice.status = NoticeStatus.FINAL.value
     return notice_out(session, notice, response_days=None)
 
 
-def record_event(session: Session, notice: TakedownNotice, *, principal: Principal | None,
-                 from_status: NoticeStatus | None, to_status: NoticeStatus,
-                 note: str | None) -> None:
+def record_event(
+    session: Session,
+    notice: TakedownNotice,
+    *,
+    principal: Principal | None,
+    from_status: NoticeStatus | None,
+    to_status: NoticeStatus,
+    note: str | None,
+) -> None:
     """The history row; ``principal`` None is twinwatch itself (a sighting re-opened it)."""
-    session.add(TakedownEvent(
-        notice_id=notice.id, user_id=principal.user_id if principal else None,
-        key_id=(principal.key_id or None) if principal else None,
-        from_status=from_status.value if from_status else None, to_status=to_status.value,
-        note=note))
+    session.add(
+        TakedownEvent(
+            notice_id=notice.id,
+            user_id=principal.user_id if principal else None,
+            key_id=(principal.key_id or None) if principal else None,
+            from_status=from_status.value if from_status else None,
+            to_status=to_status.value,
+            note=note,
+        )
+    )
 
 
 # --- reading --------------------------------------------------------------------------------
@@ -253,30 +327,54 @@ def due_at(notice: TakedownNotice, response_days: int | None) -> datetime | None
     return notice.sent_at + timedelta(days=response_days)
 
 
-def notice_out(session: Session, notice: TakedownNotice, *,
-               response_days: int | None) -> NoticeOut:
+def notice_out(session: Session, notice: TakedownNotice, *, response_days: int | None) -> NoticeOut:
     talent = session.get(Talent, notice.talent_id)
     assert talent is not None
     due = due_at(notice, response_days)
-    events = session.scalars(select(TakedownEvent).where(TakedownEvent.notice_id == notice.id)
-                             .order_by(TakedownEvent.id))
+    events = session.scalars(
+        select(TakedownEvent).where(TakedownEvent.notice_id == notice.id).order_by(TakedownEvent.id)
+    )
     return NoticeOut(
-        id=notice.id, kind=NoticeKind(notice.kind), status=NoticeStatus(notice.status),
-        talent_id=talent.id, talent=EvidenceTalentOut(name=talent.name),
-        publisher=notice.publisher, fields=NoticeFields.model_validate(notice.fields),
+        id=notice.id,
+        kind=NoticeKind(notice.kind),
+        status=NoticeStatus(notice.status),
+        talent_id=talent.id,
+        talent=EvidenceTalentOut(name=talent.name),
+        publisher=notice.publisher,
+        fields=NoticeFields.model_validate(notice.fields),
         missing=missing_elements(notice) if notice.status == NoticeStatus.DRAFT else [],
-        items=[NoticeItemOut(alert_id=i.alert_id, page_url=i.page_url, image_url=i.image_url,
-                             image_sha256=i.image_sha256, image_phash=i.image_phash,
-                             state=ItemState(i.state), checked_at=i.checked_at,
-                             check_detail=i.check_detail) for i in notice.items],
-        final_sha256=notice.final_sha256, finalized_at=notice.finalized_at,
-        sent_at=notice.sent_at, sent_to=notice.sent_to, due_at=due,
-        overdue=due is not None and due < utcnow(), last_checked_at=notice.last_checked_at,
+        items=[
+            NoticeItemOut(
+                alert_id=i.alert_id,
+                page_url=i.page_url,
+                image_url=i.image_url,
+                image_sha256=i.image_sha256,
+                image_phash=i.image_phash,
+                state=ItemState(i.state),
+                checked_at=i.checked_at,
+                check_detail=i.check_detail,
+            )
+            for i in notice.items
+        ],
+        final_sha256=notice.final_sha256,
+        finalized_at=notice.finalized_at,
+        sent_at=notice.sent_at,
+        sent_to=notice.sent_to,
+        due_at=due,
+        overdue=due is not None and due < utcnow(),
+        last_checked_at=notice.last_checked_at,
         created_at=notice.created_at,
-        history=[NoticeEventOut(at=e.at, from_status=NoticeStatus(e.from_status)
-                                if e.from_status else None,
-                                to_status=NoticeStatus(e.to_status), actor=_actor(e),
-                                note=e.note) for e in events])
+        history=[
+            NoticeEventOut(
+                at=e.at,
+                from_status=NoticeStatus(e.from_status) if e.from_status else None,
+                to_status=NoticeStatus(e.to_status),
+                actor=_actor(e),
+                note=e.note,
+            )
+            for e in events
+        ],
+    )
 
 
 def _actor(event: TakedownEvent) -> str:
@@ -287,31 +385,45 @@ def _actor(event: TakedownEvent) -> str:
     return "twinwatch"
 
 
-def get_notice(session: Session, *, principal: Principal, notice_id: int,
-               response_days: int) -> NoticeOut:
+def get_notice(
+    session: Session, *, principal: Principal, notice_id: int, response_days: int
+) -> NoticeOut:
     notice = notice_in_scope(session, principal=principal, notice_id=notice_id)
     return notice_out(session, notice, response_days=response_days)
 
 
-def list_notices(session: Session, *, principal: Principal, status: NoticeStatus | None,
-                 overdue: bool | None, offset: int, limit: int,
-                 response_days: int) -> Page[NoticeOut]:
+def list_notices(
+    session: Session,
+    *,
+    principal: Principal,
+    status: NoticeStatus | None,
+    overdue: bool | None,
+    offset: int,
+    limit: int,
+    response_days: int,
+) -> Page[NoticeOut]:
     agency_of(principal)
     query: Select[Any] = scoped_to_agency(
-        select(TakedownNotice), TakedownNotice.agency_id, principal)
+        select(TakedownNotice), TakedownNotice.agency_id, principal
+    )
     if status is not None:
         query = query.where(TakedownNotice.status == status.value)
     if overdue is not None:
-        waiting = TakedownNotice.status.in_([NoticeStatus.SENT.value,
-                                             NoticeStatus.STILL_UP.value])
+        waiting = TakedownNotice.status.in_([NoticeStatus.SENT.value, NoticeStatus.STILL_UP.value])
         cutoff = utcnow() - timedelta(days=response_days)
-        query = query.where(waiting & (TakedownNotice.sent_at < cutoff) if overdue else
-                            or_(~waiting, TakedownNotice.sent_at.is_(None),
-                                TakedownNotice.sent_at >= cutoff))
+        query = query.where(
+            waiting & (TakedownNotice.sent_at < cutoff)
+            if overdue
+            else or_(~waiting, TakedownNotice.sent_at.is_(None), TakedownNotice.sent_at >= cutoff)
+        )
     total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
     rows = session.scalars(query.order_by(TakedownNotice.id.desc()).offset(offset).limit(limit))
-    return Page[NoticeOut](items=[notice_out(session, n, response_days=response_days)
-                                  for n in rows], total=total, offset=offset, limit=limit)
+    return Page[NoticeOut](
+        items=[notice_out(session, n, response_days=response_days) for n in rows],
+        total=total,
+        offset=offset,
+        limit=limit,
+    )
 
 
 # --- rendering ------------------------------------------------------------------------------
@@ -328,25 +440,44 @@ class EvidenceItem:
     similarity: float | None
 
 
-def render_html(session: Session, notice: TakedownNotice, *, principal: Principal,
-                store: EvidenceStore, max_pixels: int) -> str:
+def render_html(
+    session: Session,
+    notice: TakedownNotice,
+    *,
+    principal: Principal,
+    store: EvidenceStore,
+    max_pixels: int,
+) -> str:
     """The notice as a self-contained HTML document (a final one: as stored, unchanged)."""
     if notice.final_html is not None:
         return notice.final_html
     talent = session.get(Talent, notice.talent_id)
     assert talent is not None
-    items = [_evidence_item(session, item, principal=principal, store=store,
-                            max_pixels=max_pixels) for item in notice.items]
+    items = [
+        _evidence_item(session, item, principal=principal, store=store, max_pixels=max_pixels)
+        for item in notice.items
+    ]
     return _templates.get_template(f"{notice.kind}.html").render(
-        notice=notice, fields=NoticeFields.model_validate(notice.fields), talent=talent.name,
-        items=items, draft=notice.finalized_at is None,
-        dated=notice.finalized_at or utcnow())
+        notice=notice,
+        fields=NoticeFields.model_validate(notice.fields),
+        talent=talent.name,
+        items=items,
+        draft=notice.finalized_at is None,
+        dated=notice.finalized_at or utcnow(),
+    )
 
 
-def _evidence_item(session: Session, item: TakedownItem, *, principal: Principal,
-                   store: EvidenceStore, max_pixels: int) -> EvidenceItem:
-    report = evidence(session, principal=principal, alert_id=item.alert_id,
-                      form=EvidenceForm.THIRD_PARTY)
+def _evidence_item(
+    session: Session,
+    item: TakedownItem,
+    *,
+    principal: Principal,
+    store: EvidenceStore,
+    max_pixels: int,
+) -> EvidenceItem:
+    report = evidence(
+        session, principal=principal, alert_id=item.alert_id, form=EvidenceForm.THIRD_PARTY
+    )
     assert isinstance(report, ThirdPartyEvidenceOut)
     alert = session.get(Alert, item.alert_id)
     assert alert is not None
@@ -355,24 +486,33 @@ def _evidence_item(session: Session, item: TakedownItem, *, principal: Principal
     crop = None
     if alert.evidence_path and report.sightings:
         try:
-            crop = base64.b64encode(face_thumbnail(
-                store.read(alert.evidence_path), report.sightings[-1].face_box,
-                max_pixels=max_pixels)).decode()
+            crop = base64.b64encode(
+                face_thumbnail(
+                    store.read(alert.evidence_path),
+                    report.sightings[-1].face_box,
+                    max_pixels=max_pixels,
+                )
+            ).decode()
         except (OSError, TwinwatchError):
             log.warning("no face crop for alert %d in notice %d", alert.id, item.notice_id)
-    return EvidenceItem(page_url=item.page_url, image_url=item.image_url, report=report,
-                        face_jpeg_base64=crop, first_seen=min(seen) if seen else
-                        alert.first_seen_at, last_seen=max(seen) if seen else alert.last_seen_at,
-                        similarity=max(scores) if scores else alert.similarity)
+    return EvidenceItem(
+        page_url=item.page_url,
+        image_url=item.image_url,
+        report=report,
+        face_jpeg_base64=crop,
+        first_seen=min(seen) if seen else alert.first_seen_at,
+        last_seen=max(seen) if seen else alert.last_seen_at,
+        similarity=max(scores) if scores else alert.similarity,
+    )
 
 
-def notice_document(db: Database, *, principal: Principal, notice_id: int,
-                    store: EvidenceStore, max_pixels: int) -> tuple[str, str]:
+def notice_document(
+    db: Database, *, principal: Principal, notice_id: int, store: EvidenceStore, max_pixels: int
+) -> tuple[str, str]:
     """The notice's HTML (a draft's preview, or the final text) and a file name for it."""
     with db.session() as session:
         notice = notice_in_scope(session, principal=principal, notice_id=notice_id)
-        html = render_html(session, notice, principal=principal, store=store,
-                           max_pixels=max_pixels)
+        html = render_html(session, notice, principal=principal, store=store, max_pixels=max_pixels)
         return html, f"twinwatch-{notice.kind}-notice-{notice.id}-{notice.status}"
 
 
@@ -384,7 +524,8 @@ def render_pdf(html: str) -> bytes:
     except (ImportError, OSError) as exc:
         raise PdfUnavailableError(
             "PDF output needs WeasyPrint and the Pango libraries (scripts/ensure-pdf.sh); "
-            f"download the HTML instead ({type(exc).__name__}).") from exc
+            f"download the HTML instead ({type(exc).__name__})."
+        ) from exc
     finally:
         # Importing WeasyPrint sets Pillow's process-wide LOAD_TRUNCATED_IMAGES; scans must
         # keep refusing truncated images, so the flag is put back (notices embed only our own

@@ -26,13 +26,15 @@ def find_profile(session: Session, agency_id: int) -> AgencyProfile | None:
 def get_profile(session: Session, *, principal: Principal) -> AgencyProfileOut:
     row = find_profile(session, agency_of(principal))
     if row is None:
-        raise ResourceNotFoundError("This agency has no takedown profile yet; set one with "
-                                    "PUT /v1/takedown-profile.")
+        raise ResourceNotFoundError(
+            "This agency has no takedown profile yet; set one with PUT /v1/takedown-profile."
+        )
     return profile_out(row)
 
 
-def set_profile(session: Session, *, principal: Principal,
-                body: AgencyProfileIn) -> AgencyProfileOut:
+def set_profile(
+    session: Session, *, principal: Principal, body: AgencyProfileIn
+) -> AgencyProfileOut:
     agency_id = agency_of(principal)
     row = find_profile(session, agency_id)
     if row is None:
@@ -47,6 +49,12 @@ def set_profile(session: Session, *, principal: Principal,
 
 
 def profile_out(row: AgencyProfile) -> AgencyProfileOut:
-    return AgencyProfileOut(agency_id=row.agency_id, rights_holder=row.rights_holder,
-                            address=row.address, email=row.email, phone=row.phone,
-                            signature_name=row.signature_name, updated_at=row.updated_at)
+    return AgencyProfileOut(
+        agency_id=row.agency_id,
+        rights_holder=row.rights_holder,
+        address=row.address,
+        email=row.email,
+        phone=row.phone,
+        signature_name=row.signature_name,
+        updated_at=row.updated_at,
+    )

@@ -23,17 +23,26 @@ from service.schemas import (
 )
 
 
-def invite_talent(*, ctx: AppContext, principal: Principal, talent_id: int,
-                  body: TalentInvitationIn) -> TalentInvitationOut:
+def invite_talent(
+    *, ctx: AppContext, principal: Principal, talent_id: int, body: TalentInvitationIn
+) -> TalentInvitationOut:
     """The agency invites one of its talents to their own account (see
     ``accounts.invite_talent_user``); the link is in this answer only."""
     with ctx.db.session() as session:
         user, token = accounts.invite_talent_user(
-            session, principal=principal, talent_id=talent_id, email=body.email,
-            valid_hours=ctx.settings.invitation_hours)
-        return TalentInvitationOut(talent_id=talent_id, user_id=user.id, email=user.email,
-                                   invitation_url=ctx.settings.invitation_url(token),
-                                   expires_at=accounts.invitation_expiry(session, token=token))
+            session,
+            principal=principal,
+            talent_id=talent_id,
+            email=body.email,
+            valid_hours=ctx.settings.invitation_hours,
+        )
+        return TalentInvitationOut(
+            talent_id=talent_id,
+            user_id=user.id,
+            email=user.email,
+            invitation_url=ctx.settings.invitation_url(token),
+            expires_at=accounts.invitation_expiry(session, token=token),
+        )
 
 
 def _pack(ctx: AppContext) -> ModelPackOut:
@@ -41,10 +50,17 @@ def _pack(ctx: AppContext) -> ModelPackOut:
 
 
 def talent_out(ctx: AppContext, summary: TalentSummary) -> TalentOut:
-    return TalentOut(id=summary.id, name=summary.name, agency=summary.agency,
-                     agency_id=summary.agency_id, external_id=summary.external_id,
-                     status=summary.status, references=summary.references,
-                     embeddings=summary.embeddings, model_pack=_pack(ctx))
+    return TalentOut(
+        id=summary.id,
+        name=summary.name,
+        agency=summary.agency,
+        agency_id=summary.agency_id,
+        external_id=summary.external_id,
+        status=summary.status,
+        references=summary.references,
+        embeddings=summary.embeddings,
+        model_pack=_pack(ctx),
+    )
 
 
 def create_talent(*, ctx: AppContext, principal: Principal, body: TalentCreate) -> TalentOut:
@@ -55,23 +71,29 @@ def create_talent(*, ctx: AppContext, principal: Principal, body: TalentCreate) 
         agency_id = ctx.registry.find_agency(name=body.agency).id
     else:
         if body.agency:
-            raise InvalidRequestError("Agency keys create talents in their own agency; omit "
-                                      "`agency`.")
+            raise InvalidRequestError(
+                "Agency keys create talents in their own agency; omit `agency`."
+            )
         assert principal.agency_id is not None
         agency_id = principal.agency_id
-    talent = ctx.registry.create_talent(agency_id=agency_id, name=body.name,
-                                        external_id=body.external_id)
+    talent = ctx.registry.create_talent(
+        agency_id=agency_id, name=body.name, external_id=body.external_id
+    )
     return talent_out(ctx, ctx.registry.get_talent(talent_id=talent.id))
 
 
-def list_talents(*, ctx: AppContext, principal: Principal, offset: int, limit: int
-                 ) -> Page[TalentOut]:
+def list_talents(
+    *, ctx: AppContext, principal: Principal, offset: int, limit: int
+) -> Page[TalentOut]:
     principal.require(Role.AGENCY)
     agency_id = None if principal.is_admin else principal.agency_id
     items = ctx.registry.list_talents(agency_id=agency_id, offset=offset, limit=limit)
-    return Page[TalentOut](items=[talent_out(ctx, t) for t in items],
-                           total=ctx.registry.count_talents(agency_id=agency_id),
-                           offset=offset, limit=limit)
+    return Page[TalentOut](
+        items=[talent_out(ctx, t) for t in items],
+        total=ctx.registry.count_talents(agency_id=agency_id),
+        offset=offset,
+        limit=limit,
+    )
 
 
 def get_talent(*, ctx: AppContext, principal: Principal, talent_id: int) -> TalentOut:
@@ -81,17 +103,18 @@ def get_talent(*, ctx: AppContext, principal: Principal, talent_id: int) -> Tale
     return talent_out(ctx, ctx.registry.get_talent(talent_id=talent_id))
 
 
-async def enrol_photos(*, ctx: AppContext, principal: Principal, talent_id: int,
-                       photos: list[PhotoInput]) -> EnrolOut:
+async def enrol_photos(
+    *, ctx: AppContext, principal: Principal, talent_id: int, photos: list[PhotoInput]
+) -> EnrolOut:
     principal.require(Role.AGENCY)
     if not photos:
         raise InvalidRequestError("Send at least one photo in the `files` field.")
     await run_in_threadpool(_check_scope, ctx, principal, talent_id)
     with ctx.gate.admitted(principal.key_id):
-        outcomes = await ctx.gate.run(ctx.registry.enrol_photos, talent_id=talent_id,
-                                      photos=photos)
-    return EnrolOut(talent_id=talent_id, model_pack=_pack(ctx),
-                    photos=[_outcome_out(o) for o in outcomes])
+        outcomes = await ctx.gate.run(ctx.registry.enrol_photos, talent_id=talent_id, photos=photos)
+    return EnrolOut(
+        talent_id=talent_id, model_pack=_pack(ctx), photos=[_outcome_out(o) for o in outcomes]
+    )
 
 
 def _check_scope(ctx: AppContext, principal: Principal, talent_id: int) -> None:
@@ -102,15 +125,20 @@ def _check_scope(ctx: AppContext, principal: Principal, talent_id: int) -> None:
 def _outcome_out(outcome: EnrolOutcome) -> PhotoOutcomeOut:
     figures = outcome.figures
     return PhotoOutcomeOut(
-        file=outcome.label, accepted=outcome.accepted, already_enrolled=outcome.already_enrolled,
-        reference_id=outcome.reference_id, reasons=outcome.reasons,
+        file=outcome.label,
+        accepted=outcome.accepted,
+        already_enrolled=outcome.already_enrolled,
+        reference_id=outcome.reference_id,
+        reasons=outcome.reasons,
         face_px=round(figures.face_px, 1) if figures else None,
         detection_score=round(figures.detection_score, 3) if figures else None,
-        sharpness=round(figures.blur, 1) if figures else None)
+        sharpness=round(figures.blur, 1) if figures else None,
+    )
 
 
-def remove_reference(*, ctx: AppContext, principal: Principal, talent_id: int,
-                     reference_id: int) -> None:
+def remove_reference(
+    *, ctx: AppContext, principal: Principal, talent_id: int, reference_id: int
+) -> None:
     principal.require(Role.AGENCY)
     _check_scope(ctx, principal, talent_id)
     ctx.registry.remove_reference(talent_id=talent_id, reference_id=reference_id)
@@ -122,6 +150,9 @@ def erase_talent(*, ctx: AppContext, principal: Principal, talent_id: int) -> Er
     principal.require(Role.AGENCY)
     _check_scope(ctx, principal, talent_id)
     report = ctx.registry.erase_talent(talent_id=talent_id)
-    return EraseOut(talent_id=talent_id, erased=True,
-                    references_removed=report.references_removed,
-                    embeddings_removed=report.embeddings_removed)
+    return EraseOut(
+        talent_id=talent_id,
+        erased=True,
+        references_removed=report.references_removed,
+        embeddings_removed=report.embeddings_removed,
+    )

@@ -38,95 +38,153 @@ def whoami(ctx: Ctx, principal: CurrentPrincipal) -> TalentSelfOut:
         return talent_view.me(session, principal=principal)
 
 
-@router.get("/v1/me/sightings", response_model=Page[SightingOut],
-            summary="Every sighting of the talent's likeness, licensed and not")
+@router.get(
+    "/v1/me/sightings",
+    response_model=Page[SightingOut],
+    summary="Every sighting of the talent's likeness, licensed and not",
+)
 def my_sightings(ctx: Ctx, principal: CurrentPrincipal, page: PageParams) -> Page[SightingOut]:
     with ctx.db.session() as session:
-        return talent_view.sightings(session, principal=principal, offset=page.offset,
-                                     limit=page.limit)
+        return talent_view.sightings(
+            session, principal=principal, offset=page.offset, limit=page.limit
+        )
 
 
-@router.get("/v1/me/licences", response_model=list[LicenceOut],
-            summary="Every licence that names the talent, with full terms and consent")
+@router.get(
+    "/v1/me/licences",
+    response_model=list[LicenceOut],
+    summary="Every licence that names the talent, with full terms and consent",
+)
 def my_licences(ctx: Ctx, principal: CurrentPrincipal) -> list[LicenceOut]:
     with ctx.db.session() as session:
         return talent_view.licences(session, principal=principal)
 
 
-@router.get("/v1/licences/{licence_id}/consent", response_model=LicenceConsentDetailOut,
-            summary="The canonical terms to sign, their sha256, and every consent record")
-def get_consent(licence_id: ObjectId, ctx: Ctx, principal: CurrentPrincipal
-                ) -> LicenceConsentDetailOut:
+@router.get(
+    "/v1/licences/{licence_id}/consent",
+    response_model=LicenceConsentDetailOut,
+    summary="The canonical terms to sign, their sha256, and every consent record",
+)
+def get_consent(
+    licence_id: ObjectId, ctx: Ctx, principal: CurrentPrincipal
+) -> LicenceConsentDetailOut:
     with ctx.db.session() as session:
         return talent_view.licence_consent(session, principal=principal, licence_id=licence_id)
 
 
-@router.post("/v1/licences/{licence_id}/consent", status_code=201,
-             response_model=ConsentRecordOut, responses=responses(409),
-             summary="The talent signs the terms they read (name typed as signature)")
-def sign_consent(licence_id: ObjectId, body: ConsentSignIn, ctx: Ctx,
-                 principal: CurrentPrincipal) -> ConsentRecordOut:
+@router.post(
+    "/v1/licences/{licence_id}/consent",
+    status_code=201,
+    response_model=ConsentRecordOut,
+    responses=responses(409),
+    summary="The talent signs the terms they read (name typed as signature)",
+)
+def sign_consent(
+    licence_id: ObjectId, body: ConsentSignIn, ctx: Ctx, principal: CurrentPrincipal
+) -> ConsentRecordOut:
     with ctx.db.session() as session:
-        record = consent.sign(session, principal=principal, licence_id=licence_id,
-                              signature_name=body.signature_name,
-                              presented_sha256=body.terms_sha256)
+        record = consent.sign(
+            session,
+            principal=principal,
+            licence_id=licence_id,
+            signature_name=body.signature_name,
+            presented_sha256=body.terms_sha256,
+        )
         return talent_view.record_out(record, record.terms_sha256)
 
 
-@router.post("/v1/licences/{licence_id}/consent/withdraw",
-             response_model=LicenceConsentDetailOut, responses=responses(409),
-             summary="The talent withdraws consent for future uses")
-def withdraw_consent(licence_id: ObjectId, ctx: Ctx, principal: CurrentPrincipal
-                     ) -> LicenceConsentDetailOut:
+@router.post(
+    "/v1/licences/{licence_id}/consent/withdraw",
+    response_model=LicenceConsentDetailOut,
+    responses=responses(409),
+    summary="The talent withdraws consent for future uses",
+)
+def withdraw_consent(
+    licence_id: ObjectId, ctx: Ctx, principal: CurrentPrincipal
+) -> LicenceConsentDetailOut:
     with ctx.db.session() as session:
         consent.withdraw(session, principal=principal, licence_id=licence_id)
         return talent_view.licence_consent(session, principal=principal, licence_id=licence_id)
 
 
-@router.post("/v1/licences/{licence_id}/consent/documents", status_code=201,
-             response_model=ConsentRecordOut, responses=responses(409, 415),
-             summary="Record consent from an offline signed document (PDF, PNG or JPEG)")
+@router.post(
+    "/v1/licences/{licence_id}/consent/documents",
+    status_code=201,
+    response_model=ConsentRecordOut,
+    responses=responses(409, 415),
+    summary="Record consent from an offline signed document (PDF, PNG or JPEG)",
+)
 async def upload_consent_document(
-        licence_id: ObjectId, ctx: Ctx, principal: CurrentPrincipal,
-        file: Annotated[UploadFile, File()],
-        signer_name: Annotated[str, Form(min_length=1, max_length=NAME_MAX,
-                                         pattern=NO_NUL)]) -> ConsentRecordOut:
+    licence_id: ObjectId,
+    ctx: Ctx,
+    principal: CurrentPrincipal,
+    file: Annotated[UploadFile, File()],
+    signer_name: Annotated[str, Form(min_length=1, max_length=NAME_MAX, pattern=NO_NUL)],
+) -> ConsentRecordOut:
     data = await read_upload(file, max_bytes=consent.MAX_DOCUMENT_BYTES)
     name = (file.filename or "")[:UPLOAD_NAME_MAX] or None
     with ctx.db.session() as session:
-        record = consent.record_document(session, principal=principal,
-                                         store=ctx.consent_documents(), licence_id=licence_id,
-                                         signer_name=signer_name, file_name=name, data=data)
+        record = consent.record_document(
+            session,
+            principal=principal,
+            store=ctx.consent_documents(),
+            licence_id=licence_id,
+            signer_name=signer_name,
+            file_name=name,
+            data=data,
+        )
         return talent_view.record_out(record, record.terms_sha256)
 
 
-@router.get("/v1/licences/{licence_id}/consent/records/{record_id}/document",
-            response_class=Response, summary="The offline signed document, as uploaded")
-def consent_document(licence_id: ObjectId, record_id: ObjectId, ctx: Ctx,
-                     principal: CurrentPrincipal) -> Response:
+@router.get(
+    "/v1/licences/{licence_id}/consent/records/{record_id}/document",
+    response_class=Response,
+    summary="The offline signed document, as uploaded",
+)
+def consent_document(
+    licence_id: ObjectId, record_id: ObjectId, ctx: Ctx, principal: CurrentPrincipal
+) -> Response:
     with ctx.db.session() as session:
-        record = consent.consent_record(session, principal=principal, licence_id=licence_id,
-                                        record_id=record_id)
+        record = consent.consent_record(
+            session, principal=principal, licence_id=licence_id, record_id=record_id
+        )
         data, media_type = ctx.consent_documents().read_document(record)
-    return Response(data, media_type=media_type,
-                    headers={"Content-Disposition": "attachment",
-                             "X-Content-Type-Options": "nosniff"})
+    return Response(
+        data,
+        media_type=media_type,
+        headers={"Content-Disposition": "attachment", "X-Content-Type-Options": "nosniff"},
+    )
 
 
-@router.get("/v1/consent/awaiting", response_model=list[AwaitingConsentOut],
-            summary="The agency's licences waiting for the talent's signature")
+@router.get(
+    "/v1/consent/awaiting",
+    response_model=list[AwaitingConsentOut],
+    summary="The agency's licences waiting for the talent's signature",
+)
 def awaiting(ctx: Ctx, principal: CurrentPrincipal) -> list[AwaitingConsentOut]:
     with ctx.db.session() as session:
-        return [AwaitingConsentOut(talent_id=licence.talent_id, talent=name,
-                                   licence=licence_out(licence))
-                for licence, name in consent.awaiting_signature(session, principal=principal)]
+        return [
+            AwaitingConsentOut(
+                talent_id=licence.talent_id, talent=name, licence=licence_out(licence)
+            )
+            for licence, name in consent.awaiting_signature(session, principal=principal)
+        ]
 
 
-@router.put("/v1/licences/{licence_id}/talent-consent", response_model=LicenceOut,
-            summary="Whether this licence needs the talent's own consent (AI replicas always)")
-def set_requires_consent(licence_id: ObjectId, body: RequiresConsentIn, ctx: Ctx,
-                         principal: CurrentPrincipal) -> LicenceOut:
+@router.put(
+    "/v1/licences/{licence_id}/talent-consent",
+    response_model=LicenceOut,
+    summary="Whether this licence needs the talent's own consent (AI replicas always)",
+)
+def set_requires_consent(
+    licence_id: ObjectId, body: RequiresConsentIn, ctx: Ctx, principal: CurrentPrincipal
+) -> LicenceOut:
     with ctx.db.session() as session:
-        return licence_out(consent.set_required(session, principal=principal,
-                                                licence_id=licence_id,
-                                                required=body.requires_talent_consent))
+        return licence_out(
+            consent.set_required(
+                session,
+                principal=principal,
+                licence_id=licence_id,
+                required=body.requires_talent_consent,
+            )
+        )

@@ -20,8 +20,11 @@ def ready(ctx: Ctx) -> dict[str, object]:
     ctx.index.ensure_current()  # another process (the CLI, a worker) may have changed it
     stats = ctx.index.stats()
     pack = ctx.analyser.pack
-    return {"status": "ready", "model_pack": {"name": pack.name, "version": pack.version},
-            "index": {"kind": stats["kind"], "vectors": stats["vectors"]}}
+    return {
+        "status": "ready",
+        "model_pack": {"name": pack.name, "version": pack.version},
+        "index": {"kind": stats["kind"], "vectors": stats["vectors"]},
+    }
 
 
 @router.get("/metrics", summary="Prometheus metrics", response_class=Response)

@@ -46,10 +46,16 @@ router = APIRouter(tags=["jobs"])
 SUBMITTERS = (Role.MONITOR, Role.BRAND)  # jobs are read by who may submit them
 Files = Annotated[list[UploadFile], File(description="Images to scan.")]
 Urls = Annotated[list[str], Form(description="Image URLs to fetch (repeat the field).")]
-Manifest = Annotated[UploadFile | str | None, File(description=(
-    "Optional JSON object (a file part or a text field) mapping item names (upload file "
-    "names or URLs) to their own `page_url`, `publisher`, `observed_at`, `channel`, "
-    "`territory`; the batch's fields fill what an item leaves out."))]
+Manifest = Annotated[
+    UploadFile | str | None,
+    File(
+        description=(
+            "Optional JSON object (a file part or a text field) mapping item names (upload file "
+            "names or URLs) to their own `page_url`, `publisher`, `observed_at`, `channel`, "
+            "`territory`; the batch's fields fill what an item leaves out."
+        )
+    ),
+]
 
 
 async def job_callback(ctx: AppContext, form: CallbackForm) -> JobCallbackSpec | None:
@@ -60,82 +66,149 @@ async def job_callback(ctx: AppContext, form: CallbackForm) -> JobCallbackSpec |
     return JobCallbackSpec(form.url, form.secret or secrets.token_urlsafe(32))
 
 
-async def submit_batch(request: Request, ctx: AppContext, principal: Principal,
-                       kind: ScanKind, batch: BatchInput, form: ContextForm,
-                       callback: JobCallbackSpec | None, request_hash: str,
-                       max_items: int) -> JSONResponse:
+async def submit_batch(
+    request: Request,
+    ctx: AppContext,
+    principal: Principal,
+    kind: ScanKind,
+    batch: BatchInput,
+    form: ContextForm,
+    callback: JobCallbackSpec | None,
+    request_hash: str,
+    max_items: int,
+) -> JSONResponse:
     """Create the job (once per Idempotency-Key) and answer 202 with it; staged files are
     removed unless a job now owns them."""
     created: list[int] = []
 
     def create() -> JobOut:
-        created.append(create_job(db=ctx.db, principal=principal, kind=kind, batch=batch,
-                                  context=form.context, max_items=max_items,
-                                  callback=callback))
+        created.append(
+            create_job(
+                db=ctx.db,
+                principal=principal,
+                kind=kind,
+                batch=batch,
+                context=form.context,
+                max_items=max_items,
+                callback=callback,
+            )
+        )
         job = read_job(ctx, principal, created[0])
         job.callback_secret = callback.secret if callback else None
         return job
 
     async def handler() -> tuple[int, JobOut]:
         return 202, await run_in_threadpool(create)
+
     try:
-        return await idempotent(request=request, ctx=ctx, principal=principal,
-                                handler=handler, request_hash=fingerprint(
-                                    request_hash, form.fingerprint,
-                                    callback.url if callback else None,
-                                    callback.secret if callback else None))
+        return await idempotent(
+            request=request,
+            ctx=ctx,
+            principal=principal,
+            handler=handler,
+            request_hash=fingerprint(
+                request_hash,
+                form.fingerprint,
+                callback.url if callback else None,
+                callback.secret if callback else None,
+            ),
+        )
     finally:
         if not created and batch.folder is not None:  # nothing will read these files
             shutil.rmtree(batch.folder, ignore_errors=True)
 
 
-async def _submit(request: Request, ctx: AppContext, principal: Principal, kind: ScanKind,
-                  files: list[UploadFile], urls: list[str], form: ContextForm,
-                  manifest: UploadFile | str | None, callback_form: CallbackForm
-                  ) -> JSONResponse:
+async def _submit(
+    request: Request,
+    ctx: AppContext,
+    principal: Principal,
+    kind: ScanKind,
+    files: list[UploadFile],
+    urls: list[str],
+    form: ContextForm,
+    manifest: UploadFile | str | None,
+    callback_form: CallbackForm,
+) -> JSONResponse:
     limit = ctx.settings.max_batch_items
     check_upload_names(files)
     if len(files) + len(urls) > limit:
-        raise InvalidRequestError(f"A batch holds at most {limit} items; got "
-                                  f"{len(files) + len(urls)}.", max_items=limit)
+        raise InvalidRequestError(
+            f"A batch holds at most {limit} items; got {len(files) + len(urls)}.", max_items=limit
+        )
     urls = checked_urls(urls)
-    manifest_bytes = (manifest.encode() if isinstance(manifest, str) else
-                      await read_upload(manifest, max_bytes=MANIFEST_MAX_BYTES)
-                      if manifest is not None else b"")
+    manifest_bytes = (
+        manifest.encode()
+        if isinstance(manifest, str)
+        else await read_upload(manifest, max_bytes=MANIFEST_MAX_BYTES)
+        if manifest is not None
+        else b""
+    )
     names = [f.filename or f"upload-{n}" for n, f in enumerate(files)] + urls
-    contexts = (parse_manifest(manifest_bytes, names=names, max_entries=limit)
-                if manifest is not None else {})
+    contexts = (
+        parse_manifest(manifest_bytes, names=names, max_entries=limit)
+        if manifest is not None
+        else {}
+    )
     callback = await job_callback(ctx, callback_form)
     folder = staging_folder(ctx.settings.job_uploads_dir())
     staged = await stage_uploads(files, folder=folder, max_bytes=ctx.settings.max_upload_bytes)
     batch = BatchInput(staged.files, urls, folder, contexts=contexts)
-    return await submit_batch(request, ctx, principal, kind, batch, form, callback,
-                              fingerprint(kind, staged.digest, *urls, manifest_bytes), limit)
+    return await submit_batch(
+        request,
+        ctx,
+        principal,
+        kind,
+        batch,
+        form,
+        callback,
+        fingerprint(kind, staged.digest, *urls, manifest_bytes),
+        limit,
+    )
 
 
-@router.post("/v1/scan-jobs", status_code=202, response_model=JobOut, responses=IMAGE_INPUT,
-             summary="Queue many images (uploads and/or URLs), each with its own context or "
-                     "the batch's")
-async def create_scan_job(request: Request, ctx: Ctx, principal: CurrentPrincipal,
-                          form: SightingContext, callback: Callback,
-                          files: Files = [],  # noqa: B006
-                          urls: Urls = [],  # noqa: B006
-                          manifest: Manifest = None) -> JSONResponse:
+@router.post(
+    "/v1/scan-jobs",
+    status_code=202,
+    response_model=JobOut,
+    responses=IMAGE_INPUT,
+    summary="Queue many images (uploads and/or URLs), each with its own context or the batch's",
+)
+async def create_scan_job(
+    request: Request,
+    ctx: Ctx,
+    principal: CurrentPrincipal,
+    form: SightingContext,
+    callback: Callback,
+    files: Files = [],  # noqa: B006
+    urls: Urls = [],  # noqa: B006
+    manifest: Manifest = None,
+) -> JSONResponse:
     principal.require(Role.MONITOR)
-    return await _submit(request, ctx, principal, ScanKind.SCAN, files, urls, form, manifest,
-                         callback)
+    return await _submit(
+        request, ctx, principal, ScanKind.SCAN, files, urls, form, manifest, callback
+    )
 
 
-@router.post("/v1/precheck-jobs", status_code=202, response_model=JobOut,
-             responses=IMAGE_INPUT,
-             summary="Queue many assets for a brand pre-check")
-async def create_precheck_job(request: Request, ctx: Ctx, principal: CurrentPrincipal,
-                              use: IntendedUse, callback: Callback,
-                              files: Files = [],  # noqa: B006
-                              urls: Urls = []) -> JSONResponse:  # noqa: B006
+@router.post(
+    "/v1/precheck-jobs",
+    status_code=202,
+    response_model=JobOut,
+    responses=IMAGE_INPUT,
+    summary="Queue many assets for a brand pre-check",
+)
+async def create_precheck_job(
+    request: Request,
+    ctx: Ctx,
+    principal: CurrentPrincipal,
+    use: IntendedUse,
+    callback: Callback,
+    files: Files = [],  # noqa: B006
+    urls: Urls = [],  # noqa: B006
+) -> JSONResponse:
     principal.require(Role.BRAND)
-    return await _submit(request, ctx, principal, ScanKind.PRECHECK, files, urls, use, None,
-                         callback)
+    return await _submit(
+        request, ctx, principal, ScanKind.PRECHECK, files, urls, use, None, callback
+    )
 
 
 def read_job(ctx: AppContext, principal: Principal, job_id: int) -> JobOut:
@@ -149,20 +222,28 @@ def get_job(job_id: ObjectId, ctx: Ctx, principal: CurrentPrincipal) -> JobOut:
     return read_job(ctx, principal, job_id)
 
 
-@router.get("/v1/jobs/{job_id}/items", response_model=Page[JobItemOut],
-            summary="A job's items by position, a page at a time (optionally one status)")
-def get_job_items(job_id: ObjectId, ctx: Ctx, principal: CurrentPrincipal, page: PageParams,
-                  status: ItemStatus | None = None) -> Page[JobItemOut]:
+@router.get(
+    "/v1/jobs/{job_id}/items",
+    response_model=Page[JobItemOut],
+    summary="A job's items by position, a page at a time (optionally one status)",
+)
+def get_job_items(
+    job_id: ObjectId,
+    ctx: Ctx,
+    principal: CurrentPrincipal,
+    page: PageParams,
+    status: ItemStatus | None = None,
+) -> Page[JobItemOut]:
     principal.require(*SUBMITTERS)
     with ctx.db.session() as session:
         job = job_in_scope(session, principal=principal, job_id=job_id)
-        return job_items_page(session, job, offset=page.offset, limit=page.limit,
-                              status=status)
+        return job_items_page(session, job, offset=page.offset, limit=page.limit, status=status)
 
 
 @router.get("/v1/jobs/{job_id}/results", response_model=Page[ScanOut])
-def get_job_results(job_id: ObjectId, ctx: Ctx, principal: CurrentPrincipal,
-                    page: PageParams) -> Page[ScanOut]:
+def get_job_results(
+    job_id: ObjectId, ctx: Ctx, principal: CurrentPrincipal, page: PageParams
+) -> Page[ScanOut]:
     principal.require(*SUBMITTERS)
     with ctx.db.session() as session:
         job_in_scope(session, principal=principal, job_id=job_id)
@@ -170,5 +251,9 @@ def get_job_results(job_id: ObjectId, ctx: Ctx, principal: CurrentPrincipal,
         total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
         rows = session.scalars(query.order_by(Scan.id).offset(page.offset).limit(page.limit))
         viewer = Viewer.of(principal)
-        return Page[ScanOut](items=[scan_out(session, s, viewer) for s in rows], total=total,
-                             offset=page.offset, limit=page.limit)
+        return Page[ScanOut](
+            items=[scan_out(session, s, viewer) for s in rows],
+            total=total,
+            offset=page.offset,
+            limit=page.limit,
+        )

@@ -18,110 +18,186 @@ from service.schemas import AssetScopeIn, LicenceCreate, LicenceOut, LicenceRevo
 
 router = APIRouter(tags=["licences"])
 
-NewLicence = Annotated[LicenceCreate, Body(openapi_examples={"campaign": {
-    "summary": "One brand's summer campaign, online in France and Belgium",
-    "value": {"licensee": "H&M", "publishers": ["hm.com", "instagram.com/hm"],
-              "channels": ["social", "ecommerce"], "territories": ["FR", "BE"],
-              "media": ["photo"], "ai_label_required": True,
-              "valid_from": "2026-05-01T00:00:00Z", "valid_until": "2026-09-30T23:59:59Z",
-              "compensation": {"flat_fee": "15000.00", "per_use": "2.50",
-                               "currency": "EUR"}}}})]
-Revocation = Annotated[LicenceRevoke, Body(openapi_examples={"breach": {
-    "summary": "Revoked after a breach of the licence",
-    "value": {"reason": "Images used in an AI-generated ad without the label."}}})]
+NewLicence = Annotated[
+    LicenceCreate,
+    Body(
+        openapi_examples={
+            "campaign": {
+                "summary": "One brand's summer campaign, online in France and Belgium",
+                "value": {
+                    "licensee": "H&M",
+                    "publishers": ["hm.com", "instagram.com/hm"],
+                    "channels": ["social", "ecommerce"],
+                    "territories": ["FR", "BE"],
+                    "media": ["photo"],
+                    "ai_label_required": True,
+                    "valid_from": "2026-05-01T00:00:00Z",
+                    "valid_until": "2026-09-30T23:59:59Z",
+                    "compensation": {"flat_fee": "15000.00", "per_use": "2.50", "currency": "EUR"},
+                },
+            }
+        }
+    ),
+]
+Revocation = Annotated[
+    LicenceRevoke,
+    Body(
+        openapi_examples={
+            "breach": {
+                "summary": "Revoked after a breach of the licence",
+                "value": {"reason": "Images used in an AI-generated ad without the label."},
+            }
+        }
+    ),
+]
 
 
-def _create(ctx: AppContext, principal: Principal, talent_id: int,
-            body: LicenceCreate) -> LicenceOut:
+def _create(
+    ctx: AppContext, principal: Principal, talent_id: int, body: LicenceCreate
+) -> LicenceOut:
     principal.require(Role.AGENCY)
     with ctx.db.session() as session:
-        licence = licences.create_licence(session, principal=principal, talent_id=talent_id,
-                                          body=body)
+        licence = licences.create_licence(
+            session, principal=principal, talent_id=talent_id, body=body
+        )
         return licences.licence_out(licence)
 
 
-@router.post("/v1/talents/{talent_id}/licences", status_code=201, response_model=LicenceOut,
-             responses=IDEMPOTENT,
-             summary="Record a talent's consent for one licensee")
-async def create_licence(talent_id: ObjectId, body: NewLicence, request: Request, ctx: Ctx,
-                         principal: CurrentPrincipal) -> JSONResponse:
+@router.post(
+    "/v1/talents/{talent_id}/licences",
+    status_code=201,
+    response_model=LicenceOut,
+    responses=IDEMPOTENT,
+    summary="Record a talent's consent for one licensee",
+)
+async def create_licence(
+    talent_id: ObjectId, body: NewLicence, request: Request, ctx: Ctx, principal: CurrentPrincipal
+) -> JSONResponse:
     async def handler() -> tuple[int, LicenceOut]:
         return 201, await run_in_threadpool(_create, ctx, principal, talent_id, body)
-    return await idempotent(request=request, ctx=ctx, principal=principal,
-                            request_hash=fingerprint(str(talent_id), body.model_dump_json()),
-                            handler=handler)
+
+    return await idempotent(
+        request=request,
+        ctx=ctx,
+        principal=principal,
+        request_hash=fingerprint(str(talent_id), body.model_dump_json()),
+        handler=handler,
+    )
 
 
 @router.get("/v1/talents/{talent_id}/licences", response_model=list[LicenceOut])
 def list_licences(talent_id: ObjectId, ctx: Ctx, principal: CurrentPrincipal) -> list[LicenceOut]:
     principal.require(Role.AGENCY)
     with ctx.db.session() as session:
-        return [licences.licence_out(item) for item in licences.list_licences(
-            session, principal=principal, talent_id=talent_id)]
+        return [
+            licences.licence_out(item)
+            for item in licences.list_licences(session, principal=principal, talent_id=talent_id)
+        ]
 
 
 @router.get("/v1/licences/{licence_id}", response_model=LicenceOut)
 def get_licence(licence_id: ObjectId, ctx: Ctx, principal: CurrentPrincipal) -> LicenceOut:
     principal.require(Role.AGENCY)
     with ctx.db.session() as session:
-        return licences.licence_out(licence_in_scope(session, principal=principal,
-                                                     licence_id=licence_id))
+        return licences.licence_out(
+            licence_in_scope(session, principal=principal, licence_id=licence_id)
+        )
 
 
-@router.put("/v1/licences/{licence_id}", response_model=LicenceOut, responses=responses(409),
-            summary="Replace a licence's terms (approved assets stay; 409 licence_revoked "
-            "once revoked)")
-def update_licence(licence_id: ObjectId, body: LicenceTermsIn, ctx: Ctx,
-                   principal: CurrentPrincipal) -> LicenceOut:
+@router.put(
+    "/v1/licences/{licence_id}",
+    response_model=LicenceOut,
+    responses=responses(409),
+    summary="Replace a licence's terms (approved assets stay; 409 licence_revoked once revoked)",
+)
+def update_licence(
+    licence_id: ObjectId, body: LicenceTermsIn, ctx: Ctx, principal: CurrentPrincipal
+) -> LicenceOut:
     principal.require(Role.AGENCY)
     with ctx.db.session() as session:
-        return licences.licence_out(licences.update_licence(
-            session, principal=principal, licence_id=licence_id, body=body))
+        return licences.licence_out(
+            licences.update_licence(session, principal=principal, licence_id=licence_id, body=body)
+        )
 
 
-@router.post("/v1/licences/{licence_id}/revoke", response_model=LicenceOut,
-             summary="Revoke a licence (licences are never deleted)")
-def revoke_licence(licence_id: ObjectId, body: Revocation, ctx: Ctx,
-                   principal: CurrentPrincipal) -> LicenceOut:
+@router.post(
+    "/v1/licences/{licence_id}/revoke",
+    response_model=LicenceOut,
+    summary="Revoke a licence (licences are never deleted)",
+)
+def revoke_licence(
+    licence_id: ObjectId, body: Revocation, ctx: Ctx, principal: CurrentPrincipal
+) -> LicenceOut:
     principal.require(Role.AGENCY)
     with ctx.db.session() as session:
-        return licences.licence_out(licences.revoke_licence(
-            session, principal=principal, licence_id=licence_id, reason=body.reason,
-            revoked_at=body.revoked_at))
+        return licences.licence_out(
+            licences.revoke_licence(
+                session,
+                principal=principal,
+                licence_id=licence_id,
+                reason=body.reason,
+                revoked_at=body.revoked_at,
+            )
+        )
 
 
-@router.post("/v1/licences/{licence_id}/assets", response_model=LicenceOut,
-             responses=IMAGE_INPUT,
-             summary="Approve a specific image under this licence (its fingerprints are kept)")
-async def add_asset(licence_id: ObjectId, file: Annotated[UploadFile, File()], ctx: Ctx,
-                    principal: CurrentPrincipal) -> LicenceOut:
+@router.post(
+    "/v1/licences/{licence_id}/assets",
+    response_model=LicenceOut,
+    responses=IMAGE_INPUT,
+    summary="Approve a specific image under this licence (its fingerprints are kept)",
+)
+async def add_asset(
+    licence_id: ObjectId, file: Annotated[UploadFile, File()], ctx: Ctx, principal: CurrentPrincipal
+) -> LicenceOut:
     principal.require(Role.AGENCY)
     data = await read_upload(file, max_bytes=ctx.settings.max_upload_bytes)
 
     def add() -> LicenceOut:
         with ctx.db.session() as session:
-            return licences.licence_out(licences.add_approved_asset(
-                session, principal=principal, licence_id=licence_id, data=data,
-                max_pixels=ctx.settings.max_image_pixels))
+            return licences.licence_out(
+                licences.add_approved_asset(
+                    session,
+                    principal=principal,
+                    licence_id=licence_id,
+                    data=data,
+                    max_pixels=ctx.settings.max_image_pixels,
+                )
+            )
+
     with ctx.gate.admitted(principal.key_id):
         return await ctx.gate.run(add)
 
 
-@router.delete("/v1/licences/{licence_id}/assets/{asset_id}", response_model=LicenceOut,
-               summary="Remove an approved asset (its fingerprints are forgotten)")
-def remove_asset(licence_id: ObjectId, asset_id: ObjectId, ctx: Ctx,
-                 principal: CurrentPrincipal) -> LicenceOut:
+@router.delete(
+    "/v1/licences/{licence_id}/assets/{asset_id}",
+    response_model=LicenceOut,
+    summary="Remove an approved asset (its fingerprints are forgotten)",
+)
+def remove_asset(
+    licence_id: ObjectId, asset_id: ObjectId, ctx: Ctx, principal: CurrentPrincipal
+) -> LicenceOut:
     principal.require(Role.AGENCY)
     with ctx.db.session() as session:
-        return licences.licence_out(licences.remove_approved_asset(
-            session, principal=principal, licence_id=licence_id, asset_id=asset_id))
+        return licences.licence_out(
+            licences.remove_approved_asset(
+                session, principal=principal, licence_id=licence_id, asset_id=asset_id
+            )
+        )
 
 
-@router.put("/v1/licences/{licence_id}/asset-scope", response_model=LicenceOut,
-            summary="Cover any image of the talent, or the approved assets only")
-def set_asset_scope(licence_id: ObjectId, body: AssetScopeIn, ctx: Ctx,
-                    principal: CurrentPrincipal) -> LicenceOut:
+@router.put(
+    "/v1/licences/{licence_id}/asset-scope",
+    response_model=LicenceOut,
+    summary="Cover any image of the talent, or the approved assets only",
+)
+def set_asset_scope(
+    licence_id: ObjectId, body: AssetScopeIn, ctx: Ctx, principal: CurrentPrincipal
+) -> LicenceOut:
     principal.require(Role.AGENCY)
     with ctx.db.session() as session:
-        return licences.licence_out(licences.set_asset_scope(
-            session, principal=principal, licence_id=licence_id, scope=body.asset_scope))
+        return licences.licence_out(
+            licences.set_asset_scope(
+                session, principal=principal, licence_id=licence_id, scope=body.asset_scope
+            )
+        )

@@ -15,15 +15,31 @@ from service.schemas import Page, ScanKind, ScanOut
 router = APIRouter(prefix="/v1/prechecks", tags=["prechecks"])
 
 
-@router.post("", status_code=201, response_model=ScanOut, responses=IMAGE_INPUT,
-             summary="Brand pre-check: may this asset be used as intended? (cleared + why)")
-async def create_precheck(request: Request, ctx: Ctx, principal: CurrentPrincipal,
-                          use: IntendedUse, file: Annotated[UploadFile | None, File()] = None,
-                          url: ImageUrl = None) -> JSONResponse:
+@router.post(
+    "",
+    status_code=201,
+    response_model=ScanOut,
+    responses=IMAGE_INPUT,
+    summary="Brand pre-check: may this asset be used as intended? (cleared + why)",
+)
+async def create_precheck(
+    request: Request,
+    ctx: Ctx,
+    principal: CurrentPrincipal,
+    use: IntendedUse,
+    file: Annotated[UploadFile | None, File()] = None,
+    url: ImageUrl = None,
+) -> JSONResponse:
     principal.require(Role.BRAND)
     source = await image_source(file, url, max_bytes=ctx.settings.max_upload_bytes)
-    return await submit_one(request=request, ctx=ctx, principal=principal, kind=ScanKind.PRECHECK,
-                            source=source, form=use)
+    return await submit_one(
+        request=request,
+        ctx=ctx,
+        principal=principal,
+        kind=ScanKind.PRECHECK,
+        source=source,
+        form=use,
+    )
 
 
 @router.get("", response_model=Page[ScanOut])

@@ -24,45 +24,81 @@ from service.schemas import Page, ScanKind, ScanOut
 router = APIRouter(prefix="/v1/scans", tags=["scans"])
 
 
-@router.post("", status_code=201, response_model=ScanOut, responses=IMAGE_INPUT,
-             summary="Scan one image (upload or URL) seen somewhere; synchronous")
-async def create_scan(request: Request, ctx: Ctx, principal: CurrentPrincipal,
-                      form: SightingContext,
-                      file: Annotated[UploadFile | None, File()] = None,
-                      url: ImageUrl = None) -> JSONResponse:
+@router.post(
+    "",
+    status_code=201,
+    response_model=ScanOut,
+    responses=IMAGE_INPUT,
+    summary="Scan one image (upload or URL) seen somewhere; synchronous",
+)
+async def create_scan(
+    request: Request,
+    ctx: Ctx,
+    principal: CurrentPrincipal,
+    form: SightingContext,
+    file: Annotated[UploadFile | None, File()] = None,
+    url: ImageUrl = None,
+) -> JSONResponse:
     principal.require(Role.MONITOR)
     source = await image_source(file, url, max_bytes=ctx.settings.max_upload_bytes)
-    return await submit_one(request=request, ctx=ctx, principal=principal, kind=ScanKind.SCAN,
-                            source=source, form=form)
+    return await submit_one(
+        request=request, ctx=ctx, principal=principal, kind=ScanKind.SCAN, source=source, form=form
+    )
 
 
-async def submit_one(*, request: Request, ctx: AppContext, principal: Principal, kind: ScanKind,
-                     source: ImageSource, form: ContextForm) -> JSONResponse:
+async def submit_one(
+    *,
+    request: Request,
+    ctx: AppContext,
+    principal: Principal,
+    kind: ScanKind,
+    source: ImageSource,
+    form: ContextForm,
+) -> JSONResponse:
     """Scan one image now (honouring Idempotency-Key) and answer with the recorded scan."""
+
     async def handler() -> tuple[int, ScanOut]:
-        scan_id = await run_scan(pipeline=ctx.pipeline(), principal=principal, kind=kind,
-                                 source=source, context=form.context)
+        scan_id = await run_scan(
+            pipeline=ctx.pipeline(),
+            principal=principal,
+            kind=kind,
+            source=source,
+            context=form.context,
+        )
         return 201, await run_in_threadpool(read_scan, ctx, principal, scan_id, kind)
-    return await idempotent(request=request, ctx=ctx, principal=principal, handler=handler,
-                            request_hash=fingerprint(source.data, source.url, form.fingerprint))
+
+    return await idempotent(
+        request=request,
+        ctx=ctx,
+        principal=principal,
+        handler=handler,
+        request_hash=fingerprint(source.data, source.url, form.fingerprint),
+    )
 
 
 def read_scan(ctx: AppContext, principal: Principal, scan_id: int, kind: ScanKind) -> ScanOut:
     with ctx.db.session() as session:
-        return scan_out(session, scan_in_scope(session, principal=principal, scan_id=scan_id,
-                                               kind=kind), Viewer.of(principal))
+        return scan_out(
+            session,
+            scan_in_scope(session, principal=principal, scan_id=scan_id, kind=kind),
+            Viewer.of(principal),
+        )
 
 
-def list_scans(ctx: AppContext, principal: Principal, kind: ScanKind, offset: int, limit: int
-               ) -> Page[ScanOut]:
+def list_scans(
+    ctx: AppContext, principal: Principal, kind: ScanKind, offset: int, limit: int
+) -> Page[ScanOut]:
     query = scoped_submissions(select(Scan).where(Scan.kind == kind), Scan, principal)
     with ctx.db.session() as session:
         total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
         rows = session.scalars(query.order_by(Scan.id.desc()).offset(offset).limit(limit))
         viewer = Viewer.of(principal)
-        return Page[ScanOut](items=[scan_out(session, scan, viewer) for scan in rows],
-                             total=total,
-                             offset=offset, limit=limit)
+        return Page[ScanOut](
+            items=[scan_out(session, scan, viewer) for scan in rows],
+            total=total,
+            offset=offset,
+            limit=limit,
+        )
 
 
 @router.get("", response_model=Page[ScanOut], summary="This key's tenant's scans, newest first")

@@ -26,21 +26,33 @@ from service.talents import talents
 router = APIRouter(prefix="/v1/talents", tags=["talents"])
 
 
-@router.post("", status_code=201, response_model=TalentOut, responses=IDEMPOTENT,
-             summary="Register a talent (agency keys: in their own agency)")
-async def create_talent(body: TalentCreate, request: Request, ctx: Ctx,
-                        principal: CurrentPrincipal) -> JSONResponse:
+@router.post(
+    "",
+    status_code=201,
+    response_model=TalentOut,
+    responses=IDEMPOTENT,
+    summary="Register a talent (agency keys: in their own agency)",
+)
+async def create_talent(
+    body: TalentCreate, request: Request, ctx: Ctx, principal: CurrentPrincipal
+) -> JSONResponse:
     async def handler() -> tuple[int, TalentOut]:
-        return 201, await run_in_threadpool(talents.create_talent, ctx=ctx,
-                                            principal=principal, body=body)
-    return await idempotent(request=request, ctx=ctx, principal=principal,
-                            request_hash=fingerprint(body.model_dump_json()), handler=handler)
+        return 201, await run_in_threadpool(
+            talents.create_talent, ctx=ctx, principal=principal, body=body
+        )
+
+    return await idempotent(
+        request=request,
+        ctx=ctx,
+        principal=principal,
+        request_hash=fingerprint(body.model_dump_json()),
+        handler=handler,
+    )
 
 
 @router.get("", response_model=Page[TalentOut])
 def list_talents(ctx: Ctx, principal: CurrentPrincipal, page: PageParams) -> Page[TalentOut]:
-    return talents.list_talents(ctx=ctx, principal=principal, offset=page.offset,
-                                limit=page.limit)
+    return talents.list_talents(ctx=ctx, principal=principal, offset=page.offset, limit=page.limit)
 
 
 @router.get("/{talent_id}", response_model=TalentOut)
@@ -48,35 +60,62 @@ def get_talent(talent_id: ObjectId, ctx: Ctx, principal: CurrentPrincipal) -> Ta
     return talents.get_talent(ctx=ctx, principal=principal, talent_id=talent_id)
 
 
-@router.post("/{talent_id}/invitations", status_code=201, response_model=TalentInvitationOut,
-             summary="Invite the talent to their own account (a one-time link, shown once)")
-def invite_talent(talent_id: ObjectId, body: TalentInvitationIn, ctx: Ctx,
-                  principal: CurrentPrincipal, response: Response) -> TalentInvitationOut:
+@router.post(
+    "/{talent_id}/invitations",
+    status_code=201,
+    response_model=TalentInvitationOut,
+    summary="Invite the talent to their own account (a one-time link, shown once)",
+)
+def invite_talent(
+    talent_id: ObjectId,
+    body: TalentInvitationIn,
+    ctx: Ctx,
+    principal: CurrentPrincipal,
+    response: Response,
+) -> TalentInvitationOut:
     response.headers["Cache-Control"] = "no-store"  # the answer holds a sign-in secret
     return talents.invite_talent(ctx=ctx, principal=principal, talent_id=talent_id, body=body)
 
 
-@router.post("/{talent_id}/photos", response_model=EnrolOut, responses=IMAGE_INPUT,
-             summary="Upload reference photos; each is accepted or rejected with reasons")
-async def upload_photos(talent_id: ObjectId, files: Annotated[list[UploadFile], File()], ctx: Ctx,
-                        principal: CurrentPrincipal) -> EnrolOut:
+@router.post(
+    "/{talent_id}/photos",
+    response_model=EnrolOut,
+    responses=IMAGE_INPUT,
+    summary="Upload reference photos; each is accepted or rejected with reasons",
+)
+async def upload_photos(
+    talent_id: ObjectId,
+    files: Annotated[list[UploadFile], File()],
+    ctx: Ctx,
+    principal: CurrentPrincipal,
+) -> EnrolOut:
     check_upload_names(files, max_files=ctx.settings.max_batch_items)
-    photos = [PhotoInput(upload.filename or f"photo-{n}",
-                         await read_upload(upload, max_bytes=ctx.settings.max_upload_bytes))
-              for n, upload in enumerate(files, start=1)]
-    return await talents.enrol_photos(ctx=ctx, principal=principal, talent_id=talent_id,
-                                      photos=photos)
+    photos = [
+        PhotoInput(
+            upload.filename or f"photo-{n}",
+            await read_upload(upload, max_bytes=ctx.settings.max_upload_bytes),
+        )
+        for n, upload in enumerate(files, start=1)
+    ]
+    return await talents.enrol_photos(
+        ctx=ctx, principal=principal, talent_id=talent_id, photos=photos
+    )
 
 
 @router.delete("/{talent_id}/photos/{reference_id}", status_code=204, response_class=Response)
-def remove_photo(talent_id: ObjectId, reference_id: ObjectId, ctx: Ctx,
-                 principal: CurrentPrincipal) -> Response:
-    talents.remove_reference(ctx=ctx, principal=principal, talent_id=talent_id,
-                             reference_id=reference_id)
+def remove_photo(
+    talent_id: ObjectId, reference_id: ObjectId, ctx: Ctx, principal: CurrentPrincipal
+) -> Response:
+    talents.remove_reference(
+        ctx=ctx, principal=principal, talent_id=talent_id, reference_id=reference_id
+    )
     return Response(status_code=204)
 
 
-@router.delete("/{talent_id}", response_model=EraseOut,
-               summary="Erase a talent: every row, vector, photo and evidence image")
+@router.delete(
+    "/{talent_id}",
+    response_model=EraseOut,
+    summary="Erase a talent: every row, vector, photo and evidence image",
+)
 def erase_talent(talent_id: ObjectId, ctx: Ctx, principal: CurrentPrincipal) -> EraseOut:
     return talents.erase_talent(ctx=ctx, principal=principal, talent_id=talent_id)

@@ -56,7 +56,10 @@ def upgrade() -> None:
     with op.batch_alter_table("findings", schema=None, table_kwargs=AUTOINCREMENT) as batch_op:
         batch_op.add_column(sa.Column("reference_image_id", BIG_ID, nullable=True))
         batch_op.create_foreign_key(
-            REFERENCE_FK, "reference_images", ["reference_image_id"], ["id"],
+            REFERENCE_FK,
+            "reference_images",
+            ["reference_image_id"],
+            ["id"],
             ondelete="SET NULL",
         )
 

@@ -63,12 +63,16 @@ def upgrade() -> None:
         with op.batch_alter_table(table, schema=None, table_kwargs=KEEP) as batch_op:
             batch_op.add_column(sa.Column("talent_id", KEY, nullable=True))
             batch_op.create_index(f"ix_{table}_talent_id", ["talent_id"], unique=False)
-            batch_op.create_foreign_key(f"fk_{table}_talent_id", "talents", ["talent_id"],
-                                        ["id"], ondelete="CASCADE")
+            batch_op.create_foreign_key(
+                f"fk_{table}_talent_id", "talents", ["talent_id"], ["id"], ondelete="CASCADE"
+            )
 
     with op.batch_alter_table("licences", schema=None, table_kwargs=KEEP) as batch_op:
-        batch_op.add_column(sa.Column("requires_talent_consent", sa.Boolean(),
-                                      server_default=sa.false(), nullable=False))
+        batch_op.add_column(
+            sa.Column(
+                "requires_talent_consent", sa.Boolean(), server_default=sa.false(), nullable=False
+            )
+        )
 
 
 def downgrade() -> None:

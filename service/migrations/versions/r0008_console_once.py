@@ -25,23 +25,31 @@ AUTOINCREMENT = {"sqlite_autoincrement": True}  # the rebuilt table keeps never-
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("idempotency_records", schema=None,
-                              table_kwargs=AUTOINCREMENT) as batch_op:
+    with op.batch_alter_table(
+        "idempotency_records", schema=None, table_kwargs=AUTOINCREMENT
+    ) as batch_op:
         batch_op.add_column(sa.Column("session_id", BIG_ID, nullable=True))
         batch_op.alter_column("key_id", existing_type=BIG_ID, nullable=True)
-        batch_op.create_unique_constraint("uq_idempotency_session",
-                                          ["session_id", "idempotency_key"])
-        batch_op.create_foreign_key("fk_idempotency_records_session_id_user_sessions",
-                                    "user_sessions", ["session_id"], ["id"],
-                                    ondelete="CASCADE")
+        batch_op.create_unique_constraint(
+            "uq_idempotency_session", ["session_id", "idempotency_key"]
+        )
+        batch_op.create_foreign_key(
+            "fk_idempotency_records_session_id_user_sessions",
+            "user_sessions",
+            ["session_id"],
+            ["id"],
+            ondelete="CASCADE",
+        )
 
 
 def downgrade() -> None:
     op.execute("DELETE FROM idempotency_records WHERE key_id IS NULL")
-    with op.batch_alter_table("idempotency_records", schema=None,
-                              table_kwargs=AUTOINCREMENT) as batch_op:
-        batch_op.drop_constraint("fk_idempotency_records_session_id_user_sessions",
-                                 type_="foreignkey")
+    with op.batch_alter_table(
+        "idempotency_records", schema=None, table_kwargs=AUTOINCREMENT
+    ) as batch_op:
+        batch_op.drop_constraint(
+            "fk_idempotency_records_session_id_user_sessions", type_="foreignkey"
+        )
         batch_op.drop_constraint("uq_idempotency_session", type_="unique")
         batch_op.alter_column("key_id", existing_type=BIG_ID, nullable=False)
         batch_op.drop_column("session_id")
