@@ -15,20 +15,12 @@ STAMP := $(VENV)/.installed
 demo: models
 	$(BIN)/twinwatch demo
 
-POSTGRES_TESTS := tests/test_registry.py tests/test_service_scans.py tests/test_service_jobs.py \
-	tests/test_keys.py tests/test_api_errors.py tests/test_api_fuzz.py \
-	tests/test_service_access.py tests/test_console_accounts.py tests/test_migrations.py \
-	tests/test_console_roles.py \
-	tests/test_takedowns.py tests/test_emails.py tests/test_console_takedowns.py \
-	tests/test_talent_consent.py \
-	tests/test_console_review.py tests/test_console_licences.py tests/test_crawl.py \
-	tests/test_review_hostile.py tests/test_console_confidentiality.py tests/test_console_once.py
 
 test: models
 	scripts/ensure-browser-tests.sh
 	scripts/ensure-pdf.sh
 	$(BIN)/pytest
-	scripts/with-postgres.sh $(BIN)/pytest -q -p no:cacheprovider $(POSTGRES_TESTS)
+	scripts/with-postgres.sh $(BIN)/pytest -q -p no:cacheprovider -m postgres
 
 install: $(STAMP)
 
@@ -43,6 +35,7 @@ models: install
 
 lint: install
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/mypy indexer service tests bench
 
 # Benchmarks (bench/, see docs/benchmarks.md). The peer library face_recognition is installed

@@ -37,9 +37,10 @@ from bench.common import facts_line, machine_facts, md_table, run_main, write_re
 from indexer.demo_fixtures import enrol_demo_talents, load_demo_fixture, reference_from_crop
 from indexer.imaging import decode_image
 from indexer.settings import PROJECT_ROOT
-from service.access.keys import Role, TenantKind, create_key, create_tenant
+from service.access.keys import TenantKind, create_key, create_tenant
+from service.core.principal import Role
+from service.core.settings import ServiceSettings
 from service.scanning.scan import analyse_image
-from service.settings import ServiceSettings
 from service.startup import start
 
 

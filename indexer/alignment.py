@@ -4,7 +4,7 @@ The arithmetic is Umeyama's least-squares similarity (as scikit-image's
 ``SimilarityTransform.estimate`` computes it, which insightface's ``norm_crop`` calls),
 written here with numpy so that a scan does not import insightface and scikit-image
 (about 0.45 s of every process start, for one 2x3 matrix). It runs on the same dtypes in
-the same order: ``tests/test_alignment.py`` holds the matrix and the crop equal to
+the same order: ``tests/unit/indexer/test_alignment.py`` holds the matrix and the crop equal to
 insightface's.
 """
 

@@ -12,6 +12,7 @@ from functools import partial
 from pathlib import Path
 from typing import Annotated, Any
 
+import click
 import typer
 from rich.console import Console
 from rich.progress import Progress
@@ -37,31 +38,31 @@ log = logging.getLogger(__name__)
 out = Console()
 err = Console(stderr=True)
 
-app = typer.Typer(
-    help="twinwatch: find registered talents' faces and check their use.",
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
-)
+HELP = "twinwatch: find registered talents' faces and check their use."
 models_app = typer.Typer(help="Model packs: pull, list and calibrate.", no_args_is_help=True)
 talent_app = typer.Typer(help="Talents and their reference photos.", no_args_is_help=True)
 index_app = typer.Typer(help="The FAISS index derived from the database.", no_args_is_help=True)
-app.add_typer(models_app, name="models")
-app.add_typer(talent_app, name="talent")
-app.add_typer(index_app, name="index")
 
 
 @dataclass
 class CliState:
-    settings: IndexerSettings | None = None
-    # The `twinwatch` command (service.cli) sets its migrations here.
+    """One invocation's state: its settings (read once) and how its schema is made. A
+    command line's root callback puts it in the click context; commands read it there."""
+
     prepare_schema: SchemaPreparer = create_tables
+    settings: IndexerSettings | None = None
 
 
-STATE = CliState()
+def cli_state() -> CliState:
+    """The state of the running invocation (a fresh default outside one)."""
+    context = click.get_current_context(silent=True)
+    root = context.find_root() if context is not None else None
+    if root is None or not isinstance(root.obj, CliState):
+        return CliState()
+    return root.obj
 
 
-@app.callback()
-def _configure(verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False) -> None:
+def configure_logging(verbose: bool) -> None:
     logging.basicConfig(
         level=logging.INFO if verbose else logging.WARNING,
         stream=sys.stderr,
@@ -69,10 +70,14 @@ def _configure(verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False
     )
 
 
+Verbose = Annotated[bool, typer.Option("--verbose", "-v")]
+
+
 def settings() -> IndexerSettings:
-    if STATE.settings is None:
-        STATE.settings = IndexerSettings()
-    return STATE.settings
+    state = cli_state()
+    if state.settings is None:
+        state.settings = IndexerSettings()
+    return state.settings
 
 
 @contextmanager
@@ -88,7 +93,7 @@ def operational_errors() -> Iterator[None]:
 @contextmanager
 def runtime() -> Iterator[Runtime]:
     with operational_errors():
-        rt = open_runtime(settings(), prepare_schema=STATE.prepare_schema)
+        rt = open_runtime(settings(), prepare_schema=cli_state().prepare_schema)
         try:
             yield rt
         finally:
@@ -503,7 +508,7 @@ def index_migrate(
     """Re-embed kept reference photos with another pack and build its index."""
     with operational_errors():
         target = load_engine(settings(), pack)
-        db = open_database(settings(), prepare_schema=STATE.prepare_schema)
+        db = open_database(settings(), prepare_schema=cli_state().prepare_schema)
         with Progress(console=err, transient=True) as progress:
             task = progress.add_task(f"re-embedding with {pack}", total=None)
             report = migrate_references(
@@ -569,7 +574,6 @@ def scan_report(path: Path, scan: ImageScan) -> dict[str, Any]:
     }
 
 
-@app.command("scan")
 def scan(
     paths: Annotated[list[Path], typer.Argument(exists=True)],
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
@@ -675,3 +679,27 @@ def _band_label(band: str) -> str:
         "possible": "[yellow]possible (review)[/yellow]",
         "none": "no match",
     }[band]
+
+
+def add_indexer_commands(root: typer.Typer) -> None:
+    """The indexer's command groups and commands, on a command line being composed."""
+    root.add_typer(models_app, name="models")
+    root.add_typer(talent_app, name="talent")
+    root.add_typer(index_app, name="index")
+    root.command("scan")(scan)
+
+
+def build_app() -> typer.Typer:
+    """The indexer's own command line: its schema made by ``create_tables``."""
+    root = typer.Typer(help=HELP, no_args_is_help=True, pretty_exceptions_enable=False)
+
+    @root.callback()
+    def _configure(context: typer.Context, verbose: Verbose = False) -> None:
+        configure_logging(verbose)
+        context.obj = CliState()
+
+    add_indexer_commands(root)
+    return root
+
+
+app = build_app()

@@ -52,7 +52,7 @@ JPEG_REDUCTIONS = (8, 4, 2, 1)  # libjpeg's DCT scaling: 1/8, 1/4, 1/2 of the si
 _ORIENTATION_TAG = 0x0112
 # EXIF orientation -> (upright x runs backwards over the stored raster, upright y does).
 # Pillow's exif_transpose: 2 mirror, 3 rotate 180, 4 flip, 5 transpose, 6 rotate 90 clockwise,
-# 7 transverse, 8 rotate 90 counter-clockwise (tests/test_imaging.py checks every one).
+# 7 transverse, 8 rotate 90 counter-clockwise (tests/unit/indexer/test_imaging.py checks every one).
 _BACKWARD_AXES = {
     2: (True, False),
     3: (True, True),
@@ -297,8 +297,8 @@ class FacePhoto:
 
     def _decode_jpeg_fast(self, reduction: int) -> BgrImage | None:
         """libjpeg-turbo through OpenCV straight to BGR: the same pixels as Pillow's decode
-        (tests/test_imaging.py), without Pillow's copies and channel swap. None: let Pillow
-        decode (and report) it."""
+        (tests/unit/indexer/test_imaging.py), without Pillow's copies and channel swap. None:
+        let Pillow decode (and report) it."""
         flags = _CV2_REDUCED[reduction] | cv2.IMREAD_IGNORE_ORIENTATION
         bgr = cv2.imdecode(np.frombuffer(self._data, np.uint8), flags)
         if bgr is None or bgr.ndim != 3 or bgr.shape[2] != 3:

@@ -11,11 +11,19 @@ from rich.progress import Progress
 from rich.table import Table
 
 from indexer import runtime as indexer_runtime
-from indexer.cli import STATE, app, err, operational_errors, out
+from indexer.cli import (
+    HELP,
+    CliState,
+    Verbose,
+    add_indexer_commands,
+    configure_logging,
+    err,
+    operational_errors,
+    out,
+)
 from indexer.db import Database
 from indexer.settings import IndexerSettings
 from service.access.keys import (
-    Role,
     TenantKind,
     create_key,
     create_tenant,
@@ -23,11 +31,25 @@ from service.access.keys import (
     list_tenants,
     revoke_key,
 )
-from service.logs import configure_json_logging
+from service.core.logs import configure_json_logging
+from service.core.principal import Role
+from service.core.settings import ServiceSettings
 from service.migrations import startup
-from service.settings import ServiceSettings
 
 __all__ = ["app", "main"]
+
+# The composition root of the `twinwatch` command: the indexer's commands and the service's,
+# every command that opens the database (the indexer's too) with its schema made by the
+# migrations (upgraded in place on SQLite, required to be current on a server database).
+app = typer.Typer(help=HELP, no_args_is_help=True, pretty_exceptions_enable=False)
+add_indexer_commands(app)
+
+
+@app.callback()
+def _configure(context: typer.Context, verbose: Verbose = False) -> None:
+    configure_logging(verbose)
+    context.obj = CliState(prepare_schema=startup.prepare_schema)
+
 
 keys_app = typer.Typer(help="API keys (shown once, stored as hashes).", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
@@ -39,10 +61,6 @@ TENANT_HELP = {
 
 db_app = typer.Typer(help="The database schema (Alembic migrations).", no_args_is_help=True)
 app.add_typer(db_app, name="db")
-
-# Every command that opens the database (the indexer's too) has its schema made by the
-# migrations: upgraded in place on SQLite, required to be current on a server database.
-STATE.prepare_schema = startup.prepare_schema
 
 
 def open_database(settings: IndexerSettings) -> Database:
@@ -153,7 +171,7 @@ def keys_create(
     ] = None,
 ) -> None:
     """Create an API key; it is printed once and only its hash is stored."""
-    from service import models  # noqa: F401  (service tables)
+    import service.core.tables  # noqa: F401  (service tables)
 
     with operational_errors():
         db = open_database(service_settings())
@@ -178,7 +196,7 @@ def keys_create(
 @keys_app.command("list")
 def keys_list() -> None:
     """Keys by id, prefix, role and scope (never the key itself)."""
-    from service import models  # noqa: F401
+    import service.core.tables  # noqa: F401
 
     with operational_errors():
         db = open_database(service_settings())
@@ -211,7 +229,7 @@ def keys_list() -> None:
 @keys_app.command("revoke")
 def keys_revoke(key_id: int) -> None:
     """Revoke a key at once."""
-    from service import models  # noqa: F401
+    import service.core.tables  # noqa: F401
 
     with operational_errors():
         db = open_database(service_settings())
@@ -228,7 +246,7 @@ def _tenant_commands(kind: TenantKind) -> typer.Typer:
 
     @group.command("create", help=f"Create a {kind.value}.")
     def create(name: str) -> None:
-        from service import models  # noqa: F401
+        import service.core.tables  # noqa: F401
 
         with operational_errors():
             db = open_database(service_settings())
@@ -239,7 +257,7 @@ def _tenant_commands(kind: TenantKind) -> typer.Typer:
 
     @group.command("list", help=f"All {kind.plural}.")
     def list_(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
-        from service import models  # noqa: F401
+        import service.core.tables  # noqa: F401
 
         with operational_errors():
             db = open_database(service_settings())
@@ -294,7 +312,7 @@ def users_create(
     ] = None,
 ) -> None:
     """Create a user and print the invitation link where they set their password."""
-    from service import models  # noqa: F401
+    import service.core.tables  # noqa: F401
     from service.access.accounts import create_user
 
     settings = service_settings()
@@ -323,7 +341,7 @@ def users_create(
 @users_app.command("invite")
 def users_invite(email: str) -> None:
     """Print a new invitation link for a user (earlier links stop working)."""
-    from service import models  # noqa: F401
+    import service.core.tables  # noqa: F401
 
     settings = service_settings()
     with operational_errors():
@@ -334,7 +352,7 @@ def users_invite(email: str) -> None:
 @users_app.command("list")
 def users_list() -> None:
     """Users by id, e-mail, role and tenant (never a password)."""
-    from service import models  # noqa: F401
+    import service.core.tables  # noqa: F401
     from service.access.accounts import list_users
 
     with operational_errors():
@@ -370,7 +388,7 @@ def users_list() -> None:
 @users_app.command("disable")
 def users_disable(email: str) -> None:
     """Disable a user at once: their sessions and unused invitations end."""
-    from service import models  # noqa: F401
+    import service.core.tables  # noqa: F401
     from service.access.accounts import disable_user
 
     with operational_errors():

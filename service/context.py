@@ -11,13 +11,13 @@ from indexer.index_manager import IndexManager
 from indexer.registry import Registry
 from indexer.runtime import open_database, open_runtime
 from service.alerts.evidence import EvidenceStore
+from service.core.metrics import Metrics
+from service.core.settings import ServiceSettings
 from service.licensing.consent import ConsentDocumentStore
-from service.metrics import Metrics
 from service.migrations.startup import prepare_schema
 from service.scanning.pool import InferenceGate
 from service.scanning.recording import RecordingSink
 from service.scanning.scan import ScanPipeline
-from service.settings import ServiceSettings
 from service.takedowns.tracking import reopen_on_sighting
 
 log = logging.getLogger(__name__)

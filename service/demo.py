@@ -18,22 +18,19 @@ from sqlalchemy import func, select
 
 from indexer.db import Agency, Talent, utcnow
 from indexer.demo_fixtures import DEMO_FIXTURE, enrol_demo_talents, load_demo_fixture
-from service.access.keys import (
-    Principal,
-    Role,
-    TenantKind,
-    authenticate,
-    create_key,
-    create_tenant,
-)
-from service.api.views import scan_out
+from service.access.keys import TenantKind, authenticate, create_key, create_tenant
 from service.context import AppContext
+from service.core.principal import Principal, Role
+from service.core.tables.access import ApiKey, Monitor
+from service.core.tables.alerts import Alert
+from service.core.tables.licensing import Licence
 from service.licensing.licences import create_licence
+from service.licensing.schemas import Compensation, LicenceCreate
 from service.licensing.verdicts import Audience, Viewer
-from service.models import Alert, ApiKey, Licence, Monitor
+from service.rules.vocabulary import ScanKind
 from service.scanning.scan import run_scan
 from service.scanning.types import ImageSource, UseContext
-from service.schemas import Compensation, LicenceCreate, ScanKind
+from service.scanning.views import scan_out
 
 DEMO_MONITOR = "Demo Watchdog"
 
@@ -163,7 +160,7 @@ async def _scan(ctx: AppContext, principal: Principal, data: bytes, sighting: Si
 
 
 def _print_scan(ctx: AppContext, console: Console, scan_id: int) -> None:
-    from service.models import Scan
+    from service.core.tables.scanning import Scan
 
     with ctx.db.session() as session:
         scan = session.get(Scan, scan_id)

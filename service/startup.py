@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from indexer.engine import FaceAnalyser
 from service.context import AppContext, build_context
+from service.core.settings import ServiceSettings
 from service.jobs.housekeeping import forget_talent_answers
 from service.jobs.queue import reconcile_uploads
-from service.settings import ServiceSettings
 
 
 def reconcile(ctx: AppContext) -> None:

@@ -17,7 +17,7 @@ from indexer.index_manager import IndexManager
 from indexer.photos import PhotoStore
 from indexer.registry import Registry
 from indexer.settings import PROJECT_ROOT, IndexerSettings
-from tests.fakes import FakeAnalyser
+from tests.support.fakes import FakeAnalyser
 
 # The real model pack is pulled once by `make test` into the default cache (var/models).
 MODEL_CACHE = IndexerSettings().resolved_model_cache_dir().resolve()
@@ -77,7 +77,7 @@ def drop_everything(url: str) -> None:
 
 def reset_shared_database(url: str) -> None:
     """At the newest revision (migrated again if a test left it elsewhere), every table empty."""
-    from service import models  # noqa: F401  (every table in Base.metadata)
+    import service.core.tables  # noqa: F401  (every table in Base.metadata)
     from service.migrations import schema
 
     database = Database(url)

@@ -67,7 +67,7 @@ def nchw_blob(
     first, in float32 (``rgb``: channel order reversed first). The pixels are moved into
     planes as bytes and converted once (moving float32 planes was ~10x slower for a
     detector canvas), and the arithmetic is skipped where it is the identity; the numbers
-    are the same bit for bit (``tests/test_throughput.py``)."""
+    are the same bit for bit (``tests/models/test_throughput.py``)."""
     ordered = images[..., ::-1] if rgb else images
     planar = np.ascontiguousarray(ordered.transpose(0, 3, 1, 2)).astype(np.float32)
     if mean != 0.0:

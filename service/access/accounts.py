@@ -18,16 +18,12 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from indexer.db import utcnow
-from service.access.keys import Principal, Role, scope_for
+from service.access.errors import InvitationInvalidError, PasswordRejectedError, UserExistsError
+from service.access.keys import scope_for
 from service.access.scoping import talent_in_scope
-from service.errors import (
-    InvalidRequestError,
-    InvitationInvalidError,
-    PasswordRejectedError,
-    ResourceNotFoundError,
-    UserExistsError,
-)
-from service.models import Invitation, User, UserSession
+from service.core.errors import InvalidRequestError, ResourceNotFoundError
+from service.core.principal import Principal, Role
+from service.core.tables.access import Invitation, User, UserSession
 
 MIN_PASSWORD_CHARS = 12
 MAX_PASSWORD_CHARS = 1024

@@ -8,9 +8,12 @@ from sqlalchemy import Select, false
 from sqlalchemy.orm import Session
 
 from indexer.db import Talent
-from service.access.keys import Principal, Role
-from service.errors import ResourceNotFoundError
-from service.models import Alert, Job, Licence, Scan, Webhook
+from service.core.errors import ResourceNotFoundError
+from service.core.principal import Principal, Role
+from service.core.tables.alerts import Alert, Webhook
+from service.core.tables.jobs import Job
+from service.core.tables.licensing import Licence
+from service.core.tables.scanning import Scan
 
 
 def _missing(kind: str, object_id: int) -> ResourceNotFoundError:

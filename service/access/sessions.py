@@ -17,15 +17,10 @@ from sqlalchemy.orm import Session
 
 from indexer.db import Database, utcnow
 from service.access.accounts import normalise_email, password_matches, principal_for, token_hash
-from service.access.keys import Principal
-from service.errors import (
-    CsrfError,
-    InvalidRequestError,
-    LoginFailedError,
-    LoginThrottledError,
-    UnauthorizedError,
-)
-from service.models import LoginAttempt, User, UserSession
+from service.access.errors import CsrfError, LoginFailedError, LoginThrottledError
+from service.core.errors import InvalidRequestError, UnauthorizedError
+from service.core.principal import Principal
+from service.core.tables.access import LoginAttempt, User, UserSession
 
 
 @dataclass(frozen=True)

@@ -11,28 +11,25 @@ from sqlalchemy.orm import Session
 
 from indexer.db import Talent, utcnow
 from indexer.matching import Band
-from service.access.keys import Principal
 from service.access.scoping import alert_in_scope, scoped_to_agency
-from service.errors import TriageNotAllowedError
-from service.licensing.evaluate import Verdict
-from service.licensing.publishers import publisher_key
-from service.licensing.verdicts import third_party_statement
-from service.models import Alert, AlertEvent, AlertSighting, Finding, Scan
-from service.schemas import (
-    AlertBand,
+from service.alerts.errors import TriageNotAllowedError
+from service.alerts.schemas import (
     AlertOut,
-    AlertStatus,
     AlertTalentOut,
-    EvidenceForm,
     EvidenceImageOut,
     EvidenceSightingOut,
     EvidenceTalentOut,
     InternalEvidenceOut,
-    ModelPackOut,
-    Page,
     ThirdPartyEvidenceOut,
-    TriageAction,
 )
+from service.alerts.states import AlertBand, AlertStatus, EvidenceForm, TriageAction
+from service.core.principal import Principal
+from service.core.schemas import ModelPackOut, Page
+from service.core.tables.alerts import Alert, AlertEvent, AlertSighting
+from service.core.tables.scanning import Finding, Scan
+from service.licensing.evaluate import Verdict
+from service.licensing.publishers import publisher_key
+from service.licensing.verdicts import third_party_statement
 
 STATUS_AFTER: dict[TriageAction, AlertStatus] = {
     TriageAction.ACKNOWLEDGE: AlertStatus.ACKNOWLEDGED,

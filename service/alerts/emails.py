@@ -23,18 +23,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from indexer.db import Database, Talent, utcnow
-from service.access.keys import Principal, Role
+from service.alerts.schemas import EmailMessageOut, EmailPreferencesIn, EmailPreferencesOut
+from service.alerts.states import AlertBand, EmailKind
 from service.alerts.webhooks import claim_due_rows, count_attempt, retry_or_give_up
-from service.errors import InvalidRequestError
-from service.models import Alert, EmailAttempt, EmailMessage, EmailPreference
-from service.schemas import (
-    AlertBand,
-    EmailKind,
-    EmailMessageOut,
-    EmailPreferencesIn,
-    EmailPreferencesOut,
-)
-from service.settings import ServiceSettings
+from service.core.errors import InvalidRequestError
+from service.core.principal import Principal, Role
+from service.core.settings import ServiceSettings
+from service.core.tables.alerts import Alert, EmailAttempt, EmailMessage, EmailPreference
 
 log = logging.getLogger(__name__)
 ERROR_TEXT_MAX = 500

@@ -9,7 +9,7 @@ from sqlalchemy import select, update
 
 from indexer.db import Database, Talent, utcnow
 from indexer.photos import PhotoStore
-from service.models import Alert
+from service.core.tables.alerts import Alert
 
 log = logging.getLogger(__name__)
 

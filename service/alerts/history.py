@@ -8,10 +8,12 @@ from collections.abc import Iterable
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from service.access.keys import Principal
 from service.access.scoping import alert_in_scope
-from service.models import AlertEvent, ApiKey, User
-from service.schemas import AlertEventOut, AlertStatus
+from service.alerts.schemas import AlertEventOut
+from service.alerts.states import AlertStatus
+from service.core.principal import Principal
+from service.core.tables.access import ApiKey, User
+from service.core.tables.alerts import AlertEvent
 
 
 def alert_history(session: Session, *, principal: Principal, alert_id: int) -> list[AlertEventOut]:

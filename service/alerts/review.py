@@ -18,14 +18,16 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from indexer.scanning import ImageScan
-from service.access.keys import Principal
 from service.access.scoping import alert_in_scope
 from service.alerts.alerts import get_alert, record_event, triage
-from service.errors import ReviewNotAllowedError
+from service.alerts.errors import ReviewNotAllowedError
+from service.alerts.schemas import AlertOut
+from service.alerts.states import AlertBand, AlertStatus, ReviewDecision, TriageAction
+from service.core.principal import Principal
+from service.core.tables.alerts import Alert, AlertEvent, AlertSighting, FaceRejection
+from service.core.tables.scanning import Finding, Scan
 from service.licensing.evaluate import Verdict
-from service.models import Alert, AlertEvent, AlertSighting, FaceRejection, Finding, Scan
 from service.rules.fingerprints import NEAR_IDENTICAL_MAX_DISTANCE, hamming_distance
-from service.schemas import AlertBand, AlertOut, AlertStatus, ReviewDecision, TriageAction
 
 log = logging.getLogger(__name__)
 

@@ -24,15 +24,15 @@ from sqlalchemy.orm import Session
 
 from indexer.db import Base, Database, Talent, rows_changed, utcnow
 from indexer.errors import TwinwatchError
-from service.access.keys import Principal, Role
 from service.access.scoping import webhook_in_scope
 from service.alerts.alerts import alert_out
-from service.errors import InvalidRequestError
-from service.fetching import check_url, pinned_request
-from service.metrics import Metrics
-from service.models import Alert, Webhook, WebhookAttempt, WebhookDelivery
-from service.schemas import AlertCreatedEvent, DeliveryOut, WebhookCreate, WebhookOut
-from service.settings import ServiceSettings
+from service.alerts.schemas import AlertCreatedEvent, DeliveryOut, WebhookCreate, WebhookOut
+from service.core.errors import InvalidRequestError
+from service.core.fetching import check_url, pinned_request
+from service.core.metrics import Metrics
+from service.core.principal import Principal, Role
+from service.core.settings import ServiceSettings
+from service.core.tables.alerts import Alert, Webhook, WebhookAttempt, WebhookDelivery
 
 log = logging.getLogger(__name__)
 

@@ -28,9 +28,9 @@ from service.api.routers import takedowns as takedown_routes
 from service.api.routers import webhooks as webhook_routes
 from service.console.mount import CONSOLE_UPLOADS, install_console
 from service.context import AppContext, build_context
+from service.core.logs import install_recent_errors
+from service.core.settings import ServiceSettings
 from service.jobs.worker import BackgroundWorkers
-from service.logs import install_recent_errors
-from service.settings import ServiceSettings
 from service.startup import reconcile
 
 DESCRIPTION = """\

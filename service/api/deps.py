@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Path, Query, Request
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import Field
 
 from indexer.db import MAX_ID
-from service.access.keys import Principal, authenticate
+from service.access.keys import authenticate
 from service.context import AppContext
+from service.core.principal import Principal, Role
 
 
 def get_context(request: Request) -> AppContext:
@@ -54,6 +55,24 @@ def get_principal(
 
 
 CurrentPrincipal = Annotated[Principal, Depends(get_principal)]
+
+
+def RequireRole(*roles: Role) -> Any:  # noqa: N802  (reads as a declaration on the route)
+    """The caller's principal, refused with 403 unless it has one of ``roles`` (or is an
+    admin): a route declares who may call it once, in its signature."""
+
+    def principal_with_role(principal: CurrentPrincipal) -> Principal:
+        principal.require(*roles)
+        return principal
+
+    return Depends(principal_with_role)
+
+
+AgencyPrincipal = Annotated[Principal, RequireRole(Role.AGENCY)]
+MonitorPrincipal = Annotated[Principal, RequireRole(Role.MONITOR)]
+BrandPrincipal = Annotated[Principal, RequireRole(Role.BRAND)]
+#: Batch jobs are read by who may submit them.
+SubmitterPrincipal = Annotated[Principal, RequireRole(Role.MONITOR, Role.BRAND)]
 
 #: An object id in a path: positive and within the 64-bit keys (larger can name no row).
 ObjectId = Annotated[int, Path(ge=1, le=MAX_ID, examples=[42])]

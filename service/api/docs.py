@@ -12,7 +12,7 @@ from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
-from service.schemas import ErrorResponse
+from service.core.schemas import ErrorResponse
 
 DOCS_PATH = "/docs"
 ASSETS_PATH = "/docs/assets"

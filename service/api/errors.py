@@ -16,7 +16,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from indexer.errors import ErrorCategory, TwinwatchError
-from service.errors import (
+from service.core.errors import (
     ForbiddenError,
     InternalError,
     InvalidRequestError,
@@ -27,7 +27,7 @@ from service.errors import (
     RouteNotFoundError,
     UnauthorizedError,
 )
-from service.logs import RECENT_ERRORS
+from service.core.logs import RECENT_ERRORS
 
 log = logging.getLogger("twinwatch.http")
 

@@ -14,8 +14,16 @@ from typing import Annotated
 from fastapi import Depends, Form, Query, UploadFile
 
 from indexer.db import utcnow
-from service.api.idempotency import fingerprint
-from service.errors import InvalidRequestError
+from service.core.errors import InvalidRequestError
+from service.core.hashing import fingerprint
+from service.core.schemas import (
+    CHANNEL_MAX,
+    NO_NUL,
+    PUBLISHER_MAX,
+    SECRET_MAX,
+    UPLOAD_NAME_MAX,
+    URL_MAX,
+)
 from service.licensing.publishers import stated_location
 from service.rules.dates import last_instant_or_error, require_not_future, start_or_error
 from service.rules.vocabulary import (
@@ -27,14 +35,6 @@ from service.rules.vocabulary import (
 )
 from service.scanning.types import ImageSource, UseContext
 from service.scanning.uploads import read_upload
-from service.schemas import (
-    CHANNEL_MAX,
-    NO_NUL,
-    PUBLISHER_MAX,
-    SECRET_MAX,
-    UPLOAD_NAME_MAX,
-    URL_MAX,
-)
 
 _DATE_HELP = "a date (its start, UTC) or ISO 8601 date-time; no zone = UTC"
 DATE_MAX = 64

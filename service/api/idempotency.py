@@ -9,7 +9,6 @@ bring an erased talent's name back.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
@@ -24,29 +23,22 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from service.access.keys import Principal
 from service.context import AppContext
-from service.errors import (
+from service.core.errors import (
     IdempotencyConflictError,
     IdempotencyKeyInvalidError,
     OverloadedError,
 )
+from service.core.hashing import fingerprint
+from service.core.principal import Principal
+from service.core.tables.idempotency import IdempotencyRecord, IdempotencyTalent
 from service.jobs.housekeeping import names_erased_talent
-from service.models import IdempotencyRecord, IdempotencyTalent
-from service.schemas import MatchedTalentOut, TalentOut
+from service.scanning.schemas import MatchedTalentOut
+from service.talents.schemas import TalentOut
 
 Handler = Callable[[], Awaitable[tuple[int, BaseModel]]]
 IN_PROGRESS_RETRY_S = 2
 MAX_KEY_LENGTH = 200  # the column's size: longer keys are refused, not cut
-
-
-def fingerprint(*parts: bytes | str | None) -> str:
-    """A hash of everything that makes up a request (fields and uploaded bytes)."""
-    digest = hashlib.sha256()
-    for part in parts:
-        data = part.encode() if isinstance(part, str) else (part or b"")
-        digest.update(len(data).to_bytes(8, "big") + data)
-    return digest.hexdigest()
 
 
 def checked_key(raw: str | None) -> str | None:

@@ -6,7 +6,7 @@ import json
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from service.errors import PayloadTooLargeError
+from service.core.errors import PayloadTooLargeError
 
 
 class BodySizeLimit:

@@ -10,13 +10,13 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 
 from indexer.errors import TwinwatchError
-from service.access.keys import Principal, Role
 from service.access.sessions import LoginPolicy, SignedIn, signed_in
 from service.api.deps import Ctx
 from service.console.rendering import error_page
 from service.console.security import session_cookie_name
-from service.errors import InvalidRequestError
-from service.settings import ServiceSettings
+from service.core.errors import InvalidRequestError
+from service.core.principal import Principal, Role
+from service.core.settings import ServiceSettings
 
 
 class ConsoleRoute(APIRoute):

@@ -14,9 +14,10 @@ from sqlalchemy.orm import Session
 
 from indexer.db import ReferenceImage
 from service.alerts.history import histories
+from service.alerts.schemas import AlertOut
+from service.core.tables.alerts import Alert, AlertSighting
+from service.core.tables.scanning import Finding, Scan
 from service.licensing.publishers import publisher_key
-from service.models import Alert, AlertSighting, Finding, Scan
-from service.schemas import AlertOut
 
 
 @dataclass(frozen=True)

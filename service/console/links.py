@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from service.settings import CONSOLE_PREFIX
+from service.core.settings import CONSOLE_PREFIX
 
 PREFIX = CONSOLE_PREFIX
 LOGIN = f"{PREFIX}/login"

@@ -29,9 +29,10 @@ from starlette.concurrency import run_in_threadpool
 
 from indexer.db import utcnow
 from service.access.sessions import SignedIn
-from service.api.idempotency import Owner, Stored, complete, fingerprint, release, reserve
+from service.api.idempotency import Owner, Stored, complete, release, reserve
 from service.context import AppContext
-from service.errors import FormExpiredError, FormTokenError, OverloadedError
+from service.core.errors import FormExpiredError, FormTokenError, OverloadedError
+from service.core.hashing import fingerprint
 from service.jobs.housekeeping import KEEP_RECORDS
 
 log = logging.getLogger(__name__)

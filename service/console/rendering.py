@@ -16,7 +16,7 @@ from service.api.errors import STATUS_BY_CATEGORY, note_answer
 from service.console.links import LOGIN, PREFIX, STATIC
 from service.console.once import FIELD as ONCE_FIELD
 from service.console.once import issue as once_token
-from service.errors import UnauthorizedError
+from service.core.errors import UnauthorizedError
 
 templates = Environment(
     loader=PackageLoader("service.console", "templates"),

@@ -17,7 +17,7 @@ from starlette.concurrency import run_in_threadpool
 
 from indexer.errors import TwinwatchError
 from service.access import accounts, keys
-from service.access.keys import Principal, Role, TenantKind
+from service.access.keys import TenantKind
 from service.access.sessions import SignedIn
 from service.api.deps import Ctx, ObjectId
 from service.console.deps import ConsoleRoute, FormUser, User
@@ -25,11 +25,13 @@ from service.console.links import PREFIX
 from service.console.once import OnceToken, once
 from service.console.rendering import page
 from service.context import AppContext
-from service.errors import ForbiddenError, InvalidRequestError, ResourceNotFoundError
+from service.core.errors import ForbiddenError, InvalidRequestError, ResourceNotFoundError
+from service.core.logs import RECENT_ERRORS
+from service.core.principal import Principal, Role
+from service.core.tables.access import ApiKey
+from service.core.tables.access import User as UserRow
+from service.core.tables.jobs import JobItem
 from service.jobs.queue import ItemStatus
-from service.logs import RECENT_ERRORS
-from service.models import ApiKey, JobItem
-from service.models import User as UserRow
 
 router = APIRouter(prefix=f"{PREFIX}/admin", route_class=ConsoleRoute, include_in_schema=False)
 NAME_MAX = 200

@@ -17,27 +17,23 @@ from pydantic import BaseModel, Field, ValidationError, field_validator
 from sqlalchemy import select
 
 from indexer.matching import Band
-from service import thumbnails as thumbs
-from service.access.keys import Principal
 from service.access.scoping import alert_in_scope
 from service.alerts import alerts
+from service.alerts.schemas import TriageIn
+from service.alerts.states import AlertBand, AlertStatus, EvidenceForm, TriageAction
 from service.api.deps import BoundedId, Ctx, ObjectId
 from service.console.deps import ConsoleRoute, FormUser, User, agency_of
 from service.console.inbox import alert_cards, group_by_publisher
 from service.console.links import PREFIX, safe_return_path
 from service.console.rendering import jpeg, next_offset, page
 from service.context import AppContext
-from service.errors import InvalidRequestError, ResourceNotFoundError
-from service.models import AlertSighting, Finding
+from service.core import thumbnails as thumbs
+from service.core.errors import InvalidRequestError, ResourceNotFoundError
+from service.core.principal import Principal
+from service.core.schemas import PUBLISHER_MAX
+from service.core.tables.alerts import AlertSighting
+from service.core.tables.scanning import Finding
 from service.rules.dates import end_of, start_of
-from service.schemas import (
-    PUBLISHER_MAX,
-    AlertBand,
-    AlertStatus,
-    EvidenceForm,
-    TriageAction,
-    TriageIn,
-)
 from service.talents import talents
 
 router = APIRouter(prefix=PREFIX, route_class=ConsoleRoute, include_in_schema=False)

@@ -10,7 +10,7 @@ from starlette.concurrency import run_in_threadpool
 
 from indexer.errors import TwinwatchError
 from service.access import accounts, sessions
-from service.access.keys import Role
+from service.access.errors import CsrfError, LoginFailedError, LoginThrottledError
 from service.api.deps import Ctx
 from service.api.errors import STATUS_BY_CATEGORY
 from service.console.deps import ConsoleRoute, FormUser, User, policy
@@ -23,7 +23,7 @@ from service.console.security import (
     set_login_csrf,
     set_session_cookie,
 )
-from service.errors import CsrfError, LoginFailedError, LoginThrottledError
+from service.core.principal import Role
 
 router = APIRouter(route_class=ConsoleRoute, include_in_schema=False)
 ROLE_HOME = {

@@ -20,24 +20,24 @@ from starlette.concurrency import run_in_threadpool
 
 from indexer.db import utcnow
 from indexer.errors import TwinwatchError
-from service.access.keys import Principal, Role
 from service.access.sessions import SignedIn
 from service.api.deps import Ctx, ObjectId
 from service.api.errors import status_of
 from service.api.forms import ContextForm, check_upload_names, intended_use
-from service.api.routers.scans import list_scans, read_scan
 from service.console.deps import ConsoleRoute, FormUser, User
 from service.console.links import PREFIX
 from service.console.once import OnceToken, once
 from service.console.rendering import next_offset, page, templates
 from service.context import AppContext
-from service.errors import InvalidRequestError
-from service.models import Brand
-from service.rules.vocabulary import AiLabel, Channel, Medium, country_choices
+from service.core.errors import InvalidRequestError
+from service.core.principal import Principal, Role
+from service.core.tables.access import Brand
+from service.rules.vocabulary import AiLabel, Channel, Medium, ScanKind, country_choices
 from service.scanning.scan import run_scan
+from service.scanning.schemas import ScanOut
+from service.scanning.submissions import list_scans, read_scan
 from service.scanning.types import ImageSource
 from service.scanning.uploads import read_upload
-from service.schemas import ScanKind, ScanOut
 
 router = APIRouter(prefix=PREFIX, route_class=ConsoleRoute, include_in_schema=False)
 MAX_ASSETS = 10  # per pre-check form; larger sets go through POST /v1/precheck-jobs
@@ -71,7 +71,7 @@ def _history_page(
 ) -> HTMLResponse:
     """The form (refilled with ``values`` and saying what was wrong after a ``failure``, with
     its status), the assets just checked, and the history."""
-    history = list_scans(ctx, brand_of(user), ScanKind.PRECHECK, offset, HISTORY_PAGE)
+    history = list_scans(ctx.db, brand_of(user), ScanKind.PRECHECK, offset, HISTORY_PAGE)
     return page(
         "prechecks.html",
         status_code=status_of(failure) if failure else 200,
@@ -96,7 +96,7 @@ def prechecks(
     """The form and history; ``checked`` (a form sent again lands here) shows those
     pre-checks above the history, as right after the first send."""
     principal = brand_of(user)
-    shown = [read_scan(ctx, principal, scan_id, ScanKind.PRECHECK) for scan_id in checked]
+    shown = [read_scan(ctx.db, principal, scan_id, ScanKind.PRECHECK) for scan_id in checked]
     return _history_page(ctx, user, offset=offset, checked=shown)
 
 
@@ -151,7 +151,9 @@ async def create_prechecks(
                     context=use.context,
                 )
                 checked.append(
-                    await run_in_threadpool(read_scan, ctx, principal, scan_id, ScanKind.PRECHECK)
+                    await run_in_threadpool(
+                        read_scan, ctx.db, principal, scan_id, ScanKind.PRECHECK
+                    )
                 )
         except TwinwatchError as exc:  # the form again, filled in, saying what was wrong
             return _checked_location(checked), await run_in_threadpool(
@@ -203,13 +205,13 @@ def _intended_use(
 
 @router.get("/prechecks/{precheck_id}")
 def precheck(precheck_id: ObjectId, ctx: Ctx, user: User) -> HTMLResponse:
-    found = read_scan(ctx, brand_of(user), precheck_id, ScanKind.PRECHECK)
+    found = read_scan(ctx.db, brand_of(user), precheck_id, ScanKind.PRECHECK)
     return page("precheck.html", user=user, scan=found)
 
 
 def _record(ctx: AppContext, principal: Principal, precheck_id: int) -> dict[str, Any]:
     """The clearance record: the pre-check as the brand may see it, with who and when."""
-    found = read_scan(ctx, principal, precheck_id, ScanKind.PRECHECK)
+    found = read_scan(ctx.db, principal, precheck_id, ScanKind.PRECHECK)
     with ctx.db.session() as session:
         brand = (
             session.scalar(select(Brand.name).where(Brand.id == principal.brand_id))

@@ -19,10 +19,10 @@ from service.console.links import PREFIX
 from service.console.once import OnceToken, once
 from service.console.rendering import page
 from service.context import AppContext
+from service.core.schemas import NAME_MAX, UPLOAD_NAME_MAX
 from service.licensing import consent, talent_view
 from service.licensing.licences import licence_out
 from service.scanning.uploads import read_upload
-from service.schemas import NAME_MAX, UPLOAD_NAME_MAX
 from service.talents import talents
 
 router = APIRouter(prefix=PREFIX, route_class=ConsoleRoute, include_in_schema=False)

@@ -19,7 +19,6 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 
 from indexer.errors import TwinwatchError
-from service.access.keys import Principal
 from service.access.scoping import licence_in_scope, talent_in_scope
 from service.access.sessions import SignedIn
 from service.api.deps import BoundedId, Ctx, ObjectId
@@ -29,8 +28,16 @@ from service.console.once import FIELD as ONCE_FIELD
 from service.console.once import once
 from service.console.rendering import next_offset, page
 from service.context import AppContext
-from service.errors import InvalidRequestError
+from service.core.errors import InvalidRequestError
+from service.core.principal import Principal
 from service.licensing import licences
+from service.licensing.schemas import (
+    MAX_REASON_CHARS,
+    LicenceCreate,
+    LicenceOut,
+    LicenceRevoke,
+    LicenceTermsIn,
+)
 from service.licensing.usage import usage_report
 from service.rules.vocabulary import (
     ANY,
@@ -41,13 +48,6 @@ from service.rules.vocabulary import (
     country_choices,
 )
 from service.scanning.uploads import read_upload
-from service.schemas import (
-    MAX_REASON_CHARS,
-    LicenceCreate,
-    LicenceOut,
-    LicenceRevoke,
-    LicenceTermsIn,
-)
 from service.talents import talents
 
 router = APIRouter(prefix=PREFIX, route_class=ConsoleRoute, include_in_schema=False)

@@ -19,7 +19,6 @@ from sqlalchemy import func, select
 from starlette.concurrency import run_in_threadpool
 
 from indexer.errors import TwinwatchError
-from service.access.keys import Principal, Role
 from service.access.scoping import job_in_scope, scoped_submissions
 from service.access.sessions import SignedIn
 from service.api.deps import MAX_OFFSET, Ctx, ObjectId
@@ -30,6 +29,10 @@ from service.console.links import PREFIX
 from service.console.once import OnceToken, once
 from service.console.rendering import next_offset, page, previous_offset
 from service.context import AppContext
+from service.core.principal import Principal, Role
+from service.core.tables.alerts import AlertSighting
+from service.core.tables.jobs import Job
+from service.core.tables.scanning import Finding
 from service.jobs.queue import (
     ITEMS_SHOWN,
     BatchInput,
@@ -37,10 +40,9 @@ from service.jobs.queue import (
     job_out,
     staging_folder,
 )
-from service.models import AlertSighting, Finding, Job
-from service.rules.vocabulary import Channel, country_choices
+from service.jobs.schemas import JobItemOut, JobOut
+from service.rules.vocabulary import Channel, ScanKind, country_choices
 from service.scanning.uploads import stage_uploads
-from service.schemas import JobItemOut, JobOut, ScanKind
 
 router = APIRouter(prefix=PREFIX, route_class=ConsoleRoute, include_in_schema=False)
 SUBMISSIONS_PAGE = 50

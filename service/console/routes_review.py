@@ -11,13 +11,14 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from pydantic import ValidationError
 
 from service.alerts import alerts, review
+from service.alerts.schemas import ReviewIn
+from service.alerts.states import ReviewDecision
 from service.api.deps import Ctx, ObjectId
 from service.console.deps import ConsoleRoute, FormUser, User, agency_of
 from service.console.inbox import alert_cards
 from service.console.links import PREFIX, safe_return_path
 from service.console.rendering import page
-from service.errors import InvalidRequestError
-from service.schemas import ReviewDecision, ReviewIn
+from service.core.errors import InvalidRequestError
 
 router = APIRouter(prefix=PREFIX, route_class=ConsoleRoute, include_in_schema=False)
 DECISIONS = tuple(decision.value for decision in ReviewDecision)

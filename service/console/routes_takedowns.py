@@ -12,22 +12,21 @@ from pydantic import BaseModel, ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from service.alerts import emails
+from service.alerts.schemas import EmailPreferencesIn
 from service.api.deps import BoundedId, Ctx, ObjectId
 from service.console.deps import ConsoleRoute, FormUser, User, agency_of
 from service.console.links import PREFIX
 from service.console.rendering import page
-from service.errors import InvalidRequestError, ResourceNotFoundError
-from service.schemas import (
+from service.core.errors import InvalidRequestError, ResourceNotFoundError
+from service.takedowns import notices, profiles, tracking
+from service.takedowns.schemas import (
     AgencyProfileIn,
-    EmailPreferencesIn,
     NoticeCreate,
     NoticeFields,
     NoticeFieldsEdit,
-    NoticeKind,
     NoticeSend,
-    NoticeStatus,
 )
-from service.takedowns import notices, profiles, tracking
+from service.takedowns.states import NoticeKind, NoticeStatus
 
 router = APIRouter(prefix=PREFIX, route_class=ConsoleRoute, include_in_schema=False)
 NOTICES_PAGE = 100

@@ -11,16 +11,16 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Query
 from fastapi.responses import HTMLResponse, RedirectResponse
 
-from service.access.keys import Principal, Role
 from service.access.sessions import SignedIn
 from service.api.deps import Ctx, ObjectId
 from service.console.deps import ConsoleRoute, FormUser, User
 from service.console.links import PREFIX
 from service.console.rendering import page
-from service.errors import ForbiddenError
+from service.core.errors import ForbiddenError
+from service.core.principal import Principal, Role
+from service.core.schemas import NAME_MAX, SHA256_HEX
 from service.licensing import consent, talent_view
 from service.licensing.usage import usage_report
-from service.schemas import NAME_MAX, SHA256_HEX
 
 router = APIRouter(prefix=f"{PREFIX}/me", route_class=ConsoleRoute, include_in_schema=False)
 SIGHTINGS_PAGE = 100

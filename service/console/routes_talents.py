@@ -12,7 +12,6 @@ from starlette.concurrency import run_in_threadpool
 
 from indexer.db import ReferenceImage
 from indexer.registry import PhotoInput
-from service import thumbnails as thumbs
 from service.access.scoping import talent_in_scope
 from service.access.sessions import SignedIn
 from service.api.deps import Ctx, ObjectId
@@ -21,10 +20,11 @@ from service.console.inbox import talent_activity
 from service.console.links import PREFIX
 from service.console.rendering import jpeg, page
 from service.context import AppContext
-from service.errors import InvalidRequestError, ResourceNotFoundError
+from service.core import thumbnails as thumbs
+from service.core.errors import InvalidRequestError, ResourceNotFoundError
 from service.scanning.uploads import read_upload
-from service.schemas import PhotoOutcomeOut
 from service.talents import talents
+from service.talents.schemas import PhotoOutcomeOut
 
 router = APIRouter(prefix=PREFIX, route_class=ConsoleRoute, include_in_schema=False)
 

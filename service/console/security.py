@@ -9,8 +9,8 @@ from datetime import datetime
 
 from fastapi import FastAPI, Request, Response
 
+from service.access.errors import CsrfError
 from service.console.links import PREFIX, STATIC
-from service.errors import CsrfError
 
 LOGIN_CSRF_COOKIE = "twinwatch_login_csrf"
 CSP = (

@@ -13,16 +13,17 @@ from pathlib import Path
 
 from indexer.errors import TwinwatchError
 from indexer.fileio import fsync_dir, write_durably
+from service.core.errors import InvalidRequestError
+from service.core.fetching import FetchLimits, fetch_image, fetch_page
+from service.core.settings import ServiceSettings
+from service.crawl.errors import PageHasNoImagesError
 from service.crawl.html import page_images
 from service.crawl.warc import (
     SkippedRecord,
     WarcLimits,
     iter_warc_images,
 )
-from service.errors import InvalidRequestError, PageHasNoImagesError
-from service.fetching import FetchLimits, fetch_image, fetch_page
 from service.jobs.queue import BatchInput, BatchItem
-from service.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
 SKIPPED_KEPT = 1000  # skipped records listed on a job (the rest are counted in the log)

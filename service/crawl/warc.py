@@ -41,12 +41,14 @@ from warcio.recordloader import ArcWarcRecord
 from indexer.db import utcnow
 from indexer.formats import media_type
 from indexer.imaging import sniff_format
+from service.core.errors import UrlInvalidError
+from service.core.schemas import URL_MAX as URI_MAX
+from service.crawl.errors import WarcInvalidError
 from service.crawl.html import page_images
-from service.errors import InvalidDateError, UrlInvalidError, WarcInvalidError
 from service.jobs.items import ItemContext
 from service.licensing.publishers import parse_location
 from service.rules.dates import MAX_CLOCK_SKEW, start_of
-from service.schemas import URL_MAX as URI_MAX
+from service.rules.errors import InvalidDateError
 
 log = logging.getLogger(__name__)
 CHUNK = 1 << 20

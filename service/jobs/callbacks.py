@@ -21,8 +21,8 @@ from service.alerts.webhooks import (
     count_attempt,
     retry_or_give_up,
 )
-from service.models import Job, JobCallback
-from service.settings import ServiceSettings
+from service.core.settings import ServiceSettings
+from service.core.tables.jobs import Job, JobCallback
 
 log = logging.getLogger(__name__)
 JOB_FINISHED = "job.finished"

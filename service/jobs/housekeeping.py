@@ -9,7 +9,7 @@ from sqlalchemy import ColumnElement, delete, func, select
 from sqlalchemy.orm import Session
 
 from indexer.db import Database, rows_changed, utcnow
-from service.models import IdempotencyRecord, IdempotencyTalent
+from service.core.tables.idempotency import IdempotencyRecord, IdempotencyTalent
 
 KEEP_RECORDS = timedelta(days=1)
 

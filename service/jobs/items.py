@@ -23,12 +23,12 @@ from datetime import datetime
 from typing import Any
 
 from indexer.db import utcnow
-from service.errors import ManifestInvalidError
+from service.core.schemas import CHANNEL_MAX, PUBLISHER_MAX, URL_MAX
+from service.jobs.errors import ManifestInvalidError
 from service.licensing.publishers import stated_location
 from service.rules.dates import require_not_future, start_or_error
 from service.rules.vocabulary import channel_or_error, territory_or_error
 from service.scanning.types import UseContext
-from service.schemas import CHANNEL_MAX, PUBLISHER_MAX, URL_MAX
 
 #: A manifest is read whole (it is small): its bound in bytes.
 MANIFEST_MAX_BYTES = 1024 * 1024

@@ -25,22 +25,16 @@ from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
 from indexer.db import Database, rows_changed, utcnow
-from service.access.keys import Principal, Role
-from service.errors import InvalidRequestError, JobItemAttemptsExhaustedError
+from service.core.errors import InvalidRequestError
+from service.core.principal import Principal, Role
+from service.core.schemas import Page
+from service.core.tables.access import ApiKey
+from service.core.tables.jobs import Job, JobCallback, JobItem
+from service.jobs.errors import JobItemAttemptsExhaustedError
 from service.jobs.items import ItemContext
-from service.models import ApiKey, Job, JobCallback, JobItem
-from service.rules.vocabulary import AiLabel, Medium
-from service.scanning.types import JobLink, UseContext
-from service.schemas import (
-    AlertOutcome,
-    CallbackOut,
-    JobFinishedEvent,
-    JobItemOut,
-    JobOut,
-    Page,
-    ScanKind,
-    SkippedRecordOut,
-)
+from service.jobs.schemas import CallbackOut, JobFinishedEvent, JobItemOut, JobOut, SkippedRecordOut
+from service.rules.vocabulary import AiLabel, Medium, ScanKind
+from service.scanning.types import AlertOutcome, JobLink, UseContext
 
 log = logging.getLogger(__name__)
 

@@ -30,7 +30,7 @@ from service.alerts.emails import (
 )
 from service.alerts.webhooks import claim_due, record_attempt, send
 from service.context import AppContext
-from service.errors import InternalError, OverloadedError
+from service.core.errors import InternalError, OverloadedError
 from service.jobs.callbacks import claim_due_callbacks, record_callback_attempt
 from service.jobs.housekeeping import purge_idempotency_records
 from service.jobs.queue import (

@@ -51,20 +51,22 @@ from sqlalchemy.orm import Session
 from indexer.db import Database, Talent, utcnow
 from indexer.formats import MEDIA_TYPES
 from indexer.photos import PhotoStore
-from service.access.keys import Principal, Role
 from service.access.scoping import licence_in_scope
-from service.errors import (
-    ConsentDocumentUnsupportedError,
-    ConsentNotAllowedError,
-    ConsentSignatureMismatchError,
-    ConsentTermsChangedError,
+from service.core.errors import (
     ForbiddenError,
     InvalidRequestError,
     PayloadTooLargeError,
     ResourceNotFoundError,
 )
+from service.core.principal import Principal, Role
+from service.core.tables.licensing import ConsentRecord, Licence
+from service.licensing.errors import (
+    ConsentDocumentUnsupportedError,
+    ConsentNotAllowedError,
+    ConsentSignatureMismatchError,
+    ConsentTermsChangedError,
+)
 from service.licensing.evaluate import ConsentWindow
-from service.models import ConsentRecord, Licence
 from service.rules.money import from_cents
 from service.rules.vocabulary import ConsentMethod, ConsentStatus, Medium
 

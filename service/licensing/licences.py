@@ -10,17 +10,16 @@ from sqlalchemy.orm import Session
 
 from indexer.db import Talent, utcnow
 from indexer.imaging import decode_image
-from service.access.keys import Principal
 from service.access.scoping import licence_in_scope, talent_in_scope
-from service.errors import InvalidRequestError, LicenceAssetNotFoundError, LicenceRevokedError
+from service.core.errors import InvalidRequestError
+from service.core.principal import Principal
+from service.core.tables.access import Brand
+from service.core.tables.licensing import Licence, LicenceAsset
 from service.licensing import consent
+from service.licensing.errors import LicenceAssetNotFoundError, LicenceRevokedError
 from service.licensing.evaluate import AssetFingerprint, LicenceTerms, Medium
 from service.licensing.publishers import validate_pattern
-from service.models import Brand, Licence, LicenceAsset
-from service.rules.fingerprints import perceptual_hash
-from service.rules.money import from_cents, to_cents
-from service.rules.vocabulary import AssetScope
-from service.schemas import (
+from service.licensing.schemas import (
     MAX_APPROVED_ASSETS,
     AssetOut,
     Compensation,
@@ -29,6 +28,9 @@ from service.schemas import (
     LicenceOut,
     LicenceTermsIn,
 )
+from service.rules.fingerprints import perceptual_hash
+from service.rules.money import from_cents, to_cents
+from service.rules.vocabulary import AssetScope
 
 
 def licence_terms(licence: Licence) -> LicenceTerms:

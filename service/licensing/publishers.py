@@ -57,8 +57,8 @@ from urllib.parse import quote, unquote
 import idna
 import tldextract
 
-from service.errors import UrlInvalidError
-from service.fetching import split_url
+from service.core.errors import UrlInvalidError
+from service.core.fetching import split_url
 
 ANY = "*"
 SITE_PREFIX_LABELS = frozenset({"www", "m"})

@@ -14,23 +14,23 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from indexer.db import Agency, Talent
-from service.access.keys import Principal, Role
-from service.errors import ForbiddenError, ResourceNotFoundError
+from service.core.errors import ForbiddenError, ResourceNotFoundError
+from service.core.principal import Principal, Role
+from service.core.schemas import Page
+from service.core.tables.licensing import ConsentRecord, Licence
+from service.core.tables.scanning import Finding, Scan
 from service.licensing import consent
-from service.licensing.licences import licence_out
-from service.licensing.verdicts import StoredVerdict, Viewer, render_verdict
-from service.models import ConsentRecord, Finding, Licence, Scan
-from service.rules.vocabulary import ConsentMethod, Verdict
-from service.schemas import (
+from service.licensing.consent_schemas import (
     ConsentDocumentOut,
     ConsentRecordOut,
     LicenceConsentDetailOut,
-    LicenceOut,
-    Page,
-    ScanKind,
     SightingOut,
     TalentSelfOut,
 )
+from service.licensing.licences import licence_out
+from service.licensing.schemas import LicenceOut
+from service.licensing.verdicts import StoredVerdict, Viewer, render_verdict
+from service.rules.vocabulary import ConsentMethod, ScanKind, Verdict
 
 
 def own_talent(session: Session, principal: Principal) -> Talent:

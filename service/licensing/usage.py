@@ -11,10 +11,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from indexer.db import Talent
-from service.access.keys import Principal, Role
-from service.models import Licence, UsageEvent
+from service.core.principal import Principal, Role
+from service.core.tables.licensing import Licence, UsageEvent
+from service.licensing.schemas import AmountOwed, UsageLicenceTotal, UsageOut, UsageRow
 from service.rules.money import from_cents, total
-from service.schemas import AmountOwed, UsageLicenceTotal, UsageOut, UsageRow
 
 
 def usage_report(

@@ -23,7 +23,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, TypedDict
 
-from service.access.keys import Principal, Role
+from service.core.principal import Principal, Role
 from service.licensing.evaluate import (
     FailureCode,
     LicenceTerms,

@@ -39,7 +39,7 @@ from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.pool import NullPool, StaticPool
 
 from indexer.db import Base, Database
-from service.errors import (
+from service.core.errors import (
     SchemaBehindError,
     SchemaIntegrityError,
     SchemaNotAdoptableError,
@@ -58,7 +58,7 @@ _PG_LOCK_KEY: Final = 0x7477_6D69  # "twmi"
 
 def target_metadata() -> MetaData:
     """Every table: the indexer's and the service's, on one declarative base."""
-    from service import models  # noqa: F401  (registers the service's tables)
+    import service.core.tables  # noqa: F401  (registers the service's tables)
 
     return Base.metadata
 

@@ -6,7 +6,7 @@ hook. Nearly always the database is already at the newest revision; reading that
 start. So the newest shipped revision is read from the file names in ``versions/``
 (``rNNNN_<slug>.py``, the migrations' own file template), and only a database that is not
 there goes through ``schema.prepare_schema`` (upgrade SQLite in place, refuse an external
-database that is behind). ``tests/test_migrations.py`` holds the file-name head equal to
+database that is behind). ``tests/unit/core/test_migrations.py`` holds the file-name head equal to
 Alembic's.
 """
 

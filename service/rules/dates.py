@@ -12,7 +12,7 @@ End bounds are returned **exclusive** (:func:`end_of`): a date gives the next mi
 date-time is taken as given (or one microsecond later when the caller's bound is inclusive,
 the finest step the timestamp columns store). Parsers raise ``ValueError`` (pydantic turns it
 into a 422); :func:`start_or_error` / :func:`end_or_error` raise the typed
-:class:`~service.errors.InvalidDateError` for query and form parameters.
+:class:`~service.rules.errors.InvalidDateError` for query and form parameters.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from typing import Annotated
 
 from pydantic import BeforeValidator
 
-from service.errors import InvalidDateError
+from service.rules.errors import InvalidDateError
 
 EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
 LATEST = datetime(9999, 1, 1, tzinfo=UTC)  # exclusive

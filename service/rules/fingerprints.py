@@ -3,7 +3,8 @@
 The hash survives what publishing does to an approved asset — JPEG re-compression,
 resizing, a slight crop — while unrelated photos land about 32 bits apart (random bits).
 :data:`NEAR_IDENTICAL_MAX_DISTANCE` is the Hamming distance up to which two images count
-as the same asset; ``tests/test_fingerprints.py`` measures it (see there for the numbers).
+as the same asset; ``tests/unit/rules/test_fingerprints.py`` measures it (see there for the
+numbers).
 """
 
 from __future__ import annotations
@@ -14,14 +15,14 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from service.errors import FingerprintFormatError, FingerprintInputError
+from service.rules.errors import FingerprintFormatError, FingerprintInputError
 
 HASH_SIZE = 8  # 8x8 low-frequency DCT block -> 64 bits
 DCT_SIZE = 32  # the image is reduced to 32x32 before the DCT
 HEX_DIGITS = HASH_SIZE * HASH_SIZE // 4
 _HEX = re.compile(f"[0-9a-fA-F]{{{HEX_DIGITS}}}")
 
-# Measured (tests/test_fingerprints.py repeats it) on the 61 shared scene photos:
+# Measured (tests/unit/rules/test_fingerprints.py repeats it) on the 61 shared scene photos:
 #   JPEG re-compression q50/q75, resize 0.25x-2x ........ <= 2 bits
 #   crop 1 % / 1.5 % per side (also + resize + q75) ....... <= 6 bits
 #   crop 2 % per side ..................................... p95 8, max 10

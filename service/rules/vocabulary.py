@@ -14,7 +14,8 @@ One owner for each rule:
 
 The parsers raise ``ValueError`` (pydantic turns it into a 422 naming the field); API code
 that parses outside pydantic uses :func:`channel_or_error` / :func:`territory_or_error`,
-which raise the typed :class:`~service.errors.VocabularyError`.
+which raise the typed :class:`~service.rules.errors.ChannelUnknownError` or
+:class:`~service.rules.errors.TerritoryUnknownError`.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from typing import Annotated
 import pycountry
 from pydantic import AfterValidator
 
-from service.errors import ChannelUnknownError, TerritoryUnknownError
+from service.rules.errors import ChannelUnknownError, TerritoryUnknownError
 
 ANY = "*"
 WORLD = "WORLD"
@@ -266,3 +267,10 @@ class ConsentStatus(StrEnum):
     AWAITING_SIGNATURE = "awaiting_signature"  # never signed, or its terms changed since
     SIGNED = "signed"
     WITHDRAWN = "withdrawn"
+
+
+class ScanKind(StrEnum):
+    """A sighting in the wild (``scan``) or a brand checking its own asset (``precheck``)."""
+
+    SCAN = "scan"
+    PRECHECK = "precheck"

@@ -13,8 +13,8 @@ from contextlib import contextmanager
 from functools import partial
 from typing import Any, TypeVar
 
-from service.errors import OverloadedError, RateLimitedError
-from service.metrics import Metrics
+from service.core.errors import OverloadedError, RateLimitedError
+from service.core.metrics import Metrics
 
 T = TypeVar("T")
 

@@ -16,10 +16,14 @@ from sqlalchemy.orm import Session
 from indexer.db import Embedding, Talent, utcnow
 from indexer.matching import Band
 from indexer.scanning import FaceFinding
-from service.access.keys import Principal
 from service.alerts.emails import enqueue_new_match
 from service.alerts.review import without_rejected_faces
+from service.alerts.states import AlertBand
 from service.alerts.webhooks import enqueue_alert_created
+from service.core.principal import Principal
+from service.core.tables.alerts import Alert, AlertSighting
+from service.core.tables.licensing import Licence, LicenceAsset, UsageEvent
+from service.core.tables.scanning import Finding, FindingCandidate, Scan
 from service.licensing.evaluate import (
     ImageFacts,
     UsageContext,
@@ -30,25 +34,15 @@ from service.licensing.evaluate import (
 from service.licensing.licences import licence_terms, licensee_brands
 from service.licensing.publishers import publisher_key
 from service.licensing.verdicts import StoredVerdict, store_verdict
-from service.models import (
-    Alert,
-    AlertSighting,
-    Finding,
-    FindingCandidate,
-    Licence,
-    LicenceAsset,
-    Scan,
-    UsageEvent,
-)
 from service.rules.fingerprints import NEAR_IDENTICAL_MAX_DISTANCE
+from service.rules.vocabulary import ScanKind
 from service.scanning.provenance import Provenance
-from service.scanning.types import JobLink
-from service.schemas import AlertBand, AlertOutcome, ScanKind
+from service.scanning.types import AlertOutcome, JobLink
 
 if TYPE_CHECKING:
     from indexer.db import Database
     from service.alerts.evidence import EvidenceStore
-    from service.metrics import Metrics
+    from service.core.metrics import Metrics
     from service.scanning.types import ImageAnalysis, UseContext
 
 log = logging.getLogger(__name__)

@@ -14,16 +14,16 @@ from indexer.formats import GENERIC_MEDIA_TYPE, media_type
 from indexer.imaging import DecodeLimits, open_photo
 from indexer.index_manager import IndexManager
 from indexer.scanning import scan_photo
-from service.access.keys import Principal
-from service.fetching import FetchLimits, fetch_image
-from service.metrics import Metrics
+from service.core.fetching import FetchLimits, fetch_image
+from service.core.metrics import Metrics
+from service.core.principal import Principal
+from service.core.settings import ServiceSettings
 from service.rules.fingerprints import perceptual_hash
+from service.rules.vocabulary import ScanKind
 from service.scanning.pool import InferenceGate
 from service.scanning.provenance import read_provenance
 from service.scanning.recording import RecordingSink, record_scan
 from service.scanning.types import ImageAnalysis, ImageSource, JobLink, UseContext
-from service.schemas import ScanKind
-from service.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
 

@@ -8,13 +8,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 
 from sqlalchemy.orm import Session
 
 from indexer.scanning import ImageScan
-from service.rules.vocabulary import AiLabel, Medium
+from service.rules.vocabulary import (
+    AiLabel,
+    Medium,
+)
 from service.scanning.provenance import Provenance
-from service.schemas import AlertOutcome
 
 
 @dataclass(frozen=True)
@@ -58,3 +61,12 @@ class ImageAnalysis:
     scan: ImageScan
     provenance: Provenance
     phash: str
+
+
+class AlertOutcome(StrEnum):
+    """What a job item's scan did to the alerts: raised a new one, added a sighting to one
+    that existed, or neither (a monitor learns this, never why)."""
+
+    RAISED = "raised"
+    UPDATED = "updated"
+    NONE = "none"

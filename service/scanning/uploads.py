@@ -10,7 +10,7 @@ from pathlib import Path
 from fastapi import UploadFile
 
 from indexer.fileio import fsync_dir, fsync_handle
-from service.errors import PayloadTooLargeError
+from service.core.errors import PayloadTooLargeError
 
 CHUNK = 1 << 20
 

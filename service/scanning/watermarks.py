@@ -25,7 +25,7 @@ make another one the largest, so some blocks are read at the wrong place (42-48 
 
 Cost: the package's own decoder (``EmbedMaxDct.decode``) is a Python loop over the blocks
 (about 6 us a block: 100 ms for a 1024x1024 image per payload, more under load), so
-:func:`decode_band` applies the same rule with numpy, and ``tests/test_ai_signals.py``
+:func:`decode_band` applies the same rule with numpy, and ``tests/unit/scanning/test_ai_signals.py``
 holds it equal to the package's decoder bit for bit. It reads at most
 :data:`MAX_DECODE_BLOCKS` blocks: a larger image is read on a full-width band of rows from
 its middle, block numbering kept by starting the band on a block row and rotating the

@@ -26,36 +26,33 @@ from sqlalchemy.orm import Session
 
 from indexer.db import Database, Talent, utcnow
 from indexer.errors import TwinwatchError
-from service.access.keys import Principal
 from service.access.scoping import alert_in_scope, scoped_to_agency
 from service.alerts.alerts import evidence
 from service.alerts.evidence import EvidenceStore
-from service.errors import (
-    InvalidRequestError,
+from service.alerts.schemas import EvidenceTalentOut, ThirdPartyEvidenceOut
+from service.alerts.states import AlertStatus, EvidenceForm
+from service.core.errors import InvalidRequestError, ResourceNotFoundError
+from service.core.principal import Principal
+from service.core.schemas import Page
+from service.core.tables.alerts import Alert, AlertSighting
+from service.core.tables.scanning import Scan
+from service.core.tables.takedowns import TakedownEvent, TakedownItem, TakedownNotice
+from service.core.thumbnails import face_thumbnail
+from service.takedowns.errors import (
     PdfUnavailableError,
-    ResourceNotFoundError,
     TakedownIncompleteError,
     TakedownNotAllowedError,
 )
-from service.models import Alert, AlertSighting, Scan, TakedownEvent, TakedownItem, TakedownNotice
-from service.schemas import (
-    AlertStatus,
-    EvidenceForm,
-    EvidenceTalentOut,
-    ItemState,
+from service.takedowns.profiles import agency_of, find_profile
+from service.takedowns.schemas import (
     NoticeCreate,
     NoticeEventOut,
     NoticeFields,
     NoticeFieldsEdit,
     NoticeItemOut,
-    NoticeKind,
     NoticeOut,
-    NoticeStatus,
-    Page,
-    ThirdPartyEvidenceOut,
 )
-from service.takedowns.profiles import agency_of, find_profile
-from service.thumbnails import face_thumbnail
+from service.takedowns.states import ItemState, NoticeKind, NoticeStatus
 
 log = logging.getLogger(__name__)
 

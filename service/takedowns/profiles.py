@@ -6,10 +6,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from indexer.db import utcnow
-from service.access.keys import Principal, Role
-from service.errors import InvalidRequestError, ResourceNotFoundError
-from service.models import AgencyProfile
-from service.schemas import AgencyProfileIn, AgencyProfileOut
+from service.core.errors import InvalidRequestError, ResourceNotFoundError
+from service.core.principal import Principal, Role
+from service.core.tables.takedowns import AgencyProfile
+from service.takedowns.schemas import AgencyProfileIn, AgencyProfileOut
 
 
 def agency_of(principal: Principal) -> int:

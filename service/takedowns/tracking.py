@@ -26,24 +26,23 @@ from starlette.concurrency import run_in_threadpool
 from indexer.db import Database, Talent, utcnow
 from indexer.errors import TwinwatchError
 from indexer.matching import Band
-from service.access.keys import Principal
 from service.alerts.emails import compose, enqueue
-from service.errors import (
-    TakedownNotAllowedError,
-    UrlFetchError,
-    UrlFetchFailedError,
-    UrlNotAnImageError,
-)
-from service.fetching import fetch_image
-from service.models import Scan, TakedownEvent, TakedownItem, TakedownNotice
+from service.alerts.states import EmailKind
+from service.core.errors import UrlFetchError, UrlFetchFailedError, UrlNotAnImageError
+from service.core.fetching import fetch_image
+from service.core.principal import Principal
+from service.core.tables.scanning import Scan
+from service.core.tables.takedowns import TakedownEvent, TakedownItem, TakedownNotice
 from service.rules.fingerprints import (
     NEAR_IDENTICAL_MAX_DISTANCE,
     hamming_distance,
     is_perceptual_hash,
 )
 from service.scanning.scan import ScanPipeline, analyse_image, fetch_limits
-from service.schemas import EmailKind, ItemState, NoticeOut, NoticeSend, NoticeStatus
+from service.takedowns.errors import TakedownNotAllowedError
 from service.takedowns.notices import notice_in_scope, notice_out, record_event
+from service.takedowns.schemas import NoticeOut, NoticeSend
+from service.takedowns.states import ItemState, NoticeStatus
 
 log = logging.getLogger(__name__)
 

@@ -6,15 +6,14 @@ from starlette.concurrency import run_in_threadpool
 
 from indexer.registry import EnrolOutcome, PhotoInput, TalentSummary
 from service.access import accounts
-from service.access.keys import Principal, Role
 from service.access.scoping import talent_in_scope
 from service.context import AppContext
-from service.errors import InvalidRequestError
-from service.schemas import (
+from service.core.errors import InvalidRequestError
+from service.core.principal import Principal, Role
+from service.core.schemas import ModelPackOut, Page
+from service.talents.schemas import (
     EnrolOut,
     EraseOut,
-    ModelPackOut,
-    Page,
     PhotoOutcomeOut,
     TalentCreate,
     TalentInvitationIn,

@@ -5,26 +5,23 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response
 from fastapi.responses import HTMLResponse
 
-from service.access.keys import Role
 from service.access.scoping import alert_in_scope
 from service.alerts import alerts, history, review
-from service.api.deps import Ctx, CurrentPrincipal, IdFilter, ObjectId, PageParams
-from service.api.docs import responses
-from service.api.forms import DATE_MAX, PublisherFilter, located
-from service.errors import ResourceNotFoundError
-from service.rules.dates import end_or_error, start_or_error
-from service.schemas import (
-    NO_NUL,
+from service.alerts.schemas import (
     AlertEventOut,
     AlertOut,
-    AlertStatus,
-    EvidenceForm,
     InternalEvidenceOut,
-    Page,
     ReviewIn,
     ThirdPartyEvidenceOut,
     TriageIn,
 )
+from service.alerts.states import AlertStatus, EvidenceForm
+from service.api.deps import AgencyPrincipal, Ctx, IdFilter, ObjectId, PageParams
+from service.api.docs import responses
+from service.api.forms import DATE_MAX, PublisherFilter, located
+from service.core.errors import ResourceNotFoundError
+from service.core.schemas import NO_NUL, Page
+from service.rules.dates import end_or_error, start_or_error
 
 router = APIRouter(prefix="/v1/alerts", tags=["alerts"])
 Form = Annotated[
@@ -39,7 +36,7 @@ Form = Annotated[
 @router.get("", response_model=Page[AlertOut], summary="This agency's alerts, latest first")
 def list_alerts(
     ctx: Ctx,
-    principal: CurrentPrincipal,
+    principal: AgencyPrincipal,
     page: PageParams,
     status: AlertStatus | None = None,
     talent_id: IdFilter = None,
@@ -62,7 +59,6 @@ def list_alerts(
     ] = None,
     needs_review: bool | None = None,
 ) -> Page[AlertOut]:
-    principal.require(Role.AGENCY)
     publisher = located(publisher, "publisher")
     start = start_or_error(since, field="since")
     end = end_or_error(until, field="until", inclusive=True)
@@ -82,8 +78,7 @@ def list_alerts(
 
 
 @router.get("/{alert_id}", response_model=AlertOut)
-def get_alert(alert_id: ObjectId, ctx: Ctx, principal: CurrentPrincipal) -> AlertOut:
-    principal.require(Role.AGENCY)
+def get_alert(alert_id: ObjectId, ctx: Ctx, principal: AgencyPrincipal) -> AlertOut:
     with ctx.db.session() as session:
         return alerts.get_alert(session, principal=principal, alert_id=alert_id)
 
@@ -96,9 +91,8 @@ def get_alert(alert_id: ObjectId, ctx: Ctx, principal: CurrentPrincipal) -> Aler
     "(409 triage_not_allowed when the action does not apply to the alert's status)",
 )
 def triage_alert(
-    alert_id: ObjectId, body: TriageIn, ctx: Ctx, principal: CurrentPrincipal
+    alert_id: ObjectId, body: TriageIn, ctx: Ctx, principal: AgencyPrincipal
 ) -> AlertOut:
-    principal.require(Role.AGENCY)
     with ctx.db.session() as session:
         return alerts.triage(
             session, principal=principal, alert_id=alert_id, action=body.action, note=body.note
@@ -114,9 +108,8 @@ def triage_alert(
     "review_not_allowed unless open or acknowledged and about a face)",
 )
 def review_alert(
-    alert_id: ObjectId, body: ReviewIn, ctx: Ctx, principal: CurrentPrincipal
+    alert_id: ObjectId, body: ReviewIn, ctx: Ctx, principal: AgencyPrincipal
 ) -> AlertOut:
-    principal.require(Role.AGENCY)
     with ctx.db.session() as session:
         return review.review(
             session, principal=principal, alert_id=alert_id, decision=body.decision, note=body.note
@@ -128,8 +121,7 @@ def review_alert(
     response_model=list[AlertEventOut],
     summary="Every triage and review of the alert: who, when, from, to, note",
 )
-def alert_history(alert_id: ObjectId, ctx: Ctx, principal: CurrentPrincipal) -> list[AlertEventOut]:
-    principal.require(Role.AGENCY)
+def alert_history(alert_id: ObjectId, ctx: Ctx, principal: AgencyPrincipal) -> list[AlertEventOut]:
     with ctx.db.session() as session:
         return history.alert_history(session, principal=principal, alert_id=alert_id)
 
@@ -140,9 +132,8 @@ def alert_history(alert_id: ObjectId, ctx: Ctx, principal: CurrentPrincipal) -> 
     summary="Evidence export (JSON): internal, or third-party for a takedown request",
 )
 def get_evidence(
-    alert_id: ObjectId, ctx: Ctx, principal: CurrentPrincipal, form: Form = EvidenceForm.INTERNAL
+    alert_id: ObjectId, ctx: Ctx, principal: AgencyPrincipal, form: Form = EvidenceForm.INTERNAL
 ) -> alerts.Evidence:
-    principal.require(Role.AGENCY)
     with ctx.db.session() as session:
         return alerts.evidence(session, principal=principal, alert_id=alert_id, form=form)
 
@@ -153,9 +144,8 @@ def get_evidence(
     summary="Evidence report, human-readable: internal or third-party",
 )
 def get_evidence_html(
-    alert_id: ObjectId, ctx: Ctx, principal: CurrentPrincipal, form: Form = EvidenceForm.INTERNAL
+    alert_id: ObjectId, ctx: Ctx, principal: AgencyPrincipal, form: Form = EvidenceForm.INTERNAL
 ) -> HTMLResponse:
-    principal.require(Role.AGENCY)
     with ctx.db.session() as session:
         report = alerts.evidence(session, principal=principal, alert_id=alert_id, form=form)
     return HTMLResponse(alerts.evidence_html(report))
@@ -166,8 +156,7 @@ def get_evidence_html(
     response_class=Response,
     summary="The image kept as evidence (while within retention)",
 )
-def get_evidence_image(alert_id: ObjectId, ctx: Ctx, principal: CurrentPrincipal) -> Response:
-    principal.require(Role.AGENCY)
+def get_evidence_image(alert_id: ObjectId, ctx: Ctx, principal: AgencyPrincipal) -> Response:
     with ctx.db.session() as session:
         alert = alert_in_scope(session, principal=principal, alert_id=alert_id)
         path = alert.evidence_path

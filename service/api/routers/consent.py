@@ -11,23 +11,20 @@ from fastapi.responses import Response
 
 from service.api.deps import Ctx, CurrentPrincipal, ObjectId, PageParams
 from service.api.docs import responses
+from service.core.schemas import NAME_MAX, NO_NUL, UPLOAD_NAME_MAX, Page
 from service.licensing import consent, talent_view
-from service.licensing.licences import licence_out
-from service.scanning.uploads import read_upload
-from service.schemas import (
-    NAME_MAX,
-    NO_NUL,
-    UPLOAD_NAME_MAX,
+from service.licensing.consent_schemas import (
     AwaitingConsentOut,
     ConsentRecordOut,
     ConsentSignIn,
     LicenceConsentDetailOut,
-    LicenceOut,
-    Page,
     RequiresConsentIn,
     SightingOut,
     TalentSelfOut,
 )
+from service.licensing.licences import licence_out
+from service.licensing.schemas import LicenceOut
+from service.scanning.uploads import read_upload
 
 router = APIRouter(tags=["talent and consent"])
 

@@ -2,25 +2,21 @@
 
 from __future__ import annotations
 
-import shutil
 from dataclasses import replace
 from typing import Annotated
 
 from fastapi import APIRouter, File, Request, UploadFile
 from fastapi.responses import JSONResponse
-from starlette.concurrency import run_in_threadpool
 
-from service.access.keys import Role
-from service.api.deps import Ctx, CurrentPrincipal
+from service.api.deps import Ctx, MonitorPrincipal
 from service.api.docs import IMAGE_INPUT
 from service.api.forms import Callback, ContextForm, SightingContext
-from service.api.idempotency import fingerprint
-from service.api.routers.jobs import job_callback, submit_batch
-from service.crawl.jobs import page_batch, warc_batch, warc_limits
-from service.errors import InvalidRequestError
-from service.jobs.queue import staging_folder
-from service.scanning.uploads import stage_uploads
-from service.schemas import JobOut, ScanKind
+from service.api.submissions import submit_batch
+from service.core.errors import InvalidRequestError
+from service.crawl.submissions import stage_page_batch, stage_warc_batch
+from service.jobs.schemas import JobOut
+from service.jobs.submissions import job_callback
+from service.rules.vocabulary import ScanKind
 
 router = APIRouter(tags=["jobs"])
 WarcFile = Annotated[
@@ -39,33 +35,21 @@ WarcFile = Annotated[
 async def create_warc_job(
     request: Request,
     ctx: Ctx,
-    principal: CurrentPrincipal,
+    principal: MonitorPrincipal,
     form: SightingContext,
     callback: Callback,
     file: WarcFile,
 ) -> JSONResponse:
-    principal.require(Role.MONITOR)
-    settings = ctx.settings
-    vetted = await job_callback(ctx, callback)
-    folder = staging_folder(settings.job_uploads_dir())
-    try:
-        staged = await stage_uploads([file], folder=folder, max_bytes=settings.max_warc_bytes)
-        batch = await run_in_threadpool(
-            warc_batch, staged.files[0][1], folder=folder, limits=warc_limits(settings)
-        )
-    except BaseException:
-        shutil.rmtree(folder, ignore_errors=True)
-        raise
+    vetted = await job_callback(ctx, callback.url, callback.secret)
+    staged = await stage_warc_batch(ctx, file, vetted)
     return await submit_batch(
-        request,
-        ctx,
-        principal,
-        ScanKind.SCAN,
-        batch,
-        form,
-        vetted,
-        fingerprint("warc", staged.digest),
-        max_items=settings.max_warc_items,
+        request=request,
+        ctx=ctx,
+        principal=principal,
+        kind=ScanKind.SCAN,
+        staged=staged,
+        form=form,
+        max_items=ctx.settings.max_warc_items,
     )
 
 
@@ -80,32 +64,24 @@ async def create_warc_job(
 async def create_page_job(
     request: Request,
     ctx: Ctx,
-    principal: CurrentPrincipal,
+    principal: MonitorPrincipal,
     form: SightingContext,
     callback: Callback,
 ) -> JSONResponse:
-    principal.require(Role.MONITOR)
     page_url = form.context.page_url
     if page_url is None:
         raise InvalidRequestError(
             "page_url is required: the page whose images to scan.", field="page_url"
         )
-    vetted = await job_callback(ctx, callback)
-    folder = staging_folder(ctx.settings.job_uploads_dir())
-    try:
-        batch = await page_batch(page_url, folder=folder, settings=ctx.settings)
-    except BaseException:
-        shutil.rmtree(folder, ignore_errors=True)
-        raise
+    vetted = await job_callback(ctx, callback.url, callback.secret)
+    staged = await stage_page_batch(ctx, page_url, vetted)
     context = ContextForm(replace(form.context, page_url=page_url), form.fingerprint)
     return await submit_batch(
-        request,
-        ctx,
-        principal,
-        ScanKind.SCAN,
-        batch,
-        context,
-        vetted,
-        fingerprint("page", page_url, *(item.name for item in batch.items)),
+        request=request,
+        ctx=ctx,
+        principal=principal,
+        kind=ScanKind.SCAN,
+        staged=staged,
+        form=context,
         max_items=ctx.settings.page_max_images,
     )

@@ -3,7 +3,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Response
 
 from service.api.deps import Ctx
-from service.errors import NotReadyError
+from service.core.errors import NotReadyError
 
 router = APIRouter(tags=["health"])
 

@@ -6,15 +6,22 @@ from fastapi import APIRouter, Body, File, Request, UploadFile
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from service.access.keys import Principal, Role
 from service.access.scoping import licence_in_scope
-from service.api.deps import Ctx, CurrentPrincipal, ObjectId
+from service.api.deps import AgencyPrincipal, Ctx, ObjectId
 from service.api.docs import IDEMPOTENT, IMAGE_INPUT, responses
-from service.api.idempotency import fingerprint, idempotent
+from service.api.idempotency import idempotent
 from service.context import AppContext
+from service.core.hashing import fingerprint
+from service.core.principal import Principal
 from service.licensing import licences
+from service.licensing.schemas import (
+    AssetScopeIn,
+    LicenceCreate,
+    LicenceOut,
+    LicenceRevoke,
+    LicenceTermsIn,
+)
 from service.scanning.uploads import read_upload
-from service.schemas import AssetScopeIn, LicenceCreate, LicenceOut, LicenceRevoke, LicenceTermsIn
 
 router = APIRouter(tags=["licences"])
 
@@ -55,7 +62,6 @@ Revocation = Annotated[
 def _create(
     ctx: AppContext, principal: Principal, talent_id: int, body: LicenceCreate
 ) -> LicenceOut:
-    principal.require(Role.AGENCY)
     with ctx.db.session() as session:
         licence = licences.create_licence(
             session, principal=principal, talent_id=talent_id, body=body
@@ -71,7 +77,7 @@ def _create(
     summary="Record a talent's consent for one licensee",
 )
 async def create_licence(
-    talent_id: ObjectId, body: NewLicence, request: Request, ctx: Ctx, principal: CurrentPrincipal
+    talent_id: ObjectId, body: NewLicence, request: Request, ctx: Ctx, principal: AgencyPrincipal
 ) -> JSONResponse:
     async def handler() -> tuple[int, LicenceOut]:
         return 201, await run_in_threadpool(_create, ctx, principal, talent_id, body)
@@ -86,8 +92,7 @@ async def create_licence(
 
 
 @router.get("/v1/talents/{talent_id}/licences", response_model=list[LicenceOut])
-def list_licences(talent_id: ObjectId, ctx: Ctx, principal: CurrentPrincipal) -> list[LicenceOut]:
-    principal.require(Role.AGENCY)
+def list_licences(talent_id: ObjectId, ctx: Ctx, principal: AgencyPrincipal) -> list[LicenceOut]:
     with ctx.db.session() as session:
         return [
             licences.licence_out(item)
@@ -96,8 +101,7 @@ def list_licences(talent_id: ObjectId, ctx: Ctx, principal: CurrentPrincipal) ->
 
 
 @router.get("/v1/licences/{licence_id}", response_model=LicenceOut)
-def get_licence(licence_id: ObjectId, ctx: Ctx, principal: CurrentPrincipal) -> LicenceOut:
-    principal.require(Role.AGENCY)
+def get_licence(licence_id: ObjectId, ctx: Ctx, principal: AgencyPrincipal) -> LicenceOut:
     with ctx.db.session() as session:
         return licences.licence_out(
             licence_in_scope(session, principal=principal, licence_id=licence_id)
@@ -111,9 +115,8 @@ def get_licence(licence_id: ObjectId, ctx: Ctx, principal: CurrentPrincipal) -> 
     summary="Replace a licence's terms (approved assets stay; 409 licence_revoked once revoked)",
 )
 def update_licence(
-    licence_id: ObjectId, body: LicenceTermsIn, ctx: Ctx, principal: CurrentPrincipal
+    licence_id: ObjectId, body: LicenceTermsIn, ctx: Ctx, principal: AgencyPrincipal
 ) -> LicenceOut:
-    principal.require(Role.AGENCY)
     with ctx.db.session() as session:
         return licences.licence_out(
             licences.update_licence(session, principal=principal, licence_id=licence_id, body=body)
@@ -126,9 +129,8 @@ def update_licence(
     summary="Revoke a licence (licences are never deleted)",
 )
 def revoke_licence(
-    licence_id: ObjectId, body: Revocation, ctx: Ctx, principal: CurrentPrincipal
+    licence_id: ObjectId, body: Revocation, ctx: Ctx, principal: AgencyPrincipal
 ) -> LicenceOut:
-    principal.require(Role.AGENCY)
     with ctx.db.session() as session:
         return licences.licence_out(
             licences.revoke_licence(
@@ -148,9 +150,8 @@ def revoke_licence(
     summary="Approve a specific image under this licence (its fingerprints are kept)",
 )
 async def add_asset(
-    licence_id: ObjectId, file: Annotated[UploadFile, File()], ctx: Ctx, principal: CurrentPrincipal
+    licence_id: ObjectId, file: Annotated[UploadFile, File()], ctx: Ctx, principal: AgencyPrincipal
 ) -> LicenceOut:
-    principal.require(Role.AGENCY)
     data = await read_upload(file, max_bytes=ctx.settings.max_upload_bytes)
 
     def add() -> LicenceOut:
@@ -175,9 +176,8 @@ async def add_asset(
     summary="Remove an approved asset (its fingerprints are forgotten)",
 )
 def remove_asset(
-    licence_id: ObjectId, asset_id: ObjectId, ctx: Ctx, principal: CurrentPrincipal
+    licence_id: ObjectId, asset_id: ObjectId, ctx: Ctx, principal: AgencyPrincipal
 ) -> LicenceOut:
-    principal.require(Role.AGENCY)
     with ctx.db.session() as session:
         return licences.licence_out(
             licences.remove_approved_asset(
@@ -192,9 +192,8 @@ def remove_asset(
     summary="Cover any image of the talent, or the approved assets only",
 )
 def set_asset_scope(
-    licence_id: ObjectId, body: AssetScopeIn, ctx: Ctx, principal: CurrentPrincipal
+    licence_id: ObjectId, body: AssetScopeIn, ctx: Ctx, principal: AgencyPrincipal
 ) -> LicenceOut:
-    principal.require(Role.AGENCY)
     with ctx.db.session() as session:
         return licences.licence_out(
             licences.set_asset_scope(

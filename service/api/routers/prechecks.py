@@ -5,12 +5,14 @@ from typing import Annotated
 from fastapi import APIRouter, File, Request, UploadFile
 from fastapi.responses import JSONResponse
 
-from service.access.keys import Role
-from service.api.deps import Ctx, CurrentPrincipal, ObjectId, PageParams
+from service.api.deps import BrandPrincipal, Ctx, ObjectId, PageParams
 from service.api.docs import IMAGE_INPUT
 from service.api.forms import ImageUrl, IntendedUse, image_source
-from service.api.routers.scans import list_scans, read_scan, submit_one
-from service.schemas import Page, ScanKind, ScanOut
+from service.api.submissions import submit_one
+from service.core.schemas import Page
+from service.rules.vocabulary import ScanKind
+from service.scanning.schemas import ScanOut
+from service.scanning.submissions import list_scans, read_scan
 
 router = APIRouter(prefix="/v1/prechecks", tags=["prechecks"])
 
@@ -25,12 +27,11 @@ router = APIRouter(prefix="/v1/prechecks", tags=["prechecks"])
 async def create_precheck(
     request: Request,
     ctx: Ctx,
-    principal: CurrentPrincipal,
+    principal: BrandPrincipal,
     use: IntendedUse,
     file: Annotated[UploadFile | None, File()] = None,
     url: ImageUrl = None,
 ) -> JSONResponse:
-    principal.require(Role.BRAND)
     source = await image_source(file, url, max_bytes=ctx.settings.max_upload_bytes)
     return await submit_one(
         request=request,
@@ -43,12 +44,10 @@ async def create_precheck(
 
 
 @router.get("", response_model=Page[ScanOut])
-def get_prechecks(ctx: Ctx, principal: CurrentPrincipal, page: PageParams) -> Page[ScanOut]:
-    principal.require(Role.BRAND)
-    return list_scans(ctx, principal, ScanKind.PRECHECK, page.offset, page.limit)
+def get_prechecks(ctx: Ctx, principal: BrandPrincipal, page: PageParams) -> Page[ScanOut]:
+    return list_scans(ctx.db, principal, ScanKind.PRECHECK, page.offset, page.limit)
 
 
 @router.get("/{precheck_id}", response_model=ScanOut)
-def get_precheck(precheck_id: ObjectId, ctx: Ctx, principal: CurrentPrincipal) -> ScanOut:
-    principal.require(Role.BRAND)
-    return read_scan(ctx, principal, precheck_id, ScanKind.PRECHECK)
+def get_precheck(precheck_id: ObjectId, ctx: Ctx, principal: BrandPrincipal) -> ScanOut:
+    return read_scan(ctx.db, principal, precheck_id, ScanKind.PRECHECK)

@@ -7,26 +7,25 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import HTMLResponse, JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from service.access.keys import Principal, Role
 from service.alerts import emails
-from service.api.deps import Ctx, CurrentPrincipal, ObjectId, PageParams
+from service.alerts.schemas import EmailMessageOut, EmailPreferencesIn, EmailPreferencesOut
+from service.api.deps import AgencyPrincipal, Ctx, CurrentPrincipal, ObjectId, PageParams
 from service.api.docs import IDEMPOTENT, responses
-from service.api.idempotency import fingerprint, idempotent
+from service.api.idempotency import idempotent
 from service.context import AppContext
-from service.schemas import (
+from service.core.hashing import fingerprint
+from service.core.principal import Principal
+from service.core.schemas import Page
+from service.takedowns import notices, profiles, tracking
+from service.takedowns.schemas import (
     AgencyProfileIn,
     AgencyProfileOut,
-    EmailMessageOut,
-    EmailPreferencesIn,
-    EmailPreferencesOut,
     NoticeCreate,
     NoticeFieldsEdit,
     NoticeOut,
     NoticeSend,
-    NoticeStatus,
-    Page,
 )
-from service.takedowns import notices, profiles, tracking
+from service.takedowns.states import NoticeStatus
 
 router = APIRouter(tags=["takedowns"])
 PREFIX = "/v1/takedowns"
@@ -203,8 +202,7 @@ def mark_sent(
     responses=responses(409, 429, 503),
     summary="Fetch and scan every URL again: removed, still up, or reappeared",
 )
-async def recheck(notice_id: ObjectId, ctx: Ctx, principal: CurrentPrincipal) -> NoticeOut:
-    principal.require(Role.AGENCY)
+async def recheck(notice_id: ObjectId, ctx: Ctx, principal: AgencyPrincipal) -> NoticeOut:
     return await tracking.recheck(pipeline=ctx.pipeline(), principal=principal, notice_id=notice_id)
 
 

@@ -10,18 +10,19 @@ from indexer.registry import PhotoInput
 from service.api.deps import Ctx, CurrentPrincipal, ObjectId, PageParams
 from service.api.docs import IDEMPOTENT, IMAGE_INPUT
 from service.api.forms import check_upload_names
-from service.api.idempotency import fingerprint, idempotent
+from service.api.idempotency import idempotent
+from service.core.hashing import fingerprint
+from service.core.schemas import Page
 from service.scanning.uploads import read_upload
-from service.schemas import (
+from service.talents import talents
+from service.talents.schemas import (
     EnrolOut,
     EraseOut,
-    Page,
     TalentCreate,
     TalentInvitationIn,
     TalentInvitationOut,
     TalentOut,
 )
-from service.talents import talents
 
 router = APIRouter(prefix="/v1/talents", tags=["talents"])
 

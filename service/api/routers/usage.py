@@ -7,9 +7,10 @@ from fastapi.responses import JSONResponse, Response
 
 from service.api.deps import Ctx, CurrentPrincipal, IdFilter
 from service.api.forms import DATE_MAX
+from service.core.schemas import NO_NUL
+from service.licensing.schemas import UsageOut
 from service.licensing.usage import usage_csv, usage_report
 from service.rules.dates import end_or_error, start_or_error
-from service.schemas import NO_NUL, UsageOut
 
 router = APIRouter(prefix="/v1/usage", tags=["usage"])
 

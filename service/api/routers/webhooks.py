@@ -4,10 +4,11 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
 from service.alerts import webhooks
+from service.alerts.schemas import DeliveryOut, WebhookCreate, WebhookOut
 from service.api.deps import Ctx, CurrentPrincipal, ObjectId, PageParams
 from service.api.docs import responses
-from service.api.idempotency import fingerprint, idempotent
-from service.schemas import DeliveryOut, WebhookCreate, WebhookOut
+from service.api.idempotency import idempotent
+from service.core.hashing import fingerprint
 
 router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
 

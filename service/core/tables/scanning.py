@@ -1,0 +1,111 @@
+"""Tables of scans: each scanned image, its findings (faces) and their candidates."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Float,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from indexer.db import Base, BigId, UtcDateTime, id_column, key_ref, table_args, utcnow
+
+TS = UtcDateTime
+
+
+class Scan(Base):
+    """One analysed image: hashes, context and findings. The image itself is not kept here."""
+
+    __tablename__ = "scans"
+    __table_args__ = table_args()
+
+    id: Mapped[int] = id_column()
+    kind: Mapped[str] = mapped_column(String(20))  # scan | precheck
+    owner_key_id: Mapped[int | None] = key_ref("api_keys.id", ondelete="SET NULL")
+    monitor_id: Mapped[int | None] = key_ref("monitors.id", ondelete="CASCADE", index=True)
+    brand_id: Mapped[int | None] = key_ref("brands.id", ondelete="CASCADE", index=True)
+    job_id: Mapped[int | None] = key_ref("jobs.id", ondelete="SET NULL", index=True)
+    # A job item's scan: unique, so a re-run of the item can never record it twice.
+    job_item_id: Mapped[int | None] = mapped_column(
+        BigId,
+        ForeignKey(
+            "job_items.id", ondelete="SET NULL", use_alter=True, name="fk_scans_job_item_id"
+        ),
+        unique=True,
+    )
+    image_sha256: Mapped[str] = mapped_column(String(64), index=True)
+    image_phash: Mapped[str | None] = mapped_column(String(16))
+    width: Mapped[int] = mapped_column(Integer)
+    height: Mapped[int] = mapped_column(Integer)
+    source_url: Mapped[str | None] = mapped_column(Text)
+    page_url: Mapped[str | None] = mapped_column(Text)
+    publisher: Mapped[str | None] = mapped_column(String(500))
+    observed_at: Mapped[datetime] = mapped_column(TS)
+    use_until: Mapped[datetime | None] = mapped_column(TS)
+    channel: Mapped[str | None] = mapped_column(String(50))
+    territory: Mapped[str | None] = mapped_column(String(2))
+    # a pre-check's stated intent: medium (photo | ai_replica) and the AI label to be applied
+    intended_medium: Mapped[str | None] = mapped_column(String(20))
+    intended_ai_label: Mapped[str | None] = mapped_column(String(10))
+    provenance: Mapped[dict[str, Any]] = mapped_column(JSON)
+    asset_reuse: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    pack_name: Mapped[str] = mapped_column(String(100))
+    pack_version: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(TS, default=utcnow, index=True)
+
+    findings: Mapped[list[Finding]] = relationship(
+        cascade="all, delete-orphan",
+        passive_deletes=True,
+        order_by="Finding.face_index",
+        lazy="selectin",
+    )
+
+
+class Finding(Base):
+    """One face in a scan. A face matched to a talent is erased with that talent."""
+
+    __tablename__ = "findings"
+    __table_args__ = table_args()
+
+    id: Mapped[int] = id_column()
+    scan_id: Mapped[int] = key_ref("scans.id", ondelete="CASCADE", index=True)
+    face_index: Mapped[int] = mapped_column(Integer)
+    box: Mapped[list[float]] = mapped_column(JSON)
+    detection_score: Mapped[float] = mapped_column(Float)
+    talent_id: Mapped[int | None] = key_ref("talents.id", ondelete="CASCADE", index=True)
+    similarity: Mapped[float | None] = mapped_column(Float)
+    band: Mapped[str] = mapped_column(String(20))
+    verdict: Mapped[str | None] = mapped_column(String(20))
+    licence_id: Mapped[int | None] = key_ref("licences.id", ondelete="SET NULL")
+    licence_checks: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    # The evaluator's reasons, for the talent's side only (see service.licensing.verdicts).
+    reasons: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # The talent's reference photo nearest to this face (the index's best vector for the
+    # assigned talent); None for rows recorded before it was kept, or once it is removed.
+    reference_image_id: Mapped[int | None] = key_ref("reference_images.id", ondelete="SET NULL")
+
+    candidates: Mapped[list[FindingCandidate]] = relationship(
+        cascade="all, delete-orphan",
+        passive_deletes=True,
+        order_by="FindingCandidate.rank",
+        lazy="selectin",
+    )
+
+
+class FindingCandidate(Base):
+    __tablename__ = "finding_candidates"
+    __table_args__ = table_args()
+
+    id: Mapped[int] = id_column()
+    finding_id: Mapped[int] = key_ref("findings.id", ondelete="CASCADE", index=True)
+    talent_id: Mapped[int] = key_ref("talents.id", ondelete="CASCADE", index=True)
+    rank: Mapped[int] = mapped_column(Integer)
+    similarity: Mapped[float] = mapped_column(Float)
+    band: Mapped[str] = mapped_column(String(20))

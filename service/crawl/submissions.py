@@ -1,0 +1,47 @@
+"""Crawl input as use cases: a WARC archive or a page URL, staged as a batch ready to become a
+job (the router submits it like any batch)."""
+
+from __future__ import annotations
+
+import shutil
+
+from fastapi import UploadFile
+from starlette.concurrency import run_in_threadpool
+
+from service.context import AppContext
+from service.core.hashing import fingerprint
+from service.crawl.jobs import page_batch, warc_batch, warc_limits
+from service.jobs.queue import JobCallbackSpec, staging_folder
+from service.jobs.submissions import StagedBatch
+from service.scanning.uploads import stage_uploads
+
+
+async def stage_warc_batch(
+    ctx: AppContext, file: UploadFile, callback: JobCallbackSpec | None
+) -> StagedBatch:
+    """Every image response of a WARC archive, each with its own URL, page and date."""
+    settings = ctx.settings
+    folder = staging_folder(settings.job_uploads_dir())
+    try:
+        staged = await stage_uploads([file], folder=folder, max_bytes=settings.max_warc_bytes)
+        batch = await run_in_threadpool(
+            warc_batch, staged.files[0][1], folder=folder, limits=warc_limits(settings)
+        )
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
+    return StagedBatch(batch, callback, fingerprint("warc", staged.digest))
+
+
+async def stage_page_batch(
+    ctx: AppContext, page_url: str, callback: JobCallbackSpec | None
+) -> StagedBatch:
+    """The images a person would see on a page, with the page as their context."""
+    folder = staging_folder(ctx.settings.job_uploads_dir())
+    try:
+        batch = await page_batch(page_url, folder=folder, settings=ctx.settings)
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
+    names = (item.name for item in batch.items)
+    return StagedBatch(batch, callback, fingerprint("page", page_url, *names))

@@ -1,0 +1,225 @@
+"""Wire types of licences and usage: terms in and out, assets, compensation, amounts owed."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from service.core.schemas import NO_NUL, PUBLISHER_MAX, bounded_text
+from service.rules.dates import EndInstant, StartInstant
+from service.rules.money import Amount, CurrencyCode
+from service.rules.vocabulary import (
+    AssetScope,
+    Channel,
+    ConsentStatus,
+    LicenceChannel,
+    LicenceTerritory,
+    Medium,
+)
+
+# --- licences -------------------------------------------------------------------------------
+# Bounds of a licence (docs/api.md): every list and string is limited, so a licence cannot
+# make each scan of its talent answer megabytes of reasons.
+MAX_LICENSEE_CHARS = 200
+
+
+MAX_PUBLISHERS = 100
+
+
+MAX_CHANNELS = len(Channel) + 1
+
+
+MAX_TERRITORIES = 300
+
+
+MAX_APPROVED_ASSETS = 100
+
+
+MAX_REASON_CHARS = 2000
+
+
+PublisherPatternText = Annotated[str, Field(min_length=1, max_length=PUBLISHER_MAX, pattern=NO_NUL)]
+
+
+ChannelText = Annotated[LicenceChannel, Field(min_length=1, max_length=40)]
+
+
+TerritoryText = Annotated[LicenceTerritory, Field(min_length=1, max_length=10)]
+
+
+class AssetIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    sha256: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
+    phash: str | None = Field(default=None, pattern=r"^[0-9a-f]{16}$")
+
+
+class AssetOut(BaseModel):
+    id: int
+    sha256: str | None
+    phash: str | None
+
+
+class Compensation(BaseModel):
+    """Money: amounts 0..21,474,836.47 with at most two decimals, ISO 4217 currency."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    flat_fee: Amount | None = None
+    per_use: Amount | None = None
+    currency: CurrencyCode
+
+
+class LicenceTermsIn(BaseModel):
+    """A licence's terms: what ``PUT /v1/licences/{id}`` replaces (approved assets have
+    their own endpoints)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    licensee: str = bounded_text(
+        MAX_LICENSEE_CHARS, min_length=1, description="The brand licensed."
+    )
+    publishers: list[PublisherPatternText] = Field(
+        min_length=1,
+        max_length=MAX_PUBLISHERS,
+        description="Domains (hm.com), wildcards (*.hm.com), account URLs (instagram.com/hm) or *.",
+    )
+    channels: list[ChannelText] = Field(
+        default=["*"],
+        min_length=1,
+        max_length=MAX_CHANNELS,
+        description="From the closed list (social, ecommerce, print, outdoor, video, "
+        "editorial, advertising), or *.",
+    )
+    territories: list[TerritoryText] = Field(
+        default=["WORLD"],
+        min_length=1,
+        max_length=MAX_TERRITORIES,
+        description="ISO 3166-1 alpha-2 codes, groups EU / EEA, or WORLD (*).",
+    )
+    media: list[Medium] = Field(min_length=1, max_length=2)
+    ai_label_required: bool = True
+    valid_from: StartInstant = Field(description="A date (start of that day, UTC) or a date-time.")
+    valid_until: EndInstant | None = Field(
+        default=None, description="Exclusive end; a date means the end of that day (UTC)."
+    )
+    asset_scope: AssetScope = Field(
+        default=AssetScope.ANY_IMAGE,
+        description="any_image: every image of the talent; approved_assets: only images "
+        "matching one of the licence's approved assets.",
+    )
+    compensation: Compensation | None = None
+    requires_talent_consent: bool = Field(
+        default=False,
+        description="Not in force until the talent signs it (always so for "
+        "licences covering ai_replica).",
+    )
+
+
+class LicenceCreate(LicenceTermsIn):
+    approved_assets: list[AssetIn] = Field(default=[], max_length=MAX_APPROVED_ASSETS)
+
+
+class AssetScopeIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    asset_scope: AssetScope
+
+
+class LicenceRevoke(BaseModel):
+    reason: str = bounded_text(MAX_REASON_CHARS, min_length=1)
+    revoked_at: StartInstant | None = None
+
+
+class LicenceOut(BaseModel):
+    id: int
+    talent_id: int
+    licensee: str
+    publishers: list[str]
+    channels: list[str]
+    territories: list[str]
+    media: list[str]
+    ai_label_required: bool
+    valid_from: datetime
+    valid_until: datetime | None
+    asset_scope: AssetScope
+    approved_assets: list[AssetOut]
+    compensation: Compensation | None
+    revoked_at: datetime | None
+    revocation_reason: str | None
+    created_at: datetime
+    requires_talent_consent: bool = False
+    consent: LicenceConsentOut | None = None
+
+
+class UsageRow(BaseModel):
+    licence_id: int
+    talent_id: int
+    talent: str
+    licensee: str
+    image_sha256: str
+    publisher: str | None
+    first_seen_at: datetime
+    last_seen_at: datetime
+    sightings: int
+    per_use: Decimal | None = None  # what this use earns the talent (the licence's rate)
+    currency: str | None = None
+
+
+class UsageLicenceTotal(BaseModel):
+    licence_id: int
+    licensee: str
+    talent_id: int
+    uses: int
+    per_use: Decimal | None
+    flat_fee: Decimal | None
+    currency: str | None
+    amount_owed: Decimal | None
+
+
+class UsageOut(BaseModel):
+    period_from: datetime | None
+    period_to: datetime | None
+    events: list[UsageRow]
+    totals: list[UsageLicenceTotal]
+    owed: list[AmountOwed] = []  # all licences together, per currency
+
+
+class AmountOwed(BaseModel):
+    currency: str
+    uses: int
+    amount_owed: Decimal
+
+
+class LicenceConsentOut(BaseModel):
+    """A licence's standing with the talent's own consent."""
+
+    required: bool
+    status: ConsentStatus
+    terms_sha256: str = Field(description="sha256 of the canonical terms a signature covers.")
+
+
+class LicenceFailureOut(BaseModel):
+    code: str
+    message: str
+    params: dict[str, str] = {}
+
+
+class LicenceCheckOut(BaseModel):
+    """One licence judged against the use: the talent's side sees every licence, a brand
+    only its own, a monitor none."""
+
+    licence_id: int
+    licensee: str
+    covers: bool
+    failures: list[LicenceFailureOut]
+    unknowns: list[str]
+
+
+LicenceOut.model_rebuild()
+
+
+UsageOut.model_rebuild()

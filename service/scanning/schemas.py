@@ -1,0 +1,95 @@
+"""Wire types of scans: the scanned image, its faces, candidates and licence verdicts."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from indexer.matching import Band
+from service.core.schemas import ModelPackOut
+from service.licensing.schemas import LicenceCheckOut
+from service.rules.vocabulary import (
+    ScanKind,
+    Verdict,
+)
+
+
+# --- scans ----------------------------------------------------------------------------------
+class CandidateOut(BaseModel):
+    talent_id: int
+    name: str
+    similarity: float
+    band: str
+
+
+class LicenceVerdictOut(BaseModel):
+    verdict: Verdict
+    licence_id: int | None = Field(description="The covering licence, when the caller may know it.")
+    reasons: list[str] = Field(
+        description="Talent's side: every reason; brand: in terms of "
+        "its own licences only; monitor: empty."
+    )
+    checks: list[LicenceCheckOut]
+
+
+class AssetReuseOut(BaseModel):
+    licence_id: int | None
+    licensee: str | None
+    matched_by: str | None
+    distance: int | None
+    publisher_covered: bool
+    message: str
+
+
+class MatchedTalentOut(BaseModel):
+    id: int
+    name: str
+    agency_id: int
+    similarity: float
+
+
+class FaceOut(BaseModel):
+    index: int
+    box: list[float]
+    detection_score: float
+    band: Band
+    talent: MatchedTalentOut | None
+    candidates: list[CandidateOut]
+    licence: LicenceVerdictOut | None
+    cleared: bool | None = Field(default=None, description="Pre-checks: may the brand use it?")
+    why: list[str] = []
+
+
+class ImageOut(BaseModel):
+    sha256: str
+    phash: str | None
+    width: int
+    height: int
+    source_url: str | None
+
+
+class ContextOut(BaseModel):
+    page_url: str | None
+    publisher: str | None
+    observed_at: datetime
+    use_until: datetime | None
+    channel: str | None
+    territory: str | None
+    medium: str | None = None  # a pre-check's stated medium
+    ai_label: str | None = None  # a pre-check's stated AI label
+
+
+class ScanOut(BaseModel):
+    id: int
+    kind: ScanKind
+    created_at: datetime
+    model_pack: ModelPackOut
+    image: ImageOut
+    context: ContextOut
+    provenance: dict[str, Any]
+    asset_reuse: list[AssetReuseOut]
+    faces: list[FaceOut]
+    summary: dict[str, int]
+    cleared: bool | None = None

@@ -1,0 +1,86 @@
+"""Wire types of talents: creating, reading, enrolling photos, invitations, erasure."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, StringConstraints
+
+from service.core.schemas import NAME_MAX, NO_CONTROL, ModelPackOut, bounded_text
+
+
+# --- talents --------------------------------------------------------------------------------
+class TalentCreate(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"name": "Ines Moreau", "external_id": "AG-2291"}]}
+    )
+
+    name: Annotated[
+        str,
+        StringConstraints(
+            strip_whitespace=True, min_length=1, max_length=NAME_MAX, pattern=NO_CONTROL
+        ),
+    ]
+    external_id: str | None = bounded_text(NAME_MAX, default=None)
+    agency: str | None = bounded_text(
+        NAME_MAX, default=None, description="Admin keys only: the agency's name."
+    )
+
+
+class TalentOut(BaseModel):
+    id: int
+    name: str
+    agency: str
+    agency_id: int
+    external_id: str | None
+    status: str
+    references: int
+    embeddings: int
+    model_pack: ModelPackOut
+
+
+class TalentInvitationIn(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"email": "ines@example.com"}]})
+
+    email: str = bounded_text(
+        320,
+        min_length=3,
+        description="The talent's own address: their sign-in name (one account per address).",
+    )
+
+
+class TalentInvitationOut(BaseModel):
+    """A one-time link for the talent to set their password and see their sightings,
+    licences, pay and consent. Shown once: hand it to the talent; a new invitation makes the
+    earlier unused link stop working."""
+
+    talent_id: int
+    user_id: int
+    email: str
+    invitation_url: str
+    expires_at: datetime
+
+
+class PhotoOutcomeOut(BaseModel):
+    file: str
+    accepted: bool
+    already_enrolled: bool
+    reference_id: int | None
+    reasons: list[str]
+    face_px: float | None = None
+    detection_score: float | None = None
+    sharpness: float | None = None
+
+
+class EnrolOut(BaseModel):
+    talent_id: int
+    model_pack: ModelPackOut
+    photos: list[PhotoOutcomeOut]
+
+
+class EraseOut(BaseModel):
+    talent_id: int
+    erased: bool
+    references_removed: int
+    embeddings_removed: int

@@ -1,0 +1,157 @@
+"""The talent's own console pages and the agency's consent pages, through the real app
+(TestClient, the fake analyser): the agency invites the talent from the talent's page, the
+talent signs in, sees only their own sightings, licences and pay, signs and withdraws; the
+agency sees what awaits a signature and uploads an offline signed document."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from indexer.db import utcnow
+from tests.console.test_pages import browser, page_csrf
+from tests.support.console import PASSWORD, ConsoleWorld, console_world, sign_in
+
+PDF = b"%PDF-1.4\n%%EOF\n"
+LINK = re.compile(r'<code id="invitation-link">[^<]*/console/invite/([^<]+)</code>')
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> Iterator[ConsoleWorld]:
+    with console_world(tmp_path) as built:
+        yield built
+
+
+def replica_licence(world: ConsoleWorld, talent: str = "Ada Lovelace") -> int:
+    key = world.keys["agency" if talent == "Ada Lovelace" else "other_agency"]
+    response = world.client.post(
+        f"/v1/talents/{world.talents[talent]}/licences",
+        headers={"Authorization": f"Bearer {key}"},
+        json={
+            "licensee": "Maison Verte",
+            "publishers": ["shop.example"],
+            "media": ["ai_replica"],
+            "ai_label_required": False,
+            "valid_from": utcnow().date().isoformat(),
+            "compensation": {"per_use": "25.00", "currency": "EUR"},
+        },
+    )
+    assert response.status_code == 201, response.text
+    return int(response.json()["id"])
+
+
+def invited_talent(world: ConsoleWorld) -> TestClient:
+    """The agency invites Ada from her page; Ada sets her password and signs in."""
+    agency = browser(world, "agency")
+    talent_id = world.talents["Ada Lovelace"]
+    page = agency.get(f"/console/talents/{talent_id}")
+    assert f"/console/talents/{talent_id}/access" in page.text
+    csrf = page_csrf(agency, f"/console/talents/{talent_id}/access")
+    shown = agency.post(
+        f"/console/talents/{talent_id}/access", data={"csrf": csrf, "email": "ada@talent.example"}
+    )
+    assert shown.status_code == 200, shown.text
+    token = LINK.search(shown.text)
+    assert token is not None, shown.text
+    ada = TestClient(world.client.app)
+    ada.get(f"/console/invite/{token.group(1)}")
+    accepted = ada.post(
+        f"/console/invite/{token.group(1)}",
+        data={"password": PASSWORD, "csrf": ada.cookies.get("twinwatch_login_csrf") or ""},
+        follow_redirects=False,
+    )
+    assert accepted.status_code == 303, accepted.text
+    signed_in = sign_in(ada, "ada@talent.example")
+    assert signed_in.status_code == 303
+    return ada
+
+
+def test_the_talent_signs_in_to_their_own_sightings_and_nothing_else(world: ConsoleWorld) -> None:
+    world.scan(7, publisher="shop.example", seed=3)
+    world.scan(9, publisher="shop.example", seed=4)  # Grace, another agency's talent
+    ada = invited_talent(world)
+    home = ada.get("/console/", follow_redirects=False)
+    assert home.headers["location"] == "/console/me"
+    sightings = ada.get("/console/me")
+    assert sightings.status_code == 200
+    assert "1 sighting" in sightings.text and "shop.example" in sightings.text
+    assert "Grace" not in sightings.text
+    assert "Ada Lovelace" in sightings.text and "Demo Agency" in sightings.text
+    for path in (
+        "/console/alerts",
+        "/console/talents",
+        "/console/consent",
+        f"/console/talents/{world.talents['Ada Lovelace']}",
+    ):
+        assert ada.get(path).status_code == 403, path
+    grace = replica_licence(world, "Grace Hopper")
+    assert ada.get(f"/console/me/licences/{grace}").status_code == 404
+    assert browser(world, "agency").get("/console/me").status_code == 403
+
+
+def test_the_talent_signs_a_replica_licence_and_withdraws_it_in_the_console(
+    world: ConsoleWorld,
+) -> None:
+    lid = replica_licence(world)
+    agency = browser(world, "agency")
+    assert f"Licence {lid}" in agency.get("/console/consent").text
+    ada = invited_talent(world)
+    listing = ada.get("/console/me/licences")
+    assert "awaiting signature" in listing.text and "25.00 EUR" in listing.text
+    page = ada.get(f"/console/me/licences/{lid}")
+    digest = re.search(r'name="terms_sha256" value="([0-9a-f]{64})"', page.text)
+    assert digest is not None
+    csrf = page_csrf(ada, f"/console/me/licences/{lid}")
+    wrong = ada.post(
+        f"/console/me/licences/{lid}/sign",
+        data={"csrf": csrf, "terms_sha256": digest.group(1), "signature_name": "Grace Hopper"},
+    )
+    assert wrong.status_code == 422 and "consent_signature_mismatch" in wrong.text
+    forged = ada.post(
+        f"/console/me/licences/{lid}/sign",
+        data={"csrf": "forged", "terms_sha256": digest.group(1), "signature_name": "Ada Lovelace"},
+    )
+    assert forged.status_code == 403
+    signed = ada.post(
+        f"/console/me/licences/{lid}/sign",
+        data={"csrf": csrf, "terms_sha256": digest.group(1), "signature_name": "Ada Lovelace"},
+    )
+    assert signed.status_code == 200 and "You signed this licence" in signed.text
+    assert "Withdraw consent" in signed.text and "these terms" in signed.text
+    assert f"Licence {lid}" not in agency.get("/console/consent").text
+    withdrawn = ada.post(f"/console/me/licences/{lid}/withdraw", data={"csrf": csrf})
+    assert withdrawn.status_code == 200 and "You withdrew your consent" in withdrawn.text
+    assert "withdrawn" in ada.get("/console/me/licences").text
+    ledger = ada.get("/console/me/ledger")
+    assert ledger.status_code == 200 and "Nothing yet." in ledger.text
+
+
+def test_the_agency_uploads_an_offline_signed_document_in_the_console(world: ConsoleWorld) -> None:
+    lid = replica_licence(world)
+    agency = browser(world, "agency")
+    page = agency.get(f"/console/licences/{lid}/consent")
+    assert "Upload a document the talent signed" in page.text
+    csrf = page_csrf(agency, f"/console/licences/{lid}/consent")
+    bad = agency.post(
+        f"/console/licences/{lid}/consent/documents",
+        data={"csrf": csrf, "signer_name": "Ada Lovelace"},
+        files={"file": ("note.txt", b"yes", "text/plain")},
+    )
+    assert bad.status_code == 415
+    uploaded = agency.post(
+        f"/console/licences/{lid}/consent/documents",
+        data={"csrf": csrf, "signer_name": "Ada Lovelace"},
+        files={"file": ("signed.pdf", PDF, "application/pdf")},
+    )
+    assert uploaded.status_code == 200 and "signed.pdf" in uploaded.text
+    link = re.search(r'href="(/console/licences/\d+/consent/records/\d+/document)"', uploaded.text)
+    assert link is not None
+    assert agency.get(link.group(1)).content == PDF
+    ada = invited_talent(world)
+    assert ada.get(link.group(1)).content == PDF  # the talent sees their own evidence
+    assert browser(world, "other_agency").get(link.group(1)).status_code == 404
+    assert browser(world, "brand").get(link.group(1)).status_code == 403
