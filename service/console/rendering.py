@@ -9,6 +9,7 @@ from urllib.parse import quote
 from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, PackageLoader, select_autoescape
+from pydantic import ValidationError
 
 from indexer.errors import TwinwatchError
 from indexer.formats import MEDIA_TYPES
@@ -75,3 +76,12 @@ def error_page(request: Request, exc: TwinwatchError) -> Response:
 
 def _is_image(request: Request) -> bool:
     return request.url.path.endswith(".jpg")
+
+
+def field_errors(exc: ValidationError) -> dict[str, str]:
+    """A form's failing fields with the first message for each (what the page shows)."""
+    errors: dict[str, str] = {}
+    for problem in exc.errors():
+        name = str(problem["loc"][0]) if problem["loc"] else "form"
+        errors.setdefault(name, str(problem["msg"]).removeprefix("Value error, "))
+    return errors
