@@ -141,7 +141,7 @@ def test_a_dripping_receiver_does_not_delay_another_agencys_webhook(tmp_path: Pa
         count, elapsed = timed(WebhookDispatcher(built.ctx))
         assert count == 2
         [received] = healthy.received
-        assert received.at - started < DEADLINE_S / 2  # not behind the slow one
+        assert received.at - started < DEADLINE_S * 2 / 3  # not behind the slow one
         assert_cut_at_deadline(elapsed)
         assert [d["status"] for d in deliveries(built, "other_agency", other)] == ["delivered"]
 
