@@ -9,10 +9,13 @@ biometric data is ever put in an e-mail: names, publishers, URLs, similarity and
 
 from __future__ import annotations
 
+import contextlib
 import html
 import logging
 import smtplib
+import socket
 import ssl
+import threading
 import time
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -35,6 +38,8 @@ log = logging.getLogger(__name__)
 ERROR_TEXT_MAX = 500
 DIGEST_MAX_ALERTS = 200
 MESSAGE_ID_DOMAIN = "twinwatch.invalid"
+SOCKET_POLL_S = 0.05
+SMTP_READY = 220
 
 
 # --- preferences ----------------------------------------------------------------------------
@@ -330,13 +335,59 @@ def mime_message(message: DueEmail, *, sender: str) -> MimeMessage:
 
 
 def smtp_send(message: DueEmail, *, settings: ServiceSettings) -> SmtpResult:
-    """One attempt over SMTP (blocking: run it in a thread). Any refusal is an error."""
+    """One attempt over SMTP (blocking: run it in a thread), cut at ``delivery_deadline_s``
+    whatever the server drips (smtplib's timeout is per read). Any refusal is an error."""
     started = time.perf_counter()
+    deadline_s = settings.delivery_deadline_s
+    smtp = smtplib.SMTP(timeout=min(settings.smtp_timeout_s, deadline_s))
+    with SocketDeadline(smtp, deadline_s) as deadline:
+        result = _converse(smtp, message, settings=settings, started=started)
+    if deadline.expired and not result.sent:  # an answer accepted before the cut stands
+        return SmtpResult(
+            None, _error(f"no answer within the {deadline_s:g} s deadline"), _ms(started)
+        )
+    return result
+
+
+class SocketDeadline:
+    """Shuts an SMTP connection's socket down once ``deadline_s`` has passed, which ends a
+    read or write blocked on it at once; used as a context around the whole conversation."""
+
+    def __init__(self, smtp: smtplib.SMTP, deadline_s: float) -> None:
+        self._smtp = smtp
+        self._over = threading.Event()
+        self._timer = threading.Timer(deadline_s, self._cut)
+        self._timer.daemon = True
+        self.expired = False
+
+    def __enter__(self) -> SocketDeadline:
+        self._timer.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._over.set()
+        self._timer.cancel()
+
+    def _cut(self) -> None:
+        self.expired = True
+        while not self._over.is_set():  # the socket may still be being made: wait for it
+            sock = self._smtp.sock
+            if sock is not None:
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
+                return
+            self._over.wait(SOCKET_POLL_S)
+
+
+def _converse(
+    smtp: smtplib.SMTP, message: DueEmail, *, settings: ServiceSettings, started: float
+) -> SmtpResult:
     assert settings.smtp_host is not None
     try:
-        with smtplib.SMTP(
-            settings.smtp_host, settings.smtp_port, timeout=settings.smtp_timeout_s
-        ) as smtp:
+        with smtp:
+            code, greeting = smtp.connect(settings.smtp_host, settings.smtp_port)
+            if code != SMTP_READY:
+                raise smtplib.SMTPConnectError(code, greeting)
             if settings.smtp_starttls:
                 smtp.starttls(context=ssl.create_default_context())
             if settings.smtp_username and settings.smtp_password:
