@@ -141,7 +141,7 @@ class ServiceSettings(IndexerSettings):
         "flagged overdue.",
     )
 
-    # --- added by h/deliver ---
+    # --- deliveries ---
     # Outbound deliveries (webhooks, job callbacks, e-mails): one slow receiver must not hold
     # the others (issue 17). Per-read timeouts (webhook_timeout_s, smtp_timeout_s) do not
     # bound a receiver that drips a byte at a time; the deadline bounds the whole attempt.

@@ -22,6 +22,8 @@ import pytest
 from pydantic import ValidationError
 from sqlalchemy import select
 
+from service.core.settings import ServiceSettings
+from service.core.tables.alerts import EmailMessage, WebhookDelivery
 from service.jobs.worker import (
     BackgroundWorkers,
     CallbackDispatcher,
@@ -29,11 +31,9 @@ from service.jobs.worker import (
     JobWorker,
     WebhookDispatcher,
 )
-from service.models import EmailMessage, WebhookDelivery
-from service.settings import ServiceSettings
-from tests.console_support import TALENTS, ConsoleWorld, console_world
-from tests.fakes import face_photo
-from tests.service_support import dripping_server, local_server
+from tests.support.console import TALENTS, ConsoleWorld, console_world
+from tests.support.fakes import face_photo
+from tests.support.service import dripping_server, local_server
 
 DEADLINE_S = 1.5
 SLACK_S = 1.0  # scheduling on a busy machine; the drips come a second apart
