@@ -15,6 +15,7 @@ from fastapi import Depends, Form, Query, UploadFile
 
 from indexer.db import utcnow
 from service.core.errors import InvalidRequestError
+from service.core.fetching import check_url_syntax
 from service.core.hashing import fingerprint
 from service.core.schemas import (
     CHANNEL_MAX,
@@ -115,13 +116,15 @@ def located(value: str | None, field: str) -> str | None:
 
 
 def checked_urls(urls: Sequence[str]) -> list[str]:
-    """Batch image URLs: stripped, blank ones dropped, each bounded and without NUL."""
+    """Batch image URLs: stripped, blank ones dropped, each bounded, without NUL, and a URL a
+    fetch could use (refused now, not as a failed item later)."""
     kept = [u.strip() for u in urls if u.strip()]
     for url in kept:
         if len(url) > URL_MAX or "\x00" in url:
             raise InvalidRequestError(
                 f"Each URL is at most {URL_MAX} characters, without NUL.", max_length=URL_MAX
             )
+        check_url_syntax(url)
     return kept
 
 
