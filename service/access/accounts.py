@@ -8,7 +8,9 @@ console calls the same service functions and scoping as the API.
 from __future__ import annotations
 
 import hashlib
+import logging
 import secrets
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from argon2 import PasswordHasher
@@ -17,13 +19,15 @@ from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
-from indexer.db import utcnow
+from indexer.db import Talent, utcnow
 from service.access.errors import InvitationInvalidError, PasswordRejectedError, UserExistsError
 from service.access.keys import scope_for
 from service.access.scoping import talent_in_scope
 from service.core.errors import InvalidRequestError, ResourceNotFoundError
 from service.core.principal import Principal, Role
 from service.core.tables.access import Invitation, User, UserSession
+
+log = logging.getLogger(__name__)
 
 MIN_PASSWORD_CHARS = 12
 MAX_PASSWORD_CHARS = 1024
@@ -201,6 +205,17 @@ def principal_for(user: User) -> Principal:
     )
 
 
+@dataclass(frozen=True)
+class TalentInvitation:
+    """What inviting a talent answers: the account's id, its address, the one-time link's
+    token (shown once) and when the link stops working."""
+
+    user_id: int
+    email: str
+    token: str
+    expires_at: datetime
+
+
 def invite_talent_user(
     session: Session,
     *,
@@ -209,19 +224,59 @@ def invite_talent_user(
     email: str,
     valid_hours: float,
     now: datetime | None = None,
-) -> tuple[User, str]:
+) -> TalentInvitation:
     """The agency invites a talent to their own account (their sightings, licences, pay and
     consent): a new talent user, or a fresh link for the talent's existing one. Another
-    account with that e-mail is a conflict."""
+    account of the agency's own with that e-mail is a conflict; an account of another tenant
+    is never revealed (see :func:`_unusable_invitation`)."""
     principal.require(Role.AGENCY)
     talent_in_scope(session, principal=principal, talent_id=talent_id)
+    now = now or utcnow()
     address = normalise_email(email)
     user = session.scalar(select(User).where(User.email == address))
     if user is None:
         user = create_user(session, email=address, role=Role.TALENT, talent=talent_id)
     elif user.role != Role.TALENT.value or user.talent_id != talent_id:
+        if not _in_tenant(session, principal=principal, user=user):
+            return _unusable_invitation(session, email=address, valid_hours=valid_hours, now=now)
         raise UserExistsError(f"A user with the e-mail {address} exists already.")
-    return user, issue_invitation(session, email=address, valid_hours=valid_hours, now=now)
+    token = issue_invitation(session, email=address, valid_hours=valid_hours, now=now)
+    return TalentInvitation(user.id, address, token, now + timedelta(hours=valid_hours))
+
+
+def _in_tenant(session: Session, *, principal: Principal, user: User) -> bool:
+    """Whether ``principal`` may know of ``user``: an admin knows every account; an agency
+    its own bookers and its own talents' accounts."""
+    if principal.is_admin:
+        return True
+    if user.agency_id is not None:
+        return user.agency_id == principal.agency_id
+    talent = session.get(Talent, user.talent_id) if user.talent_id is not None else None
+    return talent is not None and talent.agency_id == principal.agency_id
+
+
+def _unusable_invitation(
+    session: Session, *, email: str, valid_hours: float, now: datetime
+) -> TalentInvitation:
+    """Inviting an address that another tenant's account holds answers exactly as a fresh
+    address does (so an agency cannot probe which addresses exist elsewhere), but nothing
+    usable is made: the other account is untouched and the link's token is stored nowhere,
+    so the link answers as a used or expired one does. The answer's ``user_id`` is taken
+    from the users' key sequence as a new account's would be (a placeholder row, inserted
+    and deleted in this transaction; keys are never reused)."""
+    placeholder = User(email=f"{secrets.token_hex(16)}@unused.invalid", role=Role.TALENT.value)
+    session.add(placeholder)
+    session.flush()
+    reserved = placeholder.id
+    session.delete(placeholder)
+    session.flush()
+    log.info(
+        "talent invitation to another tenant's address answered without an account",
+        extra={"fields": {"reserved_user_id": reserved}},
+    )
+    return TalentInvitation(
+        reserved, email, secrets.token_urlsafe(32), now + timedelta(hours=valid_hours)
+    )
 
 
 def talent_users(session: Session, *, principal: Principal, talent_id: int) -> list[User]:

@@ -131,10 +131,14 @@ def _access_page(
 ) -> HTMLResponse:
     principal = agency_of(user)
     talent = talents.get_talent(ctx=ctx, principal=principal, talent_id=talent_id)
+    # Accounts are listed once their person has set a password: inviting an address that
+    # another tenant holds makes no account (accounts._unusable_invitation), so listing
+    # pending invitations would tell the two apart.
     with ctx.db.session() as session:
         people = [
-            (u.email, u.password_hash is not None, u.last_login_at, u.disabled_at)
+            (u.email, u.last_login_at, u.disabled_at)
             for u in accounts.talent_users(session, principal=principal, talent_id=talent_id)
+            if u.password_hash is not None
         ]
     return page(
         "talent_access.html",
@@ -153,14 +157,13 @@ def invite(
 ) -> HTMLResponse:
     """Invite the talent (a one-time link to hand them; shown once, here)."""
     with ctx.db.session() as session:
-        invited, token = accounts.invite_talent_user(
+        invited = accounts.invite_talent_user(
             session,
             principal=agency_of(user),
             talent_id=talent_id,
             email=email,
             valid_hours=ctx.settings.invitation_hours,
         )
-        address = invited.email
     return _access_page(
-        ctx, user, talent_id, link=ctx.settings.invitation_url(token), email=address
+        ctx, user, talent_id, link=ctx.settings.invitation_url(invited.token), email=invited.email
     )

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import functools
+import ipaddress
 from pathlib import Path
-from typing import ClassVar, Final
+from typing import Annotated, ClassVar, Final
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import NoDecode
 
 from indexer.settings import IndexerSettings
 
@@ -178,6 +180,24 @@ class ServiceSettings(IndexerSettings):
                 "deliver the same row"
             )
         return self
+
+    # --- the network in front of the service ---
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Reverse proxies (IP addresses or networks, comma-separated) whose "
+        "X-Forwarded-For and X-Forwarded-Proto are believed; none by default, so the "
+        "client address (sign-in throttling per address) is the connection's peer.",
+    )
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _proxy_list(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = [part.strip() for part in value.split(",") if part.strip()]
+        if isinstance(value, list):
+            for entry in value:
+                ipaddress.ip_network(str(entry), strict=False)  # ValueError: not an address
+        return value
 
     def c2pa_trust_anchors_pem(self) -> str | None:
         return _read_once(self.c2pa_trust_anchors) if self.c2pa_trust_anchors else None

@@ -28,20 +28,20 @@ def invite_talent(
     """The agency invites one of its talents to their own account (see
     ``accounts.invite_talent_user``); the link is in this answer only."""
     with ctx.db.session() as session:
-        user, token = accounts.invite_talent_user(
+        invited = accounts.invite_talent_user(
             session,
             principal=principal,
             talent_id=talent_id,
             email=body.email,
             valid_hours=ctx.settings.invitation_hours,
         )
-        return TalentInvitationOut(
-            talent_id=talent_id,
-            user_id=user.id,
-            email=user.email,
-            invitation_url=ctx.settings.invitation_url(token),
-            expires_at=accounts.invitation_expiry(session, token=token),
-        )
+    return TalentInvitationOut(
+        talent_id=talent_id,
+        user_id=invited.user_id,
+        email=invited.email,
+        invitation_url=ctx.settings.invitation_url(invited.token),
+        expires_at=invited.expires_at,
+    )
 
 
 def _pack(ctx: AppContext) -> ModelPackOut:

@@ -635,3 +635,64 @@ def test_a_consent_failure_is_reported_beside_the_other_failures() -> None:
     ]
     photo = evaluate(licence(consent_required=True))
     assert photo.reasons == ["licence 3 (H&M): consent not signed by the talent"]
+
+
+def test_inviting_another_tenants_address_answers_as_for_a_fresh_one_and_makes_nothing(
+    world: World,
+) -> None:
+    """An agency cannot learn which addresses have accounts elsewhere: the answer is the
+    fresh-address answer, and nothing usable is made (issue 17)."""
+    grace = world.post("other_agency", "/v1/talents", json={"name": "Grace Hopper"}).json()
+    with world.ctx.db.session() as session:
+        for email, role, scope in (
+            ("booker@other.example", Role.AGENCY, {"agency": "Other Agency"}),
+            ("desk@maisonverte.example", Role.BRAND, {"brand": "Maison Verte"}),
+            ("grace@talent.example", Role.TALENT, {"talent": grace["id"]}),
+        ):
+            accounts.create_user(session, email=email, role=role, **scope)
+        pending = accounts.issue_invitation(session, email="booker@other.example", valid_hours=1)
+    path = f"/v1/talents/{world.talents['Ana']}/invitations"
+    fresh = world.post("agency", path, json={"email": "ana@talent.example"})
+    assert fresh.status_code == 201, fresh.text
+    ids = [fresh.json()["user_id"]]
+
+    for taken in ("booker@other.example", "desk@maisonverte.example", "grace@talent.example"):
+        answer = world.post("agency", path, json={"email": taken.upper()})
+        assert answer.status_code == 201, answer.text
+        assert answer.headers["cache-control"] == "no-store"
+        body = answer.json()
+        assert set(body) == set(fresh.json())
+        assert body["email"] == taken and body["talent_id"] == world.talents["Ana"]
+        assert body["user_id"] > ids[-1]  # a new account's id, as for a fresh address
+        ids.append(body["user_id"])
+        token = body["invitation_url"].rsplit("/invite/", 1)[1]
+        assert world.client.get(f"/console/invite/{token}").status_code == 404  # unusable
+    bea = world.post(
+        "agency", f"/v1/talents/{world.talents['Bea']}/invitations", json={"email": "b@x.example"}
+    ).json()
+    assert bea["user_id"] > ids[-1]  # the reserved ids are never handed out again
+
+    with world.ctx.db.session() as session:
+        users = {u.email: u for u in session.scalars(select(User))}
+        assert set(users) == {
+            "ana@talent.example",
+            "b@x.example",
+            "booker@other.example",
+            "desk@maisonverte.example",
+            "grace@talent.example",
+        }
+        for taken in ("booker@other.example", "desk@maisonverte.example", "grace@talent.example"):
+            assert users[taken].talent_id != world.talents["Ana"]
+        assert users["grace@talent.example"].talent_id == grace["id"]
+        assert accounts.invitation_user(session, token=pending).email == "booker@other.example"
+
+
+def test_inviting_an_address_of_the_agencys_own_accounts_is_still_a_conflict(world: World) -> None:
+    with world.ctx.db.session() as session:
+        accounts.create_user(
+            session, email="booker@lumen.example", role=Role.AGENCY, agency="Lumen Models"
+        )
+    path = f"/v1/talents/{world.talents['Ana']}/invitations"
+    taken = world.post("agency", path, json={"email": "booker@lumen.example"})
+    assert taken.status_code == 409 and taken.json()["error"]["code"] == "user_exists"
+    assert world.post("admin", path, json={"email": "booker@lumen.example"}).status_code == 409

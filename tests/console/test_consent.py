@@ -155,3 +155,33 @@ def test_the_agency_uploads_an_offline_signed_document_in_the_console(world: Con
     assert ada.get(link.group(1)).content == PDF  # the talent sees their own evidence
     assert browser(world, "other_agency").get(link.group(1)).status_code == 404
     assert browser(world, "brand").get(link.group(1)).status_code == 403
+
+
+def test_inviting_another_tenants_address_in_the_console_looks_like_a_fresh_invitation(
+    world: ConsoleWorld,
+) -> None:
+    """The page an invitation answers differs only in the address and the link, whether the
+    address is fresh or another tenant's account (issue 17); that link does nothing."""
+    agency = browser(world, "agency")
+    path = f"/console/talents/{world.talents['Ada Lovelace']}/access"
+
+    def invite(email: str) -> str:
+        shown = agency.post(path, data={"csrf": page_csrf(agency, path), "email": email})
+        assert shown.status_code == 200, shown.text
+        token = LINK.search(shown.text)
+        assert token is not None, shown.text
+        assert agency.get(path).text.count(email) == 0  # listed only once a password is set
+        return LINK.sub("LINK", shown.text).replace(email, "EMAIL")
+
+    taken = world.email("other_agency")
+    fresh_page = invite("ada@talent.example")
+    taken_page = invite(taken)
+    assert taken_page == fresh_page
+
+    answer = agency.post(path, data={"csrf": page_csrf(agency, path), "email": taken})
+    token = LINK.search(answer.text)
+    assert token is not None
+    stranger = TestClient(world.client.app)
+    assert stranger.get(f"/console/invite/{token.group(1)}").status_code == 404
+    other = TestClient(world.client.app)
+    assert sign_in(other, taken).status_code == 303  # the other tenant's account is untouched
