@@ -400,3 +400,11 @@ class FormExpiredError(TwinwatchError):
 
     code = "form_expired"
     category = ErrorCategory.CONFLICT
+
+
+# --- added by h/crawl ---
+class PageUnreadableError(InvalidRequestError):
+    """A page whose markup the HTML parser refuses, so no image on it can be read (a crawled
+    record says so under ``skipped``; a page job answers with it)."""
+
+    code = "page_unreadable"
