@@ -25,7 +25,7 @@ from service.core.schemas import (
     UPLOAD_NAME_MAX,
     URL_MAX,
 )
-from service.licensing.publishers import stated_location
+from service.licensing.publishers import stated_location, stated_page_url
 from service.rules.dates import last_instant_or_error, require_not_future, start_or_error
 from service.rules.vocabulary import (
     ALLOWED_CHANNELS,
@@ -45,7 +45,7 @@ PageUrl = Annotated[
     Form(
         max_length=URL_MAX,
         pattern=NO_NUL,
-        description="Page where the image was seen.",
+        description="Page where the image was seen: an absolute http(s) URL.",
         examples=["https://shop.example.net/p/summer-dress"],
     ),
 ]
@@ -110,8 +110,8 @@ def _territory(value: str | None) -> str | None:
 
 
 def located(value: str | None, field: str) -> str | None:
-    """A stated publisher or page URL, stripped; 422 if it names no host (the rule lives in
-    service.licensing.publishers)."""
+    """A stated publisher, stripped; 422 if it names no host (the rule lives in
+    service.licensing.publishers, beside the one for page URLs: ``stated_page_url``)."""
     return stated_location(value, field)
 
 
@@ -163,7 +163,7 @@ def sighting_context(
     if seen is not None:
         require_not_future(seen, now=now, field="observed_at")
     context = UseContext(
-        page_url=located(page_url, "page_url"),
+        page_url=stated_page_url(page_url, "page_url"),
         publisher=located(publisher, "publisher"),
         observed_at=seen or now,
         channel=_channel(channel),
@@ -239,7 +239,7 @@ def intended_use(
     if stated is None:
         raise InvalidRequestError("publisher is required.", field="publisher")
     context = UseContext(
-        page_url=located(page_url, "page_url"),
+        page_url=stated_page_url(page_url, "page_url"),
         publisher=stated,
         observed_at=start,
         channel=_channel(channel),

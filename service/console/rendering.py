@@ -18,6 +18,7 @@ from service.console.links import LOGIN, PREFIX, STATIC
 from service.console.once import FIELD as ONCE_FIELD
 from service.console.once import issue as once_token
 from service.core.errors import UnauthorizedError
+from service.licensing.publishers import web_url
 
 templates = Environment(
     loader=PackageLoader("service.console", "templates"),
@@ -31,7 +32,17 @@ def _when(value: datetime | None) -> str:
     return value.strftime("%Y-%m-%d %H:%M UTC") if value else "—"
 
 
+def _is_web_url(value: object) -> bool:
+    return isinstance(value, str) and web_url(value) is not None
+
+
+def _web_url(value: object) -> str | None:
+    return web_url(value) if isinstance(value, str) else None
+
+
 templates.filters["when"] = _when
+templates.filters["web_url"] = _web_url  # a stored URL fit for an href, else None
+templates.tests["web_url"] = _is_web_url  # only these become links (_page_link.html)
 templates.globals["PREFIX"] = PREFIX
 templates.globals["STATIC"] = STATIC
 templates.globals["ONCE_FIELD"] = ONCE_FIELD
