@@ -27,6 +27,7 @@ from service.core.principal import Principal
 from service.core.schemas import ModelPackOut, Page
 from service.core.tables.alerts import Alert, AlertEvent, AlertSighting
 from service.core.tables.scanning import Finding, Scan
+from service.licensing import billing
 from service.licensing.evaluate import Verdict
 from service.licensing.publishers import publisher_key
 from service.licensing.verdicts import third_party_statement
@@ -138,6 +139,8 @@ def triage(
     alert.status = STATUS_AFTER[action].value
     alert.triage_note = note
     alert.triaged_at = utcnow()
+    if action is TriageAction.DISMISS_FALSE_MATCH:
+        billing.reverse_confirmed(session, alert.id)  # not the talent: not a paid use
     if action is TriageAction.REOPEN:
         alert.triaged_at = None
     return get_alert(session, principal=principal, alert_id=alert_id)

@@ -1,6 +1,8 @@
 """Human review of a match: "same person" or "not the same person".
 
-"Same person" clears the alert's need for review (it proceeds as a confirmed match).
+"Same person" clears the alert's need for review (it proceeds as a confirmed match) and
+bills the licensed uses among its sightings (service.licensing.billing): a ``possible``
+sighting is paid for only once a person has said it is the talent, and only once.
 "Not the same person" dismisses the alert as a false match and remembers, for that talent,
 the face in that image: the image's sha256 and pHash and the face box as fractions of the
 image (never an embedding). A later scan of the same bytes, or of an image within
@@ -26,6 +28,7 @@ from service.alerts.states import AlertBand, AlertStatus, ReviewDecision, Triage
 from service.core.principal import Principal
 from service.core.tables.alerts import Alert, AlertEvent, AlertSighting, FaceRejection
 from service.core.tables.scanning import Finding, Scan
+from service.licensing import billing
 from service.licensing.evaluate import Verdict
 from service.rules.fingerprints import NEAR_IDENTICAL_MAX_DISTANCE, hamming_distance
 
@@ -68,6 +71,7 @@ def review(
             note=note,
         )
         alert.needs_review = alert.verdict == Verdict.REVIEW.value  # a licence fact may lack
+        billing.bill_confirmed(session, alert)
         if note:
             alert.triage_note = note
         session.flush()
@@ -81,6 +85,28 @@ def review(
         note=note,
         recorded_as=action,
     )
+
+
+#: The history entries that decide whether an alert's face is the talent, newest first wins.
+DECIDING_ACTIONS = (
+    f"review_{ReviewDecision.SAME_PERSON.value}",
+    f"review_{ReviewDecision.NOT_SAME_PERSON.value}",
+    TriageAction.DISMISS_FALSE_MATCH.value,
+)
+
+
+def confirmed_same_person(session: Session, alert: Alert) -> bool:
+    """A person said this alert's face is the talent, and nobody has dismissed it as a
+    false match since (a reopened alert needs a new "same person")."""
+    if alert.status == AlertStatus.DISMISSED_FALSE_MATCH.value:
+        return False
+    last = session.scalar(
+        select(AlertEvent.action)
+        .where(AlertEvent.alert_id == alert.id, AlertEvent.action.in_(DECIDING_ACTIONS))
+        .order_by(AlertEvent.id.desc())
+        .limit(1)
+    )
+    return last == DECIDING_ACTIONS[0]
 
 
 def _repeats_last(

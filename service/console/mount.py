@@ -19,6 +19,7 @@ from service.console import (
     routes_takedowns,
     routes_talent_self,
     routes_talents,
+    routes_usage,
 )
 from service.console.links import PREFIX, STATIC
 from service.console.security import install_security_headers
@@ -42,6 +43,7 @@ def install_console(app: FastAPI) -> None:
         routes_talent_self.router,
         routes_review.router,
         routes_licences.router,
+        routes_usage.router,
     ):
         app.include_router(router)
     app.mount(STATIC, StaticFiles(directory=STATIC_DIR), name="console-static")

@@ -18,6 +18,7 @@ from service.console.deps import ConsoleRoute, FormUser, User, agency_of
 from service.console.links import PREFIX
 from service.console.rendering import page
 from service.core.errors import InvalidRequestError, ResourceNotFoundError
+from service.core.pdf import render_pdf
 from service.takedowns import notices, profiles, tracking
 from service.takedowns.schemas import (
     AgencyProfileIn,
@@ -231,7 +232,7 @@ async def download_pdf(notice_id: ObjectId, ctx: Ctx, user: User) -> Response:
         store=ctx.evidence,
         max_pixels=ctx.settings.max_image_pixels,
     )
-    pdf = await run_in_threadpool(notices.render_pdf, html)
+    pdf = await run_in_threadpool(render_pdf, html)
     return Response(
         pdf,
         media_type="application/pdf",

@@ -1,25 +1,33 @@
 """The talent's own pages: every sighting of their likeness, every licence that names them
 (full terms, consent status), signing a licence's exact terms with their typed name,
-withdrawing consent, and the ledger of what they are owed. Each page calls the same service
-function as the API route it mirrors (``/v1/me...``, ``/v1/licences/{id}/consent``,
-``/v1/usage``), with the signed-in talent's principal."""
+withdrawing consent, the ledger of what they are owed (uses and flat fees) and their monthly
+statements. Each page calls the same service function as the API route it mirrors
+(``/v1/me...``, ``/v1/licences/{id}/consent``, ``/v1/usage``, ``/v1/me/statements``), with
+the signed-in talent's principal."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
 from fastapi import APIRouter, Form, Query
-from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from starlette.concurrency import run_in_threadpool
 
+from indexer.db import utcnow
 from service.access.sessions import SignedIn
 from service.api.deps import Ctx, ObjectId
+from service.api.forms import DATE_MAX
 from service.console.deps import ConsoleRoute, FormUser, User
+from service.console.downloads import recent_months, statement_download
 from service.console.links import PREFIX
 from service.console.rendering import page
+from service.context import AppContext
 from service.core.errors import ForbiddenError
 from service.core.principal import Principal, Role
 from service.core.schemas import NAME_MAX, SHA256_HEX
-from service.licensing import consent, talent_view
+from service.licensing import consent, statements, talent_view
+from service.licensing.statement_schemas import StatementOut
+from service.licensing.statements import StatementFormat
 from service.licensing.usage import usage_report
 
 router = APIRouter(prefix=f"{PREFIX}/me", route_class=ConsoleRoute, include_in_schema=False)
@@ -115,4 +123,22 @@ def ledger(ctx: Ctx, user: User) -> HTMLResponse:
             period_from=None,
             period_to=None,
         )
-    return page("me_ledger.html", user=user, me=me, report=report)
+    return page("me_ledger.html", user=user, me=me, report=report, months=recent_months(utcnow()))
+
+
+@router.get("/statements")
+async def statement_file(
+    ctx: Ctx,
+    user: User,
+    month: Annotated[str, Query(max_length=DATE_MAX)] = "",
+    format: StatementFormat = StatementFormat.PDF,
+) -> Response:
+    """The talent's own monthly statement (``/v1/me/statements``) as a file."""
+    principal = talent_of(user)
+    statement = await run_in_threadpool(_own_statement, ctx, principal, month)
+    return await statement_download(statement, form=format, talent_id=None)
+
+
+def _own_statement(ctx: AppContext, principal: Principal, month: str) -> StatementOut:
+    with ctx.db.session() as session:
+        return statements.own_statement(session, principal=principal, month=month)

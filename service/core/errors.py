@@ -217,3 +217,11 @@ class PageNotHtmlError(UrlFetchError):
 
     code = "url_not_html"
     category = ErrorCategory.UNSUPPORTED
+
+
+# --- documents ---------------------------------------------------------------------------------
+class PdfUnavailableError(TwinwatchError):
+    """PDF output needs WeasyPrint and Pango, which this installation lacks."""
+
+    code = "pdf_unavailable"
+    category = ErrorCategory.UNAVAILABLE

@@ -167,17 +167,34 @@ class UsageRow(BaseModel):
     sightings: int
     per_use: Decimal | None = None  # what this use earns the talent (the licence's rate)
     currency: str | None = None
+    confirmed_by_review: bool = Field(
+        default=False,
+        description="Billed on a reviewer's 'same person' for a possible match (dismissing "
+        "that alert as a false match takes it off again).",
+    )
 
 
 class UsageLicenceTotal(BaseModel):
     licence_id: int
     licensee: str
     talent_id: int
+    talent: str = ""
     uses: int
     per_use: Decimal | None
-    flat_fee: Decimal | None
+    flat_fee: Decimal | None = Field(description="The licence's flat fee (owed or not).")
     currency: str | None
-    amount_owed: Decimal | None
+    per_use_amount: Decimal | None = Field(
+        default=None, description="uses x per_use; null without a per-use rate."
+    )
+    flat_fee_accrued_at: datetime | None = Field(
+        default=None, description="When the flat fee became owed, if that lies in the period."
+    )
+    flat_fee_owed: Decimal | None = Field(
+        default=None, description="The flat fee, if it accrued in the period; else null."
+    )
+    amount_owed: Decimal | None = Field(
+        description="per_use_amount + flat_fee_owed; null when neither applies."
+    )
 
 
 class UsageOut(BaseModel):
@@ -190,8 +207,10 @@ class UsageOut(BaseModel):
 
 class AmountOwed(BaseModel):
     currency: str
-    uses: int
-    amount_owed: Decimal
+    uses: int = 0
+    per_use_amount: Decimal = Decimal("0.00")
+    flat_fees: Decimal = Decimal("0.00")
+    amount_owed: Decimal = Field(default=Decimal("0.00"), description="per_use_amount + flat_fees.")
 
 
 class LicenceConsentOut(BaseModel):

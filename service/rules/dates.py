@@ -141,6 +141,28 @@ def last_instant_or_error(value: str | None, *, field: str) -> datetime | None:
         raise InvalidDateError(f"{field}: {exc}", field=field) from None
 
 
+def month_bounds(value: str) -> tuple[datetime, datetime]:
+    """A calendar month written ``YYYY-MM`` (UTC): its first instant and the next month's
+    (an exclusive end); ``ValueError`` for anything else."""
+    text = value.strip()
+    digits = text[:4] + text[5:]
+    if len(text) != 7 or text[4] != "-" or not (digits.isascii() and digits.isdigit()):
+        raise ValueError(f"{text[:MAX_TEXT]!r} is not a month written YYYY-MM (2026-11)")
+    year, month = int(text[:4]), int(text[5:])
+    if not 1 <= month <= 12:
+        raise ValueError(f"{text!r}: months run from 01 to 12")
+    first = _in_range_date(date(year, month, 1))
+    following = date(year + month // 12, month % 12 + 1, 1)
+    return _midnight(first), _midnight(following)
+
+
+def month_or_error(value: str, *, field: str) -> tuple[datetime, datetime]:
+    try:
+        return month_bounds(value)
+    except ValueError as exc:
+        raise InvalidDateError(f"{field}: {exc}", field=field) from None
+
+
 def _exclusive_end(value: str | date | datetime) -> datetime:
     return end_of(value, inclusive=False)
 

@@ -17,13 +17,14 @@ from indexer.db import Embedding, Talent, utcnow
 from indexer.matching import Band
 from indexer.scanning import FaceFinding
 from service.alerts.emails import enqueue_new_match
-from service.alerts.review import without_rejected_faces
+from service.alerts.review import confirmed_same_person, without_rejected_faces
 from service.alerts.states import AlertBand
 from service.alerts.webhooks import enqueue_alert_created
 from service.core.principal import Principal
 from service.core.tables.alerts import Alert, AlertSighting
-from service.core.tables.licensing import Licence, LicenceAsset, UsageEvent
+from service.core.tables.licensing import Licence, LicenceAsset
 from service.core.tables.scanning import Finding, FindingCandidate, Scan
+from service.licensing import billing
 from service.licensing.evaluate import (
     ImageFacts,
     UsageContext,
@@ -343,10 +344,9 @@ def _apply_verdict(
     finding.licence_checks = [dict(check) for check in stored.checks]
     finding.reasons = list(stored.reasons)
     recording.sink.metrics.verdicts.labels(stored.verdict.value).inc()
-    is_sighting = recording.scan.kind == ScanKind.SCAN
     if stored.verdict is Verdict.LICENSED:
-        if is_sighting and face.band is Band.MATCH and stored.licence_id is not None:
-            _record_usage(recording, stored.licence_id, face.talent.talent_id)
+        if recording.scan.kind == ScanKind.SCAN and stored.licence_id is not None:
+            _licensed_sighting(recording, finding, face, stored)
         return
     if recording.creates_alerts:
         needs_review = face.band is Band.POSSIBLE or stored.verdict is Verdict.REVIEW
@@ -361,6 +361,35 @@ def _apply_verdict(
             reasons=stored.reasons,
             checks=finding.licence_checks,
         )
+
+
+def _licensed_sighting(
+    recording: _Recording, finding: Finding, face: FaceFinding, stored: StoredVerdict
+) -> None:
+    """A sure match is billed now (once per use, service.licensing.billing). A possible one
+    is billed only once a person says it is the talent: it counts on a use already billed,
+    else it raises (or joins) an alert to review, billed at once if that alert was
+    confirmed already."""
+    assert face.talent is not None and stored.licence_id is not None
+    use = _use(recording, stored.licence_id, face.talent.talent_id)
+    if face.band is Band.MATCH:
+        billing.record_sighting(recording.session, use, sure=True)
+        return
+    if billing.count_if_billed(recording.session, use):
+        return
+    alert = _upsert_alert(
+        recording,
+        talent_id=face.talent.talent_id,
+        finding=finding,
+        verdict=stored.verdict,
+        band=AlertBand(face.band.value),
+        similarity=face.talent.similarity,
+        needs_review=True,
+        reasons=stored.reasons,
+        checks=finding.licence_checks,
+    )
+    if confirmed_same_person(recording.session, alert):
+        billing.record_sighting(recording.session, replace(use, alert_id=alert.id), sure=False)
 
 
 def _record_asset_reuse(recording: _Recording, brands: dict[int, int | None]) -> None:
@@ -407,35 +436,19 @@ def _record_asset_reuse(recording: _Recording, brands: dict[int, int | None]) ->
             )
 
 
-def _record_usage(recording: _Recording, licence_id: int, talent_id: int) -> None:
-    session, scan = recording.session, recording.scan
+def _use(recording: _Recording, licence_id: int, talent_id: int) -> billing.Use:
+    scan = recording.scan
     key = publisher_key(scan.publisher, scan.page_url)
-    event = session.scalar(
-        select(UsageEvent)
-        .where(
-            UsageEvent.licence_id == licence_id,
-            UsageEvent.image_sha256 == scan.image_sha256,
-            UsageEvent.publisher_key == key,
-        )
-        .with_for_update()
+    return billing.Use(
+        licence_id=licence_id,
+        talent_id=talent_id,
+        image_sha256=scan.image_sha256,
+        publisher_key=key,
+        publisher=scan.publisher or key or None,
+        first_seen_at=scan.observed_at,
+        last_seen_at=scan.observed_at,
+        scan_id=scan.id,
     )
-    if event is None:
-        session.add(
-            UsageEvent(
-                licence_id=licence_id,
-                talent_id=talent_id,
-                image_sha256=scan.image_sha256,
-                publisher_key=key,
-                publisher=scan.publisher or key or None,
-                first_seen_at=scan.observed_at,
-                last_seen_at=scan.observed_at,
-                scan_id=scan.id,
-            )
-        )
-        session.flush()
-        return
-    event.sightings += 1
-    event.last_seen_at = max(event.last_seen_at, scan.observed_at)
 
 
 def _upsert_alert(
@@ -449,7 +462,7 @@ def _upsert_alert(
     needs_review: bool,
     reasons: list[str],
     checks: list[dict[str, Any]],
-) -> None:
+) -> Alert:
     session, scan = recording.session, recording.scan
     key = publisher_key(scan.publisher, scan.page_url)
     alert = session.scalar(
@@ -482,6 +495,7 @@ def _upsert_alert(
                 page_url=scan.page_url,
             )
         )
+    return alert
 
 
 def _new_alert(

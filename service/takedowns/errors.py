@@ -1,4 +1,4 @@
-"""Errors of takedown notices: not allowed, incomplete, PDF unavailable."""
+"""Errors of takedown notices: not allowed, incomplete (PDF unavailable: service.core.errors)."""
 
 from __future__ import annotations
 
@@ -18,10 +18,3 @@ class TakedownIncompleteError(TwinwatchError):
 
     code = "takedown_incomplete"
     category = ErrorCategory.INVALID
-
-
-class PdfUnavailableError(TwinwatchError):
-    """PDF output needs WeasyPrint and Pango, which this installation lacks."""
-
-    code = "pdf_unavailable"
-    category = ErrorCategory.UNAVAILABLE

@@ -20,7 +20,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from jinja2 import Environment, PackageLoader, select_autoescape
-from PIL import ImageFile
 from pydantic import ValidationError
 from sqlalchemy import Select, func, or_, select
 from sqlalchemy.orm import Session
@@ -39,11 +38,7 @@ from service.core.tables.alerts import Alert, AlertSighting
 from service.core.tables.scanning import Scan
 from service.core.tables.takedowns import TakedownEvent, TakedownItem, TakedownNotice
 from service.core.thumbnails import face_thumbnail
-from service.takedowns.errors import (
-    PdfUnavailableError,
-    TakedownIncompleteError,
-    TakedownNotAllowedError,
-)
+from service.takedowns.errors import TakedownIncompleteError, TakedownNotAllowedError
 from service.takedowns.profiles import agency_of, find_profile
 from service.takedowns.schemas import (
     NoticeCreate,
@@ -540,22 +535,3 @@ def notice_document(
         notice = notice_in_scope(session, principal=principal, notice_id=notice_id)
         html = render_html(session, notice, principal=principal, store=store, max_pixels=max_pixels)
         return html, f"twinwatch-{notice.kind}-notice-{notice.id}-{notice.status}"
-
-
-def render_pdf(html: str) -> bytes:
-    """The notice as PDF (WeasyPrint; blocking, run it in a thread)."""
-    strict = ImageFile.LOAD_TRUNCATED_IMAGES
-    try:
-        from weasyprint import HTML  # imported on use: it loads Pango through cffi
-    except (ImportError, OSError) as exc:
-        raise PdfUnavailableError(
-            "PDF output needs WeasyPrint and the Pango libraries (scripts/ensure-pdf.sh); "
-            f"download the HTML instead ({type(exc).__name__})."
-        ) from exc
-    finally:
-        # Importing WeasyPrint sets Pillow's process-wide LOAD_TRUNCATED_IMAGES; scans must
-        # keep refusing truncated images, so the flag is put back (notices embed only our own
-        # complete crops).
-        ImageFile.LOAD_TRUNCATED_IMAGES = strict
-    pdf: bytes = HTML(string=html).write_pdf()
-    return pdf

@@ -388,7 +388,7 @@ def test_rendering_a_pdf_leaves_truncated_images_refused_by_scans() -> None:
         pytest.skip(reason)
     from indexer.errors import ImageDecodeError
     from indexer.imaging import decode_image
-    from service.takedowns.notices import render_pdf
+    from service.core.pdf import render_pdf
     from tests.unit.indexer.test_imaging import encode, gradient
 
     assert render_pdf("<p>notice</p>").startswith(b"%PDF")

@@ -197,7 +197,15 @@ def test_a_talent_key_sees_only_its_own_sightings_licences_and_ledger(world: Wor
     assert [(e["talent"], e["per_use"], e["currency"]) for e in ledger["events"]] == [
         ("Ana Lima", "40.00", "EUR")
     ]
-    assert ledger["owed"] == [{"currency": "EUR", "uses": 1, "amount_owed": "40.00"}]
+    assert ledger["owed"] == [
+        {
+            "currency": "EUR",
+            "uses": 1,
+            "per_use_amount": "40.00",
+            "flat_fees": "0.00",
+            "amount_owed": "40.00",
+        }
+    ]
     assert world.get("ana", "/v1/usage", talent_id=world.talents["Bea"]).json()["events"] == []
 
     for path in (f"/v1/licences/{bea_licence['id']}/consent",):

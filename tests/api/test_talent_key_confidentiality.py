@@ -55,6 +55,7 @@ TALENT_READS = {
     "/v1/me",
     "/v1/me/sightings",
     "/v1/me/licences",
+    "/v1/me/statements",
     "/v1/usage",
     "/v1/licences/{licence_id}/consent",
     "/v1/licences/{licence_id}/consent/records/{record_id}/document",

@@ -231,6 +231,10 @@ def test_agency_reviews_a_possible_match_triages_a_group_and_licenses_a_talent(
     _go(browser, "Edit the terms")
     assert browser.find_element(By.ID, "valid_from").get_attribute("value") == "2020-01-01"
     steps.check("licence-edit")
+    _go(browser, "Usage")  # what the agency's talents are owed, and monthly statements
+    assert "2.50 EUR for 1 use" in browser.find_element(By.ID, "owed").text
+    assert browser.find_element(By.ID, "statement-month").get_attribute("type") == "month"
+    steps.check("usage")
 
 
 def test_another_agency_gets_404s_for_review_and_licence_pages(

@@ -182,7 +182,8 @@ def test_editing_changes_the_terms_and_a_licence_turns_the_next_sighting_license
     _scan(world, seed=5, territory="DE")
 
     html = client.get(f"/console/licences/{licence_id}").text
-    assert "2 uses: 5.00 EUR owed at 2.50 per use, plus the flat fee of 1000.00 EUR." in html
+    assert "2 uses: 5.00 EUR owed at 2.50 per use, plus the flat fee of 1000.00 EUR (owed" in html
+    assert "1005.00 EUR in all." in html
     assert html.count("shop.example</td>") == 2
 
 

@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from service.takedowns.errors import PdfUnavailableError
-from service.takedowns.notices import render_pdf
+from service.core.errors import PdfUnavailableError
+from service.core.pdf import render_pdf
 from tests.support.console import ConsoleWorld
 from tests.support.fakes import face_photo
 from tests.support.service import LocalServer

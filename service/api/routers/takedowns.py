@@ -14,6 +14,7 @@ from service.api.docs import IDEMPOTENT, responses
 from service.api.idempotency import idempotent
 from service.context import AppContext
 from service.core.hashing import fingerprint
+from service.core.pdf import render_pdf
 from service.core.principal import Principal
 from service.core.schemas import Page
 from service.takedowns import notices, profiles, tracking
@@ -169,7 +170,7 @@ def get_html(notice_id: ObjectId, ctx: Ctx, principal: CurrentPrincipal) -> HTML
 )
 async def get_pdf(notice_id: ObjectId, ctx: Ctx, principal: CurrentPrincipal) -> Response:
     html, name = await run_in_threadpool(notice_html, ctx, principal, notice_id)
-    pdf = await run_in_threadpool(notices.render_pdf, html)
+    pdf = await run_in_threadpool(render_pdf, html)
     return Response(
         pdf,
         media_type="application/pdf",

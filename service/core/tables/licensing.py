@@ -110,7 +110,11 @@ class LicenceAsset(Base):
 
 
 class UsageEvent(Base):
-    """A licensed sighting, once per licence + image + publisher; what the talent is paid from."""
+    """A licensed sighting, once per licence + image + publisher; what the talent is paid from.
+
+    ``alert_id`` is set when the use rests on a reviewer's "same person" on a ``possible``
+    match (that alert): dismissing the alert as a false match takes the use off the ledger.
+    A sure (``match``) sighting of the same use clears it: the use then stands on its own."""
 
     __tablename__ = "usage_events"
     __table_args__ = table_args(
@@ -127,3 +131,4 @@ class UsageEvent(Base):
     last_seen_at: Mapped[datetime] = mapped_column(TS)
     sightings: Mapped[int] = mapped_column(Integer, default=1)
     scan_id: Mapped[int | None] = key_ref("scans.id", ondelete="SET NULL")
+    alert_id: Mapped[int | None] = key_ref("alerts.id", ondelete="SET NULL", index=True)
