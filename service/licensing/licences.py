@@ -97,6 +97,7 @@ def create_licence(
     ]
     session.add(licence)
     session.flush()
+    consent.note_terms(session, principal=principal, licence=licence)
     return licence
 
 
@@ -129,6 +130,7 @@ def update_licence(
         raise LicenceRevokedError(f"Licence {licence_id} is revoked; record a new licence instead.")
     _set_terms(licence, body)
     session.flush()
+    consent.note_terms(session, principal=principal, licence=licence)
     return licence
 
 
@@ -197,6 +199,7 @@ def add_approved_asset(
             LicenceAsset(sha256=decoded.sha256, phash=perceptual_hash(decoded.bgr))
         )
     session.flush()
+    consent.note_terms(session, principal=principal, licence=licence)
     return licence
 
 
@@ -209,6 +212,7 @@ def remove_approved_asset(
         raise LicenceAssetNotFoundError(f"Licence {licence_id} has no approved asset {asset_id}.")
     licence.assets.remove(asset)
     session.flush()
+    consent.note_terms(session, principal=principal, licence=licence)
     return licence
 
 
@@ -218,6 +222,7 @@ def set_asset_scope(
     licence = licence_in_scope(session, principal=principal, licence_id=licence_id)
     licence.asset_scope = scope.value
     session.flush()
+    consent.note_terms(session, principal=principal, licence=licence)
     return licence
 
 
