@@ -228,13 +228,19 @@ def _lock_for_consent(session: Session, licence_id: int) -> None:
     names, which is also the lock of her ledger chain. Concurrent acts on her licences take
     turns, and what is read after it is the newest committed state. The talent's row and
     not the licence's, so that locks are taken in the order an erasure takes them (the
-    talent, then her licences): an act and an erasure wait for each other, never deadlock;
-    and an agency changing a licence's terms (its row, then the talent's for the ledger)
-    does not wait on an act that holds the talent's."""
+    talent, then her licences), and as a change of a licence's terms takes them
+    (:func:`lock_for_terms`): they wait for each other, never deadlock."""
     talent_id = session.scalar(select(Licence.talent_id).where(Licence.id == licence_id))
     if talent_id is not None:  # none: the scoped read below answers 404
         consent_ledger.lock_chain(session, talent_id)
     session.expire_all()
+
+
+def lock_for_terms(session: Session, licence: Licence) -> None:
+    """Before a licence's terms are written: the lock consent acts take (its talent's
+    row), so a change of terms and a signature take turns, and the ledger's ``terms_set``
+    event is appended in the same order as the change."""
+    consent_ledger.lock_chain(session, licence.talent_id)
 
 
 def _locked_licence(session: Session, *, principal: Principal, licence_id: int) -> Licence:
@@ -683,6 +689,7 @@ def set_required(
     """The agency's flag: this licence (without AI replicas too) needs the talent's consent."""
     principal.require(Role.AGENCY)
     licence = licence_in_scope(session, principal=principal, licence_id=licence_id)
+    lock_for_terms(session, licence)
     licence.requires_talent_consent = required
     session.flush()
     note_terms(session, principal=principal, licence=licence)
