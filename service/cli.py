@@ -411,6 +411,38 @@ def users_disable(email: str) -> None:
     out.print(f"disabled {address}")
 
 
+# --- consent: the ledger --------------------------------------------------------------------
+consent_app = typer.Typer(help="The talents' consent ledger.", no_args_is_help=True)
+app.add_typer(consent_app, name="consent")
+
+
+@consent_app.command("verify")
+def consent_verify(
+    talent: Annotated[int | None, typer.Option(help="Only this talent's chain.")] = None,
+) -> None:
+    """Recompute every consent chain and check every consent record against it: names the
+    first broken link (exit 1), or prints OK with the count and each chain's head."""
+    import service.core.tables  # noqa: F401
+    from service.licensing.consent_ledger import verify
+
+    with operational_errors():
+        db = open_database(service_settings())
+        with db.session() as session:
+            result = verify(session, talent_id=talent)
+        db.dispose()
+    if not result.ok:
+        err.print(f"BROKEN: {result.broken}", soft_wrap=True)
+        raise typer.Exit(1)
+    out.print(
+        f"OK: {result.events} consent event(s) in {len(result.chains)} chain(s)", soft_wrap=True
+    )
+    for chain in result.chains:
+        out.print(
+            f"talent {chain.talent_id}: {chain.length} event(s), head {chain.head_sha256}",
+            soft_wrap=True,
+        )
+
+
 # --- db -------------------------------------------------------------------------------------
 def _database_url() -> str:
     settings = service_settings()

@@ -253,7 +253,11 @@ def list_messages(
     rows = list(
         session.scalars(
             select(EmailMessage)
-            .where(EmailMessage.agency_id == agency_id)
+            # e-mails to a talent about her own consent are hers, not the agency's to read
+            .where(
+                EmailMessage.agency_id == agency_id,
+                EmailMessage.kind != EmailKind.CONSENT_EVENT.value,
+            )
             .order_by(EmailMessage.id.desc())
             .offset(offset)
             .limit(limit)

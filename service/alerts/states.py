@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+from service.licensing.states import CONSENT_EMAIL_KIND
+
 
 class TriageAction(StrEnum):
     ACKNOWLEDGE = "acknowledge"
@@ -50,3 +52,5 @@ class EmailKind(StrEnum):
     DAILY_DIGEST = "daily_digest"
     REMOVAL_CONFIRMED = "removal_confirmed"
     REAPPEARED = "reappeared"
+    # to the talent herself, not the agency (service.licensing.consent_mail)
+    CONSENT_EVENT = CONSENT_EMAIL_KIND

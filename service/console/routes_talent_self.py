@@ -1,9 +1,10 @@
 """The talent's own pages: every sighting of their likeness, every licence that names them
 (full terms, consent status), signing a licence's exact terms with their typed name,
-withdrawing consent, the ledger of what they are owed (uses and flat fees) and their monthly
-statements. Each page calls the same service function as the API route it mirrors
-(``/v1/me...``, ``/v1/licences/{id}/consent``, ``/v1/usage``, ``/v1/me/statements``), with
-the signed-in talent's principal."""
+confirming a document uploaded in their name, withdrawing consent, every consent event of
+theirs, the ledger of what they are owed (uses and flat fees) and their monthly statements.
+Each page calls the same service function as the API route it mirrors (``/v1/me...``,
+``/v1/licences/{id}/consent``, ``/v1/usage``, ``/v1/me/statements``), with the signed-in
+talent's principal."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from starlette.concurrency import run_in_threadpool
 
 from indexer.db import utcnow
 from service.access.sessions import SignedIn
-from service.api.deps import Ctx, ObjectId
+from service.api.deps import MAX_OFFSET, Ctx, ObjectId
 from service.api.forms import DATE_MAX
 from service.console.deps import ConsoleRoute, FormUser, User
 from service.console.downloads import recent_months, statement_download
@@ -36,7 +37,9 @@ NOTICES = {
     "signed": "You signed this licence. It is in force from now, for these terms.",
     "withdrawn": "You withdrew your consent. Uses seen from now on are unlicensed; "
     "earlier ones stay licensed and paid.",
+    "confirmed": "You confirmed the document. The licence is in force from now, for these terms.",
 }
+EVENTS_PAGE = 100
 
 
 def talent_of(user: SignedIn) -> Principal:
@@ -101,6 +104,42 @@ def sign(
             presented_sha256=terms_sha256,
         )
     return RedirectResponse(f"{PREFIX}/me/licences/{licence_id}?notice=signed", status_code=303)
+
+
+@router.post("/licences/{licence_id}/records/{record_id}/confirm")
+def confirm(
+    licence_id: ObjectId,
+    record_id: ObjectId,
+    ctx: Ctx,
+    user: FormUser,
+    terms_sha256: Annotated[str, Form(pattern=SHA256_HEX)] = "0" * 64,
+    document_sha256: Annotated[str, Form(pattern=SHA256_HEX)] = "0" * 64,
+) -> RedirectResponse:
+    """The talent's own act: she confirms the document uploaded in her name, as she saw it."""
+    with ctx.db.session() as session:
+        consent.confirm_document(
+            session,
+            principal=talent_of(user),
+            licence_id=licence_id,
+            record_id=record_id,
+            presented_terms_sha256=terms_sha256,
+            presented_document_sha256=document_sha256,
+        )
+    return RedirectResponse(f"{PREFIX}/me/licences/{licence_id}?notice=confirmed", status_code=303)
+
+
+@router.get("/consent")
+def consent_events(
+    ctx: Ctx, user: User, offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0
+) -> HTMLResponse:
+    """Every consent event of hers (her ledger chain), with the terms of each."""
+    principal = talent_of(user)
+    with ctx.db.session() as session:
+        me = talent_view.me(session, principal=principal)
+        events = talent_view.my_events(
+            session, principal=principal, offset=offset, limit=EVENTS_PAGE
+        )
+    return page("me_consent.html", user=user, me=me, events=events)
 
 
 @router.post("/licences/{licence_id}/withdraw")

@@ -7,16 +7,38 @@ Rule
 A licence **needs the talent's consent** when it covers AI replicas (``ai_replica`` in its
 media) or when the agency set ``requires_talent_consent``. Such a licence is in force for a
 sighting only while a consent record *for its current terms* covers the sighting's time:
-from ``signed_at`` until ``withdrawn_at`` (see ``ConsentWindow`` and rule 8 of
-:mod:`service.licensing.evaluate`). A record is for the current terms when its
+from when the record started to count (below) until ``withdrawn_at`` (see ``ConsentWindow``
+and rule 8 of :mod:`service.licensing.evaluate`). A record is for the current terms when its
 ``terms_sha256`` equals the sha256 of the licence's canonical terms now: any change of terms
 (licensee, publishers, channels, territories, media, AI labelling, dates, asset scope and
 approved assets, compensation) leaves earlier records standing as evidence but no longer
 matching, so the licence needs a new signature. Revocation is not a change of terms (a
 revoked licence covers nothing after its revocation anyway).
 
-Withdrawal ends every live record of the licence at the time it is made: sightings observed
-after it are unlicensed, earlier ones stay licensed (and billed).
+Which records count
+===================
+
+A record counts (see :class:`~service.licensing.states.RecordStatus`) when it is the
+talent's own act: her typed-name signature (from ``signed_at``), or an offline document the
+agency uploaded *and* the talent confirmed in her own account or an admin verified (from
+``confirmed_at``). An uploaded document on its own is ``attested_by_agency``: the agency's
+statement, kept as evidence, not consent; its ``signer_name`` must be the talent's
+registered name (folded as a signature is). Licences with such a document only are
+``awaiting_confirmation``.
+
+Withdrawal ends every live record of the licence (counting or attested) at the time it is
+made: sightings observed after it are unlicensed, earlier ones stay licensed (and billed).
+**Only the talent's own new act reverses a withdrawal**: a new signature, or her
+confirming a document uploaded after it. An admin may verify a document only on a
+licence the talent has never withdrawn from: a paper signed before her withdrawal is
+superseded by it, and one uploaded after it is the agency's word, which only she can
+confirm. A withdrawn record cannot be confirmed (she signs again instead).
+
+Every consent act first locks the row of the talent the licence names
+(:mod:`service.licensing.locks`), so concurrent acts on her licences take turns: signing
+twice, or twelve times at once, leaves one live record and answers with it. Every act, and
+every change of the terms of a licence that needs consent, is an event of the consent
+ledger (:mod:`service.licensing.consent_ledger`), which also e-mails the talent.
 
 Canonical terms
 ===============
@@ -41,7 +63,7 @@ import logging
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -60,13 +82,18 @@ from service.core.errors import (
 )
 from service.core.principal import Principal, Role
 from service.core.tables.licensing import ConsentRecord, Licence
+from service.licensing import consent_ledger
+from service.licensing.consent_ledger import Terms
 from service.licensing.errors import (
+    ConsentDocumentMismatchError,
     ConsentDocumentUnsupportedError,
     ConsentNotAllowedError,
     ConsentSignatureMismatchError,
     ConsentTermsChangedError,
+    ConsentWithdrawnError,
 )
 from service.licensing.evaluate import ConsentWindow
+from service.licensing.states import ConfirmedBy, ConsentEventKind, RecordStatus
 from service.rules.money import from_cents
 from service.rules.vocabulary import ConsentMethod, ConsentStatus, Medium
 
@@ -88,11 +115,7 @@ def requires_consent(licence: Licence) -> bool:
 
 
 def _instant(value: datetime | None) -> str | None:
-    if value is None:
-        return None
-    utc = value.astimezone(UTC)
-    fraction = f".{utc.microsecond:06d}" if utc.microsecond else ""
-    return utc.strftime("%Y-%m-%dT%H:%M:%S") + fraction + "Z"
+    return None if value is None else consent_ledger.instant(value)
 
 
 def _amount(cents: int | None) -> str | None:
@@ -137,16 +160,37 @@ def terms_sha256(licence: Licence) -> str:
     return hashlib.sha256(canonical_terms(licence).encode("utf-8")).hexdigest()
 
 
+def current_terms(licence: Licence) -> Terms:
+    text = canonical_terms(licence)
+    return Terms(text, hashlib.sha256(text.encode("utf-8")).hexdigest())
+
+
 def current_records(licence: Licence) -> list[ConsentRecord]:
     digest = terms_sha256(licence)
     return [record for record in licence.consents if record.terms_sha256 == digest]
 
 
+def in_force_from(record: ConsentRecord) -> datetime | None:
+    """When the record started to count: the talent's signature, or the confirmation of a
+    document; None while it is only the agency's attestation."""
+    if record.status == RecordStatus.SIGNED.value:
+        return record.signed_at
+    if record.status == RecordStatus.CONFIRMED.value:
+        return record.confirmed_at
+    return None
+
+
+def _live(record: ConsentRecord) -> bool:
+    return record.withdrawn_at is None and in_force_from(record) is not None
+
+
 def consent_windows(licence: Licence) -> tuple[ConsentWindow, ...]:
-    """What the evaluator needs: the consent windows for the licence's current terms."""
+    """What the evaluator needs: the windows of the records that count, for the licence's
+    current terms (an attested document has none)."""
     return tuple(
-        ConsentWindow(signed_at=r.signed_at, withdrawn_at=r.withdrawn_at)
+        ConsentWindow(signed_at=start, withdrawn_at=r.withdrawn_at)
         for r in current_records(licence)
+        if (start := in_force_from(r)) is not None
     )
 
 
@@ -154,8 +198,10 @@ def consent_status(licence: Licence) -> ConsentStatus:
     if not requires_consent(licence):
         return ConsentStatus.NOT_REQUIRED
     records = current_records(licence)
-    if any(record.withdrawn_at is None for record in records):
+    if any(_live(record) for record in records):
         return ConsentStatus.SIGNED
+    if any(record.withdrawn_at is None for record in records):
+        return ConsentStatus.AWAITING_CONFIRMATION
     return ConsentStatus.WITHDRAWN if records else ConsentStatus.AWAITING_SIGNATURE
 
 
@@ -174,11 +220,77 @@ def licence_for_consent(session: Session, *, principal: Principal, licence_id: i
 
 def _talent_only(principal: Principal) -> None:
     if principal.role is not Role.TALENT:
-        raise ForbiddenError("Only the talent can sign or withdraw their own consent.")
+        raise ForbiddenError("Only the talent can sign, confirm or withdraw their own consent.")
+
+
+def _lock_for_consent(session: Session, licence_id: int) -> None:
+    """Take the lock every consent act takes first: the row of the talent the licence
+    names, which is also the lock of her ledger chain. Concurrent acts on her licences take
+    turns, and what is read after it is the newest committed state. The talent's row and
+    not the licence's, so that locks are taken in the order an erasure takes them (the
+    talent, then her licences), and as a change of a licence's terms takes them
+    (:func:`lock_for_terms`): they wait for each other, never deadlock."""
+    talent_id = session.scalar(select(Licence.talent_id).where(Licence.id == licence_id))
+    if talent_id is not None:  # none: the scoped read below answers 404
+        consent_ledger.lock_chain(session, talent_id)
+    session.expire_all()
+
+
+def lock_for_terms(session: Session, licence: Licence) -> None:
+    """Before a licence's terms are written: the lock consent acts take (its talent's
+    row), so a change of terms and a signature take turns, and the ledger's ``terms_set``
+    event is appended in the same order as the change."""
+    consent_ledger.lock_chain(session, licence.talent_id)
+
+
+def _locked_licence(session: Session, *, principal: Principal, licence_id: int) -> Licence:
+    _lock_for_consent(session, licence_id)
+    return licence_for_consent(session, principal=principal, licence_id=licence_id)
 
 
 def _folded(name: str) -> str:
     return " ".join(unicodedata.normalize("NFKC", name).casefold().split())
+
+
+def registered_name(session: Session, licence: Licence) -> str:
+    """The talent's name as the agency registered it: what a signature must read."""
+    talent = session.get(Talent, licence.talent_id)
+    if talent is None:
+        raise ResourceNotFoundError(f"No licence with id {licence.id}.")
+    return talent.name
+
+
+def _check_name(session: Session, licence: Licence, name: str, *, field: str) -> None:
+    """A signature, or a document's signer, is the talent's registered name (folded)."""
+    registered = registered_name(session, licence)
+    if _folded(name) != _folded(registered):
+        raise ConsentSignatureMismatchError(
+            f"The signer must be the talent as their agency registered them, {registered}.",
+            field=field,
+        )
+
+
+def note_terms(
+    session: Session, *, principal: Principal, licence: Licence, now: datetime | None = None
+) -> None:
+    """A licence that needs consent was recorded, or its terms changed: a ``terms_set``
+    event (and the talent's e-mail), unless the ledger already has these terms last for
+    it. Called by every use case that writes a licence's terms."""
+    if not requires_consent(licence) or licence.revoked_at is not None:
+        return
+    consent_ledger.lock_chain(session, licence.talent_id)
+    terms = current_terms(licence)
+    last = consent_ledger.last_licence_event(session, licence.id)
+    if last is not None and last.terms_sha256 == terms.sha256:
+        return
+    consent_ledger.append(
+        session,
+        licence=licence,
+        kind=ConsentEventKind.TERMS_SET,
+        actor=principal,
+        at=now or utcnow(),
+        terms=terms,
+    )
 
 
 # --- the talent's acts ---------------------------------------------------------------------------
@@ -192,26 +304,50 @@ def sign(
     now: datetime | None = None,
 ) -> ConsentRecord:
     """The talent consents to the terms they read (``presented_sha256``); signing terms
-    already signed and not withdrawn returns that record (a retry signs once)."""
+    already in force and not withdrawn returns that first record (a retry, or a dozen
+    concurrent clicks, sign once)."""
     _talent_only(principal)
-    licence = licence_for_consent(session, principal=principal, licence_id=licence_id)
+    licence = _locked_licence(session, principal=principal, licence_id=licence_id)
     _check_signable(licence, presented_sha256)
-    talent = session.get(Talent, licence.talent_id)
-    assert talent is not None
-    if _folded(signature_name) != _folded(talent.name):
-        raise ConsentSignatureMismatchError(
-            f"Type your name as your agency registered it, {talent.name}, to sign."
-        )
-    live = [r for r in current_records(licence) if r.withdrawn_at is None]
+    _check_name(session, licence, signature_name, field="signature_name")
+    live = [r for r in current_records(licence) if _live(r)]
     if live:
-        return live[-1]
-    return _add_record(
+        return live[0]
+    at = now or utcnow()
+    record = _add_record(
         session,
         licence,
         principal,
         method=ConsentMethod.SIGNATURE,
+        status=RecordStatus.SIGNED,
         signer_name=signature_name.strip(),
-        at=now or utcnow(),
+        at=at,
+    )
+    _record_event(session, licence, record, ConsentEventKind.SIGNED, principal, at)
+    return record
+
+
+def _record_event(
+    session: Session,
+    licence: Licence,
+    record: ConsentRecord,
+    kind: ConsentEventKind,
+    principal: Principal,
+    at: datetime,
+) -> None:
+    """The ledger's event for an act on one record (for the record's own terms)."""
+    detail: dict[str, object] = {"document_sha256": record.document_sha256}
+    if kind in (ConsentEventKind.SIGNED, ConsentEventKind.DOCUMENT_ATTESTED):
+        detail["signer_name"] = record.signer_name
+    consent_ledger.append(
+        session,
+        licence=licence,
+        kind=kind,
+        actor=principal,
+        at=at,
+        terms=Terms(record.terms, record.terms_sha256),
+        record_id=record.id,
+        detail=detail,
     )
 
 
@@ -234,6 +370,7 @@ def _add_record(
     principal: Principal,
     *,
     method: ConsentMethod,
+    status: RecordStatus,
     signer_name: str,
     at: datetime,
     document: StoredDocument | None = None,
@@ -242,6 +379,7 @@ def _add_record(
         licence_id=licence.id,
         talent_id=licence.talent_id,
         method=method.value,
+        status=status.value,
         signer_name=signer_name,
         signed_at=at,
         terms_sha256=terms_sha256(licence),
@@ -263,10 +401,10 @@ def _add_record(
 def withdraw(
     session: Session, *, principal: Principal, licence_id: int, now: datetime | None = None
 ) -> list[ConsentRecord]:
-    """End every live consent of the licence now (for future uses); a retry changes
-    nothing more."""
+    """End every live record of the licence now (for future uses), documents the agency
+    attested included; a retry changes nothing more."""
     _talent_only(principal)
-    licence = licence_for_consent(session, principal=principal, licence_id=licence_id)
+    licence = _locked_licence(session, principal=principal, licence_id=licence_id)
     now = now or utcnow()
     live = [record for record in licence.consents if record.withdrawn_at is None]
     if not live:
@@ -279,8 +417,132 @@ def withdraw(
         record.withdrawn_at = now
         record.withdrawn_by_user_id = principal.user_id
     session.flush()
+    consent_ledger.append(
+        session,
+        licence=licence,
+        kind=ConsentEventKind.WITHDRAWN,
+        actor=principal,
+        at=now,
+        terms=current_terms(licence),
+        detail={"records": [record.id for record in live]},
+    )
     log.info("consent withdrawn: licence %d, %d record(s)", licence.id, len(live))
     return list(licence.consents)
+
+
+def confirm_document(
+    session: Session,
+    *,
+    principal: Principal,
+    licence_id: int,
+    record_id: int,
+    presented_terms_sha256: str,
+    presented_document_sha256: str,
+    now: datetime | None = None,
+) -> ConsentRecord:
+    """The talent confirms, in her own account, the document the agency uploaded in her
+    name, having seen it and the terms' sha256: from now on it counts. A retry (or a record
+    an admin verified already) returns the record as it is."""
+    _talent_only(principal)
+    return _confirm(
+        session,
+        principal=principal,
+        licence_id=licence_id,
+        record_id=record_id,
+        presented=(presented_terms_sha256, presented_document_sha256),
+        by=ConfirmedBy.TALENT,
+        at=now or utcnow(),
+    )
+
+
+def verify_document(
+    session: Session,
+    *,
+    principal: Principal,
+    licence_id: int,
+    record_id: int,
+    presented_terms_sha256: str,
+    presented_document_sha256: str,
+    now: datetime | None = None,
+) -> ConsentRecord:
+    """An admin verifies an attested document (e.g. against the paper original), on a
+    licence the talent never withdrew from (see the rule above)."""
+    if not principal.is_admin:
+        raise ForbiddenError("Only an admin can verify a consent document.")
+    return _confirm(
+        session,
+        principal=principal,
+        licence_id=licence_id,
+        record_id=record_id,
+        presented=(presented_terms_sha256, presented_document_sha256),
+        by=ConfirmedBy.ADMIN,
+        at=now or utcnow(),
+    )
+
+
+def _confirm(
+    session: Session,
+    *,
+    principal: Principal,
+    licence_id: int,
+    record_id: int,
+    presented: tuple[str, str],
+    by: ConfirmedBy,
+    at: datetime,
+) -> ConsentRecord:
+    licence = _locked_licence(session, principal=principal, licence_id=licence_id)
+    record = _record_of(licence, record_id)
+    if record.status == RecordStatus.CONFIRMED.value:
+        return record
+    if by is ConfirmedBy.ADMIN and any(r.withdrawn_at is not None for r in licence.consents):
+        raise ConsentWithdrawnError(
+            f"The talent withdrew consent to licence {licence.id}; only the talent can give "
+            "it again (a new signature, or confirming a document in their own account)."
+        )
+    _check_confirmable(licence, record, presented)
+    record.status, record.confirmed_by, record.confirmed_at = (
+        RecordStatus.CONFIRMED.value,
+        by.value,
+        at,
+    )
+    record.confirmed_by_user_id, record.confirmed_by_key_id = principal.user_id, principal.key_id
+    session.flush()
+    kind = {
+        ConfirmedBy.TALENT: ConsentEventKind.CONFIRMED_BY_TALENT,
+        ConfirmedBy.ADMIN: ConsentEventKind.VERIFIED_BY_ADMIN,
+    }[by]
+    _record_event(session, licence, record, kind, principal, at)
+    log.info("consent document confirmed: licence %d, record %d, by %s", licence.id, record.id, by)
+    return record
+
+
+def _check_confirmable(licence: Licence, record: ConsentRecord, presented: tuple[str, str]) -> None:
+    terms_read, document_seen = presented
+    if record.status != RecordStatus.ATTESTED_BY_AGENCY.value:
+        raise ConsentNotAllowedError(f"Consent record {record.id} is not an uploaded document.")
+    if record.withdrawn_at is not None:
+        raise ConsentNotAllowedError(
+            f"Consent record {record.id} was withdrawn; sign the licence again instead."
+        )
+    _check_signable(licence, terms_read)
+    if record.terms_sha256 != terms_read:
+        raise ConsentTermsChangedError(
+            f"The document of record {record.id} is for earlier terms of licence "
+            f"{licence.id}; it can no longer be confirmed.",
+            terms_sha256=terms_read,
+        )
+    if record.document_sha256 != document_seen:
+        raise ConsentDocumentMismatchError(
+            f"The document of record {record.id} is not the one whose sha256 was presented.",
+            document_sha256=record.document_sha256,
+        )
+
+
+def _record_of(licence: Licence, record_id: int) -> ConsentRecord:
+    record = next((r for r in licence.consents if r.id == record_id), None)
+    if record is None:
+        raise ResourceNotFoundError(f"Licence {licence.id} has no consent record {record_id}.")
+    return record
 
 
 # --- the agency's side ----------------------------------------------------------------------------
@@ -343,14 +605,17 @@ def record_document(
     data: bytes,
     now: datetime | None = None,
 ) -> ConsentRecord:
-    """The agency records the talent's consent from an offline signed document, for the
-    licence's current terms; the file is kept as evidence. The same document again for the
-    same terms returns the first record."""
+    """The agency attests that the talent signed this offline document, for the licence's
+    current terms; the file is kept as evidence. The record does not count until the
+    talent confirms it (or an admin verifies it). The same document again for the same
+    terms, not withdrawn, returns the first record."""
     principal.require(Role.AGENCY)
+    _lock_for_consent(session, licence_id)
     licence = licence_in_scope(session, principal=principal, licence_id=licence_id)
     _check_signable(licence, None)
     if not signer_name.strip():
         raise InvalidRequestError("Name who signed the document.", field="signer_name")
+    _check_name(session, licence, signer_name, field="signer_name")
     media_type, suffix = document_type(data)
     digest = hashlib.sha256(data).hexdigest()
     for record in current_records(licence):
@@ -361,16 +626,20 @@ def record_document(
     )
     shared = any(record.document_path == path for record in licence.consents)
     document = StoredDocument(path, digest, media_type, len(data), file_name)
+    at = now or utcnow()
     try:
-        return _add_record(
+        record = _add_record(
             session,
             licence,
             principal,
             method=ConsentMethod.DOCUMENT,
+            status=RecordStatus.ATTESTED_BY_AGENCY,
             signer_name=signer_name.strip(),
-            at=now or utcnow(),
+            at=at,
             document=document,
         )
+        _record_event(session, licence, record, ConsentEventKind.DOCUMENT_ATTESTED, principal, at)
+        return record
     except BaseException as exc:  # e.g. the talent erased meanwhile: no document may stay
         if not shared:
             store.remove(path)
@@ -383,17 +652,18 @@ def consent_record(
     session: Session, *, principal: Principal, licence_id: int, record_id: int
 ) -> ConsentRecord:
     licence = licence_for_consent(session, principal=principal, licence_id=licence_id)
-    record = next((r for r in licence.consents if r.id == record_id), None)
-    if record is None:
-        raise ResourceNotFoundError(f"Licence {licence_id} has no consent record {record_id}.")
-    return record
+    return _record_of(licence, record_id)
+
+
+WAITING_FOR_THE_TALENT = (ConsentStatus.AWAITING_SIGNATURE, ConsentStatus.AWAITING_CONFIRMATION)
 
 
 def awaiting_signature(
     session: Session, *, principal: Principal, now: datetime | None = None
 ) -> list[tuple[Licence, str]]:
-    """The agency's licences in force but for the talent's signature (not revoked, not
-    expired), with the talent's name, oldest first."""
+    """The agency's licences in force but for the talent's own act (a signature, or her
+    confirmation of an uploaded document), not revoked, not expired, with the talent's
+    name, oldest first."""
     principal.require(Role.AGENCY)
     now = now or utcnow()
     query = (
@@ -409,7 +679,7 @@ def awaiting_signature(
         (licence, name)
         for licence, name in rows
         if (licence.valid_until is None or licence.valid_until > now)
-        and consent_status(licence) is ConsentStatus.AWAITING_SIGNATURE
+        and consent_status(licence) in WAITING_FOR_THE_TALENT
     ]
 
 
@@ -419,6 +689,8 @@ def set_required(
     """The agency's flag: this licence (without AI replicas too) needs the talent's consent."""
     principal.require(Role.AGENCY)
     licence = licence_in_scope(session, principal=principal, licence_id=licence_id)
+    lock_for_terms(session, licence)
     licence.requires_talent_consent = required
     session.flush()
+    note_terms(session, principal=principal, licence=licence)
     return licence

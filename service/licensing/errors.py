@@ -45,3 +45,17 @@ class ConsentDocumentUnsupportedError(TwinwatchError):
 
     code = "consent_document_unsupported"
     category = ErrorCategory.UNSUPPORTED
+
+
+class ConsentDocumentMismatchError(TwinwatchError):
+    """The document confirmed is not the record's document (its sha256 differs)."""
+
+    code = "consent_document_mismatch"
+    category = ErrorCategory.CONFLICT
+
+
+class ConsentWithdrawnError(TwinwatchError):
+    """The talent withdrew consent to this licence: only her own new act reverses that."""
+
+    code = "consent_withdrawn"
+    category = ErrorCategory.CONFLICT

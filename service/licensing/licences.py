@@ -97,6 +97,7 @@ def create_licence(
     ]
     session.add(licence)
     session.flush()
+    consent.note_terms(session, principal=principal, licence=licence)
     return licence
 
 
@@ -117,6 +118,13 @@ def _set_terms(licence: Licence, body: LicenceTermsIn) -> None:
         setattr(licence, name, value)
 
 
+def _for_terms(session: Session, principal: Principal, licence_id: int) -> Licence:
+    """The licence whose terms are about to change, with the consent lock held."""
+    licence = licence_in_scope(session, principal=principal, licence_id=licence_id)
+    consent.lock_for_terms(session, licence)
+    return licence
+
+
 def update_licence(
     session: Session, *, principal: Principal, licence_id: int, body: LicenceTermsIn
 ) -> Licence:
@@ -124,11 +132,12 @@ def update_licence(
 
     Verdicts already recorded keep the terms they were judged under; the next sighting is
     judged under the new ones."""
-    licence = licence_in_scope(session, principal=principal, licence_id=licence_id)
+    licence = _for_terms(session, principal, licence_id)
     if licence.revoked_at is not None:
         raise LicenceRevokedError(f"Licence {licence_id} is revoked; record a new licence instead.")
     _set_terms(licence, body)
     session.flush()
+    consent.note_terms(session, principal=principal, licence=licence)
     return licence
 
 
@@ -187,6 +196,7 @@ def add_approved_asset(
     """
     licence = licence_in_scope(session, principal=principal, licence_id=licence_id)
     decoded = decode_image(data, max_pixels=max_pixels)
+    consent.lock_for_terms(session, licence)
     if not any(a.sha256 == decoded.sha256 for a in licence.assets):
         if len(licence.assets) >= MAX_APPROVED_ASSETS:
             raise InvalidRequestError(
@@ -197,27 +207,30 @@ def add_approved_asset(
             LicenceAsset(sha256=decoded.sha256, phash=perceptual_hash(decoded.bgr))
         )
     session.flush()
+    consent.note_terms(session, principal=principal, licence=licence)
     return licence
 
 
 def remove_approved_asset(
     session: Session, *, principal: Principal, licence_id: int, asset_id: int
 ) -> Licence:
-    licence = licence_in_scope(session, principal=principal, licence_id=licence_id)
+    licence = _for_terms(session, principal, licence_id)
     asset = next((a for a in licence.assets if a.id == asset_id), None)
     if asset is None:
         raise LicenceAssetNotFoundError(f"Licence {licence_id} has no approved asset {asset_id}.")
     licence.assets.remove(asset)
     session.flush()
+    consent.note_terms(session, principal=principal, licence=licence)
     return licence
 
 
 def set_asset_scope(
     session: Session, *, principal: Principal, licence_id: int, scope: AssetScope
 ) -> Licence:
-    licence = licence_in_scope(session, principal=principal, licence_id=licence_id)
+    licence = _for_terms(session, principal, licence_id)
     licence.asset_scope = scope.value
     session.flush()
+    consent.note_terms(session, principal=principal, licence=licence)
     return licence
 
 

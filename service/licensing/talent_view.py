@@ -17,11 +17,14 @@ from indexer.db import Agency, Talent
 from service.core.errors import ForbiddenError, ResourceNotFoundError
 from service.core.principal import Principal, Role
 from service.core.schemas import Page
-from service.core.tables.licensing import ConsentRecord, Licence
+from service.core.tables.licensing import ConsentEvent, ConsentRecord, Licence
 from service.core.tables.scanning import Finding, Scan
-from service.licensing import consent
+from service.licensing import consent, consent_ledger
 from service.licensing.consent_schemas import (
+    ConsentActorOut,
+    ConsentConfirmationOut,
     ConsentDocumentOut,
+    ConsentEventOut,
     ConsentRecordOut,
     LicenceConsentDetailOut,
     SightingOut,
@@ -29,6 +32,7 @@ from service.licensing.consent_schemas import (
 )
 from service.licensing.licences import licence_out
 from service.licensing.schemas import LicenceOut
+from service.licensing.states import ConfirmedBy, ConsentEventKind, RecordStatus
 from service.licensing.verdicts import StoredVerdict, Viewer, render_verdict
 from service.rules.vocabulary import ConsentMethod, ScanKind, Verdict
 
@@ -137,18 +141,66 @@ def record_out(record: ConsentRecord, current_sha256: str) -> ConsentRecordOut:
             bytes=record.document_bytes or 0,
             sha256=record.document_sha256,
         )
+    confirmation = None
+    if record.confirmed_by is not None and record.confirmed_at is not None:
+        confirmation = ConsentConfirmationOut(
+            by=ConfirmedBy(record.confirmed_by),
+            at=record.confirmed_at,
+            user_id=record.confirmed_by_user_id,
+            key_id=record.confirmed_by_key_id,
+        )
     return ConsentRecordOut(
         id=record.id,
         licence_id=record.licence_id,
         talent_id=record.talent_id,
         method=ConsentMethod(record.method),
+        status=RecordStatus(record.status),
         signer_name=record.signer_name,
         signed_at=record.signed_at,
+        in_force_from=consent.in_force_from(record),
         terms_sha256=record.terms_sha256,
         for_current_terms=record.terms_sha256 == current_sha256,
         withdrawn_at=record.withdrawn_at,
         document=document,
+        confirmation=confirmation,
     )
+
+
+def event_out(event: ConsentEvent) -> ConsentEventOut:
+    return ConsentEventOut(
+        id=event.id,
+        talent_id=event.talent_id,
+        seq=event.seq,
+        licence_id=event.licence_id,
+        record_id=event.record_id,
+        kind=ConsentEventKind(event.kind),
+        at=event.at,
+        actor=ConsentActorOut(
+            role=event.actor_role, user_id=event.actor_user_id, key_id=event.actor_key_id
+        ),
+        terms_sha256=event.terms_sha256,
+        terms=json.loads(event.terms),
+        detail=dict(event.detail),
+        prev_sha256=event.prev_sha256,
+        sha256=event.sha256,
+    )
+
+
+def licence_events(
+    session: Session, *, principal: Principal, licence_id: int
+) -> list[ConsentEventOut]:
+    """The ledger's events of one licence, oldest first (its talent, agency and admins)."""
+    licence = consent.licence_for_consent(session, principal=principal, licence_id=licence_id)
+    return [event_out(e) for e in consent_ledger.licence_events(session, licence.id)]
+
+
+def my_events(
+    session: Session, *, principal: Principal, offset: int, limit: int
+) -> Page[ConsentEventOut]:
+    """The talent's own consent ledger, newest first."""
+    talent = own_talent(session, principal)
+    rows, total = consent_ledger.talent_events(session, talent.id, offset=offset, limit=limit)
+    return Page(items=[event_out(e) for e in rows], total=total, offset=offset, limit=limit)
 
 
 def consent_detail(licence: Licence) -> LicenceConsentDetailOut:

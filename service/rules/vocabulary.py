@@ -265,6 +265,8 @@ class ConsentStatus(StrEnum):
 
     NOT_REQUIRED = "not_required"
     AWAITING_SIGNATURE = "awaiting_signature"  # never signed, or its terms changed since
+    # the agency uploaded a document signed on paper: its word until the talent confirms it
+    AWAITING_CONFIRMATION = "awaiting_confirmation"
     SIGNED = "signed"
     WITHDRAWN = "withdrawn"
 

@@ -42,6 +42,9 @@ ID_ROUTES = [
     ("get", "/v1/takedowns/{id}/notice.pdf", "agency"),
     ("get", "/v1/licences/{id}/consent", "agency"),
     ("get", "/v1/licences/{id}/consent/records/{id}/document", "agency"),
+    ("get", "/v1/licences/{id}/consent/events", "agency"),
+    ("get", "/v1/licences/{id}/consent/certificate.html", "agency"),
+    ("get", "/v1/licences/{id}/consent/certificate.pdf", "agency"),
 ]
 LIST_ROUTES = [
     ("/v1/talents", "agency"),

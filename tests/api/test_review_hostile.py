@@ -338,8 +338,10 @@ def test_a_reader_holding_an_old_snapshot_delays_the_log_truncation_by_seconds_o
 def test_a_consent_document_racing_the_talents_erasure_leaves_no_file(
     world: ConsoleWorld, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The talent is erased while the agency's upload is between its checks and its insert:
-    the upload is refused (404, not a 500), and the signed document is not left behind."""
+    """The talent is erased just as the agency's upload takes its lock (once it holds the
+    lock, an erasure waits for the upload's commit, so no erasure falls between the upload's
+    checks and its insert any more): the upload is refused (404, not a 500), and the signed
+    document is not left behind."""
     from service.licensing import consent
 
     ada = world.talents["Ada Lovelace"]
@@ -363,13 +365,13 @@ def test_a_consent_document_racing_the_talents_erasure_leaves_no_file(
         ).status_code
         == 200
     )
-    checked = consent._check_signable
+    lock = consent._lock_for_consent
 
-    def erased_meanwhile(licence: Any, presented: str | None) -> None:
-        checked(licence, presented)
+    def erased_meanwhile(session: Any, licence_id: int) -> None:
         world.ctx.registry.erase_talent(talent_id=ada)
+        lock(session, licence_id)
 
-    monkeypatch.setattr(consent, "_check_signable", erased_meanwhile)
+    monkeypatch.setattr(consent, "_lock_for_consent", erased_meanwhile)
     client = TestClient(world.client.app, raise_server_exceptions=False)
     document = b"%PDF-1.4\nsigned-by-ada\n%%EOF\n"
     answer = client.post(

@@ -1,8 +1,8 @@
 """The talent's own view and consent (issue 9) through the real API, with the fake analyser
 (faces are coloured squares): a talent key sees only its own talent, AI-replica licences
 are in force only once the talent signs their exact terms, withdrawal is forward-only,
-the agency's offline documents are kept by sha256, and brands and monitors never see a
-consent record."""
+the agency's offline documents are kept by sha256 (and count only once confirmed:
+tests/api/test_consent_ledger.py), and brands and monitors never see a consent record."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import hashlib
 import io
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -127,6 +128,13 @@ def licence_verdict(result: dict[str, Any]) -> dict[str, Any]:
 
 @pytest.fixture
 def world(tmp_path: Path) -> Iterator[World]:
+    with talent_world(tmp_path) as built:
+        yield built
+
+
+@contextmanager
+def talent_world(tmp_path: Path) -> Iterator[World]:
+    """Two agencies, a monitor, a brand, an admin; Ana and Bea with a talent key each."""
     ctx = start(service_settings(tmp_path), analyser=FakeAnalyser())
     with ctx.db.session() as session:
         for kind, name in (
@@ -382,7 +390,9 @@ def test_reordering_listed_terms_keeps_the_hash(world: World) -> None:
         session.rollback()
 
 
-def test_the_agency_records_an_offline_signed_document_kept_by_sha256(world: World) -> None:
+def test_the_agency_uploads_an_offline_signed_document_kept_by_sha256_as_its_attestation(
+    world: World,
+) -> None:
     lid = world.licence()["id"]
     path = f"/v1/licences/{lid}/consent/documents"
     bad = world.post(
@@ -419,7 +429,8 @@ def test_the_agency_records_an_offline_signed_document_kept_by_sha256(world: Wor
     )
     assert uploaded.status_code == 201, uploaded.text
     record = uploaded.json()
-    assert record["method"] == "document"
+    assert record["method"] == "document" and record["status"] == "attested_by_agency"
+    assert record["in_force_from"] is None and record["confirmation"] is None
     assert record["document"] == {
         "name": "signed consent.pdf",
         "media_type": "application/pdf",
@@ -434,8 +445,9 @@ def test_the_agency_records_an_offline_signed_document_kept_by_sha256(world: Wor
         kept = world.get(who, f"/v1/licences/{lid}/consent/records/{record['id']}/document")
         assert kept.status_code == 200 and kept.content == PDF
         assert kept.headers["content-type"] == "application/pdf"
-    assert world.get("agency", f"/v1/licences/{lid}").json()["consent"]["status"] == "signed"
-    assert licence_verdict(world.scan(ANA, seed=2))["verdict"] == "licensed"
+    status = world.get("agency", f"/v1/licences/{lid}").json()["consent"]["status"]
+    assert status == "awaiting_confirmation"  # the agency's word, until the talent confirms
+    assert licence_verdict(world.scan(ANA, seed=2))["verdict"] == "unlicensed"
 
 
 def test_a_photo_licence_needs_consent_only_when_the_agency_asks(world: World) -> None:

@@ -169,6 +169,11 @@ def test_a_talent_signs_a_replica_licence_sees_it_paid_and_withdraws_it(
             _open(browser, "Pay", "/console/me/ledger")
             assert "25.00 EUR for 1 use" in browser.find_element(By.ID, "owed").text
             steps.check("pay-after-withdrawal")
+            _open(browser, "Consent", "/console/me/consent")
+            events = browser.find_elements(By.CSS_SELECTOR, "tbody tr[id^=event-]")
+            assert [e.get_attribute("id") for e in events] == ["event-3", "event-2", "event-1"]
+            assert "withdrawn" in events[0].text and "terms set" in events[2].text
+            steps.check("consent-events")
     finally:
         ctx.close()
 
@@ -178,7 +183,8 @@ def test_the_agency_invites_the_talent_and_records_an_offline_signature(
     browser: WebDriver,  # noqa: F811
 ) -> None:
     """The agency's side, keyboard and axe included: invite the talent from their page, see
-    the licence awaiting a signature, upload the signed document."""
+    the licence awaiting a signature, upload the signed document (which then awaits the
+    talent's confirmation)."""
     ctx = console_context(tmp_path)
     try:
         talents = add_talents(ctx)
@@ -226,8 +232,9 @@ def test_the_agency_invites_the_talent_and_records_an_offline_signature(
             WebDriverWait(browser, 30).until(lambda d: "signed-consent.pdf" in d.page_source)
             _settled(browser)
             assert "awaiting signature" not in browser.page_source
+            assert "awaiting the talent's confirmation" in browser.page_source
             steps.check("document-recorded")
             _open(browser, "Awaiting signature", "/console/consent")
-            assert "No licence awaits a signature." in browser.page_source
+            assert "awaiting the talent's confirmation" in browser.page_source  # her act next
     finally:
         ctx.close()

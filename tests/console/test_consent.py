@@ -1,10 +1,13 @@
 """The talent's own console pages and the agency's consent pages, through the real app
 (TestClient, the fake analyser): the agency invites the talent from the talent's page, the
-talent signs in, sees only their own sightings, licences and pay, signs and withdraws; the
-agency sees what awaits a signature and uploads an offline signed document."""
+talent signs in, sees only their own sightings, licences and pay, signs and withdraws,
+confirms a document uploaded in her name and reads every consent event of hers; the agency
+sees what awaits a signature and uploads an offline signed document, which an admin may
+verify; each licence's consent certificate is a download for the agency and the talent."""
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -142,12 +145,19 @@ def test_the_agency_uploads_an_offline_signed_document_in_the_console(world: Con
         files={"file": ("note.txt", b"yes", "text/plain")},
     )
     assert bad.status_code == 415
+    someone_else = agency.post(
+        f"/console/licences/{lid}/consent/documents",
+        data={"csrf": csrf, "signer_name": "Somebody Else"},
+        files={"file": ("signed.pdf", PDF, "application/pdf")},
+    )
+    assert someone_else.status_code == 422 and "consent_signature_mismatch" in someone_else.text
     uploaded = agency.post(
         f"/console/licences/{lid}/consent/documents",
         data={"csrf": csrf, "signer_name": "Ada Lovelace"},
         files={"file": ("signed.pdf", PDF, "application/pdf")},
     )
     assert uploaded.status_code == 200 and "signed.pdf" in uploaded.text
+    assert "awaiting the talent's confirmation" in uploaded.text
     link = re.search(r'href="(/console/licences/\d+/consent/records/\d+/document)"', uploaded.text)
     assert link is not None
     assert agency.get(link.group(1)).content == PDF
@@ -185,3 +195,104 @@ def test_inviting_another_tenants_address_in_the_console_looks_like_a_fresh_invi
     assert stranger.get(f"/console/invite/{token.group(1)}").status_code == 404
     other = TestClient(world.client.app)
     assert sign_in(other, taken).status_code == 303  # the other tenant's account is untouched
+
+
+def upload_document(world: ConsoleWorld, lid: int) -> None:
+    agency = browser(world, "agency")
+    csrf = page_csrf(agency, f"/console/licences/{lid}/consent")
+    uploaded = agency.post(
+        f"/console/licences/{lid}/consent/documents",
+        data={"csrf": csrf, "signer_name": "Ada Lovelace"},
+        files={"file": ("signed.pdf", PDF, "application/pdf")},
+    )
+    assert uploaded.status_code == 200, uploaded.text
+
+
+def test_the_talent_confirms_a_document_in_her_name_and_reads_every_consent_event(
+    world: ConsoleWorld,
+) -> None:
+    lid = replica_licence(world)
+    upload_document(world, lid)
+    ada = invited_talent(world)
+    page = ada.get(f"/console/me/licences/{lid}")
+    assert "A document signed in your name" in page.text
+    assert hashlib.sha256(PDF).hexdigest() in page.text
+    form = re.search(r'action="(/console/me/licences/\d+/records/\d+/confirm)"', page.text)
+    terms = re.search(r'name="terms_sha256" value="([0-9a-f]{64})"', page.text)
+    assert form is not None and terms is not None
+    csrf = page_csrf(ada, f"/console/me/licences/{lid}")
+    forged = ada.post(
+        form.group(1),
+        data={"csrf": csrf, "terms_sha256": terms.group(1), "document_sha256": "f" * 64},
+    )
+    assert forged.status_code == 409 and "consent_document_mismatch" in forged.text
+    confirmed = ada.post(
+        form.group(1),
+        data={
+            "csrf": csrf,
+            "terms_sha256": terms.group(1),
+            "document_sha256": hashlib.sha256(PDF).hexdigest(),
+        },
+    )
+    assert confirmed.status_code == 200 and "You confirmed the document" in confirmed.text
+    assert "confirmed by the talent" in confirmed.text
+    assert f"Licence {lid}" not in browser(world, "agency").get("/console/consent").text
+
+    events = ada.get("/console/me/consent")
+    assert events.status_code == 200 and "3 events" in events.text
+    for shown in ("terms set", "document attested", "confirmed by talent", "shop.example"):
+        assert shown in events.text, shown
+    assert terms.group(1) in events.text
+    certificate = ada.get(f"/console/licences/{lid}/consent/certificate.html")
+    assert certificate.status_code == 200 and "Confirmed by the talent" in certificate.text
+    assert "ada@talent.example" in certificate.text and terms.group(1) in certificate.text
+    assert (
+        browser(world, "other_agency")
+        .get(f"/console/licences/{lid}/consent/certificate.html")
+        .status_code
+        == 404
+    )
+
+
+def test_an_admin_verifies_a_document_in_the_console_but_not_after_the_talent_withdrew(
+    world: ConsoleWorld,
+) -> None:
+    verified_lid, withdrawn_lid = replica_licence(world), replica_licence(world)
+    for lid in (verified_lid, withdrawn_lid):
+        upload_document(world, lid)
+    ada = invited_talent(world)
+    csrf = page_csrf(ada, f"/console/me/licences/{withdrawn_lid}")
+    assert ada.post(
+        f"/console/me/licences/{withdrawn_lid}/withdraw", data={"csrf": csrf}
+    ).is_success
+
+    admin = browser(world, "admin")
+    assert (
+        "Verify record"
+        not in browser(world, "agency").get(f"/console/licences/{verified_lid}/consent").text
+    )
+    for lid, expected in ((verified_lid, 200), (withdrawn_lid, 409)):
+        page = admin.get(f"/console/licences/{lid}/consent")
+        form = re.search(r'action="(/console/licences/\d+/consent/records/\d+/verify)"', page.text)
+        if expected == 409:  # withdrawn: no form is offered; a forged post is refused
+            assert form is None
+            record = re.search(r'id="record-(\d+)"', page.text)
+            assert record is not None
+            action = f"/console/licences/{lid}/consent/records/{record.group(1)}/verify"
+        else:
+            assert form is not None
+            action = form.group(1)
+        terms = re.search(r'name="terms_sha256" value="([0-9a-f]{64})"', page.text)
+        digest = terms.group(1) if terms else "0" * 64
+        answer = admin.post(
+            action,
+            data={
+                "csrf": page_csrf(admin, f"/console/licences/{lid}/consent"),
+                "terms_sha256": digest,
+                "document_sha256": hashlib.sha256(PDF).hexdigest(),
+            },
+        )
+        assert answer.status_code == expected, answer.text
+    assert "verified by an admin" in admin.get(f"/console/licences/{verified_lid}/consent").text
+    refused = admin.get(f"/console/licences/{withdrawn_lid}/consent")
+    assert "withdrawn" in refused.text

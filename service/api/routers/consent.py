@@ -7,14 +7,20 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, File, Form, UploadFile
-from fastapi.responses import Response
+from fastapi.responses import HTMLResponse, Response
+from starlette.concurrency import run_in_threadpool
 
-from service.api.deps import Ctx, CurrentPrincipal, ObjectId, PageParams
+from service.api.deps import Ctx, CurrentPrincipal, ObjectId, PageParams, RequireRole
 from service.api.docs import responses
+from service.context import AppContext
+from service.core.pdf import render_pdf
+from service.core.principal import Principal, Role
 from service.core.schemas import NAME_MAX, NO_NUL, UPLOAD_NAME_MAX, Page
-from service.licensing import consent, talent_view
+from service.licensing import consent, consent_certificate, talent_view
 from service.licensing.consent_schemas import (
     AwaitingConsentOut,
+    ConsentConfirmIn,
+    ConsentEventOut,
     ConsentRecordOut,
     ConsentSignIn,
     LicenceConsentDetailOut,
@@ -27,6 +33,10 @@ from service.licensing.schemas import LicenceOut
 from service.scanning.uploads import read_upload
 
 router = APIRouter(tags=["talent and consent"])
+TalentPrincipal = Annotated[Principal, RequireRole(Role.TALENT)]
+AdminPrincipal = Annotated[Principal, RequireRole(Role.ADMIN)]
+#: The talent a licence names, the agency that represents her, admins.
+ConsentReader = Annotated[Principal, RequireRole(Role.AGENCY, Role.TALENT)]
 
 
 @router.get("/v1/me", response_model=TalentSelfOut, summary="The talent a talent key acts for")
@@ -185,3 +195,111 @@ def set_requires_consent(
                 required=body.requires_talent_consent,
             )
         )
+
+
+@router.post(
+    "/v1/licences/{licence_id}/consent/records/{record_id}/confirm",
+    response_model=ConsentRecordOut,
+    responses=responses(409),
+    summary="The talent confirms a document the agency uploaded in her name (then it counts)",
+)
+def confirm_document(
+    licence_id: ObjectId,
+    record_id: ObjectId,
+    body: ConsentConfirmIn,
+    ctx: Ctx,
+    principal: TalentPrincipal,
+) -> ConsentRecordOut:
+    with ctx.db.session() as session:
+        record = consent.confirm_document(
+            session,
+            principal=principal,
+            licence_id=licence_id,
+            record_id=record_id,
+            presented_terms_sha256=body.terms_sha256,
+            presented_document_sha256=body.document_sha256,
+        )
+        return talent_view.record_out(record, record.terms_sha256)
+
+
+@router.post(
+    "/v1/licences/{licence_id}/consent/records/{record_id}/verify",
+    response_model=ConsentRecordOut,
+    responses=responses(409),
+    summary="An admin verifies an uploaded document (not after the talent withdrew)",
+)
+def verify_document(
+    licence_id: ObjectId,
+    record_id: ObjectId,
+    body: ConsentConfirmIn,
+    ctx: Ctx,
+    principal: AdminPrincipal,
+) -> ConsentRecordOut:
+    with ctx.db.session() as session:
+        record = consent.verify_document(
+            session,
+            principal=principal,
+            licence_id=licence_id,
+            record_id=record_id,
+            presented_terms_sha256=body.terms_sha256,
+            presented_document_sha256=body.document_sha256,
+        )
+        return talent_view.record_out(record, record.terms_sha256)
+
+
+@router.get(
+    "/v1/licences/{licence_id}/consent/events",
+    response_model=list[ConsentEventOut],
+    summary="The consent ledger's events of a licence, oldest first",
+)
+def licence_events(
+    licence_id: ObjectId, ctx: Ctx, principal: ConsentReader
+) -> list[ConsentEventOut]:
+    with ctx.db.session() as session:
+        return talent_view.licence_events(session, principal=principal, licence_id=licence_id)
+
+
+@router.get(
+    "/v1/me/consent-events",
+    response_model=Page[ConsentEventOut],
+    summary="Every consent event of the talent (her ledger chain), newest first",
+)
+def my_consent_events(
+    ctx: Ctx, principal: TalentPrincipal, page: PageParams
+) -> Page[ConsentEventOut]:
+    with ctx.db.session() as session:
+        return talent_view.my_events(
+            session, principal=principal, offset=page.offset, limit=page.limit
+        )
+
+
+def certificate_html(ctx: AppContext, principal: Principal, licence_id: int) -> tuple[str, str]:
+    with ctx.db.session() as session:
+        cert = consent_certificate.certificate(session, principal=principal, licence_id=licence_id)
+    return consent_certificate.render_html(cert), cert.file_name
+
+
+@router.get(
+    "/v1/licences/{licence_id}/consent/certificate.html",
+    response_class=HTMLResponse,
+    summary="The licence's consent certificate (terms, records, ledger, chain head)",
+)
+def get_certificate_html(licence_id: ObjectId, ctx: Ctx, principal: ConsentReader) -> Response:
+    html, name = certificate_html(ctx, principal, licence_id)
+    return HTMLResponse(html, headers={"Content-Disposition": f'inline; filename="{name}.html"'})
+
+
+@router.get(
+    "/v1/licences/{licence_id}/consent/certificate.pdf",
+    response_class=Response,
+    responses=responses(503),
+    summary="The licence's consent certificate as PDF (WeasyPrint)",
+)
+async def get_certificate_pdf(licence_id: ObjectId, ctx: Ctx, principal: ConsentReader) -> Response:
+    html, name = await run_in_threadpool(certificate_html, ctx, principal, licence_id)
+    pdf = await run_in_threadpool(render_pdf, html)
+    return Response(
+        pdf,
+        media_type="application/pdf",
+        headers={"Content-Disposition": f'attachment; filename="{name}.pdf"'},
+    )

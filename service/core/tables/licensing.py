@@ -1,4 +1,5 @@
-"""Tables of licences: licences, their approved assets, consent records and usage events."""
+"""Tables of licences: licences, their approved assets, consent records, the consent ledger
+and usage events."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from indexer.db import Base, UtcDateTime, id_column, key_ref, table_args, utcnow
+from indexer.db import Base, BigId, UtcDateTime, id_column, key_ref, table_args, utcnow
 
 TS = UtcDateTime
 
@@ -69,10 +70,12 @@ class Licence(Base):
 class ConsentRecord(Base):
     """The talent's consent to one licence's exact terms: a typed-name signature in the
     console (or API), or an offline signed document the agency uploaded (the file is kept
-    as evidence, by sha256). ``terms_sha256`` is the sha256 of ``terms`` (the canonical
-    serialisation, service.licensing.consent): a change of terms leaves the record standing
-    but no longer matching. Legal evidence, biometric-free; kept while the talent exists
-    and erased with them (cascade)."""
+    as evidence, by sha256), which counts only once the talent confirmed it or an admin
+    verified it (``status``, service.licensing.states.RecordStatus). ``terms_sha256`` is the
+    sha256 of ``terms`` (the canonical serialisation, service.licensing.consent): a change
+    of terms leaves the record standing but no longer matching. Every change of a record is
+    also an event of the consent ledger. Legal evidence, biometric-free; kept while the
+    talent exists and erased with them (cascade)."""
 
     __tablename__ = "consent_records"
     __table_args__ = table_args()
@@ -95,6 +98,55 @@ class ConsentRecord(Base):
     withdrawn_at: Mapped[datetime | None] = mapped_column(TS)
     withdrawn_by_user_id: Mapped[int | None] = key_ref("users.id", ondelete="SET NULL")
     created_at: Mapped[datetime] = mapped_column(TS, default=utcnow)
+    # RecordStatus: signed | attested_by_agency | confirmed
+    status: Mapped[str] = mapped_column(String(30), default="signed", server_default="signed")
+    confirmed_by: Mapped[str | None] = mapped_column(String(10))  # ConfirmedBy: talent | admin
+    confirmed_at: Mapped[datetime | None] = mapped_column(TS)
+    confirmed_by_user_id: Mapped[int | None] = key_ref("users.id", ondelete="SET NULL")
+    confirmed_by_key_id: Mapped[int | None] = key_ref("api_keys.id", ondelete="SET NULL")
+
+
+class ConsentEvent(Base):
+    """One entry of the consent ledger: append-only, one hash chain per talent
+    (service.licensing.consent_ledger). ``sha256`` is the sha256 of the canonical
+    serialisation of every other field, ``prev_sha256`` included, so changing, removing or
+    re-ordering an entry breaks the chain from there on. The actor's ids are plain numbers,
+    not foreign keys: a deleted user or key must not rewrite a hashed row. Erased with the
+    talent, a whole chain at once."""
+
+    __tablename__ = "consent_events"
+    __table_args__ = table_args(UniqueConstraint("talent_id", "seq", name="uq_consent_event_seq"))
+
+    id: Mapped[int] = id_column()
+    talent_id: Mapped[int] = key_ref("talents.id", ondelete="CASCADE", index=True)
+    seq: Mapped[int] = mapped_column(Integer)  # 1, 2, ... within the talent's chain
+    licence_id: Mapped[int] = key_ref("licences.id", ondelete="CASCADE", index=True)
+    record_id: Mapped[int | None] = key_ref("consent_records.id", ondelete="CASCADE", index=True)
+    kind: Mapped[str] = mapped_column(String(30))  # ConsentEventKind
+    at: Mapped[datetime] = mapped_column(TS)
+    terms_sha256: Mapped[str] = mapped_column(String(64))
+    terms: Mapped[str] = mapped_column(Text)  # the canonical terms the hash is of
+    actor_role: Mapped[str] = mapped_column(String(20))  # Role
+    actor_user_id: Mapped[int | None] = mapped_column(BigId)
+    actor_key_id: Mapped[int | None] = mapped_column(BigId)
+    detail: Mapped[dict[str, object]] = mapped_column(JSON)
+    prev_sha256: Mapped[str] = mapped_column(String(64))
+    sha256: Mapped[str] = mapped_column(String(64))
+
+
+class ConsentChain(Base):
+    """The head of a talent's consent chain (its length and last hash), moved in the same
+    transaction as each append: removing the newest events shows as a chain shorter than
+    its head says. Erased with the talent."""
+
+    __tablename__ = "consent_chains"
+    __table_args__ = table_args()
+
+    id: Mapped[int] = id_column()
+    talent_id: Mapped[int] = key_ref("talents.id", ondelete="CASCADE", unique=True)
+    length: Mapped[int] = mapped_column(Integer)
+    head_sha256: Mapped[str] = mapped_column(String(64))
+    updated_at: Mapped[datetime] = mapped_column(TS, default=utcnow)
 
 
 class LicenceAsset(Base):
