@@ -24,6 +24,7 @@ from typer.testing import CliRunner
 from service import cli as service_cli
 from service.access import accounts
 from service.access.keys import create_key
+from service.context import AppContext
 from service.core.principal import Role
 from service.core.tables.licensing import ConsentChain, ConsentEvent, ConsentRecord
 from service.jobs.worker import EmailDispatcher
@@ -37,6 +38,14 @@ pytestmark = pytest.mark.postgres  # also run on PostgreSQL by `make test`
 
 PDF_DIGEST = hashlib.sha256(PDF).hexdigest()
 OTHER_PDF = PDF + b"% a second page\n"
+
+
+def deliver_all(ctx: AppContext) -> int:
+    """Every due e-mail (the dispatcher claims one message per run)."""
+    dispatcher, sent = EmailDispatcher(ctx), 0
+    while delivered := asyncio.run(dispatcher.run_once()):
+        sent += delivered
+    return sent
 
 
 @pytest.fixture
@@ -502,7 +511,7 @@ def test_every_consent_event_reaches_the_talents_own_inbox_and_not_the_agencys_l
         assert signed.status_code == 201, signed.text
         assert mail.client.post(f"/v1/licences/{lid}/consent/withdraw", headers=talent).is_success
 
-        assert asyncio.run(EmailDispatcher(mail.ctx).run_once()) == 4
+        assert deliver_all(mail.ctx) == 4
         assert inbox.envelopes == [["ada@talent.example"]] * 4
         subjects = [" ".join(str(message["Subject"]).split()) for message in inbox.messages]
         assert subjects == [
@@ -516,6 +525,6 @@ def test_every_consent_event_reaches_the_talents_own_inbox_and_not_the_agencys_l
             assert plain is not None and terms["terms_sha256"] in plain.get_content()
             parts = {part.get_content_type() for part in message.walk()}
             assert parts == {"multipart/alternative", "text/plain", "text/html"}  # no document
-        assert asyncio.run(EmailDispatcher(mail.ctx).run_once()) == 0  # once per event
+        assert deliver_all(mail.ctx) == 0  # once per event
         listed = mail.client.get("/v1/emails", headers=agency)
         assert listed.status_code == 200 and listed.json() == []  # hers, not the agency's
