@@ -11,9 +11,6 @@ from __future__ import annotations
 
 import html
 import logging
-import smtplib
-import ssl
-import time
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from datetime import time as day_time
@@ -27,12 +24,12 @@ from service.alerts.schemas import EmailMessageOut, EmailPreferencesIn, EmailPre
 from service.alerts.states import AlertBand, EmailKind
 from service.alerts.webhooks import claim_due_rows, count_attempt, retry_or_give_up
 from service.core.errors import InvalidRequestError
+from service.core.mail import SmtpResult, deliver
 from service.core.principal import Principal, Role
 from service.core.settings import ServiceSettings
 from service.core.tables.alerts import Alert, EmailAttempt, EmailMessage, EmailPreference
 
 log = logging.getLogger(__name__)
-ERROR_TEXT_MAX = 500
 DIGEST_MAX_ALERTS = 200
 MESSAGE_ID_DOMAIN = "twinwatch.invalid"
 
@@ -296,17 +293,6 @@ class DueEmail:
     html: str
 
 
-@dataclass(frozen=True)
-class SmtpResult:
-    smtp_code: int | None
-    error: str | None
-    duration_ms: float
-
-    @property
-    def sent(self) -> bool:
-        return self.error is None
-
-
 def claim_due_emails(db: Database, *, limit: int, lease_s: float) -> list[DueEmail]:
     """Claim up to ``limit`` due messages for ``lease_s`` (safe with several dispatchers)."""
     with db.session() as session:
@@ -331,42 +317,7 @@ def mime_message(message: DueEmail, *, sender: str) -> MimeMessage:
 
 def smtp_send(message: DueEmail, *, settings: ServiceSettings) -> SmtpResult:
     """One attempt over SMTP (blocking: run it in a thread). Any refusal is an error."""
-    started = time.perf_counter()
-    assert settings.smtp_host is not None
-    try:
-        with smtplib.SMTP(
-            settings.smtp_host, settings.smtp_port, timeout=settings.smtp_timeout_s
-        ) as smtp:
-            if settings.smtp_starttls:
-                smtp.starttls(context=ssl.create_default_context())
-            if settings.smtp_username and settings.smtp_password:
-                smtp.login(settings.smtp_username, settings.smtp_password.get_secret_value())
-            refused = smtp.send_message(mime_message(message, sender=settings.smtp_from))
-        if refused:
-            code, reason = next(iter(refused.values()))
-            return SmtpResult(
-                code,
-                _error(f"{len(refused)} recipient(s) refused: {code} {reason!r}"),
-                _ms(started),
-            )
-        return SmtpResult(250, None, _ms(started))
-    except smtplib.SMTPRecipientsRefused as exc:
-        code, reason = next(iter(exc.recipients.values()))
-        return SmtpResult(code, _error(f"every recipient refused: {code} {reason!r}"), _ms(started))
-    except smtplib.SMTPResponseException as exc:
-        return SmtpResult(
-            exc.smtp_code, _error(f"{exc.smtp_code} {exc.smtp_error!r}"), _ms(started)
-        )
-    except (smtplib.SMTPException, OSError) as exc:
-        return SmtpResult(None, _error(f"{type(exc).__name__}: {exc}"), _ms(started))
-
-
-def _error(text: str) -> str:
-    return text[:ERROR_TEXT_MAX]
-
-
-def _ms(started: float) -> float:
-    return (time.perf_counter() - started) * 1000
+    return deliver(mime_message(message, sender=settings.smtp_from), settings=settings)
 
 
 def record_email_attempt(
