@@ -3,12 +3,18 @@
 A user belongs to one tenant with one role, exactly as an API key does (the same
 :func:`service.access.keys.scope_for`), and acts as the same :class:`Principal`, so the
 console calls the same service functions and scoping as the API.
+
+A talent's account is hers alone (issue 17): a talent has at most one account that is not
+disabled, an invitation is only for an account that has never had a password, and once she
+has set one nobody else can obtain a link or a session for it (forgotten passwords and new
+addresses go through :mod:`service.access.recovery`, to her own address).
 """
 
 from __future__ import annotations
 
 import hashlib
 import secrets
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from argon2 import PasswordHasher
@@ -17,13 +23,19 @@ from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
-from indexer.db import utcnow
-from service.access.errors import InvitationInvalidError, PasswordRejectedError, UserExistsError
+from indexer.db import Talent, utcnow
+from service.access.errors import (
+    AccountActiveError,
+    InvitationInvalidError,
+    PasswordRejectedError,
+    TalentHasAccountError,
+    UserExistsError,
+)
 from service.access.keys import scope_for
 from service.access.scoping import talent_in_scope
 from service.core.errors import InvalidRequestError, ResourceNotFoundError
 from service.core.principal import Principal, Role
-from service.core.tables.access import Invitation, User, UserSession
+from service.core.tables.access import AccountToken, Invitation, User, UserSession
 
 MIN_PASSWORD_CHARS = 12
 MAX_PASSWORD_CHARS = 1024
@@ -57,6 +69,20 @@ def check_password(password: str, *, email: str) -> None:
         raise PasswordRejectedError("The password must not be the e-mail address.")
 
 
+def mask_email(address: str) -> str:
+    """How an address is shown to anyone but its owner: first letter, ``***``, the domain
+    (``n***@talent.example``)."""
+    local, _, domain = address.rpartition("@")
+    return f"{local[:1]}***@{domain}"
+
+
+def account_state(user: User) -> str:
+    """``disabled``, ``active`` (a password is set) or ``invited`` (never used)."""
+    if user.disabled_at is not None:
+        return "disabled"
+    return "active" if user.password_hash is not None else "invited"
+
+
 def password_matches(user: User | None, password: str) -> bool:
     """Verify in constant work whether or not the user exists or has a password yet."""
     stored = user.password_hash if user is not None and user.password_hash else _DUMMY_HASH
@@ -77,18 +103,38 @@ def create_user(
     monitor: str | None = None,
     talent: int | None = None,
 ) -> User:
-    """A user without a password yet (they set it from an invitation)."""
+    """A user without a password yet (they set it from an invitation). A talent has one
+    account: another one for her, while hers is not disabled, is refused."""
     address = normalise_email(email)
     if session.scalar(select(User.id).where(User.email == address)) is not None:
         raise UserExistsError(f"A user with the e-mail {address} exists already.")
-    user = User(
-        email=address,
-        role=role.value,
-        **scope_for(session, role=role, agency=agency, brand=brand, monitor=monitor, talent=talent),
+    scope = scope_for(
+        session, role=role, agency=agency, brand=brand, monitor=monitor, talent=talent
     )
+    talent_id = scope.get("talent_id")
+    if talent_id is not None:
+        _refuse_second_talent_account(session, talent_id=talent_id)
+    user = User(email=address, role=role.value, **scope)
     session.add(user)
     session.flush()
     return user
+
+
+def _refuse_second_talent_account(session: Session, *, talent_id: int) -> None:
+    # The talent's row is locked (PostgreSQL) so two invitations at once cannot both add one;
+    # SQLite runs one writer at a time.
+    session.execute(select(Talent.id).where(Talent.id == talent_id).with_for_update())
+    existing = session.scalar(
+        select(User).where(User.talent_id == talent_id, User.disabled_at.is_(None)).limit(1)
+    )
+    if existing is not None:
+        raise TalentHasAccountError(
+            f"Talent {talent_id} has an account already ({mask_email(existing.email)}, "
+            f"{account_state(existing)}); a talent has one account, and only she changes its "
+            "address.",
+            talent_id=talent_id,
+            state=account_state(existing),
+        )
 
 
 def find_user(session: Session, *, email: str) -> User:
@@ -118,11 +164,19 @@ def disable_user(session: Session, *, email: str, now: datetime | None = None) -
 def issue_invitation(
     session: Session, *, email: str, valid_hours: float, now: datetime | None = None
 ) -> str:
-    """A fresh single-use token (earlier unused ones stop working); only its hash is kept."""
+    """A fresh single-use token (earlier unused ones stop working); only its hash is kept.
+    Only for an account that has never had a password: an active one is refused."""
     now = now or utcnow()
     user = find_user(session, email=email)
     if user.disabled_at is not None:
         raise InvalidRequestError(f"The user {user.email} is disabled.")
+    if user.password_hash is not None:
+        raise AccountActiveError(
+            f"The account {mask_email(user.email)} is in use (its password is set); an "
+            "invitation is only for an account never used. A forgotten password is reset "
+            "from the sign-in page's 'Forgot your password?', by its owner.",
+            user_id=user.id,
+        )
     session.execute(
         update(Invitation)
         .where(Invitation.user_id == user.id, Invitation.used_at.is_(None))
@@ -152,7 +206,8 @@ def invitation_expiry(session: Session, *, token: str) -> datetime:
 
 
 def invitation_user(session: Session, *, token: str, now: datetime | None = None) -> User:
-    """The user an invitation is for, if it is unused and unexpired."""
+    """The user an invitation is for, if it is unused and unexpired and the account has
+    never had a password (once it has, every invitation for it is dead)."""
     now = now or utcnow()
     invitation = session.scalar(
         select(Invitation).where(Invitation.token_hash == token_hash(token))
@@ -164,6 +219,7 @@ def invitation_user(session: Session, *, token: str, now: datetime | None = None
         or invitation.used_at is not None
         or invitation.expires_at <= now
         or user.disabled_at is not None
+        or user.password_hash is not None
     ):
         raise InvitationInvalidError(
             "This invitation link is unknown, used already or "
@@ -179,13 +235,31 @@ def accept_invitation(
     earlier session of the user ends."""
     now = now or utcnow()
     user = invitation_user(session, token=token, now=now)
+    set_password(session, user=user, password=password, now=now)
+    return user
+
+
+def set_password(session: Session, *, user: User, password: str, now: datetime) -> None:
+    """The one way a password is set (from an invitation or a reset link): checked, hashed,
+    and then every link still open for the account is spent and every session ends."""
     check_password(password, email=user.email)
     user.password_hash = _hasher.hash(password)
-    session.execute(
-        update(Invitation).where(Invitation.token_hash == token_hash(token)).values(used_at=now)
-    )
+    for table in (Invitation, AccountToken):
+        session.execute(
+            update(table)
+            .where(table.user_id == user.id, table.used_at.is_(None))
+            .values(used_at=now)
+        )
     session.execute(delete(UserSession).where(UserSession.user_id == user.id))
-    return user
+
+
+def void_invitation(session: Session, *, token: str, now: datetime | None = None) -> None:
+    """An invitation that could not be delivered stops working."""
+    session.execute(
+        update(Invitation)
+        .where(Invitation.token_hash == token_hash(token), Invitation.used_at.is_(None))
+        .values(used_at=now or utcnow())
+    )
 
 
 def principal_for(user: User) -> Principal:
@@ -211,8 +285,9 @@ def invite_talent_user(
     now: datetime | None = None,
 ) -> tuple[User, str]:
     """The agency invites a talent to their own account (their sightings, licences, pay and
-    consent): a new talent user, or a fresh link for the talent's existing one. Another
-    account with that e-mail is a conflict."""
+    consent): a new talent user, or a fresh link for the talent's account while it has never
+    been used. Another account with that e-mail is a conflict; so are a second account for
+    the talent (``talent_has_account``) and an account in use (``account_active``)."""
     principal.require(Role.AGENCY)
     talent_in_scope(session, principal=principal, talent_id=talent_id)
     address = normalise_email(email)
@@ -224,7 +299,24 @@ def invite_talent_user(
     return user, issue_invitation(session, email=address, valid_hours=valid_hours, now=now)
 
 
-def talent_users(session: Session, *, principal: Principal, talent_id: int) -> list[User]:
+@dataclass(frozen=True)
+class TalentAccount:
+    """A talent's account as her agency sees it: the address masked, never a link."""
+
+    user_id: int
+    masked_email: str
+    state: str  # invited | active | disabled
+    last_login_at: datetime | None
+
+
+def talent_accounts(
+    session: Session, *, principal: Principal, talent_id: int
+) -> list[TalentAccount]:
     principal.require(Role.AGENCY)
     talent_in_scope(session, principal=principal, talent_id=talent_id)
-    return list(session.scalars(select(User).where(User.talent_id == talent_id).order_by(User.id)))
+    return [
+        TalentAccount(user.id, mask_email(user.email), account_state(user), user.last_login_at)
+        for user in session.scalars(
+            select(User).where(User.talent_id == talent_id).order_by(User.id)
+        )
+    ]

@@ -16,11 +16,21 @@ from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.api.errors import error_response, internal_error
+from service.core.settings import SECRET_LINK_PATHS
 
 log = logging.getLogger("twinwatch.http")
 
 #: A caller's own request id is echoed only if it is short and plain (it goes into logs).
 CALLER_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
+
+
+def logged_path(path: str | None) -> str | None:
+    """The path as the log writes it: a one-time link's secret (an invitation, a password
+    reset, an address confirmation) is replaced by ``...``."""
+    for prefix in SECRET_LINK_PATHS:
+        if path is not None and path.startswith(prefix) and len(path) > len(prefix):
+            return f"{prefix}..."
+    return path
 
 
 def request_id_for(headers: Headers) -> str:
@@ -64,7 +74,7 @@ class AccessLog:
                     "fields": {
                         "request_id": request_id,
                         "method": scope.get("method"),
-                        "path": scope.get("path"),
+                        "path": logged_path(scope.get("path")),
                         "status": status,
                         "ms": round((time.perf_counter() - started) * 1000, 1),
                         "key": scope["state"].get("key_prefix"),

@@ -22,7 +22,6 @@ from sqlalchemy import func, select
 
 from indexer.db import utcnow
 from service.access import accounts
-from service.access.errors import InvitationInvalidError
 from service.access.keys import TenantKind, create_key, create_tenant
 from service.api.app import create_app
 from service.context import AppContext
@@ -503,45 +502,6 @@ def test_talent_keys_and_users_name_exactly_one_existing_talent(world: World) ->
         )
         principal = accounts.principal_for(user)
         assert principal.talent_id == world.talents["Ana"] and principal.agency_id is None
-
-
-def test_an_agency_invites_its_talent_over_the_api_and_the_link_signs_them_in(world: World) -> None:
-    path = f"/v1/talents/{world.talents['Ana']}/invitations"
-    first = world.post("agency", path, json={"email": " Ana@Talent.Example "})
-    assert first.status_code == 201, first.text
-    assert first.headers["cache-control"] == "no-store"
-    invited = first.json()
-    assert invited["email"] == "ana@talent.example"
-    assert invited["talent_id"] == world.talents["Ana"]
-    token = invited["invitation_url"].rsplit("/invite/", 1)[1]
-    assert world.client.get(f"/console/invite/{token}").status_code == 200
-
-    again = world.post("agency", path, json={"email": "ana@talent.example"}).json()
-    assert again["user_id"] == invited["user_id"]  # one account; the earlier link stops working
-    fresh = again["invitation_url"].rsplit("/invite/", 1)[1]
-    with world.ctx.db.session() as session:
-        with pytest.raises(InvitationInvalidError):
-            accounts.invitation_user(session, token=token)
-        user = accounts.accept_invitation(session, token=fresh, password="a long enough passphrase")
-        assert accounts.principal_for(user).talent_id == world.talents["Ana"]
-        assert user.role == Role.TALENT.value
-    assert datetime.fromisoformat(again["expires_at"]) > datetime.fromisoformat(
-        invited["expires_at"]
-    ) - timedelta(seconds=1)
-
-
-def test_only_the_talents_agency_may_invite_and_an_address_names_one_account(world: World) -> None:
-    path = f"/v1/talents/{world.talents['Ana']}/invitations"
-    body = {"email": "ana@talent.example"}
-    assert world.post("other_agency", path, json=body).status_code == 404
-    for who in ("monitor", "brand", "ana"):
-        assert world.post(who, path, json=body).status_code == 403, who
-    for bad in ({"email": "not an address"}, {"email": "a@" + "b" * 400 + ".example"}, {}):
-        refused = world.post("agency", path, json=bad)
-        assert refused.status_code == 422 and "error" in refused.json(), bad
-    assert world.post("agency", path, json=body).status_code == 201
-    taken = world.post("agency", f"/v1/talents/{world.talents['Bea']}/invitations", json=body)
-    assert taken.status_code == 409 and taken.json()["error"]["code"] == "user_exists"
 
 
 def test_talent_users_and_keys_from_the_command_line(

@@ -14,16 +14,27 @@ from fastapi.testclient import TestClient
 
 from indexer.db import utcnow
 from tests.console.test_pages import browser, page_csrf
-from tests.support.console import PASSWORD, ConsoleWorld, console_world, sign_in
+from tests.support.console import PASSWORD, ConsoleWorld, sign_in
+from tests.support.mail import link_path, mailing_console_world, messages_to
+from tests.support.takedowns import SmtpInbox
 
 PDF = b"%PDF-1.4\n%%EOF\n"
-LINK = re.compile(r'<code id="invitation-link">[^<]*/console/invite/([^<]+)</code>')
 
 
 @pytest.fixture
-def world(tmp_path: Path) -> Iterator[ConsoleWorld]:
-    with console_world(tmp_path) as built:
+def mailed(tmp_path: Path) -> Iterator[tuple[ConsoleWorld, SmtpInbox]]:
+    with mailing_console_world(tmp_path) as built:  # invitations go by e-mail (issue 17)
         yield built
+
+
+@pytest.fixture
+def world(mailed: tuple[ConsoleWorld, SmtpInbox]) -> ConsoleWorld:
+    return mailed[0]
+
+
+@pytest.fixture
+def inbox(mailed: tuple[ConsoleWorld, SmtpInbox]) -> SmtpInbox:
+    return mailed[1]
 
 
 def replica_licence(world: ConsoleWorld, talent: str = "Ada Lovelace") -> int:
@@ -44,8 +55,9 @@ def replica_licence(world: ConsoleWorld, talent: str = "Ada Lovelace") -> int:
     return int(response.json()["id"])
 
 
-def invited_talent(world: ConsoleWorld) -> TestClient:
-    """The agency invites Ada from her page; Ada sets her password and signs in."""
+def invited_talent(world: ConsoleWorld, inbox: SmtpInbox) -> TestClient:
+    """The agency invites Ada from her page; the link reaches Ada's address (never the
+    agency's page); Ada sets her password and signs in."""
     agency = browser(world, "agency")
     talent_id = world.talents["Ada Lovelace"]
     page = agency.get(f"/console/talents/{talent_id}")
@@ -55,12 +67,13 @@ def invited_talent(world: ConsoleWorld) -> TestClient:
         f"/console/talents/{talent_id}/access", data={"csrf": csrf, "email": "ada@talent.example"}
     )
     assert shown.status_code == 200, shown.text
-    token = LINK.search(shown.text)
-    assert token is not None, shown.text
+    assert "Invitation sent to a***@talent.example" in shown.text
+    assert "/console/invite/" not in shown.text
+    link = link_path(messages_to(inbox, "ada@talent.example")[-1])
     ada = TestClient(world.client.app)
-    ada.get(f"/console/invite/{token.group(1)}")
+    ada.get(link)
     accepted = ada.post(
-        f"/console/invite/{token.group(1)}",
+        link,
         data={"password": PASSWORD, "csrf": ada.cookies.get("twinwatch_login_csrf") or ""},
         follow_redirects=False,
     )
@@ -70,10 +83,12 @@ def invited_talent(world: ConsoleWorld) -> TestClient:
     return ada
 
 
-def test_the_talent_signs_in_to_their_own_sightings_and_nothing_else(world: ConsoleWorld) -> None:
+def test_the_talent_signs_in_to_their_own_sightings_and_nothing_else(
+    world: ConsoleWorld, inbox: SmtpInbox
+) -> None:
     world.scan(7, publisher="shop.example", seed=3)
     world.scan(9, publisher="shop.example", seed=4)  # Grace, another agency's talent
-    ada = invited_talent(world)
+    ada = invited_talent(world, inbox)
     home = ada.get("/console/", follow_redirects=False)
     assert home.headers["location"] == "/console/me"
     sightings = ada.get("/console/me")
@@ -94,12 +109,12 @@ def test_the_talent_signs_in_to_their_own_sightings_and_nothing_else(world: Cons
 
 
 def test_the_talent_signs_a_replica_licence_and_withdraws_it_in_the_console(
-    world: ConsoleWorld,
+    world: ConsoleWorld, inbox: SmtpInbox
 ) -> None:
     lid = replica_licence(world)
     agency = browser(world, "agency")
     assert f"Licence {lid}" in agency.get("/console/consent").text
-    ada = invited_talent(world)
+    ada = invited_talent(world, inbox)
     listing = ada.get("/console/me/licences")
     assert "awaiting signature" in listing.text and "25.00 EUR" in listing.text
     page = ada.get(f"/console/me/licences/{lid}")
@@ -130,7 +145,9 @@ def test_the_talent_signs_a_replica_licence_and_withdraws_it_in_the_console(
     assert ledger.status_code == 200 and "Nothing yet." in ledger.text
 
 
-def test_the_agency_uploads_an_offline_signed_document_in_the_console(world: ConsoleWorld) -> None:
+def test_the_agency_uploads_an_offline_signed_document_in_the_console(
+    world: ConsoleWorld, inbox: SmtpInbox
+) -> None:
     lid = replica_licence(world)
     agency = browser(world, "agency")
     page = agency.get(f"/console/licences/{lid}/consent")
@@ -151,7 +168,7 @@ def test_the_agency_uploads_an_offline_signed_document_in_the_console(world: Con
     link = re.search(r'href="(/console/licences/\d+/consent/records/\d+/document)"', uploaded.text)
     assert link is not None
     assert agency.get(link.group(1)).content == PDF
-    ada = invited_talent(world)
+    ada = invited_talent(world, inbox)
     assert ada.get(link.group(1)).content == PDF  # the talent sees their own evidence
     assert browser(world, "other_agency").get(link.group(1)).status_code == 404
     assert browser(world, "brand").get(link.group(1)).status_code == 403
