@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.progress import Progress
@@ -88,15 +88,27 @@ def serve(
         ctx = build_context(settings)
     configure_json_logging()
     try:
-        uvicorn.run(
-            create_app(context=ctx),
-            host=host or settings.host,
-            port=port or settings.port,
-            log_config=None,
-            access_log=False,
-        )
+        uvicorn.run(create_app(context=ctx), **server_options(settings, host=host, port=port))
     finally:
         ctx.close()
+
+
+def server_options(
+    settings: ServiceSettings, *, host: str | None = None, port: int | None = None
+) -> dict[str, Any]:
+    """How `serve` runs uvicorn (``uvicorn.run``/``uvicorn.Config`` keywords). Its access log
+    is off (the app writes its own, redacted). ``X-Forwarded-For``/``-Proto`` are believed
+    only from ``settings.trusted_proxies`` (none by default): uvicorn's own default believes
+    them from 127.0.0.1, which let any local client choose its address, and so its sign-in
+    throttling bucket."""
+    return {
+        "host": host or settings.host,
+        "port": port or settings.port,
+        "log_config": None,
+        "access_log": False,
+        "proxy_headers": bool(settings.trusted_proxies),
+        "forwarded_allow_ips": list(settings.trusted_proxies),
+    }
 
 
 @app.command("worker")

@@ -13,6 +13,7 @@ addresses go through :mod:`service.access.recovery`, to her own address).
 from __future__ import annotations
 
 import hashlib
+import logging
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -37,8 +38,12 @@ from service.core.errors import InvalidRequestError, ResourceNotFoundError
 from service.core.principal import Principal, Role
 from service.core.tables.access import AccountToken, Invitation, User, UserSession
 
+log = logging.getLogger(__name__)
+
 MIN_PASSWORD_CHARS = 12
 MAX_PASSWORD_CHARS = 1024
+#: How a held account's ``email`` begins (see :func:`_held_invitation`).
+HELD_PREFIX = "held:"
 _hasher = PasswordHasher()
 # Verified against when the e-mail is unknown, so both answers take the same time.
 _DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
@@ -74,6 +79,19 @@ def mask_email(address: str) -> str:
     (``n***@talent.example``)."""
     local, _, domain = address.rpartition("@")
     return f"{local[:1]}***@{domain}"
+
+
+def masked_address(user: User) -> str:
+    """The account's address as anyone but its owner sees it (:func:`mask_email`); a held
+    account shows the address it was asked for, masked."""
+    if is_held(user.email):
+        return user.email.split(":", 3)[3]
+    return mask_email(user.email)
+
+
+def is_held(email: str) -> bool:
+    """Whether ``email`` is a held account's (see :func:`_held_invitation`), not an address."""
+    return email.startswith(HELD_PREFIX)
 
 
 def account_state(user: User) -> str:
@@ -129,7 +147,7 @@ def _refuse_second_talent_account(session: Session, *, talent_id: int) -> None:
     )
     if existing is not None:
         raise TalentHasAccountError(
-            f"Talent {talent_id} has an account already ({mask_email(existing.email)}, "
+            f"Talent {talent_id} has an account already ({masked_address(existing)}, "
             f"{account_state(existing)}); a talent has one account, and only she changes its "
             "address.",
             talent_id=talent_id,
@@ -138,7 +156,12 @@ def _refuse_second_talent_account(session: Session, *, talent_id: int) -> None:
 
 
 def find_user(session: Session, *, email: str) -> User:
-    user = session.scalar(select(User).where(User.email == normalise_email(email)))
+    """The account of an address (or of a held account's own ``held:...`` name, for the
+    operator, who may disable it)."""
+    wanted = email.strip()
+    user = session.scalar(
+        select(User).where(User.email == (wanted if is_held(wanted) else normalise_email(email)))
+    )
     if user is None:
         raise ResourceNotFoundError(f"No user with the e-mail {email.strip()}.")
     return user
@@ -170,6 +193,7 @@ def issue_invitation(
     user = find_user(session, email=email)
     if user.disabled_at is not None:
         raise InvalidRequestError(f"The user {user.email} is disabled.")
+    refuse_held(user)
     if user.password_hash is not None:
         raise AccountActiveError(
             f"The account {mask_email(user.email)} is in use (its password is set); an "
@@ -262,6 +286,16 @@ def void_invitation(session: Session, *, token: str, now: datetime | None = None
     )
 
 
+def refuse_held(user: User) -> None:
+    """A held account has no address: nobody gets a link for it (the operator disables it)."""
+    if is_held(user.email):
+        raise InvalidRequestError(
+            f"The account {user.id} was held for an address that another tenant's account "
+            "uses; it has no address of its own, so no link is made for it. Disable it to let "
+            "the talent be invited at another address."
+        )
+
+
 def principal_for(user: User) -> Principal:
     return Principal(
         key_id=None,
@@ -275,6 +309,18 @@ def principal_for(user: User) -> Principal:
     )
 
 
+@dataclass(frozen=True)
+class TalentInvitation:
+    """What inviting a talent answers: the account's id, its address, the one-time link's
+    token (shown once; None for a held account, which has no link) and when the link stops
+    working."""
+
+    user_id: int
+    email: str
+    token: str | None
+    expires_at: datetime
+
+
 def invite_talent_user(
     session: Session,
     *,
@@ -283,20 +329,100 @@ def invite_talent_user(
     email: str,
     valid_hours: float,
     now: datetime | None = None,
-) -> tuple[User, str]:
+) -> TalentInvitation:
     """The agency invites a talent to their own account (their sightings, licences, pay and
     consent): a new talent user, or a fresh link for the talent's account while it has never
-    been used. Another account with that e-mail is a conflict; so are a second account for
-    the talent (``talent_has_account``) and an account in use (``account_active``)."""
+    been used. Another account of the agency's own with that e-mail is a conflict; so are a
+    second account for the talent (``talent_has_account``) and an account in use
+    (``account_active``). An account of another tenant is never revealed: that address gets
+    a held account instead (see :func:`_held_invitation`), answered exactly as a fresh one."""
     principal.require(Role.AGENCY)
     talent_in_scope(session, principal=principal, talent_id=talent_id)
+    now = now or utcnow()
     address = normalise_email(email)
     user = session.scalar(select(User).where(User.email == address))
     if user is None:
         user = create_user(session, email=address, role=Role.TALENT, talent=talent_id)
     elif user.role != Role.TALENT.value or user.talent_id != talent_id:
+        if not _in_tenant(session, principal=principal, user=user):
+            return _held_invitation(
+                session,
+                principal=principal,
+                talent_id=talent_id,
+                email=address,
+                valid_hours=valid_hours,
+                now=now,
+            )
         raise UserExistsError(f"A user with the e-mail {address} exists already.")
-    return user, issue_invitation(session, email=address, valid_hours=valid_hours, now=now)
+    token = issue_invitation(session, email=address, valid_hours=valid_hours, now=now)
+    return TalentInvitation(user.id, address, token, now + timedelta(hours=valid_hours))
+
+
+def _in_tenant(session: Session, *, principal: Principal, user: User) -> bool:
+    """Whether ``principal`` may know of ``user``: an admin knows every account; an agency
+    its own bookers and its own talents' accounts."""
+    if principal.is_admin:
+        return True
+    if user.agency_id is not None:
+        return user.agency_id == principal.agency_id
+    talent = session.get(Talent, user.talent_id) if user.talent_id is not None else None
+    return talent is not None and talent.agency_id == principal.agency_id
+
+
+def _held_email(*, talent_id: int, address: str) -> str:
+    digest = hashlib.sha256(address.encode("utf-8")).hexdigest()[:32]
+    return f"{HELD_PREFIX}{talent_id}:{digest}:{mask_email(address)}"
+
+
+def _held_invitation(
+    session: Session,
+    *,
+    principal: Principal,
+    talent_id: int,
+    email: str,
+    valid_hours: float,
+    now: datetime,
+) -> TalentInvitation:
+    """Inviting an address that another tenant's account holds answers exactly as a fresh
+    address does, then and afterwards, so an agency cannot probe which addresses exist
+    elsewhere (issue 17). The other account is untouched and no link is made (``token`` is
+    None: the talent service e-mails that address a note without one). The talent gets a
+    *held* account in its place: no address (its ``email`` is ``held:<talent>:<digest of
+    the address>:<the address masked>``, which no address normalises to, so nobody signs
+    in with it, resets it or is sent anything for it), never a password, never a link. The
+    agency sees it as it would see the fresh address's account: invited, the address
+    masked, one account for the talent (another address is ``talent_has_account``), the
+    same id when the address is invited again for the talent, ``user_exists`` for another
+    of its talents, and an error once it is disabled (by the operator, to free the talent).
+    """
+    held = _held_email(talent_id=talent_id, address=email)
+    user = session.scalar(select(User).where(User.email == held))
+    if user is None:
+        digest = held.split(":", 3)[2]
+        own_talents = select(Talent.id).where(Talent.agency_id == principal.agency_id)
+        if (
+            session.scalar(
+                select(User.id)
+                .where(
+                    User.email.like(f"{HELD_PREFIX}%:{digest}:%"),
+                    User.talent_id.in_(own_talents),
+                )
+                .limit(1)
+            )
+            is not None
+        ):
+            raise UserExistsError(f"A user with the e-mail {email} exists already.")
+        _refuse_second_talent_account(session, talent_id=talent_id)
+        user = User(email=held, role=Role.TALENT.value, talent_id=talent_id)
+        session.add(user)
+        session.flush()
+        log.info(
+            "talent invitation to another tenant's address: a held account, no link",
+            extra={"fields": {"user_id": user.id, "talent_id": talent_id}},
+        )
+    elif user.disabled_at is not None:
+        raise InvalidRequestError(f"The user {email} is disabled.")
+    return TalentInvitation(user.id, email, None, now + timedelta(hours=valid_hours))
 
 
 @dataclass(frozen=True)
@@ -315,7 +441,7 @@ def talent_accounts(
     principal.require(Role.AGENCY)
     talent_in_scope(session, principal=principal, talent_id=talent_id)
     return [
-        TalentAccount(user.id, mask_email(user.email), account_state(user), user.last_login_at)
+        TalentAccount(user.id, masked_address(user), account_state(user), user.last_login_at)
         for user in session.scalars(
             select(User).where(User.talent_id == talent_id).order_by(User.id)
         )

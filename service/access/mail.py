@@ -100,6 +100,28 @@ def send_invitation(
     _send(settings, mime, kind="invitation", user_id=user_id)
 
 
+def send_invitation_not_made(settings: ServiceSettings, *, user_id: int, to: str) -> None:
+    """To an address an agency invited for a talent while another tenant's account holds it
+    (``user_id`` is the talent's held account): nothing was made and no link is sent, and
+    neither the agency nor the talent is named. The agency's answer is the one a fresh
+    address gets, so it learns nothing from this message either (raises EmailNotSentError,
+    as an invitation would)."""
+    mime = _mime(
+        to=to,
+        subject="Your twinwatch address",
+        paragraphs=[
+            "Someone asked twinwatch to invite this address to a talent's own account. This "
+            "address has a twinwatch account already, so nothing was made and no link was "
+            "sent.",
+            "If you are that talent and want your own account, ask for the invitation to "
+            "go to another address of yours. Otherwise ignore this message.",
+        ],
+        link=None,
+        sender=settings.smtp_from,
+    )
+    _send(settings, mime, kind="invitation_not_made", user_id=user_id)
+
+
 def send_password_reset(settings: ServiceSettings, *, user_id: int, to: str, link: str) -> None:
     mime = _mime(
         to=to,

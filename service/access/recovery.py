@@ -32,6 +32,7 @@ from service.access.accounts import (
     find_user,
     normalise_email,
     password_matches,
+    refuse_held,
     set_password,
     token_hash,
 )
@@ -160,6 +161,7 @@ def issue_password_reset(
     user = find_user(session, email=email)
     if user.disabled_at is not None:
         raise InvalidRequestError(f"The user {user.email} is disabled.")
+    refuse_held(user)
     return _issue(
         session,
         user=user,

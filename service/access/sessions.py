@@ -7,12 +7,13 @@ Deleting the row ends the session at once.
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.orm import Session
 
 from indexer.db import Database, utcnow
@@ -21,6 +22,9 @@ from service.access.errors import CsrfError, LoginFailedError, LoginThrottledErr
 from service.core.errors import InvalidRequestError, UnauthorizedError
 from service.core.principal import Principal
 from service.core.tables.access import LoginAttempt, User, UserSession
+
+#: The SQLAlchemy dialect whose throttle keys are advisory locks (SQLite has a single writer).
+POSTGRESQL = "postgresql"
 
 
 @dataclass(frozen=True)
@@ -63,38 +67,72 @@ def sign_in(
     policy: LoginPolicy,
     now: datetime | None = None,
 ) -> NewSession:
-    """Check throttling, then the password; every attempt is recorded (failures too, in
-    their own transaction), and a success opens a session."""
+    """Admit the attempt past the throttles (recorded as a failure at once, see
+    :func:`_admit`), then check the password; a success marks the attempt succeeded and
+    opens a session. A throttled attempt is refused before any password check and is not
+    recorded."""
     now = now or utcnow()
     try:
         address = normalise_email(email)
     except InvalidRequestError as exc:
         raise LoginFailedError("Wrong e-mail or password.") from exc
+    attempt_id = _admit(db, email=address, ip=ip, policy=policy, now=now)
     with db.session() as session:
-        _check_throttle(session, email=address, ip=ip, policy=policy, now=now)
         opened = _try_password(
-            session, email=address, password=password, ip=ip, policy=policy, now=now
+            session, attempt_id=attempt_id, email=address, password=password, policy=policy, now=now
         )
     if opened is None:
         raise LoginFailedError("Wrong e-mail or password.")
     return opened
 
 
+def _admit(db: Database, *, email: str, ip: str, policy: LoginPolicy, now: datetime) -> int:
+    """Count and record the attempt in one transaction that concurrent attempts for the same
+    account or address take in turn, so at most the limit of guesses per window ever reach a
+    password check. The attempt is written first, as a failure (a success is marked so once
+    its password proved right); on SQLite that INSERT takes the database's write lock before
+    anything is counted, on PostgreSQL a transaction-scoped advisory lock per key (the
+    e-mail, the address) is taken first. A refused attempt rolls back: it is not recorded."""
+    with db.session() as session:
+        _lock_throttle_keys(session, email=email, ip=ip)
+        attempt = LoginAttempt(email=email, ip=ip, succeeded=False, attempted_at=now)
+        session.add(attempt)
+        session.flush()
+        _check_throttle(session, attempt=attempt, policy=policy, now=now)
+        return attempt.id
+
+
+def _lock_throttle_keys(session: Session, *, email: str, ip: str) -> None:
+    """PostgreSQL: hold a transaction-scoped advisory lock on each throttle key, always in
+    the same (numeric) order so that two attempts never wait on each other in a cycle.
+    SQLite needs none: its single writer is serialised by the INSERT that follows."""
+    if session.get_bind().dialect.name != POSTGRESQL:
+        return
+    for key in sorted({_lock_key("email", email), _lock_key("ip", ip)}):
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
+
+
+def _lock_key(kind: str, value: str) -> int:
+    digest = hashlib.sha256(f"twinwatch-login:{kind}:{value}".encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
+
+
 def _try_password(
-    session: Session, *, email: str, password: str, ip: str, policy: LoginPolicy, now: datetime
+    session: Session,
+    *,
+    attempt_id: int,
+    email: str,
+    password: str,
+    policy: LoginPolicy,
+    now: datetime,
 ) -> NewSession | None:
     user = session.scalar(select(User).where(User.email == email))
     ok = password_matches(user, password)
-    session.add(
-        LoginAttempt(
-            email=email,
-            ip=ip,
-            succeeded=ok and user is not None and user.disabled_at is None,
-            attempted_at=now,
-        )
-    )
     if not ok or user is None or user.disabled_at is not None:
         return None
+    session.execute(
+        update(LoginAttempt).where(LoginAttempt.id == attempt_id).values(succeeded=True)
+    )
     user.last_login_at = now
     token = secrets.token_urlsafe(32)
     expires = now + timedelta(hours=policy.session_hours)
@@ -111,16 +149,19 @@ def _try_password(
 
 
 def _check_throttle(
-    session: Session, *, email: str, ip: str, policy: LoginPolicy, now: datetime
+    session: Session, *, attempt: LoginAttempt, policy: LoginPolicy, now: datetime
 ) -> None:
+    """Refuse the attempt if its account or its address already has the limit of failures
+    in the window (attempts still being checked count as failures)."""
     since = now - timedelta(minutes=policy.window_minutes)
     for column, value, limit, what in (
-        (LoginAttempt.email, email, policy.max_failures_per_email, "for this account"),
-        (LoginAttempt.ip, ip, policy.max_failures_per_ip, "from your network address"),
+        (LoginAttempt.email, attempt.email, policy.max_failures_per_email, "for this account"),
+        (LoginAttempt.ip, attempt.ip, policy.max_failures_per_ip, "from your network address"),
     ):
         failures = session.execute(
             select(func.count(), func.min(LoginAttempt.attempted_at)).where(
                 column == value,
+                LoginAttempt.id != attempt.id,
                 LoginAttempt.succeeded.is_(False),
                 LoginAttempt.attempted_at > since,
             )

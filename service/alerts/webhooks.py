@@ -4,10 +4,17 @@ Deliveries come from the outbox table (written in the alert's own transaction). 
 request carries ``X-Twinwatch-Timestamp`` and ``X-Twinwatch-Signature: v1=<hex>``, the
 HMAC-SHA256 of ``"<timestamp>.<body>"`` under the webhook's secret, and
 ``X-Twinwatch-Delivery`` (the outbox id) so receivers can drop a retried duplicate.
+
+One slow receiver holds nothing but its own deliveries (issue 17): every attempt has one
+wall-clock deadline (``delivery_deadline_s``) on the whole exchange, whatever the receiver
+drips, and the answer's body is never read; rows are claimed at most one per receiver (its
+scheme, host and port), skipping a receiver with an attempt in flight, so the dispatcher
+(service/jobs/worker.py) can deliver to several receivers at once.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import logging
@@ -16,11 +23,12 @@ import secrets
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
+from urllib.parse import urlsplit
 
 import httpx
-from sqlalchemy import or_, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import ColumnElement, func, or_, select, update
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from indexer.db import Base, Database, Talent, rows_changed, utcnow
 from indexer.errors import TwinwatchError
@@ -42,6 +50,9 @@ DELIVERY_HEADER = "X-Twinwatch-Delivery"
 EVENT_HEADER = "X-Twinwatch-Event"
 MAX_BACKOFF_S = 3600.0
 ERROR_TEXT_MAX = 500
+# Receivers looked at per claim (each the oldest due row of one receiver URL): bounds the
+# claim's cost however many receivers have rows waiting.
+RECEIVER_WINDOW = 500
 
 
 def signature(secret: str, timestamp: str, body: bytes) -> str:
@@ -194,7 +205,10 @@ def claim_due(db: Database, *, limit: int, lease_s: float) -> list[DueDelivery]:
     """Claim up to ``limit`` due deliveries for ``lease_s`` (safe with several dispatchers)."""
     claimed: list[DueDelivery] = []
     with db.session() as session:
-        for delivery in claim_due_rows(session, WebhookDelivery, limit=limit, lease_s=lease_s):
+        rows = claim_due_rows(
+            session, WebhookDelivery, limit=limit, lease_s=lease_s, receivers=WEBHOOK_RECEIVERS
+        )
+        for delivery in rows:
             hook = session.get(Webhook, delivery.webhook_id)
             if hook is not None:
                 claimed.append(
@@ -213,12 +227,41 @@ def claim_due(db: Database, *, limit: int, lease_s: float) -> list[DueDelivery]:
 OutboxTable = TypeVar("OutboxTable", bound=Base)
 
 
+@dataclass(frozen=True)
+class ReceiverUrls:
+    """Where the receiver URL of an outbox's rows is: a column of another table, joined."""
+
+    url: InstrumentedAttribute[Any]
+    table: type[Base]
+    join: ColumnElement[bool]
+
+
+WEBHOOK_RECEIVERS = ReceiverUrls(Webhook.url, Webhook, Webhook.id == WebhookDelivery.webhook_id)
+
+
+def receiver_of(url: str) -> str:
+    """The receiver a URL names, its origin (scheme, host, port): one attempt in flight each."""
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port or (443 if parts.scheme.lower() == "https" else 80)
+    except ValueError:  # not a URL any more: the attempt will say so; keep it apart
+        return url
+    return f"{parts.scheme.lower()}://{(parts.hostname or '').rstrip('.')}:{port}"
+
+
 def claim_due_rows(
-    session: Session, table: type[OutboxTable], *, limit: int, lease_s: float
+    session: Session,
+    table: type[OutboxTable],
+    *,
+    limit: int,
+    lease_s: float,
+    receivers: ReceiverUrls | None = None,
 ) -> list[OutboxTable]:
     """Claim up to ``limit`` due rows of an outbox table (pending, due, not claimed or its
     claim run out) for ``lease_s``: rows locked with SKIP LOCKED where the database has it,
-    then each taken by a conditional update, so two dispatchers never claim one row."""
+    then each taken by a conditional update, so two dispatchers never claim one row. With
+    ``receivers``, at most one row per receiver and none for a receiver that has a claimed
+    row (an attempt in flight, in this process or another)."""
     now = utcnow()
     columns = table.__table__.c
     due = (
@@ -226,14 +269,12 @@ def claim_due_rows(
         & (columns.next_attempt_at <= now)
         & or_(columns.claimed_until.is_(None), columns.claimed_until < now)
     )
+    query = select(columns.id).where(due)
+    if receivers is not None:
+        spread = one_per_receiver(session, table, receivers, due=due, now=now, limit=limit)
+        query = query.where(columns.id.in_(spread))
     ids = list(
-        session.scalars(
-            select(columns.id)
-            .where(due)
-            .order_by(columns.id)
-            .limit(limit)
-            .with_for_update(skip_locked=True)
-        )
+        session.scalars(query.order_by(columns.id).limit(limit).with_for_update(skip_locked=True))
     )
     claimed: list[OutboxTable] = []
     for row_id in ids:
@@ -249,8 +290,60 @@ def claim_due_rows(
     return claimed
 
 
+def one_per_receiver(
+    session: Session,
+    table: type[Base],
+    receivers: ReceiverUrls,
+    *,
+    due: ColumnElement[bool],
+    now: datetime,
+    limit: int,
+) -> list[int]:
+    """The oldest due row of up to ``limit`` receivers that have no attempt in flight."""
+    columns = table.__table__.c
+    joined = select().select_from(table).join(receivers.table, receivers.join)
+    in_flight = joined.add_columns(receivers.url).distinct()
+    in_flight = in_flight.where(columns.status == "pending", columns.claimed_until >= now)
+    busy = {receiver_of(url) for url in session.scalars(in_flight) if url}
+    oldest = func.min(columns.id)
+    candidates = (
+        joined.add_columns(oldest, receivers.url)
+        .where(due)
+        .group_by(receivers.url)
+        .order_by(oldest)
+        .limit(RECEIVER_WINDOW)
+    )
+    picked: list[int] = []
+    for row_id, url in session.execute(candidates):
+        receiver = receiver_of(url or "")
+        if receiver not in busy:
+            busy.add(receiver)
+            picked.append(row_id)
+        if len(picked) >= limit:
+            break
+    return picked
+
+
 async def send(delivery: DueDelivery, *, settings: ServiceSettings) -> AttemptResult:
-    """POST one signed delivery to a vetted address (never into the private network)."""
+    """POST one signed delivery to a vetted address (never into the private network), all of
+    it within ``delivery_deadline_s``: a receiver that drips its answer is cut there."""
+    started = time.perf_counter()
+    deadline_s = settings.delivery_deadline_s
+    try:
+        async with asyncio.timeout(deadline_s):
+            status = await _post(delivery, settings=settings)
+    except TimeoutError:
+        return AttemptResult(None, f"no answer within the {deadline_s:g} s deadline", _ms(started))
+    except TwinwatchError as exc:
+        return AttemptResult(None, exc.message[:ERROR_TEXT_MAX], _ms(started))
+    except httpx.HTTPError as exc:
+        return AttemptResult(None, f"{type(exc).__name__}: {exc}"[:ERROR_TEXT_MAX], _ms(started))
+    error = None if 200 <= status < 300 else f"HTTP {status}"
+    return AttemptResult(status, error, _ms(started))
+
+
+async def _post(delivery: DueDelivery, *, settings: ServiceSettings) -> int:
+    """The answer's status code; its body is not read (nothing in it counts)."""
     body = delivery.payload.encode()
     timestamp = str(int(time.time()))
     headers = {
@@ -261,22 +354,16 @@ async def send(delivery: DueDelivery, *, settings: ServiceSettings) -> AttemptRe
         EVENT_HEADER: delivery.event,
         "User-Agent": "twinwatch-webhooks/1",
     }
-    started = time.perf_counter()
-    try:
-        target = await check_url(
-            delivery.url, allow_private_networks=settings.fetch_allow_private_networks
-        )
-        async with httpx.AsyncClient(
-            follow_redirects=False, trust_env=False, timeout=settings.webhook_timeout_s
-        ) as client:
-            request = pinned_request(client, target, method="POST", content=body, headers=headers)
-            response = await client.send(request)
-        error = None if 200 <= response.status_code < 300 else f"HTTP {response.status_code}"
-        return AttemptResult(response.status_code, error, _ms(started))
-    except TwinwatchError as exc:
-        return AttemptResult(None, exc.message[:ERROR_TEXT_MAX], _ms(started))
-    except httpx.HTTPError as exc:
-        return AttemptResult(None, f"{type(exc).__name__}: {exc}"[:ERROR_TEXT_MAX], _ms(started))
+    target = await check_url(
+        delivery.url, allow_private_networks=settings.fetch_allow_private_networks
+    )
+    async with httpx.AsyncClient(
+        follow_redirects=False, trust_env=False, timeout=settings.webhook_timeout_s
+    ) as client:
+        request = pinned_request(client, target, method="POST", content=body, headers=headers)
+        response = await client.send(request, stream=True)
+        await response.aclose()
+        return response.status_code
 
 
 def _ms(started: float) -> float:

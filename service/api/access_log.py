@@ -11,26 +11,54 @@ import logging
 import re
 import time
 import uuid
+from urllib.parse import parse_qsl, urlencode
 
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.api.errors import error_response, internal_error
-from service.core.settings import SECRET_LINK_PATHS
 
 log = logging.getLogger("twinwatch.http")
 
 #: A caller's own request id is echoed only if it is short and plain (it goes into logs).
 CALLER_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 
+#: What a logged secret is replaced with.
+REDACTED = "[redacted]"
+#: Secret-bearing paths: the segment after one of these is a one-time secret (the console's
+#: invitation link ``/console/invite/<token>``, its password reset ``/console/reset/<token>``
+#: and address confirmation ``/console/email/confirm/<token>``, the paths of
+#: ``service.core.settings.SECRET_LINK_PATHS``, and any other password-reset or e-mail
+#: verification style link), logged as ``/console/invite/[redacted]``.
+SECRET_PATH = re.compile(
+    r"(?P<before>/(?:invite|invitation|reset|password-reset|reset-password|verify|confirm)/)"
+    r"[^/?#]+",
+    re.IGNORECASE,
+)
+#: Query parameters whose values are secrets, whatever the path (``?token=...``).
+SECRET_PARAMETER = re.compile(
+    r"token|secret|key|password|signature|code|csrf|session|auth|invite|reset", re.IGNORECASE
+)
 
-def logged_path(path: str | None) -> str | None:
-    """The path as the log writes it: a one-time link's secret (an invitation, a password
-    reset, an address confirmation) is replaced by ``...``."""
-    for prefix in SECRET_LINK_PATHS:
-        if path is not None and path.startswith(prefix) and len(path) > len(prefix):
-            return f"{prefix}..."
-    return path
+
+def loggable_target(path: str, query_string: bytes = b"") -> dict[str, str]:
+    """The request's ``path`` (and ``query``, if any) as they may be logged: the one
+    redaction rule. Secret path segments (``SECRET_PATH``) become ``[redacted]``, in the path
+    and in any query value that carries a path (``?next=/console/invite/...``); so do the
+    values of parameters named like a secret (``SECRET_PARAMETER``)."""
+    target = {"path": _redacted_path(path)}
+    query = query_string.decode("latin-1")
+    if query:
+        pairs = [
+            (name, REDACTED if SECRET_PARAMETER.search(name) else _redacted_path(value))
+            for name, value in parse_qsl(query, keep_blank_values=True)
+        ]
+        target["query"] = urlencode(pairs, safe="/[]:,")
+    return target
+
+
+def _redacted_path(path: str) -> str:
+    return SECRET_PATH.sub(rf"\g<before>{REDACTED}", path)
 
 
 def request_id_for(headers: Headers) -> str:
@@ -74,7 +102,7 @@ class AccessLog:
                     "fields": {
                         "request_id": request_id,
                         "method": scope.get("method"),
-                        "path": logged_path(scope.get("path")),
+                        **loggable_target(scope["path"], scope.get("query_string", b"")),
                         "status": status,
                         "ms": round((time.perf_counter() - started) * 1000, 1),
                         "key": scope["state"].get("key_prefix"),

@@ -15,6 +15,7 @@ from fastapi import Depends, Form, Query, UploadFile
 
 from indexer.db import utcnow
 from service.core.errors import InvalidRequestError
+from service.core.fetching import check_url_syntax
 from service.core.hashing import fingerprint
 from service.core.schemas import (
     CHANNEL_MAX,
@@ -24,7 +25,7 @@ from service.core.schemas import (
     UPLOAD_NAME_MAX,
     URL_MAX,
 )
-from service.licensing.publishers import stated_location
+from service.licensing.publishers import stated_location, stated_page_url
 from service.rules.dates import last_instant_or_error, require_not_future, start_or_error
 from service.rules.vocabulary import (
     ALLOWED_CHANNELS,
@@ -44,7 +45,7 @@ PageUrl = Annotated[
     Form(
         max_length=URL_MAX,
         pattern=NO_NUL,
-        description="Page where the image was seen.",
+        description="Page where the image was seen: an absolute http(s) URL.",
         examples=["https://shop.example.net/p/summer-dress"],
     ),
 ]
@@ -109,19 +110,21 @@ def _territory(value: str | None) -> str | None:
 
 
 def located(value: str | None, field: str) -> str | None:
-    """A stated publisher or page URL, stripped; 422 if it names no host (the rule lives in
-    service.licensing.publishers)."""
+    """A stated publisher, stripped; 422 if it names no host (the rule lives in
+    service.licensing.publishers, beside the one for page URLs: ``stated_page_url``)."""
     return stated_location(value, field)
 
 
 def checked_urls(urls: Sequence[str]) -> list[str]:
-    """Batch image URLs: stripped, blank ones dropped, each bounded and without NUL."""
+    """Batch image URLs: stripped, blank ones dropped, each bounded, without NUL, and a URL a
+    fetch could use (refused now, not as a failed item later)."""
     kept = [u.strip() for u in urls if u.strip()]
     for url in kept:
         if len(url) > URL_MAX or "\x00" in url:
             raise InvalidRequestError(
                 f"Each URL is at most {URL_MAX} characters, without NUL.", max_length=URL_MAX
             )
+        check_url_syntax(url)
     return kept
 
 
@@ -160,7 +163,7 @@ def sighting_context(
     if seen is not None:
         require_not_future(seen, now=now, field="observed_at")
     context = UseContext(
-        page_url=located(page_url, "page_url"),
+        page_url=stated_page_url(page_url, "page_url"),
         publisher=located(publisher, "publisher"),
         observed_at=seen or now,
         channel=_channel(channel),
@@ -236,7 +239,7 @@ def intended_use(
     if stated is None:
         raise InvalidRequestError("publisher is required.", field="publisher")
     context = UseContext(
-        page_url=located(page_url, "page_url"),
+        page_url=stated_page_url(page_url, "page_url"),
         publisher=stated,
         observed_at=start,
         channel=_channel(channel),

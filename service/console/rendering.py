@@ -9,6 +9,7 @@ from urllib.parse import quote
 from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, PackageLoader, select_autoescape
+from pydantic import ValidationError
 
 from indexer.errors import TwinwatchError
 from indexer.formats import MEDIA_TYPES
@@ -17,6 +18,7 @@ from service.console.links import LOGIN, PREFIX, STATIC
 from service.console.once import FIELD as ONCE_FIELD
 from service.console.once import issue as once_token
 from service.core.errors import UnauthorizedError
+from service.licensing.publishers import web_url
 
 templates = Environment(
     loader=PackageLoader("service.console", "templates"),
@@ -30,7 +32,17 @@ def _when(value: datetime | None) -> str:
     return value.strftime("%Y-%m-%d %H:%M UTC") if value else "—"
 
 
+def _is_web_url(value: object) -> bool:
+    return isinstance(value, str) and web_url(value) is not None
+
+
+def _web_url(value: object) -> str | None:
+    return web_url(value) if isinstance(value, str) else None
+
+
 templates.filters["when"] = _when
+templates.filters["web_url"] = _web_url  # a stored URL fit for an href, else None
+templates.tests["web_url"] = _is_web_url  # only these become links (_page_link.html)
 templates.globals["PREFIX"] = PREFIX
 templates.globals["STATIC"] = STATIC
 templates.globals["ONCE_FIELD"] = ONCE_FIELD
@@ -75,3 +87,12 @@ def error_page(request: Request, exc: TwinwatchError) -> Response:
 
 def _is_image(request: Request) -> bool:
     return request.url.path.endswith(".jpg")
+
+
+def field_errors(exc: ValidationError) -> dict[str, str]:
+    """A form's failing fields with the first message for each (what the page shows)."""
+    errors: dict[str, str] = {}
+    for problem in exc.errors():
+        name = str(problem["loc"][0]) if problem["loc"] else "form"
+        errors.setdefault(name, str(problem["msg"]).removeprefix("Value error, "))
+    return errors

@@ -1,5 +1,6 @@
-"""The monitor's pages: submit many files and URLs as one batch job, watch it run (a live
-progress bar fed by a small JSON endpoint), read each item's result, list earlier batches.
+"""The monitor's pages: submit many files and URLs as one batch job, a page URL (the images
+a person sees on it) or a WARC archive; watch it run (a live progress bar fed by a small JSON
+endpoint, red when items failed), read each item's result, list earlier batches.
 
 A batch is created by the same jobs service as ``POST /v1/scan-jobs`` (uploads staged on
 disk, one row per item, the workers' exactly-once recording). A monitor sees, per item, the
@@ -9,6 +10,7 @@ faces found and whether the item raised an alert: never a licence, licensee or t
 from __future__ import annotations
 
 import shutil
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
 from functools import partial
 from typing import Annotated
@@ -29,10 +31,12 @@ from service.console.links import PREFIX
 from service.console.once import OnceToken, once
 from service.console.rendering import next_offset, page, previous_offset
 from service.context import AppContext
+from service.core.errors import InvalidRequestError
 from service.core.principal import Principal, Role
 from service.core.tables.alerts import AlertSighting
 from service.core.tables.jobs import Job
 from service.core.tables.scanning import Finding
+from service.crawl.submissions import stage_page_batch, stage_warc_batch
 from service.jobs.queue import (
     ITEMS_SHOWN,
     BatchInput,
@@ -41,7 +45,9 @@ from service.jobs.queue import (
     staging_folder,
 )
 from service.jobs.schemas import JobItemOut, JobOut
+from service.jobs.submissions import StagedBatch, create_batch_job, discard_unowned
 from service.rules.vocabulary import Channel, ScanKind, country_choices
+from service.scanning.types import UseContext
 from service.scanning.uploads import stage_uploads
 
 router = APIRouter(prefix=PREFIX, route_class=ConsoleRoute, include_in_schema=False)
@@ -113,6 +119,7 @@ def item_results(ctx: AppContext, items: list[JobItemOut]) -> list[ItemResult]:
 
 
 ItemsOffset = Annotated[int, Query(ge=0, le=MAX_OFFSET)]
+SHOWN_CONTEXT = ("page_url", "publisher", "channel", "territory")
 
 
 @dataclass(frozen=True)
@@ -121,6 +128,14 @@ class JobPage:
 
     job: JobOut
     offset: int
+    seen: dict[str, str]  # the batch's context as submitted: page_url, publisher, ...
+
+    @property
+    def outcome(self) -> str:
+        """How the finished items went: ``failed`` (all of them), ``partial`` or ``ok``."""
+        if self.job.failed and self.job.failed == self.job.done + self.job.failed:
+            return "failed"
+        return "partial" if self.job.failed else "ok"
 
     @property
     def previous_offset(self) -> int | None:
@@ -134,7 +149,8 @@ class JobPage:
 def _read_job(ctx: AppContext, principal: Principal, job_id: int, offset: int = 0) -> JobPage:
     with ctx.db.session() as session:
         job = job_in_scope(session, principal=principal, job_id=job_id)
-        return JobPage(job_out(session, job, items_offset=offset), offset)
+        seen = {name: str(job.context[name]) for name in SHOWN_CONTEXT if job.context.get(name)}
+        return JobPage(job_out(session, job, items_offset=offset), offset, seen)
 
 
 def _submissions(ctx: AppContext, principal: Principal, offset: int) -> tuple[list[Job], int]:
@@ -168,6 +184,8 @@ def _submissions_page(
         failure=failure,
         values=values or {},
         max_items=ctx.settings.max_batch_items,
+        page_max_images=ctx.settings.page_max_images,
+        max_warc_items=ctx.settings.max_warc_items,
         channels=[c.value for c in Channel],
         countries=country_choices(),
         next_offset=next_offset(offset, SUBMISSIONS_PAGE, total),
@@ -198,34 +216,126 @@ async def submit(
     a refused batch brings the form back, filled in, saying why. The same form sent again
     queues nothing and leads to the first batch."""
     principal = monitor_of(user)
+    values = {
+        "urls": urls,
+        "publisher": publisher,
+        "page_url": page_url,
+        "channel": channel,
+        "territory": territory,
+    }
 
-    async def queue() -> tuple[str | None, Response]:
+    async def queue() -> int:
+        return await _queue(
+            ctx,
+            principal,
+            files,
+            urls,
+            publisher=publisher,
+            page_url=page_url,
+            channel=channel,
+            territory=territory,
+        )
+
+    return await _submitted(ctx, user, once_token, "/submissions", queue, values)
+
+
+@router.post("/submissions/page")
+async def submit_page(
+    ctx: Ctx,
+    user: FormUser,
+    page_url: Text = "",
+    publisher: Text = "",
+    channel: Text = "",
+    territory: Text = "",
+    once_token: OnceToken = "",
+) -> Response:
+    """Fetch a page and queue the images a person would see on it, with the page as their
+    context (the crawl service of ``POST /v1/page-jobs``)."""
+    principal = monitor_of(user)
+    values = {"page_page_url": page_url, "page_publisher": publisher}
+    values |= {"page_channel": channel, "page_territory": territory}
+
+    async def queue() -> int:
+        if not page_url.strip():
+            raise InvalidRequestError("Give the address of the page to scan.", field="page_url")
+        context = sighting_context(
+            page_url=page_url,
+            publisher=publisher or None,
+            observed_at=None,
+            channel=channel or None,
+            territory=territory or None,
+        ).context
+        assert context.page_url is not None
+        staged = await stage_page_batch(ctx, context.page_url, None)
+        return await _create(ctx, principal, staged, context, ctx.settings.page_max_images)
+
+    return await _submitted(ctx, user, once_token, "/submissions/page", queue, values)
+
+
+@router.post("/submissions/warc")
+async def submit_warc(
+    ctx: Ctx,
+    user: FormUser,
+    archive: Annotated[UploadFile | None, File()] = None,
+    channel: Text = "",
+    territory: Text = "",
+    once_token: OnceToken = "",
+) -> Response:
+    """Queue every image response of a WARC archive, each with its own URL, page, publisher
+    and date (the crawl service of ``POST /v1/warc-jobs``)."""
+    principal = monitor_of(user)
+    values = {"warc_channel": channel, "warc_territory": territory}
+
+    async def queue() -> int:
+        if archive is None or not (archive.filename or archive.size):
+            raise InvalidRequestError("Choose a WARC archive (.warc or .warc.gz).", field="archive")
+        context = sighting_context(
+            page_url=None,
+            publisher=None,
+            observed_at=None,
+            channel=channel or None,
+            territory=territory or None,
+        ).context
+        staged = await stage_warc_batch(ctx, archive, None)
+        return await _create(ctx, principal, staged, context, ctx.settings.max_warc_items)
+
+    return await _submitted(ctx, user, once_token, "/submissions/warc", queue, values)
+
+
+async def _create(
+    ctx: AppContext, principal: Principal, staged: StagedBatch, context: UseContext, limit: int
+) -> int:
+    created: list[int] = []
+    try:
+        await create_batch_job(
+            ctx, principal, ScanKind.SCAN, staged, context, max_items=limit, created=created
+        )
+    finally:
+        discard_unowned(staged, created)
+    return created[0]
+
+
+async def _submitted(
+    ctx: AppContext,
+    user: SignedIn,
+    token: str,
+    path: str,
+    queue: Callable[[], Awaitable[int]],
+    values: dict[str, str],
+) -> Response:
+    """Queue once per form token: to the job's page, or the form again saying what was wrong."""
+
+    async def handler() -> tuple[str | None, Response]:
         try:
-            job_id = await _queue(
-                ctx,
-                principal,
-                files,
-                urls,
-                publisher=publisher,
-                page_url=page_url,
-                channel=channel,
-                territory=territory,
-            )
+            job_id = await queue()
         except TwinwatchError as exc:
-            values = {
-                "urls": urls,
-                "publisher": publisher,
-                "page_url": page_url,
-                "channel": channel,
-                "territory": territory,
-            }
             return None, await run_in_threadpool(
                 partial(_submissions_page, ctx, user, failure=exc, values=values)
             )
         location = f"{PREFIX}/submissions/{job_id}"
         return location, RedirectResponse(location, status_code=303)
 
-    return await once(ctx=ctx, user=user, token=once_token, path="/submissions", handler=queue)
+    return await once(ctx=ctx, user=user, token=token, path=path, handler=handler)
 
 
 async def _queue(
@@ -295,6 +405,7 @@ def progress(job_id: ObjectId, ctx: Ctx, user: User, offset: ItemsOffset = 0) ->
             "running": job.running,
             "done": job.done,
             "failed": job.failed,
+            "outcome": shown.outcome,
             "offset": offset,
             "items": [asdict(item) for item in item_results(ctx, job.items)],
         },

@@ -1,11 +1,12 @@
-"""The agency's talent pages: the list, a talent's reference photos with their quality
-figures, adding photos (the quality gate's verdict per photo), removing one, erasing the
-talent, and the talent's own account (its state and masked address; the invitation, which
-goes to the talent by e-mail). Every action calls the same talents service function as the
-API."""
+"""The agency's talent pages: the list, adding a talent with their first photos, a talent's
+reference photos with their quality figures, adding photos (the quality gate's verdict per
+photo), removing one, erasing the talent, and the talent's own account (its state and masked
+address; the invitation, which goes to the talent by e-mail). Every action calls the same
+talents service function as the API."""
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Annotated
 
 from fastapi import APIRouter, File, Form, Query, UploadFile
@@ -14,6 +15,7 @@ from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from indexer.db import ReferenceImage
+from indexer.errors import ExternalIdTakenError
 from indexer.registry import PhotoInput
 from service.access import accounts
 from service.access.scoping import talent_in_scope
@@ -22,13 +24,15 @@ from service.api.deps import Ctx, ObjectId
 from service.console.deps import ConsoleRoute, FormUser, User, agency_of
 from service.console.inbox import talent_activity
 from service.console.links import PREFIX
-from service.console.rendering import jpeg, page
+from service.console.once import OnceToken, once
+from service.console.rendering import field_errors, jpeg, page
 from service.context import AppContext
 from service.core import thumbnails as thumbs
 from service.core.errors import InvalidRequestError, ResourceNotFoundError
+from service.core.schemas import NAME_MAX
 from service.scanning.uploads import read_upload
 from service.talents import talents
-from service.talents.schemas import PhotoOutcomeOut, TalentInvitationIn
+from service.talents.schemas import PhotoOutcomeOut, TalentCreate, TalentInvitationIn
 
 router = APIRouter(prefix=PREFIX, route_class=ConsoleRoute, include_in_schema=False)
 
@@ -55,6 +59,74 @@ def talent_list(ctx: Ctx, user: User, offset: Annotated[int, Query(ge=0)] = 0) -
     with ctx.db.session() as session:
         activity = talent_activity(session, (t.id for t in found.items))
     return page("talents.html", user=user, talents=found, activity=activity)
+
+
+@router.get("/talents/new")
+def new_talent(user: User) -> HTMLResponse:
+    agency_of(user)
+    return _new_talent_page(user, {"name": "", "external_id": ""}, {})
+
+
+def _new_talent_page(
+    user: SignedIn, values: dict[str, str], errors: dict[str, str], status_code: int = 200
+) -> HTMLResponse:
+    return page(
+        "talent_new.html",
+        status_code=status_code,
+        user=user,
+        values=values,
+        errors=errors,
+        name_max=NAME_MAX,
+    )
+
+
+@router.post("/talents")
+async def create_talent(
+    ctx: Ctx,
+    user: FormUser,
+    name: Annotated[str, Form(max_length=NAME_MAX * 2)] = "",
+    external_id: Annotated[str, Form(max_length=NAME_MAX * 2)] = "",
+    files: Annotated[list[UploadFile], File()] = [],  # noqa: B006
+    token: OnceToken = "",
+) -> Response:
+    """Register the talent and enrol the photos sent with it (the quality gate's verdict per
+    photo on the talent's page); the same form sent again adds nothing and leads there."""
+    principal = agency_of(user)
+    values = {"name": name, "external_id": external_id}
+
+    async def save() -> tuple[str | None, Response]:
+        try:
+            body = TalentCreate(name=name, external_id=external_id.strip() or None)
+        except ValidationError as exc:
+            return None, _new_talent_page(user, values, field_errors(exc), status_code=422)
+        photos = [await _photo(ctx, upload, n) for n, upload in enumerate(files, start=1)]
+        try:
+            created = await run_in_threadpool(
+                partial(talents.create_talent, ctx=ctx, principal=principal, body=body)
+            )
+        except ExternalIdTakenError as exc:
+            errors = {"external_id": exc.message}
+            return None, _new_talent_page(user, values, errors, status_code=409)
+        outcomes = None
+        if kept := [photo for photo in photos if photo is not None]:
+            enrolled = await talents.enrol_photos(
+                ctx=ctx, principal=principal, talent_id=created.id, photos=kept
+            )
+            outcomes = enrolled.photos
+        location = f"{PREFIX}/talents/{created.id}"
+        shown = await run_in_threadpool(
+            _talent_page, ctx, user, created.id, outcomes=outcomes, status_code=201
+        )
+        return location, shown
+
+    return await once(ctx=ctx, user=user, token=token, path="/talents", handler=save)
+
+
+async def _photo(ctx: AppContext, upload: UploadFile, n: int) -> PhotoInput | None:
+    if not (upload.filename or upload.size):
+        return None  # the browser sends an empty part when no file was chosen
+    data = await read_upload(upload, max_bytes=ctx.settings.max_upload_bytes)
+    return PhotoInput(upload.filename or f"photo-{n}", data)
 
 
 @router.get("/talents/{talent_id}")
@@ -90,14 +162,8 @@ async def add_photos(
     talent_id: ObjectId, ctx: Ctx, user: FormUser, files: Annotated[list[UploadFile], File()]
 ) -> HTMLResponse:
     """The quality gate's verdict per photo, shown on the talent's page."""
-    photos = [
-        PhotoInput(
-            upload.filename or f"photo-{n}",
-            await read_upload(upload, max_bytes=ctx.settings.max_upload_bytes),
-        )
-        for n, upload in enumerate(files, start=1)
-        if upload.filename or upload.size
-    ]
+    read = [await _photo(ctx, upload, n) for n, upload in enumerate(files, start=1)]
+    photos = [photo for photo in read if photo is not None]
     enrolled = await talents.enrol_photos(
         ctx=ctx, principal=agency_of(user), talent_id=talent_id, photos=photos
     )

@@ -343,6 +343,12 @@ def split_url(text: str, *, require_host: bool = True) -> SplitResult:
     return parts
 
 
+def check_url_syntax(url: str, *, allowed_schemes: tuple[str, ...] = ("http", "https")) -> None:
+    """Refuse, before anything is queued, a URL no fetch could use: not a URL, another
+    scheme, no host, credentials (the address itself is vetted again at each fetch)."""
+    _parse_url(url, allowed_schemes=allowed_schemes)
+
+
 def _shown(text: str, limit: int = 200) -> str:
     """Text from outside as it may appear in an error message (bounded in length)."""
     return text if len(text) <= limit else text[:limit] + "..."

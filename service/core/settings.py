@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import functools
+import ipaddress
 from pathlib import Path
-from typing import Final
+from typing import Annotated, ClassVar, Final
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import NoDecode
 
 from indexer.settings import IndexerSettings
 
 #: Where the web console is mounted (service/console/links.py builds its paths on it).
 CONSOLE_PREFIX: Final = "/console"
 #: Console pages whose last path segment is a one-time secret: an invitation, a password
-#: reset, the confirmation of a new e-mail address. The access log never writes the secret.
+#: reset, the confirmation of a new e-mail address. The access log never writes the secret:
+#: service.api.access_log.loggable_target (the one redaction rule) covers every one of them.
 INVITE_PATH: Final = f"{CONSOLE_PREFIX}/invite/"
 RESET_PATH: Final = f"{CONSOLE_PREFIX}/reset/"
 EMAIL_CONFIRM_PATH: Final = f"{CONSOLE_PREFIX}/email/confirm/"
@@ -159,6 +162,62 @@ class ServiceSettings(IndexerSettings):
         "with no confirmed removal after this many days is "
         "flagged overdue.",
     )
+
+    # --- deliveries ---
+    # Outbound deliveries (webhooks, job callbacks, e-mails): one slow receiver must not hold
+    # the others (issue 17). Per-read timeouts (webhook_timeout_s, smtp_timeout_s) do not
+    # bound a receiver that drips a byte at a time; the deadline bounds the whole attempt.
+    delivery_deadline_s: float = Field(
+        default=15.0,
+        gt=0,
+        description="Wall-clock limit on one delivery attempt, whatever the receiver does "
+        "(resolution, connection, headers, body); an attempt cut by it counts as failed.",
+    )
+    delivery_lease_s: float = Field(
+        default=60.0,
+        gt=0,
+        description="How long a claimed outbox row stays claimed: at least twice "
+        "delivery_deadline_s, so no other worker takes a row while its attempt can still run.",
+    )
+    #: delivery_lease_s is at least this many deadlines (the attempt, recording it, and clock
+    #: differences between workers all fit in the claim).
+    LEASE_PER_DEADLINE: ClassVar[float] = 2.0
+    delivery_concurrency: int = Field(
+        default=8,
+        ge=1,
+        description="Webhook deliveries (and, apart, job callbacks) in flight at once per "
+        "worker process, each to a different receiver.",
+    )
+
+    @model_validator(mode="after")
+    def _lease_outlasts_deadline(self) -> ServiceSettings:
+        lease_s, deadline_s = self.delivery_lease_s, self.delivery_deadline_s
+        if lease_s < self.LEASE_PER_DEADLINE * deadline_s:
+            raise ValueError(
+                f"delivery_lease_s ({lease_s:g}) must be at least "
+                f"{self.LEASE_PER_DEADLINE:g} x delivery_deadline_s ({deadline_s:g}): "
+                "a claim that ran out while its attempt still runs lets a second worker "
+                "deliver the same row"
+            )
+        return self
+
+    # --- the network in front of the service ---
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Reverse proxies (IP addresses or networks, comma-separated) whose "
+        "X-Forwarded-For and X-Forwarded-Proto are believed; none by default, so the "
+        "client address (sign-in throttling per address) is the connection's peer.",
+    )
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _proxy_list(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = [part.strip() for part in value.split(",") if part.strip()]
+        if isinstance(value, list):
+            for entry in value:
+                ipaddress.ip_network(str(entry), strict=False)  # ValueError: not an address
+        return value
 
     def c2pa_trust_anchors_pem(self) -> str | None:
         return _read_once(self.c2pa_trust_anchors) if self.c2pa_trust_anchors else None

@@ -16,3 +16,10 @@ class PageHasNoImagesError(InvalidRequestError):
     """A page in which no image a person would see was found."""
 
     code = "page_no_images"
+
+
+class PageUnreadableError(InvalidRequestError):
+    """A page whose markup the HTML parser refuses, so no image on it can be read (a crawled
+    record says so under ``skipped``; a page job answers with it)."""
+
+    code = "page_unreadable"

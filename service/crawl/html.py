@@ -5,11 +5,16 @@ Read with Beautiful Soup (Python's own ``html.parser`` underneath: no native cod
 largest candidate of the picture), ``og:image``/``twitter:image`` meta tags and JSON-LD
 ``image`` values. Relative URLs are resolved against ``<base href>`` or the page's URL;
 only http(s) URLs are kept, each once, in page order, at most ``limit``.
+
+A hostile page costs only itself: a JSON-LD block nested deeper than
+:data:`~service.rules.json_depth.MAX_JSON_DEPTH` is ignored like one that is not JSON (the
+page's other images still count), and a ``<picture>``'s sources and image are its own
+children (as HTML defines them), so deeply nested markup is read in one linear pass.
 """
 
 from __future__ import annotations
 
-import json
+import logging
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -18,6 +23,12 @@ from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 from bs4 import BeautifulSoup, Tag
+from bs4.exceptions import ParserRejectedMarkup
+
+from service.crawl.errors import PageUnreadableError
+from service.rules.json_depth import JsonTooDeepError, loads_bounded
+
+log = logging.getLogger(__name__)
 
 META_IMAGE_NAMES = frozenset(
     {"og:image", "og:image:url", "og:image:secure_url", "twitter:image", "twitter:image:src"}
@@ -68,9 +79,11 @@ def _img_url(img: Tag) -> tuple[str | None, ImageHint]:
 
 def _picture_url(picture: Tag) -> str | None:
     candidates = " , ".join(
-        str(s.get("srcset")) for s in picture.find_all("source") if isinstance(s.get("srcset"), str)
+        str(s.get("srcset"))
+        for s in picture.find_all("source", recursive=False)
+        if isinstance(s.get("srcset"), str)
     )
-    img = picture.find("img")
+    img = picture.find("img", recursive=False)
     if isinstance(img, Tag) and isinstance(img.get("srcset"), str):
         candidates += " , " + str(img.get("srcset"))
     if candidates.strip(" ,"):
@@ -105,6 +118,11 @@ def _image_values(value: Any) -> Iterator[str]:
                 break
 
 
+def _in_picture(img: Tag) -> bool:
+    """A ``<picture>``'s own image (its child), read with the picture's sources."""
+    return img.parent is not None and img.parent.name == "picture"
+
+
 def _found(soup: BeautifulSoup) -> Iterator[tuple[str, ImageHint]]:
     for tag in soup.find_all("meta"):
         name = tag.get("property") or tag.get("name")
@@ -116,27 +134,42 @@ def _found(soup: BeautifulSoup) -> Iterator[tuple[str, ImageHint]]:
         if url:
             yield url, ImageHint.PICTURE
     for img in soup.find_all("img"):
-        if img.find_parent("picture") is None:
+        if not _in_picture(img):
             url, hint = _img_url(img)
             if url:
                 yield url, hint
     for script in soup.find_all("script", attrs={"type": "application/ld+json"}):
         try:
-            data = json.loads(script.string or "")
+            data = loads_bounded(script.string or "")
+        except JsonTooDeepError as exc:
+            log.info("a JSON-LD block was ignored: %s", exc)
+            continue
         except ValueError:
             continue
         for url in _json_ld_images(data):
             yield url, ImageHint.JSON_LD
 
 
+def _read(html: str | bytes) -> tuple[BeautifulSoup, list[tuple[str, ImageHint]]]:
+    """The parsed page and every image reference on it; ``page_unreadable`` if the parser
+    refuses the markup (``<![x``) or it defeats the reader."""
+    try:
+        soup = BeautifulSoup(html, "html.parser")
+        return soup, list(_found(soup))
+    except (ParserRejectedMarkup, RecursionError) as exc:
+        lines = str(exc).strip().splitlines() or [type(exc).__name__]
+        raise PageUnreadableError(f"The page's HTML cannot be read: {lines[-1][:200]}") from None
+
+
 def page_images(html: str | bytes, *, page_url: str, limit: int) -> list[PageImage]:
-    """The page's images, absolute, de-duplicated, in page order, at most ``limit``."""
-    soup = BeautifulSoup(html, "html.parser")
+    """The page's images, absolute, de-duplicated, in page order, at most ``limit``;
+    ``page_unreadable`` if its markup cannot be parsed."""
+    soup, references = _read(html)
     base_tag = soup.find("base", href=True)
     base = urljoin(page_url, str(base_tag["href"])) if isinstance(base_tag, Tag) else page_url
     seen: set[str] = set()
     found: list[PageImage] = []
-    for raw, hint in _found(soup):
+    for raw, hint in references:
         if not raw.strip() or raw.strip().startswith("#"):
             continue  # no image: the page itself
         url = urljoin(base, raw.strip()).split("#", 1)[0]

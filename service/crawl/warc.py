@@ -20,6 +20,13 @@ record at a time: a record's payload is read in chunks and dropped as soon as it
   otherwise it is skipped with the reason ``revisit_unresolved``.
 - A malformed or truncated record is reported (:class:`SkippedRecord`: its offset, URI and
   reason) and skipped: reading resumes at the next record that parses.
+- A hostile record costs only itself: a response or revisit whose target URI is not an
+  http(s) URL (``file:``, ``javascript:``, ``ftp:``; warcio reads no HTTP headers for it, so
+  nothing says what it holds) is reported as ``uri_scheme_unsupported`` (the crawler's own
+  ``dns:``/``whois:``/``ntp:`` lookups are not content and are passed over); an archived page
+  whose HTML cannot be parsed is reported as ``page_unreadable`` (a too-deep JSON-LD block
+  is only ignored: the page's other images still link); a Referer that is not an http(s)
+  URL means no page is known.
 """
 
 from __future__ import annotations
@@ -41,12 +48,11 @@ from warcio.recordloader import ArcWarcRecord
 from indexer.db import utcnow
 from indexer.formats import media_type
 from indexer.imaging import sniff_format
-from service.core.errors import UrlInvalidError
 from service.core.schemas import URL_MAX as URI_MAX
-from service.crawl.errors import WarcInvalidError
+from service.crawl.errors import PageUnreadableError, WarcInvalidError
 from service.crawl.html import page_images
 from service.jobs.items import ItemContext
-from service.licensing.publishers import parse_location
+from service.licensing.publishers import parse_location, web_url
 from service.rules.dates import MAX_CLOCK_SKEW, start_of
 from service.rules.errors import InvalidDateError
 
@@ -59,6 +65,10 @@ REVISIT_PROFILES = ("identical-payload-digest", "server-not-modified")
 PAGE_IMAGES_MAX = 2000
 #: An image's page is settled this many records after it (its request usually follows it).
 SETTLE_AFTER_RECORDS = 4
+#: Records a crawler writes for its own lookups (no content anyone saw): not reported.
+LOOKUP_SCHEMES = ("dns:", "whois:", "ntp:")
+#: Record types that hold a fetched resource.
+CONTENT_RECORDS = frozenset({"response", "revisit"})
 
 
 class SkipReason(StrEnum):
@@ -69,6 +79,8 @@ class SkipReason(StrEnum):
     UNSUPPORTED_IMAGE = "image_type_unsupported"
     TOO_MANY_IMAGES = "too_many_images"
     URI_INVALID = "uri_invalid"
+    URI_SCHEME = "uri_scheme_unsupported"
+    PAGE_UNREADABLE = "page_unreadable"
 
 
 @dataclass(frozen=True)
@@ -278,7 +290,9 @@ def iter_warc_images(
         for sequence, entry in enumerate(_records(handle, problems)):
             pending.extend((sequence, problem) for problem in problems)
             problems.clear()
-            _learn(learnt, entry, limits)
+            unreadable = _learn(learnt, entry, limits)
+            if unreadable is not None:
+                pending.append((sequence, unreadable))
             outcome = _image_of(entry, learnt, limits, originals)
             if outcome is not None:
                 pending.append((sequence, outcome))
@@ -317,8 +331,9 @@ def _settle(
     return replace(image, page_url=_page_of(found, learnt))
 
 
-def _learn(learnt: WarcIndex, entry: _Record, limits: WarcLimits) -> None:
-    """What a record says about the others: Referers, pages' images, payload offsets."""
+def _learn(learnt: WarcIndex, entry: _Record, limits: WarcLimits) -> SkippedRecord | None:
+    """What a record says about the others: Referers, pages' images, payload offsets; the
+    report of an archived page whose HTML cannot be parsed."""
     kind = entry.record.rec_type
     if kind == "request":
         referer = entry.http_header("Referer")
@@ -336,9 +351,14 @@ def _learn(learnt: WarcIndex, entry: _Record, limits: WarcLimits) -> None:
         try:
             html = _read_payload(entry.record, limits.max_html_bytes)
         except (_TooLargeError, _TruncatedError, zlib.error, EOFError, ValueError):
-            return
-        for image in page_images(html, page_url=entry.uri, limit=PAGE_IMAGES_MAX):
+            return None
+        try:
+            images = page_images(html, page_url=entry.uri, limit=PAGE_IMAGES_MAX)
+        except PageUnreadableError as exc:
+            return _skip(entry, SkipReason.PAGE_UNREADABLE, exc.message)
+        for image in images:
             learnt.remember(learnt.linked, image.url, entry.uri, limits)
+    return None
 
 
 def _is_image_revisit(entry: _Record) -> bool:
@@ -349,10 +369,23 @@ def _is_image_revisit(entry: _Record) -> bool:
     )
 
 
+def _off_the_web(entry: _Record) -> bool:
+    """A record for a target URI that is not an http(s) URL (missing, ``file:``,
+    ``javascript:``), other than a crawler's lookup."""
+    uri = entry.uri or ""
+    return not uri.lower().startswith(LOOKUP_SCHEMES) and web_url(uri) is None
+
+
 def _image_of(
     entry: _Record, learnt: WarcIndex, limits: WarcLimits, originals: IO[bytes]
 ) -> _Found | SkippedRecord | None:
     kind = entry.record.rec_type
+    if kind in CONTENT_RECORDS and _off_the_web(entry):
+        return _skip(
+            entry,
+            SkipReason.URI_SCHEME,
+            "The record's target URI is missing or not an http(s) URL: nothing seen on the web.",
+        )
     if kind == "revisit" and _is_image_revisit(entry):
         return _revisit(entry, learnt, limits, originals)
     if kind != "response" or not entry.content_type.startswith("image/"):
@@ -384,7 +417,7 @@ def _image(entry: _Record, data: bytes, revisit_of: int | None = None) -> _Found
             f"Served as {entry.content_type or 'untyped'} but not in a supported image format.",
         )
     uri = entry.uri or ""
-    if not uri or len(uri) > URI_MAX or parse_location(uri) is None:
+    if not uri or len(uri) > URI_MAX or web_url(uri) is None:
         return _skip(
             entry,
             SkipReason.URI_INVALID,
@@ -460,9 +493,6 @@ def _page_of(found: _Found, learnt: WarcIndex) -> str | None:
 
 
 def _checked_page(url: str | None) -> str | None:
-    if url is None:
-        return None
-    try:
-        return url if parse_location(url) is not None and len(url) <= URI_MAX else None
-    except UrlInvalidError:
-        return None
+    """A page URL as a Referer or a page record names it: an http(s) URL, else unknown."""
+    page = web_url(url)
+    return page if page is not None and len(page) <= URI_MAX else None

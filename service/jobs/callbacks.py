@@ -17,6 +17,7 @@ from indexer.db import Database, utcnow
 from service.alerts.webhooks import (
     AttemptResult,
     DueDelivery,
+    ReceiverUrls,
     claim_due_rows,
     count_attempt,
     retry_or_give_up,
@@ -26,6 +27,8 @@ from service.core.tables.jobs import Job, JobCallback
 
 log = logging.getLogger(__name__)
 JOB_FINISHED = "job.finished"
+# A callback's receiver is its job's URL: one attempt in flight per receiver (issue 17).
+CALLBACK_RECEIVERS = ReceiverUrls(Job.callback_url, Job, Job.id == JobCallback.job_id)
 
 
 class CallbackStatus(StrEnum):
@@ -38,7 +41,10 @@ def claim_due_callbacks(db: Database, *, limit: int, lease_s: float) -> list[Due
     """Claim up to ``limit`` due callbacks for ``lease_s`` (safe with several workers)."""
     claimed: list[DueDelivery] = []
     with db.session() as session:
-        for row in claim_due_rows(session, JobCallback, limit=limit, lease_s=lease_s):
+        rows = claim_due_rows(
+            session, JobCallback, limit=limit, lease_s=lease_s, receivers=CALLBACK_RECEIVERS
+        )
+        for row in rows:
             job = session.get(Job, row.job_id)
             if job is None or not job.callback_url or not job.callback_secret:
                 continue

@@ -4,8 +4,10 @@ An item's own ``page_url``, ``publisher``, ``observed_at``, ``channel`` and ``te
 replace the job's; what it leaves out comes from the job. Where an image was published is
 one fact: an item that names its page or its publisher takes neither from the job (a crawl's
 page on one site never gets the batch's publisher of another). Every field is checked with
-the same rules as a single scan's form (publishers: :mod:`service.licensing.publishers`;
-channels, territories: :mod:`service.rules.vocabulary`; dates: :mod:`service.rules.dates`).
+the same rules as a single scan's form (publishers and page URLs:
+:mod:`service.licensing.publishers`; channels, territories: :mod:`service.rules.vocabulary`;
+dates: :mod:`service.rules.dates`). A manifest nested deeper than
+:data:`~service.rules.json_depth.MAX_JSON_DEPTH` is refused before it is decoded.
 
 A manifest (a JSON object beside the files) maps item names (upload file names or URLs)
 to such contexts::
@@ -16,7 +18,6 @@ to such contexts::
 
 from __future__ import annotations
 
-import json
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, fields, replace
 from datetime import datetime
@@ -25,8 +26,9 @@ from typing import Any
 from indexer.db import utcnow
 from service.core.schemas import CHANNEL_MAX, PUBLISHER_MAX, URL_MAX
 from service.jobs.errors import ManifestInvalidError
-from service.licensing.publishers import stated_location
+from service.licensing.publishers import stated_location, stated_page_url
 from service.rules.dates import require_not_future, start_or_error
+from service.rules.json_depth import JsonTooDeepError, loads_bounded
 from service.rules.vocabulary import channel_or_error, territory_or_error
 from service.scanning.types import UseContext
 
@@ -116,7 +118,7 @@ def item_context(raw: Mapping[str, Any], *, item: str, now: datetime | None = No
     if seen is not None:
         require_not_future(seen, now=now or utcnow(), field="observed_at")
     return ItemContext(
-        page_url=stated_location(text["page_url"], "page_url"),
+        page_url=stated_page_url(text["page_url"], "page_url"),
         publisher=stated_location(text["publisher"], "publisher"),
         observed_at=seen,
         channel=channel_or_error(text["channel"]).value if text["channel"] else None,
@@ -133,7 +135,11 @@ def parse_manifest(
             f"The manifest is over {MANIFEST_MAX_BYTES:,} bytes.", max_bytes=MANIFEST_MAX_BYTES
         )
     try:
-        raw = json.loads(data.decode("utf-8"))
+        raw = loads_bounded(data.decode("utf-8"))
+    except JsonTooDeepError as exc:
+        raise ManifestInvalidError(
+            f"The manifest is {exc}: it is an object of objects.", max_depth=exc.max_depth
+        ) from None
     except (UnicodeDecodeError, ValueError) as exc:
         raise ManifestInvalidError(f"The manifest is not JSON: {exc}"[:300]) from None
     if not isinstance(raw, dict) or not all(isinstance(v, dict) for v in raw.values()):

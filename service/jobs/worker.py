@@ -13,6 +13,7 @@ import socket
 import tempfile
 import time
 import uuid
+from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable
 from datetime import date, timedelta
 from pathlib import Path
@@ -28,7 +29,13 @@ from service.alerts.emails import (
     record_email_attempt,
     smtp_send,
 )
-from service.alerts.webhooks import claim_due, record_attempt, send
+from service.alerts.webhooks import (
+    AttemptResult,
+    DueDelivery,
+    claim_due,
+    record_attempt,
+    send,
+)
 from service.context import AppContext
 from service.core.errors import InternalError, OverloadedError
 from service.jobs.callbacks import claim_due_callbacks, record_callback_attempt
@@ -45,7 +52,6 @@ from service.scanning.scan import run_scan
 from service.scanning.types import ImageSource
 
 log = logging.getLogger(__name__)
-WEBHOOK_BATCH = 10
 EVIDENCE_SWEEP_S = 3600.0
 # Touched by every pass of the job loop: `twinwatch worker --check` (the container's
 # healthcheck) reads its age. Per container, so it lives in the container's own /tmp.
@@ -123,52 +129,97 @@ class JobWorker:
         await run_in_threadpool(fail_item, self.ctx.db, item=item, error=error, worker_id=self.name)
 
 
-class WebhookDispatcher:
+class DeliveryDispatcher(ABC):
+    """Delivers one HTTP outbox (webhook deliveries, job callbacks) to several receivers at
+    once: up to ``delivery_concurrency`` attempts in flight, never two to one receiver (the
+    claim skips a receiver with an attempt in flight), each cut at ``delivery_deadline_s``
+    and claimed for ``delivery_lease_s``, so a slow receiver holds one slot for at most the
+    deadline and never delays another receiver's deliveries (issue 17)."""
+
     def __init__(self, ctx: AppContext) -> None:
         self.ctx = ctx
+        self._in_flight: set[asyncio.Task[None]] = set()
+
+    @abstractmethod
+    def claim(self, *, limit: int, lease_s: float) -> list[DueDelivery]:
+        """Claim up to ``limit`` due rows for ``lease_s`` (blocking: run in a thread)."""
+
+    @abstractmethod
+    def record(self, delivery: DueDelivery, result: AttemptResult) -> None:
+        """Record one attempt and what follows from it (blocking: run in a thread)."""
 
     async def run_once(self) -> int:
-        settings = self.ctx.settings
-        due = await run_in_threadpool(
-            claim_due, self.ctx.db, limit=WEBHOOK_BATCH, lease_s=settings.webhook_timeout_s * 3
+        """Start what is due and wait until those attempts end; how many were started."""
+        started = await self.start_due()
+        await asyncio.gather(*self._in_flight)
+        return started
+
+    async def step(self) -> bool:
+        """One turn of the background loop: start what is due, then wait for an attempt to
+        end (at most a poll interval, so new rows start while slow ones are in flight)."""
+        await self.start_due()
+        if not self._in_flight:
+            return False
+        await asyncio.wait(
+            set(self._in_flight),
+            timeout=self.ctx.settings.worker_poll_s,
+            return_when=asyncio.FIRST_COMPLETED,
         )
+        return True
+
+    async def start_due(self) -> int:
+        """Claim as many due rows as there are free slots and start an attempt for each."""
+        settings = self.ctx.settings
+        free = settings.delivery_concurrency - len(self._in_flight)
+        if free <= 0:
+            return 0
+        due = await run_in_threadpool(self.claim, limit=free, lease_s=settings.delivery_lease_s)
         for delivery in due:
-            result = await send(delivery, settings=settings)
-            await run_in_threadpool(
-                record_attempt,
-                self.ctx.db,
-                delivery=delivery,
-                result=result,
-                settings=settings,
-                metrics=self.ctx.metrics,
-            )
+            task = asyncio.create_task(self._attempt(delivery))
+            self._in_flight.add(task)
+            task.add_done_callback(self._in_flight.discard)
         return len(due)
 
+    async def aclose(self) -> None:
+        """Stop the attempts in flight (their rows are taken again when their claim ends)."""
+        for task in self._in_flight:
+            task.cancel()
+        await asyncio.gather(*self._in_flight, return_exceptions=True)
 
-class CallbackDispatcher:
+    async def _attempt(self, delivery: DueDelivery) -> None:
+        try:
+            result = await send(delivery, settings=self.ctx.settings)
+            await run_in_threadpool(self.record, delivery, result)
+        except Exception:
+            log.exception("delivery %d failed unexpectedly", delivery.id)
+
+
+class WebhookDispatcher(DeliveryDispatcher):
+    """Agency webhooks (service.alerts.webhooks)."""
+
+    def claim(self, *, limit: int, lease_s: float) -> list[DueDelivery]:
+        return claim_due(self.ctx.db, limit=limit, lease_s=lease_s)
+
+    def record(self, delivery: DueDelivery, result: AttemptResult) -> None:
+        record_attempt(
+            self.ctx.db,
+            delivery=delivery,
+            result=result,
+            settings=self.ctx.settings,
+            metrics=self.ctx.metrics,
+        )
+
+
+class CallbackDispatcher(DeliveryDispatcher):
     """Job-completion callbacks (service.jobs.callbacks), signed and retried like webhooks."""
 
-    def __init__(self, ctx: AppContext) -> None:
-        self.ctx = ctx
+    def claim(self, *, limit: int, lease_s: float) -> list[DueDelivery]:
+        return claim_due_callbacks(self.ctx.db, limit=limit, lease_s=lease_s)
 
-    async def run_once(self) -> int:
-        settings = self.ctx.settings
-        due = await run_in_threadpool(
-            claim_due_callbacks,
-            self.ctx.db,
-            limit=WEBHOOK_BATCH,
-            lease_s=settings.webhook_timeout_s * 3,
+    def record(self, delivery: DueDelivery, result: AttemptResult) -> None:
+        record_callback_attempt(
+            self.ctx.db, delivery=delivery, result=result, settings=self.ctx.settings
         )
-        for delivery in due:
-            result = await send(delivery, settings=settings)
-            await run_in_threadpool(
-                record_callback_attempt,
-                self.ctx.db,
-                delivery=delivery,
-                result=result,
-                settings=settings,
-            )
-        return len(due)
 
 
 class EmailDispatcher:
@@ -187,8 +238,10 @@ class EmailDispatcher:
         if self.digested != yesterday:
             await run_in_threadpool(queue_daily_digests, self.ctx.db, day=yesterday)
             self.digested = yesterday
+        # One message per turn: its claim has to outlast one attempt (cut at the delivery
+        # deadline), not a batch sent in turn; one relay takes them in turn anyway.
         due = await run_in_threadpool(
-            claim_due_emails, self.ctx.db, limit=WEBHOOK_BATCH, lease_s=settings.smtp_timeout_s * 3
+            claim_due_emails, self.ctx.db, limit=1, lease_s=settings.delivery_lease_s
         )
         for message in due:
             result = await run_in_threadpool(smtp_send, message, settings=settings)
@@ -215,8 +268,8 @@ class BackgroundWorkers:
     def start(self) -> None:
         self._tasks = [
             *(asyncio.create_task(self._loop("jobs", jobs.run_once)) for jobs in self.jobs),
-            asyncio.create_task(self._loop("webhooks", self.webhooks.run_once)),
-            asyncio.create_task(self._loop("callbacks", self.callbacks.run_once)),
+            asyncio.create_task(self._loop("webhooks", self.webhooks.step)),
+            asyncio.create_task(self._loop("callbacks", self.callbacks.step)),
             asyncio.create_task(self._loop("emails", self.emails.run_once)),
             asyncio.create_task(self._sweep_evidence()),
         ]
@@ -226,6 +279,8 @@ class BackgroundWorkers:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.webhooks.aclose()
+        await self.callbacks.aclose()
 
     async def run_forever(self) -> None:
         self.start()

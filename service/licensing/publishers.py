@@ -25,6 +25,15 @@ registrable domain (PSL, private suffixes included: ``alice.github.io`` is its o
 publisher), plus ``/<account>`` on account sites. It is idempotent:
 ``publisher_key(publisher_key(x)) == publisher_key(x)``.
 
+Page URLs (:func:`web_url`, :func:`stated_page_url`)
+====================================================
+
+A page URL is an absolute ``http``/``https`` URL that names a host, nothing else: a scan's
+or a batch's ``page_url`` field, a manifest entry's and a crawled record's Referer alike
+(``javascript:``, ``data:``, ``file:`` and scheme-less text are refused, or, for a crawled
+Referer, mean "no page known"). The console renders a stored page URL as a link only when
+it passes the same test, so a value stored before this rule is shown as text.
+
 Publisher and page URL together (:func:`derive_location`)
 =========================================================
 
@@ -57,10 +66,12 @@ from urllib.parse import quote, unquote
 import idna
 import tldextract
 
-from service.core.errors import UrlInvalidError
+from service.core.errors import UrlInvalidError, UrlSchemeNotAllowedError
 from service.core.fetching import split_url
 
 ANY = "*"
+WEB_SCHEMES = ("http", "https")
+_SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*):(?!\d)")  # "host:8080" is a port
 SITE_PREFIX_LABELS = frozenset({"www", "m"})
 _SEGMENT_SAFE = "@!$&'()*+,;=:~"
 _HOST = re.compile(r"[a-z0-9_-]+(\.[a-z0-9_-]+)*|[0-9a-f:.]*:[0-9a-f:.]*")
@@ -220,6 +231,36 @@ def stated_location(value: str | None, field: str) -> str | None:
             f"{field} {text[:80]!r} names no host (a domain, account URL or page URL).", field=field
         )
     return text
+
+
+def web_url(text: str | None) -> str | None:
+    """``text``, stripped, if it is an absolute http(s) URL naming a host; else ``None``."""
+    stripped = text.strip() if text is not None else ""
+    scheme, separator, _ = stripped.partition("://")
+    if not separator or scheme.lower() not in WEB_SCHEMES:
+        return None
+    return stripped if parse_location(stripped) is not None else None
+
+
+def stated_page_url(value: str | None, field: str = "page_url") -> str | None:
+    """A stated page URL (a form field, a manifest entry), stripped; ``url_invalid`` when it
+    is malformed or not absolute, ``url_scheme_not_allowed`` for a scheme other than
+    http(s) (``javascript:``, ``data:``, ``file:``), each naming ``field``."""
+    text = value.strip() or None if value is not None else None
+    if text is None or web_url(text) is not None:
+        return text
+    scheme = _SCHEME.match(text)
+    if scheme is not None and scheme.group(1).lower() not in WEB_SCHEMES:
+        raise UrlSchemeNotAllowedError(
+            f"{field} must be an http(s) URL; the scheme {scheme.group(1)[:20]!r} is not allowed.",
+            field=field,
+            scheme=scheme.group(1)[:20].lower(),
+            allowed=list(WEB_SCHEMES),
+        )
+    stated_location(text, field)  # says what is wrong: an unbalanced "[", a bad port, no host
+    raise UrlInvalidError(
+        f"{field} {text[:80]!r} is not an absolute http(s) URL (https://host/path).", field=field
+    )
 
 
 def derive_location(publisher: str | None, page_url: str | None) -> Location | None:

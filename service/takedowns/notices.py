@@ -21,6 +21,7 @@ from typing import Any
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 from PIL import ImageFile
+from pydantic import ValidationError
 from sqlalchemy import Select, func, or_, select
 from sqlalchemy.orm import Session
 
@@ -258,10 +259,26 @@ def edit_notice(
 
 
 def missing_elements(notice: TakedownNotice) -> list[str]:
+    """The required elements the notice still lacks: empty, or not valid (see
+    :func:`invalid_elements`)."""
     fields = notice.fields
+    invalid = invalid_elements(notice)
     return [
-        name for name in REQUIRED[NoticeKind(notice.kind)] if not str(fields.get(name, "")).strip()
+        name
+        for name in REQUIRED[NoticeKind(notice.kind)]
+        if not str(fields.get(name, "")).strip() or name in invalid
     ]
+
+
+def invalid_elements(notice: TakedownNotice) -> list[str]:
+    """The fields whose stored text breaks the rules an edit is checked by
+    (``NoticeFieldsEdit``: e.g. a notifier e-mail that is no address, kept from before that
+    rule); such a notice cannot be confirmed."""
+    try:
+        NoticeFieldsEdit.model_validate(notice.fields)
+    except ValidationError as exc:
+        return sorted({str(error["loc"][0]) for error in exc.errors() if error["loc"]})
+    return []
 
 
 def confirm_notice(
@@ -272,12 +289,9 @@ def confirm_notice(
     if NoticeStatus(notice.status) is not NoticeStatus.DRAFT:
         raise TakedownNotAllowedError(f"Notice {notice_id} is already final.")
     missing = missing_elements(notice)
-    if missing:
-        raise TakedownIncompleteError(
-            f"A {NoticeKind(notice.kind).value.upper()} notice needs: "
-            f"{', '.join(m.replace('_', ' ') for m in missing)}.",
-            missing=missing,
-        )
+    invalid = invalid_elements(notice)
+    if missing or invalid:
+        raise _incomplete(NoticeKind(notice.kind), missing=missing, invalid=invalid)
     notice.finalized_at = utcnow()
     html = render_html(session, notice, principal=principal, store=store, max_pixels=max_pixels)
     notice.final_html = html
@@ -292,6 +306,21 @@ def confirm_notice(
     )
     notice.status = NoticeStatus.FINAL.value
     return notice_out(session, notice, response_days=None)
+
+
+def _incomplete(
+    kind: NoticeKind, *, missing: list[str], invalid: list[str]
+) -> TakedownIncompleteError:
+    needed = [
+        f"{name.replace('_', ' ')}{' (not valid)' if name in invalid else ''}"
+        for name in [*missing, *(name for name in invalid if name not in missing)]
+    ]
+    details: dict[str, list[str]] = {"missing": missing}
+    if invalid:
+        details["invalid"] = invalid
+    return TakedownIncompleteError(
+        f"A {kind.value.upper()} notice needs: {', '.join(needed)}.", **details
+    )
 
 
 def record_event(

@@ -12,6 +12,10 @@ from service.core.schemas import EMAIL_PATTERN, FIELD_MAX, NOTE_MAX, SHORT_MAX, 
 from service.rules.dates import StartInstant
 from service.takedowns.states import ItemState, NoticeKind, NoticeStatus
 
+#: A notice's e-mail field as an edit may set it: the profile's rule (it is drafted from the
+#: profile), or empty while the draft lacks it (confirming then says it is missing).
+NOTICE_EMAIL_PATTERN = rf"^$|{EMAIL_PATTERN}"
+
 
 class AgencyProfileIn(BaseModel):
     model_config = ConfigDict(
@@ -58,14 +62,17 @@ class NoticeFields(BaseModel):
 
 
 class NoticeFieldsEdit(BaseModel):
-    """A partial edit: only the fields given change."""
+    """A partial edit: only the fields given change. Its rules are also what a draft's
+    stored fields must meet before it is confirmed (``notices.invalid_elements``)."""
 
     model_config = ConfigDict(extra="forbid")
 
     recipient: str | None = bounded_text(FIELD_MAX, default=None)
     notifier_name: str | None = bounded_text(FIELD_MAX, default=None)
     notifier_address: str | None = bounded_text(FIELD_MAX, default=None)
-    notifier_email: str | None = bounded_text(FIELD_MAX, default=None)
+    notifier_email: str | None = Field(
+        default=None, max_length=SHORT_MAX, pattern=NOTICE_EMAIL_PATTERN
+    )
     notifier_phone: str | None = bounded_text(FIELD_MAX, default=None)
     work_description: str | None = bounded_text(FIELD_MAX, default=None)
     reasons: str | None = bounded_text(FIELD_MAX, default=None)

@@ -45,21 +45,28 @@ def invite_talent(
                 "to issue it: an admin in the console (Admin: Users) or on the command line "
                 f"(twinwatch users create --role talent --talent {talent_id} --email ...)."
             )
-        user, token = accounts.invite_talent_user(
+        invited = accounts.invite_talent_user(
             session,
             principal=principal,
             talent_id=talent_id,
             email=body.email,
             valid_hours=settings.invitation_hours,
         )
-        out = TalentInvitationOut(
-            talent_id=talent_id,
-            user_id=user.id,
-            email=user.email,
-            expires_at=accounts.invitation_expiry(session, token=token),
-        )
         talent_name = talent.name
-    url = settings.invitation_url(token)
+    out = TalentInvitationOut(
+        talent_id=talent_id,
+        user_id=invited.user_id,
+        email=invited.email,
+        expires_at=invited.expires_at,
+    )
+    sent = out.model_copy(update={"sent_to": accounts.mask_email(out.email)})
+    if invited.token is None:
+        # The address is another tenant's account (accounts._held_invitation; never an
+        # admin's): the same answer as for a fresh address, and that address gets a note
+        # without a link, naming neither the agency nor the talent.
+        account_mail.send_invitation_not_made(settings, user_id=out.user_id, to=out.email)
+        return sent
+    url = settings.invitation_url(invited.token)
     if by_operator:
         return out.model_copy(update={"invitation_url": url})
     try:
@@ -68,9 +75,9 @@ def invite_talent(
         )
     except EmailNotSentError:
         with ctx.db.session() as session:
-            accounts.void_invitation(session, token=token)
+            accounts.void_invitation(session, token=invited.token)
         raise
-    return out.model_copy(update={"sent_to": accounts.mask_email(out.email)})
+    return sent
 
 
 def _pack(ctx: AppContext) -> ModelPackOut:

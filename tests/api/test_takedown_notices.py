@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import select
 
 from service.core.tables.alerts import Alert
-from service.core.tables.takedowns import TakedownEvent, TakedownItem
+from service.core.tables.takedowns import TakedownEvent, TakedownItem, TakedownNotice
 from tests.support.console import ConsoleWorld, console_world
 from tests.support.fakes import face_photo
 from tests.support.service import LocalServer, local_server
@@ -395,3 +395,58 @@ def test_rendering_a_pdf_leaves_truncated_images_refused_by_scans() -> None:
     data = encode(gradient(400, 300), "JPEG")
     with pytest.raises(ImageDecodeError):
         decode_image(data[: len(data) // 3], max_pixels=10_000_000)
+
+
+@pytest.mark.parametrize(
+    "email",
+    ["not-an-email", "two@at@signs.example", "legal@lumen.example, cc@x.example", "a@b\n.example"],
+)
+def test_a_notifier_email_that_is_no_address_is_refused_like_the_profile_refuses_it(
+    world: ConsoleWorld, server: LocalServer, email: str
+) -> None:
+    set_profile(world)
+    notice = draft(world, "dsa", two_sightings(world, server)[:1])
+    path = f"/v1/takedowns/{notice['id']}"
+    profile = world.client.put(
+        "/v1/takedown-profile", headers=auth(world), json={**PROFILE, "email": email}
+    )
+    assert profile.status_code == 422, profile.text  # the one rule, in both places
+    refused = world.client.patch(path, headers=auth(world), json={"notifier_email": email})
+    assert refused.status_code == 422, refused.text
+    assert refused.json()["error"]["code"] == "invalid_request"
+    kept = world.client.get(path, headers=auth(world)).json()
+    assert kept["fields"]["notifier_email"] == PROFILE["email"]
+
+    cleared = world.client.patch(path, headers=auth(world), json={"notifier_email": ""})
+    assert cleared.status_code == 200 and cleared.json()["missing"] == ["notifier_email"]
+    assert confirm_refused(world, notice["id"])["details"]["missing"] == ["notifier_email"]
+    fixed = world.client.patch(path, headers=auth(world), json={"notifier_email": "a@b.example"})
+    assert fixed.status_code == 200 and fixed.json()["missing"] == []
+    assert confirm(world, notice["id"])["fields"]["notifier_email"] == "a@b.example"
+
+
+def test_a_draft_holding_an_invalid_notifier_email_cannot_be_confirmed(
+    world: ConsoleWorld, server: LocalServer
+) -> None:
+    """A draft saved before the rule existed keeps its text, is listed as lacking a valid
+    e-mail, and is refused at confirmation until it is corrected."""
+    set_profile(world)
+    notice = draft(world, "dmca", two_sightings(world, server)[:1])
+    with world.ctx.db.session() as session:
+        row = session.get(TakedownNotice, notice["id"])
+        assert row is not None
+        row.fields = {**row.fields, "notifier_email": "not-an-email"}
+    path = f"/v1/takedowns/{notice['id']}"
+    shown = world.client.get(path, headers=auth(world))
+    assert shown.status_code == 200 and shown.json()["missing"] == ["notifier_email"]
+    error = confirm_refused(world, notice["id"])
+    assert error["code"] == "takedown_incomplete"
+    assert error["details"] == {"missing": ["notifier_email"], "invalid": ["notifier_email"]}
+    assert "notifier email (not valid)" in error["message"]
+    assert world.client.get(path, headers=auth(world)).json()["status"] == "draft"
+
+
+def confirm_refused(world: ConsoleWorld, notice_id: int) -> dict:  # type: ignore[type-arg]
+    response = world.client.post(f"/v1/takedowns/{notice_id}/confirm", headers=auth(world))
+    assert response.status_code == 422, response.text
+    return dict(response.json()["error"])

@@ -287,3 +287,144 @@ def test_the_operator_hands_out_a_reset_link_from_the_command_line(
         assert world.client.get(path).status_code == 404  # once
         code, output = _cli(tmp_path, monkeypatch, "users", "reset-link", "nobody@demo.example")
         assert code == 1 and "not_found" in output
+
+
+# --- another tenant's address is never revealed (issue 17, from h/harden) ---------------------
+def test_inviting_another_tenants_address_answers_as_for_a_fresh_one_and_makes_nothing(
+    mailed: tuple[ConsoleWorld, SmtpInbox],
+) -> None:
+    """An agency cannot learn which addresses have accounts elsewhere: the answer, and every
+    answer after it, is the one a fresh address gets, and nothing usable is made (moved from
+    test_talent_consent.py, where it ran without SMTP)."""
+    world, inbox = mailed
+    agency_id = world.ctx.registry.ensure_agency(name="Demo Agency").id
+    with world.ctx.db.session() as session:
+        grace = accounts.create_user(
+            session,
+            email="grace@talent.example",
+            role=Role.TALENT,
+            talent=world.talents["Grace Hopper"],
+        )
+        accounts.create_user(
+            session, email="new.booker@other.example", role=Role.AGENCY, agency="Other Agency"
+        )
+        pending = accounts.issue_invitation(
+            session, email="new.booker@other.example", valid_hours=1
+        )
+        grace_id = grace.id
+
+    def talent(name: str) -> str:
+        world.talents[name] = world.ctx.registry.ensure_talent(agency_id=agency_id, name=name)[0].id
+        return name
+
+    # each taken address beside a fresh one that is masked alike, each for a talent of its own
+    pairs = [
+        ("booker@other.example", "bob@other.example"),  # another agency's booker (in use)
+        ("new.booker@other.example", "nina@other.example"),  # ... with a pending invitation
+        ("desk@brand.example", "dan@brand.example"),  # a brand's account
+        ("grace@talent.example", "gina@talent.example"),  # another agency's talent
+    ]
+    ids: list[int] = []
+    for n, (taken, fresh) in enumerate(pairs):
+        fresh_answer = invite(world, email=fresh, talent=talent(f"Fresh {n}"))
+        answer = invite(world, email=taken.upper(), talent=talent(f"Taken {n}"))
+        for got, address, name in ((fresh_answer, fresh, "Fresh"), (answer, taken, "Taken")):
+            assert got.status_code == 201, got.text
+            assert got.headers["cache-control"] == "no-store"
+            body = got.json()
+            assert body["email"] == address and body["talent_id"] == world.talents[f"{name} {n}"]
+            assert body["invitation_url"] is None
+            assert body["user_id"] > (ids[-1] if ids else 0)  # a new account's id
+            ids.append(body["user_id"])
+        assert answer.json()["sent_to"] == fresh_answer.json()["sent_to"]
+        assert set(answer.json()) == set(fresh_answer.json())
+        # and afterwards: the same address again, the same id; another, talent_has_account
+        for name, address, first in (
+            (f"Fresh {n}", fresh, fresh_answer),
+            (f"Taken {n}", taken, answer),
+        ):
+            again = invite(world, email=address, talent=name)
+            assert again.status_code == 201 and again.json()["user_id"] == first.json()["user_id"]
+            other = invite(world, email=f"other.{n}@else.example", talent=name)
+            assert other.status_code == 409, other.text
+            assert other.json()["error"]["code"] == "talent_has_account"
+            assert other.json()["error"]["details"]["state"] == "invited"
+            assert first.json()["sent_to"] in other.json()["error"]["message"]
+        # for another talent of the agency: user_exists, as for its own fresh account
+        for address in (fresh, taken):
+            elsewhere = invite(world, email=address, talent="Ada Lovelace")
+            assert elsewhere.status_code == 409, elsewhere.text
+            assert elsewhere.json()["error"]["code"] == "user_exists"
+        # mail: the fresh address got its links; the taken one a note without a link
+        assert [bool(link_path(m)) for m in messages_to(inbox, fresh)] == [True, True]
+        notes = messages_to(inbox, taken)
+        assert len(notes) == 2
+        for note in notes:
+            assert "/console/" not in plain_text(note) and "Demo Agency" not in plain_text(note)
+
+    bea = invite(world, email="b@x.example", talent=talent("Bea"))
+    assert bea.json()["user_id"] > ids[-1]  # ids are never handed out twice
+
+    with world.ctx.db.session() as session:
+        users = {u.email: u for u in session.scalars(select(User))}
+        for taken, _ in pairs:  # untouched
+            assert users[taken].talent_id in (None, world.talents["Grace Hopper"])
+            assert users[taken].disabled_at is None
+        assert users["grace@talent.example"].id == grace_id
+        assert accounts.invitation_user(session, token=pending).email == "new.booker@other.example"
+        held = [u for u in users.values() if accounts.is_held(u.email)]
+        assert {u.talent_id for u in held} == {world.talents[f"Taken {n}"] for n in range(4)}
+        assert all(u.password_hash is None for u in held)
+        assert (
+            session.scalar(
+                select(func.count())
+                .select_from(Invitation)
+                .where(Invitation.user_id.in_([u.id for u in held]))
+            )
+            == 0
+        )  # no link was ever made for a held account
+    assert sign_in(TestClient(world.client.app), "booker@other.example").status_code == 303
+
+
+def test_an_unsent_note_answers_as_an_unsent_invitation_and_a_held_account_gets_no_link(
+    mailed: tuple[ConsoleWorld, SmtpInbox], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    world, inbox = mailed
+    agency_id = world.ctx.registry.ensure_agency(name="Demo Agency").id
+    bea, _ = world.ctx.registry.ensure_talent(agency_id=agency_id, name="Bea Silva")
+    world.talents["Bea Silva"] = bea.id
+    inbox.replies = ["554 5.7.1 Rejected", "554 5.7.1 Rejected"]
+    fresh = invite(world, email="bob@other.example")
+    taken = invite(world, email="booker@other.example", talent="Bea Silva")
+    for refused in (fresh, taken):
+        assert refused.status_code == 503, refused.text
+        assert refused.json()["error"]["code"] == "email_not_sent"
+    assert invite(world, email="booker@other.example", talent="Bea Silva").status_code == 201
+    with world.ctx.db.session() as session:
+        [held] = [u for u in session.scalars(select(User)) if accounts.is_held(u.email)]
+        held_email = held.email
+    assert held_email.endswith(":b***@other.example") and "booker" not in held_email
+    # the operator gets no link for it either, and disabling it frees the talent
+    for command in (("users", "invite", held_email), ("users", "reset-link", held_email)):
+        code, output = _cli(tmp_path, monkeypatch, *command)
+        assert code == 1 and "/console/" not in output, output
+    assert invite(world, email="bea@talent.example", talent="Bea Silva").status_code == 409
+    code, output = _cli(tmp_path, monkeypatch, "users", "disable", held_email)
+    assert code == 0, output
+    assert invite(world, email="bea@talent.example", talent="Bea Silva").status_code == 201
+
+
+def test_inviting_an_address_of_the_agencys_own_accounts_is_still_a_conflict(
+    mailed: tuple[ConsoleWorld, SmtpInbox],
+) -> None:
+    """(Moved from test_talent_consent.py, where it ran without SMTP.)"""
+    world, inbox = mailed
+    with world.ctx.db.session() as session:
+        accounts.create_user(
+            session, email="booker@lumen.example", role=Role.AGENCY, agency="Demo Agency"
+        )
+    for who in ("agency", "admin"):
+        taken = invite(world, who, email="booker@lumen.example")
+        assert taken.status_code == 409 and taken.json()["error"]["code"] == "user_exists"
+    assert invite(world, "admin", email="booker@other.example").status_code == 409  # admin knows
+    assert inbox.messages == []

@@ -20,7 +20,9 @@ from sqlalchemy import func, select
 
 from indexer.db import utcnow
 from service.access import recovery
+from service.api.access_log import loggable_target
 from service.core.principal import Role
+from service.core.settings import SECRET_LINK_PATHS
 from service.core.tables.access import AccountToken, User
 from tests.console.test_pages import browser, page_csrf
 from tests.support.console import PASSWORD, ConsoleWorld, console_world, sign_in
@@ -322,6 +324,14 @@ def test_one_time_links_never_reach_the_logs(
         for record in caplog.records
         if record.name.startswith(("service", "twinwatch", "indexer", "uvicorn"))
     )
-    assert "/console/reset/..." in logged and "/console/invite/..." in logged  # paths, redacted
+    for path in ("/console/invite/", "/console/reset/", "/console/email/confirm/"):
+        assert f"{path}[redacted]" in logged, path  # the paths are logged, their secret not
     for secret in (*secrets, PASSWORD, NEW_PASSWORD):
         assert secret not in logged
+
+
+@pytest.mark.parametrize("prefix", SECRET_LINK_PATHS)
+def test_every_one_time_link_page_is_redacted_by_the_one_rule(prefix: str) -> None:
+    secret = "s3cr3t-T0ken_value"
+    target = loggable_target(f"{prefix}{secret}", f"next={prefix}{secret}".encode())
+    assert target == {"path": f"{prefix}[redacted]", "query": f"next={prefix}[redacted]"}

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import logging
+import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from pathlib import Path
 
+import httpx
 import pytest
+from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
@@ -25,9 +30,11 @@ from service.access.errors import (
 )
 from service.access.keys import TenantKind, create_tenant
 from service.core.errors import InvalidRequestError, UnauthorizedError
+from service.core.logs import JsonFormatter
 from service.core.principal import Role
 from service.core.tables.access import LoginAttempt, User, UserSession
 from tests.conftest import MODEL_CACHE
+from tests.support.console import ConsoleWorld, console_world, served_like_serve
 
 pytestmark = pytest.mark.postgres  # also run on PostgreSQL by `make test`
 
@@ -303,3 +310,118 @@ def test_housekeeping_forgets_expired_sessions_and_attempts_outside_the_window(
         assert session.scalar(select(func.count()).select_from(UserSession)) == 0
         assert session.scalar(select(func.count()).select_from(LoginAttempt)) == 0
     assert _sign_in(database, address).token  # the account itself is untouched
+
+
+# --- hostile findings, second round (issue 17): logs, throttling races, forwarded headers ----
+@pytest.fixture
+def console(tmp_path: Path) -> Iterator[ConsoleWorld]:
+    with console_world(tmp_path) as world:
+        yield world
+
+
+def test_the_access_log_never_carries_an_invitation_token(
+    console: ConsoleWorld, caplog: pytest.LogCaptureFixture
+) -> None:
+    with console.ctx.db.session() as session:
+        address = accounts.create_user(
+            session, email="new@demo.example", role=Role.AGENCY, agency="Demo Agency"
+        ).email
+        token = accounts.issue_invitation(session, email=address, valid_hours=1)
+    caplog.set_level(logging.INFO, logger="twinwatch.http")
+    client = console.client
+    assert client.get(f"/console/invite/{token}").status_code == 200
+    accepted = client.post(
+        f"/console/invite/{token}",
+        data={"password": PASSWORD, "csrf": client.cookies.get("twinwatch_login_csrf") or ""},
+        follow_redirects=False,
+    )
+    assert accepted.status_code == 303
+    assert client.get(f"/console/invite/{token}").status_code == 404  # spent: still redacted
+    login = client.get("/console/login", params={"next": f"/console/invite/{token}", "notice": "x"})
+    assert login.status_code == 200
+    assert client.get("/console/login", params={"reset_token": token}).status_code == 200
+
+    requests = [r for r in caplog.records if r.getMessage() == "request"]
+    lines = [JsonFormatter().format(r) for r in requests]
+    assert len(lines) == 5 and all(token not in line for line in lines), lines
+    fields = [r.fields for r in requests]  # type: ignore[attr-defined]
+    assert {f["path"] for f in fields[:3]} == {"/console/invite/[redacted]"}
+    assert fields[3]["query"] == "next=/console/invite/[redacted]&notice=x"
+    assert fields[4]["query"] == "reset_token=[redacted]"
+
+
+def test_concurrent_wrong_guesses_reach_at_most_the_limit_of_password_checks(
+    console: ConsoleWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    limit = console.ctx.settings.login_max_failures_per_email
+    guesses = 32
+    checked: list[str] = []
+    verify = accounts.password_matches
+
+    def counted(user: User | None, password: str) -> bool:
+        checked.append(password)  # list.append is atomic: no lock needed
+        return verify(user, password)
+
+    monkeypatch.setattr(sessions, "password_matches", counted)  # what sign_in calls
+    browsers = [TestClient(console.client.app) for _ in range(guesses)]
+    for browser in browsers:
+        browser.get("/console/login")  # its sign-in form's CSRF cookie
+    start_together = threading.Barrier(guesses)
+
+    def guess(n: int) -> int:
+        browser = browsers[n]
+        start_together.wait()
+        answer = browser.post(
+            "/console/login",
+            data={
+                "email": console.email("agency"),
+                "password": f"wrong guess number {n}",
+                "csrf": browser.cookies.get("twinwatch_login_csrf") or "",
+            },
+            follow_redirects=False,
+        )
+        return int(answer.status_code)
+
+    with ThreadPoolExecutor(guesses) as pool:
+        statuses = list(pool.map(guess, range(guesses)))
+
+    assert len(checked) == limit, f"{len(checked)} password checks for a limit of {limit}"
+    assert sorted(statuses) == [401] * limit + [429] * (guesses - limit)
+    with console.ctx.db.session() as session:
+        assert session.scalar(select(func.count()).select_from(LoginAttempt)) == limit
+
+
+@pytest.mark.parametrize(
+    ("trusted", "separate_buckets"), [([], False), (["127.0.0.1"], True)], ids=["default", "proxy"]
+)
+def test_forwarded_for_chooses_the_throttled_address_only_from_a_trusted_proxy(
+    tmp_path: Path, trusted: list[str], separate_buckets: bool
+) -> None:
+    per_ip = 3
+    with (
+        console_world(tmp_path, login_max_failures_per_ip=per_ip, trusted_proxies=trusted) as world,
+        served_like_serve(world.ctx) as base,
+    ):
+        statuses = []
+        for n in range(per_ip + 2):  # a different account and a different claimed address each
+            with httpx.Client(base_url=base) as browser:
+                browser.get("/console/login")
+                statuses.append(
+                    browser.post(
+                        "/console/login",
+                        headers={"X-Forwarded-For": f"198.51.100.{n}"},
+                        data={
+                            "email": f"guess{n}@demo.example",
+                            "password": "wrong guess",
+                            "csrf": browser.cookies.get("twinwatch_login_csrf") or "",
+                        },
+                    ).status_code
+                )
+        with world.ctx.db.session() as session:
+            recorded = set(session.scalars(select(LoginAttempt.ip)))
+    if separate_buckets:
+        assert statuses == [401] * (per_ip + 2)
+        assert recorded == {f"198.51.100.{n}" for n in range(per_ip + 2)}
+    else:
+        assert statuses == [401] * per_ip + [429] * 2
+        assert recorded == {"127.0.0.1"}

@@ -15,7 +15,7 @@ from fastapi.testclient import TestClient
 from indexer.db import utcnow
 from tests.console.test_pages import browser, page_csrf
 from tests.support.console import PASSWORD, ConsoleWorld, sign_in
-from tests.support.mail import link_path, mailing_console_world, messages_to
+from tests.support.mail import link_path, mailing_console_world, messages_to, plain_text
 from tests.support.takedowns import SmtpInbox
 
 PDF = b"%PDF-1.4\n%%EOF\n"
@@ -172,3 +172,55 @@ def test_the_agency_uploads_an_offline_signed_document_in_the_console(
     assert ada.get(link.group(1)).content == PDF  # the talent sees their own evidence
     assert browser(world, "other_agency").get(link.group(1)).status_code == 404
     assert browser(world, "brand").get(link.group(1)).status_code == 403
+
+
+def test_inviting_another_tenants_address_in_the_console_looks_like_a_fresh_invitation(
+    world: ConsoleWorld, inbox: SmtpInbox
+) -> None:
+    """Whether the address is fresh or another tenant's account (issue 17), the page an
+    invitation answers and the talent's page afterwards differ only in the talent; so do a
+    second address and the same address again. Nothing usable is made for the other
+    tenant's address: its owner gets a note without a link, naming nobody."""
+    agency = browser(world, "agency")
+    agency_id = world.ctx.registry.ensure_agency(name="Demo Agency").id
+    bea, _ = world.ctx.registry.ensure_talent(agency_id=agency_id, name="Bea Silva")
+    taken = world.email("other_agency")  # booker@other.example, another agency's booker
+    fresh = "bea@other.example"  # masked alike: b***@other.example
+    ada_id = world.talents["Ada Lovelace"]
+
+    def seen(name: str, talent_id: int, text: str) -> str:
+        text = re.sub(r'id="account-\d+"', 'id="account-N"', text)
+        for said, shown in ((name, "NAME"), (f"/talents/{talent_id}", "/talents/ID")):
+            text = text.replace(said, shown)
+        return text.replace(f"Talent {talent_id} ", "Talent ID ")
+
+    def invite(name: str, talent_id: int, email: str) -> tuple[int, str]:
+        path = f"/console/talents/{talent_id}/access"
+        shown = agency.post(path, data={"csrf": page_csrf(agency, path), "email": email})
+        assert "/console/invite/" not in shown.text and email not in shown.text
+        return shown.status_code, seen(name, talent_id, shown.text)
+
+    def access_page(name: str, talent_id: int) -> str:
+        return seen(name, talent_id, agency.get(f"/console/talents/{talent_id}/access").text)
+
+    first = invite("Ada Lovelace", ada_id, fresh)
+    assert first[0] == 200 and "Invitation sent to b***@other.example" in first[1]
+    assert invite("Bea Silva", bea.id, taken) == first
+    ada_page = access_page("Ada Lovelace", ada_id)
+    assert "<td>b***@other.example</td><td>invited</td>" in ada_page
+    assert access_page("Bea Silva", bea.id) == ada_page
+    assert invite("Bea Silva", bea.id, taken) == invite("Ada Lovelace", ada_id, fresh)
+    second = invite("Ada Lovelace", ada_id, "someone.else@talent.example")
+    assert second[0] == 409 and "talent_has_account" in second[1]
+    assert invite("Bea Silva", bea.id, "someone.else@talent.example") == second
+
+    invitations = messages_to(inbox, fresh)
+    assert len(invitations) == 2 and all(link_path(m) for m in invitations)
+    notes = messages_to(inbox, taken)
+    assert len(notes) == 2 and len(inbox.messages) == 4
+    for note in notes:
+        text = plain_text(note)
+        assert "/console/" not in text and "nothing was made" in text
+        assert "Demo Agency" not in text and "Bea" not in text
+    other = TestClient(world.client.app)
+    assert sign_in(other, taken).status_code == 303  # the other tenant's account is untouched

@@ -174,3 +174,33 @@ def test_another_agency_cannot_open_a_notice(world: ConsoleWorld, server: LocalS
     other = browser(world, "other_agency")
     assert other.get(f"/console/notices/{notice_id}").status_code == 404
     assert other.get(f"/console/notices/{notice_id}/notice.html").status_code == 404
+
+
+def test_the_notice_form_refuses_a_notifier_email_the_profile_form_would_refuse(
+    world: ConsoleWorld, server: LocalServer
+) -> None:
+    serve_image(server, "/img/a.png", seed=11)
+    serve_image(server, "/img/b.png", seed=12)
+    scan_url(world, server, "/img/a.png", page="/look/1")
+    scan_url(world, server, "/img/b.png", page="/look/2")
+    client = browser(world, "agency")
+    save_profile(client)
+    profile = client.post(
+        "/console/takedown-profile",
+        data={
+            **PROFILE,
+            "email": "not-an-email",
+            "csrf": page_csrf(client, "/console/takedown-profile"),
+        },
+    )
+    assert profile.status_code == 422
+    path = f"/console/notices/{draft_from_inbox(client)}"
+    refused = client.post(
+        f"{path}/edit", data={"csrf": page_csrf(client, path), "notifier_email": "not-an-email"}
+    )
+    assert refused.status_code == 422 and "notifier_email" in refused.text
+    assert "not-an-email" not in client.get(path).text
+    confirmed = client.post(
+        f"{path}/confirm", data={"csrf": page_csrf(client, path)}, follow_redirects=False
+    )
+    assert confirmed.status_code == 303  # the profile's address, untouched, is valid

@@ -4,17 +4,22 @@ alerts raised by real scans through the API."""
 
 from __future__ import annotations
 
+import socket
+import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import uvicorn
 from fastapi.testclient import TestClient
 
 from indexer.registry import PhotoInput
 from service.access import accounts
 from service.api.app import create_app
+from service.cli import server_options
 from service.context import AppContext
 from service.core.principal import Role
 from service.startup import start
@@ -117,3 +122,25 @@ def sign_in(client: TestClient, email: str, password: str = PASSWORD) -> Any:
         data={"email": email, "password": password, "csrf": csrf or ""},
         follow_redirects=False,
     )
+
+
+@contextmanager
+def served_like_serve(ctx: AppContext) -> Iterator[str]:
+    """The app in a real uvicorn server on 127.0.0.1, configured exactly as `twinwatch serve`
+    configures it (``service.cli.server_options``); yields its base URL."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    options = server_options(ctx.settings, host="127.0.0.1", port=port)
+    server = uvicorn.Server(uvicorn.Config(create_app(context=ctx), **options))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 60
+    while not server.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)

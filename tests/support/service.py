@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import itertools
+import socketserver
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -129,6 +132,7 @@ class Received:
     path: str
     headers: dict[str, str]
     body: bytes
+    at: float = field(default_factory=time.monotonic)  # when it arrived (time.monotonic)
 
 
 @dataclass
@@ -179,3 +183,65 @@ def local_server() -> Iterator[LocalServer]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+@dataclass
+class DrippingServer:
+    port: int
+    connections: list[float] = field(default_factory=list)  # when each came (time.monotonic)
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
+
+
+@contextmanager
+def dripping_server(
+    *,
+    first: bytes = b"",
+    drip: bytes = b"",
+    interval_s: float = 1.0,
+    http: bool = True,
+    hang_up_after_s: float = 10.0,
+) -> Iterator[DrippingServer]:
+    """A hostile receiver on 127.0.0.1 that never finishes answering: it reads the HTTP
+    request (``http``; an SMTP client waits for the server instead), sends ``first`` at once,
+    then one byte every ``interval_s``: ``drip``, then "x", until the client goes (or, so
+    that a client with no deadline is held long, not for ever, ``hang_up_after_s``)."""
+    state = DrippingServer(port=0)
+    stopped = threading.Event()
+
+    class Handler(socketserver.StreamRequestHandler):
+        def handle(self) -> None:
+            state.connections.append(time.monotonic())
+            try:
+                if http:
+                    _read_http_request(self.rfile)
+                self.wfile.write(first)
+                hang_up_at = time.monotonic() + hang_up_after_s
+                for byte in itertools.chain(drip, itertools.repeat(ord("x"))):
+                    if stopped.wait(interval_s) or time.monotonic() > hang_up_at:
+                        return
+                    self.wfile.write(bytes([byte]))
+            except OSError:  # the client went away
+                return
+
+    server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    state.port = server.server_address[1]
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield state
+    finally:
+        stopped.set()
+        server.shutdown()
+        server.server_close()
+
+
+def _read_http_request(rfile: Any) -> None:
+    length = 0
+    while (line := rfile.readline()) not in (b"\r\n", b"\n", b""):
+        name, _, value = line.decode("latin-1").partition(":")
+        if name.strip().lower() == "content-length":
+            length = int(value)
+    rfile.read(length)

@@ -25,6 +25,8 @@
     document.getElementById("job-status").textContent = data.status;
     document.getElementById("job-finished").textContent = finished;
     document.getElementById("job-failed").textContent = data.failed;
+    bar.setAttribute("data-outcome", data.outcome);
+    document.getElementById("job-all-failed").hidden = data.outcome !== "failed";
     job.setAttribute("data-status", data.status);
     var rows = document.createDocumentFragment();
     data.items.forEach(function (item) {
