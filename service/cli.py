@@ -352,13 +352,36 @@ def users_create(
 
 @users_app.command("invite")
 def users_invite(email: str) -> None:
-    """Print a new invitation link for a user (earlier links stop working)."""
+    """Print a new invitation link for a user who has never set a password (earlier links
+    stop working); an account in use is refused: see `users reset-link`."""
     import service.core.tables  # noqa: F401
 
     settings = service_settings()
     with operational_errors():
         link = _invitation_line(settings, email)
     out.print(link, soft_wrap=True)
+
+
+@users_app.command("reset-link")
+def users_reset_link(email: str) -> None:
+    """Print a one-time link to set a new password, for you to hand to the account's owner
+    only (valid TWINWATCH_PASSWORD_RESET_MINUTES; using it ends the account's sessions)."""
+    import service.core.tables  # noqa: F401
+    from service.access.recovery import issue_password_reset
+
+    settings = service_settings()
+    with operational_errors():
+        db = open_database(settings)
+        with db.session() as session:
+            link = issue_password_reset(
+                session, email=email, valid_minutes=settings.password_reset_minutes
+            )
+        db.dispose()
+    err.print(
+        f"a link to set a new password for {link.to} (valid "
+        f"{settings.password_reset_minutes:g} minutes, once); hand it to them only:"
+    )
+    out.print(settings.password_reset_url(link.token), soft_wrap=True)
 
 
 @users_app.command("list")

@@ -43,3 +43,54 @@ class CsrfError(TwinwatchError):
 
     code = "csrf_failed"
     category = ErrorCategory.FORBIDDEN
+
+
+# --- whose account it is (issue 17) -------------------------------------------------------------
+class TalentHasAccountError(TwinwatchError):
+    """The talent has an account already: one talent, one account (hers)."""
+
+    code = "talent_has_account"
+    category = ErrorCategory.CONFLICT
+
+
+class AccountActiveError(TwinwatchError):
+    """The account's password is set: an invitation is only for an account never used."""
+
+    code = "account_active"
+    category = ErrorCategory.CONFLICT
+
+
+class InvitationNeedsOperatorError(TwinwatchError):
+    """No SMTP server is configured, so an invitation link cannot go to the talent by
+    e-mail; only an operator (an admin, or the ``twinwatch users`` command) hands one out."""
+
+    code = "invitation_needs_operator"
+    category = ErrorCategory.CONFLICT
+
+
+class EmailNotConfiguredError(TwinwatchError):
+    """What was asked needs e-mail, and this installation has no SMTP server."""
+
+    code = "email_not_configured"
+    category = ErrorCategory.CONFLICT
+
+
+class EmailNotSentError(TwinwatchError):
+    """The SMTP server did not take an account message (its link was voided)."""
+
+    code = "email_not_sent"
+    category = ErrorCategory.UNAVAILABLE
+
+
+class AccountLinkInvalidError(TwinwatchError):
+    """A password-reset or address-confirmation link that is unknown, used or expired."""
+
+    code = "account_link_invalid"
+    category = ErrorCategory.NOT_FOUND
+
+
+class PasswordWrongError(TwinwatchError):
+    """The current password, asked again before a change to the account, was wrong."""
+
+    code = "password_wrong"
+    category = ErrorCategory.FORBIDDEN

@@ -9,14 +9,8 @@ biometric data is ever put in an e-mail: names, publishers, URLs, similarity and
 
 from __future__ import annotations
 
-import contextlib
 import html
 import logging
-import smtplib
-import socket
-import ssl
-import threading
-import time
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from datetime import time as day_time
@@ -30,16 +24,14 @@ from service.alerts.schemas import EmailMessageOut, EmailPreferencesIn, EmailPre
 from service.alerts.states import AlertBand, EmailKind
 from service.alerts.webhooks import claim_due_rows, count_attempt, retry_or_give_up
 from service.core.errors import InvalidRequestError
+from service.core.mail import SmtpResult, deliver
 from service.core.principal import Principal, Role
 from service.core.settings import ServiceSettings
 from service.core.tables.alerts import Alert, EmailAttempt, EmailMessage, EmailPreference
 
 log = logging.getLogger(__name__)
-ERROR_TEXT_MAX = 500
 DIGEST_MAX_ALERTS = 200
 MESSAGE_ID_DOMAIN = "twinwatch.invalid"
-SOCKET_POLL_S = 0.05
-SMTP_READY = 220
 
 
 # --- preferences ----------------------------------------------------------------------------
@@ -305,17 +297,6 @@ class DueEmail:
     html: str
 
 
-@dataclass(frozen=True)
-class SmtpResult:
-    smtp_code: int | None
-    error: str | None
-    duration_ms: float
-
-    @property
-    def sent(self) -> bool:
-        return self.error is None
-
-
 def claim_due_emails(db: Database, *, limit: int, lease_s: float) -> list[DueEmail]:
     """Claim up to ``limit`` due messages for ``lease_s`` (safe with several dispatchers)."""
     with db.session() as session:
@@ -339,89 +320,8 @@ def mime_message(message: DueEmail, *, sender: str) -> MimeMessage:
 
 
 def smtp_send(message: DueEmail, *, settings: ServiceSettings) -> SmtpResult:
-    """One attempt over SMTP (blocking: run it in a thread), cut at ``delivery_deadline_s``
-    whatever the server drips (smtplib's timeout is per read). Any refusal is an error."""
-    started = time.perf_counter()
-    deadline_s = settings.delivery_deadline_s
-    smtp = smtplib.SMTP(timeout=min(settings.smtp_timeout_s, deadline_s))
-    with SocketDeadline(smtp, deadline_s) as deadline:
-        result = _converse(smtp, message, settings=settings, started=started)
-    if deadline.expired and not result.sent:  # an answer accepted before the cut stands
-        return SmtpResult(
-            None, _error(f"no answer within the {deadline_s:g} s deadline"), _ms(started)
-        )
-    return result
-
-
-class SocketDeadline:
-    """Shuts an SMTP connection's socket down once ``deadline_s`` has passed, which ends a
-    read or write blocked on it at once; used as a context around the whole conversation."""
-
-    def __init__(self, smtp: smtplib.SMTP, deadline_s: float) -> None:
-        self._smtp = smtp
-        self._over = threading.Event()
-        self._timer = threading.Timer(deadline_s, self._cut)
-        self._timer.daemon = True
-        self.expired = False
-
-    def __enter__(self) -> SocketDeadline:
-        self._timer.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._over.set()
-        self._timer.cancel()
-
-    def _cut(self) -> None:
-        self.expired = True
-        while not self._over.is_set():  # the socket may still be being made: wait for it
-            sock = self._smtp.sock
-            if sock is not None:
-                with contextlib.suppress(OSError):
-                    sock.shutdown(socket.SHUT_RDWR)
-                return
-            self._over.wait(SOCKET_POLL_S)
-
-
-def _converse(
-    smtp: smtplib.SMTP, message: DueEmail, *, settings: ServiceSettings, started: float
-) -> SmtpResult:
-    assert settings.smtp_host is not None
-    try:
-        with smtp:
-            code, greeting = smtp.connect(settings.smtp_host, settings.smtp_port)
-            if code != SMTP_READY:
-                raise smtplib.SMTPConnectError(code, greeting)
-            if settings.smtp_starttls:
-                smtp.starttls(context=ssl.create_default_context())
-            if settings.smtp_username and settings.smtp_password:
-                smtp.login(settings.smtp_username, settings.smtp_password.get_secret_value())
-            refused = smtp.send_message(mime_message(message, sender=settings.smtp_from))
-        if refused:
-            code, reason = next(iter(refused.values()))
-            return SmtpResult(
-                code,
-                _error(f"{len(refused)} recipient(s) refused: {code} {reason!r}"),
-                _ms(started),
-            )
-        return SmtpResult(250, None, _ms(started))
-    except smtplib.SMTPRecipientsRefused as exc:
-        code, reason = next(iter(exc.recipients.values()))
-        return SmtpResult(code, _error(f"every recipient refused: {code} {reason!r}"), _ms(started))
-    except smtplib.SMTPResponseException as exc:
-        return SmtpResult(
-            exc.smtp_code, _error(f"{exc.smtp_code} {exc.smtp_error!r}"), _ms(started)
-        )
-    except (smtplib.SMTPException, OSError) as exc:
-        return SmtpResult(None, _error(f"{type(exc).__name__}: {exc}"), _ms(started))
-
-
-def _error(text: str) -> str:
-    return text[:ERROR_TEXT_MAX]
-
-
-def _ms(started: float) -> float:
-    return (time.perf_counter() - started) * 1000
+    """One attempt over SMTP (blocking: run it in a thread). Any refusal is an error."""
+    return deliver(mime_message(message, sender=settings.smtp_from), settings=settings)
 
 
 def record_email_attempt(

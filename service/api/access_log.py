@@ -26,10 +26,13 @@ CALLER_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 #: What a logged secret is replaced with.
 REDACTED = "[redacted]"
 #: Secret-bearing paths: the segment after one of these is a one-time secret (the console's
-#: invitation link ``/console/invite/<token>``, and any password-reset or e-mail
+#: invitation link ``/console/invite/<token>``, its password reset ``/console/reset/<token>``
+#: and address confirmation ``/console/email/confirm/<token>``, the paths of
+#: ``service.core.settings.SECRET_LINK_PATHS``, and any other password-reset or e-mail
 #: verification style link), logged as ``/console/invite/[redacted]``.
 SECRET_PATH = re.compile(
-    r"(?P<before>/(?:invite|invitation|reset|password-reset|reset-password|verify)/)[^/?#]+",
+    r"(?P<before>/(?:invite|invitation|reset|password-reset|reset-password|verify|confirm)/)"
+    r"[^/?#]+",
     re.IGNORECASE,
 )
 #: Query parameters whose values are secrets, whatever the path (``?token=...``).

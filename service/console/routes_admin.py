@@ -1,6 +1,7 @@
 """The admin's pages: tenants (agencies, brands, monitors), users across tenants
-(invite, re-invite, disable), API keys (created and shown once, listed by prefix, revoked)
-and a status page (model pack, index, job queue, this process's recent errors).
+(invite, re-invite while never used, a password-reset link for an account in use, disable),
+API keys (created and shown once, listed by prefix, revoked) and a status page (model
+pack, index, job queue, this process's recent errors).
 
 Each action calls the same access function as the ``twinwatch`` command that does it.
 """
@@ -16,7 +17,7 @@ from sqlalchemy import func, select
 from starlette.concurrency import run_in_threadpool
 
 from indexer.errors import TwinwatchError
-from service.access import accounts, keys
+from service.access import accounts, keys, recovery
 from service.access.keys import TenantKind
 from service.access.sessions import SignedIn
 from service.api.deps import Ctx, ObjectId
@@ -143,11 +144,7 @@ def _users_page(
                 "scope": _scope_name(row, names),
                 "created_at": row.created_at,
                 "last_login_at": row.last_login_at,
-                "state": "disabled"
-                if row.disabled_at
-                else "active"
-                if row.password_hash
-                else "invited",
+                "state": accounts.account_state(row),
             }
             for row in accounts.list_users(session)
         ]
@@ -173,9 +170,23 @@ def _invitation(ctx: AppContext, email: str) -> dict[str, str]:
             session, email=email, valid_hours=ctx.settings.invitation_hours
         )
     return {
+        "kind": "invitation",
         "email": email,
         "url": ctx.settings.invitation_url(token),
-        "hours": f"{ctx.settings.invitation_hours:g}",
+        "valid": f"{ctx.settings.invitation_hours:g} hours",
+    }
+
+
+def _reset_link(ctx: AppContext, email: str) -> dict[str, str]:
+    """The operator's password-reset link for an account in use, to hand to its owner."""
+    minutes = ctx.settings.password_reset_minutes
+    with ctx.db.session() as session:
+        link = recovery.issue_password_reset(session, email=email, valid_minutes=minutes)
+    return {
+        "kind": "password reset link",
+        "email": email,
+        "url": ctx.settings.password_reset_url(link.token),
+        "valid": f"{minutes:g} minutes",
     }
 
 
@@ -214,9 +225,18 @@ def _user_email(ctx: AppContext, user_id: int) -> str:
 
 @router.post("/users/{user_id}/invite")
 def reinvite_user(user_id: ObjectId, ctx: Ctx, user: FormUser) -> HTMLResponse:
-    """A fresh invitation link (earlier unused ones stop working)."""
+    """A fresh invitation link (earlier unused ones stop working); an account in use is
+    refused (``account_active``): its owner gets a reset link instead."""
     admin_of(user)
     return _users_page(ctx, user, link=_invitation(ctx, _user_email(ctx, user_id)))
+
+
+@router.post("/users/{user_id}/reset")
+def reset_link(user_id: ObjectId, ctx: Ctx, user: FormUser) -> HTMLResponse:
+    """A one-time link to set a new password, shown once, for the operator to hand to the
+    account's owner (e.g. where no SMTP server is configured); using it ends every session."""
+    admin_of(user)
+    return _users_page(ctx, user, link=_reset_link(ctx, _user_email(ctx, user_id)))
 
 
 @router.post("/users/{user_id}/disable")

@@ -1,8 +1,8 @@
 """The agency's consent pages: licences awaiting the talent's signature, a licence's
 consent (terms, records, uploading an offline signed document, an admin's verification of
-one), the consent certificate, and inviting a talent to their own account. The offline
-documents and certificates are served to the agency and to the talent. Each action calls
-the same service function as the API route it mirrors."""
+one) and the consent certificate. The offline documents and certificates are served to the
+agency and to the talent. Each action calls the same service function as the API route it
+mirrors."""
 
 from __future__ import annotations
 
@@ -12,7 +12,6 @@ from fastapi import APIRouter, File, Form, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from service.access import accounts
 from service.access.sessions import SignedIn
 from service.api.deps import Ctx, ObjectId
 from service.console.deps import ConsoleRoute, FormUser, User, agency_of
@@ -25,7 +24,6 @@ from service.core.schemas import NAME_MAX, SHA256_HEX, UPLOAD_NAME_MAX
 from service.licensing import consent, consent_certificate, talent_view
 from service.licensing.licences import licence_out
 from service.scanning.uploads import read_upload
-from service.talents import talents
 
 router = APIRouter(prefix=PREFIX, route_class=ConsoleRoute, include_in_schema=False)
 
@@ -183,57 +181,4 @@ def document(licence_id: ObjectId, record_id: ObjectId, ctx: Ctx, user: User) ->
         data,
         media_type=media_type,
         headers={"Content-Disposition": "attachment", "Cache-Control": "private, no-store"},
-    )
-
-
-@router.get("/talents/{talent_id}/access")
-def talent_access(talent_id: ObjectId, ctx: Ctx, user: User) -> HTMLResponse:
-    return _access_page(ctx, user, talent_id)
-
-
-def _access_page(
-    ctx: AppContext,
-    user: SignedIn,
-    talent_id: int,
-    *,
-    link: str | None = None,
-    email: str | None = None,
-) -> HTMLResponse:
-    principal = agency_of(user)
-    talent = talents.get_talent(ctx=ctx, principal=principal, talent_id=talent_id)
-    # Accounts are listed once their person has set a password: inviting an address that
-    # another tenant holds makes no account (accounts._unusable_invitation), so listing
-    # pending invitations would tell the two apart.
-    with ctx.db.session() as session:
-        people = [
-            (u.email, u.last_login_at, u.disabled_at)
-            for u in accounts.talent_users(session, principal=principal, talent_id=talent_id)
-            if u.password_hash is not None
-        ]
-    return page(
-        "talent_access.html",
-        user=user,
-        talent=talent,
-        people=people,
-        link=link,
-        email=email,
-        hours=ctx.settings.invitation_hours,
-    )
-
-
-@router.post("/talents/{talent_id}/access")
-def invite(
-    talent_id: ObjectId, ctx: Ctx, user: FormUser, email: Annotated[str, Form(max_length=320)] = ""
-) -> HTMLResponse:
-    """Invite the talent (a one-time link to hand them; shown once, here)."""
-    with ctx.db.session() as session:
-        invited = accounts.invite_talent_user(
-            session,
-            principal=agency_of(user),
-            talent_id=talent_id,
-            email=email,
-            valid_hours=ctx.settings.invitation_hours,
-        )
-    return _access_page(
-        ctx, user, talent_id, link=ctx.settings.invitation_url(invited.token), email=invited.email
     )

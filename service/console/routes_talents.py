@@ -1,7 +1,8 @@
 """The agency's talent pages: the list, adding a talent with their first photos, a talent's
 reference photos with their quality figures, adding photos (the quality gate's verdict per
-photo), removing one, erasing the talent. Every action calls the same talents service
-function as the API."""
+photo), removing one, erasing the talent, and the talent's own account (its state and masked
+address; the invitation, which goes to the talent by e-mail). Every action calls the same
+talents service function as the API."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from starlette.concurrency import run_in_threadpool
 from indexer.db import ReferenceImage
 from indexer.errors import ExternalIdTakenError
 from indexer.registry import PhotoInput
+from service.access import accounts
 from service.access.scoping import talent_in_scope
 from service.access.sessions import SignedIn
 from service.api.deps import Ctx, ObjectId
@@ -30,7 +32,7 @@ from service.core.errors import InvalidRequestError, ResourceNotFoundError
 from service.core.schemas import NAME_MAX
 from service.scanning.uploads import read_upload
 from service.talents import talents
-from service.talents.schemas import PhotoOutcomeOut, TalentCreate
+from service.talents.schemas import PhotoOutcomeOut, TalentCreate, TalentInvitationIn
 
 router = APIRouter(prefix=PREFIX, route_class=ConsoleRoute, include_in_schema=False)
 
@@ -193,3 +195,53 @@ def erase(
         )
     talents.erase_talent(ctx=ctx, principal=agency_of(user), talent_id=talent_id)
     return RedirectResponse(f"{PREFIX}/talents", status_code=303)
+
+
+# --- the talent's own account -------------------------------------------------------------------
+@router.get("/talents/{talent_id}/access")
+def talent_access(talent_id: ObjectId, ctx: Ctx, user: User) -> HTMLResponse:
+    return _access_page(ctx, user, talent_id)
+
+
+def _access_page(
+    ctx: AppContext,
+    user: SignedIn,
+    talent_id: int,
+    *,
+    sent_to: str | None = None,
+    link: str | None = None,
+) -> HTMLResponse:
+    """The account's state and masked address, never a link for it (an admin's fresh
+    invitation link excepted: the operator hands it over)."""
+    principal = agency_of(user)
+    talent = talents.get_talent(ctx=ctx, principal=principal, talent_id=talent_id)
+    with ctx.db.session() as session:
+        people = accounts.talent_accounts(session, principal=principal, talent_id=talent_id)
+    current = next((person for person in people if person.state != "disabled"), None)
+    return page(
+        "talent_access.html",
+        user=user,
+        talent=talent,
+        people=people,
+        current=current,
+        sends_email=ctx.settings.sends_email(),
+        operator=principal.is_admin,
+        sent_to=sent_to,
+        link=link,
+        hours=ctx.settings.invitation_hours,
+    )
+
+
+@router.post("/talents/{talent_id}/access")
+def invite(
+    talent_id: ObjectId, ctx: Ctx, user: FormUser, email: Annotated[str, Form(max_length=320)] = ""
+) -> HTMLResponse:
+    """Invite the talent: the link goes to her address by e-mail (an admin sees it instead)."""
+    try:
+        body = TalentInvitationIn.model_validate({"email": email})
+    except ValidationError as exc:
+        raise InvalidRequestError("Give the talent's own e-mail address.", field="email") from exc
+    invited = talents.invite_talent(
+        ctx=ctx, principal=agency_of(user), talent_id=talent_id, body=body
+    )
+    return _access_page(ctx, user, talent_id, sent_to=invited.sent_to, link=invited.invitation_url)

@@ -14,6 +14,13 @@ from indexer.settings import IndexerSettings
 
 #: Where the web console is mounted (service/console/links.py builds its paths on it).
 CONSOLE_PREFIX: Final = "/console"
+#: Console pages whose last path segment is a one-time secret: an invitation, a password
+#: reset, the confirmation of a new e-mail address. The access log never writes the secret:
+#: service.api.access_log.loggable_target (the one redaction rule) covers every one of them.
+INVITE_PATH: Final = f"{CONSOLE_PREFIX}/invite/"
+RESET_PATH: Final = f"{CONSOLE_PREFIX}/reset/"
+EMAIL_CONFIRM_PATH: Final = f"{CONSOLE_PREFIX}/email/confirm/"
+SECRET_LINK_PATHS: Final = (INVITE_PATH, RESET_PATH, EMAIL_CONFIRM_PATH)
 
 
 @functools.cache
@@ -114,6 +121,16 @@ class ServiceSettings(IndexerSettings):
     )
     console_session_hours: float = Field(default=12.0, gt=0)
     invitation_hours: float = Field(default=72.0, gt=0)
+    password_reset_minutes: float = Field(
+        default=30.0,
+        gt=0,
+        description="A link to set a new password works once, for this long.",
+    )
+    email_change_hours: float = Field(
+        default=24.0,
+        gt=0,
+        description="A link that confirms a new e-mail address works once, for this long.",
+    )
     login_window_minutes: float = Field(
         default=15.0,
         gt=0,
@@ -122,8 +139,11 @@ class ServiceSettings(IndexerSettings):
     login_max_failures_per_email: int = Field(default=5, ge=1)
     login_max_failures_per_ip: int = Field(default=20, ge=1)
 
-    # E-mail (service/alerts/emails.py): without smtp_host, messages wait in the outbox.
-    smtp_host: str | None = Field(default=None, description="SMTP server for agency e-mails.")
+    # E-mail (service/alerts/emails.py, service/access/mail.py): without smtp_host, agency
+    # messages wait in the outbox, and links to accounts are handed out by an operator only.
+    smtp_host: str | None = Field(
+        default=None, description="SMTP server for agency e-mails and account links."
+    )
     smtp_port: int = Field(default=587, ge=1, le=65535)
     smtp_username: str | None = None
     smtp_password: SecretStr | None = None
@@ -215,6 +235,18 @@ class ServiceSettings(IndexerSettings):
     def console_url(self) -> str:
         return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
 
+    def sends_email(self) -> bool:
+        """Whether an SMTP server is configured (account links can then go by e-mail)."""
+        return self.smtp_host is not None
+
     def invitation_url(self, token: str) -> str:
         """The one-time link a person opens to set their password (the console's page)."""
-        return f"{self.console_url()}{CONSOLE_PREFIX}/invite/{token}"
+        return f"{self.console_url()}{INVITE_PATH}{token}"
+
+    def password_reset_url(self, token: str) -> str:
+        """The one-time link to set a new password (sent to the account's own address)."""
+        return f"{self.console_url()}{RESET_PATH}{token}"
+
+    def email_confirm_url(self, token: str) -> str:
+        """The one-time link, sent to a new address, that makes it the account's address."""
+        return f"{self.console_url()}{EMAIL_CONFIRM_PATH}{token}"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from service.core.schemas import NAME_MAX, NO_CONTROL, ModelPackOut, bounded_text
 
@@ -51,14 +51,24 @@ class TalentInvitationIn(BaseModel):
 
 
 class TalentInvitationOut(BaseModel):
-    """A one-time link for the talent to set their password and see their sightings,
-    licences, pay and consent. Shown once: hand it to the talent; a new invitation makes the
-    earlier unused link stop working."""
+    """An invitation for the talent to set her password and see her sightings, licences, pay
+    and consent; a new invitation makes the earlier unused link stop working. The one-time
+    link is e-mailed to the talent's own address (``sent_to``, masked) and is not in this
+    answer; only an admin's answer carries it (``invitation_url``, shown once), to hand over."""
 
     talent_id: int
     user_id: int
     email: str
-    invitation_url: str
+    sent_to: str | None = Field(
+        default=None,
+        description="The address the link was e-mailed to, masked (n***@talent.example).",
+        examples=["i***@example.com"],
+    )
+    invitation_url: str | None = Field(
+        default=None,
+        description="Admin (operator) answers only: the one-time link, to hand over. "
+        "null in an agency's answer: the link went by e-mail.",
+    )
     expires_at: datetime
 
 

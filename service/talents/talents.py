@@ -6,6 +6,8 @@ from starlette.concurrency import run_in_threadpool
 
 from indexer.registry import EnrolOutcome, PhotoInput, TalentSummary
 from service.access import accounts
+from service.access import mail as account_mail
+from service.access.errors import EmailNotSentError, InvitationNeedsOperatorError
 from service.access.scoping import talent_in_scope
 from service.context import AppContext
 from service.core.errors import InvalidRequestError
@@ -25,23 +27,57 @@ from service.talents.schemas import (
 def invite_talent(
     *, ctx: AppContext, principal: Principal, talent_id: int, body: TalentInvitationIn
 ) -> TalentInvitationOut:
-    """The agency invites one of its talents to their own account (see
-    ``accounts.invite_talent_user``); the link is in this answer only."""
+    """The agency invites one of its talents to her own account (see
+    ``accounts.invite_talent_user``: one account per talent, never one in use). The link is
+    e-mailed to the talent's address and the answer names it masked (``sent_to``); only an
+    admin, the operator, gets the link itself (``invitation_url``), to hand over. Without an
+    SMTP server an agency's invitation is refused (``invitation_needs_operator``)."""
+    settings = ctx.settings
+    by_operator = principal.is_admin
     with ctx.db.session() as session:
+        principal.require(Role.AGENCY)
+        talent = talent_in_scope(session, principal=principal, talent_id=talent_id)
+        accounts.normalise_email(body.email)  # a bad address is a bad address, e-mail or not
+        if not by_operator and not settings.sends_email():
+            raise InvitationNeedsOperatorError(
+                "This twinwatch sends no e-mail (no SMTP server is configured), so the "
+                "invitation cannot go to the talent's own address. Ask your twinwatch operator "
+                "to issue it: an admin in the console (Admin: Users) or on the command line "
+                f"(twinwatch users create --role talent --talent {talent_id} --email ...)."
+            )
         invited = accounts.invite_talent_user(
             session,
             principal=principal,
             talent_id=talent_id,
             email=body.email,
-            valid_hours=ctx.settings.invitation_hours,
+            valid_hours=settings.invitation_hours,
         )
-    return TalentInvitationOut(
+        talent_name = talent.name
+    out = TalentInvitationOut(
         talent_id=talent_id,
         user_id=invited.user_id,
         email=invited.email,
-        invitation_url=ctx.settings.invitation_url(invited.token),
         expires_at=invited.expires_at,
     )
+    sent = out.model_copy(update={"sent_to": accounts.mask_email(out.email)})
+    if invited.token is None:
+        # The address is another tenant's account (accounts._held_invitation; never an
+        # admin's): the same answer as for a fresh address, and that address gets a note
+        # without a link, naming neither the agency nor the talent.
+        account_mail.send_invitation_not_made(settings, user_id=out.user_id, to=out.email)
+        return sent
+    url = settings.invitation_url(invited.token)
+    if by_operator:
+        return out.model_copy(update={"invitation_url": url})
+    try:
+        account_mail.send_invitation(
+            settings, user_id=out.user_id, to=out.email, link=url, talent_name=talent_name
+        )
+    except EmailNotSentError:
+        with ctx.db.session() as session:
+            accounts.void_invitation(session, token=invited.token)
+        raise
+    return sent
 
 
 def _pack(ctx: AppContext) -> ModelPackOut:

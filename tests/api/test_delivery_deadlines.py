@@ -23,6 +23,7 @@ from pydantic import ValidationError
 from sqlalchemy import select
 
 from service.core.settings import ServiceSettings
+from service.core.tables.access import Invitation, User
 from service.core.tables.alerts import EmailMessage, WebhookDelivery
 from service.jobs.worker import (
     BackgroundWorkers,
@@ -249,6 +250,34 @@ def test_an_smtp_server_dripping_its_greeting_is_cut_at_the_deadline(tmp_path: P
             message = session.scalars(select(EmailMessage)).one()
             assert (message.status, message.attempts) == ("pending", 1)
             assert message.last_error is not None and "deadline" in message.last_error
+
+
+def test_an_account_email_to_a_dripping_smtp_server_is_cut_at_the_same_deadline(
+    tmp_path: Path,
+) -> None:
+    """The account e-mails (an invitation here) go over the same transport
+    (service.core.mail), so the same deadline bounds them: the answer is 503 email_not_sent
+    at the deadline, and the link made for it never works."""
+    with (
+        dripping_server(drip=b"220 ", http=False) as slow,
+        world(tmp_path, smtp_host="127.0.0.1", smtp_port=slow.port, smtp_starttls=False) as built,
+    ):
+        started = time.monotonic()
+        answer = built.client.post(
+            f"/v1/talents/{built.talents['Ada Lovelace']}/invitations",
+            headers=auth(built, "agency"),
+            json={"email": "ada@talent.example"},
+        )
+        assert_cut_at_deadline(time.monotonic() - started)
+        assert answer.status_code == 503, answer.text
+        assert answer.json()["error"]["code"] == "email_not_sent"
+        with built.ctx.db.session() as session:
+            voided = session.scalars(
+                select(Invitation.used_at)
+                .join(User, User.id == Invitation.user_id)
+                .where(User.email == "ada@talent.example")
+            ).one()
+            assert voided is not None  # the link made for it never works
 
 
 # --- (d) the lease outlasts the deadline ----------------------------------------------------

@@ -23,7 +23,6 @@ from sqlalchemy import func, select
 
 from indexer.db import utcnow
 from service.access import accounts
-from service.access.errors import InvitationInvalidError
 from service.access.keys import TenantKind, create_key, create_tenant
 from service.api.app import create_app
 from service.context import AppContext
@@ -525,45 +524,6 @@ def test_talent_keys_and_users_name_exactly_one_existing_talent(world: World) ->
         assert principal.talent_id == world.talents["Ana"] and principal.agency_id is None
 
 
-def test_an_agency_invites_its_talent_over_the_api_and_the_link_signs_them_in(world: World) -> None:
-    path = f"/v1/talents/{world.talents['Ana']}/invitations"
-    first = world.post("agency", path, json={"email": " Ana@Talent.Example "})
-    assert first.status_code == 201, first.text
-    assert first.headers["cache-control"] == "no-store"
-    invited = first.json()
-    assert invited["email"] == "ana@talent.example"
-    assert invited["talent_id"] == world.talents["Ana"]
-    token = invited["invitation_url"].rsplit("/invite/", 1)[1]
-    assert world.client.get(f"/console/invite/{token}").status_code == 200
-
-    again = world.post("agency", path, json={"email": "ana@talent.example"}).json()
-    assert again["user_id"] == invited["user_id"]  # one account; the earlier link stops working
-    fresh = again["invitation_url"].rsplit("/invite/", 1)[1]
-    with world.ctx.db.session() as session:
-        with pytest.raises(InvitationInvalidError):
-            accounts.invitation_user(session, token=token)
-        user = accounts.accept_invitation(session, token=fresh, password="a long enough passphrase")
-        assert accounts.principal_for(user).talent_id == world.talents["Ana"]
-        assert user.role == Role.TALENT.value
-    assert datetime.fromisoformat(again["expires_at"]) > datetime.fromisoformat(
-        invited["expires_at"]
-    ) - timedelta(seconds=1)
-
-
-def test_only_the_talents_agency_may_invite_and_an_address_names_one_account(world: World) -> None:
-    path = f"/v1/talents/{world.talents['Ana']}/invitations"
-    body = {"email": "ana@talent.example"}
-    assert world.post("other_agency", path, json=body).status_code == 404
-    for who in ("monitor", "brand", "ana"):
-        assert world.post(who, path, json=body).status_code == 403, who
-    for bad in ({"email": "not an address"}, {"email": "a@" + "b" * 400 + ".example"}, {}):
-        refused = world.post("agency", path, json=bad)
-        assert refused.status_code == 422 and "error" in refused.json(), bad
-    assert world.post("agency", path, json=body).status_code == 201
-    taken = world.post("agency", f"/v1/talents/{world.talents['Bea']}/invitations", json=body)
-    assert taken.status_code == 409 and taken.json()["error"]["code"] == "user_exists"
-
-
 def test_talent_users_and_keys_from_the_command_line(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -655,64 +615,3 @@ def test_a_consent_failure_is_reported_beside_the_other_failures() -> None:
     ]
     photo = evaluate(licence(consent_required=True))
     assert photo.reasons == ["licence 3 (H&M): consent not signed by the talent"]
-
-
-def test_inviting_another_tenants_address_answers_as_for_a_fresh_one_and_makes_nothing(
-    world: World,
-) -> None:
-    """An agency cannot learn which addresses have accounts elsewhere: the answer is the
-    fresh-address answer, and nothing usable is made (issue 17)."""
-    grace = world.post("other_agency", "/v1/talents", json={"name": "Grace Hopper"}).json()
-    with world.ctx.db.session() as session:
-        for email, role, scope in (
-            ("booker@other.example", Role.AGENCY, {"agency": "Other Agency"}),
-            ("desk@maisonverte.example", Role.BRAND, {"brand": "Maison Verte"}),
-            ("grace@talent.example", Role.TALENT, {"talent": grace["id"]}),
-        ):
-            accounts.create_user(session, email=email, role=role, **scope)
-        pending = accounts.issue_invitation(session, email="booker@other.example", valid_hours=1)
-    path = f"/v1/talents/{world.talents['Ana']}/invitations"
-    fresh = world.post("agency", path, json={"email": "ana@talent.example"})
-    assert fresh.status_code == 201, fresh.text
-    ids = [fresh.json()["user_id"]]
-
-    for taken in ("booker@other.example", "desk@maisonverte.example", "grace@talent.example"):
-        answer = world.post("agency", path, json={"email": taken.upper()})
-        assert answer.status_code == 201, answer.text
-        assert answer.headers["cache-control"] == "no-store"
-        body = answer.json()
-        assert set(body) == set(fresh.json())
-        assert body["email"] == taken and body["talent_id"] == world.talents["Ana"]
-        assert body["user_id"] > ids[-1]  # a new account's id, as for a fresh address
-        ids.append(body["user_id"])
-        token = body["invitation_url"].rsplit("/invite/", 1)[1]
-        assert world.client.get(f"/console/invite/{token}").status_code == 404  # unusable
-    bea = world.post(
-        "agency", f"/v1/talents/{world.talents['Bea']}/invitations", json={"email": "b@x.example"}
-    ).json()
-    assert bea["user_id"] > ids[-1]  # the reserved ids are never handed out again
-
-    with world.ctx.db.session() as session:
-        users = {u.email: u for u in session.scalars(select(User))}
-        assert set(users) == {
-            "ana@talent.example",
-            "b@x.example",
-            "booker@other.example",
-            "desk@maisonverte.example",
-            "grace@talent.example",
-        }
-        for taken in ("booker@other.example", "desk@maisonverte.example", "grace@talent.example"):
-            assert users[taken].talent_id != world.talents["Ana"]
-        assert users["grace@talent.example"].talent_id == grace["id"]
-        assert accounts.invitation_user(session, token=pending).email == "booker@other.example"
-
-
-def test_inviting_an_address_of_the_agencys_own_accounts_is_still_a_conflict(world: World) -> None:
-    with world.ctx.db.session() as session:
-        accounts.create_user(
-            session, email="booker@lumen.example", role=Role.AGENCY, agency="Lumen Models"
-        )
-    path = f"/v1/talents/{world.talents['Ana']}/invitations"
-    taken = world.post("agency", path, json={"email": "booker@lumen.example"})
-    assert taken.status_code == 409 and taken.json()["error"]["code"] == "user_exists"
-    assert world.post("admin", path, json={"email": "booker@lumen.example"}).status_code == 409

@@ -27,12 +27,14 @@ from tests.browser.test_inbox_and_talents import (  # noqa: F401  (browser: the 
 )
 from tests.models.test_api_scans import ai_labelled
 from tests.support.console import PASSWORD, USERS, add_talents, add_users, console_context
+from tests.support.mail import link_path, smtp_settings
 from tests.support.service import (
     face_crop_jpeg,
     make_keys,
     register_demo_talents,
     service_settings,
 )
+from tests.support.takedowns import SmtpInbox, smtp_server
 
 webdriver = pytest.importorskip("selenium.webdriver")
 from selenium.webdriver.common.by import By  # noqa: E402
@@ -182,10 +184,15 @@ def test_the_agency_invites_the_talent_and_records_an_offline_signature(
     tmp_path: Path,
     browser: WebDriver,  # noqa: F811
 ) -> None:
-    """The agency's side, keyboard and axe included: invite the talent from their page, see
-    the licence awaiting a signature, upload the signed document (which then awaits the
-    talent's confirmation)."""
-    ctx = console_context(tmp_path)
+    """The agency's side, keyboard and axe included: invite the talent from their page (the
+    link goes to the talent's address; the page names it masked), see the licence awaiting a
+    signature, upload the signed document (which then awaits the talent's confirmation)."""
+    with smtp_server() as inbox:
+        _agency_invites_and_records(tmp_path, browser, inbox)
+
+
+def _agency_invites_and_records(tmp_path: Path, driver: WebDriver, inbox: SmtpInbox) -> None:
+    ctx = console_context(tmp_path, **smtp_settings(inbox))
     try:
         talents = add_talents(ctx)
         keys = make_keys(ctx)
@@ -203,38 +210,98 @@ def test_the_agency_invites_the_talent_and_records_an_offline_signature(
                     "valid_from": "2026-01-01",
                 },
             ).json()
-            steps = Steps(browser, "agency-consent")
-            _keyboard_sign_in(browser, base, USERS["agency"][0])
-            browser.get(f"{base}/console/talents/{talent_id}")
-            _settled(browser)
+            steps = Steps(driver, "agency-consent")
+            _keyboard_sign_in(driver, base, USERS["agency"][0])
+            driver.get(f"{base}/console/talents/{talent_id}")
+            _settled(driver)
             _open(
-                browser,
+                driver,
                 "Invite Ada Lovelace to see their sightings, licences and pay, and to sign",
                 "/access",
             )
             steps.check("talent-access")
-            browser.find_element(By.ID, "email").send_keys("ada@talent.example", Keys.ENTER)
-            WebDriverWait(browser, 30).until(lambda d: d.find_elements(By.ID, "invitation-link"))
-            _settled(browser)
-            link = browser.find_element(By.ID, "invitation-link").text
-            assert "/console/invite/" in link and "ada@talent.example" in browser.page_source
-            steps.check("invitation-link")
+            driver.find_element(By.ID, "email").send_keys("ada@talent.example", Keys.ENTER)
+            WebDriverWait(driver, 30).until(lambda d: d.find_elements(By.ID, "invitation-sent"))
+            _settled(driver)
+            sent = driver.find_element(By.ID, "invitation-sent").text
+            assert "a***@talent.example" in sent
+            assert "/console/invite/" not in driver.page_source
+            assert inbox.envelopes == [["ada@talent.example"]]
+            assert "/console/invite/" in link_path(inbox.messages[0])
+            steps.check("invitation-sent")
 
-            _open(browser, "Awaiting signature", "/console/consent")
+            _open(driver, "Awaiting signature", "/console/consent")
             steps.check("awaiting")
-            _open(browser, f"Licence {licence['id']}", f"/licences/{licence['id']}/consent")
+            _open(driver, f"Licence {licence['id']}", f"/licences/{licence['id']}/consent")
             steps.check("licence-consent")
             document = tmp_path / "signed-consent.pdf"
             document.write_bytes(b"%PDF-1.4\n%%EOF\n")
-            browser.find_element(By.ID, "signer_name").send_keys("Ada Lovelace")
-            browser.find_element(By.ID, "document").send_keys(str(document))
-            browser.find_element(By.CSS_SELECTOR, "form[enctype] button").click()
-            WebDriverWait(browser, 30).until(lambda d: "signed-consent.pdf" in d.page_source)
-            _settled(browser)
-            assert "awaiting signature" not in browser.page_source
-            assert "awaiting the talent's confirmation" in browser.page_source
+            driver.find_element(By.ID, "signer_name").send_keys("Ada Lovelace")
+            driver.find_element(By.ID, "document").send_keys(str(document))
+            driver.find_element(By.CSS_SELECTOR, "form[enctype] button").click()
+            WebDriverWait(driver, 30).until(lambda d: "signed-consent.pdf" in d.page_source)
+            _settled(driver)
+            assert "awaiting signature" not in driver.page_source
+            assert "awaiting the talent's confirmation" in driver.page_source
             steps.check("document-recorded")
-            _open(browser, "Awaiting signature", "/console/consent")
-            assert "awaiting the talent's confirmation" in browser.page_source  # her act next
+            _open(driver, "Awaiting signature", "/console/consent")
+            assert "awaiting the talent's confirmation" in driver.page_source  # her act next
     finally:
         ctx.close()
+
+
+def test_a_talent_resets_her_password_and_changes_her_address_by_keyboard(
+    tmp_path: Path,
+    browser: WebDriver,  # noqa: F811
+) -> None:
+    """Issue 17's pages, axe included: 'Forgot your password?' from the sign-in page, the
+    link from her own inbox, a new password; then 'Change e-mail' on her account page."""
+    with smtp_server() as inbox:
+        ctx = console_context(tmp_path, **smtp_settings(inbox))
+        try:
+            talent_id = add_talents(ctx)["Ada Lovelace"]
+            with ctx.db.session() as session:
+                accounts.create_user(
+                    session, email=TALENT_EMAIL, role=Role.TALENT, talent=talent_id
+                )
+                token = accounts.issue_invitation(session, email=TALENT_EMAIL, valid_hours=1)
+                accounts.accept_invitation(session, token=token, password="an old passphrase")
+            with served(ctx) as base:
+                steps = Steps(browser, "talent-account")
+                browser.get(f"{base}/console/login")
+                _settled(browser)
+                _open(browser, "Forgot your password?", "/console/forgot")
+                steps.check("forgot")
+                browser.find_element(By.ID, "email").send_keys(TALENT_EMAIL, Keys.ENTER)
+                WebDriverWait(browser, 30).until(lambda d: d.find_elements(By.ID, "reset-sent"))
+                _settled(browser)
+                steps.check("reset-sent")
+                WebDriverWait(browser, 30).until(lambda _: inbox.messages)
+                browser.get(base + link_path(inbox.messages[0]))
+                _settled(browser)
+                steps.check("reset-form")
+                browser.find_element(By.ID, "password").send_keys(PASSWORD, Keys.ENTER)
+                WebDriverWait(browser, 30).until(lambda d: "/console/login" in d.current_url)
+                _keyboard_sign_in(browser, base, TALENT_EMAIL)
+                browser.get(f"{base}/console/account")
+                _settled(browser)
+                steps.check("account")
+                browser.find_element(By.ID, "new_email").send_keys("ada@elsewhere.example")
+                browser.find_element(By.ID, "password").send_keys(PASSWORD, Keys.ENTER)
+                WebDriverWait(browser, 30).until(lambda d: d.find_elements(By.ID, "account-notice"))
+                _settled(browser)
+                steps.check("email-change-sent")
+                WebDriverWait(browser, 30).until(lambda _: len(inbox.messages) == 2)
+                browser.get(base + link_path(inbox.messages[1]))
+                _settled(browser)
+                steps.check("email-confirm")
+                browser.find_element(By.CSS_SELECTOR, "main form button").click()
+                WebDriverWait(browser, 30).until(
+                    lambda d: (
+                        "ada@elsewhere.example" in d.page_source
+                        and d.find_elements(By.ID, "account-email")
+                    )
+                )
+                assert browser.find_element(By.ID, "account-email").text == "ada@elsewhere.example"
+        finally:
+            ctx.close()

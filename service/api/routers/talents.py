@@ -8,7 +8,7 @@ from starlette.concurrency import run_in_threadpool
 
 from indexer.registry import PhotoInput
 from service.api.deps import Ctx, CurrentPrincipal, ObjectId, PageParams
-from service.api.docs import IDEMPOTENT, IMAGE_INPUT
+from service.api.docs import IDEMPOTENT, IMAGE_INPUT, responses
 from service.api.forms import check_upload_names
 from service.api.idempotency import idempotent
 from service.core.hashing import fingerprint
@@ -65,7 +65,8 @@ def get_talent(talent_id: ObjectId, ctx: Ctx, principal: CurrentPrincipal) -> Ta
     "/{talent_id}/invitations",
     status_code=201,
     response_model=TalentInvitationOut,
-    summary="Invite the talent to their own account (a one-time link, shown once)",
+    responses=responses(409, 503),
+    summary="Invite the talent to her own account (the link is e-mailed to her address)",
 )
 def invite_talent(
     talent_id: ObjectId,
@@ -74,7 +75,7 @@ def invite_talent(
     principal: CurrentPrincipal,
     response: Response,
 ) -> TalentInvitationOut:
-    response.headers["Cache-Control"] = "no-store"  # the answer holds a sign-in secret
+    response.headers["Cache-Control"] = "no-store"  # an admin's answer holds a sign-in secret
     return talents.invite_talent(ctx=ctx, principal=principal, talent_id=talent_id, body=body)
 
 

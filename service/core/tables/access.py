@@ -1,4 +1,5 @@
-"""Tables of who may act: brands, monitors, API keys, console users, sessions, invitations."""
+"""Tables of who may act: brands, monitors, API keys, console users, sessions, invitations,
+and the one-time links of password resets and address changes."""
 
 from __future__ import annotations
 
@@ -102,6 +103,24 @@ class Invitation(Base):
     id: Mapped[int] = id_column()
     user_id: Mapped[int] = key_ref("users.id", ondelete="CASCADE", index=True)
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(TS, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(TS)
+    used_at: Mapped[datetime | None] = mapped_column(TS)
+
+
+class AccountToken(Base):
+    """A single-use link for an existing account, sent only to an address of its own: a
+    password reset (``purpose`` ``password_reset``) or the confirmation of a new e-mail
+    address (``email_change``, with ``new_email``). Only the token's sha256 is stored."""
+
+    __tablename__ = "account_tokens"
+    __table_args__ = table_args()
+
+    id: Mapped[int] = id_column()
+    user_id: Mapped[int] = key_ref("users.id", ondelete="CASCADE", index=True)
+    purpose: Mapped[str] = mapped_column(String(20))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    new_email: Mapped[str | None] = mapped_column(String(320))
     created_at: Mapped[datetime] = mapped_column(TS, default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(TS)
     used_at: Mapped[datetime | None] = mapped_column(TS)
