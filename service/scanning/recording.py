@@ -350,17 +350,30 @@ def _apply_verdict(
         return
     if recording.creates_alerts:
         needs_review = face.band is Band.POSSIBLE or stored.verdict is Verdict.REVIEW
-        _upsert_alert(
-            recording,
-            talent_id=face.talent.talent_id,
-            finding=finding,
-            verdict=stored.verdict,
-            band=AlertBand(face.band.value),
-            similarity=face.talent.similarity,
-            needs_review=needs_review,
-            reasons=stored.reasons,
-            checks=finding.licence_checks,
-        )
+        _face_alert(recording, finding, face, stored, needs_review=needs_review)
+
+
+def _face_alert(
+    recording: _Recording,
+    finding: Finding,
+    face: FaceFinding,
+    stored: StoredVerdict,
+    *,
+    needs_review: bool,
+) -> Alert:
+    """Raise (or join) the alert for a face matched to a talent, with its stored verdict."""
+    assert face.talent is not None
+    return _upsert_alert(
+        recording,
+        talent_id=face.talent.talent_id,
+        finding=finding,
+        verdict=stored.verdict,
+        band=AlertBand(face.band.value),
+        similarity=face.talent.similarity,
+        needs_review=needs_review,
+        reasons=stored.reasons,
+        checks=finding.licence_checks,
+    )
 
 
 def _licensed_sighting(
@@ -377,17 +390,7 @@ def _licensed_sighting(
         return
     if billing.count_if_billed(recording.session, use):
         return
-    alert = _upsert_alert(
-        recording,
-        talent_id=face.talent.talent_id,
-        finding=finding,
-        verdict=stored.verdict,
-        band=AlertBand(face.band.value),
-        similarity=face.talent.similarity,
-        needs_review=True,
-        reasons=stored.reasons,
-        checks=finding.licence_checks,
-    )
+    alert = _face_alert(recording, finding, face, stored, needs_review=True)
     if confirmed_same_person(recording.session, alert):
         billing.record_sighting(recording.session, replace(use, alert_id=alert.id), sure=False)
 
