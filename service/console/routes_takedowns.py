@@ -11,15 +11,20 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import BaseModel, ValidationError
 from starlette.concurrency import run_in_threadpool
 
+from indexer.errors import TwinwatchError
+from service.access.sessions import SignedIn
 from service.alerts import emails
 from service.alerts.schemas import EmailPreferencesIn
 from service.api.deps import BoundedId, Ctx, ObjectId
+from service.api.errors import status_of
 from service.console.deps import ConsoleRoute, FormUser, User, agency_of
 from service.console.links import PREFIX
 from service.console.rendering import page
+from service.context import AppContext
 from service.core.errors import InvalidRequestError, ResourceNotFoundError
 from service.core.pdf import render_pdf
 from service.takedowns import notices, profiles, tracking
+from service.takedowns.errors import TakedownIncompleteError
 from service.takedowns.schemas import (
     AgencyProfileIn,
     NoticeCreate,
@@ -130,6 +135,19 @@ def draft(
 
 @router.get("/notices/{notice_id}")
 def notice_page(notice_id: ObjectId, ctx: Ctx, user: User) -> HTMLResponse:
+    return _notice_page(ctx, user, notice_id)
+
+
+def _notice_page(
+    ctx: AppContext,
+    user: SignedIn,
+    notice_id: int,
+    *,
+    problem: TwinwatchError | None = None,
+    status_code: int = 200,
+) -> HTMLResponse:
+    """The notice, its fields to edit and its actions; ``problem`` says why an action
+    was refused, on the page where it can be mended."""
     principal = agency_of(user)
     with ctx.db.session() as session:
         notice = notices.get_notice(
@@ -140,6 +158,8 @@ def notice_page(notice_id: ObjectId, ctx: Ctx, user: User) -> HTMLResponse:
         )
     return page(
         "notice.html",
+        status_code=status_code,
+        problem=problem,
         user=user,
         notice=notice,
         labels=FIELD_LABELS,
@@ -164,16 +184,20 @@ async def edit(notice_id: ObjectId, request: Request, ctx: Ctx, user: FormUser) 
 
 
 @router.post("/notices/{notice_id}/confirm")
-def confirm(notice_id: ObjectId, ctx: Ctx, user: FormUser) -> RedirectResponse:
+def confirm(notice_id: ObjectId, ctx: Ctx, user: FormUser) -> Response:
+    """Make the draft final; an incomplete one stays on its page, saying what it needs."""
     principal = agency_of(user)
-    with ctx.db.session() as session:
-        notices.confirm_notice(
-            session,
-            principal=principal,
-            notice_id=notice_id,
-            store=ctx.evidence,
-            max_pixels=ctx.settings.max_image_pixels,
-        )
+    try:
+        with ctx.db.session() as session:
+            notices.confirm_notice(
+                session,
+                principal=principal,
+                notice_id=notice_id,
+                store=ctx.evidence,
+                max_pixels=ctx.settings.max_image_pixels,
+            )
+    except TakedownIncompleteError as exc:
+        return _notice_page(ctx, user, notice_id, problem=exc, status_code=status_of(exc))
     return _see(notice_id)
 
 
@@ -275,7 +299,7 @@ def save_profile(
         "profile",
     )
     with ctx.db.session() as session:
-        profiles.set_profile(session, principal=principal, body=body)
+        notices.save_profile(session, principal=principal, body=body)
     return RedirectResponse(f"{PREFIX}/takedown-profile#saved", status_code=303)
 
 

@@ -36,11 +36,18 @@ from service.core.principal import Principal
 from service.core.schemas import Page
 from service.core.tables.alerts import Alert, AlertSighting
 from service.core.tables.scanning import Scan
-from service.core.tables.takedowns import TakedownEvent, TakedownItem, TakedownNotice
+from service.core.tables.takedowns import (
+    AgencyProfile,
+    TakedownEvent,
+    TakedownItem,
+    TakedownNotice,
+)
 from service.core.thumbnails import face_thumbnail
 from service.takedowns.errors import TakedownIncompleteError, TakedownNotAllowedError
-from service.takedowns.profiles import agency_of, find_profile
+from service.takedowns.profiles import agency_of, find_profile, set_profile
 from service.takedowns.schemas import (
+    AgencyProfileIn,
+    AgencyProfileOut,
     NoticeCreate,
     NoticeEventOut,
     NoticeFields,
@@ -126,7 +133,7 @@ def draft_notice(session: Session, *, principal: Principal, body: NoticeCreate) 
         publisher_key=first.publisher_key,
         publisher=first.publisher,
         fields=_default_fields(
-            session, body.kind, first.agency_id, talent.name, first.publisher
+            body.kind, talent.name, first.publisher, find_profile(session, first.agency_id)
         ).model_dump(),
     )
     notice.items = [_item(session, alert) for alert in chosen]
@@ -195,11 +202,15 @@ def _item(session: Session, alert: Alert) -> TakedownItem:
     )
 
 
+#: What a notice drafted before the agency's profile says in its place; it can never reach a
+#: final notice (``invalid_elements``), and saving the profile fills it (``refresh_drafts``).
+PLACEHOLDER = "[the agency]"
+
+
 def _default_fields(
-    session: Session, kind: NoticeKind, agency_id: int, talent: str, publisher: str | None
+    kind: NoticeKind, talent: str, publisher: str | None, profile: AgencyProfile | None
 ) -> NoticeFields:
-    profile = find_profile(session, agency_id)
-    holder = profile.rights_holder if profile else "[the agency]"
+    holder = profile.rights_holder if profile else PLACEHOLDER
     where = publisher or "the service"
     fields = NoticeFields(
         notifier_name=profile.rights_holder if profile else "",
@@ -268,12 +279,51 @@ def missing_elements(notice: TakedownNotice) -> list[str]:
 def invalid_elements(notice: TakedownNotice) -> list[str]:
     """The fields whose stored text breaks the rules an edit is checked by
     (``NoticeFieldsEdit``: e.g. a notifier e-mail that is no address, kept from before that
-    rule); such a notice cannot be confirmed."""
+    rule), or still holds the :data:`PLACEHOLDER`; such a notice cannot be confirmed."""
+    held = {name for name, value in notice.fields.items() if PLACEHOLDER in str(value)}
     try:
         NoticeFieldsEdit.model_validate(notice.fields)
     except ValidationError as exc:
-        return sorted({str(error["loc"][0]) for error in exc.errors() if error["loc"]})
-    return []
+        held |= {str(error["loc"][0]) for error in exc.errors() if error["loc"]}
+    return sorted(held)
+
+
+def save_profile(
+    session: Session, *, principal: Principal, body: AgencyProfileIn
+) -> AgencyProfileOut:
+    """Save the agency's notice profile and let its drafts follow it (``refresh_drafts``)."""
+    saved = set_profile(session, principal=principal, body=body)
+    refresh_drafts(session, saved.agency_id)
+    return saved
+
+
+def refresh_drafts(session: Session, agency_id: int) -> int:
+    """Drafts of the agency whose fields are still as drafted without a profile take the
+    profile's text now (a field someone edited stays as edited); returns how many changed."""
+    profile = find_profile(session, agency_id)
+    changed = 0
+    drafts = session.scalars(
+        select(TakedownNotice).where(
+            TakedownNotice.agency_id == agency_id,
+            TakedownNotice.status == NoticeStatus.DRAFT.value,
+        )
+    )
+    for notice in drafts:
+        talent = session.get(Talent, notice.talent_id)
+        assert talent is not None
+        kind = NoticeKind(notice.kind)
+        blank = _default_fields(kind, talent.name, notice.publisher, None).model_dump()
+        filled = _default_fields(kind, talent.name, notice.publisher, profile).model_dump()
+        updates = {
+            name: value
+            for name, value in filled.items()
+            if notice.fields.get(name) == blank.get(name) and value != blank.get(name)
+        }
+        if updates:
+            notice.fields = {**notice.fields, **updates}
+            changed += 1
+    session.flush()
+    return changed
 
 
 def confirm_notice(

@@ -15,6 +15,7 @@ from sqlalchemy import select
 
 from service.core.tables.alerts import Alert
 from service.core.tables.takedowns import TakedownEvent, TakedownItem, TakedownNotice
+from service.takedowns.notices import PLACEHOLDER
 from tests.support.console import ConsoleWorld, console_world
 from tests.support.fakes import face_photo
 from tests.support.service import LocalServer, local_server
@@ -208,6 +209,65 @@ def test_a_draft_missing_required_elements_cannot_be_confirmed(
     assert refused.status_code == 422
     assert refused.json()["error"]["code"] == "takedown_incomplete"
     assert "signature" in refused.json()["error"]["details"]["missing"]
+
+
+def test_a_placeholder_can_never_reach_a_final_notice(
+    world: ConsoleWorld, server: LocalServer
+) -> None:
+    """Drafted before the profile: '[the agency]' stands in the text; filling every contact
+    field by hand does not make it confirmable while the placeholder is still there."""
+    ids = two_sightings(world, server)
+    notice = draft(world, "dmca", ids[:1])
+    assert PLACEHOLDER in notice["fields"]["work_description"]
+    assert "work_description" in notice["missing"]
+    edited = world.client.patch(
+        f"/v1/takedowns/{notice['id']}",
+        json={
+            "notifier_name": "Lumen Models Ltd",
+            "notifier_address": "1 Example Street, London",
+            "notifier_email": "legal@lumen.example",
+            "signature": "/s/ Jane Booker",
+        },
+        headers=auth(world),
+    )
+    assert edited.status_code == 200, edited.text
+    assert edited.json()["missing"] == ["work_description"]
+    refused = world.client.post(f"/v1/takedowns/{notice['id']}/confirm", headers=auth(world))
+    assert refused.status_code == 422, refused.text
+    error = refused.json()["error"]
+    assert error["code"] == "takedown_incomplete"
+    assert error["details"]["invalid"] == ["work_description"]
+
+
+def test_saving_the_profile_fills_drafts_made_before_it_but_keeps_what_was_edited(
+    world: ConsoleWorld, server: LocalServer
+) -> None:
+    ids = two_sightings(world, server)
+    untouched = draft(world, "dmca", ids[:1])
+    edited = draft(world, "dsa", ids[1:])
+    kept = "Notice and action mechanism of shop.example, by hand"
+    assert world.client.patch(
+        f"/v1/takedowns/{edited['id']}", json={"recipient": kept}, headers=auth(world)
+    ).is_success
+    set_profile(world)
+    filled = get_notice(world, untouched["id"])
+    assert filled["missing"] == []
+    assert filled["fields"]["notifier_email"] == PROFILE["email"]
+    assert filled["fields"]["signature"] == f"/s/ {PROFILE['signature_name']}"
+    assert PROFILE["rights_holder"] in filled["fields"]["work_description"]
+    assert PLACEHOLDER not in str(filled["fields"])
+    other = get_notice(world, edited["id"])
+    assert other["fields"]["recipient"] == kept and PLACEHOLDER not in other["fields"]["reasons"]
+    final = confirm(world, untouched["id"])
+    html = world.client.get(f"/v1/takedowns/{final['id']}/notice.html", headers=auth(world))
+    assert html.status_code == 200 and PLACEHOLDER not in html.text
+    assert PROFILE["rights_holder"] in html.text
+
+
+def get_notice(world: ConsoleWorld, notice_id: int) -> dict:  # type: ignore[type-arg]
+    response = world.client.get(f"/v1/takedowns/{notice_id}", headers=auth(world))
+    assert response.status_code == 200, response.text
+    return dict(response.json())
 
 
 def test_recheck_confirms_removal_when_the_server_answers_404(

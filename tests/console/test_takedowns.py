@@ -204,3 +204,32 @@ def test_the_notice_form_refuses_a_notifier_email_the_profile_form_would_refuse(
         f"{path}/confirm", data={"csrf": page_csrf(client, path)}, follow_redirects=False
     )
     assert confirmed.status_code == 303  # the profile's address, untouched, is valid
+
+
+def test_confirming_an_incomplete_draft_stays_on_its_page_and_saving_the_profile_mends_it(
+    world: ConsoleWorld, server: LocalServer
+) -> None:
+    """Drafted before the profile: confirming keeps the booker on the notice, saying what is
+    missing and marking those fields; saving the profile fills the draft, which then
+    confirms, without the placeholder."""
+    serve_image(server, "/img/a.png", seed=11)
+    serve_image(server, "/img/b.png", seed=12)
+    scan_url(world, server, "/img/a.png", page="/look/1")
+    scan_url(world, server, "/img/b.png", page="/look/2")
+    client = browser(world, "agency")
+    notice_id = draft_from_inbox(client)
+    path = f"/console/notices/{notice_id}"
+    refused = client.post(f"{path}/confirm", data={"csrf": page_csrf(client, path)})
+    assert refused.status_code == 422, refused.text
+    assert 'id="notice-problem"' in refused.text and "takedown_incomplete" in refused.text
+    assert 'id="f-signature" name="signature" aria-invalid="true"' in refused.text
+    assert 'id="edit-form"' in refused.text  # the way on is on the page
+    save_profile(client)
+    mended = client.get(path).text
+    assert 'id="missing"' not in mended and "[the agency]" not in mended
+    confirmed = client.post(
+        f"{path}/confirm", data={"csrf": page_csrf(client, path)}, follow_redirects=False
+    )
+    assert confirmed.status_code == 303, confirmed.text
+    final = client.get(f"{path}/notice.html").text
+    assert "[the agency]" not in final and PROFILE["rights_holder"] in final

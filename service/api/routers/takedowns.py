@@ -39,7 +39,7 @@ PREFIX = "/v1/takedowns"
 )
 def set_profile(body: AgencyProfileIn, ctx: Ctx, principal: CurrentPrincipal) -> AgencyProfileOut:
     with ctx.db.session() as session:
-        return profiles.set_profile(session, principal=principal, body=body)
+        return notices.save_profile(session, principal=principal, body=body)
 
 
 @router.get("/v1/takedown-profile", response_model=AgencyProfileOut)
