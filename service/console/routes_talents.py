@@ -21,6 +21,7 @@ from service.access import accounts
 from service.access.scoping import talent_in_scope
 from service.access.sessions import SignedIn
 from service.api.deps import Ctx, ObjectId
+from service.api.forms import check_upload_names
 from service.console.deps import ConsoleRoute, FormUser, User, agency_of
 from service.console.inbox import talent_activity
 from service.console.links import PREFIX
@@ -99,6 +100,10 @@ async def create_talent(
             body = TalentCreate(name=name, external_id=external_id.strip() or None)
         except ValidationError as exc:
             return None, _new_talent_page(user, values, field_errors(exc), status_code=422)
+        try:
+            check_upload_names(_chosen(files), max_files=ctx.settings.max_batch_items)
+        except InvalidRequestError as exc:
+            return None, _new_talent_page(user, values, {"files": exc.message}, status_code=422)
         photos = [await _photo(ctx, upload, n) for n, upload in enumerate(files, start=1)]
         try:
             created = await run_in_threadpool(
@@ -122,9 +127,18 @@ async def create_talent(
     return await once(ctx=ctx, user=user, token=token, path="/talents", handler=save)
 
 
+def _was_chosen(upload: UploadFile) -> bool:
+    """A browser sends an empty file part when no file was chosen."""
+    return bool(upload.filename or upload.size)
+
+
+def _chosen(files: list[UploadFile]) -> list[UploadFile]:
+    return [upload for upload in files if _was_chosen(upload)]
+
+
 async def _photo(ctx: AppContext, upload: UploadFile, n: int) -> PhotoInput | None:
-    if not (upload.filename or upload.size):
-        return None  # the browser sends an empty part when no file was chosen
+    if not _was_chosen(upload):
+        return None
     data = await read_upload(upload, max_bytes=ctx.settings.max_upload_bytes)
     return PhotoInput(upload.filename or f"photo-{n}", data)
 
@@ -162,6 +176,7 @@ async def add_photos(
     talent_id: ObjectId, ctx: Ctx, user: FormUser, files: Annotated[list[UploadFile], File()]
 ) -> HTMLResponse:
     """The quality gate's verdict per photo, shown on the talent's page."""
+    check_upload_names(_chosen(files), max_files=ctx.settings.max_batch_items)
     read = [await _photo(ctx, upload, n) for n, upload in enumerate(files, start=1)]
     photos = [photo for photo in read if photo is not None]
     enrolled = await talents.enrol_photos(

@@ -113,3 +113,18 @@ def test_only_agencies_add_talents_in_the_console(world: ConsoleWorld) -> None:
         assert response.status_code == 403
         assert "forbidden" in response.text
     assert "Not Theirs" not in _talent_names(world)
+
+
+def test_more_photos_than_a_batch_holds_are_refused_on_the_form(world: ConsoleWorld) -> None:
+    world.ctx.settings.max_batch_items = 2
+    client = browser(world, "agency")
+    photos = [
+        ("files", (f"p{n}.png", face_photo([(11, 120)], size=200, seed=n), "image/png"))
+        for n in range(3)
+    ]
+    response = client.post(
+        "/console/talents", data={**_form_tokens(client), "name": "Too Many"}, files=photos
+    )
+    assert response.status_code == 422, response.text
+    assert 'aria-describedby="files-error"' in response.text and "At most 2 files" in response.text
+    assert "Too Many" not in _talent_names(world)
