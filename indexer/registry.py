@@ -38,7 +38,7 @@ from indexer.errors import (
 from indexer.imaging import DecodeLimits, open_photo
 from indexer.index_manager import IndexManager
 from indexer.photos import PhotoStore
-from indexer.quality import QualityFigures, assess_reference
+from indexer.quality import QualityFigures, Refusal, assess_reference
 from indexer.settings import IndexerSettings
 from indexer.vector_index import FloatArray, IdArray, discard_index_files
 
@@ -61,6 +61,7 @@ class EnrolOutcome:
     reference_id: int | None = None
     already_enrolled: bool = False
     figures: QualityFigures | None = None
+    refusals: tuple[Refusal, ...] = ()  # the quality gate's, when it refused the photo
 
 
 @dataclass(frozen=True)
@@ -332,7 +333,13 @@ class Registry:
             dominance_ratio=self.settings.quality_dominance_ratio,
         )
         if not verdict.accepted or verdict.face is None or verdict.figures is None:
-            return EnrolOutcome(photo.label, False, verdict.reasons, figures=verdict.figures), None
+            return EnrolOutcome(
+                photo.label,
+                False,
+                verdict.reasons,
+                figures=verdict.figures,
+                refusals=tuple(verdict.refusals),
+            ), None
         return EnrolOutcome(photo.label, False, ["pending"]), _Prepared(
             position,
             image.sha256,

@@ -19,6 +19,7 @@ from service.console.once import FIELD as ONCE_FIELD
 from service.console.once import issue as once_token
 from service.core.errors import UnauthorizedError
 from service.licensing.publishers import web_url
+from service.talents.advice import MORE_PHOTOS, NOT_FINDABLE, RECOMMENDED_PHOTOS
 
 templates = Environment(
     loader=PackageLoader("service.console", "templates"),
@@ -44,6 +45,9 @@ templates.filters["when"] = _when
 templates.filters["web_url"] = _web_url  # a stored URL fit for an href, else None
 templates.tests["web_url"] = _is_web_url  # only these become links (_page_link.html)
 templates.globals["PREFIX"] = PREFIX
+templates.globals["NOT_FINDABLE"] = NOT_FINDABLE  # a talent with no usable reference photo
+templates.globals["MORE_PHOTOS"] = MORE_PHOTOS  # the nudge below RECOMMENDED_PHOTOS photos
+templates.globals["RECOMMENDED_PHOTOS"] = RECOMMENDED_PHOTOS
 templates.globals["STATIC"] = STATIC
 templates.globals["ONCE_FIELD"] = ONCE_FIELD
 templates.globals["once_token"] = once_token  # a create form's one-time token

@@ -77,7 +77,19 @@ class PhotoOutcomeOut(BaseModel):
     accepted: bool
     already_enrolled: bool
     reference_id: int | None
-    reasons: list[str]
+    reasons: list[str] = Field(
+        description="The quality gate's technical reasons for a refusal, with its figures."
+    )
+    advice: list[str] = Field(
+        default_factory=list,
+        description="Plain words for each reason in `reasons`: what is wrong and how to fix it.",
+        examples=[
+            [
+                "The face is small (59 px wide): use a photo where the face is at least 64 px "
+                "wide, such as a closer crop or a larger original."
+            ]
+        ],
+    )
     face_px: float | None = None
     detection_score: float | None = None
     sharpness: float | None = None

@@ -13,6 +13,7 @@ from service.context import AppContext
 from service.core.errors import InvalidRequestError
 from service.core.principal import Principal, Role
 from service.core.schemas import ModelPackOut, Page
+from service.talents.advice import advice
 from service.talents.schemas import (
     EnrolOut,
     EraseOut,
@@ -165,6 +166,7 @@ def _outcome_out(outcome: EnrolOutcome) -> PhotoOutcomeOut:
         already_enrolled=outcome.already_enrolled,
         reference_id=outcome.reference_id,
         reasons=outcome.reasons,
+        advice=[] if outcome.accepted else advice(outcome.refusals, outcome.reasons),
         face_px=round(figures.face_px, 1) if figures else None,
         detection_score=round(figures.detection_score, 3) if figures else None,
         sharpness=round(figures.blur, 1) if figures else None,

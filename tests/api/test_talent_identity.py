@@ -158,3 +158,23 @@ def test_a_key_is_accepted_whole_or_refused(raw: str) -> None:
         assert 1 <= len(raw) <= MAX_KEY_LENGTH
     except IdempotencyKeyInvalidError:
         assert not raw or len(raw) > MAX_KEY_LENGTH or not raw.isprintable()
+
+
+def test_a_refused_photo_carries_plain_advice_beside_the_technical_reasons(api: Api) -> None:
+    created = api.client.post("/v1/talents", json={"name": "Noor Haddad"}, headers=api.agency)
+    enrol = api.client.post(
+        f"/v1/talents/{created.json()['id']}/photos",
+        headers=api.agency,
+        files=[
+            ("files", ("small.png", face_photo([(TALENT_IDENTITY + 2, 59)], size=150, seed=4))),
+            ("files", ("good.png", face_photo([(TALENT_IDENTITY + 2, 120)], seed=5))),
+        ],
+    )
+    assert enrol.status_code in (200, 201), enrol.text
+    small, good = enrol.json()["photos"]
+    assert small["reasons"] == ["face is 59px, smaller than the minimum 64px"]
+    assert small["advice"] == [
+        "The face is small (59 px wide): use a photo where the face is at least 64 px wide, "
+        "such as a closer crop or a larger original."
+    ]
+    assert good["accepted"] and good["advice"] == [] and good["reasons"] == []

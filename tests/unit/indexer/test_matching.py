@@ -117,3 +117,21 @@ def test_quality_gate_gives_every_reason() -> None:
 
 def test_quality_gate_says_when_no_face_is_found() -> None:
     assert gate([]).reasons == ["no face was found in the photo"]
+
+
+def test_every_refusal_has_a_code_and_plain_advice_in_the_same_order() -> None:
+    from service.talents.advice import ADVICE, advice
+
+    verdict = gate([face(50, score=0.6, sharp=False), face(40)])
+    refused = [*verdict.refusals, *gate([]).refusals]
+    assert {r.code for r in refused} == set(ADVICE)  # every reason the gate gives, advised
+    assert len(verdict.refusals) == len(verdict.reasons)
+    words = advice(verdict.refusals, verdict.reasons)
+    assert [w.split(":")[0] for w in words] == [
+        "The photo shows 2 faces of similar size",
+        "The face is small (50 px wide)",
+        "The face is hard to make out (partly hidden, turned away or not a real face)",
+        "The face is blurred",
+    ]
+    assert "at least 64 px wide" in words[1]
+    assert advice([], ["The file is not an image."]) == ["The file is not an image."]
