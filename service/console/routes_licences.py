@@ -9,7 +9,7 @@ once; what fails is shown beside the field it concerns.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any, TypeVar
 
@@ -27,7 +27,7 @@ from service.console.deps import ConsoleRoute, FormUser, User, agency_of
 from service.console.links import PREFIX
 from service.console.once import FIELD as ONCE_FIELD
 from service.console.once import once
-from service.console.rendering import next_offset, page
+from service.console.rendering import last_day, next_offset, page
 from service.context import AppContext
 from service.core.errors import InvalidRequestError
 from service.core.principal import Principal
@@ -383,7 +383,7 @@ def _shown(licence: LicenceOut) -> dict[str, Any]:
 
 
 def _last_day(end: datetime | None) -> str:
-    return "" if end is None else (end - timedelta(microseconds=1)).date().isoformat()
+    return "" if end is None else last_day(end).isoformat()
 
 
 def _form_page(

@@ -121,6 +121,18 @@ def test_an_agency_records_a_licence_through_the_form_as_the_api_would(world: Co
     assert f'href="/console/licences/{licence_id}"' in html and "H&amp;M" in html
 
 
+def test_a_licence_end_shows_as_its_last_day(world: ConsoleWorld) -> None:
+    client = signed_in(world, "agency")
+    licence_id = _create(world, client, valid_until="2027-05-31")
+    html = client.get(f"/console/licences/{licence_id}").text
+    assert "until 31 May 2027 (last day)" in html
+    assert "2027-06-01" not in html and "(exclusive)" not in html
+    listing = client.get("/console/licences").text
+    assert "31 May 2027 (last day)" in listing and "2027-06-01" not in listing
+    form = client.get(f"/console/licences/{licence_id}/edit").text
+    assert 'value="2027-05-31"' in form  # the form keeps the day as picked
+
+
 def test_amounts_take_a_decimal_comma_and_a_non_number_gets_a_plain_hint(
     world: ConsoleWorld,
 ) -> None:
