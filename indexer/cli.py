@@ -29,7 +29,7 @@ from indexer.modelpack.manifest import discover_manifests, find_manifest
 from indexer.modelpack.store import pack_status, pull_pack
 from indexer.photos import PhotoStore
 from indexer.pooling import ordered_map
-from indexer.registry import EnrolOutcome, PhotoInput
+from indexer.registry import EnrolOutcome, PhotoInput, name_from_folder
 from indexer.runtime import Runtime, SchemaPreparer, create_tables, open_database, open_runtime
 from indexer.scanning import ImageScan, ScanTimings, scan_bytes
 from indexer.settings import IndexerSettings
@@ -384,13 +384,14 @@ def talent_import(
         task = progress.add_task("importing", total=len(folders))
 
         def enrol(folder: Path) -> _ImportedTalent:  # on a pool worker
-            talent, created = rt.registry.ensure_talent(agency_id=agency_row.id, name=folder.name)
+            name = name_from_folder(folder)
+            talent, created = rt.registry.ensure_talent(agency_id=agency_row.id, name=name)
             outcomes = rt.registry.enrol_photos(
                 talent_id=talent.id, photos=_read_photos(_image_files([folder]))
             )
             return _import_entry(
                 talent.id,
-                folder.name,
+                name,
                 created,
                 outcomes,
                 rt.registry.get_talent(talent_id=talent.id).embeddings,

@@ -97,6 +97,7 @@ class IndexManager:
                 problem = self._manifest_problem(manifest, revision)
                 if problem is None:
                     ids, vectors, _ = self._embeddings_from_db(session)
+                fresh = manifest is None and not self._has_embeddings(session)
             if manifest is not None and problem is None:
                 database_sum = vectors_checksum(ids, vectors)
                 problem = self._load_checked(manifest, revision, database_sum)
@@ -106,7 +107,10 @@ class IndexManager:
                     return OpenReport(
                         "loaded", "index file matches database", index.count, index.kind
                     )
-        log.warning("rebuilding %s index from the database: %s", self.pack.name, problem)
+        if fresh:  # a new data dir: nothing to rebuild, only an empty index to write
+            log.info("creating the empty %s index (no embeddings yet)", self.pack.name)
+        else:
+            log.warning("rebuilding %s index from the database: %s", self.pack.name, problem)
         loaded = self.rebuild()
         return OpenReport("rebuilt", problem or "", loaded.index.count, loaded.index.kind)
 
@@ -294,6 +298,10 @@ class IndexManager:
         talents = np.fromiter((r[1] for r in rows), np.int64, len(rows))
         vectors = np.frombuffer(b"".join(r[2] for r in rows), dtype="<f4").reshape(-1, dim)
         return ids, vectors.astype(np.float32), talents
+
+    def _has_embeddings(self, session: Session) -> bool:
+        found = session.scalar(select(Embedding.id).where(*self._current_pack()).limit(1))
+        return found is not None
 
     def _current_pack(self) -> tuple[ColumnElement[bool], ColumnElement[bool]]:
         """Only this pack *version*'s vectors belong in its index (a new version re-embeds)."""

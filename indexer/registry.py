@@ -10,6 +10,7 @@ import logging
 import shlex
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 from sqlalchemy import func, select
@@ -45,6 +46,13 @@ from indexer.vector_index import FloatArray, IdArray, discard_index_files
 log = logging.getLogger(__name__)
 
 EraseHook = Callable[[Session, int], None]
+
+
+def name_from_folder(folder: Path) -> str:
+    """A talent's name from the folder named after them: underscores are spaces
+    ("Norah_Jones" is "Norah Jones"), runs of spaces one space. The one rule for every
+    name taken from a folder."""
+    return " ".join(folder.name.replace("_", " ").split())
 
 
 @dataclass(frozen=True)

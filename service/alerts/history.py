@@ -15,6 +15,16 @@ from service.core.principal import Principal
 from service.core.tables.access import ApiKey, User
 from service.core.tables.alerts import AlertEvent
 
+REMOVED_ACTOR = "someone since removed"
+
+
+def actor_label(email: str | None, key_prefix: str | None) -> str:
+    """Who acted, as every history shows it: a user by e-mail, an API key by its prefix (a
+    user or key deleted since is "someone since removed")."""
+    if email:
+        return email
+    return f"API key {key_prefix}…" if key_prefix else REMOVED_ACTOR
+
 
 def alert_history(session: Session, *, principal: Principal, alert_id: int) -> list[AlertEventOut]:
     """One alert's history, for its agency (another tenant's alert answers 404)."""

@@ -121,7 +121,10 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def framework(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        headers = (
-            {"Allow": exc.headers["Allow"]} if exc.headers and "Allow" in exc.headers else None
-        )
-        return error_response(framework_error(exc, request), headers=headers)
+        return framework_response(request, exc)
+
+
+def framework_response(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    """Starlette's own HTTP error (unknown route, wrong method...) in the envelope."""
+    headers = {"Allow": exc.headers["Allow"]} if exc.headers and "Allow" in exc.headers else None
+    return error_response(framework_error(exc, request), headers=headers)

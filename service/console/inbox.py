@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from indexer.db import ReferenceImage
-from service.alerts.history import histories
+from service.alerts.history import actor_label, histories
 from service.alerts.schemas import AlertOut
 from service.core.tables.alerts import Alert, AlertSighting
 from service.core.tables.scanning import Finding, Scan
@@ -139,8 +139,7 @@ def triage_history(session: Session, alert_ids: Iterable[int]) -> dict[int, list
         alert_id: [
             HistoryEntry(
                 e.at,
-                e.user_email
-                or (f"API key {e.key_prefix}…" if e.key_prefix else "someone since removed"),
+                actor_label(e.user_email, e.key_prefix),
                 e.action,
                 e.from_status.value,
                 e.to_status.value,

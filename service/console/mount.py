@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request, Response
 from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from service.api.errors import framework_error, framework_response
 from service.console import (
     routes_admin,
     routes_agency,
@@ -22,6 +24,7 @@ from service.console import (
     routes_usage,
 )
 from service.console.links import PREFIX, STATIC
+from service.console.rendering import error_page
 from service.console.security import install_security_headers
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
@@ -47,3 +50,16 @@ def install_console(app: FastAPI) -> None:
     ):
         app.include_router(router)
     app.mount(STATIC, StaticFiles(directory=STATIC_DIR), name="console-static")
+    install_console_not_found(app)
+
+
+def install_console_not_found(app: FastAPI) -> None:
+    """An unknown URL under the console answers the console's HTML error page (the same
+    code and message as the API's envelope); everything else keeps the JSON envelope."""
+
+    @app.exception_handler(StarletteHTTPException)
+    async def framework(request: Request, exc: StarletteHTTPException) -> Response:
+        path = request.url.path
+        if exc.status_code == 404 and (path == PREFIX or path.startswith(PREFIX + "/")):
+            return error_page(request, framework_error(exc, request))
+        return framework_response(request, exc)

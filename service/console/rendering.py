@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from urllib.parse import quote
 
@@ -33,6 +33,22 @@ def _when(value: datetime | None) -> str:
     return value.strftime("%Y-%m-%d %H:%M UTC") if value else "—"
 
 
+def last_day(end: datetime) -> date:
+    """The last day an exclusive end covers (an end at midnight UTC is the day before)."""
+    return (end.astimezone(UTC) - timedelta(microseconds=1)).date()
+
+
+def _until(end: datetime | None) -> str:
+    """A licence's end as people read it: "31 May 2027 (last day)" for an end at midnight
+    UTC (a last day as picked), else the exclusive instant; the one wording of every page."""
+    if end is None:
+        return "open-ended"
+    if end.astimezone(UTC).time() == time(0):
+        day = last_day(end)
+        return f"{day.day} {day:%B %Y} (last day)"
+    return f"{_when(end)} (exclusive)"
+
+
 def _is_web_url(value: object) -> bool:
     return isinstance(value, str) and web_url(value) is not None
 
@@ -42,6 +58,7 @@ def _web_url(value: object) -> str | None:
 
 
 templates.filters["when"] = _when
+templates.filters["until"] = _until  # a licence's (exclusive) end as its last day
 templates.filters["web_url"] = _web_url  # a stored URL fit for an href, else None
 templates.tests["web_url"] = _is_web_url  # only these become links (_page_link.html)
 templates.globals["PREFIX"] = PREFIX

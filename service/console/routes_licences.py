@@ -9,7 +9,8 @@ once; what fails is shown beside the field it concerns.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
+from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, File, Form, Query, Request, UploadFile
@@ -26,7 +27,7 @@ from service.console.deps import ConsoleRoute, FormUser, User, agency_of
 from service.console.links import PREFIX
 from service.console.once import FIELD as ONCE_FIELD
 from service.console.once import once
-from service.console.rendering import next_offset, page
+from service.console.rendering import last_day, next_offset, page
 from service.context import AppContext
 from service.core.errors import InvalidRequestError
 from service.core.principal import Principal
@@ -64,6 +65,8 @@ TEXT_FIELDS = (
     "talent_id",
 )
 COMPENSATION_FIELDS = ("flat_fee", "per_use", "currency")
+AMOUNT_FIELDS = ("flat_fee", "per_use")
+AMOUNT_HINT = "Write an amount like 40.00"
 Terms = TypeVar("Terms", bound=LicenceTermsIn)
 
 
@@ -313,10 +316,17 @@ def _body(model: type[Terms], state: LicenceForm) -> Terms | None:
         if values[name].strip():
             raw[name] = values[name].strip()
     money = {name: values[name].strip() for name in COMPENSATION_FIELDS if values[name].strip()}
+    for name in AMOUNT_FIELDS:
+        if name in money:
+            amount = form_amount(money[name])
+            if amount is None:
+                state.errors[name] = AMOUNT_HINT
+            else:
+                money[name] = amount
     if money:
         raw["compensation"] = {"currency": "", **money}
     try:
-        return model.model_validate(raw)
+        body = model.model_validate(raw)
     except ValidationError as exc:
         for problem in exc.errors():
             location = [str(part) for part in problem["loc"]]
@@ -326,6 +336,20 @@ def _body(model: type[Terms], state: LicenceForm) -> Terms | None:
             message = str(problem["msg"]).removeprefix("Value error, ")
             state.errors.setdefault(name, message)
         return None
+    return None if state.errors.keys() & AMOUNT_FIELDS else body
+
+
+def form_amount(text: str) -> str | None:
+    """An amount as typed in the form, as the API reads it: a decimal comma is a decimal
+    point ("40,00" is 40.00); None when it is still not a number."""
+    candidate = text.strip().replace(" ", "")
+    if candidate.count(",") == 1 and "." not in candidate:
+        candidate = candidate.replace(",", ".")
+    try:
+        number = Decimal(candidate)
+    except InvalidOperation:
+        return None
+    return candidate if number.is_finite() else None
 
 
 def _service_problem(state: LicenceForm, exc: TwinwatchError) -> None:
@@ -359,7 +383,7 @@ def _shown(licence: LicenceOut) -> dict[str, Any]:
 
 
 def _last_day(end: datetime | None) -> str:
-    return "" if end is None else (end - timedelta(microseconds=1)).date().isoformat()
+    return "" if end is None else last_day(end).isoformat()
 
 
 def _form_page(

@@ -29,11 +29,13 @@ from indexer.errors import TwinwatchError
 from service.access.scoping import alert_in_scope, scoped_to_agency
 from service.alerts.alerts import evidence
 from service.alerts.evidence import EvidenceStore
+from service.alerts.history import actor_label
 from service.alerts.schemas import EvidenceTalentOut, ThirdPartyEvidenceOut
 from service.alerts.states import AlertStatus, EvidenceForm
 from service.core.errors import InvalidRequestError, ResourceNotFoundError
 from service.core.principal import Principal
 from service.core.schemas import Page
+from service.core.tables.access import ApiKey, User
 from service.core.tables.alerts import Alert, AlertSighting
 from service.core.tables.scanning import Scan
 from service.core.tables.takedowns import (
@@ -402,8 +404,12 @@ def notice_out(session: Session, notice: TakedownNotice, *, response_days: int |
     talent = session.get(Talent, notice.talent_id)
     assert talent is not None
     due = due_at(notice, response_days)
-    events = session.scalars(
-        select(TakedownEvent).where(TakedownEvent.notice_id == notice.id).order_by(TakedownEvent.id)
+    events = session.execute(
+        select(TakedownEvent, User.email, ApiKey.prefix)
+        .outerjoin(User, User.id == TakedownEvent.user_id)
+        .outerjoin(ApiKey, ApiKey.id == TakedownEvent.key_id)
+        .where(TakedownEvent.notice_id == notice.id)
+        .order_by(TakedownEvent.id)
     )
     return NoticeOut(
         id=notice.id,
@@ -440,20 +446,19 @@ def notice_out(session: Session, notice: TakedownNotice, *, response_days: int |
                 at=e.at,
                 from_status=NoticeStatus(e.from_status) if e.from_status else None,
                 to_status=NoticeStatus(e.to_status),
-                actor=_actor(e),
+                actor=_actor(e, email, prefix),
                 note=e.note,
             )
-            for e in events
+            for e, email, prefix in events
         ],
     )
 
 
-def _actor(event: TakedownEvent) -> str:
-    if event.user_id is not None:
-        return f"user {event.user_id}"
-    if event.key_id is not None:
-        return f"API key {event.key_id}"
-    return "twinwatch"
+def _actor(event: TakedownEvent, email: str | None, key_prefix: str | None) -> str:
+    """Alert history's label (one owner); an event of no user and no key is twinwatch's."""
+    if event.user_id is None and event.key_id is None:
+        return "twinwatch"
+    return actor_label(email, key_prefix)
 
 
 def get_notice(

@@ -213,6 +213,22 @@ def test_import_reports_talents_left_without_an_embedding_as_json(
     assert nobody["embeddings"] == 0 and nobody["rejected"][0]["file"].endswith("blank.jpg")
 
 
+def test_import_names_a_talent_after_the_folder_with_underscores_as_spaces(
+    env: Path, crops: dict[str, Path]
+) -> None:
+    root = env / "onboarding"
+    (root / "Demo_Talent_A").mkdir(parents=True)
+    (root / "Demo_Talent_A" / "a.jpg").write_bytes(crops["Demo Talent A"].read_bytes())
+    result = runner.invoke(
+        service_cli.app, ["talent", "import", str(root), "--agency", "Agency", "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    assert [item["name"] for item in json.loads(result.stdout)["items"]] == ["Demo Talent A"]
+    code, output = run("talent", "list", "--json")
+    assert code == 0, output
+    assert [t["name"] for t in json.loads(output)] == ["Demo Talent A"]
+
+
 def test_talent_add_never_creates_an_agency(env: Path, crops: dict[str, Path]) -> None:
     code, output = run("talent", "add", "Mia", "--agency", "Agncy", str(crops["Demo Talent A"]))
     assert code == 1

@@ -121,6 +121,37 @@ def test_an_agency_records_a_licence_through_the_form_as_the_api_would(world: Co
     assert f'href="/console/licences/{licence_id}"' in html and "H&amp;M" in html
 
 
+def test_a_licence_end_shows_as_its_last_day(world: ConsoleWorld) -> None:
+    client = signed_in(world, "agency")
+    licence_id = _create(world, client, valid_until="2027-05-31")
+    html = client.get(f"/console/licences/{licence_id}").text
+    assert "until 31 May 2027 (last day)" in html
+    assert "2027-06-01" not in html and "(exclusive)" not in html
+    listing = client.get("/console/licences").text
+    assert "31 May 2027 (last day)" in listing and "2027-06-01" not in listing
+    form = client.get(f"/console/licences/{licence_id}/edit").text
+    assert 'value="2027-05-31"' in form  # the form keeps the day as picked
+
+
+def test_amounts_take_a_decimal_comma_and_a_non_number_gets_a_plain_hint(
+    world: ConsoleWorld,
+) -> None:
+    client = signed_in(world, "agency")
+    licence_id = _create(world, client, flat_fee="40,00", per_use="2,5")
+    licence = world.client.get(f"/v1/licences/{licence_id}", headers=bearer(world, "agency")).json()
+    assert licence["compensation"]["flat_fee"] == "40.00"
+    assert licence["compensation"]["per_use"] == "2.50"
+    before = _licences(world)
+    response = client.post("/console/licences", data=_form(world, client, flat_fee="forty"))
+    assert response.status_code == 422
+    assert (
+        '<p class="field-error" id="flat_fee-error">Write an amount like 40.00</p>' in response.text
+    )
+    assert "valid decimal" not in response.text
+    assert 'value="forty"' in response.text
+    assert _licences(world) == before
+
+
 def test_validation_errors_are_shown_beside_their_fields_and_nothing_is_saved(
     world: ConsoleWorld,
 ) -> None:

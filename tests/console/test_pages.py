@@ -553,3 +553,15 @@ def test_ids_beyond_the_64_bit_keys_are_a_4xx_page_not_a_500(world: ConsoleWorld
     response = browser(world, "agency").get(url)
     assert response.status_code == 422, response.text
     assert "invalid_request" in response.text
+
+
+def test_an_unknown_console_url_answers_the_console_error_page(world: ConsoleWorld) -> None:
+    response = world.client.get("/console/no/such/page")
+    assert response.status_code == 404
+    assert response.headers["content-type"].startswith("text/html")
+    assert "There is no endpoint at /console/no/such/page." in response.text
+    assert "<code>route_not_found</code>" in response.text
+    assert 'href="/console/"' in response.text
+    api = world.client.get("/v1/no/such/route")
+    assert api.status_code == 404
+    assert api.json()["error"]["code"] == "route_not_found"

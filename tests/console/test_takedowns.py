@@ -114,6 +114,21 @@ def test_an_agency_drafts_edits_confirms_sends_and_rechecks_in_the_console(
     assert download.headers["content-disposition"].startswith("attachment")
 
 
+def test_notice_history_names_who_acted_as_alert_history_does(
+    world: ConsoleWorld, server: LocalServer
+) -> None:
+    serve_image(server, "/img/a.png", seed=11)
+    serve_image(server, "/img/b.png", seed=12)
+    scan_url(world, server, "/img/a.png", page="/look/1")
+    scan_url(world, server, "/img/b.png", page="/look/2")
+    client = browser(world, "agency")
+    save_profile(client)
+    page = client.get(f"/console/notices/{draft_from_inbox(client)}").text
+    history = page.split('<ol class="history">')[1].split("</ol>")[0]
+    assert f": {world.email('agency')}: new → draft" in history
+    assert "user " not in history
+
+
 def test_the_list_flags_overdue_notices(world: ConsoleWorld, server: LocalServer) -> None:
     serve_image(server, "/img/a.png", seed=11)
     serve_image(server, "/img/b.png", seed=12)

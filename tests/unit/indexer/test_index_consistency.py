@@ -3,6 +3,7 @@ service's view of it follows changes made by other processes (the CLI)."""
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -91,3 +92,35 @@ def test_ready_reflects_a_cli_import_done_while_the_service_runs(tmp_path: Path)
         after = client.get("/ready").json()["index"]["vectors"]
     world.ctx.close()
     assert after == before + 2
+
+
+def _index_log(caplog: pytest.LogCaptureFixture, level: int) -> list[str]:
+    return [
+        r.getMessage()
+        for r in caplog.records
+        if r.name == "indexer.index_manager" and r.levelno == level
+    ]
+
+
+def test_a_fresh_data_dir_creates_its_empty_index_without_a_warning(
+    db: Database, settings: IndexerSettings, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.INFO, logger="indexer.index_manager"):
+        report = IndexManager(db=db, pack=FakeAnalyser().pack, settings=settings).open()
+    assert (report.action, report.count) == ("rebuilt", 0)
+    assert _index_log(caplog, logging.WARNING) == []
+    assert any("no embeddings yet" in m for m in _index_log(caplog, logging.INFO))
+
+
+def test_a_missing_index_with_embeddings_still_warns(
+    fake_registry: Registry,
+    db: Database,
+    settings: IndexerSettings,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    enrol(fake_registry, ["A"])
+    fake_registry.index.files.manifest_path.unlink()
+    with caplog.at_level(logging.INFO, logger="indexer.index_manager"):
+        report = IndexManager(db=db, pack=FakeAnalyser().pack, settings=settings).open()
+    assert (report.action, report.count) == ("rebuilt", 1)
+    assert any("no index manifest" in m for m in _index_log(caplog, logging.WARNING))
