@@ -9,6 +9,7 @@ biometric data is ever put in an e-mail: names, publishers, URLs, similarity and
 
 from __future__ import annotations
 
+import hashlib
 import html
 import logging
 from dataclasses import dataclass
@@ -24,14 +25,13 @@ from service.alerts.schemas import EmailMessageOut, EmailPreferencesIn, EmailPre
 from service.alerts.states import AlertBand, EmailKind
 from service.alerts.webhooks import claim_due_rows, count_attempt, retry_or_give_up
 from service.core.errors import InvalidRequestError
-from service.core.mail import SmtpResult, deliver
+from service.core.mail import SmtpResult, deliver, message_id_domain
 from service.core.principal import Principal, Role
 from service.core.settings import ServiceSettings
 from service.core.tables.alerts import Alert, EmailAttempt, EmailMessage, EmailPreference
 
 log = logging.getLogger(__name__)
 DIGEST_MAX_ALERTS = 200
-MESSAGE_ID_DOMAIN = "twinwatch.invalid"
 
 
 # --- preferences ----------------------------------------------------------------------------
@@ -295,24 +295,46 @@ class DueEmail:
     subject: str
     text: str
     html: str
+    agency_id: int = 0
+    event_key: str = ""
+    created_at: datetime | None = None
+
+    def message_key(self) -> str:
+        """The unique part of this row's Message-ID, the same on every attempt: derived from
+        the row (its id, agency, event and creation instant to the microsecond), so two
+        installs or a data reset that reuse a row id still give different ids."""
+        made = self.created_at.isoformat() if self.created_at is not None else ""
+        seed = f"{self.id}|{self.agency_id}|{self.event_key}|{made}"
+        return hashlib.sha256(seed.encode()).hexdigest()[:32]
 
 
 def claim_due_emails(db: Database, *, limit: int, lease_s: float) -> list[DueEmail]:
     """Claim up to ``limit`` due messages for ``lease_s`` (safe with several dispatchers)."""
     with db.session() as session:
         return [
-            DueEmail(row.id, list(row.recipients), row.subject, row.text_body, row.html_body)
+            DueEmail(
+                row.id,
+                list(row.recipients),
+                row.subject,
+                row.text_body,
+                row.html_body,
+                agency_id=row.agency_id,
+                event_key=row.event_key,
+                created_at=row.created_at,
+            )
             for row in claim_due_rows(session, EmailMessage, limit=limit, lease_s=lease_s)
         ]
 
 
-def mime_message(message: DueEmail, *, sender: str) -> MimeMessage:
+def mime_message(message: DueEmail, *, settings: ServiceSettings) -> MimeMessage:
     mime = MimeMessage()
-    mime["From"] = sender
+    mime["From"] = settings.smtp_from
     mime["To"] = ", ".join(message.recipients)
     mime["Subject"] = message.subject
     # The same id on every attempt: a receiver can drop a copy resent after a lost answer.
-    mime["Message-ID"] = f"<twinwatch-email-{message.id}@{MESSAGE_ID_DOMAIN}>"
+    # (The Date header is set per attempt by service.core.mail.)
+    domain = message_id_domain(settings)
+    mime["Message-ID"] = f"<twinwatch-email.{message.message_key()}@{domain}>"
     mime["X-Twinwatch-Message"] = str(message.id)
     mime.set_content(message.text)
     mime.add_alternative(message.html, subtype="html")
@@ -321,7 +343,7 @@ def mime_message(message: DueEmail, *, sender: str) -> MimeMessage:
 
 def smtp_send(message: DueEmail, *, settings: ServiceSettings) -> SmtpResult:
     """One attempt over SMTP (blocking: run it in a thread). Any refusal is an error."""
-    return deliver(mime_message(message, sender=settings.smtp_from), settings=settings)
+    return deliver(mime_message(message, settings=settings), settings=settings)
 
 
 def record_email_attempt(
