@@ -336,9 +336,25 @@ def mime_message(message: DueEmail, *, settings: ServiceSettings) -> MimeMessage
     domain = message_id_domain(settings)
     mime["Message-ID"] = f"<twinwatch-email.{message.message_key()}@{domain}>"
     mime["X-Twinwatch-Message"] = str(message.id)
-    mime.set_content(message.text)
-    mime.add_alternative(message.html, subtype="html")
+    text, page = message.text, message.html
+    link = _alert_link(message, settings)
+    if link is not None:  # added at send time: the public URL of today, not of the event
+        text += f"\nOpen the alert in the console: {link}\n"
+        esc = html.escape
+        anchor = f"<p><a href='{esc(link, quote=True)}'>Open the alert in the console</a></p>"
+        page = page.replace("</body>", anchor + "</body>", 1)
+    mime.set_content(text)
+    mime.add_alternative(page, subtype="html")
     return mime
+
+
+def _alert_link(message: DueEmail, settings: ServiceSettings) -> str | None:
+    """The console link of the alert a new-match e-mail announces (``alert:<id>``), when a
+    public URL is set."""
+    prefix, _, alert_id = message.event_key.partition(":")
+    if prefix != "alert" or not alert_id.isdigit():
+        return None
+    return settings.alert_url(int(alert_id))
 
 
 def smtp_send(message: DueEmail, *, settings: ServiceSettings) -> SmtpResult:

@@ -1,9 +1,11 @@
 """Every e-mail carries a Date and a Message-ID unique across installs and data resets (one
-place: service.core.mail), and an outbox row keeps its Message-ID on every attempt."""
+place: service.core.mail), an outbox row keeps its Message-ID on every attempt, and a new
+match's e-mail links to the alert in the console when a public URL is set."""
 
 from __future__ import annotations
 
 import asyncio
+import re
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from email.utils import parsedate_to_datetime
@@ -112,3 +114,14 @@ def test_a_retried_outbox_row_keeps_its_message_id(tmp_path: Path) -> None:
     [refused] = inbox.refused
     [accepted] = inbox.messages
     assert refused["Message-ID"] == accepted["Message-ID"]
+
+
+def test_a_new_match_links_to_the_alert_only_with_a_public_url(tmp_path: Path) -> None:
+    with smtp_server() as inbox:
+        linked = mailed_match(tmp_path / "linked", inbox, public_url="https://tw.example/")
+        bare = mailed_match(tmp_path / "bare", inbox)
+    [alert_id] = re.findall(r"^Alert: (\d+)\s*$", plain(linked), re.MULTILINE)
+    link = f"https://tw.example/console/alerts/{alert_id}/review"
+    assert link in plain(linked) and f"href='{link}'" in rich(linked)
+    assert str(linked["Message-ID"]).endswith("@tw.example>")
+    assert "/console/alerts" not in plain(bare) and "/console/alerts" not in rich(bare)
