@@ -362,6 +362,26 @@ def smtp_send(message: DueEmail, *, settings: ServiceSettings) -> SmtpResult:
     return deliver(mime_message(message, settings=settings), settings=settings)
 
 
+def send_test_email(*, to: str, settings: ServiceSettings) -> SmtpResult:
+    """One test message to ``to`` (the signed-in person's own address), at once and never
+    stored: it shows whether the configured SMTP server takes mail from twinwatch."""
+    mime = MimeMessage()
+    mime["From"] = settings.smtp_from
+    mime["To"] = to
+    mime["Subject"] = "twinwatch test e-mail"
+    text = (
+        "This is a test e-mail from twinwatch, sent from the console's E-mail page to your "
+        "own address. If you can read it, alert e-mails can reach you."
+    )
+    mime.set_content(text + "\n")
+    mime.add_alternative(
+        "<!doctype html><html lang='en'><meta charset='utf-8'><title>twinwatch test e-mail"
+        f"</title><body><p>{html.escape(text)}</p></body></html>",
+        subtype="html",
+    )
+    return deliver(mime, settings=settings)
+
+
 def record_email_attempt(
     db: Database, *, message: DueEmail, result: SmtpResult, settings: ServiceSettings
 ) -> None:
