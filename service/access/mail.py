@@ -12,10 +12,8 @@ from __future__ import annotations
 import contextlib
 import html
 import logging
-import secrets
 from collections.abc import Callable
 from email.message import EmailMessage as MimeMessage
-from email.utils import make_msgid
 from typing import ParamSpec
 
 from service.access.errors import EmailNotSentError
@@ -24,7 +22,6 @@ from service.core.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
 P = ParamSpec("P")
-MESSAGE_ID_DOMAIN = "twinwatch.invalid"
 SIGNATURE = "Sent by twinwatch about your own account. If you did not expect it, ignore it."
 
 
@@ -43,7 +40,6 @@ def _mime(
     mime["From"] = sender
     mime["To"] = to
     mime["Subject"] = subject
-    mime["Message-ID"] = make_msgid(idstring=secrets.token_hex(8), domain=MESSAGE_ID_DOMAIN)
     text = [subject, "=" * len(subject), "", *(p + "\n" for p in paragraphs)]
     if link is not None:
         text += [link, ""]

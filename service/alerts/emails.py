@@ -9,6 +9,7 @@ biometric data is ever put in an e-mail: names, publishers, URLs, similarity and
 
 from __future__ import annotations
 
+import hashlib
 import html
 import logging
 from dataclasses import dataclass
@@ -24,14 +25,13 @@ from service.alerts.schemas import EmailMessageOut, EmailPreferencesIn, EmailPre
 from service.alerts.states import AlertBand, EmailKind
 from service.alerts.webhooks import claim_due_rows, count_attempt, retry_or_give_up
 from service.core.errors import InvalidRequestError
-from service.core.mail import SmtpResult, deliver
+from service.core.mail import SmtpResult, deliver, message_id_domain
 from service.core.principal import Principal, Role
 from service.core.settings import ServiceSettings
 from service.core.tables.alerts import Alert, EmailAttempt, EmailMessage, EmailPreference
 
 log = logging.getLogger(__name__)
 DIGEST_MAX_ALERTS = 200
-MESSAGE_ID_DOMAIN = "twinwatch.invalid"
 
 
 # --- preferences ----------------------------------------------------------------------------
@@ -295,33 +295,91 @@ class DueEmail:
     subject: str
     text: str
     html: str
+    agency_id: int = 0
+    event_key: str = ""
+    created_at: datetime | None = None
+
+    def message_key(self) -> str:
+        """The unique part of this row's Message-ID, the same on every attempt: derived from
+        the row (its id, agency, event and creation instant to the microsecond), so two
+        installs or a data reset that reuse a row id still give different ids."""
+        made = self.created_at.isoformat() if self.created_at is not None else ""
+        seed = f"{self.id}|{self.agency_id}|{self.event_key}|{made}"
+        return hashlib.sha256(seed.encode()).hexdigest()[:32]
 
 
 def claim_due_emails(db: Database, *, limit: int, lease_s: float) -> list[DueEmail]:
     """Claim up to ``limit`` due messages for ``lease_s`` (safe with several dispatchers)."""
     with db.session() as session:
         return [
-            DueEmail(row.id, list(row.recipients), row.subject, row.text_body, row.html_body)
+            DueEmail(
+                row.id,
+                list(row.recipients),
+                row.subject,
+                row.text_body,
+                row.html_body,
+                agency_id=row.agency_id,
+                event_key=row.event_key,
+                created_at=row.created_at,
+            )
             for row in claim_due_rows(session, EmailMessage, limit=limit, lease_s=lease_s)
         ]
 
 
-def mime_message(message: DueEmail, *, sender: str) -> MimeMessage:
+def mime_message(message: DueEmail, *, settings: ServiceSettings) -> MimeMessage:
     mime = MimeMessage()
-    mime["From"] = sender
+    mime["From"] = settings.smtp_from
     mime["To"] = ", ".join(message.recipients)
     mime["Subject"] = message.subject
     # The same id on every attempt: a receiver can drop a copy resent after a lost answer.
-    mime["Message-ID"] = f"<twinwatch-email-{message.id}@{MESSAGE_ID_DOMAIN}>"
+    # (The Date header is set per attempt by service.core.mail.)
+    domain = message_id_domain(settings)
+    mime["Message-ID"] = f"<twinwatch-email.{message.message_key()}@{domain}>"
     mime["X-Twinwatch-Message"] = str(message.id)
-    mime.set_content(message.text)
-    mime.add_alternative(message.html, subtype="html")
+    text, page = message.text, message.html
+    link = _alert_link(message, settings)
+    if link is not None:  # added at send time: the public URL of today, not of the event
+        text += f"\nOpen the alert in the console: {link}\n"
+        esc = html.escape
+        anchor = f"<p><a href='{esc(link, quote=True)}'>Open the alert in the console</a></p>"
+        page = page.replace("</body>", anchor + "</body>", 1)
+    mime.set_content(text)
+    mime.add_alternative(page, subtype="html")
     return mime
+
+
+def _alert_link(message: DueEmail, settings: ServiceSettings) -> str | None:
+    """The console link of the alert a new-match e-mail announces (``alert:<id>``), when a
+    public URL is set."""
+    prefix, _, alert_id = message.event_key.partition(":")
+    if prefix != "alert" or not alert_id.isdigit():
+        return None
+    return settings.alert_url(int(alert_id))
 
 
 def smtp_send(message: DueEmail, *, settings: ServiceSettings) -> SmtpResult:
     """One attempt over SMTP (blocking: run it in a thread). Any refusal is an error."""
-    return deliver(mime_message(message, sender=settings.smtp_from), settings=settings)
+    return deliver(mime_message(message, settings=settings), settings=settings)
+
+
+def send_test_email(*, to: str, settings: ServiceSettings) -> SmtpResult:
+    """One test message to ``to`` (the signed-in person's own address), at once and never
+    stored: it shows whether the configured SMTP server takes mail from twinwatch."""
+    mime = MimeMessage()
+    mime["From"] = settings.smtp_from
+    mime["To"] = to
+    mime["Subject"] = "twinwatch test e-mail"
+    text = (
+        "This is a test e-mail from twinwatch, sent from the console's E-mail page to your "
+        "own address. If you can read it, alert e-mails can reach you."
+    )
+    mime.set_content(text + "\n")
+    mime.add_alternative(
+        "<!doctype html><html lang='en'><meta charset='utf-8'><title>twinwatch test e-mail"
+        f"</title><body><p>{html.escape(text)}</p></body></html>",
+        subtype="html",
+    )
+    return deliver(mime, settings=settings)
 
 
 def record_email_attempt(

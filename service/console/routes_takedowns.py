@@ -305,17 +305,46 @@ def save_profile(
 
 @router.get("/email")
 def email_page(ctx: Ctx, user: User) -> HTMLResponse:
+    return _email_view(ctx, user)
+
+
+def _email_view(
+    ctx: Ctx, user: SignedIn, *, test: dict[str, str] | None = None, status_code: int = 200
+) -> HTMLResponse:
     principal = agency_of(user)
     with ctx.db.session() as session:
         prefs = emails.get_preferences(session, principal=principal)
         recent = emails.list_messages(session, principal=principal, offset=0, limit=20)
+    settings = ctx.settings
     return page(
         "email.html",
+        status_code=status_code,
         user=user,
         prefs=prefs,
         recent=recent,
-        configured=ctx.settings.smtp_host is not None,
+        configured=settings.sends_email(),
+        # what the page may show of the SMTP set-up: never the username or the password
+        smtp={
+            "host": f"{settings.smtp_host}:{settings.smtp_port}",
+            "sender": settings.smtp_from,
+            "starttls": "yes" if settings.smtp_starttls else "no",
+        },
+        test=test,
     )
+
+
+@router.post("/email/test")
+def send_test_email(ctx: Ctx, user: FormUser) -> HTMLResponse:
+    """One test message to the signed-in person's own address; the outcome on the page."""
+    agency_of(user)
+    if not ctx.settings.sends_email():
+        outcome = {"status": "refused", "reason": "E-mail is not set up on this server."}
+        return _email_view(ctx, user, test=outcome, status_code=409)
+    result = emails.send_test_email(to=user.email, settings=ctx.settings)
+    if result.sent:
+        return _email_view(ctx, user, test={"status": "sent", "to": user.email})
+    reason = result.error or "refused"
+    return _email_view(ctx, user, test={"status": "refused", "to": user.email, "reason": reason})
 
 
 @router.post("/email")

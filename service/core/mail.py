@@ -3,26 +3,34 @@
 The agency's outbox (``service.alerts.emails``) and the account messages that carry a
 one-time link (``service.access.mail``) build their MIME message and hand it here. One
 attempt per call, blocking (run it in a thread); any refusal is an error, never raised.
-Every attempt has one wall-clock deadline, ``delivery_deadline_s`` (smtplib's timeout is per
-read, so a server dripping a byte at a time would otherwise hold it for minutes).
+Every message passing through here gets a ``Date`` (the attempt's, UTC) and, unless its
+sender set a stable one, a globally unique ``Message-ID`` (a random part, at the domain of
+the public URL or else of the from-address). Every attempt has one wall-clock deadline,
+``delivery_deadline_s`` (smtplib's timeout is per read, so a server dripping a byte at a
+time would otherwise hold it for minutes).
 """
 
 from __future__ import annotations
 
 import contextlib
+import secrets
 import smtplib
 import socket
 import ssl
 import threading
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from email.message import EmailMessage as MimeMessage
+from email.utils import format_datetime, make_msgid, parseaddr
+from urllib.parse import urlsplit
 
 from service.core.settings import ServiceSettings
 
 ERROR_TEXT_MAX = 500
 SOCKET_POLL_S = 0.05
 SMTP_READY = 220
+FALLBACK_DOMAIN = "twinwatch.invalid"
 
 
 @dataclass(frozen=True)
@@ -36,10 +44,38 @@ class SmtpResult:
         return self.error is None
 
 
+def message_id_domain(settings: ServiceSettings) -> str:
+    """The right-hand side of our Message-IDs: the public URL's host, else the domain of the
+    from-address (``twinwatch.invalid`` when neither gives one)."""
+    if settings.public_url:
+        host = urlsplit(settings.public_url).hostname
+        if host:
+            return host
+    _, address = parseaddr(settings.smtp_from)
+    domain = address.rpartition("@")[2].strip().lower()
+    return domain or FALLBACK_DOMAIN
+
+
+def new_message_id(settings: ServiceSettings) -> str:
+    """A Message-ID no other message, install or data reset will have (128 random bits)."""
+    return make_msgid(idstring=secrets.token_hex(16), domain=message_id_domain(settings))
+
+
+def stamp(mime: MimeMessage, *, settings: ServiceSettings) -> MimeMessage:
+    """The headers every message carries: ``Date`` (now, UTC) and a ``Message-ID`` (kept when
+    the sender set one, so a retried message keeps its id)."""
+    del mime["Date"]
+    mime["Date"] = format_datetime(datetime.now(UTC))
+    if mime["Message-ID"] is None:
+        mime["Message-ID"] = new_message_id(settings)
+    return mime
+
+
 def deliver(mime: MimeMessage, *, settings: ServiceSettings) -> SmtpResult:
     """One attempt to hand ``mime`` to the configured SMTP server (``smtp_host`` is set),
     cut at ``delivery_deadline_s`` whatever the server drips; an answer accepted before the
     cut stands."""
+    stamp(mime, settings=settings)
     started = time.perf_counter()
     deadline_s = settings.delivery_deadline_s
     smtp = smtplib.SMTP(timeout=min(settings.smtp_timeout_s, deadline_s))

@@ -235,6 +235,13 @@ class ServiceSettings(IndexerSettings):
     def console_url(self) -> str:
         return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
 
+    def alert_url(self, alert_id: int) -> str | None:
+        """The alert's page in the console, for links in e-mail: only with a public URL (a
+        link to the bind address would not open from a reader's mailbox)."""
+        if not self.public_url:
+            return None
+        return f"{self.console_url()}{CONSOLE_PREFIX}/alerts/{alert_id}/review"
+
     def sends_email(self) -> bool:
         """Whether an SMTP server is configured (account links can then go by e-mail)."""
         return self.smtp_host is not None

@@ -104,6 +104,7 @@ class SmtpInbox:
     messages: list[EmailMessage] = field(default_factory=list)
     envelopes: list[list[str]] = field(default_factory=list)
     replies: list[str] = field(default_factory=list)  # answers to DATA before "250 OK"
+    refused: list[EmailMessage] = field(default_factory=list)  # answered with a reply
 
 
 def free_port() -> int:
@@ -123,6 +124,7 @@ def smtp_server() -> Iterator[SmtpInbox]:
     class Handler:
         async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
             if inbox.replies:
+                inbox.refused.append(message_from_bytes(envelope.content, policy=policy.default))
                 return inbox.replies.pop(0)
             inbox.messages.append(message_from_bytes(envelope.content, policy=policy.default))
             inbox.envelopes.append(list(envelope.rcpt_tos))
