@@ -43,6 +43,14 @@ def save_profile(client: TestClient) -> None:
     assert response.status_code == 303, response.text
 
 
+def two_sightings(world: ConsoleWorld, server: LocalServer) -> None:
+    """Two images of Ada on one publisher (two pages): one inbox group to draft from."""
+    serve_image(server, "/img/a.png", seed=11)
+    serve_image(server, "/img/b.png", seed=12)
+    scan_url(world, server, "/img/a.png", page="/look/1")
+    scan_url(world, server, "/img/b.png", page="/look/2")
+
+
 def draft_from_inbox(client: TestClient, kind: str = "dmca") -> int:
     inbox = client.get("/console/alerts").text
     assert 'class="draft-notice"' in inbox and "Takedown notice for Ada Lovelace (2 URLs)" in inbox
@@ -65,10 +73,7 @@ def draft_from_inbox(client: TestClient, kind: str = "dmca") -> int:
 def test_an_agency_drafts_edits_confirms_sends_and_rechecks_in_the_console(
     world: ConsoleWorld, server: LocalServer
 ) -> None:
-    serve_image(server, "/img/a.png", seed=11)
-    serve_image(server, "/img/b.png", seed=12)
-    scan_url(world, server, "/img/a.png", page="/look/1")
-    scan_url(world, server, "/img/b.png", page="/look/2")
+    two_sightings(world, server)
     client = browser(world, "agency")
     save_profile(client)
     notice_id = draft_from_inbox(client)
@@ -117,10 +122,7 @@ def test_an_agency_drafts_edits_confirms_sends_and_rechecks_in_the_console(
 def test_notice_history_names_who_acted_as_alert_history_does(
     world: ConsoleWorld, server: LocalServer
 ) -> None:
-    serve_image(server, "/img/a.png", seed=11)
-    serve_image(server, "/img/b.png", seed=12)
-    scan_url(world, server, "/img/a.png", page="/look/1")
-    scan_url(world, server, "/img/b.png", page="/look/2")
+    two_sightings(world, server)
     client = browser(world, "agency")
     save_profile(client)
     page = client.get(f"/console/notices/{draft_from_inbox(client)}").text
@@ -130,10 +132,7 @@ def test_notice_history_names_who_acted_as_alert_history_does(
 
 
 def test_the_list_flags_overdue_notices(world: ConsoleWorld, server: LocalServer) -> None:
-    serve_image(server, "/img/a.png", seed=11)
-    serve_image(server, "/img/b.png", seed=12)
-    scan_url(world, server, "/img/a.png", page="/look/1")
-    scan_url(world, server, "/img/b.png", page="/look/2")
+    two_sightings(world, server)
     client = browser(world, "agency")
     save_profile(client)
     notice_id = draft_from_inbox(client, "dsa")
@@ -181,10 +180,7 @@ def test_brands_and_monitors_are_refused_the_takedown_pages(world: ConsoleWorld,
 
 
 def test_another_agency_cannot_open_a_notice(world: ConsoleWorld, server: LocalServer) -> None:
-    serve_image(server, "/img/a.png", seed=11)
-    serve_image(server, "/img/b.png", seed=12)
-    scan_url(world, server, "/img/a.png", page="/look/1")
-    scan_url(world, server, "/img/b.png", page="/look/2")
+    two_sightings(world, server)
     notice_id = draft_from_inbox(browser(world, "agency"))
     other = browser(world, "other_agency")
     assert other.get(f"/console/notices/{notice_id}").status_code == 404
@@ -194,10 +190,7 @@ def test_another_agency_cannot_open_a_notice(world: ConsoleWorld, server: LocalS
 def test_the_notice_form_refuses_a_notifier_email_the_profile_form_would_refuse(
     world: ConsoleWorld, server: LocalServer
 ) -> None:
-    serve_image(server, "/img/a.png", seed=11)
-    serve_image(server, "/img/b.png", seed=12)
-    scan_url(world, server, "/img/a.png", page="/look/1")
-    scan_url(world, server, "/img/b.png", page="/look/2")
+    two_sightings(world, server)
     client = browser(world, "agency")
     save_profile(client)
     profile = client.post(
@@ -227,10 +220,7 @@ def test_confirming_an_incomplete_draft_stays_on_its_page_and_saving_the_profile
     """Drafted before the profile: confirming keeps the booker on the notice, saying what is
     missing and marking those fields; saving the profile fills the draft, which then
     confirms, without the placeholder."""
-    serve_image(server, "/img/a.png", seed=11)
-    serve_image(server, "/img/b.png", seed=12)
-    scan_url(world, server, "/img/a.png", page="/look/1")
-    scan_url(world, server, "/img/b.png", page="/look/2")
+    two_sightings(world, server)
     client = browser(world, "agency")
     notice_id = draft_from_inbox(client)
     path = f"/console/notices/{notice_id}"
