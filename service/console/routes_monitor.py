@@ -36,7 +36,7 @@ from service.core.principal import Principal, Role
 from service.core.tables.alerts import AlertSighting
 from service.core.tables.jobs import Job
 from service.core.tables.scanning import Finding
-from service.crawl.submissions import stage_page_batch, stage_warc_batch
+from service.crawl.submissions import required_page_url, stage_page_batch, stage_warc_batch
 from service.jobs.queue import (
     ITEMS_SHOWN,
     BatchInput,
@@ -256,17 +256,14 @@ async def submit_page(
     values |= {"page_channel": channel, "page_territory": territory}
 
     async def queue() -> int:
-        if not page_url.strip():
-            raise InvalidRequestError("Give the address of the page to scan.", field="page_url")
         context = sighting_context(
-            page_url=page_url,
+            page_url=page_url or None,
             publisher=publisher or None,
             observed_at=None,
             channel=channel or None,
             territory=territory or None,
         ).context
-        assert context.page_url is not None
-        staged = await stage_page_batch(ctx, context.page_url, None)
+        staged = await stage_page_batch(ctx, required_page_url(context.page_url), None)
         return await _create(ctx, principal, staged, context, ctx.settings.page_max_images)
 
     return await _submitted(ctx, user, once_token, "/submissions/page", queue, values)

@@ -9,6 +9,7 @@ from fastapi import UploadFile
 from starlette.concurrency import run_in_threadpool
 
 from service.context import AppContext
+from service.core.errors import InvalidRequestError
 from service.core.hashing import fingerprint
 from service.crawl.jobs import page_batch, warc_batch, warc_limits
 from service.jobs.queue import JobCallbackSpec, staging_folder
@@ -31,6 +32,15 @@ async def stage_warc_batch(
         shutil.rmtree(folder, ignore_errors=True)
         raise
     return StagedBatch(batch, callback, fingerprint("warc", staged.digest))
+
+
+def required_page_url(page_url: str | None) -> str:
+    """A page job needs the page whose images to scan."""
+    if page_url is None:
+        raise InvalidRequestError(
+            "page_url is required: the page whose images to scan.", field="page_url"
+        )
+    return page_url
 
 
 async def stage_page_batch(

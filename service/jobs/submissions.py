@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from fastapi import UploadFile
-from sqlalchemy import func, select
+from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
 from indexer.db import Database
@@ -35,12 +35,11 @@ from service.jobs.queue import (
     staging_folder,
 )
 from service.jobs.schemas import JobItemOut, JobOut
-from service.licensing.verdicts import Viewer
 from service.rules.vocabulary import ScanKind
 from service.scanning.schemas import ScanOut
+from service.scanning.submissions import scans_page
 from service.scanning.types import UseContext
 from service.scanning.uploads import read_upload, stage_uploads
-from service.scanning.views import scan_out
 
 
 @dataclass(frozen=True)
@@ -162,12 +161,4 @@ def job_results(
     with db.session() as session:
         job_in_scope(session, principal=principal, job_id=job_id)
         query = select(Scan).where(Scan.job_id == job_id)
-        total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
-        rows = session.scalars(query.order_by(Scan.id).offset(offset).limit(limit))
-        viewer = Viewer.of(principal)
-        return Page[ScanOut](
-            items=[scan_out(session, s, viewer) for s in rows],
-            total=total,
-            offset=offset,
-            limit=limit,
-        )
+        return scans_page(session, query, Scan.id, principal, offset, limit)

@@ -5,7 +5,8 @@ The API's routers and the console's pages both call these; neither reaches into 
 
 from __future__ import annotations
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, Select, func, select
+from sqlalchemy.orm import InstrumentedAttribute, Session
 from starlette.concurrency import run_in_threadpool
 
 from indexer.db import Database
@@ -49,12 +50,24 @@ def list_scans(
     """The principal's tenant's scans (or pre-checks), newest first, a page at a time."""
     query = scoped_submissions(select(Scan).where(Scan.kind == kind), Scan, principal)
     with db.session() as session:
-        total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
-        rows = session.scalars(query.order_by(Scan.id.desc()).offset(offset).limit(limit))
-        viewer = Viewer.of(principal)
-        return Page[ScanOut](
-            items=[scan_out(session, scan, viewer) for scan in rows],
-            total=total,
-            offset=offset,
-            limit=limit,
-        )
+        return scans_page(session, query, Scan.id.desc(), principal, offset, limit)
+
+
+def scans_page(
+    session: Session,
+    query: Select[Scan],
+    order: ColumnElement[int] | InstrumentedAttribute[int],
+    principal: Principal,
+    offset: int,
+    limit: int,
+) -> Page[ScanOut]:
+    """One page of the scans ``query`` selects, in ``order``, as ``principal`` may see them."""
+    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    rows = session.scalars(query.order_by(order).offset(offset).limit(limit))
+    viewer = Viewer.of(principal)
+    return Page[ScanOut](
+        items=[scan_out(session, scan, viewer) for scan in rows],
+        total=total,
+        offset=offset,
+        limit=limit,
+    )

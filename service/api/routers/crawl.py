@@ -12,8 +12,7 @@ from service.api.deps import Ctx, MonitorPrincipal
 from service.api.docs import IMAGE_INPUT
 from service.api.forms import Callback, ContextForm, SightingContext
 from service.api.submissions import submit_batch
-from service.core.errors import InvalidRequestError
-from service.crawl.submissions import stage_page_batch, stage_warc_batch
+from service.crawl.submissions import required_page_url, stage_page_batch, stage_warc_batch
 from service.jobs.schemas import JobOut
 from service.jobs.submissions import job_callback
 from service.rules.vocabulary import ScanKind
@@ -68,11 +67,7 @@ async def create_page_job(
     form: SightingContext,
     callback: Callback,
 ) -> JSONResponse:
-    page_url = form.context.page_url
-    if page_url is None:
-        raise InvalidRequestError(
-            "page_url is required: the page whose images to scan.", field="page_url"
-        )
+    page_url = required_page_url(form.context.page_url)
     vetted = await job_callback(ctx, callback.url, callback.secret)
     staged = await stage_page_batch(ctx, page_url, vetted)
     context = ContextForm(replace(form.context, page_url=page_url), form.fingerprint)
