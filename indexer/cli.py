@@ -15,6 +15,7 @@ from typing import Annotated, Any
 import click
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import Progress
 from rich.table import Table
 
@@ -24,6 +25,7 @@ from indexer.errors import TwinwatchError
 from indexer.formats import is_image_file
 from indexer.imaging import DecodeLimits
 from indexer.index_manager import IndexManager
+from indexer.listing import add_plain_row, counted, listing, print_listing, summary_line
 from indexer.migration import migrate_references
 from indexer.modelpack.manifest import discover_manifests, find_manifest
 from indexer.modelpack.store import pack_status, pull_pack
@@ -415,10 +417,17 @@ def talent_list(
     if as_json:
         out.print_json(data=[asdict(t) for t in talents])
         return
-    table = Table("id", "name", "agency", "status", "photos", "embeddings")
+    table = listing("id", "name", "agency", "status", "photos", "embeddings")
     for t in talents:
-        table.add_row(str(t.id), t.name, t.agency, t.status, str(t.references), str(t.embeddings))
-    out.print(table)
+        add_plain_row(
+            table, (str(t.id), t.name, t.agency, t.status, str(t.references), str(t.embeddings))
+        )
+    unfindable = sum(1 for t in talents if t.embeddings == 0)
+    paused = sum(1 for t in talents if t.status != "active")
+    line = summary_line(
+        counted(len(talents), "talent"), (unfindable, "without a usable photo"), (paused, "paused")
+    )
+    print_listing(out, table, line)
 
 
 @talent_app.command("show")
@@ -433,18 +442,23 @@ def talent_show(talent_id: int, as_json: Annotated[bool, typer.Option("--json")]
     out.print(
         f"[bold]{summary.name}[/bold] (id {summary.id}, agency {summary.agency}, {summary.status})"
     )
-    table = Table("ref", "sha256", "size", "face px", "score", "sharpness", "kept")
+    table = listing("ref", "sha256", "size", "face px", "score", "sharpness", "kept")
     for ref in references:
-        table.add_row(
-            str(ref.id),
-            ref.sha256[:16] + "…",
-            f"{ref.width}x{ref.height}",
-            f"{ref.face_px:.0f}",
-            f"{ref.detection_score:.2f}",
-            f"{ref.blur:.0f}",
-            "yes" if ref.stored else "no",
+        add_plain_row(
+            table,
+            (
+                str(ref.id),
+                ref.sha256,
+                f"{ref.width}x{ref.height}",
+                f"{ref.face_px:.0f}",
+                f"{ref.detection_score:.2f}",
+                f"{ref.blur:.0f}",
+                "yes" if ref.stored else "no",
+            ),
         )
-    out.print(table)
+    kept = sum(1 for ref in references if ref.stored)
+    line = summary_line(counted(len(references), "reference photo"), (kept, "kept"))
+    print_listing(out, table, line)
 
 
 @talent_app.command("remove")
@@ -643,7 +657,7 @@ def _timing_summary(timings: ScanTimings, elapsed: float, images: int) -> dict[s
 
 
 def _print_scan_table(reports: list[dict[str, Any]], pack: str, version: str) -> None:
-    table = Table(
+    table = listing(
         "image",
         "face",
         "box",
@@ -653,25 +667,44 @@ def _print_scan_table(reports: list[dict[str, Any]], pack: str, version: str) ->
         title=f"scan results (model pack {pack}@{version})",
     )
     for report in reports:
-        name = Path(report["path"]).name
-        if "error" in report:
-            table.add_row(name, "-", "-", f"[red]error[/red] {report['error']['message']}", "", "")
-            continue
-        if not report["faces"]:
-            table.add_row(name, "-", "-", "no face", "", "")
-        for number, face in enumerate(report["faces"], start=1):
-            talent = face["talent"]
-            best = face["candidates"][0] if face["candidates"] else None
-            shown = talent or best
-            table.add_row(
-                name,
-                str(number),
-                ",".join(f"{v:.0f}" for v in face["box"]),
-                _band_label(face["band"]),
-                talent["name"] if talent else "-",
-                f"{shown['similarity']:.3f}" if shown else "-",
-            )
-    out.print(table)
+        _add_scan_rows(table, report)
+    print_listing(out, table, scan_summary(reports))
+
+
+def _add_scan_rows(table: Table, report: dict[str, Any]) -> None:
+    """One row per face of one image (one row saying so for no face or an error)."""
+    name = escape(Path(report["path"]).name)
+    if "error" in report:
+        table.add_row(name, "-", "-", f"[red]error[/red] {escape(report['error']['message'])}")
+        return
+    if not report["faces"]:
+        table.add_row(name, "-", "-", "no face", "", "")
+    for number, face in enumerate(report["faces"], start=1):
+        talent = face["talent"]
+        best = face["candidates"][0] if face["candidates"] else None
+        shown = talent or best
+        table.add_row(
+            name,
+            str(number),
+            ",".join(f"{v:.0f}" for v in face["box"]),
+            _band_label(face["band"]),
+            escape(talent["name"]) if talent else "-",
+            f"{shown['similarity']:.3f}" if shown else "-",
+        )
+
+
+def scan_summary(reports: list[dict[str, Any]]) -> str:
+    """``"5 images: 7 faces, 2 matched, 1 to review, 1 without a face, 1 failed"``."""
+    scanned = [r for r in reports if "error" not in r]
+    bands = [face["band"] for r in scanned for face in r["faces"]]
+    return summary_line(
+        counted(len(reports), "image") + ":",
+        (len(bands), "face" if len(bands) == 1 else "faces"),
+        (bands.count("match"), "matched"),
+        (bands.count("possible"), "to review"),
+        (sum(1 for r in scanned if not r["faces"]), "without a face"),
+        (len(reports) - len(scanned), "failed"),
+    )
 
 
 def _band_label(band: str) -> str:

@@ -8,7 +8,6 @@ from typing import Annotated, Any
 
 import typer
 from rich.progress import Progress
-from rich.table import Table
 
 from indexer import runtime as indexer_runtime
 from indexer.cli import (
@@ -22,6 +21,7 @@ from indexer.cli import (
     out,
 )
 from indexer.db import Database
+from indexer.listing import add_plain_row, counted, listing, print_listing, summary_line
 from indexer.settings import IndexerSettings
 from service.access.keys import (
     TenantKind,
@@ -225,17 +225,21 @@ def keys_list() -> None:
                 for k in list_keys(session)
             ]
         db.dispose()
-    table = Table("id", "prefix", "role", "tenant id", "label", "revoked")
+    table = listing("id", "prefix", "role", "tenant id", "label", "revoked")
     for key_id, prefix, role, tenant, label, revoked in rows:
-        table.add_row(
-            str(key_id),
-            prefix + "…",
-            role,
-            str(tenant or "-"),
-            label or "",
-            revoked.isoformat() if revoked else "",
+        add_plain_row(
+            table,
+            (
+                str(key_id),
+                prefix + "…",  # the key's first characters, never the key
+                role,
+                str(tenant or "-"),
+                label or "",
+                revoked.isoformat() if revoked else "",
+            ),
         )
-    out.print(table)
+    revoked_count = sum(1 for row in rows if row[5] is not None)
+    print_listing(out, table, summary_line(counted(len(rows), "key"), (revoked_count, "revoked")))
 
 
 @keys_app.command("revoke")
@@ -284,10 +288,10 @@ def _tenant_commands(kind: TenantKind) -> typer.Typer:
                 ]
             )
             return
-        table = Table("id", "name", "created")
+        table = listing("id", "name", "created")
         for row in rows:
-            table.add_row(str(row.id), row.name, row.created_at.isoformat())
-        out.print(table)
+            add_plain_row(table, (str(row.id), row.name, row.created_at.isoformat()))
+        print_listing(out, table, counted(len(rows), kind.value, kind.plural))
 
     return group
 
@@ -406,18 +410,26 @@ def users_list() -> None:
                 for u in list_users(session)
             ]
         db.dispose()
-    table = Table("id", "e-mail", "role", "tenant id", "password set", "last sign-in", "disabled")
+    table = listing("id", "e-mail", "role", "tenant id", "password set", "last sign-in", "disabled")
     for user_id, email, role, tenant, has_password, last, disabled in rows:
-        table.add_row(
-            str(user_id),
-            email,
-            role,
-            str(tenant or "-"),
-            "yes" if has_password else "no",
-            last.isoformat() if last else "",
-            disabled.isoformat() if disabled else "",
+        add_plain_row(
+            table,
+            (
+                str(user_id),
+                email,
+                role,
+                str(tenant or "-"),
+                "yes" if has_password else "no",
+                last.isoformat() if last else "",
+                disabled.isoformat() if disabled else "",
+            ),
         )
-    out.print(table)
+    line = summary_line(
+        counted(len(rows), "user"),
+        (sum(1 for row in rows if not row[4]), "without a password yet"),
+        (sum(1 for row in rows if row[6] is not None), "disabled"),
+    )
+    print_listing(out, table, line)
 
 
 @users_app.command("disable")

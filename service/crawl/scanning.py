@@ -12,11 +12,12 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
-from rich.table import Table
+from rich.markup import escape
 
 from indexer.cli import scan_report
 from indexer.errors import TwinwatchError
 from indexer.imaging import DecodeLimits
+from indexer.listing import counted, listing, print_listing, summary_line
 from indexer.pooling import ordered_map
 from indexer.runtime import Runtime
 from indexer.scanning import scan_bytes
@@ -104,34 +105,44 @@ def scan_warc_file(
 
 
 def print_warc_table(out: Console, report: WarcScanReport) -> None:
-    table = Table(
+    table = listing(
         "image URL",
         "page",
         "seen",
         "faces",
         "talents",
-        title=f"{report.path.name}: {len(report.images)} image(s), "
-        f"{len(report.skipped)} record(s) skipped (model pack "
+        title=f"{report.path.name} (model pack "
         f"{report.pack.get('name')}@{report.pack.get('version')})",
     )
     for image in report.images:
-        if "error" in image:
-            faces, talents = "-", f"error: {image['error']['message']}"
-        else:
-            faces = str(len(image["faces"]))
-            talents = (
-                ", ".join(
-                    f"{f['talent']['name']} ({f['talent']['similarity']:.2f})"
-                    for f in image["faces"]
-                    if f["talent"]
-                )
-                or "-"
-            )
+        faces, talents = _faces_and_talents(image)
         table.add_row(
-            image["uri"],
-            image["page_url"] or "-",
+            escape(image["uri"]),
+            escape(image["page_url"] or "-"),
             (image["observed_at"] or "-")[:19],
             faces,
-            talents,
+            escape(talents),
         )
-    out.print(table)
+    print_listing(out, table, warc_summary(report))
+
+
+def _faces_and_talents(image: dict[str, Any]) -> tuple[str, str]:
+    if "error" in image:
+        return "-", f"error: {image['error']['message']}"
+    named = [
+        f"{f['talent']['name']} ({f['talent']['similarity']:.2f})"
+        for f in image["faces"]
+        if f["talent"]
+    ]
+    return str(len(image["faces"])), ", ".join(named) or "-"
+
+
+def warc_summary(report: WarcScanReport) -> str:
+    """``"4 images: 2 matched, 1 failed, 1 record skipped"``."""
+    matched = sum(1 for i in report.images if any(f["talent"] for f in i.get("faces", ())))
+    return summary_line(
+        counted(len(report.images), "image") + ":",
+        (matched, "matched"),
+        (report.failed, "failed"),
+        (len(report.skipped), "record skipped" if len(report.skipped) == 1 else "records skipped"),
+    )
