@@ -18,6 +18,7 @@ from service.console.links import LOGIN, PREFIX, STATIC
 from service.console.once import FIELD as ONCE_FIELD
 from service.console.once import issue as once_token
 from service.core.errors import UnauthorizedError
+from service.jobs import labels as job_labels
 from service.licensing.publishers import web_url
 from service.talents.advice import MORE_PHOTOS, NOT_FINDABLE, RECOMMENDED_PHOTOS
 
@@ -68,6 +69,7 @@ templates.globals["RECOMMENDED_PHOTOS"] = RECOMMENDED_PHOTOS
 templates.globals["STATIC"] = STATIC
 templates.globals["ONCE_FIELD"] = ONCE_FIELD
 templates.globals["once_token"] = once_token  # a create form's one-time token
+templates.filters["job_status"] = job_labels.job_status  # a batch's state in words
 
 
 def next_offset(offset: int, size: int, total: int) -> int | None:

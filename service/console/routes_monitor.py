@@ -34,9 +34,10 @@ from service.context import AppContext
 from service.core.errors import InvalidRequestError
 from service.core.principal import Principal, Role
 from service.core.tables.alerts import AlertSighting
-from service.core.tables.jobs import Job
+from service.core.tables.jobs import Job, JobItem
 from service.core.tables.scanning import Finding
 from service.crawl.submissions import required_page_url, stage_page_batch, stage_warc_batch
+from service.jobs import labels
 from service.jobs.queue import (
     ITEMS_SHOWN,
     BatchInput,
@@ -47,7 +48,7 @@ from service.jobs.queue import (
 from service.jobs.schemas import JobItemOut, JobOut
 from service.jobs.submissions import StagedBatch, create_batch_job, discard_unowned
 from service.rules.vocabulary import Channel, ScanKind, country_choices
-from service.scanning.types import UseContext
+from service.scanning.types import AlertOutcome, UseContext
 from service.scanning.uploads import stage_uploads
 
 router = APIRouter(prefix=PREFIX, route_class=ConsoleRoute, include_in_schema=False)
@@ -72,6 +73,8 @@ class ItemResult:
     faces: int | None
     alert: str | None  # raised | updated | none (when the jobs service says), yes | no
     error: str | None
+    status_label: str  # the codes in words (service/jobs/labels.py)
+    alert_label: str
 
 
 def _alert_outcome(item: JobItemOut, alerted: set[int]) -> str | None:
@@ -103,16 +106,19 @@ def item_results(ctx: AppContext, items: list[JobItemOut]) -> list[ItemResult]:
     results = []
     for item in items:
         error = item.error
+        alert = _alert_outcome(item, alerted)
         results.append(
             ItemResult(
                 position=item.position,
                 name=item.name or f"item {item.position + 1}",
                 status=item.status,
                 faces=faces.get(item.scan_id, 0) if item.scan_id else None,
-                alert=_alert_outcome(item, alerted),
+                alert=alert,
                 error=str(error.get("message") or error.get("code"))
                 if isinstance(error, dict)
                 else None,
+                status_label=labels.item_status(item.status),
+                alert_label=labels.alert_outcome(alert),
             )
         )
     return results
@@ -129,6 +135,12 @@ class JobPage:
     job: JobOut
     offset: int
     seen: dict[str, str]  # the batch's context as submitted: page_url, publisher, ...
+    raised: int  # items whose scan raised a new alert
+    updated: int  # items whose scan added a sighting to an alert that existed
+
+    @property
+    def status_label(self) -> str:
+        return labels.job_status(self.job.status)
 
     @property
     def outcome(self) -> str:
@@ -150,7 +162,28 @@ def _read_job(ctx: AppContext, principal: Principal, job_id: int, offset: int = 
     with ctx.db.session() as session:
         job = job_in_scope(session, principal=principal, job_id=job_id)
         seen = {name: str(job.context[name]) for name in SHOWN_CONTEXT if job.context.get(name)}
-        return JobPage(job_out(session, job, items_offset=offset), offset, seen)
+        if "territory" in seen:
+            seen["territory"] = _country(seen["territory"])
+        outcomes = dict(
+            session.execute(
+                select(JobItem.alert_outcome, func.count())
+                .where(JobItem.job_id == job.id, JobItem.alert_outcome.is_not(None))
+                .group_by(JobItem.alert_outcome)
+            ).all()
+        )
+        return JobPage(
+            job_out(session, job, items_offset=offset),
+            offset,
+            seen,
+            raised=outcomes.get(AlertOutcome.RAISED, 0),
+            updated=outcomes.get(AlertOutcome.UPDATED, 0),
+        )
+
+
+def _country(code: str) -> str:
+    """``France (FR)``: a territory code as the forms list it."""
+    names = dict(country_choices())
+    return f"{names[code]} ({code})" if code in names else code
 
 
 def _submissions(ctx: AppContext, principal: Principal, offset: int) -> tuple[list[Job], int]:
@@ -397,11 +430,14 @@ def progress(job_id: ObjectId, ctx: Ctx, user: User, offset: ItemsOffset = 0) ->
         {
             "id": job.id,
             "status": job.status,
+            "status_label": shown.status_label,
             "total": job.total,
             "queued": job.queued,
             "running": job.running,
             "done": job.done,
             "failed": job.failed,
+            "raised": shown.raised,
+            "updated": shown.updated,
             "outcome": shown.outcome,
             "offset": offset,
             "items": [asdict(item) for item in item_results(ctx, job.items)],

@@ -208,15 +208,17 @@ def test_monitor_submits_a_batch_of_files_and_watches_it_finish(
     steps.check("batch-page")
 
     WebDriverWait(browser, 90).until(  # the script polls and updates the page in place
-        lambda d: d.find_element(By.ID, "job-status").text == "done"
+        lambda d: d.find_element(By.ID, "job-status").text == "finished"
     )
     bar = browser.find_element(By.ID, "job-progress")
     assert bar.get_attribute("value") == bar.get_attribute("max") == "2"
     assert not browser.find_element(By.ID, "refresh").is_displayed()  # live, no refresh
     rows = [row.text for row in browser.find_elements(By.CSS_SELECTOR, "#items tr")]
     assert len(rows) == 2, rows
-    assert "look-1.png done 1" in rows[0] and rows[0].split()[-1] in ("yes", "raised")
-    assert "stranger.png done 1" in rows[1] and rows[1].split()[-1] in ("no", "none")
+    assert "look-1.png scanned 1 raised an alert" in rows[0], rows  # codes in words
+    assert "stranger.png scanned 1 no alert" in rows[1], rows
+    assert browser.find_element(By.ID, "count-raised").text == "1"  # the job's counts, live
+    assert browser.find_element(By.ID, "count-done").text == "2"
     assert not any(term in browser.page_source for term in ("H&amp;M", "hm.com", "licence"))
     steps.check("batch-finished")
 

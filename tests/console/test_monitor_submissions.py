@@ -76,6 +76,15 @@ def test_a_monitor_scans_a_web_page_from_the_console(world: ConsoleWorld) -> Non
     assert progress["items"][0]["name"] == server.url("/ada.png")
     assert progress["items"][0]["alert"] == "raised"
     assert 'data-outcome="ok"' in html
+    # the counts people read, and every code in words (service/jobs/labels.py)
+    assert progress["raised"] == 1 and progress["updated"] == 0
+    assert progress["status_label"] == "finished"
+    assert progress["items"][0]["status_label"] == "scanned"
+    assert progress["items"][0]["alert_label"] == "raised an alert"
+    assert '<span id="count-done">1</span> scanned' in html
+    assert '<span id="count-raised">1</span> raised' in html
+    assert '<span id="job-status">finished</span>' in html
+    assert "<td>scanned</td>" in html and "<td>raised an alert</td>" in html
 
 
 def test_a_monitor_scans_a_warc_archive_from_the_console(
@@ -103,8 +112,9 @@ def test_a_monitor_scans_a_warc_archive_from_the_console(
     job_page = response.headers["location"]
     drain(world)
     html = volunteer.get(job_page).text
-    assert "https://cdn.shop.example/a.png" in html and "<dd>FR</dd>" in html
-    assert "Archive records skipped (1)" in html and "malformed_record" in html
+    assert "https://cdn.shop.example/a.png" in html and "<dd>France (FR)</dd>" in html
+    assert "Archive records skipped (1)" in html
+    assert "malformed_record" not in html  # the reason in words, never its code
     progress = volunteer.get(f"{job_page}/progress.json").json()
     assert progress["done"] == 1 and progress["items"][0]["alert"] == "raised"
 
@@ -128,6 +138,7 @@ def test_a_batch_where_every_item_failed_says_so_in_words_and_colour(
     html = volunteer.get(response.headers["location"]).text
     assert 'data-outcome="failed"' in html and "every item failed" in html
     assert 'id="job-all-failed" class="problem" hidden' not in html
+    assert html.count("<td>could not be scanned: ") == 2, html
 
 
 @pytest.mark.parametrize(

@@ -22,7 +22,10 @@
     bar.max = data.total;
     bar.value = finished;
     bar.textContent = finished + " of " + data.total;
-    document.getElementById("job-status").textContent = data.status;
+    document.getElementById("job-status").textContent = data.status_label;
+    ["done", "failed", "raised", "updated"].forEach(function (name) {
+      document.getElementById("count-" + name).textContent = data[name];
+    });
     document.getElementById("job-finished").textContent = finished;
     document.getElementById("job-failed").textContent = data.failed;
     bar.setAttribute("data-outcome", data.outcome);
@@ -33,9 +36,9 @@
       var row = document.createElement("tr");
       cell(row, String(item.position + 1));
       cell(row, item.name, "item-name");
-      cell(row, item.error ? item.status + ": " + item.error : item.status);
+      cell(row, item.error ? item.status_label + ": " + item.error : item.status_label);
       cell(row, item.faces === null ? "—" : String(item.faces));
-      cell(row, item.alert || "—");
+      cell(row, item.alert_label);
       rows.appendChild(row);
     });
     body.replaceChildren(rows);
