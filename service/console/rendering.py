@@ -13,6 +13,7 @@ from pydantic import ValidationError
 
 from indexer.errors import TwinwatchError
 from indexer.formats import MEDIA_TYPES
+from service.access import labels as access_labels
 from service.api.errors import STATUS_BY_CATEGORY, note_answer
 from service.console.links import LOGIN, PREFIX, STATIC
 from service.console.once import FIELD as ONCE_FIELD
@@ -70,6 +71,9 @@ templates.globals["STATIC"] = STATIC
 templates.globals["ONCE_FIELD"] = ONCE_FIELD
 templates.globals["once_token"] = once_token  # a create form's one-time token
 templates.filters["job_status"] = job_labels.job_status  # a batch's state in words
+templates.filters["role_label"] = access_labels.role  # who someone is, in words
+templates.filters["account_state"] = access_labels.account_state
+templates.filters["index_kind"] = access_labels.index_kind
 
 
 def next_offset(offset: int, size: int, total: int) -> int | None:

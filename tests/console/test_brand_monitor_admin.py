@@ -358,6 +358,9 @@ def test_admin_creates_a_tenant_invites_a_user_who_signs_in(world: ConsoleWorld)
         r'<code id="invitation-link">[^<]*(/console/invite/[^<]+)</code>', invited.text
     )
     assert link is not None
+    before = admin.get("/console/admin/users").text  # roles and states in words
+    assert "<td>Maison Verte</td><td>invited, no password yet</td>" in before, before
+    assert "<td>root@twinwatch.example</td><td>administrator</td>" in before, before
     newcomer = TestClient(world.client.app)
     newcomer.get(link.group(1))
     accepted = newcomer.post(

@@ -217,7 +217,7 @@ def test_inviting_another_tenants_address_in_the_console_looks_like_a_fresh_invi
     assert first[0] == 200 and "Invitation sent to b***@other.example" in first[1]
     assert invite("Bea Silva", bea.id, taken) == first
     ada_page = access_page("Ada Lovelace", ada_id)
-    assert "<td>b***@other.example</td><td>invited</td>" in ada_page
+    assert "<td>b***@other.example</td><td>invited, no password yet</td>" in ada_page
     assert access_page("Bea Silva", bea.id) == ada_page
     assert invite("Bea Silva", bea.id, taken) == invite("Ada Lovelace", ada_id, fresh)
     second = invite("Ada Lovelace", ada_id, "someone.else@talent.example")
