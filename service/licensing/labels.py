@@ -42,7 +42,7 @@ MEDIA: dict[str, str] = {
     Medium.PHOTO: "photos of the talent",
     Medium.AI_REPLICA: "AI replicas of the talent",
 }
-SCOPES: dict[AssetScope, str] = {
+SCOPES: dict[str, str] = {
     AssetScope.ANY_IMAGE: "any image of the talent",
     AssetScope.APPROVED_ASSETS: "approved images only",
 }
@@ -87,6 +87,10 @@ def medium(code: str) -> str:
     return MEDIA.get(code, code.replace("_", " "))
 
 
+def scope(code: str) -> str:
+    return SCOPES.get(code, code.replace("_", " "))
+
+
 def publisher(pattern: str) -> str:
     return ANY_PUBLISHER if pattern == ANY else pattern
 
@@ -95,6 +99,22 @@ def joined(labels: Iterable[str]) -> str:
     """ "a", "a and b", "a, b and c"."""
     items = list(labels)
     return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def channels(codes: Iterable[str]) -> str:
+    return joined(channel(c) for c in codes)
+
+
+def territories(codes: Iterable[str]) -> str:
+    return joined(territory(t) for t in codes)
+
+
+def media(codes: Iterable[str]) -> str:
+    return joined(medium(m) for m in codes)
+
+
+def publishers(patterns: Iterable[str]) -> str:
+    return joined(publisher(p) for p in patterns)
 
 
 def fingerprint(sha256: str) -> str:
@@ -121,10 +141,10 @@ def wording(licence: LicenceOut) -> Wording:
     if licence.asset_scope is AssetScope.APPROVED_ASSETS:
         images += f" ({assets} approved image{'' if assets == 1 else 's'})"
     return Wording(
-        publishers=joined(publisher(p) for p in licence.publishers),
-        channels=joined(channel(c) for c in licence.channels),
-        territories=joined(territory(t) for t in licence.territories),
-        media=joined(medium(m) for m in licence.media),
+        publishers=publishers(licence.publishers),
+        channels=channels(licence.channels),
+        territories=territories(licence.territories),
+        media=media(licence.media),
         ai_label="AI-generated images must carry an AI label"
         if licence.ai_label_required
         else "no AI label required",

@@ -85,25 +85,27 @@ def _submit(driver: WebDriver, selector: str) -> None:
 
 
 def _narrow(driver: WebDriver, steps: Steps, step: str) -> None:
-    """The page at 390 px: nothing wider than the window (no horizontal scroll)."""
-    size = driver.get_window_size()
-    driver.set_window_size(NARROW, 900)
+    """The page on a 390 px wide phone screen: nothing wider than the screen (no horizontal
+    scroll), then back to the desktop size."""
+    driver.execute_cdp_cmd(
+        "Emulation.setDeviceMetricsOverride",
+        {"width": NARROW, "height": 844, "deviceScaleFactor": 1, "mobile": True},
+    )
     try:
         width = driver.execute_script("return document.documentElement.clientWidth")
-        WebDriverWait(driver, 10).until(
-            lambda d: d.execute_script("return window.innerWidth") <= NARROW
-        )
         scroll = driver.execute_script("return document.documentElement.scrollWidth")
         wide = driver.execute_script(
             "const w = document.documentElement.clientWidth;"
-            "return Array.from(document.querySelectorAll('main *'))"
+            "return Array.from(document.querySelectorAll('body *'))"
             ".filter(e => e.getBoundingClientRect().right > w + 1)"
             ".slice(0, 5).map(e => e.tagName + '#' + e.id + '.' + e.className);"
         )
-        assert scroll <= width, f"{driver.current_url} is {scroll}px wide at {width}px: {wide}"
+        assert width == NARROW and scroll <= width, (
+            f"{driver.current_url} is {scroll}px wide at {width}px: {wide}"
+        )
         steps.check(step)
     finally:
-        driver.set_window_size(size["width"], size["height"])
+        driver.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
 
 
 def _sign_out(driver: WebDriver) -> None:
@@ -189,6 +191,7 @@ def test_agency_licenses_a_picked_brand_whose_precheck_then_sees_it_with_numbere
     assert Select(browser.find_element(By.ID, "territory")).first_selected_option.get_attribute(
         "value"
     ) == ("FR")
+    browser.execute_script("arguments[0].scrollIntoView()", figure)  # the picture and list
     steps.check("precheck-numbered-faces")
     _narrow(browser, steps, "precheck-390px")
 
