@@ -13,6 +13,7 @@ from indexer.imaging import decode_image
 from service.access.scoping import licence_in_scope, talent_in_scope
 from service.core.errors import InvalidRequestError
 from service.core.principal import Principal
+from service.core.schemas import Page
 from service.core.tables.access import Brand
 from service.core.tables.licensing import Licence, LicenceAsset
 from service.licensing import consent
@@ -22,6 +23,7 @@ from service.licensing.publishers import validate_pattern
 from service.licensing.schemas import (
     MAX_APPROVED_ASSETS,
     AssetOut,
+    BrandLicenceOut,
     Compensation,
     LicenceConsentOut,
     LicenceCreate,
@@ -103,10 +105,15 @@ def brand_named(session: Session, name: str) -> int | None:
     return found[0] if key and len(found) == 1 else None
 
 
-def _licensee(session: Session, body: LicenceTermsIn) -> tuple[str, int | None]:
+def _licensee(session: Session, licence: Licence, body: LicenceTermsIn) -> tuple[str, int | None]:
     """The name on the licence and the brand it is to: the picked brand (its name unless
-    another is written), else the brand of the written name, else none."""
+    another is written), else the brand of the written name, else none. A change of terms
+    that leaves out ``licensee_brand_id`` and keeps the name keeps the link (a client from
+    before the field existed never unlinks a licence by re-sending its terms)."""
     written = body.licensee.strip()
+    unchanged = "licensee_brand_id" not in body.model_fields_set and written == licence.licensee
+    if unchanged and licence.brand_id is not None:
+        return written, licence.brand_id
     if body.licensee_brand_id is not None:
         brand = session.get(Brand, body.licensee_brand_id)
         if brand is None:
@@ -140,7 +147,7 @@ def _set_terms(session: Session, licence: Licence, body: LicenceTermsIn) -> None
     """The one place a licence's terms are checked and written (create and update)."""
     if body.valid_until is not None and body.valid_until <= body.valid_from:
         raise InvalidRequestError("valid_until must be after valid_from.", field="valid_until")
-    licence.licensee, licence.brand_id = _licensee(session, body)
+    licence.licensee, licence.brand_id = _licensee(session, licence, body)
     licence.publishers = _publishers(body.publishers)
     licence.channels = list(dict.fromkeys(body.channels))
     licence.territories = list(dict.fromkeys(body.territories))
@@ -191,7 +198,7 @@ def list_agency_licences(
 
 
 def list_unlinked_licences(
-    session: Session, *, principal: Principal, limit: int
+    session: Session, *, principal: Principal, offset: int = 0, limit: int
 ) -> tuple[list[tuple[Licence, Talent]], int]:
     """The agency's licences in force or to come that point at no brand on twinwatch (so no
     brand's pre-check sees them), newest first, with their total: to link by hand."""
@@ -203,8 +210,29 @@ def list_unlinked_licences(
     if not principal.is_admin:
         query = query.where(Talent.agency_id == principal.agency_id)
     total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
-    rows = session.execute(query.order_by(Licence.id.desc()).limit(limit))
+    rows = session.execute(query.order_by(Licence.id.desc()).offset(offset).limit(limit))
     return [(licence, talent) for licence, talent in rows], total
+
+
+def unlinked_page(
+    session: Session, *, principal: Principal, offset: int, limit: int
+) -> Page[LicenceOut]:
+    """``GET /v1/licences/unlinked``: :func:`list_unlinked_licences` as a page."""
+    rows, total = list_unlinked_licences(session, principal=principal, offset=offset, limit=limit)
+    items = [licence_out(licence) for licence, _ in rows]
+    return Page(items=items, total=total, offset=offset, limit=limit)
+
+
+def brand_licences_page(
+    session: Session, *, principal: Principal, offset: int, limit: int
+) -> Page[BrandLicenceOut]:
+    """``GET /v1/brand/licences``: :func:`list_brand_licences` as a page."""
+    rows, total = list_brand_licences(session, principal=principal, offset=offset, limit=limit)
+    items = [
+        BrandLicenceOut(**licence_out(licence).model_dump(), talent=talent.name, agency=agency)
+        for licence, talent, agency in rows
+    ]
+    return Page(items=items, total=total, offset=offset, limit=limit)
 
 
 def list_brand_licences(

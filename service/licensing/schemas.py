@@ -183,6 +183,13 @@ class LicenceOut(BaseModel):
     consent: LicenceConsentOut | None = None
 
 
+class BrandLicenceOut(LicenceOut):
+    """A licence as its brand sees it: with whose likeness, and the agency to ask."""
+
+    talent: str
+    agency: str
+
+
 class UsageRow(BaseModel):
     licence_id: int
     talent_id: int
@@ -267,6 +274,9 @@ class LicenceCheckOut(BaseModel):
 
 
 LicenceOut.model_rebuild()
+
+
+BrandLicenceOut.model_rebuild()
 
 
 UsageOut.model_rebuild()

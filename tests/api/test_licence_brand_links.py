@@ -158,3 +158,48 @@ def test_agency_lists_its_licences_no_brand_sees(world: ConsoleWorld) -> None:
     assert "Maison Verte" not in html and f"/licences/{foreign}/" not in html
     page = signed_in(world, "agency").get(f"/console/licences/{unlinked}").text
     assert 'id="unlinked-warning"' in page and "no brand&#39;s pre-check sees it" in page
+
+
+def test_the_api_lists_a_brand_its_own_licences_and_an_agency_its_unlinked_ones(
+    world: ConsoleWorld,
+) -> None:
+    hm, zara = _brand_id(world, "H&M"), _brand_id(world, "Zara")
+    mine = _licence(world, licensee_brand_id=hm).json()["id"]
+    theirs = _licence(world, talent="Grace Hopper", licensee_brand_id=zara).json()["id"]
+    unlinked = _licence(world, licensee="Atelier Nord SAS").json()["id"]
+    foreign = _licence(world, talent="Grace Hopper", licensee="Maison Verte").json()["id"]
+
+    own = world.client.get("/v1/brand/licences", headers=bearer(world, "brand")).json()
+    assert [item["id"] for item in own["items"]] == [mine] and own["total"] == 1
+    assert own["items"][0]["talent"] == "Ada Lovelace"
+    assert own["items"][0]["agency"] == "Demo Agency"
+    other = world.client.get("/v1/brand/licences", headers=bearer(world, "other_brand")).json()
+    assert [item["id"] for item in other["items"]] == [theirs]
+    listed = world.client.get("/v1/licences/unlinked", headers=bearer(world, "agency")).json()
+    assert [item["id"] for item in listed["items"]] == [unlinked]
+    assert listed["items"][0]["licensee_brand_id"] is None
+    elsewhere = world.client.get(
+        "/v1/licences/unlinked", headers=bearer(world, "other_agency")
+    ).json()
+    assert [item["id"] for item in elsewhere["items"]] == [foreign]
+    assert (
+        world.client.get("/v1/brand/licences", headers=bearer(world, "agency")).status_code == 403
+    )
+    assert (
+        world.client.get("/v1/licences/unlinked", headers=bearer(world, "brand")).status_code == 403
+    )
+    too_many = world.client.get("/v1/brand/licences?limit=100000", headers=bearer(world, "brand"))
+    assert too_many.status_code == 422 and "error" in too_many.json()
+
+
+def test_resending_terms_without_the_brand_field_keeps_the_link(world: ConsoleWorld) -> None:
+    hm = _brand_id(world, "H&M")
+    created = _licence(world, licensee_brand_id=hm, licensee="Hennes & Mauritz AB").json()
+    path, auth = f"/v1/licences/{created['id']}", bearer(world, "agency")
+    old_client = _terms(licensee="Hennes & Mauritz AB", channels=["social", "ecommerce"])
+    kept = world.client.put(path, headers=auth, json=old_client)
+    assert kept.status_code == 200 and kept.json()["licensee_brand_id"] == hm
+    renamed = world.client.put(path, headers=auth, json=_terms(licensee="Someone Else Ltd"))
+    assert renamed.json()["licensee_brand_id"] is None  # another name: another licensee
+    explicit = _terms(licensee="Someone Else Ltd", licensee_brand_id=None)
+    assert world.client.put(path, headers=auth, json=explicit).json()["licensee_brand_id"] is None

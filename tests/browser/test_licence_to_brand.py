@@ -55,6 +55,7 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveConsole]:
         with served(ctx) as base:
             world = LiveConsole(base, ctx, keys, talents)
             _api_licence(world, "other_agency", "Grace Hopper", "Zara")
+            _api_licence(world, "agency", "Ada Lovelace", "Atelier Nord SAS")
             yield world
     finally:
         ctx.close()
@@ -74,7 +75,8 @@ def _api_licence(live: LiveConsole, key: str, talent: str, licensee: str) -> Non
         },
     )
     assert response.status_code == 201, response.text
-    assert response.json()["licensee_brand_id"] is not None  # "Zara" is a brand: linked
+    linked = response.json()["licensee_brand_id"] is not None
+    assert linked is (licensee == "Zara")  # a brand's name links; any other name does not
 
 
 def _submit(driver: WebDriver, selector: str) -> None:
@@ -156,6 +158,12 @@ def test_agency_licenses_a_picked_brand_whose_precheck_then_sees_it_with_numbere
     assert not browser.find_elements(By.ID, "unlinked-warning")
     steps.check("licence-to-brand")
     _narrow(browser, steps, "licence-390px")
+    browser.find_element(By.LINK_TEXT, "All licences").click()
+    _settled(browser)
+    unlinked = browser.find_element(By.ID, "unlinked").text
+    assert "Not linked to a brand on twinwatch (1)" in unlinked and "Atelier Nord SAS" in unlinked
+    steps.check("licences-with-unlinked")
+    _narrow(browser, steps, "licences-390px")
     _sign_out(browser)
 
     _keyboard_sign_in(browser, live.base, USERS["brand"][0])
