@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from service.console.previews import Previews
@@ -102,7 +103,9 @@ def test_each_face_is_boxed_and_numbered_as_in_the_list(world: ConsoleWorld) -> 
 def test_once_the_picture_is_gone_the_boxes_stand_on_a_blank_frame(world: ConsoleWorld) -> None:
     desk = _person(world, "brand")
     precheck_id, _ = _two_faces(desk)
-    world.client.app.state.console_previews = Previews()  # another process, or later
+    app = world.client.app
+    assert isinstance(app, FastAPI)
+    app.state.console_previews = Previews()  # another process, or later
     page = desk.get(f"/console/prechecks/{precheck_id}").text
     assert len(MARK.findall(page)) == 2 and "<image" not in page
     assert "twinwatch does not keep the picture" in page
