@@ -24,6 +24,7 @@ from service.console import (
     routes_usage,
 )
 from service.console.links import PREFIX, STATIC
+from service.console.previews import Previews
 from service.console.rendering import error_page
 from service.console.security import install_security_headers
 
@@ -34,6 +35,7 @@ CONSOLE_UPLOADS = (f"{PREFIX}/prechecks", f"{PREFIX}/submissions")
 
 def install_console(app: FastAPI) -> None:
     install_security_headers(app)
+    app.state.console_previews = Previews()  # the brand's just pre-checked assets, in memory
     app.include_router(routes_auth.router)
     app.include_router(routes_agency.router)
     app.include_router(routes_talents.router)

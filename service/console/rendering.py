@@ -15,11 +15,13 @@ from indexer.errors import TwinwatchError
 from indexer.formats import MEDIA_TYPES
 from service.access import labels as access_labels
 from service.api.errors import STATUS_BY_CATEGORY, note_answer
+from service.console.asset_marks import face_marks
 from service.console.links import LOGIN, PREFIX, STATIC
 from service.console.once import FIELD as ONCE_FIELD
 from service.console.once import issue as once_token
 from service.core.errors import UnauthorizedError
 from service.jobs import labels as job_labels
+from service.licensing import labels
 from service.licensing.publishers import web_url
 from service.talents.advice import MORE_PHOTOS, NOT_FINDABLE, RECOMMENDED_PHOTOS
 
@@ -63,6 +65,22 @@ templates.filters["when"] = _when
 templates.filters["until"] = _until  # a licence's (exclusive) end as its last day
 templates.filters["web_url"] = _web_url  # a stored URL fit for an href, else None
 templates.tests["web_url"] = _is_web_url  # only these become links (_page_link.html)
+templates.filters["licence_words"] = labels.wording  # a licence's terms in plain words
+templates.filters["fingerprint"] = labels.fingerprint  # a sha256's short form
+templates.filters["channel_label"] = labels.channel
+templates.filters["territory_label"] = labels.territory
+templates.filters["medium_label"] = labels.medium
+templates.filters["scope_label"] = labels.scope
+templates.filters["channels_words"] = labels.channels  # a list of codes as one phrase
+templates.filters["territories_words"] = labels.territories
+templates.filters["media_words"] = labels.media
+templates.filters["publishers_words"] = labels.publishers
+templates.filters["consent_label"] = labels.consent
+templates.filters["consent_method_label"] = labels.consent_method
+templates.globals["standing"] = labels.standing  # a licence in force or not, in words
+templates.filters["face_marks"] = face_marks  # a pre-check's numbered face boxes
+templates.globals["UNLINKED_WARNING"] = labels.UNLINKED
+templates.globals["FREE_TEXT_WARNING"] = labels.FREE_TEXT
 templates.globals["PREFIX"] = PREFIX
 templates.globals["NOT_FINDABLE"] = NOT_FINDABLE  # a talent with no usable reference photo
 templates.globals["MORE_PHOTOS"] = MORE_PHOTOS  # the nudge below RECOMMENDED_PHOTOS photos

@@ -53,7 +53,9 @@ from service.talents import talents
 
 router = APIRouter(prefix=PREFIX, route_class=ConsoleRoute, include_in_schema=False)
 LIST_PAGE = 100
+UNLINKED_SHOWN = 50  # the newest unlinked licences listed above the rest
 TEXT_FIELDS = (
+    "licensee_brand_id",
     "licensee",
     "publishers",
     "valid_from",
@@ -104,10 +106,16 @@ def licence_list(
             session, principal=principal, talent_id=talent_id, offset=offset, limit=LIST_PAGE
         )
         items = [(licences.licence_out(licence), talent.name) for licence, talent in rows]
+        unlinked_rows, unlinked_total = licences.list_unlinked_licences(
+            session, principal=principal, limit=UNLINKED_SHOWN
+        )
+        unlinked = [(licence, talent.name) for licence, talent in unlinked_rows]
     return page(
         "licences.html",
         user=user,
         items=items,
+        unlinked=unlinked,
+        unlinked_total=unlinked_total,
         total=total,
         talent_id=talent_id,
         next_offset=next_offset(offset, LIST_PAGE, total),
@@ -174,6 +182,7 @@ def licence_page(licence_id: ObjectId, ctx: Ctx, user: User) -> HTMLResponse:
         licence = licence_in_scope(session, principal=principal, licence_id=licence_id)
         out = licences.licence_out(licence)
         talent = talent_in_scope(session, principal=principal, talent_id=licence.talent_id)
+        brand_name = licences.brand_name(session, licence.brand_id)
         usage = usage_report(
             session,
             principal=principal,
@@ -187,6 +196,7 @@ def licence_page(licence_id: ObjectId, ctx: Ctx, user: User) -> HTMLResponse:
         user=user,
         licence=out,
         talent_name=talent.name,
+        brand_name=brand_name,
         usage=usage,
         total=next(iter(usage.totals), None),
         reason_max=MAX_REASON_CHARS,
@@ -304,6 +314,7 @@ def _body(model: type[Terms], state: LicenceForm) -> Terms | None:
     values = state.values
     raw: dict[str, Any] = {
         "licensee": values["licensee"].strip(),
+        "licensee_brand_id": values["licensee_brand_id"].strip() or None,
         "publishers": [line.strip() for line in values["publishers"].splitlines() if line.strip()],
         "channels": values["channels"],
         "territories": values["territories"],
@@ -366,6 +377,7 @@ def _shown(licence: LicenceOut) -> dict[str, Any]:
     compensation = licence.compensation
     return {
         "talent_id": str(licence.talent_id),
+        "licensee_brand_id": str(licence.licensee_brand_id or ""),
         "licensee": licence.licensee,
         "publishers": "\n".join(licence.publishers),
         "channels": licence.channels,
@@ -395,6 +407,8 @@ def _form_page(
     status_code: int = 200,
 ) -> HTMLResponse:
     roster = talents.list_talents(ctx=ctx, principal=agency_of(user), offset=0, limit=200).items
+    with ctx.db.session() as session:
+        brands = licences.brand_choices(session)
     return page(
         "licence_form.html",
         status_code=status_code,
@@ -402,5 +416,6 @@ def _form_page(
         form=state,
         licence_id=licence_id,
         roster=roster,
+        brands=brands,
         **_vocabularies(),
     )

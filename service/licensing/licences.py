@@ -5,14 +5,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import false, func, select
 from sqlalchemy.orm import Session
 
-from indexer.db import Talent, utcnow
+from indexer.db import Agency, Talent, utcnow
 from indexer.imaging import decode_image
 from service.access.scoping import licence_in_scope, talent_in_scope
 from service.core.errors import InvalidRequestError
 from service.core.principal import Principal
+from service.core.schemas import Page
 from service.core.tables.access import Brand
 from service.core.tables.licensing import Licence, LicenceAsset
 from service.licensing import consent
@@ -22,6 +23,7 @@ from service.licensing.publishers import validate_pattern
 from service.licensing.schemas import (
     MAX_APPROVED_ASSETS,
     AssetOut,
+    BrandLicenceOut,
     Compensation,
     LicenceConsentOut,
     LicenceCreate,
@@ -30,6 +32,7 @@ from service.licensing.schemas import (
 )
 from service.rules.fingerprints import perceptual_hash
 from service.rules.money import from_cents, to_cents
+from service.rules.names import name_key
 from service.rules.vocabulary import AssetScope
 
 
@@ -67,21 +70,60 @@ def _publishers(patterns: list[str]) -> list[str]:
 def licensee_brands(session: Session, licences: Sequence[Licence]) -> dict[int, int | None]:
     """Each licence's licensee as a brand tenant (licence id -> brand id, None if none).
 
-    ``Licence.brand_id`` when set; otherwise the brand whose name equals the licensee,
-    compared case-insensitively (SQL ``lower``). This is what "the brand's own licences" means."""
-    unlinked = {licence.licensee.lower() for licence in licences if licence.brand_id is None}
-    named: dict[str, int] = {}
-    if unlinked:
-        rows = session.execute(
-            select(Brand.id, Brand.name).where(func.lower(Brand.name).in_(unlinked))
-        )
-        named = {name.lower(): brand_id for brand_id, name in rows}
-    return {
-        licence.id: licence.brand_id
-        if licence.brand_id is not None
-        else named.get(licence.licensee.lower())
-        for licence in licences
-    }
+    The link (``Licence.brand_id``) alone says it: a name is turned into a link once, when
+    the licence is written (:func:`_licensee`) or by migration 0012 for older licences, never
+    when a scan is judged. What "the brand's own licences" means."""
+    return {licence.id: licence.brand_id for licence in licences}
+
+
+MAX_BRAND_CHOICES = 2000
+
+
+def brand_choices(session: Session) -> list[tuple[int, str]]:
+    """The brands on twinwatch a licence can be to (id, name), by name: the form's picker."""
+    rows = session.execute(
+        select(Brand.id, Brand.name).order_by(Brand.name).limit(MAX_BRAND_CHOICES)
+    )
+    return [(brand_id, name) for brand_id, name in rows]
+
+
+def brand_name(session: Session, brand_id: int | None) -> str | None:
+    return (
+        None if brand_id is None else session.scalar(select(Brand.name).where(Brand.id == brand_id))
+    )
+
+
+def brand_named(session: Session, name: str) -> int | None:
+    """The one brand whose name is ``name`` as people write it (:func:`name_key`); None when
+    no brand, or more than one, has that name."""
+    key = name_key(name)
+    found = [
+        brand_id
+        for brand_id, brand_name in session.execute(select(Brand.id, Brand.name))
+        if name_key(brand_name) == key
+    ]
+    return found[0] if key and len(found) == 1 else None
+
+
+def _licensee(session: Session, licence: Licence, body: LicenceTermsIn) -> tuple[str, int | None]:
+    """The name on the licence and the brand it is to: the picked brand (its name unless
+    another is written), else the brand of the written name, else none. A change of terms
+    that leaves out ``licensee_brand_id`` and keeps the name keeps the link (a client from
+    before the field existed never unlinks a licence by re-sending its terms)."""
+    written = body.licensee.strip()
+    unchanged = "licensee_brand_id" not in body.model_fields_set and written == licence.licensee
+    if unchanged and licence.brand_id is not None:
+        return written, licence.brand_id
+    if body.licensee_brand_id is not None:
+        brand = session.get(Brand, body.licensee_brand_id)
+        if brand is None:
+            raise InvalidRequestError(
+                f"No brand with id {body.licensee_brand_id} on twinwatch; pick one from the "
+                "list, or write the name of a brand not on twinwatch.",
+                field="licensee_brand_id",
+            )
+        return written or brand.name, brand.id
+    return written, brand_named(session, written)  # never empty: LicenceTermsIn checks
 
 
 def create_licence(
@@ -89,7 +131,7 @@ def create_licence(
 ) -> Licence:
     talent_in_scope(session, principal=principal, talent_id=talent_id)
     licence = Licence(talent_id=talent_id)
-    _set_terms(licence, body)
+    _set_terms(session, licence, body)
     licence.assets = [
         LicenceAsset(sha256=a.sha256, phash=a.phash)
         for a in body.approved_assets
@@ -101,11 +143,11 @@ def create_licence(
     return licence
 
 
-def _set_terms(licence: Licence, body: LicenceTermsIn) -> None:
+def _set_terms(session: Session, licence: Licence, body: LicenceTermsIn) -> None:
     """The one place a licence's terms are checked and written (create and update)."""
     if body.valid_until is not None and body.valid_until <= body.valid_from:
         raise InvalidRequestError("valid_until must be after valid_from.", field="valid_until")
-    licence.licensee = body.licensee.strip()
+    licence.licensee, licence.brand_id = _licensee(session, licence, body)
     licence.publishers = _publishers(body.publishers)
     licence.channels = list(dict.fromkeys(body.channels))
     licence.territories = list(dict.fromkeys(body.territories))
@@ -135,7 +177,7 @@ def update_licence(
     licence = _for_terms(session, principal, licence_id)
     if licence.revoked_at is not None:
         raise LicenceRevokedError(f"Licence {licence_id} is revoked; record a new licence instead.")
-    _set_terms(licence, body)
+    _set_terms(session, licence, body)
     session.flush()
     consent.note_terms(session, principal=principal, licence=licence)
     return licence
@@ -153,6 +195,62 @@ def list_agency_licences(
     total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
     rows = session.execute(query.order_by(Licence.id.desc()).offset(offset).limit(limit))
     return [(licence, talent) for licence, talent in rows], total
+
+
+def list_unlinked_licences(
+    session: Session, *, principal: Principal, offset: int = 0, limit: int
+) -> tuple[list[tuple[Licence, Talent]], int]:
+    """The agency's licences in force or to come that point at no brand on twinwatch (so no
+    brand's pre-check sees them), newest first, with their total: to link by hand."""
+    query = (
+        select(Licence, Talent)
+        .join(Talent, Talent.id == Licence.talent_id)
+        .where(Licence.brand_id.is_(None), Licence.revoked_at.is_(None))
+    )
+    if not principal.is_admin:
+        query = query.where(Talent.agency_id == principal.agency_id)
+    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    rows = session.execute(query.order_by(Licence.id.desc()).offset(offset).limit(limit))
+    return [(licence, talent) for licence, talent in rows], total
+
+
+def unlinked_page(
+    session: Session, *, principal: Principal, offset: int, limit: int
+) -> Page[LicenceOut]:
+    """``GET /v1/licences/unlinked``: :func:`list_unlinked_licences` as a page."""
+    rows, total = list_unlinked_licences(session, principal=principal, offset=offset, limit=limit)
+    items = [licence_out(licence) for licence, _ in rows]
+    return Page(items=items, total=total, offset=offset, limit=limit)
+
+
+def brand_licences_page(
+    session: Session, *, principal: Principal, offset: int, limit: int
+) -> Page[BrandLicenceOut]:
+    """``GET /v1/brand/licences``: :func:`list_brand_licences` as a page."""
+    rows, total = list_brand_licences(session, principal=principal, offset=offset, limit=limit)
+    items = [
+        BrandLicenceOut(**licence_out(licence).model_dump(), talent=talent.name, agency=agency)
+        for licence, talent, agency in rows
+    ]
+    return Page(items=items, total=total, offset=offset, limit=limit)
+
+
+def list_brand_licences(
+    session: Session, *, principal: Principal, offset: int, limit: int
+) -> tuple[list[tuple[Licence, Talent, str]], int]:
+    """The licences to the calling brand (only its own: linked to it), newest first, each
+    with its talent and the talent's agency's name (whom to ask about it), with the total."""
+    query = (
+        select(Licence, Talent, Agency.name)
+        .join(Talent, Talent.id == Licence.talent_id)
+        .join(Agency, Agency.id == Talent.agency_id)
+        .where(Licence.brand_id == principal.brand_id)
+    )
+    if principal.brand_id is None:
+        query = query.where(false())
+    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    rows = session.execute(query.order_by(Licence.id.desc()).offset(offset).limit(limit))
+    return [(licence, talent, agency) for licence, talent, agency in rows], total
 
 
 def _money(compensation: Compensation | None) -> dict[str, int | str | None]:
@@ -246,6 +344,7 @@ def licence_out(licence: Licence) -> LicenceOut:
         id=licence.id,
         talent_id=licence.talent_id,
         licensee=licence.licensee,
+        licensee_brand_id=licence.brand_id,
         publishers=licence.publishers,
         channels=licence.channels,
         territories=licence.territories,

@@ -6,8 +6,9 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
+from indexer.db import MAX_ID
 from service.core.schemas import NO_NUL, PUBLISHER_MAX, bounded_text
 from service.rules.dates import EndInstant, StartInstant
 from service.rules.money import Amount, CurrencyCode
@@ -79,9 +80,22 @@ class LicenceTermsIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    licensee: str = bounded_text(
-        MAX_LICENSEE_CHARS, min_length=1, description="The brand licensed."
+    licensee_brand_id: int | None = Field(
+        default=None,
+        ge=1,
+        le=MAX_ID,
+        description="The brand on twinwatch this licence is to: its pre-checks see the "
+        "licence. A licence with no brand is seen by no brand's pre-check.",
     )
+    licensee: str = bounded_text(
+        MAX_LICENSEE_CHARS,
+        default="",
+        validate_default=True,
+        description="The name on the licence; defaults to the brand's name when "
+        "licensee_brand_id is given. Given alone, it links the licence to the brand of that "
+        "name (compared ignoring case, spaces and punctuation) if there is exactly one.",
+    )
+
     publishers: list[PublisherPatternText] = Field(
         min_length=1,
         max_length=MAX_PUBLISHERS,
@@ -118,6 +132,16 @@ class LicenceTermsIn(BaseModel):
         "licences covering ai_replica).",
     )
 
+    @field_validator("licensee", mode="after")
+    @classmethod
+    def _named(cls, value: str, info: ValidationInfo) -> str:
+        if not value.strip() and info.data.get("licensee_brand_id") is None:
+            raise ValueError(
+                "name the licensee: pick a brand on twinwatch, or write the name of a brand "
+                "not on twinwatch"
+            )
+        return value
+
 
 class LicenceCreate(LicenceTermsIn):
     approved_assets: list[AssetIn] = Field(default=[], max_length=MAX_APPROVED_ASSETS)
@@ -138,6 +162,10 @@ class LicenceOut(BaseModel):
     id: int
     talent_id: int
     licensee: str
+    licensee_brand_id: int | None = Field(
+        default=None,
+        description="The brand on twinwatch it is to; null: no brand's pre-check sees it.",
+    )
     publishers: list[str]
     channels: list[str]
     territories: list[str]
@@ -153,6 +181,13 @@ class LicenceOut(BaseModel):
     created_at: datetime
     requires_talent_consent: bool = False
     consent: LicenceConsentOut | None = None
+
+
+class BrandLicenceOut(LicenceOut):
+    """A licence as its brand sees it: with whose likeness, and the agency to ask."""
+
+    talent: str
+    agency: str
 
 
 class UsageRow(BaseModel):
@@ -239,6 +274,9 @@ class LicenceCheckOut(BaseModel):
 
 
 LicenceOut.model_rebuild()
+
+
+BrandLicenceOut.model_rebuild()
 
 
 UsageOut.model_rebuild()

@@ -9,7 +9,7 @@ from sqlalchemy import ColumnElement, Select, func, select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 from starlette.concurrency import run_in_threadpool
 
-from indexer.db import Database
+from indexer.db import Agency, Database
 from service.access.scoping import scan_in_scope, scoped_submissions
 from service.core.principal import Principal
 from service.core.schemas import Page
@@ -71,3 +71,13 @@ def scans_page(
         offset=offset,
         limit=limit,
     )
+
+
+def agency_names(db: Database, scans: list[ScanOut]) -> dict[int, str]:
+    """The agencies of the talents found in ``scans`` (agency id -> name): whom a brand asks
+    for a licence to a talent its pre-check did not clear."""
+    ids = {face.talent.agency_id for scan in scans for face in scan.faces if face.talent}
+    if not ids:
+        return {}
+    with db.session() as session:
+        return dict(session.execute(select(Agency.id, Agency.name).where(Agency.id.in_(ids))).all())

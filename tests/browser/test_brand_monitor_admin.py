@@ -145,7 +145,10 @@ def test_brand_prechecks_an_asset_and_downloads_its_clearance_record(
     steps.check("precheck-cleared")
 
     browser.find_element(By.ID, "files").send_keys(str(_asset(tmp_path, "spain.png", 82)))
-    browser.find_element(By.ID, "publisher").send_keys("zara.com")
+    publisher = browser.find_element(By.ID, "publisher")
+    assert publisher.get_attribute("value") == "hm.com"  # the form keeps the intended use
+    publisher.clear()
+    publisher.send_keys("zara.com")
     Select(browser.find_element(By.ID, "territory")).select_by_value("ES")
     _submit(browser, "form[action$='/prechecks']")
     refused = browser.find_element(By.CSS_SELECTOR, "section.precheck").text

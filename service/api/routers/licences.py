@@ -7,15 +7,17 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from service.access.scoping import licence_in_scope
-from service.api.deps import AgencyPrincipal, Ctx, ObjectId
+from service.api.deps import AgencyPrincipal, BrandPrincipal, Ctx, ObjectId, PageParams
 from service.api.docs import IDEMPOTENT, IMAGE_INPUT, responses
 from service.api.idempotency import idempotent
 from service.context import AppContext
 from service.core.hashing import fingerprint
 from service.core.principal import Principal
+from service.core.schemas import Page
 from service.licensing import licences
 from service.licensing.schemas import (
     AssetScopeIn,
+    BrandLicenceOut,
     LicenceCreate,
     LicenceOut,
     LicenceRevoke,
@@ -98,6 +100,32 @@ def list_licences(talent_id: ObjectId, ctx: Ctx, principal: AgencyPrincipal) -> 
             licences.licence_out(item)
             for item in licences.list_licences(session, principal=principal, talent_id=talent_id)
         ]
+
+
+@router.get(
+    "/v1/licences/unlinked",
+    response_model=Page[LicenceOut],
+    summary="This agency's licences to no brand on twinwatch (no pre-check sees them)",
+)
+def list_unlinked(ctx: Ctx, principal: AgencyPrincipal, page: PageParams) -> Page[LicenceOut]:
+    with ctx.db.session() as session:
+        return licences.unlinked_page(
+            session, principal=principal, offset=page.offset, limit=page.limit
+        )
+
+
+@router.get(
+    "/v1/brand/licences",
+    response_model=Page[BrandLicenceOut],
+    summary="The licences to this brand (its own only), newest first",
+)
+def list_brand_licences(
+    ctx: Ctx, principal: BrandPrincipal, page: PageParams
+) -> Page[BrandLicenceOut]:
+    with ctx.db.session() as session:
+        return licences.brand_licences_page(
+            session, principal=principal, offset=page.offset, limit=page.limit
+        )
 
 
 @router.get("/v1/licences/{licence_id}", response_model=LicenceOut)
