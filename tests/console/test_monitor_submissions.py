@@ -70,7 +70,7 @@ def test_a_monitor_scans_a_web_page_from_the_console(world: ConsoleWorld) -> Non
         job_page = response.headers["location"]
         drain(world)
     html = volunteer.get(job_page).text
-    assert f"<dd>{page}</dd>" in html and "<dd>social</dd>" in html
+    assert f"<dd>{page}</dd>" in html and "<dd>social media</dd>" in html
     progress = volunteer.get(f"{job_page}/progress.json").json()
     assert progress["total"] == 1 and progress["done"] == 1 and progress["outcome"] == "ok"
     assert progress["items"][0]["name"] == server.url("/ada.png")
