@@ -100,7 +100,10 @@ class JobWorker:
             # A staged item may also have its URL (a crawled record): scanned from the bytes,
             # recorded with the URL.
             source = (
-                ImageSource(data=Path(item.upload_path).read_bytes(), url=item.source_url)
+                ImageSource(
+                    data=await run_in_threadpool(self.ctx.blobs.get, item.upload_path),
+                    url=item.source_url,
+                )
                 if item.upload_path
                 else ImageSource(url=item.source_url)
             )
@@ -123,10 +126,11 @@ class JobWorker:
             log.exception("job item %d failed unexpectedly", item.item_id)
             await self._fail(item, InternalError(type(exc).__name__).to_dict())
             return
-        await run_in_threadpool(remove_upload, item)
+        await run_in_threadpool(remove_upload, self.ctx.blobs, item)
 
     async def _fail(self, item: ClaimedItem, error: dict[str, object]) -> None:
         await run_in_threadpool(fail_item, self.ctx.db, item=item, error=error, worker_id=self.name)
+        await run_in_threadpool(remove_upload, self.ctx.blobs, item)
 
 
 class DeliveryDispatcher(ABC):
