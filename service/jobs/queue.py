@@ -235,6 +235,7 @@ class ClaimedItem:
     context: UseContext
     principal: Principal
     attempt: int
+    waited_s: float = 0.0  # from the job's submission to this claim
 
     def link(self, worker_id: str) -> JobLink:
         """What the scan needs to finish this item in its own transaction."""
@@ -304,7 +305,25 @@ def claim_next_item(
             context,
             _job_principal(session, job),
             item.attempts,
+            max(0.0, (now - _aware(job.created_at)).total_seconds()),
         )
+
+
+def _aware(moment: datetime) -> datetime:
+    """SQLite hands back naive UTC timestamps."""
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def queue_depth(db: Database) -> dict[str, int]:
+    """Items queued and running across the installation (the workers' autoscaling signal)."""
+    with db.session() as session:
+        rows = session.execute(
+            select(JobItem.status, func.count())
+            .where(JobItem.status.in_(PENDING))
+            .group_by(JobItem.status)
+        ).all()
+    counts = {str(status): int(count) for status, count in rows}
+    return {status.value: counts.get(status.value, 0) for status in PENDING}
 
 
 def _fail_exhausted(session: Session, exhausted: Any, max_attempts: int) -> None:

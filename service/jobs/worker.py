@@ -96,6 +96,7 @@ class JobWorker:
         return True
 
     async def _process(self, item: ClaimedItem) -> None:
+        self.ctx.metrics.job_item_wait.observe(item.waited_s)
         try:
             # A staged item may also have its URL (a crawled record): scanned from the bytes,
             # recorded with the URL.
@@ -127,10 +128,12 @@ class JobWorker:
             await self._fail(item, InternalError(type(exc).__name__).to_dict())
             return
         await run_in_threadpool(remove_upload, self.ctx.blobs, item)
+        self.ctx.metrics.job_items_processed.labels(worker=self.name, outcome="done").inc()
 
     async def _fail(self, item: ClaimedItem, error: dict[str, object]) -> None:
         await run_in_threadpool(fail_item, self.ctx.db, item=item, error=error, worker_id=self.name)
         await run_in_threadpool(remove_upload, self.ctx.blobs, item)
+        self.ctx.metrics.job_items_processed.labels(worker=self.name, outcome="failed").inc()
 
 
 class DeliveryDispatcher(ABC):

@@ -52,7 +52,7 @@ class S3Install:
     def url(self) -> str:
         return f"s3://{self.bucket}/{self.prefix}"
 
-    def keys(self) -> list[str]:
+    def objects(self) -> list[str]:
         """Every object of this installation, listed by the server itself (prefix removed)."""
         pages = (
             s3_client(self.server)

@@ -30,7 +30,7 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
         root = tmp_path / "blobs"
         return Backend(FolderBlobStore(root), lambda: _files(root))
     install: S3Install = request.getfixturevalue("s3_install")
-    return Backend(install.store(), install.keys)
+    return Backend(install.store(), install.objects)
 
 
 @pytest.fixture
