@@ -410,14 +410,18 @@ def remove_upload(blobs: BlobStore, item: ClaimedItem) -> None:
 
 
 def _finish_job_if_complete(session: Session, job_id: int) -> None:
+    """Finish the job if this was its last pending item. The job row is locked before the
+    items are counted: two workers finishing a job's last two items at once would otherwise
+    each count the other's item as still running (PostgreSQL, READ COMMITTED) and neither
+    would finish the job; locked, the second counts after the first has committed."""
+    job = session.get(Job, job_id, with_for_update=True)
+    assert job is not None
     remaining = session.scalar(
         select(func.count())
         .select_from(JobItem)
         .where(JobItem.job_id == job_id, JobItem.status.in_(PENDING))
     )
     if not remaining:
-        job = session.get(Job, job_id, with_for_update=True)
-        assert job is not None
         if job.status != JobStatus.DONE:
             job.status, job.finished_at = JobStatus.DONE, utcnow()
             _enqueue_callback(session, job)
