@@ -421,10 +421,9 @@ def _finish_job_if_complete(session: Session, job_id: int) -> None:
         .select_from(JobItem)
         .where(JobItem.job_id == job_id, JobItem.status.in_(PENDING))
     )
-    if not remaining:
-        if job.status != JobStatus.DONE:
-            job.status, job.finished_at = JobStatus.DONE, utcnow()
-            _enqueue_callback(session, job)
+    if not remaining and job.status != JobStatus.DONE:
+        job.status, job.finished_at = JobStatus.DONE, utcnow()
+        _enqueue_callback(session, job)
 
 
 def _enqueue_callback(session: Session, job: Job) -> None:
