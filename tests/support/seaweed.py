@@ -108,6 +108,8 @@ def _command(binary: Path, folder: Path, ports: list[int]) -> list[str]:
         "-s3",
         f"-s3.port={s3}",
         f"-s3.port.grpc={s3_grpc}",
+        "-s3.port.iceberg=0",  # off: several servers (parallel runs) must not share a port
+        "-s3.port.lance=0",
         "-master.volumeSizeLimitMB=64",
         "-volume.max=32",
         "-master.telemetry=false",
