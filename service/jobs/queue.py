@@ -409,21 +409,28 @@ def remove_upload(blobs: BlobStore, item: ClaimedItem) -> None:
         blobs.delete(item.upload_path)
 
 
+def finish_job_if_complete(db: Database, job_id: int) -> None:
+    """Run by a worker after its item's transaction committed. Two workers finishing a job's
+    last two items at once each count the other's item as still running inside their own
+    transactions (PostgreSQL, READ COMMITTED), so neither finishes the job there; this check
+    after the commit sees both (the later one's check always does). Locking the job inside
+    the item's transaction instead deadlocks with the alert rows that recording locks."""
+    with db.session() as session:
+        _finish_job_if_complete(session, job_id)
+
+
 def _finish_job_if_complete(session: Session, job_id: int) -> None:
-    """Finish the job if this was its last pending item. The job row is locked before the
-    items are counted: two workers finishing a job's last two items at once would otherwise
-    each count the other's item as still running (PostgreSQL, READ COMMITTED) and neither
-    would finish the job; locked, the second counts after the first has committed."""
-    job = session.get(Job, job_id, with_for_update=True)
-    assert job is not None
     remaining = session.scalar(
         select(func.count())
         .select_from(JobItem)
         .where(JobItem.job_id == job_id, JobItem.status.in_(PENDING))
     )
-    if not remaining and job.status != JobStatus.DONE:
-        job.status, job.finished_at = JobStatus.DONE, utcnow()
-        _enqueue_callback(session, job)
+    if not remaining:
+        job = session.get(Job, job_id, with_for_update=True)
+        assert job is not None
+        if job.status != JobStatus.DONE:
+            job.status, job.finished_at = JobStatus.DONE, utcnow()
+            _enqueue_callback(session, job)
 
 
 def _enqueue_callback(session: Session, job: Job) -> None:

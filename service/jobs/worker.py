@@ -45,6 +45,7 @@ from service.jobs.queue import (
     ClaimedItem,
     claim_next_item,
     fail_item,
+    finish_job_if_complete,
     release_item,
     remove_upload,
 )
@@ -128,11 +129,13 @@ class JobWorker:
             await self._fail(item, InternalError(type(exc).__name__).to_dict())
             return
         await run_in_threadpool(remove_upload, self.ctx.blobs, item)
+        await run_in_threadpool(finish_job_if_complete, self.ctx.db, item.job_id)
         self.ctx.metrics.job_items_processed.labels(worker=self.name, outcome="done").inc()
 
     async def _fail(self, item: ClaimedItem, error: dict[str, object]) -> None:
         await run_in_threadpool(fail_item, self.ctx.db, item=item, error=error, worker_id=self.name)
         await run_in_threadpool(remove_upload, self.ctx.blobs, item)
+        await run_in_threadpool(finish_job_if_complete, self.ctx.db, item.job_id)
         self.ctx.metrics.job_items_processed.labels(worker=self.name, outcome="failed").inc()
 
 
