@@ -89,7 +89,7 @@ def submit(db: Database, blobs: BlobStore, principal: Principal, images: list[by
         page_url=None,
         publisher="bench.example",
         observed_at=datetime.now(UTC),
-        channel="web",
+        channel="social",
         territory="SE",
     )
     return create_job(

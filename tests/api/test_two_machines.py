@@ -178,7 +178,7 @@ def scan_on(client: httpx.Client, a: ServiceWorld, image: bytes) -> list[str]:
     response = client.post(
         "/v1/scans",
         files={"file": ("image.jpg", image)},
-        data={"publisher": "elsewhere.example", "channel": "web", "territory": "SE"},
+        data={"publisher": "elsewhere.example", "channel": "social", "territory": "SE"},
         headers=a.auth("monitor"),
     )
     assert response.status_code == 201, response.text
