@@ -21,6 +21,8 @@ from indexer.settings import IndexerSettings
 
 log = logging.getLogger(__name__)
 
+LEGACY_ERASING = ".erasing"  # where earlier releases moved a talent's folder during erasure
+
 
 @dataclass(frozen=True)
 class ReconcileReport:
@@ -88,7 +90,9 @@ class PhotoStore:
         for info in self.blobs.list(f"{self.area}/"):
             relative = info.key[len(self.area) + 1 :]
             owner = relative.split("/", 1)[0]
-            if not owner.isdigit():
+            if owner == LEGACY_ERASING:
+                erased += self._settle_legacy_erasure(info.key, talent_ids)
+            elif not owner.isdigit():
                 log.warning("blob %s is not in a talent's folder; left alone", info.key)
             elif int(owner) not in talent_ids:
                 self.blobs.delete(info.key)
@@ -104,6 +108,25 @@ class PhotoStore:
                 orphans,
             )
         return ReconcileReport(0, erased, orphans)
+
+    def _settle_legacy_erasure(self, key: str, talent_ids: set[int]) -> int:
+        """Earlier releases moved a talent's folder to ``.erasing/<talent>.<tag>/`` before the
+        commit: put a blob back if the talent still exists (the erasure never committed),
+        else delete it. Returns 1 if it was deleted as erased."""
+        parts = key.split("/", 3)  # <area>/.erasing/<talent>.<tag>/<name>
+        if len(parts) != 4:
+            log.warning("blob %s is not in a moved talent folder; left alone", key)
+            return 0
+        moved, name = parts[2], parts[3]
+        talent = moved.split(".", 1)[0]
+        if talent.isdigit() and int(talent) in talent_ids:
+            target = self._key(f"{talent}/{name}")
+            if not self.blobs.exists(target):
+                self.blobs.put(target, self.blobs.get(key))
+            self.blobs.delete(key)
+            return 0
+        self.blobs.delete(key)
+        return 1
 
 
 def reference_photos(settings: IndexerSettings, blobs: BlobStore | None = None) -> PhotoStore:

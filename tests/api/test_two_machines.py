@@ -2,7 +2,8 @@
 shared filesystem. Machine A is this process's API (no worker); machine B is a separate
 process (`twinwatch serve`, its embedded worker on). Jobs submitted to A are run by B, the
 evidence B kept is downloaded from A, a talent enrolled through A is found by a scan on B,
-and erasing her through A removes her objects and B stops matching her."""
+erasing her through A removes her objects and B stops matching her, and enrolling her again
+through A's API while B runs makes B match her again (its index catches up)."""
 
 from __future__ import annotations
 
@@ -251,3 +252,16 @@ def test_two_machines_share_only_the_database_and_the_bucket(
         left = [k for k in s3_install.objects() if k.split("/")[1] == str(talent_id)]
         assert left == []
         assert TALENT not in scan_on(b, a, face)
+
+        # Enrolled again through A's API while B runs: B's index catches up from the database.
+        again = a.client.post("/v1/talents", json={"name": TALENT}, headers=a.auth("agency"))
+        assert again.status_code == 201, again.text
+        new_id = again.json()["id"]
+        photos = a.client.post(
+            f"/v1/talents/{new_id}/photos",
+            files=[("files", ("ref.jpg", face))],
+            headers=a.auth("agency"),
+        )
+        assert photos.status_code == 200 and photos.json()["photos"][0]["accepted"], photos.text
+        assert any(k.startswith(f"photos/{new_id}/") for k in s3_install.objects())
+        assert TALENT in scan_on(b, a, face)

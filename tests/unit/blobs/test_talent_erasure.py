@@ -126,3 +126,18 @@ def test_reconciliation_spares_a_young_unreferenced_blob_and_removes_an_old_one(
     report = store.reconcile(talent_ids={5}, stored_paths={"5/kept"}, now=later)
     assert report.orphans_removed == 1
     assert backend.everything() == ["evidence/5/kept"]
+
+
+def test_a_folder_moved_aside_by_an_earlier_release_is_restored_or_erased(
+    backend: Backend,
+) -> None:
+    """Earlier releases moved the talent's folder to ``.erasing/`` before the commit."""
+    store = PhotoStore(backend.store)
+    backend.store.put("photos/.erasing/5.1a2b3c4d/kept", b"talent 5 still exists")
+    backend.store.put("photos/.erasing/6.5e6f7a8b/gone", b"talent 6 was erased")
+
+    report = store.reconcile(talent_ids={5}, stored_paths={"5/kept"})
+
+    assert report.erased == 1
+    assert backend.everything() == ["photos/5/kept"]
+    assert store.read("5/kept") == b"talent 5 still exists"
