@@ -25,6 +25,7 @@ from typing import Any
 
 from bench.common import facts_line, machine_facts, md_table, run_main, write_results
 from indexer.blobs import BlobStore, FolderBlobStore
+from indexer.blobs.layout import JOB_UPLOADS
 from indexer.db import Database
 from indexer.demo_fixtures import load_demo_fixture, reference_from_crop
 from indexer.imaging import decode_image
@@ -55,7 +56,7 @@ def overhead(store: BlobStore, data: bytes, rounds: int) -> dict[str, float]:
     """Milliseconds per item for put, get and delete (the path of one batch item)."""
     timings = {"put": 0.0, "get": 0.0, "delete": 0.0}
     for n in range(rounds):
-        key = f"job-uploads/bench/{n}.bin"
+        key = f"{JOB_UPLOADS}/bench/{n}.bin"
         started = time.perf_counter()
         store.put(key, data)
         put_done = time.perf_counter()
