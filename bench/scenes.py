@@ -47,7 +47,7 @@ from indexer.db import Database
 from indexer.engine import FaceEngine
 from indexer.imaging import decode_image
 from indexer.index_manager import IndexManager
-from indexer.photos import PhotoStore
+from indexer.photos import reference_photos
 from indexer.registry import PhotoInput, Registry
 from indexer.scanning import ImageScan, scan_bytes
 from indexer.settings import IndexerSettings
@@ -101,7 +101,7 @@ def temp_registry(engine: FaceEngine, directory: Path) -> TempRegistry:
         db=db,
         analyser=engine,
         index=IndexManager(db=db, pack=engine.pack, settings=settings),
-        photos=PhotoStore(settings.photos_dir()),
+        photos=reference_photos(settings),
         settings=settings,
     )
     registry.recover()

@@ -29,7 +29,7 @@ from indexer.listing import add_plain_row, counted, listing, print_listing, summ
 from indexer.migration import migrate_references
 from indexer.modelpack.manifest import discover_manifests, find_manifest
 from indexer.modelpack.store import pack_status, pull_pack
-from indexer.photos import PhotoStore
+from indexer.photos import reference_photos
 from indexer.pooling import ordered_map
 from indexer.registry import EnrolOutcome, PhotoInput, name_from_folder
 from indexer.runtime import Runtime, SchemaPreparer, create_tables, open_database, open_runtime
@@ -528,7 +528,7 @@ def index_migrate(
             task = progress.add_task(f"re-embedding with {pack}", total=None)
             report = migrate_references(
                 db=db,
-                photos=PhotoStore(settings().photos_dir()),
+                photos=reference_photos(settings()),
                 target=target,
                 max_pixels=settings().max_image_pixels,
                 workers=settings().inference_workers,

@@ -466,8 +466,8 @@ class Registry:
             raise
         self.index.apply_change(revision=revision, removed=removed)
         discard_index_files(self.settings.index_dir(), packs - {self.analyser.pack.name})
-        for moved_folder in moved:
-            PhotoStore.finish_erase(moved_folder)
+        for store, pending in zip(stores, moved, strict=True):
+            store.finish_erase(pending)
         self.db.forget_deleted()
         log.info(
             "erased talent %d: %d references, %d embeddings", talent_id, references, embeddings

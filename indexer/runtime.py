@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from indexer.blobs import BlobStore
 from indexer.db import Database
 from indexer.engine import FaceAnalyser, load_engine
 from indexer.index_manager import IndexManager
-from indexer.photos import PhotoStore
+from indexer.photos import PhotoStore, reference_photos
 from indexer.registry import Registry
 from indexer.settings import IndexerSettings
 
@@ -56,11 +57,13 @@ def open_runtime(
     db: Database | None = None,
     analyser: FaceAnalyser | None = None,
     other_talent_stores: list[PhotoStore] | None = None,
+    blobs: BlobStore | None = None,
     prepare_schema: SchemaPreparer = create_tables,
 ) -> Runtime:
     """Load the model pack (unless an analyser is given), open the database, recover from
     any crash, open the index. ``other_talent_stores`` hold per-talent files that erasure
-    must remove too (the service's evidence). ``prepare_schema`` makes the schema of a
+    must remove too (the service's evidence); ``blobs`` is the process's blob store (default:
+    the one the settings name). ``prepare_schema`` makes the schema of a
     database opened here (not of a given ``db``)."""
     engine = analyser or load_engine(settings, pack_name)
     db = db or open_database(settings, prepare_schema=prepare_schema)
@@ -69,7 +72,7 @@ def open_runtime(
         db=db,
         analyser=engine,
         index=index,
-        photos=PhotoStore(settings.photos_dir()),
+        photos=reference_photos(settings, blobs),
         settings=settings,
         other_talent_stores=list(other_talent_stores or []),
     )

@@ -27,6 +27,26 @@ class IndexerSettings(BaseSettings):
         description="SQLAlchemy URL; default "
         "sqlite:///<data_dir>/twinwatch.db. PostgreSQL URLs work too.",
     )
+    blob_store_url: str | None = Field(
+        default=None,
+        description="Where every byte that is not a database row lives (uploads, photos, "
+        "evidence, consent documents): unset or file:///path is a local folder (default "
+        "the data folder); s3://bucket/prefix an S3-compatible store shared by every "
+        "process (credentials from the standard AWS_* variables).",
+    )
+    blob_store_endpoint_url: str | None = Field(
+        default=None, description="The S3 endpoint (SeaweedFS, MinIO, ...); unset for AWS."
+    )
+    blob_store_region: str | None = Field(default=None, description="The S3 region.")
+    blob_store_create_bucket: bool = Field(
+        default=False, description="Create the S3 bucket at start-up if it is missing."
+    )
+    blob_orphan_grace_s: float = Field(
+        default=3600.0,
+        ge=0,
+        description="Start-up reconciliation removes a blob no row names only once it is "
+        "this old (another process may be about to commit the row that names it).",
+    )
     model_pack: str = Field(default="opencv-yunet-sface", description="Active model pack name.")
     model_cache_dir: Path | None = Field(
         default=None, description="Where pulled model files live; default <data_dir>/models."
@@ -153,9 +173,6 @@ class IndexerSettings(BaseSettings):
 
     def index_dir(self) -> Path:
         return self.data_dir / "index"
-
-    def photos_dir(self) -> Path:
-        return self.data_dir / "photos"
 
     def pack_manifest_dirs(self) -> list[Path]:
         dirs = [SHIPPED_PACKS_DIR]

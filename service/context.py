@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
+from indexer.blobs import BlobStore, open_blob_store
+from indexer.blobs.layout import CONSENT_DOCUMENTS, EVIDENCE
 from indexer.db import Database
 from indexer.engine import FaceAnalyser
 from indexer.index_manager import IndexManager
@@ -33,6 +35,7 @@ class AppContext:
     evidence: EvidenceStore
     gate: InferenceGate
     metrics: Metrics
+    blobs: BlobStore
     ready: bool = False
     background_errors: list[str] = field(default_factory=list)
 
@@ -59,7 +62,7 @@ class AppContext:
 
     def consent_documents(self) -> ConsentDocumentStore:
         """Offline signed consent documents (a per-talent store, erased with the talent)."""
-        return ConsentDocumentStore(self.settings.consent_documents_dir())
+        return consent_documents(self.settings, self.blobs)
 
     def close(self) -> None:
         self.gate.shutdown()
@@ -72,14 +75,17 @@ def build_context(
     """Open the database (its schema upgraded or checked by the migrations), load the model
     pack (unless one is given), recover the registry, open the index. Start-up
     reconciliation of the service's own files is separate (:func:`service.startup.reconcile`)."""
-    evidence = EvidenceStore(settings.evidence_dir())
+    blobs = open_blob_store(settings)
+    evidence = EvidenceStore(blobs, EVIDENCE, orphan_grace_s=settings.blob_orphan_grace_s)
     db = db or open_database(settings, prepare_schema=prepare_schema)
     runtime = open_runtime(
         settings,
         db=db,
         analyser=analyser,
-        other_talent_stores=[evidence, ConsentDocumentStore(settings.consent_documents_dir())],
+        other_talent_stores=[evidence, consent_documents(settings, blobs)],
+        blobs=blobs,
     )
+    log.info("blob store: %s", blobs.describe())
     metrics = Metrics()
     gate = InferenceGate(
         workers=settings.inference_workers,
@@ -97,4 +103,11 @@ def build_context(
         evidence,
         gate,
         metrics,
+        blobs,
+    )
+
+
+def consent_documents(settings: ServiceSettings, blobs: BlobStore) -> ConsentDocumentStore:
+    return ConsentDocumentStore(
+        blobs, CONSENT_DOCUMENTS, orphan_grace_s=settings.blob_orphan_grace_s
     )

@@ -21,7 +21,7 @@ def reconcile(ctx: AppContext) -> None:
         ctx.registry.erase_hooks.append(forget_talent_answers)
     ctx.evidence.reconcile_with_alerts(ctx.db)
     ctx.consent_documents().reconcile_with_records(ctx.db)
-    reconcile_uploads(ctx.db, ctx.settings.job_uploads_dir())
+    reconcile_uploads(ctx.db, ctx.blobs, grace_s=ctx.settings.blob_orphan_grace_s)
     ctx.ready = True
 
 

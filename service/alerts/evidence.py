@@ -15,7 +15,8 @@ log = logging.getLogger(__name__)
 
 
 class EvidenceStore(PhotoStore):
-    """``<evidence_dir>/<talent_id>/<alert_id>-<sha256>``; erased with the talent."""
+    """``evidence/<talent_id>/<alert_id>-<sha256>`` in the blob store; erased with the
+    talent."""
 
     def reconcile_with_alerts(self, db: Database) -> None:
         """Remove files no alert points at (e.g. written before a crashed commit)."""

@@ -88,4 +88,4 @@ async def submit_batch(
             ),
         )
     finally:
-        discard_unowned(staged, created)
+        await discard_unowned(ctx, staged, created)

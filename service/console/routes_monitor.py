@@ -9,7 +9,6 @@ faces found and whether the item raised an alert: never a licence, licensee or t
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
 from functools import partial
@@ -341,7 +340,7 @@ async def _create(
             ctx, principal, ScanKind.SCAN, staged, context, max_items=limit, created=created
         )
     finally:
-        discard_unowned(staged, created)
+        await discard_unowned(ctx, staged, created)
     return created[0]
 
 
@@ -390,8 +389,10 @@ async def _queue(
     uploads = [upload for upload in files if upload.filename or upload.size]
     links = checked_urls(urls.splitlines())
     check_upload_names(uploads, max_files=ctx.settings.max_batch_items)
-    folder = staging_folder(ctx.settings.job_uploads_dir())
-    staged = await stage_uploads(uploads, folder=folder, max_bytes=ctx.settings.max_upload_bytes)
+    folder = staging_folder()
+    staged = await stage_uploads(
+        uploads, blobs=ctx.blobs, folder=folder, max_bytes=ctx.settings.max_upload_bytes
+    )
     batch = BatchInput(staged.files, links, folder if staged.files else None)
     try:
         return await run_in_threadpool(
@@ -402,10 +403,11 @@ async def _queue(
                 batch=batch,
                 context=context.context,
                 max_items=ctx.settings.max_batch_items,
+                blobs=ctx.blobs,
             )
         )
     except BaseException:
-        shutil.rmtree(folder, ignore_errors=True)
+        await run_in_threadpool(ctx.blobs.delete_prefix, folder)
         raise
 
 

@@ -53,5 +53,26 @@ class Metrics:
             registry=self.registry,
         )
 
+        # The batch queue, for autoscaling workers: depth (set from the database when
+        # scraped), how long items waited for a worker, and what each worker got through.
+        self.job_items = Gauge(
+            "twinwatch_job_items",
+            "Batch items waiting or being scanned, in the whole installation",
+            ["status"],
+            registry=self.registry,
+        )
+        self.job_item_wait = Histogram(
+            "twinwatch_job_item_wait_seconds",
+            "From a job's submission to a worker claiming one of its items",
+            buckets=(0.1, 0.5, 1, 5, 15, 60, 300, 900, 3600, 4 * 3600),
+            registry=self.registry,
+        )
+        self.job_items_processed = Counter(
+            "twinwatch_job_items_processed_total",
+            "Batch items finished by this process's workers",
+            ["worker", "outcome"],
+            registry=self.registry,
+        )
+
     def render(self) -> bytes:
         return bytes(generate_latest(self.registry))

@@ -222,16 +222,6 @@ class ServiceSettings(IndexerSettings):
     def c2pa_trust_anchors_pem(self) -> str | None:
         return _read_once(self.c2pa_trust_anchors) if self.c2pa_trust_anchors else None
 
-    def evidence_dir(self) -> Path:
-        return self.data_dir / "evidence"
-
-    def job_uploads_dir(self) -> Path:
-        return self.data_dir / "job-uploads"
-
-    def consent_documents_dir(self) -> Path:
-        """Offline signed consent documents, per talent (erased with the talent)."""
-        return self.data_dir / "consent-documents"
-
     def console_url(self) -> str:
         return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
 

@@ -1,6 +1,7 @@
 """Batch jobs from crawl input: a WARC archive's image responses, a page's images.
 
-Both stage every image on disk in the job's upload folder (never all in memory) and give
+Both stage every image in the blob store under the job's upload folder, one at a time
+(never all in memory), and give
 each item its name (the image URL) and its own context; the job is then created and run like
 any batch (:mod:`service.jobs.queue`), exactly once per item.
 """
@@ -11,8 +12,8 @@ import asyncio
 import logging
 from pathlib import Path
 
+from indexer.blobs import BlobStore
 from indexer.errors import TwinwatchError
-from indexer.fileio import fsync_dir, write_durably
 from service.core.errors import InvalidRequestError
 from service.core.fetching import FetchLimits, fetch_image, fetch_page
 from service.core.settings import ServiceSettings
@@ -44,22 +45,20 @@ def _keep(skipped: list[dict[str, object]], entry: SkippedRecord) -> None:
         skipped.append(entry.to_json())
 
 
-def warc_batch(archive: Path, *, folder: Path, limits: WarcLimits) -> BatchInput:
-    """Every image of the archive staged in ``folder`` (blocking: run in a thread); the
-    archive itself is deleted once read."""
+def warc_batch(archive: Path, *, blobs: BlobStore, folder: str, limits: WarcLimits) -> BatchInput:
+    """Every image of the archive (a local spool file, the caller's to delete) staged under
+    ``folder`` in the blob store (blocking: run in a thread)."""
     items: list[BatchItem] = []
     skipped: list[dict[str, object]] = []
     for number, entry in enumerate(iter_warc_images(archive, limits=limits)):
         if isinstance(entry, SkippedRecord):
             _keep(skipped, entry)
             continue
-        path = folder / f"{number}.img"
-        write_durably(path, entry.data)
+        key = f"{folder}{number}.img"
+        blobs.put(key, entry.data)
         items.append(
-            BatchItem(name=entry.uri, upload_path=path, url=entry.uri, context=entry.context())
+            BatchItem(name=entry.uri, upload_path=key, url=entry.uri, context=entry.context())
         )
-    archive.unlink(missing_ok=True)
-    fsync_dir(folder)
     if not items:
         raise InvalidRequestError(
             "The archive holds no image response to scan.", skipped=skipped[:20]
@@ -67,7 +66,9 @@ def warc_batch(archive: Path, *, folder: Path, limits: WarcLimits) -> BatchInput
     return BatchInput([], [], folder, items=items, skipped=skipped)
 
 
-async def page_batch(page_url: str, *, folder: Path, settings: ServiceSettings) -> BatchInput:
+async def page_batch(
+    page_url: str, *, blobs: BlobStore, folder: str, settings: ServiceSettings
+) -> BatchInput:
     """The images a person sees on the page, fetched (SSRF-safe, at most
     ``page_max_images`` and ``page_max_total_bytes`` together) and staged in ``folder``;
     their context is the job's, whose page is this page. An image that cannot be fetched is
@@ -84,7 +85,6 @@ async def page_batch(page_url: str, *, folder: Path, settings: ServiceSettings) 
     found = page_images(page.html, page_url=page.final_url, limit=settings.page_max_images)
     if not found:
         raise PageHasNoImagesError(f"No image was found on {page_url[:200]}.", url=page_url)
-    folder.mkdir(parents=True, exist_ok=True)
     budget = settings.page_max_total_bytes
     gate = asyncio.Semaphore(PAGE_FETCHES_AT_ONCE)
 
@@ -130,9 +130,9 @@ async def page_batch(page_url: str, *, folder: Path, settings: ServiceSettings) 
             )
             continue
         used += len(outcome)
-        path = folder / f"{number}.img"
-        await asyncio.to_thread(write_durably, path, outcome)
-        items.append(BatchItem(name=image.url, upload_path=path, url=image.url))
+        key = f"{folder}{number}.img"
+        await asyncio.to_thread(blobs.put, key, outcome)
+        items.append(BatchItem(name=image.url, upload_path=key, url=image.url))
     if not items:
         raise PageHasNoImagesError(
             f"None of the {len(found)} image(s) on {page_url[:200]} could be fetched.",

@@ -3,7 +3,9 @@ job (the router submits it like any batch)."""
 
 from __future__ import annotations
 
-import shutil
+import hashlib
+import tempfile
+from pathlib import Path
 
 from fastapi import UploadFile
 from starlette.concurrency import run_in_threadpool
@@ -14,24 +16,29 @@ from service.core.hashing import fingerprint
 from service.crawl.jobs import page_batch, warc_batch, warc_limits
 from service.jobs.queue import JobCallbackSpec, staging_folder
 from service.jobs.submissions import StagedBatch
-from service.scanning.uploads import stage_uploads
+from service.scanning.uploads import spool_upload
 
 
 async def stage_warc_batch(
     ctx: AppContext, file: UploadFile, callback: JobCallbackSpec | None
 ) -> StagedBatch:
-    """Every image response of a WARC archive, each with its own URL, page and date."""
+    """Every image response of a WARC archive, each with its own URL, page and date: the
+    archive is spooled to a process-local temp file (read once, then deleted), its images
+    staged in the blob store."""
     settings = ctx.settings
-    folder = staging_folder(settings.job_uploads_dir())
+    folder = staging_folder()
+    digest = hashlib.sha256()
     try:
-        staged = await stage_uploads([file], folder=folder, max_bytes=settings.max_warc_bytes)
-        batch = await run_in_threadpool(
-            warc_batch, staged.files[0][1], folder=folder, limits=warc_limits(settings)
-        )
+        with tempfile.TemporaryDirectory(prefix="twinwatch-warc-") as scratch:
+            archive = Path(scratch) / "archive.warc"
+            await spool_upload(file, archive, max_bytes=settings.max_warc_bytes, digest=digest)
+            batch = await run_in_threadpool(
+                warc_batch, archive, blobs=ctx.blobs, folder=folder, limits=warc_limits(settings)
+            )
     except BaseException:
-        shutil.rmtree(folder, ignore_errors=True)
+        await run_in_threadpool(ctx.blobs.delete_prefix, folder)
         raise
-    return StagedBatch(batch, callback, fingerprint("warc", staged.digest))
+    return StagedBatch(batch, callback, fingerprint("warc", digest.hexdigest()))
 
 
 def required_page_url(page_url: str | None) -> str:
@@ -47,11 +54,11 @@ async def stage_page_batch(
     ctx: AppContext, page_url: str, callback: JobCallbackSpec | None
 ) -> StagedBatch:
     """The images a person would see on a page, with the page as their context."""
-    folder = staging_folder(ctx.settings.job_uploads_dir())
+    folder = staging_folder()
     try:
-        batch = await page_batch(page_url, folder=folder, settings=ctx.settings)
+        batch = await page_batch(page_url, blobs=ctx.blobs, folder=folder, settings=ctx.settings)
     except BaseException:
-        shutil.rmtree(folder, ignore_errors=True)
+        await run_in_threadpool(ctx.blobs.delete_prefix, folder)
         raise
     names = (item.name for item in batch.items)
     return StagedBatch(batch, callback, fingerprint("page", page_url, *names))

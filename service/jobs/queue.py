@@ -10,20 +10,19 @@ records it twice. Jobs survive restarts.
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import shutil
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
+from indexer.blobs import BlobStore
+from indexer.blobs.layout import JOB_UPLOADS
 from indexer.db import Database, rows_changed, utcnow
 from service.core.errors import InvalidRequestError
 from service.core.principal import Principal, Role
@@ -65,11 +64,11 @@ PENDING = (ItemStatus.QUEUED, ItemStatus.RUNNING)
 
 @dataclass(frozen=True)
 class BatchItem:
-    """An item with its own name and context, e.g. an image response of a crawl: staged on
-    disk (``upload_path``, in the batch's folder) and/or known by its URL."""
+    """An item with its own name and context, e.g. an image response of a crawl: staged in
+    the blob store (``upload_path``, a key in the batch's folder) and/or known by its URL."""
 
     name: str
-    upload_path: Path | None = None
+    upload_path: str | None = None
     url: str | None = None
     context: ItemContext | None = None
 
@@ -84,9 +83,9 @@ class JobCallbackSpec:
 
 @dataclass(frozen=True)
 class BatchInput:
-    uploads: list[tuple[str, Path]]  # already staged on disk, in ``folder``
+    uploads: list[tuple[str, str]]  # (name, blob key) already staged, in ``folder``
     urls: list[str]
-    folder: Path | None = None
+    folder: str | None = None  # the batch's blob prefix (``job-uploads/<batch>/``)
     contexts: Mapping[str, ItemContext] = field(default_factory=dict)  # by item name
     items: list[BatchItem] = field(default_factory=list)
     skipped: list[dict[str, Any]] = field(default_factory=list)  # crawl records not taken
@@ -103,8 +102,8 @@ class BatchInput:
             return context.to_json() if context is not None and not context.is_empty() else None
 
         rows = [
-            JobItem(job_id=job_id, upload_name=name, upload_path=str(path), context=stated(name))
-            for name, path in self.uploads
+            JobItem(job_id=job_id, upload_name=name, upload_path=key, context=stated(name))
+            for name, key in self.uploads
         ]
         rows += [JobItem(job_id=job_id, source_url=url, context=stated(url)) for url in self.urls]
         rows += [
@@ -112,7 +111,7 @@ class BatchInput:
                 job_id=job_id,
                 source_url=item.url,
                 upload_name=None if item.url else item.name[:300],
-                upload_path=str(item.upload_path) if item.upload_path else None,
+                upload_path=item.upload_path,
                 context=stated(item.name, item.context),
             )
             for item in self.items
@@ -156,8 +155,10 @@ def create_job(
     batch: BatchInput,
     context: UseContext,
     max_items: int,
+    blobs: BlobStore,
     callback: JobCallbackSpec | None = None,
 ) -> int:
+    """Queue the batch's items; on any failure its staged blobs are deleted."""
     total = batch.total
     try:
         if total == 0:
@@ -184,29 +185,42 @@ def create_job(
             return job.id
     except BaseException:
         if batch.folder is not None:
-            shutil.rmtree(batch.folder, ignore_errors=True)
+            blobs.delete_prefix(batch.folder)
         raise
 
 
-def staging_folder(uploads_dir: Path) -> Path:
-    return uploads_dir / uuid.uuid4().hex
+def staging_folder() -> str:
+    """A new batch's blob prefix: ``job-uploads/<random>/``."""
+    return f"{JOB_UPLOADS}/{uuid.uuid4().hex}/"
 
 
-def reconcile_uploads(db: Database, uploads_dir: Path) -> int:
-    """Delete staged uploads no pending item points at (left by a crash before the commit)."""
-    if not uploads_dir.is_dir():
-        return 0
+def upload_key(stored: str) -> str:
+    """The blob key of an item's staged upload (rows written before the blob store held an
+    absolute path under ``<data_dir>/job-uploads/``, which is the same key)."""
+    marker = f"/{JOB_UPLOADS}/"
+    if stored.startswith("/") and marker in stored:
+        return JOB_UPLOADS + "/" + stored.split(marker, 1)[1]
+    return stored
+
+
+def reconcile_uploads(db: Database, blobs: BlobStore, *, grace_s: float) -> int:
+    """Delete staged uploads no pending item points at (left by a crash before the commit),
+    once older than ``grace_s`` (a younger batch may be about to be committed by another
+    process). Returns how many blobs went."""
+    cutoff = datetime.now(UTC) - timedelta(seconds=grace_s)
     with db.session() as session:
         wanted = {
-            Path(p).parent.name
+            upload_key(p).rsplit("/", 1)[0]
             for p in session.scalars(select(JobItem.upload_path).where(JobItem.status.in_(PENDING)))
             if p is not None
         }
     removed = 0
-    for folder in uploads_dir.iterdir():
-        if folder.is_dir() and folder.name not in wanted:
-            shutil.rmtree(folder, ignore_errors=True)
+    for info in blobs.list(f"{JOB_UPLOADS}/"):
+        if info.key.rsplit("/", 1)[0] not in wanted and info.modified <= cutoff:
+            blobs.delete(info.key)
             removed += 1
+    if removed:
+        log.warning("removed %d staged uploads no pending job item names", removed)
     return removed
 
 
@@ -221,6 +235,7 @@ class ClaimedItem:
     context: UseContext
     principal: Principal
     attempt: int
+    waited_s: float = 0.0  # from the job's submission to this claim
 
     def link(self, worker_id: str) -> JobLink:
         """What the scan needs to finish this item in its own transaction."""
@@ -285,12 +300,30 @@ def claim_next_item(
             item.id,
             job.id,
             ScanKind(job.kind),
-            item.upload_path,
+            upload_key(item.upload_path) if item.upload_path else None,
             item.source_url,
             context,
             _job_principal(session, job),
             item.attempts,
+            max(0.0, (now - _aware(job.created_at)).total_seconds()),
         )
+
+
+def _aware(moment: datetime) -> datetime:
+    """SQLite hands back naive UTC timestamps."""
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def queue_depth(db: Database) -> dict[str, int]:
+    """Items queued and running across the installation (the workers' autoscaling signal)."""
+    with db.session() as session:
+        rows = session.execute(
+            select(JobItem.status, func.count())
+            .where(JobItem.status.in_(PENDING))
+            .group_by(JobItem.status)
+        ).all()
+    counts = {str(status): int(count) for status, count in rows}
+    return {status.value: counts.get(status.value, 0) for status in PENDING}
 
 
 def _fail_exhausted(session: Session, exhausted: Any, max_attempts: int) -> None:
@@ -368,14 +401,22 @@ def fail_item(db: Database, *, item: ClaimedItem, error: dict[str, Any], worker_
         )
         if failed:
             _finish_job_if_complete(session, item.job_id)
-    remove_upload(item)
 
 
-def remove_upload(item: ClaimedItem) -> None:
+def remove_upload(blobs: BlobStore, item: ClaimedItem) -> None:
     """Delete a finished item's staged upload (start-up removes any a crash left behind)."""
     if item.upload_path:
-        Path(item.upload_path).unlink(missing_ok=True)
-        _remove_if_empty(Path(item.upload_path).parent)
+        blobs.delete(item.upload_path)
+
+
+def finish_job_if_complete(db: Database, job_id: int) -> None:
+    """Run by a worker after its item's transaction committed. Two workers finishing a job's
+    last two items at once each count the other's item as still running inside their own
+    transactions (PostgreSQL, READ COMMITTED), so neither finishes the job there; this check
+    after the commit sees both (the later one's check always does). Locking the job inside
+    the item's transaction instead deadlocks with the alert rows that recording locks."""
+    with db.session() as session:
+        _finish_job_if_complete(session, job_id)
 
 
 def _finish_job_if_complete(session: Session, job_id: int) -> None:
@@ -419,11 +460,6 @@ def release_item(db: Database, *, item: ClaimedItem, worker_id: str) -> None:
                 attempts=JobItem.attempts - 1,
             )
         )
-
-
-def _remove_if_empty(folder: Path) -> None:
-    with contextlib.suppress(OSError):
-        folder.rmdir()
 
 
 def job_out(session: Session, job: Job, *, items_offset: int = 0) -> JobOut:

@@ -7,7 +7,6 @@ The API's routers (batch, WARC and page jobs) and the console's batch pages call
 from __future__ import annotations
 
 import secrets
-import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -84,8 +83,10 @@ async def stage_upload_batch(
         if manifest is not None
         else {}
     )
-    folder = staging_folder(ctx.settings.job_uploads_dir())
-    staged = await stage_uploads(files, folder=folder, max_bytes=ctx.settings.max_upload_bytes)
+    folder = staging_folder()
+    staged = await stage_uploads(
+        files, blobs=ctx.blobs, folder=folder, max_bytes=ctx.settings.max_upload_bytes
+    )
     batch = BatchInput(staged.files, list(urls), folder, contexts=contexts)
     return StagedBatch(batch, callback, fingerprint(kind, staged.digest, *urls, manifest_bytes))
 
@@ -119,6 +120,7 @@ async def create_batch_job(
                 batch=staged.batch,
                 context=context,
                 max_items=max_items,
+                blobs=ctx.blobs,
                 callback=staged.callback,
             )
         )
@@ -129,10 +131,10 @@ async def create_batch_job(
     return await run_in_threadpool(create)
 
 
-def discard_unowned(staged: StagedBatch, created: list[int]) -> None:
-    """Remove the staged files unless a job now owns them."""
-    if not created and staged.batch.folder is not None:  # nothing will read these files
-        shutil.rmtree(staged.batch.folder, ignore_errors=True)
+async def discard_unowned(ctx: AppContext, staged: StagedBatch, created: list[int]) -> None:
+    """Remove the staged blobs unless a job now owns them."""
+    if not created and staged.batch.folder is not None:  # nothing will read these blobs
+        await run_in_threadpool(ctx.blobs.delete_prefix, staged.batch.folder)
 
 
 def read_job(db: Database, principal: Principal, job_id: int) -> JobOut:

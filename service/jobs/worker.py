@@ -45,6 +45,7 @@ from service.jobs.queue import (
     ClaimedItem,
     claim_next_item,
     fail_item,
+    finish_job_if_complete,
     release_item,
     remove_upload,
 )
@@ -96,11 +97,15 @@ class JobWorker:
         return True
 
     async def _process(self, item: ClaimedItem) -> None:
+        self.ctx.metrics.job_item_wait.observe(item.waited_s)
         try:
             # A staged item may also have its URL (a crawled record): scanned from the bytes,
             # recorded with the URL.
             source = (
-                ImageSource(data=Path(item.upload_path).read_bytes(), url=item.source_url)
+                ImageSource(
+                    data=await run_in_threadpool(self.ctx.blobs.get, item.upload_path),
+                    url=item.source_url,
+                )
                 if item.upload_path
                 else ImageSource(url=item.source_url)
             )
@@ -123,10 +128,15 @@ class JobWorker:
             log.exception("job item %d failed unexpectedly", item.item_id)
             await self._fail(item, InternalError(type(exc).__name__).to_dict())
             return
-        await run_in_threadpool(remove_upload, item)
+        await run_in_threadpool(remove_upload, self.ctx.blobs, item)
+        await run_in_threadpool(finish_job_if_complete, self.ctx.db, item.job_id)
+        self.ctx.metrics.job_items_processed.labels(worker=self.name, outcome="done").inc()
 
     async def _fail(self, item: ClaimedItem, error: dict[str, object]) -> None:
         await run_in_threadpool(fail_item, self.ctx.db, item=item, error=error, worker_id=self.name)
+        await run_in_threadpool(remove_upload, self.ctx.blobs, item)
+        await run_in_threadpool(finish_job_if_complete, self.ctx.db, item.job_id)
+        self.ctx.metrics.job_items_processed.labels(worker=self.name, outcome="failed").inc()
 
 
 class DeliveryDispatcher(ABC):

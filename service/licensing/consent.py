@@ -547,8 +547,8 @@ def _record_of(licence: Licence, record_id: int) -> ConsentRecord:
 
 # --- the agency's side ----------------------------------------------------------------------------
 class ConsentDocumentStore(PhotoStore):
-    """``<consent_documents_dir>/<talent_id>/<licence_id>-<sha256>.<ext>``; erased with the
-    talent (a per-talent store of the registry's erasure)."""
+    """``consent-documents/<talent_id>/<licence_id>-<sha256>.<ext>`` in the blob store;
+    erased with the talent (a per-talent store of the registry's erasure)."""
 
     def read_document(self, record: ConsentRecord) -> tuple[bytes, str]:
         """The kept file and its media type; a record without one (or whose file is gone)

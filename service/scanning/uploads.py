@@ -1,15 +1,16 @@
-"""Reading uploads with a size limit."""
+"""Reading uploads with a size limit; staging them in the blob store."""
 
 from __future__ import annotations
 
 import hashlib
-import shutil
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from fastapi import UploadFile
+from starlette.concurrency import run_in_threadpool
 
-from indexer.fileio import fsync_dir, fsync_handle
+from indexer.blobs import BlobStore
 from service.core.errors import PayloadTooLargeError
 
 CHUNK = 1 << 20
@@ -31,32 +32,36 @@ async def read_upload(upload: UploadFile, *, max_bytes: int) -> bytes:
 
 @dataclass(frozen=True)
 class StagedUploads:
-    files: list[tuple[str, Path]]  # (upload name, where it waits on disk)
+    files: list[tuple[str, str]]  # (upload name, the blob key it waits under)
     digest: str  # sha256 over every upload's bytes, for Idempotency-Key fingerprints
 
 
 async def stage_uploads(
-    uploads: list[UploadFile], *, folder: Path, max_bytes: int
+    uploads: list[UploadFile], *, blobs: BlobStore, folder: str, max_bytes: int
 ) -> StagedUploads:
-    """Stream each upload to its own file in ``folder`` (never all of them in memory)."""
+    """Store each upload as its own blob under ``folder`` (a prefix ending in ``/``): each is
+    spooled to a local temp file (never all in memory), then put durably. On any failure the
+    folder's blobs are deleted."""
     digest = hashlib.sha256()
-    staged: list[tuple[str, Path]] = []
+    staged: list[tuple[str, str]] = []
     try:
-        for position, upload in enumerate(uploads):
-            if not staged:
-                folder.mkdir(parents=True, exist_ok=True)
-            path = folder / f"{position}.bin"
-            await _stream_to(upload, path, max_bytes=max_bytes, digest=digest)
-            staged.append((upload.filename or f"upload-{position}", path))
+        with tempfile.TemporaryDirectory(prefix="twinwatch-upload-") as scratch:
+            spool = Path(scratch) / "upload"
+            for position, upload in enumerate(uploads):
+                await spool_upload(upload, spool, max_bytes=max_bytes, digest=digest)
+                key = f"{folder}{position}.bin"
+                await run_in_threadpool(blobs.put_file, key, spool)
+                staged.append((upload.filename or f"upload-{position}", key))
     except BaseException:
-        shutil.rmtree(folder, ignore_errors=True)
+        await run_in_threadpool(blobs.delete_prefix, folder)
         raise
     return StagedUploads(staged, digest.hexdigest())
 
 
-async def _stream_to(
+async def spool_upload(
     upload: UploadFile, path: Path, *, max_bytes: int, digest: hashlib._Hash
 ) -> None:
+    """Copy an upload to a local scratch file (process-local, never shared), within the limit."""
     size = 0
     with path.open("wb") as handle:
         while chunk := await upload.read(CHUNK):
@@ -68,5 +73,3 @@ async def _stream_to(
                 )
             digest.update(chunk)
             handle.write(chunk)
-        fsync_handle(handle)
-    fsync_dir(path.parent)

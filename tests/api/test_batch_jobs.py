@@ -4,6 +4,7 @@ restart; and the background loops running inside the app."""
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -90,7 +91,21 @@ def test_batch_job_reports_progress_and_results(world: ServiceWorld) -> None:
     ).json()
     names = sorted(f["talent"]["name"] for scan in results["items"] for f in scan["faces"])
     assert names == ["Demo Talent A", "Demo Talent E"]
-    assert not any(world.ctx.settings.job_uploads_dir().rglob("*.bin"))
+    assert list(world.ctx.blobs.list("job-uploads/")) == []
+
+
+def test_metrics_show_queue_depth_wait_and_each_workers_throughput(world: ServiceWorld) -> None:
+    image = face_crop_jpeg(world.fixture, "Demo Talent A")
+    assert submit(world, [("a.jpg", image), ("b.jpg", b"not an image")]).status_code == 202
+    before = world.client.get("/metrics").text
+    assert 'twinwatch_job_items{status="queued"} 2.0' in before
+    assert drain(world) == 2
+    after = world.client.get("/metrics").text
+    assert 'twinwatch_job_items{status="queued"} 0.0' in after
+    assert 'twinwatch_job_items{status="running"} 0.0' in after
+    assert "twinwatch_job_item_wait_seconds_count 2.0" in after
+    assert 'twinwatch_job_items_processed_total{outcome="done",worker="test-worker"} 1.0' in after
+    assert 'twinwatch_job_items_processed_total{outcome="failed",worker="test-worker"} 1.0' in after
 
 
 def test_jobs_are_private_to_their_submitter(world: ServiceWorld) -> None:
@@ -194,17 +209,19 @@ def test_replayed_batch_reuses_the_job_and_leaves_no_staged_files(world: Service
     )
     assert first.status_code == second.status_code == 202
     assert first.json()["id"] == second.json()["id"]
-    staged = [p for p in world.ctx.settings.job_uploads_dir().iterdir()]
-    assert len(staged) == 1 and len(list(staged[0].iterdir())) == 1
+    staged = [info.key for info in world.ctx.blobs.list("job-uploads/")]
+    assert len(staged) == 1, staged
 
 
 def test_orphaned_staged_uploads_are_removed_at_start(
     tmp_path: Path, real_engine: FaceEngine
 ) -> None:
     settings = service_settings(tmp_path)
-    orphan = settings.job_uploads_dir() / "0123abcd"
-    orphan.mkdir(parents=True)
-    (orphan / "0.bin").write_bytes(b"staged before a crash, never committed")
+    orphan = settings.data_dir / "job-uploads" / "0123abcd" / "0.bin"
+    orphan.parent.mkdir(parents=True)
+    orphan.write_bytes(b"staged before a crash, never committed")
+    hours_ago = time.time() - 2 * 3600  # older than the grace period
+    os.utime(orphan, (hours_ago, hours_ago))
     start(settings, analyser=real_engine).close()
     assert not orphan.exists()
 

@@ -381,5 +381,5 @@ def test_a_consent_document_racing_the_talents_erasure_leaves_no_file(
         headers=auth(world),
     )
     assert answer.status_code == 404, answer.text  # the licence went with the talent
-    kept = [p for p in world.ctx.settings.consent_documents_dir().rglob("*") if p.is_file()]
-    assert not any(document == p.read_bytes() for p in kept), kept
+    kept = [info.key for info in world.ctx.blobs.list("consent-documents/")]
+    assert not any(document == world.ctx.blobs.get(key) for key in kept), kept

@@ -490,11 +490,11 @@ def test_erasing_the_talent_removes_their_accounts_keys_consent_and_documents(wo
     ana = world.talents["Ana"]
     with world.ctx.db.session() as session:
         accounts.create_user(session, email="ana@talent.example", role=Role.TALENT, talent=ana)
-    folder = world.ctx.settings.consent_documents_dir() / str(ana)
-    assert any(folder.iterdir())
+    documents = world.ctx.consent_documents()
+    assert documents.talent_keys(ana)
     erased = world.client.delete(f"/v1/talents/{ana}", headers=world.auth("agency"))
     assert erased.status_code == 200
-    assert not folder.exists()
+    assert documents.talent_keys(ana) == []
     with world.ctx.db.session() as session:
         for model in (ConsentRecord, User):
             assert session.scalar(select(func.count()).select_from(model)) == 0, model

@@ -332,10 +332,10 @@ def test_expired_evidence_is_purged_but_the_alert_stays(world: ServiceWorld) -> 
     post_scan(world, face_crop_jpeg(world.fixture, TALENT), publisher="evil.example")
     with world.ctx.db.session() as session:
         alert = session.query(Alert).one()
-        path = world.ctx.settings.evidence_dir() / str(alert.evidence_path)
+        path = str(alert.evidence_path)
         alert.evidence_expires_at = datetime.now(UTC) - timedelta(seconds=1)
-    assert path.exists()
+    assert world.ctx.evidence.exists(path)
     assert world.ctx.evidence.purge_expired(world.ctx.db) == 1
-    assert not path.exists()
+    assert not world.ctx.evidence.exists(path)
     alert_view = world.client.get("/v1/alerts", headers=world.auth("agency")).json()["items"][0]
     assert alert_view["evidence_image_kept"] is False and alert_view["image_sha256"]

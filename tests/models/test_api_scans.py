@@ -394,13 +394,12 @@ def test_erasing_a_talent_removes_alerts_licences_usage_and_evidence(world: Serv
     image = face_crop_jpeg(world.fixture, TALENT)
     scan(world, image, publisher="hm.com")
     scan(world, image)  # unlicensed: alert + evidence file
-    evidence_dir = world.ctx.settings.evidence_dir() / str(world.talents[TALENT])
-    assert any(evidence_dir.iterdir())
+    assert world.ctx.evidence.talent_keys(world.talents[TALENT])
     erased = world.client.delete(
         f"/v1/talents/{world.talents[TALENT]}", headers=world.auth("agency")
     )
     assert erased.status_code == 200 and erased.json()["erased"]
-    assert not evidence_dir.exists()
+    assert world.ctx.evidence.talent_keys(world.talents[TALENT]) == []
     with world.ctx.db.session() as session:
         for model in (Alert, UsageEvent):
             assert session.scalar(select(func.count()).select_from(model)) == 0

@@ -13,7 +13,7 @@ from indexer.demo_fixtures import DemoFixture, load_demo_fixture, reference_from
 from indexer.engine import Face, FaceEngine
 from indexer.imaging import decode_image
 from indexer.index_manager import IndexManager
-from indexer.photos import PhotoStore
+from indexer.photos import reference_photos
 from indexer.registry import PhotoInput, Registry
 from indexer.scanning import scan_bytes
 from indexer.settings import IndexerSettings
@@ -57,7 +57,7 @@ def real_registry(  # type: ignore[no-untyped-def]
         db=db,
         analyser=real_engine,
         index=index,
-        photos=PhotoStore(settings.photos_dir()),
+        photos=reference_photos(settings),
         settings=settings,
     )
     registry.recover()

@@ -15,7 +15,7 @@ from PIL import Image
 from indexer.engine import Face, FaceEngine
 from indexer.imaging import decode_image
 from indexer.index_manager import IndexManager
-from indexer.photos import PhotoStore
+from indexer.photos import reference_photos
 from indexer.pooling import ordered_map
 from indexer.registry import PhotoInput, Registry
 from indexer.runtime import open_database
@@ -94,7 +94,7 @@ def scene_registry(
         db=db,
         analyser=real_engine,
         index=IndexManager(db=db, pack=real_engine.pack, settings=settings),
-        photos=PhotoStore(settings.photos_dir()),
+        photos=reference_photos(settings),
         settings=settings,
     )
     registry.recover()

@@ -9,7 +9,7 @@ import pytest
 from indexer.db import Database
 from indexer.engine import FaceEngine
 from indexer.index_manager import IndexManager
-from indexer.photos import PhotoStore
+from indexer.photos import reference_photos
 from indexer.registry import PhotoInput, Registry
 from indexer.scanning import scan_bytes
 from indexer.settings import IndexerSettings
@@ -32,7 +32,7 @@ def test_scene_identities_are_recognised_in_their_other_photos(
         db=db,
         analyser=real_engine,
         index=IndexManager(db=db, pack=real_engine.pack, settings=settings),
-        photos=PhotoStore(settings.photos_dir()),
+        photos=reference_photos(settings),
         settings=settings,
     )
     registry.recover()

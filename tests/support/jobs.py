@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from indexer.blobs import BlobStore
 from indexer.registry import PhotoInput
 from service.access.keys import TenantKind, authenticate, create_key, create_tenant
 from service.context import AppContext
@@ -62,13 +63,12 @@ def open_job_world(tmp_path: Path) -> JobWorld:
 
 
 def submit_job(world: JobWorld, images: list[bytes]) -> int:
-    folder = staging_folder(world.ctx.settings.job_uploads_dir())
-    folder.mkdir(parents=True)
+    folder = staging_folder()
     uploads = []
     for n, data in enumerate(images):
-        path = folder / f"{n}.bin"
-        path.write_bytes(data)
-        uploads.append((f"{n}.png", path))
+        key = f"{folder}{n}.bin"
+        world.ctx.blobs.put(key, data)
+        uploads.append((f"{n}.png", key))
     context = UseContext(
         page_url="https://shop.example.net/p/1",
         publisher="shop.example.net",
@@ -83,6 +83,7 @@ def submit_job(world: JobWorld, images: list[bytes]) -> int:
         batch=BatchInput(uploads=uploads, urls=[], folder=folder),
         context=context,
         max_items=1000,
+        blobs=world.ctx.blobs,
     )
 
 
@@ -142,10 +143,10 @@ def _kill_at(where: str, after_items: int) -> None:
     if where == "after_commit":
         original_remove = queue.remove_upload
 
-        def remove_upload(item: queue.ClaimedItem) -> None:
+        def remove_upload(blobs: BlobStore, item: queue.ClaimedItem) -> None:
             if seen["items"] == after_items:
                 _die()
-            original_remove(item)
+            original_remove(blobs, item)
 
         import service.jobs.worker as worker_module
 

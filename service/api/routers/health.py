@@ -4,6 +4,7 @@ from fastapi import APIRouter, Response
 
 from service.api.deps import Ctx
 from service.core.errors import NotReadyError
+from service.jobs.queue import queue_depth
 
 router = APIRouter(tags=["health"])
 
@@ -29,4 +30,6 @@ def ready(ctx: Ctx) -> dict[str, object]:
 
 @router.get("/metrics", summary="Prometheus metrics", response_class=Response)
 def metrics(ctx: Ctx) -> Response:
+    for status, count in queue_depth(ctx.db).items():
+        ctx.metrics.job_items.labels(status=status).set(count)
     return Response(ctx.metrics.render(), media_type="text/plain; version=0.0.4")

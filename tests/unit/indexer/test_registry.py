@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import json
+import os
+import time
 from pathlib import Path
 
 import numpy as np
@@ -10,7 +12,7 @@ from sqlalchemy import func, select
 from indexer.db import Embedding, ReferenceImage, Talent
 from indexer.errors import TalentNotFoundError
 from indexer.index_manager import IndexManager
-from indexer.photos import PhotoStore
+from indexer.photos import reference_photos
 from indexer.registry import PhotoInput, Registry
 from indexer.scanning import scan_bytes
 from tests.support.fakes import FakeAnalyser, face_photo
@@ -109,11 +111,11 @@ def test_two_faces_are_never_assigned_the_same_talent(fake_registry: Registry) -
 def test_erasure_removes_rows_vectors_and_photos(fake_registry: Registry, tmp_path: Path) -> None:
     ada = enrol(fake_registry, "Ada", 7)
     bea = enrol(fake_registry, "Bea", 8)
-    photos_dir = fake_registry.photos.root
-    assert len(list((photos_dir / str(ada)).iterdir())) == 2
+    assert len(fake_registry.photos.talent_keys(ada)) == 2
     report = fake_registry.erase_talent(talent_id=ada)
     assert (report.references_removed, report.embeddings_removed) == (2, 2)
-    assert not (photos_dir / str(ada)).exists()
+    assert fake_registry.photos.talent_keys(ada) == []
+    assert len(fake_registry.photos.talent_keys(bea)) == 2
     with fake_registry.db.session() as session:
         assert session.get(Talent, ada) is None
         assert set(session.scalars(select(Embedding.talent_id))) == {bea}
@@ -133,7 +135,7 @@ def test_crash_inside_erasure_transaction_keeps_the_old_state(fake_registry: Reg
     with pytest.raises(RuntimeError):
         fake_registry.erase_talent(talent_id=ada)
     assert count(fake_registry, Embedding) == 2
-    assert len(list((fake_registry.photos.root / str(ada)).iterdir())) == 2
+    assert len(fake_registry.photos.talent_keys(ada)) == 2
     assert scan(fake_registry, face_photo([(7, 80)], seed=5)).faces[0].talent is not None
 
 
@@ -145,7 +147,7 @@ def reopen(registry: Registry) -> Registry:
         db=registry.db,
         analyser=analyser,
         index=index,
-        photos=PhotoStore(registry.settings.photos_dir()),
+        photos=reference_photos(registry.settings),
         settings=registry.settings,
     )
     fresh.recover()
@@ -164,11 +166,10 @@ def test_crash_after_erasure_commit_is_finished_on_restart(
     monkeypatch.setattr(fake_registry.index, "apply_change", die)
     with pytest.raises(SystemExit):
         fake_registry.erase_talent(talent_id=ada)
-    # The database committed; the index file and the moved photos are from before.
-    assert (fake_registry.photos.root / ".erasing").exists()
+    # The database committed; the index file and the photos are from before.
+    assert len(fake_registry.photos.talent_keys(ada)) == 2
     fresh = reopen(fake_registry)
-    assert not any((fresh.photos.root / ".erasing").iterdir())
-    assert not (fresh.photos.root / str(ada)).exists()
+    assert fresh.photos.talent_keys(ada) == []
     report = fresh.index.verify()
     assert report.ok and report.index_count == 2
     assert scan(fresh, face_photo([(7, 80)], seed=5)).faces[0].talent is None
@@ -188,11 +189,12 @@ def test_crash_between_db_write_and_index_write_rebuilds_on_start(
 
 def test_orphan_photo_from_a_crashed_enrolment_is_removed(fake_registry: Registry) -> None:
     ada = enrol(fake_registry, "Ada", 7)
-    orphan = fake_registry.photos.root / str(ada) / ("f" * 64)
-    orphan.write_bytes(b"written before a crash, never committed")
+    orphan = fake_registry.photos.save(talent_id=ada, name="f" * 64, data=b"never committed")
+    hours_ago = time.time() - 2 * 3600  # older than the grace period
+    os.utime(fake_registry.settings.data_dir / "photos" / orphan, (hours_ago, hours_ago))
     reopen(fake_registry)
-    assert not orphan.exists()
-    assert len(list((fake_registry.photos.root / str(ada)).iterdir())) == 2
+    assert not fake_registry.photos.exists(orphan)
+    assert len(fake_registry.photos.talent_keys(ada)) == 2
 
 
 def test_index_is_rebuilt_when_missing_corrupt_or_for_another_pack(fake_registry: Registry) -> None:
@@ -266,7 +268,8 @@ def test_reference_photos_are_not_kept_when_disabled(fake_registry: Registry) ->
     enrol(fake_registry, "Ada", 7)
     with fake_registry.db.session() as session:
         assert set(session.scalars(select(ReferenceImage.stored_path))) == {None}
-    assert not fake_registry.photos.root.exists() or not any(fake_registry.photos.root.iterdir())
+    assert fake_registry.photos.talent_keys(1) == []
+    assert list(fake_registry.photos.blobs.list("photos/")) == []
 
 
 def test_a_new_pack_version_never_mixes_old_vectors_and_migrate_re_embeds(

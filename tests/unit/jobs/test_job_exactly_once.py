@@ -83,7 +83,7 @@ def test_a_rerun_after_the_lease_expired_finds_the_item_done(world: JobWorld) ->
             pipeline=world.ctx.pipeline(),
             principal=item.principal,
             kind=item.kind,
-            source=ImageSource(data=Path(item.upload_path).read_bytes()),
+            source=ImageSource(data=world.ctx.blobs.get(item.upload_path)),
             context=item.context,
             job=item.link(item_worker),
         )

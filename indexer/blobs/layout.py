@@ -1,0 +1,11 @@
+"""The blob store's top-level areas, one per kind of data (the one owner of these names;
+on the folder backend they are the data folder's sub-folders of earlier releases)."""
+
+from __future__ import annotations
+
+PHOTOS = "photos"  # kept reference photos: photos/<talent_id>/<sha256>
+EVIDENCE = "evidence"  # alert evidence: evidence/<talent_id>/<alert_id>-<sha256>
+CONSENT_DOCUMENTS = "consent-documents"  # consent-documents/<talent_id>/<licence>-<sha>.<ext>
+JOB_UPLOADS = "job-uploads"  # staged batch items: job-uploads/<batch>/<n>.bin
+
+PER_TALENT = (PHOTOS, EVIDENCE, CONSENT_DOCUMENTS)  # erased with the talent
