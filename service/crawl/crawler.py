@@ -226,6 +226,7 @@ class PoliteFetcher:
         robots = Protego.parse(fetched.data.decode("utf-8", errors="replace"))
         asked = robots.crawl_delay(polite.user_agent)
         delay = max(polite.min_delay_s, float(asked or 0.0))
+        self.gates.of(origin).next_at += delay - polite.min_delay_s  # from robots.txt on
         if delay > polite.max_delay_s:
             stopped = f"Crawl-delay {delay:g} s is over {polite.max_delay_s:g} s"
             return _HostState(robots, delay, stopped=stopped)

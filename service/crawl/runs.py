@@ -255,11 +255,11 @@ class Crawl:
             )
 
     async def _page(self, url: str) -> list[str] | None:
+        self.out.count("pages_visited")  # asked for, whatever the answer: the cap counts it
         got = await self._document(url, HTML_MEDIA_TYPES, self.caps.html_bytes)
         if got is None:
             return None
         fetched, known = got
-        self.out.count("pages_visited")
         if fetched.not_modified and known is not None:
             self.out.count("pages_unchanged")
             images, links = known.images, known.links
