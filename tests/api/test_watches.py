@@ -21,6 +21,7 @@ import pytest
 from PIL import Image
 from sqlalchemy import func, select
 
+from indexer.db import bump_revisions
 from indexer.engine import FaceEngine
 from service.context import AppContext
 from service.core.tables.jobs import JobItem
@@ -240,6 +241,23 @@ def test_an_unchanged_second_run_sends_only_conditional_requests_and_scans_nothi
     assert scans_of(world, site.url("/a.jpg")) == 1
 
 
+@pytest.mark.model
+def test_a_changed_gallery_rescans_unchanged_images_once(world: ServiceWorld) -> None:
+    with local_site() as site:
+        site.html("/", '<img src="/a.jpg">')
+        site.image("/a.jpg", jpeg("red"))
+        ctx = crawl_ctx(world, site)
+        watch = create(world, site.url("/"), "page")
+        run(world, ctx, watch)
+        with world.ctx.db.session() as session:  # what enrolling a talent does to the gallery
+            bump_revisions(session, {world.ctx.index.pack.name})
+        rescanned = run(world, ctx, watch, now=True)
+        unchanged = run(world, ctx, watch, now=True)
+    assert rescanned["stats"]["images_scanned"] == 1
+    assert unchanged["job_id"] is None
+    assert scans_of(world, site.url("/a.jpg")) == 2
+
+
 # --- runs: schedules, workers that die ------------------------------------------------------
 def test_missed_slots_collapse_into_one_run_and_a_slot_is_queued_once(
     world: ServiceWorld,
@@ -313,7 +331,7 @@ def test_a_link_maze_and_a_huge_sitemap_stop_at_the_caps_and_say_so(world: Servi
 
 
 @pytest.mark.model
-def test_redirect_loops_and_huge_pages_are_reported_and_the_run_goes_on(
+def test_redirect_loops_huge_pages_and_slow_drips_are_reported_and_the_run_goes_on(
     world: ServiceWorld,
 ) -> None:
     with local_site() as site:
@@ -321,12 +339,19 @@ def test_redirect_loops_and_huge_pages_are_reported_and_the_run_goes_on(
         site.pages["/huge"] = ("text/html", b"<p>" + b"x" * 300_000)
         site.html("/ok", '<img src="/ok.jpg">')
         site.image("/ok.jpg", jpeg("red"))
-        ctx = crawl_ctx(world, site, crawl_min_delay_s=0.0, page_max_html_bytes=100_000)
+        site.redirects.update({"/loop": "/loop2", "/loop2": "/loop"})
+        site.html("/drip", "<p>" + "x" * 200)
+        site.drip.add("/drip")
+        site.pages["/"] = ("text/html", site.pages["/"][1] + b'<a href="/drip">d</a>')
+        ctx = crawl_ctx(
+            world, site, crawl_min_delay_s=0.0, page_max_html_bytes=100_000, fetch_timeout_s=1.0
+        )
         watch = create(world, site.url("/"), "site")
         done = run(world, ctx, watch)
     problems = {p["url"]: p["message"] for p in done["problems"]}
     assert problems[site.url("/huge")].startswith("url_response_too_large")
-    assert problems[site.url("/loop")].startswith("url_fetch_failed")  # 404 here
+    assert problems[site.url("/loop")].startswith("url_too_many_redirects")
+    assert problems[site.url("/drip")].startswith("url_fetch_timeout")
     assert done["stats"]["images_scanned"] == 1
 
 

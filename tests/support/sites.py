@@ -29,6 +29,8 @@ class Site:
     pages: dict[str, tuple[str, bytes]] = field(default_factory=dict)  # path: (type, body)
     throttle: dict[str, list[float]] = field(default_factory=dict)  # path: Retry-After values
     slow_s: float = 0.0  # each answer takes this long (to see overlapping requests)
+    redirects: dict[str, str] = field(default_factory=dict)  # path: Location
+    drip: set[str] = field(default_factory=set)  # paths whose body comes a byte a 0.1 s
     hits: list[Hit] = field(default_factory=list)
     in_flight: int = 0
     most_in_flight: int = 0
@@ -63,6 +65,12 @@ def _answer(site: Site, handler: BaseHTTPRequestHandler) -> int:
         handler.send_header("Content-Length", "0")
         handler.end_headers()
         return 429
+    if path in site.redirects:
+        handler.send_response(302)
+        handler.send_header("Location", site.redirects[path])
+        handler.send_header("Content-Length", "0")
+        handler.end_headers()
+        return 302
     if path not in site.pages:
         handler.send_response(404)
         handler.send_header("Content-Length", "0")
@@ -80,7 +88,13 @@ def _answer(site: Site, handler: BaseHTTPRequestHandler) -> int:
     handler.send_header("Content-Length", str(len(body)))
     handler.send_header("ETag", etag)
     handler.end_headers()
-    handler.wfile.write(body)
+    if path in site.drip:
+        for byte in body:
+            handler.wfile.write(bytes([byte]))
+            handler.wfile.flush()
+            time.sleep(0.1)
+    else:
+        handler.wfile.write(body)
     return 200
 
 
