@@ -132,6 +132,11 @@ class ServiceSettings(IndexerSettings):
     watch_run_timeout_s: float = Field(
         default=900.0, gt=0, description="The wall time of one run's crawl."
     )
+    watch_ended_licences: bool = Field(
+        default=False,
+        description="Watch, without being asked, the pages where an ended or revoked "
+        "licence's sightings were seen (the agency may always ask, one licence at a time).",
+    )
     watch_lease_s: float = Field(
         default=1200.0, gt=0, description="A claimed run another worker may take after this."
     )

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from functools import partial
 
 from starlette.concurrency import run_in_threadpool
 
@@ -37,7 +38,7 @@ class WatchRunner:
     async def run_once(self) -> bool:
         """One turn: False when there was no run to crawl."""
         db = self.ctx.db
-        await run_in_threadpool(schedule_due, db)
+        await run_in_threadpool(partial(schedule_due, db, settings=self.ctx.settings))
         await run_in_threadpool(finish_scanned_runs, db)
         claimed = await run_in_threadpool(
             claim_next_run,

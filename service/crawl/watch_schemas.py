@@ -76,4 +76,5 @@ class WatchOut(BaseModel):
     paused: bool
     next_run_at: datetime
     created_at: datetime
+    licence_id: int | None = None  # a page watched after this licence ended
     last_run: RunOut | None

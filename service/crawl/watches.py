@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
-from indexer.db import Database, current_revision, rows_changed, utcnow
+from indexer.db import Database, Talent, current_revision, rows_changed, utcnow
 from indexer.errors import NotFoundError
 from service.core.errors import InvalidRequestError
 from service.core.fetching import Validators, check_url_syntax
@@ -26,7 +26,13 @@ from service.core.principal import Principal
 from service.core.schemas import Page
 from service.core.settings import ServiceSettings
 from service.core.tables.jobs import Job, JobItem
+from service.core.tables.licensing import Licence
 from service.core.tables.watches import Watch, WatchDocument, WatchImage, WatchRun
+from service.crawl.licence_watches import (
+    licence_page_watches,
+    note_still_published,
+    watch_ended_licences,
+)
 from service.crawl.rules import (
     MAX_RUN_ATTEMPTS,
     PENDING_RUNS,
@@ -49,17 +55,33 @@ class WatchNotFoundError(NotFoundError):
 
 
 class WatchOwnerError(InvalidRequestError):
-    """Only a monitor's key or account (or an admin acting for a monitor) owns watches."""
+    """Only a monitor's or an agency's key or account owns watches."""
 
     code = "watch_owner_required"
 
 
 # --- the watch itself ---------------------------------------------------------------------
+def _mine(watch: Watch, principal: Principal) -> bool:
+    if principal.is_admin:
+        return True
+    if principal.monitor_id is not None:
+        return watch.monitor_id == principal.monitor_id
+    return principal.agency_id is not None and watch.agency_id == principal.agency_id
+
+
 def _owned(session: Session, principal: Principal, watch_id: int) -> Watch:
     watch = session.get(Watch, watch_id)
-    if watch is None or not (principal.is_admin or watch.monitor_id == principal.monitor_id):
+    if watch is None or not _mine(watch, principal):
         raise WatchNotFoundError(f"No watch {watch_id}.", watch_id=watch_id)
     return watch
+
+
+def _scope(query: Any, principal: Principal) -> Any:
+    if principal.is_admin:
+        return query
+    if principal.monitor_id is not None:
+        return query.where(Watch.monitor_id == principal.monitor_id)
+    return query.where(Watch.agency_id == principal.agency_id, Watch.agency_id.is_not(None))
 
 
 def _cap(asked: int | None, most: int) -> int:
@@ -69,14 +91,17 @@ def _cap(asked: int | None, most: int) -> int:
 def create_watch(
     db: Database, principal: Principal, body: WatchIn, settings: ServiceSettings
 ) -> WatchOut:
-    if principal.monitor_id is None:
-        raise WatchOwnerError("Watches belong to a monitor: use a monitor's key or account.")
+    if principal.monitor_id is None and principal.agency_id is None:
+        raise WatchOwnerError(
+            "Watches belong to a monitor or an agency: use a monitor's or an agency's key."
+        )
     check_url_syntax(body.url)
     url = stated_page_url(body.url, "url")
     assert url is not None
     with db.session() as session:
         watch = Watch(
             monitor_id=principal.monitor_id,
+            agency_id=None if principal.monitor_id else principal.agency_id,
             owner_key_id=principal.key_id,
             url=url,
             kind=WatchKind(body.kind),
@@ -136,9 +161,7 @@ def read_watch(db: Database, principal: Principal, watch_id: int) -> WatchOut:
 
 def list_watches(db: Database, principal: Principal, *, offset: int, limit: int) -> Page[WatchOut]:
     with db.session() as session:
-        query = select(Watch)
-        if not principal.is_admin:
-            query = query.where(Watch.monitor_id == principal.monitor_id)
+        query = _scope(select(Watch), principal)
         total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
         rows = session.scalars(query.order_by(Watch.id).offset(offset).limit(limit))
         return Page[WatchOut](
@@ -157,6 +180,30 @@ def list_runs(
         return Page[RunOut](
             items=[run_out(r) for r in rows], total=total, offset=offset, limit=limit
         )
+
+
+def watch_licence(
+    db: Database, principal: Principal, licence_id: int, settings: ServiceSettings
+) -> list[WatchOut]:
+    """Watch the pages where an ended (or revoked) licence's sightings were seen: its
+    talent's agency only; each page once, however often this is asked."""
+    with db.session() as session:
+        licence = session.get(Licence, licence_id)
+        talent = session.get(Talent, licence.talent_id) if licence is not None else None
+        if (
+            licence is None
+            or talent is None
+            or not (principal.is_admin or talent.agency_id == principal.agency_id)
+        ):
+            raise NotFoundError(f"No licence with id {licence_id}.", licence_id=licence_id)
+        made = licence_page_watches(
+            session,
+            licence,
+            agency_id=talent.agency_id,
+            owner_key_id=principal.key_id,
+            settings=settings,
+        )
+        return [watch_out(session, watch) for watch in made]
 
 
 def run_now(db: Database, principal: Principal, watch_id: int) -> RunOut:
@@ -216,6 +263,7 @@ def watch_out(session: Session, watch: Watch) -> WatchOut:
         paused=watch.paused,
         next_run_at=watch.next_run_at,
         created_at=watch.created_at,
+        licence_id=watch.licence_id,
         last_run=run_out(last) if last is not None else None,
     )
 
@@ -229,10 +277,20 @@ def next_slot(slot: datetime, every: timedelta, now: datetime) -> datetime:
     return slot + (missed + 1) * every
 
 
-def schedule_due(db: Database, *, now: datetime | None = None, limit: int = 50) -> int:
-    """Queue one run for each due watch and move it to its next slot; how many."""
+def schedule_due(
+    db: Database,
+    *,
+    now: datetime | None = None,
+    limit: int = 50,
+    settings: ServiceSettings | None = None,
+) -> int:
+    """Queue one run for each due watch and move it to its next slot; how many. With
+    ``settings``, ended licences are watched first when ``watch_ended_licences`` is on."""
     now = now or utcnow()
     queued = 0
+    if settings is not None:
+        with db.session() as session:
+            watch_ended_licences(session, settings)
     with db.session() as session:
         due = session.execute(
             select(Watch.id, Watch.next_run_at, Watch.every_hours)
@@ -484,6 +542,9 @@ def finish_scanned_runs(db: Database) -> int:
                 "images_failed": counts.get(ItemStatus.FAILED, 0),
                 "new_sightings": sightings or 0,
             }
+            watch = session.get(Watch, run.watch_id)
+            if watch is not None and watch.licence_id is not None:
+                note_still_published(session, run, watch)
             run.status, run.finished_at = RunStatus.DONE, utcnow()
             finished += 1
     return finished

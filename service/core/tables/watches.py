@@ -29,6 +29,9 @@ class Watch(Base):
 
     id: Mapped[int] = id_column()
     monitor_id: Mapped[int | None] = key_ref("monitors.id", ondelete="CASCADE", index=True)
+    agency_id: Mapped[int | None] = key_ref("agencies.id", ondelete="CASCADE", index=True)
+    # A watch of a page where a licence's sightings were seen, after the licence ended.
+    licence_id: Mapped[int | None] = key_ref("licences.id", ondelete="CASCADE", index=True)
     owner_key_id: Mapped[int | None] = key_ref("api_keys.id", ondelete="SET NULL")
     url: Mapped[str] = mapped_column(Text)
     kind: Mapped[str] = mapped_column(String(10))  # service.crawl.watches.WatchKind

@@ -1,8 +1,8 @@
-"""Issue 19, watches: watches, their runs, and what runs remember (documents, images)
+"""Issue 19, watches: watches (of monitors and agencies), their runs, and what runs remember
 
 Revision ID: 0013
 Revises: 0011
-Create Date: 2026-12-06 23:28:28.695544
+Create Date: 2026-12-06 23:43:47.074764
 """
 
 from collections.abc import Sequence
@@ -29,6 +29,10 @@ def upgrade() -> None:
         sa.Column(
             "monitor_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
         ),
+        sa.Column("agency_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True),
+        sa.Column(
+            "licence_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
+        ),
         sa.Column(
             "owner_key_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
         ),
@@ -45,13 +49,17 @@ def upgrade() -> None:
         sa.Column("paused", sa.Boolean(), nullable=False),
         sa.Column("next_run_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(["agency_id"], ["agencies.id"], ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(["licence_id"], ["licences.id"], ondelete="CASCADE"),
         sa.ForeignKeyConstraint(["monitor_id"], ["monitors.id"], ondelete="CASCADE"),
         sa.ForeignKeyConstraint(["owner_key_id"], ["api_keys.id"], ondelete="SET NULL"),
         sa.PrimaryKeyConstraint("id"),
         sqlite_autoincrement=True,
     )
     with op.batch_alter_table("watches", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_watches_agency_id"), ["agency_id"], unique=False)
         batch_op.create_index("ix_watches_due", ["paused", "next_run_at"], unique=False)
+        batch_op.create_index(batch_op.f("ix_watches_licence_id"), ["licence_id"], unique=False)
         batch_op.create_index(batch_op.f("ix_watches_monitor_id"), ["monitor_id"], unique=False)
 
     op.create_table(
@@ -149,7 +157,9 @@ def downgrade() -> None:
     op.drop_table("watch_documents")
     with op.batch_alter_table("watches", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_watches_monitor_id"))
+        batch_op.drop_index(batch_op.f("ix_watches_licence_id"))
         batch_op.drop_index("ix_watches_due")
+        batch_op.drop_index(batch_op.f("ix_watches_agency_id"))
 
     op.drop_table("watches")
     # ### end Alembic commands ###
