@@ -21,15 +21,23 @@ from service.console.deps import ConsoleRoute, FormUser, User
 from service.console.links import PREFIX
 from service.console.once import OnceToken, once
 from service.console.rendering import next_offset, page
-from service.console.routes_monitor import monitor_of
 from service.context import AppContext
 from service.core.errors import InvalidRequestError
+from service.core.principal import Principal, Role
 from service.crawl import watches
 from service.crawl.rules import WatchKind
 from service.crawl.watch_schemas import WatchIn, WatchPatch
 from service.rules.vocabulary import Channel, country_choices
 
 router = APIRouter(prefix=PREFIX, route_class=ConsoleRoute, include_in_schema=False)
+
+
+def monitor_of(user: SignedIn) -> Principal:
+    """The watches' gate: monitors and agencies (and admins), as on ``/v1/watches``."""
+    user.principal.require(Role.MONITOR, Role.AGENCY)
+    return user.principal
+
+
 WATCHES_PAGE = 50
 RUNS_SHOWN = 20
 Text = Annotated[str, Form(max_length=2048)]
@@ -143,3 +151,11 @@ def pause(
 def run_now(watch_id: ObjectId, ctx: Ctx, user: FormUser) -> Response:
     watches.run_now(ctx.db, monitor_of(user), watch_id)
     return RedirectResponse(f"{PREFIX}/watches/{watch_id}", status_code=303)
+
+
+@router.post("/licences/{licence_id}/watch")
+def watch_licence(licence_id: ObjectId, ctx: Ctx, user: FormUser) -> Response:
+    """One click from an ended licence: watch the pages where its sightings were seen."""
+    user.principal.require(Role.AGENCY)
+    watches.watch_licence(ctx.db, user.principal, licence_id, ctx.settings)
+    return RedirectResponse(f"{PREFIX}/watches", status_code=303)

@@ -11,6 +11,7 @@ from service.core.schemas import CHANNEL_MAX, PUBLISHER_MAX, URL_MAX
 
 KindName = Literal["site", "page", "sitemap", "feed"]
 HOURS_MAX = 24 * 31
+PRINTABLE = r"^[^\x00-\x1f\x7f]*$"  # no control characters (NUL never reaches the database)
 
 
 class WatchIn(BaseModel):
@@ -19,12 +20,14 @@ class WatchIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    url: str = Field(min_length=1, max_length=URL_MAX, examples=["https://shop.example/"])
+    url: str = Field(
+        min_length=1, max_length=URL_MAX, pattern=PRINTABLE, examples=["https://shop.example/"]
+    )
     kind: KindName = "page"
     every_hours: int = Field(default=24, ge=1, le=HOURS_MAX)
     channel: str | None = Field(default=None, max_length=CHANNEL_MAX)
     territory: str | None = Field(default=None, max_length=8)
-    publisher: str | None = Field(default=None, max_length=PUBLISHER_MAX)
+    publisher: str | None = Field(default=None, max_length=PUBLISHER_MAX, pattern=PRINTABLE)
     max_pages: int | None = Field(default=None, ge=1, le=10_000)
     max_images: int | None = Field(default=None, ge=1, le=10_000)
     max_bytes: int | None = Field(default=None, ge=1, le=2**31 - 1)

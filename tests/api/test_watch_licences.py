@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import re
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -19,6 +20,7 @@ from service.context import AppContext
 from service.core.tables.licensing import UsageEvent
 from service.crawl.runner import WatchRunner
 from service.jobs.worker import JobWorker
+from tests.console.test_brand_monitor_admin import person
 from tests.support.console import ConsoleWorld, console_world
 from tests.support.fakes import face_photo
 from tests.support.sites import Site, local_site
@@ -117,3 +119,44 @@ def test_a_use_still_published_after_the_licence_ended_raises_a_still_published_
     mine = world.client.get("/v1/watches", headers=auth(world, "agency")).json()
     assert mine["total"] == 1 and mine["items"][0]["licence_id"] == licence_id
     assert world.client.get("/v1/watches", headers=auth(world, "monitor")).json()["total"] == 0
+
+
+def test_with_the_setting_on_every_ended_licence_is_watched_without_asking(
+    world: ConsoleWorld,
+) -> None:
+    photo = face_photo([(ADA, 90)], size=130, seed=6)
+    with local_site() as site:
+        page = site.url("/look/2")
+        site.html("/look/2", '<img src="/gone.png">')  # the image was taken down: no alert
+        licence_id = _licensed_sighting(world, page, photo)
+        world.client.post(
+            f"/v1/licences/{licence_id}/revoke", headers=auth(world, "agency"), json={"reason": "x"}
+        )
+        ctx = crawl_ctx(world, site)
+        auto = dataclasses.replace(
+            ctx, settings=ctx.settings.model_copy(update={"watch_ended_licences": True})
+        )
+        asyncio.run(_everything(auto))
+        asyncio.run(_everything(auto))  # a second turn makes no second watch
+    mine = world.client.get("/v1/watches", headers=auth(world, "agency")).json()
+    assert [(w["url"], w["licence_id"]) for w in mine["items"]] == [(page, licence_id)]
+    assert mine["items"][0]["last_run"]["status"] == "done"
+    assert not any(
+        "still published" in reason for a in _alerts(world) for reason in a.get("reasons", [])
+    )
+
+
+def test_one_click_from_the_ended_licence_in_the_console(world: ConsoleWorld) -> None:
+    photo = face_photo([(ADA, 90)], size=130, seed=7)
+    licence_id = _licensed_sighting(world, "https://127.0.0.1/look/3", photo)
+    booker = person(world, "agency")
+    assert 'id="watch-licence"' not in booker.get(f"/console/licences/{licence_id}").text
+    world.client.post(
+        f"/v1/licences/{licence_id}/revoke", headers=auth(world, "agency"), json={"reason": "x"}
+    )
+    shown = booker.get(f"/console/licences/{licence_id}").text
+    assert 'id="watch-licence"' in shown
+    csrf = re.search(r'name="csrf" value="([^"]+)"', shown)
+    assert csrf is not None
+    done = booker.post(f"/console/licences/{licence_id}/watch", data={"csrf": csrf.group(1)})
+    assert done.status_code == 200 and "https://127.0.0.1/look/3" in done.text

@@ -366,6 +366,8 @@ def test_redirect_loops_huge_pages_and_slow_drips_are_reported_and_the_run_goes_
         {"url": "https://a.example/", "max_pages": 10**6},
         {"url": "https://a.example/", "territory": "Atlantis"},
         {"url": "https://a.example/", "surprise": True},
+        {"url": "https://a.example/\x00x"},
+        {"url": "https://a.example/", "publisher": "a\x00b"},
     ],
 )
 @pytest.mark.model

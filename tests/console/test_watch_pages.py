@@ -83,5 +83,6 @@ def test_a_bad_address_is_refused_on_the_form_and_others_see_nothing(
         follow_redirects=False,
     )
     booker = person(world, "agency")
-    assert booker.get(made.headers["location"]).status_code in (403, 404)
-    assert booker.get("/console/watches").status_code == 403
+    assert booker.get(made.headers["location"]).status_code == 404
+    assert "No watches yet." in booker.get("/console/watches").text
+    assert person(world, "brand").get("/console/watches").status_code == 403
