@@ -121,6 +121,7 @@ def worker(
     ] = False,
 ) -> None:
     """Run batch-job and webhook workers without the HTTP API (add as many as needed)."""
+    from service.crawl.runner import WatchRunner
     from service.jobs.worker import HEARTBEAT_MAX_AGE_S, BackgroundWorkers, heartbeat_age
     from service.startup import start
 
@@ -140,7 +141,8 @@ def worker(
     with operational_errors():
         ctx = start(service_settings())
     try:
-        asyncio.run(BackgroundWorkers(ctx).run_forever())
+        runner = WatchRunner(ctx)
+        asyncio.run(BackgroundWorkers(ctx, more={"watches": runner.run_once}).run_forever())
     finally:
         ctx.close()
 

@@ -23,6 +23,7 @@ from service.api.routers import (
     scans,
     talents,
     usage,
+    watches,
 )
 from service.api.routers import takedowns as takedown_routes
 from service.api.routers import webhooks as webhook_routes
@@ -30,6 +31,7 @@ from service.console.mount import CONSOLE_UPLOADS, install_console
 from service.context import AppContext, build_context
 from service.core.logs import install_recent_errors
 from service.core.settings import ServiceSettings
+from service.crawl.runner import WatchRunner
 from service.jobs.worker import BackgroundWorkers
 from service.startup import reconcile
 
@@ -52,7 +54,7 @@ def create_app(
         ctx = context if context is not None else await asyncio.to_thread(build_context, settings)
         await asyncio.to_thread(reconcile, ctx)
         app.state.context = ctx
-        workers = BackgroundWorkers(ctx)
+        workers = BackgroundWorkers(ctx, more={"watches": WatchRunner(ctx).run_once})
         if settings.run_worker_in_process:
             workers.start()
         try:
@@ -98,6 +100,7 @@ def create_app(
         usage.router,
         takedown_routes.router,
         consent.router,
+        watches.router,
     ):
         app.include_router(router, responses=ERROR_RESPONSES)
     install_console(app)  # the web console for people (service/console/)

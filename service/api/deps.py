@@ -73,6 +73,7 @@ MonitorPrincipal = Annotated[Principal, RequireRole(Role.MONITOR)]
 BrandPrincipal = Annotated[Principal, RequireRole(Role.BRAND)]
 #: Batch jobs are read by who may submit them.
 SubmitterPrincipal = Annotated[Principal, RequireRole(Role.MONITOR, Role.BRAND)]
+WatcherPrincipal = Annotated[Principal, RequireRole(Role.MONITOR, Role.AGENCY)]
 
 #: An object id in a path: positive and within the 64-bit keys (larger can name no row).
 ObjectId = Annotated[int, Path(ge=1, le=MAX_ID, examples=[42])]

@@ -22,6 +22,7 @@ from service.console import (
     routes_talent_self,
     routes_talents,
     routes_usage,
+    routes_watches,
 )
 from service.console.links import PREFIX, STATIC
 from service.console.previews import Previews
@@ -49,6 +50,7 @@ def install_console(app: FastAPI) -> None:
         routes_review.router,
         routes_licences.router,
         routes_usage.router,
+        routes_watches.router,
     ):
         app.include_router(router)
     app.mount(STATIC, StaticFiles(directory=STATIC_DIR), name="console-static")

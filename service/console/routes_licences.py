@@ -19,6 +19,7 @@ from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 
+from indexer.db import utcnow
 from indexer.errors import TwinwatchError
 from service.access.scoping import licence_in_scope, talent_in_scope
 from service.access.sessions import SignedIn
@@ -31,6 +32,7 @@ from service.console.rendering import last_day, next_offset, page
 from service.context import AppContext
 from service.core.errors import InvalidRequestError
 from service.core.principal import Principal
+from service.crawl.licence_watches import ended_on
 from service.licensing import licences
 from service.licensing.schemas import (
     MAX_REASON_CHARS,
@@ -181,6 +183,7 @@ def licence_page(licence_id: ObjectId, ctx: Ctx, user: User) -> HTMLResponse:
     with ctx.db.session() as session:
         licence = licence_in_scope(session, principal=principal, licence_id=licence_id)
         out = licences.licence_out(licence)
+        ended = ended_on(licence, now=utcnow())
         talent = talent_in_scope(session, principal=principal, talent_id=licence.talent_id)
         brand_name = licences.brand_name(session, licence.brand_id)
         usage = usage_report(
@@ -200,6 +203,7 @@ def licence_page(licence_id: ObjectId, ctx: Ctx, user: User) -> HTMLResponse:
         usage=usage,
         total=next(iter(usage.totals), None),
         reason_max=MAX_REASON_CHARS,
+        ended=ended,
     )
 
 

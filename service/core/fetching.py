@@ -29,12 +29,14 @@ by default.
 from __future__ import annotations
 
 import asyncio
+import email.utils
 import functools
 import ipaddress
 import logging
 import re
 import socket
 import ssl
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from urllib.parse import SplitResult, unquote, urlsplit
@@ -61,6 +63,10 @@ Resolver = Callable[[str, int], Awaitable[list[str]]]
 """Async ``(host, port) -> [IP address strings]``; injectable for tests."""
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+PrivateAccess = bool | frozenset[str]
+"""Whether private addresses may be reached: ``True`` everywhere (tests, closed labs), or only
+at these ``host:port`` entries (a test's own server), checked at every hop."""
 
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 SUCCESS_STATUSES = frozenset({200, 203})
@@ -134,6 +140,65 @@ class FetchedPage:
 
 
 HTML_MEDIA_TYPES = frozenset({"text/html", "application/xhtml+xml"})
+NOT_MODIFIED = 304
+THROTTLED_STATUSES = frozenset({429, 503})
+RETRY_AFTER_MAX_S = 86_400.0
+
+
+@dataclass(frozen=True)
+class Validators:
+    """What a server said identifies a response's version (for a conditional request)."""
+
+    etag: str | None = None
+    last_modified: str | None = None
+
+    def headers(self) -> dict[str, str]:
+        asked = {}
+        if self.etag:
+            asked["If-None-Match"] = self.etag
+        if self.last_modified:
+            asked["If-Modified-Since"] = self.last_modified
+        return asked
+
+
+@dataclass(frozen=True)
+class DocumentRequest:
+    """A document fetch (:func:`fetch_document`): the media types accepted (any if None), a
+    ``User-Agent`` of its own, and the validators that make it conditional."""
+
+    media_types: frozenset[str] | None = None
+    user_agent: str | None = None
+    validators: Validators = Validators()
+
+
+@dataclass(frozen=True)
+class FetchedDocument:
+    """A fetched document, or ``status`` 304 (unchanged since the validators; no body)."""
+
+    url: str
+    final_url: str
+    status: int
+    content_type: str
+    data: bytes
+    validators: Validators
+
+    @property
+    def not_modified(self) -> bool:
+        return self.status == NOT_MODIFIED
+
+    def __repr__(self) -> str:
+        return (
+            f"FetchedDocument(url={self.url!r}, status={self.status}, "
+            f"data=<{len(self.data)} bytes>)"
+        )
+
+
+@dataclass(frozen=True)
+class _Answer:
+    media_type: str
+    data: bytes
+    status: int
+    validators: Validators
 
 
 # --- public API -----------------------------------------------------------------------------
@@ -142,7 +207,7 @@ async def fetch_page(
     *,
     limits: FetchLimits,
     resolver: Resolver | None = None,
-    allow_private_networks: bool = False,
+    allow_private_networks: PrivateAccess = False,
 ) -> FetchedPage:
     """Download the HTML page at ``url`` with every safeguard of :func:`fetch_image`; the
     answer must say it is HTML (``url_not_html`` otherwise)."""
@@ -170,7 +235,7 @@ async def fetch_image(
     *,
     limits: FetchLimits,
     resolver: Resolver | None = None,
-    allow_private_networks: bool = False,
+    allow_private_networks: PrivateAccess = False,
 ) -> FetchedImage:
     """Download the image at ``url`` within ``limits``, refusing anything unsafe.
 
@@ -190,12 +255,57 @@ async def fetch_image(
         ) from exc
 
 
+async def fetch_document(
+    url: str,
+    *,
+    limits: FetchLimits,
+    request: DocumentRequest,
+    resolver: Resolver | None = None,
+    allow_private_networks: PrivateAccess = False,
+) -> FetchedDocument:
+    """Download any document (a page, robots.txt, a sitemap, a feed, an image) with every
+    safeguard of :func:`fetch_image`, conditionally when ``request`` has validators: a 304
+    comes back as itself. A 429 or 503 raises ``url_fetch_failed`` with ``status`` and
+    ``retry_after`` (seconds, when the server said) in its details."""
+    try:
+        async with asyncio.timeout(limits.timeout_s):
+            answer = await _fetch_answer(
+                url,
+                limits=limits,
+                resolver=resolver or system_resolver,
+                allow_private_networks=allow_private_networks,
+                ask=request,
+            )
+    except TimeoutError as exc:
+        raise UrlFetchTimeoutError(
+            f"Fetching {url} took longer than the limit of {limits.timeout_s:g} s.",
+            url=url,
+            timeout_s=limits.timeout_s,
+        ) from exc
+    final_url, got = answer
+    return FetchedDocument(
+        url=url,
+        final_url=final_url,
+        status=got.status,
+        content_type=got.media_type,
+        data=got.data,
+        validators=got.validators,
+    )
+
+
+def private_allowed(access: PrivateAccess, host: str, port: int) -> bool:
+    """Whether ``access`` lets ``host:port`` be a private address."""
+    if isinstance(access, bool):
+        return access
+    return f"{host.rstrip('.').lower()}:{port}" in access
+
+
 async def check_url(
     url: str,
     *,
     allowed_schemes: tuple[str, ...] = ("http", "https"),
     resolver: Resolver | None = None,
-    allow_private_networks: bool = False,
+    allow_private_networks: PrivateAccess = False,
 ) -> VettedUrl:
     """Check one URL (the first or a redirect target): scheme, host, every resolved address.
 
@@ -205,6 +315,7 @@ async def check_url(
     parsed = _parse_url(url, allowed_schemes=allowed_schemes)
     host = parsed.raw_host.decode("ascii")
     port = parsed.port or (443 if parsed.scheme == "https" else 80)
+    allow_private_networks = private_allowed(allow_private_networks, host, port)
     literal = _literal_address(host)
     if literal is not None:
         ensure_address_allowed(literal, allow_private_networks=allow_private_networks)
@@ -484,11 +595,34 @@ async def _fetch(
     *,
     limits: FetchLimits,
     resolver: Resolver,
-    allow_private_networks: bool,
+    allow_private_networks: PrivateAccess,
     html: bool = False,
 ) -> FetchedImage:
+    ask = DocumentRequest(media_types=HTML_MEDIA_TYPES) if html else None
+    final_url, answer = await _fetch_answer(
+        url,
+        limits=limits,
+        resolver=resolver,
+        allow_private_networks=allow_private_networks,
+        ask=ask,
+    )
+    return FetchedImage(
+        url=url, final_url=final_url, content_type=answer.media_type, data=answer.data
+    )
+
+
+async def _fetch_answer(
+    url: str,
+    *,
+    limits: FetchLimits,
+    resolver: Resolver,
+    allow_private_networks: PrivateAccess,
+    ask: DocumentRequest | None,
+) -> tuple[str, _Answer]:
+    """Follow redirects (each hop vetted) to the final URL and its answer; ``ask`` None
+    fetches an image (sniffed), else a document of ``ask``'s media types."""
     current = url
-    async with _new_client(limits, html=html) as client:
+    async with _new_client(limits, ask=ask) as client:
         for _hop in range(limits.max_redirects + 1):
             target = await check_url(
                 current,
@@ -497,14 +631,11 @@ async def _fetch(
                 allow_private_networks=allow_private_networks,
             )
             logger.debug("fetching %s via %s", target.url, target.address)
-            outcome = await _exchange(client, target, limits=limits, html=html)
+            outcome = await _exchange(client, target, limits=limits, ask=ask)
             if isinstance(outcome, str):
                 current = outcome
                 continue
-            media_type, data = outcome
-            return FetchedImage(
-                url=url, final_url=str(target.url), content_type=media_type, data=data
-            )
+            return str(target.url), outcome
     raise UrlTooManyRedirectsError(
         f"Fetching {url} was redirected more than {limits.max_redirects} times.",
         url=url,
@@ -518,14 +649,21 @@ def _tls_context() -> ssl.SSLContext:
     return httpx.create_ssl_context()
 
 
-def _new_client(limits: FetchLimits, *, html: bool = False) -> httpx.AsyncClient:
+def _new_client(limits: FetchLimits, *, ask: DocumentRequest | None = None) -> httpx.AsyncClient:
     """One client per fetch. trust_env=False: no proxy from the environment (it would bypass
     the address pinning), no .netrc credentials. No keep-alive: a connection (and its TLS
     session, verified for one name) is never reused for another hop's host."""
+    if ask is None:
+        accept = "image/*"
+    elif ask.media_types is None:
+        accept = "*/*"
+    else:
+        accept = ", ".join(sorted(ask.media_types))
     headers = {
-        "User-Agent": USER_AGENT,
-        "Accept": "text/html" if html else "image/*",
+        "User-Agent": (ask.user_agent if ask and ask.user_agent else USER_AGENT),
+        "Accept": accept,
         "Accept-Encoding": "identity",
+        **(ask.validators.headers() if ask else {}),
     }
     return httpx.AsyncClient(
         follow_redirects=False,
@@ -568,13 +706,17 @@ def pinned_request(
 
 
 async def _exchange(
-    client: httpx.AsyncClient, target: VettedUrl, *, limits: FetchLimits, html: bool = False
-) -> str | tuple[str, bytes]:
-    """One request: a redirect's next URL, or the image's (media type, bytes)."""
+    client: httpx.AsyncClient,
+    target: VettedUrl,
+    *,
+    limits: FetchLimits,
+    ask: DocumentRequest | None = None,
+) -> str | _Answer:
+    """One request: a redirect's next URL, or the answer."""
     try:
         response = await client.send(pinned_request(client, target), stream=True)
         try:
-            return await _handle_response(response, target, limits=limits, html=html)
+            return await _handle_response(response, target, limits=limits, ask=ask)
         finally:
             await response.aclose()
     except httpx.TimeoutException as exc:
@@ -589,17 +731,39 @@ async def _exchange(
         ) from exc
 
 
-async def _handle_response(
-    response: httpx.Response, target: VettedUrl, *, limits: FetchLimits, html: bool = False
-) -> str | tuple[str, bytes]:
+def _validators(response: httpx.Response) -> Validators:
+    etag = response.headers.get("etag", "")[:500] or None
+    modified = response.headers.get("last-modified", "")[:100] or None
+    return Validators(etag=etag, last_modified=modified)
+
+
+def retry_after_s(value: str | None, *, now: float | None = None) -> float | None:
+    """A ``Retry-After`` header in seconds (delta or HTTP date), bounded; None if absent or
+    unreadable."""
+    if not value:
+        return None
+    text = value.strip()[:100]
+    if text.isdigit():
+        return min(float(text), RETRY_AFTER_MAX_S)
+    try:
+        when = email.utils.parsedate_to_datetime(text)
+    except (TypeError, ValueError):
+        return None
+    delta = when.timestamp() - (time.time() if now is None else now)
+    return min(max(delta, 0.0), RETRY_AFTER_MAX_S)
+
+
+def _refuse_status(response: httpx.Response, target: VettedUrl) -> None:
     status = response.status_code
-    if status in REDIRECT_STATUSES:
-        return _redirect_location(response, target)
     if status >= 400:
+        extra: dict[str, object] = {}
+        if status in THROTTLED_STATUSES:
+            extra["retry_after"] = retry_after_s(response.headers.get("retry-after"))
         raise UrlFetchFailedError(
             f"The server answered {status} {response.reason_phrase} for {target.url}.",
             url=str(target.url),
             status=status,
+            **extra,
         )
     if status not in SUCCESS_STATUSES:
         raise UrlFetchFailedError(
@@ -607,11 +771,27 @@ async def _handle_response(
             url=str(target.url),
             status=status,
         )
-    declared = _check_headers(response, target, limits=limits, html=html)
+
+
+async def _handle_response(
+    response: httpx.Response,
+    target: VettedUrl,
+    *,
+    limits: FetchLimits,
+    ask: DocumentRequest | None = None,
+) -> str | _Answer:
+    status = response.status_code
+    if status in REDIRECT_STATUSES:
+        return _redirect_location(response, target)
+    if status == NOT_MODIFIED and ask is not None and ask.validators.headers():
+        return _Answer("", b"", status, _validators(response))
+    _refuse_status(response, target)
+    declared = _check_headers(response, target, limits=limits, ask=ask)
     data = await _read_limited(response, target, limits=limits)
-    if html:
-        return declared, data
-    return _sniffed_media_type(data, declared=declared, target=target), data
+    if ask is not None:
+        return _Answer(declared, data, status, _validators(response))
+    media = _sniffed_media_type(data, declared=declared, target=target)
+    return _Answer(media, data, status, _validators(response))
 
 
 def _redirect_location(response: httpx.Response, target: VettedUrl) -> str:
@@ -633,7 +813,11 @@ def _redirect_location(response: httpx.Response, target: VettedUrl) -> str:
 
 
 def _check_headers(
-    response: httpx.Response, target: VettedUrl, *, limits: FetchLimits, html: bool = False
+    response: httpx.Response,
+    target: VettedUrl,
+    *,
+    limits: FetchLimits,
+    ask: DocumentRequest | None = None,
 ) -> str:
     """Refuse before reading the body: compressed, non-image or declared-oversize responses."""
     encoding = response.headers.get("content-encoding", "identity").strip().lower()
@@ -645,13 +829,15 @@ def _check_headers(
             encoding=encoding,
         )
     declared: str = response.headers.get("content-type", "").split(";", 1)[0].strip().lower()
-    if html and declared not in HTML_MEDIA_TYPES:
+    if ask is not None and ask.media_types is not None and declared not in ask.media_types:
+        what = "HTML" if ask.media_types == HTML_MEDIA_TYPES else "of an expected type"
         raise PageNotHtmlError(
-            f"The page {target.url} is not HTML: the server says its type is {declared!r}.",
+            f"The page {target.url} is not {what}: the server says its type is {declared!r}.",
             url=str(target.url),
             content_type=declared,
+            expected=sorted(ask.media_types),
         )
-    if not html and not (declared.startswith("image/") or declared in GENERIC_CONTENT_TYPES):
+    if ask is None and not (declared.startswith("image/") or declared in GENERIC_CONTENT_TYPES):
         raise UrlNotAnImageError(
             f"The URL {target.url} is not an image: the server says its type is {declared!r}.",
             url=str(target.url),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import importlib.metadata
 import ipaddress
 from pathlib import Path
 from typing import Annotated, ClassVar, Final
@@ -11,6 +12,14 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import NoDecode
 
 from indexer.settings import IndexerSettings
+
+
+def _installed_version() -> str:
+    try:
+        return importlib.metadata.version("twinwatch")
+    except importlib.metadata.PackageNotFoundError:
+        return "0"
+
 
 #: Where the web console is mounted (service/console/links.py builds its paths on it).
 CONSOLE_PREFIX: Final = "/console"
@@ -21,6 +30,8 @@ INVITE_PATH: Final = f"{CONSOLE_PREFIX}/invite/"
 RESET_PATH: Final = f"{CONSOLE_PREFIX}/reset/"
 EMAIL_CONFIRM_PATH: Final = f"{CONSOLE_PREFIX}/email/confirm/"
 SECRET_LINK_PATHS: Final = (INVITE_PATH, RESET_PATH, EMAIL_CONFIRM_PATH)
+#: The service's version as installed (the crawler's User-Agent names it).
+SERVICE_VERSION: Final = _installed_version()
 
 
 @functools.cache
@@ -84,6 +95,50 @@ class ServiceSettings(IndexerSettings):
         description="Only for tests and "
         "closed lab networks: lets URL fetches and webhook "
         "deliveries reach private addresses.",
+    )
+
+    fetch_private_hosts: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="host:port entries (comma-separated) that URL fetches may reach at a "
+        "private address although fetch_allow_private_networks is off: a test's own server.",
+    )
+
+    # --- watches: the polite crawler (docs/watches.md) ---
+    crawl_user_agent: str = Field(
+        default=f"twinwatch/{SERVICE_VERSION} (+https://github.com/twinwatch/twinwatch)",
+        min_length=1,
+        max_length=200,
+        description="The User-Agent of watch runs, matched against robots.txt groups.",
+    )
+    crawl_min_delay_s: float = Field(
+        default=1.0, ge=0, description="The least time between two requests to one host."
+    )
+    crawl_max_delay_s: float = Field(
+        default=30.0,
+        ge=0,
+        description="A robots.txt Crawl-delay (or Retry-After) longer than this stops the "
+        "host for the run instead of being waited out.",
+    )
+    crawl_max_errors_per_host: int = Field(
+        default=5, ge=1, description="Consecutive failures after which a run stops a host."
+    )
+    watch_max_pages: int = Field(default=200, ge=1, le=10_000)
+    watch_max_images: int = Field(default=500, ge=1, le=10_000)
+    watch_max_bytes: int = Field(default=200 * 1024 * 1024, ge=1)
+    watch_max_depth: int = Field(default=3, ge=0, le=20)
+    watch_max_sitemap_urls: int = Field(
+        default=10_000, ge=1, description="URLs read from one sitemap or feed (the rest count)."
+    )
+    watch_run_timeout_s: float = Field(
+        default=900.0, gt=0, description="The wall time of one run's crawl."
+    )
+    watch_ended_licences: bool = Field(
+        default=False,
+        description="Watch, without being asked, the pages where an ended or revoked "
+        "licence's sightings were seen (the agency may always ask, one licence at a time).",
+    )
+    watch_lease_s: float = Field(
+        default=1200.0, gt=0, description="A claimed run another worker may take after this."
     )
 
     c2pa_trust_anchors: Path | None = Field(
@@ -208,6 +263,17 @@ class ServiceSettings(IndexerSettings):
         "X-Forwarded-For and X-Forwarded-Proto are believed; none by default, so the "
         "client address (sign-in throttling per address) is the connection's peer.",
     )
+
+    @field_validator("fetch_private_hosts", mode="before")
+    @classmethod
+    def _host_list(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = [part.strip().lower() for part in value.split(",") if part.strip()]
+        return value
+
+    def private_access(self) -> bool | frozenset[str]:
+        """Where fetches may reach private addresses (service.core.fetching.PrivateAccess)."""
+        return self.fetch_allow_private_networks or frozenset(self.fetch_private_hosts)
 
     @field_validator("trusted_proxies", mode="before")
     @classmethod

@@ -262,10 +262,14 @@ class EmailDispatcher:
 
 
 class BackgroundWorkers:
-    """Starts and stops the loops as asyncio tasks."""
+    """Starts and stops the loops as asyncio tasks. ``more`` are further loops' steps by
+    name, passed by the composition root (the watch runs: service.crawl.runner)."""
 
-    def __init__(self, ctx: AppContext) -> None:
+    def __init__(
+        self, ctx: AppContext, *, more: dict[str, Callable[[], Awaitable[object]]] | None = None
+    ) -> None:
         self.ctx = ctx
+        self.more = dict(more or {})
         # One job loop per inference worker, so a batch keeps every core busy (each loop
         # still goes through the inference gate, with its back-pressure).
         self.jobs = [JobWorker(ctx) for _ in range(ctx.settings.inference_workers)]
@@ -282,6 +286,7 @@ class BackgroundWorkers:
             asyncio.create_task(self._loop("callbacks", self.callbacks.step)),
             asyncio.create_task(self._loop("emails", self.emails.run_once)),
             asyncio.create_task(self._sweep_evidence()),
+            *(asyncio.create_task(self._loop(name, step)) for name, step in self.more.items()),
         ]
 
     async def stop(self) -> None:

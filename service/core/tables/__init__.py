@@ -13,4 +13,5 @@ from service.core.tables import (  # noqa: F401
     licensing,
     scanning,
     takedowns,
+    watches,
 )
