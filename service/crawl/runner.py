@@ -56,9 +56,7 @@ class WatchRunner:
     async def crawl(self, claimed: ClaimedRun) -> CrawlOutcome:
         """Crawl one claimed run and commit what it found."""
         settings = self.ctx.settings
-        folder = staging_folder(settings.job_uploads_dir())
-        folder.mkdir(parents=True, exist_ok=True)
-        outcome = CrawlOutcome(folder=folder)
+        outcome = CrawlOutcome(folder=staging_folder(), blobs=self.ctx.blobs)
         fetcher = PoliteFetcher(Politeness.of(settings), self.gates)
         started, cpu = time.perf_counter(), time.process_time()
         try:

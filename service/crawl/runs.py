@@ -14,10 +14,9 @@ import hashlib
 import logging
 from collections import deque
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-from indexer.fileio import write_durably
+from indexer.blobs import BlobStore
 from indexer.imaging import sniff_format
 from service.core.fetching import HTML_MEDIA_TYPES, FetchedDocument, Validators
 from service.crawl.crawler import CrawlRefusedError, PoliteFetcher
@@ -99,7 +98,8 @@ class ImageSeen:
 class CrawlOutcome:
     """What the crawl found (filled as it goes, so a time cap keeps what was done)."""
 
-    folder: Path
+    folder: str  # the batch's blob prefix (``job-uploads/<batch>/``)
+    blobs: BlobStore
     stats: dict[str, Any] = field(default_factory=dict)
     problems: list[dict[str, Any]] = field(default_factory=list)
     documents: list[DocumentSeen] = field(default_factory=list)
@@ -336,10 +336,10 @@ class Crawl:
             self.out.images.append(ImageSeen(url, fetched.validators, digest, None))
             return
         position = len(self.out.items)
-        path = self.out.folder / f"{position}.img"
-        await asyncio.to_thread(write_durably, path, data)
+        key = f"{self.out.folder}{position}.img"
+        await asyncio.to_thread(self.out.blobs.put, key, data)
         self.out.items.append(
-            BatchItem(name=url, upload_path=path, url=url, context=ItemContext(page_url=page_url))
+            BatchItem(name=url, upload_path=key, url=url, context=ItemContext(page_url=page_url))
         )
         self.out.images.append(ImageSeen(url, fetched.validators, digest, position))
         self.out.count("images_queued")

@@ -10,7 +10,6 @@ run whose worker died is taken again, at most ``MAX_RUN_ATTEMPTS`` times.
 from __future__ import annotations
 
 import logging
-import shutil
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -446,7 +445,7 @@ def record_crawl(
         assert run is not None
         if run.status != RunStatus.CRAWLING or run.claimed_by != worker_id:
             log.info("watch run %d is no longer %s's; its crawl is dropped", run.id, worker_id)
-            shutil.rmtree(outcome.folder, ignore_errors=True)
+            outcome.blobs.delete_prefix(outcome.folder)
             return False
         _remember_documents(session, plan.watch_id, outcome)
         item_ids = _create_job(session, claimed, outcome, run)
@@ -459,7 +458,7 @@ def record_crawl(
         else:
             run.status = RunStatus.SCANNING
     if not outcome.items:
-        shutil.rmtree(outcome.folder, ignore_errors=True)
+        outcome.blobs.delete_prefix(outcome.folder)
     return True
 
 
