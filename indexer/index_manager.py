@@ -101,10 +101,9 @@ class IndexManager:
                 revision = current_revision(session, self.pack.name)
                 problem = self._manifest_problem(manifest, revision)
                 if problem is None:
-                    ids, vectors, _ = self._embeddings_from_db(session)
+                    database_sum, _ = self._database_checksum(session)
                 fresh = manifest is None and not self._has_embeddings(session)
             if manifest is not None and problem is None:
-                database_sum = vectors_checksum(ids, vectors)
                 problem = self._load_checked(manifest, revision, database_sum)
                 if problem is None:
                     assert self._loaded is not None
@@ -133,7 +132,7 @@ class IndexManager:
             return f"index file unreadable or corrupt ({exc})"
         if index.count != manifest.count or index.dim != self.pack.embedding_size:
             return "index contents differ from its manifest"
-        if vectors_checksum(*index.contents()) != database_sum:
+        if index.checksum() != database_sum:
             return "the index file's vectors differ from the database's"
         self._install(index, revision, database_sum)
         return None
@@ -359,11 +358,9 @@ class IndexManager:
         with self._lock:
             loaded = self._require_loaded()
             with self.db.session() as session:
-                ids, vectors, _ = self._embeddings_from_db(session)
+                db_sum, db_count = self._database_checksum(session)
                 revision = current_revision(session, self.pack.name)
-            index_ids, index_vectors = loaded.index.contents()
-            db_sum = vectors_checksum(ids, vectors)
-            index_sum = vectors_checksum(index_ids, index_vectors)
+            index_sum = loaded.index.checksum()
             manifest = self.files.read_manifest()
             problems = []
             if db_sum != index_sum:
@@ -374,8 +371,8 @@ class IndexManager:
                 problems.append("on-disk index is not at the database's revision")
             return VerifyReport(
                 not problems,
-                len(ids),
-                len(index_ids),
+                db_count,
+                loaded.index.count,
                 db_sum,
                 index_sum,
                 manifest.vectors_checksum if manifest else None,
@@ -396,6 +393,14 @@ class IndexManager:
             return np.zeros(0, np.int64), np.zeros((0, dim), np.float32), np.zeros(0, np.int64)
         ids, vectors, talents = (np.concatenate(column) for column in zip(*parts, strict=True))
         return ids, vectors, talents
+
+    def _database_checksum(self, session: Session) -> tuple[str, int]:
+        """The checksum and count of this pack's embeddings, read chunk by chunk."""
+        checksum, count = EMPTY_CHECKSUM, 0
+        for ids, vectors, _ in self._embedding_chunks(session):
+            checksum = updated_checksum(checksum, added=(ids, vectors))
+            count += len(ids)
+        return checksum, count
 
     def _embedding_chunks(
         self, session: Session, size: int = DB_CHUNK

@@ -249,6 +249,16 @@ class VectorIndex:
             ids[row, : len(best)] = found[best]
         return sims, ids
 
+    def checksum(self) -> str:
+        """:func:`vectors_checksum` of the contents (an ``ivfpq`` store is read in chunks)."""
+        if self.store is None:
+            return vectors_checksum(*self.contents())
+        ids, checksum = self.ids(), EMPTY_CHECKSUM
+        for start in range(0, len(ids), ADD_CHUNK):
+            part = ids[start : start + ADD_CHUNK]
+            checksum = updated_checksum(checksum, added=(part, self.store.fetch(part)))
+        return checksum
+
     def contents(self) -> tuple[IdArray, FloatArray]:
         """Every (id, vector) in the index, read back from FAISS' own storage (or, for
         ``ivfpq``, from its exact store)."""

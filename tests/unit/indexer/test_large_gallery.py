@@ -261,3 +261,24 @@ def test_another_process_catches_up_by_applying_the_changes_not_by_rebuilding(
     report = other.verify()
     assert report.ok, report.problems
     assert other.stats()["revision"] == pq_registry.index.stats()["revision"]
+
+
+def join_builds() -> None:
+    for thread in threading.enumerate():
+        if thread.name.startswith("index-build-"):
+            thread.join(30)
+
+
+def test_an_intact_ivfpq_index_is_loaded_from_its_files_not_rebuilt(
+    pq_registry: Registry, settings: IndexerSettings
+) -> None:
+    enrol(pq_registry, range(100, 100 + TALENTS + 2))
+    join_builds()
+    assert pq_registry.index.stats()["kind"] == "ivfpq"
+
+    reopened = IndexManager(
+        db=pq_registry.db, pack=pq_registry.analyser.pack, settings=pq_settings(settings)
+    )
+    report = reopened.open()
+    assert (report.action, report.kind, report.count) == ("loaded", "ivfpq", TALENTS + 2)
+    assert best_talent(reopened, 125) == "T125"
