@@ -94,7 +94,9 @@ class IndexManager:
     def open(self) -> OpenReport:
         """Load the persisted index if it is intact and holds exactly the database's vectors
         (the manifest's checksum and the file's own contents are both compared with the
-        database's order-independent checksum); otherwise rebuild it."""
+        database's order-independent checksum). An index that is intact but only behind the
+        database's revision is loaded and caught up (:meth:`catch_up`); anything else is
+        rebuilt."""
         with self._lock:
             manifest = self.files.read_manifest()
             with self.db.session() as session:
@@ -103,6 +105,11 @@ class IndexManager:
                 if problem is None:
                     database_sum, _ = self._database_checksum(session)
                 fresh = manifest is None and not self._has_embeddings(session)
+            if manifest is not None and self._only_behind(manifest, revision):
+                problem = self._load_behind(manifest) or problem
+                if self._loaded is not None:
+                    index = self._loaded.index
+                    return OpenReport("caught up", problem or "", index.count, index.kind)
             if manifest is not None and problem is None:
                 problem = self._load_checked(manifest, revision, database_sum)
                 if problem is None:
@@ -117,6 +124,28 @@ class IndexManager:
             log.warning("rebuilding %s index from the database: %s", self.pack.name, problem)
         loaded = self.rebuild()
         return OpenReport("rebuilt", problem or "", loaded.index.count, loaded.index.kind)
+
+    def _only_behind(self, manifest: IndexManifest, revision: int) -> bool:
+        """Whether the index is this pack's, intact by its manifest, at an older revision."""
+        intact = self._manifest_problem(manifest, manifest.revision) is None
+        return intact and manifest.revision < revision
+
+    def _load_behind(self, manifest: IndexManifest) -> str | None:
+        """Install an intact index saved at an older revision and apply the database's
+        changes since; else say why not (and install nothing)."""
+        self._loaded = None
+        try:
+            index = self.files.load(
+                manifest, nprobe=self._nprobe(manifest.kind), rerank=self.settings.index_pq_rerank
+            )
+            if index.count != manifest.count or index.checksum() != manifest.vectors_checksum:
+                return "index contents differ from its manifest"
+            loaded = self._install(index, manifest.revision, manifest.vectors_checksum)
+            self._catch_up_locked(loaded)
+        except (KeyError, ValueError, RuntimeError, OSError) as exc:
+            self._loaded = None
+            return f"index file unreadable or corrupt ({exc})"
+        return None
 
     def _load_checked(
         self, manifest: IndexManifest, revision: int, database_sum: str

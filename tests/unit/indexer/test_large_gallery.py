@@ -6,7 +6,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import numpy as np
 import pytest
@@ -282,3 +282,34 @@ def test_an_intact_ivfpq_index_is_loaded_from_its_files_not_rebuilt(
     report = reopened.open()
     assert (report.action, report.kind, report.count) == ("loaded", "ivfpq", TALENTS + 2)
     assert best_talent(reopened, 125) == "T125"
+
+
+def test_a_restarted_process_catches_its_saved_index_up_instead_of_rebuilding(
+    pq_registry: Registry, settings: IndexerSettings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    enrol(pq_registry, range(100, 100 + TALENTS + 2))
+    join_builds()
+    enrol(pq_registry, range(240, 242))  # saved at this revision by the first process
+    saved = pq_registry.index.files.read_manifest()
+    assert saved is not None and saved.kind == "ivfpq"
+    erased = IndexFiles(pq_registry.index.files.directory, saved.pack_name)
+    stale_copy = {p.name: p.read_bytes() for p in erased.directory.iterdir() if p.is_file()}
+    enrol(pq_registry, range(243, 245))  # then the database moves on without that index
+    for path in erased.directory.iterdir():  # ... as if this process stopped before these
+        if path.is_file():
+            path.unlink()
+    for name, data in stale_copy.items():
+        (erased.directory / name).write_bytes(data)
+
+    restarted = IndexManager(
+        db=pq_registry.db, pack=pq_registry.analyser.pack, settings=pq_settings(settings)
+    )
+
+    def no_rebuild(*_: object) -> NoReturn:
+        raise AssertionError("caught up by a rebuild")
+
+    monkeypatch.setattr(restarted, "_build", no_rebuild)
+    report = restarted.open()
+    assert (report.action, report.kind, report.count) == ("caught up", "ivfpq", TALENTS + 6)
+    assert [best_talent(restarted, i) for i in (240, 243, 244)] == ["T240", "T243", "T244"]
+    assert restarted.verify().ok
