@@ -139,6 +139,8 @@ class IndexerSettings(BaseSettings):
     # From `python -m bench.large_gallery` (docs/benchmarks.md): at 10M vectors IVF-Flat
     # needs 5.1 GB of RAM; IVF with 4-bit fast-scan PQ codes (16 bytes a vector) plus an
     # exact re-rank of the best candidates from the on-disk exact store fits in ~0.5 GB.
+    # At 10M (isotropic synthetic talents, 2048 cells): nprobe 256 finds the right talent at
+    # rank 1 for 99.9% of searches at 5.5 ms p50 on a shared core; nprobe 128: 99.1%, 4.9 ms.
     index_pq_min_vectors: int = Field(
         default=3_000_000,
         ge=1,
