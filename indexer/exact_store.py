@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import io
 import logging
-import mmap
 from pathlib import Path
 
 import numpy as np
@@ -35,8 +34,7 @@ class ExactStore:
         self.path = path
         self.dim = dim
         self.row_ids = np.ascontiguousarray(row_ids, dtype=np.int64)
-        self._rows: FloatArray | None = None
-        self._mapping: mmap.mmap | None = None
+        self._rows: np.memmap | None = None
         self._remap()
 
     @classmethod
@@ -58,15 +56,10 @@ class ExactStore:
         order = np.argsort(self.row_ids[live], kind="stable")
         self._sorted_ids = self.row_ids[live][order]
         self._sorted_rows = live[order]
-        self._rows, self._mapping = None, None
-        size = len(self.row_ids) * self.dim * 4
-        if size:
-            with self.path.open("r+b") as handle:
-                self._mapping = mmap.mmap(handle.fileno(), size)
-            # searches read a few hundred scattered rows: without this, readahead around each
-            # one pulls whole stretches of the file into the process's resident pages
-            self._mapping.madvise(mmap.MADV_RANDOM)
-            self._rows = np.frombuffer(self._mapping, dtype="<f4").reshape(-1, self.dim)
+        rows = len(self.row_ids)
+        self._rows = (
+            np.memmap(self.path, dtype="<f4", mode="r+", shape=(rows, self.dim)) if rows else None
+        )
 
     @property
     def count(self) -> int:
@@ -96,7 +89,7 @@ class ExactStore:
         if not len(ids):
             return
         data = np.ascontiguousarray(vectors, dtype="<f4").reshape(-1, self.dim)
-        self._rows, self._mapping = None, None  # drop the old mapping before the file grows
+        self._rows = None  # drop the old mapping before the file grows
         with self.path.open("r+b") as handle:
             handle.seek(len(self.row_ids) * self.dim * 4)
             handle.write(data.tobytes())
@@ -109,16 +102,16 @@ class ExactStore:
         if not len(stored):
             return
         rows = self.rows_of(stored)
-        assert self._rows is not None and self._mapping is not None
+        assert self._rows is not None
         self._rows[rows] = 0.0
-        self._mapping.flush()
+        self._rows.flush()
         self.row_ids[rows] = ERASED
         self._remap()
 
     def save_ids(self, ids_path: Path) -> None:
         """Make the data durable, then write the row → id map atomically."""
-        if self._mapping is not None:
-            self._mapping.flush()
+        if self._rows is not None:
+            self._rows.flush()
         fsync_file(self.path)
         buffer = io.BytesIO()
         np.save(buffer, self.row_ids, allow_pickle=False)
