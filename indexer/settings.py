@@ -156,12 +156,43 @@ class IndexerSettings(BaseSettings):
     index_ivf_nprobe: int = Field(
         default=128, ge=1, description="IVF cells searched per query (recall against latency)."
     )
+    # From `python -m bench.large_gallery` (docs/benchmarks.md): at 10M vectors IVF-Flat
+    # needs 5.1 GB of RAM; IVF with 4-bit fast-scan PQ codes (16 bytes a vector) plus an
+    # exact re-rank of the best candidates from the on-disk exact store fits in ~0.5 GB.
+    # At 10M (isotropic synthetic talents, 2048 cells): nprobe 256 finds the right talent at
+    # rank 1 for 99.9% of searches at 5.5 ms p50 on a shared core; nprobe 128: 99.1%, 4.9 ms.
+    index_pq_min_vectors: int = Field(
+        default=3_000_000,
+        ge=1,
+        description="At or above this many vectors the index is IVF-PQ with exact re-rank.",
+    )
+    index_pq_lists: int = Field(default=2048, ge=1, description="IVF cells of the PQ index.")
+    index_pq_subquantizers: int = Field(
+        default=32, ge=1, description="4-bit PQ sub-quantizers (bytes a vector = this / 2)."
+    )
+    index_pq_nprobe: int = Field(default=256, ge=1, description="IVF-PQ cells searched a query.")
+    index_pq_rerank: int = Field(
+        default=256, ge=1, description="IVF-PQ candidates re-ranked by exact similarity."
+    )
     search_top_k: int = Field(
         default=64,
         ge=1,
         description="Nearest references fetched per face before aggregating by talent.",
     )
     candidates_per_face: int = Field(default=3, ge=1)
+
+    def index_kind_for(self, count: int, current: str | None = None) -> str:
+        """The index kind (flat | ivf | ivfpq) for a gallery of ``count`` vectors; the one
+        place that decides. An index shrinks back to a smaller kind only below half of its
+        own threshold, so a gallery hovering at a threshold does not rebuild back and forth."""
+        exact_max, pq_min = self.index_approximate_min_vectors, self.index_pq_min_vectors
+        if current == "ivfpq" and count >= pq_min // 2:
+            return "ivfpq"
+        if current == "ivf" and exact_max // 2 <= count < pq_min:
+            return "ivf"
+        if count >= pq_min:
+            return "ivfpq"
+        return "ivf" if count >= exact_max else "flat"
 
     def resolved_database_url(self) -> str:
         if self.database_url:
