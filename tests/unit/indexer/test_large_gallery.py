@@ -13,7 +13,7 @@ import pytest
 
 from indexer.db import Database
 from indexer.index_manager import IndexManager
-from indexer.photos import PhotoStore
+from indexer.photos import reference_photos
 from indexer.registry import PhotoInput, Registry
 from indexer.settings import IndexerSettings
 from indexer.vector_index import IndexFiles, PqParams, VectorIndex, vectors_checksum
@@ -158,7 +158,7 @@ def pq_registry(db: Database, settings: IndexerSettings) -> Registry:
         db=db,
         analyser=analyser,
         index=IndexManager(db=db, pack=analyser.pack, settings=large),
-        photos=PhotoStore(large.photos_dir()),
+        photos=reference_photos(large),
         settings=large,
     )
     registry.recover()
