@@ -54,3 +54,23 @@ class EmailKind(StrEnum):
     REAPPEARED = "reappeared"
     # to the talent herself, not the agency (service.licensing.consent_mail)
     CONSENT_EVENT = CONSENT_EMAIL_KIND
+
+
+#: The statuses in which a person has not yet decided what an alert is.
+UNDECIDED = frozenset({AlertStatus.OPEN, AlertStatus.ACKNOWLEDGED})
+
+#: The history action that takes back the alert's last change (see service.alerts.undo).
+UNDO_ACTION = "undo"
+
+
+def needs_review(
+    *, status: AlertStatus, band: AlertBand, verdict_is_review: bool, face_confirmed: bool
+) -> bool:
+    """The one rule of "needs review": an undecided alert whose face is only a ``possible``
+    match nobody has said is the talent, or whose licence check lacks a fact. A decided alert
+    (dismissed, licensed elsewhere, confirmed) never needs review."""
+    if status not in UNDECIDED:
+        return False
+    if band is AlertBand.POSSIBLE and not face_confirmed:
+        return True
+    return verdict_is_review

@@ -16,8 +16,9 @@ from sqlalchemy.orm import Session
 from indexer.db import Embedding, Talent, utcnow
 from indexer.matching import Band
 from indexer.scanning import FaceFinding
+from service.alerts.alerts import confirmed_same_person
 from service.alerts.emails import enqueue_new_match
-from service.alerts.review import confirmed_same_person, without_rejected_faces
+from service.alerts.review import without_rejected_faces
 from service.alerts.states import AlertBand
 from service.alerts.webhooks import enqueue_alert_created
 from service.core.principal import Principal
