@@ -166,7 +166,8 @@ DECIDING_ACTIONS = (
 
 
 class _Acted(Protocol):
-    action: str
+    @property
+    def action(self) -> str: ...
 
 
 Acted = TypeVar("Acted", bound=_Acted)

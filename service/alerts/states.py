@@ -74,3 +74,12 @@ def needs_review(
     if band is AlertBand.POSSIBLE and not face_confirmed:
         return True
     return verdict_is_review
+
+
+class SightingStatus(StrEnum):
+    """Where one sighting of a talent stands, as the talent is told (service.alerts.sightings)."""
+
+    LICENSED = "licensed"
+    CONFIRMED = "confirmed"  # her agency confirmed it as an unlicensed use
+    UNDER_REVIEW = "under_review"  # her agency has not decided yet
+    REJECTED = "rejected"  # her agency said the face is not hers
