@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from service.licensing.states import CONSENT_EMAIL_KIND
+from service.licensing.states import CONSENT_EMAIL_KIND, CONSENT_WITHDRAWN_KIND
 
 
 class TriageAction(StrEnum):
@@ -54,6 +54,8 @@ class EmailKind(StrEnum):
     REAPPEARED = "reappeared"
     # to the talent herself, not the agency (service.licensing.consent_mail)
     CONSENT_EVENT = CONSENT_EMAIL_KIND
+    # to the agency: its talent withdrew her consent to a licence (consent_mail)
+    CONSENT_WITHDRAWN = CONSENT_WITHDRAWN_KIND
 
 
 #: The statuses in which a person has not yet decided what an alert is.

@@ -25,7 +25,7 @@ from service.console.links import PREFIX
 from service.console.rendering import jpeg, next_offset, page
 from service.context import AppContext
 from service.core import thumbnails as thumbs
-from service.core.errors import ForbiddenError
+from service.core.errors import ForbiddenError, InvalidRequestError
 from service.core.principal import Principal, Role
 from service.core.schemas import NAME_MAX, SHA256_HEX
 from service.licensing import consent, statements, talent_view
@@ -179,8 +179,27 @@ def consent_events(
     return page("me_consent.html", user=user, me=me, events=events)
 
 
+@router.get("/licences/{licence_id}/withdraw")
+def confirm_withdrawal(licence_id: ObjectId, ctx: Ctx, user: User) -> HTMLResponse:
+    """The step before a withdrawal: what it does, and who is told."""
+    principal = talent_of(user)
+    with ctx.db.session() as session:
+        me = talent_view.me(session, principal=principal)
+        terms = talent_view.own_licence(session, principal=principal, licence_id=licence_id)
+    return page("me_withdraw.html", user=user, me=me, licence=terms)
+
+
 @router.post("/licences/{licence_id}/withdraw")
-def withdraw(licence_id: ObjectId, ctx: Ctx, user: FormUser) -> RedirectResponse:
+def withdraw(
+    licence_id: ObjectId,
+    ctx: Ctx,
+    user: FormUser,
+    confirm: Annotated[str, Form(max_length=10)] = "",
+) -> RedirectResponse:
+    """Her withdrawal, once she confirmed it on the page before (``confirm=yes``); her
+    agency gets an e-mail and sees it on its consent page."""
+    if confirm != "yes":
+        raise InvalidRequestError("Confirm the withdrawal on the page that explains it first.")
     with ctx.db.session() as session:
         consent.withdraw(session, principal=talent_of(user), licence_id=licence_id)
     return RedirectResponse(f"{PREFIX}/me/licences/{licence_id}?notice=withdrawn", status_code=303)
