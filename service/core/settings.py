@@ -6,6 +6,7 @@ import functools
 import ipaddress
 from pathlib import Path
 from typing import Annotated, ClassVar, Final
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import NoDecode
@@ -152,6 +153,12 @@ class ServiceSettings(IndexerSettings):
     )
     smtp_from: str = "twinwatch <noreply@twinwatch.invalid>"
     smtp_timeout_s: float = Field(default=15.0, gt=0)
+    email_time_zone: str = Field(
+        default="UTC",
+        max_length=64,
+        description="IANA time zone of the times in agency e-mails (e.g. Europe/Paris); "
+        "each time names its zone.",
+    )
     email_max_attempts: int = Field(default=8, ge=1)
     email_backoff_base_s: float = Field(default=30.0, gt=0)
 
@@ -208,6 +215,15 @@ class ServiceSettings(IndexerSettings):
         "X-Forwarded-For and X-Forwarded-Proto are believed; none by default, so the "
         "client address (sign-in throttling per address) is the connection's peer.",
     )
+
+    @field_validator("email_time_zone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r} (use an IANA name)") from exc
+        return value
 
     @field_validator("trusted_proxies", mode="before")
     @classmethod

@@ -65,6 +65,7 @@ class RecordingSink:
     # Called in each sighting's transaction once its findings are recorded (the takedown
     # tracker re-opens a case when a removed image is seen again).
     after_sighting: Callable[[Session, Scan], None] | None = None
+    email_time_zone: str = "UTC"  # the zone of the times in the agency's e-mails
 
 
 @dataclass
@@ -546,7 +547,7 @@ def _new_alert(
         alert.evidence_expires_at = utcnow() + timedelta(days=sink.evidence_retention_days)
         recording.written_evidence.append(alert.evidence_path)
     enqueue_alert_created(session, alert, talent)
-    enqueue_new_match(session, alert, talent)
+    enqueue_new_match(session, alert, talent, zone=sink.email_time_zone)
     recording.sink.metrics.alerts.labels("created").inc()
     return alert
 
