@@ -329,7 +329,7 @@ def test_an_admin_verifies_a_document_in_the_console_but_not_after_the_talent_wi
     ada = invited_talent(world, inbox)
     csrf = page_csrf(ada, f"/console/me/licences/{withdrawn_lid}")
     assert ada.post(
-        f"/console/me/licences/{withdrawn_lid}/withdraw", data={"csrf": csrf}
+        f"/console/me/licences/{withdrawn_lid}/withdraw", data={"csrf": csrf, "confirm": "yes"}
     ).is_success
 
     admin = browser(world, "admin")
