@@ -168,6 +168,10 @@ def test_agency_triages_with_the_keyboard_and_undoes_and_page_and_api_agree(
 
     _fits_a_phone(browser)
     steps.check("inbox-390px")
+    browser.get(f"{live.base}/console/alerts/{possible}/review")
+    _settled(browser)
+    _fits_a_phone(browser)
+    steps.check("review-390px")
 
 
 #: Elements of the page's <main> reaching past the viewport's right edge (the navigation

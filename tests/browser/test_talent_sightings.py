@@ -124,7 +124,9 @@ def test_talent_sees_her_sightings_and_withdraws_with_confirmation_and_her_agenc
     assert f"/console/me/licences/{licence}/withdraw" in browser.current_url
     assert "your agency, Demo Agency, is told" in browser.page_source
     assert _licence_consent(live, licence) == "signed"  # nothing withdrawn yet
-    steps.check("withdraw-confirmation")
+    _fits_a_phone(browser)
+    steps.check("withdraw-confirmation-390px")
+    browser.set_window_size(1280, 1000)
     _press(browser, "#confirm-withdraw")
     assert "You withdrew your consent" in browser.page_source
     assert _licence_consent(live, licence) == "withdrawn"
@@ -137,6 +139,8 @@ def test_talent_sees_her_sightings_and_withdraws_with_confirmation_and_her_agenc
     notice = browser.find_element(By.CSS_SELECTOR, "ul.withdrawals li").text
     assert "Ada Lovelace withdrew her consent to licence" in notice and str(licence) in notice
     steps.check("agency-sees-the-withdrawal")
+    _fits_a_phone(browser)
+    steps.check("agency-consent-page-390px")
 
 
 def _licence_consent(world: LiveConsole, licence: int) -> Any:
