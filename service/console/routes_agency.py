@@ -159,7 +159,15 @@ def undo_change(
 
 
 def _toast(session: Session, principal: Principal, filters: InboxFilters) -> Toast | None:
-    """After a change: what was done, with Undo when it can be; after an undo: its result."""
+    """After a change: what was done, with Undo when it can be; after an undo: its result
+    (an alert this person may not see, named in a crafted link, gets no toast, no 404)."""
+    try:
+        return _toast_of(session, principal, filters)
+    except ResourceNotFoundError:
+        return None
+
+
+def _toast_of(session: Session, principal: Principal, filters: InboxFilters) -> Toast | None:
     if filters.done is not None:
         alert = alerts.get_alert(session, principal=principal, alert_id=filters.done)
         offer = undo_offer(session, principal=principal, alert=alert, now=utcnow())

@@ -15,7 +15,14 @@ from sqlalchemy import func, select, update
 
 from service.alerts.states import AlertBand, AlertStatus, needs_review
 from service.core.tables.alerts import AlertEvent, FaceRejection
-from tests.support.agency import agency_world, bearer, lookalike_photo, scan_bytes
+from tests.support.agency import (
+    agency_world,
+    bearer,
+    csrf_of,
+    lookalike_photo,
+    scan_bytes,
+    signed_in,
+)
 from tests.support.console import ConsoleWorld
 
 pytestmark = pytest.mark.postgres
@@ -158,3 +165,28 @@ def test_only_the_one_who_acted_can_undo_and_only_soon_after(world: ConsoleWorld
     too_late = _post(world, f"{path}/undo")
     assert too_late.status_code == 409 and "minutes old" in too_late.text
     assert _get(world, path)["status"] == "open"
+
+
+def test_the_inbox_toast_offers_undo_only_for_ones_own_alert(world: ConsoleWorld) -> None:
+    world.scan(7)
+    (alert,) = _get(world, "/v1/alerts")["items"]
+    agency = signed_in(world, "agency")
+    done = agency.post(
+        f"/console/alerts/{alert['id']}/triage",
+        data={"action": "acknowledge", "csrf": csrf_of(agency), "back": "/console/alerts"},
+        follow_redirects=False,
+    )
+    assert done.headers["location"] == f"/console/alerts?done={alert['id']}"
+    page = agency.get(done.headers["location"]).text
+    assert f"Alert {alert['id']} (Ada Lovelace) acknowledged." in page
+    assert f'action="/console/alerts/{alert["id"]}/undo"' in page
+    undone = agency.post(
+        f"/console/alerts/{alert['id']}/undo",
+        data={"csrf": csrf_of(agency), "back": "/console/alerts"},
+    )
+    assert f"Undone: alert {alert['id']} (Ada Lovelace) is open again." in undone.text
+    other = signed_in(world, "other_agency")
+    crafted = other.get(f"/console/alerts?done={alert['id']}")
+    assert crafted.status_code == 200 and "Ada Lovelace" not in crafted.text
+    refused = other.post(f"/console/alerts/{alert['id']}/undo", data={"csrf": csrf_of(other)})
+    assert refused.status_code == 404
