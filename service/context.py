@@ -48,6 +48,7 @@ class AppContext:
             keep_alert_evidence=self.settings.keep_alert_evidence,
             evidence_retention_days=self.settings.evidence_retention_days,
             after_sighting=reopen_on_sighting,
+            email_time_zone=self.settings.email_time_zone,
         )
 
     def pipeline(self) -> ScanPipeline:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import html
+from collections.abc import Iterable
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -22,7 +23,15 @@ from service.alerts.schemas import (
     InternalEvidenceOut,
     ThirdPartyEvidenceOut,
 )
-from service.alerts.states import AlertBand, AlertStatus, EvidenceForm, TriageAction
+from service.alerts.states import (
+    UNDO_ACTION,
+    AlertBand,
+    AlertStatus,
+    EvidenceForm,
+    ReviewDecision,
+    TriageAction,
+    needs_review,
+)
 from service.core.principal import Principal
 from service.core.schemas import ModelPackOut, Page
 from service.core.tables.alerts import Alert, AlertEvent, AlertSighting
@@ -143,7 +152,72 @@ def triage(
         billing.reverse_confirmed(session, alert.id)  # not the talent: not a paid use
     if action is TriageAction.REOPEN:
         alert.triaged_at = None
+    session.flush()
+    refresh_needs_review(session, alert)
     return get_alert(session, principal=principal, alert_id=alert_id)
+
+
+#: The history entries that decide whether an alert's face is the talent, newest first wins.
+DECIDING_ACTIONS = (
+    f"review_{ReviewDecision.SAME_PERSON.value}",
+    f"review_{ReviewDecision.NOT_SAME_PERSON.value}",
+    TriageAction.DISMISS_FALSE_MATCH.value,
+)
+
+
+class _Acted(Protocol):
+    @property
+    def action(self) -> str: ...
+
+
+Acted = TypeVar("Acted", bound=_Acted)
+
+
+def standing(events: Iterable[Acted]) -> list[Acted]:
+    """A history (oldest first) without what was undone: an undo takes back the newest
+    change still standing, and is itself not a change that stands."""
+    kept: list[Acted] = []
+    for event in events:
+        if event.action == UNDO_ACTION:
+            if kept:
+                kept.pop()
+        else:
+            kept.append(event)
+    return kept
+
+
+def standing_events(session: Session, alert_id: int) -> list[AlertEvent]:
+    """The alert's changes that still stand, oldest first."""
+    return standing(
+        session.scalars(
+            select(AlertEvent).where(AlertEvent.alert_id == alert_id).order_by(AlertEvent.id)
+        )
+    )
+
+
+def face_confirmed(status: str, history: Iterable[_Acted]) -> bool:
+    """A person said the alert's face is the talent, and nobody has dismissed it as a false
+    match since (a reopened alert needs a new "same person"; an undone one too)."""
+    if status == AlertStatus.DISMISSED_FALSE_MATCH.value:
+        return False
+    deciding = [e.action for e in standing(history) if e.action in DECIDING_ACTIONS]
+    return bool(deciding) and deciding[-1] == DECIDING_ACTIONS[0]
+
+
+def confirmed_same_person(session: Session, alert: Alert) -> bool:
+    """:func:`face_confirmed` for an alert, from its stored history."""
+    return face_confirmed(alert.status, standing_events(session, alert.id))
+
+
+def refresh_needs_review(session: Session, alert: Alert) -> None:
+    """Store the one rule's answer (service.alerts.states.needs_review) after any change,
+    so that the API, its ``needs_review`` filter and every page say the same."""
+    alert.needs_review = needs_review(
+        status=AlertStatus(alert.status),
+        band=AlertBand(alert.band),
+        verdict_is_review=alert.verdict == Verdict.REVIEW.value,
+        face_confirmed=confirmed_same_person(session, alert),
+    )
 
 
 def allowed_actions(status: str) -> list[str]:

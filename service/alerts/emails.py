@@ -16,11 +16,14 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from datetime import time as day_time
 from email.message import EmailMessage as MimeMessage
+from email.utils import make_msgid
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from indexer.db import Database, Talent, utcnow
+from indexer.errors import TwinwatchError
+from service.alerts.evidence import EvidenceStore
 from service.alerts.schemas import EmailMessageOut, EmailPreferencesIn, EmailPreferencesOut
 from service.alerts.states import AlertBand, EmailKind
 from service.alerts.webhooks import claim_due_rows, count_attempt, retry_or_give_up
@@ -28,7 +31,16 @@ from service.core.errors import InvalidRequestError
 from service.core.mail import SmtpResult, deliver, message_id_domain
 from service.core.principal import Principal, Role
 from service.core.settings import ServiceSettings
-from service.core.tables.alerts import Alert, EmailAttempt, EmailMessage, EmailPreference
+from service.core.tables.alerts import (
+    Alert,
+    AlertSighting,
+    EmailAttempt,
+    EmailMessage,
+    EmailPreference,
+)
+from service.core.tables.scanning import Finding
+from service.core.thumbnails import face_thumbnail
+from service.rules.dates import local_time
 
 log = logging.getLogger(__name__)
 DIGEST_MAX_ALERTS = 200
@@ -153,7 +165,7 @@ def compose(title: str, paragraphs: list[str], rows: list[tuple[str, str]]) -> C
     return Composed(title, _text(title, paragraphs, rows), _html_page(title, paragraphs, rows))
 
 
-def enqueue_new_match(session: Session, alert: Alert, talent: Talent) -> bool:
+def enqueue_new_match(session: Session, alert: Alert, talent: Talent, *, zone: str = "UTC") -> bool:
     """The immediate e-mail for a new unlicensed ``match`` alert (in the alert's transaction)."""
     if alert.verdict != "unlicensed" or alert.band != AlertBand.MATCH.value:
         return False
@@ -171,7 +183,7 @@ def enqueue_new_match(session: Session, alert: Alert, talent: Talent) -> bool:
             ("Publisher", where),
             ("Page", alert.page_url or "unknown"),
             ("Similarity", f"{alert.similarity:.3f}"),
-            ("First seen", alert.first_seen_at.isoformat()),
+            ("First seen", local_time(alert.first_seen_at, zone)),
         ],
     )
     return enqueue(
@@ -326,7 +338,46 @@ def claim_due_emails(db: Database, *, limit: int, lease_s: float) -> list[DueEma
         ]
 
 
-def mime_message(message: DueEmail, *, settings: ServiceSettings) -> MimeMessage:
+def alert_face(
+    db: Database, evidence: EvidenceStore, message: DueEmail, *, max_pixels: int
+) -> bytes | None:
+    """The face crop a new-match e-mail shows inline: the kept image of the alert it
+    announces, cut to the latest sighting's face, only when that alert is the addressed
+    agency's own (None: no alert, another agency's, no image kept, or it cannot be read)."""
+    alert_id = _announced_alert(message)
+    if alert_id is None:
+        return None
+    with db.session() as session:
+        alert = session.get(Alert, alert_id)
+        if alert is None or alert.agency_id != message.agency_id or not alert.evidence_path:
+            return None
+        path = alert.evidence_path
+        box = session.scalar(
+            select(Finding.box)
+            .join(AlertSighting, AlertSighting.finding_id == Finding.id)
+            .where(AlertSighting.alert_id == alert_id)
+            .order_by(AlertSighting.id.desc())
+            .limit(1)
+        )
+    if box is None:
+        return None
+    try:
+        return face_thumbnail(evidence.read(path), list(box), max_pixels=max_pixels)
+    except (OSError, TwinwatchError) as exc:
+        log.warning("e-mail %d: no face picture (%s)", message.id, type(exc).__name__)
+        return None
+
+
+def _announced_alert(message: DueEmail) -> int | None:
+    prefix, _, alert_id = message.event_key.partition(":")
+    return int(alert_id) if prefix == "alert" and alert_id.isdigit() else None
+
+
+def mime_message(
+    message: DueEmail, *, settings: ServiceSettings, face: bytes | None = None
+) -> MimeMessage:
+    """The message as sent: plain text and HTML; with ``face`` (a JPEG) the HTML shows it
+    inline (multipart/related, a ``cid:`` image), so no picture is fetched from anywhere."""
     mime = MimeMessage()
     mime["From"] = settings.smtp_from
     mime["To"] = ", ".join(message.recipients)
@@ -343,23 +394,34 @@ def mime_message(message: DueEmail, *, settings: ServiceSettings) -> MimeMessage
         esc = html.escape
         anchor = f"<p><a href='{esc(link, quote=True)}'>Open the alert in the console</a></p>"
         page = page.replace("</body>", anchor + "</body>", 1)
+    cid = make_msgid("face", domain=domain) if face else None
+    if cid is not None:
+        picture = (
+            f"<p><img src='cid:{cid[1:-1]}' alt='The face as it was seen' width='160' "
+            "height='160'></p>"
+        )
+        page = page.replace("</h1>", "</h1>" + picture, 1)
     mime.set_content(text)
     mime.add_alternative(page, subtype="html")
+    if face is not None and cid is not None:
+        rich = mime.get_body(("html",))
+        assert isinstance(rich, MimeMessage)
+        rich.add_related(face, maintype="image", subtype="jpeg", cid=cid, filename="face.jpg")
     return mime
 
 
 def _alert_link(message: DueEmail, settings: ServiceSettings) -> str | None:
     """The console link of the alert a new-match e-mail announces (``alert:<id>``), when a
     public URL is set."""
-    prefix, _, alert_id = message.event_key.partition(":")
-    if prefix != "alert" or not alert_id.isdigit():
-        return None
-    return settings.alert_url(int(alert_id))
+    alert_id = _announced_alert(message)
+    return None if alert_id is None else settings.alert_url(alert_id)
 
 
-def smtp_send(message: DueEmail, *, settings: ServiceSettings) -> SmtpResult:
+def smtp_send(
+    message: DueEmail, *, settings: ServiceSettings, face: bytes | None = None
+) -> SmtpResult:
     """One attempt over SMTP (blocking: run it in a thread). Any refusal is an error."""
-    return deliver(mime_message(message, settings=settings), settings=settings)
+    return deliver(mime_message(message, settings=settings, face=face), settings=settings)
 
 
 def send_test_email(*, to: str, settings: ServiceSettings) -> SmtpResult:

@@ -18,3 +18,10 @@ class ReviewNotAllowedError(TwinwatchError):
 
     code = "review_not_allowed"
     category = ErrorCategory.CONFLICT
+
+
+class UndoNotAllowedError(TwinwatchError):
+    """Only the alert's newest change can be taken back, by whoever made it, soon after."""
+
+    code = "undo_not_allowed"
+    category = ErrorCategory.CONFLICT

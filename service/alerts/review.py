@@ -21,7 +21,12 @@ from sqlalchemy.orm import Session
 
 from indexer.scanning import ImageScan
 from service.access.scoping import alert_in_scope
-from service.alerts.alerts import get_alert, record_event, triage
+from service.alerts.alerts import (
+    get_alert,
+    record_event,
+    refresh_needs_review,
+    triage,
+)
 from service.alerts.errors import ReviewNotAllowedError
 from service.alerts.schemas import AlertOut
 from service.alerts.states import AlertBand, AlertStatus, ReviewDecision, TriageAction
@@ -29,7 +34,6 @@ from service.core.principal import Principal
 from service.core.tables.alerts import Alert, AlertEvent, AlertSighting, FaceRejection
 from service.core.tables.scanning import Finding, Scan
 from service.licensing import billing
-from service.licensing.evaluate import Verdict
 from service.rules.fingerprints import NEAR_IDENTICAL_MAX_DISTANCE, hamming_distance
 
 log = logging.getLogger(__name__)
@@ -70,11 +74,11 @@ def review(
             to_status=AlertStatus(alert.status),
             note=note,
         )
-        alert.needs_review = alert.verdict == Verdict.REVIEW.value  # a licence fact may lack
         billing.bill_confirmed(session, alert)
         if note:
             alert.triage_note = note
         session.flush()
+        refresh_needs_review(session, alert)
         return get_alert(session, principal=principal, alert_id=alert_id)
     _remember_rejection(session, alert, principal)
     return triage(
@@ -85,28 +89,6 @@ def review(
         note=note,
         recorded_as=action,
     )
-
-
-#: The history entries that decide whether an alert's face is the talent, newest first wins.
-DECIDING_ACTIONS = (
-    f"review_{ReviewDecision.SAME_PERSON.value}",
-    f"review_{ReviewDecision.NOT_SAME_PERSON.value}",
-    TriageAction.DISMISS_FALSE_MATCH.value,
-)
-
-
-def confirmed_same_person(session: Session, alert: Alert) -> bool:
-    """A person said this alert's face is the talent, and nobody has dismissed it as a
-    false match since (a reopened alert needs a new "same person")."""
-    if alert.status == AlertStatus.DISMISSED_FALSE_MATCH.value:
-        return False
-    last = session.scalar(
-        select(AlertEvent.action)
-        .where(AlertEvent.alert_id == alert.id, AlertEvent.action.in_(DECIDING_ACTIONS))
-        .order_by(AlertEvent.id.desc())
-        .limit(1)
-    )
-    return last == DECIDING_ACTIONS[0]
 
 
 def _repeats_last(

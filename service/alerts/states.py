@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from service.licensing.states import CONSENT_EMAIL_KIND
+from service.licensing.states import CONSENT_EMAIL_KIND, CONSENT_WITHDRAWN_KIND
 
 
 class TriageAction(StrEnum):
@@ -54,3 +54,34 @@ class EmailKind(StrEnum):
     REAPPEARED = "reappeared"
     # to the talent herself, not the agency (service.licensing.consent_mail)
     CONSENT_EVENT = CONSENT_EMAIL_KIND
+    # to the agency: its talent withdrew her consent to a licence (consent_mail)
+    CONSENT_WITHDRAWN = CONSENT_WITHDRAWN_KIND
+
+
+#: The statuses in which a person has not yet decided what an alert is.
+UNDECIDED = frozenset({AlertStatus.OPEN, AlertStatus.ACKNOWLEDGED})
+
+#: The history action that takes back the alert's last change (see service.alerts.undo).
+UNDO_ACTION = "undo"
+
+
+def needs_review(
+    *, status: AlertStatus, band: AlertBand, verdict_is_review: bool, face_confirmed: bool
+) -> bool:
+    """The one rule of "needs review": an undecided alert whose face is only a ``possible``
+    match nobody has said is the talent, or whose licence check lacks a fact. A decided alert
+    (dismissed, licensed elsewhere, confirmed) never needs review."""
+    if status not in UNDECIDED:
+        return False
+    if band is AlertBand.POSSIBLE and not face_confirmed:
+        return True
+    return verdict_is_review
+
+
+class SightingStatus(StrEnum):
+    """Where one sighting of a talent stands, as the talent is told (service.alerts.sightings)."""
+
+    LICENSED = "licensed"
+    CONFIRMED = "confirmed"  # her agency confirmed it as an unlicensed use
+    UNDER_REVIEW = "under_review"  # her agency has not decided yet
+    REJECTED = "rejected"  # her agency said the face is not hers

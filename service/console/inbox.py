@@ -13,8 +13,13 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from indexer.db import ReferenceImage
+from service.alerts.alerts import face_confirmed, standing_events
 from service.alerts.history import actor_label, histories
+from service.alerts.review import REVIEWABLE_BANDS, REVIEWABLE_STATUSES
 from service.alerts.schemas import AlertOut
+from service.alerts.states import ReviewDecision, TriageAction
+from service.alerts.undo import UNDO_WINDOW
+from service.core.principal import Principal
 from service.core.tables.alerts import Alert, AlertSighting
 from service.core.tables.scanning import Finding, Scan
 from service.licensing.publishers import publisher_key
@@ -48,6 +53,27 @@ class AlertCard:
     image_kept: bool
     history: list[HistoryEntry] = field(default_factory=list)
     best_reference: bool = False  # reference_id is the photo that gave the similarity
+
+    @property
+    def face_confirmed(self) -> bool:
+        """Somebody said "same person" and it stands (the one rule, service.alerts)."""
+        return face_confirmed(self.alert.status.value, self.history)
+
+    @property
+    def reviewable(self) -> bool:
+        """The face question is still open: "same person" / "not the same person" apply."""
+        return (
+            self.alert.band.value in REVIEWABLE_BANDS
+            and self.alert.status.value in REVIEWABLE_STATUSES
+            and not self.face_confirmed
+        )
+
+    @property
+    def face_label(self) -> str:
+        """What the face is, as every page shows it."""
+        if self.face_confirmed:
+            return "same person (confirmed)"
+        return FACE_LABELS.get(self.alert.band.value, self.alert.band.value.replace("_", " "))
 
 
 @dataclass
@@ -188,3 +214,88 @@ def talent_activity(session: Session, talent_ids: Iterable[int]) -> dict[int, Ta
         )
     }
     return {tid: TalentActivity(open_counts.get(tid, 0), last_seen.get(tid)) for tid in ids}
+
+
+FACE_LABELS = {"match": "match", "possible": "possible match", "asset_reuse": "asset reused"}
+SAME, NOT_SAME = (f"review_{d.value}" for d in ReviewDecision)
+#: What each change is called, as done (the undo toast and the history say it this way).
+DONE_LABELS = {
+    TriageAction.ACKNOWLEDGE.value: "acknowledged",
+    TriageAction.CONFIRM_VIOLATION.value: "confirmed as a violation",
+    TriageAction.DISMISS_FALSE_MATCH.value: "dismissed as a false match",
+    TriageAction.LICENSED_ELSEWHERE.value: "marked licensed elsewhere",
+    TriageAction.REOPEN.value: "reopened",
+    SAME: "reviewed: same person",
+    NOT_SAME: "reviewed: not the same person",
+}
+
+
+@dataclass(frozen=True)
+class Button:
+    """A one-click action of an inbox row: the form field it sends, its words, its key."""
+
+    name: str  # "action" (triage) or "decision" (review)
+    value: str
+    label: str
+    key: str | None = None
+
+
+#: The inbox's one-click buttons, in the order they show, with their keyboard shortcuts
+#: (acknowledge and licensed elsewhere are in each row's details, with a note).
+TRIAGE_BUTTONS = {
+    TriageAction.CONFIRM_VIOLATION.value: Button(
+        "action", TriageAction.CONFIRM_VIOLATION.value, "Confirm", "c"
+    ),
+    TriageAction.DISMISS_FALSE_MATCH.value: Button(
+        "action", TriageAction.DISMISS_FALSE_MATCH.value, "Dismiss", "d"
+    ),
+    TriageAction.REOPEN.value: Button("action", TriageAction.REOPEN.value, "Reopen"),
+}
+REVIEW_BUTTONS = (
+    Button("decision", ReviewDecision.SAME_PERSON.value, "Same person", "s"),
+    Button("decision", ReviewDecision.NOT_SAME_PERSON.value, "Not the same person", "n"),
+)
+
+
+def buttons(card: AlertCard, allowed: Iterable[str]) -> list[Button]:
+    """The row's one-click actions: the review's two answers while the face question is
+    open, then the triage actions its status allows."""
+    chosen = list(REVIEW_BUTTONS) if card.reviewable else []
+    allowed_now = set(allowed)
+    return chosen + [b for value, b in TRIAGE_BUTTONS.items() if value in allowed_now]
+
+
+@dataclass(frozen=True)
+class UndoOffer:
+    """What the toast says after an action, and whether its Undo button is offered."""
+
+    alert_id: int
+    talent: str
+    done: str
+    undoable: bool
+
+
+def undo_offer(
+    session: Session, *, principal: Principal, alert: AlertOut, now: datetime
+) -> UndoOffer | None:
+    """The toast after a change of ``alert`` (already scoped): its newest standing change,
+    offered for undo when it is this person's and recent (the rule of service.alerts.undo)."""
+    events = standing_events(session, alert.id)
+    if not events:
+        return None
+    last = events[-1]
+    mine = last.user_id == principal.user_id and last.key_id == (principal.key_id or None)
+    return UndoOffer(
+        alert.id,
+        alert.talent.name,
+        DONE_LABELS.get(last.action, last.action.replace("_", " ")),
+        mine and now - last.at <= UNDO_WINDOW,
+    )
+
+
+@dataclass(frozen=True)
+class Toast:
+    """The inbox's note after an action (``offer``) or after an undo (``undone``)."""
+
+    offer: UndoOffer | None
+    undone: AlertOut | None

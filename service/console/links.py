@@ -20,3 +20,11 @@ def safe_return_path(candidate: str | None, default: str) -> str:
     ):
         return candidate
     return default
+
+
+def with_marker(path: str, name: str, value: int, anchor: str = "") -> str:
+    """A console path with one more query parameter (``done=12``: the page offers to undo
+    what was just done to alert 12), any earlier value of it replaced."""
+    base, _, query = path.partition("?")
+    kept = [part for part in query.split("&") if part and not part.startswith(f"{name}=")]
+    return f"{base}?{'&'.join([*kept, f'{name}={value}'])}{anchor}"

@@ -15,16 +15,18 @@ from fastapi import APIRouter, Form, Query
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import BaseModel, Field, ValidationError, field_validator
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
+from indexer.db import utcnow
 from indexer.matching import Band
 from service.access.scoping import alert_in_scope
-from service.alerts import alerts
+from service.alerts import alerts, undo
 from service.alerts.schemas import TriageIn
 from service.alerts.states import AlertBand, AlertStatus, EvidenceForm, TriageAction
 from service.api.deps import BoundedId, Ctx, ObjectId
 from service.console.deps import ConsoleRoute, FormUser, User, agency_of
-from service.console.inbox import alert_cards, group_by_publisher
-from service.console.links import PREFIX, safe_return_path
+from service.console.inbox import Toast, alert_cards, buttons, group_by_publisher, undo_offer
+from service.console.links import PREFIX, safe_return_path, with_marker
 from service.console.rendering import jpeg, next_offset, page
 from service.context import AppContext
 from service.core import thumbnails as thumbs
@@ -62,6 +64,8 @@ class InboxFilters(BaseModel):
     band: Band | None = None
     needs_review: bool | None = None
     offset: int = Field(default=0, ge=0)
+    done: BoundedId | None = None  # the alert just changed here: the toast offers its undo
+    undone: BoundedId | None = None  # the alert whose change was just undone
 
     @field_validator("*", mode="before")
     @classmethod
@@ -75,7 +79,9 @@ class InboxFilters(BaseModel):
             else str(value).lower()
             if isinstance(value, bool)
             else str(value)
-            for name, value in self.model_dump(mode="json", exclude={"offset"}).items()
+            for name, value in self.model_dump(
+                mode="json", exclude={"offset", "done", "undone"}
+            ).items()
         }
 
 
@@ -98,6 +104,7 @@ def inbox(ctx: Ctx, user: User, filters: Annotated[InboxFilters, Query()]) -> HT
             band=AlertBand(filters.band.value) if filters.band else None,
         )
         groups = group_by_publisher(alert_cards(session, found.items))
+        toast = _toast(session, principal, filters)
     roster = talents.list_talents(ctx=ctx, principal=principal, offset=0, limit=200).items
     return page(
         "inbox.html",
@@ -109,6 +116,8 @@ def inbox(ctx: Ctx, user: User, filters: Annotated[InboxFilters, Query()]) -> HT
         bands=BANDS,
         actions=ACTIONS,
         allowed_actions=alerts.allowed_actions,
+        buttons=buttons,
+        toast=toast,
         roster=roster,
         back=f"{PREFIX}/alerts?{urlencode(filters.form_values())}",
         next_offset=next_offset(filters.offset or 0, INBOX_PAGE, found.total),
@@ -131,8 +140,42 @@ def triage(
             session, principal=principal, alert_id=alert_id, action=body.action, note=body.note
         )
     return RedirectResponse(
-        safe_return_path(back, f"{PREFIX}/alerts") + f"#alert-{alert_id}", status_code=303
+        with_marker(safe_return_path(back, f"{PREFIX}/alerts"), "done", alert_id),
+        status_code=303,
     )
+
+
+@router.post("/alerts/{alert_id}/undo")
+def undo_change(
+    alert_id: ObjectId, ctx: Ctx, user: FormUser, back: Annotated[str, Form()] = ""
+) -> RedirectResponse:
+    """Take back this person's newest change of the alert (``POST /v1/alerts/{id}/undo``)."""
+    with ctx.db.session() as session:
+        undo.undo(session, principal=agency_of(user), alert_id=alert_id)
+    return RedirectResponse(
+        with_marker(safe_return_path(back, f"{PREFIX}/alerts"), "undone", alert_id),
+        status_code=303,
+    )
+
+
+def _toast(session: Session, principal: Principal, filters: InboxFilters) -> Toast | None:
+    """After a change: what was done, with Undo when it can be; after an undo: its result
+    (an alert this person may not see, named in a crafted link, gets no toast, no 404)."""
+    try:
+        return _toast_of(session, principal, filters)
+    except ResourceNotFoundError:
+        return None
+
+
+def _toast_of(session: Session, principal: Principal, filters: InboxFilters) -> Toast | None:
+    if filters.done is not None:
+        alert = alerts.get_alert(session, principal=principal, alert_id=filters.done)
+        offer = undo_offer(session, principal=principal, alert=alert, now=utcnow())
+        return Toast(offer, None) if offer else None
+    if filters.undone is not None:
+        alert = alerts.get_alert(session, principal=principal, alert_id=filters.undone)
+        return Toast(None, alert)
+    return None
 
 
 MAX_BULK = 500

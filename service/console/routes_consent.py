@@ -35,7 +35,13 @@ def awaiting(ctx: Ctx, user: User) -> HTMLResponse:
             (licence_out(licence), name)
             for licence, name in consent.awaiting_signature(session, principal=agency_of(user))
         ]
-    return page("consent_awaiting.html", user=user, rows=rows)
+        withdrawals = [
+            (event.at, licence.id, licence.licensee, name)
+            for event, licence, name in consent.recent_withdrawals(
+                session, principal=agency_of(user)
+            )
+        ]
+    return page("consent_awaiting.html", user=user, rows=rows, withdrawals=withdrawals)
 
 
 NOTICES = {

@@ -10,13 +10,14 @@ from fastapi import APIRouter, Form
 from fastapi.responses import HTMLResponse, RedirectResponse
 from pydantic import ValidationError
 
+from indexer.db import utcnow
 from service.alerts import alerts, review
 from service.alerts.schemas import ReviewIn
 from service.alerts.states import ReviewDecision
-from service.api.deps import Ctx, ObjectId
+from service.api.deps import BoundedId, Ctx, ObjectId
 from service.console.deps import ConsoleRoute, FormUser, User, agency_of
-from service.console.inbox import alert_cards
-from service.console.links import PREFIX, safe_return_path
+from service.console.inbox import alert_cards, undo_offer
+from service.console.links import PREFIX, safe_return_path, with_marker
 from service.console.rendering import page
 from service.core.errors import InvalidRequestError
 
@@ -25,16 +26,21 @@ DECISIONS = tuple(decision.value for decision in ReviewDecision)
 
 
 @router.get("/alerts/{alert_id}/review")
-def review_page(alert_id: ObjectId, ctx: Ctx, user: User) -> HTMLResponse:
+def review_page(
+    alert_id: ObjectId, ctx: Ctx, user: User, done: BoundedId | None = None
+) -> HTMLResponse:
+    """``done``: the decision was just taken here; the page offers to undo it."""
     principal = agency_of(user)
     with ctx.db.session() as session:
         alert = alerts.get_alert(session, principal=principal, alert_id=alert_id)
         (card,) = alert_cards(session, [alert])
-    reviewable = (
-        alert.band.value in review.REVIEWABLE_BANDS
-        and alert.status.value in review.REVIEWABLE_STATUSES
-    )
-    return page("review.html", user=user, card=card, a=alert, reviewable=reviewable)
+        offer = (
+            undo_offer(session, principal=principal, alert=alert, now=utcnow())
+            if done == alert_id
+            else None
+        )
+    back = f"{PREFIX}/alerts/{alert_id}/review"
+    return page("review.html", user=user, card=card, a=alert, offer=offer, back=back)
 
 
 @router.post("/alerts/{alert_id}/review")
@@ -58,5 +64,6 @@ def submit_review(
             session, principal=principal, alert_id=alert_id, decision=body.decision, note=body.note
         )
     return RedirectResponse(
-        safe_return_path(back, f"{PREFIX}/alerts/{alert_id}/review"), status_code=303
+        with_marker(safe_return_path(back, f"{PREFIX}/alerts/{alert_id}/review"), "done", alert_id),
+        status_code=303,
     )

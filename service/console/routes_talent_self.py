@@ -16,14 +16,16 @@ from starlette.concurrency import run_in_threadpool
 
 from indexer.db import utcnow
 from service.access.sessions import SignedIn
+from service.alerts import sightings as own_sightings
 from service.api.deps import MAX_OFFSET, Ctx, ObjectId
 from service.api.forms import DATE_MAX
 from service.console.deps import ConsoleRoute, FormUser, User
 from service.console.downloads import recent_months, statement_download
 from service.console.links import PREFIX
-from service.console.rendering import page
+from service.console.rendering import jpeg, next_offset, page
 from service.context import AppContext
-from service.core.errors import ForbiddenError
+from service.core import thumbnails as thumbs
+from service.core.errors import ForbiddenError, InvalidRequestError
 from service.core.principal import Principal, Role
 from service.core.schemas import NAME_MAX, SHA256_HEX
 from service.licensing import consent, statements, talent_view
@@ -50,14 +52,49 @@ def talent_of(user: SignedIn) -> Principal:
 
 
 @router.get("")
-def sightings(ctx: Ctx, user: User, offset: Annotated[int, Query(ge=0)] = 0) -> HTMLResponse:
+def sightings(
+    ctx: Ctx,
+    user: User,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
+    rejected: bool = False,
+) -> HTMLResponse:
+    """Her sightings with their pictures and statuses; the ones her agency rejected ("not
+    the same person") only when she asks (``rejected=true``)."""
     principal = talent_of(user)
     with ctx.db.session() as session:
         me = talent_view.me(session, principal=principal)
+        hidden = own_sightings.rejected_findings(session, principal=principal)
         found = talent_view.sightings(
-            session, principal=principal, offset=offset, limit=SIGHTINGS_PAGE
+            session,
+            principal=principal,
+            offset=offset,
+            limit=SIGHTINGS_PAGE,
+            hide=() if rejected else hidden,
         )
-    return page("me_sightings.html", user=user, me=me, sightings=found)
+        states = own_sightings.states(
+            session, principal=principal, finding_ids=(s.finding_id for s in found.items)
+        )
+    return page(
+        "me_sightings.html",
+        user=user,
+        me=me,
+        sightings=found,
+        states=states,
+        rejected_count=len(hidden),
+        showing_rejected=rejected,
+        next_offset=next_offset(offset, SIGHTINGS_PAGE, found.total),
+    )
+
+
+@router.get("/sightings/{finding_id}/face.jpg")
+def sighting_face(finding_id: ObjectId, ctx: Ctx, user: User) -> Response:
+    """The face crop of one of her own sightings (404 for anyone else's)."""
+    with ctx.db.session() as session:
+        path, box = own_sightings.own_face(
+            session, principal=talent_of(user), finding_id=finding_id
+        )
+    data = ctx.evidence.read(path)
+    return jpeg(thumbs.face_thumbnail(data, box, max_pixels=ctx.settings.max_image_pixels))
 
 
 @router.get("/licences")
@@ -142,8 +179,27 @@ def consent_events(
     return page("me_consent.html", user=user, me=me, events=events)
 
 
+@router.get("/licences/{licence_id}/withdraw")
+def confirm_withdrawal(licence_id: ObjectId, ctx: Ctx, user: User) -> HTMLResponse:
+    """The step before a withdrawal: what it does, and who is told."""
+    principal = talent_of(user)
+    with ctx.db.session() as session:
+        me = talent_view.me(session, principal=principal)
+        terms = talent_view.own_licence(session, principal=principal, licence_id=licence_id)
+    return page("me_withdraw.html", user=user, me=me, licence=terms)
+
+
 @router.post("/licences/{licence_id}/withdraw")
-def withdraw(licence_id: ObjectId, ctx: Ctx, user: FormUser) -> RedirectResponse:
+def withdraw(
+    licence_id: ObjectId,
+    ctx: Ctx,
+    user: FormUser,
+    confirm: Annotated[str, Form(max_length=10)] = "",
+) -> RedirectResponse:
+    """Her withdrawal, once she confirmed it on the page before (``confirm=yes``); her
+    agency gets an e-mail and sees it on its consent page."""
+    if confirm != "yes":
+        raise InvalidRequestError("Confirm the withdrawal on the page that explains it first.")
     with ctx.db.session() as session:
         consent.withdraw(session, principal=talent_of(user), licence_id=licence_id)
     return RedirectResponse(f"{PREFIX}/me/licences/{licence_id}?notice=withdrawn", status_code=303)

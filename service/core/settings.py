@@ -7,6 +7,7 @@ import importlib.metadata
 import ipaddress
 from pathlib import Path
 from typing import Annotated, ClassVar, Final
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import NoDecode
@@ -207,6 +208,12 @@ class ServiceSettings(IndexerSettings):
     )
     smtp_from: str = "twinwatch <noreply@twinwatch.invalid>"
     smtp_timeout_s: float = Field(default=15.0, gt=0)
+    email_time_zone: str = Field(
+        default="UTC",
+        max_length=64,
+        description="IANA time zone of the times in agency e-mails (e.g. Europe/Paris); "
+        "each time names its zone.",
+    )
     email_max_attempts: int = Field(default=8, ge=1)
     email_backoff_base_s: float = Field(default=30.0, gt=0)
 
@@ -274,6 +281,15 @@ class ServiceSettings(IndexerSettings):
     def private_access(self) -> bool | frozenset[str]:
         """Where fetches may reach private addresses (service.core.fetching.PrivateAccess)."""
         return self.fetch_allow_private_networks or frozenset(self.fetch_private_hosts)
+
+    @field_validator("email_time_zone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r} (use an IANA name)") from exc
+        return value
 
     @field_validator("trusted_proxies", mode="before")
     @classmethod

@@ -24,6 +24,7 @@ from indexer.db import utcnow
 from indexer.errors import TwinwatchError
 from service.access.sessions import purge_expired
 from service.alerts.emails import (
+    alert_face,
     claim_due_emails,
     queue_daily_digests,
     record_email_attempt,
@@ -254,7 +255,14 @@ class EmailDispatcher:
             claim_due_emails, self.ctx.db, limit=1, lease_s=settings.delivery_lease_s
         )
         for message in due:
-            result = await run_in_threadpool(smtp_send, message, settings=settings)
+            face = await run_in_threadpool(
+                alert_face,
+                self.ctx.db,
+                self.ctx.evidence,
+                message,
+                max_pixels=settings.max_image_pixels,
+            )
+            result = await run_in_threadpool(smtp_send, message, settings=settings, face=face)
             await run_in_threadpool(
                 record_email_attempt, self.ctx.db, message=message, result=result, settings=settings
             )

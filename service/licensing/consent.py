@@ -81,8 +81,8 @@ from service.core.errors import (
     ResourceNotFoundError,
 )
 from service.core.principal import Principal, Role
-from service.core.tables.licensing import ConsentRecord, Licence
-from service.licensing import consent_ledger
+from service.core.tables.licensing import ConsentEvent, ConsentRecord, Licence
+from service.licensing import consent_ledger, consent_mail
 from service.licensing.consent_ledger import Terms
 from service.licensing.errors import (
     ConsentDocumentMismatchError,
@@ -417,7 +417,7 @@ def withdraw(
         record.withdrawn_at = now
         record.withdrawn_by_user_id = principal.user_id
     session.flush()
-    consent_ledger.append(
+    event = consent_ledger.append(
         session,
         licence=licence,
         kind=ConsentEventKind.WITHDRAWN,
@@ -426,6 +426,7 @@ def withdraw(
         terms=current_terms(licence),
         detail={"records": [record.id for record in live]},
     )
+    consent_mail.enqueue_agency_withdrawal(session, event=event, licence=licence)
     log.info("consent withdrawn: licence %d, %d record(s)", licence.id, len(live))
     return list(licence.consents)
 
@@ -681,6 +682,25 @@ def awaiting_signature(
         if (licence.valid_until is None or licence.valid_until > now)
         and consent_status(licence) in WAITING_FOR_THE_TALENT
     ]
+
+
+def recent_withdrawals(
+    session: Session, *, principal: Principal, limit: int = 20
+) -> list[tuple[ConsentEvent, Licence, str]]:
+    """The newest withdrawals of consent by the agency's talents (event, licence, talent's
+    name), newest first: the agency's console shows them."""
+    principal.require(Role.AGENCY)
+    query = (
+        select(ConsentEvent, Licence, Talent.name)
+        .join(Licence, Licence.id == ConsentEvent.licence_id)
+        .join(Talent, Talent.id == ConsentEvent.talent_id)
+        .where(ConsentEvent.kind == ConsentEventKind.WITHDRAWN.value)
+        .order_by(ConsentEvent.id.desc())
+        .limit(limit)
+    )
+    if not principal.is_admin:
+        query = query.where(Talent.agency_id == principal.agency_id)
+    return [(event, licence, name) for event, licence, name in session.execute(query)]
 
 
 def set_required(

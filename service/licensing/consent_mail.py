@@ -23,9 +23,9 @@ from sqlalchemy.orm import Session
 from indexer.db import Talent
 from service.core.principal import Role
 from service.core.tables.access import User
-from service.core.tables.alerts import EmailMessage
+from service.core.tables.alerts import EmailMessage, EmailPreference
 from service.core.tables.licensing import ConsentEvent, Licence
-from service.licensing.states import CONSENT_EMAIL_KIND, ConsentEventKind
+from service.licensing.states import CONSENT_EMAIL_KIND, CONSENT_WITHDRAWN_KIND, ConsentEventKind
 
 WHAT: dict[ConsentEventKind, tuple[str, str]] = {
     ConsentEventKind.TERMS_SET: (
@@ -108,6 +108,57 @@ def enqueue(session: Session, *, event: ConsentEvent, licence: Licence) -> bool:
     return True
 
 
+AGENCY_WITHDRAWN = (
+    "{talent} withdrew consent to licence {id} ({licensee})",
+    "{talent} withdrew her consent to licence {id} for {licensee} in her twinwatch account. "
+    "Uses of her likeness seen from now on under this licence are unlicensed; uses seen "
+    "before stay licensed and paid. Tell {licensee}, and ask her for a new signature if the "
+    "licence should go on.",
+)
+
+
+def enqueue_agency_withdrawal(session: Session, *, event: ConsentEvent, licence: Licence) -> bool:
+    """The agency's e-mail that its talent withdrew her consent (to the addresses of its
+    e-mail preferences, whatever kinds they chose: it changes what is licensed). Listed on
+    the agency's E-mail page; True when one was queued."""
+    talent = session.get(Talent, event.talent_id)
+    if talent is None:
+        return False
+    prefs = session.scalar(
+        select(EmailPreference).where(EmailPreference.agency_id == talent.agency_id)
+    )
+    if prefs is None or not prefs.recipients:
+        return False
+    title, paragraph = AGENCY_WITHDRAWN
+    values = {"talent": talent.name, "id": licence.id, "licensee": licence.licensee}
+    subject, body = title.format(**values), paragraph.format(**values)
+    rows = _rows(event)
+    text = "\n".join([subject, "=" * len(subject), "", body, "", *(f"{k}: {v}" for k, v in rows)])
+    session.add(
+        EmailMessage(
+            agency_id=talent.agency_id,
+            talent_id=talent.id,
+            event_key=f"consent-withdrawn:{event.id}",
+            kind=CONSENT_WITHDRAWN_KIND,
+            recipients=list(prefs.recipients),
+            subject=subject[:300],
+            text_body=text + "\n",
+            html_body=_page(subject, body, rows),
+        )
+    )
+    session.flush()
+    return True
+
+
+def _page(subject: str, body: str, rows: list[tuple[str, str]]) -> str:
+    esc = html.escape
+    table = "".join(f"<tr><th align='left'>{esc(k)}</th><td>{esc(v)}</td></tr>" for k, v in rows)
+    return (
+        f"<!doctype html><html lang='en'><meta charset='utf-8'><title>{esc(subject)}</title>"
+        f"<body><h1>{esc(subject)}</h1><p>{esc(body)}</p><table>{table}</table></body></html>"
+    )
+
+
 def _rows(event: ConsentEvent) -> list[tuple[str, str]]:
     terms: dict[str, Any] = json.loads(event.terms)
     money = terms.get("compensation") or {}
@@ -137,11 +188,7 @@ def compose(event: ConsentEvent, licence: Licence) -> tuple[str, str, str]:
     text = "\n".join(
         [subject, "=" * len(subject), "", body, "", *(f"{k}: {v}" for k, v in rows), "", FOOTER]
     )
-    esc = html.escape
-    table = "".join(f"<tr><th align='left'>{esc(k)}</th><td>{esc(v)}</td></tr>" for k, v in rows)
-    rich = (
-        f"<!doctype html><html lang='en'><meta charset='utf-8'><title>{esc(subject)}</title>"
-        f"<body><h1>{esc(subject)}</h1><p>{esc(body)}</p><table>{table}</table>"
-        f"<p><small>{esc(FOOTER)}</small></p></body></html>"
+    rich = _page(subject, body, rows).replace(
+        "</body>", f"<p><small>{html.escape(FOOTER)}</small></p></body>", 1
     )
     return subject[:300], text + "\n", rich

@@ -44,3 +44,5 @@ class ConsentEventKind(StrEnum):
 #: The outbox kind of the e-mail that tells the talent of a consent event
 #: (``service.alerts.states.EmailKind`` lists it beside the agency's kinds).
 CONSENT_EMAIL_KIND: Final = "consent_event"
+#: The outbox kind of the e-mail that tells the agency its talent withdrew her consent.
+CONSENT_WITHDRAWN_KIND: Final = "consent_withdrawn"

@@ -9,6 +9,7 @@ other, nor the agency's notes (alert triage notes are not part of a sighting).
 from __future__ import annotations
 
 import json
+from collections.abc import Collection
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -58,12 +59,19 @@ def me(session: Session, *, principal: Principal) -> TalentSelfOut:
 
 
 def sightings(
-    session: Session, *, principal: Principal, offset: int, limit: int
+    session: Session,
+    *,
+    principal: Principal,
+    offset: int,
+    limit: int,
+    hide: Collection[int] = (),
 ) -> Page[SightingOut]:
     """Every monitor's sighting of the talent (pre-checks are brands' questions, not uses),
-    newest first, with the full reasons (the talent's side)."""
+    newest first, with the full reasons (the talent's side); ``hide``: findings left out."""
     talent = own_talent(session, principal)
-    where = (Finding.talent_id == talent.id, Scan.kind == ScanKind.SCAN.value)
+    where = [Finding.talent_id == talent.id, Scan.kind == ScanKind.SCAN.value]
+    if hide:
+        where.append(Finding.id.not_in(list(hide)))
     total = (
         session.scalar(
             select(func.count())

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Annotated
+from zoneinfo import ZoneInfo
 
 from pydantic import BeforeValidator
 
@@ -170,3 +171,14 @@ def _exclusive_end(value: str | date | datetime) -> datetime:
 # Pydantic field types: a date alone is a whole day (its start / the end of that day).
 StartInstant = Annotated[datetime, BeforeValidator(start_of)]
 EndInstant = Annotated[datetime, BeforeValidator(_exclusive_end)]
+
+
+def local_time(at: datetime, zone: str) -> str:
+    """An instant as people read it where they are, the zone named: "2026-12-07 00:41 CET
+    (Europe/Paris)" (e-mails; ``zone`` is an IANA name the settings checked)."""
+    local = (
+        at.astimezone(ZoneInfo(zone))
+        if at.tzinfo
+        else at.replace(tzinfo=UTC).astimezone(ZoneInfo(zone))
+    )
+    return f"{local:%Y-%m-%d %H:%M} {local.tzname()} ({zone})"

@@ -16,8 +16,9 @@ from sqlalchemy.orm import Session
 from indexer.db import Embedding, Talent, utcnow
 from indexer.matching import Band
 from indexer.scanning import FaceFinding
+from service.alerts.alerts import confirmed_same_person
 from service.alerts.emails import enqueue_new_match
-from service.alerts.review import confirmed_same_person, without_rejected_faces
+from service.alerts.review import without_rejected_faces
 from service.alerts.states import AlertBand
 from service.alerts.webhooks import enqueue_alert_created
 from service.core.principal import Principal
@@ -64,6 +65,7 @@ class RecordingSink:
     # Called in each sighting's transaction once its findings are recorded (the takedown
     # tracker re-opens a case when a removed image is seen again).
     after_sighting: Callable[[Session, Scan], None] | None = None
+    email_time_zone: str = "UTC"  # the zone of the times in the agency's e-mails
 
 
 @dataclass
@@ -545,7 +547,7 @@ def _new_alert(
         alert.evidence_expires_at = utcnow() + timedelta(days=sink.evidence_retention_days)
         recording.written_evidence.append(alert.evidence_path)
     enqueue_alert_created(session, alert, talent)
-    enqueue_new_match(session, alert, talent)
+    enqueue_new_match(session, alert, talent, zone=sink.email_time_zone)
     recording.sink.metrics.alerts.labels("created").inc()
     return alert
 

@@ -1,5 +1,5 @@
 """Agency e-mail through a real local SMTP server (aiosmtpd): a new unlicensed match is
-e-mailed once, as plain text + HTML without images; possible matches come in a daily
+e-mailed once, as plain text + HTML with the face inline; possible matches come in a daily
 digest; a confirmed removal is announced; a failing or refusing server is retried and every
 attempt is recorded."""
 
@@ -87,7 +87,13 @@ def test_a_new_unlicensed_match_is_emailed_once_as_text_and_html(tmp_path: Path)
         assert "https://shop.example/p/1" in plain.get_content()
         assert "<table>" in rich.get_content() and "Ada Lovelace" in rich.get_content()
         kinds = {part.get_content_type() for part in message.walk()}
-        assert kinds == {"multipart/alternative", "text/plain", "text/html"}  # no image
+        assert kinds == {  # the face crop inline (tests/api/test_alert_email_pictures.py)
+            "multipart/alternative",
+            "multipart/related",
+            "text/plain",
+            "text/html",
+            "image/jpeg",
+        }
 
         world.scan(ADA, publisher="shop.example", page="/p/1", seed=3)  # the same alert again
         assert deliver(world) == 0 and len(inbox.messages) == 1

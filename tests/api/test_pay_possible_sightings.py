@@ -150,3 +150,27 @@ def test_a_sure_match_is_billed_at_once_and_a_possible_one_of_another_image_wait
     assert review(world, the_alert(world)["id"], "same_person").status_code == 200
     assert sorted(uses(world)) == [(lid, 1, False), (lid, 1, True)]
     assert ledger(world)["owed"][0]["amount_owed"] == "50.00"
+
+
+def test_undo_takes_a_confirmation_off_the_ledger_and_a_dismissal_puts_it_back(
+    world: ConsoleWorld,
+) -> None:
+    lid = licence(world)["id"]
+    possible_sighting(world)
+    alert_id = the_alert(world)["id"]
+    agency = bearer(world, "agency")
+    assert review(world, alert_id, "same_person").status_code == 200
+    assert uses(world) == [(lid, 1, True)]
+    undone = world.client.post(f"/v1/alerts/{alert_id}/undo", headers=agency)
+    assert undone.status_code == 200 and undone.json()["needs_review"] is True
+    assert uses(world) == []  # "same person" taken back: not a paid use
+
+    assert review(world, alert_id, "same_person").status_code == 200
+    dismissed = world.client.post(
+        f"/v1/alerts/{alert_id}/triage", headers=agency, json={"action": "dismiss_false_match"}
+    )
+    assert dismissed.status_code == 200 and uses(world) == []
+    restored = world.client.post(f"/v1/alerts/{alert_id}/undo", headers=agency)
+    assert restored.status_code == 200, restored.text
+    assert (restored.json()["status"], restored.json()["needs_review"]) == ("open", False)
+    assert uses(world) == [(lid, 1, True)]  # the confirmation stands again, billed once

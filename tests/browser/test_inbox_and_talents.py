@@ -265,7 +265,8 @@ def test_agency_finds_an_alert_sees_both_photos_triages_it_and_opens_evidence(
 
     first = browser.find_element(By.CSS_SELECTOR, "article.alert")
     alert_id = int(str(first.get_attribute("id")).removeprefix("alert-"))
-    action = browser.find_element(By.ID, f"action-{alert_id}")
+    first.find_element(By.CSS_SELECTOR, "details.more summary").send_keys(Keys.ENTER)
+    action = browser.find_element(By.ID, f"action-{alert_id}")  # the action with a note
     action.send_keys("confirm")  # keyboard only: type-ahead picks "confirm violation"
     assert Select(action).first_selected_option.get_attribute("value") == "confirm_violation"
     action.send_keys(Keys.TAB)
@@ -280,7 +281,7 @@ def test_agency_finds_an_alert_sees_both_photos_triages_it_and_opens_evidence(
     assert live.alert(alert_id)["triage_note"] == "takedown sent"
     WebDriverWait(browser, 30).until(  # back on the open inbox, which no longer lists it
         lambda d: (
-            d.current_url.endswith(f"#alert-{alert_id}")
+            d.current_url.endswith(f"done={alert_id}")
             and not d.find_elements(By.ID, f"alert-{alert_id}")
         )
     )

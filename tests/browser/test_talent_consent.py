@@ -117,7 +117,7 @@ def test_a_talent_signs_a_replica_licence_sees_it_paid_and_withdraws_it(
             steps = Steps(browser, "talent")
             _keyboard_sign_in(browser, base, TALENT_EMAIL)
             assert browser.current_url.endswith("/console/me")
-            rows = browser.find_elements(By.CSS_SELECTOR, "tbody tr[id^=sighting-]")
+            rows = browser.find_elements(By.CSS_SELECTOR, "li[id^=sighting-]")
             assert len(rows) == 1 and SHOP in rows[0].text
             assert "replica consent not signed by the talent" in rows[0].text
             steps.check("sightings")
@@ -150,7 +150,11 @@ def test_a_talent_signs_a_replica_licence_sees_it_paid_and_withdraws_it(
             _open(browser, f"Licence {licence['id']}", f"/console/me/licences/{licence['id']}")
             withdraw = browser.find_element(By.CSS_SELECTOR, "button.danger")
             assert withdraw.text == "Withdraw consent"
-            withdraw.send_keys(Keys.ENTER)  # keyboard only
+            withdraw.send_keys(Keys.ENTER)  # keyboard only: first the page that explains it
+            WebDriverWait(browser, 30).until(lambda d: "/withdraw" in d.current_url)
+            _settled(browser)
+            steps.check("withdraw-confirmation")
+            browser.find_element(By.ID, "confirm-withdraw").send_keys(Keys.ENTER)
             WebDriverWait(browser, 30).until(lambda d: "You withdrew your consent" in d.page_source)
             _settled(browser)
             steps.check("withdrawn")
@@ -163,7 +167,7 @@ def test_a_talent_signs_a_replica_licence_sees_it_paid_and_withdraws_it(
             )
             assert _verdict_of(after, talent_id) == "unlicensed"
             _open(browser, "Sightings", "/console/me")
-            rows = browser.find_elements(By.CSS_SELECTOR, "tbody tr[id^=sighting-]")
+            rows = browser.find_elements(By.CSS_SELECTOR, "li[id^=sighting-]")
             assert len(rows) == 3
             assert "replica consent withdrawn by the talent" in rows[0].text, rows[0].text
             assert "licensed" in rows[1].text and "covers this use" in rows[1].text

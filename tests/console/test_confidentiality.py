@@ -25,7 +25,7 @@ from service.core.principal import Role
 from service.core.tables.access import ApiKey, User
 from service.core.tables.jobs import Job
 from service.core.tables.licensing import ConsentRecord
-from service.core.tables.scanning import Scan
+from service.core.tables.scanning import Finding, Scan
 from tests.support.console import ConsoleWorld, console_world, sign_in
 from tests.support.fakes import face_photo
 
@@ -165,6 +165,7 @@ def _ids(world: ConsoleWorld) -> dict[str, list[str]]:
             "licence_id": [r.licence_id for r in session.scalars(select(ConsentRecord))],
             "record_id": [r.id for r in session.scalars(select(ConsentRecord))],
             "precheck_id": list(session.scalars(select(Scan.id))),
+            "finding_id": list(session.scalars(select(Finding.id))),  # a talent's face crops
             "job_id": list(session.scalars(select(Job.id))),
             "talent_id": list(world.talents.values()),
             "reference_id": [1, 2],

@@ -7,6 +7,7 @@ verify; each licence's consent certificate is a download for the agency and the 
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import re
 from collections.abc import Iterator
@@ -16,6 +17,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from indexer.db import utcnow
+from service.jobs.worker import EmailDispatcher
 from tests.console.test_pages import browser, page_csrf
 from tests.support.console import PASSWORD, ConsoleWorld, sign_in
 from tests.support.mail import link_path, mailing_console_world, messages_to, plain_text
@@ -141,8 +143,33 @@ def test_the_talent_signs_a_replica_licence_and_withdraws_it_in_the_console(
     assert signed.status_code == 200 and "You signed this licence" in signed.text
     assert "Withdraw consent" in signed.text and "these terms" in signed.text
     assert f"Licence {lid}" not in agency.get("/console/consent").text
-    withdrawn = ada.post(f"/console/me/licences/{lid}/withdraw", data={"csrf": csrf})
+    agency_mail = "alerts@demo.example"
+    preferences = world.client.put(
+        "/v1/email-preferences",
+        headers={"Authorization": f"Bearer {world.keys['agency']}"},
+        json={"recipients": [agency_mail]},
+    )
+    assert preferences.status_code == 200, preferences.text
+    unconfirmed = ada.post(f"/console/me/licences/{lid}/withdraw", data={"csrf": csrf})
+    assert unconfirmed.status_code == 422  # one click is not enough: the page before asks
+    assert "No talent of yours has withdrawn consent" in agency.get("/console/consent").text
+    step = ada.get(f"/console/me/licences/{lid}/withdraw")
+    assert "your agency, Demo Agency, is told" in step.text
+    withdrawn = ada.post(
+        f"/console/me/licences/{lid}/withdraw", data={"csrf": csrf, "confirm": "yes"}
+    )
     assert withdrawn.status_code == 200 and "You withdrew your consent" in withdrawn.text
+    told = agency.get("/console/consent").text
+    assert f'withdrew her consent to <a href="/console/licences/{lid}/consent">' in told
+    dispatcher = EmailDispatcher(world.ctx)
+    while asyncio.run(dispatcher.run_once()):  # one message a turn, the talent's included
+        pass
+    (notice,) = messages_to(inbox, agency_mail)
+    assert notice["Subject"] == f"Ada Lovelace withdrew consent to licence {lid} (Maison Verte)"
+    assert "Uses of her likeness seen from now on under this licence are unlicensed" in (
+        plain_text(notice)
+    )
+    assert "withdrew consent" in agency.get("/console/email").text  # its outbox lists it
     assert "withdrawn" in ada.get("/console/me/licences").text
     ledger = ada.get("/console/me/ledger")
     assert ledger.status_code == 200 and "Nothing yet." in ledger.text
@@ -302,7 +329,7 @@ def test_an_admin_verifies_a_document_in_the_console_but_not_after_the_talent_wi
     ada = invited_talent(world, inbox)
     csrf = page_csrf(ada, f"/console/me/licences/{withdrawn_lid}")
     assert ada.post(
-        f"/console/me/licences/{withdrawn_lid}/withdraw", data={"csrf": csrf}
+        f"/console/me/licences/{withdrawn_lid}/withdraw", data={"csrf": csrf, "confirm": "yes"}
     ).is_success
 
     admin = browser(world, "admin")

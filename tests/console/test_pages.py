@@ -132,7 +132,7 @@ def test_triage_from_the_inbox_goes_through_the_alerts_service(world: ConsoleWor
         },
     )
     assert response.status_code == 303
-    assert response.headers["location"] == f"/console/alerts?status=open#alert-{alert_id}"
+    assert response.headers["location"] == f"/console/alerts?status=open&done={alert_id}"
     alert = world.client.get(
         f"/v1/alerts/{alert_id}", headers={"Authorization": f"Bearer {world.keys['agency']}"}
     ).json()

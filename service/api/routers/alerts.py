@@ -6,7 +6,7 @@ from fastapi import APIRouter, Query, Response
 from fastapi.responses import HTMLResponse
 
 from service.access.scoping import alert_in_scope
-from service.alerts import alerts, history, review
+from service.alerts import alerts, history, review, undo
 from service.alerts.schemas import (
     AlertEventOut,
     AlertOut,
@@ -114,6 +114,18 @@ def review_alert(
         return review.review(
             session, principal=principal, alert_id=alert_id, decision=body.decision, note=body.note
         )
+
+
+@router.post(
+    "/{alert_id}/undo",
+    response_model=AlertOut,
+    responses=responses(409),
+    summary="Take back the alert's newest triage or review, made by the caller in the last "
+    "15 minutes (409 undo_not_allowed otherwise); the history records the undo",
+)
+def undo_alert(alert_id: ObjectId, ctx: Ctx, principal: AgencyPrincipal) -> AlertOut:
+    with ctx.db.session() as session:
+        return undo.undo(session, principal=principal, alert_id=alert_id)
 
 
 @router.get(
