@@ -1,7 +1,7 @@
 """Issue 19, watches: watches (of monitors and agencies), their runs, and what runs remember
 
 Revision ID: 0013
-Revises: 0011
+Revises: 0012
 Create Date: 2026-12-06 23:43:47.074764
 """
 

@@ -3,8 +3,8 @@ elsewhere, confirmed as a violation) never needs review (service.alerts.states.n
 Alerts decided before this rule kept ``needs_review`` true; this clears it. Data only; the
 downgrade leaves the rows as they are (the old value cannot be told from the new).
 
-Revision ID: 0017
-Revises: 0011
+Revision ID: 0014
+Revises: 0013
 Create Date: 2026-12-06 23:30:00.000000
 """
 
@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0017"
+revision: str = "0014"
 down_revision: str | None = "0013"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
