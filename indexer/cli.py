@@ -21,7 +21,7 @@ from rich.table import Table
 from indexer.calibration import calibrate_folder, folder_calibration_record, write_thresholds
 from indexer.engine import load_engine
 from indexer.errors import TwinwatchError
-from indexer.formats import is_image_file
+from indexer.formats import is_image_file, is_video_file, looks_like_video
 from indexer.imaging import DecodeLimits
 from indexer.index_manager import IndexManager
 from indexer.migration import migrate_references
@@ -33,6 +33,8 @@ from indexer.registry import EnrolOutcome, PhotoInput, name_from_folder
 from indexer.runtime import Runtime, SchemaPreparer, create_tables, open_database, open_runtime
 from indexer.scanning import ImageScan, ScanTimings, scan_bytes
 from indexer.settings import IndexerSettings
+from indexer.video import VideoLimits
+from indexer.video_scan import scan_video, video_report
 
 log = logging.getLogger(__name__)
 out = Console()
@@ -535,7 +537,7 @@ def _image_files(paths: list[Path]) -> list[Path]:
     files: list[Path] = []
     for path in paths:
         if path.is_dir():
-            files.extend(sorted(p for p in path.rglob("*") if is_image_file(p)))
+            files.extend(sorted(p for p in path.rglob("*") if is_image_file(p) or is_video_file(p)))
         else:
             files.append(path)
     return files
@@ -579,7 +581,9 @@ def scan(
     paths: Annotated[list[Path], typer.Argument(exists=True)],
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
-    """Scan image files or folders for registered talents (models loaded once).
+    """Scan image and video files or folders for registered talents (models loaded once).
+
+    A video's record says "kind": "video" and lists face tracks with their time ranges.
 
     Exit code 0 whether or not talents are found; 1 if an image could not be scanned.
     """
@@ -616,8 +620,18 @@ def scan(
 def _scan_one(rt: Runtime, path: Path) -> tuple[dict[str, Any], ScanTimings | None]:
     """One file's report and stage timings (runs on a pool worker)."""
     try:
+        data = path.read_bytes()
+        if looks_like_video(data):
+            video = scan_video(
+                data,
+                analyser=rt.engine,
+                index=rt.index,
+                limits=VideoLimits.of(rt.settings),
+                candidates_per_face=rt.settings.candidates_per_face,
+            )
+            return video_report(path, video), video.timings
         result = scan_bytes(
-            path.read_bytes(),
+            data,
             analyser=rt.engine,
             index=rt.index,
             limits=DecodeLimits.of(rt.settings),
@@ -657,6 +671,9 @@ def _print_scan_table(reports: list[dict[str, Any]], pack: str, version: str) ->
         if "error" in report:
             table.add_row(name, "-", "-", f"[red]error[/red] {report['error']['message']}", "", "")
             continue
+        if report.get("kind") == "video":
+            _add_track_rows(table, name, report["tracks"])
+            continue
         if not report["faces"]:
             table.add_row(name, "-", "-", "no face", "", "")
         for number, face in enumerate(report["faces"], start=1):
@@ -672,6 +689,21 @@ def _print_scan_table(reports: list[dict[str, Any]], pack: str, version: str) ->
                 f"{shown['similarity']:.3f}" if shown else "-",
             )
     out.print(table)
+
+
+def _add_track_rows(table: Table, name: str, tracks: list[dict[str, Any]]) -> None:
+    if not tracks:
+        table.add_row(name, "-", "-", "no face", "", "")
+    for number, track in enumerate(tracks, start=1):
+        talent = track["talent"]
+        table.add_row(
+            name,
+            f"track {number} {track['start_s']:.1f}-{track['end_s']:.1f}s",
+            ",".join(f"{v:.0f}" for v in track["box"]),
+            _band_label(track["band"]),
+            talent["name"] if talent else "-",
+            f"{talent['similarity']:.3f}" if talent else "-",
+        )
 
 
 def _band_label(band: str) -> str:
