@@ -119,3 +119,27 @@ def read_still(path: Path) -> BgrImage:
     if image is None:
         raise FileNotFoundError(path)
     return np.asarray(image, np.uint8)
+
+
+def lfw_people(lfw: Path, count: int, *, photos: int = 2) -> list[Path]:
+    """The first ``count`` LFW identities (sorted by name) with at least ``photos`` photos."""
+    people = []
+    for folder in sorted(p for p in lfw.iterdir() if p.is_dir()):
+        if len(list(folder.glob("*.jpg"))) >= photos:
+            people.append(folder)
+            if len(people) == count:
+                break
+    return people
+
+
+def reference_jpeg(path: Path, side: int = 300) -> bytes:
+    """An LFW photo enlarged so its face passes the enrolment gate's minimum size (LFW's
+    150-px photos hold ~60-px faces)."""
+    image = cv2.resize(read_still(path), (side, side), interpolation=cv2.INTER_CUBIC)
+    ok, encoded = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, 95])
+    assert ok
+    return encoded.tobytes()
+
+
+def photos_of(person: Path) -> list[Path]:
+    return sorted(person.glob("*.jpg"))

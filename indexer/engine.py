@@ -180,6 +180,11 @@ class FaceEngine:
             )
         ]
 
+    def embed_at(self, image: BgrImage, landmarks: FloatArray) -> FloatArray:
+        """Embeddings (n, d) of the faces at ``landmarks`` (n, 5, 2) in ``image``: video
+        tracks embed only the faces they need (``indexer.video_scan``)."""
+        return self.recognizer.predict([align_face(image, lmk) for lmk in landmarks])
+
     def detect(self, image: BgrImage | FacePhoto) -> RawDetections:
         """Detect in every working size on a padded canvas, merge, refine small faces;
         boxes and landmarks in the image's full-size coordinates."""

@@ -1,30 +1,38 @@
 """Face tracks: faces in consecutive video samples linked by position and embedding.
 
-A face joins the open track it resembles most when, within one shot, it lies near where
-the track was last seen and its embedding is at least ``LINK_FRACTION`` of the pack's
-``possible`` threshold from the track's latest one; across a cut or a gap a face joins a
-track only with a ``match``-band similarity. A track not seen for ``MAX_GAP_S`` or not
-continued in the first sample after a cut is closed. Each track keeps its
-``FUSED_SAMPLES`` best embeddings (quality: detection score times face size, capped at the
-aligned crop's size) for one search, and its best frame's crop for evidence.
+Within one shot a face joins the open track whose last box it overlaps most
+(``POSITION_IOU``); it is embedded only when the track needs it: while the track has
+fewer than ``FUSED_SAMPLES`` embeddings, when the face is clearly better (quality:
+detection score times face size, capped at the aligned crop's size) than the worst of
+them (by ``QUALITY_GAIN``), and at
+least every ``REVERIFY_S`` (an embedding unlike the track's, under ``LINK_FRACTION`` of the
+pack's ``possible`` threshold, starts a new track instead). Other faces are embedded and
+join the open track they resemble most: within a shot and near it with that same
+similarity, across a cut or a gap only with a ``match``-band one. A track not seen for
+``MAX_GAP_S``, or not continued in the first sample after a cut, is closed. Each track
+keeps its best embeddings for one fused search, and its best frame's crop for evidence.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
 
-from indexer.engine import Face
 from indexer.modelpack.manifest import Thresholds
 
 FloatArray = npt.NDArray[np.float32]
 BgrImage = npt.NDArray[np.uint8]
-LINK_FRACTION = 0.5  # in-shot links: cosine >= this x the pack's ``possible`` threshold
-LINK_DISTANCE = 1.5  # in-shot links: centre moved by at most this many face widths
+Box = tuple[float, float, float, float]
+POSITION_IOU = 0.3  # in-shot position links: the boxes overlap at least this much
+LINK_FRACTION = 0.5  # in-shot similarity links: cosine >= this x the pack's ``possible``
+LINK_DISTANCE = 1.5  # in-shot similarity links: centre moved by at most this many widths
 MAX_GAP_S = 1.0  # a track not seen for longer is closed
-FUSED_SAMPLES = 5  # embeddings fused per track, best quality first
+REVERIFY_S = 2.0  # a position-linked track is embedded again at least this often
+FUSED_SAMPLES = 3  # embeddings fused per track, best quality first
+QUALITY_GAIN = 0.05  # a face is embedded again when this much better than the worst fused
 QUALITY_FACE_PX = 112.0  # faces this wide or wider count fully (the aligned crop's size)
 CROP_CONTEXT = 0.4  # evidence crop: the box plus this fraction of its side on every side
 
@@ -34,9 +42,8 @@ class Sighting:
     """One face in one sample, in the source video's pixel coordinates."""
 
     time_s: float
-    box: tuple[float, float, float, float]
+    box: Box
     score: float
-    embedding: FloatArray = field(repr=False)
 
     @property
     def quality(self) -> float:
@@ -47,10 +54,12 @@ class Sighting:
 @dataclass
 class Track:
     latest: Sighting | None = None
+    embedding_now: FloatArray | None = field(default=None, repr=False)  # the latest one
+    embedded_at: float = 0.0
     samples: int = 0  # samples the face was seen in
     best: Sighting | None = None
     best_crop: BgrImage | None = field(default=None, repr=False)
-    fused: list[Sighting] = field(default_factory=list)
+    fused: list[tuple[float, FloatArray]] = field(default_factory=list, repr=False)
     start_s: float = 0.0
     end_s: float = 0.0
     missed_at: float | None = None  # the first sample since ``latest`` without the face
@@ -61,11 +70,25 @@ class Track:
         assert self.latest is not None
         return self.latest
 
-    def add(self, sighting: Sighting, crop: BgrImage | None) -> None:
+    @property
+    def vector(self) -> FloatArray:
+        """The latest embedding (every track starts from an embedded face)."""
+        assert self.embedding_now is not None
+        return self.embedding_now
+
+    def wants_embedding(self, sighting: Sighting) -> bool:
+        if len(self.fused) < FUSED_SAMPLES or sighting.time_s - self.embedded_at >= REVERIFY_S:
+            return True
+        return sighting.quality > self.fused[-1][0] + QUALITY_GAIN
+
+    def add(self, sighting: Sighting, embedding: FloatArray | None, crop: BgrImage) -> None:
         self.latest, self.samples, self.missed_at = sighting, self.samples + 1, None
         if self.best is None or sighting.quality > self.best.quality:
             self.best, self.best_crop = sighting, crop
-        self.fused = sorted([*self.fused, sighting], key=lambda s: -s.quality)[:FUSED_SAMPLES]
+        if embedding is not None:
+            self.embedding_now, self.embedded_at = embedding, sighting.time_s
+            fused = [*self.fused, (sighting.quality, embedding)]
+            self.fused = sorted(fused, key=lambda item: -item[0])[:FUSED_SAMPLES]
 
     def miss(self, time_s: float, *, cut: bool) -> None:
         if self.missed_at is None:
@@ -84,11 +107,22 @@ class Track:
 
     def embedding(self) -> FloatArray:
         """Quality-weighted mean of the best embeddings, unit length."""
-        weights = np.array([max(s.quality, 1e-3) for s in self.fused], np.float32)
-        stacked = np.stack([s.embedding for s in self.fused])
+        weights = np.array([max(quality, 1e-3) for quality, _ in self.fused], np.float32)
+        stacked = np.stack([vector for _, vector in self.fused])
         mean = (weights[:, None] * stacked).sum(axis=0)
         fused: FloatArray = (mean / max(float(np.linalg.norm(mean)), 1e-12)).astype(np.float32)
         return fused
+
+
+@dataclass(frozen=True)
+class SampleFaces:
+    """The faces detected in one sample, and how to embed or crop them on demand."""
+
+    time_s: float
+    shot_start: bool
+    sightings: list[Sighting]
+    embed: Callable[[list[int]], FloatArray]  # embeddings of the faces at these positions
+    crop: Callable[[int], BgrImage]  # the evidence crop of the face at this position
 
 
 class TrackBuilder:
@@ -102,35 +136,30 @@ class TrackBuilder:
         self.relink_min = thresholds.match
         self.open: list[Track] = []
         self.closed: list[Track] = []
+        self.embedded = 0  # faces embedded so far
         self._previous_time: float | None = None
 
-    def add_sample(
-        self,
-        time_s: float,
-        *,
-        shot_start: bool,
-        faces: list[tuple[Face, float]],
-        crops: list[BgrImage | None],
-    ) -> None:
-        """``faces``: each face (in sample coordinates) and the sample's scale (sample
-        pixels per source pixel); ``crops``: each face's evidence crop."""
-        sightings = [_sighting(time_s, face, scale) for face, scale in faces]
-        joined = self._link(sightings, shot_start=shot_start)
-        continued = {id(track) for track in joined}
-        for track in list(self.open):
-            if id(track) in continued:
-                continue
-            track.miss(time_s, cut=shot_start)
-            if shot_start or time_s - track.last.time_s > MAX_GAP_S:
-                track.close(time_s)
-                self.open.remove(track)
-                self.closed.append(track)
-        for track, sighting, crop in zip(joined, sightings, crops, strict=True):
+    def add_sample(self, sample: SampleFaces) -> None:
+        sightings = sample.sightings
+        linked = self._by_position(sample)
+        wanted = [
+            p for p, s in enumerate(sightings) if p not in linked or linked[p].wants_embedding(s)
+        ]
+        vectors = dict(zip(wanted, sample.embed(wanted), strict=True)) if wanted else {}
+        self.embedded += len(wanted)
+        for position, track in list(linked.items()):
+            vector = vectors.get(position)
+            if vector is not None and float(track.vector @ vector) < self.link_min:
+                del linked[position]  # someone else now stands where the track was
+        linked.update(self._by_similarity(sample, vectors, linked))
+        self._close_unseen(sample, continued={id(t) for t in linked.values()})
+        for position, sighting in enumerate(sightings):
+            track = linked.get(position) or Track()
             if track.latest is None:
-                track.start_s = self._start_of(time_s, shot_start)
+                track.start_s = self._start_of(sample.time_s, sample.shot_start)
                 self.open.append(track)
-            track.add(sighting, crop)
-        self._previous_time = time_s
+            track.add(sighting, vectors.get(position), sample.crop(position))
+        self._previous_time = sample.time_s
 
     def finish(self, duration_s: float) -> list[Track]:
         for track in self.open:
@@ -139,27 +168,55 @@ class TrackBuilder:
         self.open = []
         return sorted(self.closed, key=lambda t: (t.start_s, t.end_s))
 
+    def _close_unseen(self, sample: SampleFaces, *, continued: set[int]) -> None:
+        for track in list(self.open):
+            if id(track) in continued:
+                continue
+            track.miss(sample.time_s, cut=sample.shot_start)
+            if sample.shot_start or sample.time_s - track.last.time_s > MAX_GAP_S:
+                track.close(sample.time_s)
+                self.open.remove(track)
+                self.closed.append(track)
+
     def _start_of(self, time_s: float, shot_start: bool) -> float:
         if shot_start or self._previous_time is None:
             return time_s
         return (self._previous_time + time_s) / 2
 
-    def _link(self, sightings: list[Sighting], *, shot_start: bool) -> list[Track]:
-        """The track each sighting joins (a new one when none fits), greedily by
-        similarity."""
+    def _by_position(self, sample: SampleFaces) -> dict[int, Track]:
+        if sample.shot_start:
+            return {}
+        pairs = [
+            (overlap, position, number)
+            for position, sighting in enumerate(sample.sightings)
+            for number, track in enumerate(self.open)
+            if sample.time_s - track.last.time_s <= MAX_GAP_S
+            and (overlap := _iou(track.last.box, sighting.box)) >= POSITION_IOU
+        ]
+        return self._greedy(pairs, taken=set())
+
+    def _by_similarity(
+        self, sample: SampleFaces, vectors: dict[int, FloatArray], linked: dict[int, Track]
+    ) -> dict[int, Track]:
+        taken = {id(track) for track in linked.values()}
         pairs: list[tuple[float, int, int]] = []
-        for position, sighting in enumerate(sightings):
+        for position, sighting in enumerate(sample.sightings):
+            if position in linked:
+                continue
             for number, track in enumerate(self.open):
-                similarity = float(track.last.embedding @ sighting.embedding)
-                if similarity >= self._needed(track, sighting, shot_start=shot_start):
+                similarity = float(track.vector @ vectors[position])
+                if similarity >= self._needed(track, sighting, shot_start=sample.shot_start):
                     pairs.append((similarity, position, number))
+        return self._greedy(pairs, taken=taken)
+
+    def _greedy(self, pairs: list[tuple[float, int, int]], *, taken: set[int]) -> dict[int, Track]:
         chosen: dict[int, Track] = {}
-        taken: set[int] = set()
         for _, position, number in sorted(pairs, reverse=True):
-            if position not in chosen and number not in taken:
-                chosen[position] = self.open[number]
-                taken.add(number)
-        return [chosen.get(p, Track()) for p in range(len(sightings))]
+            track = self.open[number]
+            if position not in chosen and id(track) not in taken:
+                chosen[position] = track
+                taken.add(id(track))
+        return chosen
 
     def _needed(self, track: Track, sighting: Sighting, *, shot_start: bool) -> float:
         gap = sighting.time_s - track.last.time_s
@@ -168,16 +225,21 @@ class TrackBuilder:
         return self.link_min
 
 
+def _iou(a: Box, b: Box) -> float:
+    width = min(a[2], b[2]) - max(a[0], b[0])
+    height = min(a[3], b[3]) - max(a[1], b[1])
+    if width <= 0 or height <= 0:
+        return 0.0
+    inter = width * height
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / union if union > 0 else 0.0
+
+
 def _near(before: Sighting, after: Sighting) -> bool:
     width = max(before.box[2] - before.box[0], after.box[2] - after.box[0], 1.0)
     dx = (before.box[0] + before.box[2] - after.box[0] - after.box[2]) / 2
     dy = (before.box[1] + before.box[3] - after.box[1] - after.box[3]) / 2
     return float(np.hypot(dx, dy)) <= LINK_DISTANCE * width
-
-
-def _sighting(time_s: float, face: Face, scale: float) -> Sighting:
-    x1, y1, x2, y2 = (v / scale for v in face.box)
-    return Sighting(time_s, (x1, y1, x2, y2), face.score, face.embedding)
 
 
 def evidence_crop(image: BgrImage, box: tuple[float, float, float, float]) -> BgrImage:

@@ -267,11 +267,9 @@ def _video_stream(container: av.container.InputContainer) -> av.video.stream.Vid
     if not container.streams.video:
         raise VideoDecodeError("The file has no video stream.")
     stream = container.streams.video[0]
-    if stream.codec_context.name not in VIDEO_CODECS:
-        raise UnsupportedVideoTypeError(
-            f"The video codec {stream.codec_context.name!r} is not accepted.",
-            codec=stream.codec_context.name,
-        )
+    codec = stream.codec_context.name if stream.codec_context is not None else None
+    if codec not in VIDEO_CODECS:
+        raise UnsupportedVideoTypeError(f"The video codec {codec!r} is not accepted.", codec=codec)
     stream.thread_type = "AUTO"
     # Frames no other frame refers to (most B-frames) are never decoded: half the decoding
     # of a typical H.264 file, and the frames left are still a few hundredths of a second

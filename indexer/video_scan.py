@@ -10,17 +10,39 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from indexer.engine import FaceAnalyser, PackInfo, StageTimes
-from indexer.imaging import FacePhoto
+from indexer.engine import PackInfo
+from indexer.errors import TooManyFacesError, UnsupportedVideoTypeError
 from indexer.index_manager import IndexManager
 from indexer.matching import Band, assign_one_to_one, band_for
+from indexer.modelpack.detectors import RawDetections
 from indexer.scanning import Candidate, ScanTimings
-from indexer.tracks import BgrImage, Track, TrackBuilder, evidence_crop
-from indexer.video import VideoInfo, VideoLimits, VideoReader
+from indexer.tracks import (
+    BgrImage,
+    FloatArray,
+    SampleFaces,
+    Sighting,
+    Track,
+    TrackBuilder,
+    evidence_crop,
+)
+from indexer.video import Sample, VideoInfo, VideoLimits, VideoReader
+
+
+@runtime_checkable
+class VideoAnalyser(Protocol):
+    """What video scanning needs from an engine: detection and embedding apart, so a face
+    that a track already knows is not embedded again (``indexer.tracks``)."""
+
+    pack: PackInfo
+    max_faces: int
+
+    def detect(self, image: BgrImage) -> RawDetections: ...
+
+    def embed_at(self, image: BgrImage, landmarks: FloatArray) -> FloatArray: ...
 
 
 @dataclass(frozen=True)
@@ -64,27 +86,23 @@ class VideoScan:
 def scan_video(
     data: bytes,
     *,
-    analyser: FaceAnalyser,
+    analyser: object,
     index: IndexManager,
     limits: VideoLimits,
     candidates_per_face: int,
 ) -> VideoScan:
-    """Decode within ``limits`` (typed 4xx errors otherwise) and scan the samples."""
+    """Decode within ``limits`` (typed 4xx errors otherwise) and scan the samples.
+
+    ``analyser`` is the loaded engine (a :class:`VideoAnalyser`); an engine without separate
+    detection and embedding (a test fake) cannot scan videos."""
+    if not isinstance(analyser, VideoAnalyser):
+        raise UnsupportedVideoTypeError("This engine cannot scan videos.")
     timings = ScanTimings()
     builder = TrackBuilder(analyser.pack.thresholds)
     with VideoReader(data, limits) as reader:
         for sample in reader.samples():
-            stage = StageTimes()
-            faces = analyser.analyse(FacePhoto.of_array(sample.bgr), times=stage)
-            timings.detect_s += stage.detect_s
-            timings.embed_s += stage.embed_s
-            timings.faces += stage.faces
-            builder.add_sample(
-                sample.time_s,
-                shot_start=sample.shot_start,
-                faces=[(face, sample.scale) for face in faces],
-                crops=[evidence_crop(sample.bgr, face.box) for face in faces],
-            )
+            builder.add_sample(_faces_in(sample, analyser, timings))
+        timings.faces = builder.embedded
         duration = reader.duration_s
         timings.decode_s = reader.stats.decode_s
         tracks = builder.finish(duration)
@@ -104,8 +122,42 @@ def scan_video(
         )
 
 
+def _faces_in(sample: Sample, analyser: VideoAnalyser, timings: ScanTimings) -> SampleFaces:
+    """Detect now; embed and crop later, only the faces the tracks ask for."""
+    started = time.perf_counter()
+    found = analyser.detect(sample.bgr)
+    timings.detect_s += time.perf_counter() - started
+    if len(found.scores) > analyser.max_faces:
+        raise TooManyFacesError(
+            f"A frame at {sample.time_s:.1f} s has {len(found.scores)} faces; the limit is "
+            f"{analyser.max_faces}.",
+            faces=len(found.scores),
+            max_faces=analyser.max_faces,
+        )
+    boxes = found.boxes.astype(np.float64)
+    sightings = [
+        Sighting(sample.time_s, _box(box / sample.scale), float(score))
+        for box, score in zip(boxes, found.scores, strict=True)
+    ]
+
+    def embed(positions: list[int]) -> FloatArray:
+        embedding = time.perf_counter()
+        vectors = analyser.embed_at(sample.bgr, found.landmarks[positions])
+        timings.embed_s += time.perf_counter() - embedding
+        return vectors
+
+    def crop(position: int) -> BgrImage:
+        return evidence_crop(sample.bgr, _box(boxes[position]))
+
+    return SampleFaces(sample.time_s, sample.shot_start, sightings, embed, crop)
+
+
+def _box(values: Any) -> tuple[float, float, float, float]:
+    return (float(values[0]), float(values[1]), float(values[2]), float(values[3]))
+
+
 def _match(
-    tracks: list[Track], *, analyser: FaceAnalyser, index: IndexManager, top: int
+    tracks: list[Track], *, analyser: VideoAnalyser, index: IndexManager, top: int
 ) -> list[TrackFinding]:
     if not tracks:
         return []
