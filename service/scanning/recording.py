@@ -36,7 +36,7 @@ from service.licensing.licences import licence_terms, licensee_brands
 from service.licensing.publishers import publisher_key
 from service.licensing.verdicts import StoredVerdict, store_verdict
 from service.rules.fingerprints import NEAR_IDENTICAL_MAX_DISTANCE
-from service.rules.vocabulary import ScanKind
+from service.rules.vocabulary import MediaKind, ScanKind
 from service.scanning.provenance import Provenance
 from service.scanning.types import AlertOutcome, JobLink
 
@@ -211,6 +211,8 @@ def _scan_row(
         pack_name=image.pack.name,
         pack_version=image.pack.version,
         asset_reuse=[],
+        media_kind=MediaKind.VIDEO if analysis.video else MediaKind.IMAGE,
+        duration_s=analysis.video.duration_s if analysis.video else None,
     )
 
 
@@ -247,8 +249,13 @@ def _record_findings(recording: _Recording) -> None:
     licences = _licences_by_talent(session, talent_ids)
     brands = licensee_brands(session, [lic for group in licences.values() for lic in group])
     references = _nearest_references(session, recording.analysis.scan.faces)
+    video = recording.analysis.video
     for position, face in enumerate(recording.analysis.scan.faces):
         finding = _finding_row(recording.scan, position, face, references)
+        if video is not None:
+            track = video.tracks[position]
+            finding.start_s, finding.end_s = track.start_s, track.end_s
+            finding.best_frame_s = track.best_frame_s
         session.add(finding)
         session.flush()
         if face.talent is not None:

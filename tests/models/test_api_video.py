@@ -1,0 +1,115 @@
+"""A video through `POST /v1/scans` with the real models: tracks with time ranges in the
+answer, one alert per talent + video + publisher, usage billed once per video use, and
+hostile videos answered 4xx in the error envelope."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from sqlalchemy import func, select
+
+from bench.clips import Actor, Shot, encode
+from indexer.engine import FaceEngine
+from service.core.tables.alerts import Alert
+from service.core.tables.licensing import UsageEvent
+from tests.models.test_api_scans import NOW, TALENT, add_licence
+from tests.support.service import ServiceWorld, face_crop_jpeg, service_world
+
+pytestmark = [pytest.mark.postgres, pytest.mark.model]
+
+
+@pytest.fixture
+def world(tmp_path: Path, real_engine: FaceEngine) -> Iterator[ServiceWorld]:
+    with service_world(tmp_path, real_engine) as built:
+        yield built
+
+
+def talent_clip(world: ServiceWorld, path: Path) -> bytes:
+    """The talent for 2 s, an empty shot for 1 s, the talent again for 2 s (two tracks)."""
+    jpeg = np.frombuffer(face_crop_jpeg(world.fixture, TALENT), np.uint8)
+    still = np.asarray(cv2.imdecode(jpeg, cv2.IMREAD_COLOR), np.uint8)
+    shots = [
+        Shot(2.0, (40, 60, 90), [Actor("T", still, (0.4, 0.5, 0.8), (0.55, 0.5, 0.9))]),
+        Shot(1.0, (160, 140, 40)),
+        Shot(2.0, (20, 20, 20), [Actor("T", still, (0.5, 0.5, 0.8), (0.5, 0.5, 0.8))]),
+    ]
+    return encode(shots, path, size=(480, 270), fps=15).read_bytes()
+
+
+def post(world: ServiceWorld, data: bytes, name: str = "clip.mp4") -> tuple[int, dict]:  # type: ignore[type-arg]
+    fields = {
+        "publisher": "shop.example.net",
+        "channel": "ecommerce",
+        "territory": "SE",
+        "observed_at": NOW.isoformat(),
+    }
+    response = world.client.post(
+        "/v1/scans",
+        files={"file": (name, data)},
+        data=fields,
+        headers=world.auth("monitor"),
+    )
+    return response.status_code, dict(response.json())
+
+
+def test_a_video_scan_answers_tracks_and_raises_one_alert_for_both(
+    world: ServiceWorld, tmp_path: Path
+) -> None:
+    status, result = post(world, talent_clip(world, tmp_path / "clip.mp4"))
+    assert status == 201, result
+    assert result["image"]["kind"] == "video"
+    assert result["image"]["duration_s"] == pytest.approx(5.0, abs=0.1)
+    assert result["image"]["phash"] is None
+    tracks = [t for t in result["tracks"] if t["talent"] and t["talent"]["name"] == TALENT]
+    assert [(round(t["start_s"]), round(t["end_s"])) for t in tracks] == [(0, 2), (3, 5)]
+    for track in tracks:
+        assert track["start_s"] <= track["best_frame_s"] <= track["end_s"]
+        assert len(track["box"]) == 4
+        assert track["licence"]["verdict"] == "unlicensed"
+    with world.ctx.db.session() as session:
+        alerts = session.scalars(select(Alert)).all()
+        assert [a.talent_id for a in alerts] == [world.talents[TALENT]]
+        assert alerts[0].image_sha256 == result["image"]["sha256"]
+
+
+def test_a_licensed_video_use_is_billed_once_not_per_track(
+    world: ServiceWorld, tmp_path: Path
+) -> None:
+    add_licence(world, publishers=["shop.example.net"], ai_label_required=False)
+    clip = talent_clip(world, tmp_path / "clip.mp4")
+    for _ in range(2):  # the same video seen twice on the same publisher: still one use
+        status, result = post(world, clip)
+        assert status == 201, result
+    verdicts = {t["licence"]["verdict"] for t in result["tracks"] if t["talent"]}
+    assert verdicts == {"licensed"}
+    with world.ctx.db.session() as session:
+        uses = session.scalar(select(func.count()).select_from(UsageEvent))
+    assert uses == 1
+
+
+def test_an_image_scan_keeps_its_shape(world: ServiceWorld) -> None:
+    status, result = post(world, world.group_photo, name="photo.jpg")
+    assert status == 201, result
+    assert result["image"]["kind"] == "image"
+    assert result["image"]["duration_s"] is None
+    assert result["tracks"] is None
+    assert all(face["start_s"] is None for face in result["faces"])
+
+
+@pytest.mark.parametrize(
+    ("data", "status_code", "code"),
+    [
+        (b"\x00\x00\x00\x18ftypisom" + bytes(range(256)) * 16, 422, "video_decode_failed"),
+        (b"\x1a\x45\xdf\xa3" + b"\x00" * 4096, 422, "video_decode_failed"),
+    ],
+)
+def test_a_hostile_video_is_a_4xx_in_the_error_envelope(
+    world: ServiceWorld, data: bytes, status_code: int, code: str
+) -> None:
+    status, body = post(world, data)
+    assert status == status_code, body
+    assert body["error"]["code"] == code
