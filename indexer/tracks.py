@@ -30,7 +30,7 @@ POSITION_IOU = 0.3  # in-shot position links: the boxes overlap at least this mu
 LINK_FRACTION = 0.5  # in-shot similarity links: cosine >= this x the pack's ``possible``
 LINK_DISTANCE = 1.5  # in-shot similarity links: centre moved by at most this many widths
 MAX_GAP_S = 1.0  # a track not seen for longer is closed
-REVERIFY_S = 2.0  # a position-linked track is embedded again at least this often
+REVERIFY_S = 4.0  # a position-linked track is embedded again at least this often
 FUSED_SAMPLES = 3  # embeddings fused per track, best quality first
 QUALITY_GAIN = 0.05  # a face is embedded again when this much better than the worst fused
 QUALITY_FACE_PX = 112.0  # faces this wide or wider count fully (the aligned crop's size)

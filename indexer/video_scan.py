@@ -9,6 +9,7 @@ a talent on screen for 30 s is one track with its start and end, not 60 findings
 from __future__ import annotations
 
 import time
+from contextlib import closing
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
@@ -19,6 +20,7 @@ from indexer.errors import TooManyFacesError, UnsupportedVideoTypeError
 from indexer.index_manager import IndexManager
 from indexer.matching import Band, assign_one_to_one, band_for
 from indexer.modelpack.detectors import RawDetections
+from indexer.pooling import prefetched
 from indexer.scanning import Candidate, ScanTimings
 from indexer.tracks import (
     BgrImage,
@@ -31,6 +33,8 @@ from indexer.tracks import (
 )
 from indexer.video import Sample, VideoInfo, VideoLimits, VideoReader
 
+PREFETCH_SAMPLES = 4  # samples decoded ahead of the models (each ~1.5 MB at 960x540)
+
 
 @runtime_checkable
 class VideoAnalyser(Protocol):
@@ -40,9 +44,9 @@ class VideoAnalyser(Protocol):
     pack: PackInfo
     max_faces: int
 
-    def detect(self, image: BgrImage) -> RawDetections: ...
+    def detect_coarse(self, image: BgrImage) -> RawDetections: ...
 
-    def embed_at(self, image: BgrImage, landmarks: FloatArray) -> FloatArray: ...
+    def embed_detected(self, image: BgrImage, found: RawDetections) -> FloatArray: ...
 
 
 @dataclass(frozen=True)
@@ -99,8 +103,11 @@ def scan_video(
         raise UnsupportedVideoTypeError("This engine cannot scan videos.")
     timings = ScanTimings()
     builder = TrackBuilder(analyser.pack.thresholds)
-    with VideoReader(data, limits) as reader:
-        for sample in reader.samples():
+    with (
+        VideoReader(data, limits) as reader,
+        closing(prefetched(reader.samples(), PREFETCH_SAMPLES)) as samples,
+    ):
+        for sample in samples:
             builder.add_sample(_faces_in(sample, analyser, timings))
         timings.faces = builder.embedded
         duration = reader.duration_s
@@ -125,7 +132,7 @@ def scan_video(
 def _faces_in(sample: Sample, analyser: VideoAnalyser, timings: ScanTimings) -> SampleFaces:
     """Detect now; embed and crop later, only the faces the tracks ask for."""
     started = time.perf_counter()
-    found = analyser.detect(sample.bgr)
+    found = analyser.detect_coarse(sample.bgr)
     timings.detect_s += time.perf_counter() - started
     if len(found.scores) > analyser.max_faces:
         raise TooManyFacesError(
@@ -142,7 +149,10 @@ def _faces_in(sample: Sample, analyser: VideoAnalyser, timings: ScanTimings) -> 
 
     def embed(positions: list[int]) -> FloatArray:
         embedding = time.perf_counter()
-        vectors = analyser.embed_at(sample.bgr, found.landmarks[positions])
+        chosen = RawDetections(
+            found.boxes[positions], found.scores[positions], found.landmarks[positions]
+        )
+        vectors = analyser.embed_detected(sample.bgr, chosen)
         timings.embed_s += time.perf_counter() - embedding
         return vectors
 
