@@ -50,6 +50,8 @@ CUT_GRID = (18, 32)  # rows, columns of the area-averaged luma compared between 
 CUT_MEAN_ABS_DIFF = 8.0
 # 8-bit planar formats whose first plane is the luma, read in place for the cut check.
 _LUMA_FORMATS = frozenset({"yuv420p", "yuvj420p", "yuv422p", "yuvj422p", "yuv444p", "nv12", "gray"})
+MAX_TAGS = 64  # container and stream tags kept for provenance
+MAX_TAG_CHARS = 4096
 _PROBE_BYTES = 5_000_000  # FFmpeg's probesize/analyzeduration cap while opening
 
 
@@ -89,6 +91,9 @@ class VideoInfo:
     fps: float | None
     declared_duration_s: float | None
     declared_frames: int | None
+    # The container's and the video stream's tags (``encoder``, ``comment``, ...), bounded:
+    # provenance reads AI-generator names from them (service.scanning.generation).
+    metadata: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -315,6 +320,17 @@ def _checked_info(
         fps=float(rate) if rate else None,
         declared_duration_s=duration,
         declared_frames=frames,
+        metadata=_tags(container, stream),
+    )
+
+
+def _tags(
+    container: av.container.InputContainer, stream: av.video.stream.VideoStream
+) -> tuple[tuple[str, str], ...]:
+    """At most ``MAX_TAGS`` tags, keys and values clipped (the file is untrusted)."""
+    tags = [*container.metadata.items(), *stream.metadata.items()]
+    return tuple(
+        (str(key)[:MAX_TAG_CHARS], str(value)[:MAX_TAG_CHARS]) for key, value in tags[:MAX_TAGS]
     )
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from starlette.concurrency import run_in_threadpool
 
@@ -22,6 +22,7 @@ from service.core.principal import Principal
 from service.core.settings import ServiceSettings
 from service.rules.fingerprints import perceptual_hash
 from service.rules.vocabulary import ScanKind
+from service.scanning.generation import video_tag_signals
 from service.scanning.pool import InferenceGate
 from service.scanning.provenance import read_provenance
 from service.scanning.recording import RecordingSink, record_scan
@@ -85,6 +86,8 @@ def analyse_video(
         mime_type=video.info.media_type,
         trust_anchors_pem=settings.c2pa_trust_anchors_pem(),
     )
+    tagged = video_tag_signals(video.info.metadata)
+    provenance = replace(provenance, ai_signals=(*tagged, *provenance.ai_signals))
     return ImageAnalysis(data, scan, provenance, None, video)
 
 
