@@ -83,6 +83,13 @@ def looks_like_video(data: bytes) -> bool:
     return len(data) >= 8 and data[4:8] in _BMFF_BOXES
 
 
+def video_media_type(data: bytes) -> str | None:
+    """The media type a video's first bytes suggest (the demuxer has the last word)."""
+    if data[:4] == _MATROSKA_MAGIC:
+        return "video/webm"
+    return "video/mp4" if looks_like_video(data) else None
+
+
 def is_video_file(path: Path) -> bool:
     """A regular file whose suffix names an accepted video container (for folder walks)."""
     return path.is_file() and path.suffix.lower() in VIDEO_SUFFIXES

@@ -17,14 +17,14 @@ from indexer.engine import FaceEngine
 from service.core.tables.alerts import Alert
 from service.core.tables.licensing import UsageEvent
 from tests.models.test_api_scans import NOW, TALENT, add_licence
-from tests.support.service import ServiceWorld, face_crop_jpeg, service_world
+from tests.support.service import ServiceWorld, face_crop_jpeg, local_server, service_world
 
 pytestmark = [pytest.mark.postgres, pytest.mark.model]
 
 
 @pytest.fixture
 def world(tmp_path: Path, real_engine: FaceEngine) -> Iterator[ServiceWorld]:
-    with service_world(tmp_path, real_engine) as built:
+    with service_world(tmp_path, real_engine, fetch_allow_private_networks=True) as built:
         yield built
 
 
@@ -113,3 +113,19 @@ def test_a_hostile_video_is_a_4xx_in_the_error_envelope(
     status, body = post(world, data)
     assert status == status_code, body
     assert body["error"]["code"] == code
+
+
+def test_a_video_url_is_fetched_and_scanned(world: ServiceWorld, tmp_path: Path) -> None:
+    clip = talent_clip(world, tmp_path / "clip.mp4")
+    with local_server() as server:
+        server.responses["/clip.mp4"] = (200, "video/mp4", clip)
+        response = world.client.post(
+            "/v1/scans",
+            data={"url": server.url("/clip.mp4"), "publisher": "shop.example.net"},
+            headers=world.auth("monitor"),
+        )
+    assert response.status_code == 201, response.text
+    body = response.json()
+    assert body["image"]["kind"] == "video"
+    assert body["image"]["source_url"] == server.url("/clip.mp4")
+    assert any(t["talent"] and t["talent"]["name"] == TALENT for t in body["tracks"])
