@@ -9,7 +9,8 @@ import pytest
 
 from service.crawl.html import ImageHint, page_images
 from tests.api.test_crawl_input import drain, job, results, world  # noqa: F401
-from tests.models.test_api_video import TALENT, talent_clip
+from tests.models.test_api_scans import TALENT
+from tests.models.test_api_video import talent_clip
 from tests.support.crawl import WarcBuilder
 from tests.support.service import ServiceWorld, local_server
 
