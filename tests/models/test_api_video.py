@@ -18,6 +18,7 @@ from service.core.tables.alerts import Alert
 from service.core.tables.licensing import UsageEvent
 from tests.models.test_api_scans import NOW, TALENT, add_licence
 from tests.support.service import ServiceWorld, face_crop_jpeg, local_server, service_world
+from tests.support.takedowns import PROFILE
 
 pytestmark = [pytest.mark.postgres, pytest.mark.model]
 
@@ -129,3 +130,22 @@ def test_a_video_url_is_fetched_and_scanned(world: ServiceWorld, tmp_path: Path)
     assert body["image"]["kind"] == "video"
     assert body["image"]["source_url"] == server.url("/clip.mp4")
     assert any(t["talent"] and t["talent"]["name"] == TALENT for t in body["tracks"])
+
+
+def test_a_takedown_notice_lists_when_the_talent_is_on_screen(
+    world: ServiceWorld, tmp_path: Path
+) -> None:
+    status, _ = post(world, talent_clip(world, tmp_path / "clip.mp4"))
+    assert status == 201
+    agency = world.auth("agency")
+    profile = world.client.put("/v1/takedown-profile", json=PROFILE, headers=agency)
+    assert profile.status_code == 200, profile.text
+    alert_ids = [a["id"] for a in world.client.get("/v1/alerts", headers=agency).json()["items"]]
+    notice = world.client.post(
+        "/v1/takedowns", json={"kind": "dmca", "alert_ids": alert_ids}, headers=agency
+    )
+    assert notice.status_code == 201, notice.text
+    html = world.client.get(f"/v1/takedowns/{notice.json()['id']}/notice.html", headers=agency)
+    assert html.status_code == 200
+    assert "(video: at 0:00–0:02, 0:03–0:05)" in html.text
+    assert "In the video" in html.text
