@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import cv2
 import numpy as np
 import numpy.typing as npt
 
@@ -34,6 +35,7 @@ REVERIFY_S = 4.0  # a position-linked track is embedded again at least this ofte
 FUSED_SAMPLES = 3  # embeddings fused per track, best quality first
 QUALITY_GAIN = 0.05  # a face is embedded again when this much better than the worst fused
 QUALITY_FACE_PX = 112.0  # faces this wide or wider count fully (the aligned crop's size)
+EVIDENCE_JPEG_QUALITY = 90
 CROP_CONTEXT = 0.4  # evidence crop: the box plus this fraction of its side on every side
 
 
@@ -59,6 +61,10 @@ class Track:
     samples: int = 0  # samples the face was seen in
     best: Sighting | None = None
     best_crop: BgrImage | None = field(default=None, repr=False)
+    # The best sample while the track is open, then that frame as a JPEG at the video's own
+    # size (the evidence that proves the match: boxes are in the video's pixels).
+    best_frame: tuple[BgrImage, float] | None = field(default=None, repr=False)
+    best_frame_jpeg: bytes | None = field(default=None, repr=False)
     fused: list[tuple[float, FloatArray]] = field(default_factory=list, repr=False)
     start_s: float = 0.0
     end_s: float = 0.0
@@ -81,10 +87,16 @@ class Track:
             return True
         return sighting.quality > self.fused[-1][0] + QUALITY_GAIN
 
-    def add(self, sighting: Sighting, embedding: FloatArray | None, crop: BgrImage) -> None:
+    def add(
+        self,
+        sighting: Sighting,
+        embedding: FloatArray | None,
+        crop: BgrImage,
+        frame: tuple[BgrImage, float],
+    ) -> None:
         self.latest, self.samples, self.missed_at = sighting, self.samples + 1, None
         if self.best is None or sighting.quality > self.best.quality:
-            self.best, self.best_crop = sighting, crop
+            self.best, self.best_crop, self.best_frame = sighting, crop, frame
         if embedding is not None:
             self.embedding_now, self.embedded_at = embedding, sighting.time_s
             fused = [*self.fused, (sighting.quality, embedding)]
@@ -97,6 +109,7 @@ class Track:
     def close(self, duration_s: float) -> None:
         """The end: the cut after the last sighting, else half-way to the next sample,
         else (seen in the last sample) the video's end."""
+        self._keep_best_frame()
         last = self.last.time_s
         if self.missed_at is None:
             self.end_s = max(last, duration_s)
@@ -104,6 +117,17 @@ class Track:
             self.end_s = self.missed_at
         else:
             self.end_s = (last + self.missed_at) / 2
+
+    def _keep_best_frame(self) -> None:
+        if self.best_frame is None:
+            return
+        image, scale = self.best_frame
+        height, width = image.shape[:2]
+        size = (round(width / scale), round(height / scale))
+        full = image if size == (width, height) else cv2.resize(image, size)
+        ok, encoded = cv2.imencode(".jpg", full, [cv2.IMWRITE_JPEG_QUALITY, EVIDENCE_JPEG_QUALITY])
+        self.best_frame_jpeg = encoded.tobytes() if ok else None
+        self.best_frame = None  # an open track holds one sample; a closed one its JPEG
 
     def embedding(self) -> FloatArray:
         """Quality-weighted mean of the best embeddings, unit length."""
@@ -123,6 +147,8 @@ class SampleFaces:
     sightings: list[Sighting]
     embed: Callable[[list[int]], FloatArray]  # embeddings of the faces at these positions
     crop: Callable[[int], BgrImage]  # the evidence crop of the face at this position
+    frame: BgrImage = field(repr=False)  # the sample
+    scale: float = 1.0  # sample pixels per video pixel
 
 
 class TrackBuilder:
@@ -158,7 +184,8 @@ class TrackBuilder:
             if track.latest is None:
                 track.start_s = self._start_of(sample.time_s, sample.shot_start)
                 self.open.append(track)
-            track.add(sighting, vectors.get(position), sample.crop(position))
+            frame = (sample.frame, sample.scale)
+            track.add(sighting, vectors.get(position), sample.crop(position), frame)
         self._previous_time = sample.time_s
 
     def finish(self, duration_s: float) -> list[Track]:

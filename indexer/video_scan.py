@@ -60,6 +60,7 @@ class TrackFinding:
     candidates: list[Candidate]
     talent: Candidate | None
     best_crop: BgrImage | None = field(default=None, repr=False, compare=False)
+    best_frame_jpeg: bytes | None = field(default=None, repr=False, compare=False)
 
     @property
     def band(self) -> Band:
@@ -159,7 +160,9 @@ def _faces_in(sample: Sample, analyser: VideoAnalyser, timings: ScanTimings) -> 
     def crop(position: int) -> BgrImage:
         return evidence_crop(sample.bgr, _box(boxes[position]))
 
-    return SampleFaces(sample.time_s, sample.shot_start, sightings, embed, crop)
+    return SampleFaces(
+        sample.time_s, sample.shot_start, sightings, embed, crop, sample.bgr, sample.scale
+    )
 
 
 def _box(values: Any) -> tuple[float, float, float, float]:
@@ -228,6 +231,7 @@ def _finding(track: Track, candidates: list[Candidate], talent_id: int | None) -
         candidates=candidates,
         talent=next((c for c in candidates if c.talent_id == talent_id), None),
         best_crop=track.best_crop,
+        best_frame_jpeg=track.best_frame_jpeg,
     )
 
 

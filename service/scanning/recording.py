@@ -547,7 +547,7 @@ def _new_alert(
         alert.evidence_path = sink.evidence.save(
             talent_id=talent_id,
             name=f"{alert.id}-{scan.image_sha256[:16]}",
-            data=recording.analysis.data,
+            data=_evidence_bytes(recording.analysis, talent_id),
         )
         alert.evidence_expires_at = utcnow() + timedelta(days=sink.evidence_retention_days)
         recording.written_evidence.append(alert.evidence_path)
@@ -555,6 +555,18 @@ def _new_alert(
     enqueue_new_match(session, alert, talent)
     recording.sink.metrics.alerts.labels("created").inc()
     return alert
+
+
+def _evidence_bytes(analysis: ImageAnalysis, talent_id: int) -> bytes:
+    """What an alert keeps: the image; of a video, only the frame that proves the match
+    (the talent's best-matched track's best frame, at the video's size), else the video."""
+    if analysis.video is None:
+        return analysis.data
+    tracks = [t for t in analysis.video.tracks if t.talent and t.talent.talent_id == talent_id]
+    best = max(tracks, key=lambda t: t.talent.similarity if t.talent else 0.0, default=None)
+    if best is None or best.best_frame_jpeg is None:
+        return analysis.data
+    return best.best_frame_jpeg
 
 
 def _merge_sighting(

@@ -75,6 +75,10 @@ def test_a_video_scan_answers_tracks_and_raises_one_alert_for_both(
         alerts = session.scalars(select(Alert)).all()
         assert [a.talent_id for a in alerts] == [world.talents[TALENT]]
         assert alerts[0].image_sha256 == result["image"]["sha256"]
+        evidence_path = alerts[0].evidence_path
+    assert evidence_path is not None
+    kept = cv2.imdecode(np.frombuffer(world.ctx.evidence.read(evidence_path), np.uint8), 1)
+    assert kept is not None and kept.shape[:2] == (270, 480)  # the best frame, not the video
 
 
 def test_a_licensed_video_use_is_billed_once_not_per_track(
