@@ -558,15 +558,16 @@ def _new_alert(
 
 
 def _evidence_bytes(analysis: ImageAnalysis, talent_id: int) -> bytes:
-    """What an alert keeps: the image; of a video, only the frame that proves the match
-    (the talent's best-matched track's best frame, at the video's size), else the video."""
+    """What an alert keeps: the image; of a video, only the frame that proves the match: the
+    best frame (at the video's size) of the talent's last track, whose finding is the
+    alert's latest sighting, so the box the console and notices crop with is that frame's.
+    The whole video only if no frame was kept."""
     if analysis.video is None:
         return analysis.data
     tracks = [t for t in analysis.video.tracks if t.talent and t.talent.talent_id == talent_id]
-    best = max(tracks, key=lambda t: t.talent.similarity if t.talent else 0.0, default=None)
-    if best is None or best.best_frame_jpeg is None:
+    if not tracks or tracks[-1].best_frame_jpeg is None:
         return analysis.data
-    return best.best_frame_jpeg
+    return tracks[-1].best_frame_jpeg
 
 
 def _merge_sighting(

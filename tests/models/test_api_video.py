@@ -17,6 +17,7 @@ from indexer.engine import FaceEngine
 from service.core.tables.alerts import Alert
 from service.core.tables.licensing import UsageEvent
 from tests.models.test_api_scans import NOW, TALENT, add_licence
+from tests.support.console import add_users, sign_in
 from tests.support.service import ServiceWorld, face_crop_jpeg, local_server, service_world
 from tests.support.takedowns import PROFILE
 
@@ -153,3 +154,22 @@ def test_a_takedown_notice_lists_when_the_talent_is_on_screen(
     assert html.status_code == 200
     assert "(video: at 0:00–0:02, 0:03–0:05)" in html.text
     assert "In the video" in html.text
+
+
+def test_the_console_inbox_shows_the_video_sighting_with_its_frame_and_time_range(
+    tmp_path: Path, real_engine: FaceEngine
+) -> None:
+    with service_world(tmp_path, real_engine, console_secure_cookies=False) as world:
+        status, _ = post(world, talent_clip(world, tmp_path / "clip.mp4"))
+        assert status == 201
+        add_users(world.ctx)
+        assert sign_in(world.client, "booker@demo.example").status_code == 303
+        inbox = world.client.get("/console/alerts")
+        assert inbox.status_code == 200
+        assert "In the video" in inbox.text and "at 0:03–0:05" in inbox.text
+        [alert_id] = [
+            a["id"]
+            for a in world.client.get("/v1/alerts", headers=world.auth("agency")).json()["items"]
+        ]
+        face = world.client.get(f"/console/alerts/{alert_id}/face.jpg")
+        assert face.status_code == 200 and face.content[:2] == b"\xff\xd8"
