@@ -16,6 +16,7 @@ from bench.clips import Actor, Shot, encode
 from indexer.engine import FaceEngine
 from service.core.tables.alerts import Alert
 from service.core.tables.licensing import UsageEvent
+from tests.api.test_batch_jobs import drain, submit
 from tests.models.test_api_scans import NOW, TALENT, add_licence
 from tests.support.console import add_users, sign_in
 from tests.support.service import ServiceWorld, face_crop_jpeg, local_server, service_world
@@ -173,3 +174,23 @@ def test_the_console_inbox_shows_the_video_sighting_with_its_frame_and_time_rang
         ]
         face = world.client.get(f"/console/alerts/{alert_id}/face.jpg")
         assert face.status_code == 200 and face.content[:2] == b"\xff\xd8"
+
+
+def test_a_batch_job_scans_a_video_and_a_hostile_one_fails_alone(
+    world: ServiceWorld, tmp_path: Path
+) -> None:
+    clip = talent_clip(world, tmp_path / "clip.mp4")
+    hostile = b"\x00\x00\x00\x18ftypisom" + bytes(range(256)) * 16
+    response = submit(world, [("clip.mp4", clip), ("hostile.mp4", hostile)])
+    assert response.status_code == 202, response.text
+    job_id = response.json()["id"]
+    drain(world)
+    done = world.client.get(f"/v1/jobs/{job_id}", headers=world.auth("monitor")).json()
+    outcomes = {item["name"]: item for item in done["items"]}
+    assert outcomes["clip.mp4"]["alert_outcome"] == "raised"
+    assert outcomes["hostile.mp4"]["error"]["code"] == "video_decode_failed"
+    [scan] = world.client.get(f"/v1/jobs/{job_id}/results", headers=world.auth("monitor")).json()[
+        "items"
+    ]
+    assert scan["image"]["kind"] == "video"
+    assert [t["talent"]["name"] for t in scan["tracks"] if t["talent"]] == [TALENT, TALENT]
