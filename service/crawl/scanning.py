@@ -16,10 +16,13 @@ from rich.table import Table
 
 from indexer.cli import scan_report
 from indexer.errors import TwinwatchError
+from indexer.formats import looks_like_video
 from indexer.imaging import DecodeLimits
 from indexer.pooling import ordered_map
 from indexer.runtime import Runtime
 from indexer.scanning import scan_bytes
+from indexer.video import VideoLimits
+from indexer.video_scan import scan_video, video_report
 from service.crawl.warc import (
     SkippedRecord,
     WarcImage,
@@ -61,6 +64,17 @@ def _scan_image(rt: Runtime, image: WarcImage) -> dict[str, Any]:
         "revisit_of": image.revisit_of,
     }
     try:
+        if looks_like_video(image.data):
+            video = scan_video(
+                image.data,
+                analyser=rt.engine,
+                index=rt.index,
+                limits=VideoLimits.of(rt.settings),
+                candidates_per_face=rt.settings.candidates_per_face,
+            )
+            report = video_report(image.uri, video)
+            del report["path"]
+            return {**context, **report}
         result = scan_bytes(
             image.data,
             analyser=rt.engine,
@@ -118,11 +132,12 @@ def print_warc_table(out: Console, report: WarcScanReport) -> None:
         if "error" in image:
             faces, talents = "-", f"error: {image['error']['message']}"
         else:
-            faces = str(len(image["faces"]))
+            found = image.get("tracks", image.get("faces", []))  # a video's faces are tracks
+            faces = str(len(found))
             talents = (
                 ", ".join(
                     f"{f['talent']['name']} ({f['talent']['similarity']:.2f})"
-                    for f in image["faces"]
+                    for f in found
                     if f["talent"]
                 )
                 or "-"

@@ -3,12 +3,16 @@ responses in a WARC archive, each staged as a job item and scanned into face tra
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
+from service import cli as service_cli
 from service.crawl.html import ImageHint, page_images
 from tests.api.test_crawl_input import drain, job, results, world  # noqa: F401
+from tests.conftest import MODEL_CACHE
 from tests.models.test_api_scans import TALENT
 from tests.models.test_api_video import talent_clip
 from tests.support.crawl import WarcBuilder
@@ -87,3 +91,27 @@ def test_warc_job_scans_a_video_response_with_its_page(
     assert scan["image"]["kind"] == "video"
     assert scan["context"]["page_url"] == page
     assert any(t["talent"] and t["talent"]["name"] == TALENT for t in scan["tracks"])
+
+
+@pytest.mark.model
+def test_scan_warc_reports_a_video_record_as_tracks(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    world: ServiceWorld,  # noqa: F811  (its demo talents, in the data folder shared below)
+) -> None:
+    monkeypatch.setenv("TWINWATCH_DATA_DIR", str(world.ctx.settings.data_dir))
+    monkeypatch.setenv("TWINWATCH_MODEL_CACHE_DIR", str(MODEL_CACHE))
+    clip = talent_clip(world, tmp_path / "clip.mp4")
+    video = "https://cdn.example.com/c.mp4"
+    archive = WarcBuilder()
+    archive.image(video, clip, date="2026-11-01T10:00:01Z", content_type="video/mp4")
+    path = archive.write(tmp_path / "crawl.warc.gz")
+    result = CliRunner().invoke(service_cli.app, ["scan-warc", str(path), "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout[result.stdout.index("{") :])
+    [record] = report["images"]
+    assert (record["uri"], record["kind"]) == (video, "video")
+    assert record["duration_s"] == pytest.approx(5.0, abs=0.1)
+    assert [t["talent"]["name"] for t in record["tracks"]] == [TALENT, TALENT]
+    table = CliRunner().invoke(service_cli.app, ["scan-warc", str(path)])
+    assert table.exit_code == 0, table.output
