@@ -22,7 +22,7 @@ from rich.table import Table
 from indexer.calibration import calibrate_folder, folder_calibration_record, write_thresholds
 from indexer.engine import load_engine
 from indexer.errors import TwinwatchError
-from indexer.formats import is_image_file
+from indexer.formats import is_image_file, is_video_file, looks_like_video
 from indexer.imaging import DecodeLimits
 from indexer.index_manager import IndexManager
 from indexer.listing import add_plain_row, counted, listing, print_listing, summary_line
@@ -35,6 +35,8 @@ from indexer.registry import EnrolOutcome, PhotoInput, name_from_folder
 from indexer.runtime import Runtime, SchemaPreparer, create_tables, open_database, open_runtime
 from indexer.scanning import ImageScan, ScanTimings, scan_bytes
 from indexer.settings import IndexerSettings
+from indexer.video import VideoLimits
+from indexer.video_scan import scan_video, video_report
 
 log = logging.getLogger(__name__)
 out = Console()
@@ -549,7 +551,7 @@ def _image_files(paths: list[Path]) -> list[Path]:
     files: list[Path] = []
     for path in paths:
         if path.is_dir():
-            files.extend(sorted(p for p in path.rglob("*") if is_image_file(p)))
+            files.extend(sorted(p for p in path.rglob("*") if is_image_file(p) or is_video_file(p)))
         else:
             files.append(path)
     return files
@@ -593,7 +595,9 @@ def scan(
     paths: Annotated[list[Path], typer.Argument(exists=True)],
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
-    """Scan image files or folders for registered talents (models loaded once).
+    """Scan image and video files or folders for registered talents (models loaded once).
+
+    A video's record says "kind": "video" and lists face tracks with their time ranges.
 
     Exit code 0 whether or not talents are found; 1 if an image could not be scanned.
     """
@@ -630,8 +634,18 @@ def scan(
 def _scan_one(rt: Runtime, path: Path) -> tuple[dict[str, Any], ScanTimings | None]:
     """One file's report and stage timings (runs on a pool worker)."""
     try:
+        data = path.read_bytes()
+        if looks_like_video(data):
+            video = scan_video(
+                data,
+                analyser=rt.engine,
+                index=rt.index,
+                limits=VideoLimits.of(rt.settings),
+                candidates_per_face=rt.settings.candidates_per_face,
+            )
+            return video_report(path, video), video.timings
         result = scan_bytes(
-            path.read_bytes(),
+            data,
             analyser=rt.engine,
             index=rt.index,
             limits=DecodeLimits.of(rt.settings),
@@ -677,6 +691,9 @@ def _add_scan_rows(table: Table, report: dict[str, Any]) -> None:
     if "error" in report:
         table.add_row(name, "-", "-", f"[red]error[/red] {escape(report['error']['message'])}")
         return
+    if report.get("kind") == "video":
+        _add_track_rows(table, name, report["tracks"])
+        return
     if not report["faces"]:
         table.add_row(name, "-", "-", "no face", "", "")
     for number, face in enumerate(report["faces"], start=1):
@@ -696,15 +713,36 @@ def _add_scan_rows(table: Table, report: dict[str, Any]) -> None:
 def scan_summary(reports: list[dict[str, Any]]) -> str:
     """``"5 images: 7 faces, 2 matched, 1 to review, 1 without a face, 1 failed"``."""
     scanned = [r for r in reports if "error" not in r]
-    bands = [face["band"] for r in scanned for face in r["faces"]]
+    bands = [face["band"] for r in scanned for face in _faces_or_tracks(r)]
     return summary_line(
         counted(len(reports), "image") + ":",
         (len(bands), "face" if len(bands) == 1 else "faces"),
         (bands.count("match"), "matched"),
         (bands.count("possible"), "to review"),
-        (sum(1 for r in scanned if not r["faces"]), "without a face"),
+        (sum(1 for r in scanned if not _faces_or_tracks(r)), "without a face"),
         (len(reports) - len(scanned), "failed"),
     )
+
+
+def _faces_or_tracks(report: dict[str, Any]) -> list[dict[str, Any]]:
+    """An image's faces, a video's tracks (each a found face with its band)."""
+    found: list[dict[str, Any]] = report.get("tracks") or report.get("faces") or []
+    return found
+
+
+def _add_track_rows(table: Table, name: str, tracks: list[dict[str, Any]]) -> None:
+    if not tracks:
+        table.add_row(name, "-", "-", "no face", "", "")
+    for number, track in enumerate(tracks, start=1):
+        talent = track["talent"]
+        table.add_row(
+            name,
+            f"track {number} {track['start_s']:.1f}-{track['end_s']:.1f}s",
+            ",".join(f"{v:.0f}" for v in track["box"]),
+            _band_label(track["band"]),
+            escape(talent["name"]) if talent else "-",
+            f"{talent['similarity']:.3f}" if talent else "-",
+        )
 
 
 def _band_label(band: str) -> str:

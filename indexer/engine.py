@@ -180,6 +180,19 @@ class FaceEngine:
             )
         ]
 
+    def detect_coarse(self, image: BgrImage) -> RawDetections:
+        """The first detection pass only (no refinement of small faces): what video
+        tracking needs for every sample; :meth:`embed_detected` refines the faces it embeds."""
+        return self._detect_first_pass(FacePhoto.of_array(image))
+
+    def embed_detected(self, image: BgrImage, found: RawDetections) -> FloatArray:
+        """Embeddings (n, d) of faces found by :meth:`detect_coarse` in ``image``, their
+        landmarks refined first as :meth:`analyse` does: video tracks embed only the faces
+        they need (``indexer.video_scan``)."""
+        photo = FacePhoto.of_array(image)
+        refined = self._refined(photo.view(1), photo, found)
+        return self.recognizer.predict([align_face(image, lmk) for lmk in refined.landmarks])
+
     def detect(self, image: BgrImage | FacePhoto) -> RawDetections:
         """Detect in every working size on a padded canvas, merge, refine small faces;
         boxes and landmarks in the image's full-size coordinates."""

@@ -65,6 +65,28 @@ class ImageTooLargeError(TwinwatchError):
     category = ErrorCategory.TOO_LARGE
 
 
+# --- videos ---------------------------------------------------------------------------------
+class VideoDecodeError(TwinwatchError):
+    """The container or its video stream could not be read (broken, truncated, no frames)."""
+
+    code = "video_decode_failed"
+    category = ErrorCategory.INVALID
+
+
+class UnsupportedVideoTypeError(TwinwatchError):
+    """A container or codec outside the video format table (``indexer.formats``)."""
+
+    code = "video_type_unsupported"
+    category = ErrorCategory.UNSUPPORTED
+
+
+class VideoTooLargeError(TwinwatchError):
+    """Over a video bound: bytes, frame size, declared duration or frames, decode time."""
+
+    code = "video_too_large"
+    category = ErrorCategory.TOO_LARGE
+
+
 class TooManyFacesError(TwinwatchError):
     code = "too_many_faces"
     category = ErrorCategory.TOO_LARGE

@@ -47,3 +47,49 @@ IMAGE_SUFFIXES: frozenset[str] = _suffixes()
 def is_image_file(path: Path) -> bool:
     """A regular file whose suffix names an accepted format (for folder walks)."""
     return path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES
+
+
+# --- videos ---------------------------------------------------------------------------------
+#: Video containers we demux, by FFmpeg's demuxer name (what ``container.format.name``
+#: reports), with the media type a scan records for each.
+VIDEO_CONTAINERS: dict[str, str] = {
+    "mov,mp4,m4a,3gp,3g2,mj2": "video/mp4",
+    "matroska,webm": "video/webm",
+}
+
+#: Video codecs we decode (FFmpeg decoder names); H.265 and AV1 only where the bundled
+#: FFmpeg has a decoder (PyAV's wheels have hevc, libdav1d and av1).
+VIDEO_CODECS: frozenset[str] = frozenset({"h264", "hevc", "vp8", "vp9", "av1", "libdav1d"})
+
+#: File name suffixes of the accepted video containers (for folder walks).
+VIDEO_SUFFIXES: frozenset[str] = frozenset({".mp4", ".mov", ".m4v", ".webm", ".mkv"})
+
+#: The media types a page or a server may give a video (fetching and page extraction).
+VIDEO_MEDIA_TYPES: frozenset[str] = frozenset(
+    {"video/mp4", "video/quicktime", "video/x-m4v", "video/webm", "video/x-matroska"}
+)
+
+_MATROSKA_MAGIC = b"\x1a\x45\xdf\xa3"
+_BMFF_BOXES = (b"ftyp", b"moov", b"mdat", b"wide", b"free", b"skip")
+
+
+def looks_like_video(data: bytes) -> bool:
+    """True when the first bytes are an ISO-BMFF (MP4/MOV/M4V) or Matroska/WebM file.
+
+    Images never start this way, so this one check routes a file to the video path
+    before any decoder sees it; the demuxer then confirms the container."""
+    if data[:4] == _MATROSKA_MAGIC:
+        return True
+    return len(data) >= 8 and data[4:8] in _BMFF_BOXES
+
+
+def video_media_type(data: bytes) -> str | None:
+    """The media type a video's first bytes suggest (the demuxer has the last word)."""
+    if data[:4] == _MATROSKA_MAGIC:
+        return "video/webm"
+    return "video/mp4" if looks_like_video(data) else None
+
+
+def is_video_file(path: Path) -> bool:
+    """A regular file whose suffix names an accepted video container (for folder walks)."""
+    return path.is_file() and path.suffix.lower() in VIDEO_SUFFIXES

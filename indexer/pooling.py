@@ -7,9 +7,11 @@ single-threaded non-spinning sessions) are shared.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+import threading
+from collections.abc import Callable, Generator, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import TypeVar
+from queue import Full, Queue
+from typing import TypeVar, cast
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -34,3 +36,44 @@ def ordered_map(function: Callable[[T], R], items: Iterable[T], *, workers: int)
                 yield pending.pop(0).result()
         for future in pending:
             yield future.result()
+
+
+def prefetched(items: Iterator[T], depth: int) -> Generator[T, None, None]:
+    """``items`` produced on a helper thread at most ``depth`` ahead of the consumer (video
+    decoding, which releases the GIL, overlaps the models). Close the returned generator
+    (``contextlib.closing``) to stop and join the helper when the consumer stops early; an
+    error on the helper is raised to the consumer."""
+    queue: Queue[tuple[bool, T | BaseException | None]] = Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def put(entry: tuple[bool, T | BaseException | None]) -> bool:
+        while not stop.is_set():
+            try:
+                queue.put(entry, timeout=0.05)
+                return True
+            except Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for item in items:
+                if not put((True, item)):
+                    return
+            put((False, None))
+        except BaseException as exc:  # handed to the consumer, raised there
+            put((False, exc))
+
+    helper = threading.Thread(target=produce, name="twinwatch-prefetch", daemon=True)
+    helper.start()
+    try:
+        while True:
+            more, value = queue.get()
+            if isinstance(value, BaseException):
+                raise value
+            if not more:
+                return
+            yield cast(T, value)
+    finally:
+        stop.set()
+        helper.join()

@@ -115,6 +115,51 @@ class IndexerSettings(BaseSettings):
     )
     max_faces_per_image: int = Field(default=64, ge=1)
 
+    # Videos (indexer/video.py): every bound is checked from the header before decoding, and
+    # again on every decoded frame (a stream may change size or outrun its header).
+    video_max_bytes: int = Field(
+        default=512 * 1024 * 1024, ge=1, description="Largest accepted video file in bytes."
+    )
+    video_max_duration_s: float = Field(
+        default=600.0,
+        gt=0,
+        description="Videos declaring a longer duration are refused; a stream with no "
+        "declared duration is cut here (the answer says it was truncated).",
+    )
+    video_max_frame_pixels: int = Field(
+        default=4096 * 2304,
+        ge=1,
+        description="Largest frame (width x height) a video may declare or decode to.",
+    )
+    video_max_frames: int = Field(
+        default=60 * 600,
+        ge=1,
+        description="Most frames decoded from one video (declared counts above it are "
+        "refused; an undeclared stream is cut here).",
+    )
+    video_max_decode_s: float = Field(
+        default=120.0,
+        gt=0,
+        description="Wall-clock budget for decoding and analysing one video; over it the "
+        "video is refused (a stream that decodes slower than its bounds allow).",
+    )
+    video_sample_fps: float = Field(
+        default=2.0,
+        gt=0,
+        le=30,
+        description="Frames analysed per second of video (plus keyframes and the first "
+        "frame after each scene change).",
+    )
+    video_max_samples: int = Field(
+        default=1500, ge=1, description="Most frames analysed from one video."
+    )
+    video_frame_side: int = Field(
+        default=960,
+        ge=64,
+        description="Sampled frames are scaled (never up) so their longer side is at most "
+        "this before detection.",
+    )
+
     keep_reference_photos: bool = Field(
         default=True,
         description="Keep a copy of each accepted "

@@ -23,6 +23,7 @@ from service.core.principal import Principal
 from service.core.tables.alerts import Alert, AlertSighting
 from service.core.tables.scanning import Finding, Scan
 from service.licensing.publishers import publisher_key
+from service.rules.dates import video_range
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,7 @@ class Sighting:
     provenance: dict[str, Any]
     source_url: str | None
     reference_id: int | None = None  # the talent's photo nearest to this face, if recorded
+    video_time: str | None = None  # a video's face track: "0:12–0:27"
 
 
 @dataclass(frozen=True)
@@ -99,7 +101,13 @@ def latest_sightings(session: Session, alert_ids: Iterable[int]) -> dict[int, Si
     )
     rows = session.execute(
         select(
-            AlertSighting.alert_id, Finding.box, Scan.provenance, Scan.source_url, ReferenceImage.id
+            AlertSighting.alert_id,
+            Finding.box,
+            Scan.provenance,
+            Scan.source_url,
+            ReferenceImage.id,
+            Finding.start_s,
+            Finding.end_s,
         )
         .join(newest, newest.c.sid == AlertSighting.id)
         .join(Finding, Finding.id == AlertSighting.finding_id)
@@ -112,8 +120,14 @@ def latest_sightings(session: Session, alert_ids: Iterable[int]) -> dict[int, Si
         )
     )
     return {
-        alert_id: Sighting(list(box), dict(provenance or {}), source_url, reference_id)
-        for alert_id, box, provenance, source_url, reference_id in rows
+        alert_id: Sighting(
+            list(box),
+            dict(provenance or {}),
+            source_url,
+            reference_id,
+            video_range(start, end) if start is not None and end is not None else None,
+        )
+        for alert_id, box, provenance, source_url, reference_id, start, end in rows
     }
 
 

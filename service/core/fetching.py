@@ -16,9 +16,11 @@
 * asks for an uncompressed body, refuses a compressed one, refuses early on an oversize
   ``Content-Length`` and stops reading once ``max_bytes`` is passed whatever was declared;
 * puts one deadline (``timeout_s``) on the whole fetch: resolution, every hop, the body;
-* accepts only an image: the declared type must be ``image/*`` (or say nothing specific:
-  absent or ``application/octet-stream``), *and* the bytes must sniff as an image format
-  twinwatch decodes (:func:`indexer.imaging.sniff_format`).
+* accepts only an image or a video: the declared type must be ``image/*`` or one of
+  ``indexer.formats.VIDEO_MEDIA_TYPES`` (or say nothing specific: absent or
+  ``application/octet-stream``), *and* the bytes must sniff as an image format twinwatch
+  decodes (:func:`indexer.imaging.sniff_format`) or a video container
+  (:func:`indexer.formats.video_media_type`; the demuxer checks the rest).
 
 ``allow_private_networks=True`` lifts only the loopback/private-use refusals, so tests can
 fetch from a server on 127.0.0.1 through the whole path; link-local, metadata, multicast,
@@ -43,7 +45,7 @@ from urllib.parse import SplitResult, unquote, urlsplit
 
 import httpx
 
-from indexer.formats import media_type
+from indexer.formats import VIDEO_MEDIA_TYPES, media_type, video_media_type
 from indexer.imaging import sniff_format
 from service.core.errors import (
     PageNotHtmlError,
@@ -654,7 +656,7 @@ def _new_client(limits: FetchLimits, *, ask: DocumentRequest | None = None) -> h
     the address pinning), no .netrc credentials. No keep-alive: a connection (and its TLS
     session, verified for one name) is never reused for another hop's host."""
     if ask is None:
-        accept = "image/*"
+        accept = "image/*, video/*"
     elif ask.media_types is None:
         accept = "*/*"
     else:
@@ -837,7 +839,11 @@ def _check_headers(
             content_type=declared,
             expected=sorted(ask.media_types),
         )
-    if ask is None and not (declared.startswith("image/") or declared in GENERIC_CONTENT_TYPES):
+    if ask is None and not (
+        declared.startswith("image/")
+        or declared in VIDEO_MEDIA_TYPES
+        or declared in GENERIC_CONTENT_TYPES
+    ):
         raise UrlNotAnImageError(
             f"The URL {target.url} is not an image: the server says its type is {declared!r}.",
             url=str(target.url),
@@ -878,7 +884,7 @@ async def _read_limited(
 
 
 def _sniffed_media_type(data: bytes, *, declared: str, target: VettedUrl) -> str:
-    sniffed = media_type(sniff_format(data))
+    sniffed = media_type(sniff_format(data)) or video_media_type(data)
     if sniffed is None:
         raise UrlNotAnImageError(
             f"The URL {target.url} is not an image: it is served as {declared or 'untyped'!r} "

@@ -3,8 +3,10 @@
 Read with Beautiful Soup (Python's own ``html.parser`` underneath: no native code), from
 ``<img src>`` and ``srcset`` (the largest candidate), ``<picture><source srcset>`` (the
 largest candidate of the picture), ``og:image``/``twitter:image`` meta tags and JSON-LD
-``image`` values. Relative URLs are resolved against ``<base href>`` or the page's URL;
-only http(s) URLs are kept, each once, in page order, at most ``limit``.
+``image`` values; and the videos: ``<video src>``, each ``<video>``'s first ``<source src>``
+and ``og:video``/``twitter:player:stream`` meta tags (issue 21). Relative URLs are
+resolved against ``<base href>`` or the page's URL; only http(s) URLs are kept, each once,
+in page order, at most ``limit``.
 
 A hostile page costs only itself: a JSON-LD block nested deeper than
 :data:`~service.rules.json_depth.MAX_JSON_DEPTH` is ignored like one that is not JSON (the
@@ -33,6 +35,9 @@ log = logging.getLogger(__name__)
 META_IMAGE_NAMES = frozenset(
     {"og:image", "og:image:url", "og:image:secure_url", "twitter:image", "twitter:image:src"}
 )
+META_VIDEO_NAMES = frozenset(
+    {"og:video", "og:video:url", "og:video:secure_url", "twitter:player:stream"}
+)
 JSON_LD_MAX_DEPTH = 8
 _DESCRIPTOR = re.compile(r"^(\d+(?:\.\d+)?)([wx])$")
 
@@ -45,6 +50,8 @@ class ImageHint(StrEnum):
     PICTURE = "picture"
     META = "meta"
     JSON_LD = "json_ld"
+    VIDEO = "video"  # <video src> or its <source src>
+    META_VIDEO = "meta_video"  # og:video, twitter:player:stream
 
 
 @dataclass(frozen=True)
@@ -123,12 +130,35 @@ def _in_picture(img: Tag) -> bool:
     return img.parent is not None and img.parent.name == "picture"
 
 
+def _meta_hint(name: str) -> ImageHint | None:
+    if name in META_IMAGE_NAMES:
+        return ImageHint.META
+    return ImageHint.META_VIDEO if name in META_VIDEO_NAMES else None
+
+
+def _video_url(video: Tag) -> str | None:
+    """A ``<video>``'s own ``src``, else its first ``<source src>`` (its child)."""
+    src = video.get("src")
+    if isinstance(src, str) and src.strip():
+        return src
+    for source in video.find_all("source", recursive=False):
+        value = source.get("src")
+        if isinstance(value, str) and value.strip():
+            return value
+    return None
+
+
 def _found(soup: BeautifulSoup) -> Iterator[tuple[str, ImageHint]]:
     for tag in soup.find_all("meta"):
         name = tag.get("property") or tag.get("name")
         content = tag.get("content")
-        if isinstance(name, str) and name.lower() in META_IMAGE_NAMES and isinstance(content, str):
-            yield content, ImageHint.META
+        hint = _meta_hint(name.lower()) if isinstance(name, str) else None
+        if hint is not None and isinstance(content, str):
+            yield content, hint
+    for video in soup.find_all("video"):
+        url = _video_url(video)
+        if url:
+            yield url, ImageHint.VIDEO
     for picture in soup.find_all("picture"):
         url = _picture_url(picture)
         if url:

@@ -16,11 +16,14 @@ from rich.markup import escape
 
 from indexer.cli import scan_report
 from indexer.errors import TwinwatchError
+from indexer.formats import looks_like_video
 from indexer.imaging import DecodeLimits
 from indexer.listing import counted, listing, print_listing, summary_line
 from indexer.pooling import ordered_map
 from indexer.runtime import Runtime
 from indexer.scanning import scan_bytes
+from indexer.video import VideoLimits
+from indexer.video_scan import scan_video, video_report
 from service.crawl.warc import (
     SkippedRecord,
     WarcImage,
@@ -62,6 +65,17 @@ def _scan_image(rt: Runtime, image: WarcImage) -> dict[str, Any]:
         "revisit_of": image.revisit_of,
     }
     try:
+        if looks_like_video(image.data):
+            video = scan_video(
+                image.data,
+                analyser=rt.engine,
+                index=rt.index,
+                limits=VideoLimits.of(rt.settings),
+                candidates_per_face=rt.settings.candidates_per_face,
+            )
+            report = video_report(image.uri, video)
+            del report["path"]
+            return {**context, **report}
         result = scan_bytes(
             image.data,
             analyser=rt.engine,
@@ -129,17 +143,20 @@ def print_warc_table(out: Console, report: WarcScanReport) -> None:
 def _faces_and_talents(image: dict[str, Any]) -> tuple[str, str]:
     if "error" in image:
         return "-", f"error: {image['error']['message']}"
+    found = image.get("tracks") or image.get("faces", [])  # a video's faces are tracks
     named = [
-        f"{f['talent']['name']} ({f['talent']['similarity']:.2f})"
-        for f in image["faces"]
-        if f["talent"]
+        f"{f['talent']['name']} ({f['talent']['similarity']:.2f})" for f in found if f["talent"]
     ]
-    return str(len(image["faces"])), ", ".join(named) or "-"
+    return str(len(found)), ", ".join(named) or "-"
 
 
 def warc_summary(report: WarcScanReport) -> str:
     """``"4 images: 2 matched, 1 failed, 1 record skipped"``."""
-    matched = sum(1 for i in report.images if any(f["talent"] for f in i.get("faces", ())))
+    matched = sum(
+        1
+        for i in report.images
+        if any(f["talent"] for f in (i.get("tracks") or i.get("faces", ())))
+    )
     return summary_line(
         counted(len(report.images), "image") + ":",
         (matched, "matched"),

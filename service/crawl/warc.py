@@ -5,7 +5,8 @@ record at a time: a record's payload is read in chunks and dropped as soon as it
 ``max_record_bytes``, so memory stays bounded whatever the archive's size. gzip per record
 (``.warc.gz``) and plain ``.warc`` alike.
 
-- An image response (status 2xx, ``Content-Type: image/*``, bytes in a supported format)
+- An image response (status 2xx, ``Content-Type: image/*``, bytes in a supported format),
+  or a video one (a video media type of ``indexer.formats``, a video container's bytes)
   becomes a :class:`WarcImage`: its target URI is the image URL, the WARC-Date its
   ``observed_at``, its page the request's ``Referer`` (the request record with the same
   ``WARC-Concurrent-To``, or the request for the same URI), else an archived HTML page whose
@@ -46,7 +47,7 @@ from warcio.exceptions import ArchiveLoadFailed
 from warcio.recordloader import ArcWarcRecord
 
 from indexer.db import utcnow
-from indexer.formats import media_type
+from indexer.formats import VIDEO_MEDIA_TYPES, media_type, video_media_type
 from indexer.imaging import sniff_format
 from service.core.schemas import URL_MAX as URI_MAX
 from service.crawl.errors import PageUnreadableError, WarcInvalidError
@@ -344,7 +345,7 @@ def _learn(learnt: WarcIndex, entry: _Record, limits: WarcLimits) -> SkippedReco
                 entry.uri,
             ):
                 learnt.remember(learnt.referers, key, referer, limits)
-    elif kind == "response" and entry.content_type.startswith("image/"):
+    elif kind == "response" and _is_media(entry.content_type):
         learnt.remember(learnt.by_digest, entry.header("WARC-Payload-Digest"), entry.offset, limits)
         learnt.remember(learnt.by_uri, entry.uri, entry.offset, limits)
     elif kind == "response" and entry.content_type in HTML_TYPES and entry.uri:
@@ -365,8 +366,13 @@ def _is_image_revisit(entry: _Record) -> bool:
     """A revisit of an image (by its HTTP headers, or, without them, by what it revisits)."""
     profile = entry.header("WARC-Profile") or ""
     return profile.endswith(REVISIT_PROFILES) and (
-        entry.content_type.startswith("image/") or not entry.content_type
+        _is_media(entry.content_type) or not entry.content_type
     )
+
+
+def _is_media(content_type: str) -> bool:
+    """An image, or a video in one of the accepted media types (issue 21)."""
+    return content_type.startswith("image/") or content_type in VIDEO_MEDIA_TYPES
 
 
 def _off_the_web(entry: _Record) -> bool:
@@ -388,7 +394,7 @@ def _image_of(
         )
     if kind == "revisit" and _is_image_revisit(entry):
         return _revisit(entry, learnt, limits, originals)
-    if kind != "response" or not entry.content_type.startswith("image/"):
+    if kind != "response" or not _is_media(entry.content_type):
         return None
     status = entry.status
     if status is not None and not 200 <= status < 300:
@@ -410,7 +416,7 @@ def _image_of(
 
 
 def _image(entry: _Record, data: bytes, revisit_of: int | None = None) -> _Found | SkippedRecord:
-    if media_type(sniff_format(data)) is None:
+    if media_type(sniff_format(data)) is None and video_media_type(data) is None:
         return _skip(
             entry,
             SkipReason.UNSUPPORTED_IMAGE,

@@ -182,3 +182,16 @@ def local_time(at: datetime, zone: str) -> str:
         else at.replace(tzinfo=UTC).astimezone(ZoneInfo(zone))
     )
     return f"{local:%Y-%m-%d %H:%M} {local.tzname()} ({zone})"
+
+
+def video_time(seconds: float) -> str:
+    """A moment of a video as people write it: ``0:12``, ``12:05``, ``1:02:07``."""
+    whole = max(0, round(seconds))
+    hours, rest = divmod(whole, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+def video_range(start_s: float, end_s: float) -> str:
+    """A time range of a video: ``0:12–0:27``."""
+    return f"{video_time(start_s)}–{video_time(end_s)}"

@@ -72,6 +72,12 @@ KNOWN_GENERATORS: tuple[Generator, ...] = (
     Generator("ideogram", "Ideogram", (r"ideogram\.ai", r"ideogram (?:ai|v?\d(?:\.\d)?)")),
     Generator("imagen", "Google Imagen", (r"google[- ]imagen", r"imagen[- ][234]\b")),
     Generator("bing_image_creator", "Bing Image Creator", (r"bing[- ]image[- ]creator",)),
+    # Video generators (issue 21: AI-generator tags in a video's container metadata).
+    Generator("sora", "OpenAI Sora", (r"openai[- ]sora", r"sora[- ]?(?:turbo|2)")),
+    Generator("runway", "Runway", (r"runway[- ]?ml", r"runway[- ]gen[- ]?[234]")),
+    Generator("pika", "Pika", (r"pika[- ]?(?:labs|art)",)),
+    Generator("veo", "Google Veo", (r"google[- ]veo", r"veo[- ]?[23]")),
+    Generator("kling", "Kling AI", (r"kling[- ]?ai", r"kling[- ]?\d(?:\.\d)?")),
 )
 _BY_KEY = {generator.key: generator for generator in KNOWN_GENERATORS}
 _MATCHERS = tuple(

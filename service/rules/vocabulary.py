@@ -276,3 +276,10 @@ class ScanKind(StrEnum):
 
     SCAN = "scan"
     PRECHECK = "precheck"
+
+
+class MediaKind(StrEnum):
+    """What a scan looked at: a still image, or a video (its findings are face tracks)."""
+
+    IMAGE = "image"
+    VIDEO = "video"

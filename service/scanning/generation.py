@@ -172,6 +172,26 @@ def metadata_signals(data: bytes, xmp_packets: Iterable[bytes]) -> tuple[Generat
     return tuple(unique[:MAX_SIGNALS])
 
 
+# Video container tags (FFmpeg's lower-case names): tools that wrote the file name it in
+# these; free text elsewhere only mentions it.
+VIDEO_TOOL_TAGS = frozenset({"encoder", "encoded_by", "software", "creation_tool", "tool"})
+VIDEO_TEXT_TAGS = frozenset({"comment", "description", "title", "synopsis", "keywords"})
+
+
+def video_tag_signals(tags: Iterable[tuple[str, str]]) -> tuple[GenerationSignal, ...]:
+    """Generator signals in a video's container and stream tags, strong ones first."""
+    found: list[GenerationSignal | None] = []
+    for key, value in tags:
+        name = key.lower()
+        if name in VIDEO_TOOL_TAGS:
+            found.append(_named_in_tool_field(f"video:{name}", f"the {name} tag", value))
+        elif name in VIDEO_TEXT_TAGS:
+            found.append(_named_in_free_text(f"video:{name}", f"the {name} tag", value))
+    signals = list({(s.source, s.generator): s for s in found if s is not None}.values())
+    signals.sort(key=lambda s: not s.strong)
+    return tuple(signals[:MAX_SIGNALS])
+
+
 def _signal(
     source: str, generator_name: str, strength: SignalStrength, detail: str
 ) -> GenerationSignal:

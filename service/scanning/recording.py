@@ -37,7 +37,7 @@ from service.licensing.licences import licence_terms, licensee_brands
 from service.licensing.publishers import publisher_key
 from service.licensing.verdicts import StoredVerdict, store_verdict
 from service.rules.fingerprints import NEAR_IDENTICAL_MAX_DISTANCE
-from service.rules.vocabulary import ScanKind
+from service.rules.vocabulary import MediaKind, ScanKind
 from service.scanning.provenance import Provenance
 from service.scanning.types import AlertOutcome, JobLink
 
@@ -213,6 +213,8 @@ def _scan_row(
         pack_name=image.pack.name,
         pack_version=image.pack.version,
         asset_reuse=[],
+        media_kind=MediaKind.VIDEO if analysis.video else MediaKind.IMAGE,
+        duration_s=analysis.video.duration_s if analysis.video else None,
     )
 
 
@@ -249,8 +251,13 @@ def _record_findings(recording: _Recording) -> None:
     licences = _licences_by_talent(session, talent_ids)
     brands = licensee_brands(session, [lic for group in licences.values() for lic in group])
     references = _nearest_references(session, recording.analysis.scan.faces)
+    video = recording.analysis.video
     for position, face in enumerate(recording.analysis.scan.faces):
         finding = _finding_row(recording.scan, position, face, references)
+        if video is not None:
+            track = video.tracks[position]
+            finding.start_s, finding.end_s = track.start_s, track.end_s
+            finding.best_frame_s = track.best_frame_s
         session.add(finding)
         session.flush()
         if face.talent is not None:
@@ -542,7 +549,7 @@ def _new_alert(
         alert.evidence_path = sink.evidence.save(
             talent_id=talent_id,
             name=f"{alert.id}-{scan.image_sha256[:16]}",
-            data=recording.analysis.data,
+            data=_evidence_bytes(recording.analysis, talent_id),
         )
         alert.evidence_expires_at = utcnow() + timedelta(days=sink.evidence_retention_days)
         recording.written_evidence.append(alert.evidence_path)
@@ -550,6 +557,19 @@ def _new_alert(
     enqueue_new_match(session, alert, talent, zone=sink.email_time_zone)
     recording.sink.metrics.alerts.labels("created").inc()
     return alert
+
+
+def _evidence_bytes(analysis: ImageAnalysis, talent_id: int) -> bytes:
+    """What an alert keeps: the image; of a video, only the frame that proves the match: the
+    best frame (at the video's size) of the talent's last track, whose finding is the
+    alert's latest sighting, so the box the console and notices crop with is that frame's.
+    The whole video only if no frame was kept."""
+    if analysis.video is None:
+        return analysis.data
+    tracks = [t for t in analysis.video.tracks if t.talent and t.talent.talent_id == talent_id]
+    if not tracks or tracks[-1].best_frame_jpeg is None:
+        return analysis.data
+    return tracks[-1].best_frame_jpeg
 
 
 def _merge_sighting(

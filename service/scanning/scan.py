@@ -4,22 +4,25 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from starlette.concurrency import run_in_threadpool
 
 from indexer.engine import FaceAnalyser
 from indexer.errors import TwinwatchError
-from indexer.formats import GENERIC_MEDIA_TYPE, media_type
+from indexer.formats import GENERIC_MEDIA_TYPE, looks_like_video, media_type
 from indexer.imaging import DecodeLimits, open_photo
 from indexer.index_manager import IndexManager
-from indexer.scanning import scan_photo
+from indexer.scanning import FaceFinding, ImageScan, scan_photo
+from indexer.video import VideoLimits
+from indexer.video_scan import scan_video
 from service.core.fetching import FetchLimits, fetch_image
 from service.core.metrics import Metrics
 from service.core.principal import Principal
 from service.core.settings import ServiceSettings
 from service.rules.fingerprints import perceptual_hash
 from service.rules.vocabulary import ScanKind
+from service.scanning.generation import video_tag_signals
 from service.scanning.pool import InferenceGate
 from service.scanning.provenance import read_provenance
 from service.scanning.recording import RecordingSink, record_scan
@@ -36,6 +39,8 @@ def analyse_image(
     The models decode the photo at the JPEG reductions they need (see ``FacePhoto``); the
     generator-watermark reader needs the full-size pixels (its block grid), so they are
     decoded too, once, and the fingerprint is taken from them."""
+    if looks_like_video(data):
+        return analyse_video(data=data, analyser=analyser, index=index, settings=settings)
     photo = open_photo(data, limits=DecodeLimits.of(settings))
     scan = scan_photo(
         photo, analyser=analyser, index=index, candidates_per_face=settings.candidates_per_face
@@ -49,6 +54,41 @@ def analyse_image(
     )
     phash = perceptual_hash(full)
     return ImageAnalysis(data, scan, provenance, phash)
+
+
+def analyse_video(
+    *, data: bytes, analyser: object, index: IndexManager, settings: ServiceSettings
+) -> ImageAnalysis:
+    """A video: face tracks (``indexer.video_scan``), each recorded as one face at its best
+    frame with its time range, and the container's C2PA provenance (BMFF)."""
+    video = scan_video(
+        data,
+        analyser=analyser,
+        index=index,
+        limits=VideoLimits.of(settings),
+        candidates_per_face=settings.candidates_per_face,
+    )
+    faces = [
+        FaceFinding(track.box, track.detection_score, track.candidates, track.talent)
+        for track in video.tracks
+    ]
+    scan = ImageScan(
+        video.sha256,
+        video.width,
+        video.height,
+        video.info.media_type,
+        video.pack,
+        faces,
+        video.timings,
+    )
+    provenance = read_provenance(
+        data,
+        mime_type=video.info.media_type,
+        trust_anchors_pem=settings.c2pa_trust_anchors_pem(),
+    )
+    tagged = video_tag_signals(video.info.metadata)
+    provenance = replace(provenance, ai_signals=(*tagged, *provenance.ai_signals))
+    return ImageAnalysis(data, scan, provenance, None, video)
 
 
 def fetch_limits(settings: ServiceSettings) -> FetchLimits:

@@ -11,6 +11,7 @@ from indexer.matching import Band
 from service.core.schemas import ModelPackOut
 from service.licensing.schemas import LicenceCheckOut
 from service.rules.vocabulary import (
+    MediaKind,
     ScanKind,
     Verdict,
 )
@@ -60,6 +61,11 @@ class FaceOut(BaseModel):
     licence: LicenceVerdictOut | None
     cleared: bool | None = Field(default=None, description="Pre-checks: may the brand use it?")
     why: list[str] = []
+    start_s: float | None = Field(default=None, description="A video's track: first on screen.")
+    end_s: float | None = Field(default=None, description="A video's track: last on screen.")
+    best_frame_s: float | None = Field(
+        default=None, description="A video's track: the frame matched (its box is `box`)."
+    )
 
 
 class ImageOut(BaseModel):
@@ -68,6 +74,8 @@ class ImageOut(BaseModel):
     width: int
     height: int
     source_url: str | None
+    kind: MediaKind = MediaKind.IMAGE
+    duration_s: float | None = Field(default=None, description="A video's duration.")
 
 
 class ContextOut(BaseModel):
@@ -93,3 +101,8 @@ class ScanOut(BaseModel):
     faces: list[FaceOut]
     summary: dict[str, int]
     cleared: bool | None = None
+    tracks: list[FaceOut] | None = Field(
+        default=None,
+        description="A video's face tracks (its faces, each with its time range); "
+        "null for an image.",
+    )

@@ -13,6 +13,7 @@ from enum import StrEnum
 from sqlalchemy.orm import Session
 
 from indexer.scanning import ImageScan
+from indexer.video_scan import VideoScan
 from service.rules.vocabulary import (
     AiLabel,
     Medium,
@@ -57,10 +58,14 @@ class ImageSource:
 
 @dataclass(frozen=True)
 class ImageAnalysis:
+    """One scanned image or video: a video's ``scan`` has one face per track (the box at
+    its best frame), in the order of ``video.tracks``, and no perceptual hash."""
+
     data: bytes
     scan: ImageScan
     provenance: Provenance
-    phash: str
+    phash: str | None
+    video: VideoScan | None = None
 
 
 class AlertOutcome(StrEnum):

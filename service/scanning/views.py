@@ -26,7 +26,7 @@ from service.licensing.verdicts import (
     clearance,
     render_verdict,
 )
-from service.rules.vocabulary import ScanKind
+from service.rules.vocabulary import MediaKind, ScanKind
 from service.scanning.schemas import (
     AssetReuseOut,
     CandidateOut,
@@ -63,6 +63,8 @@ def scan_out(session: Session, scan: Scan, viewer: Viewer) -> ScanOut:
             width=scan.width,
             height=scan.height,
             source_url=scan.source_url,
+            kind=MediaKind(scan.media_kind),
+            duration_s=scan.duration_s,
         ),
         context=ContextOut(
             page_url=scan.page_url,
@@ -79,6 +81,7 @@ def scan_out(session: Session, scan: Scan, viewer: Viewer) -> ScanOut:
         faces=faces,
         summary=summary,
         cleared=cleared,
+        tracks=faces if scan.media_kind == MediaKind.VIDEO else None,
     )
 
 
@@ -136,6 +139,9 @@ def _face_out(
         detection_score=finding.detection_score,
         band=Band(finding.band),
         talent=matched,
+        start_s=finding.start_s,
+        end_s=finding.end_s,
+        best_frame_s=finding.best_frame_s,
         licence=_licence_out(rendered),
         candidates=[
             CandidateOut(

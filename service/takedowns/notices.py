@@ -15,7 +15,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -37,7 +37,7 @@ from service.core.principal import Principal
 from service.core.schemas import Page
 from service.core.tables.access import ApiKey, User
 from service.core.tables.alerts import Alert, AlertSighting
-from service.core.tables.scanning import Scan
+from service.core.tables.scanning import Finding, Scan
 from service.core.tables.takedowns import (
     AgencyProfile,
     TakedownEvent,
@@ -45,6 +45,7 @@ from service.core.tables.takedowns import (
     TakedownNotice,
 )
 from service.core.thumbnails import face_thumbnail
+from service.rules.dates import video_range
 from service.takedowns.errors import TakedownIncompleteError, TakedownNotAllowedError
 from service.takedowns.profiles import agency_of, find_profile, set_profile
 from service.takedowns.schemas import (
@@ -514,6 +515,7 @@ class EvidenceItem:
     first_seen: datetime | None
     last_seen: datetime | None
     similarity: float | None
+    video_times: list[str] = field(default_factory=list)  # "0:12–0:27" per face track
 
 
 def render_html(
@@ -579,7 +581,22 @@ def _evidence_item(
         first_seen=min(seen) if seen else alert.first_seen_at,
         last_seen=max(seen) if seen else alert.last_seen_at,
         similarity=max(scores) if scores else alert.similarity,
+        video_times=_video_times(session, alert.id),
     )
+
+
+def _video_times(session: Session, alert_id: int) -> list[str]:
+    """When the talent is on screen in the alert's video, one range per face track."""
+    rows = session.execute(
+        select(Finding.start_s, Finding.end_s)
+        .join(AlertSighting, AlertSighting.finding_id == Finding.id)
+        .where(AlertSighting.alert_id == alert_id, Finding.start_s.is_not(None))
+        .order_by(Finding.start_s)
+    ).all()
+    ranges = [
+        video_range(start, end) for start, end in rows if start is not None and end is not None
+    ]
+    return list(dict.fromkeys(ranges))
 
 
 def notice_document(

@@ -44,6 +44,9 @@ class Scan(Base):
     image_phash: Mapped[str | None] = mapped_column(String(16))
     width: Mapped[int] = mapped_column(Integer)
     height: Mapped[int] = mapped_column(Integer)
+    # What was scanned (MediaKind): a video's findings are face tracks with time ranges.
+    media_kind: Mapped[str] = mapped_column(String(10), default="image", server_default="image")
+    duration_s: Mapped[float | None] = mapped_column(Float)
     source_url: Mapped[str | None] = mapped_column(Text)
     page_url: Mapped[str | None] = mapped_column(Text)
     publisher: Mapped[str | None] = mapped_column(String(500))
@@ -90,6 +93,10 @@ class Finding(Base):
     # The talent's reference photo nearest to this face (the index's best vector for the
     # assigned talent); None for rows recorded before it was kept, or once it is removed.
     reference_image_id: Mapped[int | None] = key_ref("reference_images.id", ondelete="SET NULL")
+    # A video's face track: on screen from start_s to end_s, box and score at best_frame_s.
+    start_s: Mapped[float | None] = mapped_column(Float)
+    end_s: Mapped[float | None] = mapped_column(Float)
+    best_frame_s: Mapped[float | None] = mapped_column(Float)
 
     candidates: Mapped[list[FindingCandidate]] = relationship(
         cascade="all, delete-orphan",
