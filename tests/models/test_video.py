@@ -23,7 +23,7 @@ from indexer.db import Database
 from indexer.engine import FaceEngine
 from indexer.index_manager import IndexManager
 from indexer.matching import Band
-from indexer.photos import PhotoStore
+from indexer.photos import reference_photos
 from indexer.registry import PhotoInput, Registry
 from indexer.settings import IndexerSettings
 from indexer.video import VideoLimits
@@ -77,7 +77,7 @@ def registry(
         db=db,
         analyser=real_engine,
         index=IndexManager(db=db, pack=real_engine.pack, settings=settings),
-        photos=PhotoStore(settings.photos_dir()),
+        photos=reference_photos(settings),
         settings=settings,
     )
     registry.recover()
