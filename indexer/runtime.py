@@ -5,6 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from indexer.copies.detector import CopyDetector, reconcile_portfolio
+from indexer.copies.store import PortfolioStore
+from indexer.copies.tables import forget_portfolio
 from indexer.db import Database
 from indexer.engine import FaceAnalyser, load_engine
 from indexer.index_manager import IndexManager
@@ -20,6 +23,7 @@ class Runtime:
     engine: FaceAnalyser
     index: IndexManager
     registry: Registry
+    copies: CopyDetector
 
     def close(self) -> None:
         self.db.dispose()
@@ -65,13 +69,17 @@ def open_runtime(
     engine = analyser or load_engine(settings, pack_name)
     db = db or open_database(settings, prepare_schema=prepare_schema)
     index = IndexManager(db=db, pack=engine.pack, settings=settings)
+    portfolio = PortfolioStore(settings.portfolio_dir())
     registry = Registry(
         db=db,
         analyser=engine,
         index=index,
         photos=PhotoStore(settings.photos_dir()),
         settings=settings,
-        other_talent_stores=list(other_talent_stores or []),
+        other_talent_stores=[portfolio, *(other_talent_stores or [])],
+        erase_hooks=[forget_portfolio],
     )
     registry.recover()
-    return Runtime(settings, db, engine, index, registry)
+    reconcile_portfolio(db, portfolio)
+    copies = CopyDetector(db=db, store=portfolio, analyser=engine)
+    return Runtime(settings, db, engine, index, registry, copies)

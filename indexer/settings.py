@@ -157,6 +157,10 @@ class IndexerSettings(BaseSettings):
     def photos_dir(self) -> Path:
         return self.data_dir / "photos"
 
+    def portfolio_dir(self) -> Path:
+        """Portfolio originals (copy detection), one folder per talent."""
+        return self.data_dir / "portfolio"
+
     def pack_manifest_dirs(self) -> list[Path]:
         dirs = [SHIPPED_PACKS_DIR]
         if self.extra_packs_dir is not None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
+from indexer.copies.detector import CopyDetector
 from indexer.db import Database
 from indexer.engine import FaceAnalyser
 from indexer.index_manager import IndexManager
@@ -33,6 +34,7 @@ class AppContext:
     evidence: EvidenceStore
     gate: InferenceGate
     metrics: Metrics
+    copies: CopyDetector
     ready: bool = False
     background_errors: list[str] = field(default_factory=list)
 
@@ -55,6 +57,7 @@ class AppContext:
             gate=self.gate,
             metrics=self.metrics,
             sink=self.recording_sink(),
+            copies=self.copies,
         )
 
     def consent_documents(self) -> ConsentDocumentStore:
@@ -97,4 +100,5 @@ def build_context(
         evidence,
         gate,
         metrics,
+        runtime.copies,
     )

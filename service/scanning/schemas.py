@@ -62,12 +62,33 @@ class FaceOut(BaseModel):
     why: list[str] = []
 
 
+class DerivedTalentOut(BaseModel):
+    id: int
+    name: str
+
+
+class DerivedOut(BaseModel):
+    """The image is derived from a talent's portfolio image (cropped, restyled, re-used)."""
+
+    talent: DerivedTalentOut
+    portfolio_image: int = Field(description="The portfolio image's id.")
+    area_share: float = Field(description="Share of the original's area the image shows.")
+    face_present: bool = Field(description="The original's face region is in the image.")
+    face_similarity: float | None = Field(description="The face there vs. hers in the original.")
+    face_replaced: bool = Field(description="Her face region shows someone else's face.")
+    scale: float
+    rotation_deg: float
+    mirrored: bool
+    region: list[list[float]] = Field(description="The region shown, in original pixels.")
+
+
 class ImageOut(BaseModel):
     sha256: str
     phash: str | None
     width: int
     height: int
     source_url: str | None
+    derived_from: list[DerivedOut] = []
 
 
 class ContextOut(BaseModel):

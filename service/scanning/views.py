@@ -27,6 +27,7 @@ from service.licensing.verdicts import (
     render_verdict,
 )
 from service.rules.vocabulary import ScanKind
+from service.scanning.derived import derived_out
 from service.scanning.schemas import (
     AssetReuseOut,
     CandidateOut,
@@ -63,6 +64,7 @@ def scan_out(session: Session, scan: Scan, viewer: Viewer) -> ScanOut:
             width=scan.width,
             height=scan.height,
             source_url=scan.source_url,
+            derived_from=derived_out(session, scan.id),
         ),
         context=ContextOut(
             page_url=scan.page_url,
