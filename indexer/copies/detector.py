@@ -41,6 +41,7 @@ log = logging.getLogger(__name__)
 #: is someone else's (untouched copies measured >= 0.84, pasted faces <= 0.37).
 REPLACED_BELOW = 0.55
 FACE_CACHE = 1024  # original faces' embeddings kept in memory
+ADD_BATCH = 2_000  # portfolio images extracted before they are added to the index
 
 
 @dataclass(frozen=True)
@@ -118,8 +119,7 @@ class CopyDetector:
             self.index.remove_image(gone)
             self._rows.pop(gone)
             self._faces.pop(gone, None)
-        for image_id in sorted(set(rows) - set(self._rows)):
-            self._add(rows[image_id])
+        self._add_all([rows[i] for i in sorted(set(rows) - set(self._rows))])
         self._revision = revision
         log.info("portfolio index at revision %d: %d images", revision, len(self._rows))
 
@@ -143,33 +143,43 @@ class CopyDetector:
                 for image, name, agency_id in found
             }
 
-    def _add(self, row: _Row) -> None:
+    def _add_all(self, rows: list[_Row]) -> None:
+        """Extract and index these images (both orientations), in batches."""
+        for start in range(0, len(rows), ADD_BATCH):
+            batch: list[tuple[IndexedImage, Features]] = []
+            for row in rows[start : start + ADD_BATCH]:
+                batch.extend(self._entries(row))
+            self.index.add_many(batch)
+
+    def _entries(self, row: _Row) -> list[tuple[IndexedImage, Features]]:
         try:
             photo = open_photo(self.store.read(row.stored_path))
             original, flipped = portfolio_features(photo)
         except (OSError, TwinwatchError) as exc:
             log.warning("portfolio image %d not indexed: %s", row.image_id, exc)
-            return
+            return []
         width, height = original.width, original.height
-        self.index.add(
-            IndexedImage(
-                row.image_id, row.talent_id, False, original.points, width, height, row.face_box
-            ),
-            original,
-        )
-        self.index.add(
-            IndexedImage(
-                row.image_id,
-                row.talent_id,
-                True,
-                flipped.points,
-                width,
-                height,
-                _flip(row.face_box, width),
-            ),
-            flipped,
-        )
         self._rows[row.image_id] = row
+        return [
+            (
+                IndexedImage(
+                    row.image_id, row.talent_id, False, original.points, width, height, row.face_box
+                ),
+                original,
+            ),
+            (
+                IndexedImage(
+                    row.image_id,
+                    row.talent_id,
+                    True,
+                    flipped.points,
+                    width,
+                    height,
+                    _flip(row.face_box, width),
+                ),
+                flipped,
+            ),
+        ]
 
     # --- one query --------------------------------------------------------------------------
     def find(

@@ -65,6 +65,7 @@ class DescriptorIndex:
         self._keep: list[object] = []  # FAISS objects the index refers to
         self._index: faiss.IndexBinary = faiss.IndexBinaryIDMap(faiss.IndexBinaryFlat(BITS))
         self._ivf = False
+        self._built_at = 0  # descriptors when the IVF was last built
 
     @property
     def descriptors(self) -> int:
@@ -78,17 +79,34 @@ class DescriptorIndex:
         return set(self._by_image)
 
     def add(self, image: IndexedImage, features: Features) -> None:
-        if features.count == 0:
+        self.add_many([(image, features)])
+
+    def add_many(self, items: list[tuple[IndexedImage, Features]]) -> None:
+        """Add images; the IVF is (re)built from everything held when the index reaches
+        :data:`IVF_FROM` descriptors and again each time it has doubled since (its lists
+        stay near :data:`LIST_SIZE` long)."""
+        codes, ids = [], []
+        for image, features in items:
+            if features.count == 0:
+                continue
+            slot = self._next_slot
+            self._next_slot += 1
+            count = min(features.count, MAX_POINTS)
+            codes.append(features.descriptors[:count])
+            ids.append(np.arange(count, dtype=np.int64) + slot * MAX_POINTS)
+            self.slots[slot] = image
+            self._by_image[image.image_id].append(slot)
+        if not codes:
             return
-        slot = self._next_slot
-        self._next_slot += 1
-        count = min(features.count, MAX_POINTS)
-        ids = np.arange(count, dtype=np.int64) + slot * MAX_POINTS
-        self._index.add_with_ids(features.descriptors[:count], ids)
-        self.slots[slot] = image
-        self._by_image[image.image_id].append(slot)
-        if not self._ivf and self.descriptors >= IVF_FROM:
-            self._to_ivf()
+        new_codes, new_ids = np.concatenate(codes), np.concatenate(ids)
+        total = self.descriptors + len(new_codes)
+        if total >= IVF_FROM and total >= 2 * self._built_at:
+            held_codes, held_ids = self._contents()
+            self._build_ivf(
+                np.concatenate([held_codes, new_codes]), np.concatenate([held_ids, new_ids])
+            )
+        else:
+            self._index.add_with_ids(new_codes, new_ids)
 
     def remove_image(self, image_id: int) -> None:
         for slot in self._by_image.pop(image_id, []):
@@ -127,11 +145,11 @@ class DescriptorIndex:
         """Descriptors, ids and list overhead in FAISS, plus the points kept per slot."""
         codes = self.descriptors * (DESCRIPTOR_BYTES + 8)
         points = sum(image.points.nbytes for image in self.slots.values())
-        lists = MAX_LISTS * (DESCRIPTOR_BYTES + 64) if self._ivf else 0
+        index: Any = self._index
+        lists = int(index.nlist) * (DESCRIPTOR_BYTES * 2 + 64) if self._ivf else 0
         return codes + points + lists
 
-    def _to_ivf(self) -> None:
-        codes, ids = self._flat_contents()
+    def _build_ivf(self, codes: U8Array, ids: npt.NDArray[np.int64]) -> None:
         rng = np.random.default_rng(0)
         nlist = _pow2_at_most(max(1024, len(codes) // LIST_SIZE), MAX_LISTS)
         centroids = codes[rng.choice(len(codes), size=nlist, replace=False)]
@@ -140,16 +158,38 @@ class DescriptorIndex:
         ivf.is_trained = True
         ivf.nprobe = NPROBE
         ivf.add_with_ids(codes, ids)
-        self._keep.extend([outer, inner])
+        self._keep = [outer, inner]
         self._index = ivf
         self._ivf = True
+        self._built_at = len(codes)
 
-    def _flat_contents(self) -> tuple[U8Array, npt.NDArray[np.int64]]:
-        idmap: Any = self._index
-        flat: Any = faiss.downcast_IndexBinary(idmap.index)
-        codes = faiss.vector_to_array(flat.xb).reshape(-1, DESCRIPTOR_BYTES)
-        ids = faiss.vector_to_array(idmap.id_map).astype(np.int64)
-        return np.ascontiguousarray(codes, dtype=np.uint8), ids
+    def _contents(self) -> tuple[U8Array, npt.NDArray[np.int64]]:
+        """Every code and id the index holds (to rebuild it)."""
+        index: Any = self._index
+        if not self._ivf:
+            flat: Any = faiss.downcast_IndexBinary(index.index)
+            codes = faiss.vector_to_array(flat.xb).reshape(-1, DESCRIPTOR_BYTES)
+            ids = faiss.vector_to_array(index.id_map).astype(np.int64)
+            return np.ascontiguousarray(codes, dtype=np.uint8), ids
+        lists = index.invlists
+        all_codes, all_ids = [], []
+        for number in range(index.nlist):
+            size = lists.list_size(number)
+            if size == 0:
+                continue
+            codes_ptr = lists.get_codes(number)
+            ids_ptr = lists.get_ids(number)
+            all_codes.append(
+                faiss.rev_swig_ptr(codes_ptr, size * DESCRIPTOR_BYTES)
+                .copy()
+                .reshape(-1, DESCRIPTOR_BYTES)
+            )
+            all_ids.append(faiss.rev_swig_ptr(ids_ptr, size).copy().astype(np.int64))
+            lists.release_codes(number, codes_ptr)
+            lists.release_ids(number, ids_ptr)
+        if not all_codes:
+            return np.zeros((0, DESCRIPTOR_BYTES), np.uint8), np.zeros(0, np.int64)
+        return np.concatenate(all_codes), np.concatenate(all_ids)
 
 
 def _small_ivf(
