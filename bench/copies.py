@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import cv2
+import faiss
 import numpy as np
 
 from bench.common import (
@@ -252,6 +253,7 @@ def main() -> None:
     parser.add_argument("--negatives", type=int, default=5_000)
     args = parser.parse_args()
     faces = require_shared_faces()
+    faiss.omp_set_num_threads(IndexerSettings().faiss_threads)  # as the service runs it
     engine = load_bench_engine()
     data = build_set(faces, args.portfolio, args.negatives)
     with tempfile.TemporaryDirectory() as tmp:
