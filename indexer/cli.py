@@ -20,6 +20,7 @@ from rich.progress import Progress
 from rich.table import Table
 
 from indexer.calibration import calibrate_folder, folder_calibration_record, write_thresholds
+from indexer.copies.detector import DerivedFinding
 from indexer.engine import load_engine
 from indexer.errors import TwinwatchError
 from indexer.formats import is_image_file, is_video_file, looks_like_video
@@ -588,6 +589,28 @@ def scan_report(path: Path, scan: ImageScan) -> dict[str, Any]:
             }
             for face in scan.faces
         ],
+        "derived_from": [derived_report(found) for found in scan.derived],
+    }
+
+
+def derived_report(found: DerivedFinding) -> dict[str, Any]:
+    """A portfolio image the scanned image is derived from, and where it sits."""
+    placed = found.placement
+    return {
+        "talent": {"id": found.talent_id, "name": found.talent_name},
+        "portfolio_image": found.portfolio_image_id,
+        "portfolio_name": found.portfolio_name,
+        "area_share": round(placed.area_share, 3),
+        "face_present": placed.face_present,
+        "face_similarity": None
+        if found.face_similarity is None
+        else round(found.face_similarity, 3),
+        "face_replaced": found.face_replaced,
+        "scale": round(placed.scale, 3),
+        "rotation_deg": round(placed.rotation_deg, 1),
+        "mirrored": placed.mirrored,
+        "inliers": placed.inliers,
+        "region": [list(point) for point in placed.region],
     }
 
 
@@ -650,6 +673,7 @@ def _scan_one(rt: Runtime, path: Path) -> tuple[dict[str, Any], ScanTimings | No
             index=rt.index,
             limits=DecodeLimits.of(rt.settings),
             candidates_per_face=rt.settings.candidates_per_face,
+            copies=rt.copies,
         )
     except (TwinwatchError, OSError) as exc:
         message = exc.message if isinstance(exc, TwinwatchError) else str(exc)
@@ -667,6 +691,7 @@ def _timing_summary(timings: ScanTimings, elapsed: float, images: int) -> dict[s
         "detect_s": round(timings.detect_s, 3),
         "embed_s": round(timings.embed_s, 3),
         "search_s": round(timings.search_s, 3),
+        "copies_s": round(timings.copies_s, 3),
     }
 
 
@@ -707,6 +732,21 @@ def _add_scan_rows(table: Table, report: dict[str, Any]) -> None:
             _band_label(face["band"]),
             escape(talent["name"]) if talent else "-",
             f"{shown['similarity']:.3f}" if shown else "-",
+        )
+    _add_derived_rows(table, name, report.get("derived_from", []))
+
+
+def _add_derived_rows(table: Table, name: str, derived: list[dict[str, Any]]) -> None:
+    """One row per portfolio image the image is derived from (issue 22)."""
+    for found in derived:
+        what = "[red]face replaced[/red]" if found["face_replaced"] else "derived"
+        table.add_row(
+            name,
+            "-",
+            f"portfolio {found['portfolio_image']}",
+            f"{what} ({found['area_share']:.0%} of it)",
+            escape(found["talent"]["name"]),
+            "-",
         )
 
 

@@ -5,7 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from indexer.blobs import BlobStore
+from indexer.blobs import BlobStore, open_blob_store
+from indexer.copies.detector import CopyDetector, reconcile_portfolio
+from indexer.copies.store import portfolio_store
+from indexer.copies.tables import forget_portfolio
 from indexer.db import Database
 from indexer.engine import FaceAnalyser, load_engine
 from indexer.index_manager import IndexManager
@@ -21,6 +24,7 @@ class Runtime:
     engine: FaceAnalyser
     index: IndexManager
     registry: Registry
+    copies: CopyDetector
 
     def close(self) -> None:
         self.db.dispose()
@@ -68,13 +72,18 @@ def open_runtime(
     engine = analyser or load_engine(settings, pack_name)
     db = db or open_database(settings, prepare_schema=prepare_schema)
     index = IndexManager(db=db, pack=engine.pack, settings=settings)
+    blobs = blobs or open_blob_store(settings)
+    portfolio = portfolio_store(settings, blobs)
     registry = Registry(
         db=db,
         analyser=engine,
         index=index,
         photos=reference_photos(settings, blobs),
         settings=settings,
-        other_talent_stores=list(other_talent_stores or []),
+        other_talent_stores=[portfolio, *(other_talent_stores or [])],
+        erase_hooks=[forget_portfolio],
     )
     registry.recover()
-    return Runtime(settings, db, engine, index, registry)
+    reconcile_portfolio(db, portfolio)
+    copies = CopyDetector(db=db, store=portfolio, analyser=engine)
+    return Runtime(settings, db, engine, index, registry, copies)

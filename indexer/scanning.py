@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from indexer.copies.detector import CopyDetector, DerivedFinding
 from indexer.engine import FaceAnalyser, PackInfo, StageTimes
 from indexer.imaging import DecodedImage, DecodeLimits, FacePhoto, open_photo
 from indexer.index_manager import IndexManager, TalentHit
@@ -41,6 +42,7 @@ class ScanTimings:
     detect_s: float = 0.0
     embed_s: float = 0.0
     search_s: float = 0.0
+    copies_s: float = 0.0  # copy detection against the portfolio index
     faces: int = 0
 
     def add(self, other: ScanTimings) -> None:
@@ -48,6 +50,7 @@ class ScanTimings:
         self.detect_s += other.detect_s
         self.embed_s += other.embed_s
         self.search_s += other.search_s
+        self.copies_s += other.copies_s
         self.faces += other.faces
 
 
@@ -60,6 +63,8 @@ class ImageScan:
     pack: PackInfo
     faces: list[FaceFinding]
     timings: ScanTimings = field(compare=False)
+    # Portfolio images this image is derived from (empty without a copy detector).
+    derived: tuple[DerivedFinding, ...] = ()
 
 
 def scan_bytes(
@@ -70,6 +75,7 @@ def scan_bytes(
     candidates_per_face: int,
     max_pixels: int | None = None,
     limits: DecodeLimits | None = None,
+    copies: CopyDetector | None = None,
 ) -> ImageScan:
     started = time.perf_counter()
     photo = open_photo(data, max_pixels=max_pixels, limits=limits)
@@ -80,6 +86,7 @@ def scan_bytes(
         index=index,
         candidates_per_face=candidates_per_face,
         timings=timings,
+        copies=copies,
     )
 
 
@@ -109,8 +116,10 @@ def scan_photo(
     index: IndexManager,
     candidates_per_face: int,
     timings: ScanTimings | None = None,
+    copies: CopyDetector | None = None,
 ) -> ImageScan:
-    """Scan an opened photo (decoded by the analyser at the sizes it needs)."""
+    """Scan an opened photo (decoded by the analyser at the sizes it needs); with a copy
+    detector, also the portfolio images it is derived from."""
     timings = timings or ScanTimings()
     stage = StageTimes()
     faces = analyser.analyse(image, times=stage)
@@ -126,6 +135,11 @@ def scan_photo(
         faces_boxes=[(f.box, f.score) for f in faces], hits=hits, pack=analyser.pack
     )
     timings.search_s = time.perf_counter() - started
+    derived: tuple[DerivedFinding, ...] = ()
+    if copies is not None:
+        started = time.perf_counter()
+        derived = tuple(copies.find(image, faces))
+        timings.copies_s = time.perf_counter() - started
     return ImageScan(
         image.sha256,
         image.width,
@@ -134,6 +148,7 @@ def scan_photo(
         analyser.pack,
         findings,
         timings,
+        derived,
     )
 
 

@@ -35,6 +35,7 @@ from service.core.logs import configure_json_logging
 from service.core.principal import Role
 from service.core.settings import ServiceSettings
 from service.migrations import startup
+from service.talents.portfolio_cli import portfolio_app
 
 __all__ = ["app", "main"]
 
@@ -58,6 +59,8 @@ TENANT_HELP = {
     TenantKind.BRAND: "Brands (they pre-check their own assets).",
     TenantKind.MONITOR: "Monitors (they submit scans and batch jobs).",
 }
+
+app.add_typer(portfolio_app, name="portfolio")
 
 db_app = typer.Typer(help="The database schema (Alembic migrations).", no_args_is_help=True)
 app.add_typer(db_app, name="db")

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from indexer.blobs import BlobStore, open_blob_store
 from indexer.blobs.layout import CONSENT_DOCUMENTS, EVIDENCE
+from indexer.copies.detector import CopyDetector
 from indexer.db import Database
 from indexer.engine import FaceAnalyser
 from indexer.index_manager import IndexManager
@@ -36,6 +37,7 @@ class AppContext:
     gate: InferenceGate
     metrics: Metrics
     blobs: BlobStore
+    copies: CopyDetector
     ready: bool = False
     background_errors: list[str] = field(default_factory=list)
 
@@ -59,6 +61,7 @@ class AppContext:
             gate=self.gate,
             metrics=self.metrics,
             sink=self.recording_sink(),
+            copies=self.copies,
         )
 
     def consent_documents(self) -> ConsentDocumentStore:
@@ -105,6 +108,7 @@ def build_context(
         gate,
         metrics,
         blobs,
+        runtime.copies,
     )
 
 

@@ -19,6 +19,7 @@ from service.api.routers import (
     health,
     jobs,
     licences,
+    portfolio,
     prechecks,
     scans,
     talents,
@@ -90,6 +91,7 @@ def create_app(
     app.include_router(health.router)
     for router in (
         talents.router,
+        portfolio.router,
         licences.router,
         scans.router,
         jobs.router,

@@ -46,6 +46,9 @@ class ServiceSettings(IndexerSettings):
 
     max_upload_bytes: int = Field(default=20 * 1024 * 1024, ge=1)
     max_batch_items: int = Field(default=100, ge=1)
+    max_portfolio_images: int = Field(
+        default=2_000, ge=1, description="Portfolio images per talent (copy detection)."
+    )
     max_batch_bytes: int = Field(
         default=200 * 1024 * 1024,
         ge=1,

@@ -38,6 +38,7 @@ from service.licensing.publishers import publisher_key
 from service.licensing.verdicts import StoredVerdict, store_verdict
 from service.rules.fingerprints import NEAR_IDENTICAL_MAX_DISTANCE
 from service.rules.vocabulary import MediaKind, ScanKind
+from service.scanning.derived import record_derived
 from service.scanning.provenance import Provenance
 from service.scanning.types import AlertOutcome, JobLink
 
@@ -119,6 +120,7 @@ def record_scan(
                     creates_alerts=kind == ScanKind.SCAN or sink.precheck_creates_alerts,
                 )
                 _record_findings(recording)
+                record_derived(session, scan, live.scan.derived)
                 if sink.after_sighting is not None and kind == ScanKind.SCAN:
                     sink.after_sighting(session, scan)
                 if job is not None:

@@ -8,6 +8,7 @@ from dataclasses import dataclass, replace
 
 from starlette.concurrency import run_in_threadpool
 
+from indexer.copies.detector import CopyDetector
 from indexer.engine import FaceAnalyser
 from indexer.errors import TwinwatchError
 from indexer.formats import GENERIC_MEDIA_TYPE, looks_like_video, media_type
@@ -32,7 +33,12 @@ log = logging.getLogger(__name__)
 
 
 def analyse_image(
-    *, data: bytes, analyser: FaceAnalyser, index: IndexManager, settings: ServiceSettings
+    *,
+    data: bytes,
+    analyser: FaceAnalyser,
+    index: IndexManager,
+    settings: ServiceSettings,
+    copies: CopyDetector | None = None,
 ) -> ImageAnalysis:
     """Decode, detect, embed, match, read provenance and fingerprint (blocking: run pooled).
 
@@ -43,7 +49,11 @@ def analyse_image(
         return analyse_video(data=data, analyser=analyser, index=index, settings=settings)
     photo = open_photo(data, limits=DecodeLimits.of(settings))
     scan = scan_photo(
-        photo, analyser=analyser, index=index, candidates_per_face=settings.candidates_per_face
+        photo,
+        analyser=analyser,
+        index=index,
+        candidates_per_face=settings.candidates_per_face,
+        copies=copies,
     )
     full = photo.view(1).bgr
     provenance = read_provenance(
@@ -121,6 +131,7 @@ class ScanPipeline:
     gate: InferenceGate
     metrics: Metrics
     sink: RecordingSink
+    copies: CopyDetector | None = None  # the portfolio index (issue 22)
 
 
 async def run_scan(
@@ -144,6 +155,7 @@ async def run_scan(
                 analyser=pipeline.analyser,
                 index=pipeline.index,
                 settings=pipeline.settings,
+                copies=pipeline.copies,
             )
             scan_id = await run_in_threadpool(
                 record_scan,

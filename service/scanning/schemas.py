@@ -68,6 +68,26 @@ class FaceOut(BaseModel):
     )
 
 
+class DerivedTalentOut(BaseModel):
+    id: int
+    name: str
+
+
+class DerivedOut(BaseModel):
+    """The image is derived from a talent's portfolio image (cropped, restyled, re-used)."""
+
+    talent: DerivedTalentOut
+    portfolio_image: int = Field(description="The portfolio image's id.")
+    area_share: float = Field(description="Share of the original's area the image shows.")
+    face_present: bool = Field(description="The original's face region is in the image.")
+    face_similarity: float | None = Field(description="The face there vs. hers in the original.")
+    face_replaced: bool = Field(description="Her face region shows someone else's face.")
+    scale: float
+    rotation_deg: float
+    mirrored: bool
+    region: list[list[float]] = Field(description="The region shown, in original pixels.")
+
+
 class ImageOut(BaseModel):
     sha256: str
     phash: str | None
@@ -76,6 +96,7 @@ class ImageOut(BaseModel):
     source_url: str | None
     kind: MediaKind = MediaKind.IMAGE
     duration_s: float | None = Field(default=None, description="A video's duration.")
+    derived_from: list[DerivedOut] = []
 
 
 class ContextOut(BaseModel):

@@ -27,6 +27,7 @@ from service.licensing.verdicts import (
     render_verdict,
 )
 from service.rules.vocabulary import MediaKind, ScanKind
+from service.scanning.derived import derived_out
 from service.scanning.schemas import (
     AssetReuseOut,
     CandidateOut,
@@ -65,6 +66,7 @@ def scan_out(session: Session, scan: Scan, viewer: Viewer) -> ScanOut:
             source_url=scan.source_url,
             kind=MediaKind(scan.media_kind),
             duration_s=scan.duration_s,
+            derived_from=derived_out(session, scan.id),
         ),
         context=ContextOut(
             page_url=scan.page_url,

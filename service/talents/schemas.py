@@ -106,3 +106,27 @@ class EraseOut(BaseModel):
     erased: bool
     references_removed: int
     embeddings_removed: int
+
+
+# --- portfolio (issue 22) -------------------------------------------------------------------
+class PortfolioImageOut(BaseModel):
+    id: int
+    talent_id: int
+    name: str
+    sha256: str
+    width: int
+    height: int
+    face_box: list[float] | None = Field(description="The talent's face in it, if one was found.")
+
+
+class PortfolioFileOut(BaseModel):
+    file: str
+    accepted: bool
+    image_id: int | None
+    already_registered: bool
+    reason: str | None
+
+
+class PortfolioAddOut(BaseModel):
+    talent_id: int
+    files: list[PortfolioFileOut]

@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    Boolean,
     Float,
     ForeignKey,
     Integer,
@@ -15,6 +16,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+import indexer.copies.tables  # noqa: F401  (portfolio_images, which derived findings name)
 from indexer.db import Base, BigId, UtcDateTime, id_column, key_ref, table_args, utcnow
 
 TS = UtcDateTime
@@ -116,3 +118,27 @@ class FindingCandidate(Base):
     rank: Mapped[int] = mapped_column(Integer)
     similarity: Mapped[float] = mapped_column(Float)
     band: Mapped[str] = mapped_column(String(20))
+
+
+class DerivedFinding(Base):
+    """A scanned image derived from a talent's portfolio image (issue 22): which one, how
+    much of it, and whether the face where hers was is still hers. Erased with the talent
+    (and with the portfolio image)."""
+
+    __tablename__ = "derived_findings"
+    __table_args__ = table_args()
+
+    id: Mapped[int] = id_column()
+    scan_id: Mapped[int] = key_ref("scans.id", ondelete="CASCADE", index=True)
+    talent_id: Mapped[int] = key_ref("talents.id", ondelete="CASCADE", index=True)
+    portfolio_image_id: Mapped[int] = key_ref("portfolio_images.id", ondelete="CASCADE", index=True)
+    area_share: Mapped[float] = mapped_column(Float)
+    scale: Mapped[float] = mapped_column(Float)
+    rotation_deg: Mapped[float] = mapped_column(Float)
+    mirrored: Mapped[bool] = mapped_column(Boolean)
+    inliers: Mapped[int] = mapped_column(Integer)
+    # The region of the original the scanned image shows (polygon, original pixels).
+    region: Mapped[list[list[float]]] = mapped_column(JSON)
+    face_present: Mapped[bool] = mapped_column(Boolean)
+    face_similarity: Mapped[float | None] = mapped_column(Float)
+    face_replaced: Mapped[bool] = mapped_column(Boolean)

@@ -1,0 +1,333 @@
+"""One scanned image against the portfolio index: features, candidates, verification, and
+whether the original's face, where it landed, is still the talent's.
+
+The index is derived from the database (the portfolio rows) and the portfolio files, like
+the face index from the embeddings: the portfolio's revision row is read on every query and
+the index catches up (new images extracted and added, removed ones dropped). With no
+portfolio image registered a query costs that one read and nothing else.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
+
+import numpy as np
+from sqlalchemy import select
+
+from indexer.copies.features import (
+    PORTFOLIO_LIMITS,
+    QUERY_LIMITS,
+    Features,
+    extract,
+    mirrored,
+    to_gray,
+)
+from indexer.copies.index import Box, DescriptorIndex, IndexedImage
+from indexer.copies.store import PortfolioStore
+from indexer.copies.tables import PORTFOLIO_REVISION, PortfolioImage
+from indexer.copies.verify import Placement, VerifyRules, verify
+from indexer.db import Database, Talent, current_revision
+from indexer.engine import Face, FaceAnalyser
+from indexer.errors import TwinwatchError
+from indexer.imaging import FacePhoto, open_photo
+
+log = logging.getLogger(__name__)
+
+#: A face where the original's face landed with a cosine under this to the original's face
+#: is someone else's (untouched copies measured >= 0.84, pasted faces <= 0.37).
+REPLACED_BELOW = 0.55
+FACE_CACHE = 1024  # original faces' embeddings kept in memory
+ADD_BATCH = 2_000  # portfolio images extracted before they are added to the index
+
+
+@dataclass(frozen=True)
+class CopyLimits:
+    candidates: int = 5  # slots verified per query
+    min_votes: int = 10  # matched descriptors before a slot is verified
+    rules: VerifyRules = field(default_factory=VerifyRules)
+
+
+@dataclass(frozen=True)
+class DerivedFinding:
+    """A scanned image derived from a portfolio image."""
+
+    placement: Placement
+    portfolio_image_id: int
+    portfolio_name: str
+    talent_id: int
+    talent_name: str
+    agency_id: int
+    face_similarity: float | None  # the face where hers landed vs. hers in the original
+    face_replaced: bool
+
+
+@dataclass(frozen=True)
+class _Row:
+    image_id: int
+    talent_id: int
+    talent_name: str
+    agency_id: int
+    name: str
+    stored_path: str
+    face_box: Box | None
+
+
+@dataclass
+class CopyTimings:
+    extract_s: float = 0.0
+    search_s: float = 0.0
+    verify_s: float = 0.0
+
+
+class CopyDetector:
+    def __init__(
+        self,
+        *,
+        db: Database,
+        store: PortfolioStore,
+        analyser: FaceAnalyser,
+        limits: CopyLimits | None = None,
+    ) -> None:
+        self.db = db
+        self.store = store
+        self.analyser = analyser
+        self.limits = limits or CopyLimits()
+        self.index = DescriptorIndex()
+        self._rows: dict[int, _Row] = {}
+        self._revision = 0
+        self._lock = threading.Lock()
+        self._faces: OrderedDict[int, np.ndarray | None] = OrderedDict()
+
+    # --- keeping up with the database ------------------------------------------------------
+    def ensure_current(self) -> bool:
+        """Catch up with the portfolio rows; False when no portfolio image is registered."""
+        with self.db.session() as session:
+            revision = current_revision(session, PORTFOLIO_REVISION)
+        if revision != self._revision:
+            with self._lock:
+                if revision != self._revision:
+                    self._catch_up(revision)
+        return bool(self._rows)
+
+    def _catch_up(self, revision: int) -> None:
+        rows = self._read_rows()
+        for gone in set(self._rows) - set(rows):
+            self.index.remove_image(gone)
+            self._rows.pop(gone)
+            self._faces.pop(gone, None)
+        self._add_all([rows[i] for i in sorted(set(rows) - set(self._rows))])
+        self._revision = revision
+        log.info("portfolio index at revision %d: %d images", revision, len(self._rows))
+
+    def _read_rows(self) -> dict[int, _Row]:
+        with self.db.session() as session:
+            found = session.execute(
+                select(PortfolioImage, Talent.name, Talent.agency_id).join(
+                    Talent, Talent.id == PortfolioImage.talent_id
+                )
+            ).all()
+            return {
+                image.id: _Row(
+                    image.id,
+                    image.talent_id,
+                    name,
+                    agency_id,
+                    image.name,
+                    image.stored_path,
+                    image.face_box,
+                )
+                for image, name, agency_id in found
+            }
+
+    def _add_all(self, rows: list[_Row]) -> None:
+        """Extract and index these images (both orientations), in batches."""
+        for start in range(0, len(rows), ADD_BATCH):
+            batch: list[tuple[IndexedImage, Features]] = []
+            for row in rows[start : start + ADD_BATCH]:
+                batch.extend(self._entries(row))
+            self.index.add_many(batch)
+
+    def _entries(self, row: _Row) -> list[tuple[IndexedImage, Features]]:
+        try:
+            photo = open_photo(self.store.read(row.stored_path))
+            original, flipped = portfolio_features(photo)
+        except (OSError, TwinwatchError) as exc:
+            log.warning("portfolio image %d not indexed: %s", row.image_id, exc)
+            return []
+        width, height = original.width, original.height
+        self._rows[row.image_id] = row
+        return [
+            (
+                IndexedImage(
+                    row.image_id, row.talent_id, False, original.points, width, height, row.face_box
+                ),
+                original,
+            ),
+            (
+                IndexedImage(
+                    row.image_id,
+                    row.talent_id,
+                    True,
+                    flipped.points,
+                    width,
+                    height,
+                    _flip(row.face_box, width),
+                ),
+                flipped,
+            ),
+        ]
+
+    # --- one query --------------------------------------------------------------------------
+    def find(
+        self, photo: FacePhoto, faces: list[Face], *, timings: CopyTimings | None = None
+    ) -> list[DerivedFinding]:
+        """The portfolio images this photo is derived from (one finding per image)."""
+        if not self.ensure_current():
+            return []
+        timings = timings or CopyTimings()
+        started = time.perf_counter()
+        query = query_features(photo)
+        timings.extract_s += time.perf_counter() - started
+        started = time.perf_counter()
+        with self._lock:
+            candidates = self.index.candidates(
+                query, limit=self.limits.candidates, min_votes=self.limits.min_votes
+            )
+        timings.search_s += time.perf_counter() - started
+        started = time.perf_counter()
+        best: dict[int, Placement] = {}
+        for candidate in candidates:
+            placed = verify(
+                candidate,
+                query_points=query.points,
+                scan_size=(query.width, query.height),
+                rules=self.limits.rules,
+            )
+            if placed is not None and (
+                placed.image_id not in best or placed.inliers > best[placed.image_id].inliers
+            ):
+                best[placed.image_id] = placed
+        timings.verify_s += time.perf_counter() - started
+        return [self._finding(p, photo, faces) for p in best.values() if p.image_id in self._rows]
+
+    def _finding(self, placed: Placement, photo: FacePhoto, faces: list[Face]) -> DerivedFinding:
+        row = self._rows[placed.image_id]
+        similarity = None
+        if placed.face_present and placed.face_in_scan is not None:
+            similarity = self._face_similarity(row, placed.face_in_scan, photo, faces)
+        replaced = similarity is not None and similarity < REPLACED_BELOW
+        return DerivedFinding(
+            placed,
+            row.image_id,
+            row.name,
+            row.talent_id,
+            row.talent_name,
+            row.agency_id,
+            similarity,
+            replaced,
+        )
+
+    def _face_similarity(
+        self, row: _Row, box: Box, photo: FacePhoto, faces: list[Face]
+    ) -> float | None:
+        original = self._original_face(row)
+        if original is None:
+            return None
+        there = _face_at(box, faces) or _face_at(box, self._faces_near(box, photo))
+        if there is None:
+            return None
+        return float(np.dot(original, there.embedding))
+
+    def _faces_near(self, box: Box, photo: FacePhoto) -> list[Face]:
+        """Faces in a crop around where the original's face landed (the scan's detector may
+        have missed a small or blended face in the whole image)."""
+        bgr = photo.view(1).bgr
+        x1, y1, x2, y2 = box
+        w, h = x2 - x1, y2 - y1
+        left, top = max(0, int(x1 - w)), max(0, int(y1 - h))
+        right, bottom = min(bgr.shape[1], int(x2 + w)), min(bgr.shape[0], int(y2 + h))
+        if right - left < 16 or bottom - top < 16:
+            return []
+        found = self.analyser.analyse(np.ascontiguousarray(bgr[top:bottom, left:right]))
+        return [_shifted(face, left, top) for face in found]
+
+    def _original_face(self, row: _Row) -> np.ndarray | None:
+        if row.image_id in self._faces:
+            self._faces.move_to_end(row.image_id)
+            return self._faces[row.image_id]
+        embedding = None
+        if row.face_box is not None:
+            try:
+                faces = self.analyser.analyse(open_photo(self.store.read(row.stored_path)))
+            except (OSError, TwinwatchError):
+                faces = []
+            face = _face_at(row.face_box, faces)
+            embedding = None if face is None else face.embedding
+        self._faces[row.image_id] = embedding
+        while len(self._faces) > FACE_CACHE:
+            self._faces.popitem(last=False)
+        return embedding
+
+    def memory_bytes(self) -> int:
+        return self.index.memory_bytes()
+
+
+def reconcile_portfolio(db: Database, store: PortfolioStore) -> None:
+    """Make the portfolio files match the rows after a crash (start-up)."""
+    with db.session() as session:
+        talent_ids = set(session.scalars(select(Talent.id)))
+        stored = set(session.scalars(select(PortfolioImage.stored_path)))
+    store.reconcile(talent_ids=talent_ids, stored_paths=stored)
+
+
+def portfolio_features(photo: FacePhoto) -> tuple[Features, Features]:
+    gray = _gray_for(photo, PORTFOLIO_LIMITS.side)
+    size = (photo.width, photo.height)
+    return (
+        extract(gray, limits=PORTFOLIO_LIMITS, full_size=size),
+        mirrored(gray, limits=PORTFOLIO_LIMITS, full_size=size),
+    )
+
+
+def query_features(photo: FacePhoto) -> Features:
+    gray = _gray_for(photo, QUERY_LIMITS.side)
+    return extract(gray, limits=QUERY_LIMITS, full_size=(photo.width, photo.height))
+
+
+def _gray_for(photo: FacePhoto, side: int) -> np.ndarray:
+    view = photo.view(photo.reduction_for(max(photo.width, photo.height), side))
+    return to_gray(view.bgr)
+
+
+def _flip(box: Box | None, width: int) -> Box | None:
+    if box is None:
+        return None
+    return (width - box[2], box[1], width - box[0], box[3])
+
+
+def _face_at(box: Box, faces: list[Face]) -> Face | None:
+    """The face whose centre lies in ``box`` (grown by a quarter), the closest one."""
+    x1, y1, x2, y2 = box
+    grow_x, grow_y = 0.25 * (x2 - x1), 0.25 * (y2 - y1)
+    cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
+    inside = [
+        f
+        for f in faces
+        if x1 - grow_x <= (f.box[0] + f.box[2]) / 2 <= x2 + grow_x
+        and y1 - grow_y <= (f.box[1] + f.box[3]) / 2 <= y2 + grow_y
+    ]
+    if not inside:
+        return None
+    return min(
+        inside,
+        key=lambda f: abs((f.box[0] + f.box[2]) / 2 - cx) + abs((f.box[1] + f.box[3]) / 2 - cy),
+    )
+
+
+def _shifted(face: Face, dx: int, dy: int) -> Face:
+    x1, y1, x2, y2 = face.box
+    return Face((x1 + dx, y1 + dy, x2 + dx, y2 + dy), face.score, face.landmarks, face.embedding)

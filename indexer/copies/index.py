@@ -1,0 +1,210 @@
+"""The FAISS binary index of every portfolio descriptor (original and mirrored).
+
+Each indexed image is a *slot* (one per portfolio image and orientation); a descriptor's id
+is ``slot * MAX_POINTS + keypoint``. Small portfolios are searched exactly (a flat index);
+above :data:`IVF_FROM` descriptors the index becomes a binary IVF whose coarse quantizer is
+itself a small binary IVF (a flat quantizer over tens of thousands of centroids would
+dominate the search), with centroids drawn from the descriptors.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Any
+
+import faiss
+import numpy as np
+import numpy.typing as npt
+
+from indexer.copies.features import DESCRIPTOR_BYTES, F32Array, Features, U8Array
+
+Box = tuple[float, float, float, float]
+BITS = DESCRIPTOR_BYTES * 8
+MAX_POINTS = 4096  # keypoints per slot (the portfolio budget is far below)
+IVF_FROM = 400_000  # descriptors: flat below, IVF from here on
+LIST_SIZE = 256  # descriptors per inverted list, on average
+MAX_LISTS = 65_536
+NPROBE = 4
+QUANTIZER_NPROBE = 6
+NEIGHBOURS = 2  # per query descriptor
+MAX_HAMMING = 64  # of 256 bits: a descriptor match
+
+
+@dataclass(frozen=True)
+class IndexedImage:
+    """One orientation of one portfolio image: its points in its own frame (the flipped
+    frame when mirrored) and the talent's face box there, if it has one."""
+
+    image_id: int
+    talent_id: int
+    mirrored: bool
+    points: F32Array
+    width: int
+    height: int
+    face_box: Box | None
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A slot many query descriptors matched: pairs of (query point, slot point)."""
+
+    image: IndexedImage
+    query_points: F32Array
+    image_points: F32Array
+    distances: npt.NDArray[np.int32]  # Hamming distance of each pair
+
+
+class DescriptorIndex:
+    """Not thread-safe for writes; the detector serialises them."""
+
+    def __init__(self) -> None:
+        self.slots: dict[int, IndexedImage] = {}
+        self._by_image: dict[int, list[int]] = defaultdict(list)
+        self._next_slot = 0
+        self._keep: list[object] = []  # FAISS objects the index refers to
+        self._index: faiss.IndexBinary = faiss.IndexBinaryIDMap(faiss.IndexBinaryFlat(BITS))
+        self._ivf = False
+        self._built_at = 0  # descriptors when the IVF was last built
+
+    @property
+    def descriptors(self) -> int:
+        return int(self._index.ntotal)
+
+    @property
+    def images(self) -> int:
+        return len(self._by_image)
+
+    def image_ids(self) -> set[int]:
+        return set(self._by_image)
+
+    def add(self, image: IndexedImage, features: Features) -> None:
+        self.add_many([(image, features)])
+
+    def add_many(self, items: list[tuple[IndexedImage, Features]]) -> None:
+        """Add images; the IVF is (re)built from everything held when the index reaches
+        :data:`IVF_FROM` descriptors and again each time it has doubled since (its lists
+        stay near :data:`LIST_SIZE` long)."""
+        codes, ids = [], []
+        for image, features in items:
+            if features.count == 0:
+                continue
+            slot = self._next_slot
+            self._next_slot += 1
+            count = min(features.count, MAX_POINTS)
+            codes.append(features.descriptors[:count])
+            ids.append(np.arange(count, dtype=np.int64) + slot * MAX_POINTS)
+            self.slots[slot] = image
+            self._by_image[image.image_id].append(slot)
+        if not codes:
+            return
+        new_codes, new_ids = np.concatenate(codes), np.concatenate(ids)
+        total = self.descriptors + len(new_codes)
+        if total >= IVF_FROM and total >= 2 * self._built_at:
+            held_codes, held_ids = self._contents()
+            self._build_ivf(
+                np.concatenate([held_codes, new_codes]), np.concatenate([held_ids, new_ids])
+            )
+        else:
+            self._index.add_with_ids(new_codes, new_ids)
+
+    def remove_image(self, image_id: int) -> None:
+        for slot in self._by_image.pop(image_id, []):
+            self.slots.pop(slot, None)
+            selector = faiss.IDSelectorRange(slot * MAX_POINTS, (slot + 1) * MAX_POINTS)
+            self._index.remove_ids(selector)
+
+    def candidates(self, query: Features, *, limit: int, min_votes: int) -> list[Candidate]:
+        """The ``limit`` slots with the most matched descriptors (at least ``min_votes``)."""
+        if query.count == 0 or self.descriptors == 0:
+            return []
+        distances, labels = self._index.search(query.descriptors, NEIGHBOURS)
+        best: dict[int, dict[int, tuple[int, int]]] = defaultdict(dict)
+        for row in range(labels.shape[0]):
+            for col in range(labels.shape[1]):
+                label, distance = int(labels[row, col]), int(distances[row, col])
+                if label < 0 or distance > MAX_HAMMING:
+                    continue
+                slot, point = divmod(label, MAX_POINTS)
+                seen = best[slot].get(row)
+                if seen is None or distance < seen[1]:
+                    best[slot][row] = (point, distance)
+        ranked = sorted(best.items(), key=lambda item: -len(item[1]))
+        found = []
+        for slot, pairs in ranked[:limit]:
+            if len(pairs) < min_votes or slot not in self.slots:
+                break
+            image = self.slots[slot]
+            rows = np.fromiter(pairs.keys(), dtype=np.int64)
+            points = np.fromiter((p for p, _ in pairs.values()), dtype=np.int64)
+            distances = np.fromiter((d for _, d in pairs.values()), dtype=np.int32)
+            found.append(Candidate(image, query.points[rows], image.points[points], distances))
+        return found
+
+    def memory_bytes(self) -> int:
+        """Descriptors, ids and list overhead in FAISS, plus the points kept per slot."""
+        codes = self.descriptors * (DESCRIPTOR_BYTES + 8)
+        points = sum(image.points.nbytes for image in self.slots.values())
+        index: Any = self._index
+        lists = int(index.nlist) * (DESCRIPTOR_BYTES * 2 + 64) if self._ivf else 0
+        return codes + points + lists
+
+    def _build_ivf(self, codes: U8Array, ids: npt.NDArray[np.int64]) -> None:
+        rng = np.random.default_rng(0)
+        nlist = _pow2_at_most(max(1024, len(codes) // LIST_SIZE), MAX_LISTS)
+        centroids = codes[rng.choice(len(codes), size=nlist, replace=False)]
+        outer, inner = _small_ivf(centroids, rng)
+        ivf = faiss.IndexBinaryIVF(outer, BITS, nlist)
+        ivf.is_trained = True
+        ivf.nprobe = NPROBE
+        ivf.add_with_ids(codes, ids)
+        self._keep = [outer, inner]
+        self._index = ivf
+        self._ivf = True
+        self._built_at = len(codes)
+
+    def _contents(self) -> tuple[U8Array, npt.NDArray[np.int64]]:
+        """Every code and id the index holds (to rebuild it)."""
+        index: Any = self._index
+        if not self._ivf:
+            flat: Any = faiss.downcast_IndexBinary(index.index)
+            codes = faiss.vector_to_array(flat.xb).reshape(-1, DESCRIPTOR_BYTES)
+            ids = faiss.vector_to_array(index.id_map).astype(np.int64)
+            return np.ascontiguousarray(codes, dtype=np.uint8), ids
+        lists = index.invlists
+        all_codes, all_ids = [], []
+        for number in range(index.nlist):
+            size = lists.list_size(number)
+            if size == 0:
+                continue
+            codes_ptr = lists.get_codes(number)
+            ids_ptr = lists.get_ids(number)
+            all_codes.append(
+                faiss.rev_swig_ptr(codes_ptr, size * DESCRIPTOR_BYTES)
+                .copy()
+                .reshape(-1, DESCRIPTOR_BYTES)
+            )
+            all_ids.append(faiss.rev_swig_ptr(ids_ptr, size).copy().astype(np.int64))
+            lists.release_codes(number, codes_ptr)
+            lists.release_ids(number, ids_ptr)
+        if not all_codes:
+            return np.zeros((0, DESCRIPTOR_BYTES), np.uint8), np.zeros(0, np.int64)
+        return np.concatenate(all_codes), np.concatenate(all_ids)
+
+
+def _small_ivf(
+    centroids: U8Array, rng: np.random.Generator
+) -> tuple[faiss.IndexBinary, faiss.IndexBinary]:
+    """A binary IVF holding the coarse centroids, searched as the coarse quantizer."""
+    inner_lists = _pow2_at_most(max(16, int(np.sqrt(len(centroids)))), 1024)
+    inner = faiss.IndexBinaryFlat(BITS)
+    inner.add(centroids[rng.choice(len(centroids), size=inner_lists, replace=False)])
+    quantizer = faiss.IndexBinaryIVF(inner, BITS, inner_lists)
+    quantizer.is_trained = True
+    quantizer.nprobe = QUANTIZER_NPROBE
+    quantizer.add(centroids)
+    return quantizer, inner
+
+
+def _pow2_at_most(value: int, cap: int) -> int:
+    return int(min(cap, 1 << (max(1, value).bit_length() - 1)))

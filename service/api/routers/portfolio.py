@@ -1,0 +1,67 @@
+"""A talent's portfolio: shoot and campaign images for copy detection (issue 22)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, File, Response, UploadFile
+from starlette.concurrency import run_in_threadpool
+
+from indexer.registry import PhotoInput
+from service.api.deps import AgencyPrincipal, Ctx, ObjectId, PageParams
+from service.api.docs import IMAGE_INPUT
+from service.api.forms import check_upload_names
+from service.core.schemas import Page
+from service.scanning.uploads import read_upload
+from service.talents import portfolio_access
+from service.talents.schemas import PortfolioAddOut, PortfolioImageOut
+
+router = APIRouter(prefix="/v1/talents", tags=["portfolio"])
+
+
+@router.post(
+    "/{talent_id}/portfolio",
+    response_model=PortfolioAddOut,
+    responses=IMAGE_INPUT,
+    summary="Register portfolio images (found when copied; never used for face matching)",
+)
+async def add_portfolio_images(
+    talent_id: ObjectId,
+    files: Annotated[list[UploadFile], File()],
+    ctx: Ctx,
+    principal: AgencyPrincipal,
+) -> PortfolioAddOut:
+    check_upload_names(files, max_files=ctx.settings.max_batch_items)
+    images = [
+        PhotoInput(
+            upload.filename or f"image-{n}",
+            await read_upload(upload, max_bytes=ctx.settings.max_upload_bytes),
+        )
+        for n, upload in enumerate(files, start=1)
+    ]
+    return await portfolio_access.add_images(
+        ctx=ctx, principal=principal, talent_id=talent_id, files=images
+    )
+
+
+@router.get("/{talent_id}/portfolio", response_model=Page[PortfolioImageOut])
+def list_portfolio(
+    talent_id: ObjectId, ctx: Ctx, principal: AgencyPrincipal, page: PageParams
+) -> Page[PortfolioImageOut]:
+    return portfolio_access.list_images(
+        ctx=ctx, principal=principal, talent_id=talent_id, offset=page.offset, limit=page.limit
+    )
+
+
+@router.delete("/{talent_id}/portfolio/{image_id}", status_code=204, response_class=Response)
+async def remove_portfolio_image(
+    talent_id: ObjectId, image_id: ObjectId, ctx: Ctx, principal: AgencyPrincipal
+) -> Response:
+    await run_in_threadpool(
+        portfolio_access.remove_image,
+        ctx=ctx,
+        principal=principal,
+        talent_id=talent_id,
+        image_id=image_id,
+    )
+    return Response(status_code=204)
