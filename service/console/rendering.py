@@ -23,6 +23,7 @@ from service.core.errors import UnauthorizedError
 from service.jobs import labels as job_labels
 from service.licensing import labels
 from service.licensing.publishers import web_url
+from service.rules.dates import video_range
 from service.talents.advice import MORE_PHOTOS, NOT_FINDABLE, RECOMMENDED_PHOTOS
 
 templates = Environment(
@@ -62,6 +63,7 @@ def _web_url(value: object) -> str | None:
 
 
 templates.filters["when"] = _when
+templates.filters["video_range"] = video_range  # a video's "0:12–0:27"
 templates.filters["until"] = _until  # a licence's (exclusive) end as its last day
 templates.filters["web_url"] = _web_url  # a stored URL fit for an href, else None
 templates.tests["web_url"] = _is_web_url  # only these become links (_page_link.html)

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from indexer.blobs import BlobStore
+from indexer.formats import looks_like_video
 from indexer.imaging import sniff_format
 from service.core.fetching import HTML_MEDIA_TYPES, FetchedDocument, Validators
 from service.crawl.crawler import CrawlRefusedError, PoliteFetcher
@@ -327,8 +328,8 @@ class Crawl:
         data = fetched.data
         self.bytes_used += len(data)
         self.out.count("bytes", len(data))
-        if sniff_format(data) is None:
-            self.out.problem(Problem.NOT_AN_IMAGE, url, "not an image format twinwatch reads")
+        if sniff_format(data) is None and not looks_like_video(data):
+            self.out.problem(Problem.NOT_AN_IMAGE, url, "not an image or video twinwatch reads")
             return
         digest = hashlib.sha256(data).hexdigest()
         if known is not None and known.content_sha256 == digest:

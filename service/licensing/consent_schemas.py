@@ -139,6 +139,8 @@ class SightingOut(BaseModel):
     reasons: list[str]
     ai_label: str | None
     model_pack: str
+    start_s: float | None = Field(default=None, description="A video: her face first on screen.")
+    end_s: float | None = Field(default=None, description="A video: her face last on screen.")
 
 
 class AwaitingConsentOut(BaseModel):

@@ -121,6 +121,8 @@ def _sighting(finding: Finding, scan: Scan, viewer: Viewer) -> SightingOut:
         reasons=reasons,
         ai_label=provenance.get("ai_label"),
         model_pack=f"{scan.pack_name} {scan.pack_version}",
+        start_s=finding.start_s,
+        end_s=finding.end_s,
     )
 
 

@@ -7,16 +7,20 @@ import json
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 from typer.testing import CliRunner
 
 from service import cli as service_cli
+from service.core.tables.scanning import Finding, Scan
 from service.crawl.html import ImageHint, page_images
 from tests.api.test_crawl_input import drain, job, results, world  # noqa: F401
+from tests.api.test_watches import crawl_ctx, create, run
 from tests.conftest import MODEL_CACHE
 from tests.models.test_api_scans import TALENT
 from tests.models.test_api_video import talent_clip
 from tests.support.crawl import WarcBuilder
 from tests.support.service import ServiceWorld, local_server
+from tests.support.sites import local_site
 
 
 def test_page_videos_are_read_from_video_source_and_og_video() -> None:
@@ -115,3 +119,26 @@ def test_scan_warc_reports_a_video_record_as_tracks(
     assert [t["talent"]["name"] for t in record["tracks"]] == [TALENT, TALENT]
     table = CliRunner().invoke(service_cli.app, ["scan-warc", str(path)])
     assert table.exit_code == 0, table.output
+
+
+@pytest.mark.model
+def test_a_watched_page_with_a_video_scans_it_into_tracks(
+    world: ServiceWorld,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    clip = talent_clip(world, tmp_path / "clip.mp4")
+    with local_site() as site:
+        site.html("/look", '<video src="/look.mp4"></video>')
+        site.pages["/look.mp4"] = ("video/mp4", clip)
+        watch = create(world, site.url("/look"), "page")
+        done = run(world, crawl_ctx(world, site), watch)
+    assert done["stats"]["images_scanned"] == 1, done
+    with world.ctx.db.session() as session:
+        [scan] = session.scalars(select(Scan).where(Scan.source_url == site.url("/look.mp4")))
+        starts = session.scalars(
+            select(Finding.start_s).where(
+                Finding.scan_id == scan.id, Finding.talent_id.is_not(None)
+            )
+        ).all()
+    assert scan.media_kind == "video"
+    assert sorted(round(s) for s in starts if s is not None) == [0, 3]

@@ -14,6 +14,8 @@ from sqlalchemy import func, select
 
 from bench.clips import Actor, Shot, encode
 from indexer.engine import FaceEngine
+from service.access.keys import create_key
+from service.core.principal import Role
 from service.core.tables.alerts import Alert
 from service.core.tables.licensing import UsageEvent
 from tests.api.test_batch_jobs import drain, submit
@@ -194,3 +196,16 @@ def test_a_batch_job_scans_a_video_and_a_hostile_one_fails_alone(
     ]
     assert scan["image"]["kind"] == "video"
     assert [t["talent"]["name"] for t in scan["tracks"] if t["talent"]] == [TALENT, TALENT]
+
+
+def test_the_talent_sees_her_video_sighting_with_its_time_range(
+    world: ServiceWorld, tmp_path: Path
+) -> None:
+    status, _ = post(world, talent_clip(world, tmp_path / "clip.mp4"))
+    assert status == 201
+    with world.ctx.db.session() as session:
+        key = create_key(session, role=Role.TALENT, talent=world.talents[TALENT]).key
+    answer = world.client.get("/v1/me/sightings", headers={"Authorization": f"Bearer {key}"})
+    assert answer.status_code == 200, answer.text
+    times = sorted((round(s["start_s"]), round(s["end_s"])) for s in answer.json()["items"])
+    assert times == [(0, 2), (3, 5)]
