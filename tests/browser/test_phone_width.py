@@ -96,6 +96,9 @@ PAGES: dict[str, tuple[str | None, ...]] = {
     f"{PREFIX}/me": ("talent",),
     f"{PREFIX}/me/licences": ("talent",),
     f"{PREFIX}/me/licences/{{licence_id}}": ("talent",),
+    f"{PREFIX}/me/licences/{{licence_id}}/withdraw": ("talent",),
+    f"{PREFIX}/watches": ("monitor", "agency"),
+    f"{PREFIX}/watches/{{watch_id}}": ("monitor",),
     f"{PREFIX}/me/consent": ("talent",),
     f"{PREFIX}/me/ledger": ("talent",),
 }
@@ -106,6 +109,7 @@ EXCLUDED: dict[str, str] = {
     f"{PREFIX}/alerts/{{alert_id}}/face.jpg": _IMAGE,
     f"{PREFIX}/alerts/{{alert_id}}/image.jpg": _IMAGE,
     f"{PREFIX}/talents/{{talent_id}}/references/{{reference_id}}.jpg": _IMAGE,
+    f"{PREFIX}/me/sightings/{{finding_id}}/face.jpg": _IMAGE,
     f"{PREFIX}/prechecks/{{precheck_id}}/preview.jpg": _IMAGE,
     f"{PREFIX}/alerts/{{alert_id}}/evidence.json": _DOWNLOAD,
     f"{PREFIX}/prechecks/{{precheck_id}}/record.json": _DOWNLOAD,
@@ -220,6 +224,17 @@ def _seed_scans_and_alerts(seeded: Seeded, keys: dict[str, str]) -> None:
             monitor.post("/v1/scan-jobs", files=files, data={"publisher": "shop.example"})
         )
         seeded.ids["job_id"] = job["id"]
+        watch = monitor.post(
+            "/v1/watches",
+            json={
+                "url": f"https://shop.example{LONG_PAGE}",
+                "kind": "site",
+                "every_hours": 24,
+                "channel": "ecommerce",
+                "territory": "FR",
+            },
+        )
+        seeded.ids["watch_id"] = _created(watch)["id"]
     with _api(seeded, "agency", keys) as agency:
         alerts = agency.get("/v1/alerts").json()["items"]
         assert alerts, "the seeded scans raise alerts"
@@ -338,6 +353,7 @@ def _url(seeded: Seeded, path: str) -> str:
         notice_id=ids.get("notice_id"),
         precheck_id=ids.get("precheck_id"),
         job_id=ids.get("job_id"),
+        watch_id=ids.get("watch_id"),
     )
     return seeded.base + filled
 
