@@ -445,6 +445,12 @@ def _ids(t: Tenants) -> dict[str, dict[str, list[int]]]:
         json={"kind": "dmca", "alert_ids": [own_alert["id"]]},
     )
     assert notice.status_code == 201, notice.text
+    watch = world.client.post(
+        "/v1/watches",
+        json={"url": "https://seen.example/look", "kind": "page", "every_hours": 24},
+        headers=world.auth("agency"),
+    )
+    assert watch.status_code == 201, watch.text
     shared = {
         "talent_id": list(world.talents.values()),
         "licence_id": list(t.licences.values()),
@@ -457,6 +463,8 @@ def _ids(t: Tenants) -> dict[str, dict[str, list[int]]]:
         "asset_id": assets,
         "notice_id": [notice.json()["id"]],
         "record_id": [1],
+        "watch_id": [watch.json()["id"]],
+        "image_id": [1],
     }
     return {who: shared for who in ("brand", "other_brand", "monitor")}
 

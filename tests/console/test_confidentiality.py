@@ -26,6 +26,7 @@ from service.core.tables.access import ApiKey, User
 from service.core.tables.jobs import Job
 from service.core.tables.licensing import ConsentRecord
 from service.core.tables.scanning import Finding, Scan
+from service.core.tables.watches import Watch
 from tests.support.console import ConsoleWorld, console_world, sign_in
 from tests.support.fakes import face_photo
 
@@ -156,6 +157,12 @@ def _plant(world: ConsoleWorld) -> None:
         data={"publisher": "seen.example"},
     )
     assert job.status_code == 202, job.text
+    watch = world.client.post(
+        "/v1/watches",
+        headers=_auth(world, "monitor"),
+        json={"url": "https://seen.example/look", "kind": "page", "every_hours": 24},
+    )
+    assert watch.status_code == 201, watch.text
 
 
 def _ids(world: ConsoleWorld) -> dict[str, list[str]]:
@@ -179,6 +186,7 @@ def _ids(world: ConsoleWorld) -> dict[str, list[str]]:
             "token": ["not-a-token"],
             "user_id": list(session.scalars(select(User.id))),
             "key_id": list(session.scalars(select(ApiKey.id))),
+            "watch_id": list(session.scalars(select(Watch.id))),
         }
     assert all(ids.values()), ids
     return {name: [str(v) for v in values] for name, values in ids.items()}
