@@ -21,6 +21,7 @@ from starlette.concurrency import run_in_threadpool
 
 from indexer.db import utcnow
 from indexer.errors import TwinwatchError
+from indexer.formats import MEDIA_TYPES
 from service.access.sessions import SignedIn
 from service.api.deps import Ctx, ObjectId
 from service.api.errors import status_of
@@ -285,7 +286,8 @@ def preview(precheck_id: ObjectId, ctx: Ctx, user: User, store: Store) -> Respon
         raise ResourceNotFoundError(
             f"The picture of pre-check {precheck_id} is not kept any more; pre-check it again."
         )
-    return Response(jpeg, media_type="image/jpeg", headers={"Cache-Control": "private, no-store"})
+    private = {"Cache-Control": "private, no-store"}
+    return Response(jpeg, media_type=MEDIA_TYPES["JPEG"], headers=private)
 
 
 @router.get("/brand/licences")

@@ -45,6 +45,11 @@ ID_ROUTES = [
     ("get", "/v1/licences/{id}/consent/events", "agency"),
     ("get", "/v1/licences/{id}/consent/certificate.html", "agency"),
     ("get", "/v1/licences/{id}/consent/certificate.pdf", "agency"),
+    ("get", "/v1/talents/{id}/portfolio", "agency"),
+    ("delete", "/v1/talents/{id}/portfolio/{id}", "agency"),
+    ("get", "/v1/watches/{id}", "monitor"),
+    ("get", "/v1/watches/{id}/runs", "monitor"),
+    ("delete", "/v1/watches/{id}", "monitor"),
 ]
 LIST_ROUTES = [
     ("/v1/talents", "agency"),
