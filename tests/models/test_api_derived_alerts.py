@@ -11,11 +11,15 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import cv2
+import numpy as np
 import pytest
+from fastapi.testclient import TestClient
 
 from indexer.db import utcnow
 from indexer.engine import FaceEngine
 from tests.support import copies as edits
+from tests.support.console import add_users, sign_in
 from tests.support.service import ServiceWorld, service_world
 
 pytestmark = [pytest.mark.model, pytest.mark.shared_faces]
@@ -28,7 +32,7 @@ SHOP = "shop.example.net"
 
 @pytest.fixture
 def world(tmp_path: Path, real_engine: FaceEngine) -> Iterator[ServiceWorld]:
-    with service_world(tmp_path, real_engine) as built:
+    with service_world(tmp_path, real_engine, console_secure_cookies=False) as built:
         yield built
 
 
@@ -96,18 +100,34 @@ def test_licence_alterations_default_to_none_round_trip_and_bad_values_are_422(
         assert refused.json()["error"]["code"] == "invalid_request"
 
 
+def face_swapped(shared_faces: Path, engine: FaceEngine) -> tuple[bytes, bytes]:
+    """The original and a copy with another person's face pasted on hers."""
+    original_bytes = (shared_faces / ORIGINAL).read_bytes()
+    original = edits.decode(original_bytes)
+    face = edits.largest_face(engine, original)
+    donor = edits.decode((shared_faces / DONOR).read_bytes())
+    donor_face = edits.largest_face(engine, donor)
+    assert face is not None and donor_face is not None
+    return original_bytes, edits.jpeg(edits.paste_face(original, face, donor, donor_face), 88)
+
+
+def red_pixels(bgr: np.ndarray) -> int:
+    b, g, r = (bgr[:, :, i].astype(int) for i in range(3))
+    return int(((r > 180) & (g < 80) & (b < 80)).sum())
+
+
+def browser(world: ServiceWorld, who: str) -> TestClient:
+    client = TestClient(world.client.app)
+    assert sign_in(client, f"booker@{who}.example").status_code == 303
+    return client
+
+
 def test_face_replaced_copy_alerts_even_under_a_licence_covering_the_use_only_for_her_agency(
     world: ServiceWorld, shared_faces: Path, real_engine: FaceEngine
 ) -> None:
-    original_bytes = (shared_faces / ORIGINAL).read_bytes()
+    original_bytes, swapped = face_swapped(shared_faces, real_engine)
     image_id = portfolio_image(world, original_bytes)
     assert licence(world, alterations_allowed="retouching").status_code == 201
-    original = edits.decode(original_bytes)
-    face = edits.largest_face(real_engine, original)
-    donor = edits.decode((shared_faces / DONOR).read_bytes())
-    donor_face = edits.largest_face(real_engine, donor)
-    assert face is not None and donor_face is not None
-    swapped = edits.jpeg(edits.paste_face(original, face, donor, donor_face), 88)
 
     (found,) = scan(world, swapped)["image"]["derived_from"]
     assert found["face_replaced"]
@@ -168,3 +188,30 @@ def test_copy_whose_face_also_matched_her_makes_one_alert_with_both_reasons(
     (alert,) = mine
     assert alert["band"] == "match" and alert["sightings"] == 1
     assert any(f"derived from portfolio image {image_id}" in r for r in alert["reasons"])
+
+
+def test_console_shows_the_original_beside_the_copy_with_the_region_outlined_to_her_agency_only(
+    world: ServiceWorld, shared_faces: Path, real_engine: FaceEngine
+) -> None:
+    original_bytes, copy = cropped_copy(shared_faces, real_engine)
+    image_id = portfolio_image(world, original_bytes)
+    scan(world, copy)
+    (alert,) = alerts(world)
+    add_users(world.ctx)
+    mine, theirs = browser(world, "demo"), browser(world, "other")
+
+    inbox = mine.get("/console/alerts").text
+    assert "copy of her photo" in inbox and f"derived from portfolio image {image_id} (" in inbox
+    page = mine.get(f"/console/alerts/{alert['id']}/evidence").text
+    assert f"/console/alerts/{alert['id']}/derived.jpg" in page
+    picture = mine.get(f"/console/alerts/{alert['id']}/derived.jpg")
+    assert picture.status_code == 200 and picture.content[:2] == b"\xff\xd8"
+    bgr = cv2.imdecode(np.frombuffer(picture.content, np.uint8), cv2.IMREAD_COLOR)
+    assert bgr is not None and bgr.shape[0] == 480 and bgr.shape[1] > 480
+    original = edits.decode(original_bytes)
+    width = round(original.shape[1] * 480 / original.shape[0])
+    left = bgr[:, :width]
+    plain = cv2.resize(original, (width, 480), interpolation=cv2.INTER_AREA)
+    assert red_pixels(left) > red_pixels(plain) + 500  # the outline drawn on the original
+    assert theirs.get(f"/console/alerts/{alert['id']}/derived.jpg").status_code == 404
+    assert "derived from portfolio image" not in theirs.get("/console/alerts").text
