@@ -38,6 +38,12 @@ class DerivedSource:
         said = f"derived from portfolio image {self.portfolio_image_id} ({share}% of it)"
         return f"{said}, face replaced" if self.face_replaced else said
 
+    def notice_words(self, talent: str) -> str:
+        """For a takedown recipient (no internal ids)."""
+        share = round(self.area_share * 100)
+        said = f"a copy of {share}% of a photograph of {talent} from her agency's portfolio"
+        return f"{said}, with another person's face pasted on hers" if self.face_replaced else said
+
 
 def derived_source(session: Session, alert: Alert) -> DerivedSource | None:
     """The latest derived finding of the alert's talent in a scan of the alert's image

@@ -21,6 +21,7 @@ from indexer.engine import FaceEngine
 from tests.support import copies as edits
 from tests.support.console import add_users, sign_in
 from tests.support.service import ServiceWorld, service_world
+from tests.support.takedowns import PROFILE
 
 pytestmark = [pytest.mark.model, pytest.mark.shared_faces]
 
@@ -215,3 +216,25 @@ def test_console_shows_the_original_beside_the_copy_with_the_region_outlined_to_
     assert red_pixels(left) > red_pixels(plain) + 500  # the outline drawn on the original
     assert theirs.get(f"/console/alerts/{alert['id']}/derived.jpg").status_code == 404
     assert "derived from portfolio image" not in theirs.get("/console/alerts").text
+
+
+def test_a_takedown_notice_for_a_face_replaced_copy_says_what_was_copied_and_pasted(
+    world: ServiceWorld, shared_faces: Path, real_engine: FaceEngine
+) -> None:
+    original_bytes, swapped = face_swapped(shared_faces, real_engine)
+    portfolio_image(world, original_bytes)
+    scan(world, swapped)
+    (alert,) = alerts(world)
+    profile = world.client.put("/v1/takedown-profile", json=PROFILE, headers=world.auth("agency"))
+    assert profile.status_code == 200, profile.text
+    drafted = world.client.post(
+        "/v1/takedowns",
+        json={"kind": "dsa", "alert_ids": [alert["id"]]},
+        headers=world.auth("agency"),
+    )
+    assert drafted.status_code == 201, drafted.text
+    html = world.client.get(
+        f"/v1/takedowns/{drafted.json()['id']}/notice.html", headers=world.auth("agency")
+    ).text
+    assert f"photograph of {TALENT} from her agency&#39;s portfolio" in html
+    assert "another person&#39;s face pasted on hers" in html
