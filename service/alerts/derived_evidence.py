@@ -6,6 +6,7 @@ image lives only as long as evidence retention keeps it (nothing else is stored)
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 import cv2
 import numpy as np
@@ -16,10 +17,19 @@ from indexer.copies.tables import PortfolioImage
 from indexer.imaging import decode_image
 from service.core.tables.alerts import Alert
 from service.core.tables.scanning import DerivedFinding, Scan
+from service.rules.vocabulary import ScanKind
 
 PANEL_PX = 480  # the height of each half of the side-by-side picture
 OUTLINE_BGR = (0, 0, 255)
 GAP_PX = 12
+COPIES_SHOWN = 20  # the newest copies of her portfolio photos on her own page
+
+
+def copy_words(portfolio_image_id: int, area_share: float, *, face_replaced: bool) -> str:
+    """ "derived from portfolio image 12 (48% of it)[, face replaced]"."""
+    share = round(area_share * 100)
+    said = f"derived from portfolio image {portfolio_image_id} ({share}% of it)"
+    return f"{said}, face replaced" if face_replaced else said
 
 
 @dataclass(frozen=True)
@@ -34,9 +44,9 @@ class DerivedSource:
 
     @property
     def words(self) -> str:
-        share = round(self.area_share * 100)
-        said = f"derived from portfolio image {self.portfolio_image_id} ({share}% of it)"
-        return f"{said}, face replaced" if self.face_replaced else said
+        return copy_words(
+            self.portfolio_image_id, self.area_share, face_replaced=self.face_replaced
+        )
 
     def notice_words(self, talent: str) -> str:
         """For a takedown recipient (no internal ids)."""
@@ -69,6 +79,39 @@ def derived_source(session: Session, alert: Alert) -> DerivedSource | None:
         area_share=found.area_share,
         face_replaced=found.face_replaced,
     )
+
+
+@dataclass(frozen=True)
+class CopySeen:
+    """A monitor's sighting of a copy of one of her portfolio photos."""
+
+    observed_at: datetime
+    publisher: str | None
+    page_url: str | None
+    words: str
+
+
+def copies_of(session: Session, talent_id: int, *, limit: int = COPIES_SHOWN) -> list[CopySeen]:
+    """The newest monitors' scans found derived from her portfolio (pre-checks are brands'
+    questions, not uses)."""
+    rows = session.execute(
+        select(DerivedFinding, Scan)
+        .join(Scan, Scan.id == DerivedFinding.scan_id)
+        .where(DerivedFinding.talent_id == talent_id, Scan.kind == ScanKind.SCAN.value)
+        .order_by(Scan.observed_at.desc(), DerivedFinding.id.desc())
+        .limit(limit)
+    ).all()
+    return [
+        CopySeen(
+            observed_at=scan.observed_at,
+            publisher=scan.publisher,
+            page_url=scan.page_url,
+            words=copy_words(
+                found.portfolio_image_id, found.area_share, face_replaced=found.face_replaced
+            ),
+        )
+        for found, scan in rows
+    ]
 
 
 def side_by_side(

@@ -18,8 +18,10 @@ from fastapi.testclient import TestClient
 
 from indexer.db import utcnow
 from indexer.engine import FaceEngine
+from service.access import accounts
+from service.core.principal import Role
 from tests.support import copies as edits
-from tests.support.console import add_users, sign_in
+from tests.support.console import PASSWORD, add_users, sign_in
 from tests.support.service import ServiceWorld, service_world
 from tests.support.takedowns import PROFILE
 
@@ -117,6 +119,18 @@ def red_pixels(bgr: np.ndarray) -> int:
     return int(((r > 180) & (g < 80) & (b < 80)).sum())
 
 
+def talent_browser(world: ServiceWorld) -> TestClient:
+    """Signed in as the talent herself."""
+    email = "talent-c@demo.example"
+    with world.ctx.db.session() as session:
+        accounts.create_user(session, email=email, role=Role.TALENT, talent=world.talents[TALENT])
+        token = accounts.issue_invitation(session, email=email, valid_hours=1)
+        accounts.accept_invitation(session, token=token, password=PASSWORD)
+    client = TestClient(world.client.app)
+    assert sign_in(client, email).status_code == 303
+    return client
+
+
 def browser(world: ServiceWorld, who: str) -> TestClient:
     client = TestClient(world.client.app)
     assert sign_in(client, f"booker@{who}.example").status_code == 303
@@ -144,6 +158,10 @@ def test_face_replaced_copy_alerts_even_under_a_licence_covering_the_use_only_fo
     scan(world, swapped)
     (again,) = alerts(world)
     assert again["id"] == alert["id"] and again["sightings"] == 2
+    # her own page lists the copies of her portfolio photos
+    her_page = talent_browser(world).get("/console/me").text
+    assert "Copies of your portfolio photos" in her_page
+    assert f"derived from portfolio image {image_id} (" in her_page and "face replaced" in her_page
 
 
 def test_cropped_copy_alerts_only_where_no_licence_covers_it_or_alterations_are_not_allowed(
