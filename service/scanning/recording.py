@@ -466,14 +466,18 @@ def _derived_alerts(recording: _Recording, derived: list[DerivedFinding]) -> Non
     brands = licensee_brands(session, [lic for group in licences.values() for lic in group])
     reasons: dict[int, list[str]] = {}
     verdicts: dict[int, StoredVerdict] = {}
+    replaced: set[int] = set()  # a pasted face is certain: no review of the licence
     for found in derived:
         considered = _considered(recording, licences.get(found.talent_id, []), brands)
         stored = verdicts.setdefault(found.talent_id, _evaluate(recording, considered, brands))
         decision = _derived_decision(session, found, stored)
         if decision.alerts:
             reasons.setdefault(found.talent_id, []).extend(decision.reasons)
+            if found.face_replaced:
+                replaced.add(found.talent_id)
     for talent_id, words in reasons.items():
-        _derived_alert(recording, talent_id, words, verdicts[talent_id])
+        review = verdicts[talent_id].verdict is Verdict.REVIEW and talent_id not in replaced
+        _derived_alert(recording, talent_id, words, verdicts[talent_id], review=review)
 
 
 def _derived_decision(
@@ -493,13 +497,17 @@ def _derived_decision(
 
 
 def _derived_alert(
-    recording: _Recording, talent_id: int, reasons: list[str], stored: StoredVerdict
+    recording: _Recording,
+    talent_id: int,
+    reasons: list[str],
+    stored: StoredVerdict,
+    *,
+    review: bool,
 ) -> None:
     joined = recording.alerts.get(talent_id)
     if joined is not None:
         joined.reasons = list(dict.fromkeys([*joined.reasons, *reasons]))
         return
-    review = stored.verdict is Verdict.REVIEW
     _upsert_alert(
         recording,
         talent_id=talent_id,
