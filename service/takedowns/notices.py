@@ -28,7 +28,6 @@ from indexer.db import Database, Talent, utcnow
 from indexer.errors import TwinwatchError
 from service.access.scoping import alert_in_scope, scoped_to_agency
 from service.alerts.alerts import evidence
-from service.alerts.derived_evidence import derived_source
 from service.alerts.evidence import EvidenceStore
 from service.alerts.history import actor_label
 from service.alerts.schemas import EvidenceTalentOut, ThirdPartyEvidenceOut
@@ -584,14 +583,8 @@ def _evidence_item(
         last_seen=max(seen) if seen else alert.last_seen_at,
         similarity=max(scores) if scores else alert.similarity,
         video_times=_video_times(session, alert.id),
-        copied_from=_copied_from(session, alert),
+        copied_from=report.copied_from,
     )
-
-
-def _copied_from(session: Session, alert: Alert) -> str | None:
-    source = derived_source(session, alert)
-    talent = session.get(Talent, alert.talent_id)
-    return source.notice_words(talent.name) if source and talent else None
 
 
 def _video_times(session: Session, alert_id: int) -> list[str]:

@@ -154,6 +154,21 @@ def test_face_replaced_copy_alerts_even_under_a_licence_covering_the_use_only_fo
         for r in alert["reasons"]
     ), alert["reasons"]
     assert alerts(world, "other_agency") == []
+    evidence = world.client.get(
+        f"/v1/alerts/{alert['id']}/evidence", headers=world.auth("agency")
+    ).json()
+    assert evidence["copied_from"].endswith("% of it), face replaced")
+    third = world.client.get(
+        f"/v1/alerts/{alert['id']}/evidence",
+        params={"form": "third_party"},
+        headers=world.auth("agency"),
+    ).json()
+    assert "portfolio image" not in third["copied_from"]
+    assert third["copied_from"].endswith("with another person's face pasted on hers")
+    hidden = world.client.get(
+        f"/v1/alerts/{alert['id']}/evidence", headers=world.auth("other_agency")
+    )
+    assert hidden.status_code == 404
     # the same copy seen again joins the alert
     scan(world, swapped)
     (again,) = alerts(world)
