@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from indexer.db import Talent, utcnow
 from indexer.matching import Band
 from service.access.scoping import alert_in_scope, scoped_to_agency
+from service.alerts.derived_evidence import derived_source
 from service.alerts.errors import TriageNotAllowedError
 from service.alerts.schemas import (
     AlertOut,
@@ -266,6 +267,7 @@ def evidence(
     )
     pack = ModelPackOut(name=alert.pack_name, version=alert.pack_version)
     sightings = _sightings(session, alert)
+    copied = derived_source(session, alert)
     if form is EvidenceForm.THIRD_PARTY:
         verdict = Verdict(alert.verdict)
         return ThirdPartyEvidenceOut(
@@ -279,6 +281,7 @@ def evidence(
             sightings=sightings,
             model_pack=pack,
             generated_at=utcnow(),
+            copied_from=copied.notice_words(talent.name) if copied else None,
         )
     out = alert_out(alert, talent)
     return InternalEvidenceOut(
@@ -291,6 +294,7 @@ def evidence(
         why_unlicensed=alert.reasons,
         model_pack=pack,
         generated_at=utcnow(),
+        copied_from=copied.words if copied else None,
     )
 
 

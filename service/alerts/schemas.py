@@ -102,6 +102,9 @@ class ThirdPartyEvidenceOut(BaseModel):
     sightings: list[EvidenceSightingOut]
     model_pack: ModelPackOut
     generated_at: datetime
+    copied_from: str | None = Field(
+        default=None, description="The image copies one of her portfolio photos (how)."
+    )
 
 
 class InternalEvidenceOut(BaseModel):
@@ -118,6 +121,10 @@ class InternalEvidenceOut(BaseModel):
     why_unlicensed: list[str]
     model_pack: ModelPackOut
     generated_at: datetime
+    copied_from: str | None = Field(
+        default=None,
+        description="derived from portfolio image N (x% of it)[, face replaced]",
+    )
 
 
 class ReviewIn(BaseModel):

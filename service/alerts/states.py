@@ -24,12 +24,14 @@ class AlertStatus(StrEnum):
 
 
 class AlertBand(StrEnum):
-    """Why an alert was raised: a face matched (or possibly matched), or an approved asset
-    was reused by a publisher its licence does not cover."""
+    """Why an alert was raised: a face matched (or possibly matched), an approved asset
+    was reused by a publisher its licence does not cover, or the image is derived from a
+    portfolio image beyond what her licences allow (issue 22)."""
 
     MATCH = "match"
     POSSIBLE = "possible"
     ASSET_REUSE = "asset_reuse"
+    DERIVED = "derived"
 
 
 class EvidenceForm(StrEnum):

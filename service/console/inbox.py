@@ -230,7 +230,12 @@ def talent_activity(session: Session, talent_ids: Iterable[int]) -> dict[int, Ta
     return {tid: TalentActivity(open_counts.get(tid, 0), last_seen.get(tid)) for tid in ids}
 
 
-FACE_LABELS = {"match": "match", "possible": "possible match", "asset_reuse": "asset reused"}
+FACE_LABELS = {
+    "match": "match",
+    "possible": "possible match",
+    "asset_reuse": "asset reused",
+    "derived": "copy of her photo",
+}
 SAME, NOT_SAME = (f"review_{d.value}" for d in ReviewDecision)
 #: What each change is called, as done (the undo toast and the history say it this way).
 DONE_LABELS = {

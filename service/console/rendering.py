@@ -73,6 +73,7 @@ templates.filters["channel_label"] = labels.channel
 templates.filters["territory_label"] = labels.territory
 templates.filters["medium_label"] = labels.medium
 templates.filters["scope_label"] = labels.scope
+templates.filters["alterations_label"] = labels.alteration
 templates.filters["channels_words"] = labels.channels  # a list of codes as one phrase
 templates.filters["territories_words"] = labels.territories
 templates.filters["media_words"] = labels.media

@@ -21,6 +21,7 @@ from indexer.db import utcnow
 from indexer.matching import Band
 from service.access.scoping import alert_in_scope
 from service.alerts import alerts, undo
+from service.alerts.derived_evidence import derived_source, side_by_side
 from service.alerts.schemas import TriageIn
 from service.alerts.states import AlertBand, AlertStatus, EvidenceForm, TriageAction
 from service.api.deps import BoundedId, Ctx, ObjectId
@@ -256,10 +257,34 @@ def alert_image(alert_id: ObjectId, ctx: Ctx, user: User) -> Response:
     return jpeg(thumbs.image_thumbnail(data, max_pixels=ctx.settings.max_image_pixels))
 
 
+@router.get("/alerts/{alert_id}/derived.jpg")
+def alert_derived(alert_id: ObjectId, ctx: Ctx, user: User) -> Response:
+    """The portfolio original beside the image found, the copied region outlined."""
+    with ctx.db.session() as session:
+        alert = alert_in_scope(session, principal=agency_of(user), alert_id=alert_id)
+        source, kept = derived_source(session, alert), alert.evidence_path
+    if source is None or kept is None:
+        raise ResourceNotFoundError(f"Alert {alert_id} has no kept copy of a portfolio image.")
+    original = ctx.copies.store.read(source.stored_path)
+    limit = ctx.settings.max_image_pixels
+    return jpeg(side_by_side(original, ctx.evidence.read(kept), source.region, max_pixels=limit))
+
+
 @router.get("/alerts/{alert_id}/evidence")
 def evidence(alert_id: ObjectId, ctx: Ctx, user: User) -> HTMLResponse:
-    report = _report(ctx, agency_of(user), alert_id)
-    return page("evidence.html", user=user, report=report, alert_id=alert_id)
+    principal = agency_of(user)
+    report = _report(ctx, principal, alert_id)
+    with ctx.db.session() as session:
+        source = derived_source(
+            session, alert_in_scope(session, principal=principal, alert_id=alert_id)
+        )
+    return page(
+        "evidence.html",
+        user=user,
+        report=report,
+        alert_id=alert_id,
+        derived=source.words if source else None,
+    )
 
 
 @router.get("/alerts/{alert_id}/evidence.json")

@@ -45,6 +45,7 @@ from service.licensing.usage import usage_report
 from service.rules.vocabulary import (
     ANY,
     TERRITORY_GROUP_NAMES,
+    Alterations,
     AssetScope,
     Channel,
     Medium,
@@ -66,6 +67,7 @@ TEXT_FIELDS = (
     "per_use",
     "currency",
     "asset_scope",
+    "alterations_allowed",
     "talent_id",
 )
 COMPENSATION_FIELDS = ("flat_fee", "per_use", "currency")
@@ -90,6 +92,7 @@ def _vocabularies() -> dict[str, Any]:
         "countries": country_choices(),
         "media": [m.value for m in Medium],
         "scopes": [s.value for s in AssetScope],
+        "alterations": [a.value for a in Alterations],
     }
 
 
@@ -136,6 +139,7 @@ def new_licence(
         "media": ["photo"],
         "ai_label_required": True,
         "asset_scope": "any_image",
+        "alterations_allowed": Alterations.NONE.value,
     }
     return _form_page(ctx, user, LicenceForm(values), licence_id=None)
 
@@ -326,6 +330,7 @@ def _body(model: type[Terms], state: LicenceForm) -> Terms | None:
         "ai_label_required": values["ai_label_required"],
         "requires_talent_consent": values.get("requires_talent_consent", False),
         "asset_scope": values["asset_scope"] or AssetScope.ANY_IMAGE.value,
+        "alterations_allowed": values["alterations_allowed"] or Alterations.NONE.value,
     }
     for name in ("valid_from", "valid_until"):
         if values[name].strip():
@@ -390,6 +395,7 @@ def _shown(licence: LicenceOut) -> dict[str, Any]:
         "ai_label_required": licence.ai_label_required,
         "requires_talent_consent": licence.requires_talent_consent,
         "asset_scope": licence.asset_scope.value,
+        "alterations_allowed": licence.alterations_allowed.value,
         "valid_from": licence.valid_from.date().isoformat(),
         "valid_until": _last_day(licence.valid_until),
         "flat_fee": str(compensation.flat_fee or "") if compensation else "",

@@ -17,6 +17,7 @@ from starlette.concurrency import run_in_threadpool
 from indexer.db import utcnow
 from service.access.sessions import SignedIn
 from service.alerts import sightings as own_sightings
+from service.alerts.derived_evidence import copies_of
 from service.api.deps import MAX_OFFSET, Ctx, ObjectId
 from service.api.forms import DATE_MAX
 from service.console.deps import ConsoleRoute, FormUser, User
@@ -74,12 +75,14 @@ def sightings(
         states = own_sightings.states(
             session, principal=principal, finding_ids=(s.finding_id for s in found.items)
         )
+        copies = copies_of(session, talent_view.own_talent(session, principal).id)
     return page(
         "me_sightings.html",
         user=user,
         me=me,
         sightings=found,
         states=states,
+        copies=copies,
         rejected_count=len(hidden),
         showing_rejected=rejected,
         next_offset=next_offset(offset, SIGHTINGS_PAGE, found.total),

@@ -139,6 +139,12 @@ def terms_document(licence: Licence) -> dict[str, Any]:
         "valid_from": _instant(licence.valid_from),
         "valid_until": _instant(licence.valid_until),
         "asset_scope": licence.asset_scope,
+        # only when it is not the default, so terms signed before issue 22 keep their hash
+        **(
+            {"alterations_allowed": licence.alterations_allowed}
+            if licence.alterations_allowed not in (None, "none")
+            else {}
+        ),
         "approved_assets": [
             {"sha256": sha or None, "phash": phash or None} for sha, phash in assets
         ],

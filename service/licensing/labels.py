@@ -13,6 +13,7 @@ from service.licensing.schemas import LicenceOut
 from service.rules.vocabulary import (
     ANY,
     WORLD,
+    Alterations,
     AssetScope,
     Channel,
     ConsentMethod,
@@ -46,6 +47,11 @@ SCOPES: dict[str, str] = {
     AssetScope.ANY_IMAGE: "any image of the talent",
     AssetScope.APPROVED_ASSETS: "approved images only",
 }
+ALTERATIONS: dict[str, str] = {
+    Alterations.NONE: "only as delivered (resized or re-encoded)",
+    Alterations.RETOUCHING: "retouching allowed (cropped, rotated, mirrored, restyled)",
+}
+NO_FACE_REPLACEMENT = "replacing her face is never allowed"
 CONSENT: dict[str, str] = {
     ConsentStatus.NOT_REQUIRED: "not needed",
     ConsentStatus.AWAITING_SIGNATURE: "awaiting the talent's signature",
@@ -91,6 +97,10 @@ def scope(code: str) -> str:
     return SCOPES.get(code, code.replace("_", " "))
 
 
+def alteration(code: str) -> str:
+    return ALTERATIONS.get(code, code.replace("_", " "))
+
+
 def publisher(pattern: str) -> str:
     return ANY_PUBLISHER if pattern == ANY else pattern
 
@@ -133,6 +143,12 @@ class Wording:
     media: str
     ai_label: str
     images: str
+    alterations: str
+
+
+def alterations(code: str) -> str:
+    """What a licence lets the licensee do to her photos, in words."""
+    return f"{alteration(code)}; {NO_FACE_REPLACEMENT}"
 
 
 def wording(licence: LicenceOut) -> Wording:
@@ -149,6 +165,7 @@ def wording(licence: LicenceOut) -> Wording:
         if licence.ai_label_required
         else "no AI label required",
         images=images,
+        alterations=alterations(licence.alterations_allowed),
     )
 
 

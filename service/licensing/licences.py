@@ -33,7 +33,7 @@ from service.licensing.schemas import (
 from service.rules.fingerprints import perceptual_hash
 from service.rules.money import from_cents, to_cents
 from service.rules.names import name_key
-from service.rules.vocabulary import AssetScope
+from service.rules.vocabulary import Alterations, AssetScope
 
 
 def licence_terms(licence: Licence) -> LicenceTerms:
@@ -154,6 +154,7 @@ def _set_terms(session: Session, licence: Licence, body: LicenceTermsIn) -> None
     licence.media = list(dict.fromkeys(body.media))
     licence.ai_label_required = body.ai_label_required
     licence.asset_scope = body.asset_scope.value
+    licence.alterations_allowed = body.alterations_allowed.value
     licence.valid_from, licence.valid_until = body.valid_from, body.valid_until
     licence.requires_talent_consent = body.requires_talent_consent
     for name, value in _money(body.compensation).items():
@@ -353,6 +354,7 @@ def licence_out(licence: Licence) -> LicenceOut:
         valid_from=licence.valid_from,
         valid_until=licence.valid_until,
         asset_scope=AssetScope(licence.asset_scope),
+        alterations_allowed=Alterations(licence.alterations_allowed),
         approved_assets=[AssetOut(id=a.id, sha256=a.sha256, phash=a.phash) for a in licence.assets],
         compensation=compensation,
         revoked_at=licence.revoked_at,

@@ -13,6 +13,7 @@ from service.core.schemas import NO_NUL, PUBLISHER_MAX, bounded_text
 from service.rules.dates import EndInstant, StartInstant
 from service.rules.money import Amount, CurrencyCode
 from service.rules.vocabulary import (
+    Alterations,
     AssetScope,
     Channel,
     ConsentStatus,
@@ -125,6 +126,12 @@ class LicenceTermsIn(BaseModel):
         description="any_image: every image of the talent; approved_assets: only images "
         "matching one of the licence's approved assets.",
     )
+    alterations_allowed: Alterations = Field(
+        default=Alterations.NONE,
+        description="none: her photos only as delivered (resized or re-encoded); "
+        "retouching: also cropped, rotated, mirrored or restyled. Replacing her face is "
+        "never allowed.",
+    )
     compensation: Compensation | None = None
     requires_talent_consent: bool = Field(
         default=False,
@@ -174,6 +181,7 @@ class LicenceOut(BaseModel):
     valid_from: datetime
     valid_until: datetime | None
     asset_scope: AssetScope
+    alterations_allowed: Alterations = Alterations.NONE
     approved_assets: list[AssetOut]
     compensation: Compensation | None
     revoked_at: datetime | None

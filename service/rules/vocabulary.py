@@ -252,6 +252,16 @@ class AssetScope(StrEnum):
     APPROVED_ASSETS = "approved_assets"
 
 
+class Alterations(StrEnum):
+    """How far a licensee may alter the talent's photos (issue 22). ``none`` (the default):
+    only as delivered, resized or re-encoded; ``retouching``: also cropped, rotated,
+    mirrored or restyled. Pasting another person's face on her photo is never allowed,
+    whatever the licence says (service.scanning.derived_alerts)."""
+
+    NONE = "none"
+    RETOUCHING = "retouching"
+
+
 class ConsentMethod(StrEnum):
     """How a talent consented to a licence: a typed-name signature in twinwatch, or an
     offline signed document the agency uploaded."""

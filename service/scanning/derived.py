@@ -18,11 +18,14 @@ from service.scanning.schemas import DerivedOut, DerivedTalentOut
 log = logging.getLogger(__name__)
 
 
-def record_derived(session: Session, scan: Scan, derived: tuple[DerivedFinding, ...]) -> None:
+def record_derived(
+    session: Session, scan: Scan, derived: tuple[DerivedFinding, ...]
+) -> list[DerivedFinding]:
     """One row per portfolio image found; images (or talents) erased since the scan found
-    them are left out (the survivors are share-locked until the scan commits)."""
+    them are left out (the survivors are share-locked until the scan commits). Returns the
+    findings recorded."""
     if not derived:
-        return
+        return []
     wanted = {d.portfolio_image_id for d in derived}
     live = set(
         session.scalars(
@@ -33,9 +36,8 @@ def record_derived(session: Session, scan: Scan, derived: tuple[DerivedFinding, 
     )
     if live != wanted:
         log.info("%d portfolio image(s) went before the scan was recorded", len(wanted - live))
-    for found in derived:
-        if found.portfolio_image_id not in live:
-            continue
+    kept = [found for found in derived if found.portfolio_image_id in live]
+    for found in kept:
         placed = found.placement
         session.add(
             DerivedRow(
@@ -55,6 +57,7 @@ def record_derived(session: Session, scan: Scan, derived: tuple[DerivedFinding, 
                 face_replaced=found.face_replaced,
             )
         )
+    return kept
 
 
 def derived_out(session: Session, scan_id: int) -> list[DerivedOut]:

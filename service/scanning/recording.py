@@ -13,6 +13,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from indexer.copies.detector import DerivedFinding
 from indexer.db import Embedding, Talent, utcnow
 from indexer.matching import Band
 from indexer.scanning import FaceFinding
@@ -37,7 +38,8 @@ from service.licensing.licences import licence_terms, licensee_brands
 from service.licensing.publishers import publisher_key
 from service.licensing.verdicts import StoredVerdict, store_verdict
 from service.rules.fingerprints import NEAR_IDENTICAL_MAX_DISTANCE
-from service.rules.vocabulary import MediaKind, ScanKind
+from service.rules.vocabulary import Alterations, MediaKind, ScanKind
+from service.scanning import derived_alerts
 from service.scanning.derived import record_derived
 from service.scanning.provenance import Provenance
 from service.scanning.types import AlertOutcome, JobLink
@@ -81,6 +83,7 @@ class _Recording:
     creates_alerts: bool
     written_evidence: list[str] = field(default_factory=list)
     alert_outcome: AlertOutcome = AlertOutcome.NONE  # what this scan did to the alerts
+    alerts: dict[int, Alert] = field(default_factory=dict)  # talent id -> alert this scan
 
 
 def record_scan(
@@ -120,7 +123,7 @@ def record_scan(
                     creates_alerts=kind == ScanKind.SCAN or sink.precheck_creates_alerts,
                 )
                 _record_findings(recording)
-                record_derived(session, scan, live.scan.derived)
+                _derived_alerts(recording, record_derived(session, scan, live.scan.derived))
                 if sink.after_sighting is not None and kind == ScanKind.SCAN:
                     sink.after_sighting(session, scan)
                 if job is not None:
@@ -450,6 +453,74 @@ def _record_asset_reuse(recording: _Recording, brands: dict[int, int | None]) ->
             )
 
 
+def _derived_alerts(recording: _Recording, derived: list[DerivedFinding]) -> None:
+    """Each talent's portfolio images found in the scan, evaluated like a sighting of her
+    (service.scanning.derived_alerts says when that alerts). One alert per talent, image
+    and publisher: when her face already raised (or joined) one in this scan, the derived
+    reasons are added to it and it gains no second sighting."""
+    if not recording.creates_alerts or not derived:
+        return
+    session = recording.session
+    talent_ids = {found.talent_id for found in derived}
+    licences = _licences_by_talent(session, talent_ids)
+    brands = licensee_brands(session, [lic for group in licences.values() for lic in group])
+    reasons: dict[int, list[str]] = {}
+    verdicts: dict[int, StoredVerdict] = {}
+    replaced: set[int] = set()  # a pasted face is certain: no review of the licence
+    for found in derived:
+        considered = _considered(recording, licences.get(found.talent_id, []), brands)
+        stored = verdicts.setdefault(found.talent_id, _evaluate(recording, considered, brands))
+        decision = _derived_decision(session, found, stored)
+        if decision.alerts:
+            reasons.setdefault(found.talent_id, []).extend(decision.reasons)
+            if found.face_replaced:
+                replaced.add(found.talent_id)
+    for talent_id, words in reasons.items():
+        review = verdicts[talent_id].verdict is Verdict.REVIEW and talent_id not in replaced
+        _derived_alert(recording, talent_id, words, verdicts[talent_id], review=review)
+
+
+def _derived_decision(
+    session: Session, found: DerivedFinding, stored: StoredVerdict
+) -> derived_alerts.DerivedDecision:
+    licence = (
+        session.get(Licence, stored.licence_id)
+        if stored.verdict is Verdict.LICENSED and stored.licence_id is not None
+        else None
+    )
+    return derived_alerts.decide(
+        found,
+        licensed_by=licence.licensee if licence else None,
+        allowed=Alterations(licence.alterations_allowed) if licence else None,
+        verdict_reasons=list(stored.reasons),
+    )
+
+
+def _derived_alert(
+    recording: _Recording,
+    talent_id: int,
+    reasons: list[str],
+    stored: StoredVerdict,
+    *,
+    review: bool,
+) -> None:
+    joined = recording.alerts.get(talent_id)
+    if joined is not None:
+        joined.reasons = list(dict.fromkeys([*joined.reasons, *reasons]))
+        return
+    _upsert_alert(
+        recording,
+        talent_id=talent_id,
+        finding=None,
+        verdict=Verdict.REVIEW if review else Verdict.UNLICENSED,
+        band=AlertBand.DERIVED,
+        similarity=1.0,
+        needs_review=review,
+        reasons=reasons,
+        checks=[dict(check) for check in stored.checks],
+    )
+
+
 def _use(recording: _Recording, licence_id: int, talent_id: int) -> billing.Use:
     scan = recording.scan
     key = publisher_key(scan.publisher, scan.page_url)
@@ -498,6 +569,7 @@ def _upsert_alert(
         recording.sink.metrics.alerts.labels("sighting").inc()
         if recording.alert_outcome is AlertOutcome.NONE:
             recording.alert_outcome = AlertOutcome.UPDATED
+    recording.alerts[talent_id] = alert
     if finding is not None:
         session.add(
             AlertSighting(

@@ -516,6 +516,7 @@ class EvidenceItem:
     last_seen: datetime | None
     similarity: float | None
     video_times: list[str] = field(default_factory=list)  # "0:12–0:27" per face track
+    copied_from: str | None = None  # a copy of one of her portfolio photos (issue 22)
 
 
 def render_html(
@@ -582,6 +583,7 @@ def _evidence_item(
         last_seen=max(seen) if seen else alert.last_seen_at,
         similarity=max(scores) if scores else alert.similarity,
         video_times=_video_times(session, alert.id),
+        copied_from=report.copied_from,
     )
 
 

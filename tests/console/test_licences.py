@@ -364,3 +364,25 @@ def test_approved_assets_are_added_and_removed_on_the_licence_page(world: Consol
         data={"csrf": csrf_of(client)},
     )
     assert response.status_code == 415 and "image_type_unsupported" in response.text
+
+
+def test_the_form_sets_the_alterations_a_licence_allows_in_plain_words(
+    world: ConsoleWorld,
+) -> None:
+    client = signed_in(world, "agency")
+    form = client.get("/console/licences/new").text
+    assert 'name="alterations_allowed" value="none" checked' in form
+    assert "Replacing her face is never allowed" in form
+    plain = _create(world, client)
+    retouched = _create(world, client, alterations_allowed="retouching")
+    api = world.client.get(f"/v1/licences/{retouched}", headers=bearer(world, "agency")).json()
+    assert api["alterations_allowed"] == "retouching"
+    assert "retouching allowed" in client.get(f"/console/licences/{retouched}").text
+    page = client.get(f"/console/licences/{plain}").text
+    assert "only as delivered" in page and "replacing her face is never allowed" in page
+    before = _licences(world)
+    refused = client.post(
+        "/console/licences", data=_form(world, client, alterations_allowed="face_swap")
+    )
+    assert refused.status_code == 422 and _licences(world) == before
+    assert 'id="alterations_allowed-error"' in refused.text

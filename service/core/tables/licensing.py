@@ -40,6 +40,10 @@ class Licence(Base):
     asset_scope: Mapped[str] = mapped_column(
         String(20), default="any_image", server_default="any_image"
     )
+    # service.rules.vocabulary.Alterations: "none" | "retouching" (face replacement never)
+    alterations_allowed: Mapped[str] = mapped_column(
+        String(20), default="none", server_default="none"
+    )
     valid_from: Mapped[datetime] = mapped_column(TS)
     valid_until: Mapped[datetime | None] = mapped_column(TS)
     flat_fee_cents: Mapped[int | None] = mapped_column(Integer)
