@@ -108,6 +108,7 @@ EXCLUDED: dict[str, str] = {
     f"{PREFIX}/": "redirects to the role's home page",
     f"{PREFIX}/alerts/{{alert_id}}/face.jpg": _IMAGE,
     f"{PREFIX}/alerts/{{alert_id}}/image.jpg": _IMAGE,
+    f"{PREFIX}/alerts/{{alert_id}}/derived.jpg": _IMAGE,
     f"{PREFIX}/talents/{{talent_id}}/references/{{reference_id}}.jpg": _IMAGE,
     f"{PREFIX}/me/sightings/{{finding_id}}/face.jpg": _IMAGE,
     f"{PREFIX}/prechecks/{{precheck_id}}/preview.jpg": _IMAGE,
