@@ -19,6 +19,8 @@ from sqlalchemy import (
     UniqueConstraint,
     create_engine,
     event,
+    select,
+    update,
 )
 from sqlalchemy.engine import CursorResult, Dialect, Engine
 from sqlalchemy.orm import (
@@ -250,6 +252,26 @@ def rows_changed(session: Session, statement: Executable) -> int:
     """Run an UPDATE/DELETE and return how many rows it changed (for compare-and-set claims)."""
     result = session.execute(statement)
     return int(cast(CursorResult[Any], result).rowcount)
+
+
+def claim_oldest(
+    session: Session, table: Any, claimable: Any, values: dict[str, Any]
+) -> int | None:
+    """Take the oldest row of ``table`` that ``claimable`` admits, setting ``values``: the
+    candidate is picked with SKIP LOCKED, then changed only while still claimable (a
+    compare-and-set, for databases without row locks). Its id, or None when there is
+    none or another worker won the race."""
+    candidate: int | None = session.scalar(
+        select(table.id)
+        .where(claimable)
+        .order_by(table.id)
+        .limit(1)
+        .with_for_update(skip_locked=True)
+    )
+    if candidate is None:
+        return None
+    statement = update(table).where(table.id == candidate, claimable).values(**values)
+    return candidate if rows_changed(session, statement) == 1 else None
 
 
 def current_revision(session: Session, pack_name: str) -> int:

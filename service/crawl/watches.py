@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
-from indexer.db import Database, Talent, current_revision, rows_changed, utcnow
+from indexer.db import Database, Talent, claim_oldest, current_revision, rows_changed, utcnow
 from indexer.errors import NotFoundError
 from service.core.errors import InvalidRequestError
 from service.core.fetching import Validators, check_url_syntax
@@ -338,28 +338,15 @@ def claim_next_run(
             .where(expired, WatchRun.attempts >= MAX_RUN_ATTEMPTS)
             .values(status=RunStatus.FAILED, finished_at=now)
         )
-        candidate = session.scalar(
-            select(WatchRun.id)
-            .where(claimable)
-            .order_by(WatchRun.id)
-            .limit(1)
-            .with_for_update(skip_locked=True)
-        )
+        values = {
+            "status": RunStatus.CRAWLING,
+            "claimed_by": worker_id,
+            "claimed_at": now,
+            "started_at": now,
+            "attempts": WatchRun.attempts + 1,
+        }
+        candidate = claim_oldest(session, WatchRun, claimable, values)
         if candidate is None:
-            return None
-        claimed = rows_changed(
-            session,
-            update(WatchRun)
-            .where(WatchRun.id == candidate, claimable)
-            .values(
-                status=RunStatus.CRAWLING,
-                claimed_by=worker_id,
-                claimed_at=now,
-                started_at=now,
-                attempts=WatchRun.attempts + 1,
-            ),
-        )
-        if claimed != 1:
             return None
         run = session.get(WatchRun, candidate)
         assert run is not None

@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 
 from indexer.blobs import BlobStore
 from indexer.blobs.layout import JOB_UPLOADS
-from indexer.db import Database, rows_changed, utcnow
+from indexer.db import Database, claim_oldest, rows_changed, utcnow
 from service.core.errors import InvalidRequestError
 from service.core.principal import Principal, Role
 from service.core.schemas import Page
@@ -265,28 +265,15 @@ def claim_next_item(
     )
     with db.session() as session:
         _fail_exhausted(session, expired & (JobItem.attempts >= max_attempts), max_attempts)
-        candidate = session.scalar(
-            select(JobItem.id)
-            .where(claimable)
-            .order_by(JobItem.id)
-            .limit(1)
-            .with_for_update(skip_locked=True)
-        )
+        values = {
+            "status": ItemStatus.RUNNING,
+            "claimed_by": worker_id,
+            "claimed_at": now,
+            "attempts": JobItem.attempts + 1,
+        }
+        candidate = claim_oldest(session, JobItem, claimable, values)
         if candidate is None:
-            return None
-        claimed = rows_changed(
-            session,
-            update(JobItem)
-            .where(JobItem.id == candidate, claimable)
-            .values(
-                status=ItemStatus.RUNNING,
-                claimed_by=worker_id,
-                claimed_at=now,
-                attempts=JobItem.attempts + 1,
-            ),
-        )
-        if claimed != 1:
-            return None  # another worker won the race; try again on the next poll
+            return None  # none queued, or another worker won the race: try on the next poll
         item = session.get(JobItem, candidate)
         assert item is not None
         job = session.get(Job, item.job_id)
