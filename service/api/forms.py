@@ -14,6 +14,7 @@ from typing import Annotated
 from fastapi import Depends, Form, Query, UploadFile
 
 from indexer.db import utcnow
+from indexer.registry import PhotoInput
 from service.core.errors import InvalidRequestError
 from service.core.fetching import check_url_syntax
 from service.core.hashing import fingerprint
@@ -142,6 +143,20 @@ def check_upload_names(files: Sequence[UploadFile], *, max_files: int | None = N
                 f"An upload's file name is at most {UPLOAD_NAME_MAX} characters, without NUL.",
                 max_length=UPLOAD_NAME_MAX,
             )
+
+
+async def photo_inputs(
+    files: Sequence[UploadFile], *, max_files: int, max_bytes: int, unnamed: str
+) -> list[PhotoInput]:
+    """Uploaded photos, checked as :func:`check_upload_names` says and read one at a time
+    within ``max_bytes`` each; a file sent without a name is called ``<unnamed>-<n>``."""
+    check_upload_names(files, max_files=max_files)
+    return [
+        PhotoInput(
+            upload.filename or f"{unnamed}-{n}", await read_upload(upload, max_bytes=max_bytes)
+        )
+        for n, upload in enumerate(files, start=1)
+    ]
 
 
 def sighting_context(

@@ -7,12 +7,10 @@ from typing import Annotated
 from fastapi import APIRouter, File, Response, UploadFile
 from starlette.concurrency import run_in_threadpool
 
-from indexer.registry import PhotoInput
 from service.api.deps import AgencyPrincipal, Ctx, ObjectId, PageParams
 from service.api.docs import IMAGE_INPUT
-from service.api.forms import check_upload_names
+from service.api.forms import photo_inputs
 from service.core.schemas import Page
-from service.scanning.uploads import read_upload
 from service.talents import portfolio_access
 from service.talents.schemas import PortfolioAddOut, PortfolioImageOut
 
@@ -31,14 +29,12 @@ async def add_portfolio_images(
     ctx: Ctx,
     principal: AgencyPrincipal,
 ) -> PortfolioAddOut:
-    check_upload_names(files, max_files=ctx.settings.max_batch_items)
-    images = [
-        PhotoInput(
-            upload.filename or f"image-{n}",
-            await read_upload(upload, max_bytes=ctx.settings.max_upload_bytes),
-        )
-        for n, upload in enumerate(files, start=1)
-    ]
+    images = await photo_inputs(
+        files,
+        max_files=ctx.settings.max_batch_items,
+        max_bytes=ctx.settings.max_upload_bytes,
+        unnamed="image",
+    )
     return await portfolio_access.add_images(
         ctx=ctx, principal=principal, talent_id=talent_id, files=images
     )

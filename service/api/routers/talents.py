@@ -6,14 +6,12 @@ from fastapi import APIRouter, File, Request, Response, UploadFile
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from indexer.registry import PhotoInput
 from service.api.deps import Ctx, CurrentPrincipal, ObjectId, PageParams
 from service.api.docs import IDEMPOTENT, IMAGE_INPUT, responses
-from service.api.forms import check_upload_names
+from service.api.forms import photo_inputs
 from service.api.idempotency import idempotent
 from service.core.hashing import fingerprint
 from service.core.schemas import Page
-from service.scanning.uploads import read_upload
 from service.talents import talents
 from service.talents.schemas import (
     EnrolOut,
@@ -91,14 +89,12 @@ async def upload_photos(
     ctx: Ctx,
     principal: CurrentPrincipal,
 ) -> EnrolOut:
-    check_upload_names(files, max_files=ctx.settings.max_batch_items)
-    photos = [
-        PhotoInput(
-            upload.filename or f"photo-{n}",
-            await read_upload(upload, max_bytes=ctx.settings.max_upload_bytes),
-        )
-        for n, upload in enumerate(files, start=1)
-    ]
+    photos = await photo_inputs(
+        files,
+        max_files=ctx.settings.max_batch_items,
+        max_bytes=ctx.settings.max_upload_bytes,
+        unnamed="photo",
+    )
     return await talents.enrol_photos(
         ctx=ctx, principal=principal, talent_id=talent_id, photos=photos
     )
