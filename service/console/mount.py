@@ -17,6 +17,7 @@ from service.console import (
     routes_consent,
     routes_licences,
     routes_monitor,
+    routes_portfolio,
     routes_review,
     routes_takedowns,
     routes_talent_self,
@@ -51,6 +52,7 @@ def install_console(app: FastAPI) -> None:
         routes_licences.router,
         routes_usage.router,
         routes_watches.router,
+        routes_portfolio.router,
     ):
         app.include_router(router)
     app.mount(STATIC, StaticFiles(directory=STATIC_DIR), name="console-static")

@@ -1,0 +1,195 @@
+"""An agency's booker manages a talent's portfolio in the console (issue 22): adds real
+photos (each file's outcome in plain words: added, already registered, refused with the
+reason), sees them listed with thumbnails and whether her face was found, removes one after
+a confirmation step, and pages through the copies monitors found. Nobody else (another
+agency, a brand, a monitor) reaches the page, the forms or the thumbnails."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from indexer.blobs.layout import PORTFOLIO
+from service.console import routes_portfolio
+from service.talents import portfolio
+from tests.console.test_pages import browser, page_csrf
+from tests.support import copies as edits
+from tests.support.console import ConsoleWorld, console_world
+
+pytestmark = pytest.mark.shared_faces
+
+TALENT = "Ada Lovelace"
+FIRST, SECOND = "scenes/Jack/img17.jpg", "scenes/Jack/img16.jpg"
+OUTCOME = re.compile(r'<li class="(accepted|rejected)"><strong>([^<]+)</strong>: ([^<]+)</li>')
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> Iterator[ConsoleWorld]:
+    with console_world(tmp_path) as built:
+        yield built
+
+
+def _url(world: ConsoleWorld, tail: str = "") -> str:
+    return f"/console/talents/{world.talents[TALENT]}/portfolio{tail}"
+
+
+def _upload(
+    world: ConsoleWorld, client: TestClient, *files: tuple[str, bytes, str]
+) -> tuple[int, list[tuple[str, str, str]], str]:
+    response = client.post(
+        _url(world),
+        data={"csrf": page_csrf(client)},
+        files=[("files", f) for f in files],
+    )
+    return response.status_code, OUTCOME.findall(response.text), response.text
+
+
+def _held(world: ConsoleWorld) -> list[portfolio.PortfolioEntry]:
+    entries, _ = portfolio.list_images(world.ctx.copies, talent_id=world.talents[TALENT])
+    return entries
+
+
+def test_a_booker_adds_real_photos_sees_them_with_thumbnails_and_each_files_outcome(
+    world: ConsoleWorld, shared_faces: Path
+) -> None:
+    client = browser(world, "agency")
+    talent_page = client.get(f"/console/talents/{world.talents[TALENT]}").text
+    assert f'href="{_url(world)}"' in talent_page
+    first, second = (shared_faces / FIRST).read_bytes(), (shared_faces / SECOND).read_bytes()
+    status, outcomes, html = _upload(
+        world,
+        client,
+        ("campaign-a.jpg", first, "image/jpeg"),
+        ("campaign-b.jpg", second, "image/jpeg"),
+        ("notes.txt", b"call the photographer on monday", "text/plain"),
+    )
+    assert status == 200, html
+    assert [o[:2] for o in outcomes] == [
+        ("accepted", "campaign-a.jpg"),
+        ("accepted", "campaign-b.jpg"),
+        ("rejected", "notes.txt"),
+    ]
+    assert outcomes[0][2].strip() == outcomes[1][2].strip() == "added"
+    assert outcomes[2][2].startswith("refused (") and len(outcomes[2][2]) > 12  # the reason
+    limit = world.ctx.settings.max_portfolio_images
+    assert f"Portfolio images (2 of at most {limit})" in html
+    assert 'alt="Portfolio image campaign-a.jpg"' in html
+    assert 'alt="Portfolio image campaign-b.jpg"' in html
+    assert html.count("no face found") + html.count("face found: the face-replaced") == 2
+    for entry in _held(world):
+        thumbnail = client.get(_url(world, f"/{entry.id}.jpg"))
+        assert thumbnail.status_code == 200
+        assert thumbnail.headers["content-type"] == "image/jpeg"
+        assert thumbnail.content[:2] == b"\xff\xd8" and thumbnail.content != first
+
+    status, outcomes, html = _upload(world, client, ("again.jpg", first, "image/jpeg"))
+    assert status == 200 and outcomes == [("accepted", "again.jpg", "already registered")]
+    assert len(_held(world)) == 2
+
+
+def test_a_full_portfolio_refuses_the_files_with_the_reason(
+    tmp_path: Path, shared_faces: Path
+) -> None:
+    with console_world(tmp_path, max_portfolio_images=1) as world:
+        client = browser(world, "agency")
+        photo = (shared_faces / FIRST).read_bytes()
+        assert _upload(world, client, ("a.jpg", photo, "image/jpeg"))[0] == 200
+        status, outcomes, html = _upload(
+            world, client, ("b.jpg", (shared_faces / SECOND).read_bytes(), "image/jpeg")
+        )
+        assert status == 409, html
+        [(kind, name, said)] = outcomes
+        assert (kind, name) == ("rejected", "b.jpg") and "at most 1 images" in said
+        nothing = client.post(_url(world), data={"csrf": page_csrf(client)})
+        assert nothing.status_code == 422 and "Choose at least one image" in nothing.text
+
+
+def test_removing_asks_first_then_the_row_and_the_file_are_gone(
+    world: ConsoleWorld, shared_faces: Path
+) -> None:
+    client = browser(world, "agency")
+    _upload(world, client, ("campaign-a.jpg", (shared_faces / FIRST).read_bytes(), "image/jpeg"))
+    [entry] = _held(world)
+    csrf = page_csrf(client)
+    asked = client.post(_url(world, f"/{entry.id}/remove"), data={"csrf": csrf})
+    assert asked.status_code == 200
+    assert "Remove portfolio image campaign-a.jpg?" in asked.text
+    assert 'name="confirm" value="yes"' in asked.text
+    assert len(_held(world)) == 1 and list(world.ctx.blobs.list(f"{PORTFOLIO}/"))
+    without_csrf = client.post(_url(world, f"/{entry.id}/remove"), data={"confirm": "yes"})
+    assert without_csrf.status_code == 403 and len(_held(world)) == 1
+
+    done = client.post(
+        _url(world, f"/{entry.id}/remove"),
+        data={"csrf": csrf, "confirm": "yes"},
+        follow_redirects=False,
+    )
+    assert done.status_code == 303 and done.headers["location"].startswith(_url(world))
+    assert _held(world) == []
+    assert not list(world.ctx.blobs.list(f"{PORTFOLIO}/"))
+    after = client.get(done.headers["location"])
+    assert "Portfolio images (0 of" in after.text and "campaign-a.jpg" not in after.text
+    assert client.get(_url(world, f"/{entry.id}.jpg")).status_code == 404
+
+
+@pytest.mark.parametrize("who", ["other_agency", "brand", "monitor"])
+def test_another_agency_a_brand_and_a_monitor_reach_nothing(
+    world: ConsoleWorld, shared_faces: Path, who: str
+) -> None:
+    owner = browser(world, "agency")
+    _upload(world, owner, ("secret-shoot.jpg", (shared_faces / FIRST).read_bytes(), "image/jpeg"))
+    [entry] = _held(world)
+    client = browser(world, who)
+    csrf = page_csrf(client)
+    answers = [
+        client.get(_url(world)),
+        client.get(_url(world, f"/{entry.id}.jpg")),
+        client.post(
+            _url(world),
+            data={"csrf": csrf},
+            files=[("files", ("x.jpg", (shared_faces / SECOND).read_bytes(), "image/jpeg"))],
+        ),
+        client.post(_url(world, f"/{entry.id}/remove"), data={"csrf": csrf}),
+        client.post(_url(world, f"/{entry.id}/remove"), data={"csrf": csrf, "confirm": "yes"}),
+    ]
+    for answer in answers:
+        assert answer.status_code in (403, 404), (who, answer.status_code)
+        assert b"secret-shoot" not in answer.content
+    assert [e.id for e in _held(world)] == [entry.id]
+    own = world.talents["Grace Hopper"]
+    if who == "other_agency":  # her own talent's portfolio page works, and holds nothing
+        assert client.get(f"/console/talents/{own}/portfolio").status_code == 200
+
+
+def test_copies_found_are_listed_a_page_at_a_time_each_with_its_alert(
+    world: ConsoleWorld, shared_faces: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(routes_portfolio, "COPIES_PAGE", 1)
+    client = browser(world, "agency")
+    original = (shared_faces / FIRST).read_bytes()
+    _upload(world, client, ("campaign-a.jpg", original, "image/jpeg"))
+    bgr = edits.decode(original)
+    for n, share in enumerate((0.6, 0.5), start=1):
+        copy = edits.jpeg(edits.recolour(edits.crop_area(bgr, share)), 75)
+        scanned = world.client.post(
+            "/v1/scans",
+            headers={"Authorization": f"Bearer {world.keys['monitor']}"},
+            files={"file": (f"copy-{n}.jpg", copy)},
+            data={"page_url": f"https://shop.example/p/{n}", "publisher": "shop.example"},
+        )
+        assert scanned.status_code == 201, scanned.text
+        assert scanned.json()["image"]["derived_from"], scanned.json()
+    newest = client.get(_url(world)).text
+    assert "Copies found (2)" in newest and "https://shop.example/p/2" in newest
+    assert "https://shop.example/p/1" not in newest
+    older = re.search(r'href="\?copies_offset=(\d+)">Older copies', newest)
+    assert older is not None
+    page_two = client.get(_url(world, f"?copies_offset={older.group(1)}")).text
+    assert "https://shop.example/p/1" in page_two and "Newer copies" in page_two
+    evidence = re.findall(r'href="(/console/alerts/\d+/evidence)"', newest + page_two)
+    assert evidence, "each copy links to the alert it raised"
+    assert client.get(evidence[0]).status_code == 200
