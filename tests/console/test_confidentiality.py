@@ -1,10 +1,11 @@
 """Every console page, as every kind of person, with real ids of everybody's objects (task H8).
 
 Two agencies (Ada Lovelace at Demo Agency, Grace Hopper at Other Agency), each talent with a
-licence of distinctive terms, an offline signed consent document, an alert with a triage note
-and a drafted notice; both agencies' takedown profiles and e-mail recipients; a brand's
-pre-checks and a monitor's batch; Ada and Grace signed in as talents. Each person opens every
-console GET route with every planted id: never a 5xx, and never a string that is not theirs.
+licence of distinctive terms, an offline signed consent document, an alert with a triage note,
+a drafted notice and a portfolio image of a distinctive name; both agencies' takedown profiles
+and e-mail recipients; a brand's pre-checks and a monitor's batch; Ada and Grace signed in as
+talents. Each person opens every console GET route with every planted id: never a 5xx, and
+never a string that is not theirs.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
+from indexer.copies.tables import PortfolioImage
 from service.access import accounts
 from service.core.principal import Role
 from service.core.tables.access import ApiKey, User
@@ -60,6 +62,9 @@ SIDES = {
     ),
 }
 
+#: per agency: the name of its talent's portfolio image (only that agency may see it)
+PORTFOLIO_NAMES = {"agency": "ada-portfolio-shoot.png", "other_agency": "grace-portfolio-shoot.png"}
+
 
 @pytest.fixture
 def world(tmp_path: Path) -> Iterator[ConsoleWorld]:
@@ -73,7 +78,7 @@ def _auth(world: ConsoleWorld, who: str) -> dict[str, str]:
 
 def _secrets(agency: str) -> set[str]:
     _, _, terms, note, holder, mail, document = SIDES[agency]
-    return {*terms, note, holder, mail, document}
+    return {*terms, note, holder, mail, document, PORTFOLIO_NAMES[agency]}
 
 
 def _plant_side(world: ConsoleWorld, agency: str) -> None:
@@ -131,6 +136,13 @@ def _plant_side(world: ConsoleWorld, agency: str) -> None:
     assert profile.status_code == 200, profile.text
     prefs = world.client.put("/v1/email-preferences", headers=headers, json={"recipients": [mail]})
     assert prefs.status_code == 200, prefs.text
+    shoot = face_photo([(identity, 120)], size=200, seed=11)
+    added = world.client.post(
+        f"/v1/talents/{world.talents[talent]}/portfolio",
+        headers=headers,
+        files=[("files", (PORTFOLIO_NAMES[agency], shoot, "image/png"))],
+    )
+    assert added.status_code == 200 and added.json()["files"][0]["accepted"], added.text
 
 
 def _plant(world: ConsoleWorld) -> None:
@@ -187,6 +199,7 @@ def _ids(world: ConsoleWorld) -> dict[str, list[str]]:
             "user_id": list(session.scalars(select(User.id))),
             "key_id": list(session.scalars(select(ApiKey.id))),
             "watch_id": list(session.scalars(select(Watch.id))),
+            "image_id": list(session.scalars(select(PortfolioImage.id))),  # portfolio images
         }
     assert all(ids.values()), ids
     return {name: [str(v) for v in values] for name, values in ids.items()}
