@@ -73,6 +73,7 @@ PAGES: dict[str, tuple[str | None, ...]] = {
     f"{PREFIX}/talents/new": ("agency",),
     f"{PREFIX}/talents/{{talent_id}}": ("agency", "admin"),
     f"{PREFIX}/talents/{{talent_id}}/access": ("agency",),
+    f"{PREFIX}/talents/{{talent_id}}/portfolio": ("agency", "admin"),
     f"{PREFIX}/licences": ("agency", "admin"),
     f"{PREFIX}/licences/new": ("agency",),
     f"{PREFIX}/licences/{{licence_id}}": ("agency", "admin"),
@@ -110,6 +111,7 @@ EXCLUDED: dict[str, str] = {
     f"{PREFIX}/alerts/{{alert_id}}/image.jpg": _IMAGE,
     f"{PREFIX}/alerts/{{alert_id}}/derived.jpg": _IMAGE,
     f"{PREFIX}/talents/{{talent_id}}/references/{{reference_id}}.jpg": _IMAGE,
+    f"{PREFIX}/talents/{{talent_id}}/portfolio/{{image_id}}.jpg": _IMAGE,
     f"{PREFIX}/me/sightings/{{finding_id}}/face.jpg": _IMAGE,
     f"{PREFIX}/prechecks/{{precheck_id}}/preview.jpg": _IMAGE,
     f"{PREFIX}/alerts/{{alert_id}}/evidence.json": _DOWNLOAD,
@@ -272,6 +274,13 @@ def _seed_licence(seeded: Seeded, keys: dict[str, str], talent_id: int) -> None:
             files={"file": (LONG_FILE, face_photo([(ADA, 90)], size=130, seed=51), "image/png")},
         )
         seeded.ids["precheck_id"] = _created(precheck)["id"]
+    with _api(seeded, "agency", keys) as agency:  # her portfolio, a long file name among them
+        shoot = [
+            ("files", (name, face_photo([(ADA, 120)], size=200, seed=seed), "image/png"))
+            for seed, name in ((61, LONG_FILE), (62, "look-02.png"))
+        ]
+        added = _created(agency.post(f"/v1/talents/{talent_id}/portfolio", files=shoot))
+        assert all(f["accepted"] for f in added["files"]), added
 
 
 def _seed_accounts(ctx: Any, seeded: Seeded, talent_id: int) -> None:
