@@ -19,6 +19,7 @@ from service.talents import portfolio
 from tests.console.test_pages import browser, page_csrf
 from tests.support import copies as edits
 from tests.support.console import ConsoleWorld, console_world
+from tests.support.fakes import face_photo
 
 pytestmark = pytest.mark.shared_faces
 
@@ -106,6 +107,26 @@ def test_a_full_portfolio_refuses_the_files_with_the_reason(
         assert (kind, name) == ("rejected", "b.jpg") and "at most 1 images" in said
         nothing = client.post(_url(world), data={"csrf": page_csrf(client)})
         assert nothing.status_code == 422 and "Choose at least one image" in nothing.text
+
+
+def test_a_file_over_the_size_limit_is_refused_and_the_others_still_go_in(
+    tmp_path: Path,
+) -> None:
+    with console_world(tmp_path, max_upload_bytes=60_000) as world:
+        client = browser(world, "agency")
+        small = face_photo([(7, 120)], size=200, seed=21)
+        assert len(small) < 30_000
+        status, outcomes, html = _upload(
+            world,
+            client,
+            ("huge.jpg", b"\xff" * 60_001, "image/jpeg"),
+            ("small.png", small, "image/png"),
+        )
+        assert status == 200, html
+        (huge, added) = outcomes
+        assert huge[:2] == ("rejected", "huge.jpg") and "over the limit of 60,000 bytes" in huge[2]
+        assert added == ("accepted", "small.png", "added")
+        assert [e.name for e in _held(world)] == ["small.png"]
 
 
 def test_removing_asks_first_then_the_row_and_the_file_are_gone(
