@@ -31,11 +31,18 @@ from service.core.principal import Principal
 from service.scanning.uploads import read_upload
 from service.talents import portfolio_access, talents
 from service.talents.errors import PortfolioFullError
+from service.talents.schemas import PortfolioFileOut
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix=PREFIX, route_class=ConsoleRoute, include_in_schema=False)
 IMAGES_PAGE = 48
 THUMB_PX = 320
+
+
+def _verdict(answer: PortfolioFileOut) -> str:
+    if answer.already_registered:
+        return "already registered"
+    return "added" if answer.accepted else "refused"
 
 
 @dataclass(frozen=True)
@@ -145,7 +152,7 @@ async def add_images(
         check_upload_names(chosen, max_files=ctx.settings.max_batch_items)
     except InvalidRequestError as exc:
         return await run_in_threadpool(
-            partial_page, ctx, user, talent_id, problem=exc.message, status_code=422
+            _outcome_page, ctx, user, talent_id, problem=exc.message, status_code=422
         )
     outcomes: list[FileOutcome | None] = []
     photos: list[PhotoInput] = []
@@ -164,18 +171,7 @@ async def add_images(
             added = await portfolio_access.add_images(
                 ctx=ctx, principal=principal, talent_id=talent_id, files=photos
             )
-            decided = [
-                FileOutcome(
-                    f.file,
-                    "already registered"
-                    if f.already_registered
-                    else "added"
-                    if f.accepted
-                    else "refused",
-                    f.reason,
-                )
-                for f in added.files
-            ]
+            decided = [FileOutcome(f.file, _verdict(f), f.reason) for f in added.files]
         except PortfolioFullError as exc:
             status_code = 409
             decided = [FileOutcome(p.label, "refused", exc.message) for p in photos]
@@ -189,11 +185,11 @@ async def add_images(
         sum(o.verdict == "refused" for o in shown),
     )
     return await run_in_threadpool(
-        partial_page, ctx, user, talent_id, outcomes=shown, status_code=status_code
+        _outcome_page, ctx, user, talent_id, outcomes=shown, status_code=status_code
     )
 
 
-def partial_page(
+def _outcome_page(
     ctx: AppContext,
     user: SignedIn,
     talent_id: int,
