@@ -70,6 +70,11 @@ def record_sighting(session: Session, use: Use, *, sure: bool) -> UsageEvent:
     return event
 
 
+def is_billed(session: Session, use: Use) -> bool:
+    """Whether the use is on the ledger already (nothing written)."""
+    return _billed(session, use) is not None
+
+
 def count_if_billed(session: Session, use: Use) -> bool:
     """One more sighting of a use already on the ledger; False (nothing written) if it is
     not billed."""

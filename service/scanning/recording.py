@@ -457,8 +457,10 @@ def _derived_alerts(recording: _Recording, derived: list[DerivedFinding]) -> Non
     """Each talent's portfolio images found in the scan, evaluated like a sighting of her
     (service.scanning.derived_alerts says when that alerts). One alert per talent, image
     and publisher: when her face already raised (or joined) one in this scan, the derived
-    reasons are added to it and it gains no second sighting."""
-    if not recording.creates_alerts or not derived:
+    reasons are added to it and it gains no second sighting. A copy a licence covers
+    (as it was altered) is a use of her likeness: billed once per use like a sure face
+    sighting, unless her face already counted this scan's sighting of it."""
+    if not derived or not (recording.creates_alerts or recording.scan.kind == ScanKind.SCAN):
         return
     session = recording.session
     talent_ids = {found.talent_id for found in derived}
@@ -467,6 +469,7 @@ def _derived_alerts(recording: _Recording, derived: list[DerivedFinding]) -> Non
     reasons: dict[int, list[str]] = {}
     verdicts: dict[int, StoredVerdict] = {}
     replaced: set[int] = set()  # a pasted face is certain: no review of the licence
+    billed: set[tuple[int, int]] = set()  # (licence id, talent id) of covered copies
     for found in derived:
         considered = _considered(recording, licences.get(found.talent_id, []), brands)
         stored = verdicts.setdefault(found.talent_id, _evaluate(recording, considered, brands))
@@ -475,9 +478,26 @@ def _derived_alerts(recording: _Recording, derived: list[DerivedFinding]) -> Non
             reasons.setdefault(found.talent_id, []).extend(decision.reasons)
             if found.face_replaced:
                 replaced.add(found.talent_id)
+        elif stored.licence_id is not None:
+            billed.add((stored.licence_id, found.talent_id))
+    if recording.scan.kind == ScanKind.SCAN:
+        _bill_derived(recording, {use for use in billed if use[1] not in reasons})
+    if not recording.creates_alerts:
+        return
     for talent_id, words in reasons.items():
         review = verdicts[talent_id].verdict is Verdict.REVIEW and talent_id not in replaced
         _derived_alert(recording, talent_id, words, verdicts[talent_id], review=review)
+
+
+def _bill_derived(recording: _Recording, uses: set[tuple[int, int]]) -> None:
+    """Bill each covered copy's use (a verified copy is as sure as a ``match``), except
+    where a licensed sighting of her face in this scan already counted it."""
+    faced = {face.talent.talent_id for face in recording.analysis.scan.faces if face.talent}
+    for licence_id, talent_id in sorted(uses):
+        use = _use(recording, licence_id, talent_id)
+        if talent_id in faced and billing.is_billed(recording.session, use):
+            continue
+        billing.record_sighting(recording.session, use, sure=True)
 
 
 def _derived_decision(

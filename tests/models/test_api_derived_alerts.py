@@ -271,3 +271,50 @@ def test_a_takedown_notice_for_a_face_replaced_copy_says_what_was_copied_and_pas
     ).text
     assert f"photograph of {TALENT} from her agency&#39;s portfolio" in html
     assert "another person&#39;s face pasted on hers" in html
+
+
+def usage_events(world: ServiceWorld) -> list[dict[str, Any]]:
+    response = world.client.get(
+        "/v1/usage", params={"talent_id": world.talents[TALENT]}, headers=world.auth("agency")
+    )
+    assert response.status_code == 200, response.text
+    return list(response.json()["events"])
+
+
+def test_a_licensed_copy_is_billed_once_per_use_and_each_sighting_counted(
+    world: ServiceWorld, shared_faces: Path, real_engine: FaceEngine
+) -> None:
+    """No face of hers matches in the copy (it is her campaign photo, cropped): the copy
+    alone is the use. Seen twice at the licensee's shop: one use, two sightings; at a
+    shop the licence does not cover: an alert, nothing billed."""
+    original_bytes, copy = cropped_copy(shared_faces, real_engine)
+    portfolio_image(world, original_bytes)
+    granted = licence(world, alterations_allowed="retouching")
+    assert granted.status_code == 201
+
+    scan(world, copy)
+    scan(world, copy)
+    scan(world, copy, publisher="elsewhere.example.org")
+
+    (event,) = usage_events(world)
+    assert event["licence_id"] == granted.json()["id"] and event["sightings"] == 2
+    (alert,) = alerts(world)
+    assert alert["publisher"] == "elsewhere.example.org"
+
+
+def test_a_licensed_copy_whose_face_also_matched_her_is_one_use_one_sighting(
+    world: ServiceWorld,
+) -> None:
+    group = world.group_photo
+    portfolio_image(world, group)
+    item = next(t for t in world.fixture.talents if t.name == TALENT)
+    x1, y1, x2, y2 = item.box
+    copy = edits.jpeg(edits.crop_area(edits.decode(group), 0.5, ((x1 + x2) / 2, (y1 + y2) / 2)))
+    assert licence(world, alterations_allowed="retouching").status_code == 201
+
+    answer = scan(world, copy)
+    assert answer["image"]["derived_from"], answer
+    assert any((f.get("talent") or {}).get("name") == TALENT for f in answer["faces"]), answer
+    (event,) = usage_events(world)
+    assert event["sightings"] == 1
+    assert [a for a in alerts(world) if a["talent"]["name"] == TALENT] == []
