@@ -47,7 +47,7 @@ class ServiceSettings(IndexerSettings):
     max_upload_bytes: int = Field(
         default=20 * 1024 * 1024,
         ge=1,
-        description="One uploaded or fetched image (an uploaded video: video_max_bytes).",
+        description="One uploaded or fetched image (a video: video_max_bytes).",
     )
     max_batch_items: int = Field(default=100, ge=1)
     max_portfolio_images: int = Field(

@@ -19,7 +19,7 @@ from indexer.engine import FaceEngine
 from tests.api.test_batch_jobs import submit
 from tests.models.test_api_scans import NOW, TALENT
 from tests.models.test_api_video_provenance import SIZE, talent_clip, talent_shot
-from tests.support.service import ServiceWorld, service_world
+from tests.support.service import ServiceWorld, local_server, service_world
 
 pytestmark = [pytest.mark.postgres, pytest.mark.model]
 
@@ -98,6 +98,31 @@ def test_a_batch_video_upload_is_bounded_by_video_max_bytes(
     refused = submit(world, [("clip.mp4", clip)])
     assert refused.status_code == 413, refused.text
     assert refused.json()["error"]["code"] == "video_too_large"
+
+
+def test_a_video_url_is_bounded_by_video_max_bytes_too(
+    tmp_path: Path, real_engine: FaceEngine
+) -> None:
+    with service_world(tmp_path, real_engine, fetch_allow_private_networks=True) as world:
+        clip = talent_clip(world, tmp_path / "clip.mp4")
+        world.ctx.settings.max_upload_bytes = len(clip) // 2
+        world.ctx.settings.video_max_bytes = len(clip) + 1000
+        with local_server() as server:
+            server.responses["/clip.mp4"] = (200, "video/mp4", clip)
+            server.responses["/big.jpg"] = (200, "image/jpeg", b"\xff\xd8" + bytes(len(clip)))
+            answers = [
+                world.client.post(
+                    "/v1/scans",
+                    data={"url": server.url(path), "publisher": "shop.example.net"},
+                    headers=world.auth("monitor"),
+                )
+                for path in ("/clip.mp4", "/big.jpg")
+            ]
+    assert answers[0].status_code == 201, answers[0].text
+    assert answers[0].json()["image"]["kind"] == "video"
+    assert answers[1].status_code == 413, answers[1].text
+    assert answers[1].json()["error"]["code"] == "url_response_too_large"
+    assert answers[1].json()["error"]["details"]["max_bytes"] == len(clip) // 2
 
 
 # --- streams with no declared length ------------------------------------------------------
