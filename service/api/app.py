@@ -77,10 +77,14 @@ def create_app(
     install_error_handlers(app)
     install_docs(app)
     batch_bytes = settings.max_batch_bytes + 64 * 1024
+    # One scanned file: a video may be larger than an image (service.scanning.uploads)
+    scan_bytes = max(settings.max_upload_bytes, settings.video_max_bytes) + 64 * 1024
     app.add_middleware(
         BodySizeLimit,
         max_bytes=settings.max_upload_bytes + 64 * 1024,
         larger_for={
+            "/v1/scans": scan_bytes,
+            "/v1/prechecks": scan_bytes,
             "/v1/scan-jobs": batch_bytes,
             "/v1/precheck-jobs": batch_bytes,
             "/v1/warc-jobs": settings.max_warc_bytes + 64 * 1024,

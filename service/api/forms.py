@@ -36,7 +36,7 @@ from service.rules.vocabulary import (
     territory_or_error,
 )
 from service.scanning.types import ImageSource, UseContext
-from service.scanning.uploads import read_upload
+from service.scanning.uploads import UploadBounds, read_upload
 
 _DATE_HELP = "a date (its start, UTC) or ISO 8601 date-time; no zone = UTC"
 DATE_MAX = 64
@@ -273,12 +273,16 @@ SightingContext = Annotated[ContextForm, Depends(sighting_context)]
 IntendedUse = Annotated[ContextForm, Depends(intended_use)]
 
 
-async def image_source(file: UploadFile | None, url: str | None, *, max_bytes: int) -> ImageSource:
+async def image_source(
+    file: UploadFile | None, url: str | None, *, bounds: UploadBounds
+) -> ImageSource:
+    """The upload (a video within ``bounds.video_bytes``, an image within
+    ``bounds.image_bytes``) or the URL to fetch."""
     url = checked_urls([url])[0] if url and url.strip() else None
     if (file is None) == (url is None):
         raise InvalidRequestError("Send exactly one of `file` (an upload) or `url`.")
     if file is not None:
-        return ImageSource(data=await read_upload(file, max_bytes=max_bytes))
+        return ImageSource(data=await read_upload(file, max_bytes=bounds))
     return ImageSource(url=url)
 
 

@@ -48,7 +48,7 @@ from service.jobs.schemas import JobItemOut, JobOut
 from service.jobs.submissions import StagedBatch, create_batch_job, discard_unowned
 from service.rules.vocabulary import Channel, ScanKind, country_choices
 from service.scanning.types import AlertOutcome, UseContext
-from service.scanning.uploads import stage_uploads
+from service.scanning.uploads import UploadBounds, stage_uploads
 
 router = APIRouter(prefix=PREFIX, route_class=ConsoleRoute, include_in_schema=False)
 SUBMISSIONS_PAGE = 50
@@ -391,7 +391,7 @@ async def _queue(
     check_upload_names(uploads, max_files=ctx.settings.max_batch_items)
     folder = staging_folder()
     staged = await stage_uploads(
-        uploads, blobs=ctx.blobs, folder=folder, max_bytes=ctx.settings.max_upload_bytes
+        uploads, blobs=ctx.blobs, folder=folder, max_bytes=UploadBounds.of(ctx.settings)
     )
     batch = BatchInput(staged.files, links, folder if staged.files else None)
     try:

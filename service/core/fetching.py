@@ -14,7 +14,8 @@
   DNS rebinding cannot swap the address between the check and the connection;
 * follows redirects itself, vetting every hop the same way, at most ``max_redirects``;
 * asks for an uncompressed body, refuses a compressed one, refuses early on an oversize
-  ``Content-Length`` and stops reading once ``max_bytes`` is passed whatever was declared;
+  ``Content-Length`` and stops reading once ``max_bytes`` is passed whatever was declared
+  (a video, told by its first bytes, once ``video_max_bytes`` is, when that is given);
 * puts one deadline (``timeout_s``) on the whole fetch: resolution, every hop, the body;
 * accepts only an image or a video: the declared type must be ``image/*`` or one of
   ``indexer.formats.VIDEO_MEDIA_TYPES`` (or say nothing specific: absent or
@@ -45,7 +46,7 @@ from urllib.parse import SplitResult, unquote, urlsplit
 
 import httpx
 
-from indexer.formats import VIDEO_MEDIA_TYPES, media_type, video_media_type
+from indexer.formats import VIDEO_MEDIA_TYPES, looks_like_video, media_type, video_media_type
 from indexer.imaging import sniff_format
 from service.core.errors import (
     PageNotHtmlError,
@@ -89,16 +90,31 @@ _HOSTNAME = re.compile(r"[a-z0-9_-]{1,63}(\.[a-z0-9_-]{1,63})*\.?")
 _NUMERIC_LABEL = re.compile(r"[0-9]+|0x[0-9a-f]*")
 
 
+VIDEO_HEAD_BYTES = 8  # enough for looks_like_video (ISO-BMFF box type, Matroska magic)
+
+
 @dataclass(frozen=True)
 class FetchLimits:
     max_bytes: int  # e.g. 20 MiB
     timeout_s: float  # total wall time for the whole fetch incl. resolution and redirects
     max_redirects: int  # e.g. 3
     allowed_schemes: tuple[str, ...] = ("http", "https")
+    # A video's own bound (media fetches only): a body whose first bytes are a video
+    # container may be this large; anything else stays within ``max_bytes``.
+    video_max_bytes: int | None = None
 
     def __post_init__(self) -> None:
         if self.max_bytes <= 0 or self.timeout_s <= 0 or self.max_redirects < 0:
             raise ValueError(f"FetchLimits must be positive: {self}")
+        if self.video_max_bytes is not None and self.video_max_bytes <= 0:
+            raise ValueError(f"FetchLimits must be positive: {self}")
+
+    def bound(self, *, video: bool | None) -> int:
+        """The body's bound: a video's (``video``), anything else's, or while it is not
+        known yet (``None``) the larger of the two."""
+        if self.video_max_bytes is None or video is False:
+            return self.max_bytes
+        return self.video_max_bytes if video else max(self.max_bytes, self.video_max_bytes)
 
 
 @dataclass(frozen=True)
@@ -789,7 +805,7 @@ async def _handle_response(
         return _Answer("", b"", status, _validators(response))
     _refuse_status(response, target)
     declared = _check_headers(response, target, limits=limits, ask=ask)
-    data = await _read_limited(response, target, limits=limits)
+    data = await _read_limited(response, target, limits=limits, media=ask is None)
     if ask is not None:
         return _Answer(declared, data, status, _validators(response))
     media = _sniffed_media_type(data, declared=declared, target=target)
@@ -850,12 +866,15 @@ def _check_headers(
             content_type=declared,
         )
     length = _declared_length(response)
-    if length is not None and length > limits.max_bytes:
+    # a video's bound while a video may come (declared one, or untyped); the bytes decide
+    video: bool | None = False if ask is not None or declared.startswith("image/") else None
+    bound = limits.bound(video=video)
+    if length is not None and length > bound:
         raise UrlResponseTooLargeError(
-            f"The image at {target.url} is {length:,} bytes (Content-Length), over the limit "
-            f"of {limits.max_bytes:,}.",
+            f"The file at {target.url} is {length:,} bytes (Content-Length), over the limit "
+            f"of {bound:,}.",
             url=str(target.url),
-            max_bytes=limits.max_bytes,
+            max_bytes=bound,
         )
     return declared
 
@@ -868,16 +887,23 @@ def _declared_length(response: httpx.Response) -> int | None:
 
 
 async def _read_limited(
-    response: httpx.Response, target: VettedUrl, *, limits: FetchLimits
+    response: httpx.Response, target: VettedUrl, *, limits: FetchLimits, media: bool = False
 ) -> bytes:
+    """The body, stopped at the first chunk past the bound: for a media fetch, a video's
+    (``limits.video_max_bytes``) once its first bytes show a video container, else
+    ``max_bytes``."""
     body = bytearray()
+    video: bool | None = None if media else False
     async for chunk in response.aiter_raw():
-        if len(body) + len(chunk) > limits.max_bytes:
+        if video is None and len(body) + len(chunk) >= VIDEO_HEAD_BYTES:
+            video = looks_like_video(bytes(body[:VIDEO_HEAD_BYTES]) + chunk[:VIDEO_HEAD_BYTES])
+        bound = limits.bound(video=video)
+        if len(body) + len(chunk) > bound:
             raise UrlResponseTooLargeError(
-                f"The image at {target.url} is over the limit of {limits.max_bytes:,} bytes; "
+                f"The file at {target.url} is over the limit of {bound:,} bytes; "
                 "the download was stopped.",
                 url=str(target.url),
-                max_bytes=limits.max_bytes,
+                max_bytes=bound,
             )
         body += chunk
     return bytes(body)

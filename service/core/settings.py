@@ -44,7 +44,11 @@ class ServiceSettings(IndexerSettings):
     host: str = "127.0.0.1"
     port: int = 8000
 
-    max_upload_bytes: int = Field(default=20 * 1024 * 1024, ge=1)
+    max_upload_bytes: int = Field(
+        default=20 * 1024 * 1024,
+        ge=1,
+        description="One uploaded or fetched image (a video: video_max_bytes).",
+    )
     max_batch_items: int = Field(default=100, ge=1)
     max_portfolio_images: int = Field(
         default=2_000, ge=1, description="Portfolio images per talent (copy detection)."
@@ -52,7 +56,8 @@ class ServiceSettings(IndexerSettings):
     max_batch_bytes: int = Field(
         default=200 * 1024 * 1024,
         ge=1,
-        description="Whole batch request body (each file is still capped by max_upload_bytes).",
+        description="Whole batch request body (each file is still capped by max_upload_bytes, "
+        "a video by video_max_bytes).",
     )
     page_size_max: int = Field(default=200, ge=1)
 

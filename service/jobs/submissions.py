@@ -38,7 +38,7 @@ from service.rules.vocabulary import ScanKind
 from service.scanning.schemas import ScanOut
 from service.scanning.submissions import scans_page
 from service.scanning.types import UseContext
-from service.scanning.uploads import read_upload, stage_uploads
+from service.scanning.uploads import UploadBounds, read_upload, stage_uploads
 
 
 @dataclass(frozen=True)
@@ -85,7 +85,7 @@ async def stage_upload_batch(
     )
     folder = staging_folder()
     staged = await stage_uploads(
-        files, blobs=ctx.blobs, folder=folder, max_bytes=ctx.settings.max_upload_bytes
+        files, blobs=ctx.blobs, folder=folder, max_bytes=UploadBounds.of(ctx.settings)
     )
     batch = BatchInput(staged.files, list(urls), folder, contexts=contexts)
     return StagedBatch(batch, callback, fingerprint(kind, staged.digest, *urls, manifest_bytes))

@@ -220,6 +220,7 @@ def _scan_row(
         asset_reuse=[],
         media_kind=MediaKind.VIDEO if analysis.video else MediaKind.IMAGE,
         duration_s=analysis.video.duration_s if analysis.video else None,
+        video_truncated=analysis.video.truncated if analysis.video else None,
     )
 
 

@@ -106,6 +106,7 @@ def fetch_limits(settings: ServiceSettings) -> FetchLimits:
         max_bytes=settings.max_upload_bytes,
         timeout_s=settings.fetch_timeout_s,
         max_redirects=settings.fetch_max_redirects,
+        video_max_bytes=settings.video_max_bytes,
     )
 
 

@@ -95,7 +95,16 @@ class ImageOut(BaseModel):
     height: int
     source_url: str | None
     kind: MediaKind = MediaKind.IMAGE
-    duration_s: float | None = Field(default=None, description="A video's duration.")
+    duration_s: float | None = Field(
+        default=None,
+        description="A video's duration (when `truncated`: how far it was read).",
+    )
+    truncated: str | None = Field(
+        default=None,
+        description="A video cut short, and why: `max_duration_s` or `max_frames` (a stream "
+        "with no declared length, cut at the bound), `max_samples` (the analysis budget) or "
+        "`broken_stream` (cut where it broke). Null when read to its end, and for an image.",
+    )
     derived_from: list[DerivedOut] = []
 
 

@@ -1,4 +1,9 @@
-"""Reading uploads with a size limit; staging them in the blob store."""
+"""Reading uploads with a size limit; staging them in the blob store.
+
+A scanned file's bound depends on what it is (:class:`UploadBounds`): a video (told by its
+first bytes, ``indexer.formats.looks_like_video``) may be up to ``video_max_bytes``, any
+other file up to ``max_upload_bytes``. Reading stops at the first chunk over the bound,
+so no upload is held (or spooled) beyond it."""
 
 from __future__ import annotations
 
@@ -11,22 +16,83 @@ from fastapi import UploadFile
 from starlette.concurrency import run_in_threadpool
 
 from indexer.blobs import BlobStore
+from indexer.errors import TwinwatchError, VideoTooLargeError
+from indexer.formats import looks_like_video
 from service.core.errors import PayloadTooLargeError
+from service.core.settings import ServiceSettings
 
 CHUNK = 1 << 20
+HEAD_BYTES = 8  # enough for looks_like_video (the ISO-BMFF box type or the Matroska magic)
 
 
-async def read_upload(upload: UploadFile, *, max_bytes: int) -> bytes:
-    chunks: list[bytes] = []
-    size = 0
-    while chunk := await upload.read(CHUNK):
-        size += len(chunk)
-        if size > max_bytes:
-            raise PayloadTooLargeError(
-                f"{upload.filename or 'the upload'} is over the limit of {max_bytes:,} bytes.",
-                max_bytes=max_bytes,
+@dataclass(frozen=True)
+class UploadBounds:
+    """Largest accepted file: ``video_bytes`` for a video, ``image_bytes`` for anything else."""
+
+    image_bytes: int
+    video_bytes: int
+
+    @classmethod
+    def of(cls, settings: ServiceSettings) -> UploadBounds:
+        return cls(image_bytes=settings.max_upload_bytes, video_bytes=settings.video_max_bytes)
+
+    @property
+    def largest(self) -> int:
+        return max(self.image_bytes, self.video_bytes)
+
+
+class _Meter:
+    """Counts an upload's bytes and refuses it at the first chunk over its bound (a plain
+    ``int`` bound for any file, or :class:`UploadBounds` chosen by the first bytes)."""
+
+    def __init__(self, name: str, bound: int | UploadBounds) -> None:
+        self.name = name
+        self.bound = bound
+        self.size = 0
+        self.head = b""
+        self.video: bool | None = None if isinstance(bound, UploadBounds) else False
+
+    def add(self, chunk: bytes) -> None:
+        self.size += len(chunk)
+        if self.video is None and len(self.head) < HEAD_BYTES:
+            self.head += chunk[: HEAD_BYTES - len(self.head)]
+        if self.size > self._limit(settled=False):
+            raise self._refusal()
+
+    def finish(self) -> None:
+        if self.size > self._limit(settled=True):
+            raise self._refusal()
+
+    def _limit(self, *, settled: bool) -> int:
+        bound = self.bound
+        if isinstance(bound, int):
+            return bound
+        if self.video is None and (len(self.head) >= HEAD_BYTES or settled):
+            self.video = looks_like_video(self.head)
+        if self.video is None:
+            return bound.largest
+        return bound.video_bytes if self.video else bound.image_bytes
+
+    def _refusal(self) -> TwinwatchError:
+        limit = self._limit(settled=True)
+        if self.video:
+            return VideoTooLargeError(
+                f"{self.name} is a video over the limit of {limit:,} bytes.", max_bytes=limit
             )
+        return PayloadTooLargeError(
+            f"{self.name} is over the limit of {limit:,} bytes.", max_bytes=limit
+        )
+
+
+async def read_upload(upload: UploadFile, *, max_bytes: int | UploadBounds) -> bytes:
+    """The upload's bytes, refused (413: ``payload_too_large``, or ``video_too_large`` for a
+    video under :class:`UploadBounds`) as soon as they pass the bound."""
+    chunks: list[bytes] = []
+    meter = _Meter(upload.filename or "the upload", max_bytes)
+    while chunk := await upload.read(CHUNK):
+        meter.add(chunk)
         chunks.append(chunk)
+    meter.finish()
     return b"".join(chunks)
 
 
@@ -37,7 +103,7 @@ class StagedUploads:
 
 
 async def stage_uploads(
-    uploads: list[UploadFile], *, blobs: BlobStore, folder: str, max_bytes: int
+    uploads: list[UploadFile], *, blobs: BlobStore, folder: str, max_bytes: int | UploadBounds
 ) -> StagedUploads:
     """Store each upload as its own blob under ``folder`` (a prefix ending in ``/``): each is
     spooled to a local temp file (never all in memory), then put durably. On any failure the
@@ -59,17 +125,13 @@ async def stage_uploads(
 
 
 async def spool_upload(
-    upload: UploadFile, path: Path, *, max_bytes: int, digest: hashlib._Hash
+    upload: UploadFile, path: Path, *, max_bytes: int | UploadBounds, digest: hashlib._Hash
 ) -> None:
     """Copy an upload to a local scratch file (process-local, never shared), within the limit."""
-    size = 0
+    meter = _Meter(upload.filename or "an upload", max_bytes)
     with path.open("wb") as handle:
         while chunk := await upload.read(CHUNK):
-            size += len(chunk)
-            if size > max_bytes:
-                raise PayloadTooLargeError(
-                    f"{upload.filename or 'an upload'} is over the limit of {max_bytes:,} bytes.",
-                    max_bytes=max_bytes,
-                )
+            meter.add(chunk)
             digest.update(chunk)
             handle.write(chunk)
+    meter.finish()

@@ -66,6 +66,7 @@ def scan_out(session: Session, scan: Scan, viewer: Viewer) -> ScanOut:
             source_url=scan.source_url,
             kind=MediaKind(scan.media_kind),
             duration_s=scan.duration_s,
+            truncated=scan.video_truncated,
             derived_from=derived_out(session, scan.id),
         ),
         context=ContextOut(

@@ -13,6 +13,7 @@ from service.core.schemas import Page
 from service.rules.vocabulary import ScanKind
 from service.scanning.schemas import ScanOut
 from service.scanning.submissions import list_scans, read_scan
+from service.scanning.uploads import UploadBounds
 
 router = APIRouter(prefix="/v1/scans", tags=["scans"])
 
@@ -32,7 +33,7 @@ async def create_scan(
     file: Annotated[UploadFile | None, File()] = None,
     url: ImageUrl = None,
 ) -> JSONResponse:
-    source = await image_source(file, url, max_bytes=ctx.settings.max_upload_bytes)
+    source = await image_source(file, url, bounds=UploadBounds.of(ctx.settings))
     return await submit_one(
         request=request, ctx=ctx, principal=principal, kind=ScanKind.SCAN, source=source, form=form
     )

@@ -49,6 +49,8 @@ class Scan(Base):
     # What was scanned (MediaKind): a video's findings are face tracks with time ranges.
     media_kind: Mapped[str] = mapped_column(String(10), default="image", server_default="image")
     duration_s: Mapped[float | None] = mapped_column(Float)
+    # A video cut short: which bound cut it (indexer.video.ReadStats.truncated), else null.
+    video_truncated: Mapped[str | None] = mapped_column(String(20))
     source_url: Mapped[str | None] = mapped_column(Text)
     page_url: Mapped[str | None] = mapped_column(Text)
     publisher: Mapped[str | None] = mapped_column(String(500))

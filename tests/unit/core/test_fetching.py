@@ -72,6 +72,7 @@ def _encode(fmt: str) -> bytes:
 
 JPEG = _encode("JPEG")
 PNG = _encode("PNG")
+MP4_HEAD = b"\x00\x00\x00\x18ftypisom"
 
 
 @dataclass
@@ -157,14 +158,17 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(302, b"", "text/plain", {"Location": f"/chain/{left - 1}"})
 
     def route_big(self, _path: str, q: dict[str, str]) -> None:
-        """A 1 MiB JPEG-looking body, framed by Content-Length, chunked or connection close."""
-        body = JPEG + b"\0" * (1024 * 1024)
+        """A 1 MiB JPEG-looking body (MP4-looking with ``video=1``, served as ``type``),
+        framed by Content-Length, chunked or connection close."""
+        head, served = (MP4_HEAD, "video/mp4") if q.get("video") else (JPEG, "image/jpeg")
+        body = head + b"\0" * (1024 * 1024)
+        served = q.get("type", served)
         mode = q.get("framing", "length")
         if mode == "length":
-            self._send(200, body, "image/jpeg")
+            self._send(200, body, served)
             return
         self.send_response(200)
-        self.send_header("Content-Type", "image/jpeg")
+        self.send_header("Content-Type", served)
         if mode == "chunked":
             self.send_header("Transfer-Encoding", "chunked")
         else:
@@ -612,6 +616,43 @@ async def test_oversize_body_is_refused_whatever_its_framing(
     with pytest.raises(UrlResponseTooLargeError) as info:
         await fetch_local(srv.url(f"/big?framing={framing}"))
     assert info.value.details["max_bytes"] == LIMITS.max_bytes
+
+
+VIDEO_LIMITS = FetchLimits(
+    max_bytes=64 * 1024, timeout_s=3.0, max_redirects=3, video_max_bytes=2 * 1024 * 1024
+)
+
+
+@pytest.mark.parametrize("framing", ["length", "chunked", "close"])
+@pytest.mark.parametrize("served", ["video/mp4", "application/octet-stream"])
+async def test_a_video_may_pass_the_image_bound_up_to_its_own(
+    srv: LocalServer, framing: str, served: str
+) -> None:
+    fetched = await fetch_local(
+        srv.url(f"/big?video=1&type={served}&framing={framing}"), limits=VIDEO_LIMITS
+    )
+    assert fetched.content_type == "video/mp4"
+    assert len(fetched.data) == len(MP4_HEAD) + 1024 * 1024
+
+
+@pytest.mark.parametrize("framing", ["length", "chunked", "close"])
+async def test_a_video_over_its_own_bound_is_refused(srv: LocalServer, framing: str) -> None:
+    limits = FetchLimits(
+        max_bytes=64 * 1024, timeout_s=3.0, max_redirects=3, video_max_bytes=512 * 1024
+    )
+    with pytest.raises(UrlResponseTooLargeError) as info:
+        await fetch_local(srv.url(f"/big?video=1&framing={framing}"), limits=limits)
+    assert info.value.details["max_bytes"] == 512 * 1024
+
+
+@pytest.mark.parametrize("framing", ["length", "chunked", "close"])
+@pytest.mark.parametrize("served", ["image/jpeg", "application/octet-stream"])
+async def test_an_image_keeps_the_image_bound_beside_a_video_bound(
+    srv: LocalServer, framing: str, served: str
+) -> None:
+    with pytest.raises(UrlResponseTooLargeError) as info:
+        await fetch_local(srv.url(f"/big?type={served}&framing={framing}"), limits=VIDEO_LIMITS)
+    assert info.value.details["max_bytes"] == VIDEO_LIMITS.max_bytes
 
 
 # --- refusals: content ----------------------------------------------------------------------
