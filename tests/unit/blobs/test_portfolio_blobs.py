@@ -100,3 +100,15 @@ def test_removing_an_image_removes_its_features(backend: Backend) -> None:
     store.save_features(stored, features)
     store.remove(stored)
     assert backend.everything() == []
+
+
+def test_features_rewritten_after_their_original_went_do_not_stay(backend: Backend) -> None:
+    """A build that read the original just before her erasure deleted it rewrites nothing
+    that outlives it."""
+    store = PortfolioStore(backend.store, PORTFOLIO)
+    features = portfolio_features(open_photo(face_photo([(3, 60)], size=240)))
+    store.refresh_features("5/gone.png", features)
+    assert backend.everything() == []
+    stored = store.save(talent_id=5, name="kept.png", data=b"original bytes")
+    store.refresh_features(stored, features)
+    assert backend.everything() == ["portfolio/5/kept.orb", "portfolio/5/kept.png"]
