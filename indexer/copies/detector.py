@@ -109,6 +109,7 @@ class CopyDetector:
         self._revision = 0
         self._lock = threading.Lock()
         self._extracting = threading.BoundedSemaphore(EXTRACT_THREADS)
+        self._built = threading.Event()  # caught up once (the start-up build is done)
         self._faces: OrderedDict[int, np.ndarray | None] = OrderedDict()
 
     # --- keeping up with the database ------------------------------------------------------
@@ -120,7 +121,13 @@ class CopyDetector:
             with self._lock:
                 if revision != self._revision:
                     self._catch_up(revision)
+        self._built.set()
         return bool(self._rows)
+
+    @property
+    def built(self) -> bool:
+        """Whether the index has caught up once (False while the start-up build runs)."""
+        return self._built.is_set()
 
     def _catch_up(self, revision: int) -> None:
         rows = self._read_rows()

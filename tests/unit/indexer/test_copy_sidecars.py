@@ -141,11 +141,12 @@ def test_a_scan_during_the_background_build_waits_for_it(
 
     build = fresh.build_in_background()
     assert watched.reading.wait(timeout=30)  # the build has begun and is held
+    assert not fresh.built
     release = threading.Timer(0.3, watched.hold.set)
     release.start()
     assert found_ids(fresh, copy_of(data[1])) == [ids[1]]  # waited, never skipped
     build.join(timeout=30)
-    assert not build.is_alive()
+    assert not build.is_alive() and fresh.built
     assert len(watched.features_read) == len(data)  # built once, by the background thread
 
 
