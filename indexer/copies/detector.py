@@ -1,10 +1,15 @@
 """One scanned image against the portfolio index: features, candidates, verification, and
 whether the original's face, where it landed, is still the talent's.
 
-The index is derived from the database (the portfolio rows) and the portfolio files, like
-the face index from the embeddings: the portfolio's revision row is read on every query and
-the index catches up (new images extracted and added, removed ones dropped). With no
-portfolio image registered a query costs that one read and nothing else.
+The index is derived from the database (the portfolio rows) and the features kept beside
+each portfolio original (:mod:`indexer.copies.sidecar`, written at registration), like the
+face index from the embeddings: the portfolio's revision row is read on every query and the
+index catches up (new images' features read and added, removed ones dropped). An image whose
+kept features are missing, of another features version or unreadable (one registered
+before they were kept) is extracted from its original again, and its features rewritten.
+Processes start the build on a thread (:meth:`CopyDetector.build_in_background`); a scan that
+arrives meanwhile waits for it. With no portfolio image registered a query costs that one
+read and nothing else.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ import logging
 import threading
 import time
 from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -41,7 +47,9 @@ log = logging.getLogger(__name__)
 #: is someone else's (untouched copies measured >= 0.84, pasted faces <= 0.37).
 REPLACED_BELOW = 0.55
 FACE_CACHE = 1024  # original faces' embeddings kept in memory
-ADD_BATCH = 2_000  # portfolio images extracted before they are added to the index
+ADD_BATCH = 2_000  # portfolio images read before they are added to the index
+LOAD_THREADS = 8  # portfolio images read at once while the index is built (blob latency)
+EXTRACT_THREADS = 2  # of those, originals decoded and extracted at once (memory, CPU)
 
 
 @dataclass(frozen=True)
@@ -100,6 +108,8 @@ class CopyDetector:
         self._rows: dict[int, _Row] = {}
         self._revision = 0
         self._lock = threading.Lock()
+        self._extracting = threading.BoundedSemaphore(EXTRACT_THREADS)
+        self._built = threading.Event()  # caught up once (the start-up build is done)
         self._faces: OrderedDict[int, np.ndarray | None] = OrderedDict()
 
     # --- keeping up with the database ------------------------------------------------------
@@ -111,7 +121,13 @@ class CopyDetector:
             with self._lock:
                 if revision != self._revision:
                     self._catch_up(revision)
+        self._built.set()
         return bool(self._rows)
+
+    @property
+    def built(self) -> bool:
+        """Whether the index has caught up once (False while the start-up build runs)."""
+        return self._built.is_set()
 
     def _catch_up(self, revision: int) -> None:
         rows = self._read_rows()
@@ -144,22 +160,27 @@ class CopyDetector:
             }
 
     def _add_all(self, rows: list[_Row]) -> None:
-        """Extract and index these images (both orientations), in batches."""
-        for start in range(0, len(rows), ADD_BATCH):
-            batch: list[tuple[IndexedImage, Features]] = []
-            for row in rows[start : start + ADD_BATCH]:
-                batch.extend(self._entries(row))
-            self.index.add_many(batch)
+        """Index these images (both orientations), in batches: their kept features read (or
+        extracted again) on a few threads, added to the index on this one."""
+        if not rows:
+            return
+        with ThreadPoolExecutor(LOAD_THREADS, thread_name_prefix="portfolio-load") as pool:
+            for start in range(0, len(rows), ADD_BATCH):
+                chunk = rows[start : start + ADD_BATCH]
+                batch: list[tuple[IndexedImage, Features]] = []
+                for row, entries in zip(chunk, pool.map(self._entries, chunk), strict=True):
+                    if entries:
+                        self._rows[row.image_id] = row
+                        batch.extend(entries)
+                self.index.add_many(batch)
 
     def _entries(self, row: _Row) -> list[tuple[IndexedImage, Features]]:
-        try:
-            photo = open_photo(self.store.read(row.stored_path))
-            original, flipped = portfolio_features(photo)
-        except (OSError, TwinwatchError) as exc:
-            log.warning("portfolio image %d not indexed: %s", row.image_id, exc)
+        """The image's two index entries (none if it cannot be read); thread-safe."""
+        features = self._features(row)
+        if features is None:
             return []
+        original, flipped = features
         width, height = original.width, original.height
-        self._rows[row.image_id] = row
         return [
             (
                 IndexedImage(
@@ -180,6 +201,40 @@ class CopyDetector:
                 flipped,
             ),
         ]
+
+    def _features(self, row: _Row) -> tuple[Features, Features] | None:
+        """The features kept beside the original; else extracted from it (and kept)."""
+        kept = self.store.read_features(row.stored_path)
+        if kept is not None:
+            return kept
+        try:
+            with self._extracting:
+                features = portfolio_features(open_photo(self.store.read(row.stored_path)))
+        except (OSError, TwinwatchError) as exc:
+            log.warning("portfolio image %d not indexed: %s", row.image_id, exc)
+            return None
+        self.store.refresh_features(row.stored_path, features)
+        return features
+
+    def build_in_background(self) -> threading.Thread:
+        """Catch up on a thread (start-up), so that the first scan does not pay for the
+        build; a scan that arrives meanwhile waits for it (:meth:`ensure_current`)."""
+        thread = threading.Thread(target=self._build, name="copy-index-build", daemon=True)
+        thread.start()
+        return thread
+
+    def _build(self) -> None:
+        started = time.perf_counter()
+        try:
+            self.ensure_current()
+        except Exception:  # the next scan's ensure_current tries again
+            log.exception("portfolio index not built at start-up")
+            return
+        log.info(
+            "portfolio index built at start-up in %.1f s: %d images",
+            time.perf_counter() - started,
+            len(self._rows),
+        )
 
     # --- one query --------------------------------------------------------------------------
     def find(

@@ -15,6 +15,9 @@ F32Array = npt.NDArray[np.float32]
 
 GRID = 4  # cells per side for keypoint selection
 DESCRIPTOR_BYTES = 32
+#: Bumped whenever extraction changes what it returns: stored features of another version
+#: are extracted again from the original.
+FEATURES_VERSION = 1
 
 
 @dataclass(frozen=True)

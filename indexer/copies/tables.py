@@ -1,6 +1,6 @@
 """The portfolio rows: a talent's shoot and campaign images, registered by her agency for
-copy detection (never for face matching). The file is kept in the portfolio store; its ORB
-features are recomputed from it when the index is built, so the database keeps only the
+copy detection (never for face matching). The file is kept in the portfolio store and its
+ORB features beside it (:mod:`indexer.copies.sidecar`), so the database keeps only the
 hash, the size and the talent's face box (the face-replaced check needs it)."""
 
 from __future__ import annotations

@@ -3,10 +3,11 @@ of them are found (issue 22). Portfolio images are never used for face matching:
 to the copy detector's index only (``indexer/copies``).
 
 Registration keeps the file (in the portfolio store, one folder per talent, erased with
-her), its hash and size, and the talent's face box in it (the largest face: what the
-face-replaced check compares); the ORB features are recomputed from the file when the
-index is built. The file is written first, then the row and the portfolio's revision in
-one transaction; start-up removes a file whose row never committed.
+her), its ORB features beside it (``<sha256>.orb``: what every process builds its copy index
+from, never decoding the original again), its hash and size, and the talent's face box in
+it (the largest face: what the face-replaced check compares). The file and its features are
+written first, then the row and the portfolio's revision in one transaction; start-up
+removes files whose row never committed.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from indexer.copies.detector import CopyDetector
+from indexer.copies.detector import CopyDetector, portfolio_features
 from indexer.copies.tables import PORTFOLIO_REVISION, PortfolioImage
 from indexer.db import Talent, bump_revisions
 from indexer.errors import TalentNotFoundError, TwinwatchError
@@ -96,10 +97,12 @@ def _add_one(
     if known is not None:
         return PortfolioOutcome(label, True, known, already_registered=True)
     face = max(faces, key=lambda f: f.width * f.height, default=None)
+    features = portfolio_features(photo)  # kept beside the file: indexes never decode it
     stored = copies.store.save(
         talent_id=talent_id, name=f"{photo.sha256}.{photo.source_format.lower()}", data=file.data
     )
     try:
+        copies.store.save_features(stored, features)
         with copies.db.session() as session:
             row = PortfolioImage(
                 talent_id=talent_id,

@@ -297,6 +297,7 @@ def test_health_ready_metrics_and_openapi(world: ServiceWorld) -> None:
     assert world.client.get("/health").json() == {"status": "ok"}
     ready = world.client.get("/ready").json()
     assert ready["model_pack"]["name"] == "opencv-yunet-sface" and ready["index"]["vectors"] == 6
+    assert ready["copy_index"]["images"] == 0  # no portfolio ("built" once its build has run)
     post_scan(world, face_crop_jpeg(world.fixture, TALENT))
     metrics = world.client.get("/metrics").text
     assert 'twinwatch_scans_total{kind="scan",outcome="ok"} 1.0' in metrics

@@ -25,6 +25,8 @@ def ready(ctx: Ctx) -> dict[str, object]:
         "status": "ready",
         "model_pack": {"name": pack.name, "version": pack.version},
         "index": {"kind": stats["kind"], "vectors": stats["vectors"]},
+        # building from start-up: scans wait for it meanwhile (never skip copy detection)
+        "copy_index": {"images": ctx.copies.index.images, "built": ctx.copies.built},
     }
 
 
