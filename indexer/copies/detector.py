@@ -42,6 +42,10 @@ log = logging.getLogger(__name__)
 REPLACED_BELOW = 0.55
 FACE_CACHE = 1024  # original faces' embeddings kept in memory
 ADD_BATCH = 2_000  # portfolio images extracted before they are added to the index
+# A decoded view this long (px, longer side) or longer is reused for the query's features:
+# the face detector's view is at least 640 / 1.3 = 492 px (its working size over its
+# padding), so a scan decodes nothing more for copy detection.
+QUERY_MIN_VIEW = 480
 
 
 @dataclass(frozen=True)
@@ -301,7 +305,12 @@ def portfolio_features(photo: FacePhoto) -> tuple[Features, Features]:
 
 
 def query_features(photo: FacePhoto) -> Features:
-    gray = _gray_for(photo, QUERY_LIMITS.side)
+    """Features of a scanned image, from the coarsest view already decoded (the face
+    detector's) when it is large enough, so the scan decodes nothing more for them."""
+    view = photo.coarsest_decoded()
+    if view.reduction > 1 and max(view.bgr.shape[:2]) < QUERY_MIN_VIEW:
+        view = photo.view(photo.reduction_for(max(photo.width, photo.height), QUERY_LIMITS.side))
+    gray = to_gray(view.bgr)
     return extract(gray, limits=QUERY_LIMITS, full_size=(photo.width, photo.height))
 
 
