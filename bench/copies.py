@@ -35,6 +35,7 @@ from bench.common import (
 )
 from indexer.blobs import open_blob_store
 from indexer.copies.detector import CopyDetector, CopyTimings
+from indexer.copies.features import QUERY_LIMITS
 from indexer.copies.store import PortfolioStore, portfolio_store
 from indexer.copies.tables import PORTFOLIO_REVISION, PortfolioImage
 from indexer.db import Agency, Database, Talent, bump_revisions
@@ -246,7 +247,7 @@ def measure_negatives(detector: CopyDetector, data: dict[str, Any]) -> dict[str,
     for label, raw, made_from in data["unrelated"]:
         start = time.process_time()
         photo = open_photo(raw)
-        photo.view(photo.reduction_for(max(photo.width, photo.height), 640))
+        photo.view(photo.reduction_for(max(photo.width, photo.height), QUERY_LIMITS.side))
         decode.append(time.process_time() - start)
         start = time.process_time()
         hits = detector.find(photo, [], timings=stages)
