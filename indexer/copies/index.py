@@ -27,10 +27,11 @@ IVF_FROM = 400_000  # descriptors: flat below, IVF from here on
 LIST_SIZE = 256  # descriptors per inverted list, on average
 MAX_LISTS = 65_536
 # Inverted lists probed per query descriptor, and lists of the small IVF probed to find
-# them. Measured at 3,000 portfolio images (bench.copies, 341 edits): 4 / 6 found 332 at
-# 10.6 ms of FAISS CPU per scene photo, 2 / 2 found 329 at 3.6 ms (700 -> 500 query
-# keypoints included); 2 / 3 with 700 keypoints found fewer (327).
-NPROBE = 2
+# them. Measured with bench.copies (341 edits, 500 query keypoints from the face detector's
+# view): at 10,000 portfolio images 2 / 2 found 322 (4.7 ms of FAISS CPU per scene photo),
+# 3 / 2 found 324 (6.3 ms), 3 / 3 with 600 keypoints 323 (7.1 ms); the first build's 4 / 6
+# with 700 keypoints took 10.6 ms at 3,000 images.
+NPROBE = 3
 QUANTIZER_NPROBE = 2
 NEIGHBOURS = 2  # per query descriptor
 MAX_HAMMING = 64  # of 256 bits: a descriptor match
