@@ -17,6 +17,11 @@ from indexer.copies.index import Box, Candidate
 RANSAC_PX = 6.0
 MIN_SCALE, MAX_SCALE = 0.05, 20.0
 MIN_SPREAD = 0.08  # inliers must span this share of the original's shorter side
+# ... and this many pixels of the scanned image on each axis. A chance consensus between two
+# photos of one shoot (scenes/Jack img16 vs img17, 500 query keypoints) mapped 14 inliers
+# spread over 275 x 330 px of the original onto 19 x 16 px of the scan (scale 0.052):
+# keypoints that close are one spot seen at several pyramid levels, not a shrunken copy.
+MIN_SCAN_SPREAD_PX = 24.0
 FACE_VISIBLE = 0.5  # share of the mapped face box inside the scanned image
 
 
@@ -72,6 +77,9 @@ def verify(
     inlier_mask = mask.ravel().astype(bool)
     inliers = candidate.image_points[inlier_mask]
     if len(inliers) < rules.min_inliers or not _spread_enough(inliers, image.width, image.height):
+        return None
+    scan_span = np.ptp(candidate.query_points[inlier_mask], axis=0)
+    if float(scan_span.min()) < MIN_SCAN_SPREAD_PX:
         return None
     scale = float(math.hypot(matrix[0, 0], matrix[1, 0]))
     if not MIN_SCALE <= scale <= MAX_SCALE:
