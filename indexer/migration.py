@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 from sqlalchemy import delete, select
 
+from indexer.boxes import iou
 from indexer.db import Database, Embedding, ReferenceImage, bump_revisions
 from indexer.engine import Face, FaceAnalyser
 from indexer.errors import TwinwatchError
@@ -125,15 +126,7 @@ def _record(
 def _same_face(faces: list[Face], box: tuple[float, float, float, float]) -> Face | None:
     best, best_iou = None, 0.3
     for face in faces:
-        iou = _iou(face.box, box)
-        if iou >= best_iou:
-            best, best_iou = face, iou
+        shared = iou(face.box, box)
+        if shared >= best_iou:
+            best, best_iou = face, shared
     return best
-
-
-def _iou(a: tuple[float, float, float, float], b: tuple[float, float, float, float]) -> float:
-    width = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    height = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = width * height
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union if union > 0 else 0.0

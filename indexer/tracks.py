@@ -22,11 +22,11 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
+from indexer.boxes import Box, iou
 from indexer.modelpack.manifest import Thresholds
 
 FloatArray = npt.NDArray[np.float32]
 BgrImage = npt.NDArray[np.uint8]
-Box = tuple[float, float, float, float]
 POSITION_IOU = 0.3  # in-shot position links: the boxes overlap at least this much
 LINK_FRACTION = 0.5  # in-shot similarity links: cosine >= this x the pack's ``possible``
 LINK_DISTANCE = 1.5  # in-shot similarity links: centre moved by at most this many widths
@@ -218,7 +218,7 @@ class TrackBuilder:
             for position, sighting in enumerate(sample.sightings)
             for number, track in enumerate(self.open)
             if sample.time_s - track.last.time_s <= MAX_GAP_S
-            and (overlap := _iou(track.last.box, sighting.box)) >= POSITION_IOU
+            and (overlap := iou(track.last.box, sighting.box)) >= POSITION_IOU
         ]
         return self._greedy(pairs, taken=set())
 
@@ -250,16 +250,6 @@ class TrackBuilder:
         if shot_start or gap > MAX_GAP_S or not _near(track.last, sighting):
             return self.relink_min
         return self.link_min
-
-
-def _iou(a: Box, b: Box) -> float:
-    width = min(a[2], b[2]) - max(a[0], b[0])
-    height = min(a[3], b[3]) - max(a[1], b[1])
-    if width <= 0 or height <= 0:
-        return 0.0
-    inter = width * height
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union if union > 0 else 0.0
 
 
 def _near(before: Sighting, after: Sighting) -> bool:

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from sqlalchemy import select
 
+from indexer.boxes import Box
 from indexer.copies.features import (
     PORTFOLIO_LIMITS,
     QUERY_LIMITS,
@@ -32,7 +33,7 @@ from indexer.copies.features import (
     mirrored,
     to_gray,
 )
-from indexer.copies.index import Box, DescriptorIndex, IndexedImage, SearchTimings
+from indexer.copies.index import DescriptorIndex, IndexedImage, SearchTimings
 from indexer.copies.store import PortfolioStore
 from indexer.copies.tables import PORTFOLIO_REVISION, PortfolioImage
 from indexer.copies.verify import Placement, VerifyRules, verify

@@ -18,9 +18,9 @@ import faiss
 import numpy as np
 import numpy.typing as npt
 
+from indexer.boxes import Box
 from indexer.copies.features import DESCRIPTOR_BYTES, F32Array, Features, U8Array
 
-Box = tuple[float, float, float, float]
 BITS = DESCRIPTOR_BYTES * 8
 MAX_POINTS = 4096  # keypoints per slot (the portfolio budget is far below)
 IVF_FROM = 400_000  # descriptors: flat below, IVF from here on

@@ -11,8 +11,9 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from indexer.boxes import Box
 from indexer.copies.features import F32Array
-from indexer.copies.index import Box, Candidate
+from indexer.copies.index import Candidate
 
 RANSAC_PX = 6.0
 MIN_SCALE, MAX_SCALE = 0.05, 20.0

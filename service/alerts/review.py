@@ -19,6 +19,7 @@ from dataclasses import replace
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
+from indexer.boxes import iou
 from indexer.scanning import ImageScan
 from service.access.scoping import alert_in_scope
 from service.alerts.alerts import (
@@ -122,7 +123,7 @@ def _remember_rejection(session: Session, alert: Alert, principal: Principal) ->
     kept: list[tuple[str, list[float]]] = []
     for box, width, height, sha256, phash in rows:
         relative = relative_box(box, width, height)
-        if any(s == sha256 and overlap(b, relative) >= SAME_FACE_MIN_IOU for s, b in kept):
+        if any(s == sha256 and iou(b, relative) >= SAME_FACE_MIN_IOU for s, b in kept):
             continue
         kept.append((sha256, relative))
         session.add(
@@ -146,17 +147,6 @@ def relative_box(box: Box, width: int, height: int) -> list[float]:
     x1, y1, x2, y2 = (float(v) for v in box[:4])
     w, h = max(width, 1), max(height, 1)
     return [round(x1 / w, 4), round(y1 / h, 4), round(x2 / w, 4), round(y2 / h, 4)]
-
-
-def overlap(a: Box, b: Box) -> float:
-    """Intersection over union of two boxes (x1, y1, x2, y2)."""
-    width = min(a[2], b[2]) - max(a[0], b[0])
-    height = min(a[3], b[3]) - max(a[1], b[1])
-    if width <= 0 or height <= 0:
-        return 0.0
-    inter = width * height
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union if union > 0 else 0.0
 
 
 def _same_image(rejection: FaceRejection, sha256: str, phash: str | None) -> bool:
@@ -188,7 +178,7 @@ def rejected_faces(session: Session, scan: ImageScan, phash: str | None) -> set[
     for position, face in enumerate(scan.faces):
         box = relative_box(face.box, scan.width, scan.height)
         for rejection in rejections:
-            if overlap(box, rejection.box) >= SAME_FACE_MIN_IOU:
+            if iou(box, rejection.box) >= SAME_FACE_MIN_IOU:
                 found.add((position, rejection.talent_id))
     return found
 
