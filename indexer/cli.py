@@ -34,7 +34,7 @@ from indexer.photos import reference_photos
 from indexer.pooling import ordered_map
 from indexer.registry import EnrolOutcome, PhotoInput, name_from_folder
 from indexer.runtime import Runtime, SchemaPreparer, create_tables, open_database, open_runtime
-from indexer.scanning import ImageScan, ScanTimings, scan_bytes
+from indexer.scanning import ImageScan, ScanTimings, scan_bytes, talent_report
 from indexer.settings import IndexerSettings
 from indexer.video import VideoLimits
 from indexer.video_scan import scan_video, video_report
@@ -570,13 +570,7 @@ def scan_report(path: Path, scan: ImageScan) -> dict[str, Any]:
                 "box": [round(v, 1) for v in face.box],
                 "detection_score": round(face.detection_score, 3),
                 "band": face.band.value,
-                "talent": None
-                if face.talent is None
-                else {
-                    "id": face.talent.talent_id,
-                    "name": face.talent.talent_name,
-                    "similarity": round(face.talent.similarity, 4),
-                },
+                "talent": talent_report(face.talent),
                 "candidates": [
                     {
                         "id": c.talent_id,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -12,6 +13,7 @@ from indexer.engine import FaceAnalyser, PackInfo, StageTimes
 from indexer.imaging import DecodedImage, DecodeLimits, FacePhoto, open_photo
 from indexer.index_manager import IndexManager, TalentHit
 from indexer.matching import Band, assign_one_to_one, band_for
+from indexer.modelpack.manifest import Thresholds
 
 
 @dataclass(frozen=True)
@@ -152,6 +154,32 @@ def scan_photo(
     )
 
 
+def candidates_of(hits: list[TalentHit], thresholds: Thresholds) -> list[Candidate]:
+    """One face's (or track's) index hits as candidates, each with its band."""
+    return [
+        Candidate(
+            h.talent.id,
+            h.talent.name,
+            h.talent.agency_id,
+            h.similarity,
+            band_for(h.similarity, thresholds),
+            h.embedding_id,
+        )
+        for h in hits
+    ]
+
+
+def talent_report(chosen: Candidate | None) -> dict[str, Any] | None:
+    """The talent a face or track was assigned to, as the JSON reports show it."""
+    if chosen is None:
+        return None
+    return {
+        "id": chosen.talent_id,
+        "name": chosen.talent_name,
+        "similarity": round(chosen.similarity, 4),
+    }
+
+
 def _findings(
     *,
     faces_boxes: list[tuple[tuple[float, float, float, float], float]],
@@ -163,17 +191,7 @@ def _findings(
     assigned = assign_one_to_one(per_face, floor=thresholds.possible)
     findings = []
     for (box, score), face_hits, talent_id in zip(faces_boxes, hits, assigned, strict=True):
-        candidates = [
-            Candidate(
-                h.talent.id,
-                h.talent.name,
-                h.talent.agency_id,
-                h.similarity,
-                band_for(h.similarity, thresholds),
-                h.embedding_id,
-            )
-            for h in face_hits
-        ]
+        candidates = candidates_of(face_hits, thresholds)
         chosen = next((c for c in candidates if c.talent_id == talent_id), None)
         findings.append(FaceFinding(box, score, candidates, chosen))
     return findings

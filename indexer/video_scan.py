@@ -18,10 +18,10 @@ import numpy as np
 from indexer.engine import PackInfo
 from indexer.errors import TooManyFacesError, UnsupportedVideoTypeError
 from indexer.index_manager import IndexManager
-from indexer.matching import Band, assign_one_to_one, band_for
+from indexer.matching import Band, assign_one_to_one
 from indexer.modelpack.detectors import RawDetections
 from indexer.pooling import prefetched
-from indexer.scanning import Candidate, ScanTimings
+from indexer.scanning import Candidate, ScanTimings, candidates_of, talent_report
 from indexer.tracks import (
     BgrImage,
     FloatArray,
@@ -177,20 +177,7 @@ def _match(
     index.ensure_current()
     hits = index.search(np.stack([t.embedding() for t in tracks]), top_talents=top)
     thresholds = analyser.pack.thresholds
-    candidates = [
-        [
-            Candidate(
-                h.talent.id,
-                h.talent.name,
-                h.talent.agency_id,
-                h.similarity,
-                band_for(h.similarity, thresholds),
-                h.embedding_id,
-            )
-            for h in row
-        ]
-        for row in hits
-    ]
+    candidates = [candidates_of(row, thresholds) for row in hits]
     assigned = _assign_concurrent(tracks, candidates, floor=thresholds.possible)
     return [
         _finding(track, row, talent_id)
@@ -260,13 +247,7 @@ def track_report(track: TrackFinding) -> dict[str, Any]:
         "box": [round(v, 1) for v in track.box],
         "detection_score": round(track.detection_score, 3),
         "band": track.band.value,
-        "talent": None
-        if track.talent is None
-        else {
-            "id": track.talent.talent_id,
-            "name": track.talent.talent_name,
-            "similarity": round(track.talent.similarity, 4),
-        },
+        "talent": talent_report(track.talent),
         "candidates": [
             {"id": c.talent_id, "name": c.talent_name, "similarity": round(c.similarity, 4)}
             for c in track.candidates
