@@ -10,7 +10,7 @@ from datetime import datetime
 
 import cv2
 import numpy as np
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, and_, select
 from sqlalchemy.orm import Session
 
 from indexer.copies.tables import PortfolioImage
@@ -91,14 +91,23 @@ class CopySeen:
     words: str
 
 
+def her_copies(talent_id: int) -> ColumnElement[bool]:
+    """Which derived findings are copies of her portfolio seen in use: monitors' scans
+    (pre-checks are brands' questions, not uses). Join ``Scan`` on the finding's scan."""
+    return and_(DerivedFinding.talent_id == talent_id, Scan.kind == ScanKind.SCAN.value)
+
+
+#: Newest first (ties by the finding's id), for every list of her copies.
+NEWEST_COPIES_FIRST = (Scan.observed_at.desc(), DerivedFinding.id.desc())
+
+
 def copies_of(session: Session, talent_id: int, *, limit: int = COPIES_SHOWN) -> list[CopySeen]:
-    """The newest monitors' scans found derived from her portfolio (pre-checks are brands'
-    questions, not uses)."""
+    """The newest copies of her portfolio seen in use (:func:`her_copies`)."""
     rows = session.execute(
         select(DerivedFinding, Scan)
         .join(Scan, Scan.id == DerivedFinding.scan_id)
-        .where(DerivedFinding.talent_id == talent_id, Scan.kind == ScanKind.SCAN.value)
-        .order_by(Scan.observed_at.desc(), DerivedFinding.id.desc())
+        .where(her_copies(talent_id))
+        .order_by(*NEWEST_COPIES_FIRST)
         .limit(limit)
     ).all()
     return [

@@ -7,15 +7,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import and_, func, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from indexer.copies.tables import PortfolioImage
-from service.alerts.derived_evidence import copy_words
+from service.alerts.derived_evidence import NEWEST_COPIES_FIRST, copy_words, her_copies
 from service.core.errors import ResourceNotFoundError
 from service.core.tables.alerts import Alert
 from service.core.tables.scanning import DerivedFinding, Scan
-from service.rules.vocabulary import ScanKind
 
 COPIES_PAGE = 20
 
@@ -49,9 +48,9 @@ class CopyFound:
 def copies_found(
     session: Session, *, talent_id: int, offset: int, limit: int = COPIES_PAGE
 ) -> tuple[list[CopyFound], int]:
-    """The copies of her portfolio images found by monitors' scans (pre-checks are brands'
-    questions, not uses), newest first, and how many there are in all."""
-    mine = and_(DerivedFinding.talent_id == talent_id, Scan.kind == ScanKind.SCAN.value)
+    """The copies of her portfolio seen in use (``her_copies``), newest first, and how
+    many there are in all."""
+    mine = her_copies(talent_id)
     total = (
         session.scalar(
             select(func.count())
@@ -71,7 +70,7 @@ def copies_found(
         select(DerivedFinding, Scan, alert_of)
         .join(Scan, Scan.id == DerivedFinding.scan_id)
         .where(mine)
-        .order_by(Scan.observed_at.desc(), DerivedFinding.id.desc())
+        .order_by(*NEWEST_COPIES_FIRST)
         .offset(offset)
         .limit(limit)
     ).all()
