@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 
 from indexer.db import Database, Talent, utcnow
 from indexer.errors import TwinwatchError
-from service.alerts.evidence import EvidenceStore
+from service.alerts.evidence import EvidenceStore, latest_face_box
 from service.alerts.schemas import EmailMessageOut, EmailPreferencesIn, EmailPreferencesOut
 from service.alerts.states import AlertBand, EmailKind
 from service.alerts.webhooks import claim_due_rows, count_attempt, retry_or_give_up
@@ -33,12 +33,10 @@ from service.core.principal import Principal, Role
 from service.core.settings import ServiceSettings
 from service.core.tables.alerts import (
     Alert,
-    AlertSighting,
     EmailAttempt,
     EmailMessage,
     EmailPreference,
 )
-from service.core.tables.scanning import Finding
 from service.core.thumbnails import face_thumbnail
 from service.rules.dates import local_time
 
@@ -352,17 +350,11 @@ def alert_face(
         if alert is None or alert.agency_id != message.agency_id or not alert.evidence_path:
             return None
         path = alert.evidence_path
-        box = session.scalar(
-            select(Finding.box)
-            .join(AlertSighting, AlertSighting.finding_id == Finding.id)
-            .where(AlertSighting.alert_id == alert_id)
-            .order_by(AlertSighting.id.desc())
-            .limit(1)
-        )
+        box = latest_face_box(session, alert_id)
     if box is None:
         return None
     try:
-        return face_thumbnail(evidence.read(path), list(box), max_pixels=max_pixels)
+        return face_thumbnail(evidence.read(path), box, max_pixels=max_pixels)
     except (OSError, TwinwatchError) as exc:
         log.warning("e-mail %d: no face picture (%s)", message.id, type(exc).__name__)
         return None

@@ -6,10 +6,12 @@ import logging
 from datetime import datetime
 
 from sqlalchemy import select, update
+from sqlalchemy.orm import Session
 
 from indexer.db import Database, Talent, utcnow
 from indexer.photos import PhotoStore
-from service.core.tables.alerts import Alert
+from service.core.tables.alerts import Alert, AlertSighting
+from service.core.tables.scanning import Finding
 
 log = logging.getLogger(__name__)
 
@@ -50,3 +52,15 @@ class EvidenceStore(PhotoStore):
                 self.remove(path)
         log.info("purged %d expired evidence images", len(expired))
         return len(expired)
+
+
+def latest_face_box(session: Session, alert_id: int) -> list[float] | None:
+    """The face box of the alert's newest sighting (in its kept image), if it has one."""
+    box = session.scalar(
+        select(Finding.box)
+        .join(AlertSighting, AlertSighting.finding_id == Finding.id)
+        .where(AlertSighting.alert_id == alert_id)
+        .order_by(AlertSighting.id.desc())
+        .limit(1)
+    )
+    return list(box) if box else None

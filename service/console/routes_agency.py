@@ -14,7 +14,6 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Form, Query
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import BaseModel, Field, ValidationError, field_validator
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from indexer.db import utcnow
@@ -22,6 +21,7 @@ from indexer.matching import Band
 from service.access.scoping import alert_in_scope
 from service.alerts import alerts, undo
 from service.alerts.derived_evidence import derived_source, side_by_side
+from service.alerts.evidence import latest_face_box
 from service.alerts.schemas import TriageIn
 from service.alerts.states import AlertBand, AlertStatus, EvidenceForm, TriageAction
 from service.api.deps import BoundedId, Ctx, ObjectId
@@ -34,8 +34,6 @@ from service.core import thumbnails as thumbs
 from service.core.errors import InvalidRequestError, ResourceNotFoundError
 from service.core.principal import Principal
 from service.core.schemas import PUBLISHER_MAX
-from service.core.tables.alerts import AlertSighting
-from service.core.tables.scanning import Finding
 from service.rules.dates import end_of, start_of
 from service.talents import talents
 
@@ -226,18 +224,12 @@ def _evidence_bytes(
     with ctx.db.session() as session:
         alert = alert_in_scope(session, principal=principal, alert_id=alert_id)
         path = alert.evidence_path
-        box = session.scalar(
-            select(Finding.box)
-            .join(AlertSighting, AlertSighting.finding_id == Finding.id)
-            .where(AlertSighting.alert_id == alert_id)
-            .order_by(AlertSighting.id.desc())
-            .limit(1)
-        )
+        box = latest_face_box(session, alert_id)
     if path is None:
         raise ResourceNotFoundError(
             f"Alert {alert_id} has no kept image (not kept, or past its retention date)."
         )
-    return ctx.evidence.read(path), list(box) if box else None
+    return ctx.evidence.read(path), box
 
 
 @router.get("/alerts/{alert_id}/face.jpg")
