@@ -73,6 +73,20 @@ _MATROSKA_MAGIC = b"\x1a\x45\xdf\xa3"
 _BMFF_BOXES = (b"ftyp", b"moov", b"mdat", b"wide", b"free", b"skip")
 
 
+#: The first bytes :func:`looks_like_video` needs (the Matroska magic, or an ISO-BMFF box type
+#: at bytes 4-8): a reader of a stream decides the file's kind once it holds this many.
+VIDEO_SIGNATURE_BYTES = 8
+
+
+def size_bound(*, image_bytes: int, video_bytes: int | None, video: bool | None) -> int:
+    """The largest accepted file: a video's bound (``video_bytes``, when a caller has one)
+    for a video, ``image_bytes`` for anything else, and while the kind is not known yet
+    (``video`` None) the larger of the two."""
+    if video_bytes is None or video is False:
+        return image_bytes
+    return video_bytes if video else max(image_bytes, video_bytes)
+
+
 def looks_like_video(data: bytes) -> bool:
     """True when the first bytes are an ISO-BMFF (MP4/MOV/M4V) or Matroska/WebM file.
 
@@ -80,7 +94,7 @@ def looks_like_video(data: bytes) -> bool:
     before any decoder sees it; the demuxer then confirms the container."""
     if data[:4] == _MATROSKA_MAGIC:
         return True
-    return len(data) >= 8 and data[4:8] in _BMFF_BOXES
+    return len(data) >= VIDEO_SIGNATURE_BYTES and data[4:VIDEO_SIGNATURE_BYTES] in _BMFF_BOXES
 
 
 def video_media_type(data: bytes) -> str | None:

@@ -46,7 +46,14 @@ from urllib.parse import SplitResult, unquote, urlsplit
 
 import httpx
 
-from indexer.formats import VIDEO_MEDIA_TYPES, looks_like_video, media_type, video_media_type
+from indexer.formats import (
+    VIDEO_MEDIA_TYPES,
+    VIDEO_SIGNATURE_BYTES,
+    looks_like_video,
+    media_type,
+    size_bound,
+    video_media_type,
+)
 from indexer.imaging import sniff_format
 from service.core.errors import (
     PageNotHtmlError,
@@ -90,9 +97,6 @@ _HOSTNAME = re.compile(r"[a-z0-9_-]{1,63}(\.[a-z0-9_-]{1,63})*\.?")
 _NUMERIC_LABEL = re.compile(r"[0-9]+|0x[0-9a-f]*")
 
 
-VIDEO_HEAD_BYTES = 8  # enough for looks_like_video (ISO-BMFF box type, Matroska magic)
-
-
 @dataclass(frozen=True)
 class FetchLimits:
     max_bytes: int  # e.g. 20 MiB
@@ -112,9 +116,7 @@ class FetchLimits:
     def bound(self, *, video: bool | None) -> int:
         """The body's bound: a video's (``video``), anything else's, or while it is not
         known yet (``None``) the larger of the two."""
-        if self.video_max_bytes is None or video is False:
-            return self.max_bytes
-        return self.video_max_bytes if video else max(self.max_bytes, self.video_max_bytes)
+        return size_bound(image_bytes=self.max_bytes, video_bytes=self.video_max_bytes, video=video)
 
 
 @dataclass(frozen=True)
@@ -895,8 +897,9 @@ async def _read_limited(
     body = bytearray()
     video: bool | None = None if media else False
     async for chunk in response.aiter_raw():
-        if video is None and len(body) + len(chunk) >= VIDEO_HEAD_BYTES:
-            video = looks_like_video(bytes(body[:VIDEO_HEAD_BYTES]) + chunk[:VIDEO_HEAD_BYTES])
+        if video is None and len(body) + len(chunk) >= VIDEO_SIGNATURE_BYTES:
+            head = bytes(body[:VIDEO_SIGNATURE_BYTES]) + chunk[:VIDEO_SIGNATURE_BYTES]
+            video = looks_like_video(head)
         bound = limits.bound(video=video)
         if len(body) + len(chunk) > bound:
             raise UrlResponseTooLargeError(

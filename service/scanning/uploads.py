@@ -17,12 +17,11 @@ from starlette.concurrency import run_in_threadpool
 
 from indexer.blobs import BlobStore
 from indexer.errors import TwinwatchError, VideoTooLargeError
-from indexer.formats import looks_like_video
+from indexer.formats import VIDEO_SIGNATURE_BYTES, looks_like_video, size_bound
 from service.core.errors import PayloadTooLargeError
 from service.core.settings import ServiceSettings
 
 CHUNK = 1 << 20
-HEAD_BYTES = 8  # enough for looks_like_video (the ISO-BMFF box type or the Matroska magic)
 
 
 @dataclass(frozen=True)
@@ -35,10 +34,6 @@ class UploadBounds:
     @classmethod
     def of(cls, settings: ServiceSettings) -> UploadBounds:
         return cls(image_bytes=settings.max_upload_bytes, video_bytes=settings.video_max_bytes)
-
-    @property
-    def largest(self) -> int:
-        return max(self.image_bytes, self.video_bytes)
 
 
 class _Meter:
@@ -54,8 +49,8 @@ class _Meter:
 
     def add(self, chunk: bytes) -> None:
         self.size += len(chunk)
-        if self.video is None and len(self.head) < HEAD_BYTES:
-            self.head += chunk[: HEAD_BYTES - len(self.head)]
+        if self.video is None and len(self.head) < VIDEO_SIGNATURE_BYTES:
+            self.head += chunk[: VIDEO_SIGNATURE_BYTES - len(self.head)]
         if self.size > self._limit(settled=False):
             raise self._refusal()
 
@@ -67,11 +62,11 @@ class _Meter:
         bound = self.bound
         if isinstance(bound, int):
             return bound
-        if self.video is None and (len(self.head) >= HEAD_BYTES or settled):
+        if self.video is None and (len(self.head) >= VIDEO_SIGNATURE_BYTES or settled):
             self.video = looks_like_video(self.head)
-        if self.video is None:
-            return bound.largest
-        return bound.video_bytes if self.video else bound.image_bytes
+        return size_bound(
+            image_bytes=bound.image_bytes, video_bytes=bound.video_bytes, video=self.video
+        )
 
     def _refusal(self) -> TwinwatchError:
         limit = self._limit(settled=True)
