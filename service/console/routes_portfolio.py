@@ -152,7 +152,7 @@ async def add_images(
         check_upload_names(chosen, max_files=ctx.settings.max_batch_items)
     except InvalidRequestError as exc:
         return await run_in_threadpool(
-            _outcome_page, ctx, user, talent_id, problem=exc.message, status_code=422
+            _page, ctx, user, talent_id, problem=exc.message, status_code=422
         )
     outcomes: list[FileOutcome | None] = []
     photos: list[PhotoInput] = []
@@ -185,21 +185,8 @@ async def add_images(
         sum(o.verdict == "refused" for o in shown),
     )
     return await run_in_threadpool(
-        _outcome_page, ctx, user, talent_id, outcomes=shown, status_code=status_code
+        _page, ctx, user, talent_id, outcomes=shown, status_code=status_code
     )
-
-
-def _outcome_page(
-    ctx: AppContext,
-    user: SignedIn,
-    talent_id: int,
-    *,
-    outcomes: list[FileOutcome] | None = None,
-    problem: str | None = None,
-    status_code: int = 200,
-) -> HTMLResponse:
-    """The portfolio page's first page with an upload's outcomes (run pooled)."""
-    return _page(ctx, user, talent_id, outcomes=outcomes, problem=problem, status_code=status_code)
 
 
 @router.post("/talents/{talent_id}/portfolio/{image_id}/remove")

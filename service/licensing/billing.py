@@ -78,7 +78,7 @@ def is_billed(session: Session, use: Use) -> bool:
 def count_if_billed(session: Session, use: Use) -> bool:
     """One more sighting of a use already on the ledger; False (nothing written) if it is
     not billed."""
-    if _billed(session, use) is None:
+    if not is_billed(session, use):
         return False
     record_sighting(session, use, sure=False)
     return True
