@@ -5,18 +5,22 @@ from __future__ import annotations
 from collections.abc import Callable, Coroutine
 from typing import Annotated, Any
 
-from fastapi import Depends, Form, Request, Response
+from fastapi import Depends, Form, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 
 from indexer.errors import TwinwatchError
 from service.access.sessions import LoginPolicy, SignedIn, signed_in
-from service.api.deps import Ctx
+from service.api.deps import MAX_OFFSET, Ctx
 from service.console.rendering import error_page
 from service.console.security import session_cookie_name
 from service.core.errors import InvalidRequestError
 from service.core.principal import Principal, Role
 from service.core.settings import ServiceSettings
+
+#: Where a console listing's page starts: bounded like the API's offsets, so a huge number is
+#: a 422, never an overflow in the database.
+PageOffset = Annotated[int, Query(ge=0, le=MAX_OFFSET)]
 
 
 class ConsoleRoute(APIRoute):

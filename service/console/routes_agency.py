@@ -24,7 +24,7 @@ from service.alerts.derived_evidence import derived_source, side_by_side
 from service.alerts.evidence import latest_face_box
 from service.alerts.schemas import TriageIn
 from service.alerts.states import AlertBand, AlertStatus, EvidenceForm, TriageAction
-from service.api.deps import BoundedId, Ctx, ObjectId
+from service.api.deps import MAX_OFFSET, BoundedId, Ctx, ObjectId
 from service.console.deps import ConsoleRoute, FormUser, User, agency_of
 from service.console.inbox import Toast, alert_cards, buttons, group_by_publisher, undo_offer
 from service.console.links import PREFIX, safe_return_path, with_marker
@@ -62,7 +62,7 @@ class InboxFilters(BaseModel):
     until: date | None = None
     band: Band | None = None
     needs_review: bool | None = None
-    offset: int = Field(default=0, ge=0)
+    offset: int = Field(default=0, ge=0, le=MAX_OFFSET)
     done: BoundedId | None = None  # the alert just changed here: the toast offers its undo
     undone: BoundedId | None = None  # the alert whose change was just undone
 

@@ -26,7 +26,7 @@ from service.access.sessions import SignedIn
 from service.api.deps import Ctx, ObjectId
 from service.api.errors import status_of
 from service.api.forms import ContextForm, check_upload_names, intended_use
-from service.console.deps import ConsoleRoute, FormUser, User
+from service.console.deps import ConsoleRoute, FormUser, PageOffset, User
 from service.console.links import PREFIX
 from service.console.once import OnceToken, once
 from service.console.previews import Previews, previews_of
@@ -104,7 +104,7 @@ def prechecks(
     ctx: Ctx,
     user: User,
     store: Store,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: PageOffset = 0,
     checked: Annotated[list[ObjectId], Query(max_length=MAX_ASSETS)] = [],  # noqa: B006
 ) -> HTMLResponse:
     """The form and history; ``checked`` (a form sent again lands here) shows those
@@ -291,7 +291,7 @@ def preview(precheck_id: ObjectId, ctx: Ctx, user: User, store: Store) -> Respon
 
 
 @router.get("/brand/licences")
-def my_licences(ctx: Ctx, user: User, offset: Annotated[int, Query(ge=0)] = 0) -> HTMLResponse:
+def my_licences(ctx: Ctx, user: User, offset: PageOffset = 0) -> HTMLResponse:
     """The licences to this brand (linked to it; never another brand's), newest first, each
     with the talent's agency: whom to ask about it."""
     principal = brand_of(user)

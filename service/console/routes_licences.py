@@ -24,7 +24,7 @@ from indexer.errors import TwinwatchError
 from service.access.scoping import licence_in_scope, talent_in_scope
 from service.access.sessions import SignedIn
 from service.api.deps import BoundedId, Ctx, ObjectId
-from service.console.deps import ConsoleRoute, FormUser, User, agency_of
+from service.console.deps import ConsoleRoute, FormUser, PageOffset, User, agency_of
 from service.console.links import PREFIX
 from service.console.once import FIELD as ONCE_FIELD
 from service.console.once import once
@@ -101,7 +101,7 @@ def licence_list(
     ctx: Ctx,
     user: User,
     talent_id: Annotated[BoundedId | None, Query()] = None,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: PageOffset = 0,
 ) -> HTMLResponse:
     principal = agency_of(user)
     with ctx.db.session() as session:

@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass
 from functools import partial
 from typing import Annotated
 
-from fastapi import APIRouter, File, Form, Query, UploadFile
+from fastapi import APIRouter, File, Form, UploadFile
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from sqlalchemy import func, select
 from starlette.concurrency import run_in_threadpool
@@ -22,10 +22,10 @@ from starlette.concurrency import run_in_threadpool
 from indexer.errors import TwinwatchError
 from service.access.scoping import job_in_scope, scoped_submissions
 from service.access.sessions import SignedIn
-from service.api.deps import MAX_OFFSET, Ctx, ObjectId
+from service.api.deps import Ctx, ObjectId
 from service.api.errors import status_of
 from service.api.forms import check_upload_names, checked_urls, sighting_context
-from service.console.deps import ConsoleRoute, FormUser, User
+from service.console.deps import ConsoleRoute, FormUser, PageOffset, User
 from service.console.links import PREFIX
 from service.console.once import OnceToken, once
 from service.console.rendering import next_offset, page, previous_offset
@@ -123,7 +123,6 @@ def item_results(ctx: AppContext, items: list[JobItemOut]) -> list[ItemResult]:
     return results
 
 
-ItemsOffset = Annotated[int, Query(ge=0, le=MAX_OFFSET)]
 SHOWN_CONTEXT = ("page_url", "publisher", "channel", "territory")
 
 
@@ -225,7 +224,7 @@ def _submissions_page(
 
 
 @router.get("/submissions")
-def submissions(ctx: Ctx, user: User, offset: Annotated[int, Query(ge=0)] = 0) -> HTMLResponse:
+def submissions(ctx: Ctx, user: User, offset: PageOffset = 0) -> HTMLResponse:
     return _submissions_page(ctx, user, offset=offset)
 
 
@@ -412,7 +411,7 @@ async def _queue(
 
 
 @router.get("/submissions/{job_id}")
-def submission(job_id: ObjectId, ctx: Ctx, user: User, offset: ItemsOffset = 0) -> HTMLResponse:
+def submission(job_id: ObjectId, ctx: Ctx, user: User, offset: PageOffset = 0) -> HTMLResponse:
     shown = _read_job(ctx, monitor_of(user), job_id, offset)
     return page(
         "submission.html",
@@ -424,7 +423,7 @@ def submission(job_id: ObjectId, ctx: Ctx, user: User, offset: ItemsOffset = 0) 
 
 
 @router.get("/submissions/{job_id}/progress.json")
-def progress(job_id: ObjectId, ctx: Ctx, user: User, offset: ItemsOffset = 0) -> JSONResponse:
+def progress(job_id: ObjectId, ctx: Ctx, user: User, offset: PageOffset = 0) -> JSONResponse:
     """What the job page's script polls: counts and the results of the items on its page."""
     shown = _read_job(ctx, monitor_of(user), job_id, offset)
     job = shown.job

@@ -20,7 +20,7 @@ from service.access.scoping import talent_in_scope
 from service.access.sessions import SignedIn
 from service.api.deps import Ctx, ObjectId
 from service.api.forms import check_upload_names
-from service.console.deps import ConsoleRoute, FormUser, User, agency_of
+from service.console.deps import ConsoleRoute, FormUser, PageOffset, User, agency_of
 from service.console.links import PREFIX
 from service.console.portfolio_view import COPIES_PAGE, copies_found, kept_image
 from service.console.rendering import jpeg, next_offset, page, previous_offset
@@ -79,8 +79,8 @@ def portfolio_page(
     talent_id: ObjectId,
     ctx: Ctx,
     user: User,
-    offset: Annotated[int, Query(ge=0)] = 0,
-    copies_offset: Annotated[int, Query(ge=0)] = 0,
+    offset: PageOffset = 0,
+    copies_offset: PageOffset = 0,
     removed: Annotated[int | None, Query(ge=1)] = None,
 ) -> HTMLResponse:
     return _page(ctx, user, talent_id, offset=offset, copies_offset=copies_offset, removed=removed)

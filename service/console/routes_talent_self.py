@@ -18,9 +18,9 @@ from indexer.db import utcnow
 from service.access.sessions import SignedIn
 from service.alerts import sightings as own_sightings
 from service.alerts.derived_evidence import copies_of
-from service.api.deps import MAX_OFFSET, Ctx, ObjectId
+from service.api.deps import Ctx, ObjectId
 from service.api.forms import DATE_MAX
-from service.console.deps import ConsoleRoute, FormUser, User
+from service.console.deps import ConsoleRoute, FormUser, PageOffset, User
 from service.console.downloads import recent_months, statement_download
 from service.console.links import PREFIX
 from service.console.rendering import jpeg, next_offset, page
@@ -56,7 +56,7 @@ def talent_of(user: SignedIn) -> Principal:
 def sightings(
     ctx: Ctx,
     user: User,
-    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
+    offset: PageOffset = 0,
     rejected: bool = False,
 ) -> HTMLResponse:
     """Her sightings with their pictures and statuses; the ones her agency rejected ("not
@@ -169,9 +169,7 @@ def confirm(
 
 
 @router.get("/consent")
-def consent_events(
-    ctx: Ctx, user: User, offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0
-) -> HTMLResponse:
+def consent_events(ctx: Ctx, user: User, offset: PageOffset = 0) -> HTMLResponse:
     """Every consent event of hers (her ledger chain), with the terms of each."""
     principal = talent_of(user)
     with ctx.db.session() as session:

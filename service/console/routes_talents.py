@@ -9,7 +9,7 @@ from __future__ import annotations
 from functools import partial
 from typing import Annotated
 
-from fastapi import APIRouter, File, Form, Query, UploadFile
+from fastapi import APIRouter, File, Form, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
@@ -22,7 +22,7 @@ from service.access.scoping import talent_in_scope
 from service.access.sessions import SignedIn
 from service.api.deps import Ctx, ObjectId
 from service.api.forms import check_upload_names
-from service.console.deps import ConsoleRoute, FormUser, User, agency_of
+from service.console.deps import ConsoleRoute, FormUser, PageOffset, User, agency_of
 from service.console.inbox import talent_activity
 from service.console.links import PREFIX
 from service.console.once import OnceToken, once
@@ -54,7 +54,7 @@ def reference_face(talent_id: ObjectId, reference_id: ObjectId, ctx: Ctx, user: 
 
 
 @router.get("/talents")
-def talent_list(ctx: Ctx, user: User, offset: Annotated[int, Query(ge=0)] = 0) -> HTMLResponse:
+def talent_list(ctx: Ctx, user: User, offset: PageOffset = 0) -> HTMLResponse:
     principal = agency_of(user)
     found = talents.list_talents(ctx=ctx, principal=principal, offset=offset, limit=100)
     with ctx.db.session() as session:

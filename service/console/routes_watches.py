@@ -8,7 +8,7 @@ from __future__ import annotations
 from functools import partial
 from typing import Annotated
 
-from fastapi import APIRouter, Form, Query
+from fastapi import APIRouter, Form
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
@@ -17,7 +17,7 @@ from indexer.errors import TwinwatchError
 from service.access.sessions import SignedIn
 from service.api.deps import Ctx, ObjectId
 from service.api.errors import status_of
-from service.console.deps import ConsoleRoute, FormUser, User
+from service.console.deps import ConsoleRoute, FormUser, PageOffset, User
 from service.console.links import PREFIX
 from service.console.once import OnceToken, once
 from service.console.rendering import next_offset, page
@@ -68,7 +68,7 @@ def _list_page(
 
 
 @router.get("/watches")
-def watch_list(ctx: Ctx, user: User, offset: Annotated[int, Query(ge=0)] = 0) -> HTMLResponse:
+def watch_list(ctx: Ctx, user: User, offset: PageOffset = 0) -> HTMLResponse:
     return _list_page(ctx, user, offset=offset)
 
 

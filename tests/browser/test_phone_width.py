@@ -18,13 +18,11 @@ from typing import Any
 
 import httpx
 import pytest
-from fastapi import FastAPI
 from fastapi.responses import HTMLResponse
 from fastapi.routing import APIRoute
 
 from service.access import accounts, recovery
 from service.console.links import PREFIX
-from service.console.mount import install_console
 from service.console.security import session_cookie_name
 from service.core.principal import Role
 from tests.browser.test_inbox_and_talents import (
@@ -36,7 +34,14 @@ from tests.browser.test_inbox_and_talents import (
     browser,
     served,
 )
-from tests.support.console import PASSWORD, USERS, add_talents, add_users, console_context
+from tests.support.console import (
+    PASSWORD,
+    USERS,
+    add_talents,
+    add_users,
+    console_context,
+    console_page_routes,
+)
 from tests.support.fakes import face_photo
 from tests.support.service import make_keys
 from tests.support.takedowns import PROFILE
@@ -152,25 +157,6 @@ class Seeded:
     base: str
     ids: dict[str, Any] = field(default_factory=dict)
     cookies: dict[str, str] = field(default_factory=dict)  # role -> session cookie value
-
-
-def _flattened(routes: list[Any]) -> Iterator[Any]:
-    for route in routes:  # included routers stay nested (FastAPI 0.165)
-        inner = getattr(route, "original_router", None)
-        yield from _flattened(inner.routes) if inner is not None else [route]
-
-
-def console_page_routes() -> list[APIRoute]:
-    """Every GET route under the console, read from the routes the app mounts."""
-    app = FastAPI()
-    install_console(app)
-    return [
-        route
-        for route in _flattened(app.routes)
-        if isinstance(route, APIRoute)
-        and "GET" in (route.methods or set())
-        and (route.path == PREFIX or route.path.startswith(PREFIX + "/"))
-    ]
 
 
 def _answers_html(route: APIRoute) -> bool:

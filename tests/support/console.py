@@ -14,12 +14,16 @@ from pathlib import Path
 from typing import Any
 
 import uvicorn
+from fastapi import FastAPI
+from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 
 from indexer.registry import PhotoInput
 from service.access import accounts
 from service.api.app import create_app
 from service.cli import server_options
+from service.console.links import PREFIX
+from service.console.mount import install_console
 from service.context import AppContext
 from service.core.principal import Role
 from service.startup import start
@@ -144,3 +148,22 @@ def served_like_serve(ctx: AppContext) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(timeout=30)
+
+
+def _flattened(routes: list[Any]) -> Iterator[Any]:
+    for route in routes:  # included routers stay nested (FastAPI 0.165)
+        inner = getattr(route, "original_router", None)
+        yield from _flattened(inner.routes) if inner is not None else [route]
+
+
+def console_page_routes() -> list[APIRoute]:
+    """Every GET route under the console, read from the routes the app mounts."""
+    app = FastAPI()
+    install_console(app)
+    return [
+        route
+        for route in _flattened(app.routes)
+        if isinstance(route, APIRoute)
+        and "GET" in (route.methods or set())
+        and (route.path == PREFIX or route.path.startswith(PREFIX + "/"))
+    ]
