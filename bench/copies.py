@@ -275,6 +275,8 @@ def measure_negatives(detector: CopyDetector, data: dict[str, Any]) -> dict[str,
         "cpu_ms_p95": 1000 * float(np.percentile(cpu, 95)),
         "decode_ms_mean": 1000 * float(np.mean(decode)),
         "stage_cpu_ms_mean": _stage_ms(stages, count),
+        "stopped_at_sample": stages.gated,
+        "verified_on_sample": stages.sample_verified,
     }
 
 
@@ -457,7 +459,9 @@ def main() -> None:
             f"- copy detection CPU per scanned image: mean {n['cpu_ms_mean']:.1f} ms, p95 "
             f"{n['cpu_ms_p95']:.1f} ms (decode at <= 640 px: {n['decode_ms_mean']:.1f} ms); "
             "thread CPU by stage (mean ms): "
-            + ", ".join(f"{k} {v:.2f}" for k, v in n["stage_cpu_ms_mean"].items()),
+            + ", ".join(f"{k} {v:.2f}" for k, v in n["stage_cpu_ms_mean"].items())
+            + f"; {n['stopped_at_sample']} stopped at the sampled search, "
+            f"{n['verified_on_sample']} verified on it",
             f"- still-image scan (61 scenes, 1 thread, {THROUGHPUT_ROUNDS} rounds): wall "
             f"{t['without_ms_per_image']:.0f} ms without, {t['with_ms_per_image']:.0f} ms with "
             f"the portfolio ({t['slowdown']:+.1%}); process CPU "

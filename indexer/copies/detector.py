@@ -22,6 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
+import numpy.typing as npt
 from sqlalchemy import select
 
 from indexer.boxes import Box
@@ -33,7 +34,13 @@ from indexer.copies.features import (
     mirrored,
     to_gray,
 )
-from indexer.copies.index import DescriptorIndex, IndexedImage, SearchTimings
+from indexer.copies.index import (
+    Candidate,
+    DescriptorIndex,
+    IndexedImage,
+    Neighbours,
+    SearchTimings,
+)
 from indexer.copies.store import PortfolioStore
 from indexer.copies.tables import PORTFOLIO_REVISION, PortfolioImage
 from indexer.copies.verify import Placement, VerifyRules, verify
@@ -55,6 +62,14 @@ EXTRACT_THREADS = 2  # of those, originals decoded and extracted at once (memory
 # the face detector's view is at least 640 / 1.3 = 492 px (its working size over its
 # padding), so a scan decodes nothing more for copy detection.
 QUERY_MIN_VIEW = 480
+# The two-stage search (:meth:`CopyDetector._placements`). Measured with the bench.copies
+# set at 10,000 portfolio images (341 edits, 5,000 unrelated images; one search of all 500
+# query descriptors: 324 edits found, 6.1 ms of FAISS per scene photo): every 2nd descriptor
+# first, gated at 4 votes, found 329 edits at 2.9 ms (4,923 of the 5,000 unrelated images
+# stopped at the gate, 321 edits verified on the sample alone; no new hit on the unrelated
+# ones); every 3rd found 324 at 2.0 ms.
+SAMPLE_STRIDE = 2
+SAMPLE_GATE = 4
 
 
 @dataclass(frozen=True)
@@ -97,6 +112,8 @@ class CopyTimings:
     search_s: float = 0.0  # FAISS
     vote_s: float = 0.0  # neighbours to candidate slots
     verify_s: float = 0.0  # RANSAC and the subject rules
+    gated: int = 0  # queries whose sample drew too few votes to search on
+    sample_verified: int = 0  # queries verified on their sample alone
 
 
 class CopyDetector:
@@ -255,16 +272,60 @@ class CopyDetector:
         started = time.thread_time()
         query = query_features(photo)
         timings.extract_s += time.thread_time() - started
+        placed = self._placements(query, timings)
+        return [self._finding(p, photo, faces) for p in placed.values() if p.image_id in self._rows]
+
+    def _placements(self, query: Features, timings: CopyTimings) -> dict[int, Placement]:
+        """Search a sample of the query's descriptors first (every :data:`SAMPLE_STRIDE`-th):
+        a scan no slot drew :data:`SAMPLE_GATE` votes from is no copy; a copy the sample
+        alone verifies is done. Only what is left (a weak or partial copy) searches the rest
+        of its descriptors, and is voted and verified on all of them, as in one search."""
         searching = SearchTimings()
+        sampled = np.arange(0, query.count, SAMPLE_STRIDE, dtype=np.int64)
+        sample = query.rows(sampled)
         with self._lock:
-            candidates = self.index.candidates(
-                query,
+            first = self.index.neighbours(sample.descriptors, timings=searching)
+            leading = self.index.vote(
+                sample.points, first, limit=self.limits.candidates, min_votes=1, timings=searching
+            )
+        placed: dict[int, Placement] = {}
+        if leading and leading[0].votes >= SAMPLE_GATE:
+            strong = [c for c in leading if c.votes >= self.limits.min_votes]
+            placed = self._verified(strong, sample, timings)
+            if placed:
+                timings.sample_verified += 1
+            else:
+                placed = self._search_rest(query, sampled, first, searching, timings)
+        else:
+            timings.gated += 1
+        timings.search_s += searching.search_s
+        timings.vote_s += searching.vote_s
+        return placed
+
+    def _search_rest(
+        self,
+        query: Features,
+        sampled: npt.NDArray[np.int64],
+        first: Neighbours,
+        searching: SearchTimings,
+        timings: CopyTimings,
+    ) -> dict[int, Placement]:
+        rest = np.setdiff1d(np.arange(query.count, dtype=np.int64), sampled)
+        with self._lock:
+            second = self.index.neighbours(query.descriptors[rest], timings=searching)
+            candidates = self.index.vote(
+                query.points,
+                Neighbours.interleaved(sampled, first, rest, second),
                 limit=self.limits.candidates,
                 min_votes=self.limits.min_votes,
                 timings=searching,
             )
-        timings.search_s += searching.search_s
-        timings.vote_s += searching.vote_s
+        return self._verified(candidates, query, timings)
+
+    def _verified(
+        self, candidates: list[Candidate], query: Features, timings: CopyTimings
+    ) -> dict[int, Placement]:
+        """The candidates whose geometry holds, the best placement per portfolio image."""
         started = time.thread_time()
         best: dict[int, Placement] = {}
         for candidate in candidates:
@@ -279,7 +340,7 @@ class CopyDetector:
             ):
                 best[placed.image_id] = placed
         timings.verify_s += time.thread_time() - started
-        return [self._finding(p, photo, faces) for p in best.values() if p.image_id in self._rows]
+        return best
 
     def _finding(self, placed: Placement, photo: FacePhoto, faces: list[Face]) -> DerivedFinding:
         row = self._rows[placed.image_id]

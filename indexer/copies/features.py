@@ -58,6 +58,12 @@ class Features:
     def count(self) -> int:
         return int(self.points.shape[0])
 
+    def rows(self, rows: npt.NDArray[np.int64]) -> Features:
+        """These keypoints only (their positions and descriptors), in this order."""
+        return Features(
+            self.points[rows], np.ascontiguousarray(self.descriptors[rows]), self.width, self.height
+        )
+
 
 def to_gray(bgr: U8Array) -> U8Array:
     if bgr.ndim == 2:

@@ -68,6 +68,34 @@ class Candidate:
     image_points: F32Array
     distances: npt.NDArray[np.int32]  # Hamming distance of each pair
 
+    @property
+    def votes(self) -> int:
+        return len(self.distances)
+
+
+@dataclass(frozen=True)
+class Neighbours:
+    """Each query descriptor's :data:`NEIGHBOURS` nearest indexed descriptors: their ids
+    (``slot * MAX_POINTS + keypoint``, -1 for none) and Hamming distances, one row each."""
+
+    distances: npt.NDArray[np.int32]
+    labels: npt.NDArray[np.int64]
+
+    @staticmethod
+    def interleaved(
+        first_rows: npt.NDArray[np.int64],
+        first: Neighbours,
+        second_rows: npt.NDArray[np.int64],
+        second: Neighbours,
+    ) -> Neighbours:
+        """One row per query descriptor again, from two searches over disjoint rows."""
+        rows = len(first_rows) + len(second_rows)
+        distances = np.empty((rows, NEIGHBOURS), dtype=first.distances.dtype)
+        labels = np.empty((rows, NEIGHBOURS), dtype=np.int64)
+        distances[first_rows], distances[second_rows] = first.distances, second.distances
+        labels[first_rows], labels[second_rows] = first.labels, second.labels
+        return Neighbours(distances, labels)
+
 
 class DescriptorIndex:
     """Not thread-safe for writes; the detector serialises them."""
@@ -137,28 +165,43 @@ class DescriptorIndex:
         timings: SearchTimings | None = None,
     ) -> list[Candidate]:
         """The ``limit`` slots with the most matched descriptors (at least ``min_votes``)."""
-        if query.count == 0 or self.descriptors == 0:
-            return []
-        started = time.thread_time()
-        distances, labels = self._index.search(query.descriptors, NEIGHBOURS)
-        searched = time.thread_time()
-        found = self._vote(query, distances, labels, limit=limit, min_votes=min_votes)
-        if timings is not None:
-            timings.search_s += searched - started
-            timings.vote_s += time.thread_time() - searched
-        return found
+        found = self.neighbours(query.descriptors, timings=timings)
+        return self.vote(query.points, found, limit=limit, min_votes=min_votes, timings=timings)
 
-    def _vote(
+    def neighbours(
+        self, descriptors: U8Array, *, timings: SearchTimings | None = None
+    ) -> Neighbours:
+        """FAISS's nearest indexed descriptors of each query descriptor."""
+        if len(descriptors) == 0 or self.descriptors == 0:
+            empty = np.zeros((len(descriptors), NEIGHBOURS))
+            return Neighbours(empty.astype(np.int32), np.full(empty.shape, -1, np.int64))
+        started = time.thread_time()
+        distances, labels = self._index.search(descriptors, NEIGHBOURS)
+        if timings is not None:
+            timings.search_s += time.thread_time() - started
+        return Neighbours(distances, labels)
+
+    def vote(
         self,
-        query: Features,
-        distances: npt.NDArray[np.int32],
-        labels: npt.NDArray[np.int64],
+        query_points: F32Array,
+        neighbours: Neighbours,
         *,
         limit: int,
         min_votes: int,
+        timings: SearchTimings | None = None,
     ) -> list[Candidate]:
-        """Each query descriptor votes once per slot (its closest neighbour there); the slots
-        with the most votes win."""
+        """Each query descriptor votes once per slot (its closest neighbour there); the
+        ``limit`` slots with the most votes win (at least ``min_votes``)."""
+        started = time.thread_time()
+        found = self._vote(query_points, neighbours, limit=limit, min_votes=min_votes)
+        if timings is not None:
+            timings.vote_s += time.thread_time() - started
+        return found
+
+    def _vote(
+        self, query_points: F32Array, neighbours: Neighbours, *, limit: int, min_votes: int
+    ) -> list[Candidate]:
+        distances, labels = neighbours.distances, neighbours.labels
         keep = (labels >= 0) & (distances <= MAX_HAMMING)
         rows = np.broadcast_to(np.arange(labels.shape[0], dtype=np.int64)[:, None], labels.shape)[
             keep
@@ -180,7 +223,7 @@ class DescriptorIndex:
             image = self.slots[slot]
             span = slice(int(starts[position]), int(starts[position] + votes[position]))
             found.append(
-                Candidate(image, query.points[rows[span]], image.points[points[span]], dist[span])
+                Candidate(image, query_points[rows[span]], image.points[points[span]], dist[span])
             )
         return found
 

@@ -9,7 +9,13 @@ import numpy as np
 
 from indexer.copies import features as copy_features
 from indexer.copies.features import Features
-from indexer.copies.index import MAX_POINTS, Candidate, DescriptorIndex, IndexedImage
+from indexer.copies.index import (
+    MAX_POINTS,
+    Candidate,
+    DescriptorIndex,
+    IndexedImage,
+    Neighbours,
+)
 from indexer.copies.verify import VerifyRules, verify
 
 
@@ -62,13 +68,13 @@ def test_vote_counts_each_query_descriptor_once_per_slot_with_its_closest_match(
         dtype=np.int64,
     )
     distances = np.array([[20, 10], [5, 6], [7, 0], [9, 200]], dtype=np.int32)
-    found = index._vote(query, distances, labels, limit=5, min_votes=2)
+    found = index.vote(query.points, Neighbours(distances, labels), limit=5, min_votes=2)
     assert [c.image for c in found] == [index.slots[0], index.slots[1]]  # most votes first
     first, second = found
     assert sorted(first.distances.tolist()) == [5, 9, 10]  # rows 0, 1, 3
     assert sorted(first.image_points[:, 0].tolist()) == [4.0, 5.0, 6.0]
     assert sorted(second.distances.tolist()) == [6, 7]
-    only = index._vote(query, distances, labels, limit=5, min_votes=3)
+    only = index.vote(query.points, Neighbours(distances, labels), limit=5, min_votes=3)
     assert [c.image for c in only] == [index.slots[0]]
 
 

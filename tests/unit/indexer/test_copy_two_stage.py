@@ -1,0 +1,107 @@
+"""The two-stage copy search (issue 22): a sample of the query's descriptors is searched
+first; a scan it gives too few votes is no copy, a copy it verifies is done, and only the
+rest search every descriptor. It must find every copy that one search of all descriptors
+finds, on real photos, and call nothing a copy that one search does not."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from indexer.blobs import FolderBlobStore
+from indexer.copies import detector as copy_detector
+from indexer.copies.detector import CopyDetector, CopyTimings
+from indexer.copies.features import Features
+from indexer.copies.index import Neighbours
+from indexer.copies.store import PortfolioStore, portfolio_store
+from indexer.db import Database
+from indexer.imaging import open_photo
+from indexer.settings import IndexerSettings
+from tests.support import copies as edits
+from tests.support.fakes import FakeAnalyser
+from tests.unit.indexer.test_copy_sidecars import register
+
+
+def test_interleaved_neighbours_put_each_row_back_in_place() -> None:
+    sampled, rest = np.array([0, 2, 4]), np.array([1, 3])
+    first = Neighbours(
+        np.array([[0, 1], [20, 21], [40, 41]], np.int32), np.array([[0, 1], [20, 21], [40, 41]])
+    )
+    second = Neighbours(np.array([[10, 11], [30, 31]], np.int32), np.array([[10, 11], [30, 31]]))
+    merged = Neighbours.interleaved(sampled, first, rest, second)
+    assert merged.labels[:, 0].tolist() == [0, 10, 20, 30, 40]
+    assert merged.distances[:, 1].tolist() == [1, 11, 21, 31, 41]
+
+
+@pytest.fixture
+def store(settings: IndexerSettings) -> PortfolioStore:
+    return portfolio_store(settings, FolderBlobStore(settings.data_dir))
+
+
+EDITS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
+    "recoloured, 1.5x": lambda bgr: edits.recolour(edits.rescale(bgr, 1.5)),
+    "half its area": lambda bgr: edits.crop_area(
+        bgr, 0.5, (0.5 * bgr.shape[1], 0.4 * bgr.shape[0])
+    ),
+    "a quarter of its area": lambda bgr: edits.crop_area(
+        bgr, 0.25, (0.5 * bgr.shape[1], 0.4 * bgr.shape[0])
+    ),
+    "captioned": edits.caption,
+    "scaled to 0.4x": lambda bgr: edits.rescale(bgr, 0.4),
+}
+
+
+@pytest.mark.shared_faces
+def test_two_stages_find_every_copy_one_search_finds_and_nothing_more(
+    db: Database, store: PortfolioStore, shared_faces: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    portfolio = [f.read_bytes() for f in sorted((shared_faces / "lfw").glob("B*/*.jpg"))[:30]]
+    unrelated = [f.read_bytes() for f in sorted((shared_faces / "lfw").glob("C*/*.jpg"))[:40]]
+    _talent, ids = register(db, store, portfolio)
+    queries: list[tuple[int | None, bytes]] = [
+        (ids[n], edits.jpeg(edit(edits.decode(portfolio[n])), 70))
+        for n in range(0, 30, 3)
+        for edit in EDITS.values()
+    ] + [(None, raw) for raw in unrelated]
+
+    def hits(detector: CopyDetector, timings: CopyTimings) -> list[set[int]]:
+        return [
+            {f.portfolio_image_id for f in detector.find(open_photo(raw), [], timings=timings)}
+            for _, raw in queries
+        ]
+
+    two = CopyTimings()
+    two_stage = hits(CopyDetector(db=db, store=store, analyser=FakeAnalyser()), two)
+    monkeypatch.setattr(copy_detector, "SAMPLE_STRIDE", 1)  # the sample is every descriptor
+    monkeypatch.setattr(copy_detector, "SAMPLE_GATE", 0)
+    one = CopyTimings()
+    one_search = hits(CopyDetector(db=db, store=store, analyser=FakeAnalyser()), one)
+
+    copies = [n for n, (target, _) in enumerate(queries) if target is not None]
+    found_by_one = [n for n in copies if queries[n][0] in one_search[n]]
+    assert len(found_by_one) >= 0.8 * len(copies)  # the edits are findable at all
+    assert all(queries[n][0] in two_stage[n] for n in found_by_one)
+    assert all(two_stage[n] <= one_search[n] | {queries[n][0]} for n in copies)
+    assert all(not two_stage[n] for n in range(len(copies), len(queries)))
+    # both paths taken: verified on the sample alone, and searched in full
+    assert two.sample_verified >= len(copies) // 2
+    assert two.gated + two.sample_verified < len(queries)
+    assert one.gated == 0
+
+    # descriptors no portfolio descriptor is near stop at the sample
+    rng = np.random.default_rng(3)
+    noise = Features(
+        rng.uniform(0, 300, (500, 2)).astype(np.float32),
+        rng.integers(0, 256, (500, 32), dtype=np.uint8),
+        300,
+        300,
+    )
+    monkeypatch.undo()
+    gated = CopyTimings()
+    detector = CopyDetector(db=db, store=store, analyser=FakeAnalyser())
+    assert detector.ensure_current()
+    assert detector._placements(noise, gated) == {}
+    assert gated.gated == 1 and gated.search_s > 0
