@@ -22,7 +22,6 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
-import numpy.typing as npt
 from sqlalchemy import select
 
 from indexer.boxes import Box
@@ -30,7 +29,9 @@ from indexer.copies.features import (
     PORTFOLIO_LIMITS,
     QUERY_LIMITS,
     Features,
+    Keypoints,
     extract,
+    keypoints,
     mirrored,
     to_gray,
 )
@@ -63,12 +64,11 @@ EXTRACT_THREADS = 2  # of those, originals decoded and extracted at once (memory
 # padding), so a scan decodes nothing more for copy detection.
 QUERY_MIN_VIEW = 480
 # The two-stage search (:meth:`CopyDetector._placements`). Measured with the bench.copies
-# set at 10,000 portfolio images (341 edits, 5,000 unrelated images; one search of all 500
-# query descriptors: 324 edits found, 6.1 ms of FAISS per scene photo): every 2nd descriptor
-# first, gated at 4 votes, found 329 edits at 2.9 ms (4,923 of the 5,000 unrelated images
-# stopped at the gate, 321 edits verified on the sample alone; no new hit on the unrelated
-# ones); every 3rd found 324 at 2.0 ms.
-SAMPLE_STRIDE = 2
+# set at 10,000 portfolio images (341 edits, 5,000 unrelated images, small queries enlarged
+# to 400 px; one search of all 500 query descriptors: 332 edits found, 5.8 ms of FAISS per
+# scene photo): every 3rd descriptor first, gated at 4 votes, found the same 332 at 1.9 ms
+# (every 2nd: 335 at 2.8 ms; without the enlargement, 324 for one search and every 3rd).
+SAMPLE_STRIDE = 3
 SAMPLE_GATE = 4
 
 
@@ -155,6 +155,16 @@ class CopyDetector:
         return self._built.is_set()
 
     def _catch_up(self, revision: int) -> None:
+        try:
+            self._catch_up_to(revision)
+        except BaseException:  # half-added (e.g. out of memory): start from nothing next time
+            self.index = DescriptorIndex()
+            self._rows.clear()
+            self._faces.clear()
+            self._revision = -1
+            raise
+
+    def _catch_up_to(self, revision: int) -> None:
         rows = self._read_rows()
         for gone in set(self._rows) - set(rows):
             self.index.remove_image(gone)
@@ -270,19 +280,21 @@ class CopyDetector:
             return []
         timings = timings or CopyTimings()
         started = time.thread_time()
-        query = query_features(photo)
+        keys = query_keypoints(photo)
         timings.extract_s += time.thread_time() - started
-        placed = self._placements(query, timings)
+        placed = self._placements(keys, timings)
         return [self._finding(p, photo, faces) for p in placed.values() if p.image_id in self._rows]
 
-    def _placements(self, query: Features, timings: CopyTimings) -> dict[int, Placement]:
-        """Search a sample of the query's descriptors first (every :data:`SAMPLE_STRIDE`-th):
+    def _placements(self, keys: Keypoints, timings: CopyTimings) -> dict[int, Placement]:
+        """Search a sample of the query's keypoints first (every :data:`SAMPLE_STRIDE`-th):
         a scan no slot drew :data:`SAMPLE_GATE` votes from is no copy; a copy the sample
-        alone verifies is done. Only what is left (a weak or partial copy) searches the rest
-        of its descriptors, and is voted and verified on all of them, as in one search."""
+        alone verifies is done. Only what is left (a weak or partial copy) computes and
+        searches the rest of its keypoints, and is voted and verified on all of them, as in
+        one search."""
         searching = SearchTimings()
-        sampled = np.arange(0, query.count, SAMPLE_STRIDE, dtype=np.int64)
-        sample = query.rows(sampled)
+        started = time.thread_time()
+        sample = keys.features(range(0, keys.count, SAMPLE_STRIDE))
+        timings.extract_s += time.thread_time() - started
         with self._lock:
             first = self.index.neighbours(sample.descriptors, timings=searching)
             leading = self.index.vote(
@@ -295,7 +307,7 @@ class CopyDetector:
             if placed:
                 timings.sample_verified += 1
             else:
-                placed = self._search_rest(query, sampled, first, searching, timings)
+                placed = self._search_rest(keys, sample, first, searching, timings)
         else:
             timings.gated += 1
         timings.search_s += searching.search_s
@@ -304,18 +316,21 @@ class CopyDetector:
 
     def _search_rest(
         self,
-        query: Features,
-        sampled: npt.NDArray[np.int64],
+        keys: Keypoints,
+        sample: Features,
         first: Neighbours,
         searching: SearchTimings,
         timings: CopyTimings,
     ) -> dict[int, Placement]:
-        rest = np.setdiff1d(np.arange(query.count, dtype=np.int64), sampled)
+        started = time.thread_time()
+        rest = keys.features([n for n in range(keys.count) if n % SAMPLE_STRIDE])
+        timings.extract_s += time.thread_time() - started
+        query = Features.joined(sample, rest)
         with self._lock:
-            second = self.index.neighbours(query.descriptors[rest], timings=searching)
+            second = self.index.neighbours(rest.descriptors, timings=searching)
             candidates = self.index.vote(
                 query.points,
-                Neighbours.interleaved(sampled, first, rest, second),
+                Neighbours.joined(first, second),
                 limit=self.limits.candidates,
                 min_votes=self.limits.min_votes,
                 timings=searching,
@@ -421,14 +436,19 @@ def portfolio_features(photo: FacePhoto) -> tuple[Features, Features]:
     )
 
 
-def query_features(photo: FacePhoto) -> Features:
-    """Features of a scanned image, from the coarsest view already decoded (the face
+def query_keypoints(photo: FacePhoto) -> Keypoints:
+    """Keypoints of a scanned image, from the coarsest view already decoded (the face
     detector's) when it is large enough, so the scan decodes nothing more for them."""
     view = photo.coarsest_decoded()
     if view.reduction > 1 and max(view.bgr.shape[:2]) < QUERY_MIN_VIEW:
         view = photo.view(photo.reduction_for(max(photo.width, photo.height), QUERY_LIMITS.side))
     gray = to_gray(view.bgr)
-    return extract(gray, limits=QUERY_LIMITS, full_size=(photo.width, photo.height))
+    return keypoints(gray, limits=QUERY_LIMITS, full_size=(photo.width, photo.height))
+
+
+def query_features(photo: FacePhoto) -> Features:
+    """Every chosen keypoint's features of a scanned image (:func:`query_keypoints`)."""
+    return query_keypoints(photo).features()
 
 
 def _gray_for(photo: FacePhoto, side: int) -> np.ndarray:

@@ -30,10 +30,13 @@ PATCH_SIZE = 15
 
 @dataclass(frozen=True)
 class FeatureLimits:
-    """Bounds of one extraction: the long side it works at and the keypoint budget."""
+    """Bounds of one extraction: the long side it works at (shrunk to ``side``, enlarged
+    to ``min_side``) and the keypoint budget."""
 
     side: int
     keypoints: int
+    min_side: int = 0
+    levels: int = PYRAMID_LEVELS  # ORB's pyramid (scale 1.2 per level)
 
 
 # Query budget. At 10,000 portfolio images (bench.copies, nprobe 2, the query taken from
@@ -41,7 +44,13 @@ class FeatureLimits:
 # 319 and 700 only 306 (more keypoints crowd a small view and dilute the inlier density the
 # subject rule asks for). Portfolio: 700 keypoints instead of 1,000 lost 12 edits at 3,000
 # images (317 vs 329), so it keeps 1,000.
-QUERY_LIMITS = FeatureLimits(side=640, keypoints=500)
+# A scanned image smaller than 400 px is enlarged to 400 first: the portfolio's pyramid
+# (800 px and 7 levels down to 223 px) then overlaps the query's. 10k, same set: 324 -> 332
+# edits found (most of them shrunk to 0.3x), +1.1 ms extraction on the small unrelated
+# images, none on the scene photos (larger already). The query's pyramid stops at 6 levels
+# (640 px down to 257, inside the portfolio's): 10k, one search, 325 edits instead of 324,
+# -0.4 ms of extraction per scene photo.
+QUERY_LIMITS = FeatureLimits(side=640, keypoints=500, min_side=400, levels=6)
 PORTFOLIO_LIMITS = FeatureLimits(side=800, keypoints=1000)
 
 
@@ -58,10 +67,14 @@ class Features:
     def count(self) -> int:
         return int(self.points.shape[0])
 
-    def rows(self, rows: npt.NDArray[np.int64]) -> Features:
-        """These keypoints only (their positions and descriptors), in this order."""
+    @staticmethod
+    def joined(*parts: Features) -> Features:
+        """The keypoints of all parts of one image's features, in order."""
         return Features(
-            self.points[rows], np.ascontiguousarray(self.descriptors[rows]), self.width, self.height
+            np.concatenate([part.points for part in parts]),
+            np.concatenate([part.descriptors for part in parts]),
+            parts[0].width,
+            parts[0].height,
         )
 
 
@@ -71,29 +84,96 @@ def to_gray(bgr: U8Array) -> U8Array:
     return np.asarray(cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY), dtype=np.uint8)
 
 
-def extract(gray: U8Array, *, limits: FeatureLimits, full_size: tuple[int, int]) -> Features:
-    """ORB on ``gray`` shrunk to ``limits.side``; points scaled to ``full_size`` (w, h)."""
+@dataclass(frozen=True)
+class _Layer:
+    """Keypoints chosen in one working image (the image at one size)."""
+
+    work: U8Array  # the image ORB ran on
+    orb: Any  # the cv2.ORB that detected them (its parameters describe them)
+    chosen: tuple[Any, ...]  # cv2.KeyPoint
+    scale: F32Array  # full-size pixels per working pixel (x, y)
+
+
+@dataclass(frozen=True)
+class Keypoints:
+    """The keypoints chosen in an image (at one size, or two for a small scanned image),
+    their descriptors computed on demand: a scan computes a sample's first and the rest
+    only when the sample is not enough."""
+
+    layers: tuple[_Layer, ...]
+    width: int  # full size
+    height: int
+
+    @property
+    def count(self) -> int:
+        return sum(len(layer.chosen) for layer in self.layers)
+
+    def features(self, rows: Sequence[int] | None = None) -> Features:
+        """These keypoints' features (all when ``rows`` is None); rows number the layers'
+        keypoints end to end."""
+        wanted = range(self.count) if rows is None else rows
+        parts: list[Features] = []
+        first = 0
+        for layer in self.layers:
+            end = first + len(layer.chosen)
+            picked = [layer.chosen[r - first] for r in wanted if first <= r < end]
+            parts.append(self._computed(layer, picked))
+            first = end
+        return Features.joined(*parts) if parts else _empty((self.width, self.height))
+
+    def _computed(self, layer: _Layer, picked: list[Any]) -> Features:
+        if not picked:
+            return _empty((self.width, self.height))
+        computed, descriptors = layer.orb.compute(layer.work, picked)
+        if descriptors is None or not computed:
+            return _empty((self.width, self.height))
+        points = _positions(computed) * layer.scale
+        descriptors = np.ascontiguousarray(descriptors, dtype=np.uint8)
+        return Features(points, descriptors, self.width, self.height)
+
+
+def keypoints(gray: U8Array, *, limits: FeatureLimits, full_size: tuple[int, int]) -> Keypoints:
+    """ORB keypoints of ``gray`` shrunk to ``limits.side``, chosen on the grid; an image
+    under ``limits.min_side`` gives half its budget at its own size and half enlarged to
+    ``min_side``. Their points come out in ``full_size`` (w, h) pixels."""
+    longest = max(gray.shape[:2])
+    layers: tuple[_Layer, ...]
+    if longest < limits.min_side:
+        half = limits.keypoints // 2
+        layers = (
+            _layer(gray, 1.0, half, limits, full_size),
+            _layer(gray, limits.min_side / longest, limits.keypoints - half, limits, full_size),
+        )
+    else:
+        factor = min(1.0, limits.side / longest)
+        layers = (_layer(gray, factor, limits.keypoints, limits, full_size),)
+    return Keypoints(layers, *full_size)
+
+
+def _layer(
+    gray: U8Array, factor: float, budget: int, limits: FeatureLimits, full_size: tuple[int, int]
+) -> _Layer:
     height, width = gray.shape[:2]
-    factor = min(1.0, limits.side / max(width, height))
     work = gray
-    if factor < 1.0:
+    if factor != 1.0:
         size = (max(1, round(width * factor)), max(1, round(height * factor)))
-        work = np.asarray(cv2.resize(gray, size, interpolation=cv2.INTER_AREA), dtype=np.uint8)
+        how = cv2.INTER_AREA if factor < 1.0 else cv2.INTER_LINEAR
+        work = np.asarray(cv2.resize(gray, size, interpolation=how), dtype=np.uint8)
     orb = cv2.ORB_create(  # type: ignore[attr-defined]
-        nfeatures=limits.keypoints * CANDIDATES_PER_KEPT,
+        nfeatures=budget * CANDIDATES_PER_KEPT,
         fastThreshold=FAST_THRESHOLD,
         edgeThreshold=EDGE_THRESHOLD,
-        nlevels=PYRAMID_LEVELS,
+        nlevels=limits.levels,
     )
     orb.setPatchSize(PATCH_SIZE)
-    keypoints = orb.detect(work, None)
-    chosen = _on_grid(keypoints, work.shape[1], work.shape[0], limits.keypoints)
-    chosen, descriptors = orb.compute(work, chosen)
-    if descriptors is None or not chosen:
-        return _empty(full_size)
+    chosen = _on_grid(orb.detect(work, None), work.shape[1], work.shape[0], budget)
     scale = np.array([full_size[0] / work.shape[1], full_size[1] / work.shape[0]], dtype=np.float32)
-    points = _positions(chosen) * scale
-    return Features(points, np.ascontiguousarray(descriptors, dtype=np.uint8), *full_size)
+    return _Layer(work, orb, tuple(chosen), scale)
+
+
+def extract(gray: U8Array, *, limits: FeatureLimits, full_size: tuple[int, int]) -> Features:
+    """Every chosen keypoint's features (see :func:`keypoints`)."""
+    return keypoints(gray, limits=limits, full_size=full_size).features()
 
 
 def mirrored(gray: U8Array, *, limits: FeatureLimits, full_size: tuple[int, int]) -> Features:

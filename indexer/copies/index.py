@@ -82,19 +82,12 @@ class Neighbours:
     labels: npt.NDArray[np.int64]
 
     @staticmethod
-    def interleaved(
-        first_rows: npt.NDArray[np.int64],
-        first: Neighbours,
-        second_rows: npt.NDArray[np.int64],
-        second: Neighbours,
-    ) -> Neighbours:
-        """One row per query descriptor again, from two searches over disjoint rows."""
-        rows = len(first_rows) + len(second_rows)
-        distances = np.empty((rows, NEIGHBOURS), dtype=first.distances.dtype)
-        labels = np.empty((rows, NEIGHBOURS), dtype=np.int64)
-        distances[first_rows], distances[second_rows] = first.distances, second.distances
-        labels[first_rows], labels[second_rows] = first.labels, second.labels
-        return Neighbours(distances, labels)
+    def joined(first: Neighbours, second: Neighbours) -> Neighbours:
+        """One row per query descriptor of two searches, ``first``'s rows first."""
+        return Neighbours(
+            np.concatenate([first.distances, second.distances]),
+            np.concatenate([first.labels, second.labels]),
+        )
 
 
 class DescriptorIndex:
@@ -140,15 +133,19 @@ class DescriptorIndex:
             self._by_image[image.image_id].append(slot)
         if not codes:
             return
-        new_codes, new_ids = np.concatenate(codes), np.concatenate(ids)
-        total = self.descriptors + len(new_codes)
+        new = (np.concatenate(codes), np.concatenate(ids))
+        del codes, ids
+        total = self.descriptors + len(new[0])
         if total >= IVF_FROM and total >= 2 * self._built_at:
-            held_codes, held_ids = self._contents()
-            self._build_ivf(
-                np.concatenate([held_codes, new_codes]), np.concatenate([held_ids, new_ids])
-            )
+            parts = [self._contents(), new]
+            del new
+            # the old index goes before the new one is filled (writes are serialised, so no
+            # search holds it): a rebuild then holds one copy of the descriptors beside the
+            # index it fills, not three (bench.copy_index_memory: peak ~4x the index before)
+            self._index = faiss.IndexBinaryIDMap(faiss.IndexBinaryFlat(BITS))
+            self._build_ivf(parts)
         else:
-            self._index.add_with_ids(new_codes, new_ids)
+            self._index.add_with_ids(*new)
 
     def remove_image(self, image_id: int) -> None:
         for slot in self._by_image.pop(image_id, []):
@@ -235,19 +232,25 @@ class DescriptorIndex:
         lists = int(index.nlist) * (DESCRIPTOR_BYTES * 2 + 64) if self._ivf else 0
         return codes + points + lists
 
-    def _build_ivf(self, codes: U8Array, ids: npt.NDArray[np.int64]) -> None:
+    def _build_ivf(self, parts: list[tuple[U8Array, npt.NDArray[np.int64]]]) -> None:
+        """A binary IVF over these (codes, ids) parts, centroids drawn from all of them; each
+        part is released once it is added."""
+        total = sum(len(codes) for codes, _ in parts)
         rng = np.random.default_rng(0)
-        nlist = _pow2_at_most(max(1024, len(codes) // LIST_SIZE), MAX_LISTS)
-        centroids = codes[rng.choice(len(codes), size=nlist, replace=False)]
+        nlist = _pow2_at_most(max(1024, total // LIST_SIZE), MAX_LISTS)
+        centroids = _rows_of(parts, rng.choice(total, size=nlist, replace=False))
         outer, inner = _small_ivf(centroids, rng)
         ivf = faiss.IndexBinaryIVF(outer, BITS, nlist)
         ivf.is_trained = True
         ivf.nprobe = NPROBE
-        ivf.add_with_ids(codes, ids)
+        while parts:
+            codes, ids = parts.pop(0)
+            ivf.add_with_ids(codes, ids)
+            del codes, ids
         self._keep = [outer, inner]
         self._index = ivf
         self._ivf = True
-        self._built_at = len(codes)
+        self._built_at = total
 
     def _contents(self) -> tuple[U8Array, npt.NDArray[np.int64]]:
         """Every code and id the index holds (to rebuild it)."""
@@ -290,6 +293,17 @@ def _small_ivf(
     quantizer.nprobe = QUANTIZER_NPROBE
     quantizer.add(centroids)
     return quantizer, inner
+
+
+def _rows_of(parts: list[tuple[U8Array, npt.NDArray[np.int64]]], rows: npt.NDArray[Any]) -> U8Array:
+    """The codes at these row numbers of the parts taken end to end."""
+    starts = np.cumsum([0] + [len(codes) for codes, _ in parts])
+    part = np.searchsorted(starts, rows, side="right") - 1
+    picked = np.empty((len(rows), DESCRIPTOR_BYTES), dtype=np.uint8)
+    for number, (codes, _) in enumerate(parts):
+        here = part == number
+        picked[here] = codes[rows[here] - starts[number]]
+    return picked
 
 
 def _pow2_at_most(value: int, cap: int) -> int:

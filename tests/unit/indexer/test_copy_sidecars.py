@@ -17,6 +17,7 @@ from indexer.blobs import FolderBlobStore
 from indexer.copies import sidecar
 from indexer.copies.detector import CopyDetector, portfolio_features
 from indexer.copies.features import FEATURES_VERSION, Features
+from indexer.copies.index import IndexedImage
 from indexer.copies.store import PortfolioStore, portfolio_store
 from indexer.copies.tables import PortfolioImage
 from indexer.db import Agency, Database, Talent
@@ -182,3 +183,28 @@ def test_features_of_another_version_or_none_are_extracted_again_and_rewritten(
     again = WatchedStore(store)
     assert CopyDetector(db=db, store=again, analyser=FakeAnalyser()).ensure_current()
     assert again.originals_read == []
+
+
+@pytest.mark.shared_faces
+def test_a_build_that_fails_half_way_is_redone_whole_by_the_next_scan(
+    db: Database, store: PortfolioStore, shared_faces: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = lfw(shared_faces, 6)
+    _talent_id, ids = register(db, store, data)
+    fresh = CopyDetector(db=db, store=store, analyser=FakeAnalyser())
+    monkeypatch.setattr("indexer.copies.detector.ADD_BATCH", 2)
+    real_add = fresh.index.add_many
+    calls = []
+
+    def add_then_fail(items: list[tuple[IndexedImage, Features]]) -> None:
+        calls.append(len(items))
+        if len(calls) == 2:
+            raise MemoryError("no room for the rebuild")
+        real_add(items)
+
+    fresh.index.add_many = add_then_fail  # type: ignore[method-assign]
+    with pytest.raises(MemoryError):
+        fresh.ensure_current()
+    assert fresh.index.images == 0 and not fresh.built  # nothing half-built is kept
+    assert found_ids(fresh, copy_of(data[5])) == [ids[5]]  # the next scan builds it all
+    assert fresh.index.images == len(data)

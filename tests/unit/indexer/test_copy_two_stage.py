@@ -8,13 +8,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 
 from indexer.blobs import FolderBlobStore
 from indexer.copies import detector as copy_detector
+from indexer.copies import features as copy_features
 from indexer.copies.detector import CopyDetector, CopyTimings
-from indexer.copies.features import Features
+from indexer.copies.features import QUERY_LIMITS, Features
 from indexer.copies.index import Neighbours
 from indexer.copies.store import PortfolioStore, portfolio_store
 from indexer.db import Database
@@ -25,15 +27,31 @@ from tests.support.fakes import FakeAnalyser
 from tests.unit.indexer.test_copy_sidecars import register
 
 
-def test_interleaved_neighbours_put_each_row_back_in_place() -> None:
-    sampled, rest = np.array([0, 2, 4]), np.array([1, 3])
-    first = Neighbours(
-        np.array([[0, 1], [20, 21], [40, 41]], np.int32), np.array([[0, 1], [20, 21], [40, 41]])
-    )
-    second = Neighbours(np.array([[10, 11], [30, 31]], np.int32), np.array([[10, 11], [30, 31]]))
-    merged = Neighbours.interleaved(sampled, first, rest, second)
-    assert merged.labels[:, 0].tolist() == [0, 10, 20, 30, 40]
-    assert merged.distances[:, 1].tolist() == [1, 11, 21, 31, 41]
+def test_joined_neighbours_and_features_keep_each_part_in_order() -> None:
+    first = Neighbours(np.array([[0, 1], [2, 3]], np.int32), np.array([[10, 11], [12, 13]]))
+    second = Neighbours(np.array([[4, 5]], np.int32), np.array([[14, 15]]))
+    both = Neighbours.joined(first, second)
+    assert both.labels.tolist() == [[10, 11], [12, 13], [14, 15]]
+    assert both.distances[:, 0].tolist() == [0, 2, 4]
+    a = Features(np.zeros((2, 2), np.float32), np.zeros((2, 32), np.uint8), 50, 40)
+    b = Features(np.ones((1, 2), np.float32), np.ones((1, 32), np.uint8), 50, 40)
+    joined = Features.joined(a, b)
+    assert joined.count == 3 and joined.points[2].tolist() == [1.0, 1.0]
+    assert (joined.width, joined.height) == (50, 40)
+
+
+def test_a_sample_of_keypoints_has_the_descriptors_all_of_them_have() -> None:
+    rng = np.random.default_rng(5)
+    gray = cv2.GaussianBlur(rng.integers(0, 255, (300, 420), dtype=np.uint8), (3, 3), 0)
+    keys = copy_features.keypoints(gray, limits=QUERY_LIMITS, full_size=(840, 600))
+    every = keys.features()
+    assert every.count == keys.count > 100
+    sample = keys.features(range(0, keys.count, 3))
+    for n in range(sample.count):  # the same keypoint, the same descriptor
+        match = np.flatnonzero((every.points == sample.points[n]).all(axis=1))
+        assert len(match) >= 1
+        assert any(np.array_equal(every.descriptors[m], sample.descriptors[n]) for m in match)
+    assert float(every.points[:, 0].max()) > 420  # in full-size pixels
 
 
 @pytest.fixture
@@ -91,17 +109,10 @@ def test_two_stages_find_every_copy_one_search_finds_and_nothing_more(
     assert two.gated + two.sample_verified < len(queries)
     assert one.gated == 0
 
-    # descriptors no portfolio descriptor is near stop at the sample
-    rng = np.random.default_rng(3)
-    noise = Features(
-        rng.uniform(0, 300, (500, 2)).astype(np.float32),
-        rng.integers(0, 256, (500, 32), dtype=np.uint8),
-        300,
-        300,
-    )
+    # a scan whose sample draws fewer votes than the gate is searched no further
     monkeypatch.undo()
+    monkeypatch.setattr(copy_detector, "SAMPLE_GATE", 10_000)
     gated = CopyTimings()
     detector = CopyDetector(db=db, store=store, analyser=FakeAnalyser())
-    assert detector.ensure_current()
-    assert detector._placements(noise, gated) == {}
-    assert gated.gated == 1 and gated.search_s > 0
+    assert detector.find(open_photo(queries[0][1]), [], timings=gated) == []
+    assert gated.gated == 1 and gated.search_s > 0 and gated.verify_s == 0
