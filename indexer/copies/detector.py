@@ -18,6 +18,7 @@ import logging
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -28,6 +29,7 @@ from indexer.boxes import Box
 from indexer.copies.features import (
     PORTFOLIO_LIMITS,
     QUERY_LIMITS,
+    FeatureLimits,
     Features,
     Keypoints,
     extract,
@@ -70,6 +72,10 @@ QUERY_MIN_VIEW = 480
 # (every 2nd: 335 at 2.8 ms; without the enlargement, 324 for one search and every 3rd).
 SAMPLE_STRIDE = 3
 SAMPLE_GATE = 4
+# A query this long (px, its grey view) or longer is sampled by a coarse extraction of its
+# own: 200 keypoints at 400 px cost a third of the 640 px extraction.
+COARSE_FROM = 400
+COARSE_LIMITS = FeatureLimits(side=400, keypoints=200, levels=6)
 
 
 @dataclass(frozen=True)
@@ -280,21 +286,18 @@ class CopyDetector:
             return []
         timings = timings or CopyTimings()
         started = time.thread_time()
-        keys = query_keypoints(photo)
+        query = staged_query(photo)
         timings.extract_s += time.thread_time() - started
-        placed = self._placements(keys, timings)
+        placed = self._placements(query, timings)
         return [self._finding(p, photo, faces) for p in placed.values() if p.image_id in self._rows]
 
-    def _placements(self, keys: Keypoints, timings: CopyTimings) -> dict[int, Placement]:
-        """Search a sample of the query's keypoints first (every :data:`SAMPLE_STRIDE`-th):
-        a scan no slot drew :data:`SAMPLE_GATE` votes from is no copy; a copy the sample
-        alone verifies is done. Only what is left (a weak or partial copy) computes and
-        searches the rest of its keypoints, and is voted and verified on all of them, as in
-        one search."""
+    def _placements(self, query: StagedQuery, timings: CopyTimings) -> dict[int, Placement]:
+        """Search the query's sample first: a scan no slot drew :data:`SAMPLE_GATE` votes
+        from is no copy; a copy the sample alone verifies is done. Only what is left (a weak
+        or partial copy) computes and searches the query's other keypoints, and is voted
+        and verified as one search of them would be (:class:`StagedQuery`)."""
         searching = SearchTimings()
-        started = time.thread_time()
-        sample = keys.features(range(0, keys.count, SAMPLE_STRIDE))
-        timings.extract_s += time.thread_time() - started
+        sample = query.sample
         with self._lock:
             first = self.index.neighbours(sample.descriptors, timings=searching)
             leading = self.index.vote(
@@ -307,7 +310,7 @@ class CopyDetector:
             if placed:
                 timings.sample_verified += 1
             else:
-                placed = self._search_rest(keys, sample, first, searching, timings)
+                placed = self._search_rest(query, first, searching, timings)
         else:
             timings.gated += 1
         timings.search_s += searching.search_s
@@ -316,26 +319,29 @@ class CopyDetector:
 
     def _search_rest(
         self,
-        keys: Keypoints,
-        sample: Features,
+        query: StagedQuery,
         first: Neighbours,
         searching: SearchTimings,
         timings: CopyTimings,
     ) -> dict[int, Placement]:
         started = time.thread_time()
-        rest = keys.features([n for n in range(keys.count) if n % SAMPLE_STRIDE])
+        rest = query.rest()
         timings.extract_s += time.thread_time() - started
-        query = Features.joined(sample, rest)
         with self._lock:
             second = self.index.neighbours(rest.descriptors, timings=searching)
+            if query.rest_adds_to_sample:
+                whole = Features.joined(query.sample, rest)
+                neighbours = Neighbours.joined(first, second)
+            else:
+                whole, neighbours = rest, second
             candidates = self.index.vote(
-                query.points,
-                Neighbours.joined(first, second),
+                whole.points,
+                neighbours,
                 limit=self.limits.candidates,
                 min_votes=self.limits.min_votes,
                 timings=searching,
             )
-        return self._verified(candidates, query, timings)
+        return self._verified(candidates, whole, timings)
 
     def _verified(
         self, candidates: list[Candidate], query: Features, timings: CopyTimings
@@ -436,14 +442,53 @@ def portfolio_features(photo: FacePhoto) -> tuple[Features, Features]:
     )
 
 
+@dataclass(frozen=True)
+class StagedQuery:
+    """A scanned image's features in two stages: the sample searched first, and the rest,
+    computed only when the sample neither rules a copy out nor verifies one.
+
+    A query of :data:`COARSE_FROM` px or more samples its own image at 400 px
+    (:data:`COARSE_LIMITS`), and its rest is the whole query at 640 px, searched alone. A
+    smaller one (at two sizes, see :func:`keypoints`) samples every
+    :data:`SAMPLE_STRIDE`-th of its keypoints, and its rest is the others, added to the
+    sample's."""
+
+    sample: Features
+    rest: Callable[[], Features]
+    rest_adds_to_sample: bool
+
+
+def staged_query(photo: FacePhoto) -> StagedQuery:
+    gray = _query_gray(photo)
+    size = (photo.width, photo.height)
+    if max(gray.shape[:2]) >= COARSE_FROM:
+        coarse = keypoints(gray, limits=COARSE_LIMITS, full_size=size)
+
+        def whole() -> Features:
+            return keypoints(gray, limits=QUERY_LIMITS, full_size=size).features()
+
+        return StagedQuery(coarse.features(), whole, rest_adds_to_sample=False)
+    keys = keypoints(gray, limits=QUERY_LIMITS, full_size=size)
+
+    def others() -> Features:
+        return keys.features([n for n in range(keys.count) if n % SAMPLE_STRIDE])
+
+    sample = keys.features(range(0, keys.count, SAMPLE_STRIDE))
+    return StagedQuery(sample, others, rest_adds_to_sample=True)
+
+
 def query_keypoints(photo: FacePhoto) -> Keypoints:
-    """Keypoints of a scanned image, from the coarsest view already decoded (the face
-    detector's) when it is large enough, so the scan decodes nothing more for them."""
+    """Keypoints of a scanned image (:data:`QUERY_LIMITS`)."""
+    return keypoints(_query_gray(photo), limits=QUERY_LIMITS, full_size=(photo.width, photo.height))
+
+
+def _query_gray(photo: FacePhoto) -> np.ndarray:
+    """The coarsest view already decoded (the face detector's) when it is large enough, so
+    the scan decodes nothing more for copy detection."""
     view = photo.coarsest_decoded()
     if view.reduction > 1 and max(view.bgr.shape[:2]) < QUERY_MIN_VIEW:
         view = photo.view(photo.reduction_for(max(photo.width, photo.height), QUERY_LIMITS.side))
-    gray = to_gray(view.bgr)
-    return keypoints(gray, limits=QUERY_LIMITS, full_size=(photo.width, photo.height))
+    return to_gray(view.bgr)
 
 
 def query_features(photo: FacePhoto) -> Features:

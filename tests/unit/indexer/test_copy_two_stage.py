@@ -69,6 +69,12 @@ EDITS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
     ),
     "captioned": edits.caption,
     "scaled to 0.4x": lambda bgr: edits.rescale(bgr, 0.4),
+    # 400 px or more: sampled by the coarse extraction, the rest searched alone
+    "recoloured, 2x": lambda bgr: edits.recolour(edits.rescale(bgr, 2.0)),
+    "3x, a third of its area": lambda bgr: edits.crop_area(
+        edits.rescale(bgr, 3.0), 0.33, (1.5 * bgr.shape[1], 1.2 * bgr.shape[0])
+    ),
+    "2x, captioned": lambda bgr: edits.caption(edits.rescale(bgr, 2.0)),
 }
 
 
@@ -93,7 +99,9 @@ def test_two_stages_find_every_copy_one_search_finds_and_nothing_more(
 
     two = CopyTimings()
     two_stage = hits(CopyDetector(db=db, store=store, analyser=FakeAnalyser()), two)
-    monkeypatch.setattr(copy_detector, "SAMPLE_STRIDE", 1)  # the sample is every descriptor
+    # one search: the sample is every keypoint at the query's own sizes, and never gated
+    monkeypatch.setattr(copy_detector, "COARSE_FROM", 10**6)
+    monkeypatch.setattr(copy_detector, "SAMPLE_STRIDE", 1)
     monkeypatch.setattr(copy_detector, "SAMPLE_GATE", 0)
     one = CopyTimings()
     one_search = hits(CopyDetector(db=db, store=store, analyser=FakeAnalyser()), one)
