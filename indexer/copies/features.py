@@ -26,6 +26,7 @@ PYRAMID_LEVELS = 8  # ORB's default: scale 1.2 per level
 FAST_THRESHOLD = 12
 EDGE_THRESHOLD = 15
 PATCH_SIZE = 15
+MIN_SIDE = 2 * EDGE_THRESHOLD + 1  # px: a narrower image has no keypoint away from its edges
 
 
 @dataclass(frozen=True)
@@ -166,8 +167,10 @@ def _layer(
         nlevels=limits.levels,
     )
     orb.setPatchSize(PATCH_SIZE)
-    chosen = _on_grid(orb.detect(work, None), work.shape[1], work.shape[0], budget)
     scale = np.array([full_size[0] / work.shape[1], full_size[1] / work.shape[0]], dtype=np.float32)
+    if min(work.shape[:2]) < MIN_SIDE:  # no keypoint fits (and ORB's pyramid fails on it)
+        return _Layer(work, orb, (), scale)
+    chosen = _on_grid(orb.detect(work, None), work.shape[1], work.shape[0], budget)
     return _Layer(work, orb, tuple(chosen), scale)
 
 

@@ -98,6 +98,15 @@ def _add_one(
         return PortfolioOutcome(label, True, known, already_registered=True)
     face = max(faces, key=lambda f: f.width * f.height, default=None)
     features = portfolio_features(photo)  # kept beside the file: indexes never decode it
+    needed = copies.limits.rules.min_inliers  # a copy is verified on this many matches
+    if features[0].count < needed:
+        return PortfolioOutcome(
+            label,
+            False,
+            None,
+            reason=f"The image has too little detail to be found in copies: {features[0].count}"
+            f" distinct points, at least {needed} are needed (a blank, tiny or blurred image).",
+        )
     stored = copies.store.save(
         talent_id=talent_id, name=f"{photo.sha256}.{photo.source_format.lower()}", data=file.data
     )

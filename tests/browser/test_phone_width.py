@@ -262,7 +262,10 @@ def _seed_licence(seeded: Seeded, keys: dict[str, str], talent_id: int) -> None:
         seeded.ids["precheck_id"] = _created(precheck)["id"]
     with _api(seeded, "agency", keys) as agency:  # her portfolio, a long file name among them
         shoot = [
-            ("files", (name, face_photo([(ADA, 120)], size=200, seed=seed), "image/png"))
+            (
+                "files",
+                (name, face_photo([(ADA, 120)], size=200, seed=seed, textured=True), "image/png"),
+            )
             for seed, name in ((61, LONG_FILE), (62, "look-02.png"))
         ]
         added = _created(agency.post(f"/v1/talents/{talent_id}/portfolio", files=shoot))

@@ -136,7 +136,7 @@ def _plant_side(world: ConsoleWorld, agency: str) -> None:
     assert profile.status_code == 200, profile.text
     prefs = world.client.put("/v1/email-preferences", headers=headers, json={"recipients": [mail]})
     assert prefs.status_code == 200, prefs.text
-    shoot = face_photo([(identity, 120)], size=200, seed=11)
+    shoot = face_photo([(identity, 120)], size=200, seed=11, textured=True)
     added = world.client.post(
         f"/v1/talents/{world.talents[talent]}/portfolio",
         headers=headers,
@@ -158,14 +158,14 @@ def _plant(world: ConsoleWorld) -> None:
     pre = world.client.post(
         "/v1/prechecks",
         headers=_auth(world, "brand"),
-        files={"file": ("a.png", face_photo([(7, 90)], size=130, seed=5))},
+        files={"file": ("a.png", face_photo([(7, 90)], size=130, seed=5, textured=True))},
         data={"publisher": "hm.example", "channel": "social", "territory": "FR"},
     )
     assert pre.status_code == 201, pre.text
     job = world.client.post(
         "/v1/scan-jobs",
         headers=_auth(world, "monitor"),
-        files=[("files", ("b.png", face_photo([(9, 90)], size=130, seed=6)))],
+        files=[("files", ("b.png", face_photo([(9, 90)], size=130, seed=6, textured=True)))],
         data={"publisher": "seen.example"},
     )
     assert job.status_code == 202, job.text

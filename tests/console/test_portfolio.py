@@ -114,7 +114,7 @@ def test_a_file_over_the_size_limit_is_refused_and_the_others_still_go_in(
 ) -> None:
     with console_world(tmp_path, max_upload_bytes=60_000) as world:
         client = browser(world, "agency")
-        small = face_photo([(7, 120)], size=200, seed=21)
+        small = face_photo([(7, 120)], size=200, seed=21, textured=True)
         assert len(small) < 30_000
         status, outcomes, html = _upload(
             world,

@@ -30,15 +30,26 @@ def identity_vector(identity: int, *, noise: float = 0.0, seed: int = 0) -> np.n
 
 
 def face_photo(
-    identities: list[tuple[int, int]], *, size: int = 200, seed: int = 0, fmt: str = "PNG"
+    identities: list[tuple[int, int]],
+    *,
+    size: int = 200,
+    seed: int = 0,
+    fmt: str = "PNG",
+    textured: bool = False,
 ) -> bytes:
     """An image whose faces are squares: red channel = identity, side = given size.
 
     ``identities`` is a list of (identity 1..250, face side in px); faces are laid out
     left to right. ``seed`` changes the background so two photos of one person differ.
+    ``textured``: a background of grey 10 px tiles (a portfolio image needs detail for
+    copy detection to find it; the tiles never look like a face to :class:`FakeAnalyser`).
     """
     width = max(size, sum(side + 10 for _, side in identities) + 10)
     canvas = np.full((size, width, 3), 30 + seed % 50, np.uint8)
+    if textured:
+        tiles = np.random.default_rng(seed).integers(0, 150, (size // 10 + 1, width // 10 + 1))
+        grey = np.kron(tiles, np.ones((10, 10)))[:size, :width].astype(np.uint8)
+        canvas[:] = grey[:, :, None]
     x = 10
     for identity, side in identities:
         canvas[10 : 10 + side, x : x + side] = (identity, 200, 60)

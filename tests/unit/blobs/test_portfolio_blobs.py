@@ -29,7 +29,9 @@ def portfolio_talent(registry: Registry, copies: CopyDetector, name: str, identi
         copies,
         talent_id=talent.id,
         files=[
-            PhotoInput(f"{name}-{n}.png", face_photo([(identity, 80)], size=320, seed=n))
+            PhotoInput(
+                f"{name}-{n}.png", face_photo([(identity, 80)], size=320, seed=n, textured=True)
+            )
             for n in range(2)
         ],
         limits=DecodeLimits(),

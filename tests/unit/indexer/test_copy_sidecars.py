@@ -208,3 +208,29 @@ def test_a_build_that_fails_half_way_is_redone_whole_by_the_next_scan(
     assert fresh.index.images == 0 and not fresh.built  # nothing half-built is kept
     assert found_ids(fresh, copy_of(data[5])) == [ids[5]]  # the next scan builds it all
     assert fresh.index.images == len(data)
+
+
+@pytest.mark.parametrize("size", [(1, 1), (24, 300), (300, 300)])
+def test_an_image_too_plain_or_small_to_be_found_is_refused_with_its_reason(
+    db: Database, store: PortfolioStore, size: tuple[int, int]
+) -> None:
+    with db.session() as session:
+        agency = Agency(name="Agency")
+        session.add(agency)
+        session.flush()
+        talent = Talent(agency_id=agency.id, name="Ada")
+        session.add(talent)
+        session.flush()
+        talent_id = talent.id
+    plain = edits.jpeg(np.full((size[1], size[0], 3), 128, np.uint8))
+    detector = CopyDetector(db=db, store=store, analyser=FakeAnalyser())
+    [outcome] = add_images(
+        detector,
+        talent_id=talent_id,
+        files=[PhotoInput("plain.jpg", plain)],
+        limits=DecodeLimits(),
+        max_images=10,
+    )
+    assert not outcome.accepted and outcome.image_id is None
+    assert outcome.reason is not None and "too little detail" in outcome.reason
+    assert store.talent_keys(talent_id) == []  # nothing stored

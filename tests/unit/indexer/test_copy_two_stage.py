@@ -15,8 +15,8 @@ import pytest
 from indexer.blobs import FolderBlobStore
 from indexer.copies import detector as copy_detector
 from indexer.copies import features as copy_features
-from indexer.copies.detector import CopyDetector, CopyTimings
-from indexer.copies.features import QUERY_LIMITS, Features
+from indexer.copies.detector import CopyDetector, CopyTimings, portfolio_features
+from indexer.copies.features import MIN_SIDE, QUERY_LIMITS, Features
 from indexer.copies.index import Neighbours
 from indexer.copies.store import PortfolioStore, portfolio_store
 from indexer.db import Database
@@ -124,3 +124,20 @@ def test_two_stages_find_every_copy_one_search_finds_and_nothing_more(
     detector = CopyDetector(db=db, store=store, analyser=FakeAnalyser())
     assert detector.find(open_photo(queries[0][1]), [], timings=gated) == []
     assert gated.gated == 1 and gated.search_s > 0 and gated.verify_s == 0
+
+
+@pytest.mark.shared_faces
+@pytest.mark.parametrize(
+    "size", [(1, 1), (2, 3), (16, 399), (399, 16), (30, 500), (500, 30), (31, 31), (3, 60)]
+)
+def test_tiny_and_thin_scans_are_searched_without_error(
+    db: Database, store: PortfolioStore, shared_faces: Path, size: tuple[int, int]
+) -> None:
+    portfolio = [f.read_bytes() for f in sorted((shared_faces / "lfw").glob("B*/*.jpg"))[:3]]
+    register(db, store, portfolio)
+    detector = CopyDetector(db=db, store=store, analyser=FakeAnalyser())
+    rng = np.random.default_rng(sum(size))
+    pixels = rng.integers(0, 255, (size[1], size[0], 3), dtype=np.uint8)
+    assert detector.find(open_photo(edits.jpeg(pixels)), []) == []
+    original, flipped = portfolio_features(open_photo(edits.jpeg(pixels)))  # as registered
+    assert original.count == flipped.count == 0 or min(size) >= MIN_SIDE
