@@ -74,8 +74,8 @@ SAMPLE_STRIDE = 3
 SAMPLE_GATE = 4
 # A query this long (px, its grey view) or longer is sampled by a coarse extraction of its
 # own, and a copy that sample leaves open is searched whole at 640 px. 10k (bench.copies):
-# 338 of 341 edits (every 3rd of the 640 px keypoints as the sample: 333), copy detection
-# 7.4 ms inside a scene photo's scan (7.9-8.8); 150 coarse keypoints lost 10 captioned
+# 335 of 341 edits (every 3rd of the 640 px keypoints as the sample: 333), copy detection
+# 7.9 ms inside a scene photo's scan (7.9-8.8); 150 coarse keypoints lost 10 captioned
 # copies (the caption takes a grid cell's share of a small budget).
 COARSE_FROM = 400
 SAMPLE_DENSITY_FACTOR = 2.0  # see CopyLimits.sample_rules
