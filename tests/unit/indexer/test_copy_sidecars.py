@@ -56,8 +56,7 @@ def lfw(shared_faces: Path, count: int) -> list[bytes]:
     return [f.read_bytes() for f in sorted((shared_faces / "lfw").glob("B*/*.jpg"))[:count]]
 
 
-def register(db: Database, store: PortfolioStore, data: list[bytes]) -> tuple[int, list[int]]:
-    """A talent with these portfolio images, registered as the service does."""
+def new_talent(db: Database) -> int:
     with db.session() as session:
         agency = Agency(name="Agency")
         session.add(agency)
@@ -65,7 +64,12 @@ def register(db: Database, store: PortfolioStore, data: list[bytes]) -> tuple[in
         talent = Talent(agency_id=agency.id, name="Ada")
         session.add(talent)
         session.flush()
-        talent_id = talent.id
+        return talent.id
+
+
+def register(db: Database, store: PortfolioStore, data: list[bytes]) -> tuple[int, list[int]]:
+    """A talent with these portfolio images, registered as the service does."""
+    talent_id = new_talent(db)
     detector = CopyDetector(db=db, store=store, analyser=FakeAnalyser())
     outcomes = add_images(
         detector,
@@ -214,14 +218,7 @@ def test_a_build_that_fails_half_way_is_redone_whole_by_the_next_scan(
 def test_an_image_too_plain_or_small_to_be_found_is_refused_with_its_reason(
     db: Database, store: PortfolioStore, size: tuple[int, int]
 ) -> None:
-    with db.session() as session:
-        agency = Agency(name="Agency")
-        session.add(agency)
-        session.flush()
-        talent = Talent(agency_id=agency.id, name="Ada")
-        session.add(talent)
-        session.flush()
-        talent_id = talent.id
+    talent_id = new_talent(db)
     plain = edits.jpeg(np.full((size[1], size[0], 3), 128, np.uint8))
     detector = CopyDetector(db=db, store=store, analyser=FakeAnalyser())
     [outcome] = add_images(
