@@ -31,7 +31,6 @@ from indexer.copies.features import (
     QUERY_LIMITS,
     FeatureLimits,
     Features,
-    Keypoints,
     extract,
     keypoints,
     mirrored,
@@ -65,11 +64,10 @@ EXTRACT_THREADS = 2  # of those, originals decoded and extracted at once (memory
 # the face detector's view is at least 640 / 1.3 = 492 px (its working size over its
 # padding), so a scan decodes nothing more for copy detection.
 QUERY_MIN_VIEW = 480
-# The two-stage search (:meth:`CopyDetector._placements`). Measured with the bench.copies
-# set at 10,000 portfolio images (341 edits, 5,000 unrelated images, small queries enlarged
-# to 400 px; one search of all 500 query descriptors: 332 edits found, 5.8 ms of FAISS per
-# scene photo): every 3rd descriptor first, gated at 4 votes, found the same 332 at 1.9 ms
-# (every 2nd: 335 at 2.8 ms; without the enlargement, 324 for one search and every 3rd).
+# The two-stage search (:meth:`CopyDetector._placements`, :class:`StagedQuery`). A query
+# under COARSE_FROM samples every 3rd of its keypoints (10k, bench.copies: the same edits
+# found as one search of all of them, 1.9 instead of 5.8 ms of FAISS; every 2nd: 2.8 ms);
+# a slot needs 4 votes from the sample for the scan to be searched further.
 SAMPLE_STRIDE = 3
 SAMPLE_GATE = 4
 # A query this long (px, its grey view) or longer is sampled by a coarse extraction of its
@@ -496,11 +494,6 @@ def staged_query(photo: FacePhoto) -> StagedQuery:
     return StagedQuery(sample, others, rest_adds_to_sample=True)
 
 
-def query_keypoints(photo: FacePhoto) -> Keypoints:
-    """Keypoints of a scanned image (:data:`QUERY_LIMITS`)."""
-    return keypoints(_query_gray(photo), limits=QUERY_LIMITS, full_size=(photo.width, photo.height))
-
-
 def _query_gray(photo: FacePhoto) -> np.ndarray:
     """The coarsest view already decoded (the face detector's) when it is large enough, so
     the scan decodes nothing more for copy detection."""
@@ -511,8 +504,10 @@ def _query_gray(photo: FacePhoto) -> np.ndarray:
 
 
 def query_features(photo: FacePhoto) -> Features:
-    """Every chosen keypoint's features of a scanned image (:func:`query_keypoints`)."""
-    return query_keypoints(photo).features()
+    """Every chosen keypoint's features of a scanned image (:data:`QUERY_LIMITS`), as one
+    search of the whole query would use them."""
+    size = (photo.width, photo.height)
+    return keypoints(_query_gray(photo), limits=QUERY_LIMITS, full_size=size).features()
 
 
 def _gray_for(photo: FacePhoto, side: int) -> np.ndarray:
