@@ -21,6 +21,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
+from functools import partial
 
 import numpy as np
 from sqlalchemy import select
@@ -31,6 +32,7 @@ from indexer.copies.features import (
     QUERY_LIMITS,
     FeatureLimits,
     Features,
+    U8Array,
     extract,
     keypoints,
     mirrored,
@@ -479,12 +481,9 @@ def staged_query(photo: FacePhoto) -> StagedQuery:
     gray = _query_gray(photo)
     size = (photo.width, photo.height)
     if max(gray.shape[:2]) >= COARSE_FROM:
-        coarse = keypoints(gray, limits=COARSE_LIMITS, full_size=size)
-
-        def whole() -> Features:
-            return keypoints(gray, limits=QUERY_LIMITS, full_size=size).features()
-
-        return StagedQuery(coarse.features(), whole, rest_adds_to_sample=False)
+        coarse = extract(gray, limits=COARSE_LIMITS, full_size=size)
+        whole = partial(extract, gray, limits=QUERY_LIMITS, full_size=size)
+        return StagedQuery(coarse, whole, rest_adds_to_sample=False)
     keys = keypoints(gray, limits=QUERY_LIMITS, full_size=size)
 
     def others() -> Features:
@@ -494,7 +493,7 @@ def staged_query(photo: FacePhoto) -> StagedQuery:
     return StagedQuery(sample, others, rest_adds_to_sample=True)
 
 
-def _query_gray(photo: FacePhoto) -> np.ndarray:
+def _query_gray(photo: FacePhoto) -> U8Array:
     """The coarsest view already decoded (the face detector's) when it is large enough, so
     the scan decodes nothing more for copy detection."""
     view = photo.coarsest_decoded()
@@ -506,8 +505,7 @@ def _query_gray(photo: FacePhoto) -> np.ndarray:
 def query_features(photo: FacePhoto) -> Features:
     """Every chosen keypoint's features of a scanned image (:data:`QUERY_LIMITS`), as one
     search of the whole query would use them."""
-    size = (photo.width, photo.height)
-    return keypoints(_query_gray(photo), limits=QUERY_LIMITS, full_size=size).features()
+    return extract(_query_gray(photo), limits=QUERY_LIMITS, full_size=(photo.width, photo.height))
 
 
 def _gray_for(photo: FacePhoto, side: int) -> np.ndarray:

@@ -120,7 +120,7 @@ class Keypoints:
             picked = [layer.chosen[r - first] for r in wanted if first <= r < end]
             parts.append(self._computed(layer, picked))
             first = end
-        return Features.joined(*parts) if parts else _empty((self.width, self.height))
+        return Features.joined(*parts)  # a Keypoints has at least one layer
 
     def _computed(self, layer: _Layer, picked: list[Any]) -> Features:
         if not picked:
