@@ -30,6 +30,7 @@ from selenium.webdriver.support.ui import Select, WebDriverWait
 
 pytestmark = pytest.mark.browser
 NAVIGATING = (StaleElementReferenceException, NoSuchElementException)
+STATUS_TEXT = "const e = document.getElementById('notice-status'); return e && e.innerText.trim();"
 
 
 def test_agency_drafts_edits_and_finalises_a_notice_from_a_publisher_group(
@@ -73,8 +74,11 @@ def test_agency_drafts_edits_and_finalises_a_notice_from_a_publisher_group(
     steps.check("edited")
 
     browser.find_element(By.ID, "confirm-notice").click()
-    WebDriverWait(browser, 30, ignored_exceptions=NAVIGATING).until(  # the page is replaced
-        lambda d: d.find_element(By.ID, "notice-status").text == "final"
+    # the page is replaced: the status is read in one script call, never through an element
+    # handle that the navigation can pull away (Chromium then answers "Node with given id
+    # does not belong to the document", an unknown error, not a stale element)
+    WebDriverWait(browser, 30, ignored_exceptions=NAVIGATING).until(
+        lambda d: d.execute_script(STATUS_TEXT) == "final"
     )
     _settled(browser)
     assert not browser.find_elements(By.ID, "edit-form")  # final: no longer editable
