@@ -404,7 +404,9 @@ def test_forwarded_for_chooses_the_throttled_address_only_from_a_trusted_proxy(
     ):
         statuses = []
         for n in range(per_ip + 2):  # a different account and a different claimed address each
-            with httpx.Client(base_url=base) as browser:
+            # httpx's default 5-s read timeout is no browser's: a loaded CI machine once
+            # took longer than that to answer one of these requests
+            with httpx.Client(base_url=base, timeout=60) as browser:
                 browser.get("/console/login")
                 statuses.append(
                     browser.post(
