@@ -25,6 +25,7 @@ import logging
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import cast
 
 import av
@@ -107,12 +108,21 @@ class Sample:
     shot_start: bool  # the first frame after a cut (or the first frame of the video)
 
 
+class Truncation(StrEnum):
+    """Why a video was read only in part (the scan answer's ``truncated``)."""
+
+    MAX_DURATION = "max_duration_s"  # longer than the duration bound (or no declared end)
+    MAX_FRAMES = "max_frames"  # more frames than the frame bound
+    MAX_SAMPLES = "max_samples"  # the analysis budget of sampled frames was spent
+    BROKEN_STREAM = "broken_stream"  # the stream broke; read up to where it did
+
+
 @dataclass
 class ReadStats:
     frames_decoded: int = 0
     samples: int = 0
     last_time_s: float = 0.0
-    truncated: str | None = None  # why decoding stopped early, when it did
+    truncated: Truncation | None = None  # why decoding stopped early, when it did
     decode_s: float = 0.0  # demuxing, decoding and converting
 
 
@@ -169,7 +179,7 @@ class VideoReader:
             if not (cut or keyframe or time_s >= next_due - 1e-6):
                 continue
             if self.stats.samples >= self.limits.max_samples:
-                self.stats.truncated = "max_samples"
+                self.stats.truncated = Truncation.MAX_SAMPLES
                 return
             converting = time.perf_counter()
             sample = self._sample(frame, time_s, keyframe=keyframe, cut=cut)
@@ -205,11 +215,11 @@ class VideoReader:
             _check_frame_size(frame, self.limits)
             time_s = self._time_of(frame)
             if time_s > self.limits.max_duration_s:
-                self.stats.truncated = "max_duration_s"
+                self.stats.truncated = Truncation.MAX_DURATION
                 return
             self.stats.frames_decoded += 1
             if self.stats.frames_decoded > self.limits.max_frames:
-                self.stats.truncated = "max_frames"
+                self.stats.truncated = Truncation.MAX_FRAMES
                 return
             self.stats.last_time_s = max(self.stats.last_time_s, time_s)
             yield frame, time_s
@@ -239,7 +249,7 @@ class VideoReader:
         if self.stats.frames_decoded == 0:
             raise VideoDecodeError(f"The video stream could not be decoded: {exc}") from exc
         log.info("video stream broken after %d frames: cut there", self.stats.frames_decoded)
-        self.stats.truncated = "broken_stream"
+        self.stats.truncated = Truncation.BROKEN_STREAM
 
 
 def _open(data: bytes, limits: VideoLimits) -> av.container.InputContainer:

@@ -34,7 +34,7 @@ from service.core.errors import InvalidRequestError
 from service.core.principal import Principal, Role
 from service.core.tables.alerts import AlertSighting
 from service.core.tables.jobs import Job, JobItem
-from service.core.tables.scanning import Finding
+from service.core.tables.scanning import Finding, Scan
 from service.crawl.submissions import required_page_url, stage_page_batch, stage_warc_batch
 from service.jobs import labels
 from service.jobs.queue import (
@@ -46,7 +46,7 @@ from service.jobs.queue import (
 )
 from service.jobs.schemas import JobItemOut, JobOut
 from service.jobs.submissions import StagedBatch, create_batch_job, discard_unowned
-from service.rules.vocabulary import Channel, ScanKind, country_choices
+from service.rules.vocabulary import Channel, MediaKind, ScanKind, country_choices
 from service.scanning.types import AlertOutcome, UseContext
 from service.scanning.uploads import UploadBounds, stage_uploads
 
@@ -74,6 +74,7 @@ class ItemResult:
     error: str | None
     status_label: str  # the codes in words (service/jobs/labels.py)
     alert_label: str
+    video: str | None = None  # a video: how much of it was checked (labels.video_read)
 
 
 def _alert_outcome(item: JobItemOut, alerted: set[int]) -> str | None:
@@ -102,6 +103,14 @@ def item_results(ctx: AppContext, items: list[JobItemOut]) -> list[ItemResult]:
                 select(AlertSighting.scan_id).distinct().where(AlertSighting.scan_id.in_(scan_ids))
             )
         )
+        videos = {
+            scan_id: labels.video_read(duration_s, truncated)
+            for scan_id, duration_s, truncated in session.execute(
+                select(Scan.id, Scan.duration_s, Scan.video_truncated).where(
+                    Scan.id.in_(scan_ids), Scan.media_kind == MediaKind.VIDEO
+                )
+            )
+        }
     results = []
     for item in items:
         error = item.error
@@ -118,6 +127,7 @@ def item_results(ctx: AppContext, items: list[JobItemOut]) -> list[ItemResult]:
                 else None,
                 status_label=labels.item_status(item.status),
                 alert_label=labels.alert_outcome(alert),
+                video=videos.get(item.scan_id) if item.scan_id else None,
             )
         )
     return results

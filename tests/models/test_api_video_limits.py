@@ -16,9 +16,10 @@ import pytest
 
 from bench.clips import render
 from indexer.engine import FaceEngine
-from tests.api.test_batch_jobs import submit
+from tests.api.test_batch_jobs import drain, submit
 from tests.models.test_api_scans import NOW, TALENT
 from tests.models.test_api_video_provenance import SIZE, talent_clip, talent_shot
+from tests.support.console import add_users, sign_in
 from tests.support.service import ServiceWorld, local_server, service_world
 
 pytestmark = [pytest.mark.postgres, pytest.mark.model]
@@ -154,3 +155,32 @@ def test_the_openapi_schema_documents_the_cut(world: ServiceWorld) -> None:
     schema = world.client.get("/openapi.json").json()
     image = schema["components"]["schemas"]["ImageOut"]["properties"]
     assert "truncated" in image and "max_duration_s" in image["truncated"]["description"]
+
+
+def test_the_monitor_sees_in_the_console_how_much_of_each_video_was_checked(
+    tmp_path: Path, real_engine: FaceEngine
+) -> None:
+    with service_world(tmp_path, real_engine, console_secure_cookies=False) as world:
+        checked_in_the_console(world)
+
+
+def checked_in_the_console(world: ServiceWorld) -> None:
+    world.ctx.settings.video_max_duration_s = 1.5
+    clips = [("live.mkv", live_clip(world, seconds=3.0)), ("short.mkv", live_clip(world, 1.0))]
+    response = submit(world, clips)
+    assert response.status_code == 202, response.text
+    job_id = response.json()["id"]
+    drain(world)
+    add_users(world.ctx)
+    assert sign_in(world.client, "volunteer@watch.example").status_code == 303
+
+    job_page = world.client.get(f"/console/submissions/{job_id}")
+    assert job_page.status_code == 200
+    assert "video: only the first 0:01 was checked (longer than the length limit)" in job_page.text
+    assert "video, 0:01" in job_page.text  # the short one, read to its end
+    polled = world.client.get(f"/console/submissions/{job_id}/progress.json").json()
+    notes = {item["name"]: item["video"] for item in polled["items"]}
+    assert notes == {
+        "live.mkv": "video: only the first 0:01 was checked (longer than the length limit)",
+        "short.mkv": "video, 0:01",
+    }

@@ -36,6 +36,12 @@
       var row = document.createElement("tr");
       cell(row, String(item.position + 1));
       cell(row, item.name, "item-name");
+      if (item.video) {
+        var note = document.createElement("span");
+        note.className = "muted";
+        note.textContent = item.video;
+        row.lastChild.append(document.createElement("br"), note);
+      }
       cell(row, item.error ? item.status_label + ": " + item.error : item.status_label);
       cell(row, item.faces === null ? "—" : String(item.faces));
       cell(row, item.alert_label);
