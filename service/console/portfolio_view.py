@@ -1,6 +1,7 @@
-"""What the agency's portfolio page reads besides the portfolio service (issue 22): one
-portfolio image's kept file, checked to be the talent's, and the copies of her portfolio
-images monitors found, a page at a time, each with the alert it raised (if any)."""
+"""What the portfolio pages (the agency's, and the talent's own) read besides the portfolio
+service (issue 22): one portfolio image's kept file, checked to be the talent's, as a reduced
+copy, and the copies of her portfolio images monitors found, a page at a time, each with the
+alert it raised (if any)."""
 
 from __future__ import annotations
 
@@ -12,11 +13,15 @@ from sqlalchemy.orm import Session
 
 from indexer.copies.tables import PortfolioImage
 from service.alerts.derived_evidence import NEWEST_COPIES_FIRST, copy_words, her_copies
+from service.context import AppContext
+from service.core import thumbnails as thumbs
 from service.core.errors import ResourceNotFoundError
 from service.core.tables.alerts import Alert
 from service.core.tables.scanning import DerivedFinding, Scan
 
 COPIES_PAGE = 20
+IMAGES_PAGE = 48
+THUMB_PX = 320
 
 
 @dataclass(frozen=True)
@@ -32,6 +37,15 @@ def kept_image(session: Session, *, talent_id: int, image_id: int) -> KeptImage:
     if row is None or row.talent_id != talent_id:
         raise ResourceNotFoundError(f"Talent {talent_id} has no portfolio image {image_id}.")
     return KeptImage(row.name, row.stored_path)
+
+
+def thumbnail(ctx: AppContext, *, talent_id: int, image_id: int) -> bytes:
+    """A reduced JPEG of her portfolio image ``image_id`` (never the file itself); the
+    caller has checked the talent is the viewer's to see."""
+    with ctx.db.session() as session:
+        kept = kept_image(session, talent_id=talent_id, image_id=image_id)
+    data = ctx.copies.store.read(kept.stored_path)
+    return thumbs.image_thumbnail(data, max_pixels=ctx.settings.max_image_pixels, size=THUMB_PX)
 
 
 @dataclass(frozen=True)

@@ -22,10 +22,15 @@ from service.api.deps import Ctx, ObjectId
 from service.api.forms import check_upload_names
 from service.console.deps import ConsoleRoute, FormUser, PageOffset, User, agency_of
 from service.console.links import PREFIX
-from service.console.portfolio_view import COPIES_PAGE, copies_found, kept_image
+from service.console.portfolio_view import (
+    COPIES_PAGE,
+    IMAGES_PAGE,
+    copies_found,
+    kept_image,
+    thumbnail,
+)
 from service.console.rendering import jpeg, next_offset, page, previous_offset
 from service.context import AppContext
-from service.core import thumbnails as thumbs
 from service.core.errors import InvalidRequestError
 from service.core.principal import Principal
 from service.scanning.uploads import read_upload
@@ -35,8 +40,6 @@ from service.talents.schemas import PortfolioFileOut
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix=PREFIX, route_class=ConsoleRoute, include_in_schema=False)
-IMAGES_PAGE = 48
-THUMB_PX = 320
 
 
 def _verdict(answer: PortfolioFileOut) -> str:
@@ -67,11 +70,7 @@ def _portfolio_url(talent_id: int) -> str:
 def portfolio_thumbnail(talent_id: ObjectId, image_id: ObjectId, ctx: Ctx, user: User) -> Response:
     """A reduced copy of one of her portfolio images (never the file itself)."""
     _in_scope(ctx, agency_of(user), talent_id)
-    with ctx.db.session() as session:
-        kept = kept_image(session, talent_id=talent_id, image_id=image_id)
-    data = ctx.copies.store.read(kept.stored_path)
-    limit = ctx.settings.max_image_pixels
-    return jpeg(thumbs.image_thumbnail(data, max_pixels=limit, size=THUMB_PX))
+    return jpeg(thumbnail(ctx, talent_id=talent_id, image_id=image_id))
 
 
 @router.get("/talents/{talent_id}/portfolio")

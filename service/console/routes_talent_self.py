@@ -1,9 +1,11 @@
-"""The talent's own pages: every sighting of their likeness, every licence that names them
-(full terms, consent status), signing a licence's exact terms with their typed name,
+"""The talent's own pages: every sighting of their likeness, their portfolio as their agency
+registered it and the copies of it found in use, every licence that names them (full terms,
+consent status), signing a licence's exact terms with their typed name,
 confirming a document uploaded in their name, withdrawing consent, every consent event of
 theirs, the ledger of what they are owed (uses and flat fees) and their monthly statements.
 Each page calls the same service function as the API route it mirrors (``/v1/me...``,
-``/v1/licences/{id}/consent``, ``/v1/usage``, ``/v1/me/statements``), with the signed-in
+``/v1/me/portfolio``, ``/v1/licences/{id}/consent``, ``/v1/usage``, ``/v1/me/statements``),
+with the signed-in
 talent's principal."""
 
 from __future__ import annotations
@@ -23,7 +25,8 @@ from service.api.forms import DATE_MAX
 from service.console.deps import ConsoleRoute, FormUser, PageOffset, User
 from service.console.downloads import recent_months, statement_download
 from service.console.links import PREFIX
-from service.console.rendering import jpeg, next_offset, page
+from service.console.portfolio_view import COPIES_PAGE, IMAGES_PAGE, copies_found, thumbnail
+from service.console.rendering import jpeg, next_offset, page, previous_offset
 from service.context import AppContext
 from service.core import thumbnails as thumbs
 from service.core.errors import ForbiddenError, InvalidRequestError
@@ -33,6 +36,7 @@ from service.licensing import consent, statements, talent_view
 from service.licensing.statement_schemas import StatementOut
 from service.licensing.statements import StatementFormat
 from service.licensing.usage import usage_report
+from service.talents import portfolio_access
 
 router = APIRouter(prefix=f"{PREFIX}/me", route_class=ConsoleRoute, include_in_schema=False)
 SIGHTINGS_PAGE = 100
@@ -98,6 +102,45 @@ def sighting_face(finding_id: ObjectId, ctx: Ctx, user: User) -> Response:
         )
     data = ctx.evidence.read(path)
     return jpeg(thumbs.face_thumbnail(data, box, max_pixels=ctx.settings.max_image_pixels))
+
+
+@router.get("/portfolio")
+def portfolio(
+    ctx: Ctx, user: User, offset: PageOffset = 0, copies_offset: PageOffset = 0
+) -> HTMLResponse:
+    """Her portfolio images (what her agency registered to find copies of) and every copy of
+    them monitors found, each a page at a time; only her agency adds or removes images."""
+    principal = talent_of(user)
+    images = portfolio_access.list_own_images(
+        ctx=ctx, principal=principal, offset=offset, limit=IMAGES_PAGE
+    )
+    with ctx.db.session() as session:
+        me = talent_view.me(session, principal=principal)
+        talent_id = talent_view.own_talent(session, principal).id
+        copies, copies_total = copies_found(
+            session, talent_id=talent_id, offset=copies_offset, limit=COPIES_PAGE
+        )
+    return page(
+        "me_portfolio.html",
+        user=user,
+        me=me,
+        images=images,
+        next_offset=next_offset(offset, IMAGES_PAGE, images.total),
+        previous_offset=previous_offset(offset, IMAGES_PAGE),
+        copies=copies,
+        copies_total=copies_total,
+        older_copies=next_offset(copies_offset, COPIES_PAGE, copies_total),
+        newer_copies=previous_offset(copies_offset, COPIES_PAGE),
+    )
+
+
+@router.get("/portfolio/{image_id}.jpg")
+def portfolio_thumbnail(image_id: ObjectId, ctx: Ctx, user: User) -> Response:
+    """A reduced copy of one of her own portfolio images (404 for anyone else's)."""
+    principal = talent_of(user)
+    with ctx.db.session() as session:
+        talent_id = talent_view.own_talent(session, principal).id
+    return jpeg(thumbnail(ctx, talent_id=talent_id, image_id=image_id))
 
 
 @router.get("/licences")

@@ -1,5 +1,5 @@
 """A talent's portfolio over the API and the console: only her agency (or an admin)
-registers, lists and removes her portfolio images."""
+registers, lists and removes her portfolio images; the talent herself sees them."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from service.context import AppContext
 from service.core.errors import InvalidRequestError
 from service.core.principal import Principal
 from service.core.schemas import Page
+from service.licensing import talent_view
 from service.talents import portfolio
 from service.talents.schemas import PortfolioAddOut, PortfolioFileOut, PortfolioImageOut
 
@@ -55,6 +56,20 @@ def list_images(
     *, ctx: AppContext, principal: Principal, talent_id: int, offset: int, limit: int
 ) -> Page[PortfolioImageOut]:
     _check_scope(ctx, principal, talent_id)
+    entries, total = portfolio.list_images(
+        ctx.copies, talent_id=talent_id, offset=offset, limit=limit
+    )
+    return Page[PortfolioImageOut](
+        items=[image_out(e) for e in entries], total=total, offset=offset, limit=limit
+    )
+
+
+def list_own_images(
+    *, ctx: AppContext, principal: Principal, offset: int, limit: int
+) -> Page[PortfolioImageOut]:
+    """The signed-in talent's own portfolio images (a talent key or account only)."""
+    with ctx.db.session() as session:
+        talent_id = talent_view.own_talent(session, principal).id
     entries, total = portfolio.list_images(
         ctx.copies, talent_id=talent_id, offset=offset, limit=limit
     )

@@ -35,13 +35,15 @@ from tests.api.test_licence_confidentiality import (
     assert_clean,
     tenants,
 )
+from tests.support.fakes import face_photo
 from tests.support.service import face_crop_jpeg
 
 pytestmark = pytest.mark.model
 __all__ = ["tenants"]  # the fixture, shared
 
 TALENT_A = "Demo Talent A"
-A_SECRETS = {"a-only-publisher.example", "13579.11", "a-secret-consent-scan.pdf"}
+A_PORTFOLIO = "a-secret-portfolio-shoot.png"  # her portfolio image: hers and her agency's
+A_SECRETS = {"a-only-publisher.example", "13579.11", "a-secret-consent-scan.pdf", A_PORTFOLIO}
 AGENCY_SECRETS = {
     "agency-one-rights-holder",
     "alerts-one@agency-one.example",
@@ -55,6 +57,7 @@ TALENT_READS = {
     "/v1/me",
     "/v1/me/sightings",
     "/v1/me/licences",
+    "/v1/me/portfolio",
     "/v1/me/statements",
     "/v1/usage",
     "/v1/licences/{licence_id}/consent",
@@ -109,6 +112,13 @@ def _plant(t: Tenants) -> dict[str, int]:
     )
     assert uploaded.status_code == 201, uploaded.text
     records["a"] = int(uploaded.json()["id"])
+    shoot = face_photo([(3, 120)], size=200, seed=21, textured=True)
+    portfolio = world.client.post(
+        f"/v1/talents/{world.talents[TALENT_A]}/portfolio",
+        files=[("files", (A_PORTFOLIO, shoot, "image/png"))],
+        headers=world.auth("agency"),
+    )
+    assert portfolio.status_code == 200 and portfolio.json()["files"][0]["accepted"], portfolio.text
     terms = world.client.get(
         f"/v1/licences/{t.licences['zara_d']}/consent", headers=world.auth("talent_d")
     ).json()["terms_sha256"]
@@ -160,6 +170,7 @@ def _forbidden(t: Tenants) -> dict[str, set[str]]:
             "a-only-publisher.example",
             "13579.11",
             "a-secret-consent-scan.pdf",
+            A_PORTFOLIO,
         },
         "talent_d": (every | names) - d_terms - {OTHER_TALENT},
     }
@@ -222,3 +233,6 @@ def test_a_talent_key_sees_only_its_own_talent_anywhere(tenants: Tenants) -> Non
     assert ("talent_a", own) in allowed_reads
     assert ("talent_c", own) not in allowed_reads and ("talent_d", own) not in allowed_reads
     assert re.search(r"/v1/me/sightings", " ".join(u for _, u in allowed_reads))
+    assert ("talent_a", "/v1/me/portfolio") in allowed_reads
+    hers = world.client.get("/v1/me/portfolio", headers=world.auth("talent_a")).json()
+    assert [image["name"] for image in hers["items"]] == [A_PORTFOLIO]

@@ -231,16 +231,21 @@ def _urls(path: str, ids: dict[str, list[str]]) -> list[str]:
     return urls
 
 
+def _talents_own(who: str) -> set[str]:
+    """What a talent's own pages show her of her agency's records: the publisher her licence
+    names, her consent document, her portfolio image."""
+    agency = "agency" if who == "talent_ada" else "other_agency"
+    _, _, (publisher, _), _, _, _, document = SIDES[agency]
+    return {publisher, document, PORTFOLIO_NAMES[agency]}
+
+
 def _forbidden(who: str) -> set[str]:
     every = _secrets("agency") | _secrets("other_agency")
     return {
         "agency": _secrets("other_agency") | {"Grace Hopper"},
         "other_agency": _secrets("agency") | {"Ada Lovelace"},
-        "talent_ada": every - {"ada-secret-publisher.example", "24680.13", "ada-consent-scan.pdf"}
-        | {"Grace Hopper"},
-        "talent_grace": every
-        - {"grace-secret-publisher.example", "97531.86", "grace-consent-scan.pdf"}
-        | {"Ada Lovelace"},
+        "talent_ada": every - _talents_own("talent_ada") - {"24680.13"} | {"Grace Hopper"},
+        "talent_grace": every - _talents_own("talent_grace") - {"97531.86"} | {"Ada Lovelace"},
         "brand": every,
         "monitor": every,
     }[who]
@@ -272,7 +277,7 @@ def test_every_console_page_shows_each_person_only_their_own(world: ConsoleWorld
     own = {
         "agency": _secrets("agency"),
         "other_agency": _secrets("other_agency"),
-        "talent_ada": {"ada-secret-publisher.example", "ada-consent-scan.pdf"},
-        "talent_grace": {"grace-secret-publisher.example", "grace-consent-scan.pdf"},
+        "talent_ada": _talents_own("talent_ada"),
+        "talent_grace": _talents_own("talent_grace"),
     }
     assert all(s.encode() in seen for s in own.get(who, set())), who  # the sweep reached them

@@ -2,7 +2,8 @@
 photos (each file's outcome in plain words: added, already registered, refused with the
 reason), sees them listed with thumbnails and whether her face was found, removes one after
 a confirmation step, and pages through the copies monitors found. Nobody else (another
-agency, a brand, a monitor) reaches the page, the forms or the thumbnails."""
+agency, a brand, a monitor) reaches the page, the forms or the thumbnails. The talent herself
+sees her own portfolio and its copies (console and API), and changes nothing."""
 
 from __future__ import annotations
 
@@ -14,11 +15,14 @@ import pytest
 from fastapi.testclient import TestClient
 
 from indexer.blobs.layout import PORTFOLIO
-from service.console import routes_portfolio
+from service.access import accounts
+from service.access.keys import create_key
+from service.console import routes_portfolio, routes_talent_self
+from service.core.principal import Role
 from service.talents import portfolio
 from tests.console.test_pages import browser, page_csrf
 from tests.support import copies as edits
-from tests.support.console import ConsoleWorld, console_world
+from tests.support.console import PASSWORD, ConsoleWorld, console_world, sign_in
 from tests.support.fakes import face_photo
 
 pytestmark = pytest.mark.shared_faces
@@ -214,3 +218,95 @@ def test_copies_found_are_listed_a_page_at_a_time_each_with_its_alert(
     evidence = re.findall(r'href="(/console/alerts/\d+/evidence)"', newest + page_two)
     assert evidence, "each copy links to the alert it raised"
     assert client.get(evidence[0]).status_code == 200
+
+
+def _talent_browser(world: ConsoleWorld, name: str) -> TestClient:
+    email = f"{name.split()[0].lower()}@talent.example"
+    with world.ctx.db.session() as session:
+        accounts.create_user(session, email=email, role=Role.TALENT, talent=world.talents[name])
+        token = accounts.issue_invitation(session, email=email, valid_hours=1)
+        accounts.accept_invitation(session, token=token, password=PASSWORD)
+    client = TestClient(world.client.app)
+    assert sign_in(client, email).status_code == 303
+    return client
+
+
+def test_the_talent_sees_her_own_portfolio_and_its_copies_but_changes_nothing(
+    world: ConsoleWorld, shared_faces: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(routes_talent_self, "COPIES_PAGE", 1)
+    original = (shared_faces / FIRST).read_bytes()
+    _upload(world, browser(world, "agency"), ("ada-campaign.jpg", original, "image/jpeg"))
+    [entry] = _held(world)
+    bgr = edits.decode(original)
+    for n, share in enumerate((0.6, 0.5), start=1):
+        copy = edits.jpeg(edits.recolour(edits.crop_area(bgr, share)), 75)
+        scanned = world.client.post(
+            "/v1/scans",
+            headers={"Authorization": f"Bearer {world.keys['monitor']}"},
+            files={"file": (f"copy-{n}.jpg", copy)},
+            data={"page_url": f"https://shop.example/p/{n}", "publisher": "shop.example"},
+        )
+        assert scanned.status_code == 201 and scanned.json()["image"]["derived_from"]
+    ada = _talent_browser(world, TALENT)
+
+    sightings = ada.get("/console/me").text
+    assert 'href="/console/me/portfolio"' in sightings  # the nav, and the copies' full list
+    mine = ada.get("/console/me/portfolio")
+    assert mine.status_code == 200
+    assert "ada-campaign.jpg" in mine.text and "Photos (1)" in mine.text
+    assert "Copies found (2)" in mine.text and "https://shop.example/p/2" in mine.text
+    assert "https://shop.example/p/1" not in mine.text  # one copy a page here
+    older = re.search(r'href="(/console/me/portfolio\?copies_offset=\d+)">Older copies', mine.text)
+    assert older is not None
+    assert "https://shop.example/p/1" in ada.get(older.group(1)).text
+    assert "/alerts/" not in mine.text  # the alerts are her agency's work, not links for her
+    assert "<form" not in mine.text.split("<main", 1)[1]  # nothing to add or remove here
+    thumbnail = ada.get(f"/console/me/portfolio/{entry.id}.jpg")
+    assert thumbnail.status_code == 200 and thumbnail.content[:2] == b"\xff\xd8"
+    assert len(thumbnail.content) < len(original)  # a reduced copy, never the file
+
+    assert ada.get(_url(world)).status_code in (403, 404)  # the agency's page and forms
+    csrf = page_csrf(ada)
+    removed = ada.post(_url(world, f"/{entry.id}/remove"), data={"csrf": csrf, "confirm": "yes"})
+    assert removed.status_code in (403, 404)
+    assert [e.id for e in _held(world)] == [entry.id]
+
+
+def test_another_talent_and_the_agency_staff_never_reach_her_portfolio_through_me(
+    world: ConsoleWorld, shared_faces: Path
+) -> None:
+    original = (shared_faces / FIRST).read_bytes()
+    _upload(world, browser(world, "agency"), ("ada-campaign.jpg", original, "image/jpeg"))
+    [entry] = _held(world)
+    grace = _talent_browser(world, "Grace Hopper")
+    own = grace.get("/console/me/portfolio")
+    assert own.status_code == 200 and "ada-campaign" not in own.text and "Photos (0)" in own.text
+    assert grace.get(f"/console/me/portfolio/{entry.id}.jpg").status_code == 404
+    for who in ("agency", "brand", "monitor"):
+        client = browser(world, who)
+        for url in ("/console/me/portfolio", f"/console/me/portfolio/{entry.id}.jpg"):
+            assert client.get(url).status_code == 403, (who, url)
+
+
+def test_the_talent_api_lists_her_own_portfolio_images_only(
+    world: ConsoleWorld, shared_faces: Path
+) -> None:
+    original = (shared_faces / FIRST).read_bytes()
+    _upload(world, browser(world, "agency"), ("ada-campaign.jpg", original, "image/jpeg"))
+    with world.ctx.db.session() as session:
+        keys = {
+            name: create_key(session, role=Role.TALENT, talent=world.talents[name]).key
+            for name in (TALENT, "Grace Hopper")
+        }
+    listed = {
+        name: world.client.get("/v1/me/portfolio", headers={"Authorization": f"Bearer {key}"})
+        for name, key in keys.items()
+    }
+    assert listed[TALENT].status_code == 200, listed[TALENT].text
+    assert [i["name"] for i in listed[TALENT].json()["items"]] == ["ada-campaign.jpg"]
+    assert listed["Grace Hopper"].json()["total"] == 0
+    agency = world.client.get(
+        "/v1/me/portfolio", headers={"Authorization": f"Bearer {world.keys['agency']}"}
+    )
+    assert agency.status_code == 403 and agency.json()["error"]["code"] == "forbidden"

@@ -7,18 +7,18 @@ from typing import Annotated
 from fastapi import APIRouter, File, Response, UploadFile
 from starlette.concurrency import run_in_threadpool
 
-from service.api.deps import AgencyPrincipal, Ctx, ObjectId, PageParams
+from service.api.deps import AgencyPrincipal, Ctx, CurrentPrincipal, ObjectId, PageParams
 from service.api.docs import IMAGE_INPUT
 from service.api.forms import photo_inputs
 from service.core.schemas import Page
 from service.talents import portfolio_access
 from service.talents.schemas import PortfolioAddOut, PortfolioImageOut
 
-router = APIRouter(prefix="/v1/talents", tags=["portfolio"])
+router = APIRouter(tags=["portfolio"])
 
 
 @router.post(
-    "/{talent_id}/portfolio",
+    "/v1/talents/{talent_id}/portfolio",
     response_model=PortfolioAddOut,
     responses=IMAGE_INPUT,
     summary="Register portfolio images (found when copied; never used for face matching)",
@@ -40,7 +40,7 @@ async def add_portfolio_images(
     )
 
 
-@router.get("/{talent_id}/portfolio", response_model=Page[PortfolioImageOut])
+@router.get("/v1/talents/{talent_id}/portfolio", response_model=Page[PortfolioImageOut])
 def list_portfolio(
     talent_id: ObjectId, ctx: Ctx, principal: AgencyPrincipal, page: PageParams
 ) -> Page[PortfolioImageOut]:
@@ -49,7 +49,9 @@ def list_portfolio(
     )
 
 
-@router.delete("/{talent_id}/portfolio/{image_id}", status_code=204, response_class=Response)
+@router.delete(
+    "/v1/talents/{talent_id}/portfolio/{image_id}", status_code=204, response_class=Response
+)
 async def remove_portfolio_image(
     talent_id: ObjectId, image_id: ObjectId, ctx: Ctx, principal: AgencyPrincipal
 ) -> Response:
@@ -61,3 +63,16 @@ async def remove_portfolio_image(
         image_id=image_id,
     )
     return Response(status_code=204)
+
+
+@router.get(
+    "/v1/me/portfolio",
+    response_model=Page[PortfolioImageOut],
+    summary="The talent's own portfolio images, as her agency registered them",
+)
+def my_portfolio(
+    ctx: Ctx, principal: CurrentPrincipal, page: PageParams
+) -> Page[PortfolioImageOut]:
+    return portfolio_access.list_own_images(
+        ctx=ctx, principal=principal, offset=page.offset, limit=page.limit
+    )
