@@ -44,6 +44,8 @@ import contextlib
 import ctypes
 import os
 import resource
+import shutil
+import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -58,6 +60,7 @@ from bench.copies import build_set, edit
 from indexer.copies.detector import ADD_BATCH, portfolio_features, query_features
 from indexer.copies.features import DESCRIPTOR_BYTES, Features, U8Array
 from indexer.copies.index import BITS, DescriptorIndex, IndexedImage
+from indexer.copies.kept_index import KeptCopyIndex
 from indexer.imaging import open_photo
 from indexer.settings import IndexerSettings
 from tests.support import copies as edits
@@ -232,6 +235,45 @@ def time_queries(
     }
 
 
+def kept_restart(index: DescriptorIndex, originals: list[Path]) -> dict[str, Any]:
+    """What a restart costs with the index kept on disk (``KeptCopyIndex``): the save at
+    shutdown, the files' size, the load that replaces the build, and whether the loaded
+    index answers edited scene originals' queries exactly as the built one does."""
+    folder = Path(tempfile.mkdtemp(prefix="kept-copy-index-"))
+    try:
+        kept = KeptCopyIndex(folder)
+        began = time.perf_counter()
+        kept.save(index, {image_id: f"bench/{image_id}.jpg" for image_id in index.image_ids()})
+        save_s = time.perf_counter() - began
+        size = sum(path.stat().st_size for path in folder.iterdir())
+        before = rss_mib()
+        began = time.perf_counter()
+        loaded = kept.load()
+        load_s = time.perf_counter() - began
+        assert loaded is not None, "the kept index did not load"
+        grown = rss_mib() - before
+        same = 0
+        for n, path in enumerate(originals[:40]):
+            bgr = np.asarray(cv2.imread(str(path)))
+            kind = QUERY_EDITS[n % len(QUERY_EDITS)]
+            query = query_features(open_photo(edit(kind, bgr, edits.face_centre(None, bgr))))
+            built = index.neighbours(query.descriptors)
+            again = loaded.index.neighbours(query.descriptors)
+            same += bool(np.array_equal(built.labels, again.labels))
+        return {
+            "save_seconds": save_s,
+            "file_mib": size / MIB,
+            "load_seconds": load_s,
+            "rss_growth_of_load_mib": grown,
+            "images_loaded": loaded.index.images,
+            "descriptors_loaded": loaded.index.descriptors,
+            "queries_compared": min(40, len(originals)),
+            "queries_answered_identically": same,
+        }
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--base", type=int, default=10_000, help="images with real features")
@@ -239,6 +281,9 @@ def main() -> None:
     parser.add_argument("--checkpoints", default="10000,30000,100000")
     parser.add_argument("--flip-bits", type=int, default=8, help="of 256, per replica descriptor")
     parser.add_argument("--queries", type=int, default=200)
+    parser.add_argument(
+        "--kept", action="store_true", help="also save, load and compare the kept index"
+    )
     args = parser.parse_args()
     checkpoints = [int(c) for c in args.checkpoints.split(",") if c]
     faces = require_shared_faces()
@@ -260,6 +305,7 @@ def main() -> None:
     queries = None
     if args.queries:
         queries = time_queries(index, data["originals"], len(base), args.queries)
+    kept = kept_restart(index, data["originals"]) if args.kept else None
     results: dict[str, Any] = {
         "facts": facts,
         "base_images": len(base),
@@ -269,6 +315,7 @@ def main() -> None:
         "replica_descriptors": f"{args.flip_bits} distinct random bits of {BITS} flipped",
         "memory": memory,
         "queries": queries,
+        "kept": kept,
         "load_average_at_start": load_start,
         "load_average_at_end": [round(x, 2) for x in os.getloadavg()],
         "total_seconds": time.perf_counter() - started,
@@ -322,6 +369,15 @@ def markdown(r: dict[str, Any]) -> str:
             f"- candidates() at the final size: {q['candidates_cpu_ms_mean']:.1f} ms thread CPU "
             f"mean (p95 {q['candidates_cpu_ms_p95']:.1f}) over {q['queries']} edited scene "
             f"originals; original or a replica in the top 5: {q['found_original_or_replica']}"
+        )
+    k = r.get("kept")
+    if k:
+        lines.append(
+            f"- kept on disk (`--kept`): saved in {k['save_seconds']:.1f} s, "
+            f"{k['file_mib']:,.0f} MiB of files; loaded in {k['load_seconds']:.1f} s "
+            f"(RSS +{k['rss_growth_of_load_mib']:,.0f} MiB) instead of the "
+            f"{m['add_many_seconds']:.0f} s build; {k['queries_answered_identically']} of "
+            f"{k['queries_compared']} edited originals' searches answered identically"
         )
     start, end = r["load_average_at_start"], r["load_average_at_end"]
     lines.append(f"- load average (1/5/15 min) at start {start}, at end {end}")

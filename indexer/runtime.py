@@ -7,8 +7,8 @@ from dataclasses import dataclass
 
 from indexer.blobs import BlobStore, open_blob_store
 from indexer.copies.detector import CopyDetector, reconcile_portfolio
+from indexer.copies.kept_index import KeptCopyIndex
 from indexer.copies.store import portfolio_store
-from indexer.copies.tables import forget_portfolio
 from indexer.db import Database
 from indexer.engine import FaceAnalyser, load_engine
 from indexer.index_manager import IndexManager
@@ -27,6 +27,7 @@ class Runtime:
     copies: CopyDetector
 
     def close(self) -> None:
+        self.copies.keep()
         self.db.dispose()
 
 
@@ -74,6 +75,7 @@ def open_runtime(
     index = IndexManager(db=db, pack=engine.pack, settings=settings)
     blobs = blobs or open_blob_store(settings)
     portfolio = portfolio_store(settings, blobs)
+    kept = KeptCopyIndex(settings.index_dir() / "copies")
     registry = Registry(
         db=db,
         analyser=engine,
@@ -81,9 +83,9 @@ def open_runtime(
         photos=reference_photos(settings, blobs),
         settings=settings,
         other_talent_stores=[portfolio, *(other_talent_stores or [])],
-        erase_hooks=[forget_portfolio],
+        erase_hooks=[kept.erase_hook],
     )
     registry.recover()
     reconcile_portfolio(db, portfolio)
-    copies = CopyDetector(db=db, store=portfolio, analyser=engine)
+    copies = CopyDetector(db=db, store=portfolio, analyser=engine, kept=kept)
     return Runtime(settings, db, engine, index, registry, copies)

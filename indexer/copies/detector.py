@@ -8,7 +8,9 @@ index catches up (new images' features read and added, removed ones dropped). An
 kept features are missing, of another features version or unreadable (one registered
 before they were kept) is extracted from its original again, and its features rewritten.
 Processes start the build on a thread (:meth:`CopyDetector.build_in_background`); a scan that
-arrives meanwhile waits for it. With no portfolio image registered a query costs that one
+arrives meanwhile waits for it. The build starts from the index kept on this machine's disk
+when there is one (:mod:`indexer.copies.kept_index`: loaded in seconds, then caught up), and
+keeps the index it built there. With no portfolio image registered a query costs that one
 read and nothing else.
 """
 
@@ -45,6 +47,7 @@ from indexer.copies.index import (
     Neighbours,
     SearchTimings,
 )
+from indexer.copies.kept_index import KeptCopyIndex
 from indexer.copies.store import PortfolioStore
 from indexer.copies.tables import PORTFOLIO_REVISION, PortfolioImage
 from indexer.copies.verify import Placement, VerifyRules, verify
@@ -144,14 +147,18 @@ class CopyDetector:
         store: PortfolioStore,
         analyser: FaceAnalyser,
         limits: CopyLimits | None = None,
+        kept: KeptCopyIndex | None = None,
     ) -> None:
         self.db = db
         self.store = store
         self.analyser = analyser
         self.limits = limits or CopyLimits()
+        self.kept = kept
         self.index = DescriptorIndex()
         self._rows: dict[int, _Row] = {}
         self._revision = 0
+        self._kept_tried = False  # the first catch-up starts from the kept index, if any
+        self._unkept = False  # the index changed since it was last kept
         self._lock = threading.Lock()
         self._extracting = threading.BoundedSemaphore(EXTRACT_THREADS)
         self._built = threading.Event()  # caught up once (the start-up build is done)
@@ -182,17 +189,75 @@ class CopyDetector:
             self._rows.clear()
             self._faces.clear()
             self._revision = -1
+            self._unkept = False
             raise
 
     def _catch_up_to(self, revision: int) -> None:
         rows = self._read_rows()
-        for gone in set(self._rows) - set(rows):
-            self.index.remove_image(gone)
-            self._rows.pop(gone)
-            self._faces.pop(gone, None)
-        self._add_all([rows[i] for i in sorted(set(rows) - set(self._rows))])
+        if not self._kept_tried:
+            self._kept_tried = True
+            self._start_from_kept(rows)
+        gone = [i for i, row in self._rows.items() if _changed(row, rows.get(i))]
+        for image_id in gone:
+            self.index.remove_image(image_id)
+            self._rows.pop(image_id)
+            self._faces.pop(image_id, None)
+        if gone:
+            self._forget_kept()
+        new = [rows[i] for i in sorted(set(rows) - set(self._rows))]
+        self._add_all(new)
+        self._unkept = self._unkept or bool(gone or new)
         self._revision = revision
         log.info("portfolio index at revision %d: %d images", revision, len(self._rows))
+
+    def _start_from_kept(self, rows: dict[int, _Row]) -> None:
+        """Install the index kept on disk, keeping only the images the database still holds
+        from the same stored file (the caller adds what is new)."""
+        loaded = self.kept.load() if self.kept is not None else None
+        if loaded is None:
+            return
+        self.index = loaded.index
+        stale = False
+        for image_id in self.index.image_ids() | set(loaded.stored_paths):
+            row = rows.get(image_id)
+            if row is not None and row.stored_path == loaded.stored_paths.get(image_id):
+                self._rows[image_id] = row
+            else:  # removed or erased since it was kept
+                self.index.remove_image(image_id)
+                stale = True
+        if stale:
+            self._forget_kept()
+        log.info("portfolio index loaded from disk: %d images", len(self._rows))
+
+    def _forget_kept(self) -> None:
+        """The kept files hold an image that has left the portfolio: delete them now."""
+        if self.kept is not None:
+            self.kept.delete()
+            self._unkept = True
+
+    def keep(self) -> None:
+        """Keep the index on this machine's disk if it changed since it was last kept: first
+        caught up with the database, and deleted again if the portfolio changed while it
+        was written. Called after the start-up build and at shutdown; never raises."""
+        if self.kept is None or not self.built:
+            return
+        try:
+            self.ensure_current()
+            with self._lock:
+                if not self._unkept:
+                    return
+                revision = self._revision
+                held = {image_id: row.stored_path for image_id, row in self._rows.items()}
+                if held:
+                    self.kept.save(self.index, held)
+                else:
+                    self.kept.delete()
+                self._unkept = False
+            with self.db.session() as session:
+                if current_revision(session, PORTFOLIO_REVISION) != revision:
+                    self._forget_kept()
+        except Exception:  # derived data: the next start builds it instead
+            log.warning("portfolio index not kept on disk", exc_info=True)
 
     def _read_rows(self) -> dict[int, _Row]:
         with self.db.session() as session:
@@ -290,6 +355,7 @@ class CopyDetector:
             time.perf_counter() - started,
             len(self._rows),
         )
+        self.keep()
 
     # --- one query --------------------------------------------------------------------------
     def find(
@@ -442,6 +508,11 @@ class CopyDetector:
 
     def memory_bytes(self) -> int:
         return self.index.memory_bytes()
+
+
+def _changed(held: _Row, now: _Row | None) -> bool:
+    """Whether an indexed image is gone from the rows, or is another file under its id."""
+    return now is None or now.stored_path != held.stored_path
 
 
 def reconcile_portfolio(db: Database, store: PortfolioStore) -> None:

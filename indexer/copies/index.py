@@ -90,6 +90,17 @@ class Neighbours:
         )
 
 
+@dataclass(frozen=True)
+class IndexSnapshot:
+    """What a :class:`DescriptorIndex` is made of (to keep it on disk and restore it)."""
+
+    faiss_index: faiss.IndexBinary  # an IndexBinaryIDMap over a flat index, or a binary IVF
+    slots: dict[int, IndexedImage]
+    next_slot: int
+    built_at: int
+    ivf: bool
+
+
 class DescriptorIndex:
     """Not thread-safe for writes; the detector serialises them."""
 
@@ -101,6 +112,30 @@ class DescriptorIndex:
         self._index: faiss.IndexBinary = faiss.IndexBinaryIDMap(faiss.IndexBinaryFlat(BITS))
         self._ivf = False
         self._built_at = 0  # descriptors when the IVF was last built
+
+    @classmethod
+    def restored(cls, snapshot: IndexSnapshot) -> DescriptorIndex:
+        """The index a :meth:`snapshot` was taken of (its search settings are this code's)."""
+        restored = cls()
+        restored._index = snapshot.faiss_index
+        restored._ivf = snapshot.ivf
+        restored._built_at = snapshot.built_at
+        restored._next_slot = snapshot.next_slot
+        for slot in sorted(snapshot.slots):
+            restored.slots[slot] = snapshot.slots[slot]
+            restored._by_image[snapshot.slots[slot].image_id].append(slot)
+        if snapshot.ivf:
+            ivf: Any = snapshot.faiss_index
+            ivf.nprobe = NPROBE
+            quantizer: Any = faiss.downcast_IndexBinary(ivf.quantizer)
+            quantizer.nprobe = QUANTIZER_NPROBE
+        return restored
+
+    def snapshot(self) -> IndexSnapshot:
+        """The index's parts as they are now (shared, not copied: hold writes meanwhile)."""
+        return IndexSnapshot(
+            self._index, dict(self.slots), self._next_slot, self._built_at, self._ivf
+        )
 
     @property
     def descriptors(self) -> int:

@@ -50,10 +50,10 @@ class PortfolioImage(Base):
         return (self.face_x1, self.face_y1, self.face_x2, self.face_y2 or 0.0)
 
 
-def forget_portfolio(session: Session, talent_id: int) -> None:
-    """Erasure hook: a talent with portfolio images leaves the portfolio index (her rows go
-    with her by ON DELETE CASCADE in the same transaction; the revision makes every
-    process's index drop them)."""
+def forget_portfolio(session: Session, talent_id: int) -> bool:
+    """Erasure: a talent with portfolio images leaves the portfolio index (her rows go with
+    her by ON DELETE CASCADE in the same transaction; the revision makes every process's
+    index drop them). Whether she had any."""
     held = session.scalar(
         select(func.count())
         .select_from(PortfolioImage)
@@ -61,3 +61,4 @@ def forget_portfolio(session: Session, talent_id: int) -> None:
     )
     if held:
         bump_revisions(session, {PORTFOLIO_REVISION})
+    return bool(held)

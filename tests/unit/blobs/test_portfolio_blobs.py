@@ -9,8 +9,8 @@ from datetime import UTC, datetime, timedelta
 from indexer.blobs.layout import PORTFOLIO
 from indexer.copies import sidecar
 from indexer.copies.detector import CopyDetector, portfolio_features
+from indexer.copies.kept_index import KeptCopyIndex
 from indexer.copies.store import PortfolioStore
-from indexer.copies.tables import forget_portfolio
 from indexer.db import Database
 from indexer.imaging import DecodeLimits, open_photo
 from indexer.index_manager import IndexManager
@@ -50,6 +50,7 @@ def test_erasing_a_talent_leaves_none_of_her_portfolio_originals_or_features(
 ) -> None:
     analyser = FakeAnalyser()
     portfolio = PortfolioStore(backend.store, PORTFOLIO)
+    kept = KeptCopyIndex(settings.index_dir() / "copies")  # as open_runtime wires them
     registry = Registry(
         db=db,
         analyser=analyser,
@@ -57,9 +58,9 @@ def test_erasing_a_talent_leaves_none_of_her_portfolio_originals_or_features(
         photos=PhotoStore(backend.store),
         settings=settings,
         other_talent_stores=[portfolio],
-        erase_hooks=[forget_portfolio],
+        erase_hooks=[kept.erase_hook],
     )
-    copies = CopyDetector(db=db, store=portfolio, analyser=analyser)
+    copies = CopyDetector(db=db, store=portfolio, analyser=analyser, kept=kept)
     ada = portfolio_talent(registry, copies, "Ada", 7)
     bea = portfolio_talent(registry, copies, "Bea", 8)
     held = under(backend.everything(), ada)
