@@ -120,8 +120,9 @@ class KeptCopyIndex:
     def _read(self, manifest: dict[str, Any]) -> LoadedIndex:
         generation = str(manifest["generation"])
         faiss_index = faiss.read_index_binary(str(self._part(generation, ".faissbin")))
-        with np.load(self._part(generation, ".npz"), allow_pickle=False) as arrays:
-            slots, counters, stored_paths = _slots_from(arrays)
+        with np.load(self._part(generation, ".npz"), allow_pickle=False) as held:
+            arrays = {name: held[name] for name in held.files}  # each read once, not per use
+        slots, counters, stored_paths = _slots_from(arrays)
         if faiss_index.ntotal != manifest["descriptors"] or len(slots) != manifest["slots"]:
             raise ValueError("its files differ from its manifest")
         ivf = bool(counters[2])
@@ -168,7 +169,7 @@ def _slot_arrays(snapshot: IndexSnapshot, stored_paths: dict[int, str]) -> dict[
 
 
 def _slots_from(
-    arrays: Any,
+    arrays: dict[str, Any],
 ) -> tuple[dict[int, IndexedImage], npt.NDArray[np.int64], dict[int, str]]:
     counts = arrays["point_count"]
     ends = np.cumsum(counts)
