@@ -190,13 +190,9 @@ def test_another_agency_a_brand_and_a_monitor_reach_nothing(
         assert client.get(f"/console/talents/{own}/portfolio").status_code == 200
 
 
-def test_copies_found_are_listed_a_page_at_a_time_each_with_its_alert(
-    world: ConsoleWorld, shared_faces: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(routes_portfolio, "COPIES_PAGE", 1)
-    client = browser(world, "agency")
-    original = (shared_faces / FIRST).read_bytes()
-    _upload(world, client, ("campaign-a.jpg", original, "image/jpeg"))
+def _monitor_finds_two_copies(world: ConsoleWorld, original: bytes) -> None:
+    """A monitor scans two cropped, recoloured copies of the original, on pages /p/1 then
+    /p/2 of shop.example; each is found derived from it."""
     bgr = edits.decode(original)
     for n, share in enumerate((0.6, 0.5), start=1):
         copy = edits.jpeg(edits.recolour(edits.crop_area(bgr, share)), 75)
@@ -208,6 +204,16 @@ def test_copies_found_are_listed_a_page_at_a_time_each_with_its_alert(
         )
         assert scanned.status_code == 201, scanned.text
         assert scanned.json()["image"]["derived_from"], scanned.json()
+
+
+def test_copies_found_are_listed_a_page_at_a_time_each_with_its_alert(
+    world: ConsoleWorld, shared_faces: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(routes_portfolio, "COPIES_PAGE", 1)
+    client = browser(world, "agency")
+    original = (shared_faces / FIRST).read_bytes()
+    _upload(world, client, ("campaign-a.jpg", original, "image/jpeg"))
+    _monitor_finds_two_copies(world, original)
     newest = client.get(_url(world)).text
     assert "Copies found (2)" in newest and "https://shop.example/p/2" in newest
     assert "https://shop.example/p/1" not in newest
@@ -238,16 +244,7 @@ def test_the_talent_sees_her_own_portfolio_and_its_copies_but_changes_nothing(
     original = (shared_faces / FIRST).read_bytes()
     _upload(world, browser(world, "agency"), ("ada-campaign.jpg", original, "image/jpeg"))
     [entry] = _held(world)
-    bgr = edits.decode(original)
-    for n, share in enumerate((0.6, 0.5), start=1):
-        copy = edits.jpeg(edits.recolour(edits.crop_area(bgr, share)), 75)
-        scanned = world.client.post(
-            "/v1/scans",
-            headers={"Authorization": f"Bearer {world.keys['monitor']}"},
-            files={"file": (f"copy-{n}.jpg", copy)},
-            data={"page_url": f"https://shop.example/p/{n}", "publisher": "shop.example"},
-        )
-        assert scanned.status_code == 201 and scanned.json()["image"]["derived_from"]
+    _monitor_finds_two_copies(world, original)
     ada = _talent_browser(world, TALENT)
 
     sightings = ada.get("/console/me").text

@@ -18,18 +18,17 @@ from indexer.copies import index as index_module
 from indexer.copies.detector import CopyDetector
 from indexer.copies.kept_index import MANIFEST, KeptCopyIndex
 from indexer.copies.store import PortfolioStore, portfolio_store
-from indexer.db import Agency, Database, Talent
-from indexer.imaging import DecodeLimits
-from indexer.registry import PhotoInput
+from indexer.db import Database
 from indexer.runtime import Runtime, open_runtime
 from indexer.settings import IndexerSettings
-from service.talents.portfolio import add_images, remove_image
+from service.talents.portfolio import remove_image
 from tests.support.fakes import FakeAnalyser
 from tests.unit.indexer.test_copy_sidecars import (
     WatchedStore,
     copy_of,
     found_ids,
     lfw,
+    register,
 )
 
 pytestmark = pytest.mark.shared_faces
@@ -51,29 +50,6 @@ def store(settings: IndexerSettings) -> PortfolioStore:
 @pytest.fixture
 def kept(settings: IndexerSettings) -> KeptCopyIndex:
     return KeptCopyIndex(settings.index_dir() / "copies")
-
-
-def register(
-    db: Database, store: PortfolioStore, data: list[bytes], name: str = "Ada"
-) -> tuple[int, list[int]]:
-    """A talent (of her own agency) with these portfolio images, added as the service does."""
-    with db.session() as session:
-        agency = Agency(name=f"{name}'s agency")
-        session.add(agency)
-        session.flush()
-        talent = Talent(agency_id=agency.id, name=name)
-        session.add(talent)
-        session.flush()
-        talent_id = talent.id
-    outcomes = add_images(
-        detector(db, store, None),
-        talent_id=talent_id,
-        files=[PhotoInput(f"{name}-{n}.jpg", raw) for n, raw in enumerate(data)],
-        limits=DecodeLimits(),
-        max_images=100,
-    )
-    assert all(o.accepted and o.image_id is not None for o in outcomes)
-    return talent_id, [o.image_id for o in outcomes if o.image_id is not None]
 
 
 def detector(db: Database, store: PortfolioStore, kept: KeptCopyIndex | None) -> CopyDetector:

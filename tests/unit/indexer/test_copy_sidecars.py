@@ -56,25 +56,28 @@ def lfw(shared_faces: Path, count: int) -> list[bytes]:
     return [f.read_bytes() for f in sorted((shared_faces / "lfw").glob("B*/*.jpg"))[:count]]
 
 
-def new_talent(db: Database) -> int:
+def new_talent(db: Database, name: str = "Ada") -> int:
+    """A talent of her own agency."""
     with db.session() as session:
-        agency = Agency(name="Agency")
+        agency = Agency(name=f"{name}'s agency")
         session.add(agency)
         session.flush()
-        talent = Talent(agency_id=agency.id, name="Ada")
+        talent = Talent(agency_id=agency.id, name=name)
         session.add(talent)
         session.flush()
         return talent.id
 
 
-def register(db: Database, store: PortfolioStore, data: list[bytes]) -> tuple[int, list[int]]:
+def register(
+    db: Database, store: PortfolioStore, data: list[bytes], name: str = "Ada"
+) -> tuple[int, list[int]]:
     """A talent with these portfolio images, registered as the service does."""
-    talent_id = new_talent(db)
+    talent_id = new_talent(db, name)
     detector = CopyDetector(db=db, store=store, analyser=FakeAnalyser())
     outcomes = add_images(
         detector,
         talent_id=talent_id,
-        files=[PhotoInput(f"p{n}.jpg", raw) for n, raw in enumerate(data)],
+        files=[PhotoInput(f"{name}-{n}.jpg", raw) for n, raw in enumerate(data)],
         limits=DecodeLimits(),
         max_images=100,
     )
