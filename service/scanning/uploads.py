@@ -2,8 +2,7 @@
 
 A scanned file's bound depends on what it is (:class:`UploadBounds`): a video (told by its
 first bytes, ``indexer.formats.looks_like_video``) may be up to ``video_max_bytes``, any
-other file up to ``max_upload_bytes``. Reading stops at the first chunk over the bound,
-so no upload is held (or spooled) beyond it."""
+other file up to ``max_upload_bytes``. No upload is held (or spooled) beyond its bound."""
 
 from __future__ import annotations
 
@@ -81,9 +80,27 @@ class _Meter:
 
 async def read_upload(upload: UploadFile, *, max_bytes: int | UploadBounds) -> bytes:
     """The upload's bytes, refused (413: ``payload_too_large``, or ``video_too_large`` for a
-    video under :class:`UploadBounds`) as soon as they pass the bound."""
-    chunks: list[bytes] = []
+    video under :class:`UploadBounds`) when they pass the bound, which its first bytes
+    choose. A form part (its size known) over the bound is refused unread; else it is read
+    again from the start in one read: one copy in memory, not chunks and their join (a
+    512 MiB video peaked at twice its size). An upload of unknown size is read in chunks
+    and refused at the first one past the bound."""
     meter = _Meter(upload.filename or "the upload", max_bytes)
+    head = await upload.read(VIDEO_SIGNATURE_BYTES)
+    meter.add(head)
+    if upload.size is None:
+        return await _read_chunks(upload, meter, head)
+    meter.size = upload.size
+    meter.finish()
+    await upload.seek(0)
+    data = await upload.read(upload.size)
+    meter.size = len(data)
+    meter.finish()
+    return data
+
+
+async def _read_chunks(upload: UploadFile, meter: _Meter, head: bytes) -> bytes:
+    chunks = [head]
     while chunk := await upload.read(CHUNK):
         meter.add(chunk)
         chunks.append(chunk)

@@ -5,11 +5,16 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import tempfile
+import tracemalloc
 from pathlib import Path
+from typing import BinaryIO, cast
 
 import pytest
+from fastapi import UploadFile
 
 from indexer.errors import TwinwatchError, VideoTooLargeError
+from indexer.formats import VIDEO_SIGNATURE_BYTES
 from service.core.errors import PayloadTooLargeError
 from service.scanning.uploads import CHUNK, UploadBounds, read_upload, spool_upload
 
@@ -20,28 +25,42 @@ JPEG_HEAD = b"\xff\xd8\xff\xe0"
 
 
 class EndlessUpload:
-    """An upload that never ends (or ends after ``size`` bytes), counting what was read."""
+    """An upload that never ends (or ends after ``size`` bytes), counting what was read; its
+    declared size is known (as Starlette's multipart parser knows it) unless it is endless
+    or ``declared`` is False."""
 
-    def __init__(self, head: bytes, size: int | None = None) -> None:
+    def __init__(self, head: bytes, size: int | None = None, *, declared: bool = True) -> None:
         self.filename = "upload.bin"
         self.head = head
-        self.size = size
+        self.length = size
+        self.size = size if declared else None
+        self.position = 0
         self.sent = 0
 
-    async def read(self, amount: int) -> bytes:
-        left = amount if self.size is None else min(amount, self.size - self.sent)
-        chunk = (self.head + bytes(left))[:left] if self.sent == 0 else bytes(left)
-        self.sent += len(chunk)
+    async def read(self, amount: int = -1) -> bytes:
+        if amount < 0:
+            assert self.length is not None, "a read to the end of an endless upload"
+            amount = self.length - self.position
+        left = amount if self.length is None else max(0, min(amount, self.length - self.position))
+        chunk = (self.head[self.position :] + bytes(left))[:left]
+        self.position += left
+        self.sent += left
         return chunk
+
+    async def seek(self, offset: int) -> None:
+        self.position = offset
 
 
 def read(upload: EndlessUpload, bound: int | UploadBounds = BOUNDS) -> bytes:
     return asyncio.run(read_upload(upload, max_bytes=bound))  # type: ignore[arg-type]
 
 
+@pytest.mark.parametrize("declared", [True, False], ids=["form part", "size unknown"])
 @pytest.mark.parametrize("head", [MP4_HEAD, MKV_HEAD])
-def test_a_video_may_pass_the_image_bound_up_to_the_video_bound(head: bytes) -> None:
-    data = read(EndlessUpload(head, size=5 * CHUNK))
+def test_a_video_may_pass_the_image_bound_up_to_the_video_bound(
+    head: bytes, declared: bool
+) -> None:
+    data = read(EndlessUpload(head, size=5 * CHUNK, declared=declared))
     assert len(data) == 5 * CHUNK and data.startswith(head)
 
 
@@ -62,7 +81,46 @@ def test_an_endless_upload_is_refused_one_chunk_past_its_bound(
         read(upload)
     assert caught.value.code == code
     assert caught.value.details["max_bytes"] == bound
-    assert upload.sent == bound + CHUNK  # stopped at the first chunk over the bound
+    assert upload.sent == VIDEO_SIGNATURE_BYTES + bound  # its head, then chunks to the first past
+
+
+@pytest.mark.parametrize("head", [MP4_HEAD, JPEG_HEAD])
+def test_an_upload_is_held_in_memory_once_not_as_chunks_and_their_join(
+    head: bytes, tmp_path: Path
+) -> None:
+    """Starlette's own UploadFile over a spooled file (on disk past 1 MiB), as a request
+    hands it over; the peak is traced around the read alone (inside the event loop)."""
+    size = 2 * CHUNK + 7
+    spooled = tempfile.SpooledTemporaryFile(max_size=CHUNK, dir=str(tmp_path))  # noqa: SIM115
+    spooled.write(head + bytes(size - len(head)))
+    spooled.seek(0)
+    upload = UploadFile(cast(BinaryIO, spooled), size=size, filename="clip.mp4")
+
+    async def traced() -> tuple[bytes, int]:
+        tracemalloc.reset_peak()
+        before, _ = tracemalloc.get_traced_memory()
+        data = await read_upload(upload, max_bytes=BOUNDS)
+        return data, tracemalloc.get_traced_memory()[1] - before
+
+    tracing = tracemalloc.is_tracing()  # pytest may trace already (ResourceWarnings)
+    tracemalloc.start()
+    try:
+        data, grown = asyncio.run(traced())
+    finally:
+        if not tracing:
+            tracemalloc.stop()
+        spooled.close()
+    assert len(data) == size and data.startswith(head)
+    assert grown < 1.25 * size, f"peak {grown / size:.2f}x the upload"
+
+
+def test_a_form_part_over_its_bound_is_refused_unread() -> None:
+    upload = EndlessUpload(MP4_HEAD, size=7 * CHUNK)
+    with pytest.raises(VideoTooLargeError):
+        read(upload)
+    assert upload.sent == VIDEO_SIGNATURE_BYTES
+    with pytest.raises(PayloadTooLargeError):
+        read(EndlessUpload(JPEG_HEAD, size=3 * CHUNK + 1))
 
 
 def test_a_plain_bound_applies_to_videos_too() -> None:
