@@ -8,7 +8,14 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from indexer.matching import Band
-from service.alerts.states import AlertBand, AlertStatus, EmailKind, ReviewDecision, TriageAction
+from service.alerts.states import (
+    AlertBand,
+    AlertStatus,
+    EmailKind,
+    ReviewDecision,
+    SightingStatus,
+    TriageAction,
+)
 from service.core.schemas import (
     EMAIL_PATTERN,
     NOTE_MAX,
@@ -18,6 +25,7 @@ from service.core.schemas import (
     ModelPackOut,
     bounded_text,
 )
+from service.licensing.consent_schemas import SightingOut
 from service.licensing.schemas import LicenceCheckOut
 from service.rules.vocabulary import (
     Verdict,
@@ -239,3 +247,13 @@ class EmailMessageOut(BaseModel):
     created_at: datetime
     sent_at: datetime | None
     attempt_log: list[dict[str, Any]]
+
+
+class OwnSightingOut(SightingOut):
+    """A sighting as the talent sees it, with where her agency's triage left it."""
+
+    status: SightingStatus = Field(
+        description="`licensed`, `confirmed` (an unlicensed use her agency confirmed), "
+        "`under_review` (not decided yet) or `rejected` (her agency said it is not her)."
+    )
+    status_label: str = Field(description="The status in the words her console pages use.")

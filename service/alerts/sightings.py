@@ -12,11 +12,14 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from service.alerts.schemas import OwnSightingOut
 from service.alerts.states import AlertStatus, SightingStatus
 from service.core.errors import ForbiddenError, ResourceNotFoundError
 from service.core.principal import Principal, Role
+from service.core.schemas import Page
 from service.core.tables.alerts import Alert, AlertSighting
 from service.core.tables.scanning import Finding, Scan
+from service.licensing.consent_schemas import SightingOut
 from service.rules.vocabulary import ScanKind, Verdict
 
 #: What the talent reads for each status (the one wording: her pages and their filter).
@@ -78,6 +81,23 @@ def states(
         kept = evidence_path is not None and status is not SightingStatus.REJECTED
         found[finding_id] = SightingState(status, kept)
     return found
+
+
+def with_states(
+    session: Session, *, principal: Principal, found: Page[SightingOut]
+) -> Page[OwnSightingOut]:
+    """Her page of sightings (``/v1/me/sightings``), each with its status (:func:`states`)."""
+    known = states(session, principal=principal, finding_ids=(s.finding_id for s in found.items))
+    pending = SightingState(SightingStatus.UNDER_REVIEW, picture=False)
+    items = []
+    for sighting in found.items:
+        state = known.get(sighting.finding_id, pending)
+        items.append(
+            OwnSightingOut(**sighting.model_dump(), status=state.status, status_label=state.label)
+        )
+    return Page[OwnSightingOut](
+        items=items, total=found.total, offset=found.offset, limit=found.limit
+    )
 
 
 def rejected_findings(session: Session, *, principal: Principal) -> set[int]:

@@ -13,6 +13,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from service.access import accounts
+from service.access.keys import create_key
 from service.alerts.sightings import LABELS, sighting_status
 from service.alerts.states import SightingStatus
 from service.core.principal import Role
@@ -113,6 +114,41 @@ def test_talent_sees_her_sightings_with_pictures_and_statuses_rejected_ones_hidd
     assert f"/console/me/sightings/{rejected}/face.jpg" not in shown  # not her face
     assert ada.get(f"/console/me/sightings/{rejected}/face.jpg").status_code == 404
     assert ada.get("/console/me?rejected=maybe").status_code == 422
+
+
+def test_the_talent_api_gives_each_sighting_the_status_her_console_shows(
+    world: ConsoleWorld,
+) -> None:
+    world.scan(7, publisher="open.example", seed=3)
+    world.scan(7, publisher="confirmed.example", seed=4)
+    scan_bytes(world, lookalike_photo(7), publisher="lookalike.example")
+    alerts = _alerts(world)
+    agency = bearer(world, "agency")
+    world.client.post(
+        f"/v1/alerts/{alerts['confirmed.example']}/triage",
+        headers=agency,
+        json={"action": "confirm_violation"},
+    )
+    world.client.post(
+        f"/v1/alerts/{alerts['lookalike.example']}/review",
+        headers=agency,
+        json={"decision": "not_same_person"},
+    )
+    with world.ctx.db.session() as session:
+        key = create_key(session, role=Role.TALENT, talent=world.talents["Ada Lovelace"]).key
+    answer = world.client.get("/v1/me/sightings", headers={"Authorization": f"Bearer {key}"})
+    assert answer.status_code == 200, answer.text
+    by_publisher = {
+        s["publisher"]: (s["status"], s["status_label"]) for s in answer.json()["items"]
+    }
+    expected = {
+        "open.example": SightingStatus.UNDER_REVIEW,
+        "confirmed.example": SightingStatus.CONFIRMED,
+        "lookalike.example": SightingStatus.REJECTED,  # listed: the API hides nothing
+    }
+    assert by_publisher == {p: (s.value, LABELS[s]) for p, s in expected.items()}
+    html = _talent(world, ADA_EMAIL).get("/console/me?rejected=true").text
+    assert all(LABELS[s] in html for s in expected.values())
 
 
 def test_face_crops_go_only_to_those_entitled_to_them(world: ConsoleWorld) -> None:

@@ -10,6 +10,8 @@ from fastapi import APIRouter, File, Form, UploadFile
 from fastapi.responses import HTMLResponse, Response
 from starlette.concurrency import run_in_threadpool
 
+from service.alerts import sightings as own_sightings
+from service.alerts.schemas import OwnSightingOut
 from service.api.deps import Ctx, CurrentPrincipal, ObjectId, PageParams, RequireRole
 from service.api.docs import responses
 from service.context import AppContext
@@ -25,7 +27,6 @@ from service.licensing.consent_schemas import (
     ConsentSignIn,
     LicenceConsentDetailOut,
     RequiresConsentIn,
-    SightingOut,
     TalentSelfOut,
 )
 from service.licensing.licences import licence_out
@@ -47,14 +48,15 @@ def whoami(ctx: Ctx, principal: CurrentPrincipal) -> TalentSelfOut:
 
 @router.get(
     "/v1/me/sightings",
-    response_model=Page[SightingOut],
-    summary="Every sighting of the talent's likeness, licensed and not",
+    response_model=Page[OwnSightingOut],
+    summary="Every sighting of the talent's likeness, licensed and not, with its status",
 )
-def my_sightings(ctx: Ctx, principal: CurrentPrincipal, page: PageParams) -> Page[SightingOut]:
+def my_sightings(ctx: Ctx, principal: CurrentPrincipal, page: PageParams) -> Page[OwnSightingOut]:
     with ctx.db.session() as session:
-        return talent_view.sightings(
+        found = talent_view.sightings(
             session, principal=principal, offset=page.offset, limit=page.limit
         )
+        return own_sightings.with_states(session, principal=principal, found=found)
 
 
 @router.get(
