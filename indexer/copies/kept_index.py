@@ -25,6 +25,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,6 +46,7 @@ log = logging.getLogger(__name__)
 #: What a kept index must have been written with to be used (else it is rebuilt).
 FORMAT = f"copy-index-1/features-{FEATURES_VERSION}/points-{MAX_POINTS}/bytes-{DESCRIPTOR_BYTES}"
 MANIFEST = "manifest.json"
+GENERATION = re.compile(r"[0-9a-f]{16}")  # secrets.token_hex(8)
 NO_BOX = np.full(4, np.nan)
 
 
@@ -119,6 +121,8 @@ class KeptCopyIndex:
 
     def _read(self, manifest: dict[str, Any]) -> LoadedIndex:
         generation = str(manifest["generation"])
+        if not GENERATION.fullmatch(generation):  # a name of ours, never a path
+            raise ValueError(f"generation {generation[:40]!r} is not one this code writes")
         faiss_index = faiss.read_index_binary(str(self._part(generation, ".faissbin")))
         with np.load(self._part(generation, ".npz"), allow_pickle=False) as held:
             arrays = {name: held[name] for name in held.files}  # each read once, not per use

@@ -169,10 +169,19 @@ def _other_format(kept: KeptCopyIndex) -> None:
     (kept.folder / MANIFEST).write_text(json.dumps({**manifest, "format": "copy-index-0"}))
 
 
+def _generation_is_a_path(kept: KeptCopyIndex) -> None:
+    manifest = json.loads((kept.folder / MANIFEST).read_text())
+    outside = f"../{manifest['generation']}"
+    for suffix in (".faissbin", ".npz"):  # the files it names exist there, and are not read
+        source = kept.folder / f"{manifest['generation']}{suffix}"
+        (kept.folder / f"{outside}{suffix}").write_bytes(source.read_bytes())
+    (kept.folder / MANIFEST).write_text(json.dumps({**manifest, "generation": outside}))
+
+
 @pytest.mark.parametrize(
     ("spoil", "read_again"),
-    [(_retarget_one, 1), (_cut_short, 5), (_other_format, 5)],
-    ids=["names another file", "cut short", "another format"],
+    [(_retarget_one, 1), (_cut_short, 5), (_other_format, 5), (_generation_is_a_path, 5)],
+    ids=["names another file", "cut short", "another format", "a path for a generation"],
 )
 def test_a_kept_index_that_cannot_be_trusted_is_not_used_for_what_it_cannot_vouch_for(
     db: Database,
