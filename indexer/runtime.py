@@ -27,7 +27,7 @@ class Runtime:
     copies: CopyDetector
 
     def close(self) -> None:
-        self.copies.keep()
+        self.copies.close()
         self.db.dispose()
 
 

@@ -70,7 +70,7 @@ class AppContext:
 
     def close(self) -> None:
         self.gate.shutdown()
-        self.copies.keep()  # the built portfolio index, for this machine's next start
+        self.copies.close()  # the built portfolio index kept, for this machine's next start
         self.db.dispose()
 
 

@@ -65,6 +65,9 @@ FACE_CACHE = 1024  # original faces' embeddings kept in memory
 ADD_BATCH = 2_000  # portfolio images read before they are added to the index
 LOAD_THREADS = 8  # portfolio images read at once while the index is built (blob latency)
 EXTRACT_THREADS = 2  # of those, originals decoded and extracted at once (memory, CPU)
+#: After a change to the portfolio, the index is kept on disk again this much later (a burst
+#: of changes is one save: ~1.5 s and 745 MiB written at 10,000 images).
+KEEP_AFTER_S = 600.0
 # A decoded view this long (px, longer side) or longer is reused for the query's features:
 # the face detector's view is at least 640 / 1.3 = 492 px (its working size over its
 # padding), so a scan decodes nothing more for copy detection.
@@ -159,6 +162,7 @@ class CopyDetector:
         self._revision = 0
         self._kept_tried = False  # the first catch-up starts from the kept index, if any
         self._unkept = False  # the index changed since it was last kept
+        self._keep_timer: threading.Timer | None = None  # a keep() due after a change
         self._lock = threading.Lock()
         self._extracting = threading.BoundedSemaphore(EXTRACT_THREADS)
         self._built = threading.Event()  # caught up once (the start-up build is done)
@@ -207,6 +211,8 @@ class CopyDetector:
         new = [rows[i] for i in sorted(set(rows) - set(self._rows))]
         self._add_all(new)
         self._unkept = self._unkept or bool(gone or new)
+        if self._unkept and self._built.is_set():
+            self._keep_later()
         self._revision = revision
         log.info("portfolio index at revision %d: %d images", revision, len(self._rows))
 
@@ -234,6 +240,27 @@ class CopyDetector:
         if self.kept is not None:
             self.kept.delete()
             self._unkept = True
+
+    def _keep_later(self) -> None:
+        """Keep the index :data:`KEEP_AFTER_S` after a change (one save for a burst of
+        them), so a process killed later still leaves a recent index behind."""
+        if self.kept is None or self._keep_timer is not None:
+            return
+        self._keep_timer = threading.Timer(KEEP_AFTER_S, self._keep_when_due)
+        self._keep_timer.name = "copy-index-keep"
+        self._keep_timer.daemon = True
+        self._keep_timer.start()
+
+    def _keep_when_due(self) -> None:
+        self._keep_timer = None
+        self.keep()
+
+    def close(self) -> None:
+        """At shutdown: no save left pending, the index kept as it is now."""
+        timer, self._keep_timer = self._keep_timer, None
+        if timer is not None:
+            timer.cancel()
+        self.keep()
 
     def keep(self) -> None:
         """Keep the index on this machine's disk if it changed since it was last kept: first

@@ -7,6 +7,7 @@ short or is of another format is not trusted, and the index is built as before."
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,6 +15,7 @@ import numpy as np
 import pytest
 
 from indexer.blobs import FolderBlobStore
+from indexer.copies import detector as detector_module
 from indexer.copies import index as index_module
 from indexer.copies.detector import CopyDetector
 from indexer.copies.kept_index import MANIFEST, KeptCopyIndex
@@ -219,3 +221,28 @@ def test_keeping_never_raises_and_a_process_that_never_built_keeps_nothing(
     idle = detector(db, store, KeptCopyIndex(tmp_path / "idle"))
     idle.keep()
     assert not (tmp_path / "idle").exists()
+
+
+def test_a_change_after_the_build_is_kept_again_soon_without_a_shutdown(
+    db: Database,
+    store: PortfolioStore,
+    kept: KeptCopyIndex,
+    shared_faces: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A process killed later (no clean shutdown) still leaves a recent index: a removal
+    deletes the kept files at once, and the index without it is kept again shortly after."""
+    monkeypatch.setattr(detector_module, "KEEP_AFTER_S", 0.2)
+    data = lfw(shared_faces, 4)
+    talent, ids = register(db, store, data)
+    running = built_and_kept(db, store, kept)
+
+    remove_image(running, talent_id=talent, image_id=ids[0])
+    assert not kept.exists()
+    deadline = time.monotonic() + 30
+    while not kept.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    loaded = kept.load()
+    assert loaded is not None and set(loaded.stored_paths) == set(ids[1:])
+    running.close()  # nothing pending: the shutdown's keep finds nothing changed
+    assert running._keep_timer is None
