@@ -71,7 +71,10 @@ class KeptCopyIndex:
         self.folder.mkdir(parents=True, exist_ok=True)
         generation = secrets.token_hex(8)
         snapshot = index.snapshot()
-        faiss.write_index_binary(snapshot.faiss_index, str(self._part(generation, ".faissbin")))
+        faiss_file = self._part(generation, ".faissbin")
+        faiss.write_index_binary(snapshot.faiss_index, str(faiss_file))
+        with faiss_file.open("rb") as written:
+            os.fsync(written.fileno())  # on disk before the manifest names it
         with self._part(generation, ".npz").open("wb") as out:
             np.savez(out, **_slot_arrays(snapshot, stored_paths))
             out.flush()
