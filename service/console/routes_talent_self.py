@@ -5,8 +5,7 @@ confirming a document uploaded in their name, withdrawing consent, every consent
 theirs, the ledger of what they are owed (uses and flat fees) and their monthly statements.
 Each page calls the same service function as the API route it mirrors (``/v1/me...``,
 ``/v1/me/portfolio``, ``/v1/licences/{id}/consent``, ``/v1/usage``, ``/v1/me/statements``),
-with the signed-in
-talent's principal."""
+with the signed-in talent's principal."""
 
 from __future__ import annotations
 

@@ -56,12 +56,7 @@ def list_images(
     *, ctx: AppContext, principal: Principal, talent_id: int, offset: int, limit: int
 ) -> Page[PortfolioImageOut]:
     _check_scope(ctx, principal, talent_id)
-    entries, total = portfolio.list_images(
-        ctx.copies, talent_id=talent_id, offset=offset, limit=limit
-    )
-    return Page[PortfolioImageOut](
-        items=[image_out(e) for e in entries], total=total, offset=offset, limit=limit
-    )
+    return _listed(ctx, talent_id, offset=offset, limit=limit)
 
 
 def list_own_images(
@@ -70,6 +65,10 @@ def list_own_images(
     """The signed-in talent's own portfolio images (a talent key or account only)."""
     with ctx.db.session() as session:
         talent_id = talent_view.own_talent(session, principal).id
+    return _listed(ctx, talent_id, offset=offset, limit=limit)
+
+
+def _listed(ctx: AppContext, talent_id: int, *, offset: int, limit: int) -> Page[PortfolioImageOut]:
     entries, total = portfolio.list_images(
         ctx.copies, talent_id=talent_id, offset=offset, limit=limit
     )

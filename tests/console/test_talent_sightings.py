@@ -75,9 +75,9 @@ def test_a_sightings_status_follows_its_alert_then_its_verdict(
     assert sighting_status(alert_status, verdict) is expected
 
 
-def test_talent_sees_her_sightings_with_pictures_and_statuses_rejected_ones_hidden(
-    world: ConsoleWorld,
-) -> None:
+def _three_triaged(world: ConsoleWorld) -> dict[str, int]:
+    """Ada seen on three publishers; her agency leaves open.example open, confirms
+    confirmed.example and rejects lookalike.example (not her). Alert ids by publisher."""
     world.scan(7, publisher="open.example", seed=3)
     world.scan(7, publisher="confirmed.example", seed=4)
     scan_bytes(world, lookalike_photo(7), publisher="lookalike.example")
@@ -93,6 +93,13 @@ def test_talent_sees_her_sightings_with_pictures_and_statuses_rejected_ones_hidd
         headers=agency,
         json={"decision": "not_same_person"},
     )
+    return alerts
+
+
+def test_talent_sees_her_sightings_with_pictures_and_statuses_rejected_ones_hidden(
+    world: ConsoleWorld,
+) -> None:
+    alerts = _three_triaged(world)
     ada = _talent(world, ADA_EMAIL)
     html = ada.get("/console/me").text
     assert html.count('class="sighting ') == 2
@@ -119,21 +126,7 @@ def test_talent_sees_her_sightings_with_pictures_and_statuses_rejected_ones_hidd
 def test_the_talent_api_gives_each_sighting_the_status_her_console_shows(
     world: ConsoleWorld,
 ) -> None:
-    world.scan(7, publisher="open.example", seed=3)
-    world.scan(7, publisher="confirmed.example", seed=4)
-    scan_bytes(world, lookalike_photo(7), publisher="lookalike.example")
-    alerts = _alerts(world)
-    agency = bearer(world, "agency")
-    world.client.post(
-        f"/v1/alerts/{alerts['confirmed.example']}/triage",
-        headers=agency,
-        json={"action": "confirm_violation"},
-    )
-    world.client.post(
-        f"/v1/alerts/{alerts['lookalike.example']}/review",
-        headers=agency,
-        json={"decision": "not_same_person"},
-    )
+    _three_triaged(world)
     with world.ctx.db.session() as session:
         key = create_key(session, role=Role.TALENT, talent=world.talents["Ada Lovelace"]).key
     answer = world.client.get("/v1/me/sightings", headers={"Authorization": f"Bearer {key}"})
